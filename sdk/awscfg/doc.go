@@ -1,0 +1,21 @@
+// Package awscfg turns a plain Config (region, credentials, retries,
+// endpoints) into a Session that hands out EC2, S3 and STS clients.
+//
+// Credentials are taken, in order of precedence, from static keys
+// (AccessKey, SecretKey, SessionToken), from a named Profile in the shared
+// configuration files, or from the SDK's default chain (environment, shared
+// files, SSO, web identity, container and instance roles). When AssumeRole is
+// set, those credentials are used to assume the role, and the role's
+// credentials are used for every client.
+//
+// Endpoints for emulators such as moto are chosen per service: an explicit
+// Endpoints field wins, then AWS_ENDPOINT_URL_EC2 / _S3 / _STS (or the
+// services section of the shared config), then AWS_ENDPOINT_URL. The last two
+// are resolved by the AWS SDK itself; this package only adds the explicit
+// value on top. When the S3 endpoint is custom, S3 uses path-style addressing
+// unless S3UsePathStyle says otherwise.
+//
+// Config.Validate checks a Config without touching the network, and a Config
+// prints with its secrets redacted (String, GoString and slog's LogValue), so
+// it is safe to log.
+package awscfg

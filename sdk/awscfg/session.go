@@ -1,0 +1,223 @@
+package awscfg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// Session holds a resolved AWS configuration and hands out clients. Clients
+// are created once per region and shared. A Session is safe for concurrent
+// use.
+type Session struct {
+	aws       aws.Config
+	conf      Config
+	endpoints Endpoints // effective endpoints, "" = public AWS
+
+	mu      sync.Mutex
+	ec2     map[string]*ec2.Client
+	s3      map[string]*s3.Client
+	sts     *sts.Client
+	account string
+}
+
+// New validates cfg and loads the AWS configuration: shared files, the
+// credential chain and environment variables, as config.LoadDefaultConfig
+// does, with the fields of cfg on top. It fails when no region can be
+// resolved. New makes no network call; credentials are fetched when first
+// needed.
+func New(ctx context.Context, cfg Config) (*Session, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("aws configuration: %w", err)
+	}
+	var opts []func(*config.LoadOptions) error
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	if cfg.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
+	}
+	if len(cfg.SharedConfigFiles) > 0 {
+		opts = append(opts, config.WithSharedConfigFiles(cfg.SharedConfigFiles))
+	}
+	if len(cfg.SharedCredentialsFiles) > 0 {
+		opts = append(opts, config.WithSharedCredentialsFiles(cfg.SharedCredentialsFiles))
+	}
+	if cfg.AccessKey != "" {
+		opts = append(opts, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken)))
+	}
+	if cfg.MaxAttempts > 0 {
+		opts = append(opts, config.WithRetryMaxAttempts(cfg.MaxAttempts))
+	}
+	if cfg.RetryMode != "" {
+		opts = append(opts, config.WithRetryMode(aws.RetryMode(cfg.RetryMode)))
+	}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, config.WithHTTPClient(cfg.HTTPClient))
+	}
+	// Endpoints from AWS_ENDPOINT_URL* and the shared config are resolved by
+	// the SDK when each client is built; only explicit ones are added there.
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load aws configuration (profile %q): %w", cfg.Profile, err)
+	}
+	if awsCfg.Region == "" {
+		return nil, &FieldError{Field: "Region", Problem: "no region given and none found in AWS_REGION, AWS_DEFAULT_REGION or the profile"}
+	}
+	if !ValidRegion(awsCfg.Region) {
+		return nil, &FieldError{Field: "Region", Problem: fmt.Sprintf("%q (from the environment or profile) is not a region name, like \"us-east-1\"", awsCfg.Region)}
+	}
+
+	s := &Session{
+		conf: cfg,
+		ec2:  make(map[string]*ec2.Client),
+		s3:   make(map[string]*s3.Client),
+	}
+	if ar := cfg.AssumeRole; ar != nil {
+		base := sts.NewFromConfig(awsCfg, s.stsOptions)
+		provider := stscreds.NewAssumeRoleProvider(base, ar.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			if ar.ExternalID != "" {
+				o.ExternalID = aws.String(ar.ExternalID)
+			}
+			if ar.SessionName != "" {
+				o.RoleSessionName = ar.SessionName
+			}
+			if ar.Duration > 0 {
+				o.Duration = ar.Duration
+			}
+		})
+		awsCfg.Credentials = aws.NewCredentialsCache(provider)
+	}
+	s.aws = awsCfg
+
+	// Record the effective endpoints, as the SDK resolved them.
+	s.endpoints = Endpoints{
+		EC2: deref(s.EC2("").Options().BaseEndpoint),
+		S3:  deref(s.S3("").Options().BaseEndpoint),
+		STS: deref(s.STS().Options().BaseEndpoint),
+	}
+	return s, nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func (s *Session) ec2Options(o *ec2.Options) {
+	if ep := s.conf.Endpoints.EC2; ep != "" {
+		o.BaseEndpoint = aws.String(ep)
+	}
+}
+
+func (s *Session) stsOptions(o *sts.Options) {
+	if ep := s.conf.Endpoints.STS; ep != "" {
+		o.BaseEndpoint = aws.String(ep)
+	}
+}
+
+func (s *Session) s3Options(o *s3.Options) {
+	if ep := s.conf.Endpoints.S3; ep != "" {
+		o.BaseEndpoint = aws.String(ep)
+	}
+	switch {
+	case s.conf.S3UsePathStyle != nil:
+		o.UsePathStyle = *s.conf.S3UsePathStyle
+	case o.BaseEndpoint != nil:
+		// A custom endpoint (emulator, proxy) rarely resolves
+		// <bucket>.<host> names.
+		o.UsePathStyle = true
+	}
+}
+
+// Region returns the default region.
+func (s *Session) Region() string { return s.aws.Region }
+
+// AWS returns a copy of the resolved aws.Config (credentials, retries, HTTP
+// client). Explicit endpoints are not part of it; use the client methods.
+func (s *Session) AWS() aws.Config { return s.aws.Copy() }
+
+// Endpoints returns the effective endpoint of each service, "" where the
+// public AWS endpoint is used.
+func (s *Session) Endpoints() Endpoints { return s.endpoints }
+
+// CustomEndpoint reports whether any service uses a custom endpoint, as with
+// an emulator.
+func (s *Session) CustomEndpoint() bool { return s.endpoints != Endpoints{} }
+
+func (s *Session) region(r string) string {
+	if r == "" {
+		return s.aws.Region
+	}
+	return r
+}
+
+// EC2 returns the EC2 client for region ("" = the default region).
+func (s *Session) EC2(region string) *ec2.Client {
+	region = s.region(region)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.ec2[region]
+	if !ok {
+		c = ec2.NewFromConfig(s.aws, s.ec2Options, func(o *ec2.Options) { o.Region = region })
+		s.ec2[region] = c
+	}
+	return c
+}
+
+// S3 returns the S3 client for region ("" = the default region).
+func (s *Session) S3(region string) *s3.Client {
+	region = s.region(region)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.s3[region]
+	if !ok {
+		c = s3.NewFromConfig(s.aws, s.s3Options, func(o *s3.Options) { o.Region = region })
+		s.s3[region] = c
+	}
+	return c
+}
+
+// STS returns the STS client for the default region.
+func (s *Session) STS() *sts.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sts == nil {
+		s.sts = sts.NewFromConfig(s.aws, s.stsOptions)
+	}
+	return s.sts
+}
+
+// AccountID returns the account of the session's credentials, from
+// sts:GetCallerIdentity. A successful answer is cached.
+func (s *Session) AccountID(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	account := s.account
+	s.mu.Unlock()
+	if account != "" {
+		return account, nil
+	}
+	out, err := s.STS().GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "", fmt.Errorf("get caller identity in %s: %w", s.aws.Region, err)
+	}
+	if out.Account == nil || *out.Account == "" {
+		return "", errors.New("get caller identity in " + s.aws.Region + ": no account in the answer")
+	}
+	s.mu.Lock()
+	s.account = *out.Account
+	s.mu.Unlock()
+	return *out.Account, nil
+}
