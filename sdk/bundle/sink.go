@@ -1,0 +1,144 @@
+package bundle
+
+import (
+	"context"
+	"crypto/sha1"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Part is one encrypted part handed to a PartSink.
+type Part struct {
+	// Index is the part's position, from 0.
+	Index int
+	// Name is the file name to store the part under. It is final unless a
+	// later RenamePart call moves it (see PartSink).
+	Name string
+	// Data is the part's encrypted bytes. It is valid only until WritePart
+	// returns; the bundler reuses the buffer.
+	Data []byte
+	// SHA1 is the SHA-1 of Data.
+	SHA1 [sha1.Size]byte
+}
+
+// PartSink stores the parts of a bundle as the bundler produces them, e.g.
+// as files in a directory (Dir) or as objects in S3.
+//
+// # Part names
+//
+// A part's name carries its index zero-padded to the number of digits of
+// the part count, which is known only once the whole image is compressed. To
+// stream anyway, the bundler names each part with its best estimate of the
+// final digit count: at least the digits of the parts already written, at
+// most the digits of the worst case (incompressible data), in between
+// extrapolated from the compression ratio so far. When all parts are
+// written and the estimate was wrong for some of them, the bundler calls
+// RenamePart once for each such part, before it returns the manifest. For
+// images up to about 80 MiB and for incompressible images the estimate is
+// always exact; otherwise renames are rare and concern only parts written
+// before the estimate settled. Renaming is cheap in a directory; an S3 sink
+// copies the object server-side. A provisional name never equals the final
+// name of another part, so renames can run in any order.
+//
+// WritePart may be called from several goroutines at once (up to
+// Options.Concurrency) and must be safe for that. RenamePart is called only
+// after every WritePart has returned.
+type PartSink interface {
+	WritePart(ctx context.Context, p *Part) error
+	RenamePart(ctx context.Context, from, to string) error
+}
+
+// PartRemover is implemented by sinks that can delete a stored part. When
+// Bundle fails after storing parts, it removes them through this interface
+// if the sink implements it.
+type PartRemover interface {
+	RemovePart(ctx context.Context, name string) error
+}
+
+// PartSource opens the stored parts of a bundle for reading, by file name.
+type PartSource interface {
+	OpenPart(ctx context.Context, name string) (io.ReadCloser, error)
+}
+
+// Dir is a directory holding a bundle's parts and manifest. It implements
+// PartSink, PartRemover and PartSource. Names must be plain file names.
+type Dir string
+
+var (
+	_ PartSink    = Dir("")
+	_ PartRemover = Dir("")
+	_ PartSource  = Dir("")
+)
+
+func (d Dir) path(name string) (string, error) {
+	if err := checkFileName(name); err != nil {
+		return "", fmt.Errorf("part name: %w", err)
+	}
+	return filepath.Join(string(d), name), nil
+}
+
+// WritePart writes p.Data to a temporary file in d and renames it to
+// p.Name, so a part file is either complete or absent.
+func (d Dir) WritePart(ctx context.Context, p *Part) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dst, err := d.path(p.Name)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(string(d), "."+p.Name+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(p.Data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), dst)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// RenamePart renames a part file.
+func (d Dir) RenamePart(ctx context.Context, from, to string) error {
+	src, err := d.path(from)
+	if err != nil {
+		return err
+	}
+	dst, err := d.path(to)
+	if err != nil {
+		return err
+	}
+	return os.Rename(src, dst)
+}
+
+// RemovePart deletes a part file; a missing file is not an error.
+func (d Dir) RemovePart(ctx context.Context, name string) error {
+	p, err := d.path(name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
+// OpenPart opens a part file.
+func (d Dir) OpenPart(ctx context.Context, name string) (io.ReadCloser, error) {
+	p, err := d.path(name)
+	if err != nil {
+		return nil, err
+	}
+	return os.Open(p)
+}
