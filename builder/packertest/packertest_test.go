@@ -37,7 +37,7 @@ func TestRun(t *testing.T) {
 		wantExit        int
 		wantStdout      []string
 		wantStderr      []string
-		notOutput       []string
+		wantOutput      []string
 		wantInterrupted bool
 		wantTimedOut    bool
 	}{
@@ -47,7 +47,7 @@ func TestRun(t *testing.T) {
 			wantExit:   3,
 			wantStdout: []string{"out-line\n", "no-newline\n"},
 			wantStderr: []string{"err-line\n"},
-			notOutput:  []string{"err-line\nout"},
+			wantOutput: []string{"out-line\n", "err-line\n", "no-newline\n"},
 		},
 		{
 			name: "environment is isolated and extended",
@@ -103,9 +103,9 @@ echo "args=$*"; cat "$2"
 					t.Errorf("stderr lacks %q:\n%s", s, res.Stderr)
 				}
 			}
-			for _, s := range tc.notOutput {
-				if strings.Contains(res.Output(), s) {
-					t.Errorf("output contains %q:\n%s", s, res.Output())
+			for _, s := range tc.wantOutput {
+				if !strings.Contains(res.Output(), s) {
+					t.Errorf("combined output lacks %q:\n%s", s, res.Output())
 				}
 			}
 			if res.Interrupted != tc.wantInterrupted {
