@@ -1,0 +1,30 @@
+// Package awstest is a local-AWS test harness for code that talks to EC2,
+// S3 and STS. It is usable from any Go test, not only from this project's.
+//
+// It provides:
+//
+//   - [Moto]: a moto_server process on a free 127.0.0.1 port ([StartMoto],
+//     [NewMoto]). One endpoint serves every service and every region; moto
+//     takes the region from the SigV4 credential scope.
+//   - [Proxy]: a recording reverse proxy in front of any endpoint
+//     ([StartProxy], [NewProxy]). It parses every AWS request into a [Call]
+//     (service, action, region, parameters, S3 bucket and key, redacted
+//     headers, status) so that tests can assert what was sent, including
+//     parameters the emulator ignores. A [FaultFunc] set with
+//     [Proxy.SetFault] can answer with AWS-shaped errors, add latency or
+//     reset connections ([ErrorFault], [LatencyFault], [ResetFault],
+//     [FailFirst], [RandomFaults]).
+//   - [SSHD]: an OpenSSH server on 127.0.0.1 with generated keys that logs
+//     every command it executes ([StartSSHD], [NewSSHD]), for provisioning
+//     tests.
+//   - [TakeSnapshot] and [ListLeaks]: list what was created in the emulator
+//     since a baseline (instances, key pairs, security groups, images,
+//     snapshots, volumes, S3 buckets and objects), to prove a run leaked
+//     nothing.
+//   - [Clients], [STSClient], [Env]: SDK clients and subprocess environment
+//     pointed at the emulator with static test credentials.
+//
+// moto_server must be on PATH (pip install 'moto[server]'); the SSH server
+// needs /usr/sbin/sshd (apt-get install openssh-server). Missing tools make
+// the New* helpers fail the test; they never skip it.
+package awstest

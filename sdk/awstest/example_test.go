@@ -1,0 +1,40 @@
+package awstest_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
+)
+
+// Start moto, put a recording proxy in front of it, make a call through the
+// proxy and look at what was sent. In a test, use NewMoto and NewProxy,
+// which clean up through t.Cleanup.
+func Example() {
+	ctx := context.Background()
+	noAMIs := false
+	moto, err := awstest.StartMoto(ctx, awstest.MotoOptions{LoadDefaultAMIs: &noAMIs})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer moto.Stop()
+	proxy, err := awstest.StartProxy(moto.Endpoint, awstest.ProxyOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer proxy.Close()
+
+	ec2c, _ := awstest.Clients(proxy.URL, "eu-west-1")
+	if _, err := ec2c.CreateKeyPair(ctx, &ec2.CreateKeyPairInput{KeyName: aws.String("demo")}); err != nil {
+		log.Fatal(err)
+	}
+	for _, c := range proxy.CallsFor("ec2", "") {
+		fmt.Println(c.Service, c.Region, c.Action, c.Params.Get("KeyName"), c.Status)
+	}
+	// Output:
+	// ec2 eu-west-1 CreateKeyPair demo 200
+}

@@ -1,0 +1,346 @@
+package awstest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// ProxyOptions configures [StartProxy]. The zero value is ready to use.
+type ProxyOptions struct {
+	// Fault is the initial fault function (see [Proxy.SetFault]).
+	Fault FaultFunc
+	// Logf, when set, receives one line per call.
+	Logf func(format string, args ...any)
+}
+
+// Proxy is a recording reverse proxy on 127.0.0.1 in front of a target
+// endpoint (usually a [Moto]). Point SDK clients or a subprocess at URL
+// instead of the target. It is safe for concurrent use.
+type Proxy struct {
+	// URL is the proxy's base URL, http://127.0.0.1:PORT.
+	URL string
+
+	target *url.URL
+	rp     *httputil.ReverseProxy
+	srv    *http.Server
+	ln     net.Listener
+	logf   func(string, ...any)
+	seq    atomic.Int64
+	fault  atomic.Pointer[FaultFunc]
+
+	mu    sync.Mutex
+	calls []Call
+}
+
+type ctxKey struct{}
+
+// callState travels with a forwarded request so that the reverse proxy's
+// hooks can complete and record its Call.
+type callState struct {
+	call    Call
+	discard bool // response is discarded (Fault.Forward); do not record
+	status  int  // upstream status when discarded
+}
+
+// StartProxy starts a recording proxy in front of target (a base URL such
+// as a Moto's Endpoint).
+func StartProxy(target string, opts ProxyOptions) (*Proxy, error) {
+	u, err := url.Parse(target)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("start proxy: bad target URL %q", target)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("start proxy: %w", err)
+	}
+	p := &Proxy{
+		URL:    "http://" + ln.Addr().String(),
+		target: u,
+		ln:     ln,
+		logf:   opts.Logf,
+	}
+	if opts.Fault != nil {
+		p.SetFault(opts.Fault)
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.Proxy = nil
+	transport.MaxIdleConnsPerHost = 32
+	p.rp = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(p.target)
+			// Keep the Host the client signed; moto builds URLs from it.
+			pr.Out.Host = pr.In.Host
+			// The inbound server already answered Expect: 100-continue.
+			pr.Out.Header.Del("Expect")
+		},
+		Transport:      transport,
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.errorHandler,
+		ErrorLog:       log.New(io.Discard, "", 0),
+	}
+	p.srv = &http.Server{Handler: http.HandlerFunc(p.serveHTTP), ReadHeaderTimeout: 30 * time.Second}
+	go func() { _ = p.srv.Serve(ln) }()
+	return p, nil
+}
+
+// NewProxy starts a proxy for a test and closes it in t.Cleanup.
+func NewProxy(t testing.TB, target string, opts ProxyOptions) *Proxy {
+	t.Helper()
+	p, err := StartProxy(target, opts)
+	if err != nil {
+		t.Fatalf("awstest: %v", err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// Close stops the proxy and closes all its connections.
+func (p *Proxy) Close() error {
+	err := p.srv.Close()
+	if t, ok := p.rp.Transport.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// SetFault installs the fault function consulted for every request; nil
+// removes it.
+func (p *Proxy) SetFault(f FaultFunc) {
+	if f == nil {
+		p.fault.Store(nil)
+		return
+	}
+	p.fault.Store(&f)
+}
+
+// Calls returns a copy of the recorded calls in the order they were
+// received. A call is recorded before its response header reaches the
+// client, so a call the client has seen answered is always included.
+func (p *Proxy) Calls() []Call {
+	p.mu.Lock()
+	out := append([]Call(nil), p.calls...)
+	p.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out
+}
+
+// CallsFor returns the recorded calls for service and action; an empty
+// service or action matches any.
+func (p *Proxy) CallsFor(service, action string) []Call {
+	var out []Call
+	for _, c := range p.Calls() {
+		if Matches(c, service, action) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Actions returns "service:Action" for every recorded call, in order;
+// handy for asserting a sequence.
+func (p *Proxy) Actions() []string {
+	calls := p.Calls()
+	out := make([]string, len(calls))
+	for i, c := range calls {
+		out[i] = c.Service + ":" + c.Action
+	}
+	return out
+}
+
+// Reset forgets the recorded calls.
+func (p *Proxy) Reset() {
+	p.mu.Lock()
+	p.calls = nil
+	p.mu.Unlock()
+}
+
+func (p *Proxy) record(c Call) {
+	c.Duration = time.Since(c.Time)
+	p.mu.Lock()
+	p.calls = append(p.calls, c)
+	p.mu.Unlock()
+	if p.logf != nil {
+		p.logf("awstest proxy: %s", c)
+	}
+}
+
+func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	call, err := parseCall(r)
+	call.Seq = int(p.seq.Add(1))
+	call.Time = time.Now()
+	if err != nil {
+		call.Status, call.Err = http.StatusBadRequest, err.Error()
+		p.record(call)
+		http.Error(w, "awstest proxy: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+
+	var fault *Fault
+	if fn := p.fault.Load(); fn != nil {
+		fault = (*fn)(r, call)
+	}
+	if fault == nil {
+		p.forward(w, r, &callState{call: call})
+		return
+	}
+	fc := *fault
+	call.Fault = &fc
+
+	if fault.Delay > 0 {
+		t := time.NewTimer(fault.Delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			call.Err = "client gave up during injected delay: " + r.Context().Err().Error()
+			p.record(call)
+			return
+		}
+	}
+	if !fault.fails() {
+		p.forward(w, r, &callState{call: call})
+		return
+	}
+	if fault.Forward {
+		st := &callState{call: call, discard: true}
+		p.rp.ServeHTTP(discardWriter{h: http.Header{}}, r.WithContext(context.WithValue(r.Context(), ctxKey{}, st)))
+		call.Err = fmt.Sprintf("target answered %d; response replaced by fault", st.status)
+	}
+	if fault.Reset {
+		call.Status = 0
+		p.record(call)
+		resetConn(w)
+		return
+	}
+	status := fault.status()
+	code := fault.Code
+	if code == "" {
+		code = defaultErrorCode(status)
+	}
+	msg := fault.Message
+	if msg == "" {
+		msg = "fault injected by awstest proxy: " + fault.String()
+	}
+	requestID := fmt.Sprintf("awstest-%08d", call.Seq)
+	ctype, body := errorBody(call.Service, code, msg, requestID)
+	call.Status, call.ErrorCode = status, code
+	p.record(call)
+	for k, v := range fault.Header {
+		w.Header()[k] = append([]string(nil), v...)
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Header().Set("X-Amzn-Requestid", requestID)
+	if call.Service == "s3" {
+		w.Header().Set("X-Amz-Request-Id", requestID)
+	}
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *callState) {
+	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, st)))
+}
+
+var errorCodeRE = regexp.MustCompile(`<Code>([^<]*)</Code>`)
+
+func (p *Proxy) modifyResponse(resp *http.Response) error {
+	st, _ := resp.Request.Context().Value(ctxKey{}).(*callState)
+	if st == nil {
+		return nil
+	}
+	if st.discard {
+		st.status = resp.StatusCode
+		return nil
+	}
+	st.call.Status = resp.StatusCode
+	if resp.StatusCode >= 400 && resp.Body != nil && resp.Body != http.NoBody {
+		// Peek at the error document for its code, then restore the body.
+		head, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if m := errorCodeRE.FindSubmatch(head); m != nil {
+			st.call.ErrorCode = string(m[1])
+		}
+		rest := resp.Body
+		if err != nil {
+			rest = io.NopCloser(errReader{err})
+		}
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(head), rest), resp.Body}
+	}
+	p.record(st.call)
+	return nil
+}
+
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	st, _ := r.Context().Value(ctxKey{}).(*callState)
+	if st != nil && st.discard {
+		st.status = http.StatusBadGateway
+		return
+	}
+	if st != nil {
+		st.call.Status = http.StatusBadGateway
+		st.call.Err = err.Error()
+		p.record(st.call)
+	}
+	w.WriteHeader(http.StatusBadGateway)
+}
+
+func defaultErrorCode(status int) string {
+	switch status {
+	case http.StatusServiceUnavailable:
+		return "ServiceUnavailable"
+	case http.StatusInternalServerError:
+		return "InternalError"
+	case http.StatusBadRequest:
+		return "BadRequest"
+	case http.StatusForbidden:
+		return "AccessDenied"
+	case http.StatusNotFound:
+		return "NotFound"
+	}
+	return "InternalError"
+}
+
+// resetConn closes the client connection abruptly (RST when possible).
+func resetConn(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+type discardWriter struct{ h http.Header }
+
+func (d discardWriter) Header() http.Header         { return d.h }
+func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d discardWriter) WriteHeader(int)             {}
