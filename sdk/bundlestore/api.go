@@ -1,0 +1,106 @@
+package bundlestore
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Single-operation client interfaces. *s3.Client and *ec2.Client satisfy
+// them; tests substitute fakes.
+
+// PutObjectAPI is the S3 PutObject operation.
+type PutObjectAPI interface {
+	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
+// HeadObjectAPI is the S3 HeadObject operation.
+type HeadObjectAPI interface {
+	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+}
+
+// GetObjectAPI is the S3 GetObject operation.
+type GetObjectAPI interface {
+	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+}
+
+// DeleteObjectAPI is the S3 DeleteObject operation.
+type DeleteObjectAPI interface {
+	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+}
+
+// DeleteObjectsAPI is the S3 DeleteObjects (batch delete) operation.
+type DeleteObjectsAPI interface {
+	DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
+}
+
+// CopyObjectAPI is the S3 CopyObject operation.
+type CopyObjectAPI interface {
+	CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
+}
+
+// UploadAPI is what [Upload] and [Writer] need: PutObject to store objects,
+// HeadObject to find parts already stored intact (resume), CopyObject and
+// DeleteObject to rename parts (see bundle.PartSink), and DeleteObject to
+// remove parts and undo uploads recorded in a ledger.
+type UploadAPI interface {
+	PutObjectAPI
+	HeadObjectAPI
+	CopyObjectAPI
+	DeleteObjectAPI
+}
+
+// DeleteAPI is what [Delete] needs: GetObject to read the manifest,
+// ListObjectsV2 to find the bundle's objects when the manifest is gone, and
+// DeleteObjects to remove them.
+type DeleteAPI interface {
+	GetObjectAPI
+	s3.ListObjectsV2APIClient
+	DeleteObjectsAPI
+}
+
+// BucketAPI is what [CheckBucket] needs.
+type BucketAPI interface {
+	GetBucketLocation(ctx context.Context, in *s3.GetBucketLocationInput, optFns ...func(*s3.Options)) (*s3.GetBucketLocationOutput, error)
+	HeadBucket(ctx context.Context, in *s3.HeadBucketInput, optFns ...func(*s3.Options)) (*s3.HeadBucketOutput, error)
+	GetBucketOwnershipControls(ctx context.Context, in *s3.GetBucketOwnershipControlsInput, optFns ...func(*s3.Options)) (*s3.GetBucketOwnershipControlsOutput, error)
+	GetBucketEncryption(ctx context.Context, in *s3.GetBucketEncryptionInput, optFns ...func(*s3.Options)) (*s3.GetBucketEncryptionOutput, error)
+}
+
+// RegisterImageAPI is the EC2 RegisterImage operation.
+type RegisterImageAPI interface {
+	RegisterImage(ctx context.Context, in *ec2.RegisterImageInput, optFns ...func(*ec2.Options)) (*ec2.RegisterImageOutput, error)
+}
+
+// DeregisterImageAPI is the EC2 DeregisterImage operation.
+type DeregisterImageAPI interface {
+	DeregisterImage(ctx context.Context, in *ec2.DeregisterImageInput, optFns ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error)
+}
+
+// DescribeImagesAPI is the EC2 DescribeImages operation.
+type DescribeImagesAPI interface {
+	DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
+}
+
+// RegisterAPI is what [Register] needs: RegisterImage, and DeregisterImage
+// to undo the registration when it is recorded in a ledger.
+type RegisterAPI interface {
+	RegisterImageAPI
+	DeregisterImageAPI
+}
+
+// DeregisterAPI is what [Deregister] needs from EC2.
+type DeregisterAPI interface {
+	DescribeImagesAPI
+	DeregisterImageAPI
+}
+
+var (
+	_ UploadAPI     = (*s3.Client)(nil)
+	_ GetObjectAPI  = (*s3.Client)(nil)
+	_ DeleteAPI     = (*s3.Client)(nil)
+	_ BucketAPI     = (*s3.Client)(nil)
+	_ RegisterAPI   = (*ec2.Client)(nil)
+	_ DeregisterAPI = (*ec2.Client)(nil)
+)

@@ -1,0 +1,213 @@
+package bundlestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// BucketProblem is what makes a bucket unusable for bundles.
+type BucketProblem string
+
+// Problems [CheckBucket] and uploads report in a *BucketError.
+const (
+	// BucketNotFound: the bucket does not exist.
+	BucketNotFound BucketProblem = "not-found"
+	// BucketAccessDenied: the credentials may not use the bucket.
+	BucketAccessDenied BucketProblem = "access-denied"
+	// BucketWrongRegion: the bucket is not in the region where the image
+	// is registered.
+	BucketWrongRegion BucketProblem = "wrong-region"
+	// ACLsDisabled: the bucket's object ownership is "bucket owner
+	// enforced", so it refuses the aws-exec-read ACL EC2 needs.
+	ACLsDisabled BucketProblem = "acls-disabled"
+	// BucketKMSEncryption: the bucket encrypts new objects with SSE-KMS,
+	// which EC2 cannot read when it registers or launches the image.
+	BucketKMSEncryption BucketProblem = "sse-kms"
+)
+
+// BucketError reports a bucket that cannot hold a bundle, in words a user
+// can act on. Test for it with errors.As.
+type BucketError struct {
+	Bucket  string
+	Problem BucketProblem
+	// BucketRegion is the bucket's region, when known.
+	BucketRegion string
+	// Region is the region the image is registered in.
+	Region string
+	// KMSKeyID is the bucket's default KMS key (BucketKMSEncryption).
+	KMSKeyID string
+	// Err is the underlying AWS error, if any.
+	Err error
+}
+
+func (e *BucketError) Error() string {
+	var s string
+	switch e.Problem {
+	case BucketNotFound:
+		s = fmt.Sprintf("bucket %q does not exist; create it in %s or name an existing bucket", e.Bucket, orUnknown(e.Region))
+	case BucketAccessDenied:
+		s = fmt.Sprintf("access to bucket %q is denied with these credentials", e.Bucket)
+	case BucketWrongRegion:
+		s = fmt.Sprintf("bucket %q is in %s, but the image is registered in %s; use a bucket in %s", e.Bucket, e.BucketRegion, e.Region, e.Region)
+	case ACLsDisabled:
+		s = fmt.Sprintf("bucket %q has ACLs disabled (object ownership \"bucket owner enforced\"), "+
+			"but bundle objects need the aws-exec-read ACL so that EC2 can read them; "+
+			"set the bucket's object ownership to ObjectWriter or BucketOwnerPreferred "+
+			"(aws s3api put-bucket-ownership-controls --bucket %s --ownership-controls 'Rules=[{ObjectOwnership=BucketOwnerPreferred}]') "+
+			"or use another bucket", e.Bucket, e.Bucket)
+	case BucketKMSEncryption:
+		key := ""
+		if e.KMSKeyID != "" {
+			key = " with key " + e.KMSKeyID
+		}
+		s = fmt.Sprintf("bucket %q encrypts new objects with SSE-KMS by default%s, and EC2 cannot read an SSE-KMS encrypted bundle; "+
+			"use a bucket whose default encryption is SSE-S3 (AES256)", e.Bucket, key)
+	default:
+		s = fmt.Sprintf("bucket %q cannot be used: %s", e.Bucket, e.Problem)
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *BucketError) Unwrap() error { return e.Err }
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "the build region"
+	}
+	return s
+}
+
+// CheckBucketInput names the bucket to check.
+type CheckBucketInput struct {
+	// Bucket is the bucket's name. Required.
+	Bucket string
+	// Region is the region the image will be registered in; the bucket
+	// must be there. Empty skips the region comparison.
+	Region string
+}
+
+// CheckBucketOutput describes a usable bucket.
+type CheckBucketOutput struct {
+	// Region is the bucket's region.
+	Region string
+	// ObjectOwnership is the bucket's object ownership setting, when the
+	// service reports one.
+	ObjectOwnership string
+	// DefaultEncryption is the bucket's default encryption algorithm, when
+	// the service reports one (e.g. "AES256").
+	DefaultEncryption string
+}
+
+// CheckBucket checks, before anything is uploaded, that a bucket can hold a
+// bundle for an image registered in in.Region: the bucket exists and is
+// reachable, it is in that region, its ACLs are enabled (object ownership
+// other than BucketOwnerEnforced) and its default encryption is not SSE-KMS.
+// A failed check is a *BucketError worded for the user. Settings the
+// service does not report (not configured, or not implemented by an
+// emulator) pass. api should be a client for in.Region.
+func CheckBucket(ctx context.Context, api BucketAPI, in *CheckBucketInput, optFns ...func(*Options)) (*CheckBucketOutput, error) {
+	if in == nil || in.Bucket == "" {
+		return nil, errors.New("bundlestore: check bucket: bucket is required")
+	}
+	opts := resolveOptions(optFns)
+	b := aws.String(in.Bucket)
+	out := &CheckBucketOutput{}
+
+	loc, err := api.GetBucketLocation(ctx, &s3.GetBucketLocationInput{Bucket: b})
+	switch {
+	case err == nil:
+		out.Region = NormalizeBucketRegion(string(loc.LocationConstraint))
+	case errorCode(err) == "NoSuchBucket":
+		return nil, &BucketError{Bucket: in.Bucket, Problem: BucketNotFound, Region: in.Region}
+	case isForbidden(err):
+		// GetBucketLocation may be denied while the bucket is usable;
+		// HeadBucket also reports the region.
+		head, herr := api.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: b})
+		if herr != nil {
+			if isNotFound(herr) {
+				return nil, &BucketError{Bucket: in.Bucket, Problem: BucketNotFound, Region: in.Region}
+			}
+			return nil, &BucketError{Bucket: in.Bucket, Problem: BucketAccessDenied, Region: in.Region, Err: herr}
+		}
+		out.Region = aws.ToString(head.BucketRegion)
+	default:
+		return nil, fmt.Errorf("bundlestore: check bucket %q: get its region: %w", in.Bucket, err)
+	}
+	if in.Region != "" && out.Region != "" && out.Region != in.Region {
+		return nil, &BucketError{Bucket: in.Bucket, Problem: BucketWrongRegion, BucketRegion: out.Region, Region: in.Region}
+	}
+
+	own, err := api.GetBucketOwnershipControls(ctx, &s3.GetBucketOwnershipControlsInput{Bucket: b})
+	switch {
+	case err == nil:
+		if own.OwnershipControls != nil {
+			for _, r := range own.OwnershipControls.Rules {
+				out.ObjectOwnership = string(r.ObjectOwnership)
+				if r.ObjectOwnership == types.ObjectOwnershipBucketOwnerEnforced {
+					return nil, &BucketError{Bucket: in.Bucket, Problem: ACLsDisabled, BucketRegion: out.Region, Region: in.Region}
+				}
+			}
+		}
+	case isNotConfigured(err, "OwnershipControlsNotFoundError", "NoSuchOwnershipControls"):
+	case isForbidden(err):
+		opts.logf("cannot read the object ownership of bucket %q (access denied); assuming ACLs are enabled", in.Bucket)
+	default:
+		return nil, fmt.Errorf("bundlestore: check bucket %q in %s: get object ownership: %w", in.Bucket, out.Region, err)
+	}
+
+	enc, err := api.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: b})
+	switch {
+	case err == nil:
+		if enc.ServerSideEncryptionConfiguration != nil {
+			for _, r := range enc.ServerSideEncryptionConfiguration.Rules {
+				d := r.ApplyServerSideEncryptionByDefault
+				if d == nil {
+					continue
+				}
+				out.DefaultEncryption = string(d.SSEAlgorithm)
+				switch d.SSEAlgorithm {
+				case types.ServerSideEncryptionAwsKms, types.ServerSideEncryptionAwsKmsDsse:
+					return nil, &BucketError{Bucket: in.Bucket, Problem: BucketKMSEncryption, BucketRegion: out.Region, Region: in.Region, KMSKeyID: aws.ToString(d.KMSMasterKeyID)}
+				}
+			}
+		}
+	case isNotConfigured(err, "ServerSideEncryptionConfigurationNotFoundError"):
+	case isForbidden(err):
+		opts.logf("cannot read the default encryption of bucket %q (access denied); assuming it is not SSE-KMS", in.Bucket)
+	default:
+		return nil, fmt.Errorf("bundlestore: check bucket %q in %s: get default encryption: %w", in.Bucket, out.Region, err)
+	}
+	return out, nil
+}
+
+// isNotConfigured reports whether err says the bucket setting is absent
+// (one of codes) or the service does not implement it.
+func isNotConfigured(err error, codes ...string) bool {
+	c := errorCode(err)
+	for _, code := range codes {
+		if c == code {
+			return true
+		}
+	}
+	return isNotImplemented(err)
+}
+
+// NormalizeBucketRegion turns a GetBucketLocation LocationConstraint into a
+// region name: empty means us-east-1 and the legacy "EU" means eu-west-1.
+func NormalizeBucketRegion(constraint string) string {
+	switch constraint {
+	case "":
+		return "us-east-1"
+	case "EU":
+		return "eu-west-1"
+	}
+	return constraint
+}

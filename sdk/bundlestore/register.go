@@ -1,0 +1,303 @@
+package bundlestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
+)
+
+// RegisterInput describes an instance-store image to register from a
+// bundle in S3.
+type RegisterInput struct {
+	// ImageLocation is the manifest's location,
+	// "<bucket>/<prefix>/<name>.manifest.xml" (UploadOutput.ImageLocation,
+	// Location.ImageLocation). A leading "s3://" is removed. Required.
+	ImageLocation string
+	// Region is the region the image is registered in, which must be the
+	// bucket's; used in messages and ledger records (the client decides
+	// where the request goes).
+	Region string
+	// Name is the AMI name: 3 to 128 letters, digits and ()[] ./-'@_.
+	// Required.
+	Name string
+	// Description is optional.
+	Description string
+	// Manifest, when set, supplies Architecture, KernelID and RamdiskID
+	// where those are empty.
+	Manifest *bundle.Manifest
+	// Architecture is "i386", "x86_64" or "arm64". Required unless
+	// Manifest gives it.
+	Architecture string
+	// VirtualizationType is "hvm" or "paravirtual". Empty means "hvm".
+	VirtualizationType string
+	// RootDeviceName is the root device, e.g. "/dev/sda1". Optional.
+	RootDeviceName string
+	// BlockDeviceMappings are optional (e.g. ephemeral volumes).
+	BlockDeviceMappings []types.BlockDeviceMapping
+	// KernelID and RamdiskID are optional aki-/ari- ids (paravirtual).
+	KernelID  string
+	RamdiskID string
+	// ENASupport, when set, enables or disables ENA networking.
+	ENASupport *bool
+	// SriovNetSupport enables enhanced networking with the Intel 82599 VF
+	// interface (SriovNetSupport "simple").
+	SriovNetSupport bool
+	// BootMode is "legacy-bios", "uefi" or "uefi-preferred"; empty leaves
+	// EC2's default.
+	BootMode string
+	// TPMSupport is "v2.0" to enable NitroTPM (needs BootMode "uefi"); empty
+	// leaves it off.
+	TPMSupport string
+	// IMDSSupport is "v2.0" to make instances require IMDSv2; empty leaves
+	// EC2's default.
+	IMDSSupport string
+	// Tags are put on the image at registration.
+	Tags map[string]string
+}
+
+// RegisterOutput describes a registered image.
+type RegisterOutput struct {
+	ImageID string
+	// ImageLocation is the manifest location sent to EC2.
+	ImageLocation string
+}
+
+// Register registers an instance-store image from a bundle manifest in S3
+// (EC2 RegisterImage with ImageLocation) and returns its id. The client
+// must be for the bucket's region. With Options.Ledger set, the image is
+// recorded with deregistering it as the undo.
+func Register(ctx context.Context, api RegisterAPI, in *RegisterInput, optFns ...func(*Options)) (*RegisterOutput, error) {
+	if in == nil {
+		return nil, errors.New("bundlestore: register: no input")
+	}
+	opts := resolveOptions(optFns)
+	req, err := registerRequest(in)
+	if err != nil {
+		return nil, fmt.Errorf("bundlestore: register %q%s: %w", in.Name, inRegion(in.Region), err)
+	}
+	res, err := api.RegisterImage(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("bundlestore: register %q from %s%s: %w", in.Name, aws.ToString(req.ImageLocation), inRegion(in.Region), err)
+	}
+	id := aws.ToString(res.ImageId)
+	if id == "" {
+		return nil, fmt.Errorf("bundlestore: register %q%s: no image id in the response", in.Name, inRegion(in.Region))
+	}
+	if l := opts.Ledger; l != nil {
+		l.Record(ledger.Resource{Kind: ledger.KindImage, ID: id, Region: in.Region}, func(ctx context.Context) error {
+			_, err := api.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(id)})
+			if errorCode(err) == "InvalidAMIID.NotFound" || errorCode(err) == "InvalidAMIID.Unavailable" {
+				return nil
+			}
+			return err
+		})
+	}
+	opts.logf("registered %s (%q) from %s", id, in.Name, aws.ToString(req.ImageLocation))
+	return &RegisterOutput{ImageID: id, ImageLocation: aws.ToString(req.ImageLocation)}, nil
+}
+
+// registerRequest validates in and builds the RegisterImage request.
+func registerRequest(in *RegisterInput) (*ec2.RegisterImageInput, error) {
+	loc, err := ParseImageLocation(in.ImageLocation)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateImageName(in.Name); err != nil {
+		return nil, err
+	}
+	arch, kernel, ramdisk := in.Architecture, in.KernelID, in.RamdiskID
+	if m := in.Manifest; m != nil {
+		arch = cmpOr(arch, m.Architecture)
+		kernel = cmpOr(kernel, m.KernelID)
+		ramdisk = cmpOr(ramdisk, m.RamdiskID)
+	}
+	switch arch {
+	case bundle.ArchI386, bundle.ArchX86_64, bundle.ArchARM64:
+	case "":
+		return nil, errors.New("architecture is required (i386, x86_64 or arm64)")
+	default:
+		return nil, fmt.Errorf("architecture %q is not i386, x86_64 or arm64", arch)
+	}
+	virt := cmpOr(in.VirtualizationType, "hvm")
+	if virt != "hvm" && virt != "paravirtual" {
+		return nil, fmt.Errorf("virtualization type %q is not hvm or paravirtual", virt)
+	}
+	switch types.BootModeValues(in.BootMode) {
+	case "", types.BootModeValuesLegacyBios, types.BootModeValuesUefi, types.BootModeValuesUefiPreferred:
+	default:
+		return nil, fmt.Errorf("boot mode %q is not legacy-bios, uefi or uefi-preferred", in.BootMode)
+	}
+	switch in.TPMSupport {
+	case "":
+	case string(types.TpmSupportValuesV20):
+		if in.BootMode != string(types.BootModeValuesUefi) {
+			return nil, fmt.Errorf("TPM support %s needs boot mode uefi, not %q", in.TPMSupport, in.BootMode)
+		}
+	default:
+		return nil, fmt.Errorf("TPM support %q is not v2.0", in.TPMSupport)
+	}
+	if in.IMDSSupport != "" && in.IMDSSupport != string(types.ImdsSupportValuesV20) {
+		return nil, fmt.Errorf("IMDS support %q is not v2.0", in.IMDSSupport)
+	}
+
+	req := &ec2.RegisterImageInput{
+		Name:                aws.String(in.Name),
+		ImageLocation:       aws.String(loc.ImageLocation()),
+		Architecture:        types.ArchitectureValues(arch),
+		VirtualizationType:  aws.String(virt),
+		BlockDeviceMappings: in.BlockDeviceMappings,
+		EnaSupport:          in.ENASupport,
+		BootMode:            types.BootModeValues(in.BootMode),
+		TpmSupport:          types.TpmSupportValues(in.TPMSupport),
+		ImdsSupport:         types.ImdsSupportValues(in.IMDSSupport),
+	}
+	if in.Description != "" {
+		req.Description = aws.String(in.Description)
+	}
+	if in.RootDeviceName != "" {
+		req.RootDeviceName = aws.String(in.RootDeviceName)
+	}
+	if kernel != "" {
+		req.KernelId = aws.String(kernel)
+	}
+	if ramdisk != "" {
+		req.RamdiskId = aws.String(ramdisk)
+	}
+	if in.SriovNetSupport {
+		req.SriovNetSupport = aws.String("simple")
+	}
+	if len(in.Tags) > 0 {
+		spec := types.TagSpecification{ResourceType: types.ResourceTypeImage}
+		for _, k := range slices.Sorted(maps.Keys(in.Tags)) {
+			spec.Tags = append(spec.Tags, types.Tag{Key: aws.String(k), Value: aws.String(in.Tags[k])})
+		}
+		req.TagSpecifications = []types.TagSpecification{spec}
+	}
+	return req, nil
+}
+
+// ValidateImageName checks an AMI name against EC2's rules: 3 to 128
+// characters, each a letter, digit, space or one of ()[]./-'@_.
+func ValidateImageName(name string) error {
+	if n := len(name); n < 3 || n > 128 {
+		return fmt.Errorf("image name %q must be 3 to 128 characters long", name)
+	}
+	for _, c := range name {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == ' ', c == '(', c == ')', c == '[', c == ']', c == '.', c == '/', c == '-', c == '\'', c == '@', c == '_':
+		default:
+			return fmt.Errorf("image name %q contains %q; allowed are letters, digits, spaces and ()[]./-'@_", name, c)
+		}
+	}
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// DeregisterInput names an instance-store image to deregister.
+type DeregisterInput struct {
+	// ImageID is the image to deregister. Required.
+	ImageID string
+	// Region is the image's region, for messages.
+	Region string
+	// KeepBundle leaves the bundle in S3. By default it is deleted after
+	// the image is deregistered.
+	KeepBundle bool
+	// ImageLocation, when set, is the bundle's manifest location to delete,
+	// instead of the ImageLocation EC2 reports for the image. When set, an
+	// image that no longer exists is not an error: its bundle is still
+	// deleted.
+	ImageLocation string
+}
+
+// DeregisterOutput describes what Deregister removed.
+type DeregisterOutput struct {
+	// Deregistered reports whether the image was deregistered (false when
+	// it no longer existed).
+	Deregistered bool
+	// ImageLocation is the bundle's manifest location.
+	ImageLocation string
+	// Bundle describes the deleted bundle; nil with KeepBundle.
+	Bundle *DeleteOutput
+}
+
+// Deregister deregisters an instance-store image and deletes its bundle:
+// it reads the image's ImageLocation (DescribeImages), checks that it names
+// a bundle manifest, deregisters the image, then deletes the manifest and
+// the parts it lists (by prefix and name when the manifest is gone, see
+// Delete). ec2api must be a client for the image's region and s3api one
+// that can reach the bucket; s3api may be nil with KeepBundle.
+func Deregister(ctx context.Context, ec2api DeregisterAPI, s3api DeleteAPI, in *DeregisterInput, optFns ...func(*Options)) (*DeregisterOutput, error) {
+	if in == nil || in.ImageID == "" {
+		return nil, errors.New("bundlestore: deregister: image id is required")
+	}
+	if !in.KeepBundle && s3api == nil {
+		return nil, errors.New("bundlestore: deregister: an S3 client is required to delete the bundle")
+	}
+	opts := resolveOptions(optFns)
+	where := in.ImageID + inRegion(in.Region)
+
+	exists := true
+	location := in.ImageLocation
+	res, err := ec2api.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{in.ImageID}})
+	switch {
+	case err == nil && len(res.Images) > 0:
+		img := res.Images[0]
+		if location == "" {
+			if img.RootDeviceType == types.DeviceTypeEbs {
+				return nil, fmt.Errorf("bundlestore: deregister %s: it is EBS-backed, not an instance-store image with a bundle", where)
+			}
+			location = aws.ToString(img.ImageLocation)
+		}
+	case err == nil || errorCode(err) == "InvalidAMIID.NotFound" || errorCode(err) == "InvalidAMIID.Unavailable":
+		if in.ImageLocation == "" {
+			return nil, fmt.Errorf("bundlestore: deregister %s: image not found", where)
+		}
+		exists = false
+	default:
+		return nil, fmt.Errorf("bundlestore: deregister %s: describe: %w", where, err)
+	}
+
+	var loc Location
+	if !in.KeepBundle {
+		if loc, err = ParseImageLocation(location); err != nil {
+			return nil, fmt.Errorf("bundlestore: deregister %s: cannot tell where its bundle is: %w", where, err)
+		}
+	}
+	out := &DeregisterOutput{ImageLocation: location}
+	if exists {
+		_, err := ec2api.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(in.ImageID)})
+		if err != nil && errorCode(err) != "InvalidAMIID.NotFound" && errorCode(err) != "InvalidAMIID.Unavailable" {
+			return nil, fmt.Errorf("bundlestore: deregister %s: %w", where, err)
+		}
+		out.Deregistered = err == nil
+		if opts.Ledger != nil {
+			opts.Ledger.Forget(ledger.KindImage, in.ImageID)
+		}
+		opts.logf("deregistered %s", where)
+	}
+	if in.KeepBundle {
+		return out, nil
+	}
+	del, err := Delete(ctx, s3api, &DeleteInput{Bucket: loc.Bucket, Prefix: loc.Prefix, Name: loc.Name, Region: in.Region}, optFns...)
+	out.Bundle = del
+	if err != nil {
+		return out, fmt.Errorf("bundlestore: deregister %s: delete its bundle: %w", where, err)
+	}
+	return out, nil
+}
