@@ -404,6 +404,9 @@ func (p *partReader) produce() {
 	// the sum of the sizes is checked as the parts are served.
 	limit := min(p.m.BundledSize, PartSize)
 	for i := range p.m.Parts {
+		if p.ctx.Err() != nil {
+			return
+		}
 		var buf []byte
 		select {
 		case buf = <-p.free:
@@ -484,6 +487,9 @@ func (p *partReader) Read(b []byte) (int, error) {
 				return 0, p.setErr(&SizeError{What: "bundled_size", Want: p.m.BundledSize, Got: p.total})
 			}
 			return 0, io.EOF
+		}
+		if err := p.ctx.Err(); err != nil {
+			return 0, p.setErr(err)
 		}
 		var f fetched
 		select {
