@@ -1,0 +1,141 @@
+package distribute
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+)
+
+// Narrow, single-purpose client interfaces. *ec2.Client satisfies every one
+// of them; tests substitute fakes.
+type (
+	// CopyImageAPI copies an AMI into the client's region.
+	CopyImageAPI interface {
+		CopyImage(ctx context.Context, in *ec2.CopyImageInput, optFns ...func(*ec2.Options)) (*ec2.CopyImageOutput, error)
+	}
+	// DescribeImagesAPI lists AMIs.
+	DescribeImagesAPI interface {
+		DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
+	}
+	// DescribeRegionsAPI lists the regions enabled for the account.
+	DescribeRegionsAPI interface {
+		DescribeRegions(ctx context.Context, in *ec2.DescribeRegionsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeRegionsOutput, error)
+	}
+	// ModifyImageAttributeAPI changes launch permissions of an AMI.
+	ModifyImageAttributeAPI interface {
+		ModifyImageAttribute(ctx context.Context, in *ec2.ModifyImageAttributeInput, optFns ...func(*ec2.Options)) (*ec2.ModifyImageAttributeOutput, error)
+	}
+	// ModifySnapshotAttributeAPI changes create-volume permissions of a snapshot.
+	ModifySnapshotAttributeAPI interface {
+		ModifySnapshotAttribute(ctx context.Context, in *ec2.ModifySnapshotAttributeInput, optFns ...func(*ec2.Options)) (*ec2.ModifySnapshotAttributeOutput, error)
+	}
+	// CreateTagsAPI tags resources.
+	CreateTagsAPI interface {
+		CreateTags(ctx context.Context, in *ec2.CreateTagsInput, optFns ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+	}
+	// EnableImageDeprecationAPI sets an AMI's deprecation time.
+	EnableImageDeprecationAPI interface {
+		EnableImageDeprecation(ctx context.Context, in *ec2.EnableImageDeprecationInput, optFns ...func(*ec2.Options)) (*ec2.EnableImageDeprecationOutput, error)
+	}
+	// EnableImageDeregistrationProtectionAPI protects an AMI from deregistration.
+	EnableImageDeregistrationProtectionAPI interface {
+		EnableImageDeregistrationProtection(ctx context.Context, in *ec2.EnableImageDeregistrationProtectionInput, optFns ...func(*ec2.Options)) (*ec2.EnableImageDeregistrationProtectionOutput, error)
+	}
+	// DisableImageDeregistrationProtectionAPI lifts deregistration protection.
+	DisableImageDeregistrationProtectionAPI interface {
+		DisableImageDeregistrationProtection(ctx context.Context, in *ec2.DisableImageDeregistrationProtectionInput, optFns ...func(*ec2.Options)) (*ec2.DisableImageDeregistrationProtectionOutput, error)
+	}
+	// DeregisterImageAPI deregisters an AMI.
+	DeregisterImageAPI interface {
+		DeregisterImage(ctx context.Context, in *ec2.DeregisterImageInput, optFns ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error)
+	}
+	// DeleteSnapshotAPI deletes an EBS snapshot.
+	DeleteSnapshotAPI interface {
+		DeleteSnapshot(ctx context.Context, in *ec2.DeleteSnapshotInput, optFns ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error)
+	}
+	// DescribeInstancesAPI lists instances (used to find AMIs in use).
+	DescribeInstancesAPI interface {
+		DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+	}
+	// DescribeLaunchTemplateVersionsAPI lists launch template versions (used
+	// to find AMIs referenced by launch templates).
+	DescribeLaunchTemplateVersionsAPI interface {
+		DescribeLaunchTemplateVersions(ctx context.Context, in *ec2.DescribeLaunchTemplateVersionsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplateVersionsOutput, error)
+	}
+)
+
+// Compositions used by the operations of this package.
+type (
+	// ShareAPI is what Share needs.
+	ShareAPI interface {
+		DescribeImagesAPI
+		ModifyImageAttributeAPI
+		ModifySnapshotAttributeAPI
+	}
+	// TagAPI is what tagging an AMI and its snapshots needs.
+	TagAPI interface {
+		DescribeImagesAPI
+		CreateTagsAPI
+	}
+	// DeprecateAPI is what Deprecate needs.
+	DeprecateAPI interface {
+		EnableImageDeprecationAPI
+	}
+	// ProtectAPI is what Protect needs (disabling is used by the cleanup of
+	// Copy).
+	ProtectAPI interface {
+		EnableImageDeregistrationProtectionAPI
+		DisableImageDeregistrationProtectionAPI
+	}
+	// DeregisterAPI is what removing an AMI and its snapshots needs.
+	DeregisterAPI interface {
+		DescribeImagesAPI
+		DeregisterImageAPI
+		DeleteSnapshotAPI
+	}
+	// RetainAPI is what Retain needs in each region.
+	RetainAPI interface {
+		DeregisterAPI
+		DescribeInstancesAPI
+		DescribeLaunchTemplateVersionsAPI
+	}
+	// API is everything the multi-region operations (Copy, Preflight,
+	// Retain) need from one region's client.
+	API interface {
+		CopyImageAPI
+		DescribeRegionsAPI
+		ShareAPI
+		TagAPI
+		DeprecateAPI
+		ProtectAPI
+		RetainAPI
+	}
+)
+
+// ClientFunc returns the client for a region. It is called once or more per
+// region and must be safe for concurrent use; caching clients is up to the
+// caller (an awscfg.Session already caches them).
+type ClientFunc func(region string) API
+
+// PerRegion adapts a function returning a concrete client, such as the
+// method value of an awscfg.Session's EC2 method, to a ClientFunc:
+//
+//	distribute.Copy(ctx, distribute.PerRegion(sess.EC2), in)
+func PerRegion[C API](f func(region string) C) ClientFunc {
+	return func(region string) API { return f(region) }
+}
+
+var (
+	_ API           = (*ec2.Client)(nil)
+	_ CopyImageAPI  = (*ec2.Client)(nil)
+	_ ShareAPI      = (*ec2.Client)(nil)
+	_ TagAPI        = (*ec2.Client)(nil)
+	_ DeprecateAPI  = (*ec2.Client)(nil)
+	_ ProtectAPI    = (*ec2.Client)(nil)
+	_ DeregisterAPI = (*ec2.Client)(nil)
+	_ RetainAPI     = (*ec2.Client)(nil)
+
+	_ DescribeImagesAPI                 = ec2.DescribeImagesAPIClient(nil)
+	_ DescribeInstancesAPI              = ec2.DescribeInstancesAPIClient(nil)
+	_ DescribeLaunchTemplateVersionsAPI = ec2.DescribeLaunchTemplateVersionsAPIClient(nil)
+)

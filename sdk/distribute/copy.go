@@ -1,0 +1,727 @@
+package distribute
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
+)
+
+// DefaultConcurrency is the number of regions Copy works on at once when
+// CopyInput.Concurrency is 0.
+const DefaultConcurrency = 4
+
+// Target is one destination region of Copy, with overrides of the
+// defaults in CopyInput (Image Builder's per-region distribution settings).
+type Target struct {
+	// Region is the destination region. Required.
+	Region string `json:"region"`
+	// Name of the copy. "" = CopyInput.Name.
+	Name string `json:"name,omitempty"`
+	// Description of the copy. "" = CopyInput.Description.
+	Description string `json:"description,omitempty"`
+	// Encrypted asks for encrypted snapshots. nil = CopyInput.Encrypted.
+	Encrypted *bool `json:"encrypted,omitempty"`
+	// KMSKeyID encrypts the copy with this key (ID, ARN or alias in the
+	// destination region); implies Encrypted. "" = CopyInput.KMSKeyID.
+	KMSKeyID string `json:"kms_key_id,omitempty"`
+	// CopyImageTags copies the source AMI's tags. nil =
+	// CopyInput.CopyImageTags.
+	CopyImageTags *bool `json:"copy_image_tags,omitempty"`
+	// Permissions replace CopyInput.Permissions for this region when set.
+	Permissions *Permissions `json:"permissions,omitempty"`
+	// Tags are merged over CopyInput.Tags (a key here wins).
+	Tags map[string]string `json:"tags,omitempty"`
+	// SnapshotTags are merged over CopyInput.SnapshotTags.
+	SnapshotTags map[string]string `json:"snapshot_tags,omitempty"`
+}
+
+// CopyInput is the input of Copy and Preflight.
+type CopyInput struct {
+	// SourceImageID is the AMI to copy. Required.
+	SourceImageID string
+	// SourceRegion is the region of SourceImageID. Required.
+	SourceRegion string
+	// Targets are the destination regions, each at most once. A target in
+	// SourceRegion makes a second AMI there (for example an encrypted one).
+	Targets []Target
+	// IncludeSource applies Permissions, Tags, Deprecation and Protection to
+	// the source AMI as well; it is reported as the first Result. The source
+	// is handled before any copy starts and is never removed; changes made
+	// to it are not undone when a copy fails.
+	IncludeSource bool
+
+	// Name of the copies. "" = the source AMI's name.
+	Name string
+	// Description of the copies. "" = the source AMI's description.
+	Description string
+	// Encrypted asks for encrypted copies (with the destination's default
+	// EBS key unless a KMS key is given).
+	Encrypted bool
+	// KMSKeyID encrypts every copy with this key unless a Target names its
+	// own; implies Encrypted.
+	KMSKeyID string
+	// CopyImageTags copies the source AMI's tags to the copies.
+	CopyImageTags bool
+
+	// Permissions are granted on every AMI (and its snapshots) as soon as
+	// it is available.
+	Permissions Permissions
+	// Tags are put on every AMI and, unless SnapshotTags is set, on its
+	// snapshots.
+	Tags map[string]string
+	// SnapshotTags are put on every AMI's snapshots. nil = Tags.
+	SnapshotTags map[string]string
+	// Deprecation is set on every AMI as soon as it is available.
+	Deprecation Deprecation
+	// Protection is turned on for every AMI after all regions succeeded
+	// (so that a failure can still remove the copies).
+	Protection Protection
+
+	// Concurrency is the number of regions worked on at once.
+	// 0 = DefaultConcurrency.
+	Concurrency int
+	// KeepOnFailure keeps the copies already made when a region fails. By
+	// default they are deregistered, with their snapshots, in every region.
+	KeepOnFailure bool
+	// SkipPreflight skips the region and name checks Copy otherwise runs
+	// first (the source AMI is still described, and input still validated).
+	// Without them Copy cannot sweep for copies left by an interrupted
+	// CopyImage call, because it does not know the name was free.
+	SkipPreflight bool
+}
+
+// CopyOutput is the output of Copy.
+type CopyOutput struct {
+	// Results holds one Result per region: the source first when
+	// IncludeSource, then the targets in input order.
+	Results Results
+}
+
+// ClientToken returns the idempotency token Copy sends with CopyImage for
+// one copy: a digest of the source region and AMI, the destination region
+// and the copy's name. Repeating a call, or a whole run, with the same
+// inputs sends the same token, so EC2 never makes a second copy.
+func ClientToken(sourceRegion, sourceImageID, region, name string) string {
+	h := sha256.Sum256([]byte(strings.Join([]string{"copy-image/v1", sourceRegion, sourceImageID, region, name}, "\x00")))
+	return "amiforge-" + hex.EncodeToString(h[:20])
+}
+
+// Validate checks in without any AWS call and reports every problem at
+// once, each naming its field.
+func (in *CopyInput) Validate() error {
+	return in.validate(time.Now())
+}
+
+func (in *CopyInput) validate(now time.Time) error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if in.SourceImageID == "" {
+		add(errors.New("SourceImageID is required"))
+	} else if !strings.HasPrefix(in.SourceImageID, "ami-") {
+		add(fmt.Errorf("SourceImageID: %q is not an AMI ID (ami-…)", in.SourceImageID))
+	}
+	if in.SourceRegion == "" {
+		add(errors.New("SourceRegion is required"))
+	} else if err := ValidateRegion(in.SourceRegion); err != nil {
+		add(fmt.Errorf("SourceRegion: %w", err))
+	}
+	if len(in.Targets) == 0 && !in.IncludeSource {
+		add(errors.New("Targets: at least one target region is required"))
+	}
+	if in.Concurrency < 0 {
+		add(fmt.Errorf("Concurrency: %d is negative", in.Concurrency))
+	}
+	if in.KMSKeyID != "" {
+		if err := ValidateKMSKeyID(in.KMSKeyID); err != nil {
+			add(fmt.Errorf("KMSKeyID: %w", err))
+		}
+	}
+	add(in.Permissions.ValidateNamed(FieldNames{
+		Accounts: "Permissions.Accounts", Groups: "Permissions.Groups", OrgARNs: "Permissions.OrgARNs",
+		OUARNs: "Permissions.OUARNs", SnapshotAccounts: "Permissions.SnapshotAccounts", SnapshotGroups: "Permissions.SnapshotGroups",
+	}))
+	if err := in.Deprecation.Validate(now); err != nil {
+		add(fmt.Errorf("Deprecation: %w", err))
+	}
+	seen := map[string]bool{}
+	for i, t := range in.Targets {
+		f := fmt.Sprintf("Targets[%d]", i)
+		if t.Region == "" {
+			add(fmt.Errorf("%s.Region is required", f))
+		} else if err := ValidateRegion(t.Region); err != nil {
+			add(fmt.Errorf("%s.Region: %w", f, err))
+		} else if seen[t.Region] {
+			add(fmt.Errorf("%s.Region: %s is listed more than once", f, t.Region))
+		}
+		seen[t.Region] = true
+		if t.KMSKeyID != "" {
+			if err := ValidateKMSKeyID(t.KMSKeyID); err != nil {
+				add(fmt.Errorf("%s.KMSKeyID: %w", f, err))
+			}
+		}
+		if t.Encrypted != nil && !*t.Encrypted && (t.KMSKeyID != "" || in.KMSKeyID != "") {
+			add(fmt.Errorf("%s.Encrypted is false but a KMS key is set", f))
+		}
+		if t.Permissions != nil {
+			add(t.Permissions.ValidateNamed(FieldNames{
+				Accounts: f + ".Permissions.Accounts", Groups: f + ".Permissions.Groups", OrgARNs: f + ".Permissions.OrgARNs",
+				OUARNs: f + ".Permissions.OUARNs", SnapshotAccounts: f + ".Permissions.SnapshotAccounts", SnapshotGroups: f + ".Permissions.SnapshotGroups",
+			}))
+		}
+		// Sharing rules that do not depend on the source AMI: a copy
+		// explicitly encrypted.
+		rt := in.resolve(t, types.Image{})
+		if rt.enc.Encrypted {
+			if err := CheckSharing(rt.perms, rt.enc); err != nil {
+				add(fmt.Errorf("%s (%s): %w", f, t.Region, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// resolvedTarget is a Target with every default applied.
+type resolvedTarget struct {
+	region, name, description string
+	encrypted                 bool // requested
+	kmsKeyID                  string
+	copyImageTags             bool
+	perms                     Permissions
+	tags, snapshotTags        map[string]string
+	enc                       Encryption // expected encryption of the copy
+	token                     string
+}
+
+func (in *CopyInput) resolve(t Target, src types.Image) resolvedTarget {
+	rt := resolvedTarget{
+		region:        t.Region,
+		name:          firstNonEmpty(t.Name, in.Name, aws.ToString(src.Name)),
+		description:   firstNonEmpty(t.Description, in.Description, aws.ToString(src.Description)),
+		encrypted:     in.Encrypted,
+		kmsKeyID:      firstNonEmpty(t.KMSKeyID, in.KMSKeyID),
+		copyImageTags: in.CopyImageTags,
+		perms:         in.Permissions.clone(),
+		tags:          merge(in.Tags, t.Tags),
+		snapshotTags:  merge(in.SnapshotTags, t.SnapshotTags),
+	}
+	if t.Encrypted != nil {
+		rt.encrypted = *t.Encrypted
+	}
+	if rt.kmsKeyID != "" {
+		rt.encrypted = true
+	}
+	if t.CopyImageTags != nil {
+		rt.copyImageTags = *t.CopyImageTags
+	}
+	if t.Permissions != nil {
+		rt.perms = t.Permissions.clone()
+	}
+	srcEnc := EncryptionOf(src)
+	rt.enc = Encryption{Encrypted: rt.encrypted || srcEnc.Encrypted, KMSKeyID: rt.kmsKeyID}
+	if rt.kmsKeyID == "" && t.Region == in.SourceRegion && !rt.encrypted {
+		// A copy in the same region keeps the source's key.
+		rt.enc.KMSKeyID = srcEnc.KMSKeyID
+	}
+	rt.token = ClientToken(in.SourceRegion, in.SourceImageID, t.Region, rt.name)
+	return rt
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func merge(base, over map[string]string) map[string]string {
+	if base == nil && over == nil {
+		return nil
+	}
+	m := maps.Clone(base)
+	if m == nil {
+		m = map[string]string{}
+	}
+	maps.Copy(m, over)
+	return m
+}
+
+// PlannedCopy is one copy as Preflight resolved it.
+type PlannedCopy struct {
+	Region      string      `json:"region"`
+	Name        string      `json:"name"`
+	Description string      `json:"description,omitempty"`
+	Encrypted   bool        `json:"encrypted"`
+	KMSKeyID    string      `json:"kms_key_id,omitempty"`
+	Permissions Permissions `json:"permissions"`
+	ClientToken string      `json:"client_token"`
+}
+
+// PreflightOutput is the output of Preflight.
+type PreflightOutput struct {
+	// Source is the source AMI as described in its region.
+	Source types.Image
+	// Copies are the copies Copy would make, in input order.
+	Copies []PlannedCopy
+}
+
+// plan is what Preflight found and Copy acts on.
+type plan struct {
+	src         types.Image
+	targets     []resolvedTarget
+	deprecateAt time.Time
+	namesFree   bool // every target name was checked free
+}
+
+// Preflight checks, without changing anything, that Copy can succeed:
+// the input is valid (no AWS call is made otherwise), the source AMI exists
+// and is available, every target region exists and is enabled
+// (DescribeRegions in the source region), no AMI owned by the caller has
+// the copy's name in any target region, and the sharing rules hold for the
+// encryption each copy will have. Problems are reported all at once,
+// joined with errors.Join.
+func Preflight(ctx context.Context, clients ClientFunc, in *CopyInput, optFns ...func(*Options)) (*PreflightOutput, error) {
+	o := newOptions(optFns)
+	p, err := prepare(ctx, clients, in, o, true)
+	if err != nil {
+		return nil, err
+	}
+	out := &PreflightOutput{Source: p.src}
+	for _, t := range p.targets {
+		out.Copies = append(out.Copies, PlannedCopy{
+			Region: t.region, Name: t.name, Description: t.description,
+			Encrypted: t.enc.Encrypted, KMSKeyID: t.kmsKeyID, Permissions: t.perms, ClientToken: t.token,
+		})
+	}
+	return out, nil
+}
+
+func prepare(ctx context.Context, clients ClientFunc, in *CopyInput, o Options, full bool) (*plan, error) {
+	if in == nil {
+		return nil, errors.New("copy: input is nil")
+	}
+	now := o.Now()
+	if err := in.validate(now); err != nil {
+		return nil, fmt.Errorf("copy %s: invalid input: %w", in.SourceImageID, err)
+	}
+	srcAPI := clients(in.SourceRegion)
+	src, err := describeImage(ctx, srcAPI, in.SourceImageID)
+	if err != nil {
+		return nil, fmt.Errorf("copy %s: describe source in %s: %w", in.SourceImageID, in.SourceRegion, err)
+	}
+	if src.State != types.ImageStateAvailable {
+		return nil, fmt.Errorf("copy %s: %w", in.SourceImageID, &ImageStateError{ImageID: in.SourceImageID, Region: in.SourceRegion, State: string(src.State), Reason: "the source must be available"})
+	}
+	p := &plan{src: src, deprecateAt: in.Deprecation.Time(now), namesFree: full}
+	var errs []error
+	if in.IncludeSource {
+		if err := CheckSharing(in.Permissions, EncryptionOf(src)); err != nil {
+			errs = append(errs, fmt.Errorf("source %s in %s: %w", in.SourceImageID, in.SourceRegion, err))
+		}
+	}
+	for _, t := range in.Targets {
+		rt := in.resolve(t, src)
+		if rt.name == "" {
+			errs = append(errs, fmt.Errorf("%s: the source AMI has no name; set a name for the copy", t.Region))
+		}
+		if err := CheckSharing(rt.perms, rt.enc); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", t.Region, err))
+		}
+		p.targets = append(p.targets, rt)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("copy %s: %w", in.SourceImageID, err)
+	}
+	if !full || len(p.targets) == 0 {
+		return p, nil
+	}
+
+	// Regions.
+	regOut, err := srcAPI.DescribeRegions(ctx, &ec2.DescribeRegionsInput{})
+	if err != nil {
+		return nil, fmt.Errorf("copy %s: list regions from %s: %w", in.SourceImageID, in.SourceRegion, err)
+	}
+	enabled := map[string]bool{}
+	for _, r := range regOut.Regions {
+		enabled[aws.ToString(r.RegionName)] = true
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(concurrency(in.Concurrency))
+	for _, t := range p.targets {
+		if !enabled[t.region] {
+			errs = append(errs, fmt.Errorf("%s: region does not exist or is not enabled for the account", t.region))
+			continue
+		}
+		g.Go(func() error {
+			imgs, err := imagesNamed(gctx, clients(t.region), t.name)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("%s: look up name %q: %w", t.region, t.name, err))
+			case len(imgs) > 0:
+				errs = append(errs, fmt.Errorf("%s: name %q is already used by %s", t.region, t.name, aws.ToString(imgs[0].ImageId)))
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("copy %s: preflight: %w", in.SourceImageID, err)
+	}
+	return p, nil
+}
+
+// imagesNamed lists the caller's AMIs with exactly this name.
+func imagesNamed(ctx context.Context, api DescribeImagesAPI, name string) ([]types.Image, error) {
+	var out []types.Image
+	pg := ec2.NewDescribeImagesPaginator(api, &ec2.DescribeImagesInput{
+		Owners:            []string{"self"},
+		Filters:           []types.Filter{{Name: aws.String("name"), Values: []string{name}}},
+		IncludeDeprecated: aws.Bool(true),
+	})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, img := range page.Images {
+			if aws.ToString(img.Name) == name {
+				out = append(out, img)
+			}
+		}
+	}
+	return out, nil
+}
+
+func concurrency(n int) int {
+	if n <= 0 {
+		return DefaultConcurrency
+	}
+	return n
+}
+
+// Copy copies an AMI to every target region and, in each region as soon as
+// its copy is available, shares it and its snapshots, tags them and sets
+// the deprecation time; deregistration protection is turned on last, once
+// every region succeeded.
+//
+// Unless in.SkipPreflight, Copy first runs the checks of Preflight and
+// changes nothing if they fail. Then it works on up to in.Concurrency
+// regions at once. Each CopyImage carries ClientToken(...), so a retried
+// call (by the SDK's retryer or by running Copy again) never makes a
+// second copy. Waiting polls DescribeImages with doubling delays
+// (Options.Wait) and fails with *ImageStateError.
+//
+// Error policy: the first failing region cancels the others. Unless
+// in.KeepOnFailure, every copy made so far, in every region, is then
+// deregistered and its snapshots deleted (with a fresh context bounded by
+// Options.CleanupTimeout, so this also happens after ctx is cancelled); when
+// preflight proved a name free, an AMI with that name found afterwards in a
+// region whose CopyImage call failed is taken to be a copy made by that
+// interrupted call and removed too. Nothing else is touched: the source AMI
+// is never removed (changes made to it with IncludeSource stay).
+//
+// Copy returns the output (one Result per region, with status and error)
+// whenever it got past validation, together with an error joining every
+// region's own failure, the context's error and cleanup failures.
+func Copy(ctx context.Context, clients ClientFunc, in *CopyInput, optFns ...func(*Options)) (*CopyOutput, error) {
+	o := newOptions(optFns)
+	if in == nil {
+		return nil, errors.New("copy: input is nil")
+	}
+	p, err := prepare(ctx, clients, in, o, !in.SkipPreflight)
+	if err != nil {
+		return nil, err
+	}
+	c := &copier{in: in, o: o, clients: clients, p: p}
+	return c.run(ctx)
+}
+
+type copier struct {
+	in      *CopyInput
+	o       Options
+	clients ClientFunc
+	p       *plan
+
+	results   Results // source (if included) first, then targets
+	attempted []bool  // per target: CopyImage was called
+}
+
+func (c *copier) run(ctx context.Context) (*CopyOutput, error) {
+	in, p := c.in, c.p
+	off := 0
+	if in.IncludeSource {
+		off = 1
+		src := Result{
+			Region: in.SourceRegion, ImageID: in.SourceImageID, Name: aws.ToString(p.src.Name),
+			Source: true, Status: StatusAvailable, SnapshotIDs: snapshotIDs(p.src),
+		}
+		enc := EncryptionOf(p.src)
+		src.Encrypted, src.KMSKeyID = enc.Encrypted, enc.KMSKeyID
+		c.results = append(c.results, src)
+	}
+	for _, t := range p.targets {
+		c.results = append(c.results, Result{Region: t.region, Name: t.name, Status: StatusNotStarted, ClientToken: t.token})
+	}
+	c.attempted = make([]bool, len(p.targets))
+
+	var errs []error
+	if in.IncludeSource {
+		r := &c.results[0]
+		if err := c.finish(ctx, c.clients(in.SourceRegion), r, in.Permissions, in.Tags, in.SnapshotTags, EncryptionOf(p.src)); err != nil {
+			r.Status, r.Err = StatusFailed, err
+			for i := 1; i < len(c.results); i++ {
+				c.results[i].Status = StatusNotStarted
+			}
+			return &CopyOutput{Results: c.results}, fmt.Errorf("source %s in %s: %w", in.SourceImageID, in.SourceRegion, err)
+		}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(concurrency(in.Concurrency))
+	for i := range p.targets {
+		g.Go(func() error { return c.copyOne(gctx, i, &c.results[off+i]) })
+	}
+	gerr := g.Wait()
+	failed := gerr != nil
+
+	// Sort outcomes: a region's own failure is reported; a region stopped
+	// because of another's failure or of ctx is "cancelled".
+	if ctx.Err() != nil {
+		failed = true
+		errs = append(errs, fmt.Errorf("copy %s: %w", in.SourceImageID, context.Cause(ctx)))
+	}
+	for i := off; i < len(c.results); i++ {
+		r := &c.results[i]
+		if r.Err == nil {
+			continue
+		}
+		if errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, context.DeadlineExceeded) {
+			// Stopped by another region's failure (reported there) or by
+			// ctx (reported once above).
+			r.Status = StatusCancelled
+			continue
+		}
+		r.Status = StatusFailed
+		errs = append(errs, fmt.Errorf("%s: %w", r.Region, r.Err))
+	}
+
+	if failed && len(errs) == 0 {
+		errs = append(errs, gerr)
+	}
+	if !failed && in.Protection.Enabled {
+		if err := c.protectAll(ctx); err != nil {
+			failed = true
+			errs = append(errs, err)
+		}
+	}
+	if failed && !in.KeepOnFailure {
+		if err := c.cleanup(ctx, off); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return &CopyOutput{Results: c.results}, errors.Join(errs...)
+}
+
+func (c *copier) copyOne(ctx context.Context, i int, r *Result) error {
+	t := c.p.targets[i]
+	if err := ctx.Err(); err != nil {
+		r.Err = err
+		return err
+	}
+	api := c.clients(t.region)
+	c.o.logf("copying %s from %s to %s as %q", c.in.SourceImageID, c.in.SourceRegion, t.region, t.name)
+	c.attempted[i] = true
+	cin := &ec2.CopyImageInput{
+		SourceImageId: aws.String(c.in.SourceImageID),
+		SourceRegion:  aws.String(c.in.SourceRegion),
+		Name:          aws.String(t.name),
+		ClientToken:   aws.String(t.token),
+	}
+	if t.description != "" {
+		cin.Description = aws.String(t.description)
+	}
+	if t.encrypted {
+		cin.Encrypted = aws.Bool(true)
+	}
+	if t.kmsKeyID != "" {
+		cin.KmsKeyId = aws.String(t.kmsKeyID)
+	}
+	if t.copyImageTags {
+		cin.CopyImageTags = aws.Bool(true)
+	}
+	out, err := api.CopyImage(ctx, cin)
+	if err != nil {
+		r.Err = fmt.Errorf("copy %s from %s to %s as %q: %w", c.in.SourceImageID, c.in.SourceRegion, t.region, t.name, err)
+		return r.Err
+	}
+	id := aws.ToString(out.ImageId)
+	r.ImageID = id
+	r.Encrypted, r.KMSKeyID = t.enc.Encrypted, t.enc.KMSKeyID
+	if c.o.Ledger != nil {
+		region, o := t.region, c.o
+		c.o.Ledger.Record(ledger.Resource{Kind: ledger.KindImage, ID: id, Region: region}, func(ctx context.Context) error {
+			_, _, err := o.deregisterImage(ctx, c.clients(region), id, region, nil)
+			return err
+		})
+	}
+	img, err := waitImage(ctx, api, id, t.region, c.o.Wait)
+	if err != nil {
+		r.SnapshotIDs = snapshotIDs(img)
+		r.Err = err
+		return err
+	}
+	c.o.logf("copy %s in %s is available", id, t.region)
+	r.SnapshotIDs = snapshotIDs(img)
+	if enc := EncryptionOf(img); enc.Encrypted {
+		r.Encrypted = true
+		if enc.KMSKeyID != "" {
+			r.KMSKeyID = enc.KMSKeyID
+		}
+	}
+	if err := c.finish(ctx, api, r, t.perms, t.tags, t.snapshotTags, Encryption{Encrypted: r.Encrypted, KMSKeyID: r.KMSKeyID}); err != nil {
+		r.Err = err
+		return err
+	}
+	r.Status = StatusAvailable
+	return nil
+}
+
+// finish shares, tags and deprecates one available AMI.
+func (c *copier) finish(ctx context.Context, api API, r *Result, perms Permissions, tags, snapTags map[string]string, enc Encryption) error {
+	optFn := func(o *Options) { *o = c.o }
+	if !perms.Empty() {
+		snaps := r.SnapshotIDs
+		if snaps == nil {
+			snaps = []string{}
+		}
+		if _, err := Share(ctx, api, &ShareInput{ImageID: r.ImageID, Region: r.Region, Add: perms, SnapshotIDs: snaps, Encryption: &enc}, optFn); err != nil {
+			return err
+		}
+		r.SharedWith = perms
+	}
+	if len(tags) > 0 || len(snapTags) > 0 {
+		if err := c.o.tagImage(ctx, api, r.ImageID, r.SnapshotIDs, tags, snapTags); err != nil {
+			return fmt.Errorf("%w (in %s)", err, r.Region)
+		}
+	}
+	if at := c.p.deprecateAt; !at.IsZero() {
+		out, err := Deprecate(ctx, api, &DeprecateInput{ImageID: r.ImageID, Region: r.Region, At: at}, optFn)
+		switch {
+		case err == nil:
+			r.DeprecateAt = &out.DeprecateAt
+		case c.in.Deprecation.Optional && ctx.Err() == nil:
+			r.Warnings = append(r.Warnings, err.Error())
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
+// protectAll turns on deregistration protection in every region.
+func (c *copier) protectAll(ctx context.Context) error {
+	var errs []error
+	for i := range c.results {
+		r := &c.results[i]
+		err := Protect(ctx, c.clients(r.Region), &ProtectInput{ImageID: r.ImageID, Region: r.Region, WithCooldown: c.in.Protection.WithCooldown}, func(o *Options) { *o = c.o })
+		switch {
+		case err == nil:
+			r.Protected = true
+		case c.in.Protection.Optional:
+			r.Warnings = append(r.Warnings, err.Error())
+		default:
+			r.Status, r.Err = StatusFailed, err
+			errs = append(errs, fmt.Errorf("%s: %w", r.Region, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// cleanup removes every copy made, in every region, with a fresh context.
+func (c *copier) cleanup(ctx context.Context, off int) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.CleanupTimeout)
+	defer cancel()
+	o := c.o
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, concurrency(c.in.Concurrency))
+	for i, t := range c.p.targets {
+		r := &c.results[off+i]
+		if r.ImageID == "" && !(c.attempted[i] && c.p.namesFree) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			api := c.clients(t.region)
+			ids := []string{}
+			if r.ImageID != "" {
+				ids = append(ids, r.ImageID)
+			} else {
+				// CopyImage failed without an ID; it may still have made a
+				// copy. The name was free before, so an AMI with it now is
+				// that copy.
+				imgs, err := imagesNamed(cctx, api, t.name)
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("cleanup in %s: look for a copy named %q: %w", t.region, t.name, err))
+					mu.Unlock()
+					return
+				}
+				for _, img := range imgs {
+					ids = append(ids, aws.ToString(img.ImageId))
+				}
+			}
+			for _, id := range ids {
+				if r.Protected {
+					if _, err := api.DisableImageDeregistrationProtection(cctx, &ec2.DisableImageDeregistrationProtectionInput{ImageId: aws.String(id)}); err != nil {
+						o.logf("cleanup in %s: disable deregistration protection of %s: %v", t.region, id, err)
+					}
+				}
+				_, _, err := o.deregisterImage(cctx, api, id, t.region, nil)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("cleanup in %s: %w", t.region, err))
+					r.Err = errors.Join(r.Err, fmt.Errorf("cleanup: %w", err))
+				} else {
+					o.logf("removed copy %s in %s", id, t.region)
+					if o.Ledger != nil {
+						o.Ledger.Forget(ledger.KindImage, id)
+					}
+					if r.ImageID == "" {
+						r.ImageID = id
+						r.Warnings = append(r.Warnings, "removed "+id+", made by an interrupted CopyImage call")
+					}
+					r.Status = StatusRemoved
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,35 @@
+// Package distribute copies, shares, tags, deprecates and prunes AMIs
+// across regions, on the AWS SDK for Go v2 and nothing else.
+//
+// The operations follow the SDK's shape: a context first, then the client
+// (a narrow interface for one-region operations, a ClientFunc returning
+// each region's client for multi-region ones), then an input struct and
+// functional options:
+//
+//   - Copy copies an AMI to many regions, at most CopyInput.Concurrency at
+//     once, and shares, tags and deprecates each copy as soon as it is
+//     available. CopyImage carries a deterministic ClientToken, so retries
+//     never make a second copy. When a region fails, the others are
+//     cancelled and every copy already made is removed with its snapshots
+//     (unless CopyInput.KeepOnFailure); the caller gets one Result per
+//     region and an error joining the failures.
+//   - Preflight checks, without changing anything, that a Copy can succeed:
+//     regions enabled, names free in every target region, sharing allowed
+//     for the encryption each copy will have.
+//   - Share grants and revokes launch permissions (accounts, "all",
+//     organizations, organizational units) and snapshot create-volume
+//     permissions, refusing what AWS refuses (CheckSharing).
+//   - Deprecate and Protect set deprecation times and deregistration
+//     protection.
+//   - Retain keeps the newest N and/or the recent AMIs matching a Selector
+//     in each region and removes the others, never one in use or
+//     protected, with a dry run that returns the plan.
+//
+// The Validate functions (ValidateAccountID, ValidateOrgARN, ValidateOUARN,
+// ValidateKMSKeyID, ValidateRegion, ValidateEach, CopyInput.Validate,
+// RetainInput.Validate) check input without any AWS call, so that callers
+// can refuse bad configuration before touching AWS.
+//
+// *ec2.Client satisfies every client interface; PerRegion adapts a
+// function such as an awscfg.Session's EC2 method to a ClientFunc.
+package distribute

@@ -1,0 +1,119 @@
+package distribute
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/aws/smithy-go"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
+)
+
+// Options tune every operation of this package. The zero value is ready:
+// every zero field means the documented default.
+type Options struct {
+	// Ledger, when set, records every AMI copy Copy makes (kind "image",
+	// with an undo that deregisters it and deletes its snapshots). Copies
+	// Copy removes itself after a failure are forgotten again.
+	Ledger *ledger.Ledger
+	// Logf receives progress messages. nil = silent.
+	Logf func(format string, args ...any)
+	// Wait bounds waiting for a copy to become available. Zero fields =
+	// 2s first poll delay, 30s longest delay, 60m longest wait.
+	Wait WaitOptions
+	// ConsistencyTimeout bounds retrying calls that fail with a *.NotFound
+	// error right after a resource was made (eventual consistency).
+	// 0 = 2 minutes.
+	ConsistencyTimeout time.Duration
+	// RetryDelay is the first delay between such retries; it doubles up to
+	// 15 seconds. 0 = 1 second.
+	RetryDelay time.Duration
+	// CleanupTimeout bounds removing copies after a failure; cleanup runs
+	// with a fresh context so that it also runs after cancellation.
+	// 0 = 15 minutes.
+	CleanupTimeout time.Duration
+	// Now returns the current time (deprecation times, retention ages).
+	// nil = time.Now.
+	Now func() time.Time
+}
+
+func newOptions(optFns []func(*Options)) Options {
+	var o Options
+	for _, f := range optFns {
+		f(&o)
+	}
+	if o.Wait.MinDelay <= 0 {
+		o.Wait.MinDelay = 2 * time.Second
+	}
+	if o.Wait.MaxDelay <= 0 {
+		o.Wait.MaxDelay = 30 * time.Second
+	}
+	if o.Wait.MaxDelay < o.Wait.MinDelay {
+		o.Wait.MaxDelay = o.Wait.MinDelay
+	}
+	if o.Wait.MaxWait <= 0 {
+		o.Wait.MaxWait = 60 * time.Minute
+	}
+	if o.ConsistencyTimeout <= 0 {
+		o.ConsistencyTimeout = 2 * time.Minute
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = time.Second
+	}
+	if o.CleanupTimeout <= 0 {
+		o.CleanupTimeout = 15 * time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+func (o Options) logf(format string, args ...any) {
+	if o.Logf != nil {
+		o.Logf(format, args...)
+	}
+}
+
+// retryNotFound runs fn until it succeeds, fails with an error other than
+// *.NotFound, ctx ends or ConsistencyTimeout passes.
+func (o Options) retryNotFound(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(o.ConsistencyTimeout)
+	delay := o.RetryDelay
+	for {
+		err := fn()
+		if err == nil || !isNotFound(err) || time.Now().Add(delay).After(deadline) {
+			return err
+		}
+		if serr := sleep(ctx, delay); serr != nil {
+			return errors.Join(err, serr)
+		}
+		delay = min(delay*2, 15*time.Second)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func errorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+func isNotFound(err error) bool {
+	c := errorCode(err)
+	return strings.HasSuffix(c, ".NotFound")
+}

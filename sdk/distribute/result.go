@@ -1,0 +1,200 @@
+package distribute
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Status is the outcome for one region.
+type Status string
+
+// Statuses of a Result.
+const (
+	// StatusAvailable: the AMI exists and every requested change was made.
+	StatusAvailable Status = "available"
+	// StatusFailed: the region failed; Err says why.
+	StatusFailed Status = "failed"
+	// StatusCancelled: the region was stopped because another region failed
+	// or the context ended.
+	StatusCancelled Status = "cancelled"
+	// StatusRemoved: the copy was made and then removed again by the
+	// cleanup after a failure.
+	StatusRemoved Status = "removed"
+	// StatusNotStarted: nothing was done in the region.
+	StatusNotStarted Status = "not-started"
+)
+
+// Result is the outcome of Copy in one region.
+type Result struct {
+	// Region is the region of the AMI.
+	Region string `json:"region"`
+	// ImageID is the AMI in Region ("" if no copy was made).
+	ImageID string `json:"image_id,omitempty"`
+	// Name is the AMI's name.
+	Name string `json:"name,omitempty"`
+	// Source is true for the source image (Copy with IncludeSource), which
+	// is never copied nor removed.
+	Source bool `json:"source,omitempty"`
+	// Status is the outcome.
+	Status Status `json:"status"`
+	// SnapshotIDs are the AMI's EBS snapshots.
+	SnapshotIDs []string `json:"snapshot_ids,omitempty"`
+	// Encrypted reports whether the AMI's snapshots are encrypted.
+	Encrypted bool `json:"encrypted"`
+	// KMSKeyID is the KMS key, as reported by EC2 or as requested; "" with
+	// Encrypted means the default EBS key.
+	KMSKeyID string `json:"kms_key_id,omitempty"`
+	// ClientToken is the idempotency token sent with CopyImage.
+	ClientToken string `json:"client_token,omitempty"`
+	// SharedWith are the permissions granted.
+	SharedWith Permissions `json:"shared_with"`
+	// DeprecateAt is the deprecation time set, if any.
+	DeprecateAt *time.Time `json:"deprecate_at,omitempty"`
+	// Protected reports whether deregistration protection was turned on.
+	Protected bool `json:"deregistration_protection,omitempty"`
+	// Warnings are failures of optional steps.
+	Warnings []string `json:"warnings,omitempty"`
+	// Err is the region's failure; serialized as "error".
+	Err error `json:"-"`
+}
+
+// MarshalJSON adds Err as the string field "error".
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	var msg string
+	if r.Err != nil {
+		msg = r.Err.Error()
+	}
+	return json.Marshal(struct {
+		plain
+		Error string `json:"error,omitempty"`
+	}{plain(r), msg})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; "error" becomes an error
+// with that text.
+func (r *Result) UnmarshalJSON(b []byte) error {
+	type plain Result
+	var v struct {
+		plain
+		Error string `json:"error,omitempty"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = Result(v.plain)
+	if v.Error != "" {
+		r.Err = errors.New(v.Error)
+	}
+	return nil
+}
+
+// Results are the per-region outcomes of Copy, in input order (the source
+// first when included).
+type Results []Result
+
+// Err joins the errors of every region, or returns nil.
+func (rs Results) Err() error {
+	var errs []error
+	for _, r := range rs {
+		if r.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.Region, r.Err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ImageIDs maps region to AMI ID for the regions whose AMI is available.
+func (rs Results) ImageIDs() map[string]string {
+	m := make(map[string]string, len(rs))
+	for _, r := range rs {
+		if r.Status == StatusAvailable && r.ImageID != "" {
+			m[r.Region] = r.ImageID
+		}
+	}
+	return m
+}
+
+// ArtifactID returns "region:ami-…,region:ami-…" for the available AMIs,
+// in order, the form Packer artifacts use.
+func (rs Results) ArtifactID() string {
+	var parts []string
+	for _, r := range rs {
+		if r.Status == StatusAvailable && r.ImageID != "" {
+			parts = append(parts, r.Region+":"+r.ImageID)
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// WriteTable prints one line per region with aligned columns.
+func (rs Results) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REGION\tIMAGE\tSTATUS\tSNAPSHOTS\tENCRYPTION\tSHARED WITH\tDEPRECATE AT\tNOTE")
+	for _, r := range rs {
+		enc := "no"
+		if r.Encrypted {
+			enc = "default key"
+			if r.KMSKeyID != "" {
+				enc = r.KMSKeyID
+			}
+		}
+		dep := "-"
+		if r.DeprecateAt != nil {
+			dep = r.DeprecateAt.UTC().Format(time.RFC3339)
+		}
+		note := strings.Join(r.Warnings, "; ")
+		if r.Err != nil {
+			note = firstLine(r.Err.Error())
+		}
+		if r.Source && note == "" {
+			note = "source"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			r.Region, dash(r.ImageID), r.Status, dash(strings.Join(r.SnapshotIDs, ",")),
+			enc, dash(r.SharedWith.summary()), dep, dash(note))
+	}
+	return tw.Flush()
+}
+
+// String returns the table of WriteTable.
+func (rs Results) String() string {
+	var b strings.Builder
+	_ = rs.WriteTable(&b)
+	return b.String()
+}
+
+func (p Permissions) summary() string {
+	var parts []string
+	add := func(label string, v []string) {
+		if len(v) > 0 {
+			parts = append(parts, label+"="+strings.Join(v, ","))
+		}
+	}
+	add("accounts", p.Accounts)
+	add("groups", p.Groups)
+	add("orgs", p.OrgARNs)
+	add("ous", p.OUARNs)
+	add("snapshot-accounts", p.SnapshotAccounts)
+	add("snapshot-groups", p.SnapshotGroups)
+	return strings.Join(parts, " ")
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}

@@ -1,0 +1,445 @@
+package distribute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"golang.org/x/sync/errgroup"
+)
+
+// BundleDeleter deletes the S3 bundle (manifest and parts) of an
+// instance-store AMI, given the AMI's manifest location
+// ("bucket/prefix/image.manifest.xml"). The bundle storage package
+// provides one.
+type BundleDeleter interface {
+	DeleteBundle(ctx context.Context, manifestLocation string) error
+}
+
+// Selector chooses the AMIs retention may consider, among the caller's own
+// AMIs (owner "self"). At least one of Name and Tags must be set.
+type Selector struct {
+	// Name is a name pattern: "*" matches any run of characters, "?" one
+	// character, everything else itself (EC2's name filter syntax).
+	Name string `json:"name,omitempty"`
+	// Tags must all be present on the AMI with exactly these values.
+	Tags map[string]string `json:"tags,omitempty"`
+}
+
+// Validate refuses an empty selector, which would select every AMI of the
+// account.
+func (s Selector) Validate() error {
+	if s.Name == "" && len(s.Tags) == 0 {
+		return errors.New("selector: set a name pattern or tags (an empty selector would select every AMI)")
+	}
+	for k := range s.Tags {
+		if k == "" {
+			return errors.New("selector: empty tag key")
+		}
+	}
+	return nil
+}
+
+// Match reports whether img is selected by s.
+func (s Selector) Match(img types.Image) bool {
+	if s.Name != "" && !globRe(s.Name).MatchString(aws.ToString(img.Name)) {
+		return false
+	}
+	for k, v := range s.Tags {
+		found := false
+		for _, t := range img.Tags {
+			if aws.ToString(t.Key) == k && aws.ToString(t.Value) == v {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func globRe(pattern string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, r := range pattern {
+		switch r {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String())
+}
+
+func (s Selector) filters() []types.Filter {
+	var f []types.Filter
+	if s.Name != "" {
+		f = append(f, types.Filter{Name: aws.String("name"), Values: []string{s.Name}})
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Tags)) {
+		f = append(f, types.Filter{Name: aws.String("tag:" + k), Values: []string{s.Tags[k]}})
+	}
+	return f
+}
+
+// RetainInput is the input of Retain.
+type RetainInput struct {
+	// Regions to prune. Required.
+	Regions []string
+	// Selector chooses the AMIs considered. Required.
+	Selector Selector
+	// KeepNewest keeps the N most recently created selected AMIs per
+	// region. 0 = no count rule.
+	KeepNewest int
+	// KeepWithin keeps the selected AMIs created less than this long ago.
+	// 0 = no age rule. With both rules, an AMI is kept when either keeps
+	// it. At least one rule must be set.
+	KeepWithin time.Duration
+	// Protect lists AMI IDs never removed, such as the ones just made. They
+	// count towards KeepNewest.
+	Protect []string
+	// DryRun only returns the decisions; nothing is changed.
+	DryRun bool
+	// KeepSnapshots leaves the snapshots of removed AMIs. By default they
+	// are deleted.
+	KeepSnapshots bool
+	// Bundles deletes the S3 bundles of removed instance-store AMIs. When
+	// nil, instance-store AMIs are not removed (an error says so) rather
+	// than leaving their bundles behind.
+	Bundles BundleDeleter
+	// Concurrency is the number of regions worked on at once.
+	// 0 = DefaultConcurrency.
+	Concurrency int
+}
+
+// Validate checks in without any AWS call.
+func (in *RetainInput) Validate() error {
+	var errs []error
+	if len(in.Regions) == 0 {
+		errs = append(errs, errors.New("Regions: at least one region is required"))
+	}
+	errs = append(errs, ValidateEach("Regions", in.Regions, ValidateRegion))
+	if err := in.Selector.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("Selector: %w", err))
+	}
+	switch {
+	case in.KeepNewest < 0:
+		errs = append(errs, fmt.Errorf("KeepNewest: %d is negative", in.KeepNewest))
+	case in.KeepWithin < 0:
+		errs = append(errs, fmt.Errorf("KeepWithin: %s is negative", in.KeepWithin))
+	case in.KeepNewest == 0 && in.KeepWithin == 0:
+		errs = append(errs, errors.New("KeepNewest or KeepWithin must be set (otherwise every selected AMI would be removed)"))
+	}
+	return errors.Join(errs...)
+}
+
+// Action is what retention does with an AMI.
+type Action string
+
+// Actions of a Decision.
+const (
+	ActionKeep   Action = "keep"
+	ActionRemove Action = "remove"
+)
+
+// Decision is what retention decided, and did, for one AMI.
+type Decision struct {
+	Region  string    `json:"region"`
+	ImageID string    `json:"image_id"`
+	Name    string    `json:"name"`
+	Created time.Time `json:"created,omitzero"`
+	Action  Action    `json:"action"`
+	// Reason explains the action ("newest 3", "in use by i-…", …).
+	Reason string `json:"reason"`
+	// Removed is true once the AMI was deregistered (never in a dry run).
+	Removed bool `json:"removed,omitempty"`
+	// DeletedSnapshotIDs are the snapshots deleted with it.
+	DeletedSnapshotIDs []string `json:"deleted_snapshot_ids,omitempty"`
+	// BundleLocation is the deleted S3 bundle of an instance-store AMI.
+	BundleLocation string `json:"bundle_location,omitempty"`
+	// Err is a failure to remove the AMI.
+	Err error `json:"-"`
+}
+
+// Decisions lists retention decisions: per region in input order, newest
+// AMI first.
+type Decisions []Decision
+
+// ToRemove returns the decisions to remove.
+func (ds Decisions) ToRemove() Decisions {
+	return slices.DeleteFunc(slices.Clone(ds), func(d Decision) bool { return d.Action != ActionRemove })
+}
+
+// WriteTable prints one line per AMI.
+func (ds Decisions) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REGION\tIMAGE\tNAME\tCREATED\tACTION\tREASON")
+	for _, d := range ds {
+		act := string(d.Action)
+		switch {
+		case d.Err != nil:
+			act += " (failed: " + firstLine(d.Err.Error()) + ")"
+		case d.Removed:
+			act = "removed"
+		}
+		created := "-"
+		if !d.Created.IsZero() {
+			created = d.Created.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Region, d.ImageID, dash(d.Name), created, act, d.Reason)
+	}
+	return tw.Flush()
+}
+
+// RetainOutput is the output of Retain.
+type RetainOutput struct {
+	// Decisions covers every selected AMI in every region.
+	Decisions Decisions
+}
+
+// Retain removes, in each region, the caller's AMIs matching in.Selector
+// that neither retention rule keeps, and returns a decision for every
+// selected AMI. With in.DryRun it only plans.
+//
+// An AMI is never removed when it is not owned by the caller or not
+// matched by the selector (checked on EC2's answer again, not only in the
+// request's filters), is listed in in.Protect, has no readable creation
+// date, is used by a pending, running, stopping or stopped instance
+// (DescribeInstances, filter image-id), or is the image of the latest or
+// default version of a launch template (one paginated
+// DescribeLaunchTemplateVersions per region across all templates, filter
+// image-id; launch templates that name their AMI through an SSM parameter
+// are not resolved). These checks run only for removal candidates; if they
+// fail, nothing is removed in that region.
+//
+// Removing an AMI deregisters it, deletes its snapshots (unless
+// in.KeepSnapshots) and, for an instance-store AMI, its S3 bundle through
+// in.Bundles.
+//
+// Error policy: every region and every AMI is tried; failures are recorded
+// on their Decision and returned joined with errors.Join, alongside the
+// output.
+func Retain(ctx context.Context, clients ClientFunc, in *RetainInput, optFns ...func(*Options)) (*RetainOutput, error) {
+	o := newOptions(optFns)
+	if in == nil {
+		return nil, errors.New("retain: input is nil")
+	}
+	if err := in.Validate(); err != nil {
+		return nil, fmt.Errorf("retain: invalid input: %w", err)
+	}
+	per := make([]Decisions, len(in.Regions))
+	errs := make([]error, len(in.Regions))
+	var g errgroup.Group
+	g.SetLimit(concurrency(in.Concurrency))
+	for i, region := range in.Regions {
+		g.Go(func() error {
+			per[i], errs[i] = retainRegion(ctx, clients(region), region, in, o)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	out := &RetainOutput{}
+	for _, ds := range per {
+		out.Decisions = append(out.Decisions, ds...)
+	}
+	return out, errors.Join(errs...)
+}
+
+func retainRegion(ctx context.Context, api RetainAPI, region string, in *RetainInput, o Options) (Decisions, error) {
+	var imgs []types.Image
+	pg := ec2.NewDescribeImagesPaginator(api, &ec2.DescribeImagesInput{
+		Owners:            []string{"self"},
+		Filters:           in.Selector.filters(),
+		IncludeDeprecated: aws.Bool(true),
+	})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("retain in %s: list AMIs: %w", region, err)
+		}
+		for _, img := range page.Images {
+			if in.Selector.Match(img) && img.State != types.ImageStateDeregistered {
+				imgs = append(imgs, img)
+			}
+		}
+	}
+	type item struct {
+		img     types.Image
+		created time.Time
+		known   bool
+	}
+	items := make([]item, len(imgs))
+	for i, img := range imgs {
+		t, err := time.Parse(time.RFC3339, aws.ToString(img.CreationDate))
+		items[i] = item{img: img, created: t, known: err == nil}
+	}
+	slices.SortStableFunc(items, func(a, b item) int {
+		if c := b.created.Compare(a.created); c != 0 {
+			return c
+		}
+		return strings.Compare(aws.ToString(a.img.ImageId), aws.ToString(b.img.ImageId))
+	})
+
+	now := o.Now()
+	ds := make(Decisions, len(items))
+	idx := map[string]int{}
+	for i, it := range items {
+		id := aws.ToString(it.img.ImageId)
+		d := Decision{Region: region, ImageID: id, Name: aws.ToString(it.img.Name), Created: it.created, Action: ActionKeep}
+		switch {
+		case slices.Contains(in.Protect, id):
+			d.Reason = "protected"
+		case !it.known:
+			d.Reason = fmt.Sprintf("creation date %q unreadable", aws.ToString(it.img.CreationDate))
+		case in.KeepNewest > 0 && i < in.KeepNewest:
+			d.Reason = fmt.Sprintf("among the newest %d", in.KeepNewest)
+		case in.KeepWithin > 0 && now.Sub(it.created) < in.KeepWithin:
+			d.Reason = fmt.Sprintf("younger than %s", in.KeepWithin)
+		default:
+			d.Action = ActionRemove
+			d.Reason = removeReason(in, i)
+			idx[id] = i
+		}
+		ds[i] = d
+	}
+	if len(idx) == 0 {
+		return ds, nil
+	}
+
+	// In-use checks, for the candidates only.
+	cands := slices.Sorted(maps.Keys(idx))
+	users, err := imagesInUse(ctx, api, cands)
+	if err != nil {
+		for _, i := range idx {
+			ds[i].Action, ds[i].Reason = ActionKeep, "in-use check failed"
+		}
+		return ds, fmt.Errorf("retain in %s: %w (nothing removed in this region)", region, err)
+	}
+	for id, user := range users {
+		i := idx[id]
+		ds[i].Action, ds[i].Reason = ActionKeep, "in use by "+user
+		delete(idx, id)
+	}
+	if in.DryRun || len(idx) == 0 {
+		return ds, nil
+	}
+
+	var errs []error
+	for _, i := range slices.Sorted(maps.Values(idx)) {
+		d := &ds[i]
+		img := items[i].img
+		loc := ""
+		if img.RootDeviceType == types.DeviceTypeInstanceStore {
+			loc = aws.ToString(img.ImageLocation)
+			if in.Bundles == nil {
+				d.Err = fmt.Errorf("instance-store AMI with bundle %q: no bundle deleter given; not removed so that the bundle is not left behind", loc)
+				errs = append(errs, fmt.Errorf("retain in %s: %s: %w", region, d.ImageID, d.Err))
+				continue
+			}
+		}
+		snaps := []string{}
+		if !in.KeepSnapshots {
+			snaps = append(snaps, snapshotIDs(img)...)
+		}
+		d.Removed, d.DeletedSnapshotIDs, d.Err = o.deregisterImage(ctx, api, d.ImageID, region, snaps)
+		if d.Removed && loc != "" {
+			if err := in.Bundles.DeleteBundle(ctx, loc); err != nil {
+				d.Err = errors.Join(d.Err, fmt.Errorf("delete bundle %q of %s: %w", loc, d.ImageID, err))
+			} else {
+				d.BundleLocation = loc
+			}
+		}
+		if d.Err != nil {
+			errs = append(errs, fmt.Errorf("retain in %s: %w", region, d.Err))
+		} else {
+			o.logf("removed %s (%s) in %s: %s", d.ImageID, d.Name, region, d.Reason)
+		}
+	}
+	return ds, errors.Join(errs...)
+}
+
+func removeReason(in *RetainInput, rank int) string {
+	var parts []string
+	if in.KeepNewest > 0 {
+		parts = append(parts, fmt.Sprintf("number %d by age, beyond the newest %d", rank+1, in.KeepNewest))
+	}
+	if in.KeepWithin > 0 {
+		parts = append(parts, fmt.Sprintf("older than %s", in.KeepWithin))
+	}
+	return strings.Join(parts, ", ")
+}
+
+var activeInstanceStates = []string{"pending", "running", "stopping", "stopped"}
+
+// imagesInUse maps each of ids used by an instance or by the latest or
+// default version of a launch template to a description of the user.
+func imagesInUse(ctx context.Context, api RetainAPI, ids []string) (map[string]string, error) {
+	users := map[string]string{}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	for batch := range slices.Chunk(ids, 200) {
+		pg := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{
+			Filters: []types.Filter{
+				{Name: aws.String("image-id"), Values: batch},
+				{Name: aws.String("instance-state-name"), Values: activeInstanceStates},
+			},
+		})
+		for pg.HasMorePages() {
+			page, err := pg.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("find instances using the AMIs: %w", err)
+			}
+			for _, res := range page.Reservations {
+				for _, inst := range res.Instances {
+					id := aws.ToString(inst.ImageId)
+					state := ""
+					if inst.State != nil {
+						state = string(inst.State.Name)
+					}
+					if want[id] && slices.Contains(activeInstanceStates, state) && users[id] == "" {
+						users[id] = fmt.Sprintf("instance %s (%s)", aws.ToString(inst.InstanceId), state)
+					}
+				}
+			}
+		}
+		pt := ec2.NewDescribeLaunchTemplateVersionsPaginator(api, &ec2.DescribeLaunchTemplateVersionsInput{
+			Versions:   []string{"$Latest", "$Default"},
+			Filters:    []types.Filter{{Name: aws.String("image-id"), Values: batch}},
+			MaxResults: aws.Int32(200),
+		})
+		for pt.HasMorePages() {
+			page, err := pt.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("find launch templates using the AMIs: %w", err)
+			}
+			for _, v := range page.LaunchTemplateVersions {
+				if v.LaunchTemplateData == nil {
+					continue
+				}
+				id := aws.ToString(v.LaunchTemplateData.ImageId)
+				if want[id] && users[id] == "" {
+					users[id] = fmt.Sprintf("launch template %s version %d", aws.ToString(v.LaunchTemplateId), aws.ToInt64(v.VersionNumber))
+				}
+			}
+		}
+	}
+	return users, nil
+}

@@ -1,0 +1,262 @@
+package distribute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// GroupAll is the permission group meaning "everyone" (public).
+const GroupAll = "all"
+
+// DefaultEBSKeyAlias is the alias of the AWS-managed KMS key EBS uses when
+// no key is named. Images encrypted with it cannot be shared.
+const DefaultEBSKeyAlias = "alias/aws/ebs"
+
+// Errors for sharing that AWS refuses; Share, Preflight and Copy return them
+// (wrapped) before any call that changes something.
+var (
+	// ErrShareDefaultKey: an image encrypted with the AWS-managed default
+	// key cannot be shared with other accounts, organizations or OUs.
+	ErrShareDefaultKey = errors.New("an image encrypted with the AWS-managed key " + DefaultEBSKeyAlias + " cannot be shared with other accounts; copy it with a customer-managed KMS key")
+	// ErrPublicEncrypted: encrypted images and snapshots cannot be public.
+	ErrPublicEncrypted = errors.New("encrypted images and snapshots cannot be made public")
+)
+
+// Permissions lists who may launch an AMI and who may create volumes from
+// its snapshots. The zero value grants nothing.
+type Permissions struct {
+	// Accounts are 12-digit AWS account IDs allowed to launch the AMI.
+	Accounts []string `json:"accounts,omitempty"`
+	// Groups are launch-permission groups; the only one is "all" (public).
+	Groups []string `json:"groups,omitempty"`
+	// OrgARNs are AWS Organizations organization ARNs allowed to launch it.
+	OrgARNs []string `json:"org_arns,omitempty"`
+	// OUARNs are organizational unit ARNs allowed to launch it.
+	OUARNs []string `json:"ou_arns,omitempty"`
+	// SnapshotAccounts are account IDs given create-volume permission on
+	// every snapshot of the AMI.
+	SnapshotAccounts []string `json:"snapshot_accounts,omitempty"`
+	// SnapshotGroups are create-volume permission groups ("all").
+	SnapshotGroups []string `json:"snapshot_groups,omitempty"`
+}
+
+// Empty reports whether p grants nothing.
+func (p Permissions) Empty() bool {
+	return len(p.Accounts)+len(p.Groups)+len(p.OrgARNs)+len(p.OUARNs)+len(p.SnapshotAccounts)+len(p.SnapshotGroups) == 0
+}
+
+func (p Permissions) launchEmpty() bool {
+	return len(p.Accounts)+len(p.Groups)+len(p.OrgARNs)+len(p.OUARNs) == 0
+}
+
+func (p Permissions) snapshotEmpty() bool {
+	return len(p.SnapshotAccounts)+len(p.SnapshotGroups) == 0
+}
+
+func (p Permissions) clone() Permissions {
+	return Permissions{
+		Accounts: slices.Clone(p.Accounts), Groups: slices.Clone(p.Groups),
+		OrgARNs: slices.Clone(p.OrgARNs), OUARNs: slices.Clone(p.OUARNs),
+		SnapshotAccounts: slices.Clone(p.SnapshotAccounts), SnapshotGroups: slices.Clone(p.SnapshotGroups),
+	}
+}
+
+// Encryption describes how an AMI's snapshots are encrypted.
+type Encryption struct {
+	// Encrypted is true when any snapshot of the AMI is encrypted.
+	Encrypted bool
+	// KMSKeyID is the key, as named by the caller or reported by EC2. ""
+	// with Encrypted means the account's default EBS key, which is taken to
+	// be the AWS-managed alias/aws/ebs.
+	KMSKeyID string
+}
+
+var awsManagedEBSKeyRe = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:alias/aws/ebs$`)
+
+// AWSManagedKey reports whether e is encryption with the AWS-managed EBS
+// key: KMSKeyID empty, "alias/aws/ebs" or that alias's ARN. A key named by
+// ID or key ARN is taken to be customer-managed (telling them apart would
+// need a KMS DescribeKey call).
+func (e Encryption) AWSManagedKey() bool {
+	return e.Encrypted && (e.KMSKeyID == "" || e.KMSKeyID == DefaultEBSKeyAlias || awsManagedEBSKeyRe.MatchString(e.KMSKeyID))
+}
+
+// CheckSharing refuses, without any AWS call, grants that AWS would refuse
+// for an image with encryption e: any grant to other accounts,
+// organizations or OUs when e uses the AWS-managed key (ErrShareDefaultKey),
+// and public launch or create-volume permission for an encrypted image
+// (ErrPublicEncrypted). Only additions are checked; removals are always
+// allowed.
+func CheckSharing(add Permissions, e Encryption) error {
+	if !e.Encrypted {
+		return nil
+	}
+	var errs []error
+	if slices.Contains(add.Groups, GroupAll) || slices.Contains(add.SnapshotGroups, GroupAll) {
+		errs = append(errs, ErrPublicEncrypted)
+	}
+	if e.AWSManagedKey() && len(add.Accounts)+len(add.OrgARNs)+len(add.OUARNs)+len(add.SnapshotAccounts) > 0 {
+		errs = append(errs, ErrShareDefaultKey)
+	}
+	return errors.Join(errs...)
+}
+
+// EncryptionOf reports the encryption of img from its block device
+// mappings.
+func EncryptionOf(img types.Image) Encryption {
+	var e Encryption
+	for _, m := range img.BlockDeviceMappings {
+		if m.Ebs == nil || !aws.ToBool(m.Ebs.Encrypted) {
+			continue
+		}
+		e.Encrypted = true
+		if k := aws.ToString(m.Ebs.KmsKeyId); k != "" && e.KMSKeyID == "" {
+			e.KMSKeyID = k
+		}
+	}
+	return e
+}
+
+// ShareInput is the input of Share.
+type ShareInput struct {
+	// ImageID is the AMI to change. Required.
+	ImageID string
+	// Region is used in messages only; the client decides the region.
+	Region string
+	// Add are the permissions to grant.
+	Add Permissions
+	// Remove are the permissions to revoke.
+	Remove Permissions
+	// SnapshotIDs are the AMI's snapshots. nil = read from the image
+	// (DescribeImages), which also yields the encryption.
+	SnapshotIDs []string
+	// Encryption of the image. nil = read from the image.
+	Encryption *Encryption
+}
+
+// ShareOutput is the output of Share.
+type ShareOutput struct {
+	// SnapshotIDs are the snapshots whose permissions were changed.
+	SnapshotIDs []string
+}
+
+// Share grants and revokes launch permissions on an AMI and create-volume
+// permissions on its snapshots. It validates in.Add and in.Remove and
+// applies CheckSharing before changing anything. Calls that hit
+// eventual consistency (*.NotFound right after a copy) are retried until
+// Options.ConsistencyTimeout.
+//
+// Launch permissions are changed with one ModifyImageAttribute call per
+// operation (add, remove); snapshot permissions with the flat
+// OperationType/UserIds/GroupNames form of ModifySnapshotAttribute, one call
+// per snapshot and operation.
+func Share(ctx context.Context, api ShareAPI, in *ShareInput, optFns ...func(*Options)) (*ShareOutput, error) {
+	o := newOptions(optFns)
+	if in == nil || in.ImageID == "" {
+		return nil, errors.New("share: ImageID is required")
+	}
+	where := regionSuffix(in.Region)
+	if err := errors.Join(in.Add.Validate(), in.Remove.Validate()); err != nil {
+		return nil, fmt.Errorf("share %s%s: %w", in.ImageID, where, err)
+	}
+	if in.Add.Empty() && in.Remove.Empty() {
+		return &ShareOutput{SnapshotIDs: in.SnapshotIDs}, nil
+	}
+	snaps, enc := in.SnapshotIDs, in.Encryption
+	if snaps == nil || enc == nil {
+		var img types.Image
+		err := o.retryNotFound(ctx, func() error {
+			var err error
+			img, err = describeImage(ctx, api, in.ImageID)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("share %s%s: describe: %w", in.ImageID, where, err)
+		}
+		if snaps == nil {
+			snaps = snapshotIDs(img)
+		}
+		if enc == nil {
+			e := EncryptionOf(img)
+			enc = &e
+		}
+	}
+	if err := CheckSharing(in.Add, *enc); err != nil {
+		return nil, fmt.Errorf("share %s%s: %w", in.ImageID, where, err)
+	}
+	for _, op := range []struct {
+		name  string
+		perms Permissions
+	}{{"add", in.Add}, {"remove", in.Remove}} {
+		if !op.perms.launchEmpty() {
+			mods := &types.LaunchPermissionModifications{}
+			lp := launchPermissions(op.perms)
+			if op.name == "add" {
+				mods.Add = lp
+			} else {
+				mods.Remove = lp
+			}
+			err := o.retryNotFound(ctx, func() error {
+				_, err := api.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{
+					ImageId:          aws.String(in.ImageID),
+					LaunchPermission: mods,
+				})
+				return err
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s launch permissions of %s%s: %w", op.name, in.ImageID, where, err)
+			}
+			o.logf("%s launch permissions of %s%s", op.name, in.ImageID, where)
+		}
+		if op.perms.snapshotEmpty() {
+			continue
+		}
+		for _, snap := range snaps {
+			err := o.retryNotFound(ctx, func() error {
+				_, err := api.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{
+					SnapshotId:    aws.String(snap),
+					Attribute:     types.SnapshotAttributeNameCreateVolumePermission,
+					OperationType: types.OperationType(op.name),
+					UserIds:       op.perms.SnapshotAccounts,
+					GroupNames:    op.perms.SnapshotGroups,
+				})
+				return err
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s create-volume permissions of %s (of %s)%s: %w", op.name, snap, in.ImageID, where, err)
+			}
+		}
+	}
+	return &ShareOutput{SnapshotIDs: snaps}, nil
+}
+
+func launchPermissions(p Permissions) []types.LaunchPermission {
+	var lp []types.LaunchPermission
+	for _, a := range p.Accounts {
+		lp = append(lp, types.LaunchPermission{UserId: aws.String(a)})
+	}
+	for _, g := range p.Groups {
+		lp = append(lp, types.LaunchPermission{Group: types.PermissionGroup(g)})
+	}
+	for _, a := range p.OrgARNs {
+		lp = append(lp, types.LaunchPermission{OrganizationArn: aws.String(a)})
+	}
+	for _, a := range p.OUARNs {
+		lp = append(lp, types.LaunchPermission{OrganizationalUnitArn: aws.String(a)})
+	}
+	return lp
+}
+
+func regionSuffix(region string) string {
+	if region == "" {
+		return ""
+	}
+	return " in " + region
+}
