@@ -1,0 +1,23 @@
+// Package image finds, creates, waits for, tags and deregisters Amazon
+// Machine Images.
+//
+// Every function takes a context, a narrow client interface that
+// *ec2.Client satisfies, an input struct and optional functional Options,
+// in the manner of aws-sdk-go-v2. Zero values in inputs and options mean
+// documented defaults.
+//
+// Waiting uses the SDK's waiters with an explicit maximum wait. The first
+// check is made at once, later checks back off from WaitOptions.MinDelay to
+// WaitOptions.MaxDelay. When an image fails, disappears or does not become
+// available in time, the error is an *ImageStateError carrying the image's
+// last state and state reason:
+//
+//	img, err := image.Wait(ctx, client, id, "us-east-1", image.WaitOptions{MaxWait: 30 * time.Minute})
+//	var se *image.ImageStateError
+//	if errors.As(err, &se) {
+//		log.Printf("image %s is %s: %s", se.ImageID, se.State, se.Reason)
+//	}
+//
+// When Options.Ledger is set, Create records the new image (its undo
+// deregisters it and deletes its snapshots), so a failed run can remove it.
+package image

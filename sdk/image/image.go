@@ -1,0 +1,196 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
+)
+
+// DescribeImagesAPI is the client behaviour needed to look images up.
+type DescribeImagesAPI interface {
+	DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
+}
+
+// CreateAPI is the client behaviour Create needs.
+type CreateAPI interface {
+	DescribeImagesAPI
+	CreateImage(ctx context.Context, in *ec2.CreateImageInput, optFns ...func(*ec2.Options)) (*ec2.CreateImageOutput, error)
+	// DeregisterImage and DeleteSnapshot are used by the undo recorded in
+	// Options.Ledger.
+	DeregisterImage(ctx context.Context, in *ec2.DeregisterImageInput, optFns ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error)
+	DeleteSnapshot(ctx context.Context, in *ec2.DeleteSnapshotInput, optFns ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error)
+}
+
+// TagAPI is the client behaviour Tag needs.
+type TagAPI interface {
+	DescribeImagesAPI
+	CreateTags(ctx context.Context, in *ec2.CreateTagsInput, optFns ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+}
+
+// DeregisterAPI is the client behaviour Deregister needs.
+type DeregisterAPI interface {
+	DescribeImagesAPI
+	DeregisterImage(ctx context.Context, in *ec2.DeregisterImageInput, optFns ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error)
+	DeleteSnapshot(ctx context.Context, in *ec2.DeleteSnapshotInput, optFns ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error)
+}
+
+var (
+	_ DescribeImagesAPI           = (*ec2.Client)(nil)
+	_ CreateAPI                   = (*ec2.Client)(nil)
+	_ TagAPI                      = (*ec2.Client)(nil)
+	_ DeregisterAPI               = (*ec2.Client)(nil)
+	_ ec2.DescribeImagesAPIClient = DescribeImagesAPI(nil)
+)
+
+// Options are optional settings shared by the functions of this package.
+type Options struct {
+	// Ledger, when set, receives every image Create makes, with an undo
+	// that deregisters the image and deletes its snapshots.
+	Ledger *ledger.Ledger
+	// Logf, when set, receives progress messages. It never receives secrets.
+	Logf func(format string, args ...any)
+	// RetryAttempts bounds the attempts at calls that can fail with a
+	// not-found error while AWS is eventually consistent (tagging a new
+	// image or snapshot) or with a snapshot still in use right after
+	// deregistration. Zero means 8.
+	RetryAttempts int
+	// RetryDelay is the first delay between those attempts; it doubles
+	// after each attempt, up to RetryMaxDelay. Zero means 1s.
+	RetryDelay time.Duration
+	// RetryMaxDelay caps the delay between attempts. Zero means 15s.
+	RetryMaxDelay time.Duration
+}
+
+func newOptions(optFns []func(*Options)) Options {
+	var o Options
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	if o.RetryAttempts <= 0 {
+		o.RetryAttempts = 8
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = time.Second
+	}
+	if o.RetryMaxDelay <= 0 {
+		o.RetryMaxDelay = 15 * time.Second
+	}
+	if o.RetryMaxDelay < o.RetryDelay {
+		o.RetryMaxDelay = o.RetryDelay
+	}
+	return o
+}
+
+func (o Options) logf(format string, args ...any) {
+	if o.Logf != nil {
+		o.Logf(format, args...)
+	}
+}
+
+// retry calls fn until it succeeds, fails with an error whose API code is
+// not in codes, the attempts are used up or ctx is done.
+func (o Options) retry(ctx context.Context, codes []string, fn func() error) error {
+	delay := o.RetryDelay
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt >= o.RetryAttempts || !slices.Contains(codes, apiCode(err)) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(2*delay, o.RetryMaxDelay)
+	}
+}
+
+// apiCode returns the AWS error code of err, or "".
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// AWS error codes this package reacts to.
+const (
+	codeAMINotFound      = "InvalidAMIID.NotFound"
+	codeAMIUnavailable   = "InvalidAMIID.Unavailable"
+	codeSnapshotNotFound = "InvalidSnapshot.NotFound"
+	codeSnapshotInUse    = "InvalidSnapshot.InUse"
+)
+
+// regionOf returns region, or the region of the client when it can tell.
+func regionOf(api any, region string) string {
+	if region != "" {
+		return region
+	}
+	if c, ok := api.(interface{ Options() ec2.Options }); ok {
+		return c.Options().Region
+	}
+	return "the default region"
+}
+
+// SnapshotIDs returns the EBS snapshot IDs of img's block device mappings,
+// in mapping order, without duplicates. Instance-store images have none.
+func SnapshotIDs(img types.Image) []string {
+	var ids []string
+	for _, bdm := range img.BlockDeviceMappings {
+		if bdm.Ebs == nil {
+			continue
+		}
+		if id := aws.ToString(bdm.Ebs.SnapshotId); id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// ec2Tags converts a map to EC2 tags sorted by key.
+func ec2Tags(m map[string]string) []types.Tag {
+	tags := make([]types.Tag, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
+	}
+	return tags
+}
+
+// describeOne returns the image with the given ID. A missing image yields
+// an error with API code InvalidAMIID.NotFound, also when AWS answers with
+// an empty list.
+func describeOne(ctx context.Context, api DescribeImagesAPI, imageID string) (types.Image, error) {
+	out, err := api.DescribeImages(ctx, &ec2.DescribeImagesInput{
+		ImageIds:          []string{imageID},
+		IncludeDeprecated: aws.Bool(true),
+		IncludeDisabled:   aws.Bool(true),
+	})
+	if err != nil {
+		return types.Image{}, err
+	}
+	for _, img := range out.Images {
+		if aws.ToString(img.ImageId) == imageID {
+			return img, nil
+		}
+	}
+	return types.Image{}, &smithy.GenericAPIError{
+		Code:    codeAMINotFound,
+		Message: fmt.Sprintf("image %s is not in the DescribeImages answer", imageID),
+		Fault:   smithy.FaultClient,
+	}
+}
+
+func isImageGone(err error) bool { return apiCode(err) == codeAMINotFound }
