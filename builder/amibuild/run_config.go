@@ -1,0 +1,406 @@
+//go:generate packer-sdc mapstructure-to-hcl2 -type RunConfig,SourceAMIFilter,MetadataOptions
+//go:generate packer-sdc struct-markdown
+
+package amibuild
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+	"github.com/hashicorp/packer-plugin-sdk/uuid"
+)
+
+// RunConfig describes the build instance: what it boots from, where it runs,
+// how Packer reaches it, and the communicator settings.
+type RunConfig struct {
+	// The ID of the AMI the build instance boots from, for example
+	// `ami-0123456789abcdef0`. Either this or `source_ami_filter` is
+	// required.
+	SourceAMI string `mapstructure:"source_ami" required:"false"`
+	// Find the source AMI by filters and owners instead of by ID. Either this
+	// or `source_ami` is required.
+	//
+	// ```hcl
+	// source_ami_filter {
+	//   filters = {
+	//     name                = "debian-12-amd64-*"
+	//     virtualization-type = "hvm"
+	//   }
+	//   owners      = ["136693071363"]
+	//   most_recent = true
+	// }
+	// ```
+	SourceAMIFilter SourceAMIFilter `mapstructure:"source_ami_filter" required:"false"`
+	// The EC2 instance type of the build instance, for example `t3.micro`.
+	InstanceType string `mapstructure:"instance_type" required:"true"`
+	// The availability zone to launch the build instance in, for example
+	// `us-east-1a`. Empty lets AWS choose (or follows `subnet_id`).
+	AvailabilityZone string `mapstructure:"availability_zone" required:"false"`
+	// The ID of the subnet to launch the build instance in, for example
+	// `subnet-0123456789abcdef0`. Empty uses the default VPC.
+	SubnetID string `mapstructure:"subnet_id" required:"false"`
+	// The ID of the VPC the temporary security group is created in, for
+	// example `vpc-0123456789abcdef0`. Defaults to the subnet's VPC, or the
+	// default VPC.
+	VpcID string `mapstructure:"vpc_id" required:"false"`
+	// The IDs of existing security groups to attach to the build instance.
+	// When empty, a temporary security group that opens only the
+	// communicator port is created and deleted after the build.
+	SecurityGroupIDs []string `mapstructure:"security_group_ids" required:"false"`
+	// The IPv4 or IPv6 CIDR blocks the temporary security group admits on
+	// the communicator port. Defaults to `0.0.0.0/0`. Not valid together
+	// with `security_group_ids`.
+	TemporarySGSourceCIDRs []string `mapstructure:"temporary_security_group_source_cidrs" required:"false"`
+	// The name or ARN of the IAM instance profile the build instance runs
+	// with.
+	IamInstanceProfile string `mapstructure:"iam_instance_profile" required:"false"`
+	// User data for the build instance, as plain text; it is base64-encoded
+	// for you. Not valid together with `user_data_file`.
+	UserData string `mapstructure:"user_data" required:"false"`
+	// A file whose contents are the user data of the build instance. Not
+	// valid together with `user_data`.
+	UserDataFile string `mapstructure:"user_data_file" required:"false"`
+	// Whether the build instance gets a public IPv4 address. Unset follows
+	// the subnet's setting.
+	AssociatePublicIPAddress config.Trilean `mapstructure:"associate_public_ip_address" required:"false"`
+	// Which address of the build instance the communicator connects to:
+	// `public_ip`, `private_ip`, `public_dns` or `private_dns`. By default
+	// the public IP is used when there is one, else the private IP. Ignored
+	// when `ssh_host` (or `winrm_host`) is set.
+	SSHInterface string `mapstructure:"ssh_interface" required:"false"`
+	// Tags for the build instance. Values may use the build variables, for
+	// example `{{ .SourceAMIName }}`.
+	RunTags map[string]string `mapstructure:"run_tags" required:"false"`
+	// Tags for the volumes of the build instance. Values may use the build
+	// variables.
+	RunVolumeTags map[string]string `mapstructure:"run_volume_tags" required:"false"`
+	// The instance metadata service options of the build instance.
+	MetadataOptions MetadataOptions `mapstructure:"metadata_options" required:"false"`
+	// Volumes to attach to the build instance, or changes to the source
+	// AMI's volumes (for example a larger root volume). Volumes that are
+	// not also in `ami_block_device_mappings` become part of the AMI when
+	// they are EBS volumes.
+	LaunchMappings BlockDevices `mapstructure:"launch_block_device_mappings" required:"false"`
+
+	// The communicator settings (`communicator`, `ssh_*`, `winrm_*`). The
+	// temporary key pair is controlled by `temporary_key_pair_name` and
+	// `temporary_key_pair_type` (`ed25519`, the default, or `rsa`); an
+	// existing key pair is used with `ssh_keypair_name` and
+	// `ssh_private_key_file`.
+	Comm communicator.Config `mapstructure:",squash"`
+}
+
+// SourceAMIFilter selects the source AMI with DescribeImages filters.
+type SourceAMIFilter struct {
+	// DescribeImages filters, name to value, for example
+	// `name = "debian-12-*"` or `"tag:Role" = "base"`. Wildcards `*` and
+	// `?` are allowed in values.
+	Filters map[string]string `mapstructure:"filters" required:"false"`
+	// The owners to search: account IDs, `self`, `amazon` or
+	// `aws-marketplace`. Strongly recommended, so that an image published
+	// by somebody else cannot match.
+	Owners []string `mapstructure:"owners" required:"false"`
+	// Pick the newest image when several match. Without it, a filter that
+	// matches more than one image is an error.
+	MostRecent bool `mapstructure:"most_recent" required:"false"`
+	// Also consider deprecated images.
+	IncludeDeprecated bool `mapstructure:"include_deprecated" required:"false"`
+}
+
+// Empty reports whether no filter option is set.
+func (f *SourceAMIFilter) Empty() bool {
+	return len(f.Filters) == 0 && len(f.Owners) == 0 && !f.MostRecent && !f.IncludeDeprecated
+}
+
+// MetadataOptions are the instance metadata service (IMDS) settings of the
+// build instance.
+type MetadataOptions struct {
+	// Whether the metadata service is reachable: `enabled` or `disabled`.
+	// Empty uses the AWS default (`enabled`).
+	HTTPEndpoint string `mapstructure:"http_endpoint" required:"false"`
+	// Whether session tokens (IMDSv2) are `required` or `optional`. Empty
+	// uses the AMI's or the account's default. `imds_support = "v2.0"`
+	// implies `required`.
+	HTTPTokens string `mapstructure:"http_tokens" required:"false"`
+	// The hop limit of metadata responses, 1 to 64. Zero uses the AWS
+	// default.
+	HTTPPutResponseHopLimit int32 `mapstructure:"http_put_response_hop_limit" required:"false"`
+	// Whether instance tags are readable from the metadata service:
+	// `enabled` or `disabled`.
+	InstanceMetadataTags string `mapstructure:"instance_metadata_tags" required:"false"`
+}
+
+// Request returns the EC2 form of the options, or nil when none is set.
+func (m *MetadataOptions) Request() *types.InstanceMetadataOptionsRequest {
+	if *m == (MetadataOptions{}) {
+		return nil
+	}
+	r := &types.InstanceMetadataOptionsRequest{
+		HttpEndpoint:         types.InstanceMetadataEndpointState(m.HTTPEndpoint),
+		HttpTokens:           types.HttpTokensState(m.HTTPTokens),
+		InstanceMetadataTags: types.InstanceMetadataTagsState(m.InstanceMetadataTags),
+	}
+	if m.HTTPPutResponseHopLimit != 0 {
+		r.HttpPutResponseHopLimit = aws.Int32(m.HTTPPutResponseHopLimit)
+	}
+	return r
+}
+
+// Values of ssh_interface.
+const (
+	SSHInterfacePublicIP   = "public_ip"
+	SSHInterfacePrivateIP  = "private_ip"
+	SSHInterfacePublicDNS  = "public_dns"
+	SSHInterfacePrivateDNS = "private_dns"
+)
+
+var (
+	amiIDRE         = regexp.MustCompile(`^ami-[0-9a-f]{8,17}$`)
+	subnetIDRE      = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
+	vpcIDRE         = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
+	sgIDRE          = regexp.MustCompile(`^sg-[0-9a-f]{8,17}$`)
+	instanceTypeRE  = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
+	azRE            = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}[a-z]$|^[a-z]{3,4}[0-9]-az[0-9]+$`)
+	ownerRE         = regexp.MustCompile(`^([0-9]{12}|self|amazon|aws-marketplace|aws-backup-vault)$`)
+	profileARNRE    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:instance-profile/[\w+=,.@/-]{1,128}$`)
+	profileNameRE   = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
+	keyPairNameRE   = regexp.MustCompile(`^[\x20-\x7e]{1,255}$`)
+	tagKeyForbidden = "aws:"
+)
+
+// ValidAMIID reports whether s looks like an AMI ID ("ami-" and 8 or 17 hex
+// digits).
+func ValidAMIID(s string) bool { return amiIDRE.MatchString(s) }
+
+// Prepare validates the run configuration without any network call and
+// fills in defaults. ctx is the interpolation context of the component.
+func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	// Source image.
+	switch {
+	case c.SourceAMI != "" && !c.SourceAMIFilter.Empty():
+		add("source_ami, source_ami_filter: set one of them, not both")
+	case c.SourceAMI == "" && c.SourceAMIFilter.Empty():
+		add("source_ami: required, or set source_ami_filter")
+	}
+	if c.SourceAMI != "" && !ValidAMIID(c.SourceAMI) {
+		add("source_ami: %q is not an AMI ID; expected \"ami-\" and 8 or 17 hex digits", c.SourceAMI)
+	}
+	if !c.SourceAMIFilter.Empty() {
+		f := &c.SourceAMIFilter
+		if len(f.Filters) == 0 && len(f.Owners) == 0 {
+			add("source_ami_filter: set filters, owners or both; an empty filter would match any public image")
+		}
+		for k, v := range f.Filters {
+			if strings.TrimSpace(k) == "" {
+				add("source_ami_filter.filters: a filter name is empty")
+			}
+			if v == "" {
+				add("source_ami_filter.filters: the value of %q is empty", k)
+			}
+		}
+		for _, o := range f.Owners {
+			if !ownerRE.MatchString(o) {
+				add("source_ami_filter.owners: %q is invalid; valid are 12-digit account IDs, \"self\", \"amazon\" and \"aws-marketplace\"", o)
+			}
+		}
+	}
+
+	// Placement.
+	if c.InstanceType == "" {
+		add("instance_type: required, for example \"t3.micro\"")
+	} else if !instanceTypeRE.MatchString(c.InstanceType) {
+		add("instance_type: %q is not an instance type; expected family.size like \"t3.micro\"", c.InstanceType)
+	}
+	if c.AvailabilityZone != "" && !azRE.MatchString(c.AvailabilityZone) {
+		add("availability_zone: %q is not an availability zone; expected like \"us-east-1a\"", c.AvailabilityZone)
+	}
+	if c.SubnetID != "" && !subnetIDRE.MatchString(c.SubnetID) {
+		add("subnet_id: %q is not a subnet ID; expected \"subnet-\" and 8 or 17 hex digits", c.SubnetID)
+	}
+	if c.VpcID != "" && !vpcIDRE.MatchString(c.VpcID) {
+		add("vpc_id: %q is not a VPC ID; expected \"vpc-\" and 8 or 17 hex digits", c.VpcID)
+	}
+	for i, sg := range c.SecurityGroupIDs {
+		if !sgIDRE.MatchString(sg) {
+			add("security_group_ids[%d]: %q is not a security group ID; expected \"sg-\" and 8 or 17 hex digits", i, sg)
+		}
+	}
+	if len(c.SecurityGroupIDs) > 0 && len(c.TemporarySGSourceCIDRs) > 0 {
+		add("temporary_security_group_source_cidrs: only used for the temporary security group; not valid together with security_group_ids")
+	}
+	for i, cidr := range c.TemporarySGSourceCIDRs {
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			add("temporary_security_group_source_cidrs[%d]: %q is not a CIDR block; expected like \"203.0.113.0/24\" or \"2001:db8::/32\"", i, cidr)
+		} else if p.Masked() != p {
+			add("temporary_security_group_source_cidrs[%d]: %q has host bits set; did you mean %q?", i, cidr, p.Masked().String())
+		}
+	}
+	if p := c.IamInstanceProfile; p != "" && !profileARNRE.MatchString(p) && !profileNameRE.MatchString(p) {
+		add("iam_instance_profile: %q is neither an instance profile name nor an instance profile ARN", p)
+	}
+
+	// User data.
+	if c.UserData != "" && c.UserDataFile != "" {
+		add("user_data, user_data_file: set one of them, not both")
+	}
+	if c.UserDataFile != "" {
+		if st, err := os.Stat(c.UserDataFile); err != nil {
+			add("user_data_file: cannot read %q: %v", c.UserDataFile, err)
+		} else if st.IsDir() {
+			add("user_data_file: %q is a directory, not a file", c.UserDataFile)
+		} else if st.Size() > 16*1024 {
+			add("user_data_file: %q is %d bytes; user data is limited to 16 KiB", c.UserDataFile, st.Size())
+		}
+	}
+	if len(c.UserData) > 16*1024 {
+		add("user_data: %d bytes; user data is limited to 16 KiB", len(c.UserData))
+	}
+
+	// Communicator.
+	switch c.SSHInterface {
+	case "", SSHInterfacePublicIP, SSHInterfacePrivateIP, SSHInterfacePublicDNS, SSHInterfacePrivateDNS:
+	default:
+		add("ssh_interface: %q is unknown; valid are public_ip, private_ip, public_dns and private_dns", c.SSHInterface)
+	}
+	if c.SSHInterface == SSHInterfacePublicIP && c.AssociatePublicIPAddress.False() {
+		add("ssh_interface: public_ip is not reachable with associate_public_ip_address = false")
+	}
+	if c.Comm.SSHKeyPairName != "" && !keyPairNameRE.MatchString(c.Comm.SSHKeyPairName) {
+		add("ssh_keypair_name: %q is invalid; use 1-255 printable ASCII characters", c.Comm.SSHKeyPairName)
+	}
+	if c.Comm.SSHTemporaryKeyPairName != "" && !keyPairNameRE.MatchString(c.Comm.SSHTemporaryKeyPairName) {
+		add("temporary_key_pair_name: %q is invalid; use 1-255 printable ASCII characters", c.Comm.SSHTemporaryKeyPairName)
+	}
+	switch c.Comm.SSHTemporaryKeyPairType {
+	case "":
+		c.Comm.SSHTemporaryKeyPairType = "ed25519"
+	case "ed25519", "rsa":
+	default:
+		add("temporary_key_pair_type: %q is not supported by EC2 key pairs; valid are \"ed25519\" and \"rsa\"", c.Comm.SSHTemporaryKeyPairType)
+	}
+	if c.Comm.SSHKeyPairName != "" && c.Comm.SSHPrivateKeyFile == "" && !c.Comm.SSHAgentAuth {
+		add("ssh_keypair_name: needs ssh_private_key_file or ssh_agent_auth, so that Packer can log in with the key pair")
+	}
+	switch c.Comm.Type {
+	case "", "ssh", "winrm", "none":
+		errs = append(errs, c.Comm.Prepare(ctx)...)
+	default:
+		add("communicator: %q is unknown; valid are \"ssh\" (the default), \"winrm\" and \"none\"", c.Comm.Type)
+	}
+	if c.NeedsTemporaryKeyPair() && c.Comm.SSHTemporaryKeyPairName == "" {
+		c.Comm.SSHTemporaryKeyPairName = "packer_" + uuid.TimeOrderedUUID()
+	}
+
+	// Tags, metadata and volumes.
+	errs = append(errs, checkTags("run_tags", c.RunTags)...)
+	errs = append(errs, checkTags("run_volume_tags", c.RunVolumeTags)...)
+	errs = append(errs, c.MetadataOptions.prepare()...)
+	errs = append(errs, c.LaunchMappings.Prepare("launch_block_device_mappings")...)
+	return errs
+}
+
+func (m *MetadataOptions) prepare() []error {
+	var errs []error
+	check := func(field, v string, valid ...string) {
+		if v == "" {
+			return
+		}
+		for _, ok := range valid {
+			if v == ok {
+				return
+			}
+		}
+		errs = append(errs, fmt.Errorf("metadata_options.%s: %q is invalid; valid are %q", field, v, valid))
+	}
+	check("http_endpoint", m.HTTPEndpoint, "enabled", "disabled")
+	check("http_tokens", m.HTTPTokens, "optional", "required")
+	check("instance_metadata_tags", m.InstanceMetadataTags, "enabled", "disabled")
+	if m.HTTPPutResponseHopLimit < 0 || m.HTTPPutResponseHopLimit > 64 {
+		errs = append(errs, fmt.Errorf("metadata_options.http_put_response_hop_limit: %d is out of range; valid is 1 to 64", m.HTTPPutResponseHopLimit))
+	}
+	return errs
+}
+
+// NeedsTemporaryKeyPair reports whether the build creates a temporary EC2
+// key pair: with the SSH communicator when the user gave no key pair, no
+// private key file, no password and no agent authentication.
+func (c *RunConfig) NeedsTemporaryKeyPair() bool { return needsTemporaryKeyPair(&c.Comm) }
+
+// needsTemporaryKeyPair reports whether the communicator needs a temporary
+// EC2 key pair: SSH without a key pair, private key file, password or agent
+// authentication of its own.
+func needsTemporaryKeyPair(c *communicator.Config) bool {
+	return c.Type == "ssh" &&
+		c.SSHKeyPairName == "" &&
+		c.SSHPrivateKeyFile == "" &&
+		c.SSHPassword == "" &&
+		!c.SSHAgentAuth
+}
+
+// NeedsTemporarySecurityGroup reports whether the build creates a temporary
+// security group: when no security group is given and a communicator is
+// used.
+func (c *RunConfig) NeedsTemporarySecurityGroup() bool {
+	return len(c.SecurityGroupIDs) == 0 && c.Comm.Type != "none"
+}
+
+// ReadUserData returns the configured user data (from user_data or
+// user_data_file), or "" for none.
+func (c *RunConfig) ReadUserData() (string, error) {
+	if c.UserDataFile == "" {
+		return c.UserData, nil
+	}
+	b, err := os.ReadFile(c.UserDataFile)
+	if err != nil {
+		return "", fmt.Errorf("user_data_file: %w", err)
+	}
+	return string(b), nil
+}
+
+// checkTags validates tag keys and values before interpolation: keys must be
+// non-empty and may not use the reserved "aws:" prefix; lengths follow the
+// EC2 limits (128 characters per key, 256 per value, 50 tags).
+func checkTags(field string, tags map[string]string) []error {
+	var errs []error
+	if len(tags) > 50 {
+		errs = append(errs, fmt.Errorf("%s: %d tags; EC2 allows at most 50 per resource", field, len(tags)))
+	}
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		switch {
+		case strings.TrimSpace(k) == "":
+			errs = append(errs, fmt.Errorf("%s: a tag key is empty", field))
+		case strings.HasPrefix(strings.ToLower(k), tagKeyForbidden):
+			errs = append(errs, fmt.Errorf("%s: tag key %q uses the reserved prefix \"aws:\"", field, k))
+		case len(k) > 128 && !strings.Contains(k, "{{"):
+			errs = append(errs, fmt.Errorf("%s: tag key %q is longer than 128 characters", field, k))
+		}
+		if v := tags[k]; len(v) > 256 && !strings.Contains(v, "{{") {
+			errs = append(errs, fmt.Errorf("%s: the value of tag %q is longer than 256 characters", field, k))
+		}
+		if err := interpolate.Validate(k, validateCtx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: tag key %q is not a valid template: %v", field, k, err))
+		}
+		if err := interpolate.Validate(tags[k], validateCtx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: the value of tag %q is not a valid template: %v", field, k, err))
+		}
+	}
+	return errs
+}

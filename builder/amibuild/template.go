@@ -1,0 +1,153 @@
+package amibuild
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+)
+
+// TemplateFuncs are the template functions the builders add to Packer's,
+// for use in ami_name and the other interpolated options.
+var TemplateFuncs = map[string]any{
+	"clean_resource_name": CleanAMIName,
+}
+
+// validateCtx parses templates during validation.
+var validateCtx = &interpolate.Context{Funcs: TemplateFuncs}
+
+// InterpolateExclude lists the options that Prepare does not interpolate
+// because they use build variables known only once the source AMI is found;
+// the steps render them with BuildInfo data.
+var InterpolateExclude = []string{
+	"ami_description",
+	"run_tags",
+	"run_volume_tags",
+	"snapshot_tags",
+	"tags",
+}
+
+var invalidAMINameChars = regexp.MustCompile(`[^A-Za-z0-9()\[\] ./\-'@_]`)
+
+// CleanAMIName replaces every character an AMI name may not contain with
+// "-" and truncates the result to 128 characters. Templates call it as
+// clean_resource_name.
+func CleanAMIName(s string) string {
+	s = invalidAMINameChars.ReplaceAllString(s, "-")
+	if len(s) > 128 {
+		s = s[:128]
+	}
+	return s
+}
+
+var amiNameRE = regexp.MustCompile(`^[A-Za-z0-9()\[\] ./\-'@_]{3,128}$`)
+
+// ValidAMIName reports whether s is a valid AMI name: 3 to 128 characters
+// of letters, digits and ( ) [ ] space . / - ' @ _.
+func ValidAMIName(s string) bool { return amiNameRE.MatchString(s) }
+
+// BuildInfo is the data the build-time templates (tags, run_tags,
+// snapshot_tags, ami_description) are rendered with, for example
+// `{{ .SourceAMIName }}`. The same values are exposed to provisioners and
+// post-processors as generated data (`build.SourceAMIName` in HCL2).
+type BuildInfo struct {
+	// BuildRegion is the region the AMI is built in.
+	BuildRegion string
+	// SourceAMI is the ID of the source AMI.
+	SourceAMI string
+	// SourceAMIName is the name of the source AMI.
+	SourceAMIName string
+	// SourceAMIOwner is the account ID that owns the source AMI.
+	SourceAMIOwner string
+	// SourceAMIOwnerName is the owner alias of the source AMI, such as
+	// "amazon", or "" for accounts without an alias.
+	SourceAMIOwnerName string
+	// SourceAMICreationDate is the creation date of the source AMI, as AWS
+	// reports it (RFC 3339).
+	SourceAMICreationDate string
+	// SourceAMITags are the tags of the source AMI.
+	SourceAMITags map[string]string
+}
+
+// GeneratedDataNames are the names of the generated data the builders
+// expose (Builder.Prepare returns them).
+var GeneratedDataNames = []string{
+	"BuildRegion",
+	"SourceAMI",
+	"SourceAMIName",
+	"SourceAMIOwner",
+	"SourceAMIOwnerName",
+	"SourceAMICreationDate",
+}
+
+// NewBuildInfo returns the build data for a source image in region.
+func NewBuildInfo(region string, img types.Image) *BuildInfo {
+	info := &BuildInfo{
+		BuildRegion:           region,
+		SourceAMI:             aws.ToString(img.ImageId),
+		SourceAMIName:         aws.ToString(img.Name),
+		SourceAMIOwner:        aws.ToString(img.OwnerId),
+		SourceAMIOwnerName:    aws.ToString(img.ImageOwnerAlias),
+		SourceAMICreationDate: aws.ToString(img.CreationDate),
+		SourceAMITags:         map[string]string{},
+	}
+	for _, t := range img.Tags {
+		info.SourceAMITags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return info
+}
+
+// Generated returns the values named by GeneratedDataNames.
+func (b *BuildInfo) Generated() map[string]string {
+	return map[string]string{
+		"BuildRegion":           b.BuildRegion,
+		"SourceAMI":             b.SourceAMI,
+		"SourceAMIName":         b.SourceAMIName,
+		"SourceAMIOwner":        b.SourceAMIOwner,
+		"SourceAMIOwnerName":    b.SourceAMIOwnerName,
+		"SourceAMICreationDate": b.SourceAMICreationDate,
+	}
+}
+
+// Render renders one template string with the build data. The context is
+// copied, so ictx is not modified.
+func Render(ictx interpolate.Context, s string, info *BuildInfo) (string, error) {
+	if !strings.Contains(s, "{{") {
+		return s, nil
+	}
+	ictx.Data = info
+	return interpolate.Render(s, &ictx)
+}
+
+// RenderTags renders the keys and values of tags with the build data;
+// field names the option in errors. It returns nil for no tags.
+func RenderTags(ictx interpolate.Context, field string, tags map[string]string, info *BuildInfo) (map[string]string, error) {
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make(map[string]string, len(tags))
+	for _, k := range keys {
+		rk, err := Render(ictx, k, info)
+		if err != nil {
+			return nil, fmt.Errorf("%s: render key %q: %w", field, k, err)
+		}
+		rv, err := Render(ictx, tags[k], info)
+		if err != nil {
+			return nil, fmt.Errorf("%s: render value of %q: %w", field, k, err)
+		}
+		if _, dup := out[rk]; dup {
+			return nil, fmt.Errorf("%s: two keys render to %q", field, rk)
+		}
+		out[rk] = rv
+	}
+	return out, nil
+}
