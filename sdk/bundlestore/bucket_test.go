@@ -80,14 +80,22 @@ func TestCheckBucket(t *testing.T) {
 		},
 		{
 			name: "location denied, head finds region", bucket: "bkt", region: "us-east-1",
-			setup:      func(f *fakeS3) { f.getBucketLocation = func(context.Context, *s3.GetBucketLocationInput) (*s3.GetBucketLocationOutput, error) { return nil, apiErr("AccessDenied") } },
+			setup: func(f *fakeS3) {
+				f.getBucketLocation = func(context.Context, *s3.GetBucketLocationInput) (*s3.GetBucketLocationOutput, error) {
+					return nil, apiErr("AccessDenied")
+				}
+			},
 			wantRegion: "us-east-1",
 		},
 		{
 			name: "access denied", bucket: "bkt", region: "us-east-1",
 			setup: func(f *fakeS3) {
-				f.getBucketLocation = func(context.Context, *s3.GetBucketLocationInput) (*s3.GetBucketLocationOutput, error) { return nil, apiErr("AccessDenied") }
-				f.headBucket = func(context.Context, *s3.HeadBucketInput) (*s3.HeadBucketOutput, error) { return nil, apiErr("Forbidden") }
+				f.getBucketLocation = func(context.Context, *s3.GetBucketLocationInput) (*s3.GetBucketLocationOutput, error) {
+					return nil, apiErr("AccessDenied")
+				}
+				f.headBucket = func(context.Context, *s3.HeadBucketInput) (*s3.HeadBucketOutput, error) {
+					return nil, apiErr("Forbidden")
+				}
 			},
 			wantProblem: BucketAccessDenied, wantMsg: []string{`access to bucket "bkt" is denied`},
 		},
