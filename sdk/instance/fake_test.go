@@ -1,0 +1,177 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+)
+
+// fakeEC2 implements this package's interfaces with function fields and
+// logs every call as "Operation arg,arg" so tests can assert sequences.
+// A nil function field answers with an empty success.
+type fakeEC2 struct {
+	createKeyPair      func(*ec2.CreateKeyPairInput) (*ec2.CreateKeyPairOutput, error)
+	deleteKeyPair      func(*ec2.DeleteKeyPairInput) (*ec2.DeleteKeyPairOutput, error)
+	createSG           func(*ec2.CreateSecurityGroupInput) (*ec2.CreateSecurityGroupOutput, error)
+	authorize          func(*ec2.AuthorizeSecurityGroupIngressInput) (*ec2.AuthorizeSecurityGroupIngressOutput, error)
+	deleteSG           func(*ec2.DeleteSecurityGroupInput) (*ec2.DeleteSecurityGroupOutput, error)
+	runInstances       func(*ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error)
+	describeInstances  func(*ec2.DescribeInstancesInput) (*ec2.DescribeInstancesOutput, error)
+	stopInstances      func(*ec2.StopInstancesInput) (*ec2.StopInstancesOutput, error)
+	terminateInstances func(*ec2.TerminateInstancesInput) (*ec2.TerminateInstancesOutput, error)
+
+	mu    sync.Mutex
+	calls []string
+}
+
+var _ interface {
+	KeyPairAPI
+	SecurityGroupAPI
+	RunAPI
+	StopAPI
+	TerminateAPI
+} = (*fakeEC2)(nil)
+
+func (f *fakeEC2) log(op string, args ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	args = slices.DeleteFunc(args, func(s string) bool { return s == "" })
+	f.calls = append(f.calls, strings.TrimSpace(op+" "+strings.Join(args, ",")))
+}
+
+func (f *fakeEC2) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func call[I, O any](fn func(*I) (*O, error), in *I) (*O, error) {
+	if fn == nil {
+		return new(O), nil
+	}
+	return fn(in)
+}
+
+func (f *fakeEC2) CreateKeyPair(_ context.Context, in *ec2.CreateKeyPairInput, _ ...func(*ec2.Options)) (*ec2.CreateKeyPairOutput, error) {
+	f.log("CreateKeyPair", aws.ToString(in.KeyName), string(in.KeyType))
+	return call(f.createKeyPair, in)
+}
+
+func (f *fakeEC2) DeleteKeyPair(_ context.Context, in *ec2.DeleteKeyPairInput, _ ...func(*ec2.Options)) (*ec2.DeleteKeyPairOutput, error) {
+	f.log("DeleteKeyPair", aws.ToString(in.KeyName))
+	return call(f.deleteKeyPair, in)
+}
+
+func (f *fakeEC2) CreateSecurityGroup(_ context.Context, in *ec2.CreateSecurityGroupInput, _ ...func(*ec2.Options)) (*ec2.CreateSecurityGroupOutput, error) {
+	f.log("CreateSecurityGroup", aws.ToString(in.GroupName), aws.ToString(in.VpcId))
+	return call(f.createSG, in)
+}
+
+func (f *fakeEC2) AuthorizeSecurityGroupIngress(_ context.Context, in *ec2.AuthorizeSecurityGroupIngressInput, _ ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error) {
+	args := []string{aws.ToString(in.GroupId)}
+	for _, p := range in.IpPermissions {
+		args = append(args, fmt.Sprintf("%s/%d-%d", aws.ToString(p.IpProtocol), aws.ToInt32(p.FromPort), aws.ToInt32(p.ToPort)))
+		for _, r := range p.IpRanges {
+			args = append(args, aws.ToString(r.CidrIp))
+		}
+		for _, r := range p.Ipv6Ranges {
+			args = append(args, aws.ToString(r.CidrIpv6))
+		}
+	}
+	f.log("AuthorizeSecurityGroupIngress", args...)
+	return call(f.authorize, in)
+}
+
+func (f *fakeEC2) DeleteSecurityGroup(_ context.Context, in *ec2.DeleteSecurityGroupInput, _ ...func(*ec2.Options)) (*ec2.DeleteSecurityGroupOutput, error) {
+	f.log("DeleteSecurityGroup", aws.ToString(in.GroupId))
+	return call(f.deleteSG, in)
+}
+
+func (f *fakeEC2) RunInstances(_ context.Context, in *ec2.RunInstancesInput, _ ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error) {
+	f.log("RunInstances", aws.ToString(in.ImageId), string(in.InstanceType))
+	return call(f.runInstances, in)
+}
+
+func (f *fakeEC2) DescribeInstances(_ context.Context, in *ec2.DescribeInstancesInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	f.log("DescribeInstances", in.InstanceIds...)
+	return call(f.describeInstances, in)
+}
+
+func (f *fakeEC2) StopInstances(_ context.Context, in *ec2.StopInstancesInput, _ ...func(*ec2.Options)) (*ec2.StopInstancesOutput, error) {
+	f.log("StopInstances", in.InstanceIds...)
+	return call(f.stopInstances, in)
+}
+
+func (f *fakeEC2) TerminateInstances(_ context.Context, in *ec2.TerminateInstancesInput, _ ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error) {
+	f.log("TerminateInstances", in.InstanceIds...)
+	return call(f.terminateInstances, in)
+}
+
+func apiErr(code string) error {
+	return &smithy.GenericAPIError{Code: code, Message: code + " (fake)", Fault: smithy.FaultClient}
+}
+
+// inst builds an instance in a state; reason goes to StateReason.Message.
+func inst(id string, state types.InstanceStateName, reason string) types.Instance {
+	i := types.Instance{InstanceId: aws.String(id), State: &types.InstanceState{Name: state}}
+	if reason != "" {
+		i.StateReason = &types.StateReason{Message: aws.String(reason)}
+	}
+	return i
+}
+
+type describeResult func() (*ec2.DescribeInstancesOutput, error)
+
+func states(is ...types.Instance) describeResult {
+	return func() (*ec2.DescribeInstancesOutput, error) {
+		return &ec2.DescribeInstancesOutput{Reservations: []types.Reservation{{Instances: is}}}, nil
+	}
+}
+
+func fails(err error) describeResult {
+	return func() (*ec2.DescribeInstancesOutput, error) { return nil, err }
+}
+
+// sequence answers from a list of results, repeating the last one.
+func sequence(results ...describeResult) func(*ec2.DescribeInstancesInput) (*ec2.DescribeInstancesOutput, error) {
+	var mu sync.Mutex
+	i := 0
+	return func(*ec2.DescribeInstancesInput) (*ec2.DescribeInstancesOutput, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		r := results[min(i, len(results)-1)]
+		i++
+		return r()
+	}
+}
+
+// errorsInOrder returns successive errors, then nil.
+func errorsInOrder[I, O any](errs ...error) func(*I) (*O, error) {
+	var mu sync.Mutex
+	return func(*I) (*O, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(errs) == 0 {
+			return new(O), nil
+		}
+		err := errs[0]
+		errs = errs[1:]
+		return new(O), err
+	}
+}
+
+func fast(o *Options) {
+	o.RetryDelay = time.Millisecond
+	o.RetryMaxDelay = 2 * time.Millisecond
+	o.UndoWait = time.Second
+}
+
+var quickWait = WaitOptions{MinDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, MaxWait: 300 * time.Millisecond}

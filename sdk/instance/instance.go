@@ -1,0 +1,161 @@
+package instance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
+)
+
+// Options are optional settings shared by the functions of this package.
+type Options struct {
+	// Ledger, when set, receives every resource created, with its undo.
+	Ledger *ledger.Ledger
+	// Logf, when set, receives progress messages. It never receives
+	// private keys or user data.
+	Logf func(format string, args ...any)
+	// RetryDelay is the first delay between attempts at a call that failed
+	// with a transient dependency error (deleting a security group still
+	// used by a terminating instance). It doubles up to RetryMaxDelay.
+	// Zero means 2s.
+	RetryDelay time.Duration
+	// RetryMaxDelay caps the delay between those attempts. Zero means 15s.
+	RetryMaxDelay time.Duration
+	// UndoWait bounds the waits made by the undo functions recorded in
+	// Ledger (terminating an instance, deleting a security group). Zero
+	// means 10 minutes.
+	UndoWait time.Duration
+}
+
+func newOptions(optFns []func(*Options)) Options {
+	var o Options
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = 2 * time.Second
+	}
+	if o.RetryMaxDelay <= 0 {
+		o.RetryMaxDelay = 15 * time.Second
+	}
+	if o.RetryMaxDelay < o.RetryDelay {
+		o.RetryMaxDelay = o.RetryDelay
+	}
+	if o.UndoWait <= 0 {
+		o.UndoWait = 10 * time.Minute
+	}
+	return o
+}
+
+func (o Options) logf(format string, args ...any) {
+	if o.Logf != nil {
+		o.Logf(format, args...)
+	}
+}
+
+// undoOptions are the options for calls made by a ledger undo: same
+// logging and delays, no ledger.
+func (o Options) undoOptions() func(*Options) {
+	return func(u *Options) { *u = o; u.Ledger = nil }
+}
+
+func (o Options) record(kind ledger.Kind, id, region string, undo func(context.Context) error) {
+	if o.Ledger != nil {
+		o.Ledger.Record(ledger.Resource{Kind: kind, ID: id, Region: region}, undo)
+	}
+}
+
+// WaitOptions bound a wait for an instance state. Zero fields mean the
+// defaults: MinDelay 2s, MaxDelay 15s, MaxWait 20m.
+type WaitOptions struct {
+	// MinDelay is the delay after the first check; later delays grow
+	// exponentially (with jitter) up to MaxDelay.
+	MinDelay time.Duration
+	// MaxDelay caps the delay between checks.
+	MaxDelay time.Duration
+	// MaxWait bounds the whole wait.
+	MaxWait time.Duration
+}
+
+func (w WaitOptions) withDefaults() WaitOptions {
+	if w.MinDelay <= 0 {
+		w.MinDelay = 2 * time.Second
+	}
+	if w.MaxDelay <= 0 {
+		w.MaxDelay = 15 * time.Second
+	}
+	if w.MaxDelay < w.MinDelay {
+		w.MaxDelay = w.MinDelay
+	}
+	if w.MaxWait <= 0 {
+		w.MaxWait = 20 * time.Minute
+	}
+	return w
+}
+
+// AWS error codes this package reacts to.
+const (
+	codeInstanceNotFound    = "InvalidInstanceID.NotFound"
+	codeGroupNotFound       = "InvalidGroup.NotFound"
+	codeKeyPairNotFound     = "InvalidKeyPair.NotFound"
+	codeDependency          = "DependencyViolation"
+	codeDuplicatePermission = "InvalidPermission.Duplicate"
+)
+
+// apiCode returns the AWS error code of err, or "".
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// regionOf returns the client's region when it can tell.
+func regionOf(api any) string {
+	if c, ok := api.(interface{ Options() ec2.Options }); ok {
+		return c.Options().Region
+	}
+	return "the default region"
+}
+
+// tagSpec converts a map to a tag specification, nil when m is empty.
+func tagSpec(rt types.ResourceType, m map[string]string) []types.TagSpecification {
+	if len(m) == 0 {
+		return nil
+	}
+	tags := make([]types.Tag, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
+	}
+	return []types.TagSpecification{{ResourceType: rt, Tags: tags}}
+}
+
+// randomSuffix returns n random bytes as hex.
+func randomSuffix(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,543 @@
+package instance
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
+)
+
+const fakeKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LWtleS1tYXRlcmlhbA==\n-----END OPENSSH PRIVATE KEY-----\n"
+
+func TestCreateKeyPair(t *testing.T) {
+	tests := []struct {
+		name      string
+		in        CreateKeyPairInput
+		err       error
+		wantType  types.KeyType
+		wantCalls int
+		wantErr   string
+	}{
+		{name: "defaults", in: CreateKeyPairInput{Tags: map[string]string{"b": "2", "a": "1"}}, wantType: "ed25519", wantCalls: 1},
+		{name: "rsa", in: CreateKeyPairInput{Name: "k", KeyType: "rsa"}, wantType: "rsa", wantCalls: 1},
+		{name: "unknown type", in: CreateKeyPairInput{Name: "k", KeyType: "dsa"}, wantErr: `key type "dsa" is unknown; want "ed25519" or "rsa"`},
+		{name: "refused", in: CreateKeyPairInput{Name: "k"}, err: apiErr("InvalidKeyPair.Duplicate"), wantCalls: 1, wantErr: `create key pair "k" in the default region: `},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var sent *ec2.CreateKeyPairInput
+			f := &fakeEC2{createKeyPair: func(in *ec2.CreateKeyPairInput) (*ec2.CreateKeyPairOutput, error) {
+				sent = in
+				if tc.err != nil {
+					return nil, tc.err
+				}
+				return &ec2.CreateKeyPairOutput{KeyName: in.KeyName, KeyPairId: aws.String("key-1"), KeyMaterial: aws.String(fakeKey)}, nil
+			}}
+			var l ledger.Ledger
+			var logs []string
+			out, err := CreateKeyPair(context.Background(), f, &tc.in, func(o *Options) {
+				o.Ledger = &l
+				o.Logf = func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
+			})
+			if len(f.Calls()) != tc.wantCalls {
+				t.Errorf("calls = %q, want %d", f.Calls(), tc.wantCalls)
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				if l.Len() != 0 {
+					t.Errorf("ledger = %v after a failure", l.Resources())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sent.KeyType != tc.wantType || sent.KeyFormat != types.KeyFormatPem {
+				t.Errorf("key type/format = %s/%s, want %s/pem", sent.KeyType, sent.KeyFormat, tc.wantType)
+			}
+			if tc.in.Name == "" && !regexp.MustCompile(`^ami-build-[0-9a-f]{16}$`).MatchString(out.Name) {
+				t.Errorf("generated name %q", out.Name)
+			}
+			if out.Name != aws.ToString(sent.KeyName) || out.KeyPairID != "key-1" || string(out.PrivateKeyPEM) != fakeKey {
+				t.Errorf("output = %v", out)
+			}
+			if len(tc.in.Tags) > 0 {
+				ts := sent.TagSpecifications
+				if len(ts) != 1 || ts[0].ResourceType != types.ResourceTypeKeyPair || aws.ToString(ts[0].Tags[0].Key) != "a" {
+					t.Errorf("tag specifications = %+v, want key-pair tags sorted by key", ts)
+				}
+			}
+			for _, s := range append(logs, fmt.Sprintf("%v", out), fmt.Sprintf("%+v", *out), fmt.Sprintf("%#v", out)) {
+				if strings.Contains(s, "c2VjcmV0") {
+					t.Errorf("private key leaked in %q", s)
+				}
+			}
+			want := []ledger.Resource{{Kind: ledger.KindKeyPair, ID: out.Name, Region: "the default region"}}
+			if !slices.Equal(l.Resources(), want) {
+				t.Errorf("ledger = %v, want %v", l.Resources(), want)
+			}
+			if err := l.Undo(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.Calls()[len(f.Calls())-1]; got != "DeleteKeyPair "+out.Name {
+				t.Errorf("undo call = %q", got)
+			}
+		})
+	}
+}
+
+func TestDeleteKeyPair(t *testing.T) {
+	tests := []struct {
+		err     error
+		wantErr bool
+	}{
+		{nil, false},
+		{apiErr("InvalidKeyPair.NotFound"), false},
+		{apiErr("UnauthorizedOperation"), true},
+	}
+	for _, tc := range tests {
+		f := &fakeEC2{deleteKeyPair: errorsInOrder[ec2.DeleteKeyPairInput, ec2.DeleteKeyPairOutput](tc.err)}
+		err := DeleteKeyPair(context.Background(), f, "k")
+		if (err != nil) != tc.wantErr {
+			t.Errorf("DeleteKeyPair with %v = %v", tc.err, err)
+		}
+		if err != nil && apiCode(err) != "UnauthorizedOperation" {
+			t.Errorf("error %v lost its API code", err)
+		}
+	}
+}
+
+func TestCreateSecurityGroup(t *testing.T) {
+	tests := []struct {
+		name       string
+		in         CreateSecurityGroupInput
+		authErr    error
+		deleteErr  error
+		wantCalls  []string
+		wantLedger int
+		wantErr    string
+	}{
+		{
+			name:       "defaults",
+			in:         CreateSecurityGroupInput{Name: "sg", Port: 22},
+			wantCalls:  []string{"CreateSecurityGroup sg", "AuthorizeSecurityGroupIngress sg-1,tcp/22-22,0.0.0.0/0"},
+			wantLedger: 1,
+		},
+		{
+			name:       "vpc and mixed cidrs",
+			in:         CreateSecurityGroupInput{Name: "sg", VPCID: "vpc-1", Port: 5986, SourceCIDRs: []string{"203.0.113.7/24", "2001:db8::1/64"}, Tags: map[string]string{"k": "v"}},
+			wantCalls:  []string{"CreateSecurityGroup sg,vpc-1", "AuthorizeSecurityGroupIngress sg-1,tcp/5986-5986,203.0.113.0/24,2001:db8::/64"},
+			wantLedger: 1,
+		},
+		{
+			name:       "rule already there",
+			in:         CreateSecurityGroupInput{Name: "sg", Port: 22},
+			authErr:    apiErr("InvalidPermission.Duplicate"),
+			wantCalls:  []string{"CreateSecurityGroup sg", "AuthorizeSecurityGroupIngress sg-1,tcp/22-22,0.0.0.0/0"},
+			wantLedger: 1,
+		},
+		{
+			name:      "rule refused, group removed",
+			in:        CreateSecurityGroupInput{Name: "sg", Port: 22},
+			authErr:   apiErr("InvalidParameterValue"),
+			wantCalls: []string{"CreateSecurityGroup sg", "AuthorizeSecurityGroupIngress sg-1,tcp/22-22,0.0.0.0/0", "DeleteSecurityGroup sg-1"},
+			wantErr:   "allow tcp/22 into security group sg-1",
+		},
+		{
+			name:       "rule refused, removal fails too",
+			in:         CreateSecurityGroupInput{Name: "sg", Port: 22},
+			authErr:    apiErr("InvalidParameterValue"),
+			deleteErr:  apiErr("UnauthorizedOperation"),
+			wantCalls:  []string{"CreateSecurityGroup sg", "AuthorizeSecurityGroupIngress sg-1,tcp/22-22,0.0.0.0/0", "DeleteSecurityGroup sg-1"},
+			wantLedger: 1,
+			wantErr:    "UnauthorizedOperation",
+		},
+		{name: "bad port", in: CreateSecurityGroupInput{Name: "sg"}, wantErr: "port 0 is out of range; want 1 to 65535"},
+		{name: "bad cidr", in: CreateSecurityGroupInput{Name: "sg", Port: 22, SourceCIDRs: []string{"10.0.0.1"}}, wantErr: `source CIDR "10.0.0.1" is not a CIDR block`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var sent *ec2.CreateSecurityGroupInput
+			f := &fakeEC2{
+				createSG: func(in *ec2.CreateSecurityGroupInput) (*ec2.CreateSecurityGroupOutput, error) {
+					sent = in
+					return &ec2.CreateSecurityGroupOutput{GroupId: aws.String("sg-1")}, nil
+				},
+				authorize: errorsInOrder[ec2.AuthorizeSecurityGroupIngressInput, ec2.AuthorizeSecurityGroupIngressOutput](tc.authErr),
+				deleteSG:  errorsInOrder[ec2.DeleteSecurityGroupInput, ec2.DeleteSecurityGroupOutput](tc.deleteErr),
+			}
+			var l ledger.Ledger
+			out, err := CreateSecurityGroup(context.Background(), f, &tc.in, fast, func(o *Options) { o.Ledger = &l })
+			if !slices.Equal(f.Calls(), tc.wantCalls) {
+				t.Errorf("calls = %q, want %q", f.Calls(), tc.wantCalls)
+			}
+			if l.Len() != tc.wantLedger {
+				t.Errorf("ledger = %v, want %d entries", l.Resources(), tc.wantLedger)
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.GroupID != "sg-1" || aws.ToString(sent.Description) == "" {
+				t.Errorf("output %+v, description %q", out, aws.ToString(sent.Description))
+			}
+			if len(tc.in.Tags) > 0 && (len(sent.TagSpecifications) != 1 || sent.TagSpecifications[0].ResourceType != types.ResourceTypeSecurityGroup) {
+				t.Errorf("tag specifications = %+v", sent.TagSpecifications)
+			}
+		})
+	}
+}
+
+func TestDeleteSecurityGroup(t *testing.T) {
+	dep := apiErr("DependencyViolation")
+	tests := []struct {
+		name      string
+		errs      []error
+		maxWait   time.Duration
+		wantCalls int
+		wantErr   string
+	}{
+		{name: "at once", wantCalls: 1},
+		{name: "in use, then free", errs: []error{dep, dep}, maxWait: time.Second, wantCalls: 3},
+		{name: "already gone", errs: []error{apiErr("InvalidGroup.NotFound")}, wantCalls: 1},
+		{name: "still in use", errs: slices.Repeat([]error{dep}, 1000), maxWait: 30 * time.Millisecond, wantErr: "delete security group sg-1 in the default region: still in use after 30ms"},
+		{name: "other error", errs: []error{apiErr("UnauthorizedOperation")}, wantCalls: 1, wantErr: "UnauthorizedOperation"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeEC2{deleteSG: errorsInOrder[ec2.DeleteSecurityGroupInput, ec2.DeleteSecurityGroupOutput](tc.errs...)}
+			err := DeleteSecurityGroup(context.Background(), f, "sg-1", tc.maxWait, fast)
+			if tc.wantCalls > 0 && len(f.Calls()) != tc.wantCalls {
+				t.Errorf("calls = %q, want %d", f.Calls(), tc.wantCalls)
+			}
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestRun(t *testing.T) {
+	tr := true
+	tests := []struct {
+		name       string
+		in         RunInput
+		runErr     error
+		describe   []describeResult
+		wantCalls  []string
+		wantLedger int
+		wantState  string // in a *StateError
+		wantErr    string
+		check      func(t *testing.T, req *ec2.RunInstancesInput, out *RunOutput)
+	}{
+		{
+			name: "full request",
+			in: RunInput{
+				ImageID: "ami-1", InstanceType: "t3.micro", SubnetID: "subnet-1", KeyName: "k",
+				IAMInstanceProfile: "arn:aws:iam::123456789012:instance-profile/p", UserData: "#!/bin/sh\necho hi\n",
+				AvailabilityZone: "us-east-1a", SecurityGroupIDs: []string{"sg-1"},
+				MetadataOptions: &types.InstanceMetadataOptionsRequest{HttpTokens: types.HttpTokensStateRequired},
+				Tags:            map[string]string{"Name": "builder"}, VolumeTags: map[string]string{"v": "1"},
+				Wait: quickWait,
+			},
+			describe:   []describeResult{fails(apiErr("InvalidInstanceID.NotFound")), states(inst("i-1", "pending", "")), states(inst("i-1", "running", ""))},
+			wantCalls:  []string{"RunInstances ami-1,t3.micro", "DescribeInstances i-1", "DescribeInstances i-1", "DescribeInstances i-1"},
+			wantLedger: 1,
+			check: func(t *testing.T, req *ec2.RunInstancesInput, out *RunOutput) {
+				if ud, _ := base64.StdEncoding.DecodeString(aws.ToString(req.UserData)); string(ud) != "#!/bin/sh\necho hi\n" {
+					t.Errorf("user data = %q", aws.ToString(req.UserData))
+				}
+				if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(aws.ToString(req.ClientToken)) || out.ClientToken != aws.ToString(req.ClientToken) {
+					t.Errorf("client token %q, returned %q", aws.ToString(req.ClientToken), out.ClientToken)
+				}
+				if aws.ToString(req.IamInstanceProfile.Arn) == "" || req.IamInstanceProfile.Name != nil {
+					t.Errorf("instance profile = %+v, want the ARN", req.IamInstanceProfile)
+				}
+				if aws.ToString(req.SubnetId) != "subnet-1" || !slices.Equal(req.SecurityGroupIds, []string{"sg-1"}) || req.NetworkInterfaces != nil {
+					t.Errorf("network: subnet %v groups %v interfaces %v", req.SubnetId, req.SecurityGroupIds, req.NetworkInterfaces)
+				}
+				if aws.ToString(req.Placement.AvailabilityZone) != "us-east-1a" || aws.ToString(req.KeyName) != "k" || req.MetadataOptions.HttpTokens != types.HttpTokensStateRequired {
+					t.Errorf("placement/key/imds not passed: %+v", req)
+				}
+				if len(req.TagSpecifications) != 2 || req.TagSpecifications[0].ResourceType != types.ResourceTypeInstance || req.TagSpecifications[1].ResourceType != types.ResourceTypeVolume {
+					t.Errorf("tag specifications = %+v", req.TagSpecifications)
+				}
+				if aws.ToInt32(req.MinCount) != 1 || aws.ToInt32(req.MaxCount) != 1 {
+					t.Errorf("counts %v %v", req.MinCount, req.MaxCount)
+				}
+				if stateName(out.Instance) != "running" {
+					t.Errorf("returned instance is %s", stateName(out.Instance))
+				}
+			},
+		},
+		{
+			name:       "public ip and profile name, explicit token",
+			in:         RunInput{ImageID: "ami-1", InstanceType: "t3.micro", SubnetID: "subnet-1", SecurityGroupIDs: []string{"sg-1"}, AssociatePublicIP: &tr, IAMInstanceProfile: "builder", ClientToken: "tok", Wait: quickWait},
+			describe:   []describeResult{states(inst("i-1", "running", ""))},
+			wantCalls:  []string{"RunInstances ami-1,t3.micro", "DescribeInstances i-1"},
+			wantLedger: 1,
+			check: func(t *testing.T, req *ec2.RunInstancesInput, out *RunOutput) {
+				if len(req.NetworkInterfaces) != 1 || req.SubnetId != nil || req.SecurityGroupIds != nil {
+					t.Fatalf("want one network interface carrying subnet and groups, got %+v", req)
+				}
+				ni := req.NetworkInterfaces[0]
+				if !aws.ToBool(ni.AssociatePublicIpAddress) || aws.ToString(ni.SubnetId) != "subnet-1" || !slices.Equal(ni.Groups, []string{"sg-1"}) || aws.ToInt32(ni.DeviceIndex) != 0 {
+					t.Errorf("network interface = %+v", ni)
+				}
+				if aws.ToString(req.IamInstanceProfile.Name) != "builder" || aws.ToString(req.ClientToken) != "tok" || out.ClientToken != "tok" {
+					t.Errorf("profile %+v token %q", req.IamInstanceProfile, aws.ToString(req.ClientToken))
+				}
+				if req.UserData != nil || req.KeyName != nil || req.Placement != nil || req.TagSpecifications != nil {
+					t.Errorf("unset fields were sent: %+v", req)
+				}
+			},
+		},
+		{
+			name:       "terminated while starting",
+			in:         RunInput{ImageID: "ami-1", InstanceType: "t3.micro", Wait: quickWait},
+			describe:   []describeResult{states(inst("i-1", "pending", "")), states(inst("i-1", "terminated", "Server.InsufficientInstanceCapacity"))},
+			wantCalls:  []string{"RunInstances ami-1,t3.micro", "DescribeInstances i-1", "DescribeInstances i-1", "DescribeInstances i-1"},
+			wantLedger: 1,
+			wantState:  "terminated",
+			wantErr:    "instance i-1 in the default region is terminated, not running: Server.InsufficientInstanceCapacity",
+		},
+		{
+			name:       "never running",
+			in:         RunInput{ImageID: "ami-1", InstanceType: "t3.micro", Wait: quickWait},
+			describe:   []describeResult{states(inst("i-1", "pending", ""))},
+			wantLedger: 1,
+			wantState:  "pending",
+			wantErr:    "timed out waiting to become running",
+		},
+		{
+			name:      "refused",
+			in:        RunInput{ImageID: "ami-1", InstanceType: "t3.micro"},
+			runErr:    apiErr("InvalidAMIID.NotFound"),
+			wantCalls: []string{"RunInstances ami-1,t3.micro"},
+			wantErr:   "run t3.micro instance from ami-1 in the default region: ",
+		},
+		{name: "missing type", in: RunInput{ImageID: "ami-1"}, wantErr: "image ID and instance type are required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var req *ec2.RunInstancesInput
+			f := &fakeEC2{
+				runInstances: func(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error) {
+					req = in
+					if tc.runErr != nil {
+						return nil, tc.runErr
+					}
+					return &ec2.RunInstancesOutput{Instances: []types.Instance{inst("i-1", "pending", "")}}, nil
+				},
+			}
+			if tc.describe != nil {
+				f.describeInstances = sequence(tc.describe...)
+			}
+			var l ledger.Ledger
+			out, err := Run(context.Background(), f, &tc.in, func(o *Options) { o.Ledger = &l })
+			if tc.wantCalls != nil && !slices.Equal(f.Calls(), tc.wantCalls) {
+				t.Errorf("calls = %q, want %q", f.Calls(), tc.wantCalls)
+			}
+			if l.Len() != tc.wantLedger {
+				t.Errorf("ledger = %v, want %d entries", l.Resources(), tc.wantLedger)
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				var se *StateError
+				if got := errors.As(err, &se); got != (tc.wantState != "") {
+					t.Fatalf("errors.As(*StateError) = %v for %v", got, err)
+				}
+				if se != nil && (se.State != tc.wantState || se.InstanceID != "i-1" || se.Want != "running") {
+					t.Errorf("state error = %+v", se)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, req, out)
+		})
+	}
+}
+
+func TestRunLedgerUndoTerminates(t *testing.T) {
+	f := &fakeEC2{
+		runInstances: func(*ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error) {
+			return &ec2.RunInstancesOutput{Instances: []types.Instance{inst("i-1", "pending", "")}}, nil
+		},
+		describeInstances: sequence(states(inst("i-1", "running", "")), states(inst("i-1", "shutting-down", "")), states(inst("i-1", "terminated", ""))),
+	}
+	var l ledger.Ledger
+	if _, err := Run(context.Background(), f, &RunInput{ImageID: "ami-1", InstanceType: "t3.micro", Wait: quickWait}, fast, func(o *Options) { o.Ledger = &l }); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Undo(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"RunInstances ami-1,t3.micro", "DescribeInstances i-1", "TerminateInstances i-1", "DescribeInstances i-1", "DescribeInstances i-1"}
+	if !slices.Equal(f.Calls(), want) {
+		t.Errorf("calls = %q, want %q", f.Calls(), want)
+	}
+}
+
+func TestStop(t *testing.T) {
+	tests := []struct {
+		name      string
+		stopErr   error
+		describe  []describeResult
+		wantCalls int
+		wantState string
+		timeout   bool
+		wantErr   string
+	}{
+		{name: "stops", describe: []describeResult{states(inst("i-1", "running", "")), states(inst("i-1", "stopping", "")), states(inst("i-1", "stopped", ""))}, wantCalls: 4},
+		{name: "terminated instead", describe: []describeResult{states(inst("i-1", "shutting-down", "Client.UserInitiatedShutdown"))}, wantState: "shutting-down", wantErr: "is shutting-down, not stopped: Client.UserInitiatedShutdown"},
+		{name: "timeout", describe: []describeResult{states(inst("i-1", "stopping", ""))}, wantState: "stopping", timeout: true, wantErr: "stop instance i-1 in the default region: instance i-1 in the default region: timed out"},
+		{name: "refused", stopErr: apiErr("UnsupportedOperation"), wantCalls: 1, wantErr: "stop instance i-1 in the default region: "},
+		{name: "describe denied", describe: []describeResult{fails(apiErr("UnauthorizedOperation"))}, wantCalls: 2, wantErr: "UnauthorizedOperation"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeEC2{stopInstances: errorsInOrder[ec2.StopInstancesInput, ec2.StopInstancesOutput](tc.stopErr)}
+			if tc.describe != nil {
+				f.describeInstances = sequence(tc.describe...)
+			}
+			err := Stop(context.Background(), f, "i-1", quickWait)
+			if tc.wantCalls > 0 && len(f.Calls()) != tc.wantCalls {
+				t.Errorf("calls = %q, want %d", f.Calls(), tc.wantCalls)
+			}
+			if f.Calls()[0] != "StopInstances i-1" {
+				t.Errorf("first call = %q", f.Calls()[0])
+			}
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+			}
+			var se *StateError
+			if errors.As(err, &se) != (tc.wantState != "") || (se != nil && se.State != tc.wantState) {
+				t.Errorf("state error = %+v for %v", se, err)
+			}
+			if errors.Is(err, ErrWaitTimeout) != tc.timeout {
+				t.Errorf("errors.Is(ErrWaitTimeout) = %v, want %v", !tc.timeout, tc.timeout)
+			}
+		})
+	}
+}
+
+func TestTerminate(t *testing.T) {
+	nf := apiErr("InvalidInstanceID.NotFound")
+	tests := []struct {
+		name      string
+		ids       []string
+		termErrs  []error
+		describe  []describeResult
+		wantCalls []string
+		wantErr   string
+	}{
+		{name: "nothing to do", ids: nil},
+		{
+			name:      "terminates",
+			ids:       []string{"i-1", "i-2"},
+			describe:  []describeResult{states(inst("i-1", "shutting-down", ""), inst("i-2", "terminated", "")), states(inst("i-1", "terminated", ""), inst("i-2", "terminated", ""))},
+			wantCalls: []string{"TerminateInstances i-1,i-2", "DescribeInstances i-1,i-2", "DescribeInstances i-1,i-2"},
+		},
+		{
+			name:      "one already gone",
+			ids:       []string{"i-1", "i-gone"},
+			termErrs:  []error{nf, nil, nf},
+			describe:  []describeResult{states(inst("i-1", "terminated", ""))},
+			wantCalls: []string{"TerminateInstances i-1,i-gone", "TerminateInstances i-1", "TerminateInstances i-gone", "DescribeInstances i-1"},
+		},
+		{
+			name:      "all gone",
+			ids:       []string{"i-gone"},
+			termErrs:  []error{nf, nf},
+			wantCalls: []string{"TerminateInstances i-gone", "TerminateInstances i-gone"},
+		},
+		{
+			name:      "disappears while waiting",
+			ids:       []string{"i-1"},
+			describe:  []describeResult{states(inst("i-1", "shutting-down", "")), fails(nf)},
+			wantCalls: []string{"TerminateInstances i-1", "DescribeInstances i-1", "DescribeInstances i-1"},
+		},
+		{
+			name:      "refused",
+			ids:       []string{"i-1"},
+			termErrs:  []error{apiErr("OperationNotPermitted")},
+			wantCalls: []string{"TerminateInstances i-1"},
+			wantErr:   "terminate instance i-1 in the default region: ",
+		},
+		{
+			name:     "stuck",
+			ids:      []string{"i-1"},
+			describe: []describeResult{states(inst("i-1", "shutting-down", ""))},
+			wantErr:  "timed out waiting to become terminated; it is shutting-down",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeEC2{terminateInstances: errorsInOrder[ec2.TerminateInstancesInput, ec2.TerminateInstancesOutput](tc.termErrs...)}
+			if tc.describe != nil {
+				f.describeInstances = sequence(tc.describe...)
+			}
+			err := Terminate(context.Background(), f, tc.ids, quickWait)
+			if tc.wantCalls != nil && !slices.Equal(f.Calls(), tc.wantCalls) {
+				t.Errorf("calls = %q, want %q", f.Calls(), tc.wantCalls)
+			}
+			if tc.ids == nil && len(f.Calls()) != 0 {
+				t.Errorf("calls = %q for no instances", f.Calls())
+			}
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestWaitCancelled(t *testing.T) {
+	f := &fakeEC2{describeInstances: sequence(states(inst("i-1", "pending", "")))}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	_, err := waitState(ctx, f, []string{"i-1"}, types.InstanceStateNameRunning, WaitOptions{MinDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, MaxWait: time.Minute})
+	var se *StateError
+	if !errors.Is(err, context.Canceled) || errors.As(err, &se) {
+		t.Errorf("waitState after cancel = %v, want context.Canceled and no *StateError", err)
+	}
+}

@@ -1,0 +1,221 @@
+package instance
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
+)
+
+// RunAPI is the client behaviour Run needs (TerminateInstances for the
+// undo recorded in Options.Ledger).
+type RunAPI interface {
+	RunInstances(ctx context.Context, in *ec2.RunInstancesInput, optFns ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
+	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+	TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, optFns ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+}
+
+// StopAPI is the client behaviour Stop needs.
+type StopAPI interface {
+	StopInstances(ctx context.Context, in *ec2.StopInstancesInput, optFns ...func(*ec2.Options)) (*ec2.StopInstancesOutput, error)
+	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+}
+
+// TerminateAPI is the client behaviour Terminate needs.
+type TerminateAPI interface {
+	TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, optFns ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+}
+
+var (
+	_ RunAPI       = (*ec2.Client)(nil)
+	_ StopAPI      = (*ec2.Client)(nil)
+	_ TerminateAPI = (*ec2.Client)(nil)
+)
+
+// RunInput describes the instance to launch.
+type RunInput struct {
+	// ImageID is the source AMI. Required.
+	ImageID string
+	// InstanceType such as "t3.micro". Required.
+	InstanceType string
+	// SubnetID places the instance in a subnet (and so a VPC). Empty means
+	// the default subnet of the default VPC.
+	SubnetID string
+	// KeyName is the key pair to install. Empty means none.
+	KeyName string
+	// IAMInstanceProfile is an instance profile name or ARN.
+	IAMInstanceProfile string
+	// UserData is the raw user data; Run encodes it. It is never logged.
+	UserData string
+	// AvailabilityZone pins the instance to a zone.
+	AvailabilityZone string
+	// SecurityGroupIDs are the groups of the instance. Empty means the
+	// VPC's default group.
+	SecurityGroupIDs []string
+	// AssociatePublicIP, when set, asks for (or refuses) a public IPv4
+	// address; nil means the subnet's default.
+	AssociatePublicIP *bool
+	// BlockDeviceMappings override the AMI's volumes.
+	BlockDeviceMappings []types.BlockDeviceMapping
+	// MetadataOptions set IMDS options such as HttpTokens "required".
+	MetadataOptions *types.InstanceMetadataOptionsRequest
+	// Tags go on the instance, VolumeTags on its volumes.
+	Tags, VolumeTags map[string]string
+	// ClientToken makes the launch idempotent. Empty means a random token,
+	// which the SDK reuses when it retries the call. Reuse the returned
+	// token to retry Run itself.
+	ClientToken string
+	// Wait bounds the wait until the instance is running.
+	Wait WaitOptions
+}
+
+// RunOutput is the result of Run.
+type RunOutput struct {
+	// Instance is the instance as described once it is running.
+	Instance types.Instance
+	// ClientToken is the idempotency token used.
+	ClientToken string
+}
+
+// Run launches one instance and waits until it is running. With
+// Options.Ledger set, the instance is recorded as soon as AWS returns its
+// ID, with an undo that terminates it and waits until it is terminated. If
+// the instance does not reach running, the error is a *StateError naming it.
+func Run(ctx context.Context, api RunAPI, in *RunInput, optFns ...func(*Options)) (*RunOutput, error) {
+	o := newOptions(optFns)
+	region := regionOf(api)
+	if in.ImageID == "" || in.InstanceType == "" {
+		return nil, fmt.Errorf("run instance in %s: image ID and instance type are required", region)
+	}
+	token := in.ClientToken
+	if token == "" {
+		token = randomSuffix(16)
+	}
+	req := &ec2.RunInstancesInput{
+		ImageId:             aws.String(in.ImageID),
+		InstanceType:        types.InstanceType(in.InstanceType),
+		MinCount:            aws.Int32(1),
+		MaxCount:            aws.Int32(1),
+		ClientToken:         aws.String(token),
+		BlockDeviceMappings: in.BlockDeviceMappings,
+		MetadataOptions:     in.MetadataOptions,
+		TagSpecifications: append(tagSpec(types.ResourceTypeInstance, in.Tags),
+			tagSpec(types.ResourceTypeVolume, in.VolumeTags)...),
+	}
+	if in.KeyName != "" {
+		req.KeyName = aws.String(in.KeyName)
+	}
+	if in.UserData != "" {
+		req.UserData = aws.String(base64.StdEncoding.EncodeToString([]byte(in.UserData)))
+	}
+	if p := in.IAMInstanceProfile; p != "" {
+		if strings.HasPrefix(p, "arn:") {
+			req.IamInstanceProfile = &types.IamInstanceProfileSpecification{Arn: aws.String(p)}
+		} else {
+			req.IamInstanceProfile = &types.IamInstanceProfileSpecification{Name: aws.String(p)}
+		}
+	}
+	if in.AvailabilityZone != "" {
+		req.Placement = &types.Placement{AvailabilityZone: aws.String(in.AvailabilityZone)}
+	}
+	if in.AssociatePublicIP != nil {
+		// A public IP choice needs an explicit network interface, which then
+		// carries the subnet and the groups.
+		ni := types.InstanceNetworkInterfaceSpecification{
+			DeviceIndex:              aws.Int32(0),
+			AssociatePublicIpAddress: in.AssociatePublicIP,
+			DeleteOnTermination:      aws.Bool(true),
+			Groups:                   in.SecurityGroupIDs,
+		}
+		if in.SubnetID != "" {
+			ni.SubnetId = aws.String(in.SubnetID)
+		}
+		req.NetworkInterfaces = []types.InstanceNetworkInterfaceSpecification{ni}
+	} else {
+		req.SecurityGroupIds = in.SecurityGroupIDs
+		if in.SubnetID != "" {
+			req.SubnetId = aws.String(in.SubnetID)
+		}
+	}
+
+	o.logf("launching a %s instance from %s in %s", in.InstanceType, in.ImageID, region)
+	out, err := api.RunInstances(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("run %s instance from %s in %s: %w", in.InstanceType, in.ImageID, region, err)
+	}
+	if len(out.Instances) == 0 {
+		return nil, fmt.Errorf("run %s instance from %s in %s: no instance in the answer", in.InstanceType, in.ImageID, region)
+	}
+	id := aws.ToString(out.Instances[0].InstanceId)
+	o.record(ledger.KindInstance, id, region, func(ctx context.Context) error {
+		return Terminate(ctx, api, []string{id}, WaitOptions{MinDelay: in.Wait.MinDelay, MaxDelay: in.Wait.MaxDelay, MaxWait: o.UndoWait}, o.undoOptions())
+	})
+	o.logf("waiting for instance %s in %s to be running", id, region)
+	described, err := waitState(ctx, api, []string{id}, types.InstanceStateNameRunning, in.Wait)
+	if err != nil {
+		return nil, fmt.Errorf("run %s instance from %s in %s: %w", in.InstanceType, in.ImageID, region, err)
+	}
+	return &RunOutput{Instance: described[0], ClientToken: token}, nil
+}
+
+// Stop stops an instance and waits until it is stopped. On failure or
+// timeout the error is a *StateError.
+func Stop(ctx context.Context, api StopAPI, instanceID string, w WaitOptions, optFns ...func(*Options)) error {
+	o := newOptions(optFns)
+	region := regionOf(api)
+	o.logf("stopping instance %s in %s", instanceID, region)
+	if _, err := api.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{instanceID}}); err != nil {
+		return fmt.Errorf("stop instance %s in %s: %w", instanceID, region, err)
+	}
+	if _, err := waitState(ctx, api, []string{instanceID}, types.InstanceStateNameStopped, w); err != nil {
+		return fmt.Errorf("stop instance %s in %s: %w", instanceID, region, err)
+	}
+	return nil
+}
+
+// Terminate terminates instances and waits until they are terminated.
+// Instances that do not exist (any more) count as terminated. On timeout
+// the error is a *StateError.
+func Terminate(ctx context.Context, api TerminateAPI, instanceIDs []string, w WaitOptions, optFns ...func(*Options)) error {
+	o := newOptions(optFns)
+	region := regionOf(api)
+	if len(instanceIDs) == 0 {
+		return nil
+	}
+	ids := strings.Join(instanceIDs, ",")
+	o.logf("terminating instance %s in %s", ids, region)
+	_, err := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: instanceIDs})
+	remaining := instanceIDs
+	if apiCode(err) == codeInstanceNotFound {
+		// One unknown ID fails the whole call: go one by one.
+		err, remaining = nil, nil
+		for _, id := range instanceIDs {
+			_, ierr := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+			switch {
+			case apiCode(ierr) == codeInstanceNotFound:
+				o.logf("instance %s in %s is already gone", id, region)
+			case ierr != nil:
+				return fmt.Errorf("terminate instance %s in %s: %w", id, region, ierr)
+			default:
+				remaining = append(remaining, id)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("terminate instance %s in %s: %w", ids, region, err)
+	}
+	if len(remaining) == 0 {
+		return nil
+	}
+	if _, err := waitState(ctx, api, remaining, types.InstanceStateNameTerminated, w); err != nil {
+		return fmt.Errorf("terminate instance %s in %s: %w", ids, region, err)
+	}
+	return nil
+}
