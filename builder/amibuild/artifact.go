@@ -1,0 +1,143 @@
+package amibuild
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/image"
+)
+
+// Artifact is the result of a build: one AMI per region. Its ID has the
+// form "region:ami-…[,region:ami-…]", which the ami-distribute
+// post-processor (and HashiCorp's) understand.
+type Artifact struct {
+	// Amis maps each region to the AMI made there.
+	Amis map[string]string
+	// BuilderIdValue is the ID of the builder that made the artifact.
+	BuilderIdValue string //nolint:revive // named after packersdk.Artifact.BuilderId
+	// SourceAMI is the ID of the source AMI, for HCP Packer ancestry.
+	SourceAMI string
+	// StateData holds values returned by State, such as "generated_data".
+	StateData map[string]any
+	// EC2 returns the client used by Destroy for a region. When nil,
+	// Destroy fails.
+	EC2 func(region string) image.DeregisterAPI
+}
+
+// BuilderId returns the ID of the builder that made the artifact.
+func (a *Artifact) BuilderId() string { return a.BuilderIdValue } //nolint:revive
+
+// Files returns nil: an AMI is not a local file.
+func (a *Artifact) Files() []string { return nil }
+
+// regions returns the artifact's regions in order.
+func (a *Artifact) regions() []string {
+	rs := make([]string, 0, len(a.Amis))
+	for r := range a.Amis {
+		rs = append(rs, r)
+	}
+	sort.Strings(rs)
+	return rs
+}
+
+// Id returns "region:ami-…" for every AMI, comma-separated and sorted by
+// region.
+func (a *Artifact) Id() string { //nolint:revive
+	parts := make([]string, 0, len(a.Amis))
+	for _, r := range a.regions() {
+		parts = append(parts, r+":"+a.Amis[r])
+	}
+	return strings.Join(parts, ",")
+}
+
+// String describes the artifact for humans.
+func (a *Artifact) String() string {
+	lines := make([]string, 0, len(a.Amis)+1)
+	lines = append(lines, "AMIs were created:")
+	for _, r := range a.regions() {
+		lines = append(lines, fmt.Sprintf("%s: %s", r, a.Amis[r]))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// State returns named artifact data: the HCP Packer registry metadata for
+// "par.artifact.metadata", else an entry of StateData.
+func (a *Artifact) State(name string) any {
+	if name == registryimage.ArtifactStateURI {
+		return a.registryImages()
+	}
+	if v, ok := a.StateData[name]; ok {
+		return v
+	}
+	return nil
+}
+
+// registryImages returns one HCP Packer image per region, or nil.
+func (a *Artifact) registryImages() []*registryimage.Image {
+	labels := map[string]string{}
+	if gd, ok := a.StateData["generated_data"].(map[string]any); ok {
+		for k, v := range gd {
+			if s, ok := v.(string); ok && s != "" {
+				labels[k] = s
+			}
+		}
+	}
+	imgs, err := registryimage.FromMappedData(a.Amis, func(k, v any) (*registryimage.Image, error) {
+		region, ok := k.(string)
+		if !ok {
+			return nil, fmt.Errorf("artifact region %v is not a string", k)
+		}
+		id, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("artifact AMI %v is not a string", v)
+		}
+		l := make(map[string]string, len(labels))
+		for lk, lv := range labels {
+			l[lk] = lv
+		}
+		return &registryimage.Image{
+			ImageID:        id,
+			ProviderName:   "aws",
+			ProviderRegion: region,
+			SourceImageID:  a.SourceAMI,
+			Labels:         l,
+		}, nil
+	})
+	if err != nil {
+		return nil
+	}
+	sort.Slice(imgs, func(i, j int) bool { return imgs[i].ProviderRegion < imgs[j].ProviderRegion })
+	return imgs
+}
+
+// Destroy deregisters every AMI of the artifact and deletes its snapshots,
+// and nothing else. It tries every region and reports all failures.
+func (a *Artifact) Destroy() error {
+	if a.EC2 == nil {
+		return errors.New("artifact has no AWS access to destroy its AMIs")
+	}
+	ctx, cancel := cleanupContext()
+	defer cancel()
+	var errs []error
+	for _, r := range a.regions() {
+		_, err := image.Deregister(ctx, a.EC2(r), &image.DeregisterInput{
+			ImageID:         a.Amis[r],
+			DeleteSnapshots: true,
+			Region:          r,
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("destroy %s in %s: %w", a.Amis[r], r, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// EC2Deregister adapts an EC2 client function to Artifact.EC2.
+func EC2Deregister(client func(region string) *ec2.Client) func(region string) image.DeregisterAPI {
+	return func(region string) image.DeregisterAPI { return client(region) }
+}

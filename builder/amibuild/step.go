@@ -1,0 +1,42 @@
+package amibuild
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// CleanupTimeout bounds the work of one step's Cleanup. Cleanup runs with a
+// fresh context, because the run's context is already cancelled when the
+// user pressed Ctrl-C.
+const CleanupTimeout = 15 * time.Minute
+
+// cleanupContext returns the bounded context a Cleanup works in.
+func cleanupContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), CleanupTimeout)
+}
+
+// errNoSession is returned when the builder did not put a session in state.
+var errNoSession = errors.New("internal error: no AWS session in the build state")
+
+// EC2Client returns the EC2 client for region from the session in state.
+func EC2Client(state multistep.StateBag, region string) (*ec2.Client, error) {
+	sess, ok := StateSession.Get(state)
+	if !ok || sess == nil {
+		return nil, errNoSession
+	}
+	return sess.EC2(region), nil
+}
+
+// UI returns the UI in state, or a UI that discards everything.
+func UI(state multistep.StateBag) packersdk.Ui {
+	if u, ok := StateUI.Get(state); ok && u != nil {
+		return u
+	}
+	return &packersdk.BasicUi{Writer: io.Discard, ErrorWriter: io.Discard, PB: &packersdk.NoopProgressTracker{}}
+}

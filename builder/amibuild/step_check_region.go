@@ -1,0 +1,45 @@
+package amibuild
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+)
+
+// StepCheckRegion checks, before anything is created, that the build region
+// exists and is enabled and, unless SkipCredentialValidation is set, that
+// the credentials work (STS GetCallerIdentity).
+//
+// State used: StateSession, StateUI.
+// State produced: StateAccountID (unless credential validation is skipped).
+type StepCheckRegion struct {
+	// Region is the build region.
+	Region string
+	// SkipCredentialValidation skips the STS call.
+	SkipCredentialValidation bool
+}
+
+// Run implements multistep.Step.
+func (s *StepCheckRegion) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	u := UI(state)
+	sess, ok := StateSession.Get(state)
+	if !ok || sess == nil {
+		return Halt(state, u, errNoSession)
+	}
+	if !s.SkipCredentialValidation {
+		account, err := sess.AccountID(ctx)
+		if err != nil {
+			return Halt(state, u, fmt.Errorf("check AWS credentials (set skip_credential_validation to skip): %w", err))
+		}
+		StateAccountID.Put(state, account)
+		u.Sayf("Using AWS account %s in %s", account, s.Region)
+	}
+	if err := checkRegionEnabled(ctx, sess.EC2(s.Region), s.Region); err != nil {
+		return Halt(state, u, err)
+	}
+	return multistep.ActionContinue
+}
+
+// Cleanup implements multistep.Step; the step creates nothing.
+func (s *StepCheckRegion) Cleanup(multistep.StateBag) {}

@@ -1,0 +1,105 @@
+package amibuild
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	"github.com/hashicorp/packer-plugin-sdk/uuid"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/instance"
+)
+
+// securityGroupDeleteWait bounds how long Cleanup retries deleting the
+// temporary security group while the terminated instance still holds it.
+const securityGroupDeleteWait = 5 * time.Minute
+
+// StepCreateSecurityGroup passes on the configured security groups or, when
+// there are none and a communicator is used, creates a temporary security
+// group that admits the communicator port from SourceCIDRs. The temporary
+// group is always deleted in Cleanup (after the instance is terminated,
+// since Cleanup runs in reverse order).
+//
+// State used: StateSession, StateUI.
+// State produced: StateSecurityGroupIDs (unset when AWS's default group is
+// used).
+type StepCreateSecurityGroup struct {
+	// Region is the build region.
+	Region string
+	// Comm is the communicator configuration; its port is opened.
+	Comm *communicator.Config
+	// SecurityGroupIDs are existing groups; when set nothing is created.
+	SecurityGroupIDs []string
+	// VpcID is the VPC of the temporary group; empty uses SubnetID's VPC,
+	// or the default VPC.
+	VpcID string
+	// SubnetID is the subnet the instance is launched in.
+	SubnetID string
+	// SourceCIDRs are admitted by the temporary group; empty admits any
+	// address.
+	SourceCIDRs []string
+
+	created string
+}
+
+// Run implements multistep.Step.
+func (s *StepCreateSecurityGroup) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	u := UI(state)
+	if len(s.SecurityGroupIDs) > 0 {
+		StateSecurityGroupIDs.Put(state, s.SecurityGroupIDs)
+		return multistep.ActionContinue
+	}
+	if s.Comm.Type == "none" {
+		return multistep.ActionContinue
+	}
+	api, err := EC2Client(state, s.Region)
+	if err != nil {
+		return Halt(state, u, err)
+	}
+	vpc := s.VpcID
+	if vpc == "" && s.SubnetID != "" {
+		if vpc, err = subnetVPC(ctx, api, s.SubnetID); err != nil {
+			return Halt(state, u, fmt.Errorf("find the VPC of subnet_id for the temporary security group: %w", err))
+		}
+	}
+	port := s.Comm.Port()
+	name := "packer_" + uuid.TimeOrderedUUID()
+	u.Sayf("Creating temporary security group %s for port %d...", name, port)
+	out, err := instance.CreateSecurityGroup(ctx, api, &instance.CreateSecurityGroupInput{
+		VPCID:       vpc,
+		Name:        name,
+		Description: "Temporary group for a Packer build",
+		Port:        int32(port),
+		SourceCIDRs: s.SourceCIDRs,
+	})
+	if err != nil {
+		return Halt(state, u, fmt.Errorf("create temporary security group in %s: %w", s.Region, err))
+	}
+	s.created = out.GroupID
+	StateSecurityGroupIDs.Put(state, []string{out.GroupID})
+	return multistep.ActionContinue
+}
+
+// Cleanup deletes the temporary security group, whatever the outcome of
+// the run.
+func (s *StepCreateSecurityGroup) Cleanup(state multistep.StateBag) {
+	if s.created == "" {
+		return
+	}
+	u := UI(state)
+	api, err := EC2Client(state, s.Region)
+	if err != nil {
+		u.Error(fmt.Sprintf("Cannot delete temporary security group %s: %v", s.created, err))
+		return
+	}
+	ctx, cancel := cleanupContext()
+	defer cancel()
+	u.Sayf("Deleting temporary security group %s...", s.created)
+	if err := instance.DeleteSecurityGroup(ctx, api, s.created, securityGroupDeleteWait); err != nil {
+		u.Error(fmt.Sprintf("Error deleting temporary security group %s in %s; delete it by hand: %v", s.created, s.Region, err))
+		return
+	}
+	s.created = ""
+}

@@ -1,0 +1,66 @@
+package amibuild
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/image"
+)
+
+// StepDeregisterExisting deregisters the AMIs we own that have the name the
+// new AMI will get, when force_deregister (or packer build -force) is set,
+// and with force_delete_snapshot also deletes their snapshots. It runs just
+// before the new AMI is created, so a build that fails earlier leaves the
+// old AMI in place. Deregistration cannot be undone, so Cleanup does
+// nothing.
+//
+// State used: StateSession, StateUI.
+// State produced: none.
+type StepDeregisterExisting struct {
+	// Region is the build region.
+	Region string
+	// AMIName is the name of the AMI about to be created.
+	AMIName string
+	// Force enables the step.
+	Force bool
+	// DeleteSnapshots also deletes the snapshots of deregistered AMIs.
+	DeleteSnapshots bool
+}
+
+// Run implements multistep.Step.
+func (s *StepDeregisterExisting) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	if !s.Force {
+		return multistep.ActionContinue
+	}
+	u := UI(state)
+	api, err := EC2Client(state, s.Region)
+	if err != nil {
+		return Halt(state, u, err)
+	}
+	imgs, err := image.FindByName(ctx, api, s.AMIName, nil)
+	if err != nil {
+		return Halt(state, u, fmt.Errorf("look up AMIs named %q in %s: %w", s.AMIName, s.Region, err))
+	}
+	for _, img := range imgs {
+		id := aws.ToString(img.ImageId)
+		u.Sayf("Deregistering existing AMI %s named %q (force_deregister)...", id, s.AMIName)
+		out, err := image.Deregister(ctx, api, &image.DeregisterInput{
+			ImageID:         id,
+			DeleteSnapshots: s.DeleteSnapshots,
+			Region:          s.Region,
+		})
+		if err != nil {
+			return Halt(state, u, fmt.Errorf("deregister existing AMI %s in %s: %w", id, s.Region, err))
+		}
+		for _, snap := range out.DeletedSnapshotIDs {
+			u.Sayf("Deleted snapshot %s of %s", snap, id)
+		}
+	}
+	return multistep.ActionContinue
+}
+
+// Cleanup implements multistep.Step; deregistration cannot be undone.
+func (s *StepDeregisterExisting) Cleanup(multistep.StateBag) {}

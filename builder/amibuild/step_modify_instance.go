@@ -1,0 +1,47 @@
+package amibuild
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
+)
+
+// StepModifyInstance sets the attributes of the stopped build instance that
+// the AMI inherits from it: ENA support (ena_support). It does nothing when
+// no such attribute is configured.
+//
+// State used: StateSession, StateUI, StateInstanceID.
+// State produced: none.
+type StepModifyInstance struct {
+	// Region is the build region.
+	Region string
+	// ENASupport turns ENA support on or off; unset leaves it.
+	ENASupport config.Trilean
+}
+
+// Run implements multistep.Step.
+func (s *StepModifyInstance) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	if s.ENASupport == config.TriUnset {
+		return multistep.ActionContinue
+	}
+	u := UI(state)
+	api, err := EC2Client(state, s.Region)
+	if err != nil {
+		return Halt(state, u, err)
+	}
+	id, ok := StateInstanceID.Get(state)
+	if !ok || id == "" {
+		return Halt(state, u, fmt.Errorf("internal error: no build instance in the build state"))
+	}
+	on := s.ENASupport.True()
+	u.Sayf("Setting ENA support of %s to %t...", id, on)
+	if err := setInstanceENA(ctx, api, id, on); err != nil {
+		return Halt(state, u, fmt.Errorf("ena_support: %w", err))
+	}
+	return multistep.ActionContinue
+}
+
+// Cleanup implements multistep.Step; the instance is terminated anyway.
+func (s *StepModifyInstance) Cleanup(multistep.StateBag) {}

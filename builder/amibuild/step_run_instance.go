@@ -1,0 +1,128 @@
+package amibuild
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/instance"
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
+)
+
+// StepRunInstance launches the build instance from the source AMI and waits
+// until it is running. The instance is temporary: Cleanup always terminates
+// it and waits for the termination, so that the temporary security group can
+// be deleted after it.
+//
+// State used: StateSession, StateUI, StateSourceImage, StateBuildInfo,
+// StateKeyPairName (optional), StateSecurityGroupIDs (optional).
+// State produced: StateInstance, StateInstanceID ("instance_id").
+type StepRunInstance struct {
+	// Region is the build region.
+	Region string
+	// Config is the run configuration.
+	Config *RunConfig
+	// Wait bounds the waits for running and terminated.
+	Wait instance.WaitOptions
+	// Ctx renders run_tags and run_volume_tags with the build data.
+	Ctx interpolate.Context
+
+	instanceID string
+	created    ledger.Ledger
+}
+
+// Run implements multistep.Step.
+func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	u := UI(state)
+	api, err := EC2Client(state, s.Region)
+	if err != nil {
+		return Halt(state, u, err)
+	}
+	src, ok := StateSourceImage.Get(state)
+	if !ok {
+		return Halt(state, u, fmt.Errorf("internal error: no source AMI in the build state"))
+	}
+	info, _ := StateBuildInfo.Get(state)
+	if info == nil {
+		info = NewBuildInfo(s.Region, src)
+	}
+	cfg := s.Config
+	runTags, err := RenderTags(s.Ctx, "run_tags", cfg.RunTags, info)
+	if err != nil {
+		return Halt(state, u, err)
+	}
+	volumeTags, err := RenderTags(s.Ctx, "run_volume_tags", cfg.RunVolumeTags, info)
+	if err != nil {
+		return Halt(state, u, err)
+	}
+	userData, err := cfg.ReadUserData()
+	if err != nil {
+		return Halt(state, u, err)
+	}
+	keyName, _ := StateKeyPairName.Get(state)
+	groups, _ := StateSecurityGroupIDs.Get(state)
+
+	in := &instance.RunInput{
+		ImageID:             aws.ToString(src.ImageId),
+		InstanceType:        cfg.InstanceType,
+		SubnetID:            cfg.SubnetID,
+		AvailabilityZone:    cfg.AvailabilityZone,
+		KeyName:             keyName,
+		IAMInstanceProfile:  cfg.IamInstanceProfile,
+		UserData:            userData,
+		SecurityGroupIDs:    groups,
+		AssociatePublicIP:   cfg.AssociatePublicIPAddress.ToBoolPointer(),
+		BlockDeviceMappings: cfg.LaunchMappings.Mappings(),
+		MetadataOptions:     cfg.MetadataOptions.Request(),
+		Tags:                runTags,
+		VolumeTags:          volumeTags,
+		Wait:                s.Wait,
+	}
+	u.Sayf("Launching a %s build instance from %s...", cfg.InstanceType, in.ImageID)
+	out, err := instance.Run(ctx, api, in, func(o *instance.Options) { o.Ledger = &s.created })
+	if err != nil {
+		return Halt(state, u, fmt.Errorf("launch build instance in %s: %w", s.Region, err))
+	}
+	inst := out.Instance
+	s.instanceID = aws.ToString(inst.InstanceId)
+	StateInstance.Put(state, inst)
+	StateInstanceID.Put(state, s.instanceID)
+
+	addr := aws.ToString(inst.PublicIpAddress)
+	if addr == "" {
+		addr = aws.ToString(inst.PrivateIpAddress)
+	}
+	u.Sayf("Instance %s is running (address %s)", s.instanceID, addr)
+	return multistep.ActionContinue
+}
+
+// Cleanup terminates the build instance, whatever the outcome of the run.
+func (s *StepRunInstance) Cleanup(state multistep.StateBag) {
+	if s.instanceID == "" && len(s.created.Resources()) == 0 {
+		return
+	}
+	u := UI(state)
+	api, err := EC2Client(state, s.Region)
+	if err != nil {
+		u.Error(fmt.Sprintf("Cannot terminate the build instance %s: %v", s.instanceID, err))
+		return
+	}
+	ctx, cancel := cleanupContext()
+	defer cancel()
+	if s.instanceID != "" {
+		u.Sayf("Terminating the build instance %s...", s.instanceID)
+		if err := instance.Terminate(ctx, api, []string{s.instanceID}, s.Wait); err != nil {
+			u.Error(fmt.Sprintf("Error terminating instance %s in %s; terminate it by hand: %v", s.instanceID, s.Region, err))
+			return
+		}
+		s.created.Forget(ledger.KindInstance, s.instanceID)
+		s.instanceID = ""
+	}
+	// Whatever the launch created before it failed.
+	if err := s.created.Undo(ctx); err != nil {
+		u.Error(fmt.Sprintf("Error removing what the failed launch created in %s: %v", s.Region, err))
+	}
+}

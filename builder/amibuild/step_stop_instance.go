@@ -1,0 +1,44 @@
+package amibuild
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/instance"
+)
+
+// StepStopInstance stops the provisioned build instance and waits until it
+// is stopped, so that the image is taken from consistent volumes.
+//
+// State used: StateSession, StateUI, StateInstanceID.
+// State produced: none.
+type StepStopInstance struct {
+	// Region is the build region.
+	Region string
+	// Wait bounds the wait for stopped.
+	Wait instance.WaitOptions
+}
+
+// Run implements multistep.Step.
+func (s *StepStopInstance) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	u := UI(state)
+	api, err := EC2Client(state, s.Region)
+	if err != nil {
+		return Halt(state, u, err)
+	}
+	id, ok := StateInstanceID.Get(state)
+	if !ok || id == "" {
+		return Halt(state, u, fmt.Errorf("internal error: no build instance in the build state"))
+	}
+	u.Sayf("Stopping the build instance %s...", id)
+	if err := instance.Stop(ctx, api, id, s.Wait); err != nil {
+		return Halt(state, u, fmt.Errorf("stop build instance %s in %s: %w", id, s.Region, err))
+	}
+	return multistep.ActionContinue
+}
+
+// Cleanup implements multistep.Step; StepRunInstance terminates the
+// instance.
+func (s *StepStopInstance) Cleanup(multistep.StateBag) {}
