@@ -15,7 +15,7 @@ import (
 // checked without storing it.
 type discardSink struct{}
 
-func (discardSink) WritePart(context.Context, *Part) error          { return nil }
+func (discardSink) WritePart(context.Context, *Part) error           { return nil }
 func (discardSink) RenamePart(context.Context, string, string) error { return nil }
 
 // benchImages are 64 MiB images of different compressibility.
