@@ -35,12 +35,14 @@ type Part struct {
 // most the digits of the worst case (incompressible data), in between
 // extrapolated from the compression ratio so far. When all parts are
 // written and the estimate was wrong for some of them, the bundler calls
-// RenamePart once for each such part, before it returns the manifest. For
-// images up to about 80 MiB and for incompressible images the estimate is
-// always exact; otherwise renames are rare and concern only parts written
-// before the estimate settled. Renaming is cheap in a directory; an S3 sink
-// copies the object server-side. A provisional name never equals the final
-// name of another part, so renames can run in any order.
+// RenamePart once for each such part, before it returns the manifest.
+// Images under about 89 MiB never need a rename (even incompressible, they
+// make at most 9 parts); for larger ones the estimate is exact unless the
+// compression ratio changes a lot along the image, and renames then concern
+// only parts written before the estimate settled. Renaming is cheap in a
+// directory; an S3 sink copies the object server-side. A provisional name
+// never equals the final name of another part, so renames can run in any
+// order.
 //
 // WritePart may be called from several goroutines at once (up to
 // Options.Concurrency) and must be safe for that. RenamePart is called only
