@@ -237,3 +237,26 @@ func TestSignedBytesErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBlockDeviceMappings(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []BlockDeviceMapping
+		wantErr bool
+	}{
+		{"", nil, false},
+		{"ami=sda1", []BlockDeviceMapping{{"ami", "sda1"}}, false},
+		{"ami=sda1, root=/dev/sda1,swap=sda3", []BlockDeviceMapping{{"ami", "sda1"}, {"root", "/dev/sda1"}, {"swap", "sda3"}}, false},
+		{"ami", nil, true},
+		{"ami=", nil, true},
+		{"=sda1", nil, true},
+		{"ami=sda1,,root=sda2", nil, true},
+		{"ami=sda1,ami=sda2", nil, true},
+	}
+	for _, tc := range tests {
+		got, err := ParseBlockDeviceMappings(tc.in)
+		if (err != nil) != tc.wantErr || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("ParseBlockDeviceMappings(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
