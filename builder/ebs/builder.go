@@ -1,0 +1,173 @@
+// Package ebs is the ami-ebs builder: it launches an instance from a source
+// AMI, provisions it over SSH or WinRM, stops it and creates an EBS-backed
+// AMI from it.
+package ebs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/packerbuilderdata"
+
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+)
+
+// BuilderId is the ID of artifacts made by this builder.
+const BuilderId = "amiforge.ami-ebs" //nolint:revive // Packer's name
+
+// Builder is the ami-ebs builder.
+type Builder struct {
+	config Config
+	runner multistep.Runner
+}
+
+var _ packersdk.Builder = (*Builder)(nil)
+
+// ConfigSpec returns the HCL2 specification of the configuration.
+func (b *Builder) ConfigSpec() hcldec.ObjectSpec { return b.config.FlatMapstructure().HCL2Spec() }
+
+// Prepare validates the configuration and returns the names of the
+// generated data the build exposes to provisioners and post-processors.
+func (b *Builder) Prepare(raws ...any) ([]string, []string, error) {
+	warnings, err := b.config.Prepare(raws...)
+	if err != nil {
+		return nil, warnings, err
+	}
+	return append([]string(nil), amibuild.GeneratedDataNames...), warnings, nil
+}
+
+// Run builds the AMI.
+func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook) (packersdk.Artifact, error) {
+	c := &b.config
+	sess, err := c.AccessConfig.Session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	region := c.Region()
+
+	state := new(multistep.BasicStateBag)
+	amibuild.StateUI.Put(state, ui)
+	amibuild.StateHook.Put(state, hook)
+	amibuild.StateSession.Put(state, sess)
+	amibuild.StateCommConfig.Put(state, &c.Comm)
+	generatedData := &packerbuilderdata.GeneratedData{State: state}
+
+	b.runner = commonsteps.NewRunner(b.steps(region, generatedData), c.PackerConfig, ui)
+	b.runner.Run(ctx, state)
+
+	if err, ok := amibuild.StateError.Get(state); ok && err != nil {
+		return nil, err
+	}
+	if _, cancelled := state.GetOk(multistep.StateCancelled); cancelled {
+		return nil, errors.New("build was cancelled")
+	}
+	amis, ok := amibuild.StateAMIs.Get(state)
+	if !ok || len(amis) == 0 {
+		return nil, nil
+	}
+	src, _ := amibuild.StateBuildInfo.Get(state)
+	art := &amibuild.Artifact{
+		Amis:           amis,
+		BuilderIdValue: BuilderId,
+		StateData:      map[string]any{"generated_data": state.Get("generated_data")},
+		EC2:            amibuild.EC2Deregister(sess.EC2),
+	}
+	if src != nil {
+		art.SourceAMI = src.SourceAMI
+	}
+	return art, nil
+}
+
+// steps returns the build's steps in order.
+func (b *Builder) steps(region string, generatedData *packerbuilderdata.GeneratedData) []multistep.Step {
+	c := &b.config
+	wait := c.Polling.InstanceWait()
+	return []multistep.Step{
+		&amibuild.StepCheckRegion{
+			Region:                   region,
+			SkipCredentialValidation: c.SkipCredentialValidation,
+		},
+		&amibuild.StepCheckAMIName{
+			Region:          region,
+			AMIName:         c.AMIName,
+			ForceDeregister: c.AMIForceDeregister,
+		},
+		&amibuild.StepFindSourceAMI{
+			Region:         region,
+			SourceAMI:      c.SourceAMI,
+			Filter:         c.SourceAMIFilter,
+			RootDeviceType: "ebs",
+			GeneratedData:  generatedData,
+		},
+		&amibuild.StepCreateKeyPair{
+			Region:       region,
+			Comm:         &c.Comm,
+			Debug:        c.PackerDebug,
+			DebugKeyPath: fmt.Sprintf("ec2_%s.pem", c.PackerBuildName),
+		},
+		&amibuild.StepCreateSecurityGroup{
+			Region:           region,
+			Comm:             &c.Comm,
+			SecurityGroupIDs: c.SecurityGroupIDs,
+			VpcID:            c.VpcID,
+			SubnetID:         c.SubnetID,
+			SourceCIDRs:      c.TemporarySGSourceCIDRs,
+		},
+		&amibuild.StepRunInstance{
+			Region: region,
+			Config: &c.RunConfig,
+			Wait:   wait,
+			Ctx:    c.ctx,
+		},
+		&communicator.StepConnect{
+			Config:      &c.Comm,
+			Host:        amibuild.CommHost(c.Comm.Host(), c.SSHInterface),
+			SSHConfig:   c.Comm.SSHConfigFunc(),
+			WinRMConfig: winRMConfig(&c.Comm),
+		},
+		&commonsteps.StepProvision{},
+		&commonsteps.StepCleanupTempKeys{Comm: &c.Comm},
+		&amibuild.StepStopInstance{
+			Region: region,
+			Wait:   wait,
+		},
+		&amibuild.StepModifyInstance{
+			Region:     region,
+			ENASupport: c.AMIENASupport,
+		},
+		&amibuild.StepDeregisterExisting{
+			Region:          region,
+			AMIName:         c.AMIName,
+			Force:           c.AMIForceDeregister,
+			DeleteSnapshots: c.AMIForceDeleteSnapshot,
+		},
+		&stepCreateImage{
+			Region: region,
+			Config: &c.AMIConfig,
+			Wait:   c.Polling.ImageWait(),
+			Ctx:    c.ctx,
+		},
+		&stepModifyImage{
+			Region:      region,
+			IMDSSupport: c.AMIIMDSSupport,
+		},
+		&amibuild.StepTagImage{
+			Tags:         c.AMITags,
+			SnapshotTags: c.SnapshotTags,
+			Ctx:          c.ctx,
+		},
+	}
+}
+
+// winRMConfig returns the WinRM credentials function of StepConnect.
+func winRMConfig(comm *communicator.Config) func(multistep.StateBag) (*communicator.WinRMConfig, error) {
+	return func(multistep.StateBag) (*communicator.WinRMConfig, error) {
+		return &communicator.WinRMConfig{Username: comm.WinRMUser, Password: comm.WinRMPassword}, nil
+	}
+}

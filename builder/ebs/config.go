@@ -1,0 +1,72 @@
+//go:generate packer-sdc mapstructure-to-hcl2 -type Config
+//go:generate packer-sdc struct-markdown
+
+package ebs
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/packer-plugin-sdk/common"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+)
+
+// Config is the configuration of the ami-ebs builder: the access, run and
+// AMI options shared with the other builders of this plugin, and polling.
+type Config struct {
+	common.PackerConfig   `mapstructure:",squash"`
+	amibuild.AccessConfig `mapstructure:",squash"`
+	amibuild.RunConfig    `mapstructure:",squash"`
+	amibuild.AMIConfig    `mapstructure:",squash"`
+	// How often and how long to wait for the instance and the AMI to reach
+	// a state. See the aws_polling block.
+	Polling amibuild.PollingConfig `mapstructure:"aws_polling" required:"false"`
+
+	ctx interpolate.Context
+}
+
+// Prepare decodes and validates the configuration without any network
+// call. It reports every problem at once and returns warnings.
+func (c *Config) Prepare(raws ...any) ([]string, error) {
+	c.ctx.Funcs = amibuild.TemplateFuncs
+	err := config.Decode(c, &config.DecodeOpts{
+		PluginType:         BuilderId,
+		Interpolate:        true,
+		InterpolateContext: &c.ctx,
+		InterpolateFilter: &interpolate.RenderFilter{
+			Exclude: amibuild.InterpolateExclude,
+		},
+	}, raws...)
+	if err != nil {
+		return nil, err
+	}
+	if c.PackerForce {
+		c.AMIForceDeregister = true
+	}
+
+	var errs *packersdk.MultiError
+	errs = packersdk.MultiErrorAppend(errs, c.AccessConfig.Prepare()...)
+	errs = packersdk.MultiErrorAppend(errs, c.RunConfig.Prepare(&c.ctx)...)
+	errs = packersdk.MultiErrorAppend(errs, c.AMIConfig.Prepare(&c.ctx)...)
+	errs = packersdk.MultiErrorAppend(errs, c.Polling.Prepare()...)
+	if len(errs.Errors) > 0 {
+		return nil, errs
+	}
+
+	packersdk.LogSecretFilter.Set(c.AccessKey, c.SecretKey, c.Token)
+
+	var warnings []string
+	if f := c.SourceAMIFilter; !f.Empty() && len(f.Owners) == 0 {
+		warnings = append(warnings, "source_ami_filter has no owners: an image published by anybody could match; set owners, for example [\"self\"] or an account ID")
+	}
+	if f := c.SourceAMIFilter; !f.Empty() && !f.MostRecent {
+		warnings = append(warnings, "source_ami_filter without most_recent = true fails when more than one image matches")
+	}
+	if c.Comm.Type == "winrm" && c.Comm.WinRMPassword == "" {
+		warnings = append(warnings, fmt.Sprintf("communicator %q without winrm_password: the builder does not retrieve Windows passwords; set the password with user_data", c.Comm.Type))
+	}
+	return warnings, nil
+}

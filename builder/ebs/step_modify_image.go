@@ -1,0 +1,47 @@
+package ebs
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+)
+
+// stepModifyImage sets the AMI attributes CreateImage cannot set: IMDS
+// support (imds_support = "v2.0"). ENA support is set on the instance
+// before the image is taken (amibuild.StepModifyInstance). It does nothing
+// when no such attribute is configured; stepCreateImage's Cleanup removes
+// the AMI if a later step fails.
+//
+// State used: StateSession, StateUI, StateImageID.
+// State produced: none.
+type stepModifyImage struct {
+	Region      string
+	IMDSSupport string
+}
+
+// Run implements multistep.Step.
+func (s *stepModifyImage) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	if s.IMDSSupport == "" {
+		return multistep.ActionContinue
+	}
+	ui := amibuild.UI(state)
+	api, err := amibuild.EC2Client(state, s.Region)
+	if err != nil {
+		return amibuild.Halt(state, ui, err)
+	}
+	id, ok := amibuild.StateImageID.Get(state)
+	if !ok || id == "" {
+		return amibuild.Halt(state, ui, fmt.Errorf("internal error: no AMI in the build state"))
+	}
+	ui.Sayf("Setting IMDS support of %s to %s...", id, s.IMDSSupport)
+	if err := amibuild.SetImageIMDSSupport(ctx, api, id, s.Region, s.IMDSSupport); err != nil {
+		return amibuild.Halt(state, ui, fmt.Errorf("imds_support: %w", err))
+	}
+	return multistep.ActionContinue
+}
+
+// Cleanup implements multistep.Step; the attribute goes with the AMI.
+func (s *stepModifyImage) Cleanup(multistep.StateBag) {}
