@@ -51,6 +51,14 @@ func TestMain(m *testing.M) {
 // once per test binary. The same pair stands in for the user's and EC2's.
 func testKeys(t testing.TB) (*rsa.PrivateKey, *x509.Certificate) {
 	t.Helper()
+	if err := makeKeys(); err != nil {
+		t.Fatalf("test keys: %v", err)
+	}
+	return userKey, userCert
+}
+
+// makeKeys makes the test key and certificate once.
+func makeKeys() error {
 	keysOnce.Do(func() {
 		userKey, keysErr = rsa.GenerateKey(rand.Reader, 2048)
 		if keysErr != nil {
@@ -68,10 +76,7 @@ func testKeys(t testing.TB) (*rsa.PrivateKey, *x509.Certificate) {
 		}
 		userCert, keysErr = x509.ParseCertificate(der)
 	})
-	if keysErr != nil {
-		t.Fatalf("test keys: %v", keysErr)
-	}
-	return userKey, userCert
+	return keysErr
 }
 
 // testImage returns size pseudo-random (incompressible) bytes.
@@ -207,12 +212,17 @@ func readFile(t testing.TB, path string) []byte {
 // start.
 func sharedMoto(t testing.TB) *awstest.Moto {
 	t.Helper()
+	m, err := startSharedMoto()
+	if err != nil {
+		t.Fatalf("moto: %v", err)
+	}
+	return m
+}
+
+func startSharedMoto() (*awstest.Moto, error) {
 	motoOnce.Do(func() {
 		f := false
 		moto, motoErr = awstest.StartMoto(context.Background(), awstest.MotoOptions{LoadDefaultAMIs: &f, Output: io.Discard})
 	})
-	if motoErr != nil {
-		t.Fatalf("moto: %v", motoErr)
-	}
-	return moto
+	return moto, motoErr
 }
