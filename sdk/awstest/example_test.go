@@ -11,9 +11,10 @@ import (
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
 
-// Start moto, put a recording proxy in front of it, make a call through the
-// proxy and look at what was sent. In a test, use NewMoto and NewProxy,
-// which clean up through t.Cleanup.
+// Start moto, put a recording proxy in front of it, run the code under
+// test through the proxy, then look at what it sent and at what it left
+// behind. In a test, use NewMoto and NewProxy, which clean up through
+// t.Cleanup.
 func Example() {
 	ctx := context.Background()
 	noAMIs := false
@@ -27,14 +28,27 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer proxy.Close()
+	regions := []string{"eu-west-1"}
+	baseline, err := awstest.TakeSnapshot(ctx, moto.Endpoint, regions)
+	if err != nil {
+		log.Fatal(err)
+	}
 
+	// The code under test creates a key pair and forgets to delete it.
 	ec2c, _ := awstest.Clients(proxy.URL, "eu-west-1")
 	if _, err := ec2c.CreateKeyPair(ctx, &ec2.CreateKeyPairInput{KeyName: aws.String("demo")}); err != nil {
 		log.Fatal(err)
 	}
+
 	for _, c := range proxy.CallsFor("ec2", "") {
 		fmt.Println(c.Service, c.Region, c.Action, c.Params.Get("KeyName"), c.Status)
 	}
+	leaks, err := awstest.ListLeaks(ctx, moto.Endpoint, regions, baseline)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(leaks)
 	// Output:
 	// ec2 eu-west-1 CreateKeyPair demo 200
+	// 1 key pairs: eu-west-1:demo
 }

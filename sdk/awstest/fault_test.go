@@ -17,7 +17,7 @@ import (
 func TestFaultErrorResponses(t *testing.T) {
 	ctx := context.Background()
 	p := NewProxy(t, sharedMoto.Endpoint, ProxyOptions{})
-	const region = "ca-central-1"
+	const region = "eu-central-1"
 	ec2c, s3c := Clients(p.URL, region)
 	stsc := STSClient(p.URL, region)
 
@@ -101,7 +101,7 @@ func TestFaultErrorResponses(t *testing.T) {
 
 func TestFaultReset(t *testing.T) {
 	p := NewProxy(t, sharedMoto.Endpoint, ProxyOptions{Fault: FailAlways("ec2", "", ResetFault())})
-	ec2c, _ := Clients(p.URL, "ca-central-1")
+	ec2c, _ := Clients(p.URL, "eu-central-1")
 	_, err := ec2c.DescribeKeyPairs(context.Background(), &ec2.DescribeKeyPairsInput{})
 	if err == nil {
 		t.Fatal("call through a resetting proxy succeeded")
@@ -119,7 +119,7 @@ func TestFaultReset(t *testing.T) {
 func TestFaultLatency(t *testing.T) {
 	const d = 300 * time.Millisecond
 	p := NewProxy(t, sharedMoto.Endpoint, ProxyOptions{Fault: FailAlways("ec2", "DescribeKeyPairs", LatencyFault(d))})
-	ec2c, _ := Clients(p.URL, "ca-central-1")
+	ec2c, _ := Clients(p.URL, "eu-central-1")
 	start := time.Now()
 	if _, err := ec2c.DescribeKeyPairs(context.Background(), &ec2.DescribeKeyPairsInput{}); err != nil {
 		t.Fatalf("delayed call failed: %v", err)
@@ -194,7 +194,7 @@ func TestFailFirst(t *testing.T) {
 func TestFailFirstRetriedBySDK(t *testing.T) {
 	// With retries enabled the SDK gets past two throttled attempts.
 	p := NewProxy(t, sharedMoto.Endpoint, ProxyOptions{Fault: FailFirst(2, "ec2", "DescribeKeyPairs", ThrottleFault("ec2"))})
-	ec2c := ec2.NewFromConfig(Config(p.URL, "ca-central-1"), func(o *ec2.Options) {
+	ec2c := ec2.NewFromConfig(Config(p.URL, "eu-central-1"), func(o *ec2.Options) {
 		o.RetryMaxAttempts = 3
 	})
 	if _, err := ec2c.DescribeKeyPairs(context.Background(), &ec2.DescribeKeyPairsInput{}); err != nil {
