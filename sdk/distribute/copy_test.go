@@ -1,0 +1,775 @@
+package distribute
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+const (
+	srcRegion = "us-east-1"
+	srcID     = "ami-src0001"
+	otherID   = "ami-other01"
+	account2  = "222222222222"
+	orgARN    = "arn:aws:organizations::111111111111:organization/o-abcdefghij"
+	ouARN     = "arn:aws:organizations::111111111111:ou/o-abcdefghij/ou-ab12-cdefgh34"
+)
+
+var fixedNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// newCopyCloud returns a fake with a source AMI in us-east-1 and an
+// unrelated AMI in every region, which no test may touch.
+func newCopyCloud(t *testing.T, regions ...string) *fakeCloud {
+	t.Helper()
+	all := append([]string{srcRegion}, regions...)
+	c := newFakeCloud(append(all, "eu-north-1")...)
+	c.addImage(srcRegion, srcID, "app-1", fixedNow.Add(-time.Hour))
+	for _, r := range all {
+		c.addImage(r, otherID, "unrelated", fixedNow.Add(-48*time.Hour))
+	}
+	return c
+}
+
+func targets(regions ...string) []Target {
+	var ts []Target
+	for _, r := range regions {
+		ts = append(ts, Target{Region: r})
+	}
+	return ts
+}
+
+func testOptions(o *Options) {
+	fastOptions(o)
+	o.Now = func() time.Time { return fixedNow }
+}
+
+// copiesMade returns the IDs returned by CopyImage, per region, wrapping
+// the cloud's CopyImage.
+func trackCopies(c *fakeCloud) func() map[string]string {
+	var mu sync.Mutex
+	made := map[string]string{}
+	prev := c.CopyImageFn
+	c.CopyImageFn = func(ctx context.Context, region string, in *ec2.CopyImageInput) (*ec2.CopyImageOutput, error) {
+		var out *ec2.CopyImageOutput
+		var err error
+		if prev != nil {
+			out, err = prev(ctx, region, in)
+		} else {
+			out, err = c.defCopyImage(region, in)
+		}
+		if out != nil {
+			mu.Lock()
+			made[region] = aws.ToString(out.ImageId)
+			mu.Unlock()
+		}
+		return out, err
+	}
+	return func() map[string]string {
+		mu.Lock()
+		defer mu.Unlock()
+		return made
+	}
+}
+
+func TestCopySharesTagsAndDeprecatesEveryRegion(t *testing.T) {
+	c := newCopyCloud(t, "eu-west-1", "ap-south-1")
+	in := &CopyInput{
+		SourceImageID: srcID, SourceRegion: srcRegion, IncludeSource: true,
+		Targets: []Target{
+			{Region: "eu-west-1"},
+			{Region: "ap-south-1", Name: "app-1-ap", KMSKeyID: "alias/team", Tags: map[string]string{"Region": "ap"}},
+		},
+		Permissions: Permissions{Accounts: []string{account2}, OrgARNs: []string{orgARN}, OUARNs: []string{ouARN}, SnapshotAccounts: []string{account2}},
+		Tags:        map[string]string{"App": "x"},
+		Deprecation: Deprecation{After: 24 * time.Hour},
+	}
+	out, err := Copy(context.Background(), c.clients(), in, testOptions)
+	if err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	rs := out.Results
+	if len(rs) != 3 || !rs[0].Source || rs[0].ImageID != srcID {
+		t.Fatalf("results = %+v, want the source first and two copies", rs)
+	}
+	wantDeprecate := fixedNow.Add(24 * time.Hour)
+	for _, r := range rs {
+		if r.Status != StatusAvailable || r.Err != nil {
+			t.Errorf("%s: status %s, err %v", r.Region, r.Status, r.Err)
+		}
+		fi := c.image(r.Region, r.ImageID)
+		if fi == nil {
+			t.Fatalf("%s: image %s missing", r.Region, r.ImageID)
+		}
+		var got []string
+		for _, lp := range fi.launchPerms {
+			got = append(got, aws.ToString(lp.UserId)+aws.ToString(lp.OrganizationArn)+aws.ToString(lp.OrganizationalUnitArn))
+		}
+		if want := []string{account2, orgARN, ouARN}; !slices.Equal(got, want) {
+			t.Errorf("%s: launch permissions %v, want %v", r.Region, got, want)
+		}
+		for _, s := range r.SnapshotIDs {
+			if users := c.snapPerms[s]["users"]; !slices.Equal(users, []string{account2}) {
+				t.Errorf("%s: snapshot %s users %v", r.Region, s, users)
+			}
+			if c.tags[s]["App"] != "x" {
+				t.Errorf("%s: snapshot %s tags %v", r.Region, s, c.tags[s])
+			}
+		}
+		if len(r.SnapshotIDs) != 1 {
+			t.Errorf("%s: snapshots %v, want one", r.Region, r.SnapshotIDs)
+		}
+		if c.tags[r.ImageID]["App"] != "x" {
+			t.Errorf("%s: tags %v", r.Region, c.tags[r.ImageID])
+		}
+		if !fi.deprecateAt.Equal(wantDeprecate) || r.DeprecateAt == nil || !r.DeprecateAt.Equal(wantDeprecate) {
+			t.Errorf("%s: deprecate at %v (result %v), want %v", r.Region, fi.deprecateAt, r.DeprecateAt, wantDeprecate)
+		}
+	}
+	if got := c.tags[rs[2].ImageID]["Region"]; got != "ap" {
+		t.Errorf("ap-south-1 override tag = %q", got)
+	}
+	if rs[1].Name != "app-1" || rs[2].Name != "app-1-ap" {
+		t.Errorf("names %q, %q", rs[1].Name, rs[2].Name)
+	}
+
+	// Requests: overrides, encryption and tokens.
+	for _, k := range c.Calls("CopyImage") {
+		in := k.In.(*ec2.CopyImageInput)
+		wantName := map[string]string{"eu-west-1": "app-1", "ap-south-1": "app-1-ap"}[k.Region]
+		if aws.ToString(in.Name) != wantName || aws.ToString(in.SourceImageId) != srcID || aws.ToString(in.SourceRegion) != srcRegion {
+			t.Errorf("%s: CopyImage %+v", k.Region, in)
+		}
+		if tok := aws.ToString(in.ClientToken); tok != ClientToken(srcRegion, srcID, k.Region, wantName) {
+			t.Errorf("%s: ClientToken %q", k.Region, tok)
+		}
+		enc := k.Region == "ap-south-1"
+		if aws.ToBool(in.Encrypted) != enc || (aws.ToString(in.KmsKeyId) == "alias/team") != enc {
+			t.Errorf("%s: Encrypted=%v KmsKeyId=%q", k.Region, aws.ToBool(in.Encrypted), aws.ToString(in.KmsKeyId))
+		}
+	}
+	if rs[2].KMSKeyID != "alias/team" || !rs[2].Encrypted || rs[1].Encrypted {
+		t.Errorf("encryption in results: %+v / %+v", rs[1], rs[2])
+	}
+	// Snapshot permissions use the flat form only.
+	for _, k := range c.Calls("ModifySnapshotAttribute") {
+		in := k.In.(*ec2.ModifySnapshotAttributeInput)
+		if in.OperationType != types.OperationTypeAdd || in.CreateVolumePermission != nil || in.Attribute != types.SnapshotAttributeNameCreateVolumePermission {
+			t.Errorf("ModifySnapshotAttribute not in the flat form: %+v", in)
+		}
+	}
+	// Per region: copy, wait, share, tag, deprecate; the source is done
+	// before any copy starts.
+	for _, r := range rs[1:] {
+		seq := []int{
+			c.index(r.Region, "CopyImage", ""),
+			c.index(r.Region, "DescribeImages", r.ImageID),
+			c.index(r.Region, "ModifyImageAttribute", r.ImageID),
+			c.index(r.Region, "ModifySnapshotAttribute", r.SnapshotIDs[0]),
+			c.index(r.Region, "CreateTags", r.ImageID),
+			c.index(r.Region, "EnableImageDeprecation", r.ImageID),
+		}
+		if !slices.IsSorted(seq) || seq[0] < 0 {
+			t.Errorf("%s: call order %v in %v", r.Region, seq, opsOf(c.Calls()))
+		}
+		if c.index(srcRegion, "EnableImageDeprecation", srcID) > seq[0] {
+			t.Errorf("source handled after the copy to %s started", r.Region)
+		}
+	}
+	mustNoCalls(t, c, "DeregisterImage", "DeleteSnapshot")
+
+	// JSON round trip.
+	b, err := json.Marshal(out.Results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Results
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back) != 3 || back[2].ImageID != rs[2].ImageID || back[2].SharedWith.OrgARNs[0] != orgARN || !back[2].DeprecateAt.Equal(wantDeprecate) {
+		t.Errorf("JSON round trip: %s", b)
+	}
+	if !strings.Contains(string(b), `"image_id"`) || !strings.Contains(string(b), `"shared_with"`) {
+		t.Errorf("JSON: %s", b)
+	}
+	if got := out.Results.ArtifactID(); got != srcRegion+":"+srcID+",eu-west-1:"+rs[1].ImageID+",ap-south-1:"+rs[2].ImageID {
+		t.Errorf("ArtifactID = %q", got)
+	}
+}
+
+func TestCopySharesEachRegionAsSoonAsItsCopyIsAvailable(t *testing.T) {
+	c := newCopyCloud(t, "eu-west-1", "ap-south-1")
+	aDone := make(chan struct{})
+	var once sync.Once
+	c.CreateTagsFn = func(ctx context.Context, region string, in *ec2.CreateTagsInput) (*ec2.CreateTagsOutput, error) {
+		if region == "eu-west-1" {
+			once.Do(func() { close(aDone) })
+		}
+		return &ec2.CreateTagsOutput{}, nil
+	}
+	var bWaitReturned atomic.Int64 // call-log length when B's copy became available
+	c.DescribeImagesFn = func(ctx context.Context, region string, in *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
+		if region == "ap-south-1" && len(in.ImageIds) > 0 {
+			select {
+			case <-aDone:
+			case <-time.After(3 * time.Second):
+				t.Error("the copy in ap-south-1 completed before eu-west-1's copy was shared and tagged")
+			}
+			bWaitReturned.Store(int64(len(c.Calls())))
+		}
+		return c.defDescribeImages(region, in)
+	}
+	in := &CopyInput{
+		SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1"),
+		Permissions: Permissions{Accounts: []string{account2}}, Tags: map[string]string{"k": "v"}, Concurrency: 2,
+	}
+	if _, err := Copy(context.Background(), c.clients(), in, testOptions); err != nil {
+		t.Fatal(err)
+	}
+	share := c.index("eu-west-1", "ModifyImageAttribute", "")
+	tag := c.index("eu-west-1", "CreateTags", "")
+	if share < 0 || tag < 0 || int64(tag) >= bWaitReturned.Load() || share > tag {
+		t.Errorf("eu-west-1 share at %d, tag at %d; ap-south-1 available at %d: %v", share, tag, bWaitReturned.Load(), opsOf(c.Calls()))
+	}
+}
+
+func TestCopyBoundsConcurrency(t *testing.T) {
+	regions := []string{"eu-west-1", "eu-west-2", "eu-west-3", "ap-south-1", "us-west-1", "us-west-2"}
+	for _, limit := range []int{1, 2, 3, 0} {
+		want := limit
+		if want == 0 {
+			want = DefaultConcurrency
+		}
+		t.Run(strings.Repeat("n", limit+1), func(t *testing.T) {
+			c := newCopyCloud(t, regions...)
+			var inflight, peak atomic.Int32
+			c.CopyImageFn = func(ctx context.Context, region string, in *ec2.CopyImageInput) (*ec2.CopyImageOutput, error) {
+				n := inflight.Add(1)
+				for {
+					p := peak.Load()
+					if n <= p || peak.CompareAndSwap(p, n) {
+						break
+					}
+				}
+				time.Sleep(15 * time.Millisecond)
+				return c.defCopyImage(region, in)
+			}
+			c.CreateTagsFn = func(ctx context.Context, region string, in *ec2.CreateTagsInput) (*ec2.CreateTagsOutput, error) {
+				inflight.Add(-1) // the region's last call
+				return &ec2.CreateTagsOutput{}, nil
+			}
+			in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets(regions...), Tags: map[string]string{"k": "v"}, Concurrency: limit}
+			if _, err := Copy(context.Background(), c.clients(), in, testOptions); err != nil {
+				t.Fatal(err)
+			}
+			if got := peak.Load(); int(got) != want {
+				t.Errorf("peak regions in flight = %d, want %d", got, want)
+			}
+			if got := len(c.Calls("CopyImage")); got != len(regions) {
+				t.Errorf("%d copies, want %d", got, len(regions))
+			}
+		})
+	}
+}
+
+func TestCopyCancelledRemovesCopiesInEveryRegion(t *testing.T) {
+	c := newCopyCloud(t, "eu-west-1", "ap-south-1")
+	made := trackCopies(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	aDone := make(chan struct{})
+	var once sync.Once
+	c.CreateTagsFn = func(ctx context.Context, region string, in *ec2.CreateTagsInput) (*ec2.CreateTagsOutput, error) {
+		if region == "eu-west-1" {
+			once.Do(func() { close(aDone) })
+		}
+		return &ec2.CreateTagsOutput{}, nil
+	}
+	var cancelled atomic.Bool
+	c.DescribeImagesFn = func(dctx context.Context, region string, in *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
+		if region == "ap-south-1" && len(in.ImageIds) > 0 && !cancelled.Load() {
+			<-aDone
+			cancelled.Store(true)
+			cancel() // as if the user pressed Ctrl-C while ap-south-1 copies
+			return nil, dctx.Err()
+		}
+		return c.defDescribeImages(region, in)
+	}
+	in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1"), Tags: map[string]string{"k": "v"}, Concurrency: 2}
+	out, err := Copy(ctx, c.clients(), in, testOptions)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	m := made()
+	for _, r := range out.Results {
+		if r.Status != StatusRemoved || r.ImageID != m[r.Region] {
+			t.Errorf("%s: %s %s, want removed %s", r.Region, r.Status, r.ImageID, m[r.Region])
+		}
+		if c.image(r.Region, r.ImageID) != nil {
+			t.Errorf("%s: copy %s still registered", r.Region, r.ImageID)
+		}
+	}
+	assertRemovedExactly(t, c, m)
+}
+
+// assertRemovedExactly checks that exactly the copies in made (region →
+// ID) were deregistered, with their snapshots, and nothing else.
+func assertRemovedExactly(t *testing.T, c *fakeCloud, made map[string]string) {
+	t.Helper()
+	var got, want, gotSnaps, wantSnaps []string
+	for _, k := range c.Calls("DeregisterImage") {
+		got = append(got, k.Region+"/"+k.ID)
+	}
+	for _, k := range c.Calls("DeleteSnapshot") {
+		gotSnaps = append(gotSnaps, k.ID)
+	}
+	for r, id := range made {
+		want = append(want, r+"/"+id)
+		wantSnaps = append(wantSnaps, "snap-"+strings.TrimPrefix(id, "ami-"))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	slices.Sort(gotSnaps)
+	slices.Sort(wantSnaps)
+	if !slices.Equal(got, want) {
+		t.Errorf("deregistered %v, want %v", got, want)
+	}
+	if !slices.Equal(gotSnaps, wantSnaps) {
+		t.Errorf("deleted snapshots %v, want %v", gotSnaps, wantSnaps)
+	}
+	if c.image(srcRegion, srcID) == nil {
+		t.Error("source image was removed")
+	}
+	for r := range c.images {
+		if c.image(r, otherID) == nil {
+			t.Errorf("unrelated image in %s was removed", r)
+		}
+	}
+}
+
+// waitForCopies blocks until the fake has made n copies, so that a failure
+// injected afterwards finds copies in several regions.
+func waitForCopies(t *testing.T, c *fakeCloud, n int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		made := c.seq
+		c.mu.Unlock()
+		if made >= n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Errorf("only some of %d copies were made", n)
+}
+
+func TestCopyFailureCleansUpEveryRegion(t *testing.T) {
+	regions := []string{"eu-west-1", "ap-south-1", "us-west-2"}
+	tests := []struct {
+		name     string
+		setup    func(t *testing.T, c *fakeCloud)
+		keep     bool
+		protect  bool
+		wantErr  func(error) bool
+		wantKept int // copies still registered afterwards
+	}{
+		{
+			name: "copy fails to become available",
+			setup: func(t *testing.T, c *fakeCloud) {
+				c.DescribeImagesFn = func(ctx context.Context, region string, in *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
+					out, err := c.defDescribeImages(region, in)
+					if err == nil && region == "us-west-2" && len(in.ImageIds) > 0 && aws.ToString(out.Images[0].ImageId) != otherID {
+						waitForCopies(t, c, 3)
+						out.Images[0].State = types.ImageStateFailed
+						out.Images[0].StateReason = &types.StateReason{Message: aws.String("copy failed")}
+					}
+					return out, err
+				}
+			},
+			wantErr: func(err error) bool {
+				var se *ImageStateError
+				return errors.As(err, &se) && se.Region == "us-west-2" && se.State == "failed"
+			},
+		},
+		{
+			name: "sharing refused in one region",
+			setup: func(t *testing.T, c *fakeCloud) {
+				c.ModifyImageAttributeFn = func(ctx context.Context, region string, in *ec2.ModifyImageAttributeInput) (*ec2.ModifyImageAttributeOutput, error) {
+					if region == "ap-south-1" {
+						waitForCopies(t, c, 3)
+						return nil, apiErr("UnauthorizedOperation")
+					}
+					return c.defModifyImageAttribute(region, in)
+				}
+			},
+			wantErr: func(err error) bool {
+				return errorCode(err) == "UnauthorizedOperation" && strings.Contains(err.Error(), "ap-south-1")
+			},
+		},
+		{
+			name: "CopyImage made a copy but its answer was lost",
+			setup: func(t *testing.T, c *fakeCloud) {
+				c.CopyImageFn = func(ctx context.Context, region string, in *ec2.CopyImageInput) (*ec2.CopyImageOutput, error) {
+					out, err := c.defCopyImage(region, in)
+					if region == "ap-south-1" {
+						waitForCopies(t, c, 3)
+						return out, errors.New("connection reset by peer")
+					}
+					return out, err
+				}
+			},
+			wantErr: func(err error) bool { return strings.Contains(err.Error(), "connection reset") },
+		},
+		{
+			name: "deregistration protection fails in one region",
+			setup: func(t *testing.T, c *fakeCloud) {
+				c.ProtectFn = func(ctx context.Context, region string, in *ec2.EnableImageDeregistrationProtectionInput) (*ec2.EnableImageDeregistrationProtectionOutput, error) {
+					if region == "us-west-2" {
+						return nil, apiErr("UnauthorizedOperation")
+					}
+					c.image(region, aws.ToString(in.ImageId)).protected = true
+					return &ec2.EnableImageDeregistrationProtectionOutput{}, nil
+				}
+			},
+			protect: true,
+			wantErr: func(err error) bool { return strings.Contains(err.Error(), "deregistration protection") },
+		},
+		{
+			name: "keep on failure",
+			setup: func(t *testing.T, c *fakeCloud) {
+				c.ModifyImageAttributeFn = func(ctx context.Context, region string, in *ec2.ModifyImageAttributeInput) (*ec2.ModifyImageAttributeOutput, error) {
+					if region == "ap-south-1" {
+						waitForCopies(t, c, 3)
+						return nil, apiErr("UnauthorizedOperation")
+					}
+					return c.defModifyImageAttribute(region, in)
+				}
+			},
+			keep:     true,
+			wantErr:  func(err error) bool { return errorCode(err) == "UnauthorizedOperation" },
+			wantKept: 3,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCopyCloud(t, regions...)
+			tc.setup(t, c)
+			made := trackCopies(c)
+			in := &CopyInput{
+				SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets(regions...), Concurrency: 3,
+				Permissions: Permissions{Accounts: []string{account2}}, KeepOnFailure: tc.keep,
+				Protection: Protection{Enabled: tc.protect},
+			}
+			out, err := Copy(context.Background(), c.clients(), in, testOptions)
+			if err == nil || !tc.wantErr(err) {
+				t.Fatalf("err = %v", err)
+			}
+			if out == nil || len(out.Results) != len(regions) {
+				t.Fatalf("out = %+v, want a result per region", out)
+			}
+			m := made()
+			if len(m) != len(regions) {
+				t.Fatalf("copies made: %v", m)
+			}
+			kept := 0
+			for r, id := range m {
+				if c.image(r, id) != nil {
+					kept++
+				}
+			}
+			if kept != tc.wantKept {
+				t.Errorf("%d copies still registered, want %d", kept, tc.wantKept)
+			}
+			if tc.keep {
+				mustNoCalls(t, c, "DeregisterImage", "DeleteSnapshot")
+				return
+			}
+			assertRemovedExactly(t, c, m)
+			for _, r := range out.Results {
+				if r.Status != StatusRemoved {
+					t.Errorf("%s: status %s, want removed", r.Region, r.Status)
+				}
+			}
+			if tc.protect && c.index("eu-west-1", "DisableImageDeregistrationProtection", m["eu-west-1"]) < 0 {
+				t.Errorf("protection of the eu-west-1 copy was not lifted before cleanup: %v", opsOf(c.Calls()))
+			}
+		})
+	}
+}
+
+func TestCopyProtectsLastAndDeprecationCanBeOptional(t *testing.T) {
+	regions := []string{"eu-west-1", "ap-south-1"}
+	tests := []struct {
+		name       string
+		optional   bool
+		wantErr    bool
+		wantStatus []Status
+	}{
+		// One region at a time: the first fails, the second never starts.
+		{"required deprecation fails the region", false, true, []Status{StatusRemoved, StatusCancelled}},
+		{"optional deprecation becomes a warning", true, false, []Status{StatusAvailable, StatusAvailable}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCopyCloud(t, regions...)
+			c.DeprecateFn = func(ctx context.Context, region string, in *ec2.EnableImageDeprecationInput) (*ec2.EnableImageDeprecationOutput, error) {
+				return nil, errors.New("http 500: not implemented")
+			}
+			in := &CopyInput{
+				SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets(regions...),
+				Deprecation: Deprecation{At: fixedNow.Add(time.Hour), Optional: tc.optional},
+				Protection:  Protection{Enabled: true, Optional: true},
+				Tags:        map[string]string{"k": "v"},
+				Concurrency: 1,
+			}
+			out, err := Copy(context.Background(), c.clients(), in, testOptions)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			for i, r := range out.Results {
+				if r.Status != tc.wantStatus[i] {
+					t.Errorf("%s: %s", r.Region, r.Status)
+				}
+				if tc.optional && (len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "deprecate") || r.DeprecateAt != nil || !r.Protected) {
+					t.Errorf("%s: warnings %q, deprecate %v, protected %v", r.Region, r.Warnings, r.DeprecateAt, r.Protected)
+				}
+			}
+			if n := len(c.Calls("EnableImageDeprecation")); (n == len(regions)) != tc.optional {
+				t.Errorf("deprecation requests: %v", opsOf(c.Calls("EnableImageDeprecation")))
+			}
+			prot := c.Calls("EnableImageDeregistrationProtection")
+			if !tc.optional {
+				if len(prot) != 0 {
+					t.Errorf("protection turned on although a region failed: %v", opsOf(prot))
+				}
+				return
+			}
+			// Protection comes after every region's copy was finished.
+			last := 0
+			for _, r := range regions {
+				last = max(last, c.index(r, "CreateTags", ""))
+			}
+			if len(prot) != len(regions) || c.index(prot[0].Region, prot[0].Op, "") < last {
+				t.Errorf("protection calls %v before the last tag at %d: %v", opsOf(prot), last, opsOf(c.Calls()))
+			}
+		})
+	}
+}
+
+func TestCopyRefusesBeforeChangingAnything(t *testing.T) {
+	encrypted := func(kms string) func(*types.Image) {
+		return func(img *types.Image) {
+			img.BlockDeviceMappings[0].Ebs.Encrypted = aws.Bool(true)
+			if kms != "" {
+				img.BlockDeviceMappings[0].Ebs.KmsKeyId = aws.String(kms)
+			}
+		}
+	}
+	tests := []struct {
+		name      string
+		in        func(in *CopyInput)
+		srcMod    func(*types.Image)
+		taken     string // region where the name is already used
+		wantIs    error
+		wantMsg   string
+		noAWSCall bool
+	}{
+		{
+			name:   "encrypted with the default key, shared with an account",
+			in:     func(in *CopyInput) { in.Encrypted = true; in.Permissions.Accounts = []string{account2} },
+			wantIs: ErrShareDefaultKey, noAWSCall: true,
+		},
+		{
+			name:   "explicit alias/aws/ebs shared with an organization",
+			in:     func(in *CopyInput) { in.KMSKeyID = "alias/aws/ebs"; in.Permissions.OrgARNs = []string{orgARN} },
+			wantIs: ErrShareDefaultKey, noAWSCall: true,
+		},
+		{
+			name:   "encrypted source copied without a key, shared with an OU",
+			in:     func(in *CopyInput) { in.Permissions.OUARNs = []string{ouARN} },
+			srcMod: encrypted(""), wantIs: ErrShareDefaultKey,
+		},
+		{
+			name:   "encrypted copy made public",
+			in:     func(in *CopyInput) { in.KMSKeyID = "alias/team"; in.Permissions.Groups = []string{"all"} },
+			wantIs: ErrPublicEncrypted, noAWSCall: true,
+		},
+		{
+			name:   "encrypted source, public snapshots",
+			in:     func(in *CopyInput) { in.KMSKeyID = "alias/team"; in.Permissions.SnapshotGroups = []string{"all"} },
+			srcMod: encrypted("arn:aws:kms:us-east-1:111111111111:key/0f3c1a2b-1234-4abc-8def-0123456789ab"), wantIs: ErrPublicEncrypted, noAWSCall: true,
+		},
+		{
+			name: "source shared with the default key (IncludeSource)",
+			in: func(in *CopyInput) {
+				in.IncludeSource = true
+				in.KMSKeyID = "alias/team"
+				in.Permissions.Accounts = []string{account2}
+			},
+			srcMod:  encrypted(""),
+			wantIs:  ErrShareDefaultKey,
+			wantMsg: "source " + srcID,
+		},
+		{
+			name:    "name taken in a target region",
+			taken:   "ap-south-1",
+			wantMsg: `ap-south-1: name "app-1" is already used by ami-taken`,
+		},
+		{
+			name:    "region does not exist",
+			in:      func(in *CopyInput) { in.Targets = append(in.Targets, Target{Region: "eu-nowhere-1"}) },
+			wantMsg: "eu-nowhere-1: region does not exist or is not enabled",
+		},
+		{
+			name: "invalid ids name their fields",
+			in: func(in *CopyInput) {
+				in.Permissions.Accounts = []string{account2, "1234"}
+				in.Targets[1].Permissions = &Permissions{OrgARNs: []string{"arn:aws:organizations::1:organization/o-x"}}
+				in.Targets[0].KMSKeyID = "not a key"
+			},
+			wantMsg:   `Permissions.Accounts[1]: "1234" is not an AWS account ID`,
+			noAWSCall: true,
+		},
+		{
+			name:      "duplicate region",
+			in:        func(in *CopyInput) { in.Targets = append(in.Targets, Target{Region: "eu-west-1"}) },
+			wantMsg:   "Targets[2].Region: eu-west-1 is listed more than once",
+			noAWSCall: true,
+		},
+		{
+			name:      "deprecation in the past",
+			in:        func(in *CopyInput) { in.Deprecation.At = fixedNow.Add(-time.Minute) },
+			wantMsg:   "Deprecation: deprecation time 2030-01-02T03:03:05Z is not in the future",
+			noAWSCall: true,
+		},
+		{
+			name:      "unencrypted but with a key",
+			in:        func(in *CopyInput) { in.KMSKeyID = "alias/team"; in.Targets[0].Encrypted = aws.Bool(false) },
+			wantMsg:   "Targets[0].Encrypted is false but a KMS key is set",
+			noAWSCall: true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCopyCloud(t, "eu-west-1", "ap-south-1")
+			if tc.srcMod != nil {
+				c.addImage(srcRegion, srcID, "app-1", fixedNow.Add(-time.Hour), tc.srcMod)
+			}
+			if tc.taken != "" {
+				c.addImage(tc.taken, "ami-taken", "app-1", fixedNow)
+			}
+			in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1")}
+			if tc.in != nil {
+				tc.in(in)
+			}
+			for _, run := range []func() error{
+				func() error { _, err := Preflight(context.Background(), c.clients(), in, testOptions); return err },
+				func() error { _, err := Copy(context.Background(), c.clients(), in, testOptions); return err },
+			} {
+				err := run()
+				if err == nil {
+					t.Fatal("no error")
+				}
+				if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
+					t.Errorf("err = %v, want %v", err, tc.wantIs)
+				}
+				if tc.wantMsg != "" && !strings.Contains(err.Error(), tc.wantMsg) {
+					t.Errorf("err = %v, want it to mention %q", err, tc.wantMsg)
+				}
+			}
+			mustNoCalls(t, c, mutatingOps...)
+			if tc.noAWSCall {
+				mustNoCalls(t, c)
+			}
+		})
+	}
+}
+
+func TestCopyAllowsSharingWithCustomerKey(t *testing.T) {
+	c := newCopyCloud(t, "eu-west-1")
+	in := &CopyInput{
+		SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1"),
+		KMSKeyID: "alias/team", Permissions: Permissions{Accounts: []string{account2}, SnapshotAccounts: []string{account2}},
+	}
+	pre, err := Preflight(context.Background(), c.clients(), in, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustNoCalls(t, c, mutatingOps...)
+	if len(pre.Copies) != 1 || pre.Copies[0].Name != "app-1" || !pre.Copies[0].Encrypted || pre.Copies[0].ClientToken != ClientToken(srcRegion, srcID, "eu-west-1", "app-1") {
+		t.Errorf("preflight = %+v", pre.Copies)
+	}
+	out, err := Copy(context.Background(), c.clients(), in, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := out.Results[0]; !r.Encrypted || r.KMSKeyID != "alias/team" || len(r.SharedWith.Accounts) != 1 {
+		t.Errorf("result = %+v", r)
+	}
+}
+
+func TestClientToken(t *testing.T) {
+	base := ClientToken(srcRegion, srcID, "eu-west-1", "app-1")
+	if len(base) > 64 || !strings.HasPrefix(base, "amiforge-") {
+		t.Fatalf("token %q: want at most 64 characters", base)
+	}
+	for _, tc := range []struct{ name, sr, src, r, n string }{
+		{"other source region", "us-east-2", srcID, "eu-west-1", "app-1"},
+		{"other source", srcRegion, "ami-other", "eu-west-1", "app-1"},
+		{"other region", srcRegion, srcID, "eu-west-2", "app-1"},
+		{"other name", srcRegion, srcID, "eu-west-1", "app-2"},
+		{"no ambiguity from joining", srcRegion, srcID, "eu-west-1app-1", ""},
+	} {
+		if ClientToken(tc.sr, tc.src, tc.r, tc.n) == base {
+			t.Errorf("%s: same token", tc.name)
+		}
+	}
+	// Two runs with the same input (a retry of the whole operation) send
+	// the same tokens.
+	tokens := func() []string {
+		c := newCopyCloud(t, "eu-west-1", "ap-south-1")
+		in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1"), Concurrency: 1}
+		if _, err := Copy(context.Background(), c.clients(), in, testOptions); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, k := range c.Calls("CopyImage") {
+			out = append(out, k.Region+"="+aws.ToString(k.In.(*ec2.CopyImageInput).ClientToken))
+		}
+		return out
+	}
+	first, second := tokens(), tokens()
+	if !slices.Equal(first, second) || len(first) != 2 || first[0] == first[1] {
+		t.Errorf("tokens differ between runs: %v vs %v", first, second)
+	}
+}
+
+func TestCopyRecordsCopiesInLedger(t *testing.T) {
+	c := newCopyCloud(t, "eu-west-1", "ap-south-1")
+	made := trackCopies(c)
+	var l ledgerT
+	in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1")}
+	if _, err := Copy(context.Background(), c.clients(), in, testOptions, func(o *Options) { o.Ledger = &l.Ledger }); err != nil {
+		t.Fatal(err)
+	}
+	res := l.Resources()
+	if len(res) != 2 {
+		t.Fatalf("ledger %v", res)
+	}
+	// Undoing the ledger (a later step failed) removes both copies.
+	if err := l.Undo(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertRemovedExactly(t, c, made())
+}

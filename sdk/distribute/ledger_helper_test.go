@@ -1,0 +1,5 @@
+package distribute
+
+import "github.com/amiforge/packer-plugin-ami/sdk/ledger"
+
+type ledgerT struct{ ledger.Ledger }
