@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
+)
+
+var unbundleCommand = &command{
+	name:  "unbundle",
+	short: "unbundle a bundle into its image (like ec2-unbundle)",
+	summary: `Unbundle a bundle into its image file, like ec2-unbundle. Every part's
+digest, the sizes and the image digest are checked; with -c the manifest's
+signature too. The image is written to DST/NAME.`,
+	flags: func(fs *flag.FlagSet) func(context.Context, *stdio, []string) error {
+		var f readFlags
+		f.define(fs, ".")
+		stringFlag(fs, &f.dest, "d", "destination", ".", "`directory` to write the image to")
+		stringFlag(fs, &f.cert, "c", "cert", "", "user's PEM certificate `file`, to verify the signature (optional)")
+		boolFlag(fs, &f.batch, "", "batch", "never prompt (accepted for compatibility)")
+		return f.unbundle
+	},
+}
+
+var verifyCommand = &command{
+	name:  "verify",
+	short: "verify a bundle completely without writing its image",
+	summary: `Verify a bundle completely without writing its image: the manifest's
+signature, every part's digest, the sizes and the image digest.`,
+	flags: func(fs *flag.FlagSet) func(context.Context, *stdio, []string) error {
+		var f readFlags
+		f.define(fs, "")
+		stringFlag(fs, &f.cert, "c", "cert", "", "user's PEM certificate `file` (required)")
+		return f.verify
+	},
+}
+
+type readFlags struct {
+	key, manifest, source, dest, cert string
+	batch                             bool
+}
+
+func (f *readFlags) define(fs *flag.FlagSet, sourceDefault string) {
+	stringFlag(fs, &f.key, "k", "privatekey", "", "user's PEM RSA private key `file` (required)")
+	stringFlag(fs, &f.manifest, "m", "manifest", "", "manifest `file` (required)")
+	doc := "`directory` holding the parts"
+	if sourceDefault == "" {
+		doc += " (default: the manifest's directory)"
+	}
+	stringFlag(fs, &f.source, "s", "source", sourceDefault, doc)
+}
+
+// open loads the inputs shared by unbundle and verify.
+func (f *readFlags) open(args []string, needCert bool) (*bundle.UnbundleInput, error) {
+	if err := noArgs(args); err != nil {
+		return nil, err
+	}
+	flags := [][2]string{{"-k/--privatekey", f.key}, {"-m/--manifest", f.manifest}}
+	if needCert {
+		flags = append(flags, [2]string{"-c/--cert", f.cert})
+	}
+	if err := required(flags...); err != nil {
+		return nil, err
+	}
+	key, err := bundle.LoadPrivateKey(f.key)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := readManifest(f.manifest)
+	if err != nil {
+		return nil, err
+	}
+	in := &bundle.UnbundleInput{Manifest: raw, UserKey: key}
+	if f.cert != "" {
+		if in.UserCert, err = bundle.LoadCertificate(f.cert); err != nil {
+			return nil, err
+		}
+	}
+	src := f.source
+	if src == "" {
+		src = filepath.Dir(f.manifest)
+	}
+	in.Source = bundle.Dir(src)
+	return in, nil
+}
+
+func readManifest(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	raw, err := io.ReadAll(io.LimitReader(fh, bundle.MaxManifestSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", path, err)
+	}
+	return raw, nil
+}
+
+func (f *readFlags) unbundle(ctx context.Context, std *stdio, args []string) error {
+	in, err := f.open(args, false)
+	if err != nil {
+		return err
+	}
+	m, err := bundle.ParseManifest(in.Manifest)
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.manifest, err)
+	}
+	if err := os.MkdirAll(f.dest, 0o755); err != nil {
+		return err
+	}
+	// The name was checked to be a plain file name by ParseManifest.
+	dst := filepath.Join(f.dest, m.Name)
+	tmp, err := os.CreateTemp(f.dest, "."+m.Name+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
+	prog := newProgress(std.stderr, "unbundling "+m.Name)
+	sw := &sparseWriter{f: tmp}
+	out, err := bundle.Unbundle(ctx, in, sw, func(o *bundle.ReadOptions) { o.Progress = prog.update })
+	if err == nil {
+		err = sw.finish()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return err
+	}
+	fmt.Fprintln(std.stdout, "Created", dst)
+	fmt.Fprintf(std.stdout, "Unbundled %s (%s), digests checked%s.\n", m.Name, size(out.Size), signatureNote(out.SignatureVerified))
+	return nil
+}
+
+func signatureNote(verified bool) string {
+	if verified {
+		return ", signature verified"
+	}
+	return ", signature not checked (no -c)"
+}
+
+func (f *readFlags) verify(ctx context.Context, std *stdio, args []string) error {
+	in, err := f.open(args, true)
+	if err != nil {
+		return err
+	}
+	m, err := bundle.ParseManifest(in.Manifest)
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.manifest, err)
+	}
+	prog := newProgress(std.stderr, "verifying "+m.Name)
+	out, err := bundle.Verify(ctx, in, func(o *bundle.ReadOptions) { o.Progress = prog.update })
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(std.stdout, "Bundle %s is intact: signature, %d part digests, sizes and image digest (%s image) verified.\n",
+		m.Name, len(out.Manifest.Parts), size(out.Size))
+	return nil
+}
+
+// sparseWriter writes to a file, seeking over blocks of zeros so that they
+// become holes, and sets the file's size at the end.
+type sparseWriter struct {
+	f   *os.File
+	off int64
+}
+
+const sparseBlock = 4096
+
+var zeroBlock [sparseBlock]byte
+
+func (s *sparseWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	// Write each run of blocks that are not all zeros with one call.
+	start := -1
+	for i := 0; i < len(p); i += sparseBlock {
+		k := min(len(p)-i, sparseBlock)
+		zero := bytes.Equal(p[i:i+k], zeroBlock[:k])
+		if !zero && start < 0 {
+			start = i
+		}
+		if zero && start >= 0 {
+			if _, err := s.f.WriteAt(p[start:i], s.off+int64(start)); err != nil {
+				return 0, err
+			}
+			start = -1
+		}
+	}
+	if start >= 0 {
+		if _, err := s.f.WriteAt(p[start:], s.off+int64(start)); err != nil {
+			return 0, err
+		}
+	}
+	s.off += int64(n)
+	return n, nil
+}
+
+// finish gives the file its full size when it ends in zeros.
+func (s *sparseWriter) finish() error { return s.f.Truncate(s.off) }
