@@ -21,13 +21,14 @@ type AMIConfig struct {
 	// The description of the AMI, up to 255 characters. It may use the build
 	// variables, for example `built from {{ .SourceAMIName }}`.
 	AMIDescription string `mapstructure:"ami_description" required:"false"`
-	// Tags for the AMI. Keys and values may use the build variables
+	// Tags for the AMI and its snapshots. Keys and values may use the build variables
 	// `{{ .BuildRegion }}`, `{{ .SourceAMI }}`, `{{ .SourceAMIName }}`,
 	// `{{ .SourceAMIOwner }}`, `{{ .SourceAMIOwnerName }}` and
 	// `{{ .SourceAMICreationDate }}`.
 	AMITags map[string]string `mapstructure:"tags" required:"false"`
-	// Tags for the snapshots of the AMI. They may use the same build
-	// variables as `tags`.
+	// Tags for the snapshots of the AMI only, added to `tags` (a key in
+	// both takes this value). They may use the same build variables as
+	// `tags`.
 	SnapshotTags map[string]string `mapstructure:"snapshot_tags" required:"false"`
 	// Deregister an AMI you own with the same name before creating the new
 	// one. `packer build -force` sets it too. The old AMI is deregistered
@@ -66,7 +67,7 @@ func (c *AMIConfig) Prepare(ctx *interpolate.Context) []error {
 	if len(c.AMIDescription) > 255 {
 		add("ami_description: %d characters; valid is up to 255", len(c.AMIDescription))
 	}
-	if err := interpolate.Validate(c.AMIDescription, validateCtx); err != nil {
+	if err := checkTemplate(ctx, c.AMIDescription); err != nil {
 		add("ami_description: not a valid template: %v", err)
 	}
 	switch c.AMIIMDSSupport {
@@ -74,8 +75,8 @@ func (c *AMIConfig) Prepare(ctx *interpolate.Context) []error {
 	default:
 		add("imds_support: %q is invalid; the only valid value is \"v2.0\"", c.AMIIMDSSupport)
 	}
-	errs = append(errs, checkTags("tags", c.AMITags)...)
-	errs = append(errs, checkTags("snapshot_tags", c.SnapshotTags)...)
+	errs = append(errs, checkTags(ctx, "tags", c.AMITags)...)
+	errs = append(errs, checkTags(ctx, "snapshot_tags", c.SnapshotTags)...)
 	errs = append(errs, c.AMIMappings.Prepare("ami_block_device_mappings")...)
 	return errs
 }

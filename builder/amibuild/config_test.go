@@ -154,6 +154,9 @@ func TestConfigInvalid(t *testing.T) {
 		{"empty tag key", map[string]any{"run_tags": map[string]string{" ": "x"}}, []string{"run_tags: a tag key is empty"}},
 		{"long tag value", map[string]any{"snapshot_tags": map[string]string{"k": strings.Repeat("v", 257)}}, []string{"snapshot_tags: the value of tag \"k\" is longer than 256 characters"}},
 		{"bad tag template", map[string]any{"run_volume_tags": map[string]string{"k": "{{ .SourceAMI "}}, []string{"run_volume_tags"}},
+		{"unknown build variable in tag", map[string]any{"tags": map[string]string{"k": "{{ .SourceAMIID }}"}}, []string{"tags: the value of tag \"k\" is not a valid template", "SourceAMIID"}},
+		{"unknown build variable in tag key", map[string]any{"run_tags": map[string]string{"{{ .Region }}": "v"}}, []string{"run_tags: tag key \"{{ .Region }}\" is not a valid template"}},
+		{"unknown build variable in description", map[string]any{"ami_description": "from {{ .Source }}"}, []string{"ami_description: not a valid template", "Source"}},
 
 		// AMI.
 		{"ami name missing", map[string]any{"ami_name": nil}, []string{"ami_name: required"}},

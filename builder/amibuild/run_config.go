@@ -305,8 +305,8 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 	}
 
 	// Tags, metadata and volumes.
-	errs = append(errs, checkTags("run_tags", c.RunTags)...)
-	errs = append(errs, checkTags("run_volume_tags", c.RunVolumeTags)...)
+	errs = append(errs, checkTags(ctx, "run_tags", c.RunTags)...)
+	errs = append(errs, checkTags(ctx, "run_volume_tags", c.RunVolumeTags)...)
 	errs = append(errs, c.MetadataOptions.prepare()...)
 	errs = append(errs, c.LaunchMappings.Prepare("launch_block_device_mappings")...)
 	return errs
@@ -372,8 +372,9 @@ func (c *RunConfig) ReadUserData() (string, error) {
 
 // checkTags validates tag keys and values before interpolation: keys must be
 // non-empty and may not use the reserved "aws:" prefix; lengths follow the
-// EC2 limits (128 characters per key, 256 per value, 50 tags).
-func checkTags(field string, tags map[string]string) []error {
+// EC2 limits (128 characters per key, 256 per value, 50 tags); templates
+// must render with placeholder build data (see checkTemplate).
+func checkTags(ctx *interpolate.Context, field string, tags map[string]string) []error {
 	var errs []error
 	if len(tags) > 50 {
 		errs = append(errs, fmt.Errorf("%s: %d tags; EC2 allows at most 50 per resource", field, len(tags)))
@@ -395,12 +396,30 @@ func checkTags(field string, tags map[string]string) []error {
 		if v := tags[k]; len(v) > 256 && !strings.Contains(v, "{{") {
 			errs = append(errs, fmt.Errorf("%s: the value of tag %q is longer than 256 characters", field, k))
 		}
-		if err := interpolate.Validate(k, validateCtx); err != nil {
+		if err := checkTemplate(ctx, k); err != nil {
 			errs = append(errs, fmt.Errorf("%s: tag key %q is not a valid template: %v", field, k, err))
 		}
-		if err := interpolate.Validate(tags[k], validateCtx); err != nil {
+		if err := checkTemplate(ctx, tags[k]); err != nil {
 			errs = append(errs, fmt.Errorf("%s: the value of tag %q is not a valid template: %v", field, k, err))
 		}
 	}
 	return errs
+}
+
+// checkTemplate renders a build-time template with placeholder build data,
+// so that syntax errors and unknown variables (such as {{ .SourceAMIID }}
+// for {{ .SourceAMI }}) are reported before the build starts.
+func checkTemplate(ctx *interpolate.Context, s string) error {
+	if !strings.Contains(s, "{{") {
+		return nil
+	}
+	var c interpolate.Context
+	if ctx != nil {
+		c = *ctx
+	}
+	if c.Funcs == nil {
+		c.Funcs = TemplateFuncs
+	}
+	_, err := Render(c, s, &BuildInfo{BuildRegion: "us-east-1", SourceAMITags: map[string]string{}})
+	return err
 }

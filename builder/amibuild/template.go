@@ -17,9 +17,6 @@ var TemplateFuncs = map[string]any{
 	"clean_resource_name": CleanAMIName,
 }
 
-// validateCtx parses templates during validation.
-var validateCtx = &interpolate.Context{Funcs: TemplateFuncs}
-
 // InterpolateExclude lists the options that Prepare does not interpolate
 // because they use build variables known only once the source AMI is found;
 // the steps render them with BuildInfo data.
