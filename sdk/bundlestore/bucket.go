@@ -132,10 +132,14 @@ func CheckBucket(ctx context.Context, api BucketAPI, in *CheckBucketInput, optFn
 		// HeadBucket also reports the region.
 		head, herr := api.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: b})
 		if herr != nil {
-			if isNotFound(herr) {
+			switch {
+			case isNotFound(herr):
 				return nil, &BucketError{Bucket: in.Bucket, Problem: BucketNotFound, Region: in.Region}
+			case isForbidden(herr):
+				return nil, &BucketError{Bucket: in.Bucket, Problem: BucketAccessDenied, Region: in.Region, Err: herr}
+			default:
+				return nil, fmt.Errorf("bundlestore: check bucket %q: %w", in.Bucket, herr)
 			}
-			return nil, &BucketError{Bucket: in.Bucket, Problem: BucketAccessDenied, Region: in.Region, Err: herr}
 		}
 		out.Region = aws.ToString(head.BucketRegion)
 	default:

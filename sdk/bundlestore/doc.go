@@ -17,7 +17,9 @@
 //     them. Parts are sent concurrently (Options.Concurrency, default 4)
 //     with Content-MD5, the manifest last and only after every part
 //     succeeded. An interrupted upload resumes: parts already stored
-//     intact (same MD5 ETag) are not sent again.
+//     intact (same MD5 ETag) are not sent again. A Writer holds at most
+//     Concurrency parts (10 MiB each) in flight, on top of the bundler's
+//     own buffers.
 //   - [Download] copies a bundle into a directory, checking each part's
 //     SHA-1; [Source] is a bundle.PartSource reading parts straight from S3.
 //   - [Delete] removes a bundle: the manifest and the parts it lists, or
