@@ -99,7 +99,7 @@ esac
 exec /bin/sh -c "$cmd"
 `
 
-// StartSSHD generates keys in dir, writes an sshd_config there and starts
+// StartSSHD generates keys in dir (created if missing), writes an sshd_config there and starts
 // sshd on a free 127.0.0.1 port. ctx bounds the start only; the server runs
 // until [SSHD.Stop].
 func StartSSHD(ctx context.Context, dir string, opts ...SSHDOption) (*SSHD, error) {
@@ -113,6 +113,9 @@ func StartSSHD(ctx context.Context, dir string, opts ...SSHDOption) (*SSHD, erro
 	}
 	dir, err = filepath.Abs(dir)
 	if err != nil {
+		return nil, fmt.Errorf("start sshd: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("start sshd: %w", err)
 	}
 	u, err := user.Current()

@@ -211,7 +211,8 @@ func TestSSHDKeys(t *testing.T) {
 }
 
 func TestSSHDStop(t *testing.T) {
-	s, err := StartSSHD(t.Context(), t.TempDir())
+	// The directory is created when missing.
+	s, err := StartSSHD(t.Context(), filepath.Join(t.TempDir(), "not", "yet"))
 	if err != nil {
 		t.Fatal(err)
 	}
