@@ -158,6 +158,8 @@ type Source struct {
 	loc Location
 }
 
+var _ bundle.PartSource = (*Source)(nil)
+
 // NewSource returns a Source for the bundle objects in bucket under prefix.
 // name is the bundle name (used by Manifest); it may be empty when only
 // parts are opened.
