@@ -1,0 +1,209 @@
+package instance_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
+	"github.com/amiforge/packer-plugin-ami/sdk/instance"
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
+)
+
+const region = "us-east-1"
+
+var quick = instance.WaitOptions{MinDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond, MaxWait: 5 * time.Second}
+
+func fast(o *instance.Options) {
+	o.RetryDelay = 10 * time.Millisecond
+	o.RetryMaxDelay = 50 * time.Millisecond
+	o.UndoWait = 5 * time.Second
+}
+
+// sourceAMI returns a preloaded Amazon AMI.
+func sourceAMI(t *testing.T, ctx context.Context, client *ec2.Client) string {
+	t.Helper()
+	out, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{
+		Owners:  []string{"amazon"},
+		Filters: []types.Filter{{Name: aws.String("architecture"), Values: []string{"x86_64"}}, {Name: aws.String("root-device-type"), Values: []string{"ebs"}}},
+	})
+	if err != nil || len(out.Images) == 0 {
+		t.Fatalf("find a source AMI: %d images, %v", len(out.Images), err)
+	}
+	return aws.ToString(out.Images[0].ImageId)
+}
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+func TestBuildInstanceLifecycleOnMoto(t *testing.T) {
+	moto := awstest.NewMoto(t, awstest.MotoOptions{})
+	client, _ := awstest.Clients(moto.Endpoint, region)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ami := sourceAMI(t, ctx, client)
+	vpcs, err := client.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}})
+	if err != nil || len(vpcs.Vpcs) != 1 {
+		t.Fatalf("default VPC: %v", err)
+	}
+	vpcID := aws.ToString(vpcs.Vpcs[0].VpcId)
+
+	var l ledger.Ledger
+	withLedger := func(o *instance.Options) { o.Ledger = &l; o.Logf = t.Logf }
+
+	key, err := instance.CreateKeyPair(ctx, client, &instance.CreateKeyPairInput{Tags: map[string]string{"run": "r1"}}, withLedger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.ParsePrivateKey(key.PrivateKeyPEM)
+	if err != nil {
+		t.Fatalf("private key does not parse: %v", err)
+	}
+	if got := signer.PublicKey().Type(); got != ssh.KeyAlgoED25519 {
+		t.Errorf("key type = %s, want ed25519", got)
+	}
+
+	sg, err := instance.CreateSecurityGroup(ctx, client, &instance.CreateSecurityGroupInput{
+		VPCID: vpcID, Port: 22, SourceCIDRs: []string{"198.51.100.0/24"}, Tags: map[string]string{"run": "r1"},
+	}, withLedger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups, err := client.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{sg.GroupID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := groups.SecurityGroups[0]
+	if aws.ToString(g.VpcId) != vpcID || len(g.IpPermissions) != 1 || aws.ToInt32(g.IpPermissions[0].FromPort) != 22 ||
+		len(g.IpPermissions[0].IpRanges) != 1 || aws.ToString(g.IpPermissions[0].IpRanges[0].CidrIp) != "198.51.100.0/24" {
+		t.Errorf("security group = %+v", g)
+	}
+
+	run, err := instance.Run(ctx, client, &instance.RunInput{
+		ImageID: ami, InstanceType: "t3.micro", KeyName: key.Name, SecurityGroupIDs: []string{sg.GroupID},
+		UserData:        "#!/bin/sh\necho built\n",
+		MetadataOptions: &types.InstanceMetadataOptionsRequest{HttpTokens: types.HttpTokensStateRequired},
+		Tags:            map[string]string{"Name": "builder", "run": "r1"},
+		Wait:            quick,
+	}, withLedger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(run.Instance.InstanceId)
+	if run.Instance.State.Name != types.InstanceStateNameRunning || aws.ToString(run.Instance.KeyName) != key.Name {
+		t.Errorf("instance %s is %s with key %q", id, run.Instance.State.Name, aws.ToString(run.Instance.KeyName))
+	}
+	attr, err := client.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: aws.String(id), Attribute: types.InstanceAttributeNameUserData})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ud, _ := base64.StdEncoding.DecodeString(aws.ToString(attr.UserData.Value)); string(ud) != "#!/bin/sh\necho built\n" {
+		t.Errorf("user data = %q", ud)
+	}
+	wantLedger := []ledger.Resource{
+		{Kind: ledger.KindKeyPair, ID: key.Name, Region: region},
+		{Kind: ledger.KindSecurityGroup, ID: sg.GroupID, Region: region},
+		{Kind: ledger.KindInstance, ID: id, Region: region},
+	}
+	if got := l.Resources(); len(got) != 3 || got[0] != wantLedger[0] || got[1] != wantLedger[1] || got[2] != wantLedger[2] {
+		t.Errorf("ledger = %v, want %v", got, wantLedger)
+	}
+
+	if err := instance.Stop(ctx, client, id, quick); err != nil {
+		t.Fatal(err)
+	}
+	if err := instance.Terminate(ctx, client, []string{id, "i-0123456789abcdef0"}, quick); err != nil {
+		t.Fatalf("Terminate with an unknown ID: %v", err)
+	}
+	desc, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := desc.Reservations[0].Instances[0].State.Name; s != types.InstanceStateNameTerminated {
+		t.Errorf("instance is %s after Terminate", s)
+	}
+	if err := instance.DeleteSecurityGroup(ctx, client, sg.GroupID, time.Second, fast); err != nil {
+		t.Fatal(err)
+	}
+	if err := instance.DeleteKeyPair(ctx, client, key.Name); err != nil {
+		t.Fatal(err)
+	}
+	// Everything is gone already; undoing again must still succeed.
+	if err := l.Undo(ctx); err != nil {
+		t.Errorf("Undo after manual cleanup: %v", err)
+	}
+	_, err = client.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{sg.GroupID}})
+	if apiCode(err) != "InvalidGroup.NotFound" {
+		t.Errorf("security group after delete: %v", err)
+	}
+}
+
+func TestLedgerUndoOnMoto(t *testing.T) {
+	moto := awstest.NewMoto(t, awstest.MotoOptions{})
+	client, _ := awstest.Clients(moto.Endpoint, region)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ami := sourceAMI(t, ctx, client)
+
+	var l ledger.Ledger
+	opts := []func(*instance.Options){fast, func(o *instance.Options) { o.Ledger = &l }}
+	key, err := instance.CreateKeyPair(ctx, client, &instance.CreateKeyPairInput{KeyType: instance.KeyTypeRSA}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(key.PrivateKeyPEM), "RSA PRIVATE KEY") {
+		t.Errorf("rsa key is not PEM RSA: %.40q", key.PrivateKeyPEM)
+	}
+	sg, err := instance.CreateSecurityGroup(ctx, client, &instance.CreateSecurityGroupInput{Port: 5986}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := instance.Run(ctx, client, &instance.RunInput{ImageID: ami, InstanceType: "t3.micro", KeyName: key.Name, SecurityGroupIDs: []string{sg.GroupID}, Wait: quick}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A failed build: undo with a fresh, bounded context.
+	undoCtx, undoCancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer undoCancel()
+	if err := l.Undo(undoCtx); err != nil {
+		t.Fatal(err)
+	}
+	if l.Len() != 0 {
+		t.Errorf("ledger keeps %v", l.Resources())
+	}
+	id := aws.ToString(run.Instance.InstanceId)
+	desc, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := desc.Reservations[0].Instances[0].State.Name; s != types.InstanceStateNameTerminated {
+		t.Errorf("instance is %s after Undo", s)
+	}
+	if _, err := client.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{sg.GroupID}}); apiCode(err) != "InvalidGroup.NotFound" {
+		t.Errorf("security group after Undo: %v", err)
+	}
+	keys, err := client.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys.KeyPairs {
+		if aws.ToString(k.KeyName) == key.Name {
+			t.Errorf("key pair %s left after Undo", key.Name)
+		}
+	}
+}
