@@ -21,6 +21,18 @@ import (
 
 // RunConfig describes the build instance: what it boots from, where it runs,
 // how Packer reaches it, and the communicator settings.
+//
+// With the SSH communicator and no credentials of your own
+// (`ssh_private_key_file`, `ssh_keypair_name`, `ssh_password` or
+// `ssh_agent_auth`), the builder creates a temporary EC2 key pair named by
+// `temporary_key_pair_name` (default `packer_<uuid>`) of type
+// `temporary_key_pair_type`: `ed25519` (the default) or `rsa`. Without
+// `security_group_ids` it creates a temporary security group that opens the
+// communicator port. Both are deleted when the build ends, whatever its
+// outcome, as is the build instance.
+//
+// To connect to somewhere else than the instance's address (for example a
+// bastion-less tunnel or a local emulator), set `ssh_host` and `ssh_port`.
 type RunConfig struct {
 	// The ID of the AMI the build instance boots from, for example
 	// `ami-0123456789abcdef0`. Either this or `source_ami_filter` is
