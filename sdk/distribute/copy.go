@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/image"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -79,10 +80,10 @@ type CopyInput struct {
 	// Permissions are granted on every AMI (and its snapshots) as soon as
 	// it is available.
 	Permissions Permissions
-	// Tags are put on every AMI and, unless SnapshotTags is set, on its
-	// snapshots.
+	// Tags are put on every AMI and its snapshots.
 	Tags map[string]string
-	// SnapshotTags are put on every AMI's snapshots. nil = Tags.
+	// SnapshotTags are put on every AMI's snapshots in addition to Tags (a
+	// key here wins).
 	SnapshotTags map[string]string
 	// Deprecation is set on every AMI as soon as it is available.
 	Deprecation Deprecation
@@ -581,13 +582,12 @@ func (c *copier) copyOne(ctx context.Context, i int, r *Result) error {
 	if c.o.Ledger != nil {
 		region, o := t.region, c.o
 		c.o.Ledger.Record(ledger.Resource{Kind: ledger.KindImage, ID: id, Region: region}, func(ctx context.Context) error {
-			_, _, err := o.deregisterImage(ctx, c.clients(region), id, region, nil)
+			_, _, err := o.deregisterImage(ctx, c.clients(region), id, region, true)
 			return err
 		})
 	}
-	img, err := waitImage(ctx, api, id, t.region, c.o.Wait)
+	img, err := image.Wait(ctx, api, id, t.region, c.o.Wait)
 	if err != nil {
-		r.SnapshotIDs = snapshotIDs(img)
 		r.Err = err
 		return err
 	}
@@ -621,8 +621,8 @@ func (c *copier) finish(ctx context.Context, api API, r *Result, perms Permissio
 		r.SharedWith = perms
 	}
 	if len(tags) > 0 || len(snapTags) > 0 {
-		if err := c.o.tagImage(ctx, api, r.ImageID, r.SnapshotIDs, tags, snapTags); err != nil {
-			return fmt.Errorf("%w (in %s)", err, r.Region)
+		if err := c.o.tagImage(ctx, api, r.ImageID, r.Region, tags, snapTags); err != nil {
+			return err
 		}
 	}
 	if at := c.p.deprecateAt; !at.IsZero() {
@@ -702,7 +702,7 @@ func (c *copier) cleanup(ctx context.Context, off int) error {
 						o.logf("cleanup in %s: disable deregistration protection of %s: %v", t.region, id, err)
 					}
 				}
-				_, _, err := o.deregisterImage(cctx, api, id, t.region, nil)
+				_, _, err := o.deregisterImage(cctx, api, id, t.region, true)
 				mu.Lock()
 				if err != nil {
 					errs = append(errs, fmt.Errorf("cleanup in %s: %w", t.region, err))

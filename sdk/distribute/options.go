@@ -20,15 +20,17 @@ type Options struct {
 	Ledger *ledger.Ledger
 	// Logf receives progress messages. nil = silent.
 	Logf func(format string, args ...any)
-	// Wait bounds waiting for a copy to become available. Zero fields =
-	// 2s first poll delay, 30s longest delay, 60m longest wait.
+	// Wait bounds waiting for a copy to become available (image.Wait):
+	// zero fields = 2s first poll delay, 30s longest delay, 60m longest
+	// wait.
 	Wait WaitOptions
 	// ConsistencyTimeout bounds retrying calls that fail with a *.NotFound
 	// error right after a resource was made (eventual consistency).
 	// 0 = 2 minutes.
 	ConsistencyTimeout time.Duration
-	// RetryDelay is the first delay between such retries; it doubles up to
-	// 15 seconds. 0 = 1 second.
+	// RetryDelay is the first delay between such retries (and those of
+	// tagging and snapshot deletion in package image); it doubles up to 15
+	// seconds. 0 = 1 second.
 	RetryDelay time.Duration
 	// CleanupTimeout bounds removing copies after a failure; cleanup runs
 	// with a fresh context so that it also runs after cancellation.
@@ -43,18 +45,6 @@ func newOptions(optFns []func(*Options)) Options {
 	var o Options
 	for _, f := range optFns {
 		f(&o)
-	}
-	if o.Wait.MinDelay <= 0 {
-		o.Wait.MinDelay = 2 * time.Second
-	}
-	if o.Wait.MaxDelay <= 0 {
-		o.Wait.MaxDelay = 30 * time.Second
-	}
-	if o.Wait.MaxDelay < o.Wait.MinDelay {
-		o.Wait.MaxDelay = o.Wait.MinDelay
-	}
-	if o.Wait.MaxWait <= 0 {
-		o.Wait.MaxWait = 60 * time.Minute
 	}
 	if o.ConsistencyTimeout <= 0 {
 		o.ConsistencyTimeout = 2 * time.Minute

@@ -353,11 +353,7 @@ func retainRegion(ctx context.Context, api RetainAPI, region string, in *RetainI
 				continue
 			}
 		}
-		snaps := []string{}
-		if !in.KeepSnapshots {
-			snaps = append(snaps, snapshotIDs(img)...)
-		}
-		d.Removed, d.DeletedSnapshotIDs, d.Err = o.deregisterImage(ctx, api, d.ImageID, region, snaps)
+		d.Removed, d.DeletedSnapshotIDs, d.Err = o.deregisterImage(ctx, api, d.ImageID, region, !in.KeepSnapshots)
 		if d.Removed && loc != "" {
 			if err := in.Bundles.DeleteBundle(ctx, loc); err != nil {
 				d.Err = errors.Join(d.Err, fmt.Errorf("delete bundle %q of %s: %w", loc, d.ImageID, err))
