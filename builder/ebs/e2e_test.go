@@ -552,3 +552,35 @@ func TestE2EValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestE2EInterruptLeavesNothing(t *testing.T) {
+	e := newE2EEnv(t)
+	tpl := e.template(tmpl{
+		AMIName:   "e2e-interrupt-{{timestamp}}",
+		Provision: []string{"echo waiting-for-interrupt", "sleep 120"},
+	})
+	res := e.packer.RunT(t, packertest.RunOptions{
+		Args:        []string{"build"},
+		Template:    tpl,
+		InterruptOn: "waiting-for-interrupt",
+		Timeout:     90 * time.Second,
+	})
+	if !res.Interrupted {
+		t.Fatal("the provisioner's marker never appeared; packer was not interrupted")
+	}
+	if res.TimedOut {
+		t.Fatalf("packer did not stop within %s of SIGINT", 90*time.Second)
+	}
+	if res.ExitCode == 0 {
+		t.Error("interrupted packer build exited 0")
+	}
+	if n := len(e.proxy.CallsFor("ec2", "CreateImage")); n != 0 {
+		t.Errorf("CreateImage called %d times after the interrupt", n)
+	}
+	if len(e.proxy.CallsFor("ec2", "TerminateInstances")) == 0 {
+		t.Error("the build instance was not terminated after the interrupt")
+	}
+	if l := e.leaks(t); !l.Empty() {
+		t.Errorf("interrupted build leaked resources:\n%s", l)
+	}
+}
