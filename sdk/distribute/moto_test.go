@@ -66,7 +66,7 @@ func newMotoEnv(t *testing.T) *motoEnv {
 		shared.moto, shared.err = awstest.StartMoto(context.Background(), awstest.MotoOptions{LoadDefaultAMIs: aws.Bool(false)})
 	})
 	if shared.err != nil {
-		t.Fatalf("start moto: %v", shared.err)
+		t.Fatalf("start moto (%s): %v", awstest.MotoInstallHint, shared.err)
 	}
 	m := shared.moto
 	return &motoEnv{moto: m, proxy: awstest.NewProxy(t, m.Endpoint, awstest.ProxyOptions{}), cache: map[string]*ec2.Client{}, retries: 1}

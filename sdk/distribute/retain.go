@@ -217,9 +217,10 @@ type RetainOutput struct {
 // that neither retention rule keeps, and returns a decision for every
 // selected AMI. With in.DryRun it only plans.
 //
-// An AMI is never removed when it is not owned by the caller or not
-// matched by the selector (checked on EC2's answer again, not only in the
-// request's filters), is listed in in.Protect, has no readable creation
+// Only AMIs owned by the caller (DescribeImages with owner "self") are
+// considered. An AMI is never removed when it is not matched by the
+// selector (checked on EC2's answer again, not only through the request's
+// filters), is listed in in.Protect, has no readable creation
 // date, is used by a pending, running, stopping or stopped instance
 // (DescribeInstances, filter image-id), or is the image of the latest or
 // default version of a launch template (one paginated

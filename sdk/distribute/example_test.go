@@ -1,0 +1,122 @@
+package distribute_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
+	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
+	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
+)
+
+// Copy an AMI to two regions, share it with an account and an
+// organization, tag it, and print one line per region. The example runs
+// against a local emulator; with real AWS, leave out the static keys and
+// the endpoint.
+func Example() {
+	ctx := context.Background()
+	endpoint := localAWS() // http://127.0.0.1:PORT of a moto server
+	key, secret := awstest.TestCredentials()
+	sess, err := awscfg.New(ctx, awscfg.Config{
+		Region: "us-east-1", AccessKey: key, SecretKey: secret, MaxAttempts: 1,
+		Endpoints: awscfg.Endpoints{EC2: endpoint},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	src, err := sess.EC2("").RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("example-app-1"), RootDeviceName: aws.String("/dev/xvda")})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	out, err := distribute.Copy(ctx, distribute.PerRegion(sess.EC2), &distribute.CopyInput{
+		SourceImageID: aws.ToString(src.ImageId),
+		SourceRegion:  "us-east-1",
+		Targets:       []distribute.Target{{Region: "eu-west-1"}, {Region: "ap-southeast-2", Name: "example-app-1-ap"}},
+		Permissions: distribute.Permissions{
+			Accounts: []string{"210987654321"},
+			OrgARNs:  []string{"arn:aws:organizations::123456789012:organization/o-abcdefghij"},
+		},
+		Tags:        map[string]string{"App": "example"},
+		Concurrency: 2,
+	}, func(o *distribute.Options) {
+		o.Wait = distribute.WaitOptions{MinDelay: 100 * time.Millisecond, MaxWait: time.Minute}
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range out.Results {
+		fmt.Printf("%s %s %q shared with %d account(s) and %d organization(s)\n",
+			r.Region, r.Status, r.Name, len(r.SharedWith.Accounts), len(r.SharedWith.OrgARNs))
+	}
+	// out.Results.WriteTable(os.Stdout) prints a table; json.Marshal(out.Results) a manifest.
+
+	// Output:
+	// eu-west-1 available "example-app-1" shared with 1 account(s) and 1 organization(s)
+	// ap-southeast-2 available "example-app-1-ap" shared with 1 account(s) and 1 organization(s)
+}
+
+// localAWS returns the endpoint of the moto server the tests of this
+// package share.
+func localAWS() string {
+	shared.once.Do(func() {
+		shared.moto, shared.err = awstest.StartMoto(context.Background(), awstest.MotoOptions{LoadDefaultAMIs: aws.Bool(false)})
+	})
+	if shared.err != nil {
+		log.Fatal(shared.err)
+	}
+	return shared.moto.Endpoint
+}
+
+// Configuration can be checked before any AWS call, with messages naming
+// the caller's own fields.
+func ExampleValidateEach() {
+	users := []string{"123456789012", "1234"}
+	fmt.Println(distribute.ValidateEach("ami_users", users, distribute.ValidateAccountID))
+	fmt.Println(distribute.ValidateOUARN("arn:aws:organizations::123456789012:ou/o-abcdefghij/ou-ab12-cdefgh34"))
+	// Output:
+	// ami_users[1]: "1234" is not an AWS account ID (want 12 digits)
+	// <nil>
+}
+
+// CheckSharing refuses what AWS would refuse, before any call.
+func ExampleCheckSharing() {
+	share := distribute.Permissions{Accounts: []string{"210987654321"}}
+	fmt.Println(distribute.CheckSharing(share, distribute.Encryption{Encrypted: true}))
+	fmt.Println(distribute.CheckSharing(share, distribute.Encryption{Encrypted: true, KMSKeyID: "alias/team"}))
+	// Output:
+	// an image encrypted with the AWS-managed key alias/aws/ebs cannot be shared with other accounts; copy it with a customer-managed KMS key
+	// <nil>
+}
+
+// Retention with a dry run returns the plan without changing anything.
+func ExampleRetain() {
+	ctx := context.Background()
+	key, secret := awstest.TestCredentials()
+	sess, err := awscfg.New(ctx, awscfg.Config{
+		Region: "us-east-1", AccessKey: key, SecretKey: secret, MaxAttempts: 1,
+		Endpoints: awscfg.Endpoints{EC2: localAWS()},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	out, err := distribute.Retain(ctx, distribute.PerRegion(sess.EC2), &distribute.RetainInput{
+		Regions:    []string{"us-east-1"},
+		Selector:   distribute.Selector{Name: "nightly-*", Tags: map[string]string{"Team": "web"}},
+		KeepNewest: 3,
+		KeepWithin: 30 * 24 * time.Hour,
+		DryRun:     true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(out.Decisions.ToRemove()), "AMIs would be removed")
+	// out.Decisions.WriteTable(os.Stdout) prints the whole plan.
+
+	// Output: 0 AMIs would be removed
+}
