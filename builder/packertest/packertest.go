@@ -442,3 +442,30 @@ func ArtifactIDs(out string) map[string][]string {
 	}
 	return ids
 }
+
+// HostAWSEnv returns this process's AWS_* variables, plus AWS_CONFIG_FILE
+// and AWS_SHARED_CREDENTIALS_FILE pointing at the user's ~/.aws files when
+// they are not set, for acceptance tests that run packer against real AWS
+// (packer's HOME is a private directory). Pass it in [Options.Env].
+func HostAWSEnv() []string {
+	var env []string
+	have := map[string]bool{}
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "AWS_") {
+			env = append(env, kv)
+			have[name] = true
+		}
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return env
+	}
+	for name, file := range map[string]string{"AWS_CONFIG_FILE": "config", "AWS_SHARED_CREDENTIALS_FILE": "credentials"} {
+		p := filepath.Join(home, ".aws", file)
+		if _, err := os.Stat(p); err == nil && !have[name] {
+			env = append(env, name+"="+p)
+		}
+	}
+	return env
+}

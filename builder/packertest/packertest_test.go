@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,5 +167,33 @@ func TestPackerPath(t *testing.T) {
 	res := pk.RunT(t, RunOptions{Args: []string{"version"}, Timeout: time.Minute})
 	if res.ExitCode != 0 || !strings.HasPrefix(res.Stdout, "Packer v") {
 		t.Fatalf("packer version: exit %d, output %q", res.ExitCode, res.Output())
+	}
+}
+
+func TestHostAWSEnv(t *testing.T) {
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, ".aws"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".aws", "config"), []byte("[default]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOME", home)
+	t.Setenv("AWS_PROFILE", "acc")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/custom/credentials")
+	env := HostAWSEnv()
+	for _, want := range []string{
+		"AWS_PROFILE=acc",
+		"AWS_SHARED_CREDENTIALS_FILE=/custom/credentials",
+		"AWS_CONFIG_FILE=" + filepath.Join(home, ".aws", "config"),
+	} {
+		if !slices.Contains(env, want) {
+			t.Errorf("HostAWSEnv() = %q, lacks %q", env, want)
+		}
+	}
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "AWS_") {
+			t.Errorf("HostAWSEnv() passes on %q", kv)
+		}
 	}
 }
