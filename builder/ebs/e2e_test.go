@@ -584,3 +584,25 @@ func TestE2EInterruptLeavesNothing(t *testing.T) {
 		t.Errorf("interrupted build leaked resources:\n%s", l)
 	}
 }
+
+// The README shows the same IAM policy as example/iam/ami-ebs-policy.json,
+// which TestE2EBuild checks against the calls a build makes.
+func TestREADMEPolicyMatchesExample(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "### IAM policy for `ami-ebs`")
+	if !ok {
+		t.Fatal("README has no IAM policy section")
+	}
+	_, block, _ = strings.Cut(block, "```json\n")
+	block, _, _ = strings.Cut(block, "```")
+	policy, err := os.ReadFile(filepath.Join("..", "..", "example", "iam", "ami-ebs-policy.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(block) != strings.TrimSpace(string(policy)) {
+		t.Errorf("README's IAM policy differs from example/iam/ami-ebs-policy.json:\nREADME:\n%s\nfile:\n%s", block, policy)
+	}
+}
