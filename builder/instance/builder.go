@@ -1,0 +1,225 @@
+// Package instance is the ami-instance builder: it launches an instance from
+// a source AMI, provisions it over SSH, takes an image of its root file
+// system (or of a given device or image file) with a small POSIX sh script,
+// streams it to the machine running Packer, bundles it there in the AMI
+// bundle format while uploading the parts to S3, and registers an
+// instance-store AMI from the bundle's manifest.
+//
+// Credentials and X.509 keys never reach the build instance: it only runs
+// the bundle script, which holds nothing secret. A build that fails or is
+// cancelled after the upload deletes the uploaded objects and deregisters
+// the AMI it registered.
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/packerbuilderdata"
+
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
+)
+
+// BuilderId is the ID of artifacts made by this builder.
+const BuilderId = "amiforge.ami-instance" //nolint:revive // Packer's name
+
+// Builder is the ami-instance builder.
+type Builder struct {
+	config Config
+	runner multistep.Runner
+}
+
+var _ packersdk.Builder = (*Builder)(nil)
+
+// ConfigSpec returns the HCL2 specification of the configuration.
+func (b *Builder) ConfigSpec() hcldec.ObjectSpec { return b.config.FlatMapstructure().HCL2Spec() }
+
+// Prepare validates the configuration and returns the names of the
+// generated data the build exposes to provisioners and post-processors.
+func (b *Builder) Prepare(raws ...any) ([]string, []string, error) {
+	warnings, err := b.config.Prepare(raws...)
+	if err != nil {
+		return nil, warnings, err
+	}
+	return append([]string(nil), amibuild.GeneratedDataNames...), warnings, nil
+}
+
+// Run builds the AMI.
+func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook) (packersdk.Artifact, error) {
+	c := &b.config
+	sess, err := c.AccessConfig.Session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	region := c.Region()
+
+	state := new(multistep.BasicStateBag)
+	amibuild.StateUI.Put(state, ui)
+	amibuild.StateHook.Put(state, hook)
+	amibuild.StateSession.Put(state, sess)
+	amibuild.StateCommConfig.Put(state, &c.Comm)
+	generatedData := &packerbuilderdata.GeneratedData{State: state}
+
+	b.runner = commonsteps.NewRunner(b.steps(region, generatedData), c.PackerConfig, ui)
+	b.runner.Run(ctx, state)
+
+	if err, ok := amibuild.StateError.Get(state); ok && err != nil {
+		return nil, err
+	}
+	if _, cancelled := state.GetOk(multistep.StateCancelled); cancelled {
+		return nil, errors.New("build was cancelled")
+	}
+	amis, ok := amibuild.StateAMIs.Get(state)
+	if !ok || len(amis) == 0 {
+		return nil, nil
+	}
+	bun, ok := stateBundle.Get(state)
+	if !ok || bun == nil {
+		return nil, errors.New("internal error: AMI registered without a bundle in the build state")
+	}
+	loc, _ := stateImageLocation.Get(state)
+	art := &Artifact{
+		Artifact: &amibuild.Artifact{
+			Amis:           amis,
+			BuilderIdValue: BuilderId,
+			StateData: map[string]any{
+				"generated_data": state.Get("generated_data"),
+				"image_location": loc,
+				"s3_bucket":      bun.Location.Bucket,
+				"s3_prefix":      bun.Location.Prefix,
+				"manifest_key":   bun.Location.ManifestKey(),
+			},
+		},
+		Bundle: bun.Location,
+		EC2:    func(r string) bundlestore.DeregisterAPI { return sess.EC2(r) },
+		S3:     func(r string) bundlestore.DeleteAPI { return sess.S3(r) },
+	}
+	if src, _ := amibuild.StateBuildInfo.Get(state); src != nil {
+		art.SourceAMI = src.SourceAMI
+	}
+	return art, nil
+}
+
+// steps returns the build's steps in order. Everything that can be checked
+// without an instance (credentials, region, bucket, AMI name, source AMI,
+// certificates) is checked before the instance is launched.
+func (b *Builder) steps(region string, generatedData *packerbuilderdata.GeneratedData) []multistep.Step {
+	c := &b.config
+	wait := c.Polling.InstanceWait()
+	var virtuals []bundleVirtual
+	for _, m := range c.AMIMappings {
+		if m.VirtualName != "" {
+			virtuals = append(virtuals, bundleVirtual{Virtual: m.VirtualName, Device: m.DeviceName})
+		}
+	}
+	var bdms []types.BlockDeviceMapping
+	if len(c.AMIMappings) > 0 {
+		bdms = c.AMIMappings.Mappings()
+	}
+	return []multistep.Step{
+		&amibuild.StepCheckRegion{
+			Region:                   region,
+			SkipCredentialValidation: c.SkipCredentialValidation,
+		},
+		&stepCheckBucket{
+			Region: region,
+			Bucket: c.S3Bucket,
+		},
+		&amibuild.StepCheckAMIName{
+			Region:          region,
+			AMIName:         c.AMIName,
+			ForceDeregister: c.AMIForceDeregister,
+		},
+		&amibuild.StepFindSourceAMI{
+			Region:        region,
+			SourceAMI:     c.SourceAMI,
+			Filter:        c.SourceAMIFilter,
+			GeneratedData: generatedData,
+		},
+		&stepCheckSourceImage{},
+		&stepPrepareCerts{
+			UserCertPEM:  c.userCertPEM,
+			UserKey:      c.userKey,
+			GeneratedDir: c.X509GeneratedDir,
+			EC2CertPath:  c.EC2CertPath,
+		},
+		&amibuild.StepCreateKeyPair{
+			Region:       region,
+			Comm:         &c.Comm,
+			Debug:        c.PackerDebug,
+			DebugKeyPath: fmt.Sprintf("ec2_%s.pem", c.PackerBuildName),
+		},
+		&amibuild.StepCreateSecurityGroup{
+			Region:           region,
+			Comm:             &c.Comm,
+			SecurityGroupIDs: c.SecurityGroupIDs,
+			VpcID:            c.VpcID,
+			SubnetID:         c.SubnetID,
+			SourceCIDRs:      c.TemporarySGSourceCIDRs,
+		},
+		&amibuild.StepRunInstance{
+			Region: region,
+			Config: &c.RunConfig,
+			Wait:   wait,
+			Ctx:    c.ctx,
+		},
+		&communicator.StepConnect{
+			Config:    &c.Comm,
+			Host:      amibuild.CommHost(c.Comm.Host(), c.SSHInterface),
+			SSHConfig: c.Comm.SSHConfigFunc(),
+		},
+		&commonsteps.StepProvision{},
+		&commonsteps.StepCleanupTempKeys{Comm: &c.Comm},
+		&stepBundleVolume{
+			Region:    region,
+			Bucket:    c.S3Bucket,
+			Prefix:    c.S3Prefix,
+			Name:      c.BundleName,
+			AccountID: c.AccountID,
+			Script: scriptOptions{
+				Source:     c.BundleSource,
+				ScratchDir: c.BundleScratchDir,
+				SizeMB:     c.BundleSizeMB,
+				Exclude:    c.BundleExclude,
+			},
+			CommandPrefix:       c.BundleCommandPrefix,
+			Architecture:        c.Architecture,
+			KernelID:            c.KernelID,
+			RamdiskID:           c.RamdiskID,
+			ProductCodes:        c.ProductCodes,
+			BlockDeviceMappings: manifestMappings(c.RootDeviceName, virtuals),
+			Concurrency:         c.S3UploadConcurrency,
+		},
+		&amibuild.StepDeregisterExisting{
+			Region:  region,
+			AMIName: c.AMIName,
+			Force:   c.AMIForceDeregister,
+		},
+		&stepRegisterImage{
+			Region:              region,
+			Name:                c.AMIName,
+			Description:         c.AMIDescription,
+			Ctx:                 c.ctx,
+			VirtualizationType:  c.VirtualizationType,
+			RootDeviceName:      c.RootDeviceName,
+			BlockDeviceMappings: bdms,
+			ENASupport:          c.AMIENASupport.ToBoolPointer(),
+			SriovNetSupport:     c.SriovNetSupport,
+			BootMode:            c.BootMode,
+			TPMSupport:          c.TPMSupport,
+			IMDSSupport:         c.AMIIMDSSupport,
+		},
+		&amibuild.StepTagImage{
+			Tags: c.AMITags,
+			Ctx:  c.ctx,
+		},
+	}
+}

@@ -1,0 +1,551 @@
+//go:generate packer-sdc mapstructure-to-hcl2 -type Config
+//go:generate packer-sdc struct-markdown
+
+package instance
+
+import (
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/common"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
+)
+
+// Config is the configuration of the ami-instance builder: the access, run
+// and AMI options shared with ami-ebs, plus where the bundle goes in S3, the
+// X.509 material it is encrypted and signed with, how the image is taken on
+// the build instance, and the machine settings of the registered AMI.
+type Config struct {
+	common.PackerConfig   `mapstructure:",squash"`
+	amibuild.AccessConfig `mapstructure:",squash"`
+	amibuild.RunConfig    `mapstructure:",squash"`
+	amibuild.AMIConfig    `mapstructure:",squash"`
+	// How often and how long to wait for the instance to reach a state.
+	// See the aws_polling block.
+	Polling amibuild.PollingConfig `mapstructure:"aws_polling" required:"false"`
+
+	// The 12-digit ID of the AWS account the AMI is registered in; it is
+	// written into the bundle manifest. Dashes are removed. Defaults to the
+	// account of the credentials (STS GetCallerIdentity).
+	AccountID string `mapstructure:"account_id" required:"false"`
+	// The S3 bucket the bundle is uploaded to. It must be in the build
+	// region, have ACLs enabled (object ownership other than "bucket owner
+	// enforced", because every object gets the `aws-exec-read` ACL that lets
+	// EC2 read it) and must not encrypt new objects with SSE-KMS. The bucket
+	// is checked before the build instance is launched.
+	S3Bucket string `mapstructure:"s3_bucket" required:"true"`
+	// The key prefix ("folder") of the bundle's objects in the bucket, for
+	// example `bundles/web`. It may use template functions such as
+	// `{{timestamp}}`. Defaults to the AMI name (with characters other than
+	// letters, digits, `.`, `_` and `-` replaced by `-`) followed by `-` and
+	// the Unix time of the build, so that every build writes to a prefix of
+	// its own.
+	S3Prefix string `mapstructure:"s3_prefix" required:"false"`
+	// Another name for `s3_prefix`, as in HashiCorp's `amazon-instance`
+	// builder. Set one of them, not both.
+	BundlePrefix string `mapstructure:"bundle_prefix" required:"false"`
+	// The bundle's name: the name of the image inside it and the start of
+	// its object names (`<name>.manifest.xml`, `<name>.part.N`). Letters,
+	// digits, `.`, `_` and `-`. Defaults to `image`.
+	BundleName string `mapstructure:"bundle_name" required:"false"`
+	// A PEM file with your X.509 certificate (RSA). The bundle's key is
+	// encrypted for it, so that you can unbundle the image later with the
+	// matching private key. It need not be issued by AWS; a self-signed
+	// certificate works. Set it together with `x509_key_path`, or set
+	// neither, and the builder generates a key and certificate for this
+	// build (see `x509_generated_dir`). The files never leave the machine
+	// running Packer.
+	X509CertPath string `mapstructure:"x509_cert_path" required:"false"`
+	// A PEM file with the RSA private key of `x509_cert_path`, in PKCS #1
+	// or PKCS #8 form. The manifest is signed with it.
+	X509KeyPath string `mapstructure:"x509_key_path" required:"false"`
+	// When the builder generates the X.509 key and certificate (no
+	// `x509_cert_path` and `x509_key_path`), the directory to write them
+	// to, as `x509-key.pem` and `x509-cert.pem`, both with mode 0600. The
+	// directory is created if needed and must not already hold these files;
+	// use one directory per build, for example `keys/{{timestamp}}`.
+	// Without it the generated key is discarded after the build, and
+	// nobody can unbundle the bundle later (EC2 can still launch the AMI).
+	X509GeneratedDir string `mapstructure:"x509_generated_dir" required:"false"`
+	// A PEM file with Amazon's EC2 certificate, for which the bundle's key is
+	// encrypted too, so that EC2 can decrypt the image. It ships with
+	// Amazon's EC2 AMI tools as `cert-ec2.pem`; the AWS GovCloud (US) and
+	// China regions have certificates of their own (`cert-ec2-gov.pem`,
+	// `cert-ec2-cn-north-1.pem`). Required, unless a custom EC2 endpoint
+	// (an emulator) is configured; a stand-in certificate is then
+	// generated.
+	EC2CertPath string `mapstructure:"ec2_cert_path" required:"false"`
+
+	// What is bundled: `copy` (the default) makes a fresh file system
+	// image of the running root file system in `bundle_scratch_dir`, like
+	// ec2-bundle-vol: same file system type and label, everything on the
+	// root file system except the contents of other mounts (`/proc`,
+	// `/sys`, `/dev`, `/run` and the like), the scratch directory and
+	// `bundle_exclude`. Otherwise an absolute path on the build instance:
+	// a block device (`/dev/…`) or an image file, which is bundled as it
+	// is.
+	BundleSource string `mapstructure:"bundle_source" required:"false"`
+	// The directory on the build instance where `copy` makes the image
+	// file. It needs room for the image; by default `/mnt`, where
+	// instance-store volumes are usually mounted. It is left out of the
+	// image.
+	BundleScratchDir string `mapstructure:"bundle_scratch_dir" required:"false"`
+	// The size in MiB of the file system image `copy` makes, 1 to 10240.
+	// Zero (the default) sizes it from the space used on the root file
+	// system: used space plus a quarter plus 256 MiB, at most 10240 MiB.
+	BundleSizeMB int `mapstructure:"bundle_size_mb" required:"false"`
+	// Absolute paths on the build instance that `copy` leaves out of the
+	// image, for example `["/home/build/cache", "/var/tmp"]`. A directory
+	// is left out with everything below it.
+	BundleExclude []string `mapstructure:"bundle_exclude" required:"false"`
+	// What runs the bundle script with root rights on the build instance:
+	// the script is piped into `<prefix> sh -s`. Defaults to `sudo -n`
+	// unless `ssh_username` is `root`, in which case there is no prefix.
+	// The script contains no secret; it only reads the image and writes it
+	// to standard output.
+	BundleCommandPrefix string `mapstructure:"bundle_command_prefix" required:"false"`
+	// How many bundle parts (10 MiB each) are uploaded to S3 at once, 1 to
+	// 32. Each part in flight holds 10 MiB of memory. Defaults to 4.
+	S3UploadConcurrency int `mapstructure:"s3_upload_concurrency" required:"false"`
+
+	// The architecture of the AMI: `i386`, `x86_64` (the default) or
+	// `arm64`.
+	Architecture string `mapstructure:"architecture" required:"false"`
+	// The virtualization type of the AMI: `hvm` (the default) or
+	// `paravirtual`. `arm64` needs `hvm`; `paravirtual` needs `kernel_id`.
+	VirtualizationType string `mapstructure:"virtualization_type" required:"false"`
+	// The root device name of the AMI. Defaults to `/dev/sda1`.
+	RootDeviceName string `mapstructure:"root_device_name" required:"false"`
+	// The boot mode of the AMI: `legacy-bios`, `uefi` or `uefi-preferred`.
+	// Empty leaves EC2's default for the architecture.
+	BootMode string `mapstructure:"boot_mode" required:"false"`
+	// Enable NitroTPM for the AMI. The only valid value is `v2.0`; it needs
+	// `boot_mode = "uefi"`.
+	TPMSupport string `mapstructure:"tpm_support" required:"false"`
+	// Enable enhanced networking with the Intel 82599 Virtual Function
+	// interface (SR-IOV, `sriovNetSupport = simple`) for the AMI.
+	SriovNetSupport bool `mapstructure:"sriov_net_support" required:"false"`
+	// The ID of the kernel image (AKI) of a `paravirtual` AMI, for example
+	// `aki-0123456789abcdef0`.
+	KernelID string `mapstructure:"kernel_id" required:"false"`
+	// The ID of the RAM disk image (ARI) of a `paravirtual` AMI, for
+	// example `ari-0123456789abcdef0`.
+	RamdiskID string `mapstructure:"ramdisk_id" required:"false"`
+	// Product codes recorded in the bundle manifest.
+	ProductCodes []string `mapstructure:"product_codes" required:"false"`
+
+	ctx interpolate.Context
+	// customEndpoint reports whether a custom EC2 endpoint was configured
+	// when Prepare ran (template option or environment).
+	customEndpoint bool
+	// userCertPEM and userKey are the loaded X.509 files, when given.
+	userCertPEM []byte
+	userKey     *rsa.PrivateKey
+}
+
+// Values of bundle_source and defaults.
+const (
+	BundleSourceCopy        = "copy"
+	defaultScratchDir       = "/mnt"
+	defaultBundleName       = "image"
+	defaultRootDeviceName   = "/dev/sda1"
+	maxBundleSizeMB         = bundle.MaxImageSize >> 20
+	maxUploadConcurrency    = 32
+	generatedKeyFile        = "x509-key.pem"
+	generatedCertFile       = "x509-cert.pem"
+	defaultUploadConcurrent = 4
+)
+
+// InstanceStoreFamilies are the instance families that can boot an
+// instance-store root device.
+var InstanceStoreFamilies = []string{"c1", "c3", "d2", "i2", "m1", "m2", "m3", "r3", "x1"}
+
+var (
+	accountIDRE   = regexp.MustCompile(`^[0-9]{12}$`)
+	bucketRE      = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	bundleNameRE  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+	kernelIDRE    = regexp.MustCompile(`^aki-[0-9a-f]{8,17}$`)
+	ramdiskIDRE   = regexp.MustCompile(`^ari-[0-9a-f]{8,17}$`)
+	productCodeRE = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
+	rootDeviceRE  = regexp.MustCompile(`^/dev/[a-z][a-z0-9]{1,15}$`)
+	prefixBadRE   = regexp.MustCompile(`[^A-Za-z0-9._-]`)
+)
+
+// Prepare decodes and validates the configuration without any network
+// call. It reports every problem at once and returns warnings.
+func (c *Config) Prepare(raws ...any) ([]string, error) {
+	c.ctx.Funcs = amibuild.TemplateFuncs
+	err := config.Decode(c, &config.DecodeOpts{
+		PluginType:         BuilderId,
+		Interpolate:        true,
+		InterpolateContext: &c.ctx,
+		InterpolateFilter: &interpolate.RenderFilter{
+			Exclude: amibuild.InterpolateExclude,
+		},
+	}, raws...)
+	if err != nil {
+		return nil, err
+	}
+	if c.PackerForce {
+		c.AMIForceDeregister = true
+	}
+
+	var errs *packersdk.MultiError
+	errs = packersdk.MultiErrorAppend(errs, c.AccessConfig.Prepare()...)
+	errs = packersdk.MultiErrorAppend(errs, c.RunConfig.Prepare(&c.ctx)...)
+	errs = packersdk.MultiErrorAppend(errs, c.AMIConfig.Prepare(&c.ctx)...)
+	errs = packersdk.MultiErrorAppend(errs, c.Polling.Prepare()...)
+	c.customEndpoint = c.CustomEndpointEC2 != "" || os.Getenv("AWS_ENDPOINT_URL_EC2") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+	errs = packersdk.MultiErrorAppend(errs, c.prepareInstance()...)
+	if len(errs.Errors) > 0 {
+		return nil, errs
+	}
+
+	packersdk.LogSecretFilter.Set(c.AccessKey, c.SecretKey, c.Token)
+	return c.warnings(), nil
+}
+
+// prepareInstance fills defaults and validates the options of this builder.
+func (c *Config) prepareInstance() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	// Windows cannot be bundled.
+	if c.Comm.Type == "winrm" {
+		add("communicator: %q is not supported; Windows instance-store AMIs cannot be created, use the ami-ebs builder", c.Comm.Type)
+	}
+	for k, v := range c.SourceAMIFilter.Filters {
+		if k == "platform" && strings.EqualFold(v, "windows") {
+			add("source_ami_filter.filters: platform = %q selects Windows images; Windows instance-store AMIs cannot be created, use the ami-ebs builder", v)
+		}
+	}
+	if c.Comm.SSHPty {
+		add("ssh_pty: not supported; the image is streamed over the bundle command's output, which a terminal would alter")
+	}
+	if c.Comm.Type == "none" {
+		add("communicator: \"none\" is not supported; the builder runs the bundle script on the build instance over SSH")
+	}
+
+	// Account.
+	if c.AccountID != "" {
+		c.AccountID = strings.ReplaceAll(c.AccountID, "-", "")
+		if !accountIDRE.MatchString(c.AccountID) {
+			add("account_id: %q is not an AWS account ID; expected 12 digits, for example \"123456789012\"", c.AccountID)
+		}
+	}
+
+	// Where the bundle goes.
+	switch {
+	case c.S3Bucket == "":
+		add("s3_bucket: required: the S3 bucket the bundle is uploaded to, in the build region")
+	case !bucketRE.MatchString(c.S3Bucket) || strings.Contains(c.S3Bucket, ".."):
+		add("s3_bucket: %q is not a bucket name; valid are 3 to 63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit", c.S3Bucket)
+	}
+	if c.S3Prefix != "" && c.BundlePrefix != "" {
+		add("s3_prefix, bundle_prefix: bundle_prefix is another name for s3_prefix; set one of them, not both")
+	}
+	if c.S3Prefix == "" {
+		c.S3Prefix = c.BundlePrefix
+	}
+	c.S3Prefix = strings.Trim(c.S3Prefix, "/")
+	if c.S3Prefix == "" {
+		c.S3Prefix = DefaultPrefix(c.AMIName, time.Now())
+	}
+	if err := checkPrefix(c.S3Prefix); err != nil {
+		add("s3_prefix: %v", err)
+	}
+	if c.BundleName == "" {
+		c.BundleName = defaultBundleName
+	}
+	if !bundleNameRE.MatchString(c.BundleName) || c.BundleName == "." || c.BundleName == ".." {
+		add("bundle_name: %q is invalid; use 1 to 128 letters, digits, '.', '_' and '-'", c.BundleName)
+	}
+
+	// X.509 material.
+	errs = append(errs, c.prepareCerts()...)
+
+	// What is bundled, and how.
+	if c.BundleSource == "" {
+		c.BundleSource = BundleSourceCopy
+	}
+	if c.BundleSource != BundleSourceCopy {
+		if err := checkRemotePath(c.BundleSource); err != nil {
+			add("bundle_source: %v; valid are \"copy\" or an absolute path on the build instance such as \"/dev/xvdb\" or \"/mnt/root.img\"", err)
+		}
+	}
+	if c.BundleScratchDir == "" {
+		c.BundleScratchDir = defaultScratchDir
+	}
+	if err := checkRemotePath(c.BundleScratchDir); err != nil {
+		add("bundle_scratch_dir: %v", err)
+	} else if path.Clean(c.BundleScratchDir) == "/" {
+		add("bundle_scratch_dir: \"/\" is the root itself; use a directory such as \"/mnt\"")
+	}
+	c.BundleScratchDir = path.Clean(c.BundleScratchDir)
+	if c.BundleSizeMB < 0 || c.BundleSizeMB > maxBundleSizeMB {
+		add("bundle_size_mb: %d is out of range; valid is 1 to %d (the bundle format's limit of 10 GiB), or 0 to size the image from the used space", c.BundleSizeMB, maxBundleSizeMB)
+	}
+	if c.BundleSource != BundleSourceCopy {
+		if c.BundleSizeMB != 0 {
+			add("bundle_size_mb: only valid with bundle_source = \"copy\"; a device or image file is bundled at its own size")
+		}
+		if len(c.BundleExclude) > 0 {
+			add("bundle_exclude: only valid with bundle_source = \"copy\"")
+		}
+	}
+	for i, p := range c.BundleExclude {
+		if err := checkRemotePath(p); err != nil {
+			add("bundle_exclude[%d]: %v", i, err)
+		} else if path.Clean(p) == "/" {
+			add("bundle_exclude[%d]: \"/\" would leave out everything", i)
+		}
+	}
+	if c.BundleCommandPrefix == "" && c.Comm.SSHUsername != "root" {
+		c.BundleCommandPrefix = "sudo -n"
+	}
+	if strings.ContainsAny(c.BundleCommandPrefix, "\n\r\x00") {
+		add("bundle_command_prefix: must be a single line")
+	}
+	switch {
+	case c.S3UploadConcurrency == 0:
+		c.S3UploadConcurrency = defaultUploadConcurrent
+	case c.S3UploadConcurrency < 0 || c.S3UploadConcurrency > maxUploadConcurrency:
+		add("s3_upload_concurrency: %d is out of range; valid is 1 to %d", c.S3UploadConcurrency, maxUploadConcurrency)
+	}
+
+	// Machine settings.
+	if c.Architecture == "" {
+		c.Architecture = bundle.ArchX86_64
+	}
+	switch c.Architecture {
+	case bundle.ArchI386, bundle.ArchX86_64, bundle.ArchARM64:
+	default:
+		add("architecture: %q is unknown; valid are \"i386\", \"x86_64\" and \"arm64\"", c.Architecture)
+	}
+	if c.VirtualizationType == "" {
+		c.VirtualizationType = "hvm"
+	}
+	switch c.VirtualizationType {
+	case "hvm":
+	case "paravirtual":
+		if c.Architecture == bundle.ArchARM64 {
+			add("virtualization_type: \"paravirtual\" is not available for arm64; use \"hvm\"")
+		}
+		if c.KernelID == "" {
+			add("kernel_id: required with virtualization_type = \"paravirtual\" (an aki- ID)")
+		}
+		if c.BootMode != "" {
+			add("boot_mode: only valid with virtualization_type = \"hvm\"")
+		}
+	default:
+		add("virtualization_type: %q is unknown; valid are \"hvm\" and \"paravirtual\"", c.VirtualizationType)
+	}
+	if c.RootDeviceName == "" {
+		c.RootDeviceName = defaultRootDeviceName
+	}
+	if !rootDeviceRE.MatchString(c.RootDeviceName) {
+		add("root_device_name: %q is not a device name; expected like \"/dev/sda1\" or \"/dev/xvda\"", c.RootDeviceName)
+	}
+	switch c.BootMode {
+	case "", "legacy-bios", "uefi", "uefi-preferred":
+	default:
+		add("boot_mode: %q is unknown; valid are \"legacy-bios\", \"uefi\" and \"uefi-preferred\"", c.BootMode)
+	}
+	if c.BootMode == "legacy-bios" && c.Architecture == bundle.ArchARM64 {
+		add("boot_mode: arm64 AMIs boot with \"uefi\", not \"legacy-bios\"")
+	}
+	switch c.TPMSupport {
+	case "":
+	case "v2.0":
+		if c.BootMode != "uefi" {
+			add("tpm_support: \"v2.0\" needs boot_mode = \"uefi\"")
+		}
+	default:
+		add("tpm_support: %q is invalid; the only valid value is \"v2.0\"", c.TPMSupport)
+	}
+	if c.KernelID != "" && !kernelIDRE.MatchString(c.KernelID) {
+		add("kernel_id: %q is not a kernel image ID; expected \"aki-\" and 8 or 17 hex digits", c.KernelID)
+	}
+	if c.RamdiskID != "" && !ramdiskIDRE.MatchString(c.RamdiskID) {
+		add("ramdisk_id: %q is not a RAM disk image ID; expected \"ari-\" and 8 or 17 hex digits", c.RamdiskID)
+	}
+	for i, pc := range c.ProductCodes {
+		if !productCodeRE.MatchString(pc) {
+			add("product_codes[%d]: %q is not a product code; expected 1 to 64 letters and digits", i, pc)
+		}
+	}
+	if len(c.SnapshotTags) > 0 {
+		add("snapshot_tags: an instance-store AMI has no snapshots; use tags")
+	}
+	if c.AMIForceDeleteSnapshot {
+		add("force_delete_snapshot: an instance-store AMI has no snapshots; remove the option")
+	}
+	for i, m := range c.AMIMappings {
+		if m.DeviceName == c.RootDeviceName && m.VirtualName == "" && !m.NoDevice {
+			add("ami_block_device_mappings[%d].device_name: %q is the root device, which is the bundle itself; only other devices can be mapped", i, m.DeviceName)
+		}
+	}
+	return errs
+}
+
+// prepareCerts validates the X.509 options and loads the user's files, so
+// that a wrong path or a key that does not fit fails before the build.
+func (c *Config) prepareCerts() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	switch {
+	case (c.X509CertPath == "") != (c.X509KeyPath == ""):
+		add("x509_cert_path, x509_key_path: set both (your certificate and its private key) or neither (a key and certificate are generated for the build)")
+	case c.X509CertPath != "":
+		if c.X509GeneratedDir != "" {
+			add("x509_generated_dir: only used when the key and certificate are generated; not valid together with x509_cert_path and x509_key_path")
+		}
+		errs = append(errs, c.loadUserCert()...)
+	case c.X509GeneratedDir != "":
+		for _, f := range []string{generatedKeyFile, generatedCertFile} {
+			p := filepath.Join(c.X509GeneratedDir, f)
+			if _, err := os.Stat(p); err == nil {
+				add("x509_generated_dir: %s already exists; use a fresh directory per build, for example \"keys/{{timestamp}}\"", p)
+			}
+		}
+		if st, err := os.Stat(c.X509GeneratedDir); err == nil && !st.IsDir() {
+			add("x509_generated_dir: %q is a file, not a directory", c.X509GeneratedDir)
+		}
+	}
+	if c.EC2CertPath != "" {
+		if _, err := bundle.LoadCertificate(c.EC2CertPath); err != nil {
+			add("ec2_cert_path: %v", err)
+		}
+	} else if !c.customEndpoint {
+		hint := "cert-ec2.pem"
+		switch {
+		case strings.HasPrefix(c.RawRegion, "us-gov-"):
+			hint = "the GovCloud certificate cert-ec2-gov.pem"
+		case strings.HasPrefix(c.RawRegion, "cn-"):
+			hint = "the China certificate cert-ec2-cn-north-1.pem"
+		}
+		add("ec2_cert_path: required: Amazon's EC2 certificate (%s, shipped with Amazon's EC2 AMI tools), so that EC2 can decrypt the bundle", hint)
+	}
+	return errs
+}
+
+// loadUserCert reads x509_cert_path and x509_key_path and checks that the
+// key belongs to the certificate.
+func (c *Config) loadUserCert() []error {
+	var errs []error
+	certPEM, err := os.ReadFile(c.X509CertPath)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("x509_cert_path: %w", err))
+	}
+	keyPEM, kerr := os.ReadFile(c.X509KeyPath)
+	if kerr != nil {
+		errs = append(errs, fmt.Errorf("x509_key_path: %w", kerr))
+	}
+	if err != nil || kerr != nil {
+		return errs
+	}
+	cert, err := bundle.ParseCertificatePEM(certPEM)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("x509_cert_path: %s: %w", c.X509CertPath, err))
+	}
+	key, kerr := bundle.ParsePrivateKeyPEM(keyPEM)
+	if kerr != nil {
+		// The error of a key parser never quotes the key.
+		errs = append(errs, fmt.Errorf("x509_key_path: %s: %w", c.X509KeyPath, kerr))
+	}
+	if err != nil || kerr != nil {
+		return errs
+	}
+	pub, ok := cert.PublicKey.(*rsa.PublicKey)
+	if !ok || !pub.Equal(&key.PublicKey) {
+		return []error{fmt.Errorf("x509_key_path: the key in %s does not belong to the certificate in %s", c.X509KeyPath, c.X509CertPath)}
+	}
+	c.userCertPEM, c.userKey = certPEM, key
+	return nil
+}
+
+// warnings returns the warnings of a valid configuration.
+func (c *Config) warnings() []string {
+	var w []string
+	if family, _, ok := strings.Cut(strings.ToLower(c.InstanceType), "."); ok && !instanceStoreFamily(family) {
+		w = append(w, fmt.Sprintf("instance_type: %q is not of a family that can boot an instance-store root device (%s); an instance-store source AMI will not launch on it, and neither will the new AMI",
+			c.InstanceType, strings.ToUpper(strings.Join(InstanceStoreFamilies, ", "))))
+	}
+	if c.X509CertPath == "" && c.X509GeneratedDir == "" {
+		w = append(w, "x509_cert_path is not set: a key and certificate are generated for this build and discarded afterwards, so the bundle cannot be unbundled later (EC2 can still launch the AMI); set x509_generated_dir to keep them")
+	}
+	if c.EC2CertPath == "" && c.customEndpoint {
+		w = append(w, "ec2_cert_path is not set: a custom EC2 endpoint is configured, so a stand-in EC2 certificate is generated; real EC2 could not launch the resulting AMI")
+	}
+	if f := c.SourceAMIFilter; !f.Empty() && len(f.Owners) == 0 {
+		w = append(w, "source_ami_filter has no owners: an image published by anybody could match; set owners, for example [\"self\"] or an account ID")
+	}
+	if f := c.SourceAMIFilter; !f.Empty() && !f.MostRecent {
+		w = append(w, "source_ami_filter without most_recent = true fails when more than one image matches")
+	}
+	return w
+}
+
+func instanceStoreFamily(f string) bool {
+	i := sort.SearchStrings(InstanceStoreFamilies, f)
+	return i < len(InstanceStoreFamilies) && InstanceStoreFamilies[i] == f
+}
+
+// DefaultPrefix returns the default s3_prefix for an AMI name: the name
+// with characters other than letters, digits, '.', '_' and '-' replaced by
+// '-', then '-' and the Unix time t.
+func DefaultPrefix(amiName string, t time.Time) string {
+	p := strings.Trim(prefixBadRE.ReplaceAllString(amiName, "-"), "-.")
+	if p == "" {
+		p = "bundle"
+	}
+	if len(p) > 200 {
+		p = p[:200]
+	}
+	return fmt.Sprintf("%s-%d", p, t.Unix())
+}
+
+// checkPrefix validates an S3 key prefix (leading and trailing slashes
+// already removed).
+func checkPrefix(p string) error {
+	if len(p) > 900 {
+		return fmt.Errorf("%d characters; at most 900 leave room for the object names", len(p))
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("%q has an empty, \".\" or \"..\" path segment", p)
+		}
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f || r == '\\' {
+			return fmt.Errorf("%q contains a control character or a backslash", p)
+		}
+	}
+	return nil
+}
+
+// checkRemotePath validates an absolute path on the build instance.
+func checkRemotePath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("empty path")
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("%q is not an absolute path", p)
+	case strings.ContainsAny(p, "\x00\n\r"):
+		return fmt.Errorf("%q contains a control character", p)
+	}
+	return nil
+}

@@ -1,0 +1,326 @@
+package instance
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
+
+// noEnv clears the environment variables Prepare reads.
+func noEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_PROFILE"} {
+		t.Setenv(k, "")
+	}
+}
+
+// writePEM writes a generated certificate and key to dir and returns their
+// paths.
+func writePEM(t *testing.T, dir, name string) (certPath, keyPath string) {
+	t.Helper()
+	cert, key, err := generateCert(name, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath = filepath.Join(dir, name+"-cert.pem")
+	keyPath = filepath.Join(dir, name+"-key.pem")
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certPath, keyPath
+}
+
+// validRaw returns a valid configuration with an EC2 certificate file.
+func validRaw(t *testing.T) map[string]any {
+	t.Helper()
+	ec2Cert, _ := writePEM(t, t.TempDir(), "ec2")
+	return map[string]any{
+		"region":        "us-east-1",
+		"source_ami":    "ami-0123456789abcdef0",
+		"instance_type": "m3.medium",
+		"ami_name":      "test {{timestamp}}",
+		"ssh_username":  "admin",
+		"s3_bucket":     "my-bundles",
+		"ec2_cert_path": ec2Cert,
+	}
+}
+
+func TestPrepareDefaults(t *testing.T) {
+	noEnv(t)
+	var c Config
+	warnings, err := c.Prepare(validRaw(t))
+	if err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	for _, w := range warnings {
+		if strings.Contains(w, "instance_type") {
+			t.Errorf("m3.medium warned about: %s", w)
+		}
+	}
+	checks := []struct{ field, got, want string }{
+		{"bundle_source", c.BundleSource, BundleSourceCopy},
+		{"bundle_scratch_dir", c.BundleScratchDir, "/mnt"},
+		{"bundle_name", c.BundleName, "image"},
+		{"architecture", c.Architecture, "x86_64"},
+		{"virtualization_type", c.VirtualizationType, "hvm"},
+		{"root_device_name", c.RootDeviceName, "/dev/sda1"},
+		{"bundle_command_prefix", c.BundleCommandPrefix, "sudo -n"},
+	}
+	for _, ck := range checks {
+		if ck.got != ck.want {
+			t.Errorf("%s = %q, want %q", ck.field, ck.got, ck.want)
+		}
+	}
+	if c.S3UploadConcurrency != 4 {
+		t.Errorf("s3_upload_concurrency = %d, want 4", c.S3UploadConcurrency)
+	}
+	if !strings.HasPrefix(c.S3Prefix, "test-") || strings.ContainsAny(c.S3Prefix, " {}") {
+		t.Errorf("default s3_prefix = %q, want test-<timestamp>-<unix time>", c.S3Prefix)
+	}
+	if !strings.Contains(strings.Join(warnings, "\n"), "x509_cert_path is not set") {
+		t.Errorf("no warning about the discarded generated key: %q", warnings)
+	}
+}
+
+func TestPrepareRootNeedsNoSudo(t *testing.T) {
+	noEnv(t)
+	raw := validRaw(t)
+	raw["ssh_username"] = "root"
+	var c Config
+	if _, err := c.Prepare(raw); err != nil {
+		t.Fatal(err)
+	}
+	if c.BundleCommandPrefix != "" {
+		t.Errorf("bundle_command_prefix for root = %q, want none", c.BundleCommandPrefix)
+	}
+}
+
+func TestPrepareBundlePrefixAlias(t *testing.T) {
+	noEnv(t)
+	raw := validRaw(t)
+	raw["bundle_prefix"] = "/bundles/web/"
+	var c Config
+	if _, err := c.Prepare(raw); err != nil {
+		t.Fatal(err)
+	}
+	if c.S3Prefix != "bundles/web" {
+		t.Errorf("s3_prefix from bundle_prefix = %q, want bundles/web", c.S3Prefix)
+	}
+}
+
+func TestPrepareUserCertificate(t *testing.T) {
+	noEnv(t)
+	dir := t.TempDir()
+	cert, key := writePEM(t, dir, "user")
+	otherCert, _ := writePEM(t, dir, "other")
+
+	raw := validRaw(t)
+	raw["x509_cert_path"], raw["x509_key_path"] = cert, key
+	var c Config
+	warnings, err := c.Prepare(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.userKey == nil || len(c.userCertPEM) == 0 {
+		t.Error("user certificate and key not loaded")
+	}
+	if strings.Contains(strings.Join(warnings, "\n"), "x509_cert_path is not set") {
+		t.Errorf("warned about a generated key although one was given: %q", warnings)
+	}
+
+	raw = validRaw(t)
+	raw["x509_cert_path"], raw["x509_key_path"] = otherCert, key
+	var c2 Config
+	_, err = c2.Prepare(raw)
+	if err == nil || !strings.Contains(err.Error(), "does not belong to the certificate") {
+		t.Errorf("mismatched key and certificate: err = %v", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "PRIVATE KEY") {
+		t.Errorf("error quotes the key: %v", err)
+	}
+}
+
+func TestPrepareCustomEndpointStandIn(t *testing.T) {
+	noEnv(t)
+	raw := validRaw(t)
+	delete(raw, "ec2_cert_path")
+	raw["custom_endpoint_ec2"] = "http://127.0.0.1:5000"
+	var c Config
+	warnings, err := c.Prepare(raw)
+	if err != nil {
+		t.Fatalf("Prepare with a custom endpoint and no ec2_cert_path: %v", err)
+	}
+	if !strings.Contains(strings.Join(warnings, "\n"), "stand-in EC2 certificate") {
+		t.Errorf("no stand-in warning: %q", warnings)
+	}
+
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+	raw = validRaw(t)
+	delete(raw, "ec2_cert_path")
+	var c2 Config
+	if _, err := c2.Prepare(raw); err != nil {
+		t.Errorf("Prepare with AWS_ENDPOINT_URL and no ec2_cert_path: %v", err)
+	}
+}
+
+func TestPrepareInstanceTypeWarning(t *testing.T) {
+	noEnv(t)
+	tests := []struct {
+		instanceType string
+		warn         bool
+	}{
+		{"m3.medium", false},
+		{"c3.large", false},
+		{"x1.16xlarge", false},
+		{"t3.micro", true},
+		{"m5.large", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.instanceType, func(t *testing.T) {
+			raw := validRaw(t)
+			raw["instance_type"] = tc.instanceType
+			var c Config
+			warnings, err := c.Prepare(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			joined := strings.Join(warnings, "\n")
+			if got := strings.Contains(joined, "instance_type"); got != tc.warn {
+				t.Errorf("warned = %v, want %v: %q", got, tc.warn, joined)
+			}
+			if tc.warn && !strings.Contains(joined, "C1, C3, D2, I2, M1, M2, M3, R3, X1") {
+				t.Errorf("warning does not list the families: %q", joined)
+			}
+		})
+	}
+}
+
+func TestPrepareErrors(t *testing.T) {
+	noEnv(t)
+	dir := t.TempDir()
+	userCert, userKey := writePEM(t, dir, "user")
+	genDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(genDir, generatedKeyFile), []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		set  map[string]any
+		del  []string
+		want []string // each must appear in the error
+	}{
+		{"missing bucket", nil, []string{"s3_bucket"}, []string{"s3_bucket: required"}},
+		{"bad bucket", map[string]any{"s3_bucket": "My_Bucket"}, nil, []string{"s3_bucket", "My_Bucket"}},
+		{"bad account", map[string]any{"account_id": "12345"}, nil, []string{"account_id", "12 digits"}},
+		{"prefix and alias", map[string]any{"s3_prefix": "a", "bundle_prefix": "b"}, nil, []string{"s3_prefix, bundle_prefix"}},
+		{"prefix with dot-dot", map[string]any{"s3_prefix": "a/../b"}, nil, []string{"s3_prefix", ".."}},
+		{"bad bundle name", map[string]any{"bundle_name": "a/b"}, nil, []string{"bundle_name", "a/b"}},
+		{"cert without key", map[string]any{"x509_cert_path": userCert}, nil, []string{"x509_cert_path, x509_key_path", "both"}},
+		{"missing cert file", map[string]any{"x509_cert_path": filepath.Join(dir, "nope.pem"), "x509_key_path": userKey}, nil, []string{"x509_cert_path", "nope.pem"}},
+		{"generated dir with given cert", map[string]any{"x509_cert_path": userCert, "x509_key_path": userKey, "x509_generated_dir": genDir}, nil, []string{"x509_generated_dir", "not valid together"}},
+		{"generated dir not fresh", map[string]any{"x509_generated_dir": genDir}, nil, []string{"x509_generated_dir", generatedKeyFile, "already exists"}},
+		{"no ec2 cert", nil, []string{"ec2_cert_path"}, []string{"ec2_cert_path: required", "cert-ec2.pem", "EC2 AMI tools"}},
+		{"no ec2 cert in GovCloud", map[string]any{"region": "us-gov-west-1"}, []string{"ec2_cert_path"}, []string{"ec2_cert_path", "GovCloud"}},
+		{"ec2 cert unreadable", map[string]any{"ec2_cert_path": filepath.Join(dir, "missing.pem")}, nil, []string{"ec2_cert_path", "missing.pem"}},
+		{"relative bundle source", map[string]any{"bundle_source": "root.img"}, nil, []string{"bundle_source", "absolute path", "\"copy\""}},
+		{"relative scratch dir", map[string]any{"bundle_scratch_dir": "tmp"}, nil, []string{"bundle_scratch_dir", "absolute"}},
+		{"root as scratch dir", map[string]any{"bundle_scratch_dir": "/"}, nil, []string{"bundle_scratch_dir", "root"}},
+		{"size too big", map[string]any{"bundle_size_mb": 20000}, nil, []string{"bundle_size_mb", "1 to 10240"}},
+		{"size with device", map[string]any{"bundle_source": "/dev/xvdb", "bundle_size_mb": 100}, nil, []string{"bundle_size_mb", "only valid with bundle_source = \"copy\""}},
+		{"exclude with file", map[string]any{"bundle_source": "/mnt/root.img", "bundle_exclude": []string{"/tmp"}}, nil, []string{"bundle_exclude", "only valid"}},
+		{"relative exclude", map[string]any{"bundle_exclude": []string{"var/tmp"}}, nil, []string{"bundle_exclude[0]", "absolute"}},
+		{"exclude everything", map[string]any{"bundle_exclude": []string{"/"}}, nil, []string{"bundle_exclude[0]", "everything"}},
+		{"concurrency", map[string]any{"s3_upload_concurrency": 100}, nil, []string{"s3_upload_concurrency", "1 to 32"}},
+		{"architecture", map[string]any{"architecture": "amd64"}, nil, []string{"architecture", "amd64", "i386", "x86_64", "arm64"}},
+		{"virtualization", map[string]any{"virtualization_type": "pv"}, nil, []string{"virtualization_type", "hvm", "paravirtual"}},
+		{"paravirtual without kernel", map[string]any{"virtualization_type": "paravirtual"}, nil, []string{"kernel_id: required"}},
+		{"paravirtual arm64", map[string]any{"virtualization_type": "paravirtual", "architecture": "arm64", "kernel_id": "aki-12345678"}, nil, []string{"virtualization_type", "arm64"}},
+		{"root device", map[string]any{"root_device_name": "sda1"}, nil, []string{"root_device_name", "/dev/sda1"}},
+		{"boot mode", map[string]any{"boot_mode": "bios"}, nil, []string{"boot_mode", "legacy-bios", "uefi"}},
+		{"tpm without uefi", map[string]any{"tpm_support": "v2.0"}, nil, []string{"tpm_support", "uefi"}},
+		{"tpm value", map[string]any{"tpm_support": "2", "boot_mode": "uefi"}, nil, []string{"tpm_support", "v2.0"}},
+		{"kernel id", map[string]any{"kernel_id": "ami-12345678"}, nil, []string{"kernel_id", "aki-"}},
+		{"ramdisk id", map[string]any{"ramdisk_id": "x"}, nil, []string{"ramdisk_id", "ari-"}},
+		{"product code", map[string]any{"product_codes": []string{"no spaces"}}, nil, []string{"product_codes[0]"}},
+		{"snapshot tags", map[string]any{"snapshot_tags": map[string]string{"a": "b"}}, nil, []string{"snapshot_tags", "no snapshots"}},
+		{"root device mapped", map[string]any{"ami_block_device_mappings": []map[string]any{{"device_name": "/dev/sda1", "volume_size": 8}}}, nil, []string{"ami_block_device_mappings[0].device_name", "root device"}},
+		{"winrm", map[string]any{"communicator": "winrm", "winrm_username": "Administrator"}, nil, []string{"communicator", "Windows instance-store AMIs cannot be created"}},
+		{"windows filter", map[string]any{"source_ami_filter": map[string]any{"filters": map[string]string{"platform": "windows"}, "owners": []string{"amazon"}}}, []string{"source_ami"}, []string{"source_ami_filter.filters", "Windows"}},
+		{"no communicator", map[string]any{"communicator": "none"}, nil, []string{"communicator", "none"}},
+		{"pty", map[string]any{"ssh_pty": true}, nil, []string{"ssh_pty"}},
+		{"shared option still checked", map[string]any{"region": "Europe"}, nil, []string{"region", "Europe"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := validRaw(t)
+			for _, k := range tc.del {
+				delete(raw, k)
+			}
+			for k, v := range tc.set {
+				raw[k] = v
+			}
+			var c Config
+			_, err := c.Prepare(raw)
+			if err == nil {
+				t.Fatal("Prepare succeeded, want an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestDefaultPrefix(t *testing.T) {
+	at := time.Unix(1700000000, 0)
+	tests := []struct{ name, want string }{
+		{"web 2024-01-01", "web-2024-01-01-1700000000"},
+		{"app (v2) [x]/y", "app--v2---x--y-1700000000"},
+		{"()", "bundle-1700000000"},
+	}
+	for _, tc := range tests {
+		if got := DefaultPrefix(tc.name, at); got != tc.want {
+			t.Errorf("DefaultPrefix(%q) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestConfigSpecCoversOptions checks that the generated HCL2 spec knows
+// this builder's options, so the committed generated file is not stale.
+func TestConfigSpecCoversOptions(t *testing.T) {
+	var b Builder
+	spec := b.ConfigSpec()
+	for _, name := range []string{"account_id", "s3_bucket", "s3_prefix", "bundle_prefix", "bundle_name", "x509_cert_path",
+		"x509_key_path", "x509_generated_dir", "ec2_cert_path", "bundle_source", "bundle_scratch_dir", "bundle_size_mb",
+		"bundle_exclude", "bundle_command_prefix", "s3_upload_concurrency", "architecture", "virtualization_type",
+		"root_device_name", "boot_mode", "tpm_support", "sriov_net_support", "kernel_id", "ramdisk_id", "product_codes",
+		"ena_support", "imds_support", "ami_block_device_mappings", "aws_polling", "source_ami_filter"} {
+		if _, ok := spec[name]; !ok {
+			t.Errorf("HCL2 spec lacks %q; run make generate", name)
+		}
+	}
+	src := `
+s3_bucket = "b"
+bundle_exclude = ["/a"]
+sriov_net_support = true
+`
+	f, diags := hclparse.NewParser().ParseHCL([]byte(src), "x.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if _, diags := hcldec.Decode(f.Body, spec, nil); diags.HasErrors() {
+		t.Errorf("decode with the generated spec: %v", diags)
+	}
+}

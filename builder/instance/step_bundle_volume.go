@@ -1,0 +1,210 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
+	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
+)
+
+// stateComm is the communicator communicator.StepConnect connected
+// ("communicator").
+var stateComm = stateKey[packersdk.Communicator]{"communicator"}
+
+// stepBundleVolume takes the image on the build instance with the bundle
+// script (see bundleScript), streams it to the machine running Packer and
+// bundles it there, uploading each part to S3 as it is made and the
+// manifest last. The instance only ever runs `<prefix> sh -s` with the
+// script on its standard input: no credential, key or other secret goes to
+// it. When the run is cancelled or halted, Cleanup deletes every object
+// the step uploaded.
+//
+// State used: amibuild.StateSession, amibuild.StateUI,
+// amibuild.StateAccountID (optional), amibuild.StateSourceImage (optional,
+// for the manifest's ancestry), stateComm, stateCerts, stateBucketRegion.
+// State produced: stateBundle.
+type stepBundleVolume struct {
+	// Region is the build region.
+	Region string
+	// Bucket, Prefix and Name say where the bundle goes.
+	Bucket, Prefix, Name string
+	// AccountID is account_id; "" looks it up.
+	AccountID string
+	// Script and CommandPrefix are what runs on the instance.
+	Script        scriptOptions
+	CommandPrefix string
+	// Architecture, KernelID, RamdiskID, ProductCodes and
+	// BlockDeviceMappings go into the manifest.
+	Architecture        string
+	KernelID, RamdiskID string
+	ProductCodes        []string
+	BlockDeviceMappings []bundle.BlockDeviceMapping
+	// Concurrency is s3_upload_concurrency.
+	Concurrency int
+
+	created ledger.Ledger
+}
+
+// Run implements multistep.Step.
+func (s *stepBundleVolume) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	u := amibuild.UI(state)
+	sess, ok := amibuild.StateSession.Get(state)
+	if !ok || sess == nil {
+		return amibuild.Halt(state, u, errNoSession)
+	}
+	comm, ok := stateComm.Get(state)
+	if !ok || comm == nil {
+		return amibuild.Halt(state, u, errors.New("internal error: no communicator in the build state"))
+	}
+	cs, ok := stateCerts.Get(state)
+	if !ok || cs == nil {
+		return amibuild.Halt(state, u, errors.New("internal error: no certificates in the build state"))
+	}
+	account := s.AccountID
+	if account == "" {
+		account, _ = amibuild.StateAccountID.Get(state)
+	}
+	if account == "" {
+		var err error
+		if account, err = sess.AccountID(ctx); err != nil {
+			return amibuild.Halt(state, u, fmt.Errorf("account_id: look up the account of the credentials (or set account_id): %w", err))
+		}
+	}
+	region, _ := stateBucketRegion.Get(state)
+	if region == "" {
+		region = s.Region
+	}
+	loc := bundlestore.Location{Bucket: s.Bucket, Prefix: s.Prefix, Name: s.Name}
+
+	w, err := bundlestore.NewWriter(ctx, sess.S3(region), &bundlestore.WriterInput{
+		Bucket: s.Bucket,
+		Prefix: s.Prefix,
+		Region: region,
+	}, func(o *bundlestore.Options) {
+		o.Concurrency = s.Concurrency
+		o.Ledger = &s.created
+	})
+	if err != nil {
+		return amibuild.Halt(state, u, fmt.Errorf("upload the bundle to s3://%s/%s: %w", s.Bucket, s.Prefix, err))
+	}
+	var ancestry []string
+	if src, ok := amibuild.StateSourceImage.Get(state); ok && src.ImageId != nil {
+		ancestry = []string{*src.ImageId}
+	}
+
+	u.Sayf("Bundling the image (%s) from the instance into s3://%s/%s/...", s.describeSource(), s.Bucket, s.Prefix)
+	sink := &s3Sink{Writer: w}
+	out, err := streamBundle(ctx, &streamInput{
+		Comm:    comm,
+		Command: bundleCommand(s.CommandPrefix),
+		Script:  bundleScript(s.Script),
+		Bundle: bundle.BundleInput{
+			Name:                s.Name,
+			Architecture:        s.Architecture,
+			User:                account,
+			UserCert:            cs.UserCert,
+			UserKey:             cs.UserKey,
+			EC2Cert:             cs.EC2Cert,
+			KernelID:            s.KernelID,
+			RamdiskID:           s.RamdiskID,
+			ProductCodes:        s.ProductCodes,
+			BlockDeviceMappings: s.BlockDeviceMappings,
+			Ancestry:            ancestry,
+		},
+		Sink: sink,
+		Options: bundle.Options{
+			Concurrency: s.Concurrency,
+			Progress:    progressSayer(u),
+		},
+		UI: u,
+	})
+	if err != nil {
+		return amibuild.Halt(state, u, fmt.Errorf("bundle the image into %s: %w", loc, err))
+	}
+	m := out.Bundle.Manifest
+	u.Sayf("Uploaded the bundle: %d bytes of image in %d parts (%d bytes), %d bytes transferred from the instance; manifest %s",
+		out.ImageSize, len(m.Parts), m.BundledSize, out.Transferred, loc)
+	stateBundle.Put(state, &bundled{Location: loc, Manifest: m})
+	return multistep.ActionContinue
+}
+
+// describeSource names what is bundled, for the UI.
+func (s *stepBundleVolume) describeSource() string {
+	if s.Script.Source == BundleSourceCopy {
+		return "a copy of the root file system"
+	}
+	return s.Script.Source
+}
+
+// Cleanup deletes the uploaded objects when the run was cancelled or
+// halted.
+func (s *stepBundleVolume) Cleanup(state multistep.StateBag) {
+	if s.created.Len() == 0 || !amibuild.RolledBack(state) {
+		return
+	}
+	u := amibuild.UI(state)
+	u.Sayf("Deleting the uploaded bundle objects from s3://%s/%s/...", s.Bucket, s.Prefix)
+	ctx, cancel := context.WithTimeout(context.Background(), amibuild.CleanupTimeout)
+	defer cancel()
+	if err := s.created.Undo(ctx); err != nil {
+		u.Error(fmt.Sprintf("Error deleting bundle objects; delete them by hand: %v", err))
+	}
+}
+
+// s3Sink adapts a bundlestore.Writer to bundleSink.
+type s3Sink struct {
+	*bundlestore.Writer
+	out *bundlestore.UploadOutput
+}
+
+// Finish stores the manifest after every part.
+func (s *s3Sink) Finish(ctx context.Context, manifestName string, manifest []byte) error {
+	out, err := s.Writer.Finish(ctx, manifestName, manifest)
+	s.out = out
+	return err
+}
+
+// progressSayer returns a bundle progress function that reports every
+// quarter of the image on the UI.
+func progressSayer(u packersdk.Ui) func(done, total int64) {
+	next := int64(25)
+	return func(done, total int64) {
+		if total <= 0 {
+			return
+		}
+		pct := done * 100 / total
+		if pct < next {
+			return
+		}
+		for next <= pct {
+			next += 25
+		}
+		u.Sayf("Bundled %d%% of the image (%d of %d MiB)", pct, done>>20, total>>20)
+	}
+}
+
+// manifestMappings returns the manifest's block device mappings: the image
+// as "ami" and "root" on the root device, and the instance-store volumes
+// of ami_block_device_mappings, in the original tools' form.
+func manifestMappings(rootDevice string, ami []bundleVirtual) []bundle.BlockDeviceMapping {
+	short := strings.TrimPrefix(rootDevice, "/dev/")
+	out := []bundle.BlockDeviceMapping{
+		{Virtual: "ami", Device: short},
+		{Virtual: "root", Device: rootDevice},
+	}
+	for _, m := range ami {
+		out = append(out, bundle.BlockDeviceMapping{Virtual: m.Virtual, Device: strings.TrimPrefix(m.Device, "/dev/")})
+	}
+	return out
+}
+
+// bundleVirtual is an instance-store volume of ami_block_device_mappings.
+type bundleVirtual struct{ Virtual, Device string }

@@ -1,0 +1,92 @@
+package instance
+
+import (
+	"context"
+	"crypto/rsa"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
+)
+
+// stepPrepareCerts loads or generates the X.509 material the bundle is
+// made with: the user's certificate and key (x509_cert_path and
+// x509_key_path, or a generated pair written to x509_generated_dir), and
+// EC2's certificate (ec2_cert_path, or a generated stand-in when a custom
+// EC2 endpoint is in use). It runs on the machine running Packer only;
+// nothing of it goes to the build instance.
+//
+// State used: amibuild.StateSession, amibuild.StateUI.
+// State produced: stateCerts.
+type stepPrepareCerts struct {
+	// UserCertPEM and UserKey are the user's loaded certificate and key;
+	// nil to generate them.
+	UserCertPEM []byte
+	UserKey     *rsa.PrivateKey
+	// GeneratedDir is where generated user files are written; "" discards
+	// them.
+	GeneratedDir string
+	// EC2CertPath is Amazon's EC2 certificate; "" for a stand-in, allowed
+	// only with a custom endpoint.
+	EC2CertPath string
+}
+
+// generatedValidity is how long a generated certificate is valid: long
+// enough to unbundle the image years later.
+const generatedValidity = 10 * 365 * 24 * time.Hour
+
+// Run implements multistep.Step.
+func (s *stepPrepareCerts) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
+	u := amibuild.UI(state)
+	c := &certs{}
+	if s.UserKey != nil {
+		cert, err := bundle.ParseCertificatePEM(s.UserCertPEM)
+		if err != nil {
+			return amibuild.Halt(state, u, fmt.Errorf("x509_cert_path: %w", err))
+		}
+		c.UserCert, c.UserKey = cert, s.UserKey
+	} else {
+		u.Say("Generating an X.509 key and self-signed certificate for the bundle...")
+		cert, key, err := generateCert("packer-plugin-ami bundle", generatedValidity)
+		if err != nil {
+			return amibuild.Halt(state, u, err)
+		}
+		c.UserCert, c.UserKey, c.Generated = cert, key, true
+		if s.GeneratedDir != "" {
+			keyPath, certPath, err := writeCertFiles(s.GeneratedDir, cert, key)
+			if err != nil {
+				return amibuild.Halt(state, u, fmt.Errorf("x509_generated_dir: %w", err))
+			}
+			c.GeneratedDir = s.GeneratedDir
+			u.Sayf("Wrote the bundle's key to %s and certificate to %s; keep them to unbundle the image later", keyPath, certPath)
+		}
+	}
+
+	if s.EC2CertPath != "" {
+		cert, err := bundle.LoadCertificate(s.EC2CertPath)
+		if err != nil {
+			return amibuild.Halt(state, u, fmt.Errorf("ec2_cert_path: %w", err))
+		}
+		c.EC2Cert = cert
+	} else {
+		sess, ok := amibuild.StateSession.Get(state)
+		if !ok || sess == nil || !sess.CustomEndpoint() {
+			return amibuild.Halt(state, u, fmt.Errorf("ec2_cert_path: required: Amazon's EC2 certificate (cert-ec2.pem from Amazon's EC2 AMI tools); a stand-in is only used with a custom EC2 endpoint"))
+		}
+		u.Say("Generating a stand-in EC2 certificate for the custom endpoint (ec2_cert_path is not set)...")
+		cert, _, err := generateCert("EC2 stand-in for an emulator", generatedValidity)
+		if err != nil {
+			return amibuild.Halt(state, u, err)
+		}
+		c.EC2Cert, c.EC2StandIn = cert, true
+	}
+	stateCerts.Put(state, c)
+	return multistep.ActionContinue
+}
+
+// Cleanup implements multistep.Step. Written key files are kept: the user
+// asked for them, and the bundle may already exist.
+func (s *stepPrepareCerts) Cleanup(multistep.StateBag) {}

@@ -1,0 +1,110 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
+)
+
+// stepRegisterImage registers the AMI from the uploaded bundle's manifest,
+// in the bucket's region, with the machine settings of the configuration.
+// When the run is cancelled or halted (for example tagging fails), Cleanup
+// deregisters it again; the bundle step deletes the objects.
+//
+// State used: amibuild.StateSession, amibuild.StateUI,
+// amibuild.StateBuildInfo, stateBundle, stateBucketRegion.
+// State produced: amibuild.StateImageID, amibuild.StateAMIs,
+// stateImageLocation.
+type stepRegisterImage struct {
+	// Region is the build region.
+	Region string
+	// Name and Description are the AMI's; Description is rendered with
+	// the build data.
+	Name, Description string
+	// Ctx renders Description.
+	Ctx interpolate.Context
+	// The machine settings.
+	VirtualizationType  string
+	RootDeviceName      string
+	BlockDeviceMappings []types.BlockDeviceMapping
+	ENASupport          *bool
+	SriovNetSupport     bool
+	BootMode            string
+	TPMSupport          string
+	IMDSSupport         string
+
+	created ledger.Ledger
+}
+
+// Run implements multistep.Step.
+func (s *stepRegisterImage) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	u := amibuild.UI(state)
+	sess, ok := amibuild.StateSession.Get(state)
+	if !ok || sess == nil {
+		return amibuild.Halt(state, u, errNoSession)
+	}
+	b, ok := stateBundle.Get(state)
+	if !ok || b == nil {
+		return amibuild.Halt(state, u, errors.New("internal error: no bundle in the build state"))
+	}
+	region, _ := stateBucketRegion.Get(state)
+	if region == "" {
+		region = s.Region
+	}
+	info, _ := amibuild.StateBuildInfo.Get(state)
+	if info == nil {
+		info = &amibuild.BuildInfo{BuildRegion: s.Region}
+	}
+	desc, err := amibuild.Render(s.Ctx, s.Description, info)
+	if err != nil {
+		return amibuild.Halt(state, u, fmt.Errorf("ami_description: %w", err))
+	}
+
+	loc := b.Location.ImageLocation()
+	u.Sayf("Registering AMI %q from %s in %s...", s.Name, loc, region)
+	out, err := bundlestore.Register(ctx, sess.EC2(region), &bundlestore.RegisterInput{
+		ImageLocation:       loc,
+		Region:              region,
+		Name:                s.Name,
+		Description:         desc,
+		Manifest:            b.Manifest,
+		VirtualizationType:  s.VirtualizationType,
+		RootDeviceName:      s.RootDeviceName,
+		BlockDeviceMappings: s.BlockDeviceMappings,
+		ENASupport:          s.ENASupport,
+		SriovNetSupport:     s.SriovNetSupport,
+		BootMode:            s.BootMode,
+		TPMSupport:          s.TPMSupport,
+		IMDSSupport:         s.IMDSSupport,
+	}, func(o *bundlestore.Options) { o.Ledger = &s.created })
+	if err != nil {
+		return amibuild.Halt(state, u, fmt.Errorf("register AMI %q from %s in %s: %w", s.Name, loc, region, err))
+	}
+	u.Sayf("Registered AMI %s in %s", out.ImageID, region)
+	amibuild.StateImageID.Put(state, out.ImageID)
+	amibuild.StateAMIs.Put(state, map[string]string{region: out.ImageID})
+	stateImageLocation.Put(state, out.ImageLocation)
+	return multistep.ActionContinue
+}
+
+// Cleanup deregisters the AMI when the run was cancelled or halted.
+func (s *stepRegisterImage) Cleanup(state multistep.StateBag) {
+	if s.created.Len() == 0 || !amibuild.RolledBack(state) {
+		return
+	}
+	u := amibuild.UI(state)
+	u.Say("Deregistering the AMI of the failed build...")
+	ctx, cancel := context.WithTimeout(context.Background(), amibuild.CleanupTimeout)
+	defer cancel()
+	if err := s.created.Undo(ctx); err != nil {
+		u.Error(fmt.Sprintf("Error deregistering the AMI; deregister it by hand: %v", err))
+	}
+}

@@ -1,0 +1,268 @@
+package instance
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
+)
+
+// bundleSink stores a bundle: the parts as bundle.Bundle makes them, then
+// the manifest (Finish), or nothing more (Abort).
+type bundleSink interface {
+	bundle.PartSink
+	Finish(ctx context.Context, manifestName string, manifest []byte) error
+	Abort()
+}
+
+// streamInput describes one run of the bundle script and what is made of
+// its output.
+type streamInput struct {
+	// Comm runs the script on the build instance.
+	Comm packersdk.Communicator
+	// Command is the command line that reads the script from stdin.
+	Command string
+	// Script is the bundle script.
+	Script string
+	// Bundle is the bundle to make; Image, Size and Sink are filled in.
+	Bundle bundle.BundleInput
+	// Sink stores the bundle.
+	Sink bundleSink
+	// Options tune the bundler.
+	Options bundle.Options
+	// UI shows progress and the script's diagnostics; may be nil.
+	UI packersdk.Ui
+	// WaitAfterFailure bounds the wait for the remote command to end after
+	// the stream failed. Zero means 30 seconds.
+	WaitAfterFailure time.Duration
+}
+
+// streamOutput describes the bundle made.
+type streamOutput struct {
+	Bundle *bundle.BundleOutput
+	// ImageSize is the image's size in bytes.
+	ImageSize int64
+	// Transferred is the number of compressed bytes read from the instance.
+	Transferred int64
+}
+
+// maxStderr is how much of the script's standard error is kept for error
+// messages.
+const maxStderr = 8 << 10
+
+// streamBundle runs the bundle script on the instance, reads the image it
+// streams, bundles it into in.Sink as it arrives and, once the script has
+// succeeded and every part is stored, stores the manifest. On failure the
+// sink is aborted; the parts it stored are its owner's to remove.
+func streamBundle(ctx context.Context, in *streamInput) (_ *streamOutput, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	pr, pw := io.Pipe()
+	stderr := &tailBuffer{max: maxStderr, ui: in.UI}
+	cmd := &packersdk.RemoteCmd{
+		Command: in.Command,
+		Stdin:   strings.NewReader(in.Script),
+		Stdout:  pw,
+		Stderr:  stderr,
+	}
+	if err := in.Comm.Start(ctx, cmd); err != nil {
+		in.Sink.Abort()
+		return nil, fmt.Errorf("start the bundle script on the instance: %w", err)
+	}
+	exit := newExitWaiter(cmd, pw)
+	// Cancellation stops reading, which ends the remote command.
+	stop := context.AfterFunc(ctx, func() { pr.CloseWithError(context.Cause(ctx)) })
+	defer stop()
+	defer func() {
+		if err == nil {
+			return
+		}
+		in.Sink.Abort()
+		// Stop reading, so that the remote command's output fails and the
+		// command ends, then wait for it a bounded time.
+		pr.CloseWithError(errors.New("bundling stopped"))
+		wait := in.WaitAfterFailure
+		if wait == 0 {
+			wait = 30 * time.Second
+		}
+		if status, ok := exit.wait(wait); ok && status != 0 {
+			err = fmt.Errorf("%w (the bundle script exited %d%s)", err, status, stderr.suffix())
+		}
+	}()
+
+	counted := &countingReader{r: pr}
+	br := bufio.NewReader(counted)
+	size, err := readSizeHeader(br)
+	if err != nil {
+		// Most likely the script failed before streaming: report its exit.
+		if status, ok := exit.wait(5 * time.Second); ok && status != 0 {
+			return nil, fmt.Errorf("the bundle script on the instance exited %d without streaming an image%s", status, stderr.suffix())
+		}
+		return nil, fmt.Errorf("read the image size from the bundle script: %w%s", err, stderr.suffix())
+	}
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, fmt.Errorf("read the image stream from the instance: %w%s", err, stderr.suffix())
+	}
+	zr.Multistream(false)
+
+	var image io.Reader = zr
+	if in.UI != nil {
+		tracked := in.UI.TrackProgress("bundle", 0, size, io.NopCloser(zr))
+		defer tracked.Close()
+		image = tracked
+	}
+	bin := in.Bundle
+	bin.Image = image
+	bin.Size = size
+	bin.Sink = in.Sink
+	opts := in.Options
+	out, err := bundle.Bundle(ctx, &bin, func(o *bundle.Options) { *o = opts })
+	if err != nil {
+		return nil, fmt.Errorf("bundle the image: %w", err)
+	}
+	// The image must end where the gzip stream ends.
+	if n, _ := io.Copy(io.Discard, io.LimitReader(zr, 1)); n != 0 {
+		return nil, fmt.Errorf("the instance streamed more than the announced %d bytes", size)
+	}
+
+	select {
+	case <-exit.done:
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	if status := exit.status; status != 0 {
+		return nil, fmt.Errorf("the bundle script on the instance exited %d%s", status, stderr.suffix())
+	}
+	if err := in.Sink.Finish(ctx, out.ManifestName, out.ManifestBytes); err != nil {
+		return nil, fmt.Errorf("store the bundle manifest: %w", err)
+	}
+	return &streamOutput{Bundle: out, ImageSize: size, Transferred: counted.n}, nil
+}
+
+// exitWaiter waits for a remote command to end, once, and remembers its
+// exit status.
+type exitWaiter struct {
+	done   chan struct{}
+	status int
+}
+
+// newExitWaiter starts waiting for cmd; when it ends, w is closed, since
+// everything the command wrote has been delivered.
+func newExitWaiter(cmd *packersdk.RemoteCmd, w io.Closer) *exitWaiter {
+	e := &exitWaiter{done: make(chan struct{})}
+	go func() {
+		e.status = cmd.Wait()
+		w.Close()
+		close(e.done)
+	}()
+	return e
+}
+
+// wait returns the exit status and true once the command has ended, or
+// false after d.
+func (e *exitWaiter) wait(d time.Duration) (int, bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-e.done:
+		return e.status, true
+	case <-t.C:
+		return 0, false
+	}
+}
+
+// readSizeHeader reads the "AMI-BUNDLE-SIZE <bytes>" line.
+func readSizeHeader(r *bufio.Reader) (int64, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, errors.New("the stream ended before the size line")
+		}
+		return 0, err
+	}
+	rest, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), sizeHeader)
+	if !ok {
+		return 0, fmt.Errorf("unexpected first line %.60q", line)
+	}
+	size, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || size <= 0 || size > bundle.MaxImageSize {
+		return 0, fmt.Errorf("image size %q is not 1 byte to 10 GiB", rest)
+	}
+	return size, nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// tailBuffer keeps the last max bytes written to it and shows each
+// complete line on the UI.
+type tailBuffer struct {
+	max int
+	ui  packersdk.Ui
+
+	mu   sync.Mutex
+	buf  []byte
+	line []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	t.line = append(t.line, p...)
+	for {
+		i := bytes.IndexByte(t.line, '\n')
+		if i < 0 {
+			break
+		}
+		if s := strings.TrimSpace(string(t.line[:i])); s != "" && t.ui != nil {
+			t.ui.Message(s)
+		}
+		t.line = t.line[i+1:]
+	}
+	if len(t.line) > t.max {
+		t.line = t.line[len(t.line)-t.max:]
+	}
+	return len(p), nil
+}
+
+// suffix returns ": <last lines of standard error>" or "".
+func (t *tailBuffer) suffix() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(string(t.buf))
+	if s == "" {
+		return ""
+	}
+	lines := strings.Split(s, "\n")
+	if len(lines) > 10 {
+		lines = lines[len(lines)-10:]
+	}
+	return ": " + strings.Join(lines, "; ")
+}
