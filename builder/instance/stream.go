@@ -86,9 +86,15 @@ func streamBundle(ctx context.Context, in *streamInput) (_ *streamOutput, err er
 	// Cancellation stops reading, which ends the remote command.
 	stop := context.AfterFunc(ctx, func() { pr.CloseWithError(context.Cause(ctx)) })
 	defer stop()
+	var made *bundle.BundleOutput
 	defer func() {
 		if err == nil {
 			return
+		}
+		if made != nil {
+			// The parts are stored but the bundle is not complete:
+			// remove them, as the bundler does when it fails itself.
+			err = errors.Join(err, removeParts(in.Sink, made.Manifest))
 		}
 		in.Sink.Abort()
 		// Stop reading, so that the remote command's output fails and the
@@ -134,10 +140,7 @@ func streamBundle(ctx context.Context, in *streamInput) (_ *streamOutput, err er
 	if err != nil {
 		return nil, fmt.Errorf("bundle the image: %w", err)
 	}
-	// The image must end where the gzip stream ends.
-	if n, _ := io.Copy(io.Discard, io.LimitReader(zr, 1)); n != 0 {
-		return nil, fmt.Errorf("the instance streamed more than the announced %d bytes", size)
-	}
+	made = out
 
 	select {
 	case <-exit.done:
@@ -151,6 +154,23 @@ func streamBundle(ctx context.Context, in *streamInput) (_ *streamOutput, err er
 		return nil, fmt.Errorf("store the bundle manifest: %w", err)
 	}
 	return &streamOutput{Bundle: out, ImageSize: size, Transferred: counted.n}, nil
+}
+
+// removeParts deletes the parts of m from sink when it can remove parts.
+func removeParts(sink bundleSink, m *bundle.Manifest) error {
+	r, ok := sink.(bundle.PartRemover)
+	if !ok || m == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var errs []error
+	for _, p := range m.Parts {
+		if err := r.RemovePart(ctx, p.Filename); err != nil {
+			errs = append(errs, fmt.Errorf("remove part %s: %w", p.Filename, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // exitWaiter waits for a remote command to end, once, and remembers its

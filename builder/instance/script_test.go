@@ -1,0 +1,221 @@
+package instance
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+func TestBundleScriptContent(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    scriptOptions
+		want    []string
+		notWant []string
+	}{
+		{
+			name: "copy with excludes",
+			opts: scriptOptions{Source: BundleSourceCopy, ScratchDir: "/mnt/", SizeMB: 2048, Exclude: []string{"/var/cache/app", "/home/o'brien/tmp"}},
+			want: []string{
+				"scratch='/mnt'",
+				"size_mb=2048",
+				"'--exclude=./mnt'",
+				"'--exclude=./var/cache/app'",
+				`'--exclude=./home/o'\''brien/tmp'`,
+				`'/var/cache/app'|'/var/cache/app'/*) return 0 ;;`,
+				"--one-file-system",
+				"mount -o \"$mount_opts\"",
+				"copy_image \"$@\" </dev/null",
+			},
+			notWant: []string{"source_image </dev/null"},
+		},
+		{
+			name:    "copy sized from used space",
+			opts:    scriptOptions{Source: BundleSourceCopy, ScratchDir: "/media/ephemeral0"},
+			want:    []string{"size_mb=0", "scratch='/media/ephemeral0'", "'--exclude=./media/ephemeral0'"},
+			notWant: []string{"source_image </dev/null"},
+		},
+		{
+			name:    "block device",
+			opts:    scriptOptions{Source: "/dev/xvdb"},
+			want:    []string{"src='/dev/xvdb'", "blockdev --getsize64", "source_image </dev/null"},
+			notWant: []string{"copy_image \"$@\"", "mkfs", "--exclude"},
+		},
+		{
+			name:    "image file with awkward name",
+			opts:    scriptOptions{Source: "/tmp/my image;rm -rf /.img"},
+			want:    []string{"src='/tmp/my image;rm -rf /.img'"},
+			notWant: []string{"mkfs"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := bundleScript(tc.opts)
+			for _, w := range tc.want {
+				if !strings.Contains(s, w) {
+					t.Errorf("script lacks %q", w)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(s, w) {
+					t.Errorf("script contains %q", w)
+				}
+			}
+			checkNoSecrets(t, s)
+			checkSyntax(t, s)
+		})
+	}
+}
+
+// checkNoSecrets fails when s contains anything that looks like a
+// credential or key material, or the values of the AWS credential
+// variables of the environment.
+func checkNoSecrets(t *testing.T, s string) {
+	t.Helper()
+	for _, w := range []string{"PRIVATE KEY", "CERTIFICATE", "AWS_SECRET", "AWS_ACCESS", "AWS_SESSION", "aws_secret", "X-Amz-", "AKIA"} {
+		if strings.Contains(s, w) {
+			t.Errorf("script contains %q", w)
+		}
+	}
+	for _, k := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN"} {
+		if v := os.Getenv(k); len(v) > 4 && strings.Contains(s, v) {
+			t.Errorf("script contains the value of %s", k)
+		}
+	}
+}
+
+// checkSyntax parses s with every POSIX shell available (sh -n).
+func checkSyntax(t *testing.T, s string) {
+	t.Helper()
+	shells := 0
+	for _, sh := range []string{"sh", "dash", "bash", "busybox"} {
+		p, err := exec.LookPath(sh)
+		if err != nil {
+			continue
+		}
+		args := []string{"-n"}
+		if sh == "busybox" {
+			args = []string{"sh", "-n"}
+		}
+		cmd := exec.Command(p, args...)
+		cmd.Stdin = strings.NewReader(s)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s -n: %v\n%s", sh, err, out)
+		}
+		shells++
+	}
+	if shells == 0 {
+		t.Fatal("no POSIX shell found to check the script")
+	}
+}
+
+func TestBundleCommand(t *testing.T) {
+	tests := []struct{ prefix, want string }{
+		{"", "sh -s"},
+		{"sudo -n", "sudo -n sh -s"},
+		{"  doas ", "doas sh -s"},
+	}
+	for _, tc := range tests {
+		if got := bundleCommand(tc.prefix); got != tc.want {
+			t.Errorf("bundleCommand(%q) = %q, want %q", tc.prefix, got, tc.want)
+		}
+	}
+}
+
+// TestBundleScriptStreamsFile runs the script of the file mode with the
+// local shell, as the build instance would, and checks its output: the size
+// header, then the gzip-compressed image, and nothing else.
+func TestBundleScriptStreamsFile(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "root image.img")
+	want := testImage(3<<20 + 12345)
+	if err := os.WriteFile(img, want, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		src      string
+		wantExit bool
+		wantErr  string
+	}{
+		{name: "image file", src: img},
+		{name: "missing", src: filepath.Join(dir, "nope.img"), wantExit: true, wantErr: "neither a block device nor a regular file"},
+		{name: "empty", src: emptyFile(t, dir), wantExit: true, wantErr: "1 byte to 10 GiB"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("sh", "-c", bundleCommand(""))
+			cmd.Stdin = strings.NewReader(bundleScript(scriptOptions{Source: tc.src}))
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			if tc.wantExit {
+				if err == nil {
+					t.Fatalf("script succeeded, want a failure; stderr: %s", stderr.String())
+				}
+				if !strings.Contains(stderr.String(), tc.wantErr) {
+					t.Errorf("stderr %q lacks %q", stderr.String(), tc.wantErr)
+				}
+				if stdout.Len() != 0 {
+					t.Errorf("failed script wrote %d bytes to stdout", stdout.Len())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("script: %v\n%s", err, stderr.String())
+			}
+			br := bufio.NewReader(&stdout)
+			size, err := readSizeHeader(br)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if size != int64(len(want)) {
+				t.Errorf("size header %d, want %d", size, len(want))
+			}
+			zr, err := gzip.NewReader(br)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(zr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("streamed image differs from the file (%d bytes, want %d)", len(got), len(want))
+			}
+			if !strings.Contains(stderr.String(), "streaming") {
+				t.Errorf("no progress message on stderr: %q", stderr.String())
+			}
+		})
+	}
+}
+
+func emptyFile(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "empty.img")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// testImage returns n bytes: a stretch of zeros (as in a sparse file
+// system image), then pseudo-random data.
+func testImage(n int) []byte {
+	b := make([]byte, n)
+	x := uint32(2463534242)
+	for i := n / 3; i < n; i++ {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	return b
+}
