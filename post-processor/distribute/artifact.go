@@ -1,0 +1,159 @@
+package distribute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
+	"github.com/amiforge/packer-plugin-ami/sdk/image"
+)
+
+// BuilderId is the ID of the artifacts this post-processor returns.
+const BuilderId = "amiforge.ami-distribute" //nolint:revive // Packer's name
+
+// Artifact is the output of ami-distribute: one AMI per region, the input
+// AMIs included. Its ID has the form "region:ami-…,region:ami-…", sorted by
+// region, so that other post-processors can read it.
+type Artifact struct {
+	// Amis maps each region to its AMI: the input AMIs and the copies.
+	Amis map[string]string
+	// Copies maps each region to the AMI this post-processor made there;
+	// Destroy removes only these.
+	Copies map[string]string
+	// SourceAMI is the AMI the copies were made from.
+	SourceAMI string
+	// SourceRegion is its region.
+	SourceRegion string
+	// Results are the per-region results of the run (not passed to
+	// Packer; for callers in the same process).
+	Results distribute.Results
+	// EC2 returns the client Destroy uses for a region. When nil, Destroy
+	// fails if there is a copy to remove.
+	EC2 func(region string) image.DeregisterAPI
+}
+
+var _ interface {
+	BuilderId() string
+	Files() []string
+	Id() string
+	String() string
+	State(string) any
+	Destroy() error
+} = (*Artifact)(nil)
+
+// BuilderId returns BuilderId.
+func (a *Artifact) BuilderId() string { return BuilderId } //nolint:revive
+
+// Files returns nil: AMIs are not local files.
+func (a *Artifact) Files() []string { return nil }
+
+func (a *Artifact) regions() []string {
+	rs := make([]string, 0, len(a.Amis))
+	for r := range a.Amis {
+		rs = append(rs, r)
+	}
+	sort.Strings(rs)
+	return rs
+}
+
+// Id returns "region:ami-…" for every region, comma-separated and sorted
+// by region.
+func (a *Artifact) Id() string { //nolint:revive
+	parts := make([]string, 0, len(a.Amis))
+	for _, r := range a.regions() {
+		parts = append(parts, r+":"+a.Amis[r])
+	}
+	return strings.Join(parts, ",")
+}
+
+// String lists the AMIs for humans, marking the copies.
+func (a *Artifact) String() string {
+	lines := []string{"AMIs distributed:"}
+	for _, r := range a.regions() {
+		note := ""
+		switch {
+		case a.Copies[r] != "":
+			note = " (copy of " + a.SourceAMI + ")"
+		case a.Amis[r] == a.SourceAMI:
+			note = " (source)"
+		}
+		lines = append(lines, fmt.Sprintf("%s: %s%s", r, a.Amis[r], note))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// State returns the HCP Packer registry metadata for
+// "par.artifact.metadata", and nil for any other name.
+func (a *Artifact) State(name string) any {
+	if name == registryimage.ArtifactStateURI {
+		return a.registryImages()
+	}
+	return nil
+}
+
+// registryImages returns one HCP Packer image per region.
+func (a *Artifact) registryImages() []*registryimage.Image {
+	imgs, err := registryimage.FromMappedData(a.Amis, func(k, v any) (*registryimage.Image, error) {
+		region, ok := k.(string)
+		if !ok {
+			return nil, fmt.Errorf("artifact region %v is not a string", k)
+		}
+		id, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("artifact AMI %v is not a string", v)
+		}
+		img := &registryimage.Image{
+			ImageID:        id,
+			ProviderName:   "aws",
+			ProviderRegion: region,
+			Labels: map[string]string{
+				"source_ami":    a.SourceAMI,
+				"source_region": a.SourceRegion,
+			},
+		}
+		if a.Copies[region] != "" {
+			// A copy descends from the source AMI.
+			img.SourceImageID = a.SourceAMI
+			img.Labels["copied"] = "true"
+		}
+		return img, nil
+	})
+	if err != nil {
+		return nil
+	}
+	sort.Slice(imgs, func(i, j int) bool { return imgs[i].ProviderRegion < imgs[j].ProviderRegion })
+	return imgs
+}
+
+// destroyTimeout bounds Destroy.
+const destroyTimeout = 15 * time.Minute
+
+// Destroy deregisters the copies this post-processor made and deletes
+// their snapshots, in every region, and nothing else: the input AMIs
+// belong to the input artifact. It tries every region and reports all
+// failures.
+func (a *Artifact) Destroy() error {
+	if len(a.Copies) == 0 {
+		return nil
+	}
+	if a.EC2 == nil {
+		return errors.New("artifact has no AWS access to destroy its copies")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), destroyTimeout)
+	defer cancel()
+	regions := sortedKeys(a.Copies)
+	var errs []error
+	for _, r := range regions {
+		_, err := image.Deregister(ctx, a.EC2(r), &image.DeregisterInput{ImageID: a.Copies[r], DeleteSnapshots: true, Region: r})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("destroy %s in %s: %w", a.Copies[r], r, err))
+		}
+	}
+	return errors.Join(errs...)
+}

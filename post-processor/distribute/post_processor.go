@@ -1,0 +1,627 @@
+// Package distribute is the ami-distribute post-processor: it copies an AMI
+// to more regions, shares it with accounts, organizations and
+// organizational units, tags, encrypts and deprecates it, and removes older
+// releases, on top of package sdk/distribute.
+//
+// Its input is an artifact whose ID is "region:ami-…[,region:ami-…]" (this
+// plugin's builders, HashiCorp's amazon builders), or an existing AMI named
+// by source_ami or source_ami_filter. Everything is checked before the
+// first change; when anything fails, or the build is cancelled, every copy
+// made is deregistered with its snapshots and nothing else is touched.
+package distribute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
+	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
+	"github.com/amiforge/packer-plugin-ami/sdk/image"
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
+)
+
+// cleanupTimeout bounds removing copies after a failure or cancellation.
+const cleanupTimeout = 15 * time.Minute
+
+// PostProcessor is the ami-distribute post-processor.
+type PostProcessor struct {
+	config Config
+}
+
+var _ packersdk.PostProcessor = (*PostProcessor)(nil)
+
+// ConfigSpec returns the HCL2 specification of the configuration.
+func (p *PostProcessor) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMapstructure().HCL2Spec() }
+
+// Configure decodes and validates the configuration without any network
+// call.
+func (p *PostProcessor) Configure(raws ...any) error {
+	return p.config.Prepare(raws...)
+}
+
+// PostProcess distributes the input artifact's AMI (or source_ami). It
+// always keeps the input artifact: its AMIs are part of the output.
+func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, in packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
+	sess, err := p.config.AccessConfig.Session(ctx)
+	if err != nil {
+		return nil, true, true, err
+	}
+	r := &run{c: &p.config, ui: ui, sess: sess, clients: distribute.PerRegion(sess.EC2), now: time.Now()}
+	art, err := r.do(ctx, in)
+	if err != nil {
+		return nil, true, true, err
+	}
+	return art, true, true, nil
+}
+
+// run is one PostProcess call.
+type run struct {
+	c       *Config
+	ui      packersdk.Ui
+	sess    *awscfg.Session
+	clients distribute.ClientFunc
+	now     time.Time
+	ledger  ledger.Ledger
+
+	inputs    []RegionAMI // every AMI of the input, sorted by region
+	source    RegionAMI   // the one copied from
+	sourceImg types.Image
+	manifest  Manifest
+}
+
+func (r *run) opts() func(*distribute.Options) {
+	return func(o *distribute.Options) {
+		o.Ledger = &r.ledger
+		o.Logf = func(format string, args ...any) { r.ui.Message(fmt.Sprintf(format, args...)) }
+		o.Wait = r.c.Polling.ImageWait()
+		o.Now = func() time.Time { return r.now }
+	}
+}
+
+func (r *run) do(ctx context.Context, in packersdk.Artifact) (art *Artifact, err error) {
+	c := r.c
+	r.manifest = Manifest{Time: r.now.UTC(), DryRun: c.DryRun, BuildName: c.PackerBuildName}
+	defer func() {
+		if err != nil {
+			err = r.fail(err)
+		}
+		if werr := r.writeManifest(err); werr != nil {
+			if err == nil {
+				// The copies exist but the manifest the user asked for
+				// is missing: fail, and remove the copies.
+				err = r.fail(werr)
+				art = nil
+			} else {
+				err = errors.Join(err, werr)
+			}
+		}
+	}()
+
+	if err := r.resolveInputs(ctx, in); err != nil {
+		return nil, err
+	}
+	copyIn, extras, err := r.plan()
+	if err != nil {
+		return nil, err
+	}
+
+	// Pre-flight: nothing changes unless every check passes.
+	r.ui.Say(fmt.Sprintf("Checking %s in %s and the target regions before any change...", r.source.ImageID, r.source.Region))
+	pre, err := distribute.Preflight(ctx, r.clients, copyIn, r.opts())
+	if err != nil {
+		return nil, fmt.Errorf("pre-flight: %w", err)
+	}
+	for _, e := range extras {
+		if _, err := distribute.Preflight(ctx, r.clients, e, r.opts()); err != nil {
+			return nil, fmt.Errorf("pre-flight of input AMI %s in %s: %w", e.SourceImageID, e.SourceRegion, err)
+		}
+	}
+
+	if c.DryRun {
+		return r.dryRun(ctx, pre)
+	}
+
+	// Copy, share, tag and deprecate.
+	if len(copyIn.Targets) > 0 {
+		r.ui.Say(fmt.Sprintf("Copying %s from %s to %s (at most %d at a time)...", r.source.ImageID, r.source.Region,
+			strings.Join(targetRegions(copyIn.Targets), ", "), concurrency(c.CopyConcurrency)))
+	} else if copyIn.IncludeSource {
+		r.ui.Say(fmt.Sprintf("Sharing and tagging %s in %s...", r.source.ImageID, r.source.Region))
+	}
+	out, copyErr := distribute.Copy(ctx, r.clients, copyIn, r.opts())
+	if out != nil {
+		r.manifest.Regions = append(r.manifest.Regions, out.Results...)
+	}
+	if copyErr != nil {
+		r.sayResults()
+		return nil, copyErr
+	}
+	for _, e := range extras {
+		r.ui.Say(fmt.Sprintf("Sharing and tagging input AMI %s in %s...", e.SourceImageID, e.SourceRegion))
+		eout, err := distribute.Copy(ctx, r.clients, e, r.opts())
+		if eout != nil {
+			r.manifest.Regions = append(r.manifest.Regions, eout.Results...)
+		}
+		if err != nil {
+			r.sayResults()
+			return nil, err
+		}
+	}
+	if !c.shareSource() {
+		r.addUntouchedInputs()
+	}
+
+	// Retention, once every region holds the new AMI.
+	if c.retentionEnabled() {
+		if err := r.retain(ctx, false); err != nil {
+			r.sayResults()
+			return nil, err
+		}
+	}
+
+	// Deregistration protection last, so that until here a failure can
+	// still remove the copies.
+	if c.DeregistrationProtection.Enabled {
+		if err := r.protect(ctx); err != nil {
+			r.sayResults()
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		r.sayResults()
+		return nil, fmt.Errorf("distribute %s: %w", r.source.ImageID, context.Cause(ctx))
+	}
+
+	r.sayResults()
+	art = r.artifact()
+	r.manifest.ArtifactID = art.Id()
+	return art, nil
+}
+
+// fail removes every copy still recorded and joins the cleanup's errors to
+// err. It runs with a fresh context, so it also works after Ctrl-C.
+func (r *run) fail(err error) error {
+	if len(r.ledger.Resources()) == 0 {
+		return err
+	}
+	r.ui.Say("Removing the copies made by this run...")
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	for _, res := range r.ledger.Resources() {
+		r.ui.Message(fmt.Sprintf("deregistering %s in %s with its snapshots", res.ID, res.Region))
+	}
+	if uerr := r.ledger.Undo(ctx); uerr != nil {
+		return errors.Join(err, fmt.Errorf("remove copies: %w", uerr))
+	}
+	for i := range r.manifest.Regions {
+		if res := &r.manifest.Regions[i]; !res.Source && res.ImageID != "" && res.Status == distribute.StatusAvailable {
+			res.Status = distribute.StatusRemoved
+		}
+	}
+	return err
+}
+
+// resolveInputs finds the AMIs to distribute: source_ami or
+// source_ami_filter when set, else the input artifact's AMIs.
+func (r *run) resolveInputs(ctx context.Context, in packersdk.Artifact) error {
+	c := r.c
+	region := c.Region()
+	if c.SourceAMI != "" || !c.SourceAMIFilter.Empty() {
+		fin := &image.FindInput{Region: region}
+		if c.SourceAMI != "" {
+			fin.ImageIDs = []string{c.SourceAMI}
+			r.ui.Say(fmt.Sprintf("Looking up source_ami %s in %s...", c.SourceAMI, region))
+		} else {
+			f := c.SourceAMIFilter
+			fin.Owners, fin.MostRecent, fin.IncludeDeprecated = f.Owners, f.MostRecent, f.IncludeDeprecated
+			fin.Filters = map[string][]string{}
+			for k, v := range f.Filters {
+				fin.Filters[k] = []string{v}
+			}
+			r.ui.Say(fmt.Sprintf("Looking up the AMI to distribute by source_ami_filter in %s...", region))
+		}
+		out, err := image.Find(ctx, r.sess.EC2(region), fin)
+		if err != nil {
+			return fmt.Errorf("find the AMI to distribute in %s: %w", region, err)
+		}
+		r.inputs = []RegionAMI{{Region: region, ImageID: aws.ToString(out.Image.ImageId)}}
+		r.source, r.sourceImg = r.inputs[0], out.Image
+	} else {
+		if in == nil {
+			return errors.New("no input artifact; set source_ami or source_ami_filter to distribute an existing AMI")
+		}
+		amis, err := ParseArtifactID(in.Id())
+		if err != nil {
+			return fmt.Errorf("the input artifact (builder %s) names no AMI to distribute: %w; set source_ami or source_ami_filter to distribute an existing AMI", in.BuilderId(), err)
+		}
+		r.inputs = amis
+		r.source = amis[pickSource(amis, region)]
+		out, err := image.Find(ctx, r.sess.EC2(r.source.Region), &image.FindInput{ImageIDs: []string{r.source.ImageID}, IncludeDeprecated: true, Region: r.source.Region})
+		if err != nil {
+			return fmt.Errorf("describe the input AMI %s in %s: %w", r.source.ImageID, r.source.Region, err)
+		}
+		r.sourceImg = out.Image
+	}
+	r.ui.Say(fmt.Sprintf("Distributing %s (%s) from %s", r.source.ImageID, aws.ToString(r.sourceImg.Name), r.source.Region))
+	r.manifest.Source = ManifestSource{Region: r.source.Region, ImageID: r.source.ImageID, Name: aws.ToString(r.sourceImg.Name)}
+	r.manifest.Inputs = r.inputs
+	return nil
+}
+
+// plan turns the configuration into the SDK's inputs: the copy from the
+// source (with the source itself when share_source), and one share-only
+// input per further input AMI.
+func (r *run) plan() (*distribute.CopyInput, []*distribute.CopyInput, error) {
+	c := r.c
+	dep, err := c.deprecation(r.now)
+	if err != nil {
+		return nil, nil, err
+	}
+	srcData := newTemplateData(r.sourceImg, r.source.Region, r.source.Region)
+	tags, err := c.renderTags("tags", c.Tags, srcData)
+	if err != nil {
+		return nil, nil, err
+	}
+	snapTags, err := c.renderTags("snapshot_tags", c.SnapshotTags, srcData)
+	if err != nil {
+		return nil, nil, err
+	}
+	in := &distribute.CopyInput{
+		SourceImageID: r.source.ImageID,
+		SourceRegion:  r.source.Region,
+		IncludeSource: c.shareSource(),
+		Encrypted:     c.EncryptBoot.True(),
+		CopyImageTags: c.CopyImageTags,
+		Permissions:   c.permissions(),
+		Tags:          tags,
+		SnapshotTags:  snapTags,
+		Deprecation:   dep,
+		Concurrency:   c.CopyConcurrency,
+	}
+	inputRegions := map[string]bool{}
+	for _, a := range r.inputs {
+		inputRegions[a.Region] = true
+	}
+	for _, region := range c.TargetRegions() {
+		if inputRegions[region] {
+			r.ui.Message(fmt.Sprintf("%s already holds an input AMI; it is not copied there", region))
+			continue
+		}
+		t, err := r.target(region)
+		if err != nil {
+			return nil, nil, err
+		}
+		in.Targets = append(in.Targets, t)
+	}
+
+	var extras []*distribute.CopyInput
+	if c.shareSource() {
+		for _, a := range r.inputs {
+			if a == r.source {
+				continue
+			}
+			data := newTemplateData(r.sourceImg, r.source.Region, a.Region)
+			etags, err := c.renderTags("tags", c.Tags, data)
+			if err != nil {
+				return nil, nil, err
+			}
+			esnap, err := c.renderTags("snapshot_tags", c.SnapshotTags, data)
+			if err != nil {
+				return nil, nil, err
+			}
+			extras = append(extras, &distribute.CopyInput{
+				SourceImageID: a.ImageID, SourceRegion: a.Region, IncludeSource: true,
+				Permissions: c.permissions(), Tags: etags, SnapshotTags: esnap, Deprecation: dep,
+			})
+		}
+	}
+	return in, extras, nil
+}
+
+// target renders the settings of one target region.
+func (r *run) target(region string) (distribute.Target, error) {
+	c := r.c
+	s := c.target(region)
+	data := newTemplateData(r.sourceImg, r.source.Region, region)
+	t := distribute.Target{Region: region, KMSKeyID: s.kmsKeyID}
+	var err error
+	nameTpl := firstNonEmpty(s.name, c.AMIName)
+	if t.Name, err = c.render(nameTpl, data); err != nil {
+		return t, fmt.Errorf("ami_name for %s: %w", region, err)
+	}
+	if nameTpl != "" && !amibuild.ValidAMIName(t.Name) {
+		return t, fmt.Errorf("ami_name for %s: %q is not a valid AMI name", region, t.Name)
+	}
+	if t.Description, err = c.render(firstNonEmpty(s.description, c.AMIDescription), data); err != nil {
+		return t, fmt.Errorf("ami_description for %s: %w", region, err)
+	}
+	if s.encryptedSet {
+		t.Encrypted = aws.Bool(s.encrypted)
+	}
+	t.CopyImageTags = aws.Bool(s.copyImageTags)
+	perms := s.perms
+	t.Permissions = &perms
+	// The top-level tags are rendered for this region and merged with the
+	// override's, so that {{ .Region }} names the copy's region.
+	all := mergeMaps(c.Tags, s.tags)
+	if t.Tags, err = c.renderTags("tags", all, data); err != nil {
+		return t, fmt.Errorf("%s: %w", region, err)
+	}
+	if t.SnapshotTags, err = c.renderTags("snapshot_tags", mergeMaps(c.SnapshotTags, s.snapTags), data); err != nil {
+		return t, fmt.Errorf("%s: %w", region, err)
+	}
+	return t, nil
+}
+
+// dryRun prints what a real run would do and changes nothing.
+func (r *run) dryRun(ctx context.Context, pre *distribute.PreflightOutput) (*Artifact, error) {
+	r.ui.Say("Dry run: nothing is changed. The run would make these copies:")
+	r.manifest.Planned = pre.Copies
+	if len(pre.Copies) == 0 {
+		r.ui.Message("(no copy)")
+	}
+	for _, p := range pre.Copies {
+		enc := "unencrypted"
+		if p.Encrypted {
+			enc = "encrypted"
+			if p.KMSKeyID != "" {
+				enc += " with " + p.KMSKeyID
+			}
+		}
+		r.ui.Message(fmt.Sprintf("%s: %q, %s, shared with %s", p.Region, p.Name, enc, describePermissions(p.Permissions)))
+	}
+	if r.c.retentionEnabled() {
+		if err := r.retain(ctx, true); err != nil {
+			return nil, err
+		}
+	}
+	amis := map[string]string{}
+	for _, a := range r.inputs {
+		amis[a.Region] = a.ImageID
+	}
+	art := &Artifact{Amis: amis, SourceAMI: r.source.ImageID, SourceRegion: r.source.Region}
+	r.manifest.ArtifactID = art.Id()
+	return art, nil
+}
+
+// retain applies keep_releases/keep_days in every region of the output.
+func (r *run) retain(ctx context.Context, dryRun bool) error {
+	c := r.c
+	regions, protect := r.outputRegionsAndIDs()
+	in := &distribute.RetainInput{
+		Regions:       regions,
+		Selector:      distribute.Selector{Name: c.Retention.NamePattern, Tags: c.Retention.Tags},
+		KeepNewest:    c.KeepReleases,
+		KeepWithin:    time.Duration(c.KeepDays) * 24 * time.Hour,
+		Protect:       protect,
+		DryRun:        dryRun,
+		KeepSnapshots: c.Retention.KeepSnapshots,
+		Bundles:       &bundleDeleter{sess: r.sess},
+		Concurrency:   c.CopyConcurrency,
+	}
+	verb := "Removing"
+	if dryRun {
+		verb = "Dry run: would remove"
+	}
+	r.ui.Say(fmt.Sprintf("Retention in %s: keeping %s of the AMIs matching %s...", strings.Join(regions, ", "), describeKeep(c), describeSelector(in.Selector)))
+	out, err := distribute.Retain(ctx, r.clients, in, func(o *distribute.Options) {
+		o.Logf = func(format string, args ...any) { r.ui.Message(fmt.Sprintf(format, args...)) }
+		o.Now = func() time.Time { return r.now }
+	})
+	if out != nil {
+		r.manifest.Retention = out.Decisions
+		remove := out.Decisions.ToRemove()
+		r.ui.Say(fmt.Sprintf("%s %d AMI(s):", verb, len(remove)))
+		var b strings.Builder
+		_ = out.Decisions.WriteTable(&b)
+		r.ui.Message(strings.TrimRight(b.String(), "\n"))
+	}
+	if err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	return nil
+}
+
+// protect turns on deregistration protection for every output AMI (the
+// input AMIs only with share_source); on failure it turns it off again
+// where it was turned on.
+func (r *run) protect(ctx context.Context) error {
+	c := r.c
+	var done []*distribute.Result
+	for i := range r.manifest.Regions {
+		res := &r.manifest.Regions[i]
+		if res.ImageID == "" || res.Status != distribute.StatusAvailable || (res.Source && !c.shareSource()) {
+			continue
+		}
+		r.ui.Message(fmt.Sprintf("turning on deregistration protection of %s in %s", res.ImageID, res.Region))
+		err := distribute.Protect(ctx, r.clients(res.Region), &distribute.ProtectInput{
+			ImageID: res.ImageID, Region: res.Region, WithCooldown: c.DeregistrationProtection.WithCooldown,
+		}, r.opts())
+		if err != nil {
+			res.Err = err
+			r.unprotect(done)
+			return fmt.Errorf("deregistration_protection: %w", err)
+		}
+		res.Protected = true
+		done = append(done, res)
+	}
+	return nil
+}
+
+// unprotect turns protection off again after a later region failed.
+func (r *run) unprotect(done []*distribute.Result) {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	for _, res := range done {
+		api := r.clients(res.Region)
+		if _, err := api.DisableImageDeregistrationProtection(ctx, disableProtectionInput(res.ImageID)); err != nil {
+			r.ui.Error(fmt.Sprintf("turn off deregistration protection of %s in %s: %v", res.ImageID, res.Region, err))
+			continue
+		}
+		res.Protected = false
+	}
+}
+
+// addUntouchedInputs lists the input AMIs in the results when share_source
+// is off, so that the table and manifest show every region.
+func (r *run) addUntouchedInputs() {
+	var src []distribute.Result
+	for _, a := range r.inputs {
+		res := distribute.Result{Region: a.Region, ImageID: a.ImageID, Source: true, Status: distribute.StatusAvailable}
+		if a == r.source {
+			res.Name = aws.ToString(r.sourceImg.Name)
+		}
+		src = append(src, res)
+	}
+	r.manifest.Regions = append(src, r.manifest.Regions...)
+}
+
+// outputRegionsAndIDs returns the regions of the output (sorted) and the
+// AMI IDs of the run (inputs and copies).
+func (r *run) outputRegionsAndIDs() ([]string, []string) {
+	seen := map[string]bool{}
+	var regions, ids []string
+	add := func(region, id string) {
+		if !seen[region] {
+			seen[region] = true
+			regions = append(regions, region)
+		}
+		if id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	for _, a := range r.inputs {
+		add(a.Region, a.ImageID)
+	}
+	for _, res := range r.manifest.Regions {
+		add(res.Region, res.ImageID)
+	}
+	if r.c.DryRun {
+		for _, p := range r.manifest.Planned {
+			add(p.Region, "")
+		}
+	}
+	slices.Sort(regions)
+	return regions, ids
+}
+
+// artifact builds the output artifact.
+func (r *run) artifact() *Artifact {
+	a := &Artifact{
+		Amis:         map[string]string{},
+		Copies:       map[string]string{},
+		SourceAMI:    r.source.ImageID,
+		SourceRegion: r.source.Region,
+		Results:      r.manifest.Regions,
+		EC2:          amibuild.EC2Deregister(r.sess.EC2),
+	}
+	for _, in := range r.inputs {
+		a.Amis[in.Region] = in.ImageID
+	}
+	for _, res := range r.manifest.Regions {
+		if res.Source || res.ImageID == "" || res.Status != distribute.StatusAvailable {
+			continue
+		}
+		a.Amis[res.Region] = res.ImageID
+		a.Copies[res.Region] = res.ImageID
+	}
+	return a
+}
+
+// sayResults prints the per-region table.
+func (r *run) sayResults() {
+	if len(r.manifest.Regions) == 0 {
+		return
+	}
+	r.ui.Say("Per-region results:")
+	r.ui.Message(strings.TrimRight(distribute.Results(r.manifest.Regions).String(), "\n"))
+}
+
+func targetRegions(ts []distribute.Target) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Region
+	}
+	return out
+}
+
+func concurrency(n int) int {
+	if n <= 0 {
+		return distribute.DefaultConcurrency
+	}
+	return n
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func mergeMaps(base, over map[string]string) map[string]string {
+	if len(base) == 0 && len(over) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(base)+len(over))
+	for k, v := range base {
+		m[k] = v
+	}
+	for k, v := range over {
+		m[k] = v
+	}
+	return m
+}
+
+func describePermissions(p distribute.Permissions) string {
+	var parts []string
+	add := func(label string, v []string) {
+		if len(v) > 0 {
+			parts = append(parts, label+" "+strings.Join(v, ","))
+		}
+	}
+	add("accounts", p.Accounts)
+	add("groups", p.Groups)
+	add("organizations", p.OrgARNs)
+	add("OUs", p.OUARNs)
+	add("snapshot accounts", p.SnapshotAccounts)
+	add("snapshot groups", p.SnapshotGroups)
+	if len(parts) == 0 {
+		return "nobody"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func describeKeep(c *Config) string {
+	var parts []string
+	if c.KeepReleases > 0 {
+		parts = append(parts, fmt.Sprintf("the newest %d", c.KeepReleases))
+	}
+	if c.KeepDays > 0 {
+		parts = append(parts, fmt.Sprintf("those younger than %d days", c.KeepDays))
+	}
+	return strings.Join(parts, " and ")
+}
+
+func describeSelector(s distribute.Selector) string {
+	var parts []string
+	if s.Name != "" {
+		parts = append(parts, fmt.Sprintf("name %q", s.Name))
+	}
+	for _, k := range sortedKeys(s.Tags) {
+		parts = append(parts, fmt.Sprintf("tag %s=%s", k, s.Tags[k]))
+	}
+	return strings.Join(parts, " and ")
+}

@@ -1,0 +1,93 @@
+package distribute
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+)
+
+// TemplateData is the data `ami_name`, `ami_description`, `tags` and
+// `snapshot_tags` (top-level and in region_override blocks) are rendered
+// with, once per target region, for example
+// `ami_name = "{{ .SourceAMIName }}-{{ .Region }}"`.
+type TemplateData struct {
+	// SourceAMI is the ID of the AMI being distributed.
+	SourceAMI string
+	// SourceAMIName is its name.
+	SourceAMIName string
+	// SourceAMIDescription is its description.
+	SourceAMIDescription string
+	// SourceRegion is its region.
+	SourceRegion string
+	// BuildRegion is SourceRegion, under the name the builders use.
+	BuildRegion string
+	// Region is the region of the AMI the value is for: a target region,
+	// or the source region for the input AMIs.
+	Region string
+	// SourceAMITags are the tags of the source AMI.
+	SourceAMITags map[string]string
+}
+
+// newTemplateData returns the data for the source image src in
+// sourceRegion, rendered for region.
+func newTemplateData(src types.Image, sourceRegion, region string) *TemplateData {
+	d := &TemplateData{
+		SourceAMI:            aws.ToString(src.ImageId),
+		SourceAMIName:        aws.ToString(src.Name),
+		SourceAMIDescription: aws.ToString(src.Description),
+		SourceRegion:         sourceRegion,
+		BuildRegion:          sourceRegion,
+		Region:               region,
+		SourceAMITags:        map[string]string{},
+	}
+	for _, t := range src.Tags {
+		d.SourceAMITags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return d
+}
+
+// placeholderData is used to check templates in Configure.
+func placeholderData() *TemplateData {
+	return &TemplateData{
+		SourceAMI: "ami-0123456789abcdef0", SourceAMIName: "source-name", SourceAMIDescription: "source description",
+		SourceRegion: "us-east-1", BuildRegion: "us-east-1", Region: "eu-west-1", SourceAMITags: map[string]string{},
+	}
+}
+
+// render renders one template string with data; strings without "{{"
+// are returned as they are.
+func (c *Config) render(s string, data *TemplateData) (string, error) {
+	if !strings.Contains(s, "{{") {
+		return s, nil
+	}
+	ictx := c.ctx
+	ictx.Data = data
+	return interpolate.Render(s, &ictx)
+}
+
+// renderTags renders the keys and values of tags; field names the option
+// in errors.
+func (c *Config) renderTags(field string, tags map[string]string, data *TemplateData) (map[string]string, error) {
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(tags))
+	for _, k := range sortedKeys(tags) {
+		rk, err := c.render(k, data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: render key %q: %w", field, k, err)
+		}
+		rv, err := c.render(tags[k], data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: render value of %q: %w", field, k, err)
+		}
+		if _, dup := out[rk]; dup {
+			return nil, fmt.Errorf("%s: two keys render to %q", field, rk)
+		}
+		out[rk] = rv
+	}
+	return out, nil
+}
