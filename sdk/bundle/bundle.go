@@ -11,11 +11,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -76,6 +75,10 @@ type Options struct {
 	// CompressionLevel is the gzip level, 1 (fastest) to 9 (smallest).
 	// Zero means 6.
 	CompressionLevel int
+	// Parallelism is the number of goroutines compressing 1 MiB blocks of
+	// the tar stream at once. Memory use grows by about 4 MiB per
+	// goroutine. Zero means runtime.GOMAXPROCS(0).
+	Parallelism int
 	// Rand is the source of the AES key and IV. Nil means crypto/rand.
 	Rand io.Reader
 	// Bundler is written into the manifest. Zero means DefaultBundler.
@@ -140,6 +143,12 @@ func (o *Options) defaults() error {
 	}
 	if o.CompressionLevel < 1 || o.CompressionLevel > 9 {
 		return &InputError{Field: "Options.CompressionLevel", Reason: fmt.Sprintf("%d is not from 1 to 9", o.CompressionLevel)}
+	}
+	if o.Parallelism == 0 {
+		o.Parallelism = runtime.GOMAXPROCS(0)
+	}
+	if o.Parallelism < 1 {
+		return &InputError{Field: "Options.Parallelism", Reason: "must be positive"}
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Reader
@@ -246,28 +255,33 @@ type bundler struct {
 	opts   *Options
 	v      *validated
 	sp     *splitter
-	tarIn  atomic.Int64 // tar bytes produced, for part-name estimates
+	gz     *blockGzipWriter
 	copied []string
 }
 
 func (b *bundler) run(ctx context.Context, key, iv []byte) (*Manifest, error) {
 	in, v := b.in, b.v
 	b.sp = newSplitter(ctx, in.Sink, in.Name, b.opts.partSize, b.opts.Concurrency, b.width)
+	// Parts are allocated at their full size at once when the bundle will
+	// fill at least one, instead of growing (and leaving garbage behind).
+	b.sp.initial = int(min(int64(b.opts.partSize), b.worstCase()))
 	cbc, err := newCBCWriter(b.sp, key, iv)
 	if err != nil {
 		return nil, err
 	}
-	gz, err := gzip.NewWriterLevel(cbc, b.opts.CompressionLevel)
+	h := sha1.New()
+	gz, err := newBlockGzipWriter(ctx, cbc, b.opts.CompressionLevel, gzBlockSize, b.opts.Parallelism, h)
 	if err != nil {
 		return nil, err
 	}
-	h := sha1.New()
-	tw := newTarWriter(hashWriter{h: h, w: countWriter{n: &b.tarIn, w: gz}}, v.header, in.Size)
-
-	err = b.copyImage(ctx, tw)
+	b.gz = gz
+	_, err = gz.ReadFrom(newTarSource(ctx, v.header, in.Image, in.Size, b.opts.Progress))
+	if err != nil {
+		gz.abort(err)
+	}
 	// Close every layer, first to last, each flushing into the next; after
 	// an error nothing more is flushed downstream.
-	for _, c := range []io.Closer{tw, gz, cbc} {
+	for _, c := range []io.Closer{gz, cbc} {
 		if err != nil {
 			break
 		}
@@ -332,44 +346,6 @@ func (b *bundler) firstErr(err error) error {
 	return err
 }
 
-// copyImage copies exactly Size bytes of the image into w, checking ctx
-// between chunks, and makes sure the image has no more bytes.
-func (b *bundler) copyImage(ctx context.Context, w io.Writer) error {
-	size := b.in.Size
-	buf := make([]byte, 1<<20)
-	var done int64
-	for done < size {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n, err := io.ReadFull(b.in.Image, buf[:min(int64(len(buf)), size-done)])
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return werr
-			}
-			done += int64(n)
-			if b.opts.Progress != nil {
-				b.opts.Progress(done, size)
-			}
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("read image: it ended after %d of %d bytes: %w", done, size, io.ErrUnexpectedEOF)
-		}
-		if err != nil {
-			return fmt.Errorf("read image: %w", err)
-		}
-	}
-	var one [1]byte
-	n, err := io.ReadFull(b.in.Image, one[:])
-	if n > 0 {
-		return fmt.Errorf("read image: it has more than Size (%d) bytes", size)
-	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read image after its last byte: %w", err)
-	}
-	return nil
-}
-
 // width estimates the number of digits of the final part count when part
 // index is complete and received ciphertext bytes have been produced. See
 // PartSink for the naming scheme.
@@ -377,14 +353,11 @@ func (b *bundler) width(index int, received int64) int {
 	lower := digits(index + 1)
 	ps := int64(b.opts.partSize)
 	t := b.v.tarSize
-	// Worst case: deflate stores incompressible data with 5 bytes per
-	// block of at most 64 KiB; allow more, plus gzip framing and padding.
-	worst := t + t/1024 + 4096
-	upper := digits(int((worst + ps - 1) / ps))
+	upper := digits(int((b.worstCase() + ps - 1) / ps))
 	if lower >= upper {
 		return lower
 	}
-	in := b.tarIn.Load()
+	in := b.gz.consumed.Load()
 	if in <= 0 {
 		return lower
 	}
@@ -392,6 +365,14 @@ func (b *bundler) width(index int, received int64) int {
 	est := float64(received) + float64(t-in)*ratio
 	d := digits(int(math.Ceil(est / float64(ps))))
 	return max(lower, min(upper, d))
+}
+
+// worstCase bounds the bundled size: deflate stores incompressible data
+// with 5 bytes per block of at most 64 KiB and a sync flush per compressor
+// block; allow more, plus gzip framing and padding.
+func (b *bundler) worstCase() int64 {
+	t := b.v.tarSize
+	return t + t/1024 + 4096
 }
 
 // rename moves parts whose provisional name turned out wrong to their final
@@ -435,17 +416,6 @@ func (b *bundler) cleanup(ctx context.Context) {
 		g.Go(func() error { return rm.RemovePart(gctx, n) })
 	}
 	_ = g.Wait() // best effort; the bundling error is what the caller needs
-}
-
-// countWriter counts the bytes written through it.
-type countWriter struct {
-	n *atomic.Int64
-	w io.Writer
-}
-
-func (c countWriter) Write(p []byte) (int, error) {
-	c.n.Add(int64(len(p)))
-	return c.w.Write(p)
 }
 
 func unixTime(sec int64) time.Time { return time.Unix(sec, 0) }

@@ -5,8 +5,9 @@ package bundle
 // every later Write and by Close, and Close flushes what the layer holds
 // and must be checked.
 //
-//	image → tarWriter → hashWriter (SHA-1 of the tar stream) → gzip →
-//	cbcWriter (AES-128-CBC, PKCS #7) → splitter (parts, SHA-1 each) → PartSink
+//	image → tarSource (an io.Reader) → blockGzipWriter (parallel gzip, and
+//	SHA-1 of the tar stream beside it) → cbcWriter (AES-128-CBC, PKCS #7) →
+//	splitter (parts, SHA-1 each) → PartSink
 
 import (
 	"archive/tar"
@@ -17,19 +18,15 @@ import (
 	"crypto/sha1"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"sync"
 )
 
 const (
-	tarBlock   = 512
-	tarRecord  = 20 * tarBlock // GNU tar's default blocking factor 20
-	cbcChunk   = 64 << 10
-	zeroLength = 64 << 10
+	tarBlock  = 512
+	tarRecord = 20 * tarBlock // GNU tar's default blocking factor 20
+	cbcChunk  = 64 << 10
 )
-
-var zeros [zeroLength]byte
 
 // tarSize returns the length of the tar stream of an image of size bytes
 // whose header takes hdr bytes.
@@ -61,84 +58,81 @@ func tarHeader(name string, size int64, mtime int64) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// tarWriter writes a tar stream with exactly one entry of a known size:
-// the header, Size bytes of data via Write, then on Close the data padding,
-// the end-of-archive blocks and the padding to a whole 10240-byte record.
-type tarWriter struct {
-	w       io.Writer
-	size    int64 // entry size
-	n       int64 // entry bytes written
-	written int64 // tar stream bytes written
-	err     error
-	closed  bool
+// tarSource reads as the tar stream of a single entry of a known size: the
+// header, exactly size bytes of the image, then the data padding, the
+// end-of-archive blocks and the padding to a whole 10240-byte record. It
+// checks ctx before every read of the image, reports progress after it, and
+// fails if the image has fewer or more than size bytes.
+type tarSource struct {
+	ctx      context.Context
+	header   []byte
+	image    io.Reader
+	size     int64 // entry size
+	n        int64 // image bytes read
+	trailer  int64 // padding bytes still to produce after the image
+	progress func(done, total int64)
+	checked  bool // the image was checked to end after size bytes
 }
 
-func newTarWriter(w io.Writer, header []byte, size int64) *tarWriter {
-	t := &tarWriter{w: w, size: size}
-	t.write(header)
-	return t
-}
-
-func (t *tarWriter) write(p []byte) {
-	if t.err != nil {
-		return
-	}
-	n, err := t.w.Write(p)
-	t.written += int64(n)
-	if err == nil && n < len(p) {
-		err = io.ErrShortWrite
-	}
-	t.err = err
-}
-
-func (t *tarWriter) writeZeros(n int64) {
-	for n > 0 && t.err == nil {
-		k := min(n, zeroLength)
-		t.write(zeros[:k])
-		n -= k
+func newTarSource(ctx context.Context, header []byte, image io.Reader, size int64, progress func(done, total int64)) *tarSource {
+	total := tarSize(len(header), size)
+	return &tarSource{
+		ctx: ctx, header: header, image: image, size: size, progress: progress,
+		trailer: total - int64(len(header)) - size,
 	}
 }
 
-func (t *tarWriter) Write(p []byte) (int, error) {
-	if t.err != nil {
-		return 0, t.err
+func (t *tarSource) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
 	}
-	if t.closed {
-		return 0, errors.New("tar: write after close")
+	n := 0
+	if len(t.header) > 0 {
+		k := copy(p, t.header)
+		t.header = t.header[k:]
+		n += k
+		p = p[k:]
 	}
-	if int64(len(p)) > t.size-t.n {
-		t.err = fmt.Errorf("tar: image data exceeds its size of %d bytes", t.size)
-		return 0, t.err
+	if len(p) > 0 && t.n < t.size {
+		if err := t.ctx.Err(); err != nil {
+			return n, err
+		}
+		want := min(int64(len(p)), t.size-t.n)
+		k, err := io.ReadFull(t.image, p[:want])
+		t.n += int64(k)
+		n += k
+		p = p[k:]
+		if k > 0 && t.progress != nil {
+			t.progress(t.n, t.size)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return n, fmt.Errorf("read image: it ended after %d of %d bytes: %w", t.n, t.size, io.ErrUnexpectedEOF)
+		}
+		if err != nil {
+			return n, fmt.Errorf("read image: %w", err)
+		}
 	}
-	t.write(p)
-	t.n += int64(len(p))
-	return len(p), t.err
-}
-
-// Close writes the padding and the end of the archive. It fails if fewer
-// than size bytes were written.
-func (t *tarWriter) Close() error {
-	if t.closed {
-		return t.err
+	if t.n == t.size && !t.checked {
+		t.checked = true
+		var one [1]byte
+		k, err := io.ReadFull(t.image, one[:])
+		if k > 0 {
+			return n, fmt.Errorf("read image: it has more than Size (%d) bytes", t.size)
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return n, fmt.Errorf("read image after its last byte: %w", err)
+		}
 	}
-	t.closed = true
-	if t.err == nil && t.n != t.size {
-		t.err = fmt.Errorf("tar: image has %d bytes, want %d", t.n, t.size)
+	if len(p) > 0 && t.n == t.size && t.trailer > 0 {
+		k := int(min(int64(len(p)), t.trailer))
+		clear(p[:k])
+		t.trailer -= int64(k)
+		n += k
 	}
-	t.writeZeros(roundUp(t.n, tarBlock) - t.n + 2*tarBlock)
-	t.writeZeros(roundUp(t.written, tarRecord) - t.written)
-	return t.err
-}
-
-// hashWriter passes writes to w and adds them to h.
-type hashWriter struct {
-	h hash.Hash
-	w io.Writer
-}
-
-func (hw hashWriter) Write(p []byte) (int, error) {
-	hw.h.Write(p)
-	return hw.w.Write(p)
+	if n == 0 && t.trailer == 0 && t.n == t.size {
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // cbcWriter encrypts with AES-CBC and, on Close, PKCS #7 padding.
@@ -214,6 +208,7 @@ type splitter struct {
 	// number of bytes the splitter has received so far.
 	width func(index int, received int64) int
 
+	initial  int // capacity of a new buffer; it grows up to partSize
 	cur      []byte
 	free     chan []byte // buffers ready for reuse
 	buffers  int         // buffers allocated
@@ -291,7 +286,7 @@ func (s *splitter) buffer() error {
 			s.cur = b[:0]
 		default:
 			s.buffers++
-			s.cur = make([]byte, 0, min(s.partSize, 256<<10))
+			s.cur = make([]byte, 0, min(s.partSize, max(s.initial, 256<<10)))
 		}
 		return nil
 	}
