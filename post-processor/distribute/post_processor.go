@@ -110,18 +110,20 @@ func (r *run) do(ctx context.Context, in packersdk.Artifact) (art *Artifact, err
 	if err := r.resolveInputs(ctx, in); err != nil {
 		return nil, err
 	}
-	copyIn, extras, err := r.plan()
+	copyIn, inputIns, err := r.plan()
 	if err != nil {
 		return nil, err
 	}
 
 	// Pre-flight: nothing changes unless every check passes.
 	r.ui.Say(fmt.Sprintf("Checking %s in %s and the target regions before any change...", r.source.ImageID, r.source.Region))
-	pre, err := distribute.Preflight(ctx, r.clients, copyIn, r.opts())
-	if err != nil {
-		return nil, fmt.Errorf("pre-flight: %w", err)
+	var pre *distribute.PreflightOutput
+	if len(copyIn.Targets) > 0 {
+		if pre, err = distribute.Preflight(ctx, r.clients, copyIn, r.opts()); err != nil {
+			return nil, fmt.Errorf("pre-flight: %w", err)
+		}
 	}
-	for _, e := range extras {
+	for _, e := range inputIns {
 		if _, err := distribute.Preflight(ctx, r.clients, e, r.opts()); err != nil {
 			return nil, fmt.Errorf("pre-flight of input AMI %s in %s: %w", e.SourceImageID, e.SourceRegion, err)
 		}
@@ -131,32 +133,36 @@ func (r *run) do(ctx context.Context, in packersdk.Artifact) (art *Artifact, err
 		return r.dryRun(ctx, pre)
 	}
 
-	// Copy, share, tag and deprecate.
+	// Copy, and share, tag and deprecate each copy as soon as it is
+	// available.
 	if len(copyIn.Targets) > 0 {
 		r.ui.Say(fmt.Sprintf("Copying %s from %s to %s (at most %d at a time)...", r.source.ImageID, r.source.Region,
 			strings.Join(targetRegions(copyIn.Targets), ", "), concurrency(c.CopyConcurrency)))
-	} else if copyIn.IncludeSource {
-		r.ui.Say(fmt.Sprintf("Sharing and tagging %s in %s...", r.source.ImageID, r.source.Region))
-	}
-	out, copyErr := distribute.Copy(ctx, r.clients, copyIn, r.opts())
-	if out != nil {
-		r.manifest.Regions = append(r.manifest.Regions, out.Results...)
-	}
-	if copyErr != nil {
-		r.sayResults()
-		return nil, copyErr
-	}
-	for _, e := range extras {
-		r.ui.Say(fmt.Sprintf("Sharing and tagging input AMI %s in %s...", e.SourceImageID, e.SourceRegion))
-		eout, err := distribute.Copy(ctx, r.clients, e, r.opts())
-		if eout != nil {
-			r.manifest.Regions = append(r.manifest.Regions, eout.Results...)
+		out, err := distribute.Copy(ctx, r.clients, copyIn, r.opts())
+		if out != nil {
+			r.manifest.Regions = append(r.manifest.Regions, out.Results...)
 		}
 		if err != nil {
 			r.sayResults()
 			return nil, err
 		}
 	}
+
+	// The input AMIs change only once every copy succeeded.
+	var inputResults distribute.Results
+	for _, e := range inputIns {
+		r.ui.Say(fmt.Sprintf("Sharing, tagging and deprecating input AMI %s in %s...", e.SourceImageID, e.SourceRegion))
+		eout, err := distribute.Copy(ctx, r.clients, e, r.opts())
+		if eout != nil {
+			inputResults = append(inputResults, eout.Results...)
+		}
+		if err != nil {
+			r.manifest.Regions = append(inputResults, r.manifest.Regions...)
+			r.sayResults()
+			return nil, err
+		}
+	}
+	r.manifest.Regions = append(inputResults, r.manifest.Regions...)
 	if !c.shareSource() {
 		r.addUntouchedInputs()
 	}
@@ -259,32 +265,20 @@ func (r *run) resolveInputs(ctx context.Context, in packersdk.Artifact) error {
 }
 
 // plan turns the configuration into the SDK's inputs: the copy from the
-// source (with the source itself when share_source), and one share-only
-// input per further input AMI.
+// source to the target regions, and, with share_source, one share-only
+// input per input AMI (the source first).
 func (r *run) plan() (*distribute.CopyInput, []*distribute.CopyInput, error) {
 	c := r.c
 	dep, err := c.deprecation(r.now)
 	if err != nil {
 		return nil, nil, err
 	}
-	srcData := newTemplateData(r.sourceImg, r.source.Region, r.source.Region)
-	tags, err := c.renderTags("tags", c.Tags, srcData)
-	if err != nil {
-		return nil, nil, err
-	}
-	snapTags, err := c.renderTags("snapshot_tags", c.SnapshotTags, srcData)
-	if err != nil {
-		return nil, nil, err
-	}
 	in := &distribute.CopyInput{
 		SourceImageID: r.source.ImageID,
 		SourceRegion:  r.source.Region,
-		IncludeSource: c.shareSource(),
 		Encrypted:     c.EncryptBoot.True(),
 		CopyImageTags: c.CopyImageTags,
 		Permissions:   c.permissions(),
-		Tags:          tags,
-		SnapshotTags:  snapTags,
 		Deprecation:   dep,
 		Concurrency:   c.CopyConcurrency,
 	}
@@ -304,28 +298,31 @@ func (r *run) plan() (*distribute.CopyInput, []*distribute.CopyInput, error) {
 		in.Targets = append(in.Targets, t)
 	}
 
-	var extras []*distribute.CopyInput
+	var inputs []*distribute.CopyInput
 	if c.shareSource() {
+		ordered := []RegionAMI{r.source}
 		for _, a := range r.inputs {
-			if a == r.source {
-				continue
+			if a != r.source {
+				ordered = append(ordered, a)
 			}
+		}
+		for _, a := range ordered {
 			data := newTemplateData(r.sourceImg, r.source.Region, a.Region)
-			etags, err := c.renderTags("tags", c.Tags, data)
+			tags, err := c.renderTags("tags", c.Tags, data)
 			if err != nil {
 				return nil, nil, err
 			}
-			esnap, err := c.renderTags("snapshot_tags", c.SnapshotTags, data)
+			snapTags, err := c.renderTags("snapshot_tags", c.SnapshotTags, data)
 			if err != nil {
 				return nil, nil, err
 			}
-			extras = append(extras, &distribute.CopyInput{
+			inputs = append(inputs, &distribute.CopyInput{
 				SourceImageID: a.ImageID, SourceRegion: a.Region, IncludeSource: true,
-				Permissions: c.permissions(), Tags: etags, SnapshotTags: esnap, Deprecation: dep,
+				Permissions: c.permissions(), Tags: tags, SnapshotTags: snapTags, Deprecation: dep,
 			})
 		}
 	}
-	return in, extras, nil
+	return in, inputs, nil
 }
 
 // target renders the settings of one target region.
@@ -366,11 +363,13 @@ func (r *run) target(region string) (distribute.Target, error) {
 // dryRun prints what a real run would do and changes nothing.
 func (r *run) dryRun(ctx context.Context, pre *distribute.PreflightOutput) (*Artifact, error) {
 	r.ui.Say("Dry run: nothing is changed. The run would make these copies:")
-	r.manifest.Planned = pre.Copies
-	if len(pre.Copies) == 0 {
+	if pre != nil {
+		r.manifest.Planned = pre.Copies
+	}
+	if len(r.manifest.Planned) == 0 {
 		r.ui.Message("(no copy)")
 	}
-	for _, p := range pre.Copies {
+	for _, p := range r.manifest.Planned {
 		enc := "unencrypted"
 		if p.Encrypted {
 			enc = "encrypted"
