@@ -1,0 +1,562 @@
+package instance_test
+
+// End-to-end tests: the real packer binary (./bin/packer) with this plugin
+// installed, against moto behind the recording proxy, provisioning and
+// bundling over SSH on an OpenSSH server on 127.0.0.1 that stands in for
+// the build instance.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/amiforge/packer-plugin-ami/builder/packertest"
+	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
+	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
+	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
+)
+
+const (
+	e2eRegion = "us-east-1"
+	e2eBucket = "e2e-bundles"
+	// sourceAMI is an instance-store image of the fixture.
+	sourceAMI = "ami-0e2e1000000000001"
+)
+
+// amiFixture replaces moto's preloaded images (MOTO_AMIS_PATH) with one
+// instance-store image, which also keeps moto fast.
+const amiFixture = `[
+  {"ami_id": "` + sourceAMI + `", "name": "instance-store-base-x86_64",
+   "description": "instance-store source", "owner_id": "123456789012", "public": true, "state": "available",
+   "architecture": "x86_64", "virtualization_type": "hvm", "hypervisor": "xen", "image_type": "machine",
+   "root_device_type": "instance-store", "root_device_name": "/dev/sda1",
+   "creation_date": "2024-01-01T00:00:00.000Z"}
+]`
+
+// e2eEnv is one isolated world: moto, proxy, sshd, packer, and a bucket.
+type e2eEnv struct {
+	moto   *awstest.Moto
+	proxy  *awstest.Proxy
+	sshd   *awstest.SSHD
+	packer *packertest.Packer
+	ec2    *ec2.Client // straight to moto, so the proxy records only packer's calls
+	s3     *s3.Client
+	work   string // the "instance's" directory the provisioner writes to
+}
+
+func newE2EEnv(t *testing.T) *e2eEnv {
+	t.Helper()
+	fixture := filepath.Join(t.TempDir(), "amis.json")
+	if err := os.WriteFile(fixture, []byte(amiFixture), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := &e2eEnv{}
+	e.moto = awstest.NewMoto(t, awstest.MotoOptions{Env: map[string]string{"MOTO_AMIS_PATH": fixture}})
+	e.proxy = awstest.NewProxy(t, e.moto.Endpoint, awstest.ProxyOptions{})
+	e.sshd = awstest.NewSSHD(t)
+	e.ec2, e.s3 = awstest.Clients(e.moto.Endpoint, e2eRegion)
+	_, err := e.s3.CreateBucket(context.Background(), &s3.CreateBucketInput{
+		Bucket:          aws.String(e2eBucket),
+		ObjectOwnership: s3types.ObjectOwnershipBucketOwnerPreferred,
+	})
+	if err != nil {
+		t.Fatalf("create bucket: %v", err)
+	}
+	e.packer = packertest.New(t, packertest.Options{
+		Plugin: e2ePlugin(t),
+		Env:    awstest.Env(e.proxy.URL, e2eRegion),
+	})
+	e.work = filepath.Join(t.TempDir(), "instance")
+	if err := os.MkdirAll(e.work, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	e.proxy.Reset()
+	return e
+}
+
+var (
+	standInOnce sync.Once
+	standInPath string
+	standInErr  error
+)
+
+// e2ePlugin returns the plugin binary to test: the real plugin once its
+// main package registers the builder, until then a stand-in built from
+// internal/e2eplugin that registers it under the same name.
+func e2ePlugin(t *testing.T) string {
+	t.Helper()
+	root, err := packertest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	main, err := os.ReadFile(filepath.Join(root, "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if regexp.MustCompile(`(?m)^\s*pps\.RegisterBuilder\("instance"`).Match(main) {
+		return "" // packertest builds the real plugin
+	}
+	standInOnce.Do(func() {
+		dir := filepath.Join(root, "bin", "test", "instance-e2e")
+		if standInErr = os.MkdirAll(dir, 0o755); standInErr != nil {
+			return
+		}
+		standInPath = filepath.Join(dir, "packer-plugin-ami")
+		cmd := exec.Command("go", "build", "-o", standInPath, "./builder/instance/internal/e2eplugin")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			standInErr = fmt.Errorf("build the stand-in plugin: %w\n%s", err, out)
+		}
+	})
+	if standInErr != nil {
+		t.Fatal(standInErr)
+	}
+	t.Logf("main.go does not register the ami-instance builder yet; testing the stand-in plugin %s", standInPath)
+	return standInPath
+}
+
+// tmpl describes a test template.
+type tmpl struct {
+	Prefix    string // s3_prefix
+	Source    string // extra lines in the source block
+	Provision []string
+}
+
+func (e *e2eEnv) template(p tmpl) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `source "ami-instance" "e2e" {
+  region        = %q
+  instance_type = "m3.medium"
+  source_ami    = %q
+
+  ssh_host             = "127.0.0.1"
+  ssh_port             = %d
+  ssh_username         = %q
+  ssh_private_key_file = %q
+  ssh_timeout          = "1m"
+
+  ami_name  = "e2e-instance-{{timestamp}}"
+  s3_bucket = %q
+  s3_prefix = %q
+%s
+}
+
+build {
+  sources = ["source.ami-instance.e2e"]
+`, e2eRegion, sourceAMI, e.sshd.Port, e.sshd.User, e.sshd.PrivateKeyPath, e2eBucket, p.Prefix, p.Source)
+	if len(p.Provision) > 0 {
+		b.WriteString("\n  provisioner \"shell\" {\n    inline = [\n")
+		for _, c := range p.Provision {
+			fmt.Fprintf(&b, "      %q,\n", c)
+		}
+		b.WriteString("    ]\n  }\n")
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// makeImage returns provisioner commands that make a small ext4 image
+// holding a marker file, and the image's path.
+func (e *e2eEnv) makeImage(marker string) ([]string, string) {
+	tree := filepath.Join(e.work, "tree")
+	img := filepath.Join(e.work, "root.img")
+	return []string{
+		"mkdir -p " + tree,
+		"echo " + marker + " > " + tree + "/marker.txt",
+		"truncate -s 8M " + img,
+		"mkfs.ext4 -q -F -d " + tree + " " + img,
+	}, img
+}
+
+func (e *e2eEnv) snapshot(t *testing.T) *awstest.Snapshot {
+	t.Helper()
+	s, err := awstest.TakeSnapshot(context.Background(), e.moto.Endpoint, []string{e2eRegion})
+	if err != nil {
+		t.Fatalf("baseline snapshot: %v", err)
+	}
+	return s
+}
+
+func (e *e2eEnv) leaks(t *testing.T, baseline *awstest.Snapshot) awstest.Leaks {
+	t.Helper()
+	l, err := awstest.ListLeaks(context.Background(), e.moto.Endpoint, []string{e2eRegion}, baseline)
+	if err != nil {
+		t.Fatalf("list leaks: %v", err)
+	}
+	return l
+}
+
+// pemBody returns a distinctive line from the middle of PEM data.
+func pemBody(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 3 {
+		return ""
+	}
+	return strings.TrimSpace(lines[len(lines)/2])
+}
+
+// checkSecrets fails when any secret appears in the sshd command log, the
+// packer output or packer's debug log.
+func checkSecrets(t *testing.T, e *e2eEnv, res *packertest.Result, secrets map[string]string) {
+	t.Helper()
+	log, err := res.Log()
+	if err != nil {
+		t.Fatalf("read packer log: %v", err)
+	}
+	places := map[string]string{
+		"sshd command log": strings.Join(e.sshd.CommandLog(), "\n"),
+		"packer output":    res.Output(),
+		"packer debug log": log,
+	}
+	for what, secret := range secrets {
+		if secret == "" {
+			t.Fatalf("empty secret %s", what)
+		}
+		for where, text := range places {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s contains the %s", where, what)
+			}
+		}
+	}
+}
+
+func TestE2E(t *testing.T) {
+	e := newE2EEnv(t)
+	t.Run("build", func(t *testing.T) { testBuild(t, e) })
+	t.Run("failure after upload leaves nothing", func(t *testing.T) { testRegisterFailure(t, e) })
+	t.Run("invalid templates make no AWS call", func(t *testing.T) { testValidate(t, e) })
+}
+
+func testBuild(t *testing.T, e *e2eEnv) {
+	baseline := e.snapshot(t)
+	e.proxy.Reset()
+	keys := filepath.Join(t.TempDir(), "keys")
+	marker := "bundled-by-e2e"
+	provision, img := e.makeImage(marker)
+	const prefix = "builds/e2e"
+	tpl := e.template(tmpl{
+		Prefix: prefix,
+		Source: fmt.Sprintf(`
+  bundle_source      = %q
+  x509_generated_dir = %q
+  ami_description    = "from {{ .SourceAMI }}"
+  ena_support        = true
+  tags = {
+    Name = "e2e-instance"
+  }`, img, keys),
+		Provision: provision,
+	})
+
+	res := e.packer.RunT(t, packertest.RunOptions{Args: []string{"build", "-machine-readable"}, Template: tpl})
+	if res.ExitCode != 0 {
+		t.Fatalf("packer build exited %d", res.ExitCode)
+	}
+	t.Logf("packer build took %s", res.Duration)
+	ids := packertest.ArtifactIDs(res.Stdout)["ami-instance.e2e"]
+	if len(ids) != 1 {
+		t.Fatalf("artifact ids = %q, want one", ids)
+	}
+	region, ami, _ := strings.Cut(ids[0], ":")
+	if region != e2eRegion || !strings.HasPrefix(ami, "ami-") {
+		t.Fatalf("artifact id %q, want %s:ami-…", ids[0], e2eRegion)
+	}
+
+	// Every object went up with the ACL EC2 needs, the manifest last.
+	loc := bundlestore.Location{Bucket: e2eBucket, Prefix: prefix, Name: "image"}
+	puts := e.proxy.CallsFor("s3", "PutObject")
+	if len(puts) < 2 {
+		t.Fatalf("PutObject calls = %d, want parts and a manifest", len(puts))
+	}
+	var putKeys []string
+	for _, c := range puts {
+		putKeys = append(putKeys, c.Key)
+		if c.Bucket != e2eBucket || !strings.HasPrefix(c.Key, prefix+"/") {
+			t.Errorf("PutObject to %s/%s, want under %s/%s/", c.Bucket, c.Key, e2eBucket, prefix)
+		}
+		if got := c.Header.Get("X-Amz-Acl"); got != "aws-exec-read" {
+			t.Errorf("PutObject %s has x-amz-acl %q, want aws-exec-read", c.Key, got)
+		}
+		if c.Status != 200 {
+			t.Errorf("PutObject %s answered %d", c.Key, c.Status)
+		}
+	}
+	if last := putKeys[len(putKeys)-1]; last != loc.ManifestKey() {
+		t.Errorf("last object uploaded %q, want the manifest %q", last, loc.ManifestKey())
+	}
+
+	// RegisterImage named the manifest (moto drops ImageLocation, so the
+	// request is what counts).
+	regs := e.proxy.CallsFor("ec2", "RegisterImage")
+	if len(regs) != 1 {
+		t.Fatalf("RegisterImage calls = %d, want 1", len(regs))
+	}
+	if got, want := regs[0].Params.Get("ImageLocation"), e2eBucket+"/"+prefix+"/image.manifest.xml"; got != want {
+		t.Errorf("RegisterImage ImageLocation = %q, want %q", got, want)
+	}
+	if got := regs[0].Params.Get("EnaSupport"); got != "true" {
+		t.Errorf("RegisterImage EnaSupport = %q, want true", got)
+	}
+	if got := regs[0].Params.Get("Region"); got != "" {
+		t.Errorf("unexpected Region parameter %q", got)
+	}
+	if regs[0].Region != e2eRegion {
+		t.Errorf("RegisterImage sent to %s, want the bucket's region %s", regs[0].Region, e2eRegion)
+	}
+	if len(e.proxy.CallsFor("ec2", "TerminateInstances")) == 0 {
+		t.Error("build instance not terminated")
+	}
+
+	// The generated key was kept, private, and unbundles the image.
+	keyPath := filepath.Join(keys, "x509-key.pem")
+	for _, f := range []string{keyPath, filepath.Join(keys, "x509-cert.pem")} {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatalf("generated file: %v", err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", f, st.Mode().Perm())
+		}
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := bundle.ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := bundle.LoadCertificate(filepath.Join(keys, "x509-cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := t.TempDir()
+	down, err := bundlestore.Download(context.Background(), e.s3, &bundlestore.DownloadInput{
+		Bucket: e2eBucket, Prefix: prefix, Name: "image", Dir: dl,
+	})
+	if err != nil {
+		t.Fatalf("download the bundle: %v", err)
+	}
+	manifest, err := os.ReadFile(down.ManifestPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if _, err := bundle.Unbundle(context.Background(), &bundle.UnbundleInput{
+		Manifest: manifest, Source: bundle.Dir(dl), UserKey: key, UserCert: cert,
+	}, &got); err != nil {
+		t.Fatalf("unbundle: %v", err)
+	}
+	want, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Errorf("unbundled image (%d bytes) differs from the image on the instance (%d bytes)", got.Len(), len(want))
+	}
+	if !bytes.Contains(got.Bytes(), []byte(marker)) {
+		t.Errorf("unbundled image lacks the marker file's contents")
+	}
+	if m := down.Manifest; m.User != awstest.TestAccountID || m.Architecture != "x86_64" {
+		t.Errorf("manifest user %q architecture %q, want %s x86_64", m.User, m.Architecture, awstest.TestAccountID)
+	}
+
+	// The instance ran the bundle script through "sh -s" (root needs no
+	// sudo) and saw no secret.
+	if !slices.ContainsFunc(e.sshd.CommandLog(), func(c string) bool { return strings.TrimSpace(c) == "sh -s" }) {
+		t.Errorf("sshd command log lacks the bundle command \"sh -s\": %q", e.sshd.CommandLog())
+	}
+	sshKey, err := os.ReadFile(e.sshd.PrivateKeyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret := awstest.TestCredentials()
+	checkSecrets(t, e, res, map[string]string{
+		"AWS secret key":          secret,
+		"generated X.509 key":     pemBody(keyPEM),
+		"SSH private key":         pemBody(sshKey),
+		"X.509 key's RSA prime":   key.Primes[0].Text(16)[:32],
+		"X.509 key (PKCS #1 DER)": fmt.Sprintf("%x", x509.MarshalPKCS1PrivateKey(key))[100:140],
+	})
+
+	// Only the AMI (with the snapshot moto invents for it) and the bundle
+	// are left.
+	l := e.leaks(t, baseline)
+	if want := []string{e2eRegion + ":" + ami}; !slices.Equal(l.Images, want) {
+		t.Errorf("images left = %q, want only %q", l.Images, want)
+	}
+	var wantObjects []string
+	for _, k := range putKeys {
+		wantObjects = append(wantObjects, e2eBucket+"/"+k)
+	}
+	sort.Strings(wantObjects)
+	wantObjects = slices.Compact(wantObjects)
+	if !slices.Equal(l.S3Objects, wantObjects) {
+		t.Errorf("S3 objects left = %q, want the bundle %q", l.S3Objects, wantObjects)
+	}
+	out, err := e.ec2.DescribeImages(context.Background(), &ec2.DescribeImagesInput{ImageIds: []string{ami}})
+	if err != nil || len(out.Images) != 1 {
+		t.Fatalf("describe %s: %v", ami, err)
+	}
+	img0 := out.Images[0]
+	if got := aws.ToString(img0.Description); got != "from "+sourceAMI {
+		t.Errorf("AMI description = %q", got)
+	}
+	var amiSnaps []string
+	for _, m := range img0.BlockDeviceMappings {
+		if m.Ebs != nil && m.Ebs.SnapshotId != nil {
+			amiSnaps = append(amiSnaps, e2eRegion+":"+*m.Ebs.SnapshotId)
+		}
+	}
+	l.Snapshots = slices.DeleteFunc(l.Snapshots, func(s string) bool { return slices.Contains(amiSnaps, s) })
+	l.Images, l.S3Objects = nil, nil
+	if !l.Empty() {
+		t.Errorf("build leaked resources:\n%s", l)
+	}
+
+	// Destroying the artifact is covered by the unit tests; here the bundle
+	// is removed so that later subtests start clean.
+	if _, err := bundlestore.Delete(context.Background(), e.s3, &bundlestore.DeleteInput{Bucket: e2eBucket, Prefix: prefix, Name: "image"}); err != nil {
+		t.Fatalf("delete the bundle: %v", err)
+	}
+}
+
+func testRegisterFailure(t *testing.T, e *e2eEnv) {
+	baseline := e.snapshot(t)
+	e.proxy.Reset()
+	e.proxy.SetFault(awstest.FailAlways("ec2", "RegisterImage", awstest.ErrorFault("UnauthorizedOperation", 403)))
+	defer e.proxy.SetFault(nil)
+
+	// Bring-your-own X.509 files this time.
+	certPath, keyPath := writeUserCert(t)
+	provision, img := e.makeImage("never-registered")
+	tpl := e.template(tmpl{
+		Prefix: "builds/fail",
+		Source: fmt.Sprintf(`
+  bundle_source  = %q
+  x509_cert_path = %q
+  x509_key_path  = %q`, img, certPath, keyPath),
+		Provision: provision,
+	})
+	res := e.packer.RunT(t, packertest.RunOptions{Args: []string{"build"}, Template: tpl})
+	if res.ExitCode == 0 {
+		t.Fatal("packer build succeeded although RegisterImage failed")
+	}
+	for _, w := range []string{"RegisterImage", "UnauthorizedOperation", "builds/fail/image.manifest.xml"} {
+		if !strings.Contains(res.Output(), w) {
+			t.Errorf("output does not mention %q", w)
+		}
+	}
+	if n := len(e.proxy.CallsFor("s3", "PutObject")); n < 2 {
+		t.Fatalf("PutObject calls = %d; the build failed before the upload", n)
+	}
+	if len(e.proxy.CallsFor("s3", "DeleteObject"))+len(e.proxy.CallsFor("s3", "DeleteObjects")) == 0 {
+		t.Error("no S3 delete after the failure")
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret := awstest.TestCredentials()
+	checkSecrets(t, e, res, map[string]string{"AWS secret key": secret, "X.509 key": pemBody(keyPEM)})
+	if l := e.leaks(t, baseline); !l.Empty() {
+		t.Errorf("failed build leaked resources:\n%s", l)
+	}
+}
+
+// writeUserCert writes a fresh RSA key and self-signed certificate.
+func writeUserCert(t *testing.T) (certPath, keyPath string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "e2e user"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: must(x509.MarshalPKCS8PrivateKey(key))})
+	if err := os.WriteFile(certPath, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certPath, keyPath
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func testValidate(t *testing.T, e *e2eEnv) {
+	tests := []struct {
+		name   string
+		source string
+		build  bool
+		want   []string
+	}{
+		{name: "unknown option", source: `  s3_bucket_name = "x"`, want: []string{"s3_bucket_name"}},
+		{name: "cert without key", source: `  x509_cert_path = "/nonexistent/cert.pem"`, want: []string{"x509_cert_path, x509_key_path"}},
+		{name: "relative bundle source", source: `  bundle_source = "root.img"`, want: []string{"bundle_source", "absolute path"}},
+		{name: "architecture", source: `  architecture = "sparc"`, want: []string{"architecture", "sparc"}},
+		{name: "windows", source: `  communicator = "winrm"
+  winrm_username = "Administrator"`, want: []string{"Windows instance-store AMIs cannot be created"}},
+		{name: "build with invalid options", source: `  boot_mode = "bios"`, build: true, want: []string{"boot_mode", "legacy-bios"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e.proxy.Reset()
+			tpl := e.template(tmpl{Prefix: "builds/invalid", Source: tc.source})
+			var res *packertest.Result
+			if tc.build {
+				res = e.packer.Build(t, tpl)
+			} else {
+				res = e.packer.Validate(t, tpl)
+			}
+			if res.ExitCode == 0 {
+				t.Fatal("packer accepted an invalid template")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(res.Output(), w) {
+					t.Errorf("output does not mention %q:\n%s", w, res.Output())
+				}
+			}
+			if calls := e.proxy.Calls(); len(calls) != 0 {
+				t.Errorf("invalid template made %d AWS calls, want none: %v", len(calls), calls)
+			}
+		})
+	}
+}
