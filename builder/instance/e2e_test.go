@@ -31,6 +31,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/instance"
 	"github.com/amiforge/packer-plugin-ami/builder/packertest"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
@@ -245,6 +247,7 @@ func TestE2E(t *testing.T) {
 	e := newE2EEnv(t)
 	t.Run("build", func(t *testing.T) { testBuild(t, e) })
 	t.Run("failure after upload leaves nothing", func(t *testing.T) { testRegisterFailure(t, e) })
+	t.Run("interrupt after upload leaves nothing", func(t *testing.T) { testInterrupt(t, e) })
 	t.Run("invalid templates make no AWS call", func(t *testing.T) { testValidate(t, e) })
 }
 
@@ -434,10 +437,21 @@ func testBuild(t *testing.T, e *e2eEnv) {
 		t.Errorf("build leaked resources:\n%s", l)
 	}
 
-	// Destroying the artifact is covered by the unit tests; here the bundle
-	// is removed so that later subtests start clean.
-	if _, err := bundlestore.Delete(context.Background(), e.s3, &bundlestore.DeleteInput{Bucket: e2eBucket, Prefix: prefix, Name: "image"}); err != nil {
-		t.Fatalf("delete the bundle: %v", err)
+	// Destroying the artifact deregisters the AMI and deletes the bundle,
+	// so that the later subtests start clean.
+	art := &instance.Artifact{
+		Artifact: &amibuild.Artifact{Amis: map[string]string{e2eRegion: ami}, BuilderIdValue: instance.BuilderId},
+		Bundle:   loc,
+		EC2:      func(string) bundlestore.DeregisterAPI { return e.ec2 },
+		S3:       func(string) bundlestore.DeleteAPI { return e.s3 },
+	}
+	if err := art.Destroy(); err != nil {
+		t.Fatalf("destroy the artifact: %v", err)
+	}
+	l = e.leaks(t, baseline)
+	l.Snapshots = slices.DeleteFunc(l.Snapshots, func(s string) bool { return slices.Contains(amiSnaps, s) })
+	if !l.Empty() {
+		t.Errorf("left after Destroy:\n%s", l)
 	}
 }
 
@@ -519,6 +533,34 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+func testInterrupt(t *testing.T, e *e2eEnv) {
+	baseline := e.snapshot(t)
+	e.proxy.Reset()
+	// Slow the registration down so that the interrupt arrives while the
+	// bundle is in S3 and the AMI is being registered.
+	e.proxy.SetFault(awstest.FailAlways("ec2", "RegisterImage", &awstest.Fault{Delay: 3 * time.Second}))
+	defer e.proxy.SetFault(nil)
+	provision, img := e.makeImage("interrupted")
+	tpl := e.template(tmpl{
+		Prefix:    "builds/interrupted",
+		Source:    fmt.Sprintf("  bundle_source = %q\n", img),
+		Provision: provision,
+	})
+	res := e.packer.RunT(t, packertest.RunOptions{Args: []string{"build"}, Template: tpl, InterruptOn: "Registering AMI"})
+	if !res.Interrupted {
+		t.Fatal("the build was not interrupted")
+	}
+	if res.ExitCode == 0 {
+		t.Fatal("interrupted build exited 0")
+	}
+	if n := len(e.proxy.CallsFor("s3", "PutObject")); n < 2 {
+		t.Fatalf("PutObject calls = %d; the interrupt came before the upload", n)
+	}
+	if l := e.leaks(t, baseline); !l.Empty() {
+		t.Errorf("interrupted build leaked resources:\n%s", l)
+	}
 }
 
 func testValidate(t *testing.T, e *e2eEnv) {

@@ -130,7 +130,7 @@ func (s *stepBundleVolume) Run(ctx context.Context, state multistep.StateBag) mu
 		return amibuild.Halt(state, u, fmt.Errorf("bundle the image into %s: %w", loc, err))
 	}
 	m := out.Bundle.Manifest
-	u.Sayf("Uploaded the bundle: %d bytes of image in %d parts (%d bytes), %d bytes transferred from the instance; manifest %s",
+	u.Sayf("Uploaded the bundle: an image of %d bytes in %d part(s) of %d bytes in all, %d bytes transferred from the instance; manifest %s",
 		out.ImageSize, len(m.Parts), m.BundledSize, out.Transferred, loc)
 	stateBundle.Put(state, &bundled{Location: loc, Manifest: m})
 	return multistep.ActionContinue

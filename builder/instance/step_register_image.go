@@ -86,7 +86,8 @@ func (s *stepRegisterImage) Run(ctx context.Context, state multistep.StateBag) m
 		IMDSSupport:         s.IMDSSupport,
 	}, func(o *bundlestore.Options) { o.Ledger = &s.created })
 	if err != nil {
-		return amibuild.Halt(state, u, fmt.Errorf("register AMI %q from %s in %s: %w", s.Name, loc, region, err))
+		// The error names the AMI, the manifest and the region.
+		return amibuild.Halt(state, u, err)
 	}
 	u.Sayf("Registered AMI %s in %s", out.ImageID, region)
 	amibuild.StateImageID.Put(state, out.ImageID)
