@@ -316,3 +316,18 @@ func sortedCopy(s []string) []string {
 	sort.Strings(c)
 	return c
 }
+
+func runInput(imageID string) *ec2.RunInstancesInput {
+	return &ec2.RunInstancesInput{
+		ImageId: aws.String(imageID), InstanceType: types.InstanceTypeT3Micro,
+		MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+	}
+}
+
+func terminateInput(id string) *ec2.TerminateInstancesInput {
+	return &ec2.TerminateInstancesInput{InstanceIds: []string{id}}
+}
+
+func describeSnapshot(id string) *ec2.DescribeSnapshotsInput {
+	return &ec2.DescribeSnapshotsInput{SnapshotIds: []string{id}}
+}

@@ -198,6 +198,12 @@ func (r *run) do(ctx context.Context, in packersdk.Artifact) (art *Artifact, err
 // err. It runs with a fresh context, so it also works after Ctrl-C.
 func (r *run) fail(err error) error {
 	if len(r.ledger.Resources()) == 0 {
+		for _, res := range r.manifest.Regions {
+			if res.Status == distribute.StatusRemoved {
+				r.ui.Say("Every copy this run made was removed again.")
+				break
+			}
+		}
 		return err
 	}
 	r.ui.Say("Removing the copies made by this run...")
@@ -207,8 +213,10 @@ func (r *run) fail(err error) error {
 		r.ui.Message(fmt.Sprintf("deregistering %s in %s with its snapshots", res.ID, res.Region))
 	}
 	if uerr := r.ledger.Undo(ctx); uerr != nil {
+		r.ui.Error(fmt.Sprintf("Some copies could not be removed: %v", uerr))
 		return errors.Join(err, fmt.Errorf("remove copies: %w", uerr))
 	}
+	r.ui.Say("Every copy this run made was removed again.")
 	for i := range r.manifest.Regions {
 		if res := &r.manifest.Regions[i]; !res.Source && res.ImageID != "" && res.Status == distribute.StatusAvailable {
 			res.Status = distribute.StatusRemoved
