@@ -1,0 +1,158 @@
+package instance
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
+	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
+)
+
+func TestCheckSourceImage(t *testing.T) {
+	img := func(rt types.DeviceType, platform types.PlatformValues, details string) types.Image {
+		return types.Image{ImageId: aws.String("ami-12345678"), Name: aws.String("base"), RootDeviceType: rt, Platform: platform, PlatformDetails: aws.String(details)}
+	}
+	tests := []struct {
+		name   string
+		img    types.Image
+		custom bool
+		want   string // "" = accepted
+	}{
+		{"instance-store linux", img(types.DeviceTypeInstanceStore, "", "Linux/UNIX"), false, ""},
+		{"ebs on AWS", img(types.DeviceTypeEbs, "", "Linux/UNIX"), false, "needs an instance-store source AMI"},
+		{"ebs against an emulator", img(types.DeviceTypeEbs, "", "Linux/UNIX"), true, ""},
+		{"windows platform", img(types.DeviceTypeInstanceStore, types.PlatformValuesWindows, ""), true, "Windows instance-store AMIs cannot be created"},
+		{"windows details", img(types.DeviceTypeInstanceStore, "", "Windows with SQL Server Standard"), false, "Windows"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkSourceImage(tc.img, tc.custom)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func testState(t *testing.T, endpoint string) multistep.StateBag {
+	t.Helper()
+	state := new(multistep.BasicStateBag)
+	amibuild.StateUI.Put(state, &packersdk.BasicUi{Writer: io.Discard, ErrorWriter: io.Discard, PB: &packersdk.NoopProgressTracker{}})
+	cfg := awscfg.Config{Region: "us-east-1", AccessKey: "AKIAEXAMPLE", SecretKey: "secret"}
+	if endpoint != "" {
+		cfg.Endpoints = awscfg.Endpoints{EC2: endpoint, S3: endpoint, STS: endpoint}
+	}
+	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS"} {
+		t.Setenv(k, "")
+	}
+	sess, err := awscfg.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	amibuild.StateSession.Put(state, sess)
+	return state
+}
+
+func TestStepPrepareCerts(t *testing.T) {
+	dir := t.TempDir()
+	ec2Cert, _ := writePEM(t, dir, "ec2")
+	userCertPath, userKeyPath := writePEM(t, dir, "user")
+	userCertPEM, err := os.ReadFile(userCertPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userKey, err := bundle.LoadPrivateKey(userKeyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		step      stepPrepareCerts
+		endpoint  string
+		wantErr   string
+		generated bool
+		standIn   bool
+		written   bool
+	}{
+		{name: "given files", step: stepPrepareCerts{UserCertPEM: userCertPEM, UserKey: userKey, EC2CertPath: ec2Cert}},
+		{name: "generated and discarded", step: stepPrepareCerts{EC2CertPath: ec2Cert}, generated: true},
+		{name: "generated and written", step: stepPrepareCerts{EC2CertPath: ec2Cert, GeneratedDir: filepath.Join(dir, "keys", "new")}, generated: true, written: true},
+		{name: "stand-in with an emulator", step: stepPrepareCerts{}, endpoint: "http://127.0.0.1:1", generated: true, standIn: true},
+		{name: "no EC2 certificate on AWS", step: stepPrepareCerts{}, wantErr: "ec2_cert_path: required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			state := testState(t, tc.endpoint)
+			action := tc.step.Run(context.Background(), state)
+			if tc.wantErr != "" {
+				err, _ := amibuild.StateError.Get(state)
+				if action != multistep.ActionHalt || err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("action %v, err %v; want a halt mentioning %q", action, err, tc.wantErr)
+				}
+				return
+			}
+			if action != multistep.ActionContinue {
+				err, _ := amibuild.StateError.Get(state)
+				t.Fatalf("halted: %v", err)
+			}
+			c, ok := stateCerts.Get(state)
+			if !ok || c.UserCert == nil || c.UserKey == nil || c.EC2Cert == nil {
+				t.Fatalf("certs in state: %+v", c)
+			}
+			if c.Generated != tc.generated || c.EC2StandIn != tc.standIn {
+				t.Errorf("generated=%v standIn=%v, want %v %v", c.Generated, c.EC2StandIn, tc.generated, tc.standIn)
+			}
+			if !c.Generated && !c.UserKey.Equal(userKey) {
+				t.Error("given key not used")
+			}
+			if tc.written {
+				for _, f := range []string{generatedKeyFile, generatedCertFile} {
+					st, err := os.Stat(filepath.Join(tc.step.GeneratedDir, f))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if st.Mode().Perm() != 0o600 {
+						t.Errorf("%s mode %v, want 0600", f, st.Mode().Perm())
+					}
+				}
+				k, err := bundle.LoadPrivateKey(filepath.Join(tc.step.GeneratedDir, generatedKeyFile))
+				if err != nil || !k.Equal(c.UserKey) {
+					t.Errorf("written key does not match the one used: %v", err)
+				}
+				// A second build into the same directory must not
+				// overwrite the key of the first.
+				state2 := testState(t, tc.endpoint)
+				if a := tc.step.Run(context.Background(), state2); a != multistep.ActionHalt {
+					t.Error("overwrote existing key files")
+				}
+			}
+		})
+	}
+}
+
+func TestGenerateCert(t *testing.T) {
+	cert, key, err := generateCert("x", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key.N.BitLen() != certKeyBits {
+		t.Errorf("key has %d bits", key.N.BitLen())
+	}
+	if err := cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
+		t.Errorf("not self-signed: %v", err)
+	}
+}
