@@ -1,0 +1,90 @@
+# Builds an AMI against a local AWS emulator (moto) and distributes it to two
+# more regions, shared with two accounts and an organization, tagged per
+# region, with create-volume permission on the snapshots. An OpenSSH server
+# on 127.0.0.1 stands in for the build instance. The demo runner starts both
+# and fills in the variables below:
+#
+#   go run ./example/local -packer ./bin/packer -template example/local/distribute.pkr.hcl
+#
+# Nothing here reaches real AWS. The emulator's endpoint and test credentials
+# come from the environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+# AWS_SECRET_ACCESS_KEY).
+
+variable "region" {
+  type    = string
+  default = "us-east-1"
+}
+
+variable "ssh_port" {
+  type = number
+}
+
+variable "ssh_username" {
+  type = string
+}
+
+variable "ssh_private_key_file" {
+  type = string
+}
+
+# Directory on "the instance" (this machine) the provisioner writes to; the
+# distribution manifest is written there too.
+variable "output_dir" {
+  type = string
+}
+
+source "ami-ebs" "demo" {
+  region        = var.region
+  instance_type = "t3.micro"
+
+  source_ami_filter {
+    filters = {
+      name                = "al2023-ami-2023.*-kernel-6.1-x86_64"
+      virtualization-type = "hvm"
+    }
+    owners      = ["amazon"]
+    most_recent = true
+  }
+
+  ssh_host             = "127.0.0.1"
+  ssh_port             = var.ssh_port
+  ssh_username         = var.ssh_username
+  ssh_private_key_file = var.ssh_private_key_file
+  ssh_timeout          = "1m"
+
+  ami_name        = "demo-web-{{timestamp}}"
+  ami_description = "Demo AMI built against the local emulator"
+
+  tags = {
+    Name    = "demo-web"
+    BuiltBy = "packer-plugin-ami"
+  }
+}
+
+build {
+  sources = ["source.ami-ebs.demo"]
+
+  provisioner "shell" {
+    inline = [
+      "echo \"provisioned by packer at $(date -u +%FT%TZ)\" > ${var.output_dir}/provisioned.txt",
+    ]
+  }
+
+  post-processor "ami-distribute" {
+    region  = var.region
+    regions = ["eu-west-1", "ap-southeast-2"]
+
+    ami_users      = ["111122223333", "444455556666"]
+    ami_org_arns   = ["arn:aws:organizations::123456789012:organization/o-abcdefghij"]
+    snapshot_users = ["111122223333"]
+
+    tags = {
+      Name         = "demo-web"
+      Region       = "{{ .Region }}"
+      SourceRegion = "{{ .SourceRegion }}"
+      SourceAMI    = "{{ .SourceAMI }}"
+    }
+
+    manifest_output = "${var.output_dir}/distribute-manifest.json"
+  }
+}
