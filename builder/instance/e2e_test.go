@@ -53,7 +53,12 @@ const amiFixture = `[
    "description": "instance-store source", "owner_id": "123456789012", "public": true, "state": "available",
    "architecture": "x86_64", "virtualization_type": "hvm", "hypervisor": "xen", "image_type": "machine",
    "root_device_type": "instance-store", "root_device_name": "/dev/sda1",
-   "creation_date": "2024-01-01T00:00:00.000Z"}
+   "creation_date": "2024-01-01T00:00:00.000Z"},
+  {"ami_id": "ami-0e2e1000000000002", "name": "amzn-ami-minimal-pv-2.0.20180810-x86_64-gp2",
+   "description": "like moto's preloaded instance-store image", "owner_id": "137112412989", "public": true, "state": "available",
+   "architecture": "x86_64", "virtualization_type": "hvm", "hypervisor": "xen", "image_type": "machine",
+   "root_device_type": "instance-store", "root_device_name": "/dev/sda1",
+   "creation_date": "2018-08-10T00:00:00.000Z"}
 ]`
 
 // e2eEnv is one isolated world: moto, proxy, sshd, packer, and a bucket.
@@ -248,6 +253,7 @@ func TestE2E(t *testing.T) {
 	t.Run("build", func(t *testing.T) { testBuild(t, e) })
 	t.Run("failure after upload leaves nothing", func(t *testing.T) { testRegisterFailure(t, e) })
 	t.Run("interrupt after upload leaves nothing", func(t *testing.T) { testInterrupt(t, e) })
+	t.Run("examples", func(t *testing.T) { testExamples(t, e) })
 	t.Run("invalid templates make no AWS call", func(t *testing.T) { testValidate(t, e) })
 }
 
@@ -560,6 +566,67 @@ func testInterrupt(t *testing.T, e *e2eEnv) {
 	}
 	if l := e.leaks(t, baseline); !l.Empty() {
 		t.Errorf("interrupted build leaked resources:\n%s", l)
+	}
+}
+
+// testExamples builds the local example template and validates the
+// real-AWS one.
+func testExamples(t *testing.T, e *e2eEnv) {
+	root, err := packertest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(root, "example", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	baseline := e.snapshot(t)
+	out := filepath.Join(t.TempDir(), "out")
+	if err := os.MkdirAll(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	res := e.packer.RunT(t, packertest.RunOptions{
+		Args: []string{"build", "-machine-readable",
+			"-var", "ssh_port=" + fmt.Sprint(e.sshd.Port),
+			"-var", "ssh_username=" + e.sshd.User,
+			"-var", "ssh_private_key_file=" + e.sshd.PrivateKeyPath,
+			"-var", "output_dir=" + out,
+			"-var", "s3_bucket=" + e2eBucket,
+		},
+		Template:     read("local/instance.pkr.hcl"),
+		TemplateName: "instance.pkr.hcl",
+	})
+	if res.ExitCode != 0 {
+		t.Fatalf("building example/local/instance.pkr.hcl exited %d", res.ExitCode)
+	}
+	ids := packertest.ArtifactIDs(res.Stdout)["ami-instance.demo"]
+	if len(ids) != 1 {
+		t.Fatalf("artifact ids = %q", ids)
+	}
+	if _, err := os.Stat(filepath.Join(out, "keys", "x509-key.pem")); err != nil {
+		t.Errorf("generated key not kept: %v", err)
+	}
+	l := e.leaks(t, baseline)
+	if len(l.Images) != 1 || len(l.S3Objects) != 2 {
+		t.Errorf("want one AMI and a bundle of one part and a manifest, got:\n%s", l)
+	}
+
+	ec2Cert, _ := writeUserCert(t)
+	e.proxy.Reset()
+	res = e.packer.RunT(t, packertest.RunOptions{
+		Args:         []string{"validate", "-var", "s3_bucket=my-bundles", "-var", "ec2_cert_path=" + ec2Cert},
+		Template:     read("instance.pkr.hcl"),
+		TemplateName: "instance-aws.pkr.hcl",
+	})
+	if res.ExitCode != 0 {
+		t.Errorf("packer validate example/instance.pkr.hcl exited %d", res.ExitCode)
+	}
+	if n := len(e.proxy.Calls()); n != 0 {
+		t.Errorf("validate made %d AWS calls", n)
 	}
 }
 
