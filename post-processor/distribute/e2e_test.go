@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/amiforge/packer-plugin-ami/builder/packertest"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
 )
@@ -458,5 +459,54 @@ func TestE2EValidateBadConfig(t *testing.T) {
 				t.Errorf("packer validate made %d AWS calls: %v", len(calls), calls)
 			}
 		})
+	}
+}
+
+// TestE2EInterruptRemovesCopies interrupts packer (SIGINT, as Ctrl-C)
+// while the second region's copy hangs; the copy already made in the first
+// region is removed and the source is untouched.
+func TestE2EInterruptRemovesCopies(t *testing.T) {
+	e := newE2EWorld(t)
+	name := uniqueName(t, "e2e-interrupt")
+	src, srcSnaps := e.registerImage(t, srcRegion, name, nil)
+	e.proxy.Reset()
+	e.proxy.SetFault(func(_ *http.Request, c awstest.Call) *awstest.Fault {
+		if awstest.Matches(c, "ec2", "CopyImage") && c.Region == apRegion {
+			return awstest.LatencyFault(2 * time.Minute)
+		}
+		return nil
+	})
+	res := e.packer.RunT(t, packertest.RunOptions{
+		Args: []string{"build"},
+		Template: nullTemplate(fmt.Sprintf(`
+    source_ami       = %q
+    regions          = [%q, %q]
+    copy_concurrency = 1
+    ami_users        = [%q]
+`, src, euRegion, apRegion, shareAccount)),
+		InterruptOn: "to " + apRegion + " as",
+		Timeout:     60 * time.Second,
+	})
+	if !res.Interrupted {
+		t.Fatal("the copy into " + apRegion + " never started; packer was not interrupted")
+	}
+	if res.TimedOut {
+		t.Fatal("packer did not stop after SIGINT")
+	}
+	if res.ExitCode == 0 {
+		t.Error("interrupted packer build exited 0")
+	}
+	if len(e.proxy.CallsFor("ec2", "DeregisterImage")) == 0 {
+		t.Error("no DeregisterImage call: the copy in " + euRegion + " was not removed")
+	}
+	l := e.leaks(t)
+	if want := regional(srcRegion, src); !slices.Equal(l.Images, want) {
+		t.Errorf("images left = %q, want only the source %q", l.Images, want)
+	}
+	if want := regional(srcRegion, srcSnaps...); !slices.Equal(sortedCopy(l.Snapshots), want) {
+		t.Errorf("snapshots left = %q, want only the source's %q", l.Snapshots, want)
+	}
+	if got := e.launchPermissions(t, srcRegion, src); len(got) != 0 {
+		t.Errorf("source launch permissions = %q, want none", got)
 	}
 }
