@@ -155,32 +155,58 @@ func TestE2EDistributeExistingAMI(t *testing.T) {
 	e.proxy.Reset()
 	res := e.build(t, nullTemplate(fmt.Sprintf(`
     source_ami = %q
-    regions    = [%q]
+    regions    = [%q, %q]
     ami_name   = "{{ .SourceAMIName }}-{{ .Region }}"
     ami_users  = [%q]
-`, src, euRegion, shareAccount)))
+
+    region_override {
+      region     = %q
+      ami_name   = "{{ .SourceAMIName }}-override"
+      kms_key_id = "alias/team-key"
+      ami_users  = [%q]
+    }
+`, src, euRegion, apRegion, shareAccount, apRegion, snapAccount)))
 	if res.ExitCode != 0 {
 		t.Fatalf("packer build exited %d", res.ExitCode)
 	}
 	amis := distributedAMIs(t, res, "null.existing")
-	if amis[srcRegion] != src || amis[euRegion] == "" || len(amis) != 2 {
-		t.Fatalf("distributed AMIs = %v, want %s in %s and a copy in %s", amis, src, srcRegion, euRegion)
+	if amis[srcRegion] != src || amis[euRegion] == "" || amis[apRegion] == "" || len(amis) != 3 {
+		t.Fatalf("distributed AMIs = %v, want %s in %s and copies in %s and %s", amis, src, srcRegion, euRegion, apRegion)
 	}
-	img, ok := e.image(t, euRegion, amis[euRegion])
-	if !ok {
-		t.Fatalf("copy %s missing", amis[euRegion])
-	}
-	if got, want := aws.ToString(img.Name), name+"-"+euRegion; got != want {
-		t.Errorf("copy name = %q, want %q", got, want)
-	}
-	for _, region := range []string{srcRegion, euRegion} {
-		if got := e.launchPermissions(t, region, amis[region]); !slices.Equal(got, []string{"account:" + shareAccount}) {
-			t.Errorf("%s: launch permissions = %q", region, got)
+	wantNames := map[string]string{srcRegion: name, euRegion: name + "-" + euRegion, apRegion: name + "-override"}
+	wantPerms := map[string][]string{srcRegion: {"account:" + shareAccount}, euRegion: {"account:" + shareAccount}, apRegion: {"account:" + snapAccount}}
+	for _, region := range allRegions {
+		img, ok := e.image(t, region, amis[region])
+		if !ok {
+			t.Fatalf("%s: %s missing", region, amis[region])
+		}
+		if got := aws.ToString(img.Name); got != wantNames[region] {
+			t.Errorf("%s: name = %q, want %q", region, got, wantNames[region])
+		}
+		if got := e.launchPermissions(t, region, amis[region]); !slices.Equal(got, wantPerms[region]) {
+			t.Errorf("%s: launch permissions = %q, want %q", region, got, wantPerms[region])
 		}
 	}
+	// moto ignores encryption on CopyImage: check the requests.
 	copies := e.proxy.CallsFor("ec2", "CopyImage")
-	if len(copies) != 1 || copies[0].Params.Get("SourceImageId") != src || copies[0].Region != euRegion {
-		t.Errorf("CopyImage calls = %v, want one from %s into %s", copies, src, euRegion)
+	if len(copies) != 2 {
+		t.Fatalf("CopyImage calls = %d, want 2", len(copies))
+	}
+	for _, c := range copies {
+		if c.Params.Get("SourceImageId") != src || c.Params.Get("SourceRegion") != srcRegion {
+			t.Errorf("CopyImage in %s: %v", c.Region, c.Params)
+		}
+		enc, key := c.Params.Get("Encrypted"), c.Params.Get("KmsKeyId")
+		switch c.Region {
+		case apRegion:
+			if enc != "true" || key != "alias/team-key" {
+				t.Errorf("CopyImage into %s: Encrypted=%q KmsKeyId=%q, want true and alias/team-key", c.Region, enc, key)
+			}
+		default:
+			if enc != "" || key != "" {
+				t.Errorf("CopyImage into %s: Encrypted=%q KmsKeyId=%q, want neither", c.Region, enc, key)
+			}
+		}
 	}
 }
 
