@@ -1,11 +1,13 @@
 package instance
 
 import (
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,10 +27,7 @@ func noEnv(t *testing.T) {
 // paths.
 func writePEM(t *testing.T, dir, name string) (certPath, keyPath string) {
 	t.Helper()
-	cert, key, err := generateCert(name, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, key := cachedCert(t, name)
 	certPath = filepath.Join(dir, name+"-cert.pem")
 	keyPath = filepath.Join(dir, name+"-key.pem")
 	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o600); err != nil {
@@ -38,6 +37,29 @@ func writePEM(t *testing.T, dir, name string) (certPath, keyPath string) {
 		t.Fatal(err)
 	}
 	return certPath, keyPath
+}
+
+var (
+	certCacheMu sync.Mutex
+	certCache   = map[string]*certs{}
+)
+
+// cachedCert returns a certificate and key generated once per name and
+// process: RSA key generation is slow, and the tests only need distinct
+// keys per name.
+func cachedCert(t *testing.T, name string) (*x509.Certificate, *rsa.PrivateKey) {
+	t.Helper()
+	certCacheMu.Lock()
+	defer certCacheMu.Unlock()
+	if c, ok := certCache[name]; ok {
+		return c.UserCert, c.UserKey
+	}
+	cert, key, err := generateCert(name, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certCache[name] = &certs{UserCert: cert, UserKey: key}
+	return cert, key
 }
 
 // validRaw returns a valid configuration with an EC2 certificate file.
