@@ -1,0 +1,265 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/amiforge/packer-plugin-ami/builder/packertest"
+	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
+)
+
+// Regions: builds run in buildRegion; ami-distribute copies to the others.
+const (
+	buildRegion = "us-east-1"
+	euRegion    = "eu-west-1"
+	apRegion    = "ap-southeast-2"
+)
+
+var allRegions = []string{buildRegion, euRegion, apRegion}
+
+const (
+	// ebsSourceAMI is the public EBS-backed image ami-ebs starts from.
+	ebsSourceAMI  = "ami-0e2e9000000000001"
+	ebsSourceName = "al2023-ami-2023.6.20241201.0-kernel-6.1-x86_64"
+	// storeSourceAMI is the public instance-store image ami-instance starts
+	// from.
+	storeSourceAMI = "ami-0e2e9000000000002"
+	// bucket receives ami-instance bundles.
+	bucket = "e2e-reliability-bundles"
+)
+
+// amiFixture replaces moto's preloaded images (MOTO_AMIS_PATH). No
+// creation_date: moto 5.2.1 parses fixture dates in place and fails in the
+// second region that loads them.
+const amiFixture = `[
+  {"ami_id": "` + ebsSourceAMI + `", "name": "` + ebsSourceName + `",
+   "description": "ebs source", "owner_id": "137112412989", "public": true, "state": "available",
+   "architecture": "x86_64", "virtualization_type": "hvm", "hypervisor": "xen", "image_type": "machine",
+   "root_device_type": "ebs", "root_device_name": "/dev/xvda", "sriov": "simple"},
+  {"ami_id": "` + storeSourceAMI + `", "name": "instance-store-base-x86_64",
+   "description": "instance-store source", "owner_id": "137112412989", "public": true, "state": "available",
+   "architecture": "x86_64", "virtualization_type": "hvm", "hypervisor": "xen", "image_type": "machine",
+   "root_device_type": "instance-store", "root_device_name": "/dev/sda1"}
+]`
+
+// stats are the numbers printed at the end of the run.
+var stats struct {
+	runs, faults, leaks, invalid atomic.Int64
+}
+
+// fullMatrix reports whether the full fault and interrupt matrices run.
+func fullMatrix() bool { return os.Getenv("AMI_E2E_FULL") != "" }
+
+// world is the environment every test of the package shares: one moto,
+// one sshd, a recording proxy for builds and packer with the plugin. Tests
+// that use the build proxy run one at a time (none calls t.Parallel); each
+// compares leaks against a baseline it takes itself.
+type world struct {
+	dir     string
+	moto    *awstest.Moto
+	proxy   *awstest.Proxy
+	sshd    *awstest.SSHD
+	packer  *packertest.Packer
+	plugin  string
+	ec2     map[string]*ec2.Client // straight to moto: the proxy sees only packer
+	s3      *s3.Client
+	decoys  decoys
+	workDir string // the "instance's" scratch directory
+}
+
+var (
+	shared    *world
+	sharedErr error
+	worldOnce sync.Once
+)
+
+// theWorld returns the shared world, setting it up on first use.
+func theWorld(t *testing.T) *world {
+	t.Helper()
+	worldOnce.Do(func() { shared, sharedErr = setUpWorld(context.Background()) })
+	if sharedErr != nil {
+		t.Fatalf("set up the end-to-end world: %v", sharedErr)
+	}
+	return shared
+}
+
+func setUpWorld(ctx context.Context) (_ *world, err error) {
+	w := &world{ec2: map[string]*ec2.Client{}}
+	if w.dir, err = os.MkdirTemp("", "ami-e2e-"); err != nil {
+		return nil, err
+	}
+	fixture := filepath.Join(w.dir, "amis.json")
+	if err := os.WriteFile(fixture, []byte(amiFixture), 0o644); err != nil {
+		return nil, err
+	}
+	if w.moto, err = awstest.StartMoto(ctx, awstest.MotoOptions{Env: map[string]string{"MOTO_AMIS_PATH": fixture}}); err != nil {
+		return nil, err
+	}
+	if w.proxy, err = awstest.StartProxy(w.moto.Endpoint, awstest.ProxyOptions{}); err != nil {
+		return nil, err
+	}
+	// Any key passes, so that builds with a temporary key pair connect too.
+	if w.sshd, err = awstest.StartSSHD(ctx, filepath.Join(w.dir, "sshd"), awstest.AcceptAnyKey()); err != nil {
+		return nil, err
+	}
+	for _, r := range allRegions {
+		w.ec2[r], _ = awstest.Clients(w.moto.Endpoint, r)
+	}
+	_, w.s3 = awstest.Clients(w.moto.Endpoint, buildRegion)
+	if _, err := w.s3.CreateBucket(ctx, &s3.CreateBucketInput{
+		Bucket: aws.String(bucket), ObjectOwnership: s3types.ObjectOwnershipBucketOwnerPreferred,
+	}); err != nil {
+		return nil, fmt.Errorf("create bucket: %w", err)
+	}
+	if w.decoys, err = makeDecoys(ctx, w); err != nil {
+		return nil, fmt.Errorf("decoys: %w", err)
+	}
+	if w.plugin, err = pluginBinary(); err != nil {
+		return nil, err
+	}
+	pdir := filepath.Join(w.dir, "packer")
+	if err := os.MkdirAll(pdir, 0o755); err != nil {
+		return nil, err
+	}
+	if w.packer, err = packertest.Setup(ctx, pdir, packertest.Options{
+		Plugin: w.plugin, Env: awstest.Env(w.proxy.URL, buildRegion),
+	}); err != nil {
+		return nil, err
+	}
+	w.workDir = filepath.Join(w.dir, "instance")
+	if err := os.MkdirAll(w.workDir, 0o777); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *world) close() error {
+	var errs []error
+	if w.proxy != nil {
+		errs = append(errs, w.proxy.Close())
+	}
+	if w.sshd != nil {
+		errs = append(errs, w.sshd.Stop())
+	}
+	if w.moto != nil {
+		errs = append(errs, w.moto.Stop())
+	}
+	if os.Getenv("AMI_E2E_KEEP") == "" && w.dir != "" {
+		errs = append(errs, os.RemoveAll(w.dir))
+	}
+	return errors.Join(errs...)
+}
+
+// pluginBinary returns the plugin to install: the project's own when its
+// main package registers every component, else one built from
+// internal/allplugin that registers them under the same names.
+func pluginBinary() (string, error) {
+	bin, err := packertest.BuildPlugin()
+	if err != nil {
+		return "", err
+	}
+	if registersAll(bin) {
+		return bin, nil
+	}
+	root, err := packertest.ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(root, "bin", "test", "e2e-all")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, ".packer-plugin-ami-*")
+	if err != nil {
+		return "", err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	cmd := exec.Command("go", "build", "-o", tmp.Name(), "./builder/e2e/internal/allplugin")
+	cmd.Dir = root
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build the stand-in plugin: %w\n%s", err, out.Bytes())
+	}
+	final := filepath.Join(dir, "packer-plugin-ami")
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return "", err
+	}
+	fmt.Println("builder/e2e: main.go does not register every component yet; testing internal/allplugin")
+	return final, nil
+}
+
+func registersAll(bin string) bool {
+	out, err := exec.Command(bin, "describe").Output()
+	if err != nil {
+		return false
+	}
+	var d struct {
+		Builders       []string `json:"builders"`
+		PostProcessors []string `json:"post_processors"`
+	}
+	return json.Unmarshal(out, &d) == nil && slices.Contains(d.Builders, "ebs") &&
+		slices.Contains(d.Builders, "instance") && slices.Contains(d.PostProcessors, "distribute")
+}
+
+func TestMain(m *testing.M) {
+	start := time.Now()
+	code := m.Run()
+	if shared != nil {
+		if err := shared.close(); err != nil {
+			fmt.Fprintln(os.Stderr, "builder/e2e: tear down:", err)
+			code = 1
+		}
+	}
+	fmt.Printf("builder/e2e summary: %d packer runs, %d faults injected, %d leaks found, %d invalid inputs tried, %s\n",
+		stats.runs.Load(), stats.faults.Load(), stats.leaks.Load(), stats.invalid.Load(), time.Since(start).Round(time.Second))
+	os.Exit(code)
+}
+
+// seed is the seed of the random faults: AMI_E2E_SEED, or def.
+func seed(t *testing.T, def uint64) uint64 {
+	t.Helper()
+	if s := os.Getenv("AMI_E2E_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("AMI_E2E_SEED=%q: %v", s, err)
+		}
+		return v
+	}
+	return def
+}
+
+// describeImage returns the image, ok false when it does not exist or is
+// deregistered.
+func (w *world) describeImage(t *testing.T, region, id string) (types.Image, bool) {
+	t.Helper()
+	out, err := w.ec2[region].DescribeImages(context.Background(), &ec2.DescribeImagesInput{ImageIds: []string{id}})
+	if err != nil {
+		return types.Image{}, false
+	}
+	for _, img := range out.Images {
+		if aws.ToString(img.ImageId) == id && img.State != types.ImageStateDeregistered {
+			return img, true
+		}
+	}
+	return types.Image{}, false
+}
