@@ -65,6 +65,7 @@ type Reader struct {
 	parts     *partReader
 	cbc       *cbcReader
 	gz        *stageReader
+	ahead     *aheadReader // inflates and hashes ahead of tr
 	h         hash.Hash
 	tr        *tar.Reader
 	entry     string
@@ -125,7 +126,8 @@ func Open(ctx context.Context, in *UnbundleInput, optFns ...func(*ReadOptions)) 
 	}
 	r.gz = &stageReader{r: gz}
 	r.h = sha1.New()
-	r.tr = tar.NewReader(io.TeeReader(r.gz, r.h))
+	r.ahead = newAheadReader(r.gz, r.h)
+	r.tr = tar.NewReader(r.ahead)
 	hdr, err := r.tr.Next()
 	if err != nil {
 		r.Close()
@@ -187,9 +189,10 @@ func (r *Reader) finish() error {
 	}
 	// The rest of the tar stream (end blocks, record padding) counts for
 	// the digest, and reading to the end checks gzip, padding and parts.
-	if _, err := io.Copy(r.h, r.gz); err != nil {
+	if _, err := io.Copy(io.Discard, r.ahead); err != nil {
 		return r.classify(err, "gzip", "after the tar stream")
 	}
+	r.ahead.hashed()
 	if err := r.parts.finished(); err != nil {
 		return err
 	}
@@ -205,6 +208,8 @@ func (r *Reader) finish() error {
 // classify returns the error of the earliest failing stage: parts, cipher,
 // gzip, then tar (stage, with reason, for err).
 func (r *Reader) classify(err error, stage, reason string) error {
+	// The stages' errors are set by the decoding goroutine: stop it first.
+	r.stopAhead()
 	if perr := r.parts.getErr(); perr != nil {
 		return perr
 	}
@@ -223,11 +228,19 @@ func (r *Reader) classify(err error, stage, reason string) error {
 // Close stops reading parts and releases them. It returns nil after a
 // complete, checked read.
 func (r *Reader) Close() error {
+	r.parts.cancel()
+	r.stopAhead()
 	r.parts.close()
 	if r.err == nil && !r.finalized {
 		r.err = errors.New("bundle: reader closed")
 	}
 	return nil
+}
+
+func (r *Reader) stopAhead() {
+	if r.ahead != nil {
+		r.ahead.stop()
+	}
 }
 
 // Unbundle reads the bundle and writes its image to w. See Reader for the
