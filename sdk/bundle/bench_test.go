@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -134,6 +136,49 @@ func BenchmarkSignManifest(b *testing.B) {
 	for b.Loop() {
 		if err := m.Sign(k.userKey); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLayerTar(b *testing.B) {
+	img := benchImages()["mixed"]
+	hdr, err := tarHeader("img", int64(len(img)), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, gzBlockSize)
+	b.SetBytes(int64(len(img)))
+	b.ReportAllocs()
+	for b.Loop() {
+		ts := newTarSource(context.Background(), hdr, bytes.NewReader(img), int64(len(img)), nil)
+		if _, err := io.CopyBuffer(io.Discard, ts, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLayerBlockGzip is the parallel compressor over the images of
+// BenchmarkBundle, with one worker and with one per CPU.
+func BenchmarkLayerBlockGzip(b *testing.B) {
+	for _, name := range []string{"mixed", "zeros", "text"} {
+		img := benchImages()[name]
+		for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {
+			b.Run(fmt.Sprintf("%s/workers=%d", name, workers), func(b *testing.B) {
+				b.SetBytes(int64(len(img)))
+				b.ReportAllocs()
+				for b.Loop() {
+					z, err := newBlockGzipWriter(context.Background(), io.Discard, 6, gzBlockSize, workers, sha1.New())
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := z.ReadFrom(bytes.NewReader(img)); err != nil {
+						b.Fatal(err)
+					}
+					if err := z.Close(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }
