@@ -12,6 +12,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/version"
 
 	"github.com/amiforge/packer-plugin-ami/builder/ebs"
+	"github.com/amiforge/packer-plugin-ami/builder/instance"
+	"github.com/amiforge/packer-plugin-ami/post-processor/distribute"
 )
 
 // Version is the plugin's version. Release builds set it with
@@ -33,8 +35,8 @@ func main() {
 	pps := plugin.NewSet()
 	// Templates name components "ami-<name>": source "ami-ebs" "x" { ... }.
 	pps.RegisterBuilder("ebs", new(ebs.Builder))
-	// pps.RegisterBuilder("instance", new(instance.Builder))
-	// pps.RegisterPostProcessor("distribute", new(distribute.PostProcessor))
+	pps.RegisterBuilder("instance", new(instance.Builder))
+	pps.RegisterPostProcessor("distribute", new(distribute.PostProcessor))
 	pps.SetVersion(PluginVersion)
 	if err := pps.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, err.Error())

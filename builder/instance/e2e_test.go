@@ -16,13 +16,10 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -91,8 +88,7 @@ func newE2EEnv(t *testing.T) *e2eEnv {
 		t.Fatalf("create bucket: %v", err)
 	}
 	e.packer = packertest.New(t, packertest.Options{
-		Plugin: e2ePlugin(t),
-		Env:    awstest.Env(e.proxy.URL, e2eRegion),
+		Env: awstest.Env(e.proxy.URL, e2eRegion),
 	})
 	e.work = filepath.Join(t.TempDir(), "instance")
 	if err := os.MkdirAll(e.work, 0o777); err != nil {
@@ -100,47 +96,6 @@ func newE2EEnv(t *testing.T) *e2eEnv {
 	}
 	e.proxy.Reset()
 	return e
-}
-
-var (
-	standInOnce sync.Once
-	standInPath string
-	standInErr  error
-)
-
-// e2ePlugin returns the plugin binary to test: the real plugin once its
-// main package registers the builder, until then a stand-in built from
-// internal/e2eplugin that registers it under the same name.
-func e2ePlugin(t *testing.T) string {
-	t.Helper()
-	root, err := packertest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	main, err := os.ReadFile(filepath.Join(root, "main.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if regexp.MustCompile(`(?m)^\s*pps\.RegisterBuilder\("instance"`).Match(main) {
-		return "" // packertest builds the real plugin
-	}
-	standInOnce.Do(func() {
-		dir := filepath.Join(root, "bin", "test", "instance-e2e")
-		if standInErr = os.MkdirAll(dir, 0o755); standInErr != nil {
-			return
-		}
-		standInPath = filepath.Join(dir, "packer-plugin-ami")
-		cmd := exec.Command("go", "build", "-o", standInPath, "./builder/instance/internal/e2eplugin")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			standInErr = fmt.Errorf("build the stand-in plugin: %w\n%s", err, out)
-		}
-	})
-	if standInErr != nil {
-		t.Fatal(standInErr)
-	}
-	t.Logf("main.go does not register the ami-instance builder yet; testing the stand-in plugin %s", standInPath)
-	return standInPath
 }
 
 // tmpl describes a test template.

@@ -1,91 +1,13 @@
 package distribute
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/amiforge/packer-plugin-ami/builder/packertest"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
-
-var (
-	pluginOnce sync.Once
-	pluginPath string
-	pluginNote string
-	pluginErr  error
-)
-
-// e2ePlugin returns the plugin binary the end-to-end tests install: the
-// project's plugin when it registers ami-distribute, else one built from
-// internal/testplugin (the ami-ebs builder and this post-processor).
-func e2ePlugin(t *testing.T) string {
-	t.Helper()
-	pluginOnce.Do(func() {
-		pluginPath, pluginErr = packertest.BuildPlugin()
-		if pluginErr != nil {
-			return
-		}
-		if registersDistribute(pluginPath) {
-			return
-		}
-		pluginNote = "the project's plugin does not register ami-distribute; using internal/testplugin"
-		root, err := packertest.ModuleRoot()
-		if err != nil {
-			pluginErr = err
-			return
-		}
-		dir := filepath.Join(root, "bin", "test")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			pluginErr = err
-			return
-		}
-		tmp, err := os.CreateTemp(dir, ".packer-plugin-ami-distribute-*")
-		if err != nil {
-			pluginErr = err
-			return
-		}
-		tmp.Close()
-		defer os.Remove(tmp.Name())
-		cmd := exec.Command("go", "build", "-o", tmp.Name(), "./post-processor/distribute/internal/testplugin")
-		cmd.Dir = root
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			pluginErr = fmt.Errorf("build the test plugin: %w\n%s", err, out.Bytes())
-			return
-		}
-		pluginPath = filepath.Join(dir, "packer-plugin-ami-distribute-test")
-		pluginErr = os.Rename(tmp.Name(), pluginPath)
-	})
-	if pluginErr != nil {
-		t.Fatalf("plugin: %v", pluginErr)
-	}
-	if pluginNote != "" {
-		t.Log(pluginNote)
-	}
-	return pluginPath
-}
-
-// registersDistribute reports whether the plugin binary describes the
-// distribute post-processor.
-func registersDistribute(bin string) bool {
-	out, err := exec.Command(bin, "describe").Output()
-	if err != nil {
-		return false
-	}
-	var d struct {
-		PostProcessors []string `json:"post_processors"`
-	}
-	return json.Unmarshal(out, &d) == nil && slices.Contains(d.PostProcessors, "distribute")
-}
 
 // e2eWorld is a world with packer set up against its proxy.
 type e2eWorld struct {
@@ -97,7 +19,7 @@ type e2eWorld struct {
 func newE2EWorld(t *testing.T) *e2eWorld {
 	t.Helper()
 	w := newWorld(t)
-	p := packertest.New(t, packertest.Options{Plugin: e2ePlugin(t), Env: awstest.Env(w.proxy.URL, srcRegion)})
+	p := packertest.New(t, packertest.Options{Env: awstest.Env(w.proxy.URL, srcRegion)})
 	return &e2eWorld{world: w, packer: p, dir: t.TempDir()}
 }
 
