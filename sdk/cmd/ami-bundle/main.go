@@ -6,6 +6,11 @@
 //	                    [--kernel AKI] [--ramdisk ARI] [--productcodes CODES] [-B MAPPINGS]
 //	ami-bundle unbundle -k KEY -m MANIFEST [-s SRC] [-d DST] [-c CERT]
 //	ami-bundle verify   -k KEY -m MANIFEST -c CERT [-s SRC]
+//	ami-bundle upload   -b BUCKET[/PREFIX] -m MANIFEST [--region REGION] [--location REGION]
+//	ami-bundle delete   -b BUCKET[/PREFIX] (-m MANIFEST | -p NAME) [--region REGION]
+//
+// The S3 commands take AWS credentials from the standard chain and accept
+// --profile and --endpoint-url (for emulators).
 //
 // Flags may be written with one or two dashes. Progress of long operations
 // goes to standard error; the files made are listed on standard output.
@@ -48,7 +53,7 @@ type stdio struct {
 	stdout, stderr io.Writer
 }
 
-var commands = []*command{bundleCommand, unbundleCommand, verifyCommand}
+var commands = []*command{bundleCommand, unbundleCommand, verifyCommand, uploadCommand, deleteCommand}
 
 // usageError is a mistake in the command line; run prints it with a hint
 // and exits with status 2.
@@ -167,6 +172,14 @@ func stringFlag(fs *flag.FlagSet, p *string, short, long, def, usage string) {
 	for _, n := range []string{short, long} {
 		if n != "" {
 			fs.StringVar(p, n, def, usage)
+		}
+	}
+}
+
+func intFlag(fs *flag.FlagSet, p *int, short, long string, def int, usage string) {
+	for _, n := range []string{short, long} {
+		if n != "" {
+			fs.IntVar(p, n, def, usage)
 		}
 	}
 }
