@@ -1,0 +1,223 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
+)
+
+// point is a place in a component's run: the UI line that starts a step,
+// and the calls that keep the run inside the step or make the step fail.
+//
+// The interrupt is sent the moment the marker line appears. A create call
+// that is in flight at that moment may take effect on the AWS side while
+// the client sees only its cancellation; to keep every point
+// deterministic, the call that follows a marker is held (delayed in the
+// proxy, which then drops it when the client gives up), so the interrupt
+// lands either before a create took effect or after it returned.
+type point struct {
+	name string
+	// marker is (part of) the UI line; the interrupt is sent when it
+	// appears.
+	marker string
+	// trigger, hold and holdRegion: once a call of trigger was seen (empty:
+	// from the start), the next call of hold (in holdRegion, if set) is
+	// delayed. Empty hold: no delay.
+	trigger, hold, holdRegion string
+	// failAfter, fail and failRegion: once a call of failAfter was seen
+	// (empty: from the start), later calls of fail (in failRegion, if set)
+	// fail with failCode (default UnauthorizedOperation, or AccessDenied
+	// for S3) and failStatus (default 403); only the first one when
+	// failOnce.
+	failAfter, fail, failRegion string
+	failCode                    string
+	failStatus                  int
+	failOnce                    bool
+	// provision replaces the build's provisioner commands; the fail mode of
+	// a point without fail makes the provisioner exit 1.
+	provision []string
+	// sampled points run in every `go test`; the others with
+	// AMI_E2E_FULL=1.
+	sampled bool
+}
+
+const holdDelay = 8 * time.Second
+
+// after applies f to the calls that come after the first call of trigger
+// (any call when trigger is empty).
+func after(trigger string, f awstest.FaultFunc) awstest.FaultFunc {
+	var mu sync.Mutex
+	armed := trigger == ""
+	return func(r *http.Request, c awstest.Call) *awstest.Fault {
+		mu.Lock()
+		was := armed
+		if c.Action == trigger {
+			armed = true
+		}
+		mu.Unlock()
+		if !was {
+			return nil
+		}
+		return f(r, c)
+	}
+}
+
+func (p point) holdFault() awstest.FaultFunc {
+	if p.hold == "" {
+		return nil
+	}
+	var mu sync.Mutex
+	held := false
+	hold := &awstest.Fault{Name: "hold", Delay: holdDelay}
+	return after(p.trigger, func(_ *http.Request, c awstest.Call) *awstest.Fault {
+		if c.Action != p.hold || p.holdRegion != "" && c.Region != p.holdRegion {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if held {
+			return nil
+		}
+		held = true
+		return hold
+	})
+}
+
+func (p point) failFault() awstest.FaultFunc {
+	var mu sync.Mutex
+	failed := false
+	return after(p.failAfter, func(_ *http.Request, c awstest.Call) *awstest.Fault {
+		if c.Action != p.fail || p.failRegion != "" && c.Region != p.failRegion {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if failed && p.failOnce {
+			return nil
+		}
+		failed = true
+		code, status := p.failCode, p.failStatus
+		if code == "" {
+			code = "UnauthorizedOperation"
+			if c.Service == "s3" {
+				code = "AccessDenied"
+			}
+		}
+		if status == 0 {
+			status = http.StatusForbidden
+		}
+		return &awstest.Fault{Code: code, Status: status, Message: "injected step failure"}
+	})
+}
+
+var sleepForInterrupt = []string{"echo waiting-for-interrupt", "sleep 60"}
+
+var ebsPoints = []point{
+	{name: "check-region", marker: "Using AWS account", hold: "DescribeImages", fail: "GetCallerIdentity"},
+	{name: "check-name", marker: "Checking that AMI name", hold: "DescribeImages", fail: "DescribeImages"},
+	{name: "source-ami", marker: "Looking up source AMI", trigger: "DescribeImages", hold: "DescribeImages", failAfter: "DescribeImages", fail: "DescribeImages"},
+	{name: "key-pair", marker: "Creating temporary ed25519 key pair", hold: "CreateKeyPair", fail: "CreateKeyPair"},
+	{name: "security-group", marker: "Creating temporary security group", hold: "CreateSecurityGroup", failAfter: "CreateSecurityGroup", fail: "AuthorizeSecurityGroupIngress", sampled: true},
+	{name: "run-instance", marker: "Launching a", hold: "RunInstances", failAfter: "RunInstances", fail: "DescribeInstances", failOnce: true},
+	{name: "connect", marker: "is running", provision: sleepForInterrupt},
+	{name: "provision", marker: "waiting-for-interrupt", provision: sleepForInterrupt, sampled: true},
+	{name: "stop-instance", marker: "Stopping the build instance", trigger: "StopInstances", hold: "DescribeInstances", fail: "StopInstances"},
+	{name: "create-image", marker: "Creating AMI", hold: "CreateImage", failAfter: "CreateImage", fail: "DescribeImages", failOnce: true},
+	{name: "tag-image", marker: "Tagging AMI", hold: "CreateTags", fail: "CreateTags", sampled: true},
+}
+
+var instancePoints = []point{
+	{name: "check-bucket", marker: "Checking S3 bucket", hold: "GetBucketLocation", fail: "GetBucketLocation", failCode: "NoSuchBucket", failStatus: http.StatusNotFound},
+	{name: "prepare-certs", marker: "Generating an X.509 key", hold: "CreateKeyPair", fail: "CreateKeyPair"},
+	{name: "run-instance", marker: "Launching a", hold: "RunInstances", failAfter: "RunInstances", fail: "DescribeInstances", failOnce: true},
+	{name: "provision", marker: "waiting-for-interrupt", provision: sleepForInterrupt},
+	{name: "bundle", marker: "Bundling the image", failAfter: "PutObject", fail: "PutObject", sampled: true},
+	{name: "uploaded", marker: "Uploaded the bundle", hold: "RegisterImage", fail: "RegisterImage"},
+	{name: "registered", marker: "Registered AMI", hold: "CreateTags", failAfter: "RegisterImage", fail: "CreateTags", sampled: true},
+}
+
+var distributePoints = []point{
+	{name: "lookup", marker: "Looking up source_ami", hold: "DescribeImages", fail: "DescribeImages"},
+	{name: "preflight", marker: "before any change", trigger: "DescribeImages", hold: "DescribeImages", fail: "DescribeRegions"},
+	{name: "copy", marker: "Copying", hold: "CopyImage", holdRegion: apRegion, fail: "CopyImage", failRegion: apRegion},
+	{name: "copied", marker: "is available", hold: "ModifyImageAttribute", failAfter: "CopyImage", fail: "ModifyImageAttribute", failRegion: euRegion, sampled: true},
+	{name: "share-source", marker: "Sharing, tagging and deprecating input AMI", hold: "ModifyImageAttribute", holdRegion: buildRegion, fail: "CreateTags", failRegion: buildRegion, sampled: true},
+}
+
+// TestInterruptAndFailAtEachStep interrupts each component at the start of
+// each step (SIGINT, as Ctrl-C), and separately makes each step fail;
+// afterwards nothing the run created is left and the decoys are untouched.
+func TestInterruptAndFailAtEachStep(t *testing.T) {
+	w := theWorld(t)
+	type component struct {
+		name   string
+		points []point
+		setup  func(t *testing.T, p point) (template string, keep func() []string)
+	}
+	components := []component{
+		{name: "ami-ebs", points: ebsPoints, setup: func(t *testing.T, p point) (string, func() []string) {
+			prov := p.provision
+			if prov == nil {
+				prov = []string{"echo provisioned"}
+			}
+			return w.ebsTemplate(buildOpts{TempKey: true, Provision: prov}), nil
+		}},
+		{name: "ami-instance", points: instancePoints, setup: func(t *testing.T, p point) (string, func() []string) {
+			return w.instanceTemplate(w.scratch(t), "rel/"+uniqueName("int"), buildOpts{
+				TempKey: true, Provision: p.provision, Extra: "  tags = {\n    Name = \"e2e\"\n  }\n",
+			}), nil
+		}},
+		{name: "ami-distribute", points: distributePoints, setup: func(t *testing.T, p point) (string, func() []string) {
+			src := w.registerAMI(t, buildRegion, uniqueName("e2e-int-dist"), nil)
+			t.Cleanup(func() { w.removeAMIs(t, map[string]string{buildRegion: src}) })
+			return distributeTemplate(distributeBody(src, "")), func() []string { return []string{buildRegion + ":" + src} }
+		}},
+	}
+	for _, comp := range components {
+		for _, p := range comp.points {
+			for _, mode := range []string{"interrupt", "fail"} {
+				if mode == "fail" && p.fail == "" && p.provision == nil {
+					continue
+				}
+				if !p.sampled && !fullMatrix() {
+					continue
+				}
+				t.Run(fmt.Sprintf("%s/%s/%s", comp.name, p.name, mode), func(t *testing.T) {
+					tpl, _ := comp.setup(t, p)
+					base := w.baseline(t)
+					spec := runSpec{Template: tpl, Args: []string{"build"}, Timeout: 2 * time.Minute}
+					if mode == "interrupt" {
+						spec.InterruptOn = p.marker
+						spec.Fault = p.holdFault()
+					} else if p.fail != "" {
+						spec.Fault = p.failFault()
+					} else {
+						spec.Template = failingProvisioner(tpl)
+					}
+					res := w.run(t, spec)
+					if mode == "interrupt" && !res.Interrupted {
+						t.Fatalf("the marker %q never appeared; packer was not interrupted", p.marker)
+					}
+					if res.TimedOut {
+						t.Fatalf("packer did not end within %s", spec.Timeout)
+					}
+					if res.ExitCode == 0 {
+						t.Fatalf("packer build exited 0 after the %s", mode)
+					}
+					w.expectNoLeaks(t, base)
+				})
+			}
+		}
+	}
+}
+
+// failingProvisioner makes the "provision" point's provisioner fail instead
+// of sleeping.
+func failingProvisioner(tpl string) string {
+	return strings.Replace(tpl, `"sleep 60"`, `"exit 1"`, 1)
+}
