@@ -1,0 +1,20 @@
+# want: keep_days
+# want: -3
+# want: number of days
+source "null" "bad" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.bad"]
+
+  post-processor "ami-distribute" {
+    region     = "us-east-1"
+    source_ami = "ami-0123456789abcdef0"
+    regions    = ["eu-west-1"]
+    keep_days  = -3
+    retention {
+      name_pattern = "web-*"
+    }
+  }
+}

@@ -1,0 +1,17 @@
+# want: keep_releases
+# want: -1
+# want: at least 1
+source "null" "bad" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.bad"]
+
+  post-processor "ami-distribute" {
+    region        = "us-east-1"
+    source_ami    = "ami-0123456789abcdef0"
+    regions       = ["eu-west-1"]
+    keep_releases = -1
+  }
+}

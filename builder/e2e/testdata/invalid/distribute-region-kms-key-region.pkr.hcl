@@ -1,0 +1,18 @@
+# want: region_kms_key_ids["Mars"]
+# want: region name
+source "null" "bad" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.bad"]
+
+  post-processor "ami-distribute" {
+    region     = "us-east-1"
+    source_ami = "ami-0123456789abcdef0"
+    regions    = ["eu-west-1"]
+    region_kms_key_ids = {
+      Mars = "alias/x"
+    }
+  }
+}

@@ -1,0 +1,19 @@
+# want: retention.name_pattern
+# want: matches every AMI
+source "null" "bad" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.bad"]
+
+  post-processor "ami-distribute" {
+    region        = "us-east-1"
+    source_ami    = "ami-0123456789abcdef0"
+    regions       = ["eu-west-1"]
+    keep_releases = 2
+    retention {
+      name_pattern = "*"
+    }
+  }
+}

@@ -1,0 +1,16 @@
+# want: region_list
+# want: is not expected here
+source "null" "bad" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.bad"]
+
+  post-processor "ami-distribute" {
+    region      = "us-east-1"
+    source_ami  = "ami-0123456789abcdef0"
+    regions     = ["eu-west-1"]
+    region_list = ["eu-west-1"]
+  }
+}

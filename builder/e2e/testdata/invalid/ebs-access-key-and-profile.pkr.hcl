@@ -1,0 +1,15 @@
+# want: access_key, profile
+source "ami-ebs" "bad" {
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "ec2-user"
+  ami_name      = "bad-input-{{timestamp}}"
+  access_key    = "AKIAEXAMPLE"
+  secret_key    = "s"
+  profile       = "dev"
+}
+
+build {
+  sources = ["source.ami-ebs.bad"]
+}

@@ -1,0 +1,13 @@
+# want: access_key, secret_key
+source "ami-ebs" "bad" {
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "ec2-user"
+  ami_name      = "bad-input-{{timestamp}}"
+  access_key    = "AKIAEXAMPLE"
+}
+
+build {
+  sources = ["source.ami-ebs.bad"]
+}

@@ -1,0 +1,13 @@
+# want: ami_name
+# want: required
+source "ami-ebs" "bad" {
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "ec2-user"
+
+}
+
+build {
+  sources = ["source.ami-ebs.bad"]
+}

@@ -1,0 +1,19 @@
+# want: launch_block_device_mappings[0].iops
+# want: io1, io2 and gp3
+source "ami-ebs" "bad" {
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "ec2-user"
+  ami_name      = "bad-input-{{timestamp}}"
+  launch_block_device_mappings {
+    device_name = "/dev/xvdb"
+    volume_type = "gp2"
+    volume_size = 10
+    iops        = 3000
+  }
+}
+
+build {
+  sources = ["source.ami-ebs.bad"]
+}

@@ -1,0 +1,18 @@
+# want: launch_block_device_mappings[0].volume_type
+# want: ssd9
+# want: gp3
+source "ami-ebs" "bad" {
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "ec2-user"
+  ami_name      = "bad-input-{{timestamp}}"
+  launch_block_device_mappings {
+    device_name = "/dev/xvda"
+    volume_type = "ssd9"
+  }
+}
+
+build {
+  sources = ["source.ami-ebs.bad"]
+}

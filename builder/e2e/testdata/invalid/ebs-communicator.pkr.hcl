@@ -1,0 +1,15 @@
+# want: communicator
+# want: telnet
+# want: "ssh"
+source "ami-ebs" "bad" {
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "ec2-user"
+  ami_name      = "bad-input-{{timestamp}}"
+  communicator  = "telnet"
+}
+
+build {
+  sources = ["source.ami-ebs.bad"]
+}

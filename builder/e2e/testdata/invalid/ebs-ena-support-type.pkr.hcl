@@ -1,0 +1,14 @@
+# want: ena_support
+# want: bool is required
+source "ami-ebs" "bad" {
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "ec2-user"
+  ami_name      = "bad-input-{{timestamp}}"
+  ena_support   = "maybe"
+}
+
+build {
+  sources = ["source.ami-ebs.bad"]
+}

@@ -1,0 +1,13 @@
+# want: instance_type
+# want: required
+source "ami-ebs" "bad" {
+  region       = "us-east-1"
+  source_ami   = "ami-0123456789abcdef0"
+  ssh_username = "ec2-user"
+  ami_name     = "bad-input-{{timestamp}}"
+
+}
+
+build {
+  sources = ["source.ami-ebs.bad"]
+}

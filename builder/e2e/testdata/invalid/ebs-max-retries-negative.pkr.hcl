@@ -1,0 +1,15 @@
+# want: max_retries
+# want: -1
+# want: positive number
+source "ami-ebs" "bad" {
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "ec2-user"
+  ami_name      = "bad-input-{{timestamp}}"
+  max_retries   = -1
+}
+
+build {
+  sources = ["source.ami-ebs.bad"]
+}

@@ -1,0 +1,17 @@
+# want: metadata_options.http_tokens
+# want: sometimes
+# want: required
+source "ami-ebs" "bad" {
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "ec2-user"
+  ami_name      = "bad-input-{{timestamp}}"
+  metadata_options {
+    http_tokens = "sometimes"
+  }
+}
+
+build {
+  sources = ["source.ami-ebs.bad"]
+}

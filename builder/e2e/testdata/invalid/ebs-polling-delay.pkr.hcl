@@ -1,0 +1,17 @@
+# want: aws_polling.delay_seconds
+# want: -5
+# want: number of seconds
+source "ami-ebs" "bad" {
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "ec2-user"
+  ami_name      = "bad-input-{{timestamp}}"
+  aws_polling {
+    delay_seconds = -5
+  }
+}
+
+build {
+  sources = ["source.ami-ebs.bad"]
+}

@@ -1,0 +1,13 @@
+# want: region
+# want: required
+source "ami-ebs" "bad" {
+  instance_type = "t3.micro"
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "ec2-user"
+  ami_name      = "bad-input-{{timestamp}}"
+
+}
+
+build {
+  sources = ["source.ami-ebs.bad"]
+}

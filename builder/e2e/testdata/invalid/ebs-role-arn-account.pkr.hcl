@@ -1,0 +1,16 @@
+# want: assume_role.role_arn
+# want: 12-digit
+source "ami-ebs" "bad" {
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "ec2-user"
+  ami_name      = "bad-input-{{timestamp}}"
+  assume_role {
+    role_arn = "arn:aws:iam::12345:role/packer"
+  }
+}
+
+build {
+  sources = ["source.ami-ebs.bad"]
+}

@@ -1,0 +1,15 @@
+# want: ssh_interface
+# want: carrier-pigeon
+# want: public_ip
+source "ami-ebs" "bad" {
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "ec2-user"
+  ami_name      = "bad-input-{{timestamp}}"
+  ssh_interface = "carrier-pigeon"
+}
+
+build {
+  sources = ["source.ami-ebs.bad"]
+}

@@ -1,0 +1,14 @@
+# want: tags
+# want: map of string required
+source "ami-ebs" "bad" {
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "ec2-user"
+  ami_name      = "bad-input-{{timestamp}}"
+  tags          = "Name=web"
+}
+
+build {
+  sources = ["source.ami-ebs.bad"]
+}

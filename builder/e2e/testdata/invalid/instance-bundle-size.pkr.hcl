@@ -1,0 +1,16 @@
+# want: bundle_size_mb
+# want: -10
+# want: 1 to 10240
+source "ami-instance" "bad" {
+  region         = "us-east-1"
+  instance_type  = "m3.medium"
+  source_ami     = "ami-0123456789abcdef0"
+  ssh_username   = "root"
+  ami_name       = "bad-input-{{timestamp}}"
+  s3_bucket      = "my-bundles"
+  bundle_size_mb = -10
+}
+
+build {
+  sources = ["source.ami-instance.bad"]
+}

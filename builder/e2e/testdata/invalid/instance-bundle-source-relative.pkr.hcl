@@ -1,0 +1,15 @@
+# want: bundle_source
+# want: absolute path
+source "ami-instance" "bad" {
+  region        = "us-east-1"
+  instance_type = "m3.medium"
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "root"
+  ami_name      = "bad-input-{{timestamp}}"
+  s3_bucket     = "my-bundles"
+  bundle_source = "root.img"
+}
+
+build {
+  sources = ["source.ami-instance.bad"]
+}

@@ -1,0 +1,14 @@
+# want: x509_cert_path, x509_key_path
+source "ami-instance" "bad" {
+  region         = "us-east-1"
+  instance_type  = "m3.medium"
+  source_ami     = "ami-0123456789abcdef0"
+  ssh_username   = "root"
+  ami_name       = "bad-input-{{timestamp}}"
+  s3_bucket      = "my-bundles"
+  x509_cert_path = "/nonexistent/cert.pem"
+}
+
+build {
+  sources = ["source.ami-instance.bad"]
+}

@@ -1,0 +1,16 @@
+# want: s3_prefix
+# want: builds/../other
+# want: path segment
+source "ami-instance" "bad" {
+  region        = "us-east-1"
+  instance_type = "m3.medium"
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "root"
+  ami_name      = "bad-input-{{timestamp}}"
+  s3_bucket     = "my-bundles"
+  s3_prefix     = "builds/../other"
+}
+
+build {
+  sources = ["source.ami-instance.bad"]
+}

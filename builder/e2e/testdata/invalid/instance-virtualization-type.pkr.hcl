@@ -1,0 +1,16 @@
+# want: virtualization_type
+# want: hvm2
+# want: paravirtual
+source "ami-instance" "bad" {
+  region              = "us-east-1"
+  instance_type       = "m3.medium"
+  source_ami          = "ami-0123456789abcdef0"
+  ssh_username        = "root"
+  ami_name            = "bad-input-{{timestamp}}"
+  s3_bucket           = "my-bundles"
+  virtualization_type = "hvm2"
+}
+
+build {
+  sources = ["source.ami-instance.bad"]
+}
