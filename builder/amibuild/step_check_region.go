@@ -2,9 +2,12 @@ package amibuild
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 )
 
 // StepCheckRegion checks, before anything is created, that the build region
@@ -35,8 +38,13 @@ func (s *StepCheckRegion) Run(ctx context.Context, state multistep.StateBag) mul
 		StateAccountID.Put(state, account)
 		u.Sayf("Using AWS account %s in %s", account, s.Region)
 	}
-	if err := checkRegionEnabled(ctx, sess.EC2(s.Region), s.Region); err != nil {
-		return Halt(state, u, err)
+	_, err := awscfg.CheckRegion(ctx, sess.EC2(s.Region), &awscfg.CheckRegionInput{Region: s.Region})
+	var notEnabled *awscfg.RegionError
+	switch {
+	case errors.As(err, &notEnabled):
+		return Halt(state, u, fmt.Errorf("region: %w", err))
+	case err != nil:
+		return Halt(state, u, fmt.Errorf("region: cannot reach EC2 in %q; check that the region exists and the endpoint is right: %w", s.Region, err))
 	}
 	return multistep.ActionContinue
 }

@@ -60,9 +60,11 @@ func (s *StepCreateSecurityGroup) Run(ctx context.Context, state multistep.State
 	}
 	vpc := s.VpcID
 	if vpc == "" && s.SubnetID != "" {
-		if vpc, err = subnetVPC(ctx, api, s.SubnetID); err != nil {
+		subnet, err := instance.DescribeSubnet(ctx, api, &instance.DescribeSubnetInput{SubnetID: s.SubnetID})
+		if err != nil {
 			return Halt(state, u, fmt.Errorf("find the VPC of subnet_id for the temporary security group: %w", err))
 		}
+		vpc = subnet.VPCID
 	}
 	port := s.Comm.Port()
 	name := "packer_" + uuid.TimeOrderedUUID()

@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/instance"
 )
 
 // StepModifyInstance sets the attributes of the stopped build instance that
@@ -37,7 +39,7 @@ func (s *StepModifyInstance) Run(ctx context.Context, state multistep.StateBag) 
 	}
 	on := s.ENASupport.True()
 	u.Sayf("Setting ENA support of %s to %t...", id, on)
-	if err := setInstanceENA(ctx, api, id, on); err != nil {
+	if _, err := instance.SetENASupport(ctx, api, &instance.SetENASupportInput{InstanceID: id, Enabled: on}); err != nil {
 		return Halt(state, u, fmt.Errorf("ena_support: %w", err))
 	}
 	return multistep.ActionContinue

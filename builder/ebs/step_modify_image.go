@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/sdk/image"
 )
 
 // stepModifyImage sets the AMI attributes CreateImage cannot set: IMDS
@@ -37,7 +38,7 @@ func (s *stepModifyImage) Run(ctx context.Context, state multistep.StateBag) mul
 		return amibuild.Halt(state, ui, fmt.Errorf("internal error: no AMI in the build state"))
 	}
 	ui.Sayf("Setting IMDS support of %s to %s...", id, s.IMDSSupport)
-	if err := amibuild.SetImageIMDSSupport(ctx, api, id, s.Region, s.IMDSSupport); err != nil {
+	if _, err := image.SetIMDSSupport(ctx, api, &image.SetIMDSSupportInput{ImageID: id, Value: s.IMDSSupport, Region: s.Region}); err != nil {
 		return amibuild.Halt(state, ui, fmt.Errorf("imds_support: %w", err))
 	}
 	return multistep.ActionContinue

@@ -18,4 +18,8 @@
 // Config.Validate checks a Config without touching the network, and a Config
 // prints with its secrets redacted (String, GoString and slog's LogValue), so
 // it is safe to log.
+//
+// CheckRegion asks EC2 whether a region exists and is enabled for the
+// account; a region that is not yields a *RegionError, usable with
+// errors.As.
 package awscfg

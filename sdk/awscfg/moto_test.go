@@ -2,6 +2,7 @@ package awscfg_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,5 +76,26 @@ func TestSessionOnMoto(t *testing.T) {
 				t.Errorf("head bucket: %v", err)
 			}
 		})
+	}
+}
+
+// TestCheckRegionOnMoto checks a region moto knows, through a session's
+// client of that region, and one that does not exist.
+func TestCheckRegionOnMoto(t *testing.T) {
+	moto := awstest.NewMoto(t, awstest.MotoOptions{LoadDefaultAMIs: aws.Bool(false)})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, _ := awstest.Clients(moto.Endpoint, "eu-central-1")
+	out, err := awscfg.CheckRegion(ctx, client, &awscfg.CheckRegionInput{Region: "eu-central-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(out.Region.RegionName) != "eu-central-1" || aws.ToString(out.Region.OptInStatus) == awscfg.OptInNotOptedIn {
+		t.Errorf("CheckRegion(eu-central-1) = %+v", out.Region)
+	}
+	_, err = awscfg.CheckRegion(ctx, client, &awscfg.CheckRegionInput{Region: "xx-nowhere-1"})
+	var re *awscfg.RegionError
+	if !errors.As(err, &re) || re.Region != "xx-nowhere-1" || re.OptInStatus != "" {
+		t.Errorf("CheckRegion(xx-nowhere-1) = %v, want a *RegionError saying it does not exist", err)
 	}
 }

@@ -1,5 +1,6 @@
 // Package image finds, creates, waits for, tags and deregisters Amazon
-// Machine Images.
+// Machine Images, and sets the attributes CreateImage cannot set
+// (SetIMDSSupport).
 //
 // Every function takes a context, a narrow client interface that
 // *ec2.Client satisfies, an input struct and optional functional Options,

@@ -21,6 +21,7 @@ type fakeEC2 struct {
 	createTags      func(*ec2.CreateTagsInput) (*ec2.CreateTagsOutput, error)
 	deregisterImage func(*ec2.DeregisterImageInput) (*ec2.DeregisterImageOutput, error)
 	deleteSnapshot  func(*ec2.DeleteSnapshotInput) (*ec2.DeleteSnapshotOutput, error)
+	modifyImageAttr func(*ec2.ModifyImageAttributeInput) (*ec2.ModifyImageAttributeOutput, error)
 
 	mu    sync.Mutex
 	calls []string
@@ -30,6 +31,7 @@ var _ interface {
 	CreateAPI
 	TagAPI
 	DeregisterAPI
+	ModifyAttributeAPI
 } = (*fakeEC2)(nil)
 
 func (f *fakeEC2) log(op string, args ...string) {
@@ -88,6 +90,18 @@ func (f *fakeEC2) DeleteSnapshot(_ context.Context, in *ec2.DeleteSnapshotInput,
 		return &ec2.DeleteSnapshotOutput{}, nil
 	}
 	return f.deleteSnapshot(in)
+}
+
+func (f *fakeEC2) ModifyImageAttribute(_ context.Context, in *ec2.ModifyImageAttributeInput, _ ...func(*ec2.Options)) (*ec2.ModifyImageAttributeOutput, error) {
+	var value string
+	if in.ImdsSupport != nil {
+		value = "ImdsSupport=" + aws.ToString(in.ImdsSupport.Value)
+	}
+	f.log("ModifyImageAttribute", aws.ToString(in.ImageId), value)
+	if f.modifyImageAttr == nil {
+		return &ec2.ModifyImageAttributeOutput{}, nil
+	}
+	return f.modifyImageAttr(in)
 }
 
 func apiErr(code string) error {

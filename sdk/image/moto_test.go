@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,5 +205,40 @@ func assertGone(t *testing.T, ctx context.Context, client *ec2.Client, created *
 		if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidSnapshot.NotFound" {
 			t.Errorf("snapshot %s: DescribeSnapshots = %v, want InvalidSnapshot.NotFound", snap, err)
 		}
+	}
+}
+
+// TestSetIMDSSupportOnMoto sets IMDS support on a new image. moto accepts
+// the attribute but cannot describe it (DescribeImageAttribute imdsSupport
+// answers HTTP 500), so the request is checked through a recording proxy.
+func TestSetIMDSSupportOnMoto(t *testing.T) {
+	moto := awstest.NewMoto(t, awstest.MotoOptions{})
+	proxy := awstest.NewProxy(t, moto.Endpoint, awstest.ProxyOptions{})
+	client, _ := awstest.Clients(proxy.URL, region)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	instanceID := runSource(t, ctx, client)
+	created, err := image.Create(ctx, client, &image.CreateInput{InstanceID: instanceID, Name: "imds-" + time.Now().UTC().Format("20060102T150405.000"), Wait: quick})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := image.Deregister(context.Background(), client, &image.DeregisterInput{ImageID: created.ImageID, DeleteSnapshots: true}); err != nil {
+			t.Errorf("deregister %s: %v", created.ImageID, err)
+		}
+	})
+
+	if _, err := image.SetIMDSSupport(ctx, client, &image.SetIMDSSupportInput{ImageID: created.ImageID}); err != nil {
+		t.Fatal(err)
+	}
+	calls := proxy.CallsFor("ec2", "ModifyImageAttribute")
+	if len(calls) != 1 || calls[0].Params.Get("ImageId") != created.ImageID || calls[0].Params.Get("ImdsSupport.Value") != image.IMDSv2 || calls[0].Region != region {
+		t.Errorf("ModifyImageAttribute calls = %v", calls)
+	}
+
+	_, err = image.SetIMDSSupport(ctx, client, &image.SetIMDSSupportInput{ImageID: "ami-0123456789abcdef0"})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidAMIID.NotFound" || !strings.Contains(err.Error(), "ami-0123456789abcdef0 in "+region) {
+		t.Errorf("SetIMDSSupport of a missing image = %v, want InvalidAMIID.NotFound naming image and region", err)
 	}
 }

@@ -1,6 +1,8 @@
 // Package instance manages the temporary EC2 resources of an image build:
 // a key pair, a security group that lets the builder reach the instance,
-// and the instance itself (run, wait until running, stop, terminate).
+// and the instance itself (run, wait until running, stop, set attributes
+// such as ENA support, terminate). DescribeSubnet finds the VPC of the
+// subnet an instance is launched in.
 //
 // Every function takes a context, a narrow client interface that
 // *ec2.Client satisfies, an input and optional functional Options, in the

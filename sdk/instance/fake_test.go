@@ -27,6 +27,8 @@ type fakeEC2 struct {
 	describeInstances  func(*ec2.DescribeInstancesInput) (*ec2.DescribeInstancesOutput, error)
 	stopInstances      func(*ec2.StopInstancesInput) (*ec2.StopInstancesOutput, error)
 	terminateInstances func(*ec2.TerminateInstancesInput) (*ec2.TerminateInstancesOutput, error)
+	describeSubnets    func(*ec2.DescribeSubnetsInput) (*ec2.DescribeSubnetsOutput, error)
+	modifyInstanceAttr func(*ec2.ModifyInstanceAttributeInput) (*ec2.ModifyInstanceAttributeOutput, error)
 
 	mu    sync.Mutex
 	calls []string
@@ -38,6 +40,8 @@ var _ interface {
 	RunAPI
 	StopAPI
 	TerminateAPI
+	DescribeSubnetsAPI
+	ModifyAttributeAPI
 } = (*fakeEC2)(nil)
 
 func (f *fakeEC2) log(op string, args ...string) {
@@ -113,6 +117,20 @@ func (f *fakeEC2) StopInstances(_ context.Context, in *ec2.StopInstancesInput, _
 func (f *fakeEC2) TerminateInstances(_ context.Context, in *ec2.TerminateInstancesInput, _ ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error) {
 	f.log("TerminateInstances", in.InstanceIds...)
 	return call(f.terminateInstances, in)
+}
+
+func (f *fakeEC2) DescribeSubnets(_ context.Context, in *ec2.DescribeSubnetsInput, _ ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error) {
+	f.log("DescribeSubnets", in.SubnetIds...)
+	return call(f.describeSubnets, in)
+}
+
+func (f *fakeEC2) ModifyInstanceAttribute(_ context.Context, in *ec2.ModifyInstanceAttributeInput, _ ...func(*ec2.Options)) (*ec2.ModifyInstanceAttributeOutput, error) {
+	var ena string
+	if in.EnaSupport != nil {
+		ena = fmt.Sprintf("EnaSupport=%t", aws.ToBool(in.EnaSupport.Value))
+	}
+	f.log("ModifyInstanceAttribute", aws.ToString(in.InstanceId), ena)
+	return call(f.modifyInstanceAttr, in)
 }
 
 func apiErr(code string) error {

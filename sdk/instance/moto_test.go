@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -205,5 +206,63 @@ func TestLedgerUndoOnMoto(t *testing.T) {
 		if aws.ToString(k.KeyName) == key.Name {
 			t.Errorf("key pair %s left after Undo", key.Name)
 		}
+	}
+}
+
+// TestSubnetAndENAOnMoto looks up a default subnet's VPC and turns ENA
+// support of a stopped instance off and on. moto accepts the attribute but
+// does not report it back (DescribeInstanceAttribute enaSupport is an
+// unknown attribute there), so the requests are checked through a
+// recording proxy.
+func TestSubnetAndENAOnMoto(t *testing.T) {
+	moto := awstest.NewMoto(t, awstest.MotoOptions{})
+	proxy := awstest.NewProxy(t, moto.Endpoint, awstest.ProxyOptions{})
+	client, _ := awstest.Clients(proxy.URL, region)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	subnets, err := client.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []types.Filter{{Name: aws.String("default-for-az"), Values: []string{"true"}}}})
+	if err != nil || len(subnets.Subnets) == 0 {
+		t.Fatalf("default subnets: %v", err)
+	}
+	want := subnets.Subnets[0]
+	got, err := instance.DescribeSubnet(ctx, client, &instance.DescribeSubnetInput{SubnetID: aws.ToString(want.SubnetId)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.VPCID == "" || got.VPCID != aws.ToString(want.VpcId) || got.AvailabilityZone != aws.ToString(want.AvailabilityZone) {
+		t.Errorf("DescribeSubnet = VPC %q, zone %q; want %q, %q", got.VPCID, got.AvailabilityZone, aws.ToString(want.VpcId), aws.ToString(want.AvailabilityZone))
+	}
+	_, err = instance.DescribeSubnet(ctx, client, &instance.DescribeSubnetInput{SubnetID: "subnet-0123456789abcdef0"})
+	if apiCode(err) != "InvalidSubnetID.NotFound" || !strings.Contains(err.Error(), "subnet-0123456789abcdef0 in "+region) {
+		t.Errorf("DescribeSubnet of a missing subnet = %v, want InvalidSubnetID.NotFound naming subnet and region", err)
+	}
+
+	run, err := instance.Run(ctx, client, &instance.RunInput{ImageID: sourceAMI(t, ctx, client), InstanceType: "t3.micro", Wait: quick})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(run.Instance.InstanceId)
+	t.Cleanup(func() {
+		if err := instance.Terminate(context.Background(), client, []string{id}, quick); err != nil {
+			t.Errorf("terminate %s: %v", id, err)
+		}
+	})
+	if err := instance.Stop(ctx, client, id, quick); err != nil {
+		t.Fatal(err)
+	}
+	for _, on := range []bool{false, true} {
+		proxy.Reset()
+		if _, err := instance.SetENASupport(ctx, client, &instance.SetENASupportInput{InstanceID: id, Enabled: on}); err != nil {
+			t.Fatal(err)
+		}
+		calls := proxy.CallsFor("ec2", "ModifyInstanceAttribute")
+		if len(calls) != 1 || calls[0].Params.Get("InstanceId") != id || calls[0].Params.Get("EnaSupport.Value") != fmt.Sprint(on) || calls[0].Region != region {
+			t.Errorf("SetENASupport(%t) sent %v", on, calls)
+		}
+	}
+	_, err = instance.SetENASupport(ctx, client, &instance.SetENASupportInput{InstanceID: "i-0123456789abcdef0", Enabled: true})
+	if apiCode(err) != "InvalidInstanceID.NotFound" || !strings.Contains(err.Error(), "i-0123456789abcdef0 in "+region) {
+		t.Errorf("SetENASupport of a missing instance = %v, want InvalidInstanceID.NotFound naming instance and region", err)
 	}
 }

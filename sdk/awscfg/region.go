@@ -1,0 +1,106 @@
+package awscfg
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// DescribeRegionsAPI is the client behaviour CheckRegion needs.
+type DescribeRegionsAPI interface {
+	DescribeRegions(ctx context.Context, in *ec2.DescribeRegionsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeRegionsOutput, error)
+}
+
+var _ DescribeRegionsAPI = (*ec2.Client)(nil)
+
+// Options are optional settings of this package's calls to AWS
+// (CheckRegion).
+type Options struct {
+	// Logf, when set, receives progress messages. It never receives
+	// secrets.
+	Logf func(format string, args ...any)
+}
+
+func newOptions(optFns []func(*Options)) Options {
+	var o Options
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	return o
+}
+
+func (o Options) logf(format string, args ...any) {
+	if o.Logf != nil {
+		o.Logf(format, args...)
+	}
+}
+
+// OptInNotOptedIn is the opt-in status of a region the account has not
+// enabled.
+const OptInNotOptedIn = "not-opted-in"
+
+// CheckRegionInput names the region to check.
+type CheckRegionInput struct {
+	// Region is the region name, such as "eu-west-1". Required.
+	Region string
+}
+
+// CheckRegionOutput describes a region that exists and is enabled.
+type CheckRegionOutput struct {
+	// Region is the region as EC2 describes it: name, endpoint and opt-in
+	// status ("opt-in-not-required" or "opted-in").
+	Region types.Region
+}
+
+// RegionError reports a region that does not exist, or that exists but is
+// not enabled for the account. Use errors.As to tell it from a failure to
+// ask.
+type RegionError struct {
+	// Region is the region name that was checked.
+	Region string
+	// OptInStatus is the region's opt-in status, such as "not-opted-in";
+	// empty when the region does not exist.
+	OptInStatus string
+}
+
+func (e *RegionError) Error() string {
+	if e.OptInStatus == "" {
+		return fmt.Sprintf("region %s does not exist", e.Region)
+	}
+	return fmt.Sprintf("region %s is not enabled for this account (opt-in status %q)", e.Region, e.OptInStatus)
+}
+
+// CheckRegion checks that a region exists and is enabled for the account,
+// with one DescribeRegions call (all regions, filtered by name). api may
+// be a client of any region; a client of the checked region also proves
+// that its endpoint answers. A region that does not exist or is not
+// enabled yields a *RegionError; any other error is the failed call,
+// wrapped.
+func CheckRegion(ctx context.Context, api DescribeRegionsAPI, in *CheckRegionInput, optFns ...func(*Options)) (*CheckRegionOutput, error) {
+	o := newOptions(optFns)
+	if !ValidRegion(in.Region) {
+		return nil, fmt.Errorf("check region %q: not a region name, like \"us-east-1\"", in.Region)
+	}
+	out, err := api.DescribeRegions(ctx, &ec2.DescribeRegionsInput{
+		AllRegions:  aws.Bool(true),
+		RegionNames: []string{in.Region},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("check region %s: describe regions: %w", in.Region, err)
+	}
+	for _, r := range out.Regions {
+		if aws.ToString(r.RegionName) != in.Region {
+			continue
+		}
+		status := aws.ToString(r.OptInStatus)
+		o.logf("Region %s exists (opt-in status %q)", in.Region, status)
+		if status == OptInNotOptedIn {
+			return nil, &RegionError{Region: in.Region, OptInStatus: status}
+		}
+		return &CheckRegionOutput{Region: r}, nil
+	}
+	return nil, &RegionError{Region: in.Region}
+}

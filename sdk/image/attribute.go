@@ -1,0 +1,61 @@
+package image
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// ModifyAttributeAPI is the client behaviour needed to set an attribute of
+// an image.
+type ModifyAttributeAPI interface {
+	ModifyImageAttribute(ctx context.Context, in *ec2.ModifyImageAttributeInput, optFns ...func(*ec2.Options)) (*ec2.ModifyImageAttributeOutput, error)
+}
+
+var _ ModifyAttributeAPI = (*ec2.Client)(nil)
+
+// IMDSv2 is the IMDS support value that makes instances launched from an
+// image require IMDSv2; it is the only value EC2 accepts.
+const IMDSv2 = "v2.0"
+
+// SetIMDSSupportInput names an image and its IMDS support value.
+type SetIMDSSupportInput struct {
+	// ImageID is the image to change. Required.
+	ImageID string
+	// Value is the IMDS support value. Empty means IMDSv2 ("v2.0"), the
+	// only value EC2 accepts. Once set, it cannot be unset.
+	Value string
+	// Region is used in messages; "" means the client's region.
+	Region string
+}
+
+// SetIMDSSupportOutput is the result of SetIMDSSupport.
+type SetIMDSSupportOutput struct{}
+
+// SetIMDSSupport sets the IMDS support attribute of an image, which
+// CreateImage cannot set: with "v2.0", instances launched from the image
+// require IMDSv2 by default. It is one ModifyImageAttribute call, without
+// retries of its own.
+func SetIMDSSupport(ctx context.Context, api ModifyAttributeAPI, in *SetIMDSSupportInput, optFns ...func(*Options)) (*SetIMDSSupportOutput, error) {
+	o := newOptions(optFns)
+	region := regionOf(api, in.Region)
+	value := in.Value
+	if value == "" {
+		value = IMDSv2
+	}
+	if in.ImageID == "" {
+		return nil, fmt.Errorf("set IMDS support in %s: no image ID given", region)
+	}
+	o.logf("Setting IMDS support of %s in %s to %s", in.ImageID, region, value)
+	_, err := api.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{
+		ImageId:     aws.String(in.ImageID),
+		ImdsSupport: &types.AttributeValue{Value: aws.String(value)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set IMDS support of %s in %s to %s: %w", in.ImageID, region, value, err)
+	}
+	return &SetIMDSSupportOutput{}, nil
+}
