@@ -77,7 +77,7 @@ type tarSource struct {
 func newTarSource(ctx context.Context, header []byte, image io.Reader, size int64, progress func(done, total int64)) *tarSource {
 	total := tarSize(len(header), size)
 	return &tarSource{
-		ctx: ctx, header: header, image: image, size: size, progress: progress,
+		ctx: ctx, header: header, image: sparseReader(image), size: size, progress: progress,
 		trailer: total - int64(len(header)) - size,
 	}
 }
