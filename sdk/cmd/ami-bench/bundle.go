@@ -359,7 +359,7 @@ func (b *bundleBench) run(ctx context.Context, t *table) error {
 		if err != nil {
 			return err
 		}
-		c.logf("  %d MiB: %s, max RSS %s", c.bigMiB, secs(p.wall), mib(p.maxRSS))
+		c.logf("  %d MiB: %s (user %s, sys %s), max RSS %s", c.bigMiB, secs(p.wall), secs(p.user), secs(p.sys), mib(p.maxRSS))
 		os.RemoveAll(bigDir)
 		os.Remove(big)
 		const limit = 64 << 20
