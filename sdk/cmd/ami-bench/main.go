@@ -26,17 +26,18 @@ import (
 )
 
 type config struct {
-	reps      int
-	sizeMiB   int64
-	bigMiB    int64
-	src       string
-	cli       string
-	keep      bool
-	only      map[string]bool
-	latency   time.Duration
-	work      string
-	logf      func(format string, args ...any)
-	regionsNs []int
+	reps       int
+	sizeMiB    int64
+	bigMiB     int64
+	src        string
+	cli        string
+	keep       bool
+	only       map[string]bool
+	latency    time.Duration
+	wanLatency time.Duration
+	work       string
+	logf       func(format string, args ...any)
+	regionsNs  []int
 }
 
 func (c *config) want(section string) bool { return len(c.only) == 0 || c.only[section] }
@@ -52,6 +53,7 @@ func main() {
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory")
 	flag.StringVar(&only, "only", "", "comma-separated sections to run: bundle, rss, unbundle, upload, distribute (default all)")
 	flag.DurationVar(&c.latency, "latency", 50*time.Millisecond, "latency the proxy adds to each S3 PUT and EC2 call")
+	flag.DurationVar(&c.wanLatency, "wan-latency", 500*time.Millisecond, "second S3 PUT latency: a 10 MiB part at about 20 MB/s")
 	flag.StringVar(&regions, "regions", "1,4,8", "region counts for the distribution rows")
 	flag.Parse()
 	c.only = map[string]bool{}
