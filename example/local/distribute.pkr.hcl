@@ -1,10 +1,11 @@
 # Builds an AMI against a local AWS emulator (moto) and distributes it to two
 # more regions, shared with two accounts and an organization, tagged per
 # region, with create-volume permission on the snapshots. An OpenSSH server
-# on 127.0.0.1 stands in for the build instance. The demo runner starts both
-# and fills in the variables below:
+# on 127.0.0.1 stands in for the build instance. `make demo` starts both,
+# fills in the variables below and runs this template, then instance.pkr.hcl;
+# to run this one alone:
 #
-#   go run ./example/local -packer ./bin/packer -template example/local/distribute.pkr.hcl
+#   go run ./example/local -only distribute
 #
 # Nothing here reaches real AWS. The emulator's endpoint and test credentials
 # come from the environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
@@ -67,6 +68,7 @@ build {
   provisioner "shell" {
     inline = [
       "echo \"provisioned by packer at $(date -u +%FT%TZ)\" > ${var.output_dir}/provisioned.txt",
+      "cat ${var.output_dir}/provisioned.txt",
     ]
   }
 

@@ -1,7 +1,7 @@
 # Builds an AMI against a local AWS emulator (moto) with an OpenSSH server on
-# 127.0.0.1 standing in for the build instance. `make demo` starts both,
-# fills in the variables below and runs this template; nothing here reaches
-# real AWS. The emulator's endpoint and test credentials come from the
+# 127.0.0.1 standing in for the build instance. The demo runner starts both,
+# fills in the variables below and runs this template
+# (`go run ./example/local -only ebs`); nothing here reaches real AWS. The emulator's endpoint and test credentials come from the
 # environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
 
 variable "region" {

@@ -1,8 +1,8 @@
 # Builds an instance-store AMI against a local AWS emulator (moto) with an
 # OpenSSH server on 127.0.0.1 standing in for the build instance; nothing
-# here reaches real AWS. The demo runner fills in the variables below
-# (`go run ./example/local -template example/local/instance.pkr.hcl`); the
-# S3 bucket must exist in the emulator first. The emulator's endpoint and
+# here reaches real AWS. `make demo` fills in the variables below, creates
+# the S3 bucket and runs this template after distribute.pkr.hcl (alone:
+# `go run ./example/local -only instance`). The emulator's endpoint and
 # test credentials come from the environment (AWS_ENDPOINT_URL,
 # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); with a custom endpoint the
 # builder uses a generated stand-in for Amazon's EC2 certificate.

@@ -1,14 +1,24 @@
-// Command local runs example/local/ebs.pkr.hcl with the real packer binary
-// against a local AWS emulator, then prints the AMIs it made. `make demo`
-// runs it:
+// Command local runs the local example templates with the real packer binary
+// against one local AWS emulator, then prints every AMI they made, in every
+// region, and checks that nothing else was left behind. `make demo` runs it:
 //
-//	go run ./example/local -packer ./bin/packer -template example/local/ebs.pkr.hcl
+//	go run ./example/local -packer ./bin/packer
 //
-// It starts moto_server on a free 127.0.0.1 port and an OpenSSH server on
-// 127.0.0.1 that stands in for the build instance, builds and installs the
-// plugin into a private plugin directory, runs `packer build`, lists the
-// AMIs (region, id, name, tags) and what the build left behind, and stops
-// everything again. Nothing reaches real AWS.
+// By default it runs two builds:
+//
+//   - distribute.pkr.hcl: ami-ebs builds an EBS-backed AMI, provisioned over
+//     SSH, and ami-distribute copies it to eu-west-1 and ap-southeast-2,
+//     shares it and tags every copy, printing the per-region table;
+//   - instance.pkr.hcl: ami-instance bundles an ext4 image made by the
+//     provisioner, uploads the bundle to S3 and registers an instance-store
+//     AMI from its manifest.
+//
+// -only picks among ebs (ebs.pkr.hcl alone), instance and distribute;
+// -template (repeatable) runs other templates instead. The runner starts
+// moto_server on a free 127.0.0.1 port, an OpenSSH server on 127.0.0.1 that
+// stands in for every build instance and an S3 bucket for bundles; it
+// builds the plugin and installs it into a private plugin directory. It
+// stops everything again on exit and on Ctrl-C. Nothing reaches real AWS.
 package main
 
 import (
@@ -20,7 +30,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,42 +40,98 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/amiforge/packer-plugin-ami/builder/packertest"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
 
+// demo is one of the local example templates.
+type demo struct {
+	name, file, about string
+}
+
+// demos are the local examples -only chooses from, in the order they run.
+var demos = []demo{
+	{"ebs", "ebs.pkr.hcl", "ami-ebs: an EBS-backed AMI, provisioned over SSH"},
+	{"distribute", "distribute.pkr.hcl", "ami-ebs, then ami-distribute: an EBS-backed AMI, provisioned over SSH, copied to two more regions, shared and tagged"},
+	{"instance", "instance.pkr.hcl", "ami-instance: an instance-store AMI bundled into S3 and registered from its manifest"},
+}
+
+const defaultOnly = "distribute,instance"
+
 func main() {
 	var o options
 	flag.StringVar(&o.packer, "packer", "", "packer binary (default: <module root>/bin/packer)")
-	flag.StringVar(&o.template, "template", "example/local/ebs.pkr.hcl", "template to build")
-	flag.StringVar(&o.region, "region", "us-east-1", "region of the build")
-	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (packer log, provisioner output)")
-	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "time limit of the build")
+	flag.StringVar(&o.only, "only", defaultOnly, "local examples to build, comma-separated: ebs, distribute, instance")
+	flag.Func("template", "a template to build instead of the local examples (repeatable)", func(s string) error {
+		o.templates = append(o.templates, s)
+		return nil
+	})
+	flag.StringVar(&o.region, "region", "us-east-1", "region of the builds")
+	flag.StringVar(&o.bucket, "bucket", "demo-bundles", "S3 bucket the runner creates for instance-store bundles")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (packer logs, provisioner output)")
+	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "time limit of each packer build")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	if err := run(ctx, o, os.Stdout); err != nil {
+		if ctx.Err() != nil {
+			err = errors.New("interrupted; the emulator and the SSH server were stopped")
+		}
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
 type options struct {
-	packer, template, region string
-	keep                     bool
-	timeout                  time.Duration
+	packer         string
+	only           string   // names of demos
+	templates      []string // paths; replace only when set
+	region, bucket string
+	keep           bool
+	timeout        time.Duration
+}
+
+// template is one template to build and what the runner knows of it.
+type template struct {
+	path, about string
+	vars        map[string]bool // declared variables
+	regions     []string        // target regions of ami-distribute
+}
+
+// product is an AMI a build made and kept.
+type product struct {
+	region, id, kind, build string
 }
 
 func run(ctx context.Context, o options, w io.Writer) (err error) {
-	template, err := filepath.Abs(o.template)
+	start := time.Now()
+	if o.packer != "" {
+		// packer runs in the work directory.
+		if o.packer, err = filepath.Abs(o.packer); err != nil {
+			return err
+		}
+	}
+	templates, err := selectTemplates(o)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(template); err != nil {
-		return fmt.Errorf("template: %w", err)
+	// The build region first, then the distribution targets.
+	var targets []string
+	for _, t := range templates {
+		targets = append(targets, t.regions...)
 	}
+	slices.Sort(targets)
+	targets = slices.DeleteFunc(slices.Compact(targets), func(r string) bool { return r == o.region })
+	regions := append([]string{o.region}, targets...)
+
 	work, err := os.MkdirTemp("", "ami-demo-")
 	if err != nil {
 		return err
@@ -91,15 +158,6 @@ func run(ctx context.Context, o options, w io.Writer) (err error) {
 	defer sshd.Stop()
 	fmt.Fprintf(w, "    %s@%s:%d\n", sshd.User, sshd.Host, sshd.Port)
 
-	// The SSH user may differ from ours: let it write the provisioner's file.
-	outDir := filepath.Join(work, "instance")
-	if err := os.MkdirAll(outDir, 0o777); err != nil {
-		return err
-	}
-	if err := os.Chmod(outDir, 0o777); err != nil {
-		return err
-	}
-
 	step(w, "building the plugin and installing it into a private plugin directory")
 	pk, err := packertest.Setup(ctx, work, packertest.Options{
 		Packer: o.packer,
@@ -109,74 +167,427 @@ func run(ctx context.Context, o options, w io.Writer) (err error) {
 		return err
 	}
 
-	ec2c, _ := awstest.Clients(moto.Endpoint, o.region)
-	baseline, err := awstest.TakeSnapshot(ctx, moto.Endpoint, []string{o.region})
+	_, s3c := awstest.Clients(moto.Endpoint, o.region)
+	if needsBucket(templates) {
+		step(w, fmt.Sprintf("creating S3 bucket %s in %s for bundles (ACLs enabled: owner preferred)", o.bucket, o.region))
+		if err := createBucket(ctx, s3c, o.bucket, o.region); err != nil {
+			return err
+		}
+	}
+	baseline, err := awstest.TakeSnapshot(ctx, moto.Endpoint, regions)
 	if err != nil {
 		return err
 	}
 
-	step(w, "packer build "+o.template)
-	res, err := pk.Run(ctx, packertest.RunOptions{
-		Args: []string{"build",
-			"-var", "region=" + o.region,
-			"-var", "ssh_port=" + strconv.Itoa(sshd.Port),
-			"-var", "ssh_username=" + sshd.User,
-			"-var", "ssh_private_key_file=" + sshd.PrivateKeyPath,
-			"-var", "output_dir=" + outDir,
-			template,
-		},
-		Stdout:  w,
-		Timeout: o.timeout,
-	})
+	var products []product
+	for i, t := range templates {
+		out := filepath.Join(work, fmt.Sprintf("out-%d", i+1))
+		// The SSH user may differ from ours: let it write there.
+		if err := os.MkdirAll(out, 0o777); err != nil {
+			return err
+		}
+		if err := os.Chmod(out, 0o777); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(mustRoot(), t.path)
+		step(w, fmt.Sprintf("packer build %s  (%s)", rel, t.about))
+		args := []string{"build"}
+		for _, v := range []struct{ name, value string }{
+			{"region", o.region},
+			{"ssh_port", strconv.Itoa(sshd.Port)},
+			{"ssh_username", sshd.User},
+			{"ssh_private_key_file", sshd.PrivateKeyPath},
+			{"output_dir", out},
+			{"s3_bucket", o.bucket},
+		} {
+			if t.vars[v.name] {
+				args = append(args, "-var", v.name+"="+v.value)
+			}
+		}
+		res, err := pk.Run(ctx, packertest.RunOptions{
+			Args:    append(args, t.path),
+			Stdout:  newIndent(w),
+			Timeout: o.timeout,
+		})
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if res.ExitCode != 0 {
+			return fmt.Errorf("packer build %s exited %d (rerun with -keep to keep its debug log %s)", rel, res.ExitCode, res.LogPath)
+		}
+		made := artifacts(res.Stdout)
+		if len(made) == 0 {
+			return fmt.Errorf("packer build %s reported no AMI", rel)
+		}
+		products = append(products, made...)
+	}
+
+	step(w, "every AMI made, in every region")
+	images, err := describe(ctx, moto.Endpoint, products)
 	if err != nil {
 		return err
 	}
-	if res.ExitCode != 0 {
-		return fmt.Errorf("packer build exited %d (debug log: %s; rerun with -keep to keep it)", res.ExitCode, res.LogPath)
-	}
-
-	if b, err := os.ReadFile(filepath.Join(outDir, "provisioned.txt")); err == nil {
-		step(w, "the provisioner wrote, over SSH: "+strings.TrimSpace(string(b)))
-	}
-
-	step(w, "AMIs in the emulator")
-	if err := printImages(ctx, w, ec2c, o.region); err != nil {
+	if err := writeImages(w, products, images); err != nil {
 		return err
 	}
 
-	leaks, err := awstest.ListLeaks(ctx, moto.Endpoint, []string{o.region}, baseline)
+	var objects []s3types.Object
+	if needsBucket(templates) {
+		step(w, fmt.Sprintf("bundle objects in s3://%s", o.bucket))
+		if objects, err = listObjects(ctx, s3c, o.bucket); err != nil {
+			return err
+		}
+		writeObjects(w, o.bucket, objects)
+	}
+
+	step(w, "leak check in "+strings.Join(regions, ", ")+" and S3")
+	leaks, err := awstest.ListLeaks(ctx, moto.Endpoint, regions, baseline)
 	if err != nil {
 		return err
 	}
-	leaks.Images, leaks.Snapshots = nil, nil
-	if leaks.Empty() {
-		step(w, "nothing else left behind: no instances, key pairs or security groups")
-	} else {
-		return errors.New("the build left resources behind:\n" + leaks.String())
+	kept := keptSummary(&leaks, products, images, o.bucket, objects)
+	if !leaks.Empty() {
+		return errors.New("the builds left resources behind:\n" + leaks.String())
+	}
+	fmt.Fprintf(w, "    only the products remain: %s\n", kept)
+	fmt.Fprintf(w, "    no instances, volumes, key pairs, security groups or unfinished uploads\n")
+	step(w, fmt.Sprintf("done in %s", time.Since(start).Round(100*time.Millisecond)))
+	return nil
+}
+
+// selectTemplates resolves -template or -only into templates and reads
+// what the runner needs from each.
+func selectTemplates(o options) ([]template, error) {
+	var ts []template
+	if len(o.templates) > 0 {
+		for _, p := range o.templates {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				return nil, err
+			}
+			t, err := readTemplate(abs)
+			if err != nil {
+				return nil, err
+			}
+			t.about = "your template"
+			ts = append(ts, t)
+		}
+		return ts, nil
+	}
+	want := map[string]bool{}
+	for _, n := range strings.Split(o.only, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if !slices.ContainsFunc(demos, func(d demo) bool { return d.name == n }) {
+			return nil, fmt.Errorf("-only: unknown example %q (choose from ebs, distribute, instance)", n)
+		}
+		want[n] = true
+	}
+	if len(want) == 0 {
+		return nil, errors.New("-only: no example chosen (choose from ebs, distribute, instance)")
+	}
+	root, err := packertest.ModuleRoot()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range demos {
+		if !want[d.name] {
+			continue
+		}
+		t, err := readTemplate(filepath.Join(root, "example", "local", d.file))
+		if err != nil {
+			return nil, err
+		}
+		t.about = d.about
+		ts = append(ts, t)
+	}
+	return ts, nil
+}
+
+// readTemplate parses an HCL template for its declared variables and the
+// literal target regions of its ami-distribute post-processors.
+func readTemplate(path string) (template, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return template{}, fmt.Errorf("template: %w", err)
+	}
+	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	if diags.HasErrors() {
+		return template{}, fmt.Errorf("template: %w", diags)
+	}
+	t := template{path: path, vars: map[string]bool{}}
+	var walk func(b *hclsyntax.Body)
+	walk = func(b *hclsyntax.Body) {
+		for _, blk := range b.Blocks {
+			switch {
+			case blk.Type == "variable" && len(blk.Labels) == 1:
+				t.vars[blk.Labels[0]] = true
+			case blk.Type == "post-processor" && len(blk.Labels) == 1 && blk.Labels[0] == "ami-distribute":
+				if a, ok := blk.Body.Attributes["regions"]; ok {
+					v, diags := a.Expr.Value(nil)
+					if !diags.HasErrors() && v.CanIterateElements() {
+						for it := v.ElementIterator(); it.Next(); {
+							_, e := it.Element()
+							if e.IsKnown() && e.Type() == cty.String {
+								t.regions = append(t.regions, e.AsString())
+							}
+						}
+					}
+				}
+			case blk.Type == "build" || blk.Type == "post-processors":
+				walk(blk.Body)
+			}
+		}
+	}
+	walk(f.Body.(*hclsyntax.Body))
+	return t, nil
+}
+
+func needsBucket(ts []template) bool {
+	return slices.ContainsFunc(ts, func(t template) bool { return t.vars["s3_bucket"] })
+}
+
+func createBucket(ctx context.Context, c *s3.Client, bucket, region string) error {
+	in := &s3.CreateBucketInput{
+		Bucket:          aws.String(bucket),
+		ObjectOwnership: s3types.ObjectOwnershipBucketOwnerPreferred,
+	}
+	if region != "us-east-1" {
+		in.CreateBucketConfiguration = &s3types.CreateBucketConfiguration{
+			LocationConstraint: s3types.BucketLocationConstraint(region),
+		}
+	}
+	if _, err := c.CreateBucket(ctx, in); err != nil {
+		return fmt.Errorf("create bucket %s in %s: %w", bucket, region, err)
 	}
 	return nil
 }
 
-func step(w io.Writer, msg string) { fmt.Fprintf(w, "\n==> %s\n", msg) }
+var (
+	artifactHead = regexp.MustCompile(`^--> (\S+): `)
+	artifactAMI  = regexp.MustCompile(`^([a-z]{2}(?:-[a-z]+)+-\d+): (ami-[0-9a-f]+)`)
+)
 
-func printImages(ctx context.Context, w io.Writer, c *ec2.Client, region string) error {
-	out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}})
-	if err != nil {
-		return fmt.Errorf("list AMIs in %s: %w", region, err)
+// artifacts reads the AMIs of the final artifacts from packer's output:
+//
+//	==> Builds finished. The artifacts of successful builds are:
+//	--> ami-ebs.demo: AMIs distributed:
+//	us-east-1: ami-… (source)
+//	eu-west-1: ami-… (copy of ami-…)
+//
+// The builder in the build's name says what kind of AMI it is; copies made
+// by ami-distribute are of the same kind as their source.
+func artifacts(out string) []product {
+	_, tail, ok := strings.Cut(out, "==> Builds finished.")
+	if !ok {
+		return nil
 	}
-	if len(out.Images) == 0 {
-		return errors.New("the build made no AMI")
+	var ps []product
+	build := ""
+	for _, line := range strings.Split(tail, "\n") {
+		if m := artifactHead.FindStringSubmatch(line); m != nil {
+			build = m[1]
+			continue
+		}
+		m := artifactAMI.FindStringSubmatch(strings.TrimSpace(line))
+		if m == nil || build == "" {
+			continue
+		}
+		kind := "?"
+		switch {
+		case strings.HasPrefix(build, "ami-ebs."):
+			kind = "ebs"
+		case strings.HasPrefix(build, "ami-instance."):
+			kind = "instance-store"
+		}
+		if !slices.ContainsFunc(ps, func(p product) bool { return p.region == m[1] && p.id == m[2] }) {
+			ps = append(ps, product{region: m[1], id: m[2], kind: kind, build: build})
+		}
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REGION\tAMI\tNAME\tSTATE\tTAGS")
-	for _, img := range out.Images {
+	return ps
+}
+
+// image is what the emulator says of one product.
+type image struct {
+	img        ec2types.Image
+	sharedWith []string
+}
+
+func describe(ctx context.Context, endpoint string, ps []product) (map[string]image, error) {
+	byRegion := map[string][]string{}
+	for _, p := range ps {
+		byRegion[p.region] = append(byRegion[p.region], p.id)
+	}
+	out := map[string]image{}
+	for region, ids := range byRegion {
+		c, _ := awstest.Clients(endpoint, region)
+		res, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: ids})
+		if err != nil {
+			return nil, fmt.Errorf("describe %s in %s: %w", strings.Join(ids, ", "), region, err)
+		}
+		for _, img := range res.Images {
+			id := aws.ToString(img.ImageId)
+			attr, err := c.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{
+				ImageId:   img.ImageId,
+				Attribute: ec2types.ImageAttributeNameLaunchPermission,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("launch permissions of %s in %s: %w", id, region, err)
+			}
+			var shared []string
+			for _, lp := range attr.LaunchPermissions {
+				switch {
+				case lp.UserId != nil:
+					shared = append(shared, aws.ToString(lp.UserId))
+				case lp.Group != "":
+					shared = append(shared, string(lp.Group))
+				case lp.OrganizationArn != nil:
+					shared = append(shared, orgShort(aws.ToString(lp.OrganizationArn)))
+				case lp.OrganizationalUnitArn != nil:
+					shared = append(shared, orgShort(aws.ToString(lp.OrganizationalUnitArn)))
+				}
+			}
+			slices.Sort(shared)
+			out[region+":"+id] = image{img: img, sharedWith: shared}
+		}
+	}
+	for _, p := range ps {
+		if _, ok := out[p.region+":"+p.id]; !ok {
+			return nil, fmt.Errorf("%s in %s was reported by packer but does not exist", p.id, p.region)
+		}
+	}
+	return out, nil
+}
+
+// orgShort turns an organization or OU ARN into its last path element.
+func orgShort(arn string) string {
+	if i := strings.LastIndexByte(arn, '/'); i >= 0 {
+		return arn[i+1:]
+	}
+	return arn
+}
+
+func writeImages(w io.Writer, ps []product, images map[string]image) error {
+	tw := tabwriter.NewWriter(newIndent(w), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REGION\tAMI\tNAME\tTYPE\tTAGS\tSHARED WITH")
+	for _, p := range ps {
+		im := images[p.region+":"+p.id]
 		var tags []string
-		for _, t := range img.Tags {
+		for _, t := range im.img.Tags {
 			tags = append(tags, aws.ToString(t.Key)+"="+aws.ToString(t.Value))
 		}
-		sort.Strings(tags)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", region, aws.ToString(img.ImageId), aws.ToString(img.Name),
-			img.State, strings.Join(tags, ","))
+		slices.Sort(tags)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.region, p.id, aws.ToString(im.img.Name), p.kind,
+			dash(strings.Join(tags, ",")), dash(strings.Join(im.sharedWith, ",")))
 	}
 	return tw.Flush()
+}
+
+func listObjects(ctx context.Context, c *s3.Client, bucket string) ([]s3types.Object, error) {
+	var objs []s3types.Object
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s: %w", bucket, err)
+		}
+		objs = append(objs, page.Contents...)
+	}
+	return objs, nil
+}
+
+func writeObjects(w io.Writer, bucket string, objs []s3types.Object) {
+	if len(objs) == 0 {
+		fmt.Fprintln(w, "    (none)")
+		return
+	}
+	var total int64
+	for _, o := range objs {
+		fmt.Fprintf(w, "    %9d  s3://%s/%s\n", aws.ToInt64(o.Size), bucket, aws.ToString(o.Key))
+		total += aws.ToInt64(o.Size)
+	}
+	fmt.Fprintf(w, "    %9d  bytes in %d objects\n", total, len(objs))
+}
+
+// keptSummary removes the products from leaks — the AMIs, their snapshots
+// and the bundle objects — and describes what it removed.
+func keptSummary(l *awstest.Leaks, ps []product, images map[string]image, bucket string, objs []s3types.Object) string {
+	amis := map[string]bool{}
+	snaps := map[string]bool{}
+	regions := map[string]bool{}
+	for _, p := range ps {
+		amis[p.region+":"+p.id] = true
+		regions[p.region] = true
+		for _, bdm := range images[p.region+":"+p.id].img.BlockDeviceMappings {
+			if bdm.Ebs != nil && bdm.Ebs.SnapshotId != nil {
+				snaps[p.region+":"+aws.ToString(bdm.Ebs.SnapshotId)] = true
+			}
+		}
+	}
+	keys := map[string]bool{}
+	for _, o := range objs {
+		keys[bucket+"/"+aws.ToString(o.Key)] = true
+	}
+	drop := func(ids *[]string, keep map[string]bool) int {
+		n := len(*ids)
+		*ids = slices.DeleteFunc(*ids, func(id string) bool { return keep[id] })
+		return n - len(*ids)
+	}
+	nAMI := drop(&l.Images, amis)
+	nSnap := drop(&l.Snapshots, snaps)
+	nObj := drop(&l.S3Objects, keys)
+	s := fmt.Sprintf("%d AMIs in %d regions, %d snapshots of theirs", nAMI, len(regions), nSnap)
+	if nObj > 0 {
+		s += fmt.Sprintf(", %d bundle objects", nObj)
+	}
+	return s
+}
+
+func step(w io.Writer, msg string) { fmt.Fprintf(w, "\n==> %s\n", msg) }
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func mustRoot() string {
+	root, err := packertest.ModuleRoot()
+	if err != nil {
+		return "."
+	}
+	return root
+}
+
+// indent writes every line four spaces in, so that the runner's own
+// headings stand out from packer's output.
+type indent struct {
+	w   io.Writer
+	mid bool // the last write ended inside a line
+}
+
+func newIndent(w io.Writer) *indent { return &indent{w: w} }
+
+func (i *indent) Write(p []byte) (int, error) {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(string(p), "\n") {
+		if line == "" {
+			continue
+		}
+		if !i.mid && line != "\n" {
+			b.WriteString("    ")
+		}
+		b.WriteString(line)
+		i.mid = !strings.HasSuffix(line, "\n")
+	}
+	if _, err := io.WriteString(i.w, b.String()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
