@@ -13,6 +13,10 @@ import (
 // step asserts a type on a raw state value.
 type Key[T any] struct{ name string }
 
+// NewKey returns the typed key for the state bag entry name. Builders use
+// it for their own state; the keys both builders share are below.
+func NewKey[T any](name string) Key[T] { return Key[T]{name} }
+
 // Name returns the state bag key.
 func (k Key[T]) Name() string { return k.name }
 

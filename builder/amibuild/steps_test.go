@@ -419,6 +419,23 @@ func TestHaltAndKeys(t *testing.T) {
 	if v, ok := StateInstanceID.Get(state); ok || v != "" {
 		t.Errorf("wrong-typed value read as %q, %t", v, ok)
 	}
+	// A key made with NewKey reads and writes the named entry with its
+	// type.
+	own := NewKey[[]int]("own_key")
+	if own.Name() != "own_key" {
+		t.Errorf("NewKey name = %q", own.Name())
+	}
+	own.Put(state, []int{1, 2})
+	if raw, _ := state.GetOk("own_key"); !slices.Equal(raw.([]int), []int{1, 2}) {
+		t.Errorf("raw value under own_key = %v", raw)
+	}
+	if v, ok := own.Get(state); !ok || !slices.Equal(v, []int{1, 2}) {
+		t.Errorf("Get = %v, %t", v, ok)
+	}
+	own.Remove(state)
+	if _, ok := own.Get(state); ok {
+		t.Error("value still there after Remove")
+	}
 	if RolledBack(state) {
 		t.Error("RolledBack without cancel or halt")
 	}

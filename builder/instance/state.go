@@ -4,31 +4,12 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 
-	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
 )
-
-// stateKey is a typed state bag key of this builder, in the manner of
-// amibuild.Key (whose fields other packages cannot set): Put and Get check
-// the value's type, so no step asserts a type on a raw state value.
-type stateKey[T any] struct{ name string }
-
-// Put stores v under the key.
-func (k stateKey[T]) Put(state multistep.StateBag, v T) { state.Put(k.name, v) }
-
-// Get returns the value under the key and whether it is present with the
-// right type.
-func (k stateKey[T]) Get(state multistep.StateBag) (T, bool) {
-	v, ok := state.GetOk(k.name)
-	if !ok {
-		var zero T
-		return zero, false
-	}
-	t, ok := v.(T)
-	return t, ok
-}
 
 // certs are the X.509 material a bundle is made with. None of it ever
 // leaves the machine running Packer.
@@ -52,14 +33,17 @@ type bundled struct {
 
 // State keys of this builder; the shared ones are in package amibuild.
 var (
+	// stateComm is the communicator communicator.StepConnect connected
+	// ("communicator", fixed by Packer).
+	stateComm = amibuild.NewKey[packersdk.Communicator]("communicator")
 	// stateBucketRegion is the region of s3_bucket, checked by
 	// stepCheckBucket.
-	stateBucketRegion = stateKey[string]{"instance_bucket_region"}
+	stateBucketRegion = amibuild.NewKey[string]("instance_bucket_region")
 	// stateCerts is the X.509 material, from stepPrepareCerts.
-	stateCerts = stateKey[*certs]{"instance_certs"}
+	stateCerts = amibuild.NewKey[*certs]("instance_certs")
 	// stateBundle is the uploaded bundle, from stepBundleVolume.
-	stateBundle = stateKey[*bundled]{"instance_bundle"}
+	stateBundle = amibuild.NewKey[*bundled]("instance_bundle")
 	// stateImageLocation is the manifest location the AMI was registered
 	// from, from stepRegisterImage.
-	stateImageLocation = stateKey[string]{"instance_image_location"}
+	stateImageLocation = amibuild.NewKey[string]("instance_image_location")
 )

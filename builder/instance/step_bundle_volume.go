@@ -15,10 +15,6 @@ import (
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
-// stateComm is the communicator communicator.StepConnect connected
-// ("communicator").
-var stateComm = stateKey[packersdk.Communicator]{"communicator"}
-
 // stepBundleVolume takes the image on the build instance with the bundle
 // script (see bundleScript), streams it to the machine running Packer and
 // bundles it there, uploading each part to S3 as it is made and the
