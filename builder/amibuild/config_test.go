@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/packer-plugin-sdk/common"
-	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 )
 
@@ -25,13 +24,7 @@ type testConfig struct {
 
 // prepare decodes raws like the builders' Prepare and returns every error.
 func (c *testConfig) prepare(raws ...any) []error {
-	c.ctx.Funcs = TemplateFuncs
-	err := config.Decode(c, &config.DecodeOpts{
-		Interpolate:        true,
-		InterpolateContext: &c.ctx,
-		InterpolateFilter:  &interpolate.RenderFilter{Exclude: InterpolateExclude},
-	}, raws...)
-	if err != nil {
+	if err := DecodeConfig("", c, &c.ctx, raws...); err != nil {
 		return []error{err}
 	}
 	var errs []error

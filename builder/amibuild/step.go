@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 )
 
 // CleanupTimeout bounds the work of one step's Cleanup. Cleanup runs with a
@@ -24,11 +26,21 @@ func cleanupContext() (context.Context, context.CancelFunc) {
 // errNoSession is returned when the builder did not put a session in state.
 var errNoSession = errors.New("internal error: no AWS session in the build state")
 
-// EC2Client returns the EC2 client for region from the session in state.
-func EC2Client(state multistep.StateBag, region string) (*ec2.Client, error) {
+// Session returns the AWS session in state, or an internal error when the
+// builder put none there.
+func Session(state multistep.StateBag) (*awscfg.Session, error) {
 	sess, ok := StateSession.Get(state)
 	if !ok || sess == nil {
 		return nil, errNoSession
+	}
+	return sess, nil
+}
+
+// EC2Client returns the EC2 client for region from the session in state.
+func EC2Client(state multistep.StateBag, region string) (*ec2.Client, error) {
+	sess, err := Session(state)
+	if err != nil {
+		return nil, err
 	}
 	return sess.EC2(region), nil
 }

@@ -26,9 +26,9 @@ type StepCheckRegion struct {
 // Run implements multistep.Step.
 func (s *StepCheckRegion) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	u := UI(state)
-	sess, ok := StateSession.Get(state)
-	if !ok || sess == nil {
-		return Halt(state, u, errNoSession)
+	sess, err := Session(state)
+	if err != nil {
+		return Halt(state, u, err)
 	}
 	if !s.SkipCredentialValidation {
 		account, err := sess.AccountID(ctx)
@@ -38,7 +38,7 @@ func (s *StepCheckRegion) Run(ctx context.Context, state multistep.StateBag) mul
 		StateAccountID.Put(state, account)
 		u.Sayf("Using AWS account %s in %s", account, s.Region)
 	}
-	_, err := awscfg.CheckRegion(ctx, sess.EC2(s.Region), &awscfg.CheckRegionInput{Region: s.Region})
+	_, err = awscfg.CheckRegion(ctx, sess.EC2(s.Region), &awscfg.CheckRegionInput{Region: s.Region})
 	var notEnabled *awscfg.RegionError
 	switch {
 	case errors.As(err, &notEnabled):

@@ -419,6 +419,13 @@ func TestHaltAndKeys(t *testing.T) {
 	if v, ok := StateInstanceID.Get(state); ok || v != "" {
 		t.Errorf("wrong-typed value read as %q, %t", v, ok)
 	}
+	// Without a session, Session and EC2Client fail with an internal error.
+	if sess, err := Session(state); sess != nil || !errors.Is(err, errNoSession) {
+		t.Errorf("Session of an empty state = %v, %v", sess, err)
+	}
+	if c, err := EC2Client(state, "eu-west-1"); c != nil || !errors.Is(err, errNoSession) {
+		t.Errorf("EC2Client of an empty state = %v, %v", c, err)
+	}
 	// A key made with NewKey reads and writes the named entry with its
 	// type.
 	own := NewKey[[]int]("own_key")

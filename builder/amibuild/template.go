@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 )
 
@@ -26,6 +27,20 @@ var InterpolateExclude = []string{
 	"run_volume_tags",
 	"snapshot_tags",
 	"tags",
+}
+
+// DecodeConfig decodes raws into cfg, a pointer to a builder's
+// configuration, as every builder's Prepare does: TemplateFuncs are added
+// to ictx, and the InterpolateExclude options are left for the steps to
+// render. pluginType is the builder's ID.
+func DecodeConfig(pluginType string, cfg any, ictx *interpolate.Context, raws ...any) error {
+	ictx.Funcs = TemplateFuncs
+	return config.Decode(cfg, &config.DecodeOpts{
+		PluginType:         pluginType,
+		Interpolate:        true,
+		InterpolateContext: ictx,
+		InterpolateFilter:  &interpolate.RenderFilter{Exclude: InterpolateExclude},
+	}, raws...)
 }
 
 var invalidAMINameChars = regexp.MustCompile(`[^A-Za-z0-9()\[\] ./\-'@_]`)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/common"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
-	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
@@ -187,16 +186,7 @@ var (
 // Prepare decodes and validates the configuration without any network
 // call. It reports every problem at once and returns warnings.
 func (c *Config) Prepare(raws ...any) ([]string, error) {
-	c.ctx.Funcs = amibuild.TemplateFuncs
-	err := config.Decode(c, &config.DecodeOpts{
-		PluginType:         BuilderId,
-		Interpolate:        true,
-		InterpolateContext: &c.ctx,
-		InterpolateFilter: &interpolate.RenderFilter{
-			Exclude: amibuild.InterpolateExclude,
-		},
-	}, raws...)
-	if err != nil {
+	if err := amibuild.DecodeConfig(BuilderId, c, &c.ctx, raws...); err != nil {
 		return nil, err
 	}
 	if c.PackerForce {

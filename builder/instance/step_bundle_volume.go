@@ -52,9 +52,9 @@ type stepBundleVolume struct {
 // Run implements multistep.Step.
 func (s *stepBundleVolume) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	u := amibuild.UI(state)
-	sess, ok := amibuild.StateSession.Get(state)
-	if !ok || sess == nil {
-		return amibuild.Halt(state, u, errNoSession)
+	sess, err := amibuild.Session(state)
+	if err != nil {
+		return amibuild.Halt(state, u, err)
 	}
 	comm, ok := stateComm.Get(state)
 	if !ok || comm == nil {
@@ -69,7 +69,6 @@ func (s *stepBundleVolume) Run(ctx context.Context, state multistep.StateBag) mu
 		account, _ = amibuild.StateAccountID.Get(state)
 	}
 	if account == "" {
-		var err error
 		if account, err = sess.AccountID(ctx); err != nil {
 			return amibuild.Halt(state, u, fmt.Errorf("account_id: look up the account of the credentials (or set account_id): %w", err))
 		}

@@ -27,9 +27,9 @@ type stepCheckBucket struct {
 // Run implements multistep.Step.
 func (s *stepCheckBucket) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	u := amibuild.UI(state)
-	sess, ok := amibuild.StateSession.Get(state)
-	if !ok || sess == nil {
-		return amibuild.Halt(state, u, errNoSession)
+	sess, err := amibuild.Session(state)
+	if err != nil {
+		return amibuild.Halt(state, u, err)
 	}
 	u.Sayf("Checking S3 bucket %s for the bundle...", s.Bucket)
 	out, err := bundlestore.CheckBucket(ctx, sess.S3(s.Region), &bundlestore.CheckBucketInput{

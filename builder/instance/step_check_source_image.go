@@ -13,9 +13,6 @@ import (
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 )
 
-// errNoSession is returned when the builder did not put a session in state.
-var errNoSession = errors.New("internal error: no AWS session in the build state")
-
 // stepCheckSourceImage checks the source AMI found by
 // amibuild.StepFindSourceAMI before an instance is launched from it:
 // Windows images are refused (Windows instance-store AMIs cannot be

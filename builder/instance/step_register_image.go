@@ -47,9 +47,9 @@ type stepRegisterImage struct {
 // Run implements multistep.Step.
 func (s *stepRegisterImage) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	u := amibuild.UI(state)
-	sess, ok := amibuild.StateSession.Get(state)
-	if !ok || sess == nil {
-		return amibuild.Halt(state, u, errNoSession)
+	sess, err := amibuild.Session(state)
+	if err != nil {
+		return amibuild.Halt(state, u, err)
 	}
 	b, ok := stateBundle.Get(state)
 	if !ok || b == nil {
