@@ -5,7 +5,6 @@ package ebs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -24,7 +23,6 @@ const BuilderId = "amiforge.ami-ebs" //nolint:revive // Packer's name
 // Builder is the ami-ebs builder.
 type Builder struct {
 	config Config
-	runner multistep.Runner
 }
 
 var _ packersdk.Builder = (*Builder)(nil)
@@ -50,37 +48,12 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		return nil, err
 	}
 	region := c.Region()
-
-	state := new(multistep.BasicStateBag)
-	amibuild.StateUI.Put(state, ui)
-	amibuild.StateHook.Put(state, hook)
-	amibuild.StateSession.Put(state, sess)
-	amibuild.StateCommConfig.Put(state, &c.Comm)
-	generatedData := &packerbuilderdata.GeneratedData{State: state}
-
-	b.runner = commonsteps.NewRunner(b.steps(region, generatedData), c.PackerConfig, ui)
-	b.runner.Run(ctx, state)
-
-	if err, ok := amibuild.StateError.Get(state); ok && err != nil {
+	build := amibuild.Build{BuilderID: BuilderId, UI: ui, Hook: hook, Session: sess, Comm: &c.Comm, Packer: c.PackerConfig}
+	_, art, err := build.Run(ctx, func(gd *packerbuilderdata.GeneratedData) []multistep.Step { return b.steps(region, gd) })
+	if err != nil || art == nil {
 		return nil, err
 	}
-	if _, cancelled := state.GetOk(multistep.StateCancelled); cancelled {
-		return nil, errors.New("build was cancelled")
-	}
-	amis, ok := amibuild.StateAMIs.Get(state)
-	if !ok || len(amis) == 0 {
-		return nil, nil
-	}
-	src, _ := amibuild.StateBuildInfo.Get(state)
-	art := &amibuild.Artifact{
-		Amis:           amis,
-		BuilderIdValue: BuilderId,
-		StateData:      map[string]any{"generated_data": state.Get("generated_data")},
-		EC2:            amibuild.EC2Deregister(sess.EC2),
-	}
-	if src != nil {
-		art.SourceAMI = src.SourceAMI
-	}
+	art.EC2 = amibuild.EC2Deregister(sess.EC2)
 	return art, nil
 }
 

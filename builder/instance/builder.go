@@ -34,7 +34,6 @@ const BuilderId = "amiforge.ami-instance" //nolint:revive // Packer's name
 // Builder is the ami-instance builder.
 type Builder struct {
 	config Config
-	runner multistep.Runner
 }
 
 var _ packersdk.Builder = (*Builder)(nil)
@@ -60,52 +59,26 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		return nil, err
 	}
 	region := c.Region()
-
-	state := new(multistep.BasicStateBag)
-	amibuild.StateUI.Put(state, ui)
-	amibuild.StateHook.Put(state, hook)
-	amibuild.StateSession.Put(state, sess)
-	amibuild.StateCommConfig.Put(state, &c.Comm)
-	generatedData := &packerbuilderdata.GeneratedData{State: state}
-
-	b.runner = commonsteps.NewRunner(b.steps(region, generatedData), c.PackerConfig, ui)
-	b.runner.Run(ctx, state)
-
-	if err, ok := amibuild.StateError.Get(state); ok && err != nil {
+	build := amibuild.Build{BuilderID: BuilderId, UI: ui, Hook: hook, Session: sess, Comm: &c.Comm, Packer: c.PackerConfig}
+	state, base, err := build.Run(ctx, func(gd *packerbuilderdata.GeneratedData) []multistep.Step { return b.steps(region, gd) })
+	if err != nil || base == nil {
 		return nil, err
-	}
-	if _, cancelled := state.GetOk(multistep.StateCancelled); cancelled {
-		return nil, errors.New("build was cancelled")
-	}
-	amis, ok := amibuild.StateAMIs.Get(state)
-	if !ok || len(amis) == 0 {
-		return nil, nil
 	}
 	bun, ok := stateBundle.Get(state)
 	if !ok || bun == nil {
 		return nil, errors.New("internal error: AMI registered without a bundle in the build state")
 	}
 	loc, _ := stateImageLocation.Get(state)
-	art := &Artifact{
-		Artifact: &amibuild.Artifact{
-			Amis:           amis,
-			BuilderIdValue: BuilderId,
-			StateData: map[string]any{
-				"generated_data": state.Get("generated_data"),
-				"image_location": loc,
-				"s3_bucket":      bun.Location.Bucket,
-				"s3_prefix":      bun.Location.Prefix,
-				"manifest_key":   bun.Location.ManifestKey(),
-			},
-		},
-		Bundle: bun.Location,
-		EC2:    func(r string) bundlestore.DeregisterAPI { return sess.EC2(r) },
-		S3:     func(r string) bundlestore.DeleteAPI { return sess.S3(r) },
-	}
-	if src, _ := amibuild.StateBuildInfo.Get(state); src != nil {
-		art.SourceAMI = src.SourceAMI
-	}
-	return art, nil
+	base.StateData["image_location"] = loc
+	base.StateData["s3_bucket"] = bun.Location.Bucket
+	base.StateData["s3_prefix"] = bun.Location.Prefix
+	base.StateData["manifest_key"] = bun.Location.ManifestKey()
+	return &Artifact{
+		Artifact: base,
+		Bundle:   bun.Location,
+		EC2:      func(r string) bundlestore.DeregisterAPI { return sess.EC2(r) },
+		S3:       func(r string) bundlestore.DeleteAPI { return sess.S3(r) },
+	}, nil
 }
 
 // steps returns the build's steps in order. Everything that can be checked

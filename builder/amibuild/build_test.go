@@ -1,0 +1,80 @@
+package amibuild
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/packerbuilderdata"
+)
+
+// funcStep is a step made of a function; Cleanup does nothing.
+type funcStep func(multistep.StateBag) multistep.StepAction
+
+func (f funcStep) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
+	return f(state)
+}
+func (f funcStep) Cleanup(multistep.StateBag) {}
+
+func TestBuildRun(t *testing.T) {
+	boom := errors.New("boom")
+	made := funcStep(func(state multistep.StateBag) multistep.StepAction {
+		StateBuildInfo.Put(state, NewBuildInfo("eu-west-1", types.Image{ImageId: aws.String("ami-src")}))
+		StateAMIs.Put(state, map[string]string{"eu-west-1": "ami-new"})
+		return multistep.ActionContinue
+	})
+	tests := []struct {
+		name     string
+		steps    []multistep.Step
+		wantErr  error
+		wantAMIs map[string]string
+	}{
+		{name: "AMI made", steps: []multistep.Step{made}, wantAMIs: map[string]string{"eu-west-1": "ami-new"}},
+		{name: "no AMI", steps: []multistep.Step{funcStep(func(multistep.StateBag) multistep.StepAction { return multistep.ActionContinue })}},
+		{name: "halted", steps: []multistep.Step{made, funcStep(func(state multistep.StateBag) multistep.StepAction {
+			return Halt(state, UI(state), boom)
+		})}, wantErr: boom},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ui := &packersdk.MockUi{}
+			comm := &communicator.Config{Type: "none"}
+			var gotData *packerbuilderdata.GeneratedData
+			b := Build{BuilderID: "test.builder", UI: ui, Comm: comm}
+			state, art, err := b.Run(context.Background(), func(gd *packerbuilderdata.GeneratedData) []multistep.Step {
+				gotData = gd
+				return tc.steps
+			})
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Run error = %v, want %v", err, tc.wantErr)
+			}
+			if u, _ := StateUI.Get(state); u != ui {
+				t.Error("UI not in state")
+			}
+			if c, _ := StateCommConfig.Get(state); c != comm {
+				t.Error("communicator configuration not in state")
+			}
+			if gotData == nil || gotData.State != state {
+				t.Error("steps did not get the generated data of the run's state")
+			}
+			if tc.wantAMIs == nil || tc.wantErr != nil {
+				if art != nil {
+					t.Errorf("artifact = %v, want none", art)
+				}
+				return
+			}
+			if art == nil || !maps.Equal(art.Amis, tc.wantAMIs) || art.BuilderId() != "test.builder" || art.SourceAMI != "ami-src" {
+				t.Fatalf("artifact = %+v", art)
+			}
+			if _, ok := art.StateData["generated_data"]; !ok {
+				t.Error("artifact has no generated_data")
+			}
+		})
+	}
+}
