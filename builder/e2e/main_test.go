@@ -230,8 +230,15 @@ func TestMain(m *testing.M) {
 			code = 1
 		}
 	}
-	fmt.Printf("builder/e2e summary: %d packer runs, %d faults injected, %d leaks found, %d invalid inputs tried, %s\n",
-		stats.runs.Load(), stats.faults.Load(), stats.leaks.Load(), stats.invalid.Load(), time.Since(start).Round(time.Second))
+	summary := fmt.Sprintf("builder/e2e summary: %d packer runs, %d faults injected, %d leaks found, %d invalid inputs tried, %s (exit %d)\n",
+		stats.runs.Load(), stats.faults.Load(), stats.leaks.Load(), stats.invalid.Load(), time.Since(start).Round(time.Second), code)
+	fmt.Print(summary)
+	// go test shows a passing package's output only with -v; the summary
+	// is also written to bin/test/e2e-summary.txt for make to print.
+	if root, err := packertest.ModuleRoot(); err == nil {
+		_ = os.MkdirAll(filepath.Join(root, "bin", "test"), 0o755)
+		_ = os.WriteFile(filepath.Join(root, "bin", "test", "e2e-summary.txt"), []byte(summary), 0o644)
+	}
 	os.Exit(code)
 }
 
