@@ -20,6 +20,8 @@ import (
 type fakeEC2 struct {
 	createKeyPair      func(*ec2.CreateKeyPairInput) (*ec2.CreateKeyPairOutput, error)
 	deleteKeyPair      func(*ec2.DeleteKeyPairInput) (*ec2.DeleteKeyPairOutput, error)
+	describeKeyPairs   func(*ec2.DescribeKeyPairsInput) (*ec2.DescribeKeyPairsOutput, error)
+	describeSGs        func(*ec2.DescribeSecurityGroupsInput) (*ec2.DescribeSecurityGroupsOutput, error)
 	createSG           func(*ec2.CreateSecurityGroupInput) (*ec2.CreateSecurityGroupOutput, error)
 	authorize          func(*ec2.AuthorizeSecurityGroupIngressInput) (*ec2.AuthorizeSecurityGroupIngressOutput, error)
 	deleteSG           func(*ec2.DeleteSecurityGroupInput) (*ec2.DeleteSecurityGroupOutput, error)
@@ -72,6 +74,20 @@ func (f *fakeEC2) CreateKeyPair(_ context.Context, in *ec2.CreateKeyPairInput, _
 func (f *fakeEC2) DeleteKeyPair(_ context.Context, in *ec2.DeleteKeyPairInput, _ ...func(*ec2.Options)) (*ec2.DeleteKeyPairOutput, error) {
 	f.log("DeleteKeyPair", aws.ToString(in.KeyName))
 	return call(f.deleteKeyPair, in)
+}
+
+func (f *fakeEC2) DescribeKeyPairs(_ context.Context, in *ec2.DescribeKeyPairsInput, _ ...func(*ec2.Options)) (*ec2.DescribeKeyPairsOutput, error) {
+	f.log("DescribeKeyPairs", in.KeyNames...)
+	return call(f.describeKeyPairs, in)
+}
+
+func (f *fakeEC2) DescribeSecurityGroups(_ context.Context, in *ec2.DescribeSecurityGroupsInput, _ ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error) {
+	var args []string
+	for _, fl := range in.Filters {
+		args = append(args, aws.ToString(fl.Name)+"="+strings.Join(fl.Values, "|"))
+	}
+	f.log("DescribeSecurityGroups", args...)
+	return call(f.describeSGs, in)
 }
 
 func (f *fakeEC2) CreateSecurityGroup(_ context.Context, in *ec2.CreateSecurityGroupInput, _ ...func(*ec2.Options)) (*ec2.CreateSecurityGroupOutput, error) {

@@ -108,6 +108,8 @@ const (
 	codeInstanceNotFound    = "InvalidInstanceID.NotFound"
 	codeGroupNotFound       = "InvalidGroup.NotFound"
 	codeKeyPairNotFound     = "InvalidKeyPair.NotFound"
+	codeKeyPairDuplicate    = "InvalidKeyPair.Duplicate"
+	codeGroupDuplicate      = "InvalidGroup.Duplicate"
 	codeDependency          = "DependencyViolation"
 	codeDuplicatePermission = "InvalidPermission.Duplicate"
 )

@@ -8,12 +8,14 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
@@ -32,7 +34,7 @@ func TestCreateKeyPair(t *testing.T) {
 		{name: "defaults", in: CreateKeyPairInput{Tags: map[string]string{"b": "2", "a": "1"}}, wantType: "ed25519", wantCalls: 1},
 		{name: "rsa", in: CreateKeyPairInput{Name: "k", KeyType: "rsa"}, wantType: "rsa", wantCalls: 1},
 		{name: "unknown type", in: CreateKeyPairInput{Name: "k", KeyType: "dsa"}, wantErr: `key type "dsa" is unknown; want "ed25519" or "rsa"`},
-		{name: "refused", in: CreateKeyPairInput{Name: "k"}, err: apiErr("InvalidKeyPair.Duplicate"), wantCalls: 1, wantErr: `create key pair "k" in the default region: `},
+		{name: "refused", in: CreateKeyPairInput{Name: "k"}, err: apiErr("InvalidKeyPair.Duplicate"), wantCalls: 2, wantErr: `create key pair "k" in the default region: `},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,6 +96,152 @@ func TestCreateKeyPair(t *testing.T) {
 			}
 			if got := f.Calls()[len(f.Calls())-1]; got != "DeleteKeyPair "+out.Name {
 				t.Errorf("undo call = %q", got)
+			}
+		})
+	}
+}
+
+// lostKeyPairs simulates AWS key pairs whose create may take effect while
+// the caller sees an error: lose[i] is the error the i-th CreateKeyPair
+// returns after it created the key pair (nil: a normal answer).
+type lostKeyPairs struct {
+	mu   sync.Mutex
+	keys map[string][]types.Tag
+	lose []error
+	n    int
+}
+
+func (s *lostKeyPairs) wire(f *fakeEC2) {
+	f.createKeyPair = func(in *ec2.CreateKeyPairInput) (*ec2.CreateKeyPairOutput, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		name := aws.ToString(in.KeyName)
+		if _, ok := s.keys[name]; ok {
+			return nil, apiErr("InvalidKeyPair.Duplicate")
+		}
+		s.keys[name] = in.TagSpecifications[0].Tags
+		i := s.n
+		s.n++
+		if i < len(s.lose) && s.lose[i] != nil {
+			return nil, s.lose[i]
+		}
+		return &ec2.CreateKeyPairOutput{KeyName: in.KeyName, KeyPairId: aws.String("key-1"), KeyMaterial: aws.String(fakeKey)}, nil
+	}
+	f.describeKeyPairs = func(in *ec2.DescribeKeyPairsInput) (*ec2.DescribeKeyPairsOutput, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		out := &ec2.DescribeKeyPairsOutput{}
+		for _, n := range in.KeyNames {
+			tags, ok := s.keys[n]
+			if !ok {
+				return nil, apiErr("InvalidKeyPair.NotFound")
+			}
+			out.KeyPairs = append(out.KeyPairs, types.KeyPairInfo{KeyName: aws.String(n), Tags: tags})
+		}
+		return out, nil
+	}
+	f.deleteKeyPair = func(in *ec2.DeleteKeyPairInput) (*ec2.DeleteKeyPairOutput, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.keys, aws.ToString(in.KeyName))
+		return &ec2.DeleteKeyPairOutput{}, nil
+	}
+}
+
+// TestCreateKeyPairLostResponse: a create that took effect although the
+// caller saw an error leaves no key pair behind, and one that existed
+// before is never touched.
+func TestCreateKeyPairLostResponse(t *testing.T) {
+	dup := apiErr("InvalidKeyPair.Duplicate")
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name      string
+		ctx       context.Context
+		existing  []types.Tag // a key pair "k" before the call
+		lose      []error
+		wantCalls []string
+		wantErr   string
+		wantKeys  int
+	}{
+		{
+			name:      "retry after a lost answer gets Duplicate: deleted and created again",
+			lose:      []error{dup},
+			wantCalls: []string{"CreateKeyPair k,ed25519", "DescribeKeyPairs k", "DeleteKeyPair k", "CreateKeyPair k,ed25519"},
+			wantKeys:  1,
+		},
+		{
+			name:      "lost twice: deleted, build fails",
+			lose:      []error{dup, dup},
+			wantCalls: []string{"CreateKeyPair k,ed25519", "DescribeKeyPairs k", "DeleteKeyPair k", "CreateKeyPair k,ed25519", "DescribeKeyPairs k", "DeleteKeyPair k"},
+			wantErr:   "the key pair it made anyway was deleted",
+		},
+		{
+			name:      "every attempt failed with 500 after taking effect: deleted",
+			lose:      []error{&smithy.GenericAPIError{Code: "InternalError", Fault: smithy.FaultServer}},
+			wantCalls: []string{"CreateKeyPair k,ed25519", "DescribeKeyPairs k", "DeleteKeyPair k"},
+			wantErr:   "InternalError",
+		},
+		{
+			name:      "cancelled while in flight: deleted with a fresh context",
+			ctx:       cancelled,
+			lose:      []error{context.Canceled},
+			wantCalls: []string{"CreateKeyPair k,ed25519", "DescribeKeyPairs k", "DeleteKeyPair k"},
+			wantErr:   "context canceled",
+		},
+		{
+			name:      "someone else's key pair with the name is not touched",
+			existing:  []types.Tag{{Key: aws.String("owner"), Value: aws.String("alice")}},
+			wantCalls: []string{"CreateKeyPair k,ed25519", "DescribeKeyPairs k"},
+			wantErr:   "InvalidKeyPair.Duplicate",
+			wantKeys:  1,
+		},
+		{
+			name:      "refused before taking effect: nothing to delete",
+			lose:      nil,
+			wantCalls: []string{"CreateKeyPair k,ed25519", "DescribeKeyPairs k"},
+			wantErr:   "UnauthorizedOperation",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &lostKeyPairs{keys: map[string][]types.Tag{}, lose: tc.lose}
+			if tc.existing != nil {
+				s.keys["k"] = tc.existing
+			}
+			f := &fakeEC2{}
+			s.wire(f)
+			if tc.name == "refused before taking effect: nothing to delete" {
+				f.createKeyPair = func(*ec2.CreateKeyPairInput) (*ec2.CreateKeyPairOutput, error) {
+					return nil, apiErr("UnauthorizedOperation")
+				}
+			}
+			ctx := tc.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			var l ledger.Ledger
+			out, err := CreateKeyPair(ctx, f, &CreateKeyPairInput{Name: "k"}, func(o *Options) { o.Ledger = &l })
+			if !slices.Equal(f.Calls(), tc.wantCalls) {
+				t.Errorf("calls = %q, want %q", f.Calls(), tc.wantCalls)
+			}
+			if len(s.keys) != tc.wantKeys {
+				t.Errorf("%d key pairs left, want %d", len(s.keys), tc.wantKeys)
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				if l.Len() != 0 {
+					t.Errorf("ledger = %v after a failure", l.Resources())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out.PrivateKeyPEM) != fakeKey || l.Len() != 1 {
+				t.Errorf("output %v, ledger %v", out, l.Resources())
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,6 +16,8 @@ import (
 type KeyPairAPI interface {
 	CreateKeyPair(ctx context.Context, in *ec2.CreateKeyPairInput, optFns ...func(*ec2.Options)) (*ec2.CreateKeyPairOutput, error)
 	DeleteKeyPair(ctx context.Context, in *ec2.DeleteKeyPairInput, optFns ...func(*ec2.Options)) (*ec2.DeleteKeyPairOutput, error)
+	// DescribeKeyPairs finds the key pair a failed create may have made.
+	DescribeKeyPairs(ctx context.Context, in *ec2.DescribeKeyPairsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeKeyPairsOutput, error)
 }
 
 var _ KeyPairAPI = (*ec2.Client)(nil)
@@ -54,6 +57,15 @@ func (o CreateKeyPairOutput) GoString() string { return o.String() }
 
 // CreateKeyPair creates a key pair and returns its private key. With
 // Options.Ledger set, the key pair is recorded with an undo that deletes it.
+//
+// The key pair is tagged with a random token (CreateTokenTag). When the
+// create call fails, the call may still have made the key pair (a lost
+// response, or ctx cancelled while the request was in flight): a key pair
+// with the name that carries the token is then deleted, since its private
+// key is lost with the response. If the failure was InvalidKeyPair.Duplicate
+// for such a key pair (the SDK retried a call whose first response was
+// lost), the key pair is created once more. A key pair with the name that
+// does not carry the token existed before and is never touched.
 func CreateKeyPair(ctx context.Context, api KeyPairAPI, in *CreateKeyPairInput, optFns ...func(*Options)) (*CreateKeyPairOutput, error) {
 	o := newOptions(optFns)
 	region := regionOf(api)
@@ -69,15 +81,33 @@ func CreateKeyPair(ctx context.Context, api KeyPairAPI, in *CreateKeyPairInput, 
 	default:
 		return nil, fmt.Errorf("create key pair %q in %s: key type %q is unknown; want %q or %q", name, region, in.KeyType, KeyTypeED25519, KeyTypeRSA)
 	}
-	o.logf("creating %s key pair %q in %s", keyType, name, region)
-	out, err := api.CreateKeyPair(ctx, &ec2.CreateKeyPairInput{
+	token := randomSuffix(16)
+	req := &ec2.CreateKeyPairInput{
 		KeyName:           aws.String(name),
 		KeyType:           types.KeyType(keyType),
 		KeyFormat:         types.KeyFormatPem,
-		TagSpecifications: tagSpec(types.ResourceTypeKeyPair, in.Tags),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create key pair %q in %s: %w", name, region, err)
+		TagSpecifications: tagSpec(types.ResourceTypeKeyPair, withToken(in.Tags, token)),
+	}
+	var out *ec2.CreateKeyPairOutput
+	for attempt := 1; ; attempt++ {
+		o.logf("creating %s key pair %q in %s", keyType, name, region)
+		var err error
+		out, err = api.CreateKeyPair(ctx, req)
+		if err == nil {
+			break
+		}
+		err = fmt.Errorf("create key pair %q in %s: %w", name, region, err)
+		removed, rerr := removeLostKeyPair(ctx, api, name, token, o)
+		if rerr != nil {
+			return nil, errors.Join(err, rerr)
+		}
+		if !removed || apiCode(err) != codeKeyPairDuplicate || attempt > 1 || ctx.Err() != nil {
+			if removed {
+				err = fmt.Errorf("%w (the key pair it made anyway was deleted)", err)
+			}
+			return nil, err
+		}
+		o.logf("the answer to creating key pair %q in %s was lost; creating it again", name, region)
 	}
 	o.record(ledger.KindKeyPair, name, region, func(ctx context.Context) error {
 		return DeleteKeyPair(ctx, api, name, o.undoOptions())
@@ -90,6 +120,38 @@ func CreateKeyPair(ctx context.Context, api KeyPairAPI, in *CreateKeyPairInput, 
 		KeyPairID:     aws.ToString(out.KeyPairId),
 		PrivateKeyPEM: []byte(aws.ToString(out.KeyMaterial)),
 	}, nil
+}
+
+// removeLostKeyPair deletes the key pair named name when it carries token,
+// that is when a create call that failed made it anyway. It reports whether
+// there was one. When it cannot delete it, the key pair is recorded in
+// o.Ledger (if set) for a later undo, and the error says so.
+func removeLostKeyPair(ctx context.Context, api KeyPairAPI, name, token string, o Options) (bool, error) {
+	region := regionOf(api)
+	ctx, cancel := recoveryContext(ctx)
+	defer cancel()
+	out, err := api.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{name}})
+	if apiCode(err) == codeKeyPairNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look for key pair %q in %s, which the failed call may have created; delete it by hand if it exists: %w", name, region, err)
+	}
+	ours := false
+	for _, k := range out.KeyPairs {
+		ours = ours || aws.ToString(k.KeyName) == name && hasToken(k.Tags, token)
+	}
+	if !ours {
+		return false, nil
+	}
+	o.logf("key pair %q in %s was created although the call failed; deleting it", name, region)
+	if err := DeleteKeyPair(ctx, api, name, o.undoOptions()); err != nil {
+		o.record(ledger.KindKeyPair, name, region, func(ctx context.Context) error {
+			return DeleteKeyPair(ctx, api, name, o.undoOptions())
+		})
+		return true, fmt.Errorf("key pair %q in %s was created although the call failed, and could not be deleted: %w", name, region, err)
+	}
+	return true, nil
 }
 
 // DeleteKeyPair deletes a key pair by name. A key pair that does not exist
