@@ -354,6 +354,88 @@ func TestCreateSecurityGroup(t *testing.T) {
 	}
 }
 
+// TestCreateSecurityGroupLostResponse: a group made by a create whose
+// answer was lost is used (or deleted when the caller gave up); a group of
+// the same name without the call's token is never touched.
+func TestCreateSecurityGroupLostResponse(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name      string
+		ctx       context.Context
+		ours      bool // the group found carries the call's token
+		wantCalls []string
+		wantErr   string
+	}{
+		{
+			name:      "Duplicate after a lost answer: the group is used",
+			ours:      true,
+			wantCalls: []string{"CreateSecurityGroup sg,vpc-1", "DescribeSecurityGroups group-name=sg,vpc-id=vpc-1", "AuthorizeSecurityGroupIngress sg-9,tcp/22-22,0.0.0.0/0"},
+		},
+		{
+			name:      "cancelled while in flight: the group is deleted",
+			ctx:       cancelled,
+			ours:      true,
+			wantCalls: []string{"CreateSecurityGroup sg,vpc-1", "DescribeSecurityGroups group-name=sg,vpc-id=vpc-1", "DeleteSecurityGroup sg-9"},
+			wantErr:   "the security group sg-9 it made anyway was deleted",
+		},
+		{
+			name:      "someone else's group is not touched",
+			wantCalls: []string{"CreateSecurityGroup sg,vpc-1", "DescribeSecurityGroups group-name=sg,vpc-id=vpc-1"},
+			wantErr:   "InvalidGroup.Duplicate",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var token string
+			f := &fakeEC2{
+				createSG: func(in *ec2.CreateSecurityGroupInput) (*ec2.CreateSecurityGroupOutput, error) {
+					for _, tg := range in.TagSpecifications[0].Tags {
+						if aws.ToString(tg.Key) == CreateTokenTag {
+							token = aws.ToString(tg.Value)
+						}
+					}
+					return nil, apiErr("InvalidGroup.Duplicate")
+				},
+				describeSGs: func(*ec2.DescribeSecurityGroupsInput) (*ec2.DescribeSecurityGroupsOutput, error) {
+					tag := types.Tag{Key: aws.String(CreateTokenTag), Value: aws.String("another")}
+					if tc.ours {
+						tag.Value = aws.String(token)
+					}
+					return &ec2.DescribeSecurityGroupsOutput{SecurityGroups: []types.SecurityGroup{
+						{GroupId: aws.String("sg-9"), GroupName: aws.String("sg"), Tags: []types.Tag{tag}},
+					}}, nil
+				},
+			}
+			ctx := tc.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			var l ledger.Ledger
+			out, err := CreateSecurityGroup(ctx, f, &CreateSecurityGroupInput{Name: "sg", VPCID: "vpc-1", Port: 22}, fast, func(o *Options) { o.Ledger = &l })
+			if !slices.Equal(f.Calls(), tc.wantCalls) {
+				t.Errorf("calls = %q, want %q", f.Calls(), tc.wantCalls)
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				if l.Len() != 0 {
+					t.Errorf("ledger = %v after a failure", l.Resources())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []ledger.Resource{{Kind: ledger.KindSecurityGroup, ID: "sg-9", Region: "the default region"}}
+			if out.GroupID != "sg-9" || !slices.Equal(l.Resources(), want) {
+				t.Errorf("output %+v, ledger %v", out, l.Resources())
+			}
+		})
+	}
+}
+
 func TestDeleteSecurityGroup(t *testing.T) {
 	dep := apiErr("DependencyViolation")
 	tests := []struct {

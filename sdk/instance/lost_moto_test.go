@@ -83,6 +83,44 @@ func TestLostCreateResponsesOnMoto(t *testing.T) {
 		}
 		_ = instance.DeleteKeyPair(ctx, direct, "theirs")
 	})
+	countGroups := func(t *testing.T) int {
+		t.Helper()
+		out, err := direct.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.SecurityGroups)
+	}
+	groups := countGroups(t)
+	t.Run("security group, lost once", func(t *testing.T) {
+		proxy.Reset()
+		proxy.SetFault(awstest.FailFirst(1, "ec2", "CreateSecurityGroup", lostResponse))
+		defer proxy.SetFault(nil)
+		sg, err := instance.CreateSecurityGroup(ctx, client, &instance.CreateSecurityGroupInput{Name: "sg-lost-once", Port: 22}, fast)
+		if err != nil {
+			t.Fatalf("CreateSecurityGroup after one lost answer: %v", err)
+		}
+		if n := countGroups(t); n != groups+1 {
+			t.Errorf("%d groups, want %d", n, groups+1)
+		}
+		if err := instance.DeleteSecurityGroup(ctx, client, sg.GroupID, time.Second, fast); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("security group, always lost", func(t *testing.T) {
+		proxy.SetFault(awstest.FailAlways("ec2", "CreateSecurityGroup", lostResponse))
+		defer proxy.SetFault(nil)
+		sg, err := instance.CreateSecurityGroup(ctx, client, &instance.CreateSecurityGroupInput{Name: "sg-lost-always", Port: 22}, fast)
+		if err != nil {
+			t.Fatalf("CreateSecurityGroup: %v (the group the first attempt made can be used)", err)
+		}
+		if n := countGroups(t); n != groups+1 {
+			t.Errorf("%d groups, want %d", n, groups+1)
+		}
+		if err := instance.DeleteSecurityGroup(ctx, client, sg.GroupID, time.Second, fast); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func awsString(s string) *string { return &s }

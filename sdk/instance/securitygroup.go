@@ -19,6 +19,8 @@ type SecurityGroupAPI interface {
 	CreateSecurityGroup(ctx context.Context, in *ec2.CreateSecurityGroupInput, optFns ...func(*ec2.Options)) (*ec2.CreateSecurityGroupOutput, error)
 	AuthorizeSecurityGroupIngress(ctx context.Context, in *ec2.AuthorizeSecurityGroupIngressInput, optFns ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error)
 	DeleteSecurityGroup(ctx context.Context, in *ec2.DeleteSecurityGroupInput, optFns ...func(*ec2.Options)) (*ec2.DeleteSecurityGroupOutput, error)
+	// DescribeSecurityGroups finds the group a failed create may have made.
+	DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
 }
 
 var _ SecurityGroupAPI = (*ec2.Client)(nil)
@@ -52,6 +54,14 @@ type CreateSecurityGroupOutput struct {
 // Port from SourceCIDRs. With Options.Ledger set, the group is recorded with
 // an undo that deletes it (retrying while instances still use it). When the
 // rule cannot be added, the group is deleted again before returning.
+//
+// The group is tagged with a random token (CreateTokenTag). When the create
+// call fails, the call may still have made the group (a lost response, or
+// ctx cancelled while the request was in flight): a group with the name in
+// the VPC that carries the token is then used as if the call had succeeded
+// (for example when the SDK's retry of a call whose response was lost got
+// InvalidGroup.Duplicate), or deleted when ctx is done. A group with the
+// name that does not carry the token existed before and is never touched.
 func CreateSecurityGroup(ctx context.Context, api SecurityGroupAPI, in *CreateSecurityGroupInput, optFns ...func(*Options)) (*CreateSecurityGroupOutput, error) {
 	o := newOptions(optFns)
 	region := regionOf(api)
@@ -86,20 +96,43 @@ func CreateSecurityGroup(ctx context.Context, api SecurityGroupAPI, in *CreateSe
 	if desc == "" {
 		desc = "Temporary group for building an image"
 	}
+	token := randomSuffix(16)
 	req := &ec2.CreateSecurityGroupInput{
 		GroupName:         aws.String(name),
 		Description:       aws.String(desc),
-		TagSpecifications: tagSpec(types.ResourceTypeSecurityGroup, in.Tags),
+		TagSpecifications: tagSpec(types.ResourceTypeSecurityGroup, withToken(in.Tags, token)),
 	}
 	if in.VPCID != "" {
 		req.VpcId = aws.String(in.VPCID)
 	}
 	o.logf("creating security group %q in %s", name, where)
+	var id string
 	out, err := api.CreateSecurityGroup(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("create security group %q in %s: %w", name, where, err)
+	if err == nil {
+		id = aws.ToString(out.GroupId)
+	} else {
+		err = fmt.Errorf("create security group %q in %s: %w", name, where, err)
+		found, ferr := findLostSecurityGroup(ctx, api, in.VPCID, name, token)
+		switch {
+		case ferr != nil:
+			return nil, errors.Join(err, fmt.Errorf("look for security group %q in %s, which the failed call may have created; delete it by hand if it exists: %w", name, where, ferr))
+		case found == "":
+			return nil, err
+		case ctx.Err() != nil:
+			rctx, cancel := recoveryContext(ctx)
+			defer cancel()
+			o.logf("security group %s (%q) in %s was created although the call failed; deleting it", found, name, region)
+			if derr := DeleteSecurityGroup(rctx, api, found, time.Minute, o.undoOptions()); derr != nil {
+				o.record(ledger.KindSecurityGroup, found, region, func(ctx context.Context) error {
+					return DeleteSecurityGroup(ctx, api, found, o.UndoWait, o.undoOptions())
+				})
+				return nil, errors.Join(err, fmt.Errorf("security group %s was created although the call failed, and could not be deleted: %w", found, derr))
+			}
+			return nil, fmt.Errorf("%w (the security group %s it made anyway was deleted)", err, found)
+		}
+		o.logf("the answer to creating security group %q in %s was lost; using %s, which the call created", name, where, found)
+		id = found
 	}
-	id := aws.ToString(out.GroupId)
 	o.record(ledger.KindSecurityGroup, id, region, func(ctx context.Context) error {
 		return DeleteSecurityGroup(ctx, api, id, o.UndoWait, o.undoOptions())
 	})
@@ -151,4 +184,25 @@ func DeleteSecurityGroup(ctx context.Context, api SecurityGroupAPI, groupID stri
 		}
 		delay = min(2*delay, o.RetryMaxDelay)
 	}
+}
+
+// findLostSecurityGroup returns the ID of the group named name (in vpcID,
+// if set) that carries token, or "" when there is none.
+func findLostSecurityGroup(ctx context.Context, api SecurityGroupAPI, vpcID, name, token string) (string, error) {
+	ctx, cancel := recoveryContext(ctx)
+	defer cancel()
+	filters := []types.Filter{{Name: aws.String("group-name"), Values: []string{name}}}
+	if vpcID != "" {
+		filters = append(filters, types.Filter{Name: aws.String("vpc-id"), Values: []string{vpcID}})
+	}
+	out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: filters})
+	if err != nil {
+		return "", err
+	}
+	for _, g := range out.SecurityGroups {
+		if aws.ToString(g.GroupName) == name && hasToken(g.Tags, token) {
+			return aws.ToString(g.GroupId), nil
+		}
+	}
+	return "", nil
 }
