@@ -2,9 +2,13 @@ package image
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
@@ -47,6 +51,16 @@ type CreateOutput struct {
 // the image keeps them too. When the image fails or the wait times out, the
 // error is an *ImageStateError naming the image, which is left in place (and
 // in the ledger) for the caller to remove.
+//
+// A CreateImage call may take effect although its answer is lost; the SDK
+// then retries it, and EC2 answers InvalidAMIName.Duplicate (or, in
+// services that allow duplicate names, makes a second image). An image
+// owned by the account with exactly Name and made from InstanceID is made
+// by this call, since the instance belongs to the caller: when the call
+// fails, such an image is used as the call's result, or, when ctx is done,
+// deregistered with its snapshots (recorded in Options.Ledger if that
+// fails too); when the call succeeded after retries, any other such image
+// is a duplicate and is deregistered.
 func Create(ctx context.Context, api CreateAPI, in *CreateInput, optFns ...func(*Options)) (*CreateOutput, error) {
 	o := newOptions(optFns)
 	region := regionOf(api, in.Region)
@@ -66,21 +80,117 @@ func Create(ctx context.Context, api CreateAPI, in *CreateInput, optFns ...func(
 		req.NoReboot = aws.Bool(true)
 	}
 	o.logf("creating image %q from %s in %s", in.Name, in.InstanceID, region)
+	var id string
 	out, err := api.CreateImage(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("create image %q from %s in %s: %w", in.Name, in.InstanceID, region, err)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("create image %q from %s in %s: %w", in.Name, in.InstanceID, region, err)
+		rctx, cancel := recoveryContext(ctx)
+		defer cancel()
+		made, ferr := imagesFrom(rctx, api, in.Name, in.InstanceID)
+		if ferr != nil {
+			return nil, errors.Join(err, fmt.Errorf("look for an image the failed call may have made; deregister it by hand if it exists: %w", ferr))
+		}
+		if len(made) == 0 {
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			if rerr := o.removeLost(rctx, api, made, region); rerr != nil {
+				return nil, errors.Join(err, rerr)
+			}
+			return nil, fmt.Errorf("%w (the image %s it made anyway was deregistered)", err, made[0])
+		}
+		id, made = made[0], made[1:]
+		o.logf("the answer to creating image %q in %s was lost; using %s, which the call made", in.Name, region, id)
+		if rerr := o.removeLost(ctx, api, made, region); rerr != nil {
+			o.record(api, id, region)
+			return nil, rerr
+		}
+	default:
+		id = aws.ToString(out.ImageId)
+		if attempts, ok := retry.GetAttemptResults(out.ResultMetadata); ok && len(attempts.Results) > 1 {
+			// An attempt whose answer was lost may have made an image too.
+			made, ferr := imagesFrom(ctx, api, in.Name, in.InstanceID)
+			if ferr == nil {
+				made = slices.DeleteFunc(made, func(m string) bool { return m == id })
+				ferr = o.removeLost(ctx, api, made, region)
+			}
+			if ferr != nil {
+				o.record(api, id, region)
+				return nil, fmt.Errorf("create image %q from %s in %s: remove duplicates made by retries: %w", in.Name, in.InstanceID, region, ferr)
+			}
+		}
 	}
-	id := aws.ToString(out.ImageId)
-	if o.Ledger != nil {
-		o.Ledger.Record(ledger.Resource{Kind: ledger.KindImage, ID: id, Region: region}, func(ctx context.Context) error {
-			_, err := Deregister(ctx, api, &DeregisterInput{ImageID: id, DeleteSnapshots: true, Region: region}, func(u *Options) { *u = o; u.Ledger = nil })
-			return err
-		})
-	}
+	o.record(api, id, region)
 	o.logf("waiting for image %s in %s to become available", id, region)
 	img, err := Wait(ctx, api, id, region, in.Wait)
 	if err != nil {
 		return nil, fmt.Errorf("create image %q from %s in %s: %w", in.Name, in.InstanceID, region, err)
 	}
 	return &CreateOutput{ImageID: id, Image: img, SnapshotIDs: SnapshotIDs(img)}, nil
+}
+
+// record puts the image in o.Ledger, if set, with an undo that deregisters
+// it and deletes its snapshots.
+func (o Options) record(api CreateAPI, id, region string) {
+	if o.Ledger == nil {
+		return
+	}
+	o.Ledger.Record(ledger.Resource{Kind: ledger.KindImage, ID: id, Region: region}, func(ctx context.Context) error {
+		_, err := Deregister(ctx, api, &DeregisterInput{ImageID: id, DeleteSnapshots: true, Region: region}, func(u *Options) { *u = o; u.Ledger = nil })
+		return err
+	})
+}
+
+// removeLost deregisters images a failed or retried create made, with
+// their snapshots; those it cannot remove go to o.Ledger, if set.
+func (o Options) removeLost(ctx context.Context, api CreateAPI, ids []string, region string) error {
+	var errs []error
+	for _, id := range ids {
+		o.logf("image %s in %s was made by a create call whose answer was lost; deregistering it", id, region)
+		if _, err := Deregister(ctx, api, &DeregisterInput{ImageID: id, DeleteSnapshots: true, Region: region}, func(u *Options) { *u = o; u.Ledger = nil }); err != nil {
+			o.record(api, id, region)
+			errs = append(errs, fmt.Errorf("image %s was made by a create call whose answer was lost and could not be removed: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// imagesFrom returns the IDs of the images owned by the account named
+// exactly name and made from instanceID, oldest first.
+func imagesFrom(ctx context.Context, api DescribeImagesAPI, name, instanceID string) ([]string, error) {
+	out, err := api.DescribeImages(ctx, &ec2.DescribeImagesInput{
+		Owners: []string{"self"},
+		Filters: []types.Filter{
+			{Name: aws.String("name"), Values: []string{name}},
+			{Name: aws.String("source-instance-id"), Values: []string{instanceID}},
+		},
+		IncludeDeprecated: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, err
+	}
+	imgs := slices.DeleteFunc(out.Images, func(img types.Image) bool {
+		return aws.ToString(img.Name) != name || img.State == types.ImageStateDeregistered ||
+			img.SourceInstanceId != nil && aws.ToString(img.SourceInstanceId) != instanceID
+	})
+	slices.SortFunc(imgs, compareCreation)
+	ids := make([]string, 0, len(imgs))
+	for _, img := range imgs {
+		ids = append(ids, aws.ToString(img.ImageId))
+	}
+	return ids, nil
+}
+
+// recoveryTimeout bounds the calls that find and remove what a create made
+// when the caller's context is already done.
+const recoveryTimeout = 2 * time.Minute
+
+// recoveryContext returns ctx, or, when ctx is done, a context that is not
+// cancelled with it and ends after recoveryTimeout.
+func recoveryContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), recoveryTimeout)
 }

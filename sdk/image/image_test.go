@@ -315,6 +315,7 @@ func TestCreate(t *testing.T) {
 		wantLedger int
 		wantState  bool
 		wantText   string
+		cancelled  bool
 	}{
 		{
 			name:       "created and available",
@@ -333,11 +334,37 @@ func TestCreate(t *testing.T) {
 			wantText:   `create image "app" from i-1 in eu-west-1: image ami-new in eu-west-1 is failed`,
 		},
 		{
-			name:      "create refused",
+			name:      "create refused, nothing made",
 			in:        CreateInput{InstanceID: "i-1", Name: "app"},
 			createErr: apiErr("InvalidAMIName.Duplicate"),
-			wantCalls: []string{"CreateImage i-1,app"},
+			answers:   a(images()),
+			wantCalls: []string{"CreateImage i-1,app", "DescribeImages"},
 			wantText:  "InvalidAMIName.Duplicate",
+		},
+		{
+			name:      "an image of the name from another instance is not ours",
+			in:        CreateInput{InstanceID: "i-1", Name: "app"},
+			createErr: apiErr("InvalidAMIName.Duplicate"),
+			answers:   a(images(fromInstance(img("ami-old", "available", ""), "app", "i-0"))),
+			wantCalls: []string{"CreateImage i-1,app", "DescribeImages"},
+			wantText:  "InvalidAMIName.Duplicate",
+		},
+		{
+			name:       "answer lost, retry refused as Duplicate: the image made is used",
+			in:         CreateInput{InstanceID: "i-1", Name: "app", Wait: quickWait},
+			createErr:  apiErr("InvalidAMIName.Duplicate"),
+			answers:    a(images(fromInstance(img("ami-new", "pending", ""), "app", "i-1")), images(available)),
+			wantCalls:  []string{"CreateImage i-1,app", "DescribeImages", "DescribeImages ami-new"},
+			wantLedger: 1,
+		},
+		{
+			name:      "cancelled while in flight: the image made is deregistered",
+			in:        CreateInput{InstanceID: "i-1", Name: "app", Wait: quickWait},
+			createErr: context.Canceled,
+			cancelled: true,
+			answers:   a(images(fromInstance(img("ami-new", "pending", ""), "app", "i-1")), images(available)),
+			wantCalls: []string{"CreateImage i-1,app", "DescribeImages", "DescribeImages ami-new", "DeregisterImage ami-new", "DeleteSnapshot snap-1", "DeleteSnapshot snap-2"},
+			wantText:  "the image ami-new it made anyway was deregistered",
 		},
 		{
 			name:     "name required",
@@ -361,7 +388,12 @@ func TestCreate(t *testing.T) {
 				f.describeImages = sequence(tc.answers...)
 			}
 			var l ledger.Ledger
-			out, err := Create(context.Background(), f, &tc.in, func(o *Options) { o.Ledger = &l })
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancelled {
+				cancel()
+			}
+			out, err := Create(ctx, f, &tc.in, func(o *Options) { o.Ledger = &l })
 			if !slices.Equal(f.Calls(), tc.wantCalls) {
 				t.Errorf("calls = %q, want %q", f.Calls(), tc.wantCalls)
 			}
@@ -384,11 +416,17 @@ func TestCreate(t *testing.T) {
 			if out.ImageID != "ami-new" || !slices.Equal(out.SnapshotIDs, []string{"snap-1", "snap-2"}) {
 				t.Errorf("output = %+v", out)
 			}
-			if !aws.ToBool(sent.NoReboot) || aws.ToString(sent.Description) != "d" {
+			if aws.ToBool(sent.NoReboot) != tc.in.NoReboot || aws.ToString(sent.Description) != tc.in.Description {
 				t.Errorf("request = %+v", sent)
 			}
 		})
 	}
+}
+
+// fromInstance sets an image's name and source instance.
+func fromInstance(im types.Image, name, instanceID string) types.Image {
+	im.Name, im.SourceInstanceId = aws.String(name), aws.String(instanceID)
+	return im
 }
 
 func TestCreateLedgerUndo(t *testing.T) {
