@@ -83,11 +83,14 @@ type DescribeImagesAPI interface {
 	DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
 }
 
-// RegisterAPI is what [Register] needs: RegisterImage, and DeregisterImage
-// to undo the registration when it is recorded in a ledger.
+// RegisterAPI is what [Register] needs: RegisterImage, DeregisterImage
+// to undo the registration when it is recorded in a ledger, and
+// DescribeImages to find an image a registration whose answer was lost
+// made.
 type RegisterAPI interface {
 	RegisterImageAPI
 	DeregisterImageAPI
+	DescribeImagesAPI
 }
 
 // DeregisterAPI is what [Deregister] needs from EC2.

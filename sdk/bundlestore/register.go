@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
@@ -75,6 +78,16 @@ type RegisterOutput struct {
 // (EC2 RegisterImage with ImageLocation) and returns its id. The client
 // must be for the bucket's region. With Options.Ledger set, the image is
 // recorded with deregistering it as the undo.
+//
+// A RegisterImage call may take effect although its answer is lost; the
+// SDK then retries it, and EC2 answers InvalidAMIName.Duplicate (or, in
+// services that allow duplicate names, registers a second image). An image
+// owned by the account with exactly Name and registered from this
+// ImageLocation is taken as made by this call (services that do not report
+// ImageLocation, such as emulators, are trusted on the name alone): when the
+// call fails, such an image is used as the call's result, or, when ctx is
+// done, deregistered; when the call succeeded after retries, any other such
+// image is a duplicate and is deregistered.
 func Register(ctx context.Context, api RegisterAPI, in *RegisterInput, optFns ...func(*Options)) (*RegisterOutput, error) {
 	if in == nil {
 		return nil, errors.New("bundlestore: register: no input")
@@ -84,25 +97,126 @@ func Register(ctx context.Context, api RegisterAPI, in *RegisterInput, optFns ..
 	if err != nil {
 		return nil, fmt.Errorf("bundlestore: register %q%s: %w", in.Name, inRegion(in.Region), err)
 	}
+	loc := aws.ToString(req.ImageLocation)
+	var id string
 	res, err := api.RegisterImage(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("bundlestore: register %q from %s%s: %w", in.Name, aws.ToString(req.ImageLocation), inRegion(in.Region), err)
-	}
-	id := aws.ToString(res.ImageId)
-	if id == "" {
-		return nil, fmt.Errorf("bundlestore: register %q%s: no image id in the response", in.Name, inRegion(in.Region))
-	}
-	if l := opts.Ledger; l != nil {
-		l.Record(ledger.Resource{Kind: ledger.KindImage, ID: id, Region: in.Region}, func(ctx context.Context) error {
-			_, err := api.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(id)})
-			if errorCode(err) == "InvalidAMIID.NotFound" || errorCode(err) == "InvalidAMIID.Unavailable" {
-				return nil
+	switch {
+	case err != nil:
+		err = fmt.Errorf("bundlestore: register %q from %s%s: %w", in.Name, loc, inRegion(in.Region), err)
+		rctx, cancel := recoveryContext(ctx)
+		defer cancel()
+		made, ferr := registeredFrom(rctx, api, in.Name, loc)
+		if ferr != nil {
+			return nil, errors.Join(err, fmt.Errorf("look for an image the failed call may have registered; deregister it by hand if it exists: %w", ferr))
+		}
+		if len(made) == 0 {
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			if rerr := opts.removeLost(rctx, api, made, in.Region); rerr != nil {
+				return nil, errors.Join(err, rerr)
 			}
-			return err
-		})
+			return nil, fmt.Errorf("%w (the image %s it registered anyway was deregistered)", err, made[0])
+		}
+		id, made = made[0], made[1:]
+		opts.logf("the answer to registering %q was lost; using %s, which the call registered", in.Name, id)
+		if rerr := opts.removeLost(ctx, api, made, in.Region); rerr != nil {
+			opts.record(api, id, in.Region)
+			return nil, rerr
+		}
+	default:
+		id = aws.ToString(res.ImageId)
+		if id == "" {
+			return nil, fmt.Errorf("bundlestore: register %q%s: no image id in the response", in.Name, inRegion(in.Region))
+		}
+		if attempts, ok := retry.GetAttemptResults(res.ResultMetadata); ok && len(attempts.Results) > 1 {
+			// An attempt whose answer was lost may have registered one too.
+			made, ferr := registeredFrom(ctx, api, in.Name, loc)
+			if ferr == nil {
+				made = slices.DeleteFunc(made, func(m string) bool { return m == id })
+				ferr = opts.removeLost(ctx, api, made, in.Region)
+			}
+			if ferr != nil {
+				opts.record(api, id, in.Region)
+				return nil, fmt.Errorf("bundlestore: register %q%s: remove duplicates made by retries: %w", in.Name, inRegion(in.Region), ferr)
+			}
+		}
 	}
+	opts.record(api, id, in.Region)
 	opts.logf("registered %s (%q) from %s", id, in.Name, aws.ToString(req.ImageLocation))
 	return &RegisterOutput{ImageID: id, ImageLocation: aws.ToString(req.ImageLocation)}, nil
+}
+
+// record puts the image in o.Ledger, if set, with deregistering it as the
+// undo.
+func (o *Options) record(api DeregisterImageAPI, id, region string) {
+	if o.Ledger == nil {
+		return
+	}
+	o.Ledger.Record(ledger.Resource{Kind: ledger.KindImage, ID: id, Region: region}, func(ctx context.Context) error {
+		return deregisterImage(ctx, api, id)
+	})
+}
+
+func deregisterImage(ctx context.Context, api DeregisterImageAPI, id string) error {
+	_, err := api.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(id)})
+	if errorCode(err) == "InvalidAMIID.NotFound" || errorCode(err) == "InvalidAMIID.Unavailable" {
+		return nil
+	}
+	return err
+}
+
+// removeLost deregisters images a failed or retried registration made;
+// those it cannot remove go to o.Ledger, if set.
+func (o *Options) removeLost(ctx context.Context, api DeregisterImageAPI, ids []string, region string) error {
+	var errs []error
+	for _, id := range ids {
+		o.logf("image %s%s was registered by a call whose answer was lost; deregistering it", id, inRegion(region))
+		if err := deregisterImage(ctx, api, id); err != nil {
+			o.record(api, id, region)
+			errs = append(errs, fmt.Errorf("bundlestore: image %s was registered by a call whose answer was lost and could not be deregistered: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// registeredFrom returns the IDs of the images owned by the account named
+// exactly name whose ImageLocation is location (or not reported), oldest
+// first.
+func registeredFrom(ctx context.Context, api DescribeImagesAPI, name, location string) ([]string, error) {
+	out, err := api.DescribeImages(ctx, &ec2.DescribeImagesInput{
+		Owners:            []string{"self"},
+		Filters:           []types.Filter{{Name: aws.String("name"), Values: []string{name}}},
+		IncludeDeprecated: aws.Bool(true),
+	})
+	if errorCode(err) == "InvalidAMIID.NotFound" {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	imgs := slices.DeleteFunc(out.Images, func(img types.Image) bool {
+		l := aws.ToString(img.ImageLocation)
+		return aws.ToString(img.Name) != name || img.State == types.ImageStateDeregistered || l != "" && l != location
+	})
+	slices.SortFunc(imgs, func(a, b types.Image) int {
+		return strings.Compare(aws.ToString(a.CreationDate), aws.ToString(b.CreationDate))
+	})
+	ids := make([]string, 0, len(imgs))
+	for _, img := range imgs {
+		ids = append(ids, aws.ToString(img.ImageId))
+	}
+	return ids, nil
+}
+
+// recoveryContext returns ctx, or, when ctx is done, a context that is not
+// cancelled with it and ends after two minutes, to find and remove what a
+// call in flight made.
+func recoveryContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 }
 
 // registerRequest validates in and builds the RegisterImage request.

@@ -290,3 +290,78 @@ func TestDeregister(t *testing.T) {
 		})
 	}
 }
+
+// TestRegisterLostResponse: an image a registration with a lost answer
+// made is used, or deregistered when the caller gave up; an image of the
+// name registered from another manifest is never touched.
+func TestRegisterLostResponse(t *testing.T) {
+	const loc = "bkt/images/web/root.img.manifest.xml"
+	const name = "web (2026-11) [arm]"
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name      string
+		ctx       context.Context
+		err       error
+		location  string // of the image found by name
+		wantCalls []string
+		wantErr   string
+		wantID    string
+	}{
+		{
+			name: "Duplicate after a lost answer: the image is used", err: apiErr("InvalidAMIName.Duplicate"), location: loc,
+			wantCalls: []string{"RegisterImage " + name, "DescribeImages "}, wantID: "ami-made",
+		},
+		{
+			name: "emulator without ImageLocation: trusted on the name", err: apiErr("InvalidAMIName.Duplicate"), location: "",
+			wantCalls: []string{"RegisterImage " + name, "DescribeImages "}, wantID: "ami-made",
+		},
+		{
+			name: "cancelled while in flight: deregistered", ctx: cancelled, err: context.Canceled, location: loc,
+			wantCalls: []string{"RegisterImage " + name, "DescribeImages ", "DeregisterImage ami-made"},
+			wantErr:   "the image ami-made it registered anyway was deregistered",
+		},
+		{
+			name: "an image of the name from another bundle is not ours", err: apiErr("InvalidAMIName.Duplicate"), location: "bkt/other/root.img.manifest.xml",
+			wantCalls: []string{"RegisterImage " + name, "DescribeImages "}, wantErr: "InvalidAMIName.Duplicate",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeEC2{
+				registerImage: func(context.Context, *ec2.RegisterImageInput) (*ec2.RegisterImageOutput, error) {
+					return nil, tc.err
+				},
+				describeImages: func(context.Context, *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
+					return &ec2.DescribeImagesOutput{Images: []types.Image{{
+						ImageId: aws.String("ami-made"), Name: aws.String(name), ImageLocation: aws.String(tc.location), State: types.ImageStateAvailable,
+					}}}, nil
+				},
+			}
+			ctx := tc.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			var l ledger.Ledger
+			out, err := Register(ctx, f, fullRegisterInput(), func(o *Options) { o.Ledger = &l })
+			if got := f.Calls(); !slices.Equal(got, tc.wantCalls) {
+				t.Errorf("calls %q, want %q", got, tc.wantCalls)
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				if l.Len() != 0 {
+					t.Errorf("ledger %v after a failure", l.Resources())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.ImageID != tc.wantID || l.Len() != 1 {
+				t.Errorf("image %s, ledger %v; want %s recorded", out.ImageID, l.Resources(), tc.wantID)
+			}
+		})
+	}
+}
