@@ -567,8 +567,17 @@ func TestRun(t *testing.T) {
 			name:      "refused",
 			in:        RunInput{ImageID: "ami-1", InstanceType: "t3.micro"},
 			runErr:    apiErr("InvalidAMIID.NotFound"),
-			wantCalls: []string{"RunInstances ami-1,t3.micro"},
+			wantCalls: []string{"RunInstances ami-1,t3.micro", "DescribeInstances"},
 			wantErr:   "run t3.micro instance from ami-1 in the default region: ",
+		},
+		{
+			name:   "every answer lost: the instances launched with the token are terminated",
+			in:     RunInput{ImageID: "ami-1", InstanceType: "t3.micro", ClientToken: "tok", Wait: quickWait},
+			runErr: &smithy.GenericAPIError{Code: "InternalError", Fault: smithy.FaultServer},
+			describe: []describeResult{states(launchedWith(inst("i-lost", "running", ""), "tok"), launchedWith(inst("i-other", "running", ""), "other")),
+				states(inst("i-lost", "terminated", ""))},
+			wantCalls: []string{"RunInstances ami-1,t3.micro", "DescribeInstances", "TerminateInstances i-lost", "DescribeInstances i-lost"},
+			wantErr:   "InternalError",
 		},
 		{name: "missing type", in: RunInput{ImageID: "ami-1"}, wantErr: "image ID and instance type are required"},
 	}
@@ -614,6 +623,12 @@ func TestRun(t *testing.T) {
 			tc.check(t, req, out)
 		})
 	}
+}
+
+// launchedWith sets an instance's client token.
+func launchedWith(i types.Instance, token string) types.Instance {
+	i.ClientToken = aws.String(token)
+	return i
 }
 
 func TestRunLedgerUndoTerminates(t *testing.T) {

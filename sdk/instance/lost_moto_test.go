@@ -121,6 +121,36 @@ func TestLostCreateResponsesOnMoto(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("run instances, always lost", func(t *testing.T) {
+		ami := sourceAMI(t, ctx, direct)
+		proxy.Reset()
+		proxy.SetFault(awstest.FailAlways("ec2", "RunInstances", lostResponse))
+		defer proxy.SetFault(nil)
+		if _, err := instance.Run(ctx, client, &instance.RunInput{ImageID: ami, InstanceType: "t3.micro", ClientToken: "lost-tok", Wait: quick}, fast); err == nil {
+			t.Fatal("Run succeeded although every answer was lost")
+		}
+		if n := len(proxy.CallsFor("ec2", "RunInstances")); n != 3 {
+			t.Fatalf("%d RunInstances calls, want 3", n)
+		}
+		out, err := direct.DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range out.Reservations {
+			for _, i := range r.Instances {
+				if awsValue(i.ClientToken) == "lost-tok" && i.State.Name != "terminated" {
+					t.Errorf("instance %s launched by a lost call is %s", awsValue(i.InstanceId), i.State.Name)
+				}
+			}
+		}
+	})
+}
+
+func awsValue(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 func awsString(s string) *string { return &s }

@@ -3,10 +3,12 @@ package instance
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
@@ -88,6 +90,15 @@ type RunOutput struct {
 // Options.Ledger set, the instance is recorded as soon as AWS returns its
 // ID, with an undo that terminates it and waits until it is terminated. If
 // the instance does not reach running, the error is a *StateError naming it.
+//
+// The launch carries a client token, which the SDK reuses when it retries,
+// so a retry after a lost answer returns the first launch's instance. When
+// the call still fails (every answer lost, or ctx cancelled while the
+// request was in flight), the launch may have taken effect: instances from
+// ImageID with the token are then terminated before Run returns (recorded
+// in Options.Ledger if that fails). Services that ignore client tokens
+// launch one instance per attempt; after a call that succeeded on a retry,
+// the other instances with the token are terminated too.
 func Run(ctx context.Context, api RunAPI, in *RunInput, optFns ...func(*Options)) (*RunOutput, error) {
 	o := newOptions(optFns)
 	region := regionOf(api)
@@ -148,12 +159,21 @@ func Run(ctx context.Context, api RunAPI, in *RunInput, optFns ...func(*Options)
 	o.logf("launching a %s instance from %s in %s", in.InstanceType, in.ImageID, region)
 	out, err := api.RunInstances(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("run %s instance from %s in %s: %w", in.InstanceType, in.ImageID, region, err)
+		err = fmt.Errorf("run %s instance from %s in %s: %w", in.InstanceType, in.ImageID, region, err)
+		if rerr := o.terminateLost(ctx, api, in, token, ""); rerr != nil {
+			return nil, errors.Join(err, rerr)
+		}
+		return nil, err
 	}
 	if len(out.Instances) == 0 {
 		return nil, fmt.Errorf("run %s instance from %s in %s: no instance in the answer", in.InstanceType, in.ImageID, region)
 	}
 	id := aws.ToString(out.Instances[0].InstanceId)
+	if attempts, ok := retry.GetAttemptResults(out.ResultMetadata); ok && len(attempts.Results) > 1 {
+		if rerr := o.terminateLost(ctx, api, in, token, id); rerr != nil {
+			o.logf("%v", rerr)
+		}
+	}
 	o.record(ledger.KindInstance, id, region, func(ctx context.Context) error {
 		return Terminate(ctx, api, []string{id}, WaitOptions{MinDelay: in.Wait.MinDelay, MaxDelay: in.Wait.MaxDelay, MaxWait: o.UndoWait}, o.undoOptions())
 	})
@@ -216,6 +236,46 @@ func Terminate(ctx context.Context, api TerminateAPI, instanceIDs []string, w Wa
 	}
 	if _, err := waitState(ctx, api, remaining, types.InstanceStateNameTerminated, w); err != nil {
 		return fmt.Errorf("terminate instance %s in %s: %w", ids, region, err)
+	}
+	return nil
+}
+
+// terminateLost terminates the instances from in.ImageID launched with
+// token, except keep: those a launch whose answer was lost made.
+func (o Options) terminateLost(ctx context.Context, api RunAPI, in *RunInput, token, keep string) error {
+	region := regionOf(api)
+	ctx, cancel := recoveryContext(ctx)
+	defer cancel()
+	var ids []string
+	p := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{Filters: []types.Filter{
+		{Name: aws.String("image-id"), Values: []string{in.ImageID}},
+		{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
+	}})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("look for instances launched with client token %s in %s, which the failed call may have made; terminate them by hand if they exist: %w", token, region, err)
+		}
+		for _, r := range page.Reservations {
+			for _, i := range r.Instances {
+				if id := aws.ToString(i.InstanceId); aws.ToString(i.ClientToken) == token && id != keep {
+					ids = append(ids, id)
+				}
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	o.logf("instance %s in %s was launched by a call whose answer was lost; terminating it", strings.Join(ids, ","), region)
+	err := Terminate(ctx, api, ids, WaitOptions{MinDelay: in.Wait.MinDelay, MaxDelay: in.Wait.MaxDelay, MaxWait: o.UndoWait}, o.undoOptions())
+	if err != nil {
+		for _, id := range ids {
+			o.record(ledger.KindInstance, id, region, func(ctx context.Context) error {
+				return Terminate(ctx, api, []string{id}, WaitOptions{MinDelay: in.Wait.MinDelay, MaxDelay: in.Wait.MaxDelay, MaxWait: o.UndoWait}, o.undoOptions())
+			})
+		}
+		return fmt.Errorf("instance %s was launched by a call whose answer was lost and could not be terminated: %w", strings.Join(ids, ","), err)
 	}
 	return nil
 }
