@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
 )
 
 // BlockDevice is one block device mapping, used both for the volumes the
@@ -124,6 +126,11 @@ func (b *BlockDevice) Prepare(where string) []error {
 	}
 	if b.KmsKeyID != "" && !b.Encrypted.True() {
 		add("kms_key_id", "requires encrypted = true")
+	}
+	if b.KmsKeyID != "" {
+		if err := distribute.ValidateKMSKeyID(b.KmsKeyID); err != nil {
+			add("kms_key_id", "%v", err)
+		}
 	}
 	if b.SnapshotID != "" && !snapshotIDRE.MatchString(b.SnapshotID) {
 		add("snapshot_id", "%q is not a snapshot ID; expected \"snap-\" and 8 or 17 hex digits", b.SnapshotID)
