@@ -105,7 +105,7 @@ func Register(ctx context.Context, api RegisterAPI, in *RegisterInput, optFns ..
 		err = fmt.Errorf("bundlestore: register %q from %s%s: %w", in.Name, loc, inRegion(in.Region), err)
 		rctx, cancel := recoveryContext(ctx)
 		defer cancel()
-		made, ferr := registeredFrom(rctx, api, in.Name, loc)
+		made, ferr := lookAgain(rctx, ctx.Err() != nil, func() ([]string, error) { return registeredFrom(rctx, api, in.Name, loc) })
 		if ferr != nil {
 			return nil, errors.Join(err, fmt.Errorf("look for an image the failed call may have registered; deregister it by hand if it exists: %w", ferr))
 		}
@@ -414,4 +414,26 @@ func Deregister(ctx context.Context, ec2api DeregisterAPI, s3api DeleteAPI, in *
 		return out, fmt.Errorf("bundlestore: deregister %s: delete its bundle: %w", where, err)
 	}
 	return out, nil
+}
+
+// settleDelay is how long a lookup after a create whose caller gave up
+// waits before looking a second time: the abandoned request may still be on
+// its way to AWS when the first lookup finds nothing.
+const settleDelay = 2 * time.Second
+
+// lookAgain calls find and, when callerDone and find found nothing, once
+// more after settleDelay.
+func lookAgain[T any](ctx context.Context, callerDone bool, find func() ([]T, error)) ([]T, error) {
+	got, err := find()
+	if err != nil || len(got) > 0 || !callerDone {
+		return got, err
+	}
+	t := time.NewTimer(settleDelay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil, nil
+	case <-t.C:
+	}
+	return find()
 }

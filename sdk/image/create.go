@@ -87,7 +87,7 @@ func Create(ctx context.Context, api CreateAPI, in *CreateInput, optFns ...func(
 		err = fmt.Errorf("create image %q from %s in %s: %w", in.Name, in.InstanceID, region, err)
 		rctx, cancel := recoveryContext(ctx)
 		defer cancel()
-		made, ferr := imagesFrom(rctx, api, in.Name, in.InstanceID)
+		made, ferr := lookAgain(rctx, ctx.Err() != nil, func() ([]string, error) { return imagesFrom(rctx, api, in.Name, in.InstanceID) })
 		if ferr != nil {
 			return nil, errors.Join(err, fmt.Errorf("look for an image the failed call may have made; deregister it by hand if it exists: %w", ferr))
 		}
@@ -193,4 +193,26 @@ func recoveryContext(ctx context.Context) (context.Context, context.CancelFunc) 
 		return ctx, func() {}
 	}
 	return context.WithTimeout(context.WithoutCancel(ctx), recoveryTimeout)
+}
+
+// settleDelay is how long a lookup after a create whose caller gave up
+// waits before looking a second time: the abandoned request may still be on
+// its way to AWS when the first lookup finds nothing.
+const settleDelay = 2 * time.Second
+
+// lookAgain calls find and, when callerDone and find found nothing, once
+// more after settleDelay.
+func lookAgain[T any](ctx context.Context, callerDone bool, find func() ([]T, error)) ([]T, error) {
+	got, err := find()
+	if err != nil || len(got) > 0 || !callerDone {
+		return got, err
+	}
+	t := time.NewTimer(settleDelay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil, nil
+	case <-t.C:
+	}
+	return find()
 }

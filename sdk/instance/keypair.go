@@ -128,20 +128,29 @@ func CreateKeyPair(ctx context.Context, api KeyPairAPI, in *CreateKeyPairInput, 
 // o.Ledger (if set) for a later undo, and the error says so.
 func removeLostKeyPair(ctx context.Context, api KeyPairAPI, name, token string, o Options) (bool, error) {
 	region := regionOf(api)
+	callerDone := ctx.Err() != nil
 	ctx, cancel := recoveryContext(ctx)
 	defer cancel()
-	out, err := api.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{name}})
-	if apiCode(err) == codeKeyPairNotFound {
-		return false, nil
-	}
+	found, err := lookAgain(ctx, callerDone, func() ([]string, error) {
+		out, err := api.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{name}})
+		if apiCode(err) == codeKeyPairNotFound {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		var ours []string
+		for _, k := range out.KeyPairs {
+			if aws.ToString(k.KeyName) == name && hasToken(k.Tags, token) {
+				ours = append(ours, name)
+			}
+		}
+		return ours, nil
+	})
 	if err != nil {
 		return false, fmt.Errorf("look for key pair %q in %s, which the failed call may have created; delete it by hand if it exists: %w", name, region, err)
 	}
-	ours := false
-	for _, k := range out.KeyPairs {
-		ours = ours || aws.ToString(k.KeyName) == name && hasToken(k.Tags, token)
-	}
-	if !ours {
+	if len(found) == 0 {
 		return false, nil
 	}
 	o.logf("key pair %q in %s was created although the call failed; deleting it", name, region)

@@ -51,3 +51,25 @@ func recoveryContext(ctx context.Context) (context.Context, context.CancelFunc) 
 	}
 	return context.WithTimeout(context.WithoutCancel(ctx), recoveryTimeout)
 }
+
+// settleDelay is how long a lookup after a create whose caller gave up
+// waits before looking a second time: the abandoned request may still be on
+// its way to AWS when the first lookup finds nothing.
+const settleDelay = 2 * time.Second
+
+// lookAgain calls find and, when callerDone and find found nothing, once
+// more after settleDelay.
+func lookAgain[T any](ctx context.Context, callerDone bool, find func() ([]T, error)) ([]T, error) {
+	got, err := find()
+	if err != nil || len(got) > 0 || !callerDone {
+		return got, err
+	}
+	t := time.NewTimer(settleDelay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil, nil
+	case <-t.C:
+	}
+	return find()
+}

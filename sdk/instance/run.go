@@ -244,31 +244,38 @@ func Terminate(ctx context.Context, api TerminateAPI, instanceIDs []string, w Wa
 // token, except keep: those a launch whose answer was lost made.
 func (o Options) terminateLost(ctx context.Context, api RunAPI, in *RunInput, token, keep string) error {
 	region := regionOf(api)
+	callerDone := ctx.Err() != nil
 	ctx, cancel := recoveryContext(ctx)
 	defer cancel()
-	var ids []string
-	p := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{Filters: []types.Filter{
-		{Name: aws.String("image-id"), Values: []string{in.ImageID}},
-		{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
-	}})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("look for instances launched with client token %s in %s, which the failed call may have made; terminate them by hand if they exist: %w", token, region, err)
-		}
-		for _, r := range page.Reservations {
-			for _, i := range r.Instances {
-				if id := aws.ToString(i.InstanceId); aws.ToString(i.ClientToken) == token && id != keep {
-					ids = append(ids, id)
+	ids, err := lookAgain(ctx, callerDone, func() ([]string, error) {
+		var ids []string
+		p := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{Filters: []types.Filter{
+			{Name: aws.String("image-id"), Values: []string{in.ImageID}},
+			{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
+		}})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range page.Reservations {
+				for _, i := range r.Instances {
+					if id := aws.ToString(i.InstanceId); aws.ToString(i.ClientToken) == token && id != keep {
+						ids = append(ids, id)
+					}
 				}
 			}
 		}
+		return ids, nil
+	})
+	if err != nil {
+		return fmt.Errorf("look for instances launched with client token %s in %s, which the failed call may have made; terminate them by hand if they exist: %w", token, region, err)
 	}
 	if len(ids) == 0 {
 		return nil
 	}
 	o.logf("instance %s in %s was launched by a call whose answer was lost; terminating it", strings.Join(ids, ","), region)
-	err := Terminate(ctx, api, ids, WaitOptions{MinDelay: in.Wait.MinDelay, MaxDelay: in.Wait.MaxDelay, MaxWait: o.UndoWait}, o.undoOptions())
+	err = Terminate(ctx, api, ids, WaitOptions{MinDelay: in.Wait.MinDelay, MaxDelay: in.Wait.MaxDelay, MaxWait: o.UndoWait}, o.undoOptions())
 	if err != nil {
 		for _, id := range ids {
 			o.record(ledger.KindInstance, id, region, func(ctx context.Context) error {

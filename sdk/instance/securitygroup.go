@@ -189,20 +189,28 @@ func DeleteSecurityGroup(ctx context.Context, api SecurityGroupAPI, groupID stri
 // findLostSecurityGroup returns the ID of the group named name (in vpcID,
 // if set) that carries token, or "" when there is none.
 func findLostSecurityGroup(ctx context.Context, api SecurityGroupAPI, vpcID, name, token string) (string, error) {
+	callerDone := ctx.Err() != nil
 	ctx, cancel := recoveryContext(ctx)
 	defer cancel()
 	filters := []types.Filter{{Name: aws.String("group-name"), Values: []string{name}}}
 	if vpcID != "" {
 		filters = append(filters, types.Filter{Name: aws.String("vpc-id"), Values: []string{vpcID}})
 	}
-	out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: filters})
-	if err != nil {
+	ids, err := lookAgain(ctx, callerDone, func() ([]string, error) {
+		out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: filters})
+		if err != nil {
+			return nil, err
+		}
+		var ids []string
+		for _, g := range out.SecurityGroups {
+			if aws.ToString(g.GroupName) == name && hasToken(g.Tags, token) {
+				ids = append(ids, aws.ToString(g.GroupId))
+			}
+		}
+		return ids, nil
+	})
+	if err != nil || len(ids) == 0 {
 		return "", err
 	}
-	for _, g := range out.SecurityGroups {
-		if aws.ToString(g.GroupName) == name && hasToken(g.Tags, token) {
-			return aws.ToString(g.GroupId), nil
-		}
-	}
-	return "", nil
+	return ids[0], nil
 }
