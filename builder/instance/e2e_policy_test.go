@@ -26,10 +26,12 @@ var instancePolicyPath = filepath.Join("..", "..", "example", "iam", "ami-instan
 // optionalInstanceActions are actions of the policy that the build below
 // does not call, each with the code path that needs it.
 var optionalInstanceActions = map[string]string{
-	"ec2:CreateKeyPair":   "the temporary key pair, made when neither ssh_private_key_file nor ssh_keypair_name is set (the build below uses the test sshd's key)",
-	"ec2:DeleteKeyPair":   "deleting the temporary key pair",
-	"ec2:DescribeSubnets": "subnet_id: the temporary security group goes into the subnet's VPC",
-	"s3:ListBucket":       "HeadBucket when GetBucketLocation is denied, HeadObject answering 404 rather than 403 for parts not yet stored, and deleting a bundle by prefix when its manifest is gone",
+	"ec2:CreateKeyPair":          "the temporary key pair, made when neither ssh_private_key_file nor ssh_keypair_name is set (the build below uses the test sshd's key)",
+	"ec2:DeleteKeyPair":          "deleting the temporary key pair",
+	"ec2:DescribeSubnets":        "subnet_id: the temporary security group goes into the subnet's VPC",
+	"ec2:DescribeKeyPairs":       "finding the temporary key pair a CreateKeyPair with a lost answer made",
+	"ec2:DescribeSecurityGroups": "finding the temporary security group a CreateSecurityGroup with a lost answer made",
+	"s3:ListBucket":              "HeadBucket when GetBucketLocation is denied, HeadObject answering 404 rather than 403 for parts not yet stored, and deleting a bundle by prefix when its manifest is gone",
 }
 
 // TestE2EPolicy builds an instance-store AMI through the recording proxy,
