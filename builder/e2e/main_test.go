@@ -1,15 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -132,7 +128,7 @@ func setUpWorld(ctx context.Context) (_ *world, err error) {
 	if w.decoys, err = makeDecoys(ctx, w); err != nil {
 		return nil, fmt.Errorf("decoys: %w", err)
 	}
-	if w.plugin, err = pluginBinary(); err != nil {
+	if w.plugin, err = packertest.BuildPlugin(); err != nil {
 		return nil, err
 	}
 	pdir := filepath.Join(w.dir, "packer")
@@ -168,58 +164,6 @@ func (w *world) close() error {
 	return errors.Join(errs...)
 }
 
-// pluginBinary returns the plugin to install: the project's own when its
-// main package registers every component, else one built from
-// internal/allplugin that registers them under the same names.
-func pluginBinary() (string, error) {
-	bin, err := packertest.BuildPlugin()
-	if err != nil {
-		return "", err
-	}
-	if registersAll(bin) {
-		return bin, nil
-	}
-	root, err := packertest.ModuleRoot()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(root, "bin", "test", "e2e-all")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.CreateTemp(dir, ".packer-plugin-ami-*")
-	if err != nil {
-		return "", err
-	}
-	tmp.Close()
-	defer os.Remove(tmp.Name())
-	cmd := exec.Command("go", "build", "-o", tmp.Name(), "./builder/e2e/internal/allplugin")
-	cmd.Dir = root
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build the stand-in plugin: %w\n%s", err, out.Bytes())
-	}
-	final := filepath.Join(dir, "packer-plugin-ami")
-	if err := os.Rename(tmp.Name(), final); err != nil {
-		return "", err
-	}
-	fmt.Println("builder/e2e: main.go does not register every component yet; testing internal/allplugin")
-	return final, nil
-}
-
-func registersAll(bin string) bool {
-	out, err := exec.Command(bin, "describe").Output()
-	if err != nil {
-		return false
-	}
-	var d struct {
-		Builders       []string `json:"builders"`
-		PostProcessors []string `json:"post_processors"`
-	}
-	return json.Unmarshal(out, &d) == nil && slices.Contains(d.Builders, "ebs") &&
-		slices.Contains(d.Builders, "instance") && slices.Contains(d.PostProcessors, "distribute")
-}
 
 func TestMain(m *testing.M) {
 	start := time.Now()
