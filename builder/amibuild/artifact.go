@@ -27,6 +27,10 @@ type Artifact struct {
 	// EC2 returns the client used by Destroy for a region. When nil,
 	// Destroy fails.
 	EC2 func(region string) image.DeregisterAPI
+	// KeepSnapshotIDs are snapshots Destroy never deletes although the
+	// AMIs may refer to them: those the template's block device mappings
+	// were given (snapshot_id), which belong to the user.
+	KeepSnapshotIDs []string
 }
 
 // BuilderId returns the ID of the builder that made the artifact.
@@ -116,7 +120,7 @@ func (a *Artifact) registryImages() []*registryimage.Image {
 }
 
 // Destroy deregisters every AMI of the artifact and deletes its snapshots,
-// and nothing else. It tries every region and reports all failures.
+// except those in KeepSnapshotIDs, and nothing else. It tries every region and reports all failures.
 func (a *Artifact) Destroy() error {
 	if a.EC2 == nil {
 		return errors.New("artifact has no AWS access to destroy its AMIs")
@@ -128,6 +132,7 @@ func (a *Artifact) Destroy() error {
 		_, err := image.Deregister(ctx, a.EC2(r), &image.DeregisterInput{
 			ImageID:         a.Amis[r],
 			DeleteSnapshots: true,
+			KeepSnapshotIDs: a.KeepSnapshotIDs,
 			Region:          r,
 		})
 		if err != nil {

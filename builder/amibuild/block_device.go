@@ -6,6 +6,7 @@ package amibuild
 import (
 	"fmt"
 	"regexp"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -195,6 +196,19 @@ func (bs BlockDevices) Prepare(field string) []error {
 		seen[name] = i
 	}
 	return errs
+}
+
+// SnapshotIDs returns the snapshots the mappings are given (snapshot_id),
+// in order and without repeats. They belong to the user, not to the build:
+// removing an AMI whose mappings name them must not delete them.
+func (bs BlockDevices) SnapshotIDs() []string {
+	var ids []string
+	for _, b := range bs {
+		if b.SnapshotID != "" && !slices.Contains(ids, b.SnapshotID) {
+			ids = append(ids, b.SnapshotID)
+		}
+	}
+	return ids
 }
 
 // Mappings returns the EC2 form of every mapping, or nil for none.

@@ -12,7 +12,8 @@ import (
 
 // StepDeregisterExisting deregisters the AMIs we own that have the name the
 // new AMI will get, when force_deregister (or packer build -force) is set,
-// and with force_delete_snapshot also deletes their snapshots. It runs just
+// and with force_delete_snapshot also deletes their snapshots, except those
+// the template's block device mappings are given. It runs just
 // before the new AMI is created, so a build that fails earlier leaves the
 // old AMI in place. Deregistration cannot be undone, so Cleanup does
 // nothing.
@@ -28,6 +29,10 @@ type StepDeregisterExisting struct {
 	Force bool
 	// DeleteSnapshots also deletes the snapshots of deregistered AMIs.
 	DeleteSnapshots bool
+	// KeepSnapshotIDs are snapshots never deleted, even when an old AMI
+	// refers to them: the snapshots the template's block device mappings
+	// are given, which the new AMI is about to use too.
+	KeepSnapshotIDs []string
 }
 
 // Run implements multistep.Step.
@@ -50,6 +55,7 @@ func (s *StepDeregisterExisting) Run(ctx context.Context, state multistep.StateB
 		out, err := image.Deregister(ctx, api, &image.DeregisterInput{
 			ImageID:         id,
 			DeleteSnapshots: s.DeleteSnapshots,
+			KeepSnapshotIDs: s.KeepSnapshotIDs,
 			Region:          s.Region,
 		})
 		if err != nil {
@@ -57,6 +63,9 @@ func (s *StepDeregisterExisting) Run(ctx context.Context, state multistep.StateB
 		}
 		for _, snap := range out.DeletedSnapshotIDs {
 			u.Sayf("Deleted snapshot %s of %s", snap, id)
+		}
+		for _, snap := range out.KeptSnapshotIDs {
+			u.Sayf("Kept snapshot %s of %s: the template's block device mappings use it", snap, id)
 		}
 	}
 	return multistep.ActionContinue

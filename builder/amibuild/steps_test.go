@@ -307,6 +307,32 @@ func TestStepDeregisterExistingKeepsSnapshots(t *testing.T) {
 	}
 }
 
+func TestStepDeregisterExistingKeepsGivenSnapshots(t *testing.T) {
+	// An AMI built earlier from the same template refers to the snapshot
+	// its mappings were given; force_delete_snapshot deletes only the old
+	// AMI's other snapshots.
+	e := newTestEnv(t)
+	src := sourceImage(t, e.ec2)
+	name := uniqueName(t)
+	id, snaps := createImage(t, e.ec2, aws.ToString(src.ImageId), name)
+	if len(snaps) == 0 {
+		t.Fatal("moto image without snapshots")
+	}
+	given := snaps[0]
+	e.run(t, &StepDeregisterExisting{Region: testRegion, AMIName: name, Force: true, DeleteSnapshots: true, KeepSnapshotIDs: []string{given}})
+	if imageExists(t, e.ec2, id) {
+		t.Errorf("image %s still registered", id)
+	}
+	if !snapshotExists(t, e.ec2, given) {
+		t.Errorf("given snapshot %s deleted by force_delete_snapshot", given)
+	}
+	for _, s := range snaps[1:] {
+		if snapshotExists(t, e.ec2, s) {
+			t.Errorf("snapshot %s kept despite force_delete_snapshot", s)
+		}
+	}
+}
+
 func TestStepTagImage(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()

@@ -6,6 +6,7 @@ package ebs
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/packer-plugin-sdk/communicator"
@@ -54,7 +55,21 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		return nil, err
 	}
 	art.EC2 = amibuild.EC2Deregister(sess.EC2)
+	art.KeepSnapshotIDs = b.givenSnapshotIDs()
 	return art, nil
+}
+
+// givenSnapshotIDs returns the snapshots the launch and AMI block device
+// mappings are given: the user's, so no rollback, force_delete_snapshot or
+// Destroy deletes them.
+func (b *Builder) givenSnapshotIDs() []string {
+	ids := b.config.LaunchMappings.SnapshotIDs()
+	for _, id := range b.config.AMIMappings.SnapshotIDs() {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // steps returns the build's steps in order.
@@ -119,12 +134,14 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			AMIName:         c.AMIName,
 			Force:           c.AMIForceDeregister,
 			DeleteSnapshots: c.AMIForceDeleteSnapshot,
+			KeepSnapshotIDs: b.givenSnapshotIDs(),
 		},
 		&stepCreateImage{
-			Region: region,
-			Config: &c.AMIConfig,
-			Wait:   c.Polling.ImageWait(),
-			Ctx:    c.ctx,
+			Region:          region,
+			Config:          &c.AMIConfig,
+			Wait:            c.Polling.ImageWait(),
+			Ctx:             c.ctx,
+			KeepSnapshotIDs: b.givenSnapshotIDs(),
 		},
 		&stepModifyImage{
 			Region:      region,

@@ -172,3 +172,43 @@ aws_polling {
 		t.Errorf("polling = %+v", w)
 	}
 }
+
+func TestBuilderKeepsGivenSnapshots(t *testing.T) {
+	raw := validRaw()
+	raw["launch_block_device_mappings"] = []map[string]any{
+		{"device_name": "/dev/sdb", "snapshot_id": "snap-0aaaaaaaaaaaaaaaa"},
+		{"device_name": "/dev/sdc", "volume_size": 8},
+	}
+	raw["ami_block_device_mappings"] = []map[string]any{
+		{"device_name": "/dev/sdd", "snapshot_id": "snap-0bbbbbbbbbbbbbbbb"},
+		{"device_name": "/dev/sde", "snapshot_id": "snap-0aaaaaaaaaaaaaaaa"},
+	}
+	raw["force_deregister"] = true
+	raw["force_delete_snapshot"] = true
+	var b Builder
+	if _, _, err := b.Prepare(raw); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"snap-0aaaaaaaaaaaaaaaa", "snap-0bbbbbbbbbbbbbbbb"}
+	if got := b.givenSnapshotIDs(); !slices.Equal(got, want) {
+		t.Errorf("given snapshots = %v, want %v", got, want)
+	}
+	var create, dereg bool
+	for _, s := range b.steps("us-east-1", nil) {
+		switch s := s.(type) {
+		case *stepCreateImage:
+			create = true
+			if !slices.Equal(s.KeepSnapshotIDs, want) {
+				t.Errorf("stepCreateImage keeps %v, want %v", s.KeepSnapshotIDs, want)
+			}
+		case *amibuild.StepDeregisterExisting:
+			dereg = true
+			if !slices.Equal(s.KeepSnapshotIDs, want) {
+				t.Errorf("StepDeregisterExisting keeps %v, want %v", s.KeepSnapshotIDs, want)
+			}
+		}
+	}
+	if !create || !dereg {
+		t.Errorf("steps: create image %t, deregister existing %t", create, dereg)
+	}
+}

@@ -14,7 +14,8 @@ import (
 
 // stepCreateImage creates the AMI from the stopped build instance and waits
 // until it is available. When the run is cancelled or halted, Cleanup
-// deregisters the AMI and deletes its snapshots.
+// deregisters the AMI and deletes its snapshots, except the user's
+// snapshots that the block device mappings are given.
 //
 // State used: StateSession, StateUI, StateInstanceID, StateBuildInfo.
 // State produced: StateImageID, StateSnapshotIDs, StateAMIs.
@@ -24,6 +25,9 @@ type stepCreateImage struct {
 	Wait   image.WaitOptions
 	// Ctx renders ami_description with the build data.
 	Ctx interpolate.Context
+	// KeepSnapshotIDs are the user's snapshots the mappings are given;
+	// removing the AMI never deletes them.
+	KeepSnapshotIDs []string
 
 	created ledger.Ledger
 }
@@ -51,6 +55,7 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 		Name:                s.Config.AMIName,
 		Description:         desc,
 		BlockDeviceMappings: s.Config.AMIMappings.Mappings(),
+		KeepSnapshotIDs:     s.KeepSnapshotIDs,
 		Wait:                s.Wait,
 		Region:              s.Region,
 	}, func(o *image.Options) { o.Ledger = &s.created })

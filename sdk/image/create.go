@@ -29,6 +29,13 @@ type CreateInput struct {
 	NoReboot bool
 	// TagSpecifications tag the image and its snapshots at creation.
 	TagSpecifications []types.TagSpecification
+	// KeepSnapshotIDs are snapshots that removing the image (its ledger
+	// undo, or removing a duplicate a retried call made) never deletes:
+	// the snapshots that BlockDeviceMappings name, which the image refers
+	// to but the caller owns apart from it. Create adds the snapshot IDs of
+	// BlockDeviceMappings itself; list here any others, such as those of
+	// the instance's launch mappings.
+	KeepSnapshotIDs []string
 	// Wait bounds the wait until the image is available.
 	Wait WaitOptions
 	// Region is used in messages and the ledger; "" means the client's region.
@@ -79,6 +86,7 @@ func Create(ctx context.Context, api CreateAPI, in *CreateInput, optFns ...func(
 	if in.NoReboot {
 		req.NoReboot = aws.Bool(true)
 	}
+	keep := keptSnapshots(in)
 	o.logf("creating image %q from %s in %s", in.Name, in.InstanceID, region)
 	var id string
 	out, err := api.CreateImage(ctx, req)
@@ -95,15 +103,15 @@ func Create(ctx context.Context, api CreateAPI, in *CreateInput, optFns ...func(
 			return nil, err
 		}
 		if ctx.Err() != nil {
-			if rerr := o.removeLost(rctx, api, made, region); rerr != nil {
+			if rerr := o.removeLost(rctx, api, made, region, keep); rerr != nil {
 				return nil, errors.Join(err, rerr)
 			}
 			return nil, fmt.Errorf("%w (the image %s it made anyway was deregistered)", err, made[0])
 		}
 		id, made = made[0], made[1:]
 		o.logf("the answer to creating image %q in %s was lost; using %s, which the call made", in.Name, region, id)
-		if rerr := o.removeLost(ctx, api, made, region); rerr != nil {
-			o.record(api, id, region)
+		if rerr := o.removeLost(ctx, api, made, region, keep); rerr != nil {
+			o.record(api, id, region, keep)
 			return nil, rerr
 		}
 	default:
@@ -113,15 +121,15 @@ func Create(ctx context.Context, api CreateAPI, in *CreateInput, optFns ...func(
 			made, ferr := imagesFrom(ctx, api, in.Name, in.InstanceID)
 			if ferr == nil {
 				made = slices.DeleteFunc(made, func(m string) bool { return m == id })
-				ferr = o.removeLost(ctx, api, made, region)
+				ferr = o.removeLost(ctx, api, made, region, keep)
 			}
 			if ferr != nil {
-				o.record(api, id, region)
+				o.record(api, id, region, keep)
 				return nil, fmt.Errorf("create image %q from %s in %s: remove duplicates made by retries: %w", in.Name, in.InstanceID, region, ferr)
 			}
 		}
 	}
-	o.record(api, id, region)
+	o.record(api, id, region, keep)
 	o.logf("waiting for image %s in %s to become available", id, region)
 	img, err := Wait(ctx, api, id, region, in.Wait)
 	if err != nil {
@@ -130,26 +138,37 @@ func Create(ctx context.Context, api CreateAPI, in *CreateInput, optFns ...func(
 	return &CreateOutput{ImageID: id, Image: img, SnapshotIDs: SnapshotIDs(img)}, nil
 }
 
+// keptSnapshots returns in.KeepSnapshotIDs and the snapshots in.BlockDeviceMappings name.
+func keptSnapshots(in *CreateInput) []string {
+	keep := slices.Clone(in.KeepSnapshotIDs)
+	for _, m := range in.BlockDeviceMappings {
+		if m.Ebs != nil && aws.ToString(m.Ebs.SnapshotId) != "" {
+			keep = append(keep, aws.ToString(m.Ebs.SnapshotId))
+		}
+	}
+	return keep
+}
+
 // record puts the image in o.Ledger, if set, with an undo that deregisters
-// it and deletes its snapshots.
-func (o Options) record(api CreateAPI, id, region string) {
+// it and deletes its snapshots, except those in keep.
+func (o Options) record(api CreateAPI, id, region string, keep []string) {
 	if o.Ledger == nil {
 		return
 	}
 	o.Ledger.Record(ledger.Resource{Kind: ledger.KindImage, ID: id, Region: region}, func(ctx context.Context) error {
-		_, err := Deregister(ctx, api, &DeregisterInput{ImageID: id, DeleteSnapshots: true, Region: region}, func(u *Options) { *u = o; u.Ledger = nil })
+		_, err := Deregister(ctx, api, &DeregisterInput{ImageID: id, DeleteSnapshots: true, KeepSnapshotIDs: keep, Region: region}, func(u *Options) { *u = o; u.Ledger = nil })
 		return err
 	})
 }
 
 // removeLost deregisters images a failed or retried create made, with
-// their snapshots; those it cannot remove go to o.Ledger, if set.
-func (o Options) removeLost(ctx context.Context, api CreateAPI, ids []string, region string) error {
+// their snapshots except those in keep; those it cannot remove go to o.Ledger, if set.
+func (o Options) removeLost(ctx context.Context, api CreateAPI, ids []string, region string, keep []string) error {
 	var errs []error
 	for _, id := range ids {
 		o.logf("image %s in %s was made by a create call whose answer was lost; deregistering it", id, region)
-		if _, err := Deregister(ctx, api, &DeregisterInput{ImageID: id, DeleteSnapshots: true, Region: region}, func(u *Options) { *u = o; u.Ledger = nil }); err != nil {
-			o.record(api, id, region)
+		if _, err := Deregister(ctx, api, &DeregisterInput{ImageID: id, DeleteSnapshots: true, KeepSnapshotIDs: keep, Region: region}, func(u *Options) { *u = o; u.Ledger = nil }); err != nil {
+			o.record(api, id, region, keep)
 			errs = append(errs, fmt.Errorf("image %s was made by a create call whose answer was lost and could not be removed: %w", id, err))
 		}
 	}

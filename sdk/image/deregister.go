@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -15,6 +16,11 @@ type DeregisterInput struct {
 	ImageID string
 	// DeleteSnapshots also deletes the image's EBS snapshots.
 	DeleteSnapshots bool
+	// KeepSnapshotIDs are snapshots DeleteSnapshots never deletes, even
+	// when the image refers to them: snapshots the caller does not own
+	// through this image, such as a snapshot an AMI block device mapping
+	// was given.
+	KeepSnapshotIDs []string
 	// Region is used in messages; "" means the client's region.
 	Region string
 }
@@ -23,10 +29,13 @@ type DeregisterInput struct {
 type DeregisterOutput struct {
 	// DeletedSnapshotIDs are the snapshots deleted (or found already gone).
 	DeletedSnapshotIDs []string
+	// KeptSnapshotIDs are the image's snapshots left in place because they
+	// are in DeregisterInput.KeepSnapshotIDs.
+	KeptSnapshotIDs []string
 }
 
 // Deregister deregisters an image and, with DeleteSnapshots, deletes its
-// EBS snapshots afterwards. An image that no longer exists is not an error,
+// EBS snapshots afterwards, except those in KeepSnapshotIDs. An image that no longer exists is not an error,
 // so Deregister can be repeated (as by a ledger undo). Instance-store
 // images have no snapshots to delete. Every snapshot is tried; failures are
 // joined. A snapshot still reported in use right after deregistration is
@@ -48,7 +57,13 @@ func Deregister(ctx context.Context, api DeregisterAPI, in *DeregisterInput, opt
 		case err != nil:
 			return nil, fmt.Errorf("deregister image %s in %s: describe: %w", in.ImageID, region, err)
 		}
-		snapshots = SnapshotIDs(img)
+		for _, snap := range SnapshotIDs(img) {
+			if slices.Contains(in.KeepSnapshotIDs, snap) {
+				out.KeptSnapshotIDs = append(out.KeptSnapshotIDs, snap)
+				continue
+			}
+			snapshots = append(snapshots, snap)
+		}
 	}
 	o.logf("deregistering image %s in %s", in.ImageID, region)
 	_, err := api.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(in.ImageID)})
@@ -59,6 +74,9 @@ func Deregister(ctx context.Context, api DeregisterAPI, in *DeregisterInput, opt
 		return nil, fmt.Errorf("deregister image %s in %s: %w", in.ImageID, region, err)
 	}
 	var errs []error
+	for _, snap := range out.KeptSnapshotIDs {
+		o.logf("keeping snapshot %s of image %s in %s: it is not the image's own", snap, in.ImageID, region)
+	}
 	for _, snap := range snapshots {
 		o.logf("deleting snapshot %s of image %s in %s", snap, in.ImageID, region)
 		err := o.retry(ctx, []string{codeSnapshotInUse}, func() error {

@@ -454,6 +454,38 @@ func TestCreateLedgerUndo(t *testing.T) {
 	}
 }
 
+func TestCreateLedgerUndoKeepsGivenSnapshots(t *testing.T) {
+	// The image refers to the user's snapshot through an AMI mapping and to
+	// one made from a launch mapping's snapshot; removing the image deletes
+	// only the snapshot CreateImage made.
+	available := img("ami-new", "available", "", "snap-made", "snap-user", "snap-launch")
+	f := &fakeEC2{
+		createImage: func(*ec2.CreateImageInput) (*ec2.CreateImageOutput, error) {
+			return &ec2.CreateImageOutput{ImageId: aws.String("ami-new")}, nil
+		},
+		describeImages: sequence(images(available)),
+	}
+	var l ledger.Ledger
+	in := &CreateInput{
+		InstanceID: "i-1", Name: "app", Region: "us-east-1", Wait: quickWait,
+		BlockDeviceMappings: []types.BlockDeviceMapping{
+			{DeviceName: aws.String("/dev/sdb"), Ebs: &types.EbsBlockDevice{SnapshotId: aws.String("snap-user")}},
+			{DeviceName: aws.String("/dev/sdc"), VirtualName: aws.String("ephemeral0")},
+		},
+		KeepSnapshotIDs: []string{"snap-launch"},
+	}
+	if _, err := Create(context.Background(), f, in, func(o *Options) { o.Ledger = &l }); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Undo(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wantCalls := []string{"CreateImage i-1,app", "DescribeImages ami-new", "DescribeImages ami-new", "DeregisterImage ami-new", "DeleteSnapshot snap-made"}
+	if !slices.Equal(f.Calls(), wantCalls) {
+		t.Errorf("calls = %q, want %q", f.Calls(), wantCalls)
+	}
+}
+
 func TestTag(t *testing.T) {
 	withSnaps := img("ami-1", "available", "", "snap-1", "snap-2")
 	tests := []struct {
@@ -563,6 +595,13 @@ func TestDeregister(t *testing.T) {
 			name:        "with snapshots",
 			in:          DeregisterInput{ImageID: "ami-1", DeleteSnapshots: true},
 			answers:     a(images(img("ami-1", "available", "", "snap-1", "snap-2"))),
+			wantCalls:   []string{"DescribeImages ami-1", "DeregisterImage ami-1", "DeleteSnapshot snap-1", "DeleteSnapshot snap-2"},
+			wantDeleted: []string{"snap-1", "snap-2"},
+		},
+		{
+			name:        "keeps the snapshots it is told to",
+			in:          DeregisterInput{ImageID: "ami-1", DeleteSnapshots: true, KeepSnapshotIDs: []string{"snap-user", "snap-other"}},
+			answers:     a(images(img("ami-1", "available", "", "snap-1", "snap-user", "snap-2"))),
 			wantCalls:   []string{"DescribeImages ami-1", "DeregisterImage ami-1", "DeleteSnapshot snap-1", "DeleteSnapshot snap-2"},
 			wantDeleted: []string{"snap-1", "snap-2"},
 		},
