@@ -331,3 +331,7 @@ func terminateInput(id string) *ec2.TerminateInstancesInput {
 func describeSnapshot(id string) *ec2.DescribeSnapshotsInput {
 	return &ec2.DescribeSnapshotsInput{SnapshotIds: []string{id}}
 }
+
+func deregisterInput(id string) *ec2.DeregisterImageInput {
+	return &ec2.DeregisterImageInput{ImageId: aws.String(id)}
+}

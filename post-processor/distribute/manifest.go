@@ -51,7 +51,10 @@ func (r *run) writeManifest(runErr error) error {
 	m := r.manifest
 	if runErr != nil {
 		m.Error = runErr.Error()
-		m.ArtifactID = ""
+		if !r.committed {
+			// The copies were removed again.
+			m.ArtifactID = ""
+		}
 	}
 	if m.Regions == nil {
 		m.Regions = distribute.Results{}

@@ -8,6 +8,8 @@
 // by source_ami or source_ami_filter. Everything is checked before the
 // first change; when anything fails, or the build is cancelled, every copy
 // made is deregistered with its snapshots and nothing else is touched.
+// Retention is the last change: once it has started the new AMIs are kept,
+// and a failure of retention is reported without removing them.
 package distribute
 
 import (
@@ -77,6 +79,9 @@ type run struct {
 	source    RegionAMI   // the one copied from
 	sourceImg types.Image
 	manifest  Manifest
+	// committed is set once retention starts: from then on the copies are
+	// kept even when the run fails.
+	committed bool
 }
 
 func (r *run) opts() func(*distribute.Options) {
@@ -92,17 +97,18 @@ func (r *run) do(ctx context.Context, in packersdk.Artifact) (art *Artifact, err
 	c := r.c
 	r.manifest = Manifest{Time: r.now.UTC(), DryRun: c.DryRun, BuildName: c.PackerBuildName}
 	defer func() {
-		if err != nil {
+		if err != nil && !r.committed {
 			err = r.fail(err)
 		}
 		if werr := r.writeManifest(err); werr != nil {
-			if err == nil {
+			if err == nil && !r.committed {
 				// The copies exist but the manifest the user asked for
 				// is missing: fail, and remove the copies.
 				err = r.fail(werr)
 				art = nil
 			} else {
 				err = errors.Join(err, werr)
+				art = nil
 			}
 		}
 	}()
@@ -167,16 +173,8 @@ func (r *run) do(ctx context.Context, in packersdk.Artifact) (art *Artifact, err
 		r.addUntouchedInputs()
 	}
 
-	// Retention, once every region holds the new AMI.
-	if c.retentionEnabled() {
-		if err := r.retain(ctx, false); err != nil {
-			r.sayResults()
-			return nil, err
-		}
-	}
-
-	// Deregistration protection last, so that until here a failure can
-	// still remove the copies.
+	// Deregistration protection after every copy is done, so that until
+	// here a failure can still remove the copies.
 	if c.DeregistrationProtection.Enabled {
 		if err := r.protect(ctx); err != nil {
 			r.sayResults()
@@ -188,10 +186,38 @@ func (r *run) do(ctx context.Context, in packersdk.Artifact) (art *Artifact, err
 		return nil, fmt.Errorf("distribute %s: %w", r.source.ImageID, context.Cause(ctx))
 	}
 
-	r.sayResults()
 	art = r.artifact()
 	r.manifest.ArtifactID = art.Id()
+	if !c.retentionEnabled() {
+		r.sayResults()
+		return art, nil
+	}
+
+	// Retention last: removing old releases cannot be undone, so once it
+	// starts the new AMIs are kept whatever happens. The manifest is
+	// written first, so that a failure to write it can still remove the
+	// copies.
+	if err := r.writeManifest(nil); err != nil {
+		r.sayResults()
+		return nil, err
+	}
+	r.commit()
+	rerr := r.retain(ctx, false)
+	r.sayResults()
+	if rerr != nil {
+		r.ui.Error(fmt.Sprintf("Retention failed; the new AMIs are kept: %s", art.Id()))
+		return nil, fmt.Errorf("%w (the new AMIs are kept: %s)", rerr, art.Id())
+	}
 	return art, nil
+}
+
+// commit hands the copies over to the caller: from here on a failure no
+// longer removes them.
+func (r *run) commit() {
+	for _, res := range r.ledger.Resources() {
+		r.ledger.Forget(res.Kind, res.ID)
+	}
+	r.committed = true
 }
 
 // fail removes every copy still recorded and joins the cleanup's errors to
