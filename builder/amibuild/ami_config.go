@@ -16,7 +16,9 @@ type AMIConfig struct {
 	// `( ) [ ] . / - ' @ _` and space. It must be unique among your AMIs in
 	// the region (see `force_deregister`). Template functions such as
 	// `{{timestamp}}`, `{{isotime "2006-01-02"}}` and
-	// `{{ clean_resource_name ... }}` are rendered before validation.
+	// `{{ clean_resource_name ... }}` are rendered before validation. The
+	// build variables such as `{{ .SourceAMI }}` are not available here: use
+	// them in `tags` or `ami_description`.
 	AMIName string `mapstructure:"ami_name" required:"true"`
 	// The description of the AMI, up to 255 characters. It may use the build
 	// variables, for example `built from {{ .SourceAMIName }}`.
@@ -56,7 +58,9 @@ type AMIConfig struct {
 func (c *AMIConfig) Prepare(ctx *interpolate.Context) []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	switch {
+	switch vars := BuildVariablesIn(c.AMIName); {
+	case len(vars) > 0:
+		add("ami_name: build variables such as {{ .%s }} are not available in ami_name, which is needed before the source AMI is found; use them in tags or ami_description", vars[0])
 	case c.AMIName == "":
 		add("ami_name: required, for example \"my-app {{timestamp}}\"")
 	case len(c.AMIName) < 3 || len(c.AMIName) > 128:

@@ -33,14 +33,55 @@ var InterpolateExclude = []string{
 // configuration, as every builder's Prepare does: TemplateFuncs are added
 // to ictx, and the InterpolateExclude options are left for the steps to
 // render. pluginType is the builder's ID.
+//
+// The options rendered here cannot use the build variables, which are
+// known only once the source AMI is found: a reference to one renders as a
+// placeholder that BuildVariablesIn finds, so that Prepare can say so.
 func DecodeConfig(pluginType string, cfg any, ictx *interpolate.Context, raws ...any) error {
 	ictx.Funcs = TemplateFuncs
+	ictx.Data = buildVariablePlaceholders()
+	defer func() { ictx.Data = nil }()
 	return config.Decode(cfg, &config.DecodeOpts{
 		PluginType:         pluginType,
 		Interpolate:        true,
 		InterpolateContext: ictx,
 		InterpolateFilter:  &interpolate.RenderFilter{Exclude: InterpolateExclude},
 	}, raws...)
+}
+
+// buildVariablePlaceholders returns the data options are rendered with at
+// Prepare: each build variable maps to a placeholder made of characters
+// valid in AMI names, so that it survives clean_resource_name.
+func buildVariablePlaceholders() map[string]any {
+	data := make(map[string]any, len(GeneratedDataNames)+1)
+	for _, name := range GeneratedDataNames {
+		data[name] = placeholderPrefix + name + placeholderSuffix
+	}
+	data["SourceAMITags"] = map[string]string{}
+	return data
+}
+
+const (
+	placeholderPrefix = "[[build."
+	placeholderSuffix = "]]"
+)
+
+var placeholderRE = regexp.MustCompile(`(?i)\[\[build\.([a-z]+)\]\]`)
+
+// BuildVariablesIn returns the build variables (such as "SourceAMI") that
+// s, an option rendered by DecodeConfig, refers to.
+func BuildVariablesIn(s string) []string {
+	var names []string
+	for _, m := range placeholderRE.FindAllStringSubmatch(s, -1) {
+		name := m[1]
+		for _, n := range GeneratedDataNames {
+			if strings.EqualFold(n, name) {
+				name = n
+			}
+		}
+		names = append(names, name)
+	}
+	return names
 }
 
 var invalidAMINameChars = regexp.MustCompile(`[^A-Za-z0-9()\[\] ./\-'@_]`)

@@ -254,7 +254,9 @@ func (c *Config) prepareInstance() []error {
 	if c.S3Prefix == "" {
 		c.S3Prefix = DefaultPrefix(c.AMIName, time.Now())
 	}
-	if err := checkPrefix(c.S3Prefix); err != nil {
+	if vars := amibuild.BuildVariablesIn(c.S3Prefix); len(vars) > 0 {
+		add("s3_prefix: build variables such as {{ .%s }} are not available in s3_prefix, which is needed before the source AMI is found; use them in tags or ami_description", vars[0])
+	} else if err := checkPrefix(c.S3Prefix); err != nil {
 		add("s3_prefix: %v", err)
 	}
 	if c.BundleName == "" {

@@ -245,6 +245,8 @@ func TestPrepareErrors(t *testing.T) {
 		{"bad bucket", map[string]any{"s3_bucket": "My_Bucket"}, nil, []string{"s3_bucket", "My_Bucket"}},
 		{"bad account", map[string]any{"account_id": "12345"}, nil, []string{"account_id", "12 digits"}},
 		{"prefix and alias", map[string]any{"s3_prefix": "a", "bundle_prefix": "b"}, nil, []string{"s3_prefix, bundle_prefix"}},
+		{"prefix with a build variable", map[string]any{"s3_prefix": "bundles/{{ .SourceAMI }}"}, nil, []string{"s3_prefix: build variables such as {{ .SourceAMI }} are not available"}},
+		{"ami name with a build variable", map[string]any{"ami_name": "web {{ .SourceAMIName }}"}, nil, []string{"ami_name: build variables such as {{ .SourceAMIName }} are not available in ami_name"}},
 		{"prefix with dot-dot", map[string]any{"s3_prefix": "a/../b"}, nil, []string{"s3_prefix", ".."}},
 		{"bad bundle name", map[string]any{"bundle_name": "a/b"}, nil, []string{"bundle_name", "a/b"}},
 		{"cert without key", map[string]any{"x509_cert_path": userCert}, nil, []string{"x509_cert_path, x509_key_path", "both"}},
