@@ -58,7 +58,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, in pac
 	if err != nil {
 		return nil, true, true, err
 	}
-	r := &run{c: &p.config, ui: ui, sess: sess, clients: distribute.PerRegion(sess.EC2), now: time.Now()}
+	r := &run{c: &p.config, ui: ui, sess: sess, clients: distribute.PerRegion(sess.EC2), now: time.Now(), runID: distribute.NewRunID()}
 	art, err := r.do(ctx, in)
 	if err != nil {
 		return nil, true, true, err
@@ -74,6 +74,9 @@ type run struct {
 	clients distribute.ClientFunc
 	now     time.Time
 	ledger  ledger.Ledger
+	// runID goes into the CopyImage idempotency tokens: retries within
+	// this run reuse them, a later run (after a failure) gets new ones.
+	runID string
 
 	inputs    []RegionAMI // every AMI of the input, sorted by region
 	source    RegionAMI   // the one copied from
@@ -315,6 +318,7 @@ func (r *run) plan() (*distribute.CopyInput, []*distribute.CopyInput, error) {
 		Permissions:   c.permissions(),
 		Deprecation:   dep,
 		Concurrency:   c.CopyConcurrency,
+		RunID:         r.runID,
 	}
 	inputRegions := map[string]bool{}
 	for _, a := range r.inputs {

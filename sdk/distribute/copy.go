@@ -2,6 +2,7 @@ package distribute
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -97,6 +98,12 @@ type CopyInput struct {
 	// KeepOnFailure keeps the copies already made when a region fails. By
 	// default they are deregistered, with their snapshots, in every region.
 	KeepOnFailure bool
+	// RunID identifies one run in the CopyImage idempotency tokens (see
+	// ClientToken): calls with the same RunID reuse their tokens, so pass
+	// the RunID of an interrupted call to resume it without second copies.
+	// "" = Copy picks a new one (NewRunID) for each call, and Preflight
+	// reports no tokens.
+	RunID string
 	// SkipPreflight skips the region and name checks Copy otherwise runs
 	// first (the source AMI is still described, and input still validated).
 	// Without them Copy cannot sweep for copies left by an interrupted
@@ -112,12 +119,25 @@ type CopyOutput struct {
 }
 
 // ClientToken returns the idempotency token Copy sends with CopyImage for
-// one copy: a digest of the source region and AMI, the destination region
-// and the copy's name. Repeating a call, or a whole run, with the same
-// inputs sends the same token, so EC2 never makes a second copy.
-func ClientToken(sourceRegion, sourceImageID, region, name string) string {
-	h := sha256.Sum256([]byte(strings.Join([]string{"copy-image/v1", sourceRegion, sourceImageID, region, name}, "\x00")))
+// one copy: a digest of the run ID, the source region and AMI, the
+// destination region and the copy's name. Within one run (one RunID) a
+// repeated call sends the same token, so EC2 never makes a second copy; a
+// new run has a new RunID and so new tokens, so that EC2 does not answer
+// with a copy an earlier run made and removed again.
+func ClientToken(runID, sourceRegion, sourceImageID, region, name string) string {
+	h := sha256.Sum256([]byte(strings.Join([]string{"copy-image/v2", runID, sourceRegion, sourceImageID, region, name}, "\x00")))
 	return "amiforge-" + hex.EncodeToString(h[:20])
+}
+
+// NewRunID returns a random run ID for CopyInput.RunID.
+func NewRunID() string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand does not fail on supported platforms; a time-based
+		// ID still differs between runs.
+		return fmt.Sprintf("t%x", time.Now().UnixNano())
+	}
+	return hex.EncodeToString(b[:])
 }
 
 // Validate checks in without any AWS call and reports every problem at
@@ -240,7 +260,9 @@ func (in *CopyInput) resolve(t Target, src types.Image) resolvedTarget {
 		// A copy in the same region keeps the source's key.
 		rt.enc.KMSKeyID = srcEnc.KMSKeyID
 	}
-	rt.token = ClientToken(in.SourceRegion, in.SourceImageID, t.Region, rt.name)
+	if in.RunID != "" {
+		rt.token = ClientToken(in.RunID, in.SourceRegion, in.SourceImageID, t.Region, rt.name)
+	}
 	return rt
 }
 
@@ -273,7 +295,8 @@ type PlannedCopy struct {
 	Encrypted   bool        `json:"encrypted"`
 	KMSKeyID    string      `json:"kms_key_id,omitempty"`
 	Permissions Permissions `json:"permissions"`
-	ClientToken string      `json:"client_token"`
+	// ClientToken is the CopyImage token; "" unless CopyInput.RunID is set.
+	ClientToken string `json:"client_token,omitempty"`
 }
 
 // PreflightOutput is the output of Preflight.
@@ -428,9 +451,10 @@ func concurrency(n int) int {
 //
 // Unless in.SkipPreflight, Copy first runs the checks of Preflight and
 // changes nothing if they fail. Then it works on up to in.Concurrency
-// regions at once. Each CopyImage carries ClientToken(...), so a retried
-// call (by the SDK's retryer or by running Copy again) never makes a
-// second copy. Waiting polls DescribeImages with doubling delays
+// regions at once. Each CopyImage carries ClientToken(in.RunID, ...), so a
+// retried call (by the SDK's retryer, or by running Copy again with the
+// same RunID) never makes a second copy, while a new run (a new RunID) is
+// never answered with an earlier run's copy. Waiting polls DescribeImages with doubling delays
 // (Options.Wait) and fails with *ImageStateError.
 //
 // Error policy: the first failing region cancels the others. Unless
@@ -449,6 +473,11 @@ func Copy(ctx context.Context, clients ClientFunc, in *CopyInput, optFns ...func
 	o := newOptions(optFns)
 	if in == nil {
 		return nil, errors.New("copy: input is nil")
+	}
+	if in.RunID == "" {
+		cp := *in
+		cp.RunID = NewRunID()
+		in = &cp
 	}
 	p, err := prepare(ctx, clients, in, o, !in.SkipPreflight)
 	if err != nil {

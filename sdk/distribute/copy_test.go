@@ -149,7 +149,7 @@ func TestCopySharesTagsAndDeprecatesEveryRegion(t *testing.T) {
 		if aws.ToString(in.Name) != wantName || aws.ToString(in.SourceImageId) != srcID || aws.ToString(in.SourceRegion) != srcRegion {
 			t.Errorf("%s: CopyImage %+v", k.Region, in)
 		}
-		if tok := aws.ToString(in.ClientToken); tok != ClientToken(srcRegion, srcID, k.Region, wantName) {
+		if tok := aws.ToString(in.ClientToken); tok == "" || tok != rs[map[string]int{"eu-west-1": 1, "ap-south-1": 2}[k.Region]].ClientToken {
 			t.Errorf("%s: ClientToken %q", k.Region, tok)
 		}
 		enc := k.Region == "ap-south-1"
@@ -707,7 +707,7 @@ func TestCopyAllowsSharingWithCustomerKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustNoCalls(t, c, mutatingOps...)
-	if len(pre.Copies) != 1 || pre.Copies[0].Name != "app-1" || !pre.Copies[0].Encrypted || pre.Copies[0].ClientToken != ClientToken(srcRegion, srcID, "eu-west-1", "app-1") {
+	if len(pre.Copies) != 1 || pre.Copies[0].Name != "app-1" || !pre.Copies[0].Encrypted || pre.Copies[0].ClientToken != "" {
 		t.Errorf("preflight = %+v", pre.Copies)
 	}
 	out, err := Copy(context.Background(), c.clients(), in, testOptions)
@@ -720,38 +720,70 @@ func TestCopyAllowsSharingWithCustomerKey(t *testing.T) {
 }
 
 func TestClientToken(t *testing.T) {
-	base := ClientToken(srcRegion, srcID, "eu-west-1", "app-1")
+	base := ClientToken("run-1", srcRegion, srcID, "eu-west-1", "app-1")
 	if len(base) > 64 || !strings.HasPrefix(base, "amiforge-") {
 		t.Fatalf("token %q: want at most 64 characters", base)
 	}
-	for _, tc := range []struct{ name, sr, src, r, n string }{
-		{"other source region", "us-east-2", srcID, "eu-west-1", "app-1"},
-		{"other source", srcRegion, "ami-other", "eu-west-1", "app-1"},
-		{"other region", srcRegion, srcID, "eu-west-2", "app-1"},
-		{"other name", srcRegion, srcID, "eu-west-1", "app-2"},
-		{"no ambiguity from joining", srcRegion, srcID, "eu-west-1app-1", ""},
+	for _, tc := range []struct{ name, run, sr, src, r, n string }{
+		{"other run", "run-2", srcRegion, srcID, "eu-west-1", "app-1"},
+		{"other source region", "run-1", "us-east-2", srcID, "eu-west-1", "app-1"},
+		{"other source", "run-1", srcRegion, "ami-other", "eu-west-1", "app-1"},
+		{"other region", "run-1", srcRegion, srcID, "eu-west-2", "app-1"},
+		{"other name", "run-1", srcRegion, srcID, "eu-west-1", "app-2"},
+		{"no ambiguity from joining", "run-1", srcRegion, srcID, "eu-west-1app-1", ""},
 	} {
-		if ClientToken(tc.sr, tc.src, tc.r, tc.n) == base {
+		if ClientToken(tc.run, tc.sr, tc.src, tc.r, tc.n) == base {
 			t.Errorf("%s: same token", tc.name)
 		}
 	}
-	// Two runs with the same input (a retry of the whole operation) send
-	// the same tokens.
-	tokens := func() []string {
+}
+
+// TestCopyClientTokenPerRun checks that two Copy calls with the same input
+// send different tokens (a rerun after a rolled-back run must not get the
+// removed copy back from EC2), unless they share a RunID.
+func TestCopyClientTokenPerRun(t *testing.T) {
+	tokens := func(runID string) []string {
+		t.Helper()
 		c := newCopyCloud(t, "eu-west-1", "ap-south-1")
-		in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1"), Concurrency: 1}
-		if _, err := Copy(context.Background(), c.clients(), in, testOptions); err != nil {
+		in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1"), Concurrency: 1, RunID: runID}
+		out, err := Copy(context.Background(), c.clients(), in, testOptions)
+		if err != nil {
 			t.Fatal(err)
 		}
-		var out []string
-		for _, k := range c.Calls("CopyImage") {
-			out = append(out, k.Region+"="+aws.ToString(k.In.(*ec2.CopyImageInput).ClientToken))
+		if in.RunID != runID {
+			t.Errorf("Copy changed the caller's RunID to %q", in.RunID)
 		}
-		return out
+		var got []string
+		for i, k := range c.Calls("CopyImage") {
+			tok := aws.ToString(k.In.(*ec2.CopyImageInput).ClientToken)
+			if tok == "" || tok != out.Results[i].ClientToken {
+				t.Errorf("%s: token %q, result %q", k.Region, tok, out.Results[i].ClientToken)
+			}
+			got = append(got, k.Region+"="+tok)
+		}
+		return got
 	}
-	first, second := tokens(), tokens()
-	if !slices.Equal(first, second) || len(first) != 2 || first[0] == first[1] {
-		t.Errorf("tokens differ between runs: %v vs %v", first, second)
+	for _, tc := range []struct {
+		name       string
+		runA, runB string
+		same       bool
+	}{
+		{name: "no run ID: a new one per call", same: false},
+		{name: "same run ID: same tokens", runA: "r1", runB: "r1", same: true},
+		{name: "different run IDs", runA: "r1", runB: "r2", same: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := tokens(tc.runA), tokens(tc.runB)
+			if len(a) != 2 || len(b) != 2 || a[0] == a[1] {
+				t.Fatalf("tokens %v, %v", a, b)
+			}
+			if slices.Equal(a, b) != tc.same {
+				t.Errorf("tokens of two runs %v and %v: equal = %v, want %v", a, b, !tc.same, tc.same)
+			}
+		})
+	}
+	if tc := ClientToken("r1", srcRegion, srcID, "eu-west-1", "app-1"); tc == "" {
+		t.Fatal("empty token")
 	}
 }
 

@@ -8,8 +8,9 @@
 //
 //   - Copy copies an AMI to many regions, at most CopyInput.Concurrency at
 //     once, and shares, tags and deprecates each copy as soon as it is
-//     available. CopyImage carries a deterministic ClientToken, so retries
-//     never make a second copy. When a region fails, the others are
+//     available. CopyImage carries a ClientToken made from the run's ID
+//     (CopyInput.RunID) and the copy, so retries within a run never make a
+//     second copy and a new run never gets an earlier run's copy back. When a region fails, the others are
 //     cancelled and every copy already made is removed with its snapshots
 //     (unless CopyInput.KeepOnFailure); the caller gets one Result per
 //     region and an error joining the failures.

@@ -195,8 +195,14 @@ func TestMotoCopySharesAndTagsInEveryRegion(t *testing.T) {
 	}
 	for _, c := range copies {
 		name := map[string]string{"eu-west-1": "cp-1", "ap-southeast-2": "cp-1-ap"}[c.Region]
-		if got := c.Params.Get("ClientToken"); got != distribute.ClientToken(motoSrc, src, c.Region, name) {
-			t.Errorf("%s: ClientToken %q", c.Region, got)
+		var want string
+		for _, r := range out.Results {
+			if r.Region == c.Region && r.Name == name {
+				want = r.ClientToken
+			}
+		}
+		if got := c.Params.Get("ClientToken"); got == "" || got != want {
+			t.Errorf("%s: ClientToken %q, result's %q", c.Region, got, want)
 		}
 		eu := c.Region == "eu-west-1"
 		if (c.Params.Get("Encrypted") == "true") != eu || (c.Params.Get("KmsKeyId") == "alias/team-eu") != eu {
@@ -268,6 +274,64 @@ func TestMotoRetriedCopyReusesClientToken(t *testing.T) {
 	})
 	if err != nil || len(imgs.Images) != 1 {
 		t.Errorf("eu-west-1 holds %d AMIs named retry-2 (err %v), want 1", len(imgs.Images), err)
+	}
+}
+
+// TestMotoRerunAfterRollbackMakesNewCopies fails a run in one region (its
+// copies are removed), then runs again with the same input. EC2 answers a
+// CopyImage whose token it has seen with the earlier copy (deregistered by
+// then) or, when parameters differ, IdempotentParameterMismatch; moto
+// ignores tokens, so the proxy plays that part. The rerun must send new
+// tokens and succeed.
+func TestMotoRerunAfterRollbackMakesNewCopies(t *testing.T) {
+	e := newMotoEnv(t)
+	ctx := context.Background()
+	src := e.registerSource(t, "rerun-1")
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	failAP := true
+	e.proxy.SetFault(func(_ *http.Request, c awstest.Call) *awstest.Fault {
+		if c.Action != "CopyImage" {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		tok := c.Params.Get("ClientToken")
+		if seen[tok] {
+			return &awstest.Fault{Code: "IdempotentParameterMismatch", Status: http.StatusBadRequest,
+				Message: "token already used by an earlier request"}
+		}
+		seen[tok] = true
+		if failAP && c.Region == "ap-southeast-2" {
+			return awstest.ErrorFault("UnauthorizedOperation", http.StatusForbidden)
+		}
+		return nil
+	})
+	in := &distribute.CopyInput{
+		SourceImageID: src, SourceRegion: motoSrc, Concurrency: 1, Name: "rerun-1-copy",
+		Targets: []distribute.Target{{Region: "eu-west-1"}, {Region: "ap-southeast-2"}},
+	}
+	if _, err := distribute.Copy(ctx, e.clients(), in, fastWait); err == nil || !strings.Contains(err.Error(), "UnauthorizedOperation") {
+		t.Fatalf("first run: err = %v, want the injected failure", err)
+	}
+	mu.Lock()
+	failAP = false
+	mu.Unlock()
+	out, err := distribute.Copy(ctx, e.clients(), in, fastWait)
+	if err != nil {
+		t.Fatalf("rerun after a rolled-back run: %v", err)
+	}
+	for _, r := range out.Results {
+		if r.Status != distribute.StatusAvailable {
+			t.Errorf("%s: %+v", r.Region, r)
+		}
+		imgs, err := e.direct(r.Region).DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{r.ImageID}})
+		if err != nil || len(imgs.Images) != 1 || imgs.Images[0].State != types.ImageStateAvailable {
+			t.Errorf("%s: copy %s not available (err %v)", r.Region, r.ImageID, err)
+		}
+	}
+	if n := len(e.proxy.CallsFor("ec2", "CopyImage")); n != 4 {
+		t.Errorf("CopyImage calls = %d, want 4 (two per run)", n)
 	}
 }
 
