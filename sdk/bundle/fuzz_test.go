@@ -25,6 +25,10 @@ func manifestSeeds(f *testing.F) [][]byte {
 	for _, g := range golden {
 		seeds = append(seeds, readFile(f, g))
 	}
+	head, signed, evil, tail := forgeParts(f)
+	for _, fg := range forgeries {
+		seeds = append(seeds, []byte(fg.build(head, signed, evil, tail)))
+	}
 	return seeds
 }
 
@@ -32,6 +36,7 @@ func FuzzParseManifest(f *testing.F) {
 	for _, s := range manifestSeeds(f) {
 		f.Add(s)
 	}
+	k := loadKeys(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseManifest(b)
 		if err != nil {
@@ -50,6 +55,18 @@ func FuzzParseManifest(f *testing.F) {
 		for i, p := range m.Parts {
 			if p.Index != i || checkFileName(p.Filename) != nil {
 				t.Fatalf("part %d: %+v", i, p)
+			}
+		}
+		// What was verified is what was parsed: the signed bytes are the
+		// exact form of the parsed fields, as the vectors and seeds are.
+		sb, err := SignedBytes(b)
+		if err != nil {
+			t.Fatalf("parsed, but SignedBytes fails: %v", err)
+		}
+		if m.Verify(k.userCert) == nil {
+			want, err := SignedBytes(m.Marshal())
+			if err != nil || !bytes.Equal(sb, want) {
+				t.Fatalf("verified bytes are not the parsed fields (%v):\n got %s\nwant %s", err, sb, want)
 			}
 		}
 		// The exact form is stable: it parses again to the same bytes.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -70,40 +71,30 @@ const maxRSABytes = 2048
 // ParseManifest parses a manifest of version 2007-10-10, as written by the
 // original tools or by Marshal, and validates its bounds: sizes, part count
 // and indexes, file names (plain names only: no '/', '\\' or ".."),
-// hexadecimal digests and keys. It keeps b, so that Bytes returns it
-// unchanged; for a manifest in the format's exact form Marshal returns the
+// hexadecimal digests and keys. It refuses comments, CDATA sections,
+// processing instructions other than the XML declaration, DOCTYPE and other
+// declarations, and children of <manifest> that appear twice, so that the
+// signed bytes (SignedBytes) are the elements the fields are read from. It
+// keeps b, so that Bytes returns it unchanged; for a manifest in the format's exact form Marshal returns the
 // same bytes. Errors are *ManifestError naming the offending element.
 func ParseManifest(b []byte) (*Manifest, error) {
 	if len(b) > MaxManifestSize {
 		return nil, &ManifestError{Reason: fmt.Sprintf("larger than %d bytes", MaxManifestSize)}
 	}
 	var x xmlManifest
-	d := xml.NewDecoder(bytes.NewReader(b))
-	if err := d.Decode(&x); err != nil {
-		return nil, &ManifestError{Reason: "not valid XML", Err: err}
+	sc := newScanner(b)
+	if err := xml.NewTokenDecoder(sc).Decode(&x); err != nil {
+		return nil, manifestXMLError(err)
 	}
 	// Only whitespace may follow the root element.
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, &ManifestError{Reason: "not valid XML after </manifest>", Err: err}
-		}
-		if cd, ok := tok.(xml.CharData); ok && len(bytes.TrimSpace(cd)) == 0 {
-			continue
-		}
-		if _, ok := tok.(xml.Comment); ok {
-			continue
-		}
-		return nil, &ManifestError{Reason: "content after </manifest>"}
+	if err := sc.drain(); err != nil {
+		return nil, err
 	}
 	m, err := fromXML(&x)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := SignedBytes(b); err != nil {
+	if _, err := sc.signedBytes(); err != nil {
 		return nil, err
 	}
 	m.raw = slices.Clone(b)
@@ -302,32 +293,159 @@ func clip(s string) string {
 	return s
 }
 
-// SignedBytes returns the bytes a manifest's signature covers: from the
-// first "<machine_configuration>" to its closing tag, immediately followed by
-// the bytes from the first "<image>" to its closing tag, exactly as they
-// stand in raw.
+// SignedBytes returns the bytes a manifest's signature covers: the
+// <machine_configuration> element, immediately followed by the <image>
+// element, exactly as they stand in raw. These are the elements, children of
+// the root <manifest>, whose content ParseManifest reads; text that merely
+// looks like them (in a comment, a CDATA section, another element) does not
+// count. raw must be a manifest ParseManifest's markup rules allow: no
+// comments, CDATA sections, processing instructions other than the XML
+// declaration, or DOCTYPE, and each child of <manifest> at most once.
 func SignedBytes(raw []byte) ([]byte, error) {
-	mc, err := span(raw, "machine_configuration")
-	if err != nil {
+	sc := newScanner(raw)
+	if err := sc.drain(); err != nil {
 		return nil, err
 	}
-	im, err := span(raw, "image")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, len(mc)+len(im))
-	return append(append(out, mc...), im...), nil
+	return sc.signedBytes()
 }
 
-func span(raw []byte, name string) ([]byte, error) {
-	open, closing := "<"+name+">", "</"+name+">"
-	i := bytes.Index(raw, []byte(open))
-	if i < 0 {
-		return nil, &ManifestError{Field: name, Reason: "no " + open + " element to sign"}
+// scanner passes the tokens of a manifest on to an xml.Decoder and refuses
+// the markup a manifest may not contain. It records where the elements the
+// signature covers start and end, so that the signed bytes are the very
+// elements the decoder reads the fields from.
+type scanner struct {
+	raw   []byte
+	d     *xml.Decoder
+	depth int
+	roots int
+	seen  map[string]bool // children of <manifest>
+	// mc and im are the [start, end) offsets in raw of <machine_configuration>
+	// and <image>; end is 0 until the element is closed.
+	mc, im [2]int64
+	err    error // markup error, kept so that it is not wrapped as "not valid XML"
+}
+
+func newScanner(raw []byte) *scanner {
+	return &scanner{raw: raw, d: xml.NewDecoder(bytes.NewReader(raw)), seen: map[string]bool{}}
+}
+
+// Token implements xml.TokenReader.
+func (s *scanner) Token() (xml.Token, error) {
+	if s.err != nil {
+		return nil, s.err
 	}
-	j := bytes.Index(raw[i:], []byte(closing))
-	if j < 0 {
-		return nil, &ManifestError{Field: name, Reason: "no " + closing + " after " + open}
+	off := s.d.InputOffset()
+	tok, err := s.d.Token()
+	if err != nil {
+		return nil, err
 	}
-	return raw[i : i+j+len(closing)], nil
+	if err := s.check(tok, off); err != nil {
+		s.err = err
+		return nil, err
+	}
+	return xml.CopyToken(tok), nil
+}
+
+func (s *scanner) check(tok xml.Token, off int64) error {
+	switch t := tok.(type) {
+	case xml.StartElement:
+		s.depth++
+		name := t.Name.Local
+		switch s.depth {
+		case 1:
+			s.roots++
+			if s.roots > 1 {
+				return &ManifestError{Reason: "content after </manifest>"}
+			}
+			if name != "manifest" {
+				return &ManifestError{Reason: fmt.Sprintf("root element is <%s>, want <manifest>", clip(name))}
+			}
+		case 2:
+			if s.seen[name] {
+				return &ManifestError{Field: name, Reason: "appears twice"}
+			}
+			s.seen[name] = true
+			switch name {
+			case "machine_configuration":
+				s.mc[0] = off
+			case "image":
+				s.im[0] = off
+			}
+		default:
+			if name == "machine_configuration" || name == "image" || name == "manifest" {
+				return &ManifestError{Field: name, Reason: "not a child of <manifest>"}
+			}
+		}
+	case xml.EndElement:
+		if s.depth == 2 {
+			switch t.Name.Local {
+			case "machine_configuration":
+				s.mc[1] = s.d.InputOffset()
+			case "image":
+				s.im[1] = s.d.InputOffset()
+			}
+		}
+		s.depth--
+	case xml.CharData:
+		// A CDATA section is a token of its own, starting at "<".
+		if int(off) < len(s.raw) && s.raw[off] == '<' {
+			return &ManifestError{Reason: "contains a CDATA section"}
+		}
+		if s.depth == 0 && len(bytes.TrimSpace(t)) != 0 {
+			return &ManifestError{Reason: "text outside <manifest>"}
+		}
+	case xml.Comment:
+		return &ManifestError{Reason: "contains a comment"}
+	case xml.ProcInst:
+		if t.Target != "xml" || off != 0 {
+			return &ManifestError{Reason: fmt.Sprintf("contains a processing instruction <?%s?> other than the XML declaration at the start", clip(t.Target))}
+		}
+	case xml.Directive:
+		return &ManifestError{Reason: "contains a DOCTYPE or other <!…> declaration"}
+	default:
+		return &ManifestError{Reason: fmt.Sprintf("unexpected XML token %T", tok)}
+	}
+	return nil
+}
+
+// drain reads and checks the remaining tokens.
+func (s *scanner) drain() error {
+	for {
+		_, err := s.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return manifestXMLError(err)
+		}
+	}
+	if s.roots == 0 {
+		return &ManifestError{Reason: "no <manifest> element"}
+	}
+	return nil
+}
+
+// signedBytes returns the recorded elements, once all tokens were read.
+func (s *scanner) signedBytes() ([]byte, error) {
+	for _, e := range []struct {
+		name string
+		span [2]int64
+	}{{"machine_configuration", s.mc}, {"image", s.im}} {
+		if e.span[1] == 0 {
+			return nil, &ManifestError{Field: e.name, Reason: "no <" + e.name + "> element to sign"}
+		}
+	}
+	out := make([]byte, 0, (s.mc[1]-s.mc[0])+(s.im[1]-s.im[0]))
+	out = append(out, s.raw[s.mc[0]:s.mc[1]]...)
+	return append(out, s.raw[s.im[0]:s.im[1]]...), nil
+}
+
+// manifestXMLError returns err if it is a *ManifestError, else a
+// *ManifestError wrapping it.
+func manifestXMLError(err error) error {
+	var me *ManifestError
+	if errors.As(err, &me) {
+		return me
+	}
+	return &ManifestError{Reason: "not valid XML", Err: err}
 }
