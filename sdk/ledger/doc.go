@@ -6,8 +6,9 @@
 // *Ledger (through its Options). When one is given, the function records the
 // resource together with an undo function as soon as the resource exists. A
 // caller that wants to keep a resource (for example the final AMI of a
-// successful build) hands it over with Forget; everything still recorded when
-// the run fails is removed with Undo:
+// successful build) hands it over with ForgetResource, or with Forget for
+// IDs unique across regions; everything still recorded when the run fails is
+// removed with Undo:
 //
 //	var l ledger.Ledger
 //	out, err := build(ctx, &l) // creates instances, key pairs, images ...

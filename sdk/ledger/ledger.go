@@ -70,9 +70,23 @@ func (l *Ledger) Record(r Resource, undo func(context.Context) error) {
 	l.entries = append(l.entries, entry{res: r, undo: undo})
 }
 
-// Forget removes every entry with the given kind and ID (in any region)
-// without undoing it: the resource is handed over to the caller and will be
-// kept.
+// ForgetResource removes the entry for r (same kind, ID and region) without
+// undoing it: the resource is handed over to the caller and will be kept.
+// Entries of the same kind and ID in other regions stay recorded; names such
+// as those of key pairs are unique only within a region.
+func (l *Ledger) ForgetResource(r Resource) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.entries = slices.DeleteFunc(l.entries, func(e entry) bool { return e.res == r })
+}
+
+// Forget removes every entry with the given kind and ID in any region
+// without undoing it: the resources are handed over to the caller and will
+// be kept. It suits IDs that are unique across regions (instance, image,
+// snapshot IDs; S3 bucket/key). For names that are unique only within a
+// region, such as key pair names, use ForgetResource: Forget would also drop
+// a same-named resource recorded in another region, which Undo would then
+// leave behind.
 func (l *Ledger) Forget(kind Kind, id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

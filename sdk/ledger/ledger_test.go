@@ -202,3 +202,34 @@ func TestResourceString(t *testing.T) {
 		}
 	}
 }
+
+// TestForgetResource checks that forgetting a resource keeps entries of the
+// same kind and ID in other regions (key pair names are unique per region
+// only), while Forget drops them in every region.
+func TestForgetResource(t *testing.T) {
+	east := Resource{Kind: KindKeyPair, ID: "packer-key", Region: "us-east-1"}
+	west := Resource{Kind: KindKeyPair, ID: "packer-key", Region: "eu-west-1"}
+	other := Resource{Kind: KindImage, ID: "packer-key", Region: "us-east-1"}
+	tests := []struct {
+		name   string
+		forget func(l *Ledger)
+		want   []Resource
+	}{
+		{"resource in one region", func(l *Ledger) { l.ForgetResource(east) }, []Resource{west, other}},
+		{"resource in the other region", func(l *Ledger) { l.ForgetResource(west) }, []Resource{east, other}},
+		{"resource not recorded", func(l *Ledger) { l.ForgetResource(Resource{Kind: KindKeyPair, ID: "packer-key"}) }, []Resource{east, west, other}},
+		{"kind and ID in every region", func(l *Ledger) { l.Forget(KindKeyPair, "packer-key") }, []Resource{other}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var l Ledger
+			for _, r := range []Resource{east, west, other} {
+				l.Record(r, nil)
+			}
+			tc.forget(&l)
+			if got := l.Resources(); !slices.Equal(got, tc.want) {
+				t.Errorf("Resources() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
