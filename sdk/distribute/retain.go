@@ -19,12 +19,21 @@ import (
 )
 
 // BundleDeleter deletes the S3 bundle (manifest and parts) of an
-// instance-store AMI, given the AMI's manifest location
-// ("bucket/prefix/image.manifest.xml"). The bundle storage package
-// provides one.
+// instance-store AMI, given the AMI's region (an instance-store AMI is
+// registered from a bucket in its own region, so this is the region of the
+// S3 client to use) and manifest location
+// ("bucket/prefix/image.manifest.xml").
+//
+// An error wrapping ErrBundleSkipped (for example AccessDenied on a
+// bucket of another account) is reported as a warning on the Decision, not
+// as a failure: the AMI is removed, its bundle left.
 type BundleDeleter interface {
-	DeleteBundle(ctx context.Context, manifestLocation string) error
+	DeleteBundle(ctx context.Context, region, manifestLocation string) error
 }
+
+// ErrBundleSkipped marks a bundle a BundleDeleter chose not to, or may
+// not, delete; see BundleDeleter.
+var ErrBundleSkipped = errors.New("bundle not deleted")
 
 // Selector chooses the AMIs retention may consider, among the caller's own
 // AMIs (owner "self"). At least one of Name and Tags must be set.
@@ -173,6 +182,9 @@ type Decision struct {
 	DeletedSnapshotIDs []string `json:"deleted_snapshot_ids,omitempty"`
 	// BundleLocation is the deleted S3 bundle of an instance-store AMI.
 	BundleLocation string `json:"bundle_location,omitempty"`
+	// Warnings are problems that did not stop the removal, such as a
+	// bundle left in a bucket that may not be changed.
+	Warnings []string `json:"warnings,omitempty"`
 	// Err is a failure to remove the AMI.
 	Err error `json:"-"`
 }
@@ -197,6 +209,9 @@ func (ds Decisions) WriteTable(w io.Writer) error {
 			act += " (failed: " + firstLine(d.Err.Error()) + ")"
 		case d.Removed:
 			act = "removed"
+			if len(d.Warnings) > 0 {
+				act += " (warning: " + firstLine(d.Warnings[0]) + ")"
+			}
 		}
 		created := "-"
 		if !d.Created.IsZero() {
@@ -356,9 +371,14 @@ func retainRegion(ctx context.Context, api RetainAPI, region string, in *RetainI
 		}
 		d.Removed, d.DeletedSnapshotIDs, d.Err = o.deregisterImage(ctx, api, d.ImageID, region, !in.KeepSnapshots)
 		if d.Removed && loc != "" {
-			if err := in.Bundles.DeleteBundle(ctx, loc); err != nil {
-				d.Err = errors.Join(d.Err, fmt.Errorf("delete bundle %q of %s: %w", loc, d.ImageID, err))
-			} else {
+			switch err := in.Bundles.DeleteBundle(ctx, region, loc); {
+			case errors.Is(err, ErrBundleSkipped):
+				w := fmt.Sprintf("bundle %q of %s left in place: %v", loc, d.ImageID, err)
+				d.Warnings = append(d.Warnings, w)
+				o.logf("%s: %s", region, w)
+			case err != nil:
+				d.Err = errors.Join(d.Err, fmt.Errorf("delete bundle %q of %s in %s: %w", loc, d.ImageID, region, err))
+			default:
 				d.BundleLocation = loc
 			}
 		}

@@ -21,13 +21,13 @@ type fakeBundles struct {
 	err     error
 }
 
-func (b *fakeBundles) DeleteBundle(ctx context.Context, loc string) error {
+func (b *fakeBundles) DeleteBundle(ctx context.Context, region, loc string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.err != nil {
 		return b.err
 	}
-	b.deleted = append(b.deleted, loc)
+	b.deleted = append(b.deleted, region+":"+loc)
 	return nil
 }
 
@@ -105,6 +105,7 @@ func TestRetain(t *testing.T) {
 		wantSnaps    bool     // their snapshots deleted
 		wantBundles  []string
 		wantErr      string
+		wantWarning  string
 		wantNoChange bool
 	}{
 		{
@@ -126,7 +127,7 @@ func TestRetain(t *testing.T) {
 				"us-west-2 app-2 keep", "us-west-2 app-1 keep",
 			},
 			wantRemoved: []string{"ami-a4", "ami-a5", "ami-a6"}, wantSnaps: true,
-			wantBundles: []string{"bucket/app-4/image.manifest.xml"},
+			wantBundles: []string{"eu-west-1:bucket/app-4/image.manifest.xml"},
 		},
 		{
 			name: "keep newest one and those younger than 5.5 days, keeping snapshots",
@@ -139,7 +140,7 @@ func TestRetain(t *testing.T) {
 				"us-west-2 app-2 keep", "us-west-2 app-1 remove removed",
 			},
 			wantRemoved: []string{"ami-a4", "ami-a5", "ami-b1"},
-			wantBundles: []string{"bucket/app-4/image.manifest.xml"},
+			wantBundles: []string{"eu-west-1:bucket/app-4/image.manifest.xml"},
 		},
 		{
 			name:      "instance-store AMI without a bundle deleter is kept",
@@ -184,7 +185,21 @@ func TestRetain(t *testing.T) {
 				"us-west-2 app-2 keep", "us-west-2 app-1 keep",
 			},
 			wantRemoved: []string{"ami-a4", "ami-a5", "ami-a6"}, wantSnaps: true,
-			wantErr: `delete bundle "bucket/app-4/image.manifest.xml" of ami-a4: access denied`,
+			wantErr: `delete bundle "bucket/app-4/image.manifest.xml" of ami-a4 in eu-west-1: access denied`,
+		},
+		{
+			name: "bundle skipped by the deleter: a warning, not an error",
+			in:   keep2,
+			setup: func(c *fakeCloud, b *fakeBundles) {
+				b.err = fmt.Errorf("bucket of another account: %w", ErrBundleSkipped)
+			},
+			want: []string{
+				"eu-west-1 app-10 keep", "eu-west-1 app-9 keep", "eu-west-1 app-8 keep", "eu-west-1 app-7 keep",
+				"eu-west-1 app-6 remove removed", "eu-west-1 app-5 remove removed", "eu-west-1 app-4 remove removed", "eu-west-1 app-x keep",
+				"us-west-2 app-2 keep", "us-west-2 app-1 keep",
+			},
+			wantRemoved: []string{"ami-a4", "ami-a5", "ami-a6"}, wantSnaps: true,
+			wantWarning: `bundle "bucket/app-4/image.manifest.xml" of ami-a4 left in place: bucket of another account`,
 		},
 	}
 	for _, tc := range tests {
@@ -227,6 +242,13 @@ func TestRetain(t *testing.T) {
 			slices.Sort(snaps)
 			if !slices.Equal(removed, tc.wantRemoved) || !slices.Equal(snaps, wantSnaps) {
 				t.Errorf("deregistered %v, deleted snapshots %v; want %v, %v", removed, snaps, tc.wantRemoved, wantSnaps)
+			}
+			var warnings []string
+			for _, d := range out.Decisions {
+				warnings = append(warnings, d.Warnings...)
+			}
+			if tc.wantWarning == "" && len(warnings) > 0 || tc.wantWarning != "" && (len(warnings) != 1 || !strings.Contains(warnings[0], tc.wantWarning)) {
+				t.Errorf("warnings %q, want %q", warnings, tc.wantWarning)
 			}
 			if !slices.Equal(b.deleted, tc.wantBundles) {
 				t.Errorf("bundles deleted %v, want %v", b.deleted, tc.wantBundles)
