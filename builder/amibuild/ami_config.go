@@ -20,8 +20,9 @@ type AMIConfig struct {
 	// build variables such as `{{ .SourceAMI }}` are not available here: use
 	// them in `tags` or `ami_description`.
 	AMIName string `mapstructure:"ami_name" required:"true"`
-	// The description of the AMI, up to 255 characters. It may use the build
-	// variables, for example `built from {{ .SourceAMIName }}`.
+	// The description of the AMI, up to 255 characters once rendered. It may
+	// use the build variables, for example `built from {{ .SourceAMIName }}`;
+	// the length is checked again when the source AMI is known.
 	AMIDescription string `mapstructure:"ami_description" required:"false"`
 	// Tags for the AMI and its snapshots. Keys and values may use the build variables
 	// `{{ .BuildRegion }}`, `{{ .SourceAMI }}`, `{{ .SourceAMIName }}`,
@@ -68,11 +69,11 @@ func (c *AMIConfig) Prepare(ctx *interpolate.Context) []error {
 	case !ValidAMIName(c.AMIName):
 		add("ami_name: %q contains characters AMI names may not contain; valid are letters, digits, spaces and ( ) [ ] . / - ' @ _ (clean_resource_name replaces the others)", c.AMIName)
 	}
-	if len(c.AMIDescription) > 255 {
-		add("ami_description: %d characters; valid is up to 255", len(c.AMIDescription))
-	}
 	if err := checkTemplate(ctx, c.AMIDescription); err != nil {
 		add("ami_description: not a valid template: %v", err)
+	} else if desc, err := Render(templateContext(ctx), c.AMIDescription, sampleBuildInfo()); err == nil && len(desc) > MaxDescriptionLen {
+		// Rendered with short sample values; the step checks the real one.
+		add("ami_description: %d characters once rendered; valid is up to %d", len(desc), MaxDescriptionLen)
 	}
 	switch c.AMIIMDSSupport {
 	case "", "v2.0":

@@ -160,7 +160,8 @@ func TestConfigInvalid(t *testing.T) {
 		{"ami name with a build variable", map[string]any{"ami_name": "app {{ .SourceAMI }}"}, []string{"ami_name: build variables such as {{ .SourceAMI }} are not available in ami_name", "use them in tags or ami_description"}},
 		{"ami name with a cleaned build variable", map[string]any{"ami_name": "app {{ clean_resource_name .SourceAMIName }}"}, []string{"ami_name: build variables such as {{ .SourceAMIName }} are not available"}},
 		{"ami name with a lowered build variable", map[string]any{"ami_name": "app-{{ lower .BuildRegion }}"}, []string{"ami_name: build variables such as {{ .BuildRegion }} are not available"}},
-		{"ami description too long", map[string]any{"ami_description": strings.Repeat("d", 256)}, []string{"ami_description: 256 characters; valid is up to 255"}},
+		{"ami description too long", map[string]any{"ami_description": strings.Repeat("d", 256)}, []string{"ami_description: 256 characters once rendered; valid is up to 255"}},
+		{"ami description too long once rendered", map[string]any{"ami_description": strings.Repeat("{{ .SourceAMI }}", 13)}, []string{"ami_description: 273 characters once rendered; valid is up to 255"}},
 		{"imds support v1", map[string]any{"imds_support": "v1.0"}, []string{"imds_support: \"v1.0\" is invalid; the only valid value is \"v2.0\""}},
 		{"ena support not a bool", map[string]any{"ena_support": "maybe"}, []string{"ena_support"}},
 
@@ -382,6 +383,46 @@ func TestConfigRegionFromEnvironment(t *testing.T) {
 	}
 	if c.Region() != "eu-west-3" {
 		t.Errorf("region = %q, want eu-west-3 from AWS_DEFAULT_REGION", c.Region())
+	}
+}
+
+func TestConfigDescriptionLengthIsRendered(t *testing.T) {
+	// 320 characters of template that render to 4: valid.
+	raw := validRaw()
+	raw["ami_description"] = strings.Repeat(`{{ "" }}`, 40) + "{{ .BuildRegion | len }}"
+	if _, errs := prepareRaw(t, raw); len(errs) > 0 {
+		t.Fatalf("Prepare: %s", joinErrs(errs))
+	}
+}
+
+func TestRenderDescription(t *testing.T) {
+	ictx := interpolate.Context{Funcs: TemplateFuncs}
+	tests := []struct {
+		name    string
+		desc    string
+		info    *BuildInfo
+		want    string
+		wantErr string
+	}{
+		{"plain", "web server", nil, "web server", ""},
+		{"rendered", "from {{ .SourceAMIName }}", &BuildInfo{SourceAMIName: "debian-12"}, "from debian-12", ""},
+		{"at the limit", "from {{ .SourceAMIName }}", &BuildInfo{SourceAMIName: strings.Repeat("n", 250)}, "from " + strings.Repeat("n", 250), ""},
+		{"too long once rendered", "from {{ .SourceAMIName }}", &BuildInfo{SourceAMIName: strings.Repeat("n", 251)}, "", "ami_description: 256 characters once rendered; valid is up to 255"},
+		{"bad template", "from {{ .Nope }}", &BuildInfo{}, "", "ami_description: "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := RenderDescription(ictx, tc.desc, tc.info)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("RenderDescription = %q, %v; want %q", got, err, tc.want)
+			}
+		})
 	}
 }
 

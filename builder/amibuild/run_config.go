@@ -425,6 +425,13 @@ func checkTemplate(ctx *interpolate.Context, s string) error {
 	if !strings.Contains(s, "{{") {
 		return nil
 	}
+	_, err := Render(templateContext(ctx), s, sampleBuildInfo())
+	return err
+}
+
+// templateContext returns a copy of ctx (or an empty context) with the
+// template functions set.
+func templateContext(ctx *interpolate.Context) interpolate.Context {
 	var c interpolate.Context
 	if ctx != nil {
 		c = *ctx
@@ -432,6 +439,5 @@ func checkTemplate(ctx *interpolate.Context, s string) error {
 	if c.Funcs == nil {
 		c.Funcs = TemplateFuncs
 	}
-	_, err := Render(c, s, &BuildInfo{BuildRegion: "us-east-1", SourceAMITags: map[string]string{}})
-	return err
+	return c
 }

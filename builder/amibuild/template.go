@@ -176,6 +176,36 @@ func Render(ictx interpolate.Context, s string, info *BuildInfo) (string, error)
 	return interpolate.Render(s, &ictx)
 }
 
+// MaxDescriptionLen is the longest AMI description EC2 accepts.
+const MaxDescriptionLen = 255
+
+// RenderDescription renders ami_description with the build data and checks
+// that the result fits EC2's limit; errors name ami_description. The steps
+// call it right before the AMI is created or registered.
+func RenderDescription(ictx interpolate.Context, desc string, info *BuildInfo) (string, error) {
+	out, err := Render(ictx, desc, info)
+	if err != nil {
+		return "", fmt.Errorf("ami_description: %w", err)
+	}
+	if len(out) > MaxDescriptionLen {
+		return "", fmt.Errorf("ami_description: %d characters once rendered; valid is up to %d", len(out), MaxDescriptionLen)
+	}
+	return out, nil
+}
+
+// sampleBuildInfo is the build data options are rendered with at Prepare,
+// to check them before the source AMI is known: short values, so that an
+// option too long with them is too long with any source AMI.
+func sampleBuildInfo() *BuildInfo {
+	return &BuildInfo{
+		BuildRegion:           "us-east-1",
+		SourceAMI:             "ami-0123456789abcdef0",
+		SourceAMIOwner:        "123456789012",
+		SourceAMICreationDate: "2006-01-02T15:04:05.000Z",
+		SourceAMITags:         map[string]string{},
+	}
+}
+
 // RenderTags renders the keys and values of tags with the build data;
 // field names the option in errors. It returns nil for no tags.
 func RenderTags(ictx interpolate.Context, field string, tags map[string]string, info *BuildInfo) (map[string]string, error) {

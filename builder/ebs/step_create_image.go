@@ -44,9 +44,9 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 		return amibuild.Halt(state, ui, fmt.Errorf("internal error: no build instance in the build state"))
 	}
 	info, _ := amibuild.StateBuildInfo.Get(state)
-	desc, err := amibuild.Render(s.Ctx, s.Config.AMIDescription, info)
+	desc, err := amibuild.RenderDescription(s.Ctx, s.Config.AMIDescription, info)
 	if err != nil {
-		return amibuild.Halt(state, ui, fmt.Errorf("ami_description: %w", err))
+		return amibuild.Halt(state, ui, err)
 	}
 
 	ui.Sayf("Creating AMI %q from instance %s...", s.Config.AMIName, instanceID)

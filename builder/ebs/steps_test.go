@@ -193,6 +193,29 @@ func TestStepCreateImage(t *testing.T) {
 	}
 }
 
+func TestStepCreateImageChecksRenderedDescription(t *testing.T) {
+	e := newTestEnv(t)
+	info, _ := amibuild.StateBuildInfo.Get(e.state)
+	long := *info
+	long.SourceAMIName = strings.Repeat("n", 251)
+	amibuild.StateBuildInfo.Put(e.state, &long)
+	step := &stepCreateImage{
+		Region: testRegion,
+		Config: &amibuild.AMIConfig{AMIName: uniqueName(t), AMIDescription: "from {{ .SourceAMIName }}"},
+		Ctx:    interpolate.Context{Funcs: amibuild.TemplateFuncs},
+	}
+	if a := step.Run(context.Background(), e.state); a != multistep.ActionHalt {
+		t.Fatalf("Run = %v, want halt", a)
+	}
+	err, _ := amibuild.StateError.Get(e.state)
+	if err == nil || !strings.Contains(err.Error(), "ami_description: 256 characters once rendered; valid is up to 255") {
+		t.Errorf("error = %v, want one naming ami_description and its limit", err)
+	}
+	if calls := e.proxy.CallsFor("ec2", "CreateImage"); len(calls) != 0 {
+		t.Errorf("%d CreateImage calls with a description EC2 refuses", len(calls))
+	}
+}
+
 func TestStepModifyImage(t *testing.T) {
 	e := newTestEnv(t)
 	amibuild.StateImageID.Put(e.state, "ami-0123456789abcdef0")

@@ -63,9 +63,9 @@ func (s *stepRegisterImage) Run(ctx context.Context, state multistep.StateBag) m
 	if info == nil {
 		info = &amibuild.BuildInfo{BuildRegion: s.Region}
 	}
-	desc, err := amibuild.Render(s.Ctx, s.Description, info)
+	desc, err := amibuild.RenderDescription(s.Ctx, s.Description, info)
 	if err != nil {
-		return amibuild.Halt(state, u, fmt.Errorf("ami_description: %w", err))
+		return amibuild.Halt(state, u, err)
 	}
 
 	loc := b.Location.ImageLocation()

@@ -13,10 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
+	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
 )
 
 func TestCheckSourceImage(t *testing.T) {
@@ -154,5 +156,20 @@ func TestGenerateCert(t *testing.T) {
 	}
 	if err := cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
 		t.Errorf("not self-signed: %v", err)
+	}
+}
+
+func TestStepRegisterImageChecksRenderedDescription(t *testing.T) {
+	// An unreachable endpoint: the step must fail before any AWS call.
+	state := testState(t, "http://127.0.0.1:1")
+	stateBundle.Put(state, &bundled{Location: bundlestore.Location{Bucket: "b", Prefix: "p", Name: "image"}, Manifest: &bundle.Manifest{}})
+	amibuild.StateBuildInfo.Put(state, &amibuild.BuildInfo{BuildRegion: "us-east-1", SourceAMIName: strings.Repeat("n", 251)})
+	s := &stepRegisterImage{Region: "us-east-1", Name: "web", Description: "from {{ .SourceAMIName }}", Ctx: interpolate.Context{Funcs: amibuild.TemplateFuncs}}
+	if a := s.Run(context.Background(), state); a != multistep.ActionHalt {
+		t.Fatalf("Run = %v, want halt", a)
+	}
+	err, _ := amibuild.StateError.Get(state)
+	if err == nil || !strings.Contains(err.Error(), "ami_description: 256 characters once rendered; valid is up to 255") {
+		t.Errorf("error = %v, want one naming ami_description and its limit", err)
 	}
 }
