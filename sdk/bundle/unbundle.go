@@ -14,8 +14,6 @@ import (
 	"hash"
 	"io"
 	"sync"
-
-	"github.com/klauspost/compress/gzip"
 )
 
 // UnbundleInput describes a bundle to read.
@@ -64,8 +62,7 @@ type Reader struct {
 	verified  bool
 	parts     *partReader
 	cbc       *cbcReader
-	gz        *stageReader
-	ahead     *aheadReader // inflates and hashes ahead of tr
+	gz        *pgzReader // inflates (in parallel) and hashes ahead of tr
 	h         hash.Hash
 	tr        *tar.Reader
 	entry     string
@@ -119,15 +116,9 @@ func Open(ctx context.Context, in *UnbundleInput, optFns ...func(*ReadOptions)) 
 	}
 	r.parts = newPartReader(ctx, in.Source, m, opts.Concurrency)
 	r.cbc = &cbcReader{r: r.parts, mode: cipher.NewCBCDecrypter(blk, iv), buf: make([]byte, aes.BlockSize+cbcChunk)}
-	gz, err := gzip.NewReader(r.cbc)
-	if err != nil {
-		r.Close()
-		return nil, r.classify(err, "gzip", "not a gzip stream")
-	}
-	r.gz = &stageReader{r: gz}
 	r.h = sha1.New()
-	r.ahead = newAheadReader(r.gz, r.h)
-	r.tr = tar.NewReader(r.ahead)
+	r.gz = newPgzReader(r.cbc, r.h, defaultWorkers())
+	r.tr = tar.NewReader(r.gz)
 	hdr, err := r.tr.Next()
 	if err != nil {
 		r.Close()
@@ -189,10 +180,10 @@ func (r *Reader) finish() error {
 	}
 	// The rest of the tar stream (end blocks, record padding) counts for
 	// the digest, and reading to the end checks gzip, padding and parts.
-	if _, err := io.Copy(io.Discard, r.ahead); err != nil {
+	if _, err := io.Copy(io.Discard, onlyReader{r.gz}); err != nil {
 		return r.classify(err, "gzip", "after the tar stream")
 	}
-	r.ahead.hashed()
+	r.gz.hashed()
 	if err := r.parts.finished(); err != nil {
 		return err
 	}
@@ -216,7 +207,7 @@ func (r *Reader) classify(err error, stage, reason string) error {
 	if r.cbc.err != nil && r.cbc.err != io.EOF {
 		return r.cbc.err
 	}
-	if r.gz != nil && r.gz.err != nil {
+	if r.gz != nil && r.gz.err != nil && r.gz.err != io.EOF {
 		return &FormatError{Stage: "gzip", Reason: "corrupt", Err: r.gz.err}
 	}
 	if err == io.ErrUnexpectedEOF {
@@ -238,8 +229,8 @@ func (r *Reader) Close() error {
 }
 
 func (r *Reader) stopAhead() {
-	if r.ahead != nil {
-		r.ahead.stop()
+	if r.gz != nil {
+		r.gz.stop()
 	}
 }
 
@@ -276,19 +267,10 @@ type onlyWriter struct{ w io.Writer }
 
 func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
 
-// stageReader records the first error other than io.EOF of its reader.
-type stageReader struct {
-	r   io.Reader
-	err error
-}
+// onlyReader hides io.WriterTo.
+type onlyReader struct{ r io.Reader }
 
-func (s *stageReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if err != nil && err != io.EOF && s.err == nil {
-		s.err = err
-	}
-	return n, err
-}
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 
 // cbcReader decrypts AES-CBC and removes PKCS #7 padding. It holds back the
 // last decrypted block until its reader reaches io.EOF.

@@ -1,0 +1,200 @@
+package bundle
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"context"
+	"crypto/sha1"
+	"errors"
+	"io"
+	"testing"
+	"testing/iotest"
+)
+
+// ourGzip compresses data with the bundler's parallel compressor.
+func ourGzip(t testing.TB, data []byte, level int) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	z, err := newBlockGzipWriter(context.Background(), &b, level, gzBlockSize, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := z.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// stdGzip compresses data as one deflate stream with Go's compress/gzip,
+// flushing (sync flush, window kept) every flushEvery bytes if not 0.
+func stdGzip(t testing.TB, data []byte, flushEvery int, hdr gzip.Header) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w, err := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Header = hdr
+	for len(data) > 0 {
+		k := len(data)
+		if flushEvery > 0 {
+			k = min(k, flushEvery)
+		}
+		if _, err := w.Write(data[:k]); err != nil {
+			t.Fatal(err)
+		}
+		if flushEvery > 0 {
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		data = data[k:]
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// markerData is incompressible data strewn with sync-flush markers (and
+// bytes before them that pass the splitter's check), which deflate keeps
+// as stored blocks: candidates that are not block boundaries.
+func markerData(n int) []byte {
+	b := randomBytes(n, 77)
+	for i := 1000; i+5 < n; i += 150_001 {
+		copy(b[i:], []byte{0, 0, 0, 0xff, 0xff})
+	}
+	return b
+}
+
+func TestPgzReader(t *testing.T) {
+	mixed := benchImages()["mixed"][:6<<20+12345]
+	blocks := func(n int) []byte { return mixed[:n] }
+	withZeros := append(append(append([]byte{}, mixed[:3<<20]...), make([]byte, 5<<20)...), mixed[:1<<20]...)
+	tests := []struct {
+		name string
+		data []byte
+		gz   func(t testing.TB, data []byte) []byte
+		// inOrder: the stream must not be read in parallel; parallel:
+		// our own bundles must be read in parallel throughout.
+		parallel bool
+	}{
+		{name: "ours, mixed", data: mixed, gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 6) }, parallel: true},
+		{name: "ours, zero blocks", data: withZeros, gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 6) }, parallel: true},
+		{name: "ours, level 1", data: mixed, gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 1) }, parallel: true},
+		{name: "ours, level 9", data: mixed, gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 9) }, parallel: true},
+		{name: "ours, empty", data: nil, gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 6) }, parallel: true},
+		{name: "ours, short", data: blocks(100), gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 6) }, parallel: true},
+		{name: "ours, one block", data: blocks(gzBlockSize), gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 6) }, parallel: true},
+		{name: "ours, one block and a byte", data: blocks(gzBlockSize + 1), gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 6) }, parallel: true},
+		{name: "ours, false markers in stored blocks", data: markerData(5 << 20), gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 6) }},
+		{name: "one deflate stream (gzip -9)", data: mixed, gz: func(t testing.TB, d []byte) []byte { return stdGzip(t, d, 0, gzip.Header{}) }},
+		{name: "sync flush every 128 KiB, window kept (pigz)", data: mixed, gz: func(t testing.TB, d []byte) []byte { return stdGzip(t, d, 128<<10, gzip.Header{}) }},
+		{name: "sync flush every MiB, window kept", data: mixed, gz: func(t testing.TB, d []byte) []byte { return stdGzip(t, d, gzBlockSize, gzip.Header{}) }},
+		{name: "header with name, comment and extra", data: mixed[:2<<20], gz: func(t testing.TB, d []byte) []byte {
+			return stdGzip(t, d, gzBlockSize, gzip.Header{Name: "img.tar", Comment: "made elsewhere", Extra: []byte("xx\x02\x00ab")})
+		}},
+		{name: "two members", data: mixed, gz: func(t testing.TB, d []byte) []byte {
+			return append(ourGzip(t, d[:3<<20+5], 6), ourGzip(t, d[3<<20+5:], 6)...)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			gz := tc.gz(t, tc.data)
+			for _, src := range []struct {
+				name string
+				r    io.Reader
+			}{{"whole", bytes.NewReader(gz)}, {"small reads", iotest.HalfReader(bytes.NewReader(gz))}} {
+				h := sha1.New()
+				z := newPgzReader(src.r, h, 2)
+				got, err := io.ReadAll(iotest.OneByteReader(io.LimitReader(z, 100)))
+				if err == nil {
+					var rest []byte
+					rest, err = io.ReadAll(z)
+					got = append(got, rest...)
+				}
+				z.hashed()
+				if err != nil {
+					t.Fatalf("%s: %v", src.name, err)
+				}
+				if !bytes.Equal(got, tc.data) {
+					t.Fatalf("%s: read %d bytes differing from the %d written", src.name, len(got), len(tc.data))
+				}
+				if !bytes.Equal(h.Sum(nil), sha1Sum(tc.data)) {
+					t.Errorf("%s: hash differs from the SHA-1 of the data", src.name)
+				}
+				t.Logf("%s: %d segments in parallel, %d joined, %d in order", src.name, z.parallel, z.merged, z.sequential)
+				if tc.parallel && (z.sequential != 0 || z.merged != 0 || z.parallel == 0) {
+					t.Errorf("%s: %d segments in parallel, %d joined, %d in order; want all in parallel", src.name, z.parallel, z.merged, z.sequential)
+				}
+				if _, err := z.Read(make([]byte, 1)); err != io.EOF {
+					t.Errorf("%s: Read after the end: %v, want io.EOF", src.name, err)
+				}
+			}
+		})
+	}
+}
+
+func TestPgzReaderErrors(t *testing.T) {
+	data := benchImages()["mixed"][:4<<20]
+	gz := ourGzip(t, data, 6)
+	errBroken := errors.New("broken source")
+	flip := func(i int) []byte {
+		b := bytes.Clone(gz)
+		b[i] ^= 0x40
+		return b
+	}
+	tests := []struct {
+		name  string
+		src   io.Reader
+		check func(error) bool
+	}{
+		{"empty", bytes.NewReader(nil), func(err error) bool { return err == io.ErrUnexpectedEOF }},
+		{"not gzip", bytes.NewReader([]byte("hello, world, this is not a gzip stream")), func(err error) bool { return errors.Is(err, gzip.ErrHeader) }},
+		{"truncated trailer", bytes.NewReader(gz[:len(gz)-3]), func(err error) bool { return err == io.ErrUnexpectedEOF }},
+		{"truncated stream", bytes.NewReader(gz[:len(gz)/2]), func(err error) bool { return err == io.ErrUnexpectedEOF }},
+		{"CRC wrong", bytes.NewReader(flip(len(gz) - 8)), func(err error) bool { return errors.Is(err, gzip.ErrChecksum) }},
+		{"length wrong", bytes.NewReader(flip(len(gz) - 2)), func(err error) bool { return errors.Is(err, gzip.ErrChecksum) }},
+		{"corrupt data", bytes.NewReader(flip(len(gz) / 3)), func(err error) bool {
+			var ce flate.CorruptInputError
+			return errors.As(err, &ce) || errors.Is(err, gzip.ErrChecksum) || err == io.ErrUnexpectedEOF
+		}},
+		{"garbage after the member", bytes.NewReader(append(bytes.Clone(gz), "garbage!"...)), func(err error) bool { return err != nil }},
+		{"source fails", io.MultiReader(bytes.NewReader(gz[:len(gz)/2]), iotest.ErrReader(errBroken)), func(err error) bool { return errors.Is(err, errBroken) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			z := newPgzReader(tc.src, sha1.New(), 2)
+			_, err := io.ReadAll(z)
+			z.stop()
+			if err == nil || !tc.check(err) {
+				t.Fatalf("err = %v (%T)", err, err)
+			}
+			if z.err != err {
+				t.Errorf("recorded stream error %v, Read returned %v", z.err, err)
+			}
+		})
+	}
+}
+
+// TestPgzReaderStop stops the reader in the middle; stop must return.
+func TestPgzReaderStop(t *testing.T) {
+	gz := ourGzip(t, benchImages()["mixed"][:8<<20], 6)
+	for _, n := range []int{0, 1, 3 << 20} {
+		z := newPgzReader(bytes.NewReader(gz), sha1.New(), 2)
+		if _, err := io.ReadFull(z, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+		z.stop()
+		z.stop()
+		if _, err := z.Read(make([]byte, 1)); err == nil {
+			t.Error("Read after stop succeeded")
+		}
+	}
+}
+
+func sha1Sum(b []byte) []byte { s := sha1.Sum(b); return s[:] }
