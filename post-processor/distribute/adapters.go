@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
@@ -44,8 +42,4 @@ func (b *bundleDeleter) DeleteBundle(ctx context.Context, region, manifestLocati
 			distribute.ErrBundleSkipped, loc.Bucket, region, err)
 	}
 	return err
-}
-
-func disableProtectionInput(imageID string) *ec2.DisableImageDeregistrationProtectionInput {
-	return &ec2.DisableImageDeregistrationProtectionInput{ImageId: aws.String(imageID)}
 }

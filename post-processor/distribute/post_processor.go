@@ -500,9 +500,9 @@ func (r *run) unprotect(done []*distribute.Result) {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	for _, res := range done {
-		api := r.clients(res.Region)
-		if _, err := api.DisableImageDeregistrationProtection(ctx, disableProtectionInput(res.ImageID)); err != nil {
-			r.ui.Error(fmt.Sprintf("turn off deregistration protection of %s in %s: %v", res.ImageID, res.Region, err))
+		err := distribute.Unprotect(ctx, r.clients(res.Region), &distribute.UnprotectInput{ImageID: res.ImageID, Region: res.Region}, r.opts())
+		if err != nil {
+			r.ui.Error(err.Error())
 			continue
 		}
 		res.Protected = false

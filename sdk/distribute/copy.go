@@ -727,8 +727,8 @@ func (c *copier) cleanup(ctx context.Context, off int) error {
 			}
 			for _, id := range ids {
 				if r.Protected {
-					if _, err := api.DisableImageDeregistrationProtection(cctx, &ec2.DisableImageDeregistrationProtectionInput{ImageId: aws.String(id)}); err != nil {
-						o.logf("cleanup in %s: disable deregistration protection of %s: %v", t.region, id, err)
+					if err := Unprotect(cctx, api, &UnprotectInput{ImageID: id, Region: t.region}, func(uo *Options) { *uo = o }); err != nil {
+						o.logf("cleanup: %v", err)
 					}
 				}
 				_, _, err := o.deregisterImage(cctx, api, id, t.region, true)

@@ -127,3 +127,30 @@ func Protect(ctx context.Context, api ProtectAPI, in *ProtectInput, optFns ...fu
 	}
 	return nil
 }
+
+// UnprotectInput is the input of Unprotect.
+type UnprotectInput struct {
+	// ImageID is the AMI. Required.
+	ImageID string
+	// Region is used in messages only.
+	Region string
+}
+
+// Unprotect turns off deregistration protection for an AMI with
+// DisableImageDeregistrationProtection, as the undo of Protect. An AMI
+// that no longer exists (*.NotFound) needs no undo and is not an error.
+// When protection was turned on with a cooldown, the AMI stays protected
+// for the cooldown period all the same. No option changes its behaviour
+// today; optFns is there for symmetry with Protect.
+func Unprotect(ctx context.Context, api DisableImageDeregistrationProtectionAPI, in *UnprotectInput, optFns ...func(*Options)) error {
+	if in == nil || in.ImageID == "" {
+		return errors.New("unprotect: ImageID is required")
+	}
+	_, err := api.DisableImageDeregistrationProtection(ctx, &ec2.DisableImageDeregistrationProtectionInput{
+		ImageId: aws.String(in.ImageID),
+	})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("disable deregistration protection of %s%s: %w", in.ImageID, regionSuffix(in.Region), err)
+	}
+	return nil
+}
