@@ -219,8 +219,7 @@ func (c Config) String() string {
 	addStr("SecretKey", redactSecret(c.SecretKey))
 	addStr("SessionToken", redactSecret(c.SessionToken))
 	if ar := c.AssumeRole; ar != nil {
-		add("AssumeRole", fmt.Sprintf("{RoleARN: %q, ExternalID: %q, SessionName: %q, Duration: %s}",
-			ar.RoleARN, redactSecret(ar.ExternalID), ar.SessionName, ar.Duration))
+		add("AssumeRole", ar.fields())
 	}
 	if c.MaxAttempts != 0 {
 		add("MaxAttempts", c.MaxAttempts)
@@ -241,6 +240,48 @@ func (c Config) String() string {
 
 // GoString is String, so that %#v redacts too.
 func (c Config) GoString() string { return c.String() }
+
+// Format implements fmt.Formatter so that every verb, not only %v and %s,
+// prints the redacted form of String. fmt also calls it for a Config inside
+// another value reached through exported fields, slices, maps and pointers
+// at the top level. It cannot help for a Config held in an unexported field
+// of another struct: fmt prints such fields by reflection without calling
+// any method, so their secrets show with %v. Do not print structs that hold
+// a Config in an unexported field.
+func (c Config) Format(f fmt.State, verb rune) { formatRedacted(f, verb, "awscfg.Config", c.String()) }
+
+// String describes the role with ExternalID redacted.
+func (ar AssumeRole) String() string {
+	return "awscfg.AssumeRole" + ar.fields()
+}
+
+func (ar AssumeRole) fields() string {
+	return fmt.Sprintf("{RoleARN: %q, ExternalID: %q, SessionName: %q, Duration: %s}",
+		ar.RoleARN, redactSecret(ar.ExternalID), ar.SessionName, ar.Duration)
+}
+
+// GoString is String, so that %#v redacts too.
+func (ar AssumeRole) GoString() string { return ar.String() }
+
+// Format implements fmt.Formatter like Config.Format.
+func (ar AssumeRole) Format(f fmt.State, verb rune) {
+	formatRedacted(f, verb, "awscfg.AssumeRole", ar.String())
+}
+
+// formatRedacted prints the redacted description s for verb: as a string
+// for the verbs that print strings, else as fmt's bad-verb notation around s.
+func formatRedacted(f fmt.State, verb rune, typ, s string) {
+	switch verb {
+	case 'v', 's', 'q', 'x', 'X':
+		out := verb
+		if verb == 'v' {
+			out = 's'
+		}
+		fmt.Fprintf(f, fmt.FormatString(f, out), s)
+	default:
+		fmt.Fprintf(f, "%%!%c(%s=%s)", verb, typ, s)
+	}
+}
 
 // LogValue implements slog.LogValuer with secrets redacted.
 func (c Config) LogValue() slog.Value {

@@ -133,3 +133,62 @@ func TestConfigRedaction(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigRedactionEveryVerb checks that secrets stay redacted with every
+// verb and when a Config or AssumeRole is printed inside another value
+// through an exported field, a slice or a map.
+func TestConfigRedactionEveryVerb(t *testing.T) {
+	cfg := Config{
+		Region: "eu-west-1", AccessKey: "AKIAIOSFODNN7EXAMPLE", SecretKey: testSecret, SessionToken: testToken,
+		AssumeRole: &AssumeRole{RoleARN: "arn:aws:iam::123456789012:role/x", ExternalID: testExternalID},
+	}
+	type holder struct {
+		Name string
+		AWS  Config
+	}
+	type roleHolder struct {
+		Role  AssumeRole
+		RoleP *AssumeRole
+	}
+	h := holder{Name: "build", AWS: cfg}
+	rh := roleHolder{Role: *cfg.AssumeRole, RoleP: cfg.AssumeRole}
+	tests := []struct {
+		name, format string
+		arg          any
+		wantRegion   bool
+	}{
+		{"%d", "%d", cfg, true},
+		{"%x", "%x", cfg, false},
+		{"%q", "%q", cfg, true},
+		{"%t", "%t", cfg, true},
+		{"%10.3v", "%10.3v", cfg, false},
+		{"%d ptr", "%d", &cfg, true},
+		{"nested %v", "%v", h, true},
+		{"nested %+v", "%+v", h, true},
+		{"nested %#v", "%#v", h, true},
+		{"nested %s", "%s", h, true},
+		{"nested %d", "%d", h, true},
+		{"nested ptr %+v", "%+v", &h, true},
+		{"slice %v", "%v", []Config{cfg}, true},
+		{"map %+v", "%+v", map[string]Config{"a": cfg}, true},
+		{"assume role %v", "%v", cfg.AssumeRole, false},
+		{"assume role %+v", "%+v", *cfg.AssumeRole, false},
+		{"assume role %#v", "%#v", cfg.AssumeRole, false},
+		{"assume role %d", "%d", *cfg.AssumeRole, false},
+		{"assume role nested %+v", "%+v", rh, false},
+		{"assume role nested %#v", "%#v", rh, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := fmt.Sprintf(tc.format, tc.arg)
+			for _, secret := range []string{testSecret, testToken, testExternalID, "AKIAIOSFODNN7EXAMPLE"} {
+				if strings.Contains(out, secret) {
+					t.Errorf("output leaks %q: %s", secret, out)
+				}
+			}
+			if tc.wantRegion && !strings.Contains(out, "eu-west-1") {
+				t.Errorf("output lacks the region: %s", out)
+			}
+		})
+	}
+}

@@ -16,8 +16,10 @@
 // unless S3UsePathStyle says otherwise.
 //
 // Config.Validate checks a Config without touching the network, and a Config
-// prints with its secrets redacted (String, GoString and slog's LogValue), so
-// it is safe to log.
+// prints with its secrets redacted (String, GoString, fmt.Formatter for every
+// verb, and slog's LogValue), so it is safe to log, also as an exported field
+// of another struct. A Config in an unexported field of a printed struct is
+// the exception: fmt shows such fields without calling their methods.
 //
 // CheckRegion asks EC2 whether a region exists and is enabled for the
 // account; a region that is not yields a *RegionError, usable with
