@@ -41,6 +41,11 @@ func TestConfigureValid(t *testing.T) {
 		check  func(t *testing.T, c *Config)
 	}{
 		{name: "base"},
+		{name: "no regions: tags on the input", change: map[string]any{"regions": nil, "ami_users": nil, "ami_org_arns": nil}},
+		{name: "no regions: protection of the input", change: map[string]any{"regions": nil, "ami_users": nil, "ami_org_arns": nil, "tags": nil,
+			"deregistration_protection": map[string]any{"enabled": true}}},
+		{name: "no regions: deprecation of the input", change: map[string]any{"regions": nil, "ami_users": nil, "ami_org_arns": nil, "tags": nil,
+			"deprecate_after": "720h"}},
 		{
 			name:   "ami_regions alias",
 			change: map[string]any{"regions": nil, "ami_regions": []string{"eu-west-1"}},
@@ -221,6 +226,8 @@ func TestConfigureInvalid(t *testing.T) {
 		{"override encrypted with default key shares", map[string]any{"ami_users": nil, "ami_org_arns": nil, "region_override": []map[string]any{{"region": "eu-west-1", "encrypt_boot": true, "ami_users": []string{"111122223333"}}}}, []string{"region_override[0].ami_users", "eu-west-1", "alias/aws/ebs"}},
 		{"override bad tag", map[string]any{"region_override": []map[string]any{{"region": "eu-west-1", "tags": map[string]string{"aws:x": "y"}}}}, []string{"region_override[0].tags", "aws:"}},
 		{"nothing to do", map[string]any{"regions": nil, "share_source": false}, []string{"regions", "nothing to do"}},
+		{"share_source with nothing to share", map[string]any{"regions": nil, "ami_users": nil, "ami_org_arns": nil, "tags": nil},
+			[]string{"regions", "nothing to do", "ami_users", "tags", "deprecate_at", "deregistration_protection", "keep_releases"}},
 		{"bad polling", map[string]any{"aws_polling": map[string]any{"delay_seconds": -1}}, []string{"aws_polling.delay_seconds"}},
 		{"bad custom endpoint", map[string]any{"custom_endpoint_ec2": "localhost:5000"}, []string{"custom_endpoint_ec2"}},
 		{"unknown option", map[string]any{"ami_regionz": []string{"eu-west-1"}}, []string{"ami_regionz"}},

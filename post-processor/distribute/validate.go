@@ -228,9 +228,13 @@ func (c *Config) validate(now time.Time) []error {
 		}
 	}
 
-	// Something to do.
-	if len(regions) == 0 && !c.shareSource() && !c.retentionEnabled() {
-		addf("regions: nothing to do; set regions to copy to, or leave share_source on with sharing or tags, or set keep_releases/keep_days")
+	// Something to do: a copy, a change to the input AMIs, or retention.
+	changesInputs := c.shareSource() && (!c.permissions().Empty() || len(c.Tags) > 0 || len(c.SnapshotTags) > 0 ||
+		c.DeprecateAt != "" || c.DeprecateAfter != "" || c.DeregistrationProtection.Enabled)
+	if len(regions) == 0 && !changesInputs && !c.retentionEnabled() {
+		addf("regions: nothing to do; set at least one of: regions (or ami_regions) to copy to; " +
+			"with share_source on (the default), sharing (ami_users, ami_groups, ami_org_arns, ami_ou_arns, snapshot_users, snapshot_groups), " +
+			"tags, snapshot_tags, deprecate_at, deprecate_after or deregistration_protection; or keep_releases/keep_days for retention")
 	}
 	return errs
 }
