@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
+	"github.com/mitchellh/mapstructure"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
 	"github.com/amiforge/packer-plugin-ami/sdk/image"
@@ -30,6 +32,9 @@ type Artifact struct {
 	SourceAMI string
 	// SourceRegion is its region.
 	SourceRegion string
+	// InputImages is the HCP Packer metadata of the input artifact, if it
+	// had any; the entries of the input AMIs are carried forward.
+	InputImages []registryimage.Image
 	// Results are the per-region results of the run (not passed to
 	// Packer; for callers in the same process).
 	Results distribute.Results
@@ -121,6 +126,21 @@ func (a *Artifact) registryImages() []*registryimage.Image {
 			// A copy descends from the source AMI.
 			img.SourceImageID = a.SourceAMI
 			img.Labels["copied"] = "true"
+			return img, nil
+		}
+		// An input AMI keeps what its builder said about it (the AMI it
+		// was built from, its labels).
+		for _, in := range a.InputImages {
+			if in.ImageID != id || in.ProviderRegion != "" && in.ProviderRegion != region {
+				continue
+			}
+			img.SourceImageID = in.SourceImageID
+			for k, v := range in.Labels {
+				if _, ours := img.Labels[k]; !ours {
+					img.Labels[k] = v
+				}
+			}
+			break
 		}
 		return img, nil
 	})
@@ -156,4 +176,24 @@ func (a *Artifact) Destroy() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// inputRegistryImages reads the HCP Packer metadata of the input artifact,
+// in whichever form it arrives: typed within one process, maps over the
+// plugin RPC (decoded as Packer decodes it). Nothing, or anything
+// unreadable, gives nil.
+func inputRegistryImages(in packersdk.Artifact) []registryimage.Image {
+	if in == nil {
+		return nil
+	}
+	state := in.State(registryimage.ArtifactStateURI)
+	if state == nil {
+		return nil
+	}
+	var imgs []registryimage.Image
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{Result: &imgs, WeaklyTypedInput: true})
+	if err != nil || dec.Decode(state) != nil {
+		return nil
+	}
+	return imgs
 }

@@ -79,3 +79,56 @@ func TestArtifactDestroyWithoutCopies(t *testing.T) {
 		t.Error("Destroy with copies but no AWS access succeeded")
 	}
 }
+
+// TestArtifactHCPMetadataKeepsInputMetadata checks that the input AMIs'
+// entries keep what the input artifact's builder said about them, in
+// either form the metadata can arrive in.
+func TestArtifactHCPMetadataKeepsInputMetadata(t *testing.T) {
+	typed := []*registryimage.Image{{
+		ImageID: "ami-0000000000000000a", ProviderName: "aws", ProviderRegion: "us-east-1", SourceImageID: "ami-0base",
+		Labels: map[string]string{"source_ami_name": "al2023", "source_ami": "ami-0base", "build": "42"},
+	}}
+	overRPC := []any{map[string]any{
+		"ImageID": "ami-0000000000000000a", "ProviderName": "aws", "ProviderRegion": "us-east-1", "SourceImageID": "ami-0base",
+		"Labels": map[string]any{"source_ami_name": "al2023", "source_ami": "ami-0base", "build": "42"},
+	}}
+	tests := []struct {
+		name  string
+		state any
+		want  bool // the input's metadata is carried forward
+	}{
+		{name: "typed", state: typed, want: true},
+		{name: "maps over RPC", state: overRPC, want: true},
+		{name: "none", state: nil},
+		{name: "unreadable", state: "not metadata"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := &packersdk.MockArtifact{IdValue: "us-east-1:ami-0000000000000000a", StateValues: map[string]any{}}
+			if tc.state != nil {
+				in.StateValues[registryimage.ArtifactStateURI] = tc.state
+			}
+			a := testArtifact()
+			a.InputImages = inputRegistryImages(in)
+			got := a.State(registryimage.ArtifactStateURI).([]*registryimage.Image)
+			byRegion := map[string]*registryimage.Image{}
+			for _, img := range got {
+				byRegion[img.ProviderRegion] = img
+			}
+			src := byRegion["us-east-1"]
+			wantSrc := &registryimage.Image{ImageID: "ami-0000000000000000a", ProviderName: "aws", ProviderRegion: "us-east-1",
+				Labels: map[string]string{"source_ami": "ami-0000000000000000a", "source_region": "us-east-1"}}
+			if tc.want {
+				wantSrc.SourceImageID = "ami-0base"
+				wantSrc.Labels["source_ami_name"] = "al2023"
+				wantSrc.Labels["build"] = "42"
+			}
+			if !reflect.DeepEqual(src, wantSrc) {
+				t.Errorf("input AMI metadata:\n got %+v\nwant %+v", src, wantSrc)
+			}
+			if cp := byRegion["eu-west-1"]; cp.SourceImageID != "ami-0000000000000000a" || cp.Labels["build"] != "" {
+				t.Errorf("copy metadata %+v: want the source AMI as parent and no input labels", cp)
+			}
+		})
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
@@ -78,10 +79,12 @@ type run struct {
 	// this run reuse them, a later run (after a failure) gets new ones.
 	runID string
 
-	inputs    []RegionAMI // every AMI of the input, sorted by region
-	source    RegionAMI   // the one copied from
-	sourceImg types.Image
-	manifest  Manifest
+	inputs []RegionAMI // every AMI of the input, sorted by region
+	// inputImages is the input artifact's HCP Packer metadata.
+	inputImages []registryimage.Image
+	source      RegionAMI // the one copied from
+	sourceImg   types.Image
+	manifest    Manifest
 	// committed is set once retention starts: from then on the copies are
 	// kept even when the run fails.
 	committed bool
@@ -288,6 +291,7 @@ func (r *run) resolveInputs(ctx context.Context, in packersdk.Artifact) error {
 			return fmt.Errorf("the input artifact (builder %s) names no AMI to distribute: %w; set source_ami or source_ami_filter to distribute an existing AMI", in.BuilderId(), err)
 		}
 		r.inputs = amis
+		r.inputImages = inputRegistryImages(in)
 		r.source = amis[pickSource(amis, region)]
 		out, err := image.Find(ctx, r.sess.EC2(r.source.Region), &image.FindInput{ImageIDs: []string{r.source.ImageID}, IncludeDeprecated: true, Region: r.source.Region})
 		if err != nil {
@@ -426,7 +430,7 @@ func (r *run) dryRun(ctx context.Context, pre *distribute.PreflightOutput) (*Art
 	for _, a := range r.inputs {
 		amis[a.Region] = a.ImageID
 	}
-	art := &Artifact{Amis: amis, SourceAMI: r.source.ImageID, SourceRegion: r.source.Region}
+	art := &Artifact{Amis: amis, SourceAMI: r.source.ImageID, SourceRegion: r.source.Region, InputImages: r.inputImages}
 	r.manifest.ArtifactID = art.Id()
 	return art, nil
 }
@@ -559,6 +563,7 @@ func (r *run) artifact() *Artifact {
 		Copies:       map[string]string{},
 		SourceAMI:    r.source.ImageID,
 		SourceRegion: r.source.Region,
+		InputImages:  r.inputImages,
 		Results:      r.manifest.Regions,
 		EC2:          amibuild.EC2Deregister(r.sess.EC2),
 	}
