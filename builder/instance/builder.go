@@ -171,10 +171,11 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			BlockDeviceMappings: manifestMappings(c.RootDeviceName, virtuals),
 			Concurrency:         c.S3UploadConcurrency,
 		},
-		&amibuild.StepDeregisterExisting{
+		&stepDeregisterExisting{
 			Region:  region,
 			AMIName: c.AMIName,
 			Force:   c.AMIForceDeregister,
+			Bucket:  c.S3Bucket,
 		},
 		&stepRegisterImage{
 			Region:              region,

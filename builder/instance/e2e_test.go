@@ -55,8 +55,29 @@ const amiFixture = `[
    "description": "like moto's preloaded instance-store image", "owner_id": "137112412989", "public": true, "state": "available",
    "architecture": "x86_64", "virtualization_type": "hvm", "hypervisor": "xen", "image_type": "machine",
    "root_device_type": "instance-store", "root_device_name": "/dev/sda1",
-   "creation_date": "2018-08-10T00:00:00.000Z"}
+   "creation_date": "2018-08-10T00:00:00.000Z"},
+  {"ami_id": "` + forceOldAMI + `", "name": "` + forceName + `",
+   "description": "an earlier build, bundle in the build's bucket", "owner_id": "123456789012", "public": false, "state": "available",
+   "architecture": "x86_64", "virtualization_type": "hvm", "hypervisor": "xen", "image_type": "machine",
+   "root_device_type": "instance-store", "root_device_name": "/dev/sda1",
+   "image_location": "` + e2eBucket + `/force-old/image.manifest.xml",
+   "creation_date": "2024-02-01T00:00:00.000Z"},
+  {"ami_id": "` + forceOtherAMI + `", "name": "` + forceName + `",
+   "description": "an earlier build, bundle in another bucket", "owner_id": "123456789012", "public": false, "state": "available",
+   "architecture": "x86_64", "virtualization_type": "hvm", "hypervisor": "xen", "image_type": "machine",
+   "root_device_type": "instance-store", "root_device_name": "/dev/sda1",
+   "image_location": "` + otherBucket + `/force-old/image.manifest.xml",
+   "creation_date": "2024-02-02T00:00:00.000Z"}
 ]`
+
+// The -force test: two AMIs named forceName that earlier builds made, one
+// with its bundle in the build's bucket and one in another bucket.
+const (
+	forceName     = "e2e-force"
+	forceOldAMI   = "ami-0e2e1000000000003"
+	forceOtherAMI = "ami-0e2e1000000000004"
+	otherBucket   = "e2e-other-bundles"
+)
 
 // e2eEnv is one isolated world: moto, proxy, sshd, packer, and a bucket.
 type e2eEnv struct {
@@ -100,12 +121,16 @@ func newE2EEnv(t *testing.T) *e2eEnv {
 
 // tmpl describes a test template.
 type tmpl struct {
+	AMIName   string // ami_name; "" is "e2e-instance-{{timestamp}}"
 	Prefix    string // s3_prefix
 	Source    string // extra lines in the source block
 	Provision []string
 }
 
 func (e *e2eEnv) template(p tmpl) string {
+	if p.AMIName == "" {
+		p.AMIName = "e2e-instance-{{timestamp}}"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `source "ami-instance" "e2e" {
   region        = %q
@@ -118,7 +143,7 @@ func (e *e2eEnv) template(p tmpl) string {
   ssh_private_key_file = %q
   ssh_timeout          = "1m"
 
-  ami_name  = "e2e-instance-{{timestamp}}"
+  ami_name  = %q
   s3_bucket = %q
   s3_prefix = %q
 %s
@@ -126,7 +151,7 @@ func (e *e2eEnv) template(p tmpl) string {
 
 build {
   sources = ["source.ami-instance.e2e"]
-`, e2eRegion, sourceAMI, e.sshd.Port, e.sshd.User, e.sshd.PrivateKeyPath, e2eBucket, p.Prefix, p.Source)
+`, e2eRegion, sourceAMI, e.sshd.Port, e.sshd.User, e.sshd.PrivateKeyPath, p.AMIName, e2eBucket, p.Prefix, p.Source)
 	if len(p.Provision) > 0 {
 		b.WriteString("\n  provisioner \"shell\" {\n    inline = [\n")
 		for _, c := range p.Provision {
@@ -210,6 +235,74 @@ func TestE2E(t *testing.T) {
 	t.Run("interrupt after upload leaves nothing", func(t *testing.T) { testInterrupt(t, e) })
 	t.Run("examples", func(t *testing.T) { testExamples(t, e) })
 	t.Run("invalid templates make no AWS call", func(t *testing.T) { testValidate(t, e) })
+	// Last: it deregisters two of the fixture's images.
+	t.Run("force replaces the AMI and deletes its bundle", func(t *testing.T) { testForce(t, e) })
+}
+
+func testForce(t *testing.T, e *e2eEnv) {
+	ctx := context.Background()
+	if _, err := e.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(otherBucket)}); err != nil {
+		t.Fatalf("create bucket: %v", err)
+	}
+	// The old bundles (parts only: a bundle whose manifest is gone is
+	// deleted by name) and an object of another bundle beside one of them.
+	oldParts := []string{"force-old/image.part.0", "force-old/image.part.1"}
+	keep := map[string][]string{e2eBucket: {"force-old/other.part.0"}, otherBucket: oldParts}
+	put := func(bucket, key string) {
+		t.Helper()
+		if _, err := e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader("part")}); err != nil {
+			t.Fatalf("put s3://%s/%s: %v", bucket, key, err)
+		}
+	}
+	for _, k := range oldParts {
+		put(e2eBucket, k)
+	}
+	for b, keys := range keep {
+		for _, k := range keys {
+			put(b, k)
+		}
+	}
+	e.proxy.Reset()
+	provision, img := e.makeImage("forced")
+	tpl := e.template(tmpl{AMIName: forceName, Prefix: "builds/force", Source: fmt.Sprintf("  bundle_source = %q", img), Provision: provision})
+	res := e.packer.RunT(t, packertest.RunOptions{Args: []string{"build", "-force"}, Template: tpl})
+	if res.ExitCode != 0 {
+		t.Fatalf("packer build -force exited %d", res.ExitCode)
+	}
+	for _, id := range []string{forceOldAMI, forceOtherAMI} {
+		if n := len(slices.DeleteFunc(e.proxy.CallsFor("ec2", "DeregisterImage"), func(c awstest.Call) bool { return c.Params.Get("ImageId") != id })); n != 1 {
+			t.Errorf("%d DeregisterImage calls for %s, want 1", n, id)
+		}
+	}
+	exists := func(bucket, key string) bool {
+		_, err := e.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		return err == nil
+	}
+	for _, k := range oldParts {
+		if exists(e2eBucket, k) {
+			t.Errorf("the old AMI's bundle object s3://%s/%s is still there", e2eBucket, k)
+		}
+	}
+	for b, keys := range keep {
+		for _, k := range keys {
+			if !exists(b, k) {
+				t.Errorf("s3://%s/%s, not the old AMI's bundle in s3_bucket, was deleted", b, k)
+			}
+		}
+	}
+	for _, w := range []string{"is in bucket " + otherBucket + ", not in s3_bucket " + e2eBucket, "Deleted the bundle s3://" + e2eBucket + "/force-old/image.manifest.xml"} {
+		if !strings.Contains(res.Output(), w) {
+			t.Errorf("output does not mention %q", w)
+		}
+	}
+	if n := len(e.proxy.CallsFor("s3", "DeleteObjects")) + len(e.proxy.CallsFor("s3", "DeleteObject")); n == 0 {
+		t.Error("no S3 delete call")
+	}
+	for _, c := range e.proxy.Calls() {
+		if c.Bucket == otherBucket && c.Method != "GET" && c.Method != "HEAD" {
+			t.Errorf("%s %s on %s, a bucket the build must not touch", c.Method, c.Key, otherBucket)
+		}
+	}
 }
 
 func testBuild(t *testing.T, e *e2eEnv) {
