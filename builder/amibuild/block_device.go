@@ -34,9 +34,9 @@ type BlockDevice struct {
 	// snapshot's size.
 	VolumeSize int32 `mapstructure:"volume_size" required:"false"`
 	// The provisioned IOPS. Required for `io1` and `io2`; optional for
-	// `gp3` (3000 to 16000); not valid for other types.
+	// `gp3` (3000 to 80000); not valid for other types.
 	IOPS int32 `mapstructure:"iops" required:"false"`
-	// The throughput in MiB/s, only for `gp3` volumes (125 to 1000).
+	// The throughput in MiB/s, only for `gp3` volumes (125 to 2000).
 	Throughput int32 `mapstructure:"throughput" required:"false"`
 	// Whether the volume is deleted when the instance terminates. Defaults
 	// to `true`, so that the build instance leaves no volume behind.
@@ -112,8 +112,8 @@ func (b *BlockDevice) Prepare(where string) []error {
 			add("iops", "%d is out of range for %s; valid is 100 to 256000", b.IOPS, b.VolumeType)
 		}
 	case b.VolumeType == "gp3":
-		if b.IOPS != 0 && (b.IOPS < 3000 || b.IOPS > 16000) {
-			add("iops", "%d is out of range for gp3; valid is 3000 to 16000", b.IOPS)
+		if b.IOPS != 0 && (b.IOPS < 3000 || b.IOPS > 80000) {
+			add("iops", "%d is out of range for gp3; valid is 3000 to 80000", b.IOPS)
 		}
 	case b.IOPS != 0:
 		add("iops", "only valid for volume_type io1, io2 and gp3, not %q", b.VolumeType)
@@ -121,8 +121,8 @@ func (b *BlockDevice) Prepare(where string) []error {
 	if b.Throughput != 0 {
 		if b.VolumeType != "gp3" {
 			add("throughput", "only valid for volume_type gp3, not %q", b.VolumeType)
-		} else if b.Throughput < 125 || b.Throughput > 1000 {
-			add("throughput", "%d MiB/s is out of range; valid is 125 to 1000", b.Throughput)
+		} else if b.Throughput < 125 || b.Throughput > 2000 {
+			add("throughput", "%d MiB/s is out of range; valid is 125 to 2000", b.Throughput)
 		}
 	}
 	if b.KmsKeyID != "" && !b.Encrypted.True() {
