@@ -84,7 +84,7 @@ func (a *Artifact) State(name string) any {
 // registryImages returns one HCP Packer image per region, or nil.
 func (a *Artifact) registryImages() []*registryimage.Image {
 	labels := map[string]string{}
-	if gd, ok := a.StateData["generated_data"].(map[string]any); ok {
+	if gd, ok := a.StateData[StateGeneratedData.Name()].(map[string]any); ok {
 		for k, v := range gd {
 			if s, ok := v.(string); ok && s != "" {
 				labels[k] = s
@@ -125,7 +125,7 @@ func (a *Artifact) Destroy() error {
 	if a.EC2 == nil {
 		return errors.New("artifact has no AWS access to destroy its AMIs")
 	}
-	ctx, cancel := cleanupContext()
+	ctx, cancel := CleanupContext()
 	defer cancel()
 	var errs []error
 	for _, r := range a.regions() {

@@ -61,7 +61,10 @@ func (b Build) Run(ctx context.Context, steps func(*packerbuilderdata.GeneratedD
 	art := &Artifact{
 		Amis:           amis,
 		BuilderIdValue: b.BuilderID,
-		StateData:      map[string]any{"generated_data": state.Get("generated_data")},
+		StateData:      map[string]any{},
+	}
+	if gd, ok := StateGeneratedData.Get(state); ok {
+		art.StateData[StateGeneratedData.Name()] = gd
 	}
 	if src, _ := StateBuildInfo.Get(state); src != nil {
 		art.SourceAMI = src.SourceAMI

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -22,11 +23,24 @@ func (f funcStep) Run(_ context.Context, state multistep.StateBag) multistep.Ste
 }
 func (f funcStep) Cleanup(multistep.StateBag) {}
 
+func TestCleanupContext(t *testing.T) {
+	ctx, cancel := CleanupContext()
+	defer cancel()
+	deadline, ok := ctx.Deadline()
+	if !ok || time.Until(deadline) > CleanupTimeout || time.Until(deadline) < CleanupTimeout-time.Minute {
+		t.Errorf("deadline %v (set %t), want about %s from now", deadline, ok, CleanupTimeout)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("fresh cleanup context is done: %v", ctx.Err())
+	}
+}
+
 func TestBuildRun(t *testing.T) {
 	boom := errors.New("boom")
 	made := funcStep(func(state multistep.StateBag) multistep.StepAction {
 		StateBuildInfo.Put(state, NewBuildInfo("eu-west-1", types.Image{ImageId: aws.String("ami-src")}))
 		StateAMIs.Put(state, map[string]string{"eu-west-1": "ami-new"})
+		(&packerbuilderdata.GeneratedData{State: state}).Put("SourceAMI", "ami-src")
 		return multistep.ActionContinue
 	})
 	tests := []struct {
@@ -72,8 +86,11 @@ func TestBuildRun(t *testing.T) {
 			if art == nil || !maps.Equal(art.Amis, tc.wantAMIs) || art.BuilderId() != "test.builder" || art.SourceAMI != "ami-src" {
 				t.Fatalf("artifact = %+v", art)
 			}
-			if _, ok := art.StateData["generated_data"]; !ok {
-				t.Error("artifact has no generated_data")
+			if gd, ok := art.State("generated_data").(map[string]any); !ok || gd["SourceAMI"] != "ami-src" {
+				t.Errorf("artifact generated_data = %#v", art.State("generated_data"))
+			}
+			if gd, ok := StateGeneratedData.Get(state); !ok || gd["SourceAMI"] != "ami-src" {
+				t.Errorf("StateGeneratedData = %#v", gd)
 			}
 		})
 	}

@@ -54,6 +54,11 @@ var (
 	// ("communicator_config") that Packer exposes to provisioners.
 	StateCommConfig = Key[*communicator.Config]{"communicator_config"}
 
+	// StateGeneratedData is the data the build exposes to provisioners and
+	// post-processors ("generated_data", fixed by Packer's
+	// packerbuilderdata), by the names in GeneratedDataNames.
+	StateGeneratedData = Key[map[string]any]{"generated_data"}
+
 	// StateSession is the AWS session of the build.
 	StateSession = Key[*awscfg.Session]{"ami_session"}
 	// StateAccountID is the AWS account the build runs in, when known.

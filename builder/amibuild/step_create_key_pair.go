@@ -83,7 +83,7 @@ func (s *StepCreateKeyPair) Cleanup(state multistep.StateBag) {
 		u.Error(fmt.Sprintf("Cannot delete temporary key pair %s: %v", s.created, err))
 		return
 	}
-	ctx, cancel := cleanupContext()
+	ctx, cancel := CleanupContext()
 	defer cancel()
 	u.Sayf("Deleting temporary key pair %s...", s.created)
 	if err := instance.DeleteKeyPair(ctx, api, s.created); err != nil {

@@ -96,7 +96,7 @@ func (s *StepCreateSecurityGroup) Cleanup(state multistep.StateBag) {
 		u.Error(fmt.Sprintf("Cannot delete temporary security group %s: %v", s.created, err))
 		return
 	}
-	ctx, cancel := cleanupContext()
+	ctx, cancel := CleanupContext()
 	defer cancel()
 	u.Sayf("Deleting temporary security group %s...", s.created)
 	if err := instance.DeleteSecurityGroup(ctx, api, s.created, securityGroupDeleteWait); err != nil {

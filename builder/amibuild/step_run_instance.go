@@ -110,7 +110,7 @@ func (s *StepRunInstance) Cleanup(state multistep.StateBag) {
 		u.Error(fmt.Sprintf("Cannot terminate the build instance %s: %v", s.instanceID, err))
 		return
 	}
-	ctx, cancel := cleanupContext()
+	ctx, cancel := CleanupContext()
 	defer cancel()
 	if s.instanceID != "" {
 		u.Sayf("Terminating the build instance %s...", s.instanceID)

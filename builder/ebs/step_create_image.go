@@ -78,7 +78,7 @@ func (s *stepCreateImage) Cleanup(state multistep.StateBag) {
 		return
 	}
 	ui := amibuild.UI(state)
-	ctx, cancel := context.WithTimeout(context.Background(), amibuild.CleanupTimeout)
+	ctx, cancel := amibuild.CleanupContext()
 	defer cancel()
 	for _, r := range s.created.Resources() {
 		ui.Sayf("Removing %s, because the build did not finish...", r)

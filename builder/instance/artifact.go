@@ -1,7 +1,6 @@
 package instance
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -34,7 +33,7 @@ func (a *Artifact) Destroy() error {
 	if a.EC2 == nil || a.S3 == nil {
 		return errors.New("artifact has no AWS access to destroy its AMI")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), amibuild.CleanupTimeout)
+	ctx, cancel := amibuild.CleanupContext()
 	defer cancel()
 	regions := make([]string, 0, len(a.Amis))
 	for r := range a.Amis {

@@ -147,7 +147,7 @@ func (s *stepBundleVolume) Cleanup(state multistep.StateBag) {
 	}
 	u := amibuild.UI(state)
 	u.Sayf("Deleting the uploaded bundle objects from s3://%s/%s/...", s.Bucket, s.Prefix)
-	ctx, cancel := context.WithTimeout(context.Background(), amibuild.CleanupTimeout)
+	ctx, cancel := amibuild.CleanupContext()
 	defer cancel()
 	if err := s.created.Undo(ctx); err != nil {
 		u.Error(fmt.Sprintf("Error deleting bundle objects; delete them by hand: %v", err))

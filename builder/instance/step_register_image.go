@@ -103,7 +103,7 @@ func (s *stepRegisterImage) Cleanup(state multistep.StateBag) {
 	}
 	u := amibuild.UI(state)
 	u.Say("Deregistering the AMI of the failed build...")
-	ctx, cancel := context.WithTimeout(context.Background(), amibuild.CleanupTimeout)
+	ctx, cancel := amibuild.CleanupContext()
 	defer cancel()
 	if err := s.created.Undo(ctx); err != nil {
 		u.Error(fmt.Sprintf("Error deregistering the AMI; deregister it by hand: %v", err))

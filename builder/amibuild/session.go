@@ -18,8 +18,10 @@ import (
 // user pressed Ctrl-C.
 const CleanupTimeout = 15 * time.Minute
 
-// cleanupContext returns the bounded context a Cleanup works in.
-func cleanupContext() (context.Context, context.CancelFunc) {
+// CleanupContext returns the bounded context a step's Cleanup (or an
+// artifact's Destroy) works in: not cancelled with the run, ending after
+// CleanupTimeout.
+func CleanupContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), CleanupTimeout)
 }
 
