@@ -58,6 +58,10 @@ type streamOutput struct {
 	Transferred int64
 }
 
+// maxTrailing is how much output after the image stream is read and
+// ignored with a warning; more is an error.
+const maxTrailing = 64 << 10
+
 // maxStderr is how much of the script's standard error is kept for error
 // messages.
 const maxStderr = 8 << 10
@@ -141,6 +145,19 @@ func streamBundle(ctx context.Context, in *streamInput) (_ *streamOutput, err er
 		return nil, fmt.Errorf("bundle the image: %w", err)
 	}
 	made = out
+
+	// The script writes nothing after the image. Should it, read what it
+	// wrote, so that its writes do not block and it can exit; a little is
+	// only a warning (the image is complete and verified), much is an error.
+	trailing, err := io.Copy(io.Discard, io.LimitReader(br, maxTrailing+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read the end of the stream from the instance: %w%s", err, stderr.suffix())
+	case trailing > maxTrailing:
+		return nil, fmt.Errorf("the bundle script wrote more than %d bytes after the image; the stream is not what the script should send%s", maxTrailing, stderr.suffix())
+	case trailing > 0 && in.UI != nil:
+		in.UI.Error(fmt.Sprintf("Warning: ignored %d bytes the bundle script wrote after the image", trailing))
+	}
 
 	select {
 	case <-exit.done:

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -293,6 +294,58 @@ func TestStreamBundleFailures(t *testing.T) {
 			}
 			if entries, _ := os.ReadDir(out); len(entries) != 0 {
 				t.Errorf("files left in the sink: %v", entries)
+			}
+		})
+	}
+}
+
+// TestStreamBundleTrailingOutput checks that output after the image stream
+// is read, so the script's writes cannot block it: a little is ignored with
+// a warning, much fails the bundle. Neither may hang.
+func TestStreamBundleTrailingOutput(t *testing.T) {
+	cs := testCerts(t)
+	img := testImage(100000)
+	full := gzipStream(t, img, int64(len(img)))
+	tests := []struct {
+		name     string
+		trailing []byte
+		wantErr  string
+		wantWarn string
+	}{
+		{"none", nil, "", ""},
+		{"a stray line", []byte("done\n"), "", "ignored 5 bytes the bundle script wrote after the image"},
+		{"a flood", bytes.Repeat([]byte("x"), 4<<20), "wrote more than 65536 bytes after the image", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			out := t.TempDir()
+			sink := &dirSink{Dir: bundle.Dir(out)}
+			var warnings bytes.Buffer
+			in := streamTestInput(cs, &fakeComm{run: canned(append(slices.Clip(full), tc.trailing...), "", 0)}, "true", sink)
+			in.UI = &packersdk.BasicUi{Writer: io.Discard, ErrorWriter: &warnings, PB: &packersdk.NoopProgressTracker{}}
+			_, err := streamBundle(ctx, in)
+			if ctx.Err() != nil {
+				t.Fatal("streamBundle hung on output after the image")
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				if sink.finished || !sink.aborted {
+					t.Errorf("sink finished %t, aborted %t; want aborted", sink.finished, sink.aborted)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sink.finished {
+				t.Error("manifest not stored")
+			}
+			if tc.wantWarn == "" && warnings.Len() > 0 || !strings.Contains(warnings.String(), tc.wantWarn) {
+				t.Errorf("warnings = %q, want %q", warnings.String(), tc.wantWarn)
 			}
 		})
 	}
