@@ -135,6 +135,7 @@ type pgzReader struct {
 
 	// Counters, for tests and diagnostics; read after stop.
 	parallel, merged, sequential int
+	zeroHits                     atomic.Int64
 
 	err error // the stream's error, set by the resolver (read after stop)
 
@@ -357,6 +358,7 @@ func (z *pgzReader) work() {
 				if zs := z.zeros.Load(); zs != nil && !s.final && bytes.Equal(s.in, zs.in) {
 					s.n, s.ok, s.crc = gzBlockSize, true, zs.crc
 					clear(s.out[:s.n])
+					z.zeroHits.Add(1)
 					break
 				}
 				s.n, s.ok = inflateSegment(&fr, &rd, s.in, s.final, nil, s.out)

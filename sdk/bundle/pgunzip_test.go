@@ -198,3 +198,23 @@ func TestPgzReaderStop(t *testing.T) {
 }
 
 func sha1Sum(b []byte) []byte { s := sha1.Sum(b); return s[:] }
+
+// TestPgzReaderZeroBlocks: a segment with the bytes of one that inflated
+// to a block of zeros is not inflated again.
+func TestPgzReaderZeroBlocks(t *testing.T) {
+	data := append(append(bytes.Clone(benchImages()["text"][:gzBlockSize]), make([]byte, 4*gzBlockSize)...), "tail"...)
+	z := newPgzReader(bytes.NewReader(ourGzip(t, data, 6)), sha1.New(), 1)
+	got, err := io.ReadAll(z)
+	z.hashed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("output differs")
+	}
+	// One worker, in order: the first zero block is inflated, the next
+	// three are recognised.
+	if n := z.zeroHits.Load(); n != 3 {
+		t.Errorf("%d zero blocks recognised, want 3", n)
+	}
+}
