@@ -4,6 +4,7 @@
 package instance
 
 import (
+	"context"
 	"crypto/rsa"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
 )
 
@@ -84,8 +86,10 @@ type Config struct {
 	// Amazon's EC2 AMI tools as `cert-ec2.pem`; the AWS GovCloud (US) and
 	// China regions have certificates of their own (`cert-ec2-gov.pem`,
 	// `cert-ec2-cn-north-1.pem`). Required, unless a custom EC2 endpoint
-	// (an emulator) is configured; a stand-in certificate is then
-	// generated.
+	// (an emulator) is configured, by `custom_endpoint_ec2`, the
+	// `AWS_ENDPOINT_URL_EC2` or `AWS_ENDPOINT_URL` environment variables or
+	// `endpoint_url` in the shared config profile; a stand-in certificate is
+	// then generated.
 	EC2CertPath string `mapstructure:"ec2_cert_path" required:"false"`
 
 	// What is bundled: `copy` (the default) makes a fresh file system
@@ -198,7 +202,7 @@ func (c *Config) Prepare(raws ...any) ([]string, error) {
 	errs = packersdk.MultiErrorAppend(errs, c.RunConfig.Prepare(&c.ctx)...)
 	errs = packersdk.MultiErrorAppend(errs, c.AMIConfig.Prepare(&c.ctx)...)
 	errs = packersdk.MultiErrorAppend(errs, c.Polling.Prepare()...)
-	c.customEndpoint = c.CustomEndpointEC2 != "" || os.Getenv("AWS_ENDPOINT_URL_EC2") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+	c.customEndpoint = c.customEC2Endpoint()
 	errs = packersdk.MultiErrorAppend(errs, c.prepareInstance()...)
 	if len(errs.Errors) > 0 {
 		return nil, errs
@@ -494,6 +498,19 @@ func (c *Config) warnings() []string {
 func instanceStoreFamily(f string) bool {
 	i := sort.SearchStrings(InstanceStoreFamilies, f)
 	return i < len(InstanceStoreFamilies) && InstanceStoreFamilies[i] == f
+}
+
+// customEC2Endpoint reports whether EC2 calls will go to a custom endpoint
+// (an emulator): custom_endpoint_ec2, AWS_ENDPOINT_URL_EC2 or
+// AWS_ENDPOINT_URL, or endpoint_url in the shared config profile, which the
+// AWS SDK resolves without any network call. The step that prepares the
+// certificates decides again from the build's session.
+func (c *Config) customEC2Endpoint() bool {
+	if c.CustomEndpointEC2 != "" || os.Getenv("AWS_ENDPOINT_URL_EC2") != "" || os.Getenv("AWS_ENDPOINT_URL") != "" {
+		return true
+	}
+	sess, err := awscfg.New(context.Background(), c.AccessConfig.AWSConfig())
+	return err == nil && sess.Endpoints().EC2 != ""
 }
 
 // DefaultPrefix returns the default s3_prefix for an AMI name: the name

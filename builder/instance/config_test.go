@@ -21,6 +21,10 @@ func noEnv(t *testing.T) {
 	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_PROFILE"} {
 		t.Setenv(k, "")
 	}
+	// No shared files: Prepare reads endpoint_url from the profile.
+	none := filepath.Join(t.TempDir(), "none")
+	t.Setenv("AWS_CONFIG_FILE", none)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", none)
 }
 
 // writePEM writes a generated certificate and key to dir and returns their
@@ -192,6 +196,40 @@ func TestPrepareCustomEndpointStandIn(t *testing.T) {
 	var c2 Config
 	if _, err := c2.Prepare(raw); err != nil {
 		t.Errorf("Prepare with AWS_ENDPOINT_URL and no ec2_cert_path: %v", err)
+	}
+}
+
+func TestPrepareEndpointFromProfile(t *testing.T) {
+	noEnv(t)
+	tests := []struct {
+		name    string
+		profile string
+		wantErr bool
+	}{
+		{"endpoint_url in the profile", "endpoint_url = http://127.0.0.1:5000\n", false},
+		{"no endpoint in the profile", "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			writeProfile(t, tc.profile)
+			raw := validRaw(t)
+			delete(raw, "ec2_cert_path")
+			raw["profile"] = "emu"
+			var c Config
+			warnings, err := c.Prepare(raw)
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "ec2_cert_path: required") {
+					t.Fatalf("Prepare error = %v, want ec2_cert_path required", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Prepare with endpoint_url in the profile and no ec2_cert_path: %v", err)
+			}
+			if !strings.Contains(strings.Join(warnings, "\n"), "stand-in EC2 certificate") {
+				t.Errorf("no stand-in warning: %q", warnings)
+			}
+		})
 	}
 }
 

@@ -73,7 +73,7 @@ func (s *stepPrepareCerts) Run(_ context.Context, state multistep.StateBag) mult
 		c.EC2Cert = cert
 	} else {
 		sess, ok := amibuild.StateSession.Get(state)
-		if !ok || sess == nil || !sess.CustomEndpoint() {
+		if !ok || sess == nil || sess.Endpoints().EC2 == "" {
 			return amibuild.Halt(state, u, fmt.Errorf("ec2_cert_path: required: Amazon's EC2 certificate (cert-ec2.pem from Amazon's EC2 AMI tools); a stand-in is only used with a custom EC2 endpoint"))
 		}
 		u.Say("Generating a stand-in EC2 certificate for the custom endpoint (ec2_cert_path is not set)...")

@@ -173,3 +173,57 @@ func TestStepRegisterImageChecksRenderedDescription(t *testing.T) {
 		t.Errorf("error = %v, want one naming ami_description and its limit", err)
 	}
 }
+
+// writeProfile writes an AWS shared config file with profile "emu" holding
+// body, and points the SDK at it (and at no credentials file).
+func writeProfile(t *testing.T, body string) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config")
+	if err := os.WriteFile(path, []byte("[profile emu]\nregion = us-east-1\n"+body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", path)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
+	for _, k := range []string{"AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS"} {
+		t.Setenv(k, "")
+	}
+}
+
+func TestStepPrepareCertsEndpointFromProfile(t *testing.T) {
+	tests := []struct {
+		name    string
+		profile string
+		wantErr string
+	}{
+		{name: "endpoint_url in the profile", profile: "endpoint_url = http://127.0.0.1:1\n"},
+		{name: "only an S3 endpoint", profile: "services = emu-s3\n\n[services emu-s3]\ns3 =\n  endpoint_url = http://127.0.0.1:1\n", wantErr: "ec2_cert_path: required"},
+		{name: "no endpoint", wantErr: "ec2_cert_path: required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			writeProfile(t, tc.profile)
+			state := new(multistep.BasicStateBag)
+			amibuild.StateUI.Put(state, &packersdk.BasicUi{Writer: io.Discard, ErrorWriter: io.Discard, PB: &packersdk.NoopProgressTracker{}})
+			sess, err := awscfg.New(context.Background(), awscfg.Config{Profile: "emu", AccessKey: "AKIAEXAMPLE", SecretKey: "secret"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			amibuild.StateSession.Put(state, sess)
+			action := (&stepPrepareCerts{}).Run(context.Background(), state)
+			err, _ = amibuild.StateError.Get(state)
+			if tc.wantErr != "" {
+				if action != multistep.ActionHalt || err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("action %v, err %v; want a halt mentioning %q", action, err, tc.wantErr)
+				}
+				return
+			}
+			if action != multistep.ActionContinue {
+				t.Fatalf("halted: %v", err)
+			}
+			if c, _ := stateCerts.Get(state); c == nil || !c.EC2StandIn {
+				t.Errorf("certs %+v; want a stand-in EC2 certificate", c)
+			}
+		})
+	}
+}
