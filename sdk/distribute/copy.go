@@ -387,16 +387,20 @@ func prepare(ctx context.Context, clients ClientFunc, in *CopyInput, o Options, 
 	for _, r := range regOut.Regions {
 		enabled[aws.ToString(r.RegionName)] = true
 	}
+	// Every name lookup runs (a failed one does not stop the others), so
+	// the error lists every region with a problem at once.
 	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
+	var g errgroup.Group
 	g.SetLimit(concurrency(in.Concurrency))
 	for _, t := range p.targets {
 		if !enabled[t.region] {
+			mu.Lock()
 			errs = append(errs, fmt.Errorf("%s: region does not exist or is not enabled for the account", t.region))
+			mu.Unlock()
 			continue
 		}
 		g.Go(func() error {
-			imgs, err := imagesNamed(gctx, clients(t.region), t.name)
+			imgs, err := imagesNamed(ctx, clients(t.region), t.name)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

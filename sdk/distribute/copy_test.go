@@ -719,6 +719,32 @@ func TestCopyAllowsSharingWithCustomerKey(t *testing.T) {
 	}
 }
 
+// A disabled region listed after a region whose name is taken: preflight
+// reports both, whatever order its lookups finish in.
+func TestPreflightReportsEveryRegion(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		c := newCopyCloud(t, "eu-west-1", "ap-south-1")
+		c.addImage("eu-west-1", "ami-0taken", "app-1", fixedNow.Add(-time.Hour))
+		c.addImage("ap-south-1", "ami-0taken2", "app-1", fixedNow.Add(-time.Hour))
+		in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1", "xx-nowhere-1", "eu-north-2")}
+		_, err := Preflight(context.Background(), c.clients(), in, testOptions)
+		if err == nil {
+			t.Fatal("preflight passed")
+		}
+		for _, want := range []string{
+			`eu-west-1: name "app-1" is already used by ami-0taken`,
+			`ap-south-1: name "app-1" is already used by ami-0taken2`,
+			"xx-nowhere-1: region does not exist or is not enabled",
+			"eu-north-2: region does not exist or is not enabled",
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %q does not say %q", err, want)
+			}
+		}
+		mustNoCalls(t, c, mutatingOps...)
+	}
+}
+
 func TestClientToken(t *testing.T) {
 	base := ClientToken("run-1", srcRegion, srcID, "eu-west-1", "app-1")
 	if len(base) > 64 || !strings.HasPrefix(base, "amiforge-") {
