@@ -8,8 +8,13 @@
 //	ami-bundle verify   -k KEY -m MANIFEST -c CERT [-s SRC]
 //	ami-bundle upload   -b BUCKET[/PREFIX] -m MANIFEST [--region REGION] [--location REGION]
 //	ami-bundle delete   -b BUCKET[/PREFIX] (-m MANIFEST | -p NAME) [--region REGION]
+//	ami-bundle register BUCKET/PREFIX/NAME.manifest.xml -n NAME [-d DESCRIPTION] [-a ARCH]
+//	                    [--virtualization-type hvm|paravirtual] [--root-device-name DEVICE]
+//	                    [-b MAPPING ...] [--kernel AKI] [--ramdisk ARI] [--ena-support]
+//	                    [--sriov-net-support simple] [--boot-mode MODE] [--tpm-support v2.0]
+//	                    [--imds-support v2.0] [--tag KEY=VALUE ...] [--region REGION]
 //
-// The S3 commands take AWS credentials from the standard chain and accept
+// The AWS commands take credentials from the standard chain and accept
 // --profile and --endpoint-url (for emulators).
 //
 // Flags may be written with one or two dashes. Progress of long operations
@@ -71,11 +76,11 @@ func startProfile(path string) func() {
 	}
 }
 
-// A command is one subcommand. New subcommands (upload, delete, register)
-// are added by appending to commands.
+// A command is one subcommand.
 type command struct {
 	name    string
 	short   string // one line for the command list
+	args    string // the arguments besides the flags, for the usage line
 	summary string
 	// flags defines the command's flags on fs and returns the function
 	// that runs it once the flags are parsed.
@@ -86,7 +91,7 @@ type stdio struct {
 	stdout, stderr io.Writer
 }
 
-var commands = []*command{bundleCommand, unbundleCommand, verifyCommand, uploadCommand, deleteCommand}
+var commands = []*command{bundleCommand, unbundleCommand, verifyCommand, uploadCommand, deleteCommand, registerCommand}
 
 // usageError is a mistake in the command line; run prints it with a hint
 // and exits with status 2.
@@ -127,16 +132,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	runCmd := cmd.flags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: ami-bundle %s\n\n%s\n\nflags:\n", cmd.name+" [flags]", cmd.summary)
+		fmt.Fprintf(fs.Output(), "usage: ami-bundle %s\n\n%s\n\nflags:\n", cmd.name+cmd.args+" [flags]", cmd.summary)
 		printFlags(fs)
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	positional, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	err := runCmd(ctx, std, fs.Args())
+	err = runCmd(ctx, std, positional)
 	var ue *usageError
 	switch {
 	case err == nil:
@@ -196,6 +202,27 @@ func printFlags(fs *flag.FlagSet) {
 			fmt.Fprintf(fs.Output(), " (default %q)", e.def)
 		}
 		fmt.Fprintln(fs.Output())
+	}
+}
+
+// parseInterspersed parses args on fs allowing arguments between flags
+// (register BUCKET/NAME.manifest.xml -n NAME), and returns the arguments.
+// Everything after "--" is an argument.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
 }
 

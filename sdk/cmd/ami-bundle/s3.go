@@ -51,7 +51,7 @@ bucket's prefix. Other objects are never touched.`,
 	},
 }
 
-// awsFlags are the connection flags shared by the S3 commands.
+// awsFlags are the connection flags shared by the AWS commands.
 type awsFlags struct {
 	region, profile, endpoint string
 }
@@ -59,11 +59,11 @@ type awsFlags struct {
 func (a *awsFlags) define(fs *flag.FlagSet) {
 	stringFlag(fs, &a.region, "", "region", "", "the bucket's `region` (default: from the environment or profile)")
 	stringFlag(fs, &a.profile, "", "profile", "", "shared configuration `profile`")
-	stringFlag(fs, &a.endpoint, "", "endpoint-url", "", "S3 endpoint `URL`, e.g. of a local emulator (default: AWS, or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
+	stringFlag(fs, &a.endpoint, "", "endpoint-url", "", "S3 and EC2 endpoint `URL`, e.g. of a local emulator (default: AWS, or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_EC2 / AWS_ENDPOINT_URL)")
 }
 
 func (a *awsFlags) session(ctx context.Context) (*awscfg.Session, error) {
-	return awscfg.New(ctx, awscfg.Config{Region: a.region, Profile: a.profile, Endpoints: awscfg.Endpoints{S3: a.endpoint}})
+	return awscfg.New(ctx, awscfg.Config{Region: a.region, Profile: a.profile, Endpoints: awscfg.Endpoints{S3: a.endpoint, EC2: a.endpoint}})
 }
 
 // splitBucket splits "bucket/some/prefix" into the bucket and the prefix.
