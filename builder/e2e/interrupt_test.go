@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -45,9 +47,22 @@ type point struct {
 	// sampled points run in every `go test`; the others with
 	// AMI_E2E_FULL=1.
 	sampled bool
+	// standIn lists calls the proxy answers with HTTP 200 in both modes,
+	// for APIs moto answers with HTTP 500 (deregistration protection).
+	standIn []string
+	// retention (ami-distribute) adds an older release of the source AMI
+	// and keep_releases = 1, so that retention removes it; protection
+	// turns on deregistration protection.
+	retention, protection bool
+	// keepsCopies: the copies are the run's output and are kept even though
+	// the run fails (retention had started).
+	keepsCopies bool
 }
 
 const holdDelay = 8 * time.Second
+
+// injectedMessage is the message of the failures failFault injects.
+const injectedMessage = "injected step failure"
 
 // after applies f to the calls that come after the first call of trigger
 // (any call when trigger is empty).
@@ -112,8 +127,28 @@ func (p point) failFault() awstest.FaultFunc {
 		if status == 0 {
 			status = http.StatusForbidden
 		}
-		return &awstest.Fault{Code: code, Status: status, Message: "injected step failure"}
+		return &awstest.Fault{Code: code, Status: status, Message: injectedMessage}
 	})
+}
+
+// standInFault answers p.standIn calls with HTTP 200 and passes the rest to
+// f.
+func (p point) standInFault(f awstest.FaultFunc) awstest.FaultFunc {
+	if len(p.standIn) == 0 {
+		return f
+	}
+	ok := &awstest.Fault{Name: "success stand-in", Status: http.StatusOK}
+	return func(r *http.Request, c awstest.Call) *awstest.Fault {
+		if f != nil {
+			if fault := f(r, c); fault != nil {
+				return fault
+			}
+		}
+		if slices.Contains(p.standIn, c.Action) {
+			return ok
+		}
+		return nil
+	}
 }
 
 var sleepForInterrupt = []string{"echo waiting-for-interrupt", "sleep 60"}
@@ -148,6 +183,12 @@ var distributePoints = []point{
 	{name: "copy", marker: "Copying", hold: "CopyImage", holdRegion: apRegion, fail: "CopyImage", failRegion: apRegion},
 	{name: "copied", marker: "is available", hold: "ModifyImageAttribute", failAfter: "CopyImage", fail: "ModifyImageAttribute", failRegion: euRegion, sampled: true},
 	{name: "share-source", marker: "Sharing, tagging and deprecating input AMI", hold: "ModifyImageAttribute", holdRegion: buildRegion, fail: "CreateTags", failRegion: buildRegion, sampled: true},
+	{name: "protect", marker: "turning on deregistration protection", protection: true,
+		standIn: []string{"EnableImageDeregistrationProtection", "DisableImageDeregistrationProtection"},
+		hold:    "EnableImageDeregistrationProtection", holdRegion: euRegion, fail: "EnableImageDeregistrationProtection", failRegion: apRegion},
+	// Retention comes last: once it started, the copies are kept.
+	{name: "retention", marker: "Retention in", retention: true, keepsCopies: true,
+		hold: "DeregisterImage", holdRegion: buildRegion, fail: "DeregisterImage", failRegion: buildRegion},
 }
 
 // TestInterruptAndFailAtEachStep interrupts each component at the start of
@@ -174,9 +215,21 @@ func TestInterruptAndFailAtEachStep(t *testing.T) {
 			}), nil
 		}},
 		{name: "ami-distribute", points: distributePoints, setup: func(t *testing.T, p point) (string, func() []string) {
-			src := w.registerAMI(t, buildRegion, uniqueName("e2e-int-dist"), nil)
+			name := uniqueName("e2e-int-dist")
+			extra := ""
+			if p.retention {
+				// An older release, which retention removes.
+				old := w.registerAMI(t, buildRegion, name+"-old", nil)
+				t.Cleanup(func() { w.removeAMIs(t, map[string]string{buildRegion: old}) })
+				time.Sleep(1100 * time.Millisecond) // moto's creation dates have whole seconds
+				extra += fmt.Sprintf("    keep_releases = 1\n    retention {\n      name_pattern = %q\n    }\n", name+"*")
+			}
+			if p.protection {
+				extra += "    deregistration_protection {\n      enabled = true\n    }\n"
+			}
+			src := w.registerAMI(t, buildRegion, name, nil)
 			t.Cleanup(func() { w.removeAMIs(t, map[string]string{buildRegion: src}) })
-			return distributeTemplate(distributeBody(src, "")), func() []string { return []string{buildRegion + ":" + src} }
+			return distributeTemplate(distributeBody(src, extra)), func() []string { return []string{buildRegion + ":" + src} }
 		}},
 	}
 	for _, comp := range components {
@@ -194,13 +247,14 @@ func TestInterruptAndFailAtEachStep(t *testing.T) {
 					spec := runSpec{Template: tpl, Args: []string{"build"}, Timeout: 2 * time.Minute}
 					if mode == "interrupt" {
 						spec.InterruptOn = p.marker
-						spec.Fault = p.holdFault()
+						spec.Fault = p.standInFault(p.holdFault())
 					} else if p.fail != "" {
-						spec.Fault = p.failFault()
+						spec.Fault = p.standInFault(p.failFault())
 					} else {
 						spec.Template = failingProvisioner(tpl)
 					}
 					res := w.run(t, spec)
+					injected := injectedFailures(w.proxy.Calls())
 					if mode == "interrupt" && !res.Interrupted {
 						t.Fatalf("the marker %q never appeared; packer was not interrupted", p.marker)
 					}
@@ -210,7 +264,31 @@ func TestInterruptAndFailAtEachStep(t *testing.T) {
 					if res.ExitCode == 0 {
 						t.Fatalf("packer build exited 0 after the %s", mode)
 					}
-					w.expectNoLeaks(t, base)
+					if mode == "fail" && p.fail != "" {
+						// The message names the failed call and its region.
+						// An injected answer with a meaning of its own
+						// (failCode, such as NoSuchBucket) may be told in
+						// the user's terms instead of the call's; its
+						// region must still be named.
+						if len(injected) == 0 {
+							t.Fatalf("no %s call was failed", p.fail)
+						}
+						c := injected[0]
+						wants := []string{c.Action, c.Region}
+						if p.failCode != "" {
+							wants = wants[1:]
+						}
+						for _, want := range wants {
+							if !strings.Contains(res.Output(), want) {
+								t.Errorf("the output does not name %q of the injected failure (%s in %s):\n%s", want, c.Action, c.Region, res.Output())
+							}
+						}
+					}
+					var keep []string
+					if p.keepsCopies {
+						keep = w.keptCopies(t, base)
+					}
+					w.expectNoLeaks(t, base, keep...)
 				})
 			}
 		}
@@ -221,4 +299,43 @@ func TestInterruptAndFailAtEachStep(t *testing.T) {
 // of sleeping.
 func failingProvisioner(tpl string) string {
 	return strings.Replace(tpl, `"sleep 60"`, `"exit 1"`, 1)
+}
+
+// injectedFailures returns the calls failed by a point's failFault.
+func injectedFailures(calls []awstest.Call) []awstest.Call {
+	var out []awstest.Call
+	for _, c := range calls {
+		if c.Fault != nil && c.Fault.Message == injectedMessage {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// keptCopies returns the AMIs (and their snapshots) made since base in the
+// distribute target regions, which a run keeps once retention started,
+// and removes them at the end of the test. It fails the test unless there
+// is exactly one in each target region.
+func (w *world) keptCopies(t *testing.T, base *awstest.Snapshot) []string {
+	t.Helper()
+	l, err := awstest.ListLeaks(context.Background(), w.moto.Endpoint, allRegions, base)
+	if err != nil {
+		t.Fatalf("list leaks: %v", err)
+	}
+	amis := map[string]string{}
+	for _, ri := range l.Images {
+		region, id, _ := strings.Cut(ri, ":")
+		if region != euRegion && region != apRegion {
+			continue
+		}
+		if amis[region] != "" {
+			t.Errorf("more than one new AMI in %s: %s, %s", region, amis[region], id)
+		}
+		amis[region] = id
+	}
+	if len(amis) != 2 {
+		t.Errorf("the copies were not kept once retention started: new AMIs %q", l.Images)
+	}
+	t.Cleanup(func() { w.removeAMIs(t, amis) })
+	return w.artifactKeep(t, amis)
 }
