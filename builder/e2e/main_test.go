@@ -164,7 +164,6 @@ func (w *world) close() error {
 	return errors.Join(errs...)
 }
 
-
 func TestMain(m *testing.M) {
 	start := time.Now()
 	code := m.Run()
