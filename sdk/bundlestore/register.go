@@ -82,9 +82,11 @@ type RegisterOutput struct {
 // A RegisterImage call may take effect although its answer is lost; the
 // SDK then retries it, and EC2 answers InvalidAMIName.Duplicate (or, in
 // services that allow duplicate names, registers a second image). An image
-// owned by the account with exactly Name and registered from this
-// ImageLocation is taken as made by this call (services that do not report
-// ImageLocation, such as emulators, are trusted on the name alone): when the
+// owned by the account with exactly Name, registered from this
+// ImageLocation and created no earlier than the call started (less
+// registerClockSkew) is taken as made by this call (services that do not
+// report ImageLocation, such as emulators, are trusted on the name and time):
+// an older image of that name and location is never adopted or removed. When the
 // call fails, such an image is used as the call's result, or, when ctx is
 // done, deregistered; when the call succeeded after retries, any other such
 // image is a duplicate and is deregistered.
@@ -98,6 +100,7 @@ func Register(ctx context.Context, api RegisterAPI, in *RegisterInput, optFns ..
 		return nil, fmt.Errorf("bundlestore: register %q%s: %w", in.Name, inRegion(in.Region), err)
 	}
 	loc := aws.ToString(req.ImageLocation)
+	since := time.Now().Add(-registerClockSkew)
 	var id string
 	res, err := api.RegisterImage(ctx, req)
 	switch {
@@ -105,7 +108,7 @@ func Register(ctx context.Context, api RegisterAPI, in *RegisterInput, optFns ..
 		err = fmt.Errorf("bundlestore: register %q from %s%s: %w", in.Name, loc, inRegion(in.Region), err)
 		rctx, cancel := recoveryContext(ctx)
 		defer cancel()
-		made, ferr := lookAgain(rctx, ctx.Err() != nil, func() ([]string, error) { return registeredFrom(rctx, api, in.Name, loc) })
+		made, ferr := lookAgain(rctx, ctx.Err() != nil, func() ([]string, error) { return registeredFrom(rctx, api, in.Name, loc, since) })
 		if ferr != nil {
 			return nil, errors.Join(err, fmt.Errorf("look for an image the failed call may have registered; deregister it by hand if it exists: %w", ferr))
 		}
@@ -131,7 +134,7 @@ func Register(ctx context.Context, api RegisterAPI, in *RegisterInput, optFns ..
 		}
 		if attempts, ok := retry.GetAttemptResults(res.ResultMetadata); ok && len(attempts.Results) > 1 {
 			// An attempt whose answer was lost may have registered one too.
-			made, ferr := registeredFrom(ctx, api, in.Name, loc)
+			made, ferr := registeredFrom(ctx, api, in.Name, loc, since)
 			if ferr == nil {
 				made = slices.DeleteFunc(made, func(m string) bool { return m == id })
 				ferr = opts.removeLost(ctx, api, made, in.Region)
@@ -180,10 +183,14 @@ func (o *Options) removeLost(ctx context.Context, api DeregisterImageAPI, ids []
 	return errors.Join(errs...)
 }
 
+// registerClockSkew is how far EC2's clock may be behind this machine's
+// when telling an image a RegisterImage call made from an older one.
+const registerClockSkew = 2 * time.Minute
+
 // registeredFrom returns the IDs of the images owned by the account named
-// exactly name whose ImageLocation is location (or not reported), oldest
-// first.
-func registeredFrom(ctx context.Context, api DescribeImagesAPI, name, location string) ([]string, error) {
+// exactly name whose ImageLocation is location (or not reported) and whose
+// creation time is known and not before since, oldest first.
+func registeredFrom(ctx context.Context, api DescribeImagesAPI, name, location string, since time.Time) ([]string, error) {
 	out, err := api.DescribeImages(ctx, &ec2.DescribeImagesInput{
 		Owners:            []string{"self"},
 		Filters:           []types.Filter{{Name: aws.String("name"), Values: []string{name}}},
@@ -197,7 +204,11 @@ func registeredFrom(ctx context.Context, api DescribeImagesAPI, name, location s
 	}
 	imgs := slices.DeleteFunc(out.Images, func(img types.Image) bool {
 		l := aws.ToString(img.ImageLocation)
-		return aws.ToString(img.Name) != name || img.State == types.ImageStateDeregistered || l != "" && l != location
+		if aws.ToString(img.Name) != name || img.State == types.ImageStateDeregistered || l != "" && l != location {
+			return true
+		}
+		created, err := time.Parse(time.RFC3339, aws.ToString(img.CreationDate))
+		return err != nil || created.Before(since)
 	})
 	slices.SortFunc(imgs, func(a, b types.Image) int {
 		return strings.Compare(aws.ToString(a.CreationDate), aws.ToString(b.CreationDate))

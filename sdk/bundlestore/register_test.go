@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -304,6 +305,7 @@ func TestRegisterLostResponse(t *testing.T) {
 		ctx       context.Context
 		err       error
 		location  string // of the image found by name
+		created   string // its creation time; empty means now
 		wantCalls []string
 		wantErr   string
 		wantID    string
@@ -325,6 +327,16 @@ func TestRegisterLostResponse(t *testing.T) {
 			name: "an image of the name from another bundle is not ours", err: apiErr("InvalidAMIName.Duplicate"), location: "bkt/other/root.img.manifest.xml",
 			wantCalls: []string{"RegisterImage " + name, "DescribeImages "}, wantErr: "InvalidAMIName.Duplicate",
 		},
+		{
+			name: "an older image of the name and bundle is not ours", err: apiErr("InvalidAMIName.Duplicate"), location: loc,
+			created:   time.Now().Add(-time.Hour).UTC().Format(time.RFC3339),
+			wantCalls: []string{"RegisterImage " + name, "DescribeImages "}, wantErr: "InvalidAMIName.Duplicate",
+		},
+		{
+			name: "cancelled, an older image of the name and bundle is left alone", ctx: cancelled, err: context.Canceled, location: loc,
+			created:   time.Now().Add(-time.Hour).UTC().Format(time.RFC3339),
+			wantCalls: []string{"RegisterImage " + name, "DescribeImages ", "DescribeImages "}, wantErr: "context canceled",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -333,8 +345,13 @@ func TestRegisterLostResponse(t *testing.T) {
 					return nil, tc.err
 				},
 				describeImages: func(context.Context, *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
+					created := tc.created
+					if created == "" {
+						created = time.Now().UTC().Format(time.RFC3339)
+					}
 					return &ec2.DescribeImagesOutput{Images: []types.Image{{
 						ImageId: aws.String("ami-made"), Name: aws.String(name), ImageLocation: aws.String(tc.location), State: types.ImageStateAvailable,
+						CreationDate: aws.String(created),
 					}}}, nil
 				},
 			}
