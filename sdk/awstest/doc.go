@@ -21,6 +21,10 @@
 //     since a baseline (instances, key pairs, security groups, images,
 //     snapshots, volumes, S3 buckets and objects), to prove a run leaked
 //     nothing.
+//   - [Policy]: an IAM policy document ([LoadPolicy], [ParsePolicy]) checked
+//     against recorded calls: [RequiredActions] maps a [Call] to the IAM
+//     permissions it needs, [Policy.Check] reports denied calls and actions
+//     no call needed, [CheckPolicy] does both in a test.
 //   - [Clients], [STSClient], [Env]: SDK clients and subprocess environment
 //     pointed at the emulator with static test credentials.
 //
