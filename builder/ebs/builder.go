@@ -5,13 +5,10 @@ package ebs
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/hashicorp/packer-plugin-sdk/communicator"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
-	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/packerbuilderdata"
 
@@ -76,7 +73,7 @@ func (b *Builder) givenSnapshotIDs() []string {
 func (b *Builder) steps(region string, generatedData *packerbuilderdata.GeneratedData) []multistep.Step {
 	c := &b.config
 	wait := c.Polling.InstanceWait()
-	return []multistep.Step{
+	steps := []multistep.Step{
 		&amibuild.StepCheckRegion{
 			Region:                   region,
 			SkipCredentialValidation: c.SkipCredentialValidation,
@@ -93,34 +90,15 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			RootDeviceType: "ebs",
 			GeneratedData:  generatedData,
 		},
-		&amibuild.StepCreateKeyPair{
-			Region:       region,
-			Comm:         &c.Comm,
-			Debug:        c.PackerDebug,
-			DebugKeyPath: fmt.Sprintf("ec2_%s.pem", c.PackerBuildName),
-		},
-		&amibuild.StepCreateSecurityGroup{
-			Region:           region,
-			Comm:             &c.Comm,
-			SecurityGroupIDs: c.SecurityGroupIDs,
-			VpcID:            c.VpcID,
-			SubnetID:         c.SubnetID,
-			SourceCIDRs:      c.TemporarySGSourceCIDRs,
-		},
-		&amibuild.StepRunInstance{
-			Region: region,
-			Config: &c.RunConfig,
-			Wait:   wait,
-			Ctx:    c.ctx,
-		},
-		&communicator.StepConnect{
-			Config:      &c.Comm,
-			Host:        amibuild.CommHost(c.Comm.Host(), c.SSHInterface),
-			SSHConfig:   c.Comm.SSHConfigFunc(),
-			WinRMConfig: winRMConfig(&c.Comm),
-		},
-		&commonsteps.StepProvision{},
-		&commonsteps.StepCleanupTempKeys{Comm: &c.Comm},
+	}
+	steps = append(steps, c.LaunchSteps(amibuild.LaunchInput{
+		Region:       region,
+		Debug:        c.PackerDebug,
+		DebugKeyPath: amibuild.DebugKeyPath(c.PackerBuildName),
+		Wait:         wait,
+		Ctx:          c.ctx,
+	})...)
+	return append(steps,
 		&amibuild.StepStopInstance{
 			Region: region,
 			Wait:   wait,
@@ -152,12 +130,5 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			SnapshotTags: c.SnapshotTags,
 			Ctx:          c.ctx,
 		},
-	}
-}
-
-// winRMConfig returns the WinRM credentials function of StepConnect.
-func winRMConfig(comm *communicator.Config) func(multistep.StateBag) (*communicator.WinRMConfig, error) {
-	return func(multistep.StateBag) (*communicator.WinRMConfig, error) {
-		return &communicator.WinRMConfig{Username: comm.WinRMUser, Password: comm.WinRMPassword}, nil
-	}
+	)
 }

@@ -14,13 +14,10 @@ package instance
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/hashicorp/packer-plugin-sdk/communicator"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
-	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/packerbuilderdata"
 
@@ -97,7 +94,7 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 	if len(c.AMIMappings) > 0 {
 		bdms = c.AMIMappings.Mappings()
 	}
-	return []multistep.Step{
+	steps := []multistep.Step{
 		&amibuild.StepCheckRegion{
 			Region:                   region,
 			SkipCredentialValidation: c.SkipCredentialValidation,
@@ -124,33 +121,15 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			GeneratedDir: c.X509GeneratedDir,
 			EC2CertPath:  c.EC2CertPath,
 		},
-		&amibuild.StepCreateKeyPair{
-			Region:       region,
-			Comm:         &c.Comm,
-			Debug:        c.PackerDebug,
-			DebugKeyPath: fmt.Sprintf("ec2_%s.pem", c.PackerBuildName),
-		},
-		&amibuild.StepCreateSecurityGroup{
-			Region:           region,
-			Comm:             &c.Comm,
-			SecurityGroupIDs: c.SecurityGroupIDs,
-			VpcID:            c.VpcID,
-			SubnetID:         c.SubnetID,
-			SourceCIDRs:      c.TemporarySGSourceCIDRs,
-		},
-		&amibuild.StepRunInstance{
-			Region: region,
-			Config: &c.RunConfig,
-			Wait:   wait,
-			Ctx:    c.ctx,
-		},
-		&communicator.StepConnect{
-			Config:    &c.Comm,
-			Host:      amibuild.CommHost(c.Comm.Host(), c.SSHInterface),
-			SSHConfig: c.Comm.SSHConfigFunc(),
-		},
-		&commonsteps.StepProvision{},
-		&commonsteps.StepCleanupTempKeys{Comm: &c.Comm},
+	}
+	steps = append(steps, c.LaunchSteps(amibuild.LaunchInput{
+		Region:       region,
+		Debug:        c.PackerDebug,
+		DebugKeyPath: amibuild.DebugKeyPath(c.PackerBuildName),
+		Wait:         wait,
+		Ctx:          c.ctx,
+	})...)
+	return append(steps,
 		&stepBundleVolume{
 			Region:    region,
 			Bucket:    c.S3Bucket,
@@ -195,5 +174,5 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			Tags: c.AMITags,
 			Ctx:  c.ctx,
 		},
-	}
+	)
 }
