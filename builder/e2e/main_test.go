@@ -117,9 +117,9 @@ func setUpWorld(ctx context.Context) (_ *world, err error) {
 		return nil, err
 	}
 	for _, r := range allRegions {
-		w.ec2[r], _ = awstest.Clients(w.moto.Endpoint, r)
+		w.ec2[r], _ = awstest.ObserverClients(w.moto.Endpoint, r)
 	}
-	_, w.s3 = awstest.Clients(w.moto.Endpoint, buildRegion)
+	_, w.s3 = awstest.ObserverClients(w.moto.Endpoint, buildRegion)
 	if _, err := w.s3.CreateBucket(ctx, &s3.CreateBucketInput{
 		Bucket: aws.String(bucket), ObjectOwnership: s3types.ObjectOwnershipBucketOwnerPreferred,
 	}); err != nil {

@@ -43,6 +43,18 @@ func Clients(endpoint, region string) (*ec2.Client, *s3.Client) {
 	return ec2.NewFromConfig(cfg), s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 }
 
+// ObserverClients are like [Clients] for callers that set up or inspect
+// the emulator's state beside the code under test (leak listings, decoys,
+// assertions), not for the code under test: they retry a call up to four
+// times on connection errors and throttling, which moto's threaded server
+// answers with now and then under load, so that a check does not fail
+// for a reason that has nothing to do with what it checks.
+func ObserverClients(endpoint, region string) (*ec2.Client, *s3.Client) {
+	cfg := Config(endpoint, region)
+	cfg.RetryMaxAttempts = 4
+	return ec2.NewFromConfig(cfg), s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+}
+
 // STSClient returns an STS client for the emulator at endpoint (see [Config]).
 func STSClient(endpoint, region string) *sts.Client {
 	return sts.NewFromConfig(Config(endpoint, region))

@@ -185,7 +185,7 @@ func accountID(ctx context.Context, endpoint, region string) (string, error) {
 
 func regionInventory(ctx context.Context, endpoint, region, account string) (Leaks, error) {
 	var l Leaks
-	c, _ := Clients(endpoint, region)
+	c, _ := ObserverClients(endpoint, region)
 	id := func(s *string) string { return region + ":" + aws.ToString(s) }
 
 	instances := ec2.NewDescribeInstancesPaginator(c, &ec2.DescribeInstancesInput{})
@@ -265,7 +265,7 @@ func regionInventory(ctx context.Context, endpoint, region, account string) (Lea
 
 func s3Inventory(ctx context.Context, endpoint, region string) (Leaks, error) {
 	var l Leaks
-	_, c := Clients(endpoint, region)
+	_, c := ObserverClients(endpoint, region)
 	buckets, err := c.ListBuckets(ctx, &s3.ListBucketsInput{})
 	if err != nil {
 		return l, fmt.Errorf("list S3 buckets: %w", err)
