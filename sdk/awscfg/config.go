@@ -74,6 +74,12 @@ type Config struct {
 	S3UsePathStyle *bool
 	// HTTPClient is used for every AWS call when set.
 	HTTPClient *http.Client
+	// AppID names the application that makes the calls. It is sent as
+	// "app/<AppID>" in the User-Agent header of every call, so that
+	// CloudTrail (userAgent), access logs and proxies can tell which tool
+	// made a call. At most 50 characters from letters, digits and
+	// !#$%&'*+-.^_`|~. Empty sends no app id.
+	AppID string
 }
 
 // FieldError reports one invalid Config field. Field is the Go field path
@@ -90,7 +96,12 @@ var (
 	roleARNRE     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$`)
 	sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 	externalIDRE  = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
+	// appIDRE is what the SDK sends unchanged in a User-Agent token.
+	appIDRE = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 )
+
+// MaxAppIDLen is the longest Config.AppID the SDK accepts.
+const MaxAppIDLen = 50
 
 // ValidRegion reports whether s has the syntax of an AWS region name, such
 // as "us-east-1" or "us-gov-west-1". It does not check that the region exists.
@@ -140,6 +151,12 @@ func (c Config) Validate() error {
 	case "", RetryModeStandard, RetryModeAdaptive:
 	default:
 		bad("RetryMode", "%q is unknown; want %q, %q or empty", c.RetryMode, RetryModeStandard, RetryModeAdaptive)
+	}
+	switch {
+	case len(c.AppID) > MaxAppIDLen:
+		bad("AppID", "is %d characters long; want at most %d", len(c.AppID), MaxAppIDLen)
+	case c.AppID != "" && !appIDRE.MatchString(c.AppID):
+		bad("AppID", "%q is invalid; want letters, digits and !#$%%&'*+-.^_`|~ only", c.AppID)
 	}
 	for _, ep := range []struct{ field, value string }{
 		{"Endpoints.EC2", c.Endpoints.EC2},
@@ -234,6 +251,7 @@ func (c Config) String() string {
 	if c.HTTPClient != nil {
 		add("HTTPClient", "custom")
 	}
+	addStr("AppID", c.AppID)
 	b.WriteString("}")
 	return b.String()
 }
@@ -296,6 +314,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("endpoint_ec2", c.Endpoints.EC2),
 		slog.String("endpoint_s3", c.Endpoints.S3),
 		slog.String("endpoint_sts", c.Endpoints.STS),
+		slog.String("app_id", c.AppID),
 	}
 	if ar := c.AssumeRole; ar != nil {
 		attrs = append(attrs, slog.Group("assume_role",

@@ -47,6 +47,11 @@ func TestValidate(t *testing.T) {
 		{name: "endpoints", cfg: Config{Endpoints: Endpoints{EC2: "127.0.0.1:5000", S3: "ftp://x", STS: "http://"}},
 			wantFields: []string{"Endpoints.EC2", "Endpoints.S3", "Endpoints.STS"}, wantText: []string{"http://127.0.0.1:5000"}},
 		{name: "endpoint with user info", cfg: Config{Endpoints: Endpoints{S3: "http://u:p@host"}}, wantFields: []string{"Endpoints.S3"}},
+		{name: "app id", cfg: Config{AppID: "packer-plugin-ami.ebs"}},
+		{name: "app id of 50 characters", cfg: Config{AppID: strings.Repeat("a", 50)}},
+		{name: "app id too long", cfg: Config{AppID: strings.Repeat("a", 51)}, wantFields: []string{"AppID"}, wantText: []string{"51 characters", "at most 50"}},
+		{name: "app id with a space", cfg: Config{AppID: "my tool"}, wantFields: []string{"AppID"}, wantText: []string{`"my tool"`}},
+		{name: "app id with a slash", cfg: Config{AppID: "tool/1.0"}, wantFields: []string{"AppID"}},
 		{name: "everything wrong at once", cfg: Config{Region: "x", SecretKey: testSecret, RetryMode: "x"},
 			wantFields: []string{"Region", "AccessKey", "RetryMode"}},
 	}

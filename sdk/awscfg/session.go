@@ -65,6 +65,9 @@ func New(ctx context.Context, cfg Config) (*Session, error) {
 	if cfg.HTTPClient != nil {
 		opts = append(opts, config.WithHTTPClient(cfg.HTTPClient))
 	}
+	if cfg.AppID != "" {
+		opts = append(opts, config.WithAppID(cfg.AppID))
+	}
 	// Endpoints from AWS_ENDPOINT_URL* and the shared config are resolved by
 	// the SDK when each client is built; only explicit ones are added there.
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)

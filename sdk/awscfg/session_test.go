@@ -336,3 +336,55 @@ func TestAccountIDError(t *testing.T) {
 		t.Errorf("error leaks the secret key: %v", err)
 	}
 }
+
+func TestAppIDInUserAgent(t *testing.T) {
+	tests := []struct {
+		name, appID string
+		want        string // in the User-Agent; "" = no app/ token
+	}{
+		{name: "set", appID: "packer-plugin-ami.ebs", want: "app/packer-plugin-ami.ebs"},
+		{name: "unset"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			isolateEnv(t)
+			var mu sync.Mutex
+			var agents []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				agents = append(agents, r.Header.Get("User-Agent"))
+				mu.Unlock()
+				w.Header().Set("Content-Type", "text/xml")
+				fmt.Fprint(w, `<DescribeRegionsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><regionInfo/></DescribeRegionsResponse>`)
+			}))
+			t.Cleanup(srv.Close)
+			s, err := New(context.Background(), Config{
+				Region: "us-east-1", AccessKey: "AKIABASE", SecretKey: testSecret,
+				Endpoints: Endpoints{EC2: srv.URL}, AppID: tc.appID,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Every client of the session, whatever its region, sends it.
+			for _, region := range []string{"us-east-1", "eu-west-1"} {
+				if _, err := s.EC2(region).DescribeRegions(context.Background(), nil); err != nil {
+					t.Fatalf("DescribeRegions in %s: %v", region, err)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(agents) != 2 {
+				t.Fatalf("server saw %d calls, want 2", len(agents))
+			}
+			for _, ua := range agents {
+				has := strings.Contains(ua, " app/")
+				switch {
+				case tc.want != "" && !strings.Contains(ua, " "+tc.want):
+					t.Errorf("User-Agent %q lacks %q", ua, tc.want)
+				case tc.want == "" && has:
+					t.Errorf("User-Agent %q has an app id, want none", ua)
+				}
+			}
+		})
+	}
+}
