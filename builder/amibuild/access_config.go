@@ -256,11 +256,22 @@ func (c *AccessConfig) AWSConfig() awscfg.Config {
 	return cfg
 }
 
-// Session builds the AWS session described by c. It does not call AWS;
-// credentials are checked by StepCheckRegion unless
-// skip_credential_validation is set.
-func (c *AccessConfig) Session(ctx context.Context) (*awscfg.Session, error) {
-	sess, err := awscfg.New(ctx, c.AWSConfig())
+// The app ids the components send in the User-Agent of every AWS call, as
+// "app/<id>" (awscfg.Config.AppID), so that CloudTrail and proxies can tell
+// which component made a call.
+const (
+	AppIDEBS        = "packer-plugin-ami.ebs"
+	AppIDInstance   = "packer-plugin-ami.instance"
+	AppIDDistribute = "packer-plugin-ami.distribute"
+)
+
+// Session builds the AWS session described by c for the component named
+// by appID (one of the AppID constants). It does not call AWS; credentials
+// are checked by StepCheckRegion unless skip_credential_validation is set.
+func (c *AccessConfig) Session(ctx context.Context, appID string) (*awscfg.Session, error) {
+	cfg := c.AWSConfig()
+	cfg.AppID = appID
+	sess, err := awscfg.New(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("configure AWS access for %s: %w", c.RawRegion, err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 	"github.com/amiforge/packer-plugin-ami/builder/packertest"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
@@ -305,6 +306,12 @@ func TestE2EBuild(t *testing.T) {
 	}
 	if len(e.proxy.CallsFor("ec2", "TerminateInstances")) == 0 {
 		t.Error("no TerminateInstances call")
+	}
+	// Every call says which component made it.
+	for _, c := range e.proxy.Calls() {
+		if ua := c.Header.Get("User-Agent"); !strings.Contains(ua, " app/"+amibuild.AppIDEBS) {
+			t.Errorf("%s: User-Agent %q lacks app/%s", c, ua, amibuild.AppIDEBS)
+		}
 	}
 
 	// Nothing but the AMI and its snapshots is left.

@@ -51,7 +51,7 @@ func (b *Builder) Prepare(raws ...any) ([]string, []string, error) {
 // Run builds the AMI.
 func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook) (packersdk.Artifact, error) {
 	c := &b.config
-	sess, err := c.AccessConfig.Session(ctx)
+	sess, err := c.AccessConfig.Session(ctx, amibuild.AppIDInstance)
 	if err != nil {
 		return nil, err
 	}

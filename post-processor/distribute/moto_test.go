@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
 )
@@ -103,6 +104,13 @@ func TestPostProcessCopiesSharesAndTags(t *testing.T) {
 	for _, c := range copies {
 		if c.Params.Get("ClientToken") == "" || c.Params.Get("SourceImageId") != src || c.Params.Get("SourceRegion") != srcRegion {
 			t.Errorf("CopyImage in %s: params %v", c.Region, c.Params)
+		}
+	}
+
+	// Every call says which component made it.
+	for _, c := range w.proxy.Calls() {
+		if ua := c.Header.Get("User-Agent"); !strings.Contains(ua, " app/"+amibuild.AppIDDistribute) {
+			t.Errorf("%s: User-Agent %q lacks app/%s", c, ua, amibuild.AppIDDistribute)
 		}
 	}
 

@@ -55,7 +55,7 @@ func (p *PostProcessor) Configure(raws ...any) error {
 // PostProcess distributes the input artifact's AMI (or source_ami). It
 // always keeps the input artifact: its AMIs are part of the output.
 func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, in packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
-	sess, err := p.config.AccessConfig.Session(ctx)
+	sess, err := p.config.AccessConfig.Session(ctx, amibuild.AppIDDistribute)
 	if err != nil {
 		return nil, true, true, err
 	}
