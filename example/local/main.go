@@ -63,7 +63,10 @@ var demos = []demo{
 	{"instance", "instance.pkr.hcl", "ami-instance: an instance-store AMI bundled into S3 and registered from its manifest"},
 }
 
-const defaultOnly = "distribute,instance"
+const (
+	defaultOnly = "distribute,instance"
+	allDemos    = "ebs,distribute,instance"
+)
 
 func main() {
 	var o options
@@ -77,11 +80,21 @@ func main() {
 	flag.StringVar(&o.bucket, "bucket", "demo-bundles", "S3 bucket the runner creates for instance-store bundles")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (packer logs, provisioner output)")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "time limit of each packer build")
+	flag.StringVar(&o.benchJSON, "bench-json", "", "bench mode: measure the builds against the minimum and write the results as JSON to this file (- for standard output); see bench.go")
+	flag.IntVar(&o.reps, "reps", 2, "bench mode: runs of each measurement; the best is kept")
+	flag.DurationVar(&o.latency, "latency", 50*time.Millisecond, "bench mode: latency added to every AWS call")
 	flag.Parse()
+	if o.benchJSON != "" && !flagSet("only") {
+		o.only = allDemos
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	if err := run(ctx, o, os.Stdout); err != nil {
+	runner := run
+	if o.benchJSON != "" {
+		runner = runBench
+	}
+	if err := runner(ctx, o, os.Stdout); err != nil {
 		if ctx.Err() != nil {
 			err = errors.New("interrupted; the emulator and the SSH server were stopped")
 		}
@@ -97,6 +110,16 @@ type options struct {
 	region, bucket string
 	keep           bool
 	timeout        time.Duration
+	benchJSON      string        // bench mode when set
+	reps           int           // bench mode: runs of each measurement
+	latency        time.Duration // bench mode: added to every AWS call
+}
+
+// flagSet reports whether the named flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // template is one template to build and what the runner knows of it.
@@ -191,19 +214,7 @@ func run(ctx context.Context, o options, w io.Writer) (err error) {
 		}
 		rel, _ := filepath.Rel(mustRoot(), t.path)
 		step(w, fmt.Sprintf("packer build %s  (%s)", rel, t.about))
-		args := []string{"build"}
-		for _, v := range []struct{ name, value string }{
-			{"region", o.region},
-			{"ssh_port", strconv.Itoa(sshd.Port)},
-			{"ssh_username", sshd.User},
-			{"ssh_private_key_file", sshd.PrivateKeyPath},
-			{"output_dir", out},
-			{"s3_bucket", o.bucket},
-		} {
-			if t.vars[v.name] {
-				args = append(args, "-var", v.name+"="+v.value)
-			}
-		}
+		args := append([]string{"build"}, templateVars(t, o, sshd, out)...)
 		res, err := pk.Run(ctx, packertest.RunOptions{
 			Args:    append(args, t.path),
 			Stdout:  newIndent(w),
@@ -256,6 +267,25 @@ func run(ctx context.Context, o options, w io.Writer) (err error) {
 	fmt.Fprintf(w, "    no instances, volumes, key pairs, security groups or unfinished uploads\n")
 	step(w, fmt.Sprintf("done in %s", time.Since(start).Round(100*time.Millisecond)))
 	return nil
+}
+
+// templateVars returns the -var arguments for the variables t declares:
+// the region, the SSH server, the output directory and the bucket.
+func templateVars(t template, o options, sshd *awstest.SSHD, out string) []string {
+	var args []string
+	for _, v := range []struct{ name, value string }{
+		{"region", o.region},
+		{"ssh_port", strconv.Itoa(sshd.Port)},
+		{"ssh_username", sshd.User},
+		{"ssh_private_key_file", sshd.PrivateKeyPath},
+		{"output_dir", out},
+		{"s3_bucket", o.bucket},
+	} {
+		if t.vars[v.name] {
+			args = append(args, "-var", v.name+"="+v.value)
+		}
+	}
+	return args
 }
 
 // selectTemplates resolves -template or -only into templates and reads
