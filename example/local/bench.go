@@ -287,6 +287,11 @@ func runBench(ctx context.Context, o options, w io.Writer) (err error) {
 			}
 			products = append(products, made...)
 			oursCalls := proxy.Calls()
+			if o.listCalls {
+				for _, c := range oursCalls {
+					fmt.Fprintf(w, "      %-14s %s\n", componentOf(c), c)
+				}
+			}
 			ours.keep(res.Duration, oursCalls)
 			fmt.Fprintf(w, "    %s, %d calls\n", secs(res.Duration), len(proxy.Calls()))
 

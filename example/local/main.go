@@ -83,6 +83,7 @@ func main() {
 	flag.StringVar(&o.benchJSON, "bench-json", "", "bench mode: measure the builds against the minimum and write the results as JSON to this file (- for standard output); see bench.go")
 	flag.IntVar(&o.reps, "reps", 2, "bench mode: runs of each measurement; the best is kept")
 	flag.DurationVar(&o.latency, "latency", 50*time.Millisecond, "bench mode: latency added to every AWS call")
+	flag.BoolVar(&o.listCalls, "calls", false, "bench mode: list every AWS call of each packer build")
 	flag.Parse()
 	if o.benchJSON != "" && !flagSet("only") {
 		o.only = allDemos
@@ -113,6 +114,7 @@ type options struct {
 	benchJSON      string        // bench mode when set
 	reps           int           // bench mode: runs of each measurement
 	latency        time.Duration // bench mode: added to every AWS call
+	listCalls      bool          // bench mode: list the calls of each build
 }
 
 // flagSet reports whether the named flag was given on the command line.

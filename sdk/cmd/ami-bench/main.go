@@ -1,9 +1,10 @@
-// Command ami-bench measures the bundle pipeline, bundle upload and AMI
-// distribution against references run side by side on the same machine,
+// Command ami-bench measures the bundle pipeline, bundle upload, AMI
+// distribution and `packer build` of the local examples (section e2e)
+// against references run side by side on the same machine,
 // and prints one table: measure, ours, reference, ratio, target, pass/fail.
 // It is what `make bench` runs; docs/performance.md explains the rows.
 //
-//	go run ./sdk/cmd/ami-bench [-reps 2] [-size 1536] [-big 6144] [-src /usr/share] [-only bundle,unbundle,rss,upload,distribute]
+//	go run ./sdk/cmd/ami-bench [-reps 2] [-size 1536] [-big 6144] [-src /usr/share] [-only bundle,unbundle,rss,upload,distribute,e2e]
 //
 // The images are made in a temporary directory (truncate + mkfs.ext4 -d
 // SRC) and removed afterwards. Speeds are always compared with a reference
@@ -31,6 +32,7 @@ type config struct {
 	bigMiB     int64
 	src        string
 	cli        string
+	packer     string
 	keep       bool
 	only       map[string]bool
 	latency    time.Duration
@@ -51,7 +53,8 @@ func main() {
 	flag.StringVar(&c.src, "src", "/usr/share", "directory copied into the images (mkfs.ext4 -d)")
 	flag.StringVar(&c.cli, "cli", "", "ami-bundle binary to measure (default: build ./sdk/cmd/ami-bundle)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory")
-	flag.StringVar(&only, "only", "", "comma-separated sections to run: bundle, rss, unbundle, upload, distribute (default all)")
+	flag.StringVar(&only, "only", "", "comma-separated sections to run: bundle, rss, unbundle, upload, distribute, e2e (default all)")
+	flag.StringVar(&c.packer, "packer", "bin/packer", "packer binary for the e2e section")
 	flag.DurationVar(&c.latency, "latency", 50*time.Millisecond, "latency the proxy adds to each S3 PUT and EC2 call")
 	flag.DurationVar(&c.wanLatency, "wan-latency", 500*time.Millisecond, "second S3 PUT latency: a 10 MiB part at about 20 MB/s")
 	flag.StringVar(&regions, "regions", "1,4,8", "region counts for the distribution rows")
@@ -141,6 +144,11 @@ func run(ctx context.Context, c *config) (*table, error) {
 			return t, w.err
 		}
 		t.add(w.r)
+	}
+	if c.want("e2e") {
+		if err := e2eBench(ctx, c, t); err != nil {
+			return t, err
+		}
 	}
 	return t, nil
 }

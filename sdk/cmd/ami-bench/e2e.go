@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Targets of the end-to-end rows.
+const (
+	e2eMaxCallRatio = 1.5 // calls of a component ≤ this × the minimum
+	e2eMaxWallRatio = 1.5 // wall time of a build ≤ this × the floor
+)
+
+// e2eReport is what `go run ./example/local -bench-json FILE` writes: for
+// each local example template, the best wall time of its `packer build`,
+// of a build of Packer's null builder with the same provisioners, and of
+// the minimum call sequence, and the calls per component (told apart by
+// the app id in the User-Agent) against that component's minimum. The
+// runner documents the fields (example/local/bench.go); sdk/ cannot
+// import it, so the types are repeated here.
+type e2eReport struct {
+	LatencyMS float64 `json:"latency_ms"`
+	Reps      int     `json:"reps"`
+	Templates []struct {
+		Template         string  `json:"template"`
+		WallSeconds      float64 `json:"wall_seconds"`
+		NullBuildSeconds float64 `json:"null_build_seconds"`
+		MinimumSeconds   float64 `json:"minimum_seconds"`
+		Unattributed     int     `json:"unattributed_calls"`
+		Components       []struct {
+			Component    string `json:"component"`
+			Calls        int    `json:"calls"`
+			MinimumCalls int    `json:"minimum_calls"`
+		} `json:"components"`
+	} `json:"templates"`
+}
+
+// e2eBench runs the local examples' bench mode (it needs packer, moto and
+// sshd, as `make demo` does) and adds its rows to t.
+func e2eBench(ctx context.Context, c *config, t *table) error {
+	out := filepath.Join(c.work, "e2e.json")
+	args := []string{"run", "./example/local", "-bench-json", out,
+		"-reps", fmt.Sprint(c.reps), "-latency", c.latency.String()}
+	if c.packer != "" {
+		args = append(args, "-packer", abs(c.packer))
+	}
+	c.logf("go %v (the end-to-end rows; about a minute per run)", args)
+	cmd := execCommand(ctx, "go", args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go run ./example/local -bench-json (run from the repository root; needs bin/packer, moto_server and sshd: make bin/packer sshd moto): %w", err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return err
+	}
+	rows, err := e2eRows(b)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		t.add(r)
+	}
+	return nil
+}
+
+// e2eRows turns the runner's report into rows: per template, one row of
+// calls per component and one of wall time.
+func e2eRows(b []byte) ([]row, error) {
+	var r e2eReport
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("read the end-to-end report: %w", err)
+	}
+	if len(r.Templates) == 0 {
+		return nil, fmt.Errorf("the end-to-end report has no templates")
+	}
+	latency := time.Duration(r.LatencyMS * float64(time.Millisecond))
+	var rows []row
+	for _, tpl := range r.Templates {
+		if len(tpl.Components) == 0 {
+			return nil, fmt.Errorf("the end-to-end report of %s has no components", tpl.Template)
+		}
+		for _, comp := range tpl.Components {
+			if comp.MinimumCalls <= 0 {
+				return nil, fmt.Errorf("%s: %s has no minimum calls", tpl.Template, comp.Component)
+			}
+			ratio := float64(comp.Calls) / float64(comp.MinimumCalls)
+			rows = append(rows, row{
+				measure:   fmt.Sprintf("packer build %s: %s calls", tpl.Template, comp.Component),
+				ours:      fmt.Sprintf("%d calls", comp.Calls),
+				reference: fmt.Sprintf("minimum %d", comp.MinimumCalls),
+				ratio:     times(ratio),
+				target:    fmt.Sprintf("≤ %.1f× minimum", e2eMaxCallRatio),
+				verdict:   check(ratio <= e2eMaxCallRatio),
+			})
+		}
+		if tpl.Unattributed > 0 {
+			rows = append(rows, row{
+				measure: fmt.Sprintf("packer build %s: calls without an app id", tpl.Template),
+				ours:    fmt.Sprintf("%d calls", tpl.Unattributed),
+				target:  "none",
+				verdict: fail,
+			})
+		}
+		wall := seconds(tpl.WallSeconds)
+		null, least := seconds(tpl.NullBuildSeconds), seconds(tpl.MinimumSeconds)
+		floor := null + least
+		if floor <= 0 {
+			return nil, fmt.Errorf("%s: no floor", tpl.Template)
+		}
+		ratio := wall.Seconds() / floor.Seconds()
+		rows = append(rows, row{
+			measure:   fmt.Sprintf("packer build %s wall, moto + %s per call", tpl.Template, latency),
+			ours:      secs(wall),
+			reference: fmt.Sprintf("floor %s (null build %s + minimum calls %s)", secs(floor), secs(null), secs(least)),
+			ratio:     times(ratio),
+			target:    fmt.Sprintf("≤ %.1f× floor", e2eMaxWallRatio),
+			verdict:   check(ratio <= e2eMaxWallRatio),
+		})
+	}
+	return rows, nil
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
