@@ -15,8 +15,8 @@
 //   - [Upload] stores a bundle from a directory; [Writer] is the streaming
 //     form, a bundle.PartSink the bundler writes parts into while it makes
 //     them. Parts are sent concurrently (Options.Concurrency, default 4)
-//     with Content-MD5, the manifest last and only after every part
-//     succeeded. An interrupted upload resumes: parts already stored
+//     with a CRC-32 checksum S3 verifies, the manifest last and only after
+//     every part succeeded. An interrupted upload resumes: parts already stored
 //     intact (same MD5 ETag) are not sent again. A Writer holds at most
 //     Concurrency parts (10 MiB each) in flight, on top of the bundler's
 //     own buffers.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -38,8 +37,8 @@ type fakeObject struct {
 type putRecord struct {
 	Key        string
 	ACL        types.ObjectCannedACL
+	Checksum   types.ChecksumAlgorithm
 	ContentMD5 string
-	BodyMD5    string // base64 MD5 of the body received
 }
 
 // fakeS3 is an in-memory S3 bucket. Function fields, when set, replace the
@@ -170,10 +169,9 @@ func (f *fakeS3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func
 	if err != nil {
 		return nil, err
 	}
-	sum := md5.Sum(data)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.puts = append(f.puts, putRecord{Key: key, ACL: in.ACL, ContentMD5: aws.ToString(in.ContentMD5), BodyMD5: base64.StdEncoding.EncodeToString(sum[:])})
+	f.puts = append(f.puts, putRecord{Key: key, ACL: in.ACL, Checksum: in.ChecksumAlgorithm, ContentMD5: aws.ToString(in.ContentMD5)})
 	if in.ContentLength != nil && *in.ContentLength != int64(len(data)) {
 		return nil, apiErr("IncompleteBody")
 	}

@@ -92,7 +92,7 @@ func TestMotoRoundTrip(t *testing.T) {
 	}
 
 	// What went over the wire: every object with the ACL header and a
-	// Content-MD5, the manifest after every part had been answered.
+	// CRC-32 checksum, the manifest after every part had been answered.
 	puts := env.proxy.CallsFor("s3", "PutObject")
 	if len(puts) != 4 {
 		t.Fatalf("%d PutObject requests, want 4", len(puts))
@@ -105,8 +105,8 @@ func TestMotoRoundTrip(t *testing.T) {
 		if acl := c.Header.Get("X-Amz-Acl"); acl != "aws-exec-read" {
 			t.Errorf("PUT %s: x-amz-acl %q, want aws-exec-read", c.Key, acl)
 		}
-		if c.Header.Get("Content-Md5") == "" {
-			t.Errorf("PUT %s: no Content-MD5", c.Key)
+		if c.Header.Get("X-Amz-Checksum-Crc32") == "" {
+			t.Errorf("PUT %s: no x-amz-checksum-crc32", c.Key)
 		}
 		if c.Key == "p/root.img.manifest.xml" {
 			manifestStart = c.Time.UnixNano()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/sha1"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -379,13 +378,12 @@ func (w *Writer) where(key string) string {
 	return s
 }
 
-// put stores body at key with the bundle ACL and Content-MD5, unless resume
-// is enabled and an intact copy is already there.
+// put stores body at key with the bundle ACL and a CRC-32 checksum S3
+// verifies, unless resume is enabled and an intact copy is already there.
 func (w *Writer) put(ctx context.Context, key string, body []byte) error {
-	sum := md5.Sum(body)
 	size := int64(len(body))
 	if !w.opts.DisableResume {
-		intact, err := w.intact(ctx, key, sum, size)
+		intact, err := w.intact(ctx, key, body)
 		if err != nil {
 			return err
 		}
@@ -403,8 +401,11 @@ func (w *Writer) put(ctx context.Context, key string, body []byte) error {
 		Key:           aws.String(key),
 		Body:          bytes.NewReader(body),
 		ContentLength: aws.Int64(size),
-		ContentMD5:    aws.String(base64.StdEncoding.EncodeToString(sum[:])),
-		ACL:           CannedACL,
+		// S3 refuses the object unless its CRC-32 matches. A CRC-32 costs
+		// a tenth of an MD5 (Content-MD5) on the sender and catches the
+		// same transfer errors; the SDK computes it.
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
+		ACL:               CannedACL,
 	})
 	if err != nil {
 		if errorCode(err) == "AccessControlListNotSupported" {
@@ -423,15 +424,19 @@ func (w *Writer) put(ctx context.Context, key string, body []byte) error {
 	return nil
 }
 
-// intact reports whether key holds an object of size bytes whose ETag is
-// the MD5 sum (the ETag of an object stored by a single PutObject).
-func (w *Writer) intact(ctx context.Context, key string, sum [md5.Size]byte, size int64) (bool, error) {
+// intact reports whether key holds an object with body's size whose ETag
+// is body's MD5 sum (the ETag of an object stored by a single PutObject).
+// The MD5 is computed only when there is an object to compare with.
+func (w *Writer) intact(ctx context.Context, key string, body []byte) (bool, error) {
 	head, err := w.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(w.in.Bucket), Key: aws.String(key)})
 	switch {
 	case err == nil:
+		if head.ContentLength != nil && *head.ContentLength != int64(len(body)) {
+			return false, nil
+		}
+		sum := md5.Sum(body)
 		etag := strings.Trim(aws.ToString(head.ETag), `"`)
-		sameSize := head.ContentLength == nil || *head.ContentLength == size
-		return sameSize && strings.EqualFold(etag, hex.EncodeToString(sum[:])), nil
+		return strings.EqualFold(etag, hex.EncodeToString(sum[:])), nil
 	case isNotFound(err), isForbidden(err):
 		// Absent, or not allowed to look (S3 answers 403 for a missing
 		// key without s3:ListBucket): send it.
@@ -489,7 +494,7 @@ type UploadInput struct {
 
 // Upload stores a bundle from a directory in S3: every part listed in the
 // manifest (concurrently, see Options.Concurrency), then the manifest, each
-// with the canned ACL aws-exec-read and a Content-MD5 header, at key
+// with the canned ACL aws-exec-read and a CRC-32 checksum, at key
 // "<prefix>/<file name>". Each part's SHA-1 is checked against the manifest
 // before it is sent (a mismatch is a *bundle.PartDigestError). Parts
 // already stored intact by an interrupted upload are not sent again unless

@@ -57,8 +57,11 @@ func TestUploadPartsThenManifest(t *testing.T) {
 				if p.ACL != types.ObjectCannedACLAwsExecRead {
 					t.Errorf("PUT %s: ACL %q, want aws-exec-read", p.Key, p.ACL)
 				}
-				if p.ContentMD5 == "" || p.ContentMD5 != p.BodyMD5 {
-					t.Errorf("PUT %s: Content-MD5 %q, body MD5 %q", p.Key, p.ContentMD5, p.BodyMD5)
+				if p.Checksum != types.ChecksumAlgorithmCrc32 {
+					t.Errorf("PUT %s: checksum algorithm %q, want CRC32", p.Key, p.Checksum)
+				}
+				if p.ContentMD5 != "" {
+					t.Errorf("PUT %s: Content-MD5 %q sent beside the CRC-32", p.Key, p.ContentMD5)
 				}
 				if p.Key != manifestKey {
 					partPuts = append(partPuts, p.Key)
