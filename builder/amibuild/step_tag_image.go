@@ -15,7 +15,9 @@ import (
 // rendered tags and snapshot_tags. Tagging retries AWS's eventual
 // consistency for new resources. It does nothing when no tag is configured.
 //
-// State used: StateSession, StateUI, StateAMIs, StateBuildInfo.
+// State used: StateSession, StateUI, StateAMIs, StateBuildInfo, and
+// StateImageID with StateSnapshotIDs when set (the snapshots of that AMI
+// are then not looked up again).
 // State produced: none.
 type StepTagImage struct {
 	// Tags are the AMI tags before rendering.
@@ -45,6 +47,11 @@ func (s *StepTagImage) Run(ctx context.Context, state multistep.StateBag) multis
 		regions = append(regions, r)
 	}
 	sort.Strings(regions)
+	builtID, _ := StateImageID.Get(state)
+	builtSnaps, snapsKnown := StateSnapshotIDs.Get(state)
+	if snapsKnown && builtSnaps == nil {
+		builtSnaps = []string{}
+	}
 	for _, region := range regions {
 		id := amis[region]
 		regional := *info
@@ -62,12 +69,16 @@ func (s *StepTagImage) Run(ctx context.Context, state multistep.StateBag) multis
 			return Halt(state, u, err)
 		}
 		u.Sayf("Tagging AMI %s in %s and its snapshots...", id, region)
-		err = image.Tag(ctx, api, &image.TagInput{
+		in := &image.TagInput{
 			ImageID:      id,
 			Tags:         tags,
 			SnapshotTags: snapTags,
 			Region:       region,
-		})
+		}
+		if snapsKnown && id == builtID {
+			in.SnapshotIDs = builtSnaps
+		}
+		err = image.Tag(ctx, api, in)
 		if err != nil {
 			return Halt(state, u, fmt.Errorf("tag AMI %s in %s: %w", id, region, err))
 		}

@@ -134,11 +134,13 @@ func (r *run) do(ctx context.Context, in packersdk.Artifact) (art *Artifact, err
 		if pre, err = distribute.Preflight(ctx, r.clients, copyIn, r.opts()); err != nil {
 			return nil, fmt.Errorf("pre-flight: %w", err)
 		}
+		copyIn.Preflighted = true // Copy need not check again
 	}
 	for _, e := range inputIns {
 		if _, err := distribute.Preflight(ctx, r.clients, e, r.opts()); err != nil {
 			return nil, fmt.Errorf("pre-flight of input AMI %s in %s: %w", e.SourceImageID, e.SourceRegion, err)
 		}
+		e.Preflighted = true
 	}
 
 	if c.DryRun {
@@ -323,6 +325,7 @@ func (r *run) plan() (*distribute.CopyInput, []*distribute.CopyInput, error) {
 		Deprecation:   dep,
 		Concurrency:   c.CopyConcurrency,
 		RunID:         r.runID,
+		Source:        &r.sourceImg, // described by resolveInputs
 	}
 	inputRegions := map[string]bool{}
 	for _, a := range r.inputs {
@@ -358,10 +361,14 @@ func (r *run) plan() (*distribute.CopyInput, []*distribute.CopyInput, error) {
 			if err != nil {
 				return nil, nil, err
 			}
-			inputs = append(inputs, &distribute.CopyInput{
+			e := &distribute.CopyInput{
 				SourceImageID: a.ImageID, SourceRegion: a.Region, IncludeSource: true,
 				Permissions: c.permissions(), Tags: tags, SnapshotTags: snapTags, Deprecation: dep,
-			})
+			}
+			if a == r.source {
+				e.Source = &r.sourceImg
+			}
+			inputs = append(inputs, e)
 		}
 	}
 	return in, inputs, nil

@@ -109,6 +109,17 @@ type CopyInput struct {
 	// Without them Copy cannot sweep for copies left by an interrupted
 	// CopyImage call, because it does not know the name was free.
 	SkipPreflight bool
+	// Preflighted says that Preflight passed for this same input just
+	// before, as it does for a caller that checks everything before it
+	// changes anything: Copy then does not run the region and name checks
+	// again but, unlike with SkipPreflight, takes every name as checked
+	// free, so that it still sweeps for copies left by an interrupted
+	// CopyImage call.
+	Preflighted bool
+	// Source, when set, is the source AMI as the caller has just described
+	// it in SourceRegion (its ImageId is SourceImageID): Preflight and Copy
+	// use it instead of describing the source again.
+	Source *types.Image
 }
 
 // CopyOutput is the output of Copy.
@@ -157,6 +168,9 @@ func (in *CopyInput) validate(now time.Time) error {
 		add(errors.New("SourceImageID is required"))
 	} else if !strings.HasPrefix(in.SourceImageID, "ami-") {
 		add(fmt.Errorf("SourceImageID: %q is not an AMI ID (ami-…)", in.SourceImageID))
+	}
+	if in.Source != nil && aws.ToString(in.Source.ImageId) != in.SourceImageID {
+		add(fmt.Errorf("Source: describes %q, not SourceImageID %q", aws.ToString(in.Source.ImageId), in.SourceImageID))
 	}
 	if in.SourceRegion == "" {
 		add(errors.New("SourceRegion is required"))
@@ -347,9 +361,14 @@ func prepare(ctx context.Context, clients ClientFunc, in *CopyInput, o Options, 
 		return nil, fmt.Errorf("copy %s: invalid input: %w", in.SourceImageID, err)
 	}
 	srcAPI := clients(in.SourceRegion)
-	src, err := describeImage(ctx, srcAPI, in.SourceImageID)
-	if err != nil {
-		return nil, fmt.Errorf("copy %s: describe source in %s: %w", in.SourceImageID, in.SourceRegion, err)
+	var src types.Image
+	if in.Source != nil {
+		src = *in.Source
+	} else {
+		var err error
+		if src, err = describeImage(ctx, srcAPI, in.SourceImageID); err != nil {
+			return nil, fmt.Errorf("copy %s: describe source in %s: %w", in.SourceImageID, in.SourceRegion, err)
+		}
 	}
 	if src.State != types.ImageStateAvailable {
 		return nil, fmt.Errorf("copy %s: %w", in.SourceImageID, &ImageStateError{ImageID: in.SourceImageID, Region: in.SourceRegion, State: string(src.State), Reason: "the source must be available"})
@@ -453,8 +472,8 @@ func concurrency(n int) int {
 // the deprecation time; deregistration protection is turned on last, once
 // every region succeeded.
 //
-// Unless in.SkipPreflight, Copy first runs the checks of Preflight and
-// changes nothing if they fail. Then it works on up to in.Concurrency
+// Unless in.SkipPreflight or in.Preflighted, Copy first runs the checks of
+// Preflight and changes nothing if they fail. Then it works on up to in.Concurrency
 // regions at once. Each CopyImage carries ClientToken(in.RunID, ...), so a
 // retried call (by the SDK's retryer, or by running Copy again with the
 // same RunID) never makes a second copy, while a new run (a new RunID) is
@@ -483,9 +502,12 @@ func Copy(ctx context.Context, clients ClientFunc, in *CopyInput, optFns ...func
 		cp.RunID = NewRunID()
 		in = &cp
 	}
-	p, err := prepare(ctx, clients, in, o, !in.SkipPreflight)
+	p, err := prepare(ctx, clients, in, o, !in.SkipPreflight && !in.Preflighted)
 	if err != nil {
 		return nil, err
+	}
+	if in.Preflighted {
+		p.namesFree = true
 	}
 	c := &copier{in: in, o: o, clients: clients, p: p}
 	return c.run(ctx)
@@ -643,18 +665,19 @@ func (c *copier) copyOne(ctx context.Context, i int, r *Result) error {
 // finish shares, tags and deprecates one available AMI.
 func (c *copier) finish(ctx context.Context, api API, r *Result, perms Permissions, tags, snapTags map[string]string, enc Encryption) error {
 	optFn := func(o *Options) { *o = c.o }
+	// The snapshots are known from the image described available.
+	snaps := r.SnapshotIDs
+	if snaps == nil {
+		snaps = []string{}
+	}
 	if !perms.Empty() {
-		snaps := r.SnapshotIDs
-		if snaps == nil {
-			snaps = []string{}
-		}
 		if _, err := Share(ctx, api, &ShareInput{ImageID: r.ImageID, Region: r.Region, Add: perms, SnapshotIDs: snaps, Encryption: &enc}, optFn); err != nil {
 			return err
 		}
 		r.SharedWith = perms
 	}
 	if len(tags) > 0 || len(snapTags) > 0 {
-		if err := c.o.tagImage(ctx, api, r.ImageID, r.Region, tags, snapTags); err != nil {
+		if err := c.o.tagImage(ctx, api, r.ImageID, r.Region, tags, snapTags, snaps); err != nil {
 			return err
 		}
 	}

@@ -175,7 +175,7 @@ func TestCopySharesTagsAndDeprecatesEveryRegion(t *testing.T) {
 			c.index(r.Region, "DescribeImages", r.ImageID),
 			c.index(r.Region, "ModifyImageAttribute", r.ImageID),
 			c.index(r.Region, "ModifySnapshotAttribute", r.SnapshotIDs[0]),
-			c.index(r.Region, "CreateTags", r.ImageID),
+			c.index(r.Region, "CreateTags", r.ImageID+","+r.SnapshotIDs[0]), // one call for both
 			c.index(r.Region, "EnableImageDeprecation", r.ImageID),
 		}
 		if !slices.IsSorted(seq) || seq[0] < 0 {
@@ -830,4 +830,50 @@ func TestCopyRecordsCopiesInLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertRemovedExactly(t, c, made())
+}
+
+// TestCopyAfterPreflight checks that Copy after a Preflight of the same
+// input, with the source as already described, makes no call twice: the
+// checks run once, the source is not described again, and the known
+// snapshots are tagged with the image in one call.
+func TestCopyAfterPreflight(t *testing.T) {
+	c := newCopyCloud(t, "eu-west-1")
+	src, err := c.clients()(srcRegion).DescribeImages(context.Background(), &ec2.DescribeImagesInput{ImageIds: []string{srcID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &CopyInput{
+		SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1"),
+		Tags: map[string]string{"App": "x"}, Source: &src.Images[0],
+	}
+	before := len(c.Calls())
+	if _, err := Preflight(context.Background(), c.clients(), in, testOptions); err != nil {
+		t.Fatalf("Preflight: %v", err)
+	}
+	in.Preflighted = true
+	out, err := Copy(context.Background(), c.clients(), in, testOptions)
+	if err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	id := out.Results[0].ImageID
+	var got []string
+	for _, op := range opsOf(c.Calls()[before:]) {
+		got = append(got, strings.TrimSpace(op))
+	}
+	want := []string{
+		"us-east-1 DescribeRegions", "eu-west-1 DescribeImages", // the preflight, once
+		"eu-west-1 CopyImage app-1", "eu-west-1 DescribeImages " + id,
+		"eu-west-1 CreateTags " + id + "," + out.Results[0].SnapshotIDs[0],
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("calls = %q, want %q", got, want)
+	}
+
+	t.Run("source of another image", func(t *testing.T) {
+		bad := *in
+		bad.SourceImageID = otherID
+		if _, err := Copy(context.Background(), c.clients(), &bad, testOptions); err == nil || !strings.Contains(err.Error(), "Source: describes") {
+			t.Errorf("Copy() error = %v, want one about Source", err)
+		}
+	})
 }

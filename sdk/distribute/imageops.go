@@ -49,9 +49,10 @@ func describeImage(ctx context.Context, api DescribeImagesAPI, id string) (types
 func snapshotIDs(img types.Image) []string { return image.SnapshotIDs(img) }
 
 // tagImage tags the AMI and its snapshots (image.Tag: tags on both,
-// snapshotTags over them on the snapshots).
-func (o Options) tagImage(ctx context.Context, api TagAPI, id, region string, tags, snapshotTags map[string]string) error {
-	return image.Tag(ctx, api, &image.TagInput{ImageID: id, Tags: tags, SnapshotTags: snapshotTags, Region: region}, o.imageOptions)
+// snapshotTags over them on the snapshots); snapshots nil means they are
+// looked up.
+func (o Options) tagImage(ctx context.Context, api TagAPI, id, region string, tags, snapshotTags map[string]string, snapshots []string) error {
+	return image.Tag(ctx, api, &image.TagInput{ImageID: id, Tags: tags, SnapshotTags: snapshotTags, Region: region, SnapshotIDs: snapshots}, o.imageOptions)
 }
 
 // deregisterImage deregisters the AMI and, with deleteSnapshots, deletes

@@ -510,12 +510,37 @@ func TestTag(t *testing.T) {
 			name:    "eventual consistency",
 			in:      TagInput{ImageID: "ami-1", Tags: map[string]string{"k": "v"}},
 			answers: a(fails(apiErr("InvalidAMIID.NotFound")), images(), images(withSnaps)),
-			tagErrs: []error{apiErr("InvalidAMIID.NotFound"), nil, apiErr("InvalidSnapshot.NotFound"), nil},
+			tagErrs: []error{apiErr("InvalidAMIID.NotFound"), apiErr("InvalidSnapshot.NotFound"), nil},
 			wantCalls: []string{
 				"DescribeImages ami-1", "DescribeImages ami-1", "DescribeImages ami-1",
-				"CreateTags ami-1,k=v", "CreateTags ami-1,k=v",
-				"CreateTags snap-1,snap-2,k=v", "CreateTags snap-1,snap-2,k=v",
+				"CreateTags ami-1,snap-1,snap-2,k=v", "CreateTags ami-1,snap-1,snap-2,k=v", "CreateTags ami-1,snap-1,snap-2,k=v",
 			},
+		},
+		{
+			name:    "eventual consistency, snapshot tags",
+			in:      TagInput{ImageID: "ami-1", Tags: map[string]string{"k": "v"}, SnapshotTags: map[string]string{"s": "1"}},
+			answers: a(images(withSnaps)),
+			tagErrs: []error{apiErr("InvalidAMIID.NotFound"), nil, apiErr("InvalidSnapshot.NotFound"), nil},
+			wantCalls: []string{
+				"DescribeImages ami-1",
+				"CreateTags ami-1,k=v", "CreateTags ami-1,k=v",
+				"CreateTags snap-1,snap-2,k=v,s=1", "CreateTags snap-1,snap-2,k=v,s=1",
+			},
+		},
+		{
+			name:      "snapshots known",
+			in:        TagInput{ImageID: "ami-1", Tags: map[string]string{"k": "v"}, SnapshotIDs: []string{"snap-9"}},
+			wantCalls: []string{"CreateTags ami-1,snap-9,k=v"},
+		},
+		{
+			name:      "snapshots known, snapshot tags",
+			in:        TagInput{ImageID: "ami-1", Tags: map[string]string{"k": "v"}, SnapshotTags: map[string]string{"s": "1"}, SnapshotIDs: []string{"snap-9"}},
+			wantCalls: []string{"CreateTags ami-1,k=v", "CreateTags snap-9,k=v,s=1"},
+		},
+		{
+			name:      "known to have no snapshots",
+			in:        TagInput{ImageID: "ami-1", Tags: map[string]string{"k": "v"}, SnapshotIDs: []string{}},
+			wantCalls: []string{"CreateTags ami-1,k=v"},
 		},
 		{
 			name:      "instance store image",
@@ -545,7 +570,7 @@ func TestTag(t *testing.T) {
 			in:        TagInput{ImageID: "ami-1", Tags: map[string]string{"aws:x": "v"}},
 			answers:   a(images(withSnaps)),
 			tagErrs:   []error{apiErr("InvalidParameterValue")},
-			wantCalls: []string{"DescribeImages ami-1", "CreateTags ami-1,aws:x=v"},
+			wantCalls: []string{"DescribeImages ami-1", "CreateTags ami-1,snap-1,snap-2,aws:x=v"},
 			wantErr:   "InvalidParameterValue",
 		},
 	}

@@ -18,13 +18,19 @@ type TagInput struct {
 	SnapshotTags map[string]string
 	// Region is used in messages; "" means the client's region.
 	Region string
+	// SnapshotIDs are the image's snapshots when the caller already knows
+	// them, for example from the DescribeImages that saw the image
+	// available. Nil means Tag describes the image to find them; an empty,
+	// non-nil slice means the image has none.
+	SnapshotIDs []string
 }
 
 // Tag puts tags on an image and its EBS snapshots. Because a new image or
 // snapshot may not be visible at once, not-found errors are retried with a
 // bounded exponential backoff (Options.RetryAttempts, RetryDelay,
 // RetryMaxDelay). An image without snapshots (instance store) gets only
-// the image tags.
+// the image tags. When the image and its snapshots get the same tags (no
+// SnapshotTags), one CreateTags call tags them all.
 func Tag(ctx context.Context, api TagAPI, in *TagInput, optFns ...func(*Options)) error {
 	o := newOptions(optFns)
 	region := regionOf(api, in.Region)
@@ -37,8 +43,8 @@ func Tag(ctx context.Context, api TagAPI, in *TagInput, optFns ...func(*Options)
 		return nil
 	}
 
-	var snapshots []string
-	if len(snapTags) > 0 {
+	snapshots := in.SnapshotIDs
+	if snapshots == nil && len(snapTags) > 0 {
 		err := o.retry(ctx, []string{codeAMINotFound}, func() error {
 			img, err := describeOne(ctx, api, in.ImageID)
 			snapshots = SnapshotIDs(img)
@@ -47,6 +53,17 @@ func Tag(ctx context.Context, api TagAPI, in *TagInput, optFns ...func(*Options)
 		if err != nil {
 			return fmt.Errorf("tag image %s in %s: describe: %w", in.ImageID, region, err)
 		}
+	}
+	if len(in.Tags) > 0 && len(snapshots) > 0 && maps.Equal(in.Tags, snapTags) {
+		o.logf("tagging image %s and its snapshots %v in %s", in.ImageID, snapshots, region)
+		err := o.retry(ctx, []string{codeAMINotFound, codeSnapshotNotFound}, func() error {
+			_, err := api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: append([]string{in.ImageID}, snapshots...), Tags: ec2Tags(in.Tags)})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("tag image %s and its snapshots %v in %s: %w", in.ImageID, snapshots, region, err)
+		}
+		return nil
 	}
 	if len(in.Tags) > 0 {
 		o.logf("tagging image %s in %s", in.ImageID, region)
