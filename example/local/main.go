@@ -19,6 +19,13 @@
 // stands in for every build instance and an S3 bucket for bundles; it
 // builds the plugin and installs it into a private plugin directory. It
 // stops everything again on exit and on Ctrl-C. Nothing reaches real AWS.
+//
+// With -bench-json FILE the runner measures instead of demonstrating
+// (bench mode, bench.go): each chosen example (all three unless -only) is
+// built -reps times through a proxy adding -latency to every AWS call, and
+// compared with the minimum calls its settings need and with a build of
+// Packer's null builder running the same provisioners; the results go to
+// FILE as JSON for `ami-bench -only e2e`.
 package main
 
 import (

@@ -18,13 +18,12 @@ package main
 //	AuthorizeSecurityGroupIngress, RunInstances (run_tags as tag
 //	specifications), DescribeInstances (running), StopInstances,
 //	DescribeInstances (stopped), CreateImage (tags as tag
-//	specifications), DescribeImages (available), CreateTags
-//	(snapshot_tags on the snapshots; AWS would take them as a tag
+//	specifications), DescribeImages (available), CreateTags (tags and
+//	snapshot_tags on the snapshots; AWS would take them as a tag
 //	specification of CreateImage, moto does not), TerminateInstances,
 //	DescribeInstances (terminated), DeleteSecurityGroup
 //
-// distribute.pkr.hcl: ami-ebs as above (12 calls: no run_tags, no
-// snapshot_tags), then
+// distribute.pkr.hcl: ami-ebs as above (13 calls), then
 // ami-distribute (14 calls) to eu-west-1 and ap-southeast-2, sharing with
 // two accounts and an organization, snapshots with one account, tags per
 // region (one snapshot per AMI):
@@ -36,10 +35,11 @@ package main
 //	in the source region: ModifyImageAttribute, ModifySnapshotAttribute,
 //	CreateTags
 //
-// instance.pkr.hcl, ami-instance (12 calls + one PutObject per bundle
+// instance.pkr.hcl, ami-instance (13 calls + one PutObject per bundle
 // part):
 //
-//	DescribeImages (source_ami_filter), CreateSecurityGroup,
+//	GetCallerIdentity (no account_id: the bundle's manifest names the
+//	account), DescribeImages (source_ami_filter), CreateSecurityGroup,
 //	AuthorizeSecurityGroupIngress, RunInstances, DescribeInstances
 //	(running), PutObject per part and of the manifest (the aws-exec-read
 //	ACL as a header), RegisterImage (tags as tag specifications),
@@ -54,6 +54,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 
@@ -62,6 +63,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
@@ -94,7 +96,7 @@ var minimums = map[string]func(context.Context, *minEnv) ([]product, error){
 			runTags:  map[string]string{"Purpose": "demo-build"},
 			tags:     map[string]string{"Name": "demo-web", "BuiltBy": "packer-plugin-ami"},
 			withSrc:  true,
-			snapTags: map[string]string{"Name": "demo-web"},
+			snapTags: map[string]string{"Name": "demo-web"}, // over tags
 		})
 		if err != nil {
 			return nil, err
@@ -156,10 +158,14 @@ func minEBS(ctx context.Context, e *minEnv, s ebsSettings) (*ec2types.Image, err
 	if err != nil {
 		return nil, err
 	}
-	// AWS would take the snapshot tags as a tag specification of
-	// CreateImage too; moto answers that with HTTP 500.
-	if snaps := snapshotsOf(*img); len(s.snapTags) > 0 && len(snaps) > 0 {
-		if _, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: snaps, Tags: toTags(s.snapTags)}); err != nil {
+	// tags go on the snapshots too, snapshot_tags over them. AWS would
+	// take them as a tag specification of CreateImage too; moto answers
+	// that with HTTP 500.
+	snapTags := map[string]string{}
+	maps.Copy(snapTags, tags)
+	maps.Copy(snapTags, s.snapTags)
+	if snaps := snapshotsOf(*img); len(snapTags) > 0 && len(snaps) > 0 {
+		if _, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: snaps, Tags: toTags(snapTags)}); err != nil {
 			return nil, err
 		}
 	}
@@ -244,6 +250,11 @@ func minInstance(ctx context.Context, e *minEnv) ([]product, error) {
 	}
 	if len(parts) == 0 {
 		return nil, errors.New("our build of the same run uploaded no bundle part")
+	}
+	stsCfg := awstest.Config(e.endpoint, e.region)
+	stsCfg.AppID = amibuild.AppIDInstance
+	if _, err := sts.NewFromConfig(stsCfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+		return nil, err
 	}
 	c := e.ec2(amibuild.AppIDInstance, e.region)
 	src, err := findSource(ctx, c, map[string]string{
