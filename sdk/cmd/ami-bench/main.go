@@ -27,19 +27,18 @@ import (
 )
 
 type config struct {
-	reps       int
-	sizeMiB    int64
-	bigMiB     int64
-	src        string
-	cli        string
-	packer     string
-	keep       bool
-	only       map[string]bool
-	latency    time.Duration
-	wanLatency time.Duration
-	work       string
-	logf       func(format string, args ...any)
-	regionsNs  []int
+	reps      int
+	sizeMiB   int64
+	bigMiB    int64
+	src       string
+	cli       string
+	packer    string
+	keep      bool
+	only      map[string]bool
+	latency   time.Duration
+	work      string
+	logf      func(format string, args ...any)
+	regionsNs []int
 }
 
 func (c *config) want(section string) bool { return len(c.only) == 0 || c.only[section] }
@@ -55,8 +54,7 @@ func main() {
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory")
 	flag.StringVar(&only, "only", "", "comma-separated sections to run: bundle, rss, unbundle, upload, distribute, e2e (default all)")
 	flag.StringVar(&c.packer, "packer", "bin/packer", "packer binary for the e2e section")
-	flag.DurationVar(&c.latency, "latency", 50*time.Millisecond, "latency the proxy adds to each S3 PUT and EC2 call")
-	flag.DurationVar(&c.wanLatency, "wan-latency", 500*time.Millisecond, "second S3 PUT latency: a 10 MiB part at about 20 MB/s")
+	flag.DurationVar(&c.latency, "latency", 50*time.Millisecond, "latency the proxy adds to each EC2 call (distribution rows)")
 	flag.StringVar(&regions, "regions", "1,4,8", "region counts for the distribution rows")
 	flag.Parse()
 	c.only = map[string]bool{}
