@@ -86,6 +86,11 @@ func (s *stepBundleVolume) Run(ctx context.Context, state multistep.StateBag) mu
 	}, func(o *bundlestore.Options) {
 		o.Concurrency = s.Concurrency
 		o.Ledger = &s.created
+		// Every bundle is encrypted with a fresh key and IV, so no object
+		// already in the bucket can be one of its parts: looking for
+		// intact copies to resume from would cost a request per part and
+		// never find one.
+		o.DisableResume = true
 	})
 	if err != nil {
 		return amibuild.Halt(state, u, fmt.Errorf("upload the bundle to s3://%s/%s: %w", s.Bucket, s.Prefix, err))

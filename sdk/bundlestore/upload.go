@@ -201,7 +201,7 @@ func (w *Writer) submit(ctx context.Context, filename string, fill func(buf []by
 	}
 	w.g.Go(func() error {
 		defer func() { w.slots <- slot }()
-		if err := w.put(w.ctx, key, buf); err != nil {
+		if err := w.put(w.ctx, key, buf, !w.opts.DisableResume); err != nil {
 			w.setErr(err)
 			w.cancel()
 			return err
@@ -322,7 +322,9 @@ func (w *Writer) Finish(ctx context.Context, manifestName string, manifest []byt
 		return nil, err
 	}
 	key := Key(w.in.Prefix, manifestName)
-	if err := w.put(ctx, key, manifest); err != nil {
+	// The manifest is a few KiB: looking for an intact copy would cost the
+	// same round trip as sending it.
+	if err := w.put(ctx, key, manifest, false); err != nil {
 		return nil, err
 	}
 	w.mu.Lock()
@@ -379,10 +381,10 @@ func (w *Writer) where(key string) string {
 }
 
 // put stores body at key with the bundle ACL and a CRC-32 checksum S3
-// verifies, unless resume is enabled and an intact copy is already there.
-func (w *Writer) put(ctx context.Context, key string, body []byte) error {
+// verifies, unless resume is true and an intact copy is already there.
+func (w *Writer) put(ctx context.Context, key string, body []byte, resume bool) error {
 	size := int64(len(body))
-	if !w.opts.DisableResume {
+	if resume {
 		intact, err := w.intact(ctx, key, body)
 		if err != nil {
 			return err
