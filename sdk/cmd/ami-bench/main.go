@@ -54,7 +54,7 @@ func main() {
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory")
 	flag.StringVar(&only, "only", "", "comma-separated sections to run: bundle, rss, unbundle, upload, distribute, e2e (default all)")
 	flag.StringVar(&c.packer, "packer", "bin/packer", "packer binary for the e2e section")
-	flag.DurationVar(&c.latency, "latency", 50*time.Millisecond, "latency the proxy adds to each EC2 call (distribution rows)")
+	flag.DurationVar(&c.latency, "latency", 50*time.Millisecond, "latency the proxy adds to every EC2 call of the distribution rows and every AWS call of the e2e rows")
 	flag.StringVar(&regions, "regions", "1,4,8", "region counts for the distribution rows")
 	flag.Parse()
 	c.only = map[string]bool{}
