@@ -47,15 +47,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
-
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 	"github.com/amiforge/packer-plugin-ami/builder/packertest"
@@ -180,75 +177,12 @@ func runBench(ctx context.Context, o options, w io.Writer) (err error) {
 	if o.reps < 1 {
 		return fmt.Errorf("-reps %d: want at least 1", o.reps)
 	}
-	if o.packer != "" {
-		if o.packer, err = filepath.Abs(o.packer); err != nil {
-			return err
-		}
-	}
-	templates, err := selectTemplates(o)
+	s, err := setUp(ctx, &o, w, true)
 	if err != nil {
 		return err
 	}
-	var regions []string
-	for _, t := range templates {
-		regions = append(regions, t.regions...)
-	}
-	slices.Sort(regions)
-	regions = slices.DeleteFunc(slices.Compact(regions), func(r string) bool { return r == o.region })
-	regions = append([]string{o.region}, regions...)
-
-	work, err := os.MkdirTemp("", "ami-bench-e2e-")
-	if err != nil {
-		return err
-	}
-	if o.keep {
-		defer fmt.Fprintf(w, "\nwork directory kept: %s\n", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
-
-	step(w, "starting moto_server (local AWS) on 127.0.0.1")
-	moto, err := awstest.StartMoto(ctx, awstest.MotoOptions{})
-	if err != nil {
-		return err
-	}
-	defer moto.Stop()
-	fmt.Fprintf(w, "    %s\n", moto.Endpoint)
-	proxy, err := awstest.StartProxy(moto.Endpoint, awstest.ProxyOptions{
-		Fault: func(*http.Request, awstest.Call) *awstest.Fault { return awstest.LatencyFault(o.latency) },
-	})
-	if err != nil {
-		return err
-	}
-	defer proxy.Close()
-	fmt.Fprintf(w, "    recording proxy adding %s per call: %s\n", o.latency, proxy.URL)
-
-	step(w, "starting an OpenSSH server on 127.0.0.1 as the build instance")
-	sshd, err := awstest.StartSSHD(ctx, filepath.Join(work, "sshd"))
-	if err != nil {
-		return err
-	}
-	defer sshd.Stop()
-	fmt.Fprintf(w, "    %s@%s:%d\n", sshd.User, sshd.Host, sshd.Port)
-
-	step(w, "building the plugin and installing it into a private plugin directory")
-	pk, err := packertest.Setup(ctx, work, packertest.Options{
-		Packer: o.packer,
-		Env:    awstest.Env(proxy.URL, o.region),
-	})
-	if err != nil {
-		return err
-	}
-	_, s3c := awstest.Clients(moto.Endpoint, o.region)
-	if needsBucket(templates) {
-		if err := createBucket(ctx, s3c, o.bucket, o.region); err != nil {
-			return err
-		}
-	}
-	baseline, err := awstest.TakeSnapshot(ctx, moto.Endpoint, regions)
-	if err != nil {
-		return err
-	}
+	defer s.close()
+	templates, sshd, pk, proxy := s.templates, s.sshd, s.packer, s.proxy
 
 	report := benchReport{LatencyMS: float64(o.latency) / float64(time.Millisecond), Reps: o.reps}
 	var products []product
@@ -266,11 +200,8 @@ func runBench(ctx context.Context, o options, w io.Writer) (err error) {
 		var ours, null, least measured
 		for rep := range o.reps {
 			runs++
-			out := filepath.Join(work, fmt.Sprintf("out-%d", runs))
-			if err := os.MkdirAll(out, 0o777); err != nil {
-				return err
-			}
-			if err := os.Chmod(out, 0o777); err != nil {
+			out, err := s.outDir(runs)
+			if err != nil {
 				return err
 			}
 			vars := templateVars(t, o, sshd, out)
@@ -350,24 +281,10 @@ func runBench(ctx context.Context, o options, w io.Writer) (err error) {
 		report.Templates = append(report.Templates, bt)
 	}
 
-	step(w, "leak check in "+strings.Join(regions, ", ")+" and S3")
-	images, err := describe(ctx, moto.Endpoint, products)
+	step(w, s.leakCheckTitle())
+	_, _, kept, err := s.kept(ctx, products, o.bucket)
 	if err != nil {
 		return err
-	}
-	var objects []s3types.Object
-	if needsBucket(templates) {
-		if objects, err = listObjects(ctx, s3c, o.bucket); err != nil {
-			return err
-		}
-	}
-	leaks, err := awstest.ListLeaks(ctx, moto.Endpoint, regions, baseline)
-	if err != nil {
-		return err
-	}
-	kept := keptSummary(&leaks, products, images, o.bucket, objects)
-	if !leaks.Empty() {
-		return errors.New("the builds left resources behind:\n" + leaks.String())
 	}
 	fmt.Fprintf(w, "    only the products remain: %s\n", kept)
 	return writeReport(o.benchJSON, report)

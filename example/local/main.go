@@ -145,86 +145,22 @@ type product struct {
 
 func run(ctx context.Context, o options, w io.Writer) (err error) {
 	start := time.Now()
-	if o.packer != "" {
-		// packer runs in the work directory.
-		if o.packer, err = filepath.Abs(o.packer); err != nil {
-			return err
-		}
-	}
-	templates, err := selectTemplates(o)
+	s, err := setUp(ctx, &o, w, false)
 	if err != nil {
 		return err
 	}
-	// The build region first, then the distribution targets.
-	var targets []string
-	for _, t := range templates {
-		targets = append(targets, t.regions...)
-	}
-	slices.Sort(targets)
-	targets = slices.DeleteFunc(slices.Compact(targets), func(r string) bool { return r == o.region })
-	regions := append([]string{o.region}, targets...)
-
-	work, err := os.MkdirTemp("", "ami-demo-")
-	if err != nil {
-		return err
-	}
-	if o.keep {
-		defer fmt.Fprintf(w, "\nwork directory kept: %s\n", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
-
-	step(w, "starting moto_server (local AWS) on 127.0.0.1")
-	moto, err := awstest.StartMoto(ctx, awstest.MotoOptions{})
-	if err != nil {
-		return err
-	}
-	defer moto.Stop()
-	fmt.Fprintf(w, "    %s\n", moto.Endpoint)
-
-	step(w, "starting an OpenSSH server on 127.0.0.1 as the build instance")
-	sshd, err := awstest.StartSSHD(ctx, filepath.Join(work, "sshd"))
-	if err != nil {
-		return err
-	}
-	defer sshd.Stop()
-	fmt.Fprintf(w, "    %s@%s:%d\n", sshd.User, sshd.Host, sshd.Port)
-
-	step(w, "building the plugin and installing it into a private plugin directory")
-	pk, err := packertest.Setup(ctx, work, packertest.Options{
-		Packer: o.packer,
-		Env:    awstest.Env(moto.Endpoint, o.region),
-	})
-	if err != nil {
-		return err
-	}
-
-	_, s3c := awstest.Clients(moto.Endpoint, o.region)
-	if needsBucket(templates) {
-		step(w, fmt.Sprintf("creating S3 bucket %s in %s for bundles (ACLs enabled: owner preferred)", o.bucket, o.region))
-		if err := createBucket(ctx, s3c, o.bucket, o.region); err != nil {
-			return err
-		}
-	}
-	baseline, err := awstest.TakeSnapshot(ctx, moto.Endpoint, regions)
-	if err != nil {
-		return err
-	}
+	defer s.close()
 
 	var products []product
-	for i, t := range templates {
-		out := filepath.Join(work, fmt.Sprintf("out-%d", i+1))
-		// The SSH user may differ from ours: let it write there.
-		if err := os.MkdirAll(out, 0o777); err != nil {
-			return err
-		}
-		if err := os.Chmod(out, 0o777); err != nil {
+	for i, t := range s.templates {
+		out, err := s.outDir(i + 1)
+		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(mustRoot(), t.path)
 		step(w, fmt.Sprintf("packer build %s  (%s)", rel, t.about))
-		args := append([]string{"build"}, templateVars(t, o, sshd, out)...)
-		res, err := pk.Run(ctx, packertest.RunOptions{
+		args := append([]string{"build"}, templateVars(t, o, s.sshd, out)...)
+		res, err := s.packer.Run(ctx, packertest.RunOptions{
 			Args:    append(args, t.path),
 			Stdout:  newIndent(w),
 			Timeout: o.timeout,
@@ -245,32 +181,21 @@ func run(ctx context.Context, o options, w io.Writer) (err error) {
 		products = append(products, made...)
 	}
 
-	step(w, "every AMI made, in every region")
-	images, err := describe(ctx, moto.Endpoint, products)
-	if err != nil {
-		return err
+	images, objects, kept, leaked := s.kept(ctx, products, o.bucket)
+	if images == nil && leaked != nil {
+		return leaked
 	}
+	step(w, "every AMI made, in every region")
 	if err := writeImages(w, products, images); err != nil {
 		return err
 	}
-
-	var objects []s3types.Object
-	if needsBucket(templates) {
+	if needsBucket(s.templates) {
 		step(w, fmt.Sprintf("bundle objects in s3://%s", o.bucket))
-		if objects, err = listObjects(ctx, s3c, o.bucket); err != nil {
-			return err
-		}
 		writeObjects(w, o.bucket, objects)
 	}
-
-	step(w, "leak check in "+strings.Join(regions, ", ")+" and S3")
-	leaks, err := awstest.ListLeaks(ctx, moto.Endpoint, regions, baseline)
-	if err != nil {
-		return err
-	}
-	kept := keptSummary(&leaks, products, images, o.bucket, objects)
-	if !leaks.Empty() {
-		return errors.New("the builds left resources behind:\n" + leaks.String())
+	step(w, s.leakCheckTitle())
+	if leaked != nil {
+		return leaked
 	}
 	fmt.Fprintf(w, "    only the products remain: %s\n", kept)
 	fmt.Fprintf(w, "    no instances, volumes, key pairs, security groups or unfinished uploads\n")
