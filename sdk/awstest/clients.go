@@ -39,7 +39,12 @@ func Config(endpoint, region string) aws.Config {
 // Clients returns EC2 and S3 clients for the emulator at endpoint (see
 // [Config]); the S3 client uses path-style addressing.
 func Clients(endpoint, region string) (*ec2.Client, *s3.Client) {
-	cfg := Config(endpoint, region)
+	return clientsFrom(Config(endpoint, region))
+}
+
+// clientsFrom returns EC2 and S3 clients for cfg, S3 with path-style
+// addressing (a bucket name is not a resolvable host on loopback).
+func clientsFrom(cfg aws.Config) (*ec2.Client, *s3.Client) {
 	return ec2.NewFromConfig(cfg), s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 }
 
@@ -52,7 +57,7 @@ func Clients(endpoint, region string) (*ec2.Client, *s3.Client) {
 func ObserverClients(endpoint, region string) (*ec2.Client, *s3.Client) {
 	cfg := Config(endpoint, region)
 	cfg.RetryMaxAttempts = 4
-	return ec2.NewFromConfig(cfg), s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	return clientsFrom(cfg)
 }
 
 // STSClient returns an STS client for the emulator at endpoint (see [Config]).
