@@ -12,6 +12,11 @@
 //     is in the region the image is registered in, has ACLs enabled and
 //     does not encrypt with SSE-KMS. Failures are a *[BucketError] that
 //     says what to change.
+//   - [CheckLocation] checks, with one HeadObject, that no bundle manifest
+//     is already where a bundle is about to go, since an upload would
+//     overwrite the bundle of any image registered from it; a manifest of an
+//     image the caller is replacing is accepted. An existing one is a
+//     *[BundleExistsError].
 //   - [Upload] stores a bundle from a directory; [Writer] is the streaming
 //     form, a bundle.PartSink the bundler writes parts into while it makes
 //     them. Parts are sent concurrently (Options.Concurrency, default 4)

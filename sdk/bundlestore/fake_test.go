@@ -52,6 +52,7 @@ type fakeS3 struct {
 	ListPageSize int
 
 	putObject                  func(ctx context.Context, in *s3.PutObjectInput) (*s3.PutObjectOutput, error)
+	headObject                 func(ctx context.Context, in *s3.HeadObjectInput) (*s3.HeadObjectOutput, error)
 	getBucketLocation          func(ctx context.Context, in *s3.GetBucketLocationInput) (*s3.GetBucketLocationOutput, error)
 	headBucket                 func(ctx context.Context, in *s3.HeadBucketInput) (*s3.HeadBucketOutput, error)
 	getBucketOwnershipControls func(ctx context.Context, in *s3.GetBucketOwnershipControlsInput) (*s3.GetBucketOwnershipControlsOutput, error)
@@ -182,6 +183,9 @@ func (f *fakeS3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func
 func (f *fakeS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
 	key := aws.ToString(in.Key)
 	f.log("HeadObject", key)
+	if f.headObject != nil {
+		return f.headObject(ctx, in)
+	}
 	if err := f.checkBucket(in.Bucket); err != nil {
 		return nil, err
 	}
