@@ -79,8 +79,9 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 }
 
 // steps returns the build's steps in order. Everything that can be checked
-// without an instance (credentials, region, bucket, AMI name, source AMI,
-// certificates) is checked before the instance is launched.
+// without an instance (credentials, region, bucket, AMI name, bundle
+// location, source AMI, certificates) is checked before the instance is
+// launched.
 func (b *Builder) steps(region string, generatedData *packerbuilderdata.GeneratedData) []multistep.Step {
 	c := &b.config
 	wait := c.Polling.InstanceWait()
@@ -107,6 +108,14 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			Region:          region,
 			AMIName:         c.AMIName,
 			ForceDeregister: c.AMIForceDeregister,
+		},
+		&stepCheckBundleLocation{
+			Region:  region,
+			Bucket:  c.S3Bucket,
+			Prefix:  c.S3Prefix,
+			Name:    c.BundleName,
+			AMIName: c.AMIName,
+			Force:   c.AMIForceDeregister,
 		},
 		&amibuild.StepFindSourceAMI{
 			Region:        region,

@@ -26,7 +26,7 @@ var optionalInstanceActions = map[string]string{
 	"ec2:DescribeSubnets":        "subnet_id: the temporary security group goes into the subnet's VPC",
 	"ec2:DescribeKeyPairs":       "finding the temporary key pair a CreateKeyPair with a lost answer made",
 	"ec2:DescribeSecurityGroups": "finding the temporary security group a CreateSecurityGroup with a lost answer made",
-	"s3:ListBucket":              "HeadBucket when GetBucketLocation is denied, HeadObject answering 404 rather than 403 for parts not yet stored, and deleting a bundle by prefix when its manifest is gone",
+	"s3:ListBucket":              "HeadBucket when GetBucketLocation is denied, HeadObject answering 404 rather than 403 for a key not yet stored (the check that no bundle manifest is at s3_prefix fails without it on AWS), and deleting a bundle by prefix when its manifest is gone",
 }
 
 // TestE2EPolicy builds an instance-store AMI through the recording proxy,

@@ -67,7 +67,13 @@ const amiFixture = `[
    "architecture": "x86_64", "virtualization_type": "hvm", "hypervisor": "xen", "image_type": "machine",
    "root_device_type": "instance-store", "root_device_name": "/dev/sda1",
    "image_location": "` + otherBucket + `/force-old/image.manifest.xml",
-   "creation_date": "2024-02-02T00:00:00.000Z"}
+   "creation_date": "2024-02-02T00:00:00.000Z"},
+  {"ami_id": "` + reuseAMI + `", "name": "` + reuseName + `",
+   "description": "an earlier build whose bundle is where the next build of the name uploads", "owner_id": "123456789012", "public": false, "state": "available",
+   "architecture": "x86_64", "virtualization_type": "hvm", "hypervisor": "xen", "image_type": "machine",
+   "root_device_type": "instance-store", "root_device_name": "/dev/sda1",
+   "image_location": "` + e2eBucket + `/` + reusePrefix + `/image.manifest.xml",
+   "creation_date": "2024-03-01T00:00:00.000Z"}
 ]`
 
 // The -force test: two AMIs named forceName that earlier builds made, one
