@@ -169,6 +169,7 @@ var ebsPoints = []point{
 
 var instancePoints = []point{
 	{name: "check-bucket", marker: "Checking S3 bucket", hold: "GetBucketLocation", fail: "GetBucketLocation", failCode: "NoSuchBucket", failStatus: http.StatusNotFound},
+	{name: "check-bundle-location", marker: "Checking that no bundle is at", hold: "HeadObject", fail: "HeadObject"},
 	{name: "prepare-certs", marker: "Generating an X.509 key", fail: "CreateKeyPair"},
 	{name: "run-instance", marker: "Launching a", failAfter: "RunInstances", fail: "DescribeInstances", failOnce: true},
 	{name: "provision", marker: "waiting-for-interrupt", provision: sleepForInterrupt},
