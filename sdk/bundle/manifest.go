@@ -163,6 +163,11 @@ func padIndex(index, width int) string {
 	return s
 }
 
+// MaxPartSize returns the largest size a part of m can have: PartSize, or
+// the bundled size when that is smaller. Readers stop reading a part that
+// goes beyond it.
+func (m *Manifest) MaxPartSize() int64 { return min(m.BundledSize, PartSize) }
+
 // Bytes returns the manifest's bytes: those it was parsed from, if it came
 // from ParseManifest and was not signed again since, else Marshal's. The
 // signature covers these bytes.

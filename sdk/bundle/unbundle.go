@@ -397,7 +397,7 @@ func (p *partReader) produce() {
 	defer p.wg.Done()
 	// A part holds at most PartSize bytes and at most the bundled size;
 	// the sum of the sizes is checked as the parts are served.
-	limit := min(p.m.BundledSize, PartSize)
+	limit := p.m.MaxPartSize()
 	for i := range p.m.Parts {
 		if p.ctx.Err() != nil {
 			return
