@@ -30,8 +30,9 @@
 // ParseManifest parses and bounds-checks a manifest and keeps its bytes, so
 // that Bytes returns them unchanged and the signature is verified over
 // exactly what was signed (SignedBytes). Open returns a Reader of the
-// image; Unbundle writes it to an io.Writer; Verify checks a bundle without
-// writing it. Every check names what failed: *PartDigestError, *PartError,
+// image; Unbundle writes it to an io.Writer; UnbundleToDir writes it to a
+// file named by the manifest, never replacing an existing file unless
+// ReadOptions.Overwrite is set; Verify checks a bundle without writing it. Every check names what failed: *PartDigestError, *PartError,
 // *SizeError, *ImageDigestError, *FormatError, ErrSignature, ErrKeyDecrypt,
 // ErrPadding.
 //

@@ -129,6 +129,23 @@ func PartName(name string, index, count int) string {
 	return name + ".part." + padIndex(index, digits(count))
 }
 
+// IsPartName reports whether filename is the name of a part of the bundle
+// name: "<name>.part.<N>", N one or more decimal digits. Readers that act on
+// the file names a manifest lists (deleting them, for one) use it to tell
+// the bundle's own parts from anything else a manifest may name.
+func IsPartName(name, filename string) bool {
+	idx, ok := strings.CutPrefix(filename, name+".part.")
+	if !ok || idx == "" || name == "" {
+		return false
+	}
+	for i := 0; i < len(idx); i++ {
+		if idx[i] < '0' || idx[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 func digits(n int) int {
 	d := 1
 	for n >= 10 {
@@ -145,6 +162,11 @@ func padIndex(index, width int) string {
 	}
 	return s
 }
+
+// MaxPartSize returns the largest size a part of m can have: PartSize, or
+// the bundled size when that is smaller. Readers stop reading a part that
+// goes beyond it.
+func (m *Manifest) MaxPartSize() int64 { return min(m.BundledSize, PartSize) }
 
 // Bytes returns the manifest's bytes: those it was parsed from, if it came
 // from ParseManifest and was not signed again since, else Marshal's. The

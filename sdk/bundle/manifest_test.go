@@ -30,6 +30,30 @@ func TestPartName(t *testing.T) {
 	}
 }
 
+func TestIsPartName(t *testing.T) {
+	tests := []struct {
+		name, file string
+		want       bool
+	}{
+		{"root.img", "root.img.part.0", true},
+		{"root.img", "root.img.part.017", true},
+		{"root.img", "root.img.part.", false},
+		{"root.img", "root.img.part.0.bak", false},
+		{"root.img", "root.img.part.-1", false},
+		{"root.img", "root.img.partx", false},
+		{"root.img", "root.img2.part.0", false},
+		{"root.img", "root.img.manifest.xml", false},
+		{"root.img", "sub/root.img.part.0", false},
+		{"root.img", "other.part.0", false},
+		{"", ".part.0", false},
+	}
+	for _, tc := range tests {
+		if got := IsPartName(tc.name, tc.file); got != tc.want {
+			t.Errorf("IsPartName(%q, %q) = %v, want %v", tc.name, tc.file, got, tc.want)
+		}
+	}
+}
+
 // sampleManifest is a manifest built in code with every optional field.
 func sampleManifest() *Manifest {
 	m := &Manifest{

@@ -5,8 +5,10 @@ import (
 	"crypto/sha1"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Part is one encrypted part handed to a PartSink.
@@ -136,11 +138,57 @@ func (d Dir) RemovePart(ctx context.Context, name string) error {
 	return nil
 }
 
-// OpenPart opens a part file.
+// OpenPart opens a part file. Only regular files are parts: a FIFO,
+// device, socket or directory at the name (or where a symbolic link there
+// points) is an error naming it. The type is checked before the open and
+// again on the opened file, and the file is opened non-blocking, so a FIFO
+// without a writer cannot make OpenPart wait.
 func (d Dir) OpenPart(ctx context.Context, name string) (io.ReadCloser, error) {
 	p, err := d.path(name)
 	if err != nil {
 		return nil, err
 	}
-	return os.Open(p)
+	return openRegular(p)
+}
+
+// openRegular opens the regular file path for reading; anything else is an
+// error naming path, reported without blocking.
+func openRegular(path string) (*os.File, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, notRegular(path, fi.Mode())
+	}
+	// Between the Stat and the open the name may come to be a FIFO, whose
+	// ordinary open would wait for a writer; non-blocking, it does not.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err = f.Stat(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, notRegular(path, fi.Mode())
+	}
+	return f, nil
+}
+
+func notRegular(path string, mode fs.FileMode) error {
+	kind := "file type " + mode.Type().String()
+	switch t := mode.Type(); {
+	case t&fs.ModeNamedPipe != 0:
+		kind = "a named pipe"
+	case t&fs.ModeSocket != 0:
+		kind = "a socket"
+	case t&fs.ModeDevice != 0:
+		kind = "a device"
+	case t&fs.ModeDir != 0:
+		kind = "a directory"
+	}
+	return fmt.Errorf("%s is not a regular file (%s); only regular files are parts", path, kind)
 }

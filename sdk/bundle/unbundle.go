@@ -30,7 +30,7 @@ type UnbundleInput struct {
 	UserCert *x509.Certificate
 }
 
-// ReadOptions tune Open, Unbundle and Verify.
+// ReadOptions tune Open, Unbundle, UnbundleToDir and Verify.
 type ReadOptions struct {
 	// Concurrency is the number of parts fetched and checked ahead of
 	// decryption. Memory use is about Concurrency × 10 MiB. Zero means 2.
@@ -38,9 +38,15 @@ type ReadOptions struct {
 	// Progress, if set, is called with the number of image bytes read so
 	// far and the image size.
 	Progress func(done, total int64)
+	// Overwrite lets UnbundleToDir replace a file that already exists at
+	// the image's path (a symbolic link there is replaced, not followed).
+	// The zero value, false, refuses an existing path with an error that
+	// names it and wraps fs.ErrExist, before any part is read. Open,
+	// Unbundle and Verify ignore it.
+	Overwrite bool
 }
 
-// UnbundleOutput is the result of Unbundle and Verify.
+// UnbundleOutput is the result of Unbundle, UnbundleToDir and Verify.
 type UnbundleOutput struct {
 	Manifest *Manifest
 	// EntryName is the name of the tar entry (normally Manifest.Name).
@@ -49,6 +55,9 @@ type UnbundleOutput struct {
 	Size int64
 	// SignatureVerified reports whether the signature was checked.
 	SignatureVerified bool
+	// Path is the image file UnbundleToDir wrote; empty for Unbundle and
+	// Verify.
+	Path string
 }
 
 // Reader reads the image of a bundle. Every check of the bundle is made
@@ -397,7 +406,7 @@ func (p *partReader) produce() {
 	defer p.wg.Done()
 	// A part holds at most PartSize bytes and at most the bundled size;
 	// the sum of the sizes is checked as the parts are served.
-	limit := min(p.m.BundledSize, PartSize)
+	limit := p.m.MaxPartSize()
 	for i := range p.m.Parts {
 		if p.ctx.Err() != nil {
 			return

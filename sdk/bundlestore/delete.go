@@ -36,6 +36,9 @@ type DeleteInput struct {
 type DeleteOutput struct {
 	// Deleted lists the keys deleted, parts first, the manifest last.
 	Deleted []string
+	// Skipped lists the keys the manifest names as parts that are not
+	// parts of the bundle (see Delete); they were left in place.
+	Skipped []string
 	// FromManifest reports whether the keys came from the manifest (true)
 	// or from listing the prefix (false).
 	FromManifest bool
@@ -44,7 +47,11 @@ type DeleteOutput struct {
 // Delete removes a bundle from S3: the parts listed in its manifest and
 // then the manifest, or, when the manifest is gone or in.ByPrefix is set,
 // every "<name>.part.N" and "<name>.manifest.xml" found directly under the
-// prefix. Nothing else under the prefix is touched. Objects are deleted
+// prefix. Nothing else under the prefix is touched: a manifest is not
+// trusted to name only its own parts, so a listed file name is deleted only
+// when it is "<name>.part.N" and the manifest's own image name is in.Name;
+// any other listed key is left in place, reported in Skipped and logged
+// (Options.Logf). Objects are deleted
 // with DeleteObjects in batches of at most 1000 keys; keys that are already
 // gone count as deleted. A bundle with no objects left is not an error
 // (Deleted is empty).
@@ -64,8 +71,12 @@ func Delete(ctx context.Context, api DeleteAPI, in *DeleteInput, optFns ...func(
 		m, err := GetManifest(ctx, api, loc)
 		switch {
 		case err == nil:
-			keys = manifestKeys(loc, m)
+			keys, out.Skipped = manifestKeys(loc, m)
 			out.FromManifest = true
+			if len(out.Skipped) > 0 {
+				opts.logf("the manifest at %s (image name %q) lists %d objects that are not parts of bundle %q; left in place: %s",
+					loc, m.Name, len(out.Skipped), loc.Name, strings.Join(out.Skipped, ", "))
+			}
 		case errors.Is(err, ErrNoManifest):
 			opts.logf("no manifest at %s; deleting the bundle's objects found under the prefix", loc)
 		default:
@@ -86,13 +97,20 @@ func Delete(ctx context.Context, api DeleteAPI, in *DeleteInput, optFns ...func(
 	return out, nil
 }
 
-// manifestKeys returns the keys of m's parts and then of m itself.
-func manifestKeys(loc Location, m *bundle.Manifest) []string {
-	keys := make([]string, 0, len(m.Parts)+1)
+// manifestKeys returns the keys of m's parts and then of m itself, and
+// separately the keys of the files m lists that are not parts of the bundle
+// at loc: names other than "<loc.Name>.part.N", or every name when m's own
+// image name is not loc.Name.
+func manifestKeys(loc Location, m *bundle.Manifest) (keys, skipped []string) {
+	keys = make([]string, 0, len(m.Parts)+1)
 	for _, p := range m.Parts {
-		keys = append(keys, loc.Key(p.Filename))
+		if m.Name == loc.Name && bundle.IsPartName(loc.Name, p.Filename) {
+			keys = append(keys, loc.Key(p.Filename))
+		} else {
+			skipped = append(skipped, loc.Key(p.Filename))
+		}
 	}
-	return append(keys, loc.ManifestKey())
+	return append(keys, loc.ManifestKey()), skipped
 }
 
 // listBundleKeys lists the keys directly under loc's prefix that are
@@ -115,7 +133,7 @@ func listBundleKeys(ctx context.Context, api s3.ListObjectsV2APIClient, loc Loca
 			switch {
 			case key == loc.ManifestKey():
 				manifest = key
-			case IsPartName(loc.Name, strings.TrimPrefix(key, dir)):
+			case bundle.IsPartName(loc.Name, strings.TrimPrefix(key, dir)):
 				parts = append(parts, key)
 			}
 		}
@@ -127,19 +145,8 @@ func listBundleKeys(ctx context.Context, api s3.ListObjectsV2APIClient, loc Loca
 }
 
 // IsPartName reports whether filename is a part file name of the bundle
-// name: "<name>.part.<decimal digits>".
-func IsPartName(name, filename string) bool {
-	idx, ok := strings.CutPrefix(filename, name+".part.")
-	if !ok || idx == "" {
-		return false
-	}
-	for _, c := range idx {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
+// name: "<name>.part.<decimal digits>". It is bundle.IsPartName.
+func IsPartName(name, filename string) bool { return bundle.IsPartName(name, filename) }
 
 // deleteKeys deletes keys in batches and returns those deleted.
 func deleteKeys(ctx context.Context, api DeleteObjectsAPI, bucket, region string, keys []string) ([]string, error) {

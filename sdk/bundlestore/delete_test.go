@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
@@ -33,12 +34,13 @@ func TestDelete(t *testing.T) {
 	bundleKeys := append(b.partKeys("p"), "p/root.img.manifest.xml")
 
 	tests := []struct {
-		name      string
-		prepare   func(t *testing.T, f *fakeS3)
-		byPrefix  bool
-		wantFrom  bool
-		wantGone  []string
-		wantStays []string
+		name        string
+		prepare     func(t *testing.T, f *fakeS3)
+		byPrefix    bool
+		wantFrom    bool
+		wantGone    []string
+		wantStays   []string
+		wantSkipped []string
 	}{
 		{
 			name:     "from manifest",
@@ -77,6 +79,28 @@ func TestDelete(t *testing.T) {
 			wantGone: append(bundleKeys, "p/root.img.part.7"),
 		},
 		{
+			name: "manifest lists objects of others",
+			prepare: func(t *testing.T, f *fakeS3) {
+				upload(t, f)
+				f.Set("p/root.img.manifest.xml", manifestListing(t, b.Manifest, "root.img",
+					"root.img2.part.0", "notes.txt", "root.img.part.0.bak", "root.img.manifest.xml.old"))
+			},
+			wantFrom:    true,
+			wantGone:    bundleKeys,
+			wantSkipped: []string{"p/notes.txt", "p/root.img.manifest.xml.old", "p/root.img.part.0.bak", "p/root.img2.part.0"},
+		},
+		{
+			name: "manifest of another bundle name",
+			prepare: func(t *testing.T, f *fakeS3) {
+				upload(t, f)
+				f.Set("p/root.img.manifest.xml", manifestListing(t, b.Manifest, "root.img2", "root.img2.part.0"))
+			},
+			wantFrom:    true,
+			wantGone:    []string{"p/root.img.manifest.xml"},
+			wantStays:   b.partKeys("p"),
+			wantSkipped: append(b.partKeys("p"), "p/root.img2.part.0"),
+		},
+		{
 			name:    "nothing there",
 			prepare: func(t *testing.T, f *fakeS3) {},
 		},
@@ -89,9 +113,18 @@ func TestDelete(t *testing.T) {
 				f.Set(k, []byte("keep"))
 			}
 			tc.prepare(t, f)
-			out, err := Delete(context.Background(), f, &DeleteInput{Bucket: "bkt", Prefix: "p", Name: "root.img", ByPrefix: tc.byPrefix})
+			var logged []string
+			logf := func(o *Options) {
+				o.Logf = func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) }
+			}
+			out, err := Delete(context.Background(), f, &DeleteInput{Bucket: "bkt", Prefix: "p", Name: "root.img", ByPrefix: tc.byPrefix}, logf)
 			if err != nil {
 				t.Fatal(err)
+			}
+			for _, k := range tc.wantSkipped {
+				if !slices.ContainsFunc(logged, func(l string) bool { return strings.Contains(l, k) }) {
+					t.Errorf("log %q does not name skipped key %s", logged, k)
+				}
 			}
 			if out.FromManifest != tc.wantFrom {
 				t.Errorf("FromManifest = %v, want %v", out.FromManifest, tc.wantFrom)
@@ -103,12 +136,32 @@ func TestDelete(t *testing.T) {
 			if n := len(out.Deleted); n > 0 && out.Deleted[n-1] != "p/root.img.manifest.xml" && slices.Contains(tc.wantGone, "p/root.img.manifest.xml") {
 				t.Errorf("manifest not deleted last: %v", out.Deleted)
 			}
+			if got, want := slices.Sorted(slices.Values(out.Skipped)), slices.Sorted(slices.Values(tc.wantSkipped)); !slices.Equal(got, want) {
+				t.Errorf("Skipped = %v, want %v", got, want)
+			}
 			want := slices.Sorted(slices.Values(append(slices.Clone(bystanders), tc.wantStays...)))
 			if got := f.Keys(); !slices.Equal(got, want) {
 				t.Errorf("bucket after delete: %v, want %v", got, want)
 			}
 		})
 	}
+}
+
+// manifestListing returns m's bytes with the bundle name set to name and
+// the file names extra listed as further parts after m's own.
+func manifestListing(t *testing.T, m *bundle.Manifest, name string, extra ...string) []byte {
+	t.Helper()
+	c := *m
+	c.Name = name
+	c.Parts = slices.Clone(m.Parts)
+	for _, fn := range extra {
+		c.Parts = append(c.Parts, bundle.PartInfo{Index: len(c.Parts), Filename: fn})
+	}
+	raw := c.Marshal()
+	if _, err := bundle.ParseManifest(raw); err != nil {
+		t.Fatalf("crafted manifest: %v", err)
+	}
+	return raw
 }
 
 func TestDeleteBatches(t *testing.T) {

@@ -74,6 +74,14 @@ type DownloadOutput struct {
 // part's SHA-1 against the manifest (a mismatch is a
 // *bundle.PartDigestError). The manifest file is written last, so a
 // directory with a manifest holds a complete bundle.
+//
+// Each file is written to a temporary file in in.Dir, created exclusively
+// with mode 0600, and renamed to its name (mode 0644) only once it is
+// complete and, for a part, its digest matched; on any error the temporary
+// file is removed and a file already at the name is left as it was. A part
+// is read no further than the largest size the manifest allows
+// (bundle.Manifest.MaxPartSize); a larger one is a *bundle.PartError. A
+// symbolic link at a file's name is replaced by the file, never followed.
 func Download(ctx context.Context, api GetObjectAPI, in *DownloadInput, optFns ...func(*Options)) (*DownloadOutput, error) {
 	if in == nil || in.Bucket == "" || in.Name == "" || in.Dir == "" {
 		return nil, errors.New("bundlestore: download: bucket, name and directory are required")
@@ -106,7 +114,7 @@ func Download(ctx context.Context, api GetObjectAPI, in *DownloadInput, optFns .
 		path := filepath.Join(in.Dir, p.Filename)
 		out.PartPaths[i] = path
 		g.Go(func() error {
-			n, err := downloadPart(gctx, api, loc, p, path)
+			n, err := downloadPart(gctx, api, loc, p, path, m.MaxPartSize())
 			if err != nil {
 				return err
 			}
@@ -118,37 +126,74 @@ func Download(ctx context.Context, api GetObjectAPI, in *DownloadInput, optFns .
 		return nil, err
 	}
 	out.ManifestPath = filepath.Join(in.Dir, bundle.ManifestName(m.Name))
-	if err := os.WriteFile(out.ManifestPath, raw, 0o644); err != nil {
-		return nil, fmt.Errorf("bundlestore: download: %w", err)
+	err = placeFile(out.ManifestPath, func(f *os.File) error {
+		_, err := f.Write(raw)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bundlestore: download: write %s: %w", out.ManifestPath, err)
 	}
 	add(int64(len(raw)))
 	return out, nil
 }
 
-func downloadPart(ctx context.Context, api GetObjectAPI, loc Location, p bundle.PartInfo, path string) (int64, error) {
+// downloadPart downloads part p to path, reading at most limit bytes.
+func downloadPart(ctx context.Context, api GetObjectAPI, loc Location, p bundle.PartInfo, path string, limit int64) (int64, error) {
 	key := loc.Key(p.Filename)
 	obj, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(key)})
 	if err != nil {
 		return 0, fmt.Errorf("bundlestore: download s3://%s/%s: %w", loc.Bucket, key, &bundle.PartError{Index: p.Index, Filename: p.Filename, Err: err})
 	}
 	defer obj.Body.Close()
-	f, err := os.Create(path)
+	var n int64
+	err = placeFile(path, func(f *os.File) error {
+		h := sha1.New()
+		var err error
+		// One byte more than the limit tells a part that is too large.
+		n, err = io.Copy(io.MultiWriter(f, h), io.LimitReader(obj.Body, limit+1))
+		if err != nil {
+			return err
+		}
+		if n > limit {
+			return &bundle.PartError{Index: p.Index, Filename: p.Filename, Err: fmt.Errorf("larger than %d bytes", limit)}
+		}
+		if got := h.Sum(nil); string(got) != string(p.Digest[:]) {
+			return &bundle.PartDigestError{Index: p.Index, Filename: p.Filename, Want: hex.EncodeToString(p.Digest[:]), Got: hex.EncodeToString(got)}
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, fmt.Errorf("bundlestore: download: %w", err)
+		return n, fmt.Errorf("bundlestore: download s3://%s/%s to %s: %w", loc.Bucket, key, path, err)
 	}
-	h := sha1.New()
-	n, err := io.Copy(io.MultiWriter(f, h), obj.Body)
+	return n, nil
+}
+
+// placeFile writes the file path through a temporary file, created
+// exclusively with mode 0600 in path's directory: write fills it, and only
+// when write succeeds is it given mode 0644 and renamed to path. The rename
+// replaces whatever is at path (a symbolic link itself, never its target).
+// On any error the temporary file is removed and path is left as it was.
+func placeFile(path string, write func(f *os.File) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(f.Name())
+		}
+	}()
+	err = write(f)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return n, fmt.Errorf("bundlestore: download s3://%s/%s to %s: %w", loc.Bucket, key, path, err)
+		return err
 	}
-	if got := h.Sum(nil); string(got) != string(p.Digest[:]) {
-		return n, fmt.Errorf("bundlestore: download s3://%s/%s: %w", loc.Bucket, key,
-			&bundle.PartDigestError{Index: p.Index, Filename: p.Filename, Want: hex.EncodeToString(p.Digest[:]), Got: hex.EncodeToString(got)})
-	}
-	return n, nil
+	return os.Rename(f.Name(), path)
 }
 
 // Source reads a bundle's objects directly from S3, for reading or

@@ -526,7 +526,7 @@ func Upload(ctx context.Context, api UploadAPI, in *UploadInput, optFns ...func(
 	}
 	for _, p := range m.Parts {
 		err := w.submit(ctx, p.Filename, func(buf []byte) ([]byte, error) {
-			return readPartFile(buf, filepath.Join(dir, p.Filename), p)
+			return readPartFile(buf, bundle.Dir(dir), p)
 		})
 		if err != nil {
 			w.Abort()
@@ -536,10 +536,11 @@ func Upload(ctx context.Context, api UploadAPI, in *UploadInput, optFns ...func(
 	return w.Finish(ctx, filepath.Base(in.ManifestPath), raw)
 }
 
-// readPartFile reads the part file at path into buf and checks its SHA-1
-// against the manifest.
-func readPartFile(buf []byte, path string, p bundle.PartInfo) ([]byte, error) {
-	f, err := os.Open(path)
+// readPartFile reads the part file p in dir into buf and checks its SHA-1
+// against the manifest. Only a regular file is a part (see
+// bundle.Dir.OpenPart): a FIFO there is an error, not a wait for a writer.
+func readPartFile(buf []byte, dir bundle.Dir, p bundle.PartInfo) ([]byte, error) {
+	f, err := dir.OpenPart(context.Background(), p.Filename)
 	if err != nil {
 		return buf, &bundle.PartError{Index: p.Index, Filename: p.Filename, Err: err}
 	}

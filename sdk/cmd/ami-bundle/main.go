@@ -4,7 +4,7 @@
 //
 //	ami-bundle bundle   -i IMAGE -c CERT -k KEY -u ACCOUNT -r ARCH --ec2cert CERT [-d DIR] [-p PREFIX]
 //	                    [--kernel AKI] [--ramdisk ARI] [--productcodes CODES] [-B MAPPINGS]
-//	ami-bundle unbundle -k KEY -m MANIFEST [-s SRC] [-d DST] [-c CERT]
+//	ami-bundle unbundle -k KEY -m MANIFEST [-s SRC] [-d DST] [-c CERT] [--force]
 //	ami-bundle verify   -k KEY -m MANIFEST -c CERT [-s SRC]
 //	ami-bundle upload   -b BUCKET[/PREFIX] -m MANIFEST [--region REGION] [--location REGION]
 //	ami-bundle delete   -b BUCKET[/PREFIX] (-m MANIFEST | -p NAME) [--region REGION]

@@ -125,6 +125,75 @@ func TestVerifyCorruptPart(t *testing.T) {
 	}
 }
 
+func TestUnbundleExistingDestination(t *testing.T) {
+	// The v1 vector's manifest names its image root.img.
+	manifest := vec("v1-simple", "bundle", "root.img.manifest.xml")
+	image := readFile(t, vec("v1-simple", "image", "root.img"))
+	tests := []struct {
+		name string
+		// prepare puts something at path; victim is a file outside the
+		// destination that must not change.
+		prepare func(t *testing.T, path, victim string)
+	}{
+		{"regular file", func(t *testing.T, path, victim string) {
+			if err := os.WriteFile(path, []byte("precious"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"symlink", func(t *testing.T, path, victim string) {
+			if err := os.Symlink(victim, path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"dangling symlink", func(t *testing.T, path, victim string) {
+			if err := os.Symlink(victim+".missing", path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := t.TempDir()
+			path := filepath.Join(dst, "root.img")
+			victim := filepath.Join(t.TempDir(), "victim")
+			if err := os.WriteFile(victim, []byte("precious"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			tc.prepare(t, path, victim)
+			before, err := os.Lstat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"unbundle", "-k", vec("user-key.pem"), "-m", manifest, "-s", vec("v1-simple", "bundle"), "-d", dst}
+
+			r := runCLI(t, args...)
+			r.must(t, 1, path, "already exists", "--force")
+			after, err := os.Lstat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.Mode() != before.Mode() || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+				t.Errorf("%s changed: %v %d bytes, was %v %d bytes", path, after.Mode(), after.Size(), before.Mode(), before.Size())
+			}
+			if entries, _ := os.ReadDir(dst); len(entries) != 1 {
+				t.Errorf("destination holds %d files after a refusal, want 1", len(entries))
+			}
+
+			runCLI(t, append(args, "--force")...).must(t, 0)
+			fi, err := os.Lstat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !fi.Mode().IsRegular() || !bytes.Equal(readFile(t, path), image) {
+				t.Errorf("with --force, %s is %v and not the image", path, fi.Mode())
+			}
+			if got := readFile(t, victim); string(got) != "precious" {
+				t.Error("unbundle wrote through a symlink")
+			}
+		})
+	}
+}
+
 func TestBundleRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	img := make([]byte, 3<<20)

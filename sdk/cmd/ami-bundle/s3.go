@@ -38,7 +38,8 @@ var deleteCommand = &command{
 	short: "delete a bundle from S3 (like ec2-delete-bundle)",
 	summary: `Delete a bundle from S3, like ec2-delete-bundle: the manifest and the parts
 it lists, or with -p every NAME.part.N and NAME.manifest.xml under the
-bucket's prefix. Other objects are never touched.`,
+bucket's prefix. Other objects are never touched: a key the manifest lists
+that is not NAME.part.N is left in place with a warning.`,
 	flags: func(fs *flag.FlagSet) func(context.Context, *stdio, []string) error {
 		var f deleteFlags
 		f.aws.define(fs)
@@ -166,6 +167,9 @@ func (f *deleteFlags) run(ctx context.Context, std *stdio, args []string) error 
 	}
 	for _, k := range out.Deleted {
 		fmt.Fprintf(std.stdout, "Deleted s3://%s/%s\n", bucket, k)
+	}
+	for _, k := range out.Skipped {
+		fmt.Fprintf(std.stderr, "warning: left s3://%s/%s in place: the manifest lists it, but it is not a part of bundle %s\n", bucket, k, in.Name)
 	}
 	fmt.Fprintf(std.stdout, "Deleted bundle %s (%d objects).\n", in.Name, len(out.Deleted))
 	return nil

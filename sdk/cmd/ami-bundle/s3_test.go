@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
+	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
 )
 
 // s3Env points the standard credential chain and the S3 commands at a
@@ -86,7 +88,16 @@ func TestUploadDelete(t *testing.T) {
 	if _, err := s3c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("images/v1/notes.txt"), Body: strings.NewReader("keep")}); err != nil {
 		t.Fatal(err)
 	}
-	runCLI(t, "delete", "-b", bucket+"/images/v1", "-m", manifest).must(t, 0)
+	// A manifest in S3 that lists it is not trusted: it stays, with a warning.
+	m, err := bundle.ParseManifest(readFile(t, manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Parts = append(m.Parts, bundle.PartInfo{Index: len(m.Parts), Filename: "notes.txt"})
+	if _, err := s3c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("images/v1/root.img.manifest.xml"), Body: bytes.NewReader(m.Marshal())}); err != nil {
+		t.Fatal(err)
+	}
+	runCLI(t, "delete", "-b", bucket+"/images/v1", "-m", manifest).must(t, 0, "s3://"+bucket+"/images/v1/notes.txt", "not a part of bundle root.img")
 	if got := listKeys(t, s3c, bucket); !slices.Equal(got, []string{"images/v1/notes.txt"}) {
 		t.Fatalf("after delete -m: %v", got)
 	}

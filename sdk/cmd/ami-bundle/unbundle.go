@@ -1,11 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -17,13 +18,15 @@ var unbundleCommand = &command{
 	short: "unbundle a bundle into its image (like ec2-unbundle)",
 	summary: `Unbundle a bundle into its image file, like ec2-unbundle. Every part's
 digest, the sizes and the image digest are checked; with -c the manifest's
-signature too. The image is written to DST/NAME.`,
+signature too. The image is written to DST/NAME, where the manifest chooses
+NAME; an existing file there is refused unless --force is given.`,
 	flags: func(fs *flag.FlagSet) func(context.Context, *stdio, []string) error {
 		var f readFlags
 		f.define(fs, ".")
 		stringFlag(fs, &f.dest, "d", "destination", ".", "`directory` to write the image to")
 		stringFlag(fs, &f.cert, "c", "cert", "", "user's PEM certificate `file`, to verify the signature (optional)")
 		boolFlag(fs, &f.batch, "", "batch", "never prompt (accepted for compatibility)")
+		boolFlag(fs, &f.force, "", "force", "replace an existing file at DST/NAME (by default unbundle refuses to)")
 		return f.unbundle
 	},
 }
@@ -43,7 +46,7 @@ signature, every part's digest, the sizes and the image digest.`,
 
 type readFlags struct {
 	key, manifest, source, dest, cert string
-	batch                             bool
+	batch, force                      bool
 }
 
 func (f *readFlags) define(fs *flag.FlagSet, sourceDefault string) {
@@ -112,35 +115,19 @@ func (f *readFlags) unbundle(ctx context.Context, std *stdio, args []string) err
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.manifest, err)
 	}
-	if err := os.MkdirAll(f.dest, 0o755); err != nil {
-		return err
-	}
-	// The name was checked to be a plain file name by ParseManifest.
-	dst := filepath.Join(f.dest, m.Name)
-	tmp, err := os.CreateTemp(f.dest, "."+m.Name+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
 	prog := newProgress(std.stderr, "unbundling "+m.Name)
-	sw := &sparseWriter{f: tmp}
-	out, err := bundle.Unbundle(ctx, in, sw, func(o *bundle.ReadOptions) { o.Progress = prog.update })
-	if err == nil {
-		err = sw.finish()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
+	out, err := bundle.UnbundleToDir(ctx, in, f.dest, func(o *bundle.ReadOptions) {
+		o.Progress = prog.update
+		o.Overwrite = f.force
+	})
+	if errors.Is(err, fs.ErrExist) {
+		// The name was checked to be a plain file name by ParseManifest.
+		return fmt.Errorf("%s already exists (the manifest names the image %q); use --force to replace it", filepath.Join(f.dest, m.Name), m.Name)
 	}
 	if err != nil {
 		return err
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return err
-	}
-	fmt.Fprintln(std.stdout, "Created", dst)
+	fmt.Fprintln(std.stdout, "Created", out.Path)
 	fmt.Fprintf(std.stdout, "Unbundled %s (%s), digests checked%s.\n", m.Name, size(out.Size), signatureNote(out.SignatureVerified))
 	return nil
 }
@@ -170,43 +157,3 @@ func (f *readFlags) verify(ctx context.Context, std *stdio, args []string) error
 		m.Name, len(out.Manifest.Parts), size(out.Size))
 	return nil
 }
-
-// sparseWriter writes to a file, seeking over blocks of zeros so that they
-// become holes, and sets the file's size at the end.
-type sparseWriter struct {
-	f   *os.File
-	off int64
-}
-
-const sparseBlock = 4096
-
-var zeroBlock [sparseBlock]byte
-
-func (s *sparseWriter) Write(p []byte) (int, error) {
-	n := len(p)
-	// Write each run of blocks that are not all zeros with one call.
-	start := -1
-	for i := 0; i < len(p); i += sparseBlock {
-		k := min(len(p)-i, sparseBlock)
-		zero := bytes.Equal(p[i:i+k], zeroBlock[:k])
-		if !zero && start < 0 {
-			start = i
-		}
-		if zero && start >= 0 {
-			if _, err := s.f.WriteAt(p[start:i], s.off+int64(start)); err != nil {
-				return 0, err
-			}
-			start = -1
-		}
-	}
-	if start >= 0 {
-		if _, err := s.f.WriteAt(p[start:], s.off+int64(start)); err != nil {
-			return 0, err
-		}
-	}
-	s.off += int64(n)
-	return n, nil
-}
-
-// finish gives the file its full size when it ends in zeros.
-func (s *sparseWriter) finish() error { return s.f.Truncate(s.off) }

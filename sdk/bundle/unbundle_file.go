@@ -1,0 +1,141 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// UnbundleToDir reads the bundle and writes its image into the directory
+// dir (created if needed), under the manifest's image name, as ec2-unbundle
+// does. See Reader for the checks made. Runs of zeros become holes.
+//
+// The manifest chooses the file name (ParseManifest allows plain names
+// only), so by default an existing file of that name is never replaced:
+// the name is claimed with an exclusive create (which fails on anything
+// there, a symbolic link included, and never follows one) before any part
+// is read, and an existing path is an error wrapping fs.ErrExist that names
+// it. ReadOptions.Overwrite lifts this; a symbolic link at the name is then
+// replaced itself, never followed.
+//
+// The image is written to a temporary file in dir and renamed to its name
+// once every check passed; on any error the temporary file and the claimed
+// name are removed, so the name holds either the complete image or, for
+// the duration of the call, an empty file.
+func UnbundleToDir(ctx context.Context, in *UnbundleInput, dir string, optFns ...func(*ReadOptions)) (*UnbundleOutput, error) {
+	if in == nil {
+		return nil, &InputError{Field: "UnbundleInput", Reason: "nil"}
+	}
+	if dir == "" {
+		return nil, &InputError{Field: "dir", Reason: "missing"}
+	}
+	var opts ReadOptions
+	for _, f := range optFns {
+		f(&opts)
+	}
+	m, err := ParseManifest(in.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("bundle: unbundle: %w", err)
+	}
+	dst := filepath.Join(dir, m.Name)
+	claimed := false
+	if !opts.Overwrite {
+		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("bundle: unbundle: %s already exists (ReadOptions.Overwrite replaces it): %w", dst, fs.ErrExist)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bundle: unbundle: %w", err)
+		}
+		claimed = true
+		if err := f.Close(); err != nil {
+			os.Remove(dst)
+			return nil, fmt.Errorf("bundle: unbundle: %w", err)
+		}
+	}
+	tmp, err := os.CreateTemp(dir, "."+m.Name+".tmp*")
+	if err != nil {
+		if claimed {
+			os.Remove(dst)
+		}
+		return nil, fmt.Errorf("bundle: unbundle: %w", err)
+	}
+	out, err := writeImage(ctx, in, tmp, optFns)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("bundle: unbundle: %w", cerr)
+	}
+	if err == nil {
+		if rerr := os.Rename(tmp.Name(), dst); rerr != nil {
+			err = fmt.Errorf("bundle: unbundle: %w", rerr)
+		}
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		if claimed {
+			os.Remove(dst)
+		}
+		return nil, err
+	}
+	out.Path = dst
+	return out, nil
+}
+
+// writeImage unbundles into f, leaving holes for runs of zeros.
+func writeImage(ctx context.Context, in *UnbundleInput, f *os.File, optFns []func(*ReadOptions)) (*UnbundleOutput, error) {
+	sw := &sparseWriter{f: f}
+	out, err := Unbundle(ctx, in, sw, optFns...)
+	if err != nil {
+		return nil, err
+	}
+	if err := sw.finish(); err != nil {
+		return nil, fmt.Errorf("bundle: unbundle: %w", err)
+	}
+	return out, nil
+}
+
+// sparseWriter writes to a file, seeking over blocks of zeros so that they
+// become holes, and sets the file's size at the end.
+type sparseWriter struct {
+	f   *os.File
+	off int64
+}
+
+const sparseBlock = 4096
+
+func (s *sparseWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	// Write each run of blocks that are not all zeros with one call.
+	start := -1
+	for i := 0; i < len(p); i += sparseBlock {
+		k := min(len(p)-i, sparseBlock)
+		zero := isZero(p[i : i+k])
+		if !zero && start < 0 {
+			start = i
+		}
+		if zero && start >= 0 {
+			if _, err := s.f.WriteAt(p[start:i], s.off+int64(start)); err != nil {
+				return 0, err
+			}
+			start = -1
+		}
+	}
+	if start >= 0 {
+		if _, err := s.f.WriteAt(p[start:], s.off+int64(start)); err != nil {
+			return 0, err
+		}
+	}
+	s.off += int64(n)
+	return n, nil
+}
+
+// finish gives the file its full size when it ends in zeros.
+func (s *sparseWriter) finish() error { return s.f.Truncate(s.off) }

@@ -1,0 +1,49 @@
+//go:build unix
+
+package bundlestore
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestUploadPartIsFIFO uploads a bundle whose part is a FIFO with no
+// writer: opening it for reading the ordinary way blocks until a writer
+// comes, which no context or signal interrupts.
+func TestUploadPartIsFIFO(t *testing.T) {
+	b := copyBundle(t, sharedBundle(t, threeParts))
+	fifo := filepath.Join(b.Dir, b.Manifest.Parts[1].Filename)
+	if err := os.Remove(fifo); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeS3("bkt")
+	done := make(chan error, 1)
+	go func() {
+		_, err := Upload(t.Context(), f, &UploadInput{ManifestPath: b.ManifestPath, Bucket: "bkt"})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), fifo) || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Upload: %v, want an error saying that %s is not a regular file", err, fifo)
+		}
+	case <-time.After(time.Minute):
+		// Only a guard: let the blocked open return, so that the goroutine
+		// ends, and fail.
+		if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+		t.Fatal("Upload did not return within a minute with a FIFO as a part")
+	}
+	if slices.Contains(f.Keys(), "root.img.manifest.xml") {
+		t.Error("manifest uploaded although a part could not be read")
+	}
+}
