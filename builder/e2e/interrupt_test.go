@@ -221,7 +221,7 @@ func TestInterruptAndFailAtEachStep(t *testing.T) {
 				// An older release, which retention removes.
 				old := w.registerAMI(t, buildRegion, name+"-old", nil)
 				t.Cleanup(func() { w.removeAMIs(t, map[string]string{buildRegion: old}) })
-				time.Sleep(1100 * time.Millisecond) // moto's creation dates have whole seconds
+				awstest.NextSecond(t) // moto's creation dates have whole seconds
 				extra += fmt.Sprintf("    keep_releases = 1\n    retention {\n      name_pattern = %q\n    }\n", name+"*")
 			}
 			if p.protection {
