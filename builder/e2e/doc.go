@@ -22,9 +22,10 @@
 //   - safety rules: force_deregister, retention and artifact Destroy touch
 //     only what they should.
 //
-// `go test` runs a sampled subset of the fault and interrupt matrices; set
-// AMI_E2E_FULL=1 for all of them, and AMI_E2E_SEED=<n> to replay the
-// random faults of a failed run (the seed is printed when a run fails).
+// `go test` runs a sampled subset of the fault and interrupt matrices (the
+// other cases show as skipped); set AMI_E2E_FULL=1 for all of them, and
+// AMI_E2E_SEED=<n> to replay the random faults of a failed run (the seed
+// is printed when a run fails).
 // The numbers (runs, faults injected, leaks found, invalid inputs tried)
 // are printed as one summary line at the end.
 package e2e

@@ -64,6 +64,15 @@ var stats struct {
 // fullMatrix reports whether the full fault and interrupt matrices run.
 func fullMatrix() bool { return os.Getenv("AMI_E2E_FULL") != "" }
 
+// onlyInFullMatrix skips a case of the full matrices unless they run, so
+// that it shows as skipped rather than not at all.
+func onlyInFullMatrix(t *testing.T) {
+	t.Helper()
+	if !fullMatrix() {
+		t.Skip("only in the full matrix; run with AMI_E2E_FULL=1")
+	}
+}
+
 // world is the environment every test of the package shares: one moto,
 // one sshd, a recording proxy for builds and packer with the plugin. Tests
 // that use the build proxy run one at a time (none calls t.Parallel); each

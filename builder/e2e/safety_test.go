@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -143,7 +142,7 @@ func TestRetentionOnlySelected(t *testing.T) {
 		w.registerAMI(t, euRegion, family+"-untagged", nil):                                        euRegion,
 	}
 	foreign, foreignClient := w.foreignPublicAMI(t, buildRegion, family+"-r0", sel)
-	time.Sleep(1100 * time.Millisecond) // moto's creation dates have whole seconds
+	awstest.NextSecond(t) // moto's creation dates have whole seconds
 	src := w.registerAMI(t, buildRegion, family+"-r3", sel)
 	base := w.baseline(t)
 

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
@@ -35,7 +34,7 @@ func TestE2EPolicy(t *testing.T) {
 	sel := map[string]string{"Family": family}
 	e.registerImage(t, srcRegion, family+"-r1", sel)
 	e.registerImage(t, euRegion, family+"-r1", sel)
-	time.Sleep(1100 * time.Millisecond) // moto's creation dates have whole seconds
+	awstest.NextSecond(t) // moto's creation dates have whole seconds
 	src, _ := e.registerImage(t, srcRegion, family+"-r2", sel)
 	e.proxy.Reset()
 	// moto answers HTTP 500 for deprecation and deregistration protection.

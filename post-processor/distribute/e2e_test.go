@@ -297,9 +297,9 @@ func TestE2ERetention(t *testing.T) {
 	euInUse := reg(euRegion, family+"-r0", sel)
 	otherFamily := reg(srcRegion, family+"-x", map[string]string{"Family": family + "-other"})
 	outsidePattern := reg(euRegion, "unrelated-"+family, sel)
-	time.Sleep(1100 * time.Millisecond)
+	awstest.NextSecond(t)
 	usR2, euR2 := reg(srcRegion, family+"-r2", sel), reg(euRegion, family+"-r2", sel)
-	time.Sleep(1100 * time.Millisecond)
+	awstest.NextSecond(t)
 	src := reg(srcRegion, family+"-r3", sel)
 	// An instance uses the oldest release in eu-west-1.
 	run, err := e.clients[euRegion].RunInstances(t.Context(), runInput(euInUse.id))

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -276,7 +275,7 @@ func TestPostProcessDryRun(t *testing.T) {
 	// source counts as the newest release there. (In the target regions
 	// the copies do not exist yet, so a dry run cannot count them.)
 	old, _ := w.registerImage(t, srcRegion, name+"-old", map[string]string{"Family": name})
-	time.Sleep(1100 * time.Millisecond) // moto's creation dates have whole seconds
+	awstest.NextSecond(t) // moto's creation dates have whole seconds
 	src, _ := w.registerImage(t, srcRegion, name, map[string]string{"Family": name})
 	manifest := filepath.Join(t.TempDir(), "manifest.json")
 	art, out, err := w.postProcess(t, context.Background(), map[string]any{

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
@@ -81,7 +80,7 @@ func TestPostProcessRetentionIsLast(t *testing.T) {
 			family := uniqueName(t, "pp-order")
 			sel := map[string]string{"Family": family}
 			old, _ := w.registerImage(t, srcRegion, family+"-old", sel)
-			time.Sleep(1100 * time.Millisecond) // moto's creation dates have whole seconds
+			awstest.NextSecond(t) // moto's creation dates have whole seconds
 			src, _ := w.registerImage(t, srcRegion, family+"-new", sel)
 			if tc.fault != nil {
 				w.proxy.SetFault(tc.fault(old))

@@ -27,6 +27,9 @@
 //     no call needed, [CheckPolicy] does both in a test.
 //   - [Clients], [STSClient], [Env]: SDK clients and subprocess environment
 //     pointed at the emulator with static test credentials.
+//   - [NextSecond]: waits until the wall clock is in a later whole second,
+//     so that an AMI created next has a later CreationDate (EC2 and moto
+//     give it in whole seconds) than those created before.
 //
 // moto_server must be on PATH (pip install 'moto[server]'); the SSH server
 // needs /usr/sbin/sshd (apt-get install openssh-server). Missing tools make

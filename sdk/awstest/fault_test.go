@@ -3,6 +3,8 @@ package awstest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -131,19 +133,37 @@ func TestFaultLatency(t *testing.T) {
 	if c.Status != 200 || c.Fault == nil || c.Fault.Delay != d || c.Duration < d {
 		t.Errorf("recorded %+v", c)
 	}
+}
 
-	// A client that gives up during the delay is recorded, not forwarded.
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+// TestFaultLatencyAbandoned: a client that gives up during the delay is
+// recorded, not forwarded. The client gives up once the proxy holds its
+// call, and the test waits for the proxy to record it.
+func TestFaultLatencyAbandoned(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p.Reset()
-	if _, err := ec2c.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{}); err == nil {
-		t.Fatal("call with a short deadline succeeded")
+	recorded := make(chan string, 1)
+	p := NewProxy(t, sharedMoto.Endpoint, ProxyOptions{
+		Fault: func(*http.Request, Call) *Fault {
+			cancel()
+			return LatencyFault(time.Hour)
+		},
+		Logf: func(format string, args ...any) {
+			select {
+			case recorded <- fmt.Sprintf(format, args...):
+			default:
+			}
+		},
+	})
+	ec2c, _ := Clients(p.URL, "eu-central-1")
+	if _, err := ec2c.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("call abandoned during the delay: err = %v, want context.Canceled", err)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for len(p.Calls()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-recorded:
+	case <-time.After(10 * time.Second): // reached only by a failing run
+		t.Fatal("the abandoned call was never recorded")
 	}
-	if c := p.Calls(); len(c) != 1 || c[0].Err == "" {
+	if c := p.Calls(); len(c) != 1 || !strings.Contains(c[0].Err, "client gave up") || c[0].Status != 0 {
 		t.Errorf("abandoned call recorded as %+v", c)
 	}
 }

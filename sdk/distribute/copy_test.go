@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -243,41 +244,89 @@ func TestCopySharesEachRegionAsSoonAsItsCopyIsAvailable(t *testing.T) {
 	}
 }
 
+// TestCopyBoundsConcurrency holds every region in CopyImage until the test
+// lets it go, one at a time, inside a synctest bubble: synctest.Wait
+// returns once every goroutine of the run is blocked, so the regions in
+// flight at that point are all the limiter admits, and their number must
+// be exactly the limit (or the regions left, at the end).
 func TestCopyBoundsConcurrency(t *testing.T) {
 	regions := []string{"eu-west-1", "eu-west-2", "eu-west-3", "ap-south-1", "us-west-1", "us-west-2"}
-	for _, limit := range []int{1, 2, 3, 0} {
-		want := limit
-		if want == 0 {
-			want = DefaultConcurrency
-		}
-		t.Run(strings.Repeat("n", limit+1), func(t *testing.T) {
-			c := newCopyCloud(t, regions...)
-			var inflight, peak atomic.Int32
-			c.CopyImageFn = func(ctx context.Context, region string, in *ec2.CopyImageInput) (*ec2.CopyImageOutput, error) {
-				n := inflight.Add(1)
-				for {
-					p := peak.Load()
-					if n <= p || peak.CompareAndSwap(p, n) {
-						break
+	tests := []struct {
+		name  string
+		limit int
+	}{
+		{"one", 1}, {"two", 2}, {"three", 3}, {"default", 0}, {"more than regions", 10},
+	}
+	for _, tc := range tests {
+		want := min(concurrency(tc.limit), len(regions))
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := newCopyCloud(t, regions...)
+				// A region is in flight from its CopyImage to its
+				// CreateTags (its last call).
+				var mu sync.Mutex
+				inflight := map[string]bool{}
+				release := make(chan struct{})
+				finished := make(chan string)
+				c.CopyImageFn = func(ctx context.Context, region string, in *ec2.CopyImageInput) (*ec2.CopyImageOutput, error) {
+					mu.Lock()
+					inflight[region] = true
+					mu.Unlock()
+					select {
+					case <-release:
+					case <-ctx.Done():
+						return nil, ctx.Err()
+					}
+					return c.defCopyImage(region, in)
+				}
+				c.CreateTagsFn = func(ctx context.Context, region string, in *ec2.CreateTagsInput) (*ec2.CreateTagsOutput, error) {
+					mu.Lock()
+					delete(inflight, region)
+					mu.Unlock()
+					select {
+					case finished <- region:
+					case <-ctx.Done():
+						return nil, ctx.Err()
+					}
+					return &ec2.CreateTagsOutput{}, nil
+				}
+				in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets(regions...), Tags: map[string]string{"k": "v"}, Concurrency: tc.limit}
+				ctx, cancel := context.WithCancel(context.Background())
+				var copyErr error
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					_, copyErr = Copy(ctx, c.clients(), in, testOptions)
+				}()
+				defer func() { cancel(); <-done }()
+
+				for left := len(regions); left > 0; left-- {
+					synctest.Wait()
+					mu.Lock()
+					n := len(inflight)
+					mu.Unlock()
+					if n != min(want, left) {
+						t.Fatalf("%d regions in flight with %d of %d finished, want %d", n, len(regions)-left, len(regions), min(want, left))
+					}
+					select {
+					case release <- struct{}{}:
+					case <-done:
+						t.Fatalf("Copy returned with %d regions in flight: %v", n, copyErr)
+					}
+					select {
+					case <-finished:
+					case <-done:
+						t.Fatalf("Copy returned before a released region finished: %v", copyErr)
 					}
 				}
-				time.Sleep(15 * time.Millisecond)
-				return c.defCopyImage(region, in)
-			}
-			c.CreateTagsFn = func(ctx context.Context, region string, in *ec2.CreateTagsInput) (*ec2.CreateTagsOutput, error) {
-				inflight.Add(-1) // the region's last call
-				return &ec2.CreateTagsOutput{}, nil
-			}
-			in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets(regions...), Tags: map[string]string{"k": "v"}, Concurrency: limit}
-			if _, err := Copy(context.Background(), c.clients(), in, testOptions); err != nil {
-				t.Fatal(err)
-			}
-			if got := peak.Load(); int(got) != want {
-				t.Errorf("peak regions in flight = %d, want %d", got, want)
-			}
-			if got := len(c.Calls("CopyImage")); got != len(regions) {
-				t.Errorf("%d copies, want %d", got, len(regions))
-			}
+				<-done
+				if copyErr != nil {
+					t.Fatal(copyErr)
+				}
+				if got := len(c.Calls("CopyImage")); got != len(regions) {
+					t.Errorf("%d copies, want %d", got, len(regions))
+				}
+			})
 		})
 	}
 }
@@ -361,17 +410,20 @@ func assertRemovedExactly(t *testing.T, c *fakeCloud, made map[string]string) {
 // injected afterwards finds copies in several regions.
 func waitForCopies(t *testing.T, c *fakeCloud, n int) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
-		c.mu.Lock()
-		made := c.seq
-		c.mu.Unlock()
+	stuck := time.NewTimer(10 * time.Second) // reached only by a failing run
+	defer stuck.Stop()
+	for {
+		made, next := c.copiesMade()
 		if made >= n {
 			return
 		}
-		time.Sleep(time.Millisecond)
+		select {
+		case <-next:
+		case <-stuck.C:
+			t.Errorf("only %d of %d copies were made", made, n)
+			return
+		}
 	}
-	t.Errorf("only some of %d copies were made", n)
 }
 
 func TestCopyFailureCleansUpEveryRegion(t *testing.T) {

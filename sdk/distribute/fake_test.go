@@ -47,6 +47,7 @@ type fakeCloud struct {
 	instances  map[string][]types.Instance              // region
 	templates  map[string][]types.LaunchTemplateVersion // region
 	seq        int
+	copied     chan struct{} // closed (and dropped) when seq grows; see copiesMade
 
 	CopyImageFn            func(ctx context.Context, region string, in *ec2.CopyImageInput) (*ec2.CopyImageOutput, error)
 	DescribeImagesFn       func(ctx context.Context, region string, in *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error)
@@ -126,6 +127,17 @@ func (c *fakeCloud) index(region, op, id string) int {
 	return -1
 }
 
+// copiesMade returns the number of copies made so far and a channel that
+// is closed when the next one is made.
+func (c *fakeCloud) copiesMade() (int, <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.copied == nil {
+		c.copied = make(chan struct{})
+	}
+	return c.seq, c.copied
+}
+
 func (c *fakeCloud) image(region, id string) *fakeImage {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -143,6 +155,10 @@ var mutatingOps = []string{"CopyImage", "ModifyImageAttribute", "ModifySnapshotA
 func (c *fakeCloud) defCopyImage(region string, in *ec2.CopyImageInput) (*ec2.CopyImageOutput, error) {
 	c.mu.Lock()
 	c.seq++
+	if c.copied != nil {
+		close(c.copied)
+		c.copied = nil
+	}
 	id := fmt.Sprintf("ami-%s%04d", strings.ReplaceAll(region, "-", ""), c.seq)
 	c.mu.Unlock()
 	c.addImage(region, id, aws.ToString(in.Name), time.Now(), func(img *types.Image) {

@@ -427,8 +427,9 @@ func TestMotoRetentionRemovesExactlyTheExpectedImages(t *testing.T) {
 	ctx := context.Background()
 	regions := []string{"eu-west-1", "us-west-2"}
 	// ids[region][name]. moto's creation dates have whole seconds, so the
-	// images are made in three rounds a second apart: ret-0..2 (plus two
-	// outside the selector), then ret-3, then ret-4.
+	// images are made in three rounds, each in a later second than the one
+	// before: ret-0..2 (plus two outside the selector), then ret-3, then
+	// ret-4.
 	ids := map[string]map[string]string{}
 	register := func(names ...string) {
 		for _, r := range regions {
@@ -453,9 +454,9 @@ func TestMotoRetentionRemovesExactlyTheExpectedImages(t *testing.T) {
 		}
 	}
 	register("ret-0", "ret-1", "ret-2", "ret-ops", "other-ret")
-	time.Sleep(1100 * time.Millisecond)
+	awstest.NextSecond(t)
 	register("ret-3")
-	time.Sleep(1100 * time.Millisecond)
+	awstest.NextSecond(t)
 	register("ret-4")
 
 	// In eu-west-1, ret-1 runs an instance and ret-2 is a launch
