@@ -96,6 +96,7 @@ func (r *run) opts() func(*distribute.Options) {
 		o.Logf = func(format string, args ...any) { r.ui.Message(fmt.Sprintf(format, args...)) }
 		o.Wait = r.c.Polling.ImageWait()
 		o.Now = func() time.Time { return r.now }
+		o.KMS = func(region string) distribute.DescribeKeyAPI { return r.sess.KMS(region) }
 	}
 }
 
@@ -232,6 +233,9 @@ func (r *run) commit() {
 // err. It runs with a fresh context, so it also works after Ctrl-C.
 func (r *run) fail(err error) error {
 	if len(r.ledger.Resources()) == 0 {
+		if r.sayUnknownCopies() {
+			return err
+		}
 		for _, res := range r.manifest.Regions {
 			if res.Status == distribute.StatusRemoved {
 				r.ui.Say("Every copy this run made was removed again.")
@@ -250,13 +254,34 @@ func (r *run) fail(err error) error {
 		r.ui.Error(fmt.Sprintf("Some copies could not be removed: %v", uerr))
 		return errors.Join(err, fmt.Errorf("remove copies: %w", uerr))
 	}
-	r.ui.Say("Every copy this run made was removed again.")
+	if !r.sayUnknownCopies() {
+		r.ui.Say("Every copy this run made was removed again.")
+	}
 	for i := range r.manifest.Regions {
 		if res := &r.manifest.Regions[i]; !res.Source && res.ImageID != "" && res.Status == distribute.StatusAvailable {
 			res.Status = distribute.StatusRemoved
 		}
 	}
 	return err
+}
+
+// sayUnknownCopies tells the user, for every region where cleanup could not
+// find out whether an interrupted CopyImage made a copy, which region and
+// name to check. It reports whether there was any.
+func (r *run) sayUnknownCopies() bool {
+	any := false
+	for _, res := range r.manifest.Regions {
+		if res.Status != distribute.StatusUnknown {
+			continue
+		}
+		if !any {
+			r.ui.Error("The copies this run knows of were removed, but not every outcome is known:")
+			any = true
+		}
+		r.ui.Error(fmt.Sprintf("  %s: an interrupted copy may exist; check %s for an AMI named %q tagged %s=%s",
+			res.Region, res.Region, res.Name, distribute.CopyTokenTag, res.ClientToken))
+	}
+	return any
 }
 
 // resolveInputs finds the AMIs to distribute: source_ami or

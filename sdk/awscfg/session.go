@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
@@ -26,6 +27,7 @@ type Session struct {
 	mu      sync.Mutex
 	ec2     map[string]*ec2.Client
 	s3      map[string]*s3.Client
+	kms     map[string]*kms.Client
 	sts     *sts.Client
 	account string
 }
@@ -85,6 +87,7 @@ func New(ctx context.Context, cfg Config) (*Session, error) {
 		conf: cfg,
 		ec2:  make(map[string]*ec2.Client),
 		s3:   make(map[string]*s3.Client),
+		kms:  make(map[string]*kms.Client),
 	}
 	if ar := cfg.AssumeRole; ar != nil {
 		base := sts.NewFromConfig(awsCfg, s.stsOptions)
@@ -189,6 +192,21 @@ func (s *Session) S3(region string) *s3.Client {
 	if !ok {
 		c = s3.NewFromConfig(s.aws, s.s3Options, func(o *s3.Options) { o.Region = region })
 		s.s3[region] = c
+	}
+	return c
+}
+
+// KMS returns the KMS client for region ("" = the default region). Its
+// endpoint is the SDK's: AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL or the
+// shared configuration, else the public one.
+func (s *Session) KMS(region string) *kms.Client {
+	region = s.region(region)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.kms[region]
+	if !ok {
+		c = kms.NewFromConfig(s.aws, func(o *kms.Options) { o.Region = region })
+		s.kms[region] = c
 	}
 	return c
 }

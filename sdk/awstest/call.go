@@ -49,6 +49,9 @@ type Call struct {
 	Err string
 	// Fault is the fault injected into this call, if any.
 	Fault *Fault
+	// Emulated describes what the proxy did in moto's place for this call
+	// (see the CopyImage emulation in [Proxy]); empty when nothing.
+	Emulated string
 	// Time is when the proxy received the request; Duration is the time until
 	// the response header was sent.
 	Time     time.Time

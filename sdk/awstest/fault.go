@@ -19,7 +19,8 @@ type FaultFunc func(r *http.Request, call Call) *Fault
 // Fault describes what the proxy does instead of (or in addition to)
 // forwarding a request. The steps are applied in this order:
 //
-//  1. Delay: wait before anything else (cut short if the client gives up).
+//  1. Delay: wait before anything else (cut short if the client gives up,
+//     unless Detach).
 //  2. Forward: send the request to the target and discard its response,
 //     so that the operation takes effect but the client sees the fault
 //     (a lost response).
@@ -35,6 +36,10 @@ type Fault struct {
 	Name string
 	// Delay is added latency.
 	Delay time.Duration
+	// Detach forwards the request after Delay even when the client gave up
+	// during it, with the answer discarded: a request the client abandoned
+	// that AWS still carries out, late.
+	Detach bool
 	// Forward sends the request to the target before failing it.
 	Forward bool
 	// Reset closes the connection without a response.
@@ -60,6 +65,9 @@ func (f *Fault) String() string {
 	var parts []string
 	if f.Delay > 0 {
 		parts = append(parts, "delay "+f.Delay.String())
+	}
+	if f.Detach {
+		parts = append(parts, "detached")
 	}
 	if f.Forward {
 		parts = append(parts, "after forward")

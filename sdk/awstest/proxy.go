@@ -26,11 +26,20 @@ type ProxyOptions struct {
 	Fault FaultFunc
 	// Logf, when set, receives one line per call.
 	Logf func(format string, args ...any)
+	// RawCopyImage turns off the emulation of EC2's CopyImage ClientToken
+	// and TagSpecifications (see [Proxy]), so that calls reach the target
+	// exactly as sent.
+	RawCopyImage bool
 }
 
 // Proxy is a recording reverse proxy on 127.0.0.1 in front of a target
 // endpoint (usually a [Moto]). Point SDK clients or a subprocess at URL
 // instead of the target. It is safe for concurrent use.
+//
+// Unless ProxyOptions.RawCopyImage, it makes EC2 CopyImage behave as EC2
+// documents where moto does not: a repeated ClientToken is answered with
+// the first call's image, and TagSpecifications are applied before the
+// answer reaches the client (copyimage.go).
 type Proxy struct {
 	// URL is the proxy's base URL, http://127.0.0.1:PORT.
 	URL string
@@ -43,6 +52,9 @@ type Proxy struct {
 	seq    atomic.Int64
 	fault  atomic.Pointer[FaultFunc]
 
+	rawCopyImage bool
+	copyTokens   copyTokens
+
 	mu    sync.Mutex
 	calls []Call
 }
@@ -53,8 +65,9 @@ type ctxKey struct{}
 // hooks can complete and record its Call.
 type callState struct {
 	call    Call
-	discard bool // response is discarded (Fault.Forward); do not record
-	status  int  // upstream status when discarded
+	discard bool      // response is discarded (Fault.Forward); do not record
+	status  int       // upstream status when discarded
+	copy    *copyCall // CopyImage emulation, when on
 }
 
 // StartProxy starts a recording proxy in front of target (a base URL such
@@ -73,6 +86,8 @@ func StartProxy(target string, opts ProxyOptions) (*Proxy, error) {
 		target: u,
 		ln:     ln,
 		logf:   opts.Logf,
+
+		rawCopyImage: opts.RawCopyImage,
 	}
 	if opts.Fault != nil {
 		p.SetFault(opts.Fault)
@@ -193,12 +208,23 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	var cc *copyCall
+	if !p.rawCopyImage && call.Service == "ec2" && call.Action == "CopyImage" {
+		var unlock func()
+		var done bool
+		if cc, unlock, done = p.startCopyImage(w, &call); done {
+			return
+		}
+		defer unlock()
+	}
+	state := func(discard bool) *callState { return &callState{call: call, discard: discard, copy: cc} }
+
 	var fault *Fault
 	if fn := p.fault.Load(); fn != nil {
 		fault = (*fn)(r, call)
 	}
 	if fault == nil {
-		p.forward(w, r, &callState{call: call})
+		p.forward(w, r, state(false))
 		return
 	}
 	fc := *fault
@@ -209,20 +235,31 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
-			t.Stop()
-			call.Err = "client gave up during injected delay: " + r.Context().Err().Error()
+			gaveUp := r.Context().Err()
+			if !fault.Detach {
+				t.Stop()
+				call.Err = "client gave up during injected delay: " + gaveUp.Error()
+				p.record(call)
+				return
+			}
+			<-t.C
+			st := state(true)
+			p.rp.ServeHTTP(discardWriter{h: http.Header{}}, r.WithContext(context.WithValue(context.WithoutCancel(r.Context()), ctxKey{}, st)))
+			call.Err = fmt.Sprintf("client gave up during injected delay (%v); forwarded afterwards, target answered %d", gaveUp, st.status)
+			call.Emulated = st.call.Emulated
 			p.record(call)
 			return
 		}
 	}
 	if !fault.fails() {
-		p.forward(w, r, &callState{call: call})
+		p.forward(w, r, state(false))
 		return
 	}
 	if fault.Forward {
-		st := &callState{call: call, discard: true}
+		st := state(true)
 		p.rp.ServeHTTP(discardWriter{h: http.Header{}}, r.WithContext(context.WithValue(r.Context(), ctxKey{}, st)))
 		call.Err = fmt.Sprintf("target answered %d; response replaced by fault", st.status)
+		call.Emulated = st.call.Emulated
 	}
 	if fault.Reset {
 		call.Status = 0
@@ -268,6 +305,13 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	st, _ := resp.Request.Context().Value(ctxKey{}).(*callState)
 	if st == nil {
 		return nil
+	}
+	if st.copy != nil {
+		did, err := p.finishCopyImage(resp, st.copy)
+		if err != nil {
+			return fmt.Errorf("awstest proxy: CopyImage emulation: %w", err)
+		}
+		st.call.Emulated = did
 	}
 	if st.discard {
 		st.status = resp.StatusCode

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 )
 
 // Narrow, single-purpose client interfaces. *ec2.Client satisfies every one
@@ -49,6 +50,14 @@ type (
 	DeregisterImageAPI interface {
 		DeregisterImage(ctx context.Context, in *ec2.DeregisterImageInput, optFns ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error)
 	}
+	// DescribeSnapshotsAPI describes EBS snapshots (their KMS keys).
+	DescribeSnapshotsAPI interface {
+		DescribeSnapshots(ctx context.Context, in *ec2.DescribeSnapshotsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSnapshotsOutput, error)
+	}
+	// DescribeKeyAPI tells who manages a KMS key (a KMS client).
+	DescribeKeyAPI interface {
+		DescribeKey(ctx context.Context, in *kms.DescribeKeyInput, optFns ...func(*kms.Options)) (*kms.DescribeKeyOutput, error)
+	}
 	// DeleteSnapshotAPI deletes an EBS snapshot.
 	DeleteSnapshotAPI interface {
 		DeleteSnapshot(ctx context.Context, in *ec2.DeleteSnapshotInput, optFns ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error)
@@ -69,6 +78,7 @@ type (
 	// ShareAPI is what Share needs.
 	ShareAPI interface {
 		DescribeImagesAPI
+		DescribeSnapshotsAPI
 		ModifyImageAttributeAPI
 		ModifySnapshotAttributeAPI
 	}
@@ -134,6 +144,8 @@ var (
 	_ ProtectAPI    = (*ec2.Client)(nil)
 	_ DeregisterAPI = (*ec2.Client)(nil)
 	_ RetainAPI     = (*ec2.Client)(nil)
+
+	_ DescribeKeyAPI = (*kms.Client)(nil)
 
 	_ DescribeImagesAPI                 = ec2.DescribeImagesAPIClient(nil)
 	_ DescribeInstancesAPI              = ec2.DescribeInstancesAPIClient(nil)

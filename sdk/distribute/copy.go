@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/image"
@@ -24,6 +25,14 @@ import (
 // DefaultConcurrency is the number of regions Copy works on at once when
 // CopyInput.Concurrency is 0.
 const DefaultConcurrency = 4
+
+// CopyTokenTag is the tag key Copy puts on every copy when CopyImage makes
+// it (CopyImage TagSpecifications), with the call's ClientToken as value.
+// The token is unique to one run, source, region and name, so an AMI that
+// carries it was made by that run and by nothing else. Cleanup selects by
+// this tag, never by name: an AMI another run or a person made under the
+// same name is never touched.
+const CopyTokenTag = "ami-build:copy-token"
 
 // Target is one destination region of Copy, with overrides of the
 // defaults in CopyInput (Image Builder's per-region distribution settings).
@@ -106,15 +115,11 @@ type CopyInput struct {
 	RunID string
 	// SkipPreflight skips the region and name checks Copy otherwise runs
 	// first (the source AMI is still described, and input still validated).
-	// Without them Copy cannot sweep for copies left by an interrupted
-	// CopyImage call, because it does not know the name was free.
 	SkipPreflight bool
 	// Preflighted says that Preflight passed for this same input just
 	// before, as it does for a caller that checks everything before it
 	// changes anything: Copy then does not run the region and name checks
-	// again but, unlike with SkipPreflight, takes every name as checked
-	// free, so that it still sweeps for copies left by an interrupted
-	// CopyImage call.
+	// again.
 	Preflighted bool
 	// Source, when set, is the source AMI as the caller has just described
 	// it in SourceRegion (its ImageId is SourceImageID): Preflight and Copy
@@ -241,6 +246,7 @@ type resolvedTarget struct {
 	perms                     Permissions
 	tags, snapshotTags        map[string]string
 	enc                       Encryption // expected encryption of the copy
+	keepsSourceKey            bool       // an encrypted copy in the source region, with the source's key
 	token                     string
 }
 
@@ -272,6 +278,7 @@ func (in *CopyInput) resolve(t Target, src types.Image) resolvedTarget {
 	rt.enc = Encryption{Encrypted: rt.encrypted || srcEnc.Encrypted, KMSKeyID: rt.kmsKeyID}
 	if rt.kmsKeyID == "" && t.Region == in.SourceRegion && !rt.encrypted {
 		// A copy in the same region keeps the source's key.
+		rt.keepsSourceKey = srcEnc.Encrypted
 		rt.enc.KMSKeyID = srcEnc.KMSKeyID
 	}
 	if in.RunID != "" {
@@ -324,9 +331,9 @@ type PreflightOutput struct {
 // plan is what Preflight found and Copy acts on.
 type plan struct {
 	src         types.Image
+	srcEnc      Encryption // the source's encryption, its key resolved when sharing needs it
 	targets     []resolvedTarget
 	deprecateAt time.Time
-	namesFree   bool // every target name was checked free
 }
 
 // Preflight checks, without changing anything, that Copy can succeed:
@@ -373,10 +380,27 @@ func prepare(ctx context.Context, clients ClientFunc, in *CopyInput, o Options, 
 	if src.State != types.ImageStateAvailable {
 		return nil, fmt.Errorf("copy %s: %w", in.SourceImageID, &ImageStateError{ImageID: in.SourceImageID, Region: in.SourceRegion, State: string(src.State), Reason: "the source must be available"})
 	}
-	p := &plan{src: src, deprecateAt: in.Deprecation.Time(now), namesFree: full}
-	var errs []error
+	p := &plan{src: src, deprecateAt: in.Deprecation.Time(now), srcEnc: EncryptionOf(src)}
+	// The source's key matters for sharing the source itself and for
+	// copies in its region that keep its key; DescribeImages never reports
+	// it, so it is read from the snapshots (and KMS) only then.
+	srcGrants := Permissions{}
 	if in.IncludeSource {
-		if err := CheckSharing(in.Permissions, EncryptionOf(src)); err != nil {
+		srcGrants = in.Permissions
+	}
+	for _, t := range in.Targets {
+		if rt := in.resolve(t, src); rt.keepsSourceKey && rt.perms.grantsOthers() {
+			srcGrants = rt.perms
+		}
+	}
+	var errs []error
+	enc, err := o.resolveKey(ctx, srcAPI, in.SourceRegion, snapshotIDs(src), srcGrants, p.srcEnc)
+	if err != nil {
+		return nil, fmt.Errorf("copy %s: %w", in.SourceImageID, err)
+	}
+	p.srcEnc = enc
+	if in.IncludeSource {
+		if err := CheckSharing(in.Permissions, p.srcEnc); err != nil {
 			errs = append(errs, fmt.Errorf("source %s in %s: %w", in.SourceImageID, in.SourceRegion, err))
 		}
 	}
@@ -384,6 +408,19 @@ func prepare(ctx context.Context, clients ClientFunc, in *CopyInput, o Options, 
 		rt := in.resolve(t, src)
 		if rt.name == "" {
 			errs = append(errs, fmt.Errorf("%s: the source AMI has no name; set a name for the copy", t.Region))
+		}
+		if rt.keepsSourceKey {
+			rt.enc.KMSKeyID, rt.enc.KeyManager = p.srcEnc.KMSKeyID, p.srcEnc.KeyManager
+		} else if rt.kmsKeyID != "" {
+			// The key the copy is made with, named by the caller: ask KMS
+			// who manages it (no snapshot to read yet).
+			e, err := o.resolveKey(ctx, nil, t.Region, nil, rt.perms, rt.enc)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", t.Region, err))
+				p.targets = append(p.targets, rt)
+				continue
+			}
+			rt.enc = e
 		}
 		if err := CheckSharing(rt.perms, rt.enc); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", t.Region, err))
@@ -480,14 +517,23 @@ func concurrency(n int) int {
 // never answered with an earlier run's copy. Waiting polls DescribeImages with doubling delays
 // (Options.Wait) and fails with *ImageStateError.
 //
+// Every copy is tagged when CopyImage makes it with CopyTokenTag (the
+// call's ClientToken).
+//
 // Error policy: the first failing region cancels the others. Unless
 // in.KeepOnFailure, every copy made so far, in every region, is then
 // deregistered and its snapshots deleted (with a fresh context bounded by
-// Options.CleanupTimeout, so this also happens after ctx is cancelled); when
-// preflight proved a name free, an AMI with that name found afterwards in a
-// region whose CopyImage call failed is taken to be a copy made by that
-// interrupted call and removed too. Nothing else is touched: the source AMI
-// is never removed (changes made to it with IncludeSource stay).
+// Options.CleanupTimeout, so this also happens after ctx is cancelled).
+// A CopyImage call that EC2 refused (an HTTP 4xx answer) made nothing, and
+// nothing is looked for. A call whose outcome is unknown (no answer, a lost
+// answer, a 5xx error, or ctx ended while it was in flight) is replayed
+// with the same ClientToken: EC2 answers with the copy the first call made,
+// or makes it now, and either way that ID is removed. If the replay fails
+// too, the region is searched for an AMI carrying this call's
+// CopyTokenTag; if that finds nothing either, the region's Result has
+// StatusUnknown and the error names the region and the AMI name to check.
+// Nothing else is touched: AMIs are never selected by name, and the source
+// AMI is never removed (changes made to it with IncludeSource stay).
 //
 // Copy returns the output (one Result per region, with status and error)
 // whenever it got past validation, together with an error joining every
@@ -506,9 +552,6 @@ func Copy(ctx context.Context, clients ClientFunc, in *CopyInput, optFns ...func
 	if err != nil {
 		return nil, err
 	}
-	if in.Preflighted {
-		p.namesFree = true
-	}
 	c := &copier{in: in, o: o, clients: clients, p: p}
 	return c.run(ctx)
 }
@@ -519,8 +562,31 @@ type copier struct {
 	clients ClientFunc
 	p       *plan
 
-	results   Results // source (if included) first, then targets
-	attempted []bool  // per target: CopyImage was called
+	results  Results       // source (if included) first, then targets
+	outcomes []callOutcome // per target: what is known of its CopyImage call
+}
+
+// callOutcome is what is known of one target's CopyImage call.
+type callOutcome int32
+
+const (
+	notCalled callOutcome = iota
+	answered              // EC2 answered with an image ID
+	refused               // EC2 refused (HTTP 4xx): nothing was made
+	unknown               // no answer: a copy may or may not exist
+)
+
+// isRefusal reports whether err is a definite answer from the service that
+// refused the request (HTTP 4xx), so that the request made nothing. Errors
+// without an HTTP answer (connection failures, cancelled contexts) and
+// server errors (5xx, which EC2 may send after doing the work) are not.
+func isRefusal(err error) bool {
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) {
+		return false
+	}
+	s := re.HTTPStatusCode()
+	return s >= 400 && s < 500
 }
 
 func (c *copier) run(ctx context.Context) (*CopyOutput, error) {
@@ -532,19 +598,18 @@ func (c *copier) run(ctx context.Context) (*CopyOutput, error) {
 			Region: in.SourceRegion, ImageID: in.SourceImageID, Name: aws.ToString(p.src.Name),
 			Source: true, Status: StatusAvailable, SnapshotIDs: snapshotIDs(p.src),
 		}
-		enc := EncryptionOf(p.src)
-		src.Encrypted, src.KMSKeyID = enc.Encrypted, enc.KMSKeyID
+		src.Encrypted, src.KMSKeyID = p.srcEnc.Encrypted, p.srcEnc.KMSKeyID
 		c.results = append(c.results, src)
 	}
 	for _, t := range p.targets {
 		c.results = append(c.results, Result{Region: t.region, Name: t.name, Status: StatusNotStarted, ClientToken: t.token})
 	}
-	c.attempted = make([]bool, len(p.targets))
+	c.outcomes = make([]callOutcome, len(p.targets))
 
 	var errs []error
 	if in.IncludeSource {
 		r := &c.results[0]
-		if err := c.finish(ctx, c.clients(in.SourceRegion), r, in.Permissions, in.Tags, in.SnapshotTags, EncryptionOf(p.src)); err != nil {
+		if err := c.finish(ctx, c.clients(in.SourceRegion), r, in.Permissions, in.Tags, in.SnapshotTags, p.srcEnc); err != nil {
 			r.Status, r.Err = StatusFailed, err
 			for i := 1; i < len(c.results); i++ {
 				c.results[i].Status = StatusNotStarted
@@ -607,30 +672,16 @@ func (c *copier) copyOne(ctx context.Context, i int, r *Result) error {
 	}
 	api := c.clients(t.region)
 	c.o.logf("copying %s from %s to %s as %q", c.in.SourceImageID, c.in.SourceRegion, t.region, t.name)
-	c.attempted[i] = true
-	cin := &ec2.CopyImageInput{
-		SourceImageId: aws.String(c.in.SourceImageID),
-		SourceRegion:  aws.String(c.in.SourceRegion),
-		Name:          aws.String(t.name),
-		ClientToken:   aws.String(t.token),
-	}
-	if t.description != "" {
-		cin.Description = aws.String(t.description)
-	}
-	if t.encrypted {
-		cin.Encrypted = aws.Bool(true)
-	}
-	if t.kmsKeyID != "" {
-		cin.KmsKeyId = aws.String(t.kmsKeyID)
-	}
-	if t.copyImageTags {
-		cin.CopyImageTags = aws.Bool(true)
-	}
-	out, err := api.CopyImage(ctx, cin)
+	c.outcomes[i] = unknown
+	out, err := api.CopyImage(ctx, c.copyInput(t))
 	if err != nil {
+		if isRefusal(err) {
+			c.outcomes[i] = refused
+		}
 		r.Err = fmt.Errorf("copy %s from %s to %s as %q: %w", c.in.SourceImageID, c.in.SourceRegion, t.region, t.name, err)
 		return r.Err
 	}
+	c.outcomes[i] = answered
 	id := aws.ToString(out.ImageId)
 	r.ImageID = id
 	r.Encrypted, r.KMSKeyID = t.enc.Encrypted, t.enc.KMSKeyID
@@ -648,18 +699,47 @@ func (c *copier) copyOne(ctx context.Context, i int, r *Result) error {
 	}
 	c.o.logf("copy %s in %s is available", id, t.region)
 	r.SnapshotIDs = snapshotIDs(img)
-	if enc := EncryptionOf(img); enc.Encrypted {
-		r.Encrypted = true
-		if enc.KMSKeyID != "" {
-			r.KMSKeyID = enc.KMSKeyID
+	enc := t.enc
+	if e := EncryptionOf(img); e.Encrypted {
+		r.Encrypted, enc.Encrypted = true, true
+		if e.KMSKeyID != "" && e.KMSKeyID != enc.KMSKeyID {
+			r.KMSKeyID, enc.KMSKeyID, enc.KeyManager = e.KMSKeyID, e.KMSKeyID, ""
 		}
 	}
-	if err := c.finish(ctx, api, r, t.perms, t.tags, t.snapshotTags, Encryption{Encrypted: r.Encrypted, KMSKeyID: r.KMSKeyID}); err != nil {
+	if err := c.finish(ctx, api, r, t.perms, t.tags, t.snapshotTags, enc); err != nil {
 		r.Err = err
 		return err
 	}
 	r.Status = StatusAvailable
 	return nil
+}
+
+// copyInput is the CopyImage request for t. A replay after an unknown
+// outcome sends the same request, so EC2 recognises its ClientToken.
+func (c *copier) copyInput(t resolvedTarget) *ec2.CopyImageInput {
+	cin := &ec2.CopyImageInput{
+		SourceImageId: aws.String(c.in.SourceImageID),
+		SourceRegion:  aws.String(c.in.SourceRegion),
+		Name:          aws.String(t.name),
+		ClientToken:   aws.String(t.token),
+		TagSpecifications: []types.TagSpecification{{
+			ResourceType: types.ResourceTypeImage,
+			Tags:         []types.Tag{{Key: aws.String(CopyTokenTag), Value: aws.String(t.token)}},
+		}},
+	}
+	if t.description != "" {
+		cin.Description = aws.String(t.description)
+	}
+	if t.encrypted {
+		cin.Encrypted = aws.Bool(true)
+	}
+	if t.kmsKeyID != "" {
+		cin.KmsKeyId = aws.String(t.kmsKeyID)
+	}
+	if t.copyImageTags {
+		cin.CopyImageTags = aws.Bool(true)
+	}
+	return cin
 }
 
 // finish shares, tags and deprecates one available AMI.
@@ -715,42 +795,43 @@ func (c *copier) protectAll(ctx context.Context) error {
 }
 
 // cleanup removes every copy made, in every region, with a fresh context.
+// A region whose CopyImage call has an unknown outcome is first made
+// certain (recoverCopy); what cannot be made certain is reported with
+// StatusUnknown and an error naming the region and the name to check.
 func (c *copier) cleanup(ctx context.Context, off int) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.CleanupTimeout)
 	defer cancel()
 	o := c.o
 	var mu sync.Mutex
 	var errs []error
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, concurrency(c.in.Concurrency))
+	fail := func(r *Result, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, err)
+		r.Err = errors.Join(r.Err, err)
+	}
+	g := new(errgroup.Group) // every region is cleaned up; errors are collected
+	g.SetLimit(concurrency(c.in.Concurrency))
 	for i, t := range c.p.targets {
 		r := &c.results[off+i]
-		if r.ImageID == "" && !(c.attempted[i] && c.p.namesFree) {
+		if r.ImageID == "" && c.outcomes[i] != unknown {
+			// Not called, or refused: nothing was made.
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			api := c.clients(t.region)
-			ids := []string{}
-			if r.ImageID != "" {
-				ids = append(ids, r.ImageID)
-			} else {
-				// CopyImage failed without an ID; it may still have made a
-				// copy. The name was free before, so an AMI with it now is
-				// that copy.
-				imgs, err := imagesNamed(cctx, api, t.name)
+			ids := []string{r.ImageID}
+			recovered := false
+			if r.ImageID == "" {
+				found, err := c.recoverCopy(cctx, api, t)
 				if err != nil {
 					mu.Lock()
-					errs = append(errs, fmt.Errorf("cleanup in %s: look for a copy named %q: %w", t.region, t.name, err))
+					r.Status = StatusUnknown
 					mu.Unlock()
-					return
+					fail(r, fmt.Errorf("cleanup in %s: %w", t.region, err))
+					return nil
 				}
-				for _, img := range imgs {
-					ids = append(ids, aws.ToString(img.ImageId))
-				}
+				ids, recovered = found, true
 			}
 			for _, id := range ids {
 				if r.Protected {
@@ -758,26 +839,107 @@ func (c *copier) cleanup(ctx context.Context, off int) error {
 						o.logf("cleanup: %v", err)
 					}
 				}
-				_, _, err := o.deregisterImage(cctx, api, id, t.region, true)
+				if _, _, err := o.deregisterImage(cctx, api, id, t.region, true); err != nil {
+					fail(r, fmt.Errorf("cleanup in %s: %w", t.region, err))
+					continue
+				}
+				o.logf("removed copy %s in %s", id, t.region)
+				if o.Ledger != nil {
+					o.Ledger.Forget(ledger.KindImage, id)
+				}
 				mu.Lock()
-				if err != nil {
-					errs = append(errs, fmt.Errorf("cleanup in %s: %w", t.region, err))
-					r.Err = errors.Join(r.Err, fmt.Errorf("cleanup: %w", err))
-				} else {
-					o.logf("removed copy %s in %s", id, t.region)
-					if o.Ledger != nil {
-						o.Ledger.Forget(ledger.KindImage, id)
-					}
+				if recovered {
 					if r.ImageID == "" {
 						r.ImageID = id
-						r.Warnings = append(r.Warnings, "removed "+id+", made by an interrupted CopyImage call")
 					}
-					r.Status = StatusRemoved
+					r.Warnings = append(r.Warnings, "removed "+id+", made by an interrupted CopyImage call")
 				}
+				r.Status = StatusRemoved
 				mu.Unlock()
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	return errors.Join(errs...)
+}
+
+// recoverCopy finds out for certain whether an interrupted CopyImage call
+// for t made a copy, and returns its ID (none when it made nothing).
+//
+// It replays the call with the same ClientToken: EC2 answers a repeated
+// token with the image the first call made, or, when the first call never
+// reached it, makes the copy now; either way the answer names the one copy
+// this call stands for. A refusal of the replay means no copy exists for
+// the token. When the replay has no answer either, the region is searched
+// for AMIs carrying the call's CopyTokenTag (set when CopyImage makes the
+// copy). If that search fails as well the outcome cannot be known and an
+// error names the region, the AMI name and the tag to check.
+func (c *copier) recoverCopy(ctx context.Context, api API, t resolvedTarget) ([]string, error) {
+	out, rerr := api.CopyImage(ctx, c.copyInput(t))
+	if rerr == nil {
+		if id := aws.ToString(out.ImageId); id != "" {
+			return []string{id}, nil
+		}
+	}
+	if rerr != nil && !isRefusal(rerr) {
+		c.o.logf("cleanup: replaying CopyImage in %s: %v", t.region, rerr)
+	}
+	// Refused, or no answer: look for the tag. A refused replay still gets
+	// this look, in case the first request arrived after the replay.
+	imgs, err := imagesTagged(ctx, api, CopyTokenTag, t.token)
+	if err != nil {
+		return nil, &UnknownCopyError{Region: t.region, Name: t.name, ClientToken: t.token, Err: errors.Join(rerr, err)}
+	}
+	var ids []string
+	for _, img := range imgs {
+		ids = append(ids, aws.ToString(img.ImageId))
+	}
+	if len(ids) == 0 && rerr != nil && !isRefusal(rerr) {
+		// Nothing carries the tag, but the replay did not get an answer:
+		// a copy may still be on its way.
+		return nil, &UnknownCopyError{Region: t.region, Name: t.name, ClientToken: t.token, Err: rerr}
+	}
+	return ids, nil
+}
+
+// UnknownCopyError reports a CopyImage call whose outcome Copy could not
+// find out during cleanup: a copy may exist in Region under Name, tagged
+// CopyTokenTag=ClientToken. Use errors.As.
+type UnknownCopyError struct {
+	Region, Name, ClientToken string
+	Err                       error
+}
+
+func (e *UnknownCopyError) Error() string {
+	return fmt.Sprintf("could not find out whether CopyImage made a copy in %s; check %s for an AMI named %q tagged %s=%s and deregister it: %v",
+		e.Region, e.Region, e.Name, CopyTokenTag, e.ClientToken, e.Err)
+}
+
+func (e *UnknownCopyError) Unwrap() error { return e.Err }
+
+// imagesTagged lists the caller's AMIs carrying tag key=value. The answer
+// is checked, not only the filter trusted.
+func imagesTagged(ctx context.Context, api DescribeImagesAPI, key, value string) ([]types.Image, error) {
+	var out []types.Image
+	pg := ec2.NewDescribeImagesPaginator(api, &ec2.DescribeImagesInput{
+		Owners:            []string{"self"},
+		Filters:           []types.Filter{{Name: aws.String("tag:" + key), Values: []string{value}}},
+		IncludeDeprecated: aws.Bool(true),
+	})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, img := range page.Images {
+			for _, tg := range img.Tags {
+				if aws.ToString(tg.Key) == key && aws.ToString(tg.Value) == value {
+					out = append(out, img)
+					break
+				}
+			}
+		}
+	}
+	return out, nil
 }

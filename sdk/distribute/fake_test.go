@@ -3,6 +3,7 @@ package distribute
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -12,7 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // call is one entry of the fake's call log.
@@ -46,6 +50,8 @@ type fakeCloud struct {
 	tags       map[string]map[string]string             // resource → tags
 	instances  map[string][]types.Instance              // region
 	templates  map[string][]types.LaunchTemplateVersion // region
+	tokens     map[string]string                        // region + CopyImage ClientToken → image
+	keys       map[string]string                        // KMS key ID, ARN or alias → "AWS" or "CUSTOMER"
 	seq        int
 	copied     chan struct{} // closed (and dropped) when seq grows; see copiesMade
 
@@ -68,6 +74,8 @@ func newFakeCloud(regions ...string) *fakeCloud {
 		tags:       map[string]map[string]string{},
 		instances:  map[string][]types.Instance{},
 		templates:  map[string][]types.LaunchTemplateVersion{},
+		tokens:     map[string]string{},
+		keys:       map[string]string{},
 	}
 }
 
@@ -144,7 +152,20 @@ func (c *fakeCloud) image(region, id string) *fakeImage {
 	return c.images[region][id]
 }
 
-func apiErr(code string) error { return &smithy.GenericAPIError{Code: code, Message: code} }
+// apiErr is an EC2 refusal as the SDK returns it: an API error inside an
+// HTTP 400 response error inside an operation error.
+func apiErr(code string) error { return httpErr(http.StatusBadRequest, code) }
+
+// serverErr is an EC2 server error (HTTP 500), after which the request
+// may or may not have taken effect.
+func serverErr(code string) error { return httpErr(http.StatusInternalServerError, code) }
+
+func httpErr(status int, code string) error {
+	return &smithy.OperationError{ServiceID: "EC2", OperationName: "Fake", Err: &smithyhttp.ResponseError{
+		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
+		Err:      &smithy.GenericAPIError{Code: code, Message: code},
+	}}
+}
 
 var mutatingOps = []string{"CopyImage", "ModifyImageAttribute", "ModifySnapshotAttribute", "CreateTags",
 	"EnableImageDeprecation", "EnableImageDeregistrationProtection", "DisableImageDeregistrationProtection",
@@ -152,14 +173,42 @@ var mutatingOps = []string{"CopyImage", "ModifyImageAttribute", "ModifySnapshotA
 
 // Default behaviours.
 
+// defCopyImage copies as EC2 does: a repeated ClientToken is answered with
+// the image the first call made, and TagSpecifications of type image are
+// applied to the new AMI.
 func (c *fakeCloud) defCopyImage(region string, in *ec2.CopyImageInput) (*ec2.CopyImageOutput, error) {
 	c.mu.Lock()
+	tokenKey := region + "\x00" + aws.ToString(in.ClientToken)
+	if id, ok := c.tokens[tokenKey]; ok && in.ClientToken != nil {
+		c.mu.Unlock()
+		return &ec2.CopyImageOutput{ImageId: aws.String(id)}, nil
+	}
+	for _, fi := range c.images[region] {
+		if aws.ToString(fi.img.Name) == aws.ToString(in.Name) {
+			c.mu.Unlock()
+			return nil, apiErr("InvalidAMIName.Duplicate")
+		}
+	}
 	c.seq++
 	if c.copied != nil {
 		close(c.copied)
 		c.copied = nil
 	}
 	id := fmt.Sprintf("ami-%s%04d", strings.ReplaceAll(region, "-", ""), c.seq)
+	if in.ClientToken != nil {
+		c.tokens[tokenKey] = id
+	}
+	for _, ts := range in.TagSpecifications {
+		if ts.ResourceType != types.ResourceTypeImage {
+			continue
+		}
+		if c.tags[id] == nil {
+			c.tags[id] = map[string]string{}
+		}
+		for _, tg := range ts.Tags {
+			c.tags[id][aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+		}
+	}
 	c.mu.Unlock()
 	c.addImage(region, id, aws.ToString(in.Name), time.Now(), func(img *types.Image) {
 		img.Description = in.Description
@@ -197,6 +246,16 @@ func (c *fakeCloud) defDescribeImages(region string, in *ec2.DescribeImagesInput
 			continue
 		}
 		img := fi.img
+		// EC2 fills Ebs.KmsKeyId only in RunInstances requests, never in
+		// DescribeImages answers: the key is known from the snapshots.
+		img.BlockDeviceMappings = slices.Clone(img.BlockDeviceMappings)
+		for i, m := range img.BlockDeviceMappings {
+			if m.Ebs != nil {
+				ebs := *m.Ebs
+				ebs.KmsKeyId = nil
+				img.BlockDeviceMappings[i].Ebs = &ebs
+			}
+		}
 		img.Tags = nil
 		for k, v := range c.tags[id] {
 			img.Tags = append(img.Tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
@@ -350,6 +409,53 @@ func (f *fakeEC2) DeregisterImage(ctx context.Context, in *ec2.DeregisterImageIn
 		return f.c.DeregisterImageFn(ctx, f.region, in)
 	}
 	return f.c.defDeregisterImage(f.region, in)
+}
+
+// DescribeSnapshots answers from the snapshots of the fake's images, with
+// their encryption and KMS key as EC2 reports them.
+func (f *fakeEC2) DescribeSnapshots(ctx context.Context, in *ec2.DescribeSnapshotsInput, _ ...func(*ec2.Options)) (*ec2.DescribeSnapshotsOutput, error) {
+	f.c.log(f.region, "DescribeSnapshots", strings.Join(in.SnapshotIds, ","), in)
+	f.c.mu.Lock()
+	defer f.c.mu.Unlock()
+	out := &ec2.DescribeSnapshotsOutput{}
+	for _, fi := range f.c.images[f.region] {
+		for _, m := range fi.img.BlockDeviceMappings {
+			if m.Ebs == nil || !slices.Contains(in.SnapshotIds, aws.ToString(m.Ebs.SnapshotId)) {
+				continue
+			}
+			out.Snapshots = append(out.Snapshots, types.Snapshot{
+				SnapshotId: m.Ebs.SnapshotId, Encrypted: m.Ebs.Encrypted, KmsKeyId: m.Ebs.KmsKeyId,
+				State: types.SnapshotStateCompleted,
+			})
+		}
+	}
+	if len(out.Snapshots) < len(in.SnapshotIds) {
+		return nil, apiErr("InvalidSnapshot.NotFound")
+	}
+	return out, nil
+}
+
+// fakeKMS answers DescribeKey from the cloud's keys (key ID, key ARN or
+// alias → manager "AWS" or "CUSTOMER").
+type fakeKMS struct {
+	c      *fakeCloud
+	region string
+}
+
+func (k *fakeKMS) DescribeKey(ctx context.Context, in *kms.DescribeKeyInput, _ ...func(*kms.Options)) (*kms.DescribeKeyOutput, error) {
+	k.c.log(k.region, "DescribeKey", aws.ToString(in.KeyId), in)
+	k.c.mu.Lock()
+	defer k.c.mu.Unlock()
+	m, ok := k.c.keys[aws.ToString(in.KeyId)]
+	if !ok {
+		return nil, apiErr("NotFoundException")
+	}
+	return &kms.DescribeKeyOutput{KeyMetadata: &kmstypes.KeyMetadata{KeyId: in.KeyId, KeyManager: kmstypes.KeyManagerType(m)}}, nil
+}
+
+// kms returns Options.KMS for the fake.
+func (c *fakeCloud) kms() func(region string) DescribeKeyAPI {
+	return func(region string) DescribeKeyAPI { return &fakeKMS{c: c, region: region} }
 }
 
 func (f *fakeEC2) DeleteSnapshot(ctx context.Context, in *ec2.DeleteSnapshotInput, _ ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error) {

@@ -39,6 +39,13 @@ type Options struct {
 	// Now returns the current time (deprecation times, retention ages).
 	// nil = time.Now.
 	Now func() time.Time
+	// KMS returns a KMS client for a region. Before an encrypted AMI is
+	// shared with other accounts, organizations or OUs, its key is looked
+	// up with DescribeKey (kms:DescribeKey) to refuse the AWS-managed key,
+	// which AWS does not let anyone share, before anything changes. nil =
+	// keys are judged by name: alias/aws/ebs (or its ARN) is AWS-managed,
+	// any other key is taken to be customer-managed.
+	KMS func(region string) DescribeKeyAPI
 }
 
 func newOptions(optFns []func(*Options)) Options {

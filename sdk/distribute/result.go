@@ -27,6 +27,10 @@ const (
 	StatusRemoved Status = "removed"
 	// StatusNotStarted: nothing was done in the region.
 	StatusNotStarted Status = "not-started"
+	// StatusUnknown: a CopyImage call was interrupted and cleanup could not
+	// find out whether it made a copy; Err (an *UnknownCopyError) names the
+	// region, the name and the tag to check.
+	StatusUnknown Status = "unknown"
 )
 
 // Result is the outcome of Copy in one region.

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 )
 
 // GroupAll is the permission group meaning "everyone" (public).
@@ -72,20 +75,77 @@ func (p Permissions) clone() Permissions {
 type Encryption struct {
 	// Encrypted is true when any snapshot of the AMI is encrypted.
 	Encrypted bool
-	// KMSKeyID is the key, as named by the caller or reported by EC2. ""
-	// with Encrypted means the account's default EBS key, which is taken to
-	// be the AWS-managed alias/aws/ebs.
+	// KMSKeyID is the key, as named by the caller or reported by EC2 for
+	// the AMI's snapshots (DescribeSnapshots; DescribeImages never reports
+	// it). "" with Encrypted means the account's default EBS key, which is
+	// taken to be the AWS-managed alias/aws/ebs.
 	KMSKeyID string
+	// KeyManager is who manages KMSKeyID, as KMS DescribeKey reports it:
+	// "AWS" or "CUSTOMER". "" = not looked up; AWSManagedKey then judges
+	// by the key's name.
+	KeyManager string
 }
 
 var awsManagedEBSKeyRe = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:alias/aws/ebs$`)
 
 // AWSManagedKey reports whether e is encryption with the AWS-managed EBS
-// key: KMSKeyID empty, "alias/aws/ebs" or that alias's ARN. A key named by
-// ID or key ARN is taken to be customer-managed (telling them apart would
-// need a KMS DescribeKey call).
+// key. When KeyManager is known it decides; otherwise KMSKeyID empty,
+// "alias/aws/ebs" or that alias's ARN count as AWS-managed, and a key
+// named by ID or key ARN as customer-managed.
 func (e Encryption) AWSManagedKey() bool {
-	return e.Encrypted && (e.KMSKeyID == "" || e.KMSKeyID == DefaultEBSKeyAlias || awsManagedEBSKeyRe.MatchString(e.KMSKeyID))
+	if !e.Encrypted {
+		return false
+	}
+	if e.KeyManager != "" {
+		return e.KeyManager == string(kmstypes.KeyManagerTypeAws)
+	}
+	return e.KMSKeyID == "" || e.KMSKeyID == DefaultEBSKeyAlias || awsManagedEBSKeyRe.MatchString(e.KMSKeyID)
+}
+
+// grantsOthers reports whether p gives another account, organization or
+// OU anything: the grants that depend on who manages the key.
+func (p Permissions) grantsOthers() bool {
+	return len(p.Accounts)+len(p.OrgARNs)+len(p.OUARNs)+len(p.SnapshotAccounts) > 0
+}
+
+// resolveKey completes e for the sharing check of grants add in region. It
+// does nothing unless the AMI is encrypted and add gives others access, the
+// only case where the key's manager matters. Then, when e names no key, it
+// reads the key of the snapshots (DescribeSnapshots: DescribeImages never
+// reports KmsKeyId), and, when Options.KMS is set, asks KMS DescribeKey
+// whether the key is AWS-managed.
+func (o Options) resolveKey(ctx context.Context, api DescribeSnapshotsAPI, region string, snaps []string, add Permissions, e Encryption) (Encryption, error) {
+	if !e.Encrypted || !add.grantsOthers() || e.KeyManager != "" {
+		return e, nil
+	}
+	if e.KMSKeyID == "" && len(snaps) > 0 && api != nil {
+		var out *ec2.DescribeSnapshotsOutput
+		err := o.retryNotFound(ctx, func() error {
+			var err error
+			out, err = api.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: snaps})
+			return err
+		})
+		if err != nil {
+			return e, fmt.Errorf("read the KMS key of snapshots %s in %s: %w", strings.Join(snaps, ", "), region, err)
+		}
+		for _, s := range out.Snapshots {
+			if aws.ToBool(s.Encrypted) && aws.ToString(s.KmsKeyId) != "" {
+				e.KMSKeyID = aws.ToString(s.KmsKeyId)
+				break
+			}
+		}
+	}
+	if e.KMSKeyID == "" || o.KMS == nil {
+		return e, nil
+	}
+	out, err := o.KMS(region).DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(e.KMSKeyID)})
+	if err != nil {
+		return e, fmt.Errorf("find out whether KMS key %s in %s is AWS-managed (kms:DescribeKey): %w", e.KMSKeyID, region, err)
+	}
+	if out.KeyMetadata != nil {
+		e.KeyManager = string(out.KeyMetadata.KeyManager)
+	}
+	return e, nil
 }
 
 // CheckSharing refuses, without any AWS call, grants that AWS would refuse
@@ -102,7 +162,7 @@ func CheckSharing(add Permissions, e Encryption) error {
 	if slices.Contains(add.Groups, GroupAll) || slices.Contains(add.SnapshotGroups, GroupAll) {
 		errs = append(errs, ErrPublicEncrypted)
 	}
-	if e.AWSManagedKey() && len(add.Accounts)+len(add.OrgARNs)+len(add.OUARNs)+len(add.SnapshotAccounts) > 0 {
+	if e.AWSManagedKey() && add.grantsOthers() {
 		errs = append(errs, ErrShareDefaultKey)
 	}
 	return errors.Join(errs...)
@@ -137,7 +197,9 @@ type ShareInput struct {
 	// SnapshotIDs are the AMI's snapshots. nil = read from the image
 	// (DescribeImages), which also yields the encryption.
 	SnapshotIDs []string
-	// Encryption of the image. nil = read from the image.
+	// Encryption of the image. nil = read from the image (and, when the
+	// image is encrypted and Add grants other accounts, the key from its
+	// snapshots and who manages it from KMS; see Options.KMS).
 	Encryption *Encryption
 }
 
@@ -188,7 +250,11 @@ func Share(ctx context.Context, api ShareAPI, in *ShareInput, optFns ...func(*Op
 			enc = &e
 		}
 	}
-	if err := CheckSharing(in.Add, *enc); err != nil {
+	e, err := o.resolveKey(ctx, api, in.Region, snaps, in.Add, *enc)
+	if err != nil {
+		return nil, fmt.Errorf("share %s%s: %w", in.ImageID, where, err)
+	}
+	if err := CheckSharing(in.Add, e); err != nil {
 		return nil, fmt.Errorf("share %s%s: %w", in.ImageID, where, err)
 	}
 	for _, op := range []struct {

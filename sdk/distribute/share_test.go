@@ -11,6 +11,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
+const (
+	keyARN    = "arn:aws:kms:us-east-1:111111111111:key/0f3c1a2b-1234-4abc-8def-0123456789ab"
+	awsKeyARN = "arn:aws:kms:us-east-1:111111111111:key/9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b" // the account's aws/ebs key
+)
+
+// errKMS marks a case that fails in the KMS look-up.
+var errKMS = errors.New("kms look-up fails")
+
 func TestShare(t *testing.T) {
 	encrypted := func(kms string) func(*types.Image) {
 		return func(img *types.Image) {
@@ -18,11 +26,11 @@ func TestShare(t *testing.T) {
 			img.BlockDeviceMappings[0].Ebs.KmsKeyId = aws.String(kms)
 		}
 	}
-	const keyARN = "arn:aws:kms:us-east-1:111111111111:key/0f3c1a2b-1234-4abc-8def-0123456789ab"
 	tests := []struct {
 		name    string
 		mod     func(*types.Image)
 		in      ShareInput
+		kms     bool // Options.KMS set
 		wantErr error
 		wantOps []string
 	}{
@@ -38,24 +46,42 @@ func TestShare(t *testing.T) {
 			},
 		},
 		{
-			name:    "image encrypted with the default key",
-			mod:     encrypted("alias/aws/ebs"),
+			name:    "image encrypted with the AWS-managed key, told by KMS",
+			mod:     encrypted(awsKeyARN),
 			in:      ShareInput{Add: Permissions{Accounts: []string{account2}}},
+			kms:     true,
 			wantErr: ErrShareDefaultKey,
-			wantOps: []string{"us-east-1 DescribeImages ami-x"},
+			wantOps: []string{"us-east-1 DescribeImages ami-x", "us-east-1 DescribeSnapshots snap-x", "us-east-1 DescribeKey " + awsKeyARN},
 		},
 		{
 			name:    "image encrypted with a customer key, public",
 			mod:     encrypted(keyARN),
 			in:      ShareInput{Add: Permissions{Groups: []string{"all"}}},
+			kms:     true,
 			wantErr: ErrPublicEncrypted,
 			wantOps: []string{"us-east-1 DescribeImages ami-x"},
 		},
 		{
-			name:    "image encrypted with a customer key, shared with an OU",
+			name: "image encrypted with a customer key, shared with an OU",
+			mod:  encrypted(keyARN),
+			in:   ShareInput{Add: Permissions{OUARNs: []string{ouARN}}},
+			kms:  true,
+			wantOps: []string{"us-east-1 DescribeImages ami-x", "us-east-1 DescribeSnapshots snap-x", "us-east-1 DescribeKey " + keyARN,
+				"us-east-1 ModifyImageAttribute ami-x"},
+		},
+		{
+			name:    "customer key without a KMS client: judged by the snapshot's key name",
 			mod:     encrypted(keyARN),
-			in:      ShareInput{Add: Permissions{OUARNs: []string{ouARN}}},
-			wantOps: []string{"us-east-1 DescribeImages ami-x", "us-east-1 ModifyImageAttribute ami-x"},
+			in:      ShareInput{Add: Permissions{Accounts: []string{account2}}},
+			wantOps: []string{"us-east-1 DescribeImages ami-x", "us-east-1 DescribeSnapshots snap-x", "us-east-1 ModifyImageAttribute ami-x"},
+		},
+		{
+			name:    "KMS cannot describe the key",
+			mod:     encrypted("arn:aws:kms:us-east-1:111111111111:key/unknown"),
+			in:      ShareInput{Add: Permissions{Accounts: []string{account2}}},
+			kms:     true,
+			wantErr: errKMS,
+			wantOps: []string{"us-east-1 DescribeImages ami-x", "us-east-1 DescribeSnapshots snap-x", "us-east-1 DescribeKey arn:aws:kms:us-east-1:111111111111:key/unknown"},
 		},
 		{
 			name:    "removing from a default-key image is allowed",
@@ -77,10 +103,19 @@ func TestShare(t *testing.T) {
 				mods = append(mods, tc.mod)
 			}
 			c.addImage(srcRegion, "ami-x", "x", fixedNow, mods...)
+			c.keys[keyARN], c.keys[awsKeyARN] = "CUSTOMER", "AWS"
 			in := tc.in
 			in.ImageID, in.Region = "ami-x", srcRegion
-			_, err := Share(context.Background(), &fakeEC2{c: c, region: srcRegion}, &in, fastOptions)
+			_, err := Share(context.Background(), &fakeEC2{c: c, region: srcRegion}, &in, fastOptions, func(o *Options) {
+				if tc.kms {
+					o.KMS = c.kms()
+				}
+			})
 			switch {
+			case tc.wantErr == errKMS:
+				if errorCode(err) != "NotFoundException" || !strings.Contains(err.Error(), "kms:DescribeKey") {
+					t.Errorf("err = %v, want the KMS look-up's failure", err)
+				}
 			case tc.wantErr != nil && !errors.Is(err, tc.wantErr):
 				t.Errorf("err = %v, want %v", err, tc.wantErr)
 			case tc.wantErr == nil && tc.name == "invalid account":
