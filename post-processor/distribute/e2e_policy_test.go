@@ -17,9 +17,10 @@ var distributePolicyPath = filepath.Join("..", "..", "example", "iam", "ami-dist
 // does not need, each with the code path that needs it.
 var optionalDistributeActions = map[string]string{
 	"ec2:DisableImageDeregistrationProtection": "rollback: lifting deregistration protection from the copies of this run before deregistering them after a later failure",
-	"s3:ListBucket":   "retention of an instance-store AMI whose manifest is gone: its bundle is found by prefix (moto drops ImageLocation, so no AMI here has a bundle)",
-	"s3:GetObject":    "retention of an instance-store AMI: reading its manifest to find the parts to delete",
-	"s3:DeleteObject": "retention of an instance-store AMI: deleting its bundle",
+	"s3:ListBucket":         "retention of an instance-store AMI whose manifest is gone: its bundle is found by prefix (moto drops ImageLocation, so no AMI here has a bundle)",
+	"s3:GetObject":          "retention of an instance-store AMI: reading its manifest to find the parts to delete",
+	"s3:DeleteObject":       "retention of an instance-store AMI: deleting its bundle",
+	"ec2:DescribeSnapshots": "sharing an encrypted AMI with other accounts: reading its snapshots' KMS key (moto's copies are never encrypted)",
 }
 
 // TestE2EPolicy runs ami-distribute on an existing AMI through the
@@ -45,7 +46,7 @@ func TestE2EPolicy(t *testing.T) {
 		}
 		return nil
 	})
-	key := fmt.Sprintf("arn:aws:kms:%s:%s:key/1234abcd-12ab-34cd-56ef-1234567890ab", apRegion, awstest.TestAccountID)
+	key := e.kmsKey(t, apRegion, "")
 	res := e.build(t, nullTemplate(fmt.Sprintf(`
     source_ami      = %q
     regions         = [%q, %q]

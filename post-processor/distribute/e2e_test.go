@@ -152,6 +152,8 @@ func TestE2EDistributeExistingAMI(t *testing.T) {
 	e := newE2EWorld(t)
 	name := uniqueName(t, "e2e-existing")
 	src, _ := e.registerImage(t, srcRegion, name, nil)
+	alias := "alias/" + uniqueName(t, "team-key")
+	e.kmsKey(t, apRegion, alias)
 	e.proxy.Reset()
 	res := e.build(t, nullTemplate(fmt.Sprintf(`
     source_ami = %q
@@ -162,10 +164,10 @@ func TestE2EDistributeExistingAMI(t *testing.T) {
     region_override {
       region     = %q
       ami_name   = "{{ .SourceAMIName }}-override"
-      kms_key_id = "alias/team-key"
+      kms_key_id = %q
       ami_users  = [%q]
     }
-`, src, euRegion, apRegion, shareAccount, apRegion, snapAccount)))
+`, src, euRegion, apRegion, shareAccount, apRegion, alias, snapAccount)))
 	if res.ExitCode != 0 {
 		t.Fatalf("packer build exited %d", res.ExitCode)
 	}
@@ -199,8 +201,8 @@ func TestE2EDistributeExistingAMI(t *testing.T) {
 		enc, key := c.Params.Get("Encrypted"), c.Params.Get("KmsKeyId")
 		switch c.Region {
 		case apRegion:
-			if enc != "true" || key != "alias/team-key" {
-				t.Errorf("CopyImage into %s: Encrypted=%q KmsKeyId=%q, want true and alias/team-key", c.Region, enc, key)
+			if enc != "true" || key != alias {
+				t.Errorf("CopyImage into %s: Encrypted=%q KmsKeyId=%q, want true and %s", c.Region, enc, key, alias)
 			}
 		default:
 			if enc != "" || key != "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
@@ -43,6 +44,24 @@ type world struct {
 	proxy    *awstest.Proxy
 	baseline *awstest.Snapshot
 	clients  map[string]*ec2.Client
+}
+
+// kmsKey makes a customer-managed KMS key with alias (e.g. "alias/team")
+// in region of the emulator and returns the key's ARN.
+func (w *world) kmsKey(t *testing.T, region, alias string) string {
+	t.Helper()
+	ctx := context.Background()
+	c := kms.NewFromConfig(awstest.Config(w.moto.Endpoint, region))
+	out, err := c.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("test key " + alias)})
+	if err != nil {
+		t.Fatalf("CreateKey in %s: %v", region, err)
+	}
+	if alias != "" {
+		if _, err := c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: out.KeyMetadata.KeyId}); err != nil {
+			t.Fatalf("CreateAlias %s in %s: %v", alias, region, err)
+		}
+	}
+	return aws.ToString(out.KeyMetadata.Arn)
 }
 
 func newWorld(t *testing.T) *world {

@@ -2,6 +2,7 @@ package awstest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
@@ -137,6 +138,25 @@ func parseCall(r *http.Request) (Call, error) {
 		for k, v := range form {
 			c.Params[k] = append(c.Params[k], v...)
 		}
+	} else if c.Service == "kms" && r.Body != nil && r.Body != http.NoBody {
+		// JSON protocol: the request's top-level string fields (KeyId, ...)
+		// become Params.
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxFormBody+1))
+		r.Body.Close()
+		if err != nil {
+			return c, fmt.Errorf("read json body: %w", err)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		var fields map[string]any
+		if json.Unmarshal(body, &fields) == nil {
+			for k, v := range fields {
+				if s, ok := v.(string); ok {
+					c.Params.Set(k, s)
+				}
+			}
+		}
 	}
 
 	if c.Service == "s3" {
@@ -144,6 +164,13 @@ func parseCall(r *http.Request) (Call, error) {
 		c.Action = s3Action(r.Method, c.Bucket, c.Key, query, r.Header)
 	} else if c.Service != "moto-api" {
 		c.Action = c.Params.Get("Action")
+		if c.Action == "" {
+			// JSON protocols (KMS, IAM's JSON clients): X-Amz-Target is
+			// "<Service>.<Action>", e.g. "TrentService.DescribeKey".
+			if tgt := r.Header.Get("X-Amz-Target"); tgt != "" {
+				c.Action = tgt[strings.LastIndex(tgt, ".")+1:]
+			}
+		}
 	}
 
 	for _, k := range secretParams {

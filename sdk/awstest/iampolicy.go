@@ -153,6 +153,8 @@ var kmsCopyActions = []string{"CreateGrant", "Decrypt", "DescribeKey", "Generate
 //     tags on create (TagSpecification parameters), plus the KMS actions of
 //     the EBS encryption documentation on the key for an encrypted CopyImage
 //     (KmsKeyId must then be a key ARN);
+//   - kms:DescribeKey needs that action on the key's ARN (any key of the
+//     account in the call's region when the key is named by alias or ID);
 //   - S3 object and bucket operations need their IAM actions on the bucket
 //     or object ARN (s3:ListBucket for HeadBucket and listings,
 //     s3:GetObject for HeadObject, s3:PutObjectAcl when a canned ACL is
@@ -183,6 +185,16 @@ func RequiredActions(c Call) ([]Requirement, error) {
 			}
 		}
 		return rs, nil
+	case "kms":
+		if c.Action == "DescribeKey" {
+			// IAM authorizes on the key's ARN; a key named by alias or ID
+			// is some key of the account in the call's region.
+			key := c.Params.Get("KeyId")
+			if !strings.HasPrefix(key, "arn:aws:kms:") || !strings.Contains(key, ":key/") {
+				key = "arn:aws:kms:" + c.Region + ":" + TestAccountID + ":key/*"
+			}
+			return []Requirement{{"kms:DescribeKey", key}}, nil
+		}
 	case "s3":
 		bucket := "arn:aws:s3:::" + c.Bucket
 		object := bucket + "/" + c.Key
