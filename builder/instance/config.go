@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/secret"
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
 )
@@ -159,6 +160,18 @@ type Config struct {
 	userKey     *rsa.PrivateKey
 }
 
+// Format, String and GoString print the configuration with its secrets
+// redacted: the AWS secret key, session token and external ID, the
+// communicator's passwords and private key, the values of user variables
+// (see package secret).
+func (c Config) Format(f fmt.State, verb rune) { secret.Format(f, verb, c) }
+
+// String describes the configuration with its secrets redacted.
+func (c Config) String() string { return secret.Describe(c) }
+
+// GoString describes the configuration with its secrets redacted.
+func (c Config) GoString() string { return secret.GoString(c) }
+
 // Values of bundle_source and defaults.
 const (
 	BundleSourceCopy        = "copy"
@@ -208,7 +221,7 @@ func (c *Config) Prepare(raws ...any) ([]string, error) {
 		return nil, errs
 	}
 
-	packersdk.LogSecretFilter.Set(c.AccessKey, c.SecretKey, c.Token)
+	packersdk.LogSecretFilter.Set(c.AccessKey, c.SecretKey.Reveal(), c.Token.Reveal(), c.AssumeRole.ExternalID.Reveal())
 	return c.warnings(), nil
 }
 
