@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/builder/secret"
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 )
 
@@ -25,10 +26,10 @@ type AccessConfig struct {
 	AccessKey string `mapstructure:"access_key" required:"false"`
 	// The secret key used to communicate with AWS. It is required when
 	// `access_key` is set.
-	SecretKey string `mapstructure:"secret_key" required:"false"`
+	SecretKey secret.String `mapstructure:"secret_key" required:"false"`
 	// The session token that goes with temporary static credentials. It is
 	// only valid together with `access_key` and `secret_key`.
-	Token string `mapstructure:"token" required:"false"`
+	Token secret.String `mapstructure:"token" required:"false"`
 	// The profile to use from the shared configuration and credentials files.
 	// When it is not set, the `AWS_PROFILE` environment variable or the
 	// `default` profile is used.
@@ -71,7 +72,7 @@ type AssumeRoleConfig struct {
 	// `arn:aws:iam::123456789012:role/packer`.
 	RoleARN string `mapstructure:"role_arn" required:"true"`
 	// The external ID the role's trust policy requires, if any.
-	ExternalID string `mapstructure:"external_id" required:"false"`
+	ExternalID secret.String `mapstructure:"external_id" required:"false"`
 	// The name of the assumed-role session, shown in CloudTrail. Defaults to
 	// a name chosen by the AWS SDK.
 	SessionName string `mapstructure:"session_name" required:"false"`
@@ -79,6 +80,26 @@ type AssumeRoleConfig struct {
 	// for example `1h`. Zero uses the AWS default of one hour.
 	Duration time.Duration `mapstructure:"duration" required:"false"`
 }
+
+// Format, String and GoString print the configuration with its secrets
+// redacted (see package secret).
+func (c AccessConfig) Format(f fmt.State, verb rune) { secret.Format(f, verb, c) }
+
+// String describes the configuration with its secrets redacted.
+func (c AccessConfig) String() string { return secret.Describe(c) }
+
+// GoString describes the configuration with its secrets redacted.
+func (c AccessConfig) GoString() string { return secret.GoString(c) }
+
+// Format, String and GoString print the role with its external ID
+// redacted.
+func (c AssumeRoleConfig) Format(f fmt.State, verb rune) { secret.Format(f, verb, c) }
+
+// String describes the role with its external ID redacted.
+func (c AssumeRoleConfig) String() string { return secret.Describe(c) }
+
+// GoString describes the role with its external ID redacted.
+func (c AssumeRoleConfig) GoString() string { return secret.GoString(c) }
 
 var (
 	regionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
@@ -232,8 +253,8 @@ func (c *AccessConfig) AWSConfig() awscfg.Config {
 		Region:       c.RawRegion,
 		Profile:      c.Profile,
 		AccessKey:    c.AccessKey,
-		SecretKey:    c.SecretKey,
-		SessionToken: c.Token,
+		SecretKey:    c.SecretKey.Reveal(),
+		SessionToken: c.Token.Reveal(),
 		MaxAttempts:  c.MaxRetries,
 		RetryMode:    c.RetryMode,
 		Endpoints: awscfg.Endpoints{
@@ -248,7 +269,7 @@ func (c *AccessConfig) AWSConfig() awscfg.Config {
 	if c.AssumeRole.RoleARN != "" {
 		cfg.AssumeRole = &awscfg.AssumeRole{
 			RoleARN:     c.AssumeRole.RoleARN,
-			ExternalID:  c.AssumeRole.ExternalID,
+			ExternalID:  c.AssumeRole.ExternalID.Reveal(),
 			SessionName: c.AssumeRole.SessionName,
 			Duration:    c.AssumeRole.Duration,
 		}

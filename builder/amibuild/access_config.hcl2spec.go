@@ -3,6 +3,7 @@
 package amibuild
 
 import (
+	"github.com/amiforge/packer-plugin-ami/builder/secret"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -11,8 +12,8 @@ import (
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatAccessConfig struct {
 	AccessKey                *string               `mapstructure:"access_key" required:"false" cty:"access_key" hcl:"access_key"`
-	SecretKey                *string               `mapstructure:"secret_key" required:"false" cty:"secret_key" hcl:"secret_key"`
-	Token                    *string               `mapstructure:"token" required:"false" cty:"token" hcl:"token"`
+	SecretKey                *secret.String        `mapstructure:"secret_key" required:"false" cty:"secret_key" hcl:"secret_key"`
+	Token                    *secret.String        `mapstructure:"token" required:"false" cty:"token" hcl:"token"`
 	Profile                  *string               `mapstructure:"profile" required:"false" cty:"profile" hcl:"profile"`
 	SharedCredentialsFile    *string               `mapstructure:"shared_credentials_file" required:"false" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
 	RawRegion                *string               `mapstructure:"region" required:"true" cty:"region" hcl:"region"`
@@ -57,10 +58,10 @@ func (*FlatAccessConfig) HCL2Spec() map[string]hcldec.Spec {
 // FlatAssumeRoleConfig is an auto-generated flat version of AssumeRoleConfig.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatAssumeRoleConfig struct {
-	RoleARN     *string `mapstructure:"role_arn" required:"true" cty:"role_arn" hcl:"role_arn"`
-	ExternalID  *string `mapstructure:"external_id" required:"false" cty:"external_id" hcl:"external_id"`
-	SessionName *string `mapstructure:"session_name" required:"false" cty:"session_name" hcl:"session_name"`
-	Duration    *string `mapstructure:"duration" required:"false" cty:"duration" hcl:"duration"`
+	RoleARN     *string        `mapstructure:"role_arn" required:"true" cty:"role_arn" hcl:"role_arn"`
+	ExternalID  *secret.String `mapstructure:"external_id" required:"false" cty:"external_id" hcl:"external_id"`
+	SessionName *string        `mapstructure:"session_name" required:"false" cty:"session_name" hcl:"session_name"`
+	Duration    *string        `mapstructure:"duration" required:"false" cty:"duration" hcl:"duration"`
 }
 
 // FlatMapstructure returns a new FlatAssumeRoleConfig.

@@ -17,6 +17,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 	"github.com/hashicorp/packer-plugin-sdk/uuid"
+
+	"github.com/amiforge/packer-plugin-ami/builder/secret"
 )
 
 // RunConfig describes the build instance: what it boots from, where it runs,
@@ -192,6 +194,17 @@ var (
 // ValidAMIID reports whether s looks like an AMI ID ("ami-" and 8 or 17 hex
 // digits).
 func ValidAMIID(s string) bool { return amiIDRE.MatchString(s) }
+
+// Format, String and GoString print the configuration with the
+// communicator's passwords and private key redacted (see package secret).
+// Types that embed RunConfig implement them too.
+func (c RunConfig) Format(f fmt.State, verb rune) { secret.Format(f, verb, c) }
+
+// String describes the configuration with its secrets redacted.
+func (c RunConfig) String() string { return secret.Describe(c) }
+
+// GoString describes the configuration with its secrets redacted.
+func (c RunConfig) GoString() string { return secret.GoString(c) }
 
 // Prepare validates the run configuration without any network call and
 // fills in defaults. ctx is the interpolation context of the component.

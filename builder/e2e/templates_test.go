@@ -74,8 +74,9 @@ func (w *world) instanceTemplate(dir, prefix string, o buildOpts) string {
 		key = ""
 	}
 	return fmt.Sprintf(`source "ami-instance" "e2e" {
-  region        = %q
-  instance_type = "m3.medium"
+  region         = %q
+  instance_type  = "m3.medium"
+  local_emulator = true
   source_ami    = %q
   ssh_host      = "127.0.0.1"
   ssh_port      = %d

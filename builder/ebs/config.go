@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/secret"
 )
 
 // Config is the configuration of the ami-ebs builder: the access, run and
@@ -26,6 +27,18 @@ type Config struct {
 
 	ctx interpolate.Context
 }
+
+// Format, String and GoString print the configuration with its secrets
+// redacted: the AWS secret key, session token and external ID, the
+// communicator's passwords and private key, the values of user variables
+// (see package secret).
+func (c Config) Format(f fmt.State, verb rune) { secret.Format(f, verb, c) }
+
+// String describes the configuration with its secrets redacted.
+func (c Config) String() string { return secret.Describe(c) }
+
+// GoString describes the configuration with its secrets redacted.
+func (c Config) GoString() string { return secret.GoString(c) }
 
 // Prepare decodes and validates the configuration without any network
 // call. It reports every problem at once and returns warnings.
@@ -46,7 +59,7 @@ func (c *Config) Prepare(raws ...any) ([]string, error) {
 		return nil, errs
 	}
 
-	packersdk.LogSecretFilter.Set(c.AccessKey, c.SecretKey, c.Token)
+	packersdk.LogSecretFilter.Set(c.AccessKey, c.SecretKey.Reveal(), c.Token.Reveal(), c.AssumeRole.ExternalID.Reveal())
 
 	var warnings []string
 	if f := c.SourceAMIFilter; !f.Empty() && len(f.Owners) == 0 {

@@ -4,6 +4,7 @@ package ebs
 
 import (
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/secret"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -20,8 +21,8 @@ type FlatConfig struct {
 	PackerUserVars            map[string]string              `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
 	PackerSensitiveVars       []string                       `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
 	AccessKey                 *string                        `mapstructure:"access_key" required:"false" cty:"access_key" hcl:"access_key"`
-	SecretKey                 *string                        `mapstructure:"secret_key" required:"false" cty:"secret_key" hcl:"secret_key"`
-	Token                     *string                        `mapstructure:"token" required:"false" cty:"token" hcl:"token"`
+	SecretKey                 *secret.String                 `mapstructure:"secret_key" required:"false" cty:"secret_key" hcl:"secret_key"`
+	Token                     *secret.String                 `mapstructure:"token" required:"false" cty:"token" hcl:"token"`
 	Profile                   *string                        `mapstructure:"profile" required:"false" cty:"profile" hcl:"profile"`
 	SharedCredentialsFile     *string                        `mapstructure:"shared_credentials_file" required:"false" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
 	RawRegion                 *string                        `mapstructure:"region" required:"true" cty:"region" hcl:"region"`

@@ -123,12 +123,13 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			Filter:        c.SourceAMIFilter,
 			GeneratedData: generatedData,
 		},
-		&stepCheckSourceImage{},
+		&stepCheckSourceImage{LocalEmulator: c.LocalEmulator},
 		&stepPrepareCerts{
-			UserCertPEM:  c.userCertPEM,
-			UserKey:      c.userKey,
-			GeneratedDir: c.X509GeneratedDir,
-			EC2CertPath:  c.EC2CertPath,
+			UserCertPEM:   c.userCertPEM,
+			UserKey:       c.userKey,
+			GeneratedDir:  c.X509GeneratedDir,
+			EC2CertPath:   c.EC2CertPath,
+			LocalEmulator: c.LocalEmulator,
 		},
 	}
 	steps = append(steps, c.LaunchSteps(amibuild.LaunchInput{

@@ -8,6 +8,8 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -21,6 +23,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/secret"
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
 )
@@ -85,12 +88,21 @@ type Config struct {
 	// encrypted too, so that EC2 can decrypt the image. It ships with
 	// Amazon's EC2 AMI tools as `cert-ec2.pem`; the AWS GovCloud (US) and
 	// China regions have certificates of their own (`cert-ec2-gov.pem`,
-	// `cert-ec2-cn-north-1.pem`). Required, unless a custom EC2 endpoint
-	// (an emulator) is configured, by `custom_endpoint_ec2`, the
-	// `AWS_ENDPOINT_URL_EC2` or `AWS_ENDPOINT_URL` environment variables or
-	// `endpoint_url` in the shared config profile; a stand-in certificate is
-	// then generated.
+	// `cert-ec2-cn-north-1.pem`). Required, unless `local_emulator` is set;
+	// a stand-in certificate is then generated.
 	EC2CertPath string `mapstructure:"ec2_cert_path" required:"false"`
+	// For testing against a local AWS emulator (such as moto) only; never
+	// set it against AWS. It generates a stand-in for Amazon's EC2
+	// certificate when `ec2_cert_path` is not set, and accepts a source AMI
+	// that the emulator reports with a root device type other than
+	// instance-store (with a warning): real EC2 cannot launch an AMI made
+	// so. It requires the EC2 endpoint (`custom_endpoint_ec2`,
+	// `AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL` or `endpoint_url` in the
+	// shared config profile) to be a loopback address (`127.0.0.0/8`,
+	// `[::1]` or `localhost`), so it cannot take effect against AWS by
+	// accident. A custom endpoint alone, such as a VPC or FIPS endpoint,
+	// relaxes no check.
+	LocalEmulator bool `mapstructure:"local_emulator" required:"false"`
 
 	// What is bundled: `copy` (the default) makes a fresh file system
 	// image of the running root file system in `bundle_scratch_dir`, like
@@ -151,13 +163,22 @@ type Config struct {
 	ProductCodes []string `mapstructure:"product_codes" required:"false"`
 
 	ctx interpolate.Context
-	// customEndpoint reports whether a custom EC2 endpoint was configured
-	// when Prepare ran (template option or environment).
-	customEndpoint bool
 	// userCertPEM and userKey are the loaded X.509 files, when given.
 	userCertPEM []byte
 	userKey     *rsa.PrivateKey
 }
+
+// Format, String and GoString print the configuration with its secrets
+// redacted: the AWS secret key, session token and external ID, the
+// communicator's passwords and private key, the values of user variables
+// (see package secret).
+func (c Config) Format(f fmt.State, verb rune) { secret.Format(f, verb, c) }
+
+// String describes the configuration with its secrets redacted.
+func (c Config) String() string { return secret.Describe(c) }
+
+// GoString describes the configuration with its secrets redacted.
+func (c Config) GoString() string { return secret.GoString(c) }
 
 // Values of bundle_source and defaults.
 const (
@@ -202,13 +223,13 @@ func (c *Config) Prepare(raws ...any) ([]string, error) {
 	errs = packersdk.MultiErrorAppend(errs, c.RunConfig.Prepare(&c.ctx)...)
 	errs = packersdk.MultiErrorAppend(errs, c.AMIConfig.Prepare(&c.ctx)...)
 	errs = packersdk.MultiErrorAppend(errs, c.Polling.Prepare()...)
-	c.customEndpoint = c.customEC2Endpoint()
+	errs = packersdk.MultiErrorAppend(errs, c.prepareLocalEmulator()...)
 	errs = packersdk.MultiErrorAppend(errs, c.prepareInstance()...)
 	if len(errs.Errors) > 0 {
 		return nil, errs
 	}
 
-	packersdk.LogSecretFilter.Set(c.AccessKey, c.SecretKey, c.Token)
+	packersdk.LogSecretFilter.Set(c.AccessKey, c.SecretKey.Reveal(), c.Token.Reveal(), c.AssumeRole.ExternalID.Reveal())
 	return c.warnings(), nil
 }
 
@@ -425,7 +446,7 @@ func (c *Config) prepareCerts() []error {
 		if _, err := bundle.LoadCertificate(c.EC2CertPath); err != nil {
 			add("ec2_cert_path: %v", err)
 		}
-	} else if !c.customEndpoint {
+	} else if !c.LocalEmulator {
 		hint := "cert-ec2.pem"
 		switch {
 		case strings.HasPrefix(c.RawRegion, "us-gov-"):
@@ -483,8 +504,8 @@ func (c *Config) warnings() []string {
 	if c.X509CertPath == "" && c.X509GeneratedDir == "" {
 		w = append(w, "x509_cert_path is not set: a key and certificate are generated for this build and discarded afterwards, so the bundle cannot be unbundled later (EC2 can still launch the AMI); set x509_generated_dir to keep them")
 	}
-	if c.EC2CertPath == "" && c.customEndpoint {
-		w = append(w, "ec2_cert_path is not set: a custom EC2 endpoint is configured, so a stand-in EC2 certificate is generated; real EC2 could not launch the resulting AMI")
+	if c.EC2CertPath == "" && c.LocalEmulator {
+		w = append(w, "ec2_cert_path is not set: local_emulator is set, so a stand-in EC2 certificate is generated; real EC2 could not launch the resulting AMI")
 	}
 	if f := c.SourceAMIFilter; !f.Empty() && len(f.Owners) == 0 {
 		w = append(w, "source_ami_filter has no owners: an image published by anybody could match; set owners, for example [\"self\"] or an account ID")
@@ -500,17 +521,54 @@ func instanceStoreFamily(f string) bool {
 	return i < len(InstanceStoreFamilies) && InstanceStoreFamilies[i] == f
 }
 
-// customEC2Endpoint reports whether EC2 calls will go to a custom endpoint
-// (an emulator): custom_endpoint_ec2, AWS_ENDPOINT_URL_EC2 or
-// AWS_ENDPOINT_URL, or endpoint_url in the shared config profile, which the
-// AWS SDK resolves without any network call. The step that prepares the
-// certificates decides again from the build's session.
-func (c *Config) customEC2Endpoint() bool {
-	if c.CustomEndpointEC2 != "" || os.Getenv("AWS_ENDPOINT_URL_EC2") != "" || os.Getenv("AWS_ENDPOINT_URL") != "" {
+// prepareLocalEmulator checks that local_emulator, when set, goes with a
+// loopback EC2 endpoint.
+func (c *Config) prepareLocalEmulator() []error {
+	if !c.LocalEmulator {
+		return nil
+	}
+	ep := c.ec2Endpoint()
+	switch {
+	case ep == "":
+		return []error{errors.New("local_emulator: needs the EC2 endpoint of the emulator on a loopback address, for example custom_endpoint_ec2 = \"http://127.0.0.1:5000\" (or AWS_ENDPOINT_URL_EC2 / AWS_ENDPOINT_URL); none is set")}
+	case !loopbackEndpoint(ep):
+		return []error{fmt.Errorf("local_emulator: the EC2 endpoint %q is not a loopback address; local_emulator is only for a local AWS emulator on 127.0.0.1, [::1] or localhost, never for AWS or its VPC and FIPS endpoints", ep)}
+	}
+	return nil
+}
+
+// ec2Endpoint returns the custom EC2 endpoint the build will use, "" for
+// AWS's: custom_endpoint_ec2, else what the AWS SDK resolves without any
+// network call (AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL, endpoint_url in
+// the shared config profile).
+func (c *Config) ec2Endpoint() string {
+	if c.CustomEndpointEC2 != "" {
+		return c.CustomEndpointEC2
+	}
+	if sess, err := awscfg.New(context.Background(), c.AccessConfig.AWSConfig()); err == nil {
+		return sess.Endpoints().EC2
+	}
+	for _, k := range []string{"AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"} {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// loopbackEndpoint reports whether the endpoint URL ep names a loopback
+// host: an address in 127.0.0.0/8, ::1, or localhost.
+func loopbackEndpoint(ep string) bool {
+	u, err := url.Parse(ep)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
-	sess, err := awscfg.New(context.Background(), c.AccessConfig.AWSConfig())
-	return err == nil && sess.Endpoints().EC2 != ""
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // DefaultPrefix returns the default s3_prefix for an AMI name: the name

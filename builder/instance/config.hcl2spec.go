@@ -4,6 +4,7 @@ package instance
 
 import (
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/secret"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -20,8 +21,8 @@ type FlatConfig struct {
 	PackerUserVars            map[string]string              `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
 	PackerSensitiveVars       []string                       `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
 	AccessKey                 *string                        `mapstructure:"access_key" required:"false" cty:"access_key" hcl:"access_key"`
-	SecretKey                 *string                        `mapstructure:"secret_key" required:"false" cty:"secret_key" hcl:"secret_key"`
-	Token                     *string                        `mapstructure:"token" required:"false" cty:"token" hcl:"token"`
+	SecretKey                 *secret.String                 `mapstructure:"secret_key" required:"false" cty:"secret_key" hcl:"secret_key"`
+	Token                     *secret.String                 `mapstructure:"token" required:"false" cty:"token" hcl:"token"`
 	Profile                   *string                        `mapstructure:"profile" required:"false" cty:"profile" hcl:"profile"`
 	SharedCredentialsFile     *string                        `mapstructure:"shared_credentials_file" required:"false" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
 	RawRegion                 *string                        `mapstructure:"region" required:"true" cty:"region" hcl:"region"`
@@ -117,6 +118,7 @@ type FlatConfig struct {
 	X509KeyPath               *string                        `mapstructure:"x509_key_path" required:"false" cty:"x509_key_path" hcl:"x509_key_path"`
 	X509GeneratedDir          *string                        `mapstructure:"x509_generated_dir" required:"false" cty:"x509_generated_dir" hcl:"x509_generated_dir"`
 	EC2CertPath               *string                        `mapstructure:"ec2_cert_path" required:"false" cty:"ec2_cert_path" hcl:"ec2_cert_path"`
+	LocalEmulator             *bool                          `mapstructure:"local_emulator" required:"false" cty:"local_emulator" hcl:"local_emulator"`
 	BundleSource              *string                        `mapstructure:"bundle_source" required:"false" cty:"bundle_source" hcl:"bundle_source"`
 	BundleScratchDir          *string                        `mapstructure:"bundle_scratch_dir" required:"false" cty:"bundle_scratch_dir" hcl:"bundle_scratch_dir"`
 	BundleSizeMB              *int                           `mapstructure:"bundle_size_mb" required:"false" cty:"bundle_size_mb" hcl:"bundle_size_mb"`
@@ -252,6 +254,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"x509_key_path":                         &hcldec.AttrSpec{Name: "x509_key_path", Type: cty.String, Required: false},
 		"x509_generated_dir":                    &hcldec.AttrSpec{Name: "x509_generated_dir", Type: cty.String, Required: false},
 		"ec2_cert_path":                         &hcldec.AttrSpec{Name: "ec2_cert_path", Type: cty.String, Required: false},
+		"local_emulator":                        &hcldec.AttrSpec{Name: "local_emulator", Type: cty.Bool, Required: false},
 		"bundle_source":                         &hcldec.AttrSpec{Name: "bundle_source", Type: cty.String, Required: false},
 		"bundle_scratch_dir":                    &hcldec.AttrSpec{Name: "bundle_scratch_dir", Type: cty.String, Required: false},
 		"bundle_size_mb":                        &hcldec.AttrSpec{Name: "bundle_size_mb", Type: cty.Number, Required: false},

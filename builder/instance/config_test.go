@@ -176,26 +176,71 @@ func TestPrepareUserCertificate(t *testing.T) {
 	}
 }
 
-func TestPrepareCustomEndpointStandIn(t *testing.T) {
-	noEnv(t)
-	raw := validRaw(t)
-	delete(raw, "ec2_cert_path")
-	raw["custom_endpoint_ec2"] = "http://127.0.0.1:5000"
-	var c Config
-	warnings, err := c.Prepare(raw)
-	if err != nil {
-		t.Fatalf("Prepare with a custom endpoint and no ec2_cert_path: %v", err)
-	}
-	if !strings.Contains(strings.Join(warnings, "\n"), "stand-in EC2 certificate") {
-		t.Errorf("no stand-in warning: %q", warnings)
-	}
+// vpcEndpoint is a custom EC2 endpoint of real AWS, as users set for VPC
+// or FIPS endpoints.
+const vpcEndpoint = "https://vpce-123.ec2.us-east-1.vpce.amazonaws.com"
 
-	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
-	raw = validRaw(t)
-	delete(raw, "ec2_cert_path")
-	var c2 Config
-	if _, err := c2.Prepare(raw); err != nil {
-		t.Errorf("Prepare with AWS_ENDPOINT_URL and no ec2_cert_path: %v", err)
+// TestPrepareLocalEmulator checks that only local_emulator, with a
+// loopback EC2 endpoint, lets the builder do without ec2_cert_path: a
+// custom endpoint alone keeps the requirement, and local_emulator with an
+// endpoint that is not a loopback address is refused.
+func TestPrepareLocalEmulator(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		opts     map[string]any
+		wantErr  []string // "" = valid, with the stand-in warning
+		noStandI bool
+	}{
+		{name: "VPC endpoint", opts: map[string]any{"custom_endpoint_ec2": vpcEndpoint}, wantErr: []string{"ec2_cert_path: required"}},
+		{name: "VPC endpoint from the environment", env: map[string]string{"AWS_ENDPOINT_URL_EC2": vpcEndpoint}, wantErr: []string{"ec2_cert_path: required"}},
+		{name: "loopback endpoint without the opt-in", opts: map[string]any{"custom_endpoint_ec2": "http://127.0.0.1:5000"}, wantErr: []string{"ec2_cert_path: required"}},
+		{name: "loopback AWS_ENDPOINT_URL without the opt-in", env: map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}, wantErr: []string{"ec2_cert_path: required"}},
+		{name: "opt-in with a VPC endpoint", opts: map[string]any{"local_emulator": true, "custom_endpoint_ec2": vpcEndpoint}, wantErr: []string{"local_emulator:", vpcEndpoint, "loopback"}},
+		{name: "opt-in with a VPC endpoint from the environment", opts: map[string]any{"local_emulator": true}, env: map[string]string{"AWS_ENDPOINT_URL": vpcEndpoint}, wantErr: []string{"local_emulator:", "loopback"}},
+		{name: "opt-in with a private address", opts: map[string]any{"local_emulator": true, "custom_endpoint_ec2": "http://10.0.0.5:5000"}, wantErr: []string{"local_emulator:", "loopback"}},
+		{name: "opt-in without an endpoint", opts: map[string]any{"local_emulator": true}, wantErr: []string{"local_emulator:", "custom_endpoint_ec2"}},
+		{name: "opt-in with 127.0.0.1", opts: map[string]any{"local_emulator": true, "custom_endpoint_ec2": "http://127.0.0.1:5000"}},
+		{name: "opt-in with localhost", opts: map[string]any{"local_emulator": true, "custom_endpoint_ec2": "http://localhost:5000"}},
+		{name: "opt-in with ::1", opts: map[string]any{"local_emulator": true, "custom_endpoint_ec2": "http://[::1]:5000"}},
+		{name: "opt-in with AWS_ENDPOINT_URL", opts: map[string]any{"local_emulator": true}, env: map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}},
+		{name: "opt-in with an EC2 certificate", opts: map[string]any{"local_emulator": true, "custom_endpoint_ec2": "http://127.0.0.1:5000", "ec2_cert_path": nil}, noStandI: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			noEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			raw := validRaw(t)
+			if _, keep := tc.opts["ec2_cert_path"]; !keep {
+				delete(raw, "ec2_cert_path")
+			}
+			for k, v := range tc.opts {
+				if v != nil {
+					raw[k] = v
+				}
+			}
+			var c Config
+			warnings, err := c.Prepare(raw)
+			if len(tc.wantErr) > 0 {
+				if err == nil {
+					t.Fatal("Prepare accepted the configuration")
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Prepare: %v", err)
+			}
+			if got := strings.Contains(strings.Join(warnings, "\n"), "stand-in EC2 certificate"); got == tc.noStandI {
+				t.Errorf("stand-in warning = %t, want %t: %q", got, !tc.noStandI, warnings)
+			}
+		})
 	}
 }
 
@@ -215,11 +260,12 @@ func TestPrepareEndpointFromProfile(t *testing.T) {
 			raw := validRaw(t)
 			delete(raw, "ec2_cert_path")
 			raw["profile"] = "emu"
+			raw["local_emulator"] = true
 			var c Config
 			warnings, err := c.Prepare(raw)
 			if tc.wantErr {
-				if err == nil || !strings.Contains(err.Error(), "ec2_cert_path: required") {
-					t.Fatalf("Prepare error = %v, want ec2_cert_path required", err)
+				if err == nil || !strings.Contains(err.Error(), "local_emulator:") {
+					t.Fatalf("Prepare error = %v, want local_emulator refused without an endpoint", err)
 				}
 				return
 			}

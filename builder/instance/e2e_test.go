@@ -139,8 +139,9 @@ func (e *e2eEnv) template(p tmpl) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `source "ami-instance" "e2e" {
-  region        = %q
-  instance_type = "m3.medium"
+  region         = %q
+  instance_type  = "m3.medium"
+  local_emulator = true
   source_ami    = %q
 
   ssh_host             = "127.0.0.1"

@@ -16,8 +16,8 @@ import (
 // stepPrepareCerts loads or generates the X.509 material the bundle is
 // made with: the user's certificate and key (x509_cert_path and
 // x509_key_path, or a generated pair written to x509_generated_dir), and
-// EC2's certificate (ec2_cert_path, or a generated stand-in when a custom
-// EC2 endpoint is in use). It runs on the machine running Packer only;
+// EC2's certificate (ec2_cert_path, or a generated stand-in with
+// local_emulator and a loopback EC2 endpoint). It runs on the machine running Packer only;
 // nothing of it goes to the build instance.
 //
 // State used: amibuild.StateSession, amibuild.StateUI.
@@ -31,8 +31,11 @@ type stepPrepareCerts struct {
 	// them.
 	GeneratedDir string
 	// EC2CertPath is Amazon's EC2 certificate; "" for a stand-in, allowed
-	// only with a custom endpoint.
+	// only with LocalEmulator.
 	EC2CertPath string
+	// LocalEmulator is the local_emulator option, checked again here
+	// against the session's EC2 endpoint.
+	LocalEmulator bool
 }
 
 // generatedValidity is how long a generated certificate is valid: long
@@ -60,8 +63,8 @@ func (s *stepPrepareCerts) Run(_ context.Context, state multistep.StateBag) mult
 		c.EC2Cert = cert
 	} else {
 		sess, ok := amibuild.StateSession.Get(state)
-		if !ok || sess == nil || sess.Endpoints().EC2 == "" {
-			return amibuild.Halt(state, u, fmt.Errorf("ec2_cert_path: required: Amazon's EC2 certificate (cert-ec2.pem from Amazon's EC2 AMI tools); a stand-in is only used with a custom EC2 endpoint"))
+		if !s.LocalEmulator || !ok || sess == nil || !loopbackEndpoint(sess.Endpoints().EC2) {
+			return amibuild.Halt(state, u, fmt.Errorf("ec2_cert_path: required: Amazon's EC2 certificate (cert-ec2.pem from Amazon's EC2 AMI tools); a stand-in is only used with local_emulator and a loopback EC2 endpoint"))
 		}
 	}
 
@@ -75,7 +78,7 @@ func (s *stepPrepareCerts) Run(_ context.Context, state multistep.StateBag) mult
 		})
 	}
 	if c.EC2Cert == nil {
-		u.Say("Generating a stand-in EC2 certificate for the custom endpoint (ec2_cert_path is not set)...")
+		u.Say("Generating a stand-in EC2 certificate for the local emulator (ec2_cert_path is not set)...")
 		g.Go(func() (err error) {
 			c.EC2Cert, _, err = generateCert("EC2 stand-in for an emulator", generatedValidity)
 			c.EC2StandIn = err == nil

@@ -33,7 +33,7 @@ func TestCheckSourceImage(t *testing.T) {
 	}{
 		{"instance-store linux", img(types.DeviceTypeInstanceStore, "", "Linux/UNIX"), false, ""},
 		{"ebs on AWS", img(types.DeviceTypeEbs, "", "Linux/UNIX"), false, "needs an instance-store source AMI"},
-		{"ebs against an emulator", img(types.DeviceTypeEbs, "", "Linux/UNIX"), true, ""},
+		{"ebs against a local emulator", img(types.DeviceTypeEbs, "", "Linux/UNIX"), true, ""},
 		{"windows platform", img(types.DeviceTypeInstanceStore, types.PlatformValuesWindows, ""), true, "Windows instance-store AMIs cannot be created"},
 		{"windows details", img(types.DeviceTypeInstanceStore, "", "Windows with SQL Server Standard"), false, "Windows"},
 	}
@@ -45,6 +45,39 @@ func TestCheckSourceImage(t *testing.T) {
 				t.Errorf("refused: %v", err)
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 				t.Errorf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestStepCheckSourceImageEndpoints checks that an EBS-backed source AMI is
+// refused behind a custom endpoint of real AWS, and accepted with a warning
+// only with local_emulator and a loopback endpoint.
+func TestStepCheckSourceImageEndpoints(t *testing.T) {
+	ebsImage := types.Image{ImageId: aws.String("ami-12345678"), Name: aws.String("base"), RootDeviceType: types.DeviceTypeEbs}
+	tests := []struct {
+		name     string
+		endpoint string
+		local    bool
+		want     string // "" = accepted
+	}{
+		{"AWS", "", false, "needs an instance-store source AMI"},
+		{"VPC endpoint", vpcEndpoint, false, "needs an instance-store source AMI"},
+		{"loopback endpoint without the opt-in", "http://127.0.0.1:1", false, "needs an instance-store source AMI"},
+		{"local emulator with a VPC endpoint", vpcEndpoint, true, "needs an instance-store source AMI"},
+		{"local emulator", "http://127.0.0.1:1", true, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			state := testState(t, tc.endpoint)
+			amibuild.StateSourceImage.Put(state, ebsImage)
+			action := (&stepCheckSourceImage{LocalEmulator: tc.local}).Run(context.Background(), state)
+			err, _ := amibuild.StateError.Get(state)
+			switch {
+			case tc.want == "" && action != multistep.ActionContinue:
+				t.Errorf("halted: %v", err)
+			case tc.want != "" && (action != multistep.ActionHalt || err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("action %v, err %v; want a halt mentioning %q", action, err, tc.want)
 			}
 		})
 	}
@@ -93,8 +126,11 @@ func TestStepPrepareCerts(t *testing.T) {
 		{name: "given files", step: stepPrepareCerts{UserCertPEM: userCertPEM, UserKey: userKey, EC2CertPath: ec2Cert}},
 		{name: "generated and discarded", step: stepPrepareCerts{EC2CertPath: ec2Cert}, generated: true},
 		{name: "generated and written", step: stepPrepareCerts{EC2CertPath: ec2Cert, GeneratedDir: filepath.Join(dir, "keys", "new")}, generated: true, written: true},
-		{name: "stand-in with an emulator", step: stepPrepareCerts{}, endpoint: "http://127.0.0.1:1", generated: true, standIn: true},
+		{name: "stand-in with a local emulator", step: stepPrepareCerts{LocalEmulator: true}, endpoint: "http://127.0.0.1:1", generated: true, standIn: true},
 		{name: "no EC2 certificate on AWS", step: stepPrepareCerts{}, wantErr: "ec2_cert_path: required"},
+		{name: "no EC2 certificate with a VPC endpoint", step: stepPrepareCerts{}, endpoint: vpcEndpoint, wantErr: "ec2_cert_path: required"},
+		{name: "no EC2 certificate with a loopback endpoint, no opt-in", step: stepPrepareCerts{}, endpoint: "http://127.0.0.1:1", wantErr: "ec2_cert_path: required"},
+		{name: "local emulator with a VPC endpoint", step: stepPrepareCerts{LocalEmulator: true}, endpoint: vpcEndpoint, wantErr: "ec2_cert_path: required"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -210,7 +246,7 @@ func TestStepPrepareCertsEndpointFromProfile(t *testing.T) {
 				t.Fatal(err)
 			}
 			amibuild.StateSession.Put(state, sess)
-			action := (&stepPrepareCerts{}).Run(context.Background(), state)
+			action := (&stepPrepareCerts{LocalEmulator: true}).Run(context.Background(), state)
 			err, _ = amibuild.StateError.Get(state)
 			if tc.wantErr != "" {
 				if action != multistep.ActionHalt || err == nil || !strings.Contains(err.Error(), tc.wantErr) {

@@ -114,15 +114,20 @@ func streamBundle(ctx context.Context, in *streamInput) (_ *streamOutput, err er
 	}()
 
 	counted := &countingReader{r: pr}
-	br := bufio.NewReader(counted)
-	size, err := readSizeHeader(br)
+	size, err := readSizeHeader(counted)
 	if err != nil {
 		// Most likely the script failed before streaming: report its exit.
+		// A line without an end is still being written; the script cannot
+		// exit until reading stops.
+		if errors.Is(err, errSizeLineTooLong) {
+			return nil, fmt.Errorf("read the image size from the bundle script: %w%s", err, stderr.suffix())
+		}
 		if status, ok := exit.wait(5 * time.Second); ok && status != 0 {
 			return nil, fmt.Errorf("the bundle script on the instance exited %d without streaming an image%s", status, stderr.suffix())
 		}
 		return nil, fmt.Errorf("read the image size from the bundle script: %w%s", err, stderr.suffix())
 	}
+	br := bufio.NewReader(counted)
 	zr, err := gzip.NewReader(br)
 	if err != nil {
 		return nil, fmt.Errorf("read the image stream from the instance: %w%s", err, stderr.suffix())
@@ -222,15 +227,36 @@ func (e *exitWaiter) wait(d time.Duration) (int, bool) {
 	}
 }
 
-// readSizeHeader reads the "AMI-BUNDLE-SIZE <bytes>" line.
-func readSizeHeader(r *bufio.Reader) (int64, error) {
-	line, err := r.ReadString('\n')
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return 0, errors.New("the stream ended before the size line")
+// maxSizeLine bounds the size line, newline included: the header and at
+// most 11 digits (10 GiB) fit with room to spare.
+const maxSizeLine = 64
+
+// errSizeLineTooLong is returned for a first line longer than maxSizeLine.
+var errSizeLineTooLong = fmt.Errorf("the first line is longer than %d bytes; it is not a size line", maxSizeLine)
+
+// readSizeHeader reads the "AMI-BUNDLE-SIZE <bytes>" line from r, one byte
+// at a time so that it reads nothing after the line and at most
+// maxSizeLine bytes of it, whatever the instance sends.
+func readSizeHeader(r io.Reader) (int64, error) {
+	var buf [maxSizeLine]byte
+	n := 0
+	for {
+		if n == len(buf) {
+			return 0, errSizeLineTooLong
 		}
-		return 0, err
+		m, err := r.Read(buf[n : n+1])
+		n += m
+		if m == 1 && buf[n-1] == '\n' {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return 0, errors.New("the stream ended before the size line")
+			}
+			return 0, err
+		}
 	}
+	line := string(buf[:n])
 	rest, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), sizeHeader)
 	if !ok {
 		return 0, fmt.Errorf("unexpected first line %.60q", line)

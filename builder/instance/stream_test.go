@@ -400,3 +400,106 @@ func TestProgressSayer(t *testing.T) {
 		t.Errorf("%d progress lines, want 4 (25, 50, 75, 100%%):\n%s", got, buf.String())
 	}
 }
+
+// endlessLine is a size line that does not end: up to max bytes of 'A'
+// without a newline, then EOF (a bound only so that a reader without one
+// fails rather than exhausting memory).
+type endlessLine struct{ max, n int64 }
+
+func (e *endlessLine) Read(p []byte) (int, error) {
+	if e.n >= e.max {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), e.max-e.n)]
+	for i := range p {
+		p[i] = 'A'
+	}
+	e.n += int64(len(p))
+	return len(p), nil
+}
+
+// countingWriter counts the bytes its writer took.
+type countingWriter struct {
+	w  io.Writer
+	mu sync.Mutex
+	n  int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.mu.Lock()
+	c.n += int64(n)
+	c.mu.Unlock()
+	return n, err
+}
+
+func (c *countingWriter) count() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// TestStreamBundleSizeLineBound checks that a size line without an end
+// fails once it is longer than a size line can be, having read no more of
+// it from the instance than that.
+func TestStreamBundleSizeLineBound(t *testing.T) {
+	cs := testCerts(t)
+	written := make(chan *countingWriter, 1)
+	run := func(_ string, _ io.Reader, stdout, _ io.Writer) int {
+		cw := &countingWriter{w: stdout}
+		written <- cw
+		// The host reads through a pipe: what it took is what it read.
+		_, _ = io.Copy(cw, &endlessLine{max: 64 << 20})
+		return 0
+	}
+	sink := &dirSink{Dir: bundle.Dir(t.TempDir())}
+	_, err := streamBundle(context.Background(), streamTestInput(cs, &fakeComm{run: run}, "true", sink))
+	if err == nil {
+		t.Fatal("streamBundle succeeded, want an error")
+	}
+	if want := "longer than 64 bytes"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q lacks %q", err, want)
+	}
+	if n := (<-written).count(); n > maxSizeLine {
+		t.Errorf("read %d bytes of the size line, want at most %d", n, maxSizeLine)
+	}
+}
+
+// TestReadSizeHeader checks the size line parser: it reads the line and
+// nothing after it, and never more than maxSizeLine bytes.
+func TestReadSizeHeader(t *testing.T) {
+	long := sizeHeader + strings.Repeat("0", maxSizeLine-len(sizeHeader)-3) + "42\n"
+	tests := []struct {
+		name     string
+		in       io.Reader
+		want     int64
+		wantErr  string
+		wantRead int64
+	}{
+		{name: "size", in: strings.NewReader(sizeHeader + "4096\nrest"), want: 4096, wantRead: int64(len(sizeHeader) + 5)},
+		{name: "crlf", in: strings.NewReader(sizeHeader + "7\r\nrest"), want: 7, wantRead: int64(len(sizeHeader) + 3)},
+		{name: "longest line", in: strings.NewReader(long + "rest"), want: 42, wantRead: maxSizeLine},
+		{name: "one byte too long", in: strings.NewReader("x" + long), wantErr: "longer than 64 bytes", wantRead: maxSizeLine},
+		{name: "endless", in: &endlessLine{max: 1 << 30}, wantErr: "longer than 64 bytes", wantRead: maxSizeLine},
+		{name: "empty", in: strings.NewReader(""), wantErr: "ended before the size line"},
+		{name: "no newline", in: strings.NewReader(sizeHeader + "5"), wantErr: "ended before the size line", wantRead: int64(len(sizeHeader) + 1)},
+		{name: "garbage", in: strings.NewReader("Welcome\n"), wantErr: "unexpected first line", wantRead: 8},
+		{name: "zero", in: strings.NewReader(sizeHeader + "0\n"), wantErr: "not 1 byte to 10 GiB", wantRead: int64(len(sizeHeader) + 2)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cr := &countingReader{r: tc.in}
+			got, err := readSizeHeader(cr)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+			} else if err != nil || got != tc.want {
+				t.Errorf("readSizeHeader = %d, %v, want %d", got, err, tc.want)
+			}
+			if cr.n != tc.wantRead {
+				t.Errorf("read %d bytes, want %d", cr.n, tc.wantRead)
+			}
+		})
+	}
+}

@@ -4,8 +4,9 @@
 # the S3 bucket and runs this template after distribute.pkr.hcl (alone:
 # `go run ./example/local -only instance`). The emulator's endpoint and
 # test credentials come from the environment (AWS_ENDPOINT_URL,
-# AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); with a custom endpoint the
-# builder uses a generated stand-in for Amazon's EC2 certificate.
+# AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); local_emulator = true lets the
+# builder use a generated stand-in for Amazon's EC2 certificate (it needs
+# the endpoint on a loopback address, and is never for real AWS).
 #
 # The "instance" is this machine, so instead of copying its root file
 # system the provisioner makes a small ext4 image file and the builder
@@ -41,6 +42,9 @@ variable "s3_bucket" {
 source "ami-instance" "demo" {
   region        = var.region
   instance_type = "m3.medium"
+
+  # For the local emulator only: a stand-in EC2 certificate.
+  local_emulator = true
 
   # moto preloads one instance-store image among Amazon's public images.
   source_ami_filter {

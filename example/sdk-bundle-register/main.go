@@ -13,9 +13,9 @@
 // and written (mode 0600) to -keys-dir; keep them to unbundle the image
 // later. -ec2-cert is Amazon's EC2 certificate (cert-ec2.pem, shipped with
 // Amazon's ec2-ami-tools in etc/ec2/amitools/; the China and GovCloud
-// partitions have their own). It is required against AWS; with -endpoint
-// (an emulator such as moto) a generated stand-in is used when it is
-// missing.
+// partitions have their own). It is required, also with -endpoint; only
+// with -local-emulator, for tests against an emulator such as moto on a
+// loopback -endpoint, a generated stand-in is used when it is missing.
 //
 // The bucket must be in -region and have ACLs enabled: the objects get the
 // aws-exec-read canned ACL so that EC2 can read them. The credentials need
@@ -40,9 +40,12 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
@@ -67,7 +70,7 @@ type options struct {
 	image, name, description, bucket, prefix, bundleName string
 	region, profile, endpoint, arch, account             string
 	cert, key, ec2Cert, keysDir                          string
-	cleanup                                              bool
+	cleanup, localEmulator                               bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -87,7 +90,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.account, "account", "", "AWS account id written into the manifest (default: looked up with STS)")
 	fs.StringVar(&o.cert, "cert", "", "your X.509 certificate (PEM); generated when empty")
 	fs.StringVar(&o.key, "key", "", "the private key of -cert (PEM); generated when empty")
-	fs.StringVar(&o.ec2Cert, "ec2-cert", "", "EC2's X.509 certificate (PEM); required unless -endpoint is set")
+	fs.StringVar(&o.ec2Cert, "ec2-cert", "", "EC2's X.509 certificate (PEM); required unless -local-emulator is set")
+	fs.BoolVar(&o.localEmulator, "local-emulator", false, "testing against a local AWS emulator on a loopback -endpoint only: use a stand-in EC2 certificate when -ec2-cert is empty (real EC2 cannot launch the AMI)")
 	fs.StringVar(&o.keysDir, "keys-dir", "bundle-keys", "directory the generated key and certificates are written to (mode 0600)")
 	fs.BoolVar(&o.cleanup, "cleanup", false, "deregister the AMI and delete its bundle afterwards")
 	if err := fs.Parse(args); err != nil {
@@ -100,8 +104,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-image, -name and -bucket are required")
 	case (o.cert == "") != (o.key == ""):
 		return nil, errors.New("-cert and -key go together: give both, or neither to generate them")
-	case o.ec2Cert == "" && o.endpoint == "":
-		return nil, errors.New("-ec2-cert is required against AWS: Amazon's EC2 certificate (cert-ec2.pem from ec2-ami-tools' etc/ec2/amitools/)")
+	case o.localEmulator && !loopbackURL(o.endpoint):
+		return nil, fmt.Errorf("-local-emulator needs -endpoint on a loopback address (127.0.0.1, [::1] or localhost), not %q", o.endpoint)
+	case o.ec2Cert == "" && !o.localEmulator:
+		return nil, errors.New("-ec2-cert is required: Amazon's EC2 certificate (cert-ec2.pem from ec2-ami-tools' etc/ec2/amitools/)")
 	}
 	switch o.arch {
 	case bundle.ArchI386, bundle.ArchX86_64, bundle.ArchARM64:
@@ -109,6 +115,19 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-arch %q: want i386, x86_64 or arm64", o.arch)
 	}
 	return o, nil
+}
+
+// loopbackURL reports whether the URL s names a loopback host.
+func loopbackURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Hostname(), "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	return err == nil && ip.IsLoopback()
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
@@ -254,7 +273,7 @@ func loadOrGenerateKeys(o *options, stdout io.Writer) (*keyMaterial, error) {
 			return nil, err
 		}
 	} else {
-		// Only with -endpoint (checked in parseFlags): an emulator does not
+		// Only with -local-emulator (checked in parseFlags): an emulator does not
 		// decrypt bundles, so any certificate stands in for EC2's.
 		certPath := filepath.Join(o.keysDir, "ec2-cert-stand-in.pem")
 		if _, k.ec2Cert, err = generate("EC2 stand-in for an emulator", "", certPath); err != nil {

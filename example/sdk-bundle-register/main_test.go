@@ -95,10 +95,13 @@ func TestRun(t *testing.T) {
 		{name: "image, name and bucket are required", args: []string{"-name", "x"}, wantErr: "-image, -name and -bucket are required"},
 		{name: "cert without key", args: []string{"-image", img, "-name", "x", "-bucket", bucket, "-cert", "c.pem"}, wantErr: "-cert and -key go together"},
 		{name: "EC2 certificate required against AWS", args: []string{"-image", img, "-name", "x", "-bucket", bucket}, wantErr: "-ec2-cert is required"},
-		{name: "unknown architecture", args: []string{"-image", img, "-name", "x", "-bucket", bucket, "-endpoint", moto.Endpoint, "-arch", "sparc"}, wantErr: "-arch"},
-		{name: "missing bucket", args: []string{"-image", img, "-name", "x", "-bucket", "no-such-bucket", "-endpoint", moto.Endpoint}, wantErr: "no-such-bucket"},
-		{name: "bundle and register", args: []string{"-image", img, "-name", "sdk-example-kept", "-bucket", bucket, "-prefix", "kept", "-endpoint", moto.Endpoint}},
-		{name: "bundle, register and clean up", args: []string{"-image", img, "-name", "sdk-example-cleaned", "-bucket", bucket, "-prefix", "cleaned", "-endpoint", moto.Endpoint, "-cleanup"}, cleanup: true},
+		{name: "EC2 certificate required with a VPC endpoint", args: []string{"-image", img, "-name", "x", "-bucket", bucket, "-endpoint", "https://vpce-123.ec2.us-east-1.vpce.amazonaws.com"}, wantErr: "-ec2-cert is required"},
+		{name: "EC2 certificate required with a loopback endpoint alone", args: []string{"-image", img, "-name", "x", "-bucket", bucket, "-endpoint", moto.Endpoint}, wantErr: "-ec2-cert is required"},
+		{name: "local emulator with a VPC endpoint", args: []string{"-image", img, "-name", "x", "-bucket", bucket, "-endpoint", "https://vpce-123.ec2.us-east-1.vpce.amazonaws.com", "-local-emulator"}, wantErr: "-local-emulator needs -endpoint on a loopback address"},
+		{name: "unknown architecture", args: []string{"-image", img, "-name", "x", "-bucket", bucket, "-endpoint", moto.Endpoint, "-local-emulator", "-arch", "sparc"}, wantErr: "-arch"},
+		{name: "missing bucket", args: []string{"-image", img, "-name", "x", "-bucket", "no-such-bucket", "-endpoint", moto.Endpoint, "-local-emulator"}, wantErr: "no-such-bucket"},
+		{name: "bundle and register", args: []string{"-image", img, "-name", "sdk-example-kept", "-bucket", bucket, "-prefix", "kept", "-endpoint", moto.Endpoint, "-local-emulator"}},
+		{name: "bundle, register and clean up", args: []string{"-image", img, "-name", "sdk-example-cleaned", "-bucket", bucket, "-prefix", "cleaned", "-endpoint", moto.Endpoint, "-local-emulator", "-cleanup"}, cleanup: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,11 +4,14 @@
 package distribute
 
 import (
+	"fmt"
+
 	"github.com/hashicorp/packer-plugin-sdk/common"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/secret"
 )
 
 // Config is the configuration of the ami-distribute post-processor: where
@@ -147,6 +150,18 @@ type Config struct {
 
 	ctx interpolate.Context
 }
+
+// Format, String and GoString print the configuration with its secrets
+// redacted: the AWS secret key, session token and external ID, the
+// communicator's passwords and private key, the values of user variables
+// (see package secret).
+func (c Config) Format(f fmt.State, verb rune) { secret.Format(f, verb, c) }
+
+// String describes the configuration with its secrets redacted.
+func (c Config) String() string { return secret.Describe(c) }
+
+// GoString describes the configuration with its secrets redacted.
+func (c Config) GoString() string { return secret.GoString(c) }
 
 // RegionOverride holds the settings of one target region that differ from
 // the top-level ones. Unset fields keep the top-level value; a list that is

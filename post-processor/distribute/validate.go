@@ -51,7 +51,7 @@ func (c *Config) Prepare(raws ...any) error {
 	if len(errs.Errors) > 0 {
 		return errs
 	}
-	packersdk.LogSecretFilter.Set(c.AccessKey, c.SecretKey, c.Token)
+	packersdk.LogSecretFilter.Set(c.AccessKey, c.SecretKey.Reveal(), c.Token.Reveal(), c.AssumeRole.ExternalID.Reveal())
 	return nil
 }
 

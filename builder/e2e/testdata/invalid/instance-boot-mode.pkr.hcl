@@ -1,13 +1,14 @@
 # want: boot_mode
 # want: legacy-bios
 source "ami-instance" "bad" {
-  region        = "us-east-1"
-  instance_type = "m3.medium"
-  source_ami    = "ami-0123456789abcdef0"
-  ssh_username  = "root"
-  ami_name      = "bad-input-{{timestamp}}"
-  s3_bucket     = "my-bundles"
-  boot_mode     = "bios"
+  region         = "us-east-1"
+  instance_type  = "m3.medium"
+  local_emulator = true
+  source_ami     = "ami-0123456789abcdef0"
+  ssh_username   = "root"
+  ami_name       = "bad-input-{{timestamp}}"
+  s3_bucket      = "my-bundles"
+  boot_mode      = "bios"
 }
 
 build {

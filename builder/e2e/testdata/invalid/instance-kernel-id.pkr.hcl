@@ -2,13 +2,14 @@
 # want: aki-zz
 # want: 8 or 17 hex digits
 source "ami-instance" "bad" {
-  region        = "us-east-1"
-  instance_type = "m3.medium"
-  source_ami    = "ami-0123456789abcdef0"
-  ssh_username  = "root"
-  ami_name      = "bad-input-{{timestamp}}"
-  s3_bucket     = "my-bundles"
-  kernel_id     = "aki-zz"
+  region         = "us-east-1"
+  instance_type  = "m3.medium"
+  local_emulator = true
+  source_ami     = "ami-0123456789abcdef0"
+  ssh_username   = "root"
+  ami_name       = "bad-input-{{timestamp}}"
+  s3_bucket      = "my-bundles"
+  kernel_id      = "aki-zz"
 }
 
 build {

@@ -2,13 +2,14 @@
 # want: v1.2
 # want: v2.0
 source "ami-instance" "bad" {
-  region        = "us-east-1"
-  instance_type = "m3.medium"
-  source_ami    = "ami-0123456789abcdef0"
-  ssh_username  = "root"
-  ami_name      = "bad-input-{{timestamp}}"
-  s3_bucket     = "my-bundles"
-  tpm_support   = "v1.2"
+  region         = "us-east-1"
+  instance_type  = "m3.medium"
+  local_emulator = true
+  source_ami     = "ami-0123456789abcdef0"
+  ssh_username   = "root"
+  ami_name       = "bad-input-{{timestamp}}"
+  s3_bucket      = "my-bundles"
+  tpm_support    = "v1.2"
 }
 
 build {

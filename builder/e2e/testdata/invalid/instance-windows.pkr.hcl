@@ -3,6 +3,7 @@
 source "ami-instance" "bad" {
   region         = "us-east-1"
   instance_type  = "m3.medium"
+  local_emulator = true
   source_ami     = "ami-0123456789abcdef0"
   ssh_username   = "root"
   ami_name       = "bad-input-{{timestamp}}"
