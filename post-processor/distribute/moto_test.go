@@ -234,6 +234,7 @@ func TestPostProcessCancelledRemovesCopies(t *testing.T) {
 	if len(w.proxy.CallsFor("ec2", "CopyImage")) == 0 {
 		t.Fatal("no copy was started before the cancellation")
 	}
+	w.proxy.WaitIdle() // the abandoned CopyImage has been carried out
 	l := w.leaks(t)
 	if want := regional(srcRegion, src); !slices.Equal(l.Images, want) {
 		t.Errorf("images left after cancellation = %q, want only the source %q\n%s", l.Images, want, out)

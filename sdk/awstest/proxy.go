@@ -55,8 +55,10 @@ type Proxy struct {
 	rawCopyImage bool
 	copyTokens   copyTokens
 
-	mu    sync.Mutex
-	calls []Call
+	mu       sync.Mutex
+	calls    []Call
+	inflight int        // requests being handled
+	idle     *sync.Cond // signalled when inflight drops to 0 (L is &mu)
 }
 
 type ctxKey struct{}
@@ -89,6 +91,7 @@ func StartProxy(target string, opts ProxyOptions) (*Proxy, error) {
 
 		rawCopyImage: opts.RawCopyImage,
 	}
+	p.idle = sync.NewCond(&p.mu)
 	if opts.Fault != nil {
 		p.SetFault(opts.Fault)
 	}
@@ -197,7 +200,29 @@ func (p *Proxy) record(c Call) {
 	}
 }
 
+// WaitIdle blocks until the proxy handles no request, including requests
+// whose client gave up but that the proxy still carries out (Fault.Detach).
+// Call it before listing what a run left behind, so that an abandoned
+// request cannot land after the listing.
+func (p *Proxy) WaitIdle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.inflight > 0 {
+		p.idle.Wait()
+	}
+}
+
 func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.inflight++
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		if p.inflight--; p.inflight == 0 {
+			p.idle.Broadcast()
+		}
+		p.mu.Unlock()
+	}()
 	call, err := parseCall(r)
 	call.Seq = int(p.seq.Add(1))
 	call.Time = time.Now()
