@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -498,8 +499,11 @@ func TestE2EInterruptRemovesCopies(t *testing.T) {
 	name := uniqueName(t, "e2e-interrupt")
 	src, srcSnaps := e.registerImage(t, srcRegion, name, nil)
 	e.proxy.Reset()
+	// The first CopyImage into the second region hangs and never reaches
+	// EC2; the cleanup's replay of it goes through.
+	var hung atomic.Bool
 	e.proxy.SetFault(func(_ *http.Request, c awstest.Call) *awstest.Fault {
-		if awstest.Matches(c, "ec2", "CopyImage") && c.Region == apRegion {
+		if awstest.Matches(c, "ec2", "CopyImage") && c.Region == apRegion && hung.CompareAndSwap(false, true) {
 			return awstest.LatencyFault(2 * time.Minute)
 		}
 		return nil

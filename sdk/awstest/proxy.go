@@ -282,7 +282,9 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if fault.Forward {
 		st := state(true)
-		p.rp.ServeHTTP(discardWriter{h: http.Header{}}, r.WithContext(context.WithValue(r.Context(), ctxKey{}, st)))
+		ctx, done := p.outboundContext(r, st)
+		p.rp.ServeHTTP(discardWriter{h: http.Header{}}, r.WithContext(ctx))
+		done()
 		call.Err = fmt.Sprintf("target answered %d; response replaced by fault", st.status)
 		call.Emulated = st.call.Emulated
 	}
@@ -321,7 +323,23 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *callState) {
-	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, st)))
+	ctx, done := p.outboundContext(r, st)
+	defer done()
+	p.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// outboundContext is the context of the request to the target. An emulated
+// CopyImage, once forwarded, is carried out even when its client gives up,
+// as a request that has reached EC2 is: its image is then known under its
+// token, and a replay is answered with it. (The detached context still has
+// a Done channel: without one, httputil.ReverseProxy cancels the outbound
+// request itself when the client goes away.)
+func (p *Proxy) outboundContext(r *http.Request, st *callState) (context.Context, context.CancelFunc) {
+	ctx, done := r.Context(), context.CancelFunc(func() {})
+	if st.copy != nil {
+		ctx, done = context.WithCancel(context.WithoutCancel(ctx))
+	}
+	return context.WithValue(ctx, ctxKey{}, st), done
 }
 
 var errorCodeRE = regexp.MustCompile(`<Code>([^<]*)</Code>`)

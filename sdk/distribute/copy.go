@@ -876,7 +876,9 @@ func (c *copier) cleanup(ctx context.Context, off int) error {
 // copy). If that search fails as well the outcome cannot be known and an
 // error names the region, the AMI name and the tag to check.
 func (c *copier) recoverCopy(ctx context.Context, api API, t resolvedTarget) ([]string, error) {
-	out, rerr := api.CopyImage(ctx, c.copyInput(t))
+	rctx, cancel := context.WithTimeout(ctx, replayTimeout)
+	out, rerr := api.CopyImage(rctx, c.copyInput(t))
+	cancel()
 	if rerr == nil {
 		if id := aws.ToString(out.ImageId); id != "" {
 			return []string{id}, nil
@@ -902,6 +904,11 @@ func (c *copier) recoverCopy(ctx context.Context, api API, t resolvedTarget) ([]
 	}
 	return ids, nil
 }
+
+// replayTimeout bounds the replay of an interrupted CopyImage in cleanup,
+// so that an endpoint that does not answer cannot hold the cleanup of the
+// other regions; the tag search follows.
+const replayTimeout = 2 * time.Minute
 
 // UnknownCopyError reports a CopyImage call whose outcome Copy could not
 // find out during cleanup: a copy may exist in Region under Name, tagged
