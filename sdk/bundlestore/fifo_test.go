@@ -3,6 +3,7 @@
 package bundlestore
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
 )
 
 // TestUploadPartIsFIFO uploads a bundle whose part is a FIFO with no
@@ -45,5 +48,25 @@ func TestUploadPartIsFIFO(t *testing.T) {
 	}
 	if slices.Contains(f.Keys(), "root.img.manifest.xml") {
 		t.Error("manifest uploaded although a part could not be read")
+	}
+}
+
+// A part file far larger than any part of its manifest (here a sparse
+// 1 TiB file) is refused after reading one byte more than the largest
+// part, not read into memory.
+func TestUploadPartTooLarge(t *testing.T) {
+	b := copyBundle(t, sharedBundle(t, threeParts))
+	big := filepath.Join(b.Dir, b.Manifest.Parts[1].Filename)
+	if err := os.Truncate(big, 1<<40); err != nil {
+		t.Fatalf("make a sparse 1 TiB part: %v", err)
+	}
+	f := newFakeS3("bkt")
+	_, err := Upload(t.Context(), f, &UploadInput{ManifestPath: b.ManifestPath, Bucket: "bkt"})
+	var pe *bundle.PartError
+	if !errors.As(err, &pe) || pe.Index != 1 || !strings.Contains(err.Error(), "the largest part the manifest allows") {
+		t.Fatalf("Upload: %v, want a PartError for part 1 saying it is too large", err)
+	}
+	if slices.Contains(f.Keys(), "root.img.manifest.xml") {
+		t.Error("manifest uploaded although a part was too large")
 	}
 }

@@ -526,7 +526,7 @@ func Upload(ctx context.Context, api UploadAPI, in *UploadInput, optFns ...func(
 	}
 	for _, p := range m.Parts {
 		err := w.submit(ctx, p.Filename, func(buf []byte) ([]byte, error) {
-			return readPartFile(buf, bundle.Dir(dir), p)
+			return readPartFile(buf, bundle.Dir(dir), p, m.MaxPartSize())
 		})
 		if err != nil {
 			w.Abort()
@@ -539,15 +539,22 @@ func Upload(ctx context.Context, api UploadAPI, in *UploadInput, optFns ...func(
 // readPartFile reads the part file p in dir into buf and checks its SHA-1
 // against the manifest. Only a regular file is a part (see
 // bundle.Dir.OpenPart): a FIFO there is an error, not a wait for a writer.
-func readPartFile(buf []byte, dir bundle.Dir, p bundle.PartInfo) ([]byte, error) {
+// No more than limit+1 bytes are read (the largest part the manifest
+// allows, and one byte to tell a larger file), so a part file of any size
+// costs at most one part's memory.
+func readPartFile(buf []byte, dir bundle.Dir, p bundle.PartInfo, limit int64) ([]byte, error) {
 	f, err := dir.OpenPart(context.Background(), p.Filename)
 	if err != nil {
 		return buf, &bundle.PartError{Index: p.Index, Filename: p.Filename, Err: err}
 	}
 	defer f.Close()
-	buf, err = readAll(buf, f)
+	start := len(buf)
+	buf, err = readAll(buf, io.LimitReader(f, limit+1))
 	if err != nil {
 		return buf, &bundle.PartError{Index: p.Index, Filename: p.Filename, Err: err}
+	}
+	if int64(len(buf)-start) > limit {
+		return buf, &bundle.PartError{Index: p.Index, Filename: p.Filename, Err: fmt.Errorf("larger than %d bytes, the largest part the manifest allows", limit)}
 	}
 	if got := sha1.Sum(buf); got != p.Digest {
 		return buf, &bundle.PartDigestError{Index: p.Index, Filename: p.Filename, Want: hex.EncodeToString(p.Digest[:]), Got: hex.EncodeToString(got[:])}
