@@ -126,7 +126,7 @@ func (c *AccessConfig) Prepare() []error {
 	switch {
 	case c.RawRegion == "":
 		errs = append(errs, fmt.Errorf("region: required (for example \"us-east-1\"), or set AWS_REGION"))
-	case !ValidRegion(c.RawRegion):
+	case !Unknown(c.RawRegion) && !ValidRegion(c.RawRegion):
 		errs = append(errs, fmt.Errorf("region: %q is not a region name; expected lower-case words and a number, like \"us-east-1\" or \"eu-central-2\"", c.RawRegion))
 	}
 
@@ -145,13 +145,13 @@ func (c *AccessConfig) Prepare() []error {
 		switch {
 		case ar.RoleARN == "":
 			errs = append(errs, fmt.Errorf("assume_role.role_arn: required when assume_role is set"))
-		case !roleARNRE.MatchString(ar.RoleARN):
+		case !Matches(roleARNRE, ar.RoleARN):
 			errs = append(errs, fmt.Errorf("assume_role.role_arn: %q is not a role ARN; expected arn:aws:iam::<12-digit account>:role/<name>", ar.RoleARN))
 		}
 		if ar.Duration != 0 && (ar.Duration < 15*time.Minute || ar.Duration > 12*time.Hour) {
 			errs = append(errs, fmt.Errorf("assume_role.duration: %s is out of range; valid is 15m to 12h", ar.Duration))
 		}
-		if ar.SessionName != "" && !sessionNameRE.MatchString(ar.SessionName) {
+		if ar.SessionName != "" && !Matches(sessionNameRE, ar.SessionName) {
 			errs = append(errs, fmt.Errorf("assume_role.session_name: %q is invalid; use 2-64 characters of [A-Za-z0-9+=,.@-]", ar.SessionName))
 		}
 	}

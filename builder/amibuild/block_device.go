@@ -73,7 +73,7 @@ func (b *BlockDevice) Prepare(where string) []error {
 	}
 	if b.DeviceName == "" {
 		add("device_name", "required, for example \"/dev/sdb\"")
-	} else if !deviceNameRE.MatchString(b.DeviceName) {
+	} else if !Matches(deviceNameRE, b.DeviceName) {
 		add("device_name", "%q is not a device name; expected like \"/dev/sdb\" or \"xvdb\"", b.DeviceName)
 	}
 	ebsSet := b.VolumeType != "" || b.VolumeSize != 0 || b.IOPS != 0 || b.Throughput != 0 ||
@@ -85,7 +85,7 @@ func (b *BlockDevice) Prepare(where string) []error {
 		return errs
 	}
 	if b.VirtualName != "" {
-		if !virtualNameRE.MatchString(b.VirtualName) {
+		if !Matches(virtualNameRE, b.VirtualName) {
 			add("virtual_name", "%q is invalid; valid are \"ephemeral0\" to \"ephemeral23\"", b.VirtualName)
 		}
 		if ebsSet {
@@ -129,11 +129,11 @@ func (b *BlockDevice) Prepare(where string) []error {
 		add("kms_key_id", "requires encrypted = true")
 	}
 	if b.KmsKeyID != "" {
-		if err := distribute.ValidateKMSKeyID(b.KmsKeyID); err != nil {
+		if err := distribute.ValidateKMSKeyID(b.KmsKeyID); !Unknown(b.KmsKeyID) && err != nil {
 			add("kms_key_id", "%v", err)
 		}
 	}
-	if b.SnapshotID != "" && !snapshotIDRE.MatchString(b.SnapshotID) {
+	if b.SnapshotID != "" && !Matches(snapshotIDRE, b.SnapshotID) {
 		add("snapshot_id", "%q is not a snapshot ID; expected \"snap-\" and 8 or 17 hex digits", b.SnapshotID)
 	}
 	return errs

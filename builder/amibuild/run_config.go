@@ -219,7 +219,7 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 	case c.SourceAMI == "" && c.SourceAMIFilter.Empty():
 		add("source_ami: required, or set source_ami_filter")
 	}
-	if c.SourceAMI != "" && !ValidAMIID(c.SourceAMI) {
+	if c.SourceAMI != "" && !Unknown(c.SourceAMI) && !ValidAMIID(c.SourceAMI) {
 		add("source_ami: %q is not an AMI ID; expected \"ami-\" and 8 or 17 hex digits", c.SourceAMI)
 	}
 	if !c.SourceAMIFilter.Empty() {
@@ -236,7 +236,7 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 			}
 		}
 		for _, o := range f.Owners {
-			if !ownerRE.MatchString(o) {
+			if !Matches(ownerRE, o) {
 				add("source_ami_filter.owners: %q is invalid; valid are 12-digit account IDs, \"self\", \"amazon\" and \"aws-marketplace\"", o)
 			}
 		}
@@ -245,20 +245,20 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 	// Placement.
 	if c.InstanceType == "" {
 		add("instance_type: required, for example \"t3.micro\"")
-	} else if !instanceTypeRE.MatchString(c.InstanceType) {
+	} else if !Matches(instanceTypeRE, c.InstanceType) {
 		add("instance_type: %q is not an instance type; expected family.size like \"t3.micro\"", c.InstanceType)
 	}
-	if c.AvailabilityZone != "" && !azRE.MatchString(c.AvailabilityZone) {
+	if c.AvailabilityZone != "" && !Matches(azRE, c.AvailabilityZone) {
 		add("availability_zone: %q is not an availability zone; expected like \"us-east-1a\"", c.AvailabilityZone)
 	}
-	if c.SubnetID != "" && !subnetIDRE.MatchString(c.SubnetID) {
+	if c.SubnetID != "" && !Matches(subnetIDRE, c.SubnetID) {
 		add("subnet_id: %q is not a subnet ID; expected \"subnet-\" and 8 or 17 hex digits", c.SubnetID)
 	}
-	if c.VpcID != "" && !vpcIDRE.MatchString(c.VpcID) {
+	if c.VpcID != "" && !Matches(vpcIDRE, c.VpcID) {
 		add("vpc_id: %q is not a VPC ID; expected \"vpc-\" and 8 or 17 hex digits", c.VpcID)
 	}
 	for i, sg := range c.SecurityGroupIDs {
-		if !sgIDRE.MatchString(sg) {
+		if !Matches(sgIDRE, sg) {
 			add("security_group_ids[%d]: %q is not a security group ID; expected \"sg-\" and 8 or 17 hex digits", i, sg)
 		}
 	}
@@ -273,7 +273,7 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 			add("temporary_security_group_source_cidrs[%d]: %q has host bits set; did you mean %q?", i, cidr, p.Masked().String())
 		}
 	}
-	if p := c.IamInstanceProfile; p != "" && !profileARNRE.MatchString(p) && !profileNameRE.MatchString(p) {
+	if p := c.IamInstanceProfile; p != "" && !Matches(profileARNRE, p) && !Matches(profileNameRE, p) {
 		add("iam_instance_profile: %q is neither an instance profile name nor an instance profile ARN", p)
 	}
 
@@ -303,10 +303,10 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 	if c.SSHInterface == SSHInterfacePublicIP && c.AssociatePublicIPAddress.False() {
 		add("ssh_interface: public_ip is not reachable with associate_public_ip_address = false")
 	}
-	if c.Comm.SSHKeyPairName != "" && !keyPairNameRE.MatchString(c.Comm.SSHKeyPairName) {
+	if c.Comm.SSHKeyPairName != "" && !Matches(keyPairNameRE, c.Comm.SSHKeyPairName) {
 		add("ssh_keypair_name: %q is invalid; use 1-255 printable ASCII characters", c.Comm.SSHKeyPairName)
 	}
-	if c.Comm.SSHTemporaryKeyPairName != "" && !keyPairNameRE.MatchString(c.Comm.SSHTemporaryKeyPairName) {
+	if c.Comm.SSHTemporaryKeyPairName != "" && !Matches(keyPairNameRE, c.Comm.SSHTemporaryKeyPairName) {
 		add("temporary_key_pair_name: %q is invalid; use 1-255 printable ASCII characters", c.Comm.SSHTemporaryKeyPairName)
 	}
 	switch c.Comm.SSHTemporaryKeyPairType {

@@ -257,7 +257,7 @@ func (c *Config) prepareInstance() []error {
 	// Account.
 	if c.AccountID != "" {
 		c.AccountID = strings.ReplaceAll(c.AccountID, "-", "")
-		if !accountIDRE.MatchString(c.AccountID) {
+		if !amibuild.Matches(accountIDRE, c.AccountID) {
 			add("account_id: %q is not an AWS account ID; expected 12 digits, for example \"123456789012\"", c.AccountID)
 		}
 	}
@@ -266,7 +266,7 @@ func (c *Config) prepareInstance() []error {
 	switch {
 	case c.S3Bucket == "":
 		add("s3_bucket: required: the S3 bucket the bundle is uploaded to, in the build region")
-	case !bucketRE.MatchString(c.S3Bucket) || strings.Contains(c.S3Bucket, ".."):
+	case !amibuild.Matches(bucketRE, c.S3Bucket) || strings.Contains(c.S3Bucket, ".."):
 		add("s3_bucket: %q is not a bucket name; valid are 3 to 63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit", c.S3Bucket)
 	}
 	if c.S3Prefix != "" && c.BundlePrefix != "" {
@@ -287,7 +287,7 @@ func (c *Config) prepareInstance() []error {
 	if c.BundleName == "" {
 		c.BundleName = defaultBundleName
 	}
-	if !bundleNameRE.MatchString(c.BundleName) || c.BundleName == "." || c.BundleName == ".." {
+	if !amibuild.Matches(bundleNameRE, c.BundleName) || c.BundleName == "." || c.BundleName == ".." {
 		add("bundle_name: %q is invalid; use 1 to 128 letters, digits, '.', '_' and '-'", c.BundleName)
 	}
 
@@ -373,7 +373,7 @@ func (c *Config) prepareInstance() []error {
 	if c.RootDeviceName == "" {
 		c.RootDeviceName = defaultRootDeviceName
 	}
-	if !rootDeviceRE.MatchString(c.RootDeviceName) {
+	if !amibuild.Matches(rootDeviceRE, c.RootDeviceName) {
 		add("root_device_name: %q is not a device name; expected like \"/dev/sda1\" or \"/dev/xvda\"", c.RootDeviceName)
 	}
 	switch c.BootMode {
@@ -393,14 +393,14 @@ func (c *Config) prepareInstance() []error {
 	default:
 		add("tpm_support: %q is invalid; the only valid value is \"v2.0\"", c.TPMSupport)
 	}
-	if c.KernelID != "" && !kernelIDRE.MatchString(c.KernelID) {
+	if c.KernelID != "" && !amibuild.Matches(kernelIDRE, c.KernelID) {
 		add("kernel_id: %q is not a kernel image ID; expected \"aki-\" and 8 or 17 hex digits", c.KernelID)
 	}
-	if c.RamdiskID != "" && !ramdiskIDRE.MatchString(c.RamdiskID) {
+	if c.RamdiskID != "" && !amibuild.Matches(ramdiskIDRE, c.RamdiskID) {
 		add("ramdisk_id: %q is not a RAM disk image ID; expected \"ari-\" and 8 or 17 hex digits", c.RamdiskID)
 	}
 	for i, pc := range c.ProductCodes {
-		if !productCodeRE.MatchString(pc) {
+		if !amibuild.Matches(productCodeRE, pc) {
 			add("product_codes[%d]: %q is not a product code; expected 1 to 64 letters and digits", i, pc)
 		}
 	}

@@ -81,7 +81,7 @@ func (c *Config) validate(now time.Time) []error {
 	if c.SourceAMI != "" && !c.SourceAMIFilter.Empty() {
 		addf("source_ami, source_ami_filter: set one of them, not both")
 	}
-	if c.SourceAMI != "" && !amibuild.ValidAMIID(c.SourceAMI) {
+	if c.SourceAMI != "" && !amibuild.Unknown(c.SourceAMI) && !amibuild.ValidAMIID(c.SourceAMI) {
 		addf("source_ami: %q is not an AMI ID; expected \"ami-\" and 8 or 17 hex digits", c.SourceAMI)
 	}
 	errs = append(errs, validateFilter(&c.SourceAMIFilter)...)
@@ -97,7 +97,7 @@ func (c *Config) validate(now time.Time) []error {
 	regions := c.TargetRegions()
 	seen := map[string]bool{}
 	for i, r := range regions {
-		if err := distribute.ValidateRegion(r); err != nil {
+		if err := validateRegion(r); err != nil {
 			addf("%s[%d]: %v", regionsField, i, err)
 			continue
 		}
@@ -124,21 +124,21 @@ func (c *Config) validate(now time.Time) []error {
 		addf("encrypt_boot, kms_key_id: encrypt_boot is false but kms_key_id is set; remove kms_key_id or set encrypt_boot = true")
 	}
 	if c.KMSKeyID != "" {
-		if err := distribute.ValidateKMSKeyID(c.KMSKeyID); err != nil {
+		if err := validateKMSKeyID(c.KMSKeyID); err != nil {
 			addf("kms_key_id: %v", err)
 		}
 	}
 	for _, r := range sortedKeys(c.RegionKMSKeyIDs) {
 		key := c.RegionKMSKeyIDs[r]
 		field := fmt.Sprintf("region_kms_key_ids[%q]", r)
-		if err := distribute.ValidateRegion(r); err != nil {
+		if err := validateRegion(r); err != nil {
 			addf("%s: %v", field, err)
 		} else if !seen[r] {
 			addf("%s: %s is not one of %s %q; keys are only used for target regions", field, r, regionsField, regions)
 		}
 		if key == "" {
 			addf("%s: the key is empty", field)
-		} else if err := distribute.ValidateKMSKeyID(key); err != nil {
+		} else if err := validateKMSKeyID(key); err != nil {
 			addf("%s: %v", field, err)
 		}
 		if c.EncryptBoot.False() {
@@ -174,8 +174,8 @@ func (c *Config) validate(now time.Time) []error {
 		switch {
 		case o.Region == "":
 			addf("%s.region: required, one of %s %q", f, regionsField, regions)
-		case distribute.ValidateRegion(o.Region) != nil:
-			addf("%s.region: %v", f, distribute.ValidateRegion(o.Region))
+		case validateRegion(o.Region) != nil:
+			addf("%s.region: %v", f, validateRegion(o.Region))
 		case !seen[o.Region]:
 			addf("%s.region: %s is not one of %s %q", f, o.Region, regionsField, regions)
 		case overridden[o.Region]:
@@ -185,7 +185,7 @@ func (c *Config) validate(now time.Time) []error {
 		add(c.checkName(f+".ami_name", o.AMIName))
 		add(c.checkDescription(f+".ami_description", o.AMIDescription))
 		if o.KMSKeyID != "" {
-			if err := distribute.ValidateKMSKeyID(o.KMSKeyID); err != nil {
+			if err := validateKMSKeyID(o.KMSKeyID); err != nil {
 				addf("%s.kms_key_id: %v", f, err)
 			}
 			if _, ok := c.RegionKMSKeyIDs[o.Region]; ok {
@@ -208,7 +208,7 @@ func (c *Config) validate(now time.Time) []error {
 
 	// Sharing rules that depend on encryption, per target region.
 	for _, r := range regions {
-		if distribute.ValidateRegion(r) != nil {
+		if validateRegion(r) != nil {
 			continue
 		}
 		t := c.target(r)
@@ -257,7 +257,7 @@ func validateFilter(f *amibuild.SourceAMIFilter) []error {
 		}
 	}
 	for i, o := range f.Owners {
-		if !ownerRE.MatchString(o) {
+		if !amibuild.Matches(ownerRE, o) {
 			errs = append(errs, fmt.Errorf("source_ami_filter.owners[%d]: %q is invalid; valid are 12-digit account IDs, \"self\", \"amazon\" and \"aws-marketplace\"", i, o))
 		}
 	}
@@ -348,7 +348,7 @@ func (c *Config) validateRetention() []error {
 	case set && !on:
 		errs = append(errs, errors.New("retention: set keep_releases or keep_days (at least 1) for retention to do anything"))
 	}
-	if r.NamePattern != "" && !namePatternRE.MatchString(r.NamePattern) {
+	if r.NamePattern != "" && !amibuild.Matches(namePatternRE, r.NamePattern) {
 		errs = append(errs, fmt.Errorf("retention.name_pattern: %q is invalid; valid are AMI name characters and the wildcards * and ?", r.NamePattern))
 	}
 	if r.NamePattern != "" && strings.Trim(r.NamePattern, "*?") == "" {
@@ -547,4 +547,20 @@ func (c *Config) target(region string) targetSettings {
 		t.encrypted = true
 	}
 	return t
+}
+
+// validateRegion and validateKMSKeyID check a value's form once Packer
+// knows it; a value not known yet (amibuild.Unknown) is accepted.
+func validateRegion(r string) error {
+	if amibuild.Unknown(r) {
+		return nil
+	}
+	return distribute.ValidateRegion(r)
+}
+
+func validateKMSKeyID(k string) error {
+	if amibuild.Unknown(k) {
+		return nil
+	}
+	return distribute.ValidateKMSKeyID(k)
 }
