@@ -319,3 +319,42 @@ func TestPostProcessDryRun(t *testing.T) {
 		t.Error("UI does not say it is a dry run")
 	}
 }
+
+// With every list empty (a development build whose variables default to
+// []), the post-processor passes the AMIs through with a note, makes no
+// AWS call, and its artifact destroys nothing.
+func TestPostProcessNothingToDo(t *testing.T) {
+	w := newWorld(t)
+	const ami = "ami-0123456789abcdef0"
+	for _, tc := range []struct {
+		name string
+		raw  map[string]any
+		in   packersdk.Artifact
+		want string
+	}{
+		{"builder artifact", map[string]any{"regions": []string{}, "ami_users": []string{}, "snapshot_users": []string{}},
+			&packersdk.MockArtifact{IdValue: "us-east-1:" + ami + ",eu-west-1:ami-0fedcba9876543210"}, "eu-west-1:ami-0fedcba9876543210,us-east-1:" + ami},
+		{"source_ami", map[string]any{"source_ami": ami, "ami_regions": []string{}},
+			&packersdk.MockArtifact{BuilderIdValue: "packer.null", IdValue: "Null"}, srcRegion + ":" + ami},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w.proxy.Reset()
+			art, out, err := w.postProcess(t, context.Background(), tc.raw, tc.in)
+			if err != nil {
+				t.Fatalf("PostProcess: %v", err)
+			}
+			if art.Id() != tc.want {
+				t.Errorf("artifact %q, want %q", art.Id(), tc.want)
+			}
+			if !strings.Contains(out, "Nothing to copy, share, tag or retain") {
+				t.Errorf("no note in the output:\n%s", out)
+			}
+			if err := art.Destroy(); err != nil {
+				t.Errorf("Destroy: %v", err)
+			}
+			if calls := w.proxy.Calls(); len(calls) != 0 {
+				t.Errorf("made %d AWS calls: %v", len(calls), calls)
+			}
+		})
+	}
+}

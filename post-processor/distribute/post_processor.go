@@ -13,9 +13,11 @@
 package distribute
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -55,6 +57,10 @@ func (p *PostProcessor) Configure(raws ...any) error {
 // PostProcess distributes the input artifact's AMI (or source_ami). It
 // always keeps the input artifact: its AMIs are part of the output.
 func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, in packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
+	if p.config.nothingToDo() {
+		ui.Say("Nothing to copy, share, tag or retain (regions and sharing lists are empty); passing the AMIs through unchanged.")
+		return p.passThrough(in), true, true, nil
+	}
 	sess, err := p.config.AccessConfig.Session(ctx, amibuild.AppIDDistribute)
 	if err != nil {
 		return nil, true, true, err
@@ -65,6 +71,29 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, in pac
 		return nil, true, true, err
 	}
 	return art, true, true, nil
+}
+
+// passThrough is the artifact of a run with nothing to do, made without
+// any AWS call: the input's AMIs (source_ami when set, else the input
+// artifact's), none of them a copy, so that Destroy removes nothing and
+// the input artifact, which Packer keeps, is never destroyed through it.
+func (p *PostProcessor) passThrough(in packersdk.Artifact) *Artifact {
+	c := &p.config
+	a := &Artifact{Amis: map[string]string{}, InputImages: inputRegistryImages(in)}
+	switch {
+	case c.SourceAMI != "" && !amibuild.Unknown(c.SourceAMI):
+		region := cmp.Or(c.Region(), os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"))
+		if region != "" {
+			a.Amis[region] = c.SourceAMI
+		}
+	case c.SourceAMIFilter.Empty() && in != nil:
+		if amis, err := ParseArtifactID(in.Id()); err == nil {
+			for _, ra := range amis {
+				a.Amis[ra.Region] = ra.ImageID
+			}
+		}
+	}
+	return a
 }
 
 // run is one PostProcess call.

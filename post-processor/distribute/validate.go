@@ -228,15 +228,18 @@ func (c *Config) validate(now time.Time) []error {
 		}
 	}
 
-	// Something to do: a copy, a change to the input AMIs, or retention.
+	return errs
+}
+
+// nothingToDo reports whether the configuration asks for nothing: no
+// copy, no change to the input AMIs and no retention. That is common in
+// development builds whose lists come from variables defaulting to [];
+// PostProcess then passes the artifact through, as the builders of
+// HashiCorp's plugin do with empty sharing and copy options.
+func (c *Config) nothingToDo() bool {
 	changesInputs := c.shareSource() && (!c.permissions().Empty() || len(c.Tags) > 0 || len(c.SnapshotTags) > 0 ||
 		c.DeprecateAt != "" || c.DeprecateAfter != "" || c.DeregistrationProtection.Enabled)
-	if len(regions) == 0 && !changesInputs && !c.retentionEnabled() {
-		addf("regions: nothing to do; set at least one of: regions (or ami_regions) to copy to; " +
-			"with share_source on (the default), sharing (ami_users, ami_groups, ami_org_arns, ami_ou_arns, snapshot_users, snapshot_groups), " +
-			"tags, snapshot_tags, deprecate_at, deprecate_after or deregistration_protection; or keep_releases/keep_days for retention")
-	}
-	return errs
+	return len(c.TargetRegions()) == 0 && !changesInputs && !c.retentionEnabled()
 }
 
 // validateFilter checks source_ami_filter the way the builders do.
