@@ -86,8 +86,8 @@ source "ami-instance" "web" {
   bundle_source  = "copy"
   bundle_exclude = ["/var/cache/yum"]
 
-  architecture        = "x86_64"
-  virtualization_type = "hvm"
+  architecture            = "x86_64"
+  ami_virtualization_type = "hvm"
 
   # Expose the instance's first instance-store volume to instances of the AMI.
   ami_block_device_mappings {

@@ -58,13 +58,16 @@ type Config struct {
 	// the Unix time of the build, so that every build writes to a prefix of
 	// its own.
 	S3Prefix string `mapstructure:"s3_prefix" required:"false"`
-	// Another name for `s3_prefix`, as in HashiCorp's `amazon-instance`
-	// builder. Set one of them, not both.
-	BundlePrefix string `mapstructure:"bundle_prefix" required:"false"`
 	// The bundle's name: the name of the image inside it and the start of
 	// its object names (`<name>.manifest.xml`, `<name>.part.N`). Letters,
-	// digits, `.`, `_` and `-`. Defaults to `image`.
+	// digits, `.`, `_` and `-`; template functions such as `{{timestamp}}`
+	// may be used. Defaults to `image` (the objects are already apart in
+	// the per-build default `s3_prefix`).
 	BundleName string `mapstructure:"bundle_name" required:"false"`
+	// HashiCorp's `amazon-instance` name for `bundle_name`: the prefix of
+	// the files (and objects) the bundle is made of, for example
+	// `image-{{timestamp}}`. Set one of them, not both.
+	BundlePrefix string `mapstructure:"bundle_prefix" required:"false"`
 	// A PEM file with your X.509 certificate (RSA). The bundle's key is
 	// encrypted for it, so that you can unbundle the image later with the
 	// matching private key. It need not be issued by AWS; a self-signed
@@ -141,7 +144,9 @@ type Config struct {
 	Architecture string `mapstructure:"architecture" required:"false"`
 	// The virtualization type of the AMI: `hvm` (the default) or
 	// `paravirtual`. `arm64` needs `hvm`; `paravirtual` needs `kernel_id`.
-	VirtualizationType string `mapstructure:"virtualization_type" required:"false"`
+	// (HashiCorp's `amazon-instance` defaults to `paravirtual`, which
+	// current instance types do not run.)
+	VirtualizationType string `mapstructure:"ami_virtualization_type" required:"false"`
 	// The root device name of the AMI. Defaults to `/dev/sda1`.
 	RootDeviceName string `mapstructure:"root_device_name" required:"false"`
 	// The boot mode of the AMI: `legacy-bios`, `uefi` or `uefi-preferred`.
@@ -152,15 +157,16 @@ type Config struct {
 	TPMSupport string `mapstructure:"tpm_support" required:"false"`
 	// Enable enhanced networking with the Intel 82599 Virtual Function
 	// interface (SR-IOV, `sriovNetSupport = simple`) for the AMI.
-	SriovNetSupport bool `mapstructure:"sriov_net_support" required:"false"`
+	SriovNetSupport bool `mapstructure:"sriov_support" required:"false"`
 	// The ID of the kernel image (AKI) of a `paravirtual` AMI, for example
 	// `aki-0123456789abcdef0`.
 	KernelID string `mapstructure:"kernel_id" required:"false"`
 	// The ID of the RAM disk image (ARI) of a `paravirtual` AMI, for
 	// example `ari-0123456789abcdef0`.
 	RamdiskID string `mapstructure:"ramdisk_id" required:"false"`
-	// Product codes recorded in the bundle manifest.
-	ProductCodes []string `mapstructure:"product_codes" required:"false"`
+	// Product codes to associate with the AMI, recorded in the bundle
+	// manifest that the AMI is registered from.
+	ProductCodes []string `mapstructure:"ami_product_codes" required:"false"`
 
 	ctx interpolate.Context
 	// userCertPEM and userKey are the loaded X.509 files, when given.
@@ -269,12 +275,6 @@ func (c *Config) prepareInstance() []error {
 	case !amibuild.Matches(bucketRE, c.S3Bucket) || strings.Contains(c.S3Bucket, ".."):
 		add("s3_bucket: %q is not a bucket name; valid are 3 to 63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit", c.S3Bucket)
 	}
-	if c.S3Prefix != "" && c.BundlePrefix != "" {
-		add("s3_prefix, bundle_prefix: bundle_prefix is another name for s3_prefix; set one of them, not both")
-	}
-	if c.S3Prefix == "" {
-		c.S3Prefix = c.BundlePrefix
-	}
 	c.S3Prefix = strings.Trim(c.S3Prefix, "/")
 	if c.S3Prefix == "" {
 		c.S3Prefix = DefaultPrefix(c.AMIName, time.Now())
@@ -284,11 +284,18 @@ func (c *Config) prepareInstance() []error {
 	} else if err := checkPrefix(c.S3Prefix); err != nil {
 		add("s3_prefix: %v", err)
 	}
+	nameField := "bundle_name"
+	if c.BundleName != "" && c.BundlePrefix != "" {
+		add("bundle_name, bundle_prefix: bundle_prefix is HashiCorp's name for bundle_name; set one of them, not both")
+	}
+	if c.BundleName == "" && c.BundlePrefix != "" {
+		c.BundleName, nameField = c.BundlePrefix, "bundle_prefix"
+	}
 	if c.BundleName == "" {
 		c.BundleName = defaultBundleName
 	}
 	if !amibuild.Matches(bundleNameRE, c.BundleName) || c.BundleName == "." || c.BundleName == ".." {
-		add("bundle_name: %q is invalid; use 1 to 128 letters, digits, '.', '_' and '-'", c.BundleName)
+		add("%s: %q is invalid; use 1 to 128 letters, digits, '.', '_' and '-'", nameField, c.BundleName)
 	}
 
 	// X.509 material.
@@ -359,16 +366,16 @@ func (c *Config) prepareInstance() []error {
 	case "hvm":
 	case "paravirtual":
 		if c.Architecture == bundle.ArchARM64 {
-			add("virtualization_type: \"paravirtual\" is not available for arm64; use \"hvm\"")
+			add("ami_virtualization_type: \"paravirtual\" is not available for arm64; use \"hvm\"")
 		}
 		if c.KernelID == "" {
-			add("kernel_id: required with virtualization_type = \"paravirtual\" (an aki- ID)")
+			add("kernel_id: required with ami_virtualization_type = \"paravirtual\" (an aki- ID)")
 		}
 		if c.BootMode != "" {
-			add("boot_mode: only valid with virtualization_type = \"hvm\"")
+			add("boot_mode: only valid with ami_virtualization_type = \"hvm\"")
 		}
 	default:
-		add("virtualization_type: %q is unknown; valid are \"hvm\" and \"paravirtual\"", c.VirtualizationType)
+		add("ami_virtualization_type: %q is unknown; valid are \"hvm\" and \"paravirtual\"", c.VirtualizationType)
 	}
 	if c.RootDeviceName == "" {
 		c.RootDeviceName = defaultRootDeviceName
@@ -401,7 +408,7 @@ func (c *Config) prepareInstance() []error {
 	}
 	for i, pc := range c.ProductCodes {
 		if !amibuild.Matches(productCodeRE, pc) {
-			add("product_codes[%d]: %q is not a product code; expected 1 to 64 letters and digits", i, pc)
+			add("ami_product_codes[%d]: %q is not a product code; expected 1 to 64 letters and digits", i, pc)
 		}
 	}
 	if len(c.SnapshotTags) > 0 {

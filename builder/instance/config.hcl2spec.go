@@ -112,8 +112,8 @@ type FlatConfig struct {
 	AccountID                 *string                        `mapstructure:"account_id" required:"false" cty:"account_id" hcl:"account_id"`
 	S3Bucket                  *string                        `mapstructure:"s3_bucket" required:"true" cty:"s3_bucket" hcl:"s3_bucket"`
 	S3Prefix                  *string                        `mapstructure:"s3_prefix" required:"false" cty:"s3_prefix" hcl:"s3_prefix"`
-	BundlePrefix              *string                        `mapstructure:"bundle_prefix" required:"false" cty:"bundle_prefix" hcl:"bundle_prefix"`
 	BundleName                *string                        `mapstructure:"bundle_name" required:"false" cty:"bundle_name" hcl:"bundle_name"`
+	BundlePrefix              *string                        `mapstructure:"bundle_prefix" required:"false" cty:"bundle_prefix" hcl:"bundle_prefix"`
 	X509CertPath              *string                        `mapstructure:"x509_cert_path" required:"false" cty:"x509_cert_path" hcl:"x509_cert_path"`
 	X509KeyPath               *string                        `mapstructure:"x509_key_path" required:"false" cty:"x509_key_path" hcl:"x509_key_path"`
 	X509GeneratedDir          *string                        `mapstructure:"x509_generated_dir" required:"false" cty:"x509_generated_dir" hcl:"x509_generated_dir"`
@@ -126,14 +126,14 @@ type FlatConfig struct {
 	BundleCommandPrefix       *string                        `mapstructure:"bundle_command_prefix" required:"false" cty:"bundle_command_prefix" hcl:"bundle_command_prefix"`
 	S3UploadConcurrency       *int                           `mapstructure:"s3_upload_concurrency" required:"false" cty:"s3_upload_concurrency" hcl:"s3_upload_concurrency"`
 	Architecture              *string                        `mapstructure:"architecture" required:"false" cty:"architecture" hcl:"architecture"`
-	VirtualizationType        *string                        `mapstructure:"virtualization_type" required:"false" cty:"virtualization_type" hcl:"virtualization_type"`
+	VirtualizationType        *string                        `mapstructure:"ami_virtualization_type" required:"false" cty:"ami_virtualization_type" hcl:"ami_virtualization_type"`
 	RootDeviceName            *string                        `mapstructure:"root_device_name" required:"false" cty:"root_device_name" hcl:"root_device_name"`
 	BootMode                  *string                        `mapstructure:"boot_mode" required:"false" cty:"boot_mode" hcl:"boot_mode"`
 	TPMSupport                *string                        `mapstructure:"tpm_support" required:"false" cty:"tpm_support" hcl:"tpm_support"`
-	SriovNetSupport           *bool                          `mapstructure:"sriov_net_support" required:"false" cty:"sriov_net_support" hcl:"sriov_net_support"`
+	SriovNetSupport           *bool                          `mapstructure:"sriov_support" required:"false" cty:"sriov_support" hcl:"sriov_support"`
 	KernelID                  *string                        `mapstructure:"kernel_id" required:"false" cty:"kernel_id" hcl:"kernel_id"`
 	RamdiskID                 *string                        `mapstructure:"ramdisk_id" required:"false" cty:"ramdisk_id" hcl:"ramdisk_id"`
-	ProductCodes              []string                       `mapstructure:"product_codes" required:"false" cty:"product_codes" hcl:"product_codes"`
+	ProductCodes              []string                       `mapstructure:"ami_product_codes" required:"false" cty:"ami_product_codes" hcl:"ami_product_codes"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -248,8 +248,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"account_id":                            &hcldec.AttrSpec{Name: "account_id", Type: cty.String, Required: false},
 		"s3_bucket":                             &hcldec.AttrSpec{Name: "s3_bucket", Type: cty.String, Required: false},
 		"s3_prefix":                             &hcldec.AttrSpec{Name: "s3_prefix", Type: cty.String, Required: false},
-		"bundle_prefix":                         &hcldec.AttrSpec{Name: "bundle_prefix", Type: cty.String, Required: false},
 		"bundle_name":                           &hcldec.AttrSpec{Name: "bundle_name", Type: cty.String, Required: false},
+		"bundle_prefix":                         &hcldec.AttrSpec{Name: "bundle_prefix", Type: cty.String, Required: false},
 		"x509_cert_path":                        &hcldec.AttrSpec{Name: "x509_cert_path", Type: cty.String, Required: false},
 		"x509_key_path":                         &hcldec.AttrSpec{Name: "x509_key_path", Type: cty.String, Required: false},
 		"x509_generated_dir":                    &hcldec.AttrSpec{Name: "x509_generated_dir", Type: cty.String, Required: false},
@@ -262,14 +262,14 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"bundle_command_prefix":                 &hcldec.AttrSpec{Name: "bundle_command_prefix", Type: cty.String, Required: false},
 		"s3_upload_concurrency":                 &hcldec.AttrSpec{Name: "s3_upload_concurrency", Type: cty.Number, Required: false},
 		"architecture":                          &hcldec.AttrSpec{Name: "architecture", Type: cty.String, Required: false},
-		"virtualization_type":                   &hcldec.AttrSpec{Name: "virtualization_type", Type: cty.String, Required: false},
+		"ami_virtualization_type":               &hcldec.AttrSpec{Name: "ami_virtualization_type", Type: cty.String, Required: false},
 		"root_device_name":                      &hcldec.AttrSpec{Name: "root_device_name", Type: cty.String, Required: false},
 		"boot_mode":                             &hcldec.AttrSpec{Name: "boot_mode", Type: cty.String, Required: false},
 		"tpm_support":                           &hcldec.AttrSpec{Name: "tpm_support", Type: cty.String, Required: false},
-		"sriov_net_support":                     &hcldec.AttrSpec{Name: "sriov_net_support", Type: cty.Bool, Required: false},
+		"sriov_support":                         &hcldec.AttrSpec{Name: "sriov_support", Type: cty.Bool, Required: false},
 		"kernel_id":                             &hcldec.AttrSpec{Name: "kernel_id", Type: cty.String, Required: false},
 		"ramdisk_id":                            &hcldec.AttrSpec{Name: "ramdisk_id", Type: cty.String, Required: false},
-		"product_codes":                         &hcldec.AttrSpec{Name: "product_codes", Type: cty.List(cty.String), Required: false},
+		"ami_product_codes":                     &hcldec.AttrSpec{Name: "ami_product_codes", Type: cty.List(cty.String), Required: false},
 	}
 	return s
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -131,16 +132,21 @@ func TestPrepareRootNeedsNoSudo(t *testing.T) {
 	}
 }
 
-func TestPrepareBundlePrefixAlias(t *testing.T) {
+// bundle_prefix has the meaning of HashiCorp's amazon-instance: the
+// prefix of the bundle's files, our bundle_name, with template functions.
+func TestPrepareBundlePrefixIsBundleName(t *testing.T) {
 	noEnv(t)
 	raw := validRaw(t)
-	raw["bundle_prefix"] = "/bundles/web/"
+	raw["bundle_prefix"] = "image-{{timestamp}}"
 	var c Config
 	if _, err := c.Prepare(raw); err != nil {
 		t.Fatal(err)
 	}
-	if c.S3Prefix != "bundles/web" {
-		t.Errorf("s3_prefix from bundle_prefix = %q, want bundles/web", c.S3Prefix)
+	if !regexp.MustCompile(`^image-[0-9]+$`).MatchString(c.BundleName) {
+		t.Errorf("bundle_name from bundle_prefix = %q, want image-<timestamp>", c.BundleName)
+	}
+	if strings.Contains(c.S3Prefix, "image-") {
+		t.Errorf("bundle_prefix went into s3_prefix %q", c.S3Prefix)
 	}
 }
 
@@ -328,7 +334,8 @@ func TestPrepareErrors(t *testing.T) {
 		{"missing bucket", nil, []string{"s3_bucket"}, []string{"s3_bucket: required"}},
 		{"bad bucket", map[string]any{"s3_bucket": "My_Bucket"}, nil, []string{"s3_bucket", "My_Bucket"}},
 		{"bad account", map[string]any{"account_id": "12345"}, nil, []string{"account_id", "12 digits"}},
-		{"prefix and alias", map[string]any{"s3_prefix": "a", "bundle_prefix": "b"}, nil, []string{"s3_prefix, bundle_prefix"}},
+		{"name and HashiCorp's name", map[string]any{"bundle_name": "a", "bundle_prefix": "b"}, nil, []string{"bundle_name, bundle_prefix"}},
+		{"bad bundle_prefix", map[string]any{"bundle_prefix": "a/b"}, nil, []string{"bundle_prefix", "a/b"}},
 		{"prefix with a build variable", map[string]any{"s3_prefix": "bundles/{{ .SourceAMI }}"}, nil, []string{"s3_prefix: build variables such as {{ .SourceAMI }} are not available"}},
 		{"ami name with a build variable", map[string]any{"ami_name": "web {{ .SourceAMIName }}"}, nil, []string{"ami_name: build variables such as {{ .SourceAMIName }} are not available in ami_name"}},
 		{"prefix with dot-dot", map[string]any{"s3_prefix": "a/../b"}, nil, []string{"s3_prefix", ".."}},
@@ -350,16 +357,16 @@ func TestPrepareErrors(t *testing.T) {
 		{"exclude everything", map[string]any{"bundle_exclude": []string{"/"}}, nil, []string{"bundle_exclude[0]", "everything"}},
 		{"concurrency", map[string]any{"s3_upload_concurrency": 100}, nil, []string{"s3_upload_concurrency", "1 to 32"}},
 		{"architecture", map[string]any{"architecture": "amd64"}, nil, []string{"architecture", "amd64", "i386", "x86_64", "arm64"}},
-		{"virtualization", map[string]any{"virtualization_type": "pv"}, nil, []string{"virtualization_type", "hvm", "paravirtual"}},
-		{"paravirtual without kernel", map[string]any{"virtualization_type": "paravirtual"}, nil, []string{"kernel_id: required"}},
-		{"paravirtual arm64", map[string]any{"virtualization_type": "paravirtual", "architecture": "arm64", "kernel_id": "aki-12345678"}, nil, []string{"virtualization_type", "arm64"}},
+		{"virtualization", map[string]any{"ami_virtualization_type": "pv"}, nil, []string{"ami_virtualization_type", "hvm", "paravirtual"}},
+		{"paravirtual without kernel", map[string]any{"ami_virtualization_type": "paravirtual"}, nil, []string{"kernel_id: required"}},
+		{"paravirtual arm64", map[string]any{"ami_virtualization_type": "paravirtual", "architecture": "arm64", "kernel_id": "aki-12345678"}, nil, []string{"ami_virtualization_type", "arm64"}},
 		{"root device", map[string]any{"root_device_name": "sda1"}, nil, []string{"root_device_name", "/dev/sda1"}},
 		{"boot mode", map[string]any{"boot_mode": "bios"}, nil, []string{"boot_mode", "legacy-bios", "uefi"}},
 		{"tpm without uefi", map[string]any{"tpm_support": "v2.0"}, nil, []string{"tpm_support", "uefi"}},
 		{"tpm value", map[string]any{"tpm_support": "2", "boot_mode": "uefi"}, nil, []string{"tpm_support", "v2.0"}},
 		{"kernel id", map[string]any{"kernel_id": "ami-12345678"}, nil, []string{"kernel_id", "aki-"}},
 		{"ramdisk id", map[string]any{"ramdisk_id": "x"}, nil, []string{"ramdisk_id", "ari-"}},
-		{"product code", map[string]any{"product_codes": []string{"no spaces"}}, nil, []string{"product_codes[0]"}},
+		{"product code", map[string]any{"ami_product_codes": []string{"no spaces"}}, nil, []string{"ami_product_codes[0]"}},
 		{"snapshot tags", map[string]any{"snapshot_tags": map[string]string{"a": "b"}}, nil, []string{"snapshot_tags", "no snapshots"}},
 		{"root device mapped", map[string]any{"ami_block_device_mappings": []map[string]any{{"device_name": "/dev/sda1", "volume_size": 8}}}, nil, []string{"ami_block_device_mappings[0].device_name", "root device"}},
 		{"winrm", map[string]any{"communicator": "winrm", "winrm_username": "Administrator"}, nil, []string{"communicator", "Windows instance-store AMIs cannot be created"}},
@@ -412,8 +419,8 @@ func TestConfigSpecCoversOptions(t *testing.T) {
 	spec := b.ConfigSpec()
 	for _, name := range []string{"account_id", "s3_bucket", "s3_prefix", "bundle_prefix", "bundle_name", "x509_cert_path",
 		"x509_key_path", "x509_generated_dir", "ec2_cert_path", "bundle_source", "bundle_scratch_dir", "bundle_size_mb",
-		"bundle_exclude", "bundle_command_prefix", "s3_upload_concurrency", "architecture", "virtualization_type",
-		"root_device_name", "boot_mode", "tpm_support", "sriov_net_support", "kernel_id", "ramdisk_id", "product_codes",
+		"bundle_exclude", "bundle_command_prefix", "s3_upload_concurrency", "architecture", "ami_virtualization_type",
+		"root_device_name", "boot_mode", "tpm_support", "sriov_support", "kernel_id", "ramdisk_id", "ami_product_codes",
 		"ena_support", "imds_support", "ami_block_device_mappings", "aws_polling", "source_ami_filter"} {
 		if _, ok := spec[name]; !ok {
 			t.Errorf("HCL2 spec lacks %q; run make generate", name)
@@ -422,7 +429,7 @@ func TestConfigSpecCoversOptions(t *testing.T) {
 	src := `
 s3_bucket = "b"
 bundle_exclude = ["/a"]
-sriov_net_support = true
+sriov_support = true
 `
 	f, diags := hclparse.NewParser().ParseHCL([]byte(src), "x.hcl")
 	if diags.HasErrors() {

@@ -1,4 +1,4 @@
-# want: virtualization_type
+# want: ami_virtualization_type
 # want: hvm2
 # want: paravirtual
 source "ami-instance" "bad" {
@@ -9,7 +9,7 @@ source "ami-instance" "bad" {
   ssh_username        = "root"
   ami_name            = "bad-input-{{timestamp}}"
   s3_bucket           = "my-bundles"
-  virtualization_type = "hvm2"
+  ami_virtualization_type = "hvm2"
 }
 
 build {
