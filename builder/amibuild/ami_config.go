@@ -33,6 +33,12 @@ type AMIConfig struct {
 	// both takes this value). They may use the same build variables as
 	// `tags`.
 	SnapshotTags map[string]string `mapstructure:"snapshot_tags" required:"false"`
+	// The same as `tags`, as repeatable `tag { key = "…" value = "…" }`
+	// blocks (handy with HCL2 `dynamic` blocks). A key may be set in
+	// `tags` or in a `tag` block, not both.
+	AMITag config.KeyValues `mapstructure:"tag" required:"false"`
+	// The same as `snapshot_tags`, as repeatable `snapshot_tag` blocks.
+	SnapshotTag config.KeyValues `mapstructure:"snapshot_tag" required:"false"`
 	// Deregister an AMI you own with the same name before creating the new
 	// one. `packer build -force` sets it too. The old AMI is deregistered
 	// only once the build instance has been provisioned and stopped.
@@ -80,6 +86,8 @@ func (c *AMIConfig) Prepare(ctx *interpolate.Context) []error {
 	default:
 		add("imds_support: %q is invalid; the only valid value is \"v2.0\"", c.AMIIMDSSupport)
 	}
+	errs = append(errs, mergeTagBlocks("tags", "tag", &c.AMITags, c.AMITag)...)
+	errs = append(errs, mergeTagBlocks("snapshot_tags", "snapshot_tag", &c.SnapshotTags, c.SnapshotTag)...)
 	errs = append(errs, checkTags(ctx, "tags", c.AMITags)...)
 	errs = append(errs, checkTags(ctx, "snapshot_tags", c.SnapshotTags)...)
 	errs = append(errs, c.AMIMappings.Prepare("ami_block_device_mappings")...)

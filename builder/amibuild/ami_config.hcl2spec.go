@@ -4,21 +4,24 @@ package amibuild
 
 import (
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/zclconf/go-cty/cty"
 )
 
 // FlatAMIConfig is an auto-generated flat version of AMIConfig.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatAMIConfig struct {
-	AMIName                *string           `mapstructure:"ami_name" required:"true" cty:"ami_name" hcl:"ami_name"`
-	AMIDescription         *string           `mapstructure:"ami_description" required:"false" cty:"ami_description" hcl:"ami_description"`
-	AMITags                map[string]string `mapstructure:"tags" required:"false" cty:"tags" hcl:"tags"`
-	SnapshotTags           map[string]string `mapstructure:"snapshot_tags" required:"false" cty:"snapshot_tags" hcl:"snapshot_tags"`
-	AMIForceDeregister     *bool             `mapstructure:"force_deregister" required:"false" cty:"force_deregister" hcl:"force_deregister"`
-	AMIForceDeleteSnapshot *bool             `mapstructure:"force_delete_snapshot" required:"false" cty:"force_delete_snapshot" hcl:"force_delete_snapshot"`
-	AMIENASupport          *bool             `mapstructure:"ena_support" required:"false" cty:"ena_support" hcl:"ena_support"`
-	AMIIMDSSupport         *string           `mapstructure:"imds_support" required:"false" cty:"imds_support" hcl:"imds_support"`
-	AMIMappings            []FlatBlockDevice `mapstructure:"ami_block_device_mappings" required:"false" cty:"ami_block_device_mappings" hcl:"ami_block_device_mappings"`
+	AMIName                *string               `mapstructure:"ami_name" required:"true" cty:"ami_name" hcl:"ami_name"`
+	AMIDescription         *string               `mapstructure:"ami_description" required:"false" cty:"ami_description" hcl:"ami_description"`
+	AMITags                map[string]string     `mapstructure:"tags" required:"false" cty:"tags" hcl:"tags"`
+	SnapshotTags           map[string]string     `mapstructure:"snapshot_tags" required:"false" cty:"snapshot_tags" hcl:"snapshot_tags"`
+	AMITag                 []config.FlatKeyValue `mapstructure:"tag" required:"false" cty:"tag" hcl:"tag"`
+	SnapshotTag            []config.FlatKeyValue `mapstructure:"snapshot_tag" required:"false" cty:"snapshot_tag" hcl:"snapshot_tag"`
+	AMIForceDeregister     *bool                 `mapstructure:"force_deregister" required:"false" cty:"force_deregister" hcl:"force_deregister"`
+	AMIForceDeleteSnapshot *bool                 `mapstructure:"force_delete_snapshot" required:"false" cty:"force_delete_snapshot" hcl:"force_delete_snapshot"`
+	AMIENASupport          *bool                 `mapstructure:"ena_support" required:"false" cty:"ena_support" hcl:"ena_support"`
+	AMIIMDSSupport         *string               `mapstructure:"imds_support" required:"false" cty:"imds_support" hcl:"imds_support"`
+	AMIMappings            []FlatBlockDevice     `mapstructure:"ami_block_device_mappings" required:"false" cty:"ami_block_device_mappings" hcl:"ami_block_device_mappings"`
 }
 
 // FlatMapstructure returns a new FlatAMIConfig.
@@ -37,6 +40,8 @@ func (*FlatAMIConfig) HCL2Spec() map[string]hcldec.Spec {
 		"ami_description":           &hcldec.AttrSpec{Name: "ami_description", Type: cty.String, Required: false},
 		"tags":                      &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
 		"snapshot_tags":             &hcldec.AttrSpec{Name: "snapshot_tags", Type: cty.Map(cty.String), Required: false},
+		"tag":                       &hcldec.BlockListSpec{TypeName: "tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
+		"snapshot_tag":              &hcldec.BlockListSpec{TypeName: "snapshot_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
 		"force_deregister":          &hcldec.AttrSpec{Name: "force_deregister", Type: cty.Bool, Required: false},
 		"force_delete_snapshot":     &hcldec.AttrSpec{Name: "force_delete_snapshot", Type: cty.Bool, Required: false},
 		"ena_support":               &hcldec.AttrSpec{Name: "ena_support", Type: cty.Bool, Required: false},

@@ -97,6 +97,12 @@ type RunConfig struct {
 	// Tags for the volumes of the build instance. Values may use the build
 	// variables.
 	RunVolumeTags map[string]string `mapstructure:"run_volume_tags" required:"false"`
+	// The same as `run_tags`, as repeatable `run_tag { key = "…" value =
+	// "…" }` blocks. A key may be set in `run_tags` or in a `run_tag`
+	// block, not both.
+	RunTag config.KeyValues `mapstructure:"run_tag" required:"false"`
+	// The same as `run_volume_tags`, as repeatable `run_volume_tag` blocks.
+	RunVolumeTag config.KeyValues `mapstructure:"run_volume_tag" required:"false"`
 	// The instance metadata service options of the build instance.
 	MetadataOptions MetadataOptions `mapstructure:"metadata_options" required:"false"`
 	// Volumes to attach to the build instance, or changes to the source
@@ -330,6 +336,8 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 	}
 
 	// Tags, metadata and volumes.
+	errs = append(errs, mergeTagBlocks("run_tags", "run_tag", &c.RunTags, c.RunTag)...)
+	errs = append(errs, mergeTagBlocks("run_volume_tags", "run_volume_tag", &c.RunVolumeTags, c.RunVolumeTag)...)
 	errs = append(errs, checkTags(ctx, "run_tags", c.RunTags)...)
 	errs = append(errs, checkTags(ctx, "run_volume_tags", c.RunVolumeTags)...)
 	errs = append(errs, c.MetadataOptions.prepare()...)
@@ -399,6 +407,30 @@ func (c *RunConfig) ReadUserData() (string, error) {
 // non-empty and may not use the reserved "aws:" prefix; lengths follow the
 // EC2 limits (128 characters per key, 256 per value, 50 tags); templates
 // must render with placeholder build data (see checkTemplate).
+// mergeTagBlocks adds the repeatable key/value blocks of blockField (as in
+// HashiCorp's `tag` blocks) to the map of mapField. An empty key, a key
+// given twice in blocks, or a key in both the map and a block is an error
+// naming both fields.
+func mergeTagBlocks(mapField, blockField string, to *map[string]string, blocks config.KeyValues) []error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, kv := range blocks {
+		switch _, inMap := (*to)[kv.Key]; {
+		case strings.TrimSpace(kv.Key) == "":
+			errs = append(errs, fmt.Errorf("%s[%d].key: required", blockField, i))
+		case seen[kv.Key]:
+			errs = append(errs, fmt.Errorf("%s[%d]: tag %q is set by an earlier %s block", blockField, i, kv.Key, blockField))
+		case inMap:
+			errs = append(errs, fmt.Errorf("%s, %s: tag %q is set in both; set it in one of them", mapField, blockField, kv.Key))
+		}
+		seen[kv.Key] = true
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return blocks.CopyOn(to)
+}
+
 func checkTags(ctx *interpolate.Context, field string, tags map[string]string) []error {
 	var errs []error
 	if len(tags) > 50 {

@@ -27,6 +27,10 @@ var InterpolateExclude = []string{
 	"run_volume_tags",
 	"snapshot_tags",
 	"tags",
+	"run_tag",
+	"run_volume_tag",
+	"snapshot_tag",
+	"tag",
 }
 
 // DecodeConfig decodes raws into cfg, a pointer to a builder's

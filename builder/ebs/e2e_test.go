@@ -245,6 +245,26 @@ func TestE2EBuild(t *testing.T) {
   }
   snapshot_tags = {
     Snap = "yes"
+  }
+  # HashiCorp's repeatable tag blocks, plain and dynamic.
+  tag {
+    key   = "Team"
+    value = "platform-{{ .BuildRegion }}"
+  }
+  dynamic "tag" {
+    for_each = { CostCenter = "cc-42" }
+    content {
+      key   = tag.key
+      value = tag.value
+    }
+  }
+  snapshot_tag {
+    key   = "SnapBlock"
+    value = "yes"
+  }
+  run_tag {
+    key   = "RunBlock"
+    value = "yes"
   }`,
 		Provision: []string{"echo " + marker + " > " + out},
 	})
@@ -265,7 +285,7 @@ func TestE2EBuild(t *testing.T) {
 	if got := aws.ToString(img.Description); got != "built by the e2e test" {
 		t.Errorf("AMI description = %q", got)
 	}
-	wantTags := map[string]string{"Name": "e2e", "SourceAMI": e.sourceAMI, "Region": e2eRegion}
+	wantTags := map[string]string{"Name": "e2e", "SourceAMI": e.sourceAMI, "Region": e2eRegion, "Team": "platform-" + e2eRegion, "CostCenter": "cc-42"}
 	if got := tagMap(img.Tags); !mapsContain(got, wantTags) {
 		t.Errorf("AMI tags = %v, want at least %v", got, wantTags)
 	}
@@ -278,8 +298,8 @@ func TestE2EBuild(t *testing.T) {
 			t.Fatalf("DescribeSnapshots: %v", err)
 		}
 		for _, sn := range s.Snapshots {
-			if got := tagMap(sn.Tags); got["Snap"] != "yes" {
-				t.Errorf("snapshot %s tags = %v, want Snap=yes", aws.ToString(sn.SnapshotId), got)
+			if got := tagMap(sn.Tags); got["Snap"] != "yes" || got["SnapBlock"] != "yes" {
+				t.Errorf("snapshot %s tags = %v, want Snap=yes and SnapBlock=yes", aws.ToString(sn.SnapshotId), got)
 			}
 		}
 	}
@@ -303,6 +323,15 @@ func TestE2EBuild(t *testing.T) {
 	}
 	if got := runs[0].Params.Get("ImageId"); got != e.sourceAMI {
 		t.Errorf("RunInstances ImageId = %q, want %q", got, e.sourceAMI)
+	}
+	runTags := map[string]string{}
+	for k, v := range runs[0].Params {
+		if strings.HasPrefix(k, "TagSpecification.1.Tag.") && strings.HasSuffix(k, ".Key") {
+			runTags[v[0]] = runs[0].Params.Get(strings.TrimSuffix(k, ".Key") + ".Value")
+		}
+	}
+	if runTags["Purpose"] != "e2e-build" || runTags["RunBlock"] != "yes" {
+		t.Errorf("RunInstances instance tags = %v, want Purpose and RunBlock from run_tags and run_tag", runTags)
 	}
 	if len(e.proxy.CallsFor("ec2", "TerminateInstances")) == 0 {
 		t.Error("no TerminateInstances call")

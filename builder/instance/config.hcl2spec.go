@@ -6,6 +6,7 @@ import (
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 	"github.com/amiforge/packer-plugin-ami/builder/secret"
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -48,6 +49,8 @@ type FlatConfig struct {
 	SSHInterface              *string                        `mapstructure:"ssh_interface" required:"false" cty:"ssh_interface" hcl:"ssh_interface"`
 	RunTags                   map[string]string              `mapstructure:"run_tags" required:"false" cty:"run_tags" hcl:"run_tags"`
 	RunVolumeTags             map[string]string              `mapstructure:"run_volume_tags" required:"false" cty:"run_volume_tags" hcl:"run_volume_tags"`
+	RunTag                    []config.FlatKeyValue          `mapstructure:"run_tag" required:"false" cty:"run_tag" hcl:"run_tag"`
+	RunVolumeTag              []config.FlatKeyValue          `mapstructure:"run_volume_tag" required:"false" cty:"run_volume_tag" hcl:"run_volume_tag"`
 	MetadataOptions           *amibuild.FlatMetadataOptions  `mapstructure:"metadata_options" required:"false" cty:"metadata_options" hcl:"metadata_options"`
 	LaunchMappings            []amibuild.FlatBlockDevice     `mapstructure:"launch_block_device_mappings" required:"false" cty:"launch_block_device_mappings" hcl:"launch_block_device_mappings"`
 	Type                      *string                        `mapstructure:"communicator" cty:"communicator" hcl:"communicator"`
@@ -103,6 +106,8 @@ type FlatConfig struct {
 	AMIDescription            *string                        `mapstructure:"ami_description" required:"false" cty:"ami_description" hcl:"ami_description"`
 	AMITags                   map[string]string              `mapstructure:"tags" required:"false" cty:"tags" hcl:"tags"`
 	SnapshotTags              map[string]string              `mapstructure:"snapshot_tags" required:"false" cty:"snapshot_tags" hcl:"snapshot_tags"`
+	AMITag                    []config.FlatKeyValue          `mapstructure:"tag" required:"false" cty:"tag" hcl:"tag"`
+	SnapshotTag               []config.FlatKeyValue          `mapstructure:"snapshot_tag" required:"false" cty:"snapshot_tag" hcl:"snapshot_tag"`
 	AMIForceDeregister        *bool                          `mapstructure:"force_deregister" required:"false" cty:"force_deregister" hcl:"force_deregister"`
 	AMIForceDeleteSnapshot    *bool                          `mapstructure:"force_delete_snapshot" required:"false" cty:"force_delete_snapshot" hcl:"force_delete_snapshot"`
 	AMIENASupport             *bool                          `mapstructure:"ena_support" required:"false" cty:"ena_support" hcl:"ena_support"`
@@ -184,6 +189,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"ssh_interface":                         &hcldec.AttrSpec{Name: "ssh_interface", Type: cty.String, Required: false},
 		"run_tags":                              &hcldec.AttrSpec{Name: "run_tags", Type: cty.Map(cty.String), Required: false},
 		"run_volume_tags":                       &hcldec.AttrSpec{Name: "run_volume_tags", Type: cty.Map(cty.String), Required: false},
+		"run_tag":                               &hcldec.BlockListSpec{TypeName: "run_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
+		"run_volume_tag":                        &hcldec.BlockListSpec{TypeName: "run_volume_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
 		"metadata_options":                      &hcldec.BlockSpec{TypeName: "metadata_options", Nested: hcldec.ObjectSpec((*amibuild.FlatMetadataOptions)(nil).HCL2Spec())},
 		"launch_block_device_mappings":          &hcldec.BlockListSpec{TypeName: "launch_block_device_mappings", Nested: hcldec.ObjectSpec((*amibuild.FlatBlockDevice)(nil).HCL2Spec())},
 		"communicator":                          &hcldec.AttrSpec{Name: "communicator", Type: cty.String, Required: false},
@@ -239,6 +246,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"ami_description":                       &hcldec.AttrSpec{Name: "ami_description", Type: cty.String, Required: false},
 		"tags":                                  &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
 		"snapshot_tags":                         &hcldec.AttrSpec{Name: "snapshot_tags", Type: cty.Map(cty.String), Required: false},
+		"tag":                                   &hcldec.BlockListSpec{TypeName: "tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
+		"snapshot_tag":                          &hcldec.BlockListSpec{TypeName: "snapshot_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
 		"force_deregister":                      &hcldec.AttrSpec{Name: "force_deregister", Type: cty.Bool, Required: false},
 		"force_delete_snapshot":                 &hcldec.AttrSpec{Name: "force_delete_snapshot", Type: cty.Bool, Required: false},
 		"ena_support":                           &hcldec.AttrSpec{Name: "ena_support", Type: cty.Bool, Required: false},
