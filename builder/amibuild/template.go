@@ -31,6 +31,10 @@ var InterpolateExclude = []string{
 	"run_volume_tag",
 	"snapshot_tag",
 	"tag",
+	// Command templates of HashiCorp's amazon-instance, with variables of
+	// its own: ami-instance refuses them, and says why, unrendered.
+	"bundle_vol_command",
+	"bundle_upload_command",
 }
 
 // DecodeConfig decodes raws into cfg, a pointer to a builder's

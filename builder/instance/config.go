@@ -168,6 +168,28 @@ type Config struct {
 	// manifest that the AMI is registered from.
 	ProductCodes []string `mapstructure:"ami_product_codes" required:"false"`
 
+	// Options of HashiCorp's `amazon-instance` that cannot apply here,
+	// because this builder makes and uploads the bundle itself, on the
+	// machine running Packer, instead of running Amazon's EC2 AMI tools on
+	// the instance. Setting one is an error that says why and what to use
+	// instead, so that a template moved over is fixed in one pass.
+
+	// Not used: the bundle is made by this builder, not by
+	// `ec2-bundle-vol` on the instance. Use `bundle_source`,
+	// `bundle_exclude` and `bundle_command_prefix`.
+	BundleVolCommand string `mapstructure:"bundle_vol_command" required:"false"`
+	// Not used: the bundle is uploaded by this builder from the machine
+	// running Packer, not by `ec2-upload-bundle` on the instance. Use
+	// `s3_upload_concurrency`.
+	BundleUploadCommand string `mapstructure:"bundle_upload_command" required:"false"`
+	// Not used: no bundle is written on the instance; the image streams to
+	// the machine running Packer. `bundle_scratch_dir` is where `copy`
+	// stages the file system image on the instance.
+	BundleDestination string `mapstructure:"bundle_destination" required:"false"`
+	// Not used: the X.509 certificate and key never leave the machine
+	// running Packer, so nothing is uploaded to the instance.
+	X509UploadPath string `mapstructure:"x509_upload_path" required:"false"`
+
 	ctx interpolate.Context
 	// userCertPEM and userKey are the loaded X.509 files, when given.
 	userCertPEM []byte
@@ -296,6 +318,18 @@ func (c *Config) prepareInstance() []error {
 	}
 	if !amibuild.Matches(bundleNameRE, c.BundleName) || c.BundleName == "." || c.BundleName == ".." {
 		add("%s: %q is invalid; use 1 to 128 letters, digits, '.', '_' and '-'", nameField, c.BundleName)
+	}
+
+	// HashiCorp amazon-instance options that cannot apply.
+	for _, o := range []struct{ field, value, why string }{
+		{"bundle_vol_command", c.BundleVolCommand, "the bundle is made by this builder, not by ec2-bundle-vol on the instance; remove it, and use bundle_source, bundle_exclude or bundle_command_prefix to change what is bundled and how"},
+		{"bundle_upload_command", c.BundleUploadCommand, "the bundle is uploaded by this builder from the machine running Packer, not by ec2-upload-bundle on the instance; remove it (s3_upload_concurrency tunes the upload)"},
+		{"bundle_destination", c.BundleDestination, "no bundle is written on the instance, the image streams to the machine running Packer; remove it (bundle_scratch_dir is where copy stages the image on the instance)"},
+		{"x509_upload_path", c.X509UploadPath, "the X.509 certificate and key never leave the machine running Packer; remove it"},
+	} {
+		if o.value != "" {
+			add("%s: not used by ami-instance: %s", o.field, o.why)
+		}
 	}
 
 	// X.509 material.

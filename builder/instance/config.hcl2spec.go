@@ -139,6 +139,10 @@ type FlatConfig struct {
 	KernelID                  *string                        `mapstructure:"kernel_id" required:"false" cty:"kernel_id" hcl:"kernel_id"`
 	RamdiskID                 *string                        `mapstructure:"ramdisk_id" required:"false" cty:"ramdisk_id" hcl:"ramdisk_id"`
 	ProductCodes              []string                       `mapstructure:"ami_product_codes" required:"false" cty:"ami_product_codes" hcl:"ami_product_codes"`
+	BundleVolCommand          *string                        `mapstructure:"bundle_vol_command" required:"false" cty:"bundle_vol_command" hcl:"bundle_vol_command"`
+	BundleUploadCommand       *string                        `mapstructure:"bundle_upload_command" required:"false" cty:"bundle_upload_command" hcl:"bundle_upload_command"`
+	BundleDestination         *string                        `mapstructure:"bundle_destination" required:"false" cty:"bundle_destination" hcl:"bundle_destination"`
+	X509UploadPath            *string                        `mapstructure:"x509_upload_path" required:"false" cty:"x509_upload_path" hcl:"x509_upload_path"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -279,6 +283,10 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"kernel_id":                             &hcldec.AttrSpec{Name: "kernel_id", Type: cty.String, Required: false},
 		"ramdisk_id":                            &hcldec.AttrSpec{Name: "ramdisk_id", Type: cty.String, Required: false},
 		"ami_product_codes":                     &hcldec.AttrSpec{Name: "ami_product_codes", Type: cty.List(cty.String), Required: false},
+		"bundle_vol_command":                    &hcldec.AttrSpec{Name: "bundle_vol_command", Type: cty.String, Required: false},
+		"bundle_upload_command":                 &hcldec.AttrSpec{Name: "bundle_upload_command", Type: cty.String, Required: false},
+		"bundle_destination":                    &hcldec.AttrSpec{Name: "bundle_destination", Type: cty.String, Required: false},
+		"x509_upload_path":                      &hcldec.AttrSpec{Name: "x509_upload_path", Type: cty.String, Required: false},
 	}
 	return s
 }
