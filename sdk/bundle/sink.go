@@ -93,24 +93,39 @@ func (d Dir) WritePart(ctx context.Context, p *Part) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(string(d), "."+p.Name+".tmp*")
+	return WriteFile(dst, func(f *os.File) error {
+		_, err := f.Write(p.Data)
+		return err
+	})
+}
+
+// WriteFile writes the file path through a temporary file, created
+// exclusively with mode 0600 in path's directory: write fills it, and only
+// when write succeeds is it given mode 0644 and renamed to path, so the
+// file is either complete or absent. The rename replaces whatever is at
+// path (a symbolic link itself, never its target). On any error the
+// temporary file is removed and path is left as it was.
+func WriteFile(path string, write func(f *os.File) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(p.Data)
+	defer func() {
+		if err != nil {
+			os.Remove(f.Name())
+		}
+	}()
+	err = write(f)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), dst)
-	}
 	if err != nil {
-		os.Remove(f.Name())
+		return err
 	}
-	return err
+	return os.Rename(f.Name(), path)
 }
 
 // RenamePart renames a part file.

@@ -44,8 +44,8 @@ func UnbundleToDir(ctx context.Context, in *UnbundleInput, dir string, optFns ..
 		return nil, fmt.Errorf("bundle: unbundle: %w", err)
 	}
 	dst := filepath.Join(dir, m.Name)
-	claimed := false
 	if !opts.Overwrite {
+		// Claim the name first; the image replaces the empty file.
 		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("bundle: unbundle: %s already exists (ReadOptions.Overwrite replaces it): %w", dst, fs.ErrExist)
@@ -53,35 +53,23 @@ func UnbundleToDir(ctx context.Context, in *UnbundleInput, dir string, optFns ..
 		if err != nil {
 			return nil, fmt.Errorf("bundle: unbundle: %w", err)
 		}
-		claimed = true
 		if err := f.Close(); err != nil {
 			os.Remove(dst)
 			return nil, fmt.Errorf("bundle: unbundle: %w", err)
 		}
 	}
-	tmp, err := os.CreateTemp(dir, "."+m.Name+".tmp*")
+	var out *UnbundleOutput
+	var werr error
+	err = WriteFile(dst, func(f *os.File) error {
+		out, werr = writeImage(ctx, in, f, optFns)
+		return werr
+	})
 	if err != nil {
-		if claimed {
+		if !opts.Overwrite {
 			os.Remove(dst)
 		}
-		return nil, fmt.Errorf("bundle: unbundle: %w", err)
-	}
-	out, err := writeImage(ctx, in, tmp, optFns)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("bundle: unbundle: %w", cerr)
-	}
-	if err == nil {
-		if rerr := os.Rename(tmp.Name(), dst); rerr != nil {
-			err = fmt.Errorf("bundle: unbundle: %w", rerr)
-		}
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		if claimed {
-			os.Remove(dst)
+		if err != werr {
+			err = fmt.Errorf("bundle: unbundle: %w", err)
 		}
 		return nil, err
 	}

@@ -126,7 +126,7 @@ func Download(ctx context.Context, api GetObjectAPI, in *DownloadInput, optFns .
 		return nil, err
 	}
 	out.ManifestPath = filepath.Join(in.Dir, bundle.ManifestName(m.Name))
-	err = placeFile(out.ManifestPath, func(f *os.File) error {
+	err = bundle.WriteFile(out.ManifestPath, func(f *os.File) error {
 		_, err := f.Write(raw)
 		return err
 	})
@@ -146,7 +146,7 @@ func downloadPart(ctx context.Context, api GetObjectAPI, loc Location, p bundle.
 	}
 	defer obj.Body.Close()
 	var n int64
-	err = placeFile(path, func(f *os.File) error {
+	err = bundle.WriteFile(path, func(f *os.File) error {
 		h := sha1.New()
 		var err error
 		// One byte more than the limit tells a part that is too large.
@@ -166,34 +166,6 @@ func downloadPart(ctx context.Context, api GetObjectAPI, loc Location, p bundle.
 		return n, fmt.Errorf("bundlestore: download s3://%s/%s to %s: %w", loc.Bucket, key, path, err)
 	}
 	return n, nil
-}
-
-// placeFile writes the file path through a temporary file, created
-// exclusively with mode 0600 in path's directory: write fills it, and only
-// when write succeeds is it given mode 0644 and renamed to path. The rename
-// replaces whatever is at path (a symbolic link itself, never its target).
-// On any error the temporary file is removed and path is left as it was.
-func placeFile(path string, write func(f *os.File) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(f.Name())
-		}
-	}()
-	err = write(f)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // Source reads a bundle's objects directly from S3, for reading or

@@ -133,33 +133,13 @@ func (f *bundleFlags) run(ctx context.Context, std *stdio, args []string) error 
 		fmt.Fprintln(std.stdout, "Created", filepath.Join(f.dest, p.Filename))
 	}
 	manifestPath := filepath.Join(f.dest, out.ManifestName)
-	if err := writeFileAtomic(manifestPath, out.ManifestBytes); err != nil {
+	if err := bundle.WriteFile(manifestPath, func(f *os.File) error {
+		_, err := f.Write(out.ManifestBytes)
+		return err
+	}); err != nil {
 		return err
 	}
 	fmt.Fprintln(std.stdout, "Created", manifestPath)
 	fmt.Fprintf(std.stdout, "Bundled %s (%s) into %d parts (%s).\n", f.image, size(n), len(out.Manifest.Parts), size(out.Manifest.BundledSize))
 	return nil
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }
