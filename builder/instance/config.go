@@ -8,8 +8,6 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"net/netip"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -572,7 +570,7 @@ func (c *Config) prepareLocalEmulator() []error {
 	switch {
 	case ep == "":
 		return []error{errors.New("local_emulator: needs the EC2 endpoint of the emulator on a loopback address, for example custom_endpoint_ec2 = \"http://127.0.0.1:5000\" (or AWS_ENDPOINT_URL_EC2 / AWS_ENDPOINT_URL); none is set")}
-	case !loopbackEndpoint(ep):
+	case !awscfg.LoopbackEndpoint(ep):
 		return []error{fmt.Errorf("local_emulator: the EC2 endpoint %q is not a loopback address; local_emulator is only for a local AWS emulator on 127.0.0.1, [::1] or localhost, never for AWS or its VPC and FIPS endpoints", ep)}
 	}
 	return nil
@@ -595,21 +593,6 @@ func (c *Config) ec2Endpoint() string {
 		}
 	}
 	return ""
-}
-
-// loopbackEndpoint reports whether the endpoint URL ep names a loopback
-// host: an address in 127.0.0.0/8, ::1, or localhost.
-func loopbackEndpoint(ep string) bool {
-	u, err := url.Parse(ep)
-	if err != nil {
-		return false
-	}
-	host := u.Hostname()
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 // DefaultPrefix returns the default s3_prefix for an AMI name: the name

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 )
 
 // stepCheckSourceImage checks the source AMI found by
@@ -39,7 +40,7 @@ func (s *stepCheckSourceImage) Run(_ context.Context, state multistep.StateBag) 
 		return amibuild.Halt(state, u, errors.New("internal error: no source AMI in the build state"))
 	}
 	sess, _ := amibuild.StateSession.Get(state)
-	local := s.LocalEmulator && sess != nil && loopbackEndpoint(sess.Endpoints().EC2)
+	local := s.LocalEmulator && sess != nil && awscfg.LoopbackEndpoint(sess.Endpoints().EC2)
 	if err := checkSourceImage(img, local); err != nil {
 		return amibuild.Halt(state, u, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
 )
 
@@ -63,7 +64,7 @@ func (s *stepPrepareCerts) Run(_ context.Context, state multistep.StateBag) mult
 		c.EC2Cert = cert
 	} else {
 		sess, ok := amibuild.StateSession.Get(state)
-		if !s.LocalEmulator || !ok || sess == nil || !loopbackEndpoint(sess.Endpoints().EC2) {
+		if !s.LocalEmulator || !ok || sess == nil || !awscfg.LoopbackEndpoint(sess.Endpoints().EC2) {
 			return amibuild.Halt(state, u, fmt.Errorf("ec2_cert_path: required: Amazon's EC2 certificate (cert-ec2.pem from Amazon's EC2 AMI tools); a stand-in is only used with local_emulator and a loopback EC2 endpoint"))
 		}
 	}

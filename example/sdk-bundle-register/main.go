@@ -40,12 +40,9 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net/netip"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
@@ -104,7 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-image, -name and -bucket are required")
 	case (o.cert == "") != (o.key == ""):
 		return nil, errors.New("-cert and -key go together: give both, or neither to generate them")
-	case o.localEmulator && !loopbackURL(o.endpoint):
+	case o.localEmulator && !awscfg.LoopbackEndpoint(o.endpoint):
 		return nil, fmt.Errorf("-local-emulator needs -endpoint on a loopback address (127.0.0.1, [::1] or localhost), not %q", o.endpoint)
 	case o.ec2Cert == "" && !o.localEmulator:
 		return nil, errors.New("-ec2-cert is required: Amazon's EC2 certificate (cert-ec2.pem from ec2-ami-tools' etc/ec2/amitools/)")
@@ -115,19 +112,6 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-arch %q: want i386, x86_64 or arm64", o.arch)
 	}
 	return o, nil
-}
-
-// loopbackURL reports whether the URL s names a loopback host.
-func loopbackURL(s string) bool {
-	u, err := url.Parse(s)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(u.Hostname(), "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(u.Hostname())
-	return err == nil && ip.IsLoopback()
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
