@@ -298,19 +298,19 @@ func (r *run) fail(err error) error {
 // find out whether an interrupted CopyImage made a copy, which region and
 // name to check. It reports whether there was any.
 func (r *run) sayUnknownCopies() bool {
-	any := false
+	found := false
 	for _, res := range r.manifest.Regions {
 		if res.Status != distribute.StatusUnknown {
 			continue
 		}
-		if !any {
+		if !found {
 			r.ui.Error("The copies this run knows of were removed, but not every outcome is known:")
-			any = true
+			found = true
 		}
 		r.ui.Error(fmt.Sprintf("  %s: an interrupted copy may exist; check %s for an AMI named %q tagged %s=%s",
 			res.Region, res.Region, res.Name, distribute.CopyTokenTag, res.ClientToken))
 	}
-	return any
+	return found
 }
 
 // resolveInputs finds the AMIs to distribute: source_ami or

@@ -384,13 +384,15 @@ func prepare(ctx context.Context, clients ClientFunc, in *CopyInput, o Options, 
 	// The source's key matters for sharing the source itself and for
 	// copies in its region that keep its key; DescribeImages never reports
 	// it, so it is read from the snapshots (and KMS) only then.
+	rts := make([]resolvedTarget, len(in.Targets))
 	srcGrants := Permissions{}
 	if in.IncludeSource {
 		srcGrants = in.Permissions
 	}
-	for _, t := range in.Targets {
-		if rt := in.resolve(t, src); rt.keepsSourceKey && rt.perms.grantsOthers() {
-			srcGrants = rt.perms
+	for i, t := range in.Targets {
+		rts[i] = in.resolve(t, src)
+		if rts[i].keepsSourceKey && rts[i].perms.grantsOthers() {
+			srcGrants = rts[i].perms
 		}
 	}
 	var errs []error
@@ -404,26 +406,25 @@ func prepare(ctx context.Context, clients ClientFunc, in *CopyInput, o Options, 
 			errs = append(errs, fmt.Errorf("source %s in %s: %w", in.SourceImageID, in.SourceRegion, err))
 		}
 	}
-	for _, t := range in.Targets {
-		rt := in.resolve(t, src)
+	for _, rt := range rts {
 		if rt.name == "" {
-			errs = append(errs, fmt.Errorf("%s: the source AMI has no name; set a name for the copy", t.Region))
+			errs = append(errs, fmt.Errorf("%s: the source AMI has no name; set a name for the copy", rt.region))
 		}
 		if rt.keepsSourceKey {
 			rt.enc.KMSKeyID, rt.enc.KeyManager = p.srcEnc.KMSKeyID, p.srcEnc.KeyManager
 		} else if rt.kmsKeyID != "" {
 			// The key the copy is made with, named by the caller: ask KMS
 			// who manages it (no snapshot to read yet).
-			e, err := o.resolveKey(ctx, nil, t.Region, nil, rt.perms, rt.enc)
+			e, err := o.resolveKey(ctx, nil, rt.region, nil, rt.perms, rt.enc)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", t.Region, err))
+				errs = append(errs, fmt.Errorf("%s: %w", rt.region, err))
 				p.targets = append(p.targets, rt)
 				continue
 			}
 			rt.enc = e
 		}
 		if err := CheckSharing(rt.perms, rt.enc); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", t.Region, err))
+			errs = append(errs, fmt.Errorf("%s: %w", rt.region, err))
 		}
 		p.targets = append(p.targets, rt)
 	}
