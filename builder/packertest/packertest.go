@@ -201,6 +201,11 @@ type RunOptions struct {
 	// its plugins, as a terminal's Ctrl-C would) the first time a line of
 	// output contains this string.
 	InterruptOn string
+	// Interrupt, when not nil, makes the run send SIGINT to packer (and its
+	// plugins) once the channel is closed, for tests that interrupt when an
+	// event outside packer's output happens, such as a request reaching the
+	// proxy.
+	Interrupt <-chan struct{}
 	// Timeout bounds the run; zero means [DefaultTimeout]. When it expires
 	// packer gets SIGINT, then SIGKILL 30 seconds later.
 	Timeout time.Duration
@@ -285,6 +290,14 @@ func (p *Packer) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 		interruptOnce       sync.Once
 	)
 	signalGroup := func(sig syscall.Signal) { _ = syscall.Kill(-cmd.Process.Pid, sig) }
+	interrupt := func() {
+		interruptOnce.Do(func() {
+			mu.Lock()
+			res.Interrupted = true
+			mu.Unlock()
+			signalGroup(syscall.SIGINT)
+		})
+	}
 	onLine := func(buf *strings.Builder) func(string) {
 		return func(line string) {
 			mu.Lock()
@@ -295,12 +308,7 @@ func (p *Packer) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 			}
 			mu.Unlock()
 			if opts.InterruptOn != "" && strings.Contains(line, opts.InterruptOn) {
-				interruptOnce.Do(func() {
-					mu.Lock()
-					res.Interrupted = true
-					mu.Unlock()
-					signalGroup(syscall.SIGINT)
-				})
+				interrupt()
 			}
 		}
 	}
@@ -320,6 +328,7 @@ func (p *Packer) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	ctxDone := ctx.Done()
+	interruptCh := opts.Interrupt
 	var killTimer <-chan time.Time
 	var waitErr error
 wait:
@@ -327,6 +336,9 @@ wait:
 		select {
 		case waitErr = <-waitDone:
 			break wait
+		case <-interruptCh:
+			interruptCh = nil
+			interrupt()
 		case <-ctxDone:
 			ctxDone = nil
 			mu.Lock()

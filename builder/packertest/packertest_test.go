@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -70,6 +71,21 @@ echo "args=$*"; cat "$2"
 			name:            "interrupt on marker",
 			script:          "trap 'echo got-interrupt; exit 130' INT\necho starting\necho '==> marker: ready'\nwhile :; do sleep 0.05; done\n",
 			opts:            RunOptions{InterruptOn: "marker: ready", Timeout: 20 * time.Second},
+			wantExit:        130,
+			wantStdout:      []string{"got-interrupt"},
+			wantInterrupted: true,
+		},
+		{
+			name:   "interrupt on channel",
+			script: "trap 'echo got-interrupt; exit 130' INT\necho ready-for-signal\nwhile :; do sleep 0.05; done\n",
+			opts: func() RunOptions {
+				ready := make(chan struct{})
+				return RunOptions{
+					Interrupt: ready,
+					Stdout:    closeOnLine{marker: "ready-for-signal", ch: ready, once: new(sync.Once)},
+					Timeout:   20 * time.Second,
+				}
+			}(),
 			wantExit:        130,
 			wantStdout:      []string{"got-interrupt"},
 			wantInterrupted: true,
@@ -196,4 +212,18 @@ func TestHostAWSEnv(t *testing.T) {
 			t.Errorf("HostAWSEnv() passes on %q", kv)
 		}
 	}
+}
+
+// closeOnLine closes ch the first time a write contains marker.
+type closeOnLine struct {
+	marker string
+	ch     chan struct{}
+	once   *sync.Once
+}
+
+func (c closeOnLine) Write(b []byte) (int, error) {
+	if strings.Contains(string(b), c.marker) {
+		c.once.Do(func() { close(c.ch) })
+	}
+	return len(b), nil
 }

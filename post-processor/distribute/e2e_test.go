@@ -500,10 +500,14 @@ func TestE2EInterruptRemovesCopies(t *testing.T) {
 	src, srcSnaps := e.registerImage(t, srcRegion, name, nil)
 	e.proxy.Reset()
 	// The first CopyImage into the second region hangs and never reaches
-	// EC2; the cleanup's replay of it goes through.
+	// EC2; packer is interrupted once that call is at the proxy (not when
+	// the plugin announces it, which can be before the request is sent),
+	// and the cleanup's replay of it goes through.
 	var hung atomic.Bool
+	arrived := make(chan struct{})
 	e.proxy.SetFault(func(_ *http.Request, c awstest.Call) *awstest.Fault {
 		if awstest.Matches(c, "ec2", "CopyImage") && c.Region == apRegion && hung.CompareAndSwap(false, true) {
+			close(arrived)
 			return awstest.LatencyFault(2 * time.Minute)
 		}
 		return nil
@@ -516,8 +520,8 @@ func TestE2EInterruptRemovesCopies(t *testing.T) {
     copy_concurrency = 1
     ami_users        = [%q]
 `, src, euRegion, apRegion, shareAccount)),
-		InterruptOn: "to " + apRegion + " as",
-		Timeout:     60 * time.Second,
+		Interrupt: arrived,
+		Timeout:   60 * time.Second,
 	})
 	if !res.Interrupted {
 		t.Fatal("the copy into " + apRegion + " never started; packer was not interrupted")
