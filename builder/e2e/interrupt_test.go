@@ -181,9 +181,9 @@ var instancePoints = []point{
 var distributePoints = []point{
 	{name: "lookup", marker: "Looking up source_ami", hold: "DescribeImages", fail: "DescribeImages"},
 	{name: "preflight", marker: "before any change", trigger: "DescribeImages", hold: "DescribeImages", fail: "DescribeRegions"},
-	{name: "copy", marker: "Copying", hold: "CopyImage", holdRegion: apRegion, fail: "CopyImage", failRegion: apRegion},
+	{name: "copy", marker: "(at most", hold: "CopyImage", holdRegion: apRegion, fail: "CopyImage", failRegion: apRegion},
 	{name: "copied", marker: "is available", hold: "ModifyImageAttribute", failAfter: "CopyImage", fail: "ModifyImageAttribute", failRegion: euRegion, sampled: true},
-	{name: "share-source", marker: "Sharing, tagging and deprecating input AMI", hold: "ModifyImageAttribute", holdRegion: buildRegion, fail: "CreateTags", failRegion: buildRegion, sampled: true},
+	{name: "share-source", marker: "sharing, tagging and deprecating input AMI", hold: "ModifyImageAttribute", holdRegion: buildRegion, fail: "CreateTags", failRegion: buildRegion, sampled: true},
 	{name: "protect", marker: "turning on deregistration protection", protection: true,
 		standIn: []string{"EnableImageDeregistrationProtection", "DisableImageDeregistrationProtection"},
 		hold:    "EnableImageDeregistrationProtection", holdRegion: euRegion, fail: "EnableImageDeregistrationProtection", failRegion: apRegion},

@@ -152,76 +152,20 @@ func (r *run) do(ctx context.Context, in packersdk.Artifact) (art *Artifact, err
 	if err := r.resolveInputs(ctx, in); err != nil {
 		return nil, err
 	}
-	copyIn, inputIns, err := r.plan()
+	din, err := r.plan()
 	if err != nil {
 		return nil, err
 	}
-
-	// Pre-flight: nothing changes unless every check passes.
-	r.ui.Say(fmt.Sprintf("Checking %s in %s and the target regions before any change...", r.source.ImageID, r.source.Region))
-	var pre *distribute.PreflightOutput
-	if len(copyIn.Targets) > 0 {
-		if pre, err = distribute.Preflight(ctx, r.clients, copyIn, r.opts()); err != nil {
-			return nil, fmt.Errorf("pre-flight: %w", err)
-		}
-		copyIn.Preflighted = true // Copy need not check again
+	out, err := distribute.Distribute(ctx, r.clients, din, r.opts())
+	if out != nil {
+		r.manifest.Regions = out.Results
 	}
-	for _, e := range inputIns {
-		if _, err := distribute.Preflight(ctx, r.clients, e, r.opts()); err != nil {
-			return nil, fmt.Errorf("pre-flight of input AMI %s in %s: %w", e.SourceImageID, e.SourceRegion, err)
-		}
-		e.Preflighted = true
-	}
-
-	if c.DryRun {
-		return r.dryRun(ctx, pre)
-	}
-
-	// Copy, and share, tag and deprecate each copy as soon as it is
-	// available.
-	if len(copyIn.Targets) > 0 {
-		r.ui.Say(fmt.Sprintf("Copying %s from %s to %s (at most %d at a time)...", r.source.ImageID, r.source.Region,
-			strings.Join(targetRegions(copyIn.Targets), ", "), concurrency(c.CopyConcurrency)))
-		out, err := distribute.Copy(ctx, r.clients, copyIn, r.opts())
-		if out != nil {
-			r.manifest.Regions = append(r.manifest.Regions, out.Results...)
-		}
-		if err != nil {
-			r.sayResults()
-			return nil, err
-		}
-	}
-
-	// The input AMIs change only once every copy succeeded.
-	var inputResults distribute.Results
-	for _, e := range inputIns {
-		r.ui.Say(fmt.Sprintf("Sharing, tagging and deprecating input AMI %s in %s...", e.SourceImageID, e.SourceRegion))
-		eout, err := distribute.Copy(ctx, r.clients, e, r.opts())
-		if eout != nil {
-			inputResults = append(inputResults, eout.Results...)
-		}
-		if err != nil {
-			r.manifest.Regions = append(inputResults, r.manifest.Regions...)
-			r.sayResults()
-			return nil, err
-		}
-	}
-	r.manifest.Regions = append(inputResults, r.manifest.Regions...)
-	if !c.shareSource() {
-		r.addUntouchedInputs()
-	}
-
-	// Deregistration protection after every copy is done, so that until
-	// here a failure can still remove the copies.
-	if c.DeregistrationProtection.Enabled {
-		if err := r.protect(ctx); err != nil {
-			r.sayResults()
-			return nil, err
-		}
-	}
-	if err := ctx.Err(); err != nil {
+	if err != nil {
 		r.sayResults()
-		return nil, fmt.Errorf("distribute %s: %w", r.source.ImageID, context.Cause(ctx))
+		return nil, err
+	}
+	if c.DryRun {
+		return r.dryRun(ctx, out.Planned)
 	}
 
 	art = r.artifact()
@@ -361,29 +305,51 @@ func (r *run) resolveInputs(ctx context.Context, in packersdk.Artifact) error {
 	return nil
 }
 
-// plan turns the configuration into the SDK's inputs: the copy from the
-// source to the target regions, and, with share_source, one share-only
-// input per input AMI (the source first).
-func (r *run) plan() (*distribute.CopyInput, []*distribute.CopyInput, error) {
+// plan turns the configuration into the SDK's input: the copy from the
+// source to the target regions and, with share_source, the tags of each
+// input AMI.
+func (r *run) plan() (*distribute.DistributeInput, error) {
 	c := r.c
 	dep, err := c.deprecation(r.now)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	in := &distribute.CopyInput{
-		SourceImageID: r.source.ImageID,
-		SourceRegion:  r.source.Region,
-		Encrypted:     c.EncryptBoot.True(),
-		CopyImageTags: c.CopyImageTags,
-		Permissions:   c.permissions(),
-		Deprecation:   dep,
-		Concurrency:   c.CopyConcurrency,
-		RunID:         r.runID,
-		Source:        &r.sourceImg, // described by resolveInputs
+	din := &distribute.DistributeInput{
+		Copy: distribute.CopyInput{
+			SourceImageID: r.source.ImageID,
+			SourceRegion:  r.source.Region,
+			Encrypted:     c.EncryptBoot.True(),
+			CopyImageTags: c.CopyImageTags,
+			Permissions:   c.permissions(),
+			Deprecation:   dep,
+			Concurrency:   c.CopyConcurrency,
+			RunID:         r.runID,
+			Source:        &r.sourceImg, // described by resolveInputs
+		},
+		ShareInputs: c.shareSource(),
+		Protection: distribute.Protection{
+			Enabled:      c.DeregistrationProtection.Enabled,
+			WithCooldown: c.DeregistrationProtection.WithCooldown,
+		},
+		DryRun: c.DryRun,
 	}
 	inputRegions := map[string]bool{}
 	for _, a := range r.inputs {
 		inputRegions[a.Region] = true
+		im := distribute.InputImage{Region: a.Region, ImageID: a.ImageID}
+		if a == r.source {
+			im.Image = &r.sourceImg
+		}
+		if din.ShareInputs {
+			data := newTemplateData(r.sourceImg, r.source.Region, a.Region)
+			if im.Tags, err = c.renderTags("tags", c.Tags, data); err != nil {
+				return nil, err
+			}
+			if im.SnapshotTags, err = c.renderTags("snapshot_tags", c.SnapshotTags, data); err != nil {
+				return nil, err
+			}
+		}
+		din.Inputs = append(din.Inputs, im)
 	}
 	for _, region := range c.TargetRegions() {
 		if inputRegions[region] {
@@ -392,40 +358,11 @@ func (r *run) plan() (*distribute.CopyInput, []*distribute.CopyInput, error) {
 		}
 		t, err := r.target(region)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		in.Targets = append(in.Targets, t)
+		din.Copy.Targets = append(din.Copy.Targets, t)
 	}
-
-	var inputs []*distribute.CopyInput
-	if c.shareSource() {
-		ordered := []RegionAMI{r.source}
-		for _, a := range r.inputs {
-			if a != r.source {
-				ordered = append(ordered, a)
-			}
-		}
-		for _, a := range ordered {
-			data := newTemplateData(r.sourceImg, r.source.Region, a.Region)
-			tags, err := c.renderTags("tags", c.Tags, data)
-			if err != nil {
-				return nil, nil, err
-			}
-			snapTags, err := c.renderTags("snapshot_tags", c.SnapshotTags, data)
-			if err != nil {
-				return nil, nil, err
-			}
-			e := &distribute.CopyInput{
-				SourceImageID: a.ImageID, SourceRegion: a.Region, IncludeSource: true,
-				Permissions: c.permissions(), Tags: tags, SnapshotTags: snapTags, Deprecation: dep,
-			}
-			if a == r.source {
-				e.Source = &r.sourceImg
-			}
-			inputs = append(inputs, e)
-		}
-	}
-	return in, inputs, nil
+	return din, nil
 }
 
 // target renders the settings of one target region.
@@ -464,11 +401,10 @@ func (r *run) target(region string) (distribute.Target, error) {
 }
 
 // dryRun prints what a real run would do and changes nothing.
-func (r *run) dryRun(ctx context.Context, pre *distribute.PreflightOutput) (*Artifact, error) {
+func (r *run) dryRun(ctx context.Context, planned []distribute.PlannedCopy) (*Artifact, error) {
 	r.ui.Say("Dry run: nothing is changed. The run would make these copies:")
-	if pre != nil {
-		r.manifest.Planned = pre.Copies
-	}
+	r.manifest.Regions = nil
+	r.manifest.Planned = planned
 	if len(r.manifest.Planned) == 0 {
 		r.ui.Message("(no copy)")
 	}
@@ -534,60 +470,6 @@ func (r *run) retain(ctx context.Context, dryRun bool) error {
 	return nil
 }
 
-// protect turns on deregistration protection for every output AMI (the
-// input AMIs only with share_source); on failure it turns it off again
-// where it was turned on.
-func (r *run) protect(ctx context.Context) error {
-	c := r.c
-	var done []*distribute.Result
-	for i := range r.manifest.Regions {
-		res := &r.manifest.Regions[i]
-		if res.ImageID == "" || res.Status != distribute.StatusAvailable || (res.Source && !c.shareSource()) {
-			continue
-		}
-		r.ui.Message(fmt.Sprintf("turning on deregistration protection of %s in %s", res.ImageID, res.Region))
-		err := distribute.Protect(ctx, r.clients(res.Region), &distribute.ProtectInput{
-			ImageID: res.ImageID, Region: res.Region, WithCooldown: c.DeregistrationProtection.WithCooldown,
-		}, r.opts())
-		if err != nil {
-			res.Err = err
-			r.unprotect(done)
-			return fmt.Errorf("deregistration_protection: %w", err)
-		}
-		res.Protected = true
-		done = append(done, res)
-	}
-	return nil
-}
-
-// unprotect turns protection off again after a later region failed.
-func (r *run) unprotect(done []*distribute.Result) {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-	defer cancel()
-	for _, res := range done {
-		err := distribute.Unprotect(ctx, r.clients(res.Region), &distribute.UnprotectInput{ImageID: res.ImageID, Region: res.Region}, r.opts())
-		if err != nil {
-			r.ui.Error(err.Error())
-			continue
-		}
-		res.Protected = false
-	}
-}
-
-// addUntouchedInputs lists the input AMIs in the results when share_source
-// is off, so that the table and manifest show every region.
-func (r *run) addUntouchedInputs() {
-	var src []distribute.Result
-	for _, a := range r.inputs {
-		res := distribute.Result{Region: a.Region, ImageID: a.ImageID, Source: true, Status: distribute.StatusAvailable}
-		if a == r.source {
-			res.Name = aws.ToString(r.sourceImg.Name)
-		}
-		src = append(src, res)
-	}
-	r.manifest.Regions = append(src, r.manifest.Regions...)
-}
-
 // outputRegionsAndIDs returns the regions of the output (sorted) and the
 // AMI IDs of the run (inputs and copies).
 func (r *run) outputRegionsAndIDs() ([]string, []string) {
@@ -648,21 +530,6 @@ func (r *run) sayResults() {
 	}
 	r.ui.Say("Per-region results:")
 	r.ui.Message(strings.TrimRight(distribute.Results(r.manifest.Regions).String(), "\n"))
-}
-
-func targetRegions(ts []distribute.Target) []string {
-	out := make([]string, len(ts))
-	for i, t := range ts {
-		out[i] = t.Region
-	}
-	return out
-}
-
-func concurrency(n int) int {
-	if n <= 0 {
-		return distribute.DefaultConcurrency
-	}
-	return n
 }
 
 func firstNonEmpty(v ...string) string {

@@ -6,6 +6,13 @@
 // each region's client for multi-region ones), then an input struct and
 // functional options:
 //
+//   - Distribute is a whole distribution of a build's AMIs, as the
+//     ami-distribute post-processor and the builders' ami_regions and
+//     sharing options run it: pre-flight checks for every AMI, the copies
+//     (Copy), then sharing, tagging and deprecating the build's own AMIs,
+//     then deregistration protection; any failure or cancellation removes
+//     every copy in every region, and on success the copies are handed to
+//     the caller's ledger.
 //   - Copy copies an AMI to many regions, at most CopyInput.Concurrency at
 //     once, and shares, tags and deprecates each copy as soon as it is
 //     available. CopyImage carries a ClientToken made from the run's ID

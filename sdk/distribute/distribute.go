@@ -1,0 +1,409 @@
+package distribute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
+)
+
+// InputImage is an AMI a build already holds in one region: the AMI it
+// made in its build region, or one of several a build made in different
+// regions. Distribute never copies into a region that holds one and never
+// removes one.
+type InputImage struct {
+	// Region is the AMI's region. Required.
+	Region string
+	// ImageID is the AMI. Required.
+	ImageID string
+	// Tags and SnapshotTags are put on the AMI and its snapshots when
+	// DistributeInput.ShareInputs is set.
+	Tags, SnapshotTags map[string]string
+	// Image, when set, is the AMI as the caller has just described it, so
+	// that it is not described again.
+	Image *types.Image
+}
+
+// DistributeInput is one distribution of a build's AMIs: copies of a
+// source AMI to more regions, and the sharing, tagging, deprecation and
+// deregistration protection of every AMI of the output.
+type DistributeInput struct {
+	// Copy copies the source AMI (Copy.SourceImageID in Copy.SourceRegion)
+	// to Copy.Targets, which may be empty. Its Permissions, Tags,
+	// SnapshotTags and Deprecation apply to every copy. Its IncludeSource,
+	// KeepOnFailure and Protection are not used: see ShareInputs and
+	// Protection.
+	Copy CopyInput
+	// Inputs are the AMIs of the build, the source among them; nil means
+	// the source alone. A target region that holds an input is refused.
+	Inputs []InputImage
+	// ShareInputs grants Copy.Permissions on every input AMI, sets
+	// Copy.Deprecation on it and puts its own Tags on it, once every copy
+	// succeeded, the source first. Without it the inputs are not changed.
+	ShareInputs bool
+	// Protection turns on deregistration protection for every copy (and
+	// every input with ShareInputs) once everything else succeeded.
+	Protection Protection
+	// DryRun runs the pre-flight checks only and reports the copies a real
+	// run would make in DistributeOutput.Planned.
+	DryRun bool
+}
+
+// DistributeOutput is the outcome of Distribute.
+type DistributeOutput struct {
+	// Results holds one Result per AMI: the inputs first (the source
+	// first), then the copies in target order. Empty for a dry run.
+	Results Results
+	// Planned are the copies a dry run would make.
+	Planned []PlannedCopy
+}
+
+// ImageIDs returns the AMI of every region of the output that is
+// available: inputs and copies.
+func (out *DistributeOutput) ImageIDs() map[string]string {
+	m := map[string]string{}
+	for _, r := range out.Results {
+		if r.ImageID != "" && r.Status == StatusAvailable {
+			m[r.Region] = r.ImageID
+		}
+	}
+	return m
+}
+
+// Copies returns the copies Distribute made and kept, by region.
+func (out *DistributeOutput) Copies() map[string]string {
+	m := map[string]string{}
+	for _, r := range out.Results {
+		if !r.Source && r.ImageID != "" && r.Status == StatusAvailable {
+			m[r.Region] = r.ImageID
+		}
+	}
+	return m
+}
+
+// Validate checks the input without any AWS call.
+func (in *DistributeInput) Validate() error {
+	if in == nil {
+		return errors.New("distribute: input is nil")
+	}
+	var errs []error
+	c := in.Copy
+	c.IncludeSource = true // a distribution without targets is valid
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	seen := map[string]bool{}
+	for i, im := range in.Inputs {
+		switch {
+		case im.Region == "" || im.ImageID == "":
+			errs = append(errs, fmt.Errorf("inputs[%d]: region and image ID are required", i))
+		case seen[im.Region]:
+			errs = append(errs, fmt.Errorf("inputs[%d]: %s holds more than one input AMI; give one per region", i, im.Region))
+		}
+		seen[im.Region] = true
+	}
+	if len(in.Inputs) > 0 && !inputHas(in.Inputs, in.Copy.SourceRegion, in.Copy.SourceImageID) {
+		errs = append(errs, fmt.Errorf("inputs: the source %s in %s is not among them", in.Copy.SourceImageID, in.Copy.SourceRegion))
+	}
+	for _, t := range in.Copy.Targets {
+		if seen[t.Region] {
+			errs = append(errs, fmt.Errorf("targets: %s already holds an input AMI; it is not copied there", t.Region))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func inputHas(ins []InputImage, region, id string) bool {
+	for _, im := range ins {
+		if im.Region == region && im.ImageID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Distribute runs a whole distribution with the guarantees of Copy for
+// every AMI of the output:
+//
+//  1. Pre-flight: the checks of Preflight for the copies and, with
+//     ShareInputs, for every input AMI (regions enabled, names free in
+//     every target region, sharing allowed for each AMI's encryption).
+//     Nothing changes unless every check passes; a dry run stops here.
+//  2. Copies: at most Copy.Concurrency regions at once, each copy shared,
+//     tagged and deprecated as soon as it is available (Copy).
+//  3. With ShareInputs, every input AMI is shared, tagged and deprecated,
+//     the source first.
+//  4. With Protection.Enabled, deregistration protection is turned on for
+//     every copy (and input with ShareInputs).
+//
+// When any step fails or ctx ends, every copy made, in every region, is
+// deregistered with its snapshots (protection turned off first), with a
+// fresh context bounded by Options.CleanupTimeout; copies whose CopyImage
+// outcome cannot be made certain are reported with StatusUnknown (see
+// Copy). Input AMIs are never removed, and changes made to them are not
+// undone. Nothing else is touched.
+//
+// On success the copies belong to the caller. When Options.Ledger is set
+// they are recorded there (with an undo that turns protection off and
+// deregisters the copy with its snapshots), so that a caller whose later
+// step fails can still remove them with Ledger.Undo; a caller that keeps
+// them forgets them.
+//
+// Distribute returns the output whenever it got past validation, with the
+// error of the failing step joined with cleanup failures.
+func Distribute(ctx context.Context, clients ClientFunc, in *DistributeInput, optFns ...func(*Options)) (*DistributeOutput, error) {
+	o := newOptions(optFns)
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	d := &distribution{in: in, o: o, clients: clients, out: &DistributeOutput{}}
+	return d.run(ctx)
+}
+
+// distribution is one Distribute call.
+type distribution struct {
+	in      *DistributeInput
+	o       Options
+	clients ClientFunc
+	out     *DistributeOutput
+
+	copyIn  CopyInput
+	shares  []*CopyInput // one share-only input per input AMI, the source first
+	copies  ledger.Ledger
+	inner   Options // o with Ledger = &copies
+	nInputs int     // results before the copies
+}
+
+func (d *distribution) run(ctx context.Context) (*DistributeOutput, error) {
+	in, o := d.in, d.o
+	d.copyIn = in.Copy
+	d.copyIn.IncludeSource, d.copyIn.KeepOnFailure, d.copyIn.Protection = false, false, Protection{}
+	if d.copyIn.RunID == "" {
+		d.copyIn.RunID = NewRunID()
+	}
+	d.inner = o
+	d.inner.Ledger = &d.copies
+	inputs := d.inputs()
+
+	// 1. Pre-flight.
+	o.logf("checking %s in %s and the target regions before any change", in.Copy.SourceImageID, in.Copy.SourceRegion)
+	var pre *PreflightOutput
+	if len(d.copyIn.Targets) > 0 {
+		var err error
+		if pre, err = Preflight(ctx, d.clients, &d.copyIn, d.setInner); err != nil {
+			return nil, fmt.Errorf("pre-flight: %w", err)
+		}
+		d.copyIn.Preflighted = true
+		if d.copyIn.Source == nil {
+			d.copyIn.Source = &pre.Source
+		}
+	}
+	if in.ShareInputs {
+		for _, im := range inputs {
+			s := &CopyInput{
+				SourceImageID: im.ImageID, SourceRegion: im.Region, IncludeSource: true,
+				Permissions: in.Copy.Permissions, Tags: im.Tags, SnapshotTags: im.SnapshotTags,
+				Deprecation: in.Copy.Deprecation, Source: im.Image,
+			}
+			if s.Source == nil && im.Region == in.Copy.SourceRegion && im.ImageID == in.Copy.SourceImageID {
+				s.Source = d.copyIn.Source
+			}
+			if _, err := Preflight(ctx, d.clients, s, d.setInner); err != nil {
+				return nil, fmt.Errorf("pre-flight of input AMI %s in %s: %w", im.ImageID, im.Region, err)
+			}
+			s.Preflighted = true
+			d.shares = append(d.shares, s)
+		}
+	}
+	if in.DryRun {
+		if pre != nil {
+			d.out.Planned = pre.Copies
+		}
+		return d.out, nil
+	}
+
+	// 2. Copies.
+	var copyResults Results
+	if len(d.copyIn.Targets) > 0 {
+		regions := make([]string, len(d.copyIn.Targets))
+		for i, t := range d.copyIn.Targets {
+			regions[i] = t.Region
+		}
+		o.logf("copying %s from %s to %s (at most %d at a time)", in.Copy.SourceImageID, in.Copy.SourceRegion,
+			strings.Join(regions, ", "), concurrency(d.copyIn.Concurrency))
+		cout, err := Copy(ctx, d.clients, &d.copyIn, d.setInner)
+		if cout != nil {
+			copyResults = cout.Results
+		}
+		if err != nil {
+			// Copy removed its copies itself.
+			d.out.Results = append(d.untouched(inputs), copyResults...)
+			return d.out, err
+		}
+	}
+
+	// 3. The inputs change only once every copy succeeded.
+	var inputResults Results
+	for _, s := range d.shares {
+		o.logf("sharing, tagging and deprecating input AMI %s in %s", s.SourceImageID, s.SourceRegion)
+		sout, err := Copy(ctx, d.clients, s, d.setInner)
+		if sout != nil {
+			inputResults = append(inputResults, sout.Results...)
+		}
+		if err != nil {
+			d.out.Results = append(inputResults, copyResults...)
+			return d.out, d.rollback(err)
+		}
+	}
+	if !in.ShareInputs {
+		inputResults = d.untouched(inputs)
+	}
+	d.out.Results = append(inputResults, copyResults...)
+	d.nInputs = len(inputResults)
+
+	// 4. Protection last, so that until here a failure can still remove
+	// the copies.
+	if in.Protection.Enabled {
+		if err := d.protect(ctx); err != nil {
+			return d.out, d.rollback(err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return d.out, d.rollback(fmt.Errorf("distribute %s: %w", in.Copy.SourceImageID, context.Cause(ctx)))
+	}
+	d.handOver()
+	return d.out, nil
+}
+
+func (d *distribution) setInner(o *Options) { *o = d.inner }
+
+// inputs returns the input AMIs, the source first.
+func (d *distribution) inputs() []InputImage {
+	src := InputImage{Region: d.in.Copy.SourceRegion, ImageID: d.in.Copy.SourceImageID, Image: d.in.Copy.Source}
+	out := []InputImage{src}
+	for _, im := range d.in.Inputs {
+		if im.Region == src.Region && im.ImageID == src.ImageID {
+			if im.Image == nil {
+				im.Image = src.Image
+			}
+			out[0] = im
+			continue
+		}
+		out = append(out, im)
+	}
+	return out
+}
+
+// untouched lists the input AMIs as results when they are not changed, so
+// that the results show every region of the output.
+func (d *distribution) untouched(inputs []InputImage) Results {
+	var rs Results
+	for i, im := range inputs {
+		r := Result{Region: im.Region, ImageID: im.ImageID, Source: true, Status: StatusAvailable}
+		switch {
+		case im.Image != nil:
+			r.Name = aws.ToString(im.Image.Name)
+		case i == 0 && d.copyIn.Source != nil:
+			r.Name = aws.ToString(d.copyIn.Source.Name)
+		}
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+// protect turns on deregistration protection for every copy, and every
+// input with ShareInputs. On failure it turns it off again where it was
+// turned on.
+func (d *distribution) protect(ctx context.Context) error {
+	var done []*Result
+	for i := range d.out.Results {
+		r := &d.out.Results[i]
+		if r.ImageID == "" || r.Status != StatusAvailable || (r.Source && !d.in.ShareInputs) {
+			continue
+		}
+		d.o.logf("turning on deregistration protection of %s in %s", r.ImageID, r.Region)
+		err := Protect(ctx, d.clients(r.Region), &ProtectInput{ImageID: r.ImageID, Region: r.Region, WithCooldown: d.in.Protection.WithCooldown}, d.setInner)
+		if err == nil {
+			r.Protected = true
+			done = append(done, r)
+			continue
+		}
+		if d.in.Protection.Optional {
+			r.Warnings = append(r.Warnings, err.Error())
+			continue
+		}
+		r.Err = err
+		d.unprotect(done)
+		return fmt.Errorf("deregistration protection of %s in %s: %w", r.ImageID, r.Region, err)
+	}
+	return nil
+}
+
+// unprotect turns protection off again, with a fresh context.
+func (d *distribution) unprotect(done []*Result) {
+	ctx, cancel := context.WithTimeout(context.Background(), d.o.CleanupTimeout)
+	defer cancel()
+	for _, r := range done {
+		if err := Unprotect(ctx, d.clients(r.Region), &UnprotectInput{ImageID: r.ImageID, Region: r.Region}, d.setInner); err != nil {
+			d.o.logf("cleanup: %v", err)
+			continue
+		}
+		r.Protected = false
+	}
+}
+
+// rollback removes every copy after a later step failed and joins the
+// cleanup's failures to err.
+func (d *distribution) rollback(err error) error {
+	if len(d.copies.Resources()) == 0 {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.o.CleanupTimeout)
+	defer cancel()
+	for _, res := range d.copies.Resources() {
+		d.o.logf("removing copy %s in %s with its snapshots", res.ID, res.Region)
+	}
+	uerr := d.copies.Undo(ctx)
+	left := map[string]bool{}
+	for _, res := range d.copies.Resources() {
+		left[res.ID] = true
+	}
+	for i := range d.out.Results {
+		if r := &d.out.Results[i]; !r.Source && r.ImageID != "" && r.Status == StatusAvailable && !left[r.ImageID] {
+			r.Status = StatusRemoved
+		}
+	}
+	if uerr != nil {
+		return errors.Join(err, fmt.Errorf("remove copies: %w", uerr))
+	}
+	return err
+}
+
+// handOver gives the copies to the caller: recorded in Options.Ledger when
+// set, with an undo that turns protection off first.
+func (d *distribution) handOver() {
+	if d.o.Ledger == nil {
+		return
+	}
+	for _, r := range d.out.Results {
+		if r.Source || r.ImageID == "" || r.Status != StatusAvailable {
+			continue
+		}
+		id, region, protected, o := r.ImageID, r.Region, r.Protected, d.o
+		api := d.clients(region)
+		d.o.Ledger.Record(ledger.Resource{Kind: ledger.KindImage, ID: id, Region: region}, func(ctx context.Context) error {
+			if protected {
+				if err := Unprotect(ctx, api, &UnprotectInput{ImageID: id, Region: region}, func(uo *Options) { *uo = o }); err != nil {
+					return err
+				}
+			}
+			_, _, err := o.deregisterImage(ctx, api, id, region, true)
+			return err
+		})
+	}
+}
