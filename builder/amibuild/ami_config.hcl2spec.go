@@ -11,17 +11,31 @@ import (
 // FlatAMIConfig is an auto-generated flat version of AMIConfig.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatAMIConfig struct {
-	AMIName                *string               `mapstructure:"ami_name" required:"true" cty:"ami_name" hcl:"ami_name"`
-	AMIDescription         *string               `mapstructure:"ami_description" required:"false" cty:"ami_description" hcl:"ami_description"`
-	AMITags                map[string]string     `mapstructure:"tags" required:"false" cty:"tags" hcl:"tags"`
-	SnapshotTags           map[string]string     `mapstructure:"snapshot_tags" required:"false" cty:"snapshot_tags" hcl:"snapshot_tags"`
-	AMITag                 []config.FlatKeyValue `mapstructure:"tag" required:"false" cty:"tag" hcl:"tag"`
-	SnapshotTag            []config.FlatKeyValue `mapstructure:"snapshot_tag" required:"false" cty:"snapshot_tag" hcl:"snapshot_tag"`
-	AMIForceDeregister     *bool                 `mapstructure:"force_deregister" required:"false" cty:"force_deregister" hcl:"force_deregister"`
-	AMIForceDeleteSnapshot *bool                 `mapstructure:"force_delete_snapshot" required:"false" cty:"force_delete_snapshot" hcl:"force_delete_snapshot"`
-	AMIENASupport          *bool                 `mapstructure:"ena_support" required:"false" cty:"ena_support" hcl:"ena_support"`
-	AMIIMDSSupport         *string               `mapstructure:"imds_support" required:"false" cty:"imds_support" hcl:"imds_support"`
-	AMIMappings            []FlatBlockDevice     `mapstructure:"ami_block_device_mappings" required:"false" cty:"ami_block_device_mappings" hcl:"ami_block_device_mappings"`
+	AMIName                  *string                             `mapstructure:"ami_name" required:"true" cty:"ami_name" hcl:"ami_name"`
+	AMIDescription           *string                             `mapstructure:"ami_description" required:"false" cty:"ami_description" hcl:"ami_description"`
+	AMITags                  map[string]string                   `mapstructure:"tags" required:"false" cty:"tags" hcl:"tags"`
+	SnapshotTags             map[string]string                   `mapstructure:"snapshot_tags" required:"false" cty:"snapshot_tags" hcl:"snapshot_tags"`
+	AMITag                   []config.FlatKeyValue               `mapstructure:"tag" required:"false" cty:"tag" hcl:"tag"`
+	SnapshotTag              []config.FlatKeyValue               `mapstructure:"snapshot_tag" required:"false" cty:"snapshot_tag" hcl:"snapshot_tag"`
+	AMIForceDeregister       *bool                               `mapstructure:"force_deregister" required:"false" cty:"force_deregister" hcl:"force_deregister"`
+	AMIForceDeleteSnapshot   *bool                               `mapstructure:"force_delete_snapshot" required:"false" cty:"force_delete_snapshot" hcl:"force_delete_snapshot"`
+	AMIENASupport            *bool                               `mapstructure:"ena_support" required:"false" cty:"ena_support" hcl:"ena_support"`
+	AMIIMDSSupport           *string                             `mapstructure:"imds_support" required:"false" cty:"imds_support" hcl:"imds_support"`
+	AMIMappings              []FlatBlockDevice                   `mapstructure:"ami_block_device_mappings" required:"false" cty:"ami_block_device_mappings" hcl:"ami_block_device_mappings"`
+	AMIRegions               []string                            `mapstructure:"ami_regions" required:"false" cty:"ami_regions" hcl:"ami_regions"`
+	AMISkipRegionValidation  *bool                               `mapstructure:"skip_region_validation" required:"false" cty:"skip_region_validation" hcl:"skip_region_validation"`
+	AMIUsers                 []string                            `mapstructure:"ami_users" required:"false" cty:"ami_users" hcl:"ami_users"`
+	AMIGroups                []string                            `mapstructure:"ami_groups" required:"false" cty:"ami_groups" hcl:"ami_groups"`
+	AMIOrgArns               []string                            `mapstructure:"ami_org_arns" required:"false" cty:"ami_org_arns" hcl:"ami_org_arns"`
+	AMIOuArns                []string                            `mapstructure:"ami_ou_arns" required:"false" cty:"ami_ou_arns" hcl:"ami_ou_arns"`
+	SnapshotUsers            []string                            `mapstructure:"snapshot_users" required:"false" cty:"snapshot_users" hcl:"snapshot_users"`
+	SnapshotGroups           []string                            `mapstructure:"snapshot_groups" required:"false" cty:"snapshot_groups" hcl:"snapshot_groups"`
+	AMIEncryptBootVolume     *bool                               `mapstructure:"encrypt_boot" required:"false" cty:"encrypt_boot" hcl:"encrypt_boot"`
+	AMIKmsKeyId              *string                             `mapstructure:"kms_key_id" required:"false" cty:"kms_key_id" hcl:"kms_key_id"`
+	AMIRegionKMSKeyIDs       map[string]string                   `mapstructure:"region_kms_key_ids" required:"false" cty:"region_kms_key_ids" hcl:"region_kms_key_ids"`
+	AMISkipBuildRegion       *bool                               `mapstructure:"skip_save_build_region" required:"false" cty:"skip_save_build_region" hcl:"skip_save_build_region"`
+	DeprecationTime          *string                             `mapstructure:"deprecate_at" required:"false" cty:"deprecate_at" hcl:"deprecate_at"`
+	DeregistrationProtection *FlatDeregistrationProtectionConfig `mapstructure:"deregistration_protection" required:"false" cty:"deregistration_protection" hcl:"deregistration_protection"`
 }
 
 // FlatMapstructure returns a new FlatAMIConfig.
@@ -47,6 +61,45 @@ func (*FlatAMIConfig) HCL2Spec() map[string]hcldec.Spec {
 		"ena_support":               &hcldec.AttrSpec{Name: "ena_support", Type: cty.Bool, Required: false},
 		"imds_support":              &hcldec.AttrSpec{Name: "imds_support", Type: cty.String, Required: false},
 		"ami_block_device_mappings": &hcldec.BlockListSpec{TypeName: "ami_block_device_mappings", Nested: hcldec.ObjectSpec((*FlatBlockDevice)(nil).HCL2Spec())},
+		"ami_regions":               &hcldec.AttrSpec{Name: "ami_regions", Type: cty.List(cty.String), Required: false},
+		"skip_region_validation":    &hcldec.AttrSpec{Name: "skip_region_validation", Type: cty.Bool, Required: false},
+		"ami_users":                 &hcldec.AttrSpec{Name: "ami_users", Type: cty.List(cty.String), Required: false},
+		"ami_groups":                &hcldec.AttrSpec{Name: "ami_groups", Type: cty.List(cty.String), Required: false},
+		"ami_org_arns":              &hcldec.AttrSpec{Name: "ami_org_arns", Type: cty.List(cty.String), Required: false},
+		"ami_ou_arns":               &hcldec.AttrSpec{Name: "ami_ou_arns", Type: cty.List(cty.String), Required: false},
+		"snapshot_users":            &hcldec.AttrSpec{Name: "snapshot_users", Type: cty.List(cty.String), Required: false},
+		"snapshot_groups":           &hcldec.AttrSpec{Name: "snapshot_groups", Type: cty.List(cty.String), Required: false},
+		"encrypt_boot":              &hcldec.AttrSpec{Name: "encrypt_boot", Type: cty.Bool, Required: false},
+		"kms_key_id":                &hcldec.AttrSpec{Name: "kms_key_id", Type: cty.String, Required: false},
+		"region_kms_key_ids":        &hcldec.AttrSpec{Name: "region_kms_key_ids", Type: cty.Map(cty.String), Required: false},
+		"skip_save_build_region":    &hcldec.AttrSpec{Name: "skip_save_build_region", Type: cty.Bool, Required: false},
+		"deprecate_at":              &hcldec.AttrSpec{Name: "deprecate_at", Type: cty.String, Required: false},
+		"deregistration_protection": &hcldec.BlockSpec{TypeName: "deregistration_protection", Nested: hcldec.ObjectSpec((*FlatDeregistrationProtectionConfig)(nil).HCL2Spec())},
+	}
+	return s
+}
+
+// FlatDeregistrationProtectionConfig is an auto-generated flat version of DeregistrationProtectionConfig.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatDeregistrationProtectionConfig struct {
+	Enabled      *bool `mapstructure:"enabled" required:"false" cty:"enabled" hcl:"enabled"`
+	WithCooldown *bool `mapstructure:"with_cooldown" required:"false" cty:"with_cooldown" hcl:"with_cooldown"`
+}
+
+// FlatMapstructure returns a new FlatDeregistrationProtectionConfig.
+// FlatDeregistrationProtectionConfig is an auto-generated flat version of DeregistrationProtectionConfig.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*DeregistrationProtectionConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatDeregistrationProtectionConfig)
+}
+
+// HCL2Spec returns the hcl spec of a DeregistrationProtectionConfig.
+// This spec is used by HCL to read the fields of DeregistrationProtectionConfig.
+// The decoded values from this spec will then be applied to a FlatDeregistrationProtectionConfig.
+func (*FlatDeregistrationProtectionConfig) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"enabled":       &hcldec.AttrSpec{Name: "enabled", Type: cty.Bool, Required: false},
+		"with_cooldown": &hcldec.AttrSpec{Name: "with_cooldown", Type: cty.Bool, Required: false},
 	}
 	return s
 }

@@ -23,6 +23,9 @@ type LaunchInput struct {
 	Wait instance.WaitOptions
 	// Ctx renders run_tags and run_volume_tags with the build data.
 	Ctx interpolate.Context
+	// Encrypt, when set, launches the instance with every EBS volume
+	// encrypted (encrypt_boot).
+	Encrypt *LaunchEncryption
 }
 
 // LaunchSteps returns the steps every builder runs to get a provisioned
@@ -46,10 +49,11 @@ func (c *RunConfig) LaunchSteps(in LaunchInput) []multistep.Step {
 			SourceCIDRs:      c.TemporarySGSourceCIDRs,
 		},
 		&StepRunInstance{
-			Region: in.Region,
-			Config: c,
-			Wait:   in.Wait,
-			Ctx:    in.Ctx,
+			Region:  in.Region,
+			Config:  c,
+			Wait:    in.Wait,
+			Ctx:     in.Ctx,
+			Encrypt: in.Encrypt,
 		},
 		&communicator.StepConnect{
 			Config:      &c.Comm,

@@ -25,33 +25,53 @@ type StepCheckAMIName struct {
 	AMIName string
 	// ForceDeregister allows an existing AMI with the same name.
 	ForceDeregister bool
+	// CopyRegions are the regions the AMI is copied to (ami_regions); the
+	// name must be free there too.
+	CopyRegions []string
+	// SkipBuildRegion skips the build region, where the AMI gets a
+	// temporary name (skip_save_build_region).
+	SkipBuildRegion bool
 }
 
 // Run implements multistep.Step.
 func (s *StepCheckAMIName) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	u := UI(state)
-	api, err := EC2Client(state, s.Region)
-	if err != nil {
-		return Halt(state, u, err)
+	regions := s.CopyRegions
+	if !s.SkipBuildRegion {
+		regions = append([]string{s.Region}, regions...)
 	}
-	u.Sayf("Checking that AMI name %q is free in %s...", s.AMIName, s.Region)
+	for _, region := range regions {
+		if err := s.check(ctx, state, region); err != nil {
+			return Halt(state, u, err)
+		}
+	}
+	return multistep.ActionContinue
+}
+
+func (s *StepCheckAMIName) check(ctx context.Context, state multistep.StateBag, region string) error {
+	u := UI(state)
+	api, err := EC2Client(state, region)
+	if err != nil {
+		return err
+	}
+	u.Sayf("Checking that AMI name %q is free in %s...", s.AMIName, region)
 	imgs, err := image.FindByName(ctx, api, s.AMIName, nil)
 	if err != nil {
-		return Halt(state, u, fmt.Errorf("look up AMIs named %q in %s: %w", s.AMIName, s.Region, err))
+		return fmt.Errorf("look up AMIs named %q in %s: %w", s.AMIName, region, err)
 	}
 	if len(imgs) == 0 {
-		return multistep.ActionContinue
+		return nil
 	}
 	ids := make([]string, len(imgs))
 	for i, img := range imgs {
 		ids[i] = aws.ToString(img.ImageId)
 	}
 	if s.ForceDeregister {
-		u.Sayf("AMI name %q is used by %s; it will be deregistered before the new AMI is created (force_deregister)", s.AMIName, strings.Join(ids, ", "))
-		return multistep.ActionContinue
+		u.Sayf("AMI name %q is used by %s in %s; it will be deregistered before the new AMI is created (force_deregister)", s.AMIName, strings.Join(ids, ", "), region)
+		return nil
 	}
-	return Halt(state, u, fmt.Errorf("ami_name: an AMI named %q already exists in %s (%s); choose another name, or set force_deregister = true (or run packer build -force) to replace it",
-		s.AMIName, s.Region, strings.Join(ids, ", ")))
+	return fmt.Errorf("ami_name: an AMI named %q already exists in %s (%s); choose another name, or set force_deregister = true (or run packer build -force) to replace it",
+		s.AMIName, region, strings.Join(ids, ", "))
 }
 
 // Cleanup implements multistep.Step; the step creates nothing.

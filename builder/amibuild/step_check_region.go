@@ -21,6 +21,12 @@ type StepCheckRegion struct {
 	Region string
 	// SkipCredentialValidation skips the STS call.
 	SkipCredentialValidation bool
+	// CopyRegions are the regions the AMI is copied to (ami_regions),
+	// checked like the build region.
+	CopyRegions []string
+	// SkipRegionValidation skips the region checks
+	// (skip_region_validation).
+	SkipRegionValidation bool
 }
 
 // Run implements multistep.Step.
@@ -38,6 +44,9 @@ func (s *StepCheckRegion) Run(ctx context.Context, state multistep.StateBag) mul
 		StateAccountID.Put(state, account)
 		u.Sayf("Using AWS account %s in %s", account, s.Region)
 	}
+	if s.SkipRegionValidation {
+		return multistep.ActionContinue
+	}
 	_, err = awscfg.CheckRegion(ctx, sess.EC2(s.Region), &awscfg.CheckRegionInput{Region: s.Region})
 	var notEnabled *awscfg.RegionError
 	switch {
@@ -45,6 +54,15 @@ func (s *StepCheckRegion) Run(ctx context.Context, state multistep.StateBag) mul
 		return Halt(state, u, fmt.Errorf("region: %w", err))
 	case err != nil:
 		return Halt(state, u, fmt.Errorf("region: cannot reach EC2 in %q; check that the region exists and the endpoint is right: %w", s.Region, err))
+	}
+	for _, r := range s.CopyRegions {
+		_, err := awscfg.CheckRegion(ctx, sess.EC2(s.Region), &awscfg.CheckRegionInput{Region: r})
+		switch {
+		case errors.As(err, &notEnabled):
+			return Halt(state, u, fmt.Errorf("ami_regions: %w (set skip_region_validation to skip this check)", err))
+		case err != nil:
+			return Halt(state, u, fmt.Errorf("ami_regions: check region %q: %w", r, err))
+		}
 	}
 	return multistep.ActionContinue
 }

@@ -33,6 +33,12 @@ type StepDeregisterExisting struct {
 	// refers to them: the snapshots the template's block device mappings
 	// are given, which the new AMI is about to use too.
 	KeepSnapshotIDs []string
+	// CopyRegions are the regions the AMI is copied to (ami_regions),
+	// where an AMI of the same name is deregistered too.
+	CopyRegions []string
+	// SkipBuildRegion leaves the build region alone: the AMI made there
+	// gets a temporary name (skip_save_build_region).
+	SkipBuildRegion bool
 }
 
 // Run implements multistep.Step.
@@ -41,25 +47,39 @@ func (s *StepDeregisterExisting) Run(ctx context.Context, state multistep.StateB
 		return multistep.ActionContinue
 	}
 	u := UI(state)
-	api, err := EC2Client(state, s.Region)
+	regions := s.CopyRegions
+	if !s.SkipBuildRegion {
+		regions = append([]string{s.Region}, regions...)
+	}
+	for _, region := range regions {
+		if err := s.deregister(ctx, state, region); err != nil {
+			return Halt(state, u, err)
+		}
+	}
+	return multistep.ActionContinue
+}
+
+func (s *StepDeregisterExisting) deregister(ctx context.Context, state multistep.StateBag, region string) error {
+	u := UI(state)
+	api, err := EC2Client(state, region)
 	if err != nil {
-		return Halt(state, u, err)
+		return err
 	}
 	imgs, err := image.FindByName(ctx, api, s.AMIName, nil)
 	if err != nil {
-		return Halt(state, u, fmt.Errorf("look up AMIs named %q in %s: %w", s.AMIName, s.Region, err))
+		return fmt.Errorf("look up AMIs named %q in %s: %w", s.AMIName, region, err)
 	}
 	for _, img := range imgs {
 		id := aws.ToString(img.ImageId)
-		u.Sayf("Deregistering existing AMI %s named %q (force_deregister)...", id, s.AMIName)
+		u.Sayf("Deregistering existing AMI %s named %q in %s (force_deregister)...", id, s.AMIName, region)
 		out, err := image.Deregister(ctx, api, &image.DeregisterInput{
 			ImageID:         id,
 			DeleteSnapshots: s.DeleteSnapshots,
 			KeepSnapshotIDs: s.KeepSnapshotIDs,
-			Region:          s.Region,
+			Region:          region,
 		})
 		if err != nil {
-			return Halt(state, u, fmt.Errorf("deregister existing AMI %s in %s: %w", id, s.Region, err))
+			return fmt.Errorf("deregister existing AMI %s in %s: %w", id, region, err)
 		}
 		for _, snap := range out.DeletedSnapshotIDs {
 			u.Sayf("Deleted snapshot %s of %s", snap, id)
@@ -68,7 +88,7 @@ func (s *StepDeregisterExisting) Run(ctx context.Context, state multistep.StateB
 			u.Sayf("Kept snapshot %s of %s: the template's block device mappings use it", snap, id)
 		}
 	}
-	return multistep.ActionContinue
+	return nil
 }
 
 // Cleanup implements multistep.Step; deregistration cannot be undone.

@@ -11,8 +11,8 @@ import (
 )
 
 // StepModifyInstance sets the attributes of the stopped build instance that
-// the AMI inherits from it: ENA support (ena_support). It does nothing when
-// no such attribute is configured.
+// the AMI inherits from it: ENA support (ena_support) and SR-IOV support
+// (sriov_support). It does nothing when no such attribute is configured.
 //
 // State used: StateSession, StateUI, StateInstanceID.
 // State produced: none.
@@ -21,11 +21,13 @@ type StepModifyInstance struct {
 	Region string
 	// ENASupport turns ENA support on or off; unset leaves it.
 	ENASupport config.Trilean
+	// SriovNetSupport turns SR-IOV enhanced networking on.
+	SriovNetSupport bool
 }
 
 // Run implements multistep.Step.
 func (s *StepModifyInstance) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
-	if s.ENASupport == config.TriUnset {
+	if s.ENASupport == config.TriUnset && !s.SriovNetSupport {
 		return multistep.ActionContinue
 	}
 	u := UI(state)
@@ -37,10 +39,18 @@ func (s *StepModifyInstance) Run(ctx context.Context, state multistep.StateBag) 
 	if !ok || id == "" {
 		return Halt(state, u, fmt.Errorf("internal error: no build instance in the build state"))
 	}
-	on := s.ENASupport.True()
-	u.Sayf("Setting ENA support of %s to %t...", id, on)
-	if _, err := instance.SetENASupport(ctx, api, &instance.SetENASupportInput{InstanceID: id, Enabled: on}); err != nil {
-		return Halt(state, u, fmt.Errorf("ena_support: %w", err))
+	if s.ENASupport != config.TriUnset {
+		on := s.ENASupport.True()
+		u.Sayf("Setting ENA support of %s to %t...", id, on)
+		if _, err := instance.SetENASupport(ctx, api, &instance.SetENASupportInput{InstanceID: id, Enabled: on}); err != nil {
+			return Halt(state, u, fmt.Errorf("ena_support: %w", err))
+		}
+	}
+	if s.SriovNetSupport {
+		u.Sayf("Turning on SR-IOV support of %s...", id)
+		if _, err := instance.SetSriovNetSupport(ctx, api, &instance.SetSriovNetSupportInput{InstanceID: id}); err != nil {
+			return Halt(state, u, fmt.Errorf("sriov_support: %w", err))
+		}
 	}
 	return multistep.ActionContinue
 }

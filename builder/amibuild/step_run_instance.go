@@ -29,6 +29,9 @@ type StepRunInstance struct {
 	Wait instance.WaitOptions
 	// Ctx renders run_tags and run_volume_tags with the build data.
 	Ctx interpolate.Context
+	// Encrypt, when set, launches the instance with every EBS volume
+	// encrypted (encrypt_boot).
+	Encrypt *LaunchEncryption
 
 	instanceID string
 	created    ledger.Ledger
@@ -75,7 +78,7 @@ func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 		UserData:            userData,
 		SecurityGroupIDs:    groups,
 		AssociatePublicIP:   cfg.AssociatePublicIPAddress.ToBoolPointer(),
-		BlockDeviceMappings: cfg.LaunchMappings.Mappings(),
+		BlockDeviceMappings: LaunchMappings(src, cfg.LaunchMappings, s.Encrypt),
 		MetadataOptions:     cfg.MetadataOptions.Request(),
 		Tags:                runTags,
 		VolumeTags:          volumeTags,

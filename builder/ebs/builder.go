@@ -77,12 +77,20 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 		&amibuild.StepCheckRegion{
 			Region:                   region,
 			SkipCredentialValidation: c.SkipCredentialValidation,
+			CopyRegions:              c.AMIRegions,
+			SkipRegionValidation:     c.AMISkipRegionValidation,
 		},
-		&amibuild.StepCheckAMIName{
+	}
+	if !c.SkipCreateAMI {
+		steps = append(steps, &amibuild.StepCheckAMIName{
 			Region:          region,
 			AMIName:         c.AMIName,
 			ForceDeregister: c.AMIForceDeregister,
-		},
+			CopyRegions:     c.AMIRegions,
+			SkipBuildRegion: c.AMISkipBuildRegion,
+		})
+	}
+	steps = append(steps,
 		&amibuild.StepFindSourceAMI{
 			Region:         region,
 			SourceAMI:      c.SourceAMI,
@@ -90,6 +98,10 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			RootDeviceType: "ebs",
 			GeneratedData:  generatedData,
 		},
+	)
+	var encrypt *amibuild.LaunchEncryption
+	if c.AMIEncryptBootVolume.True() {
+		encrypt = &amibuild.LaunchEncryption{KMSKeyID: c.BuildKMSKeyID(region)}
 	}
 	steps = append(steps, c.LaunchSteps(amibuild.LaunchInput{
 		Region:       region,
@@ -97,15 +109,28 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 		DebugKeyPath: amibuild.DebugKeyPath(c.PackerBuildName),
 		Wait:         wait,
 		Ctx:          c.ctx,
+		Encrypt:      encrypt,
 	})...)
-	return append(steps,
+	steps = append(steps,
 		&amibuild.StepStopInstance{
 			Region: region,
 			Wait:   wait,
 		},
+	)
+	if c.SkipCreateAMI {
+		return steps
+	}
+	amiConfig := c.AMIConfig
+	if c.AMISkipBuildRegion {
+		// The AMI in the build region is temporary; only its copies get
+		// ami_name.
+		amiConfig.AMIName = amibuild.TemporaryAMIName(c.AMIName)
+	}
+	return append(steps,
 		&amibuild.StepModifyInstance{
-			Region:     region,
-			ENASupport: c.AMIENASupport,
+			Region:          region,
+			ENASupport:      c.AMIENASupport,
+			SriovNetSupport: c.AMISriovNetSupport,
 		},
 		&amibuild.StepDeregisterExisting{
 			Region:          region,
@@ -113,22 +138,33 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			Force:           c.AMIForceDeregister,
 			DeleteSnapshots: c.AMIForceDeleteSnapshot,
 			KeepSnapshotIDs: b.givenSnapshotIDs(),
+			CopyRegions:     c.AMIRegions,
+			SkipBuildRegion: c.AMISkipBuildRegion,
 		},
 		&stepCreateImage{
 			Region:          region,
-			Config:          &c.AMIConfig,
+			Config:          &amiConfig,
 			Wait:            c.Polling.ImageWait(),
 			Ctx:             c.ctx,
 			KeepSnapshotIDs: b.givenSnapshotIDs(),
 		},
 		&stepModifyImage{
-			Region:      region,
-			IMDSSupport: c.AMIIMDSSupport,
+			Region:       region,
+			IMDSSupport:  c.AMIIMDSSupport,
+			ProductCodes: c.AMIProductCodes,
 		},
 		&amibuild.StepTagImage{
 			Tags:         c.AMITags,
 			SnapshotTags: c.SnapshotTags,
 			Ctx:          c.ctx,
+		},
+		&amibuild.StepDistribute{
+			Region:          region,
+			Config:          &c.AMIConfig,
+			Description:     c.AMIDescription,
+			Wait:            c.Polling.ImageWait(),
+			Ctx:             c.ctx,
+			KeepSnapshotIDs: b.givenSnapshotIDs(),
 		},
 	)
 }

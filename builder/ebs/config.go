@@ -25,6 +25,22 @@ type Config struct {
 	// a state. See the aws_polling block.
 	Polling amibuild.PollingConfig `mapstructure:"aws_polling" required:"false"`
 
+	// Build and provision the instance but create no AMI, for example to
+	// test provisioning. Nothing is copied, shared or tagged, and the build
+	// has no artifact.
+	SkipCreateAMI bool `mapstructure:"skip_create_ami" required:"false"`
+	// Product codes to add to the AMI and its copies. A product code cannot
+	// be removed once added.
+	AMIProductCodes []string `mapstructure:"ami_product_codes" required:"false"`
+	// The virtualization type of the source AMI, `hvm` or `paravirtual`.
+	// An EBS-backed AMI always has the virtualization type of its source,
+	// so it is only checked: `ena_support` and `sriov_support` need `hvm`.
+	AMIVirtType string `mapstructure:"ami_virtualization_type" required:"false"`
+	// Turn on SR-IOV enhanced networking (Intel 82599 VF) in the AMI. The
+	// attribute is set on the stopped build instance, which the AMI
+	// inherits; it cannot be turned off again.
+	AMISriovNetSupport bool `mapstructure:"sriov_support" required:"false"`
+
 	ctx interpolate.Context
 }
 
@@ -54,6 +70,8 @@ func (c *Config) Prepare(raws ...any) ([]string, error) {
 	errs = packersdk.MultiErrorAppend(errs, c.AccessConfig.Prepare()...)
 	errs = packersdk.MultiErrorAppend(errs, c.RunConfig.Prepare(&c.ctx)...)
 	errs = packersdk.MultiErrorAppend(errs, c.AMIConfig.Prepare(&c.ctx)...)
+	errs = packersdk.MultiErrorAppend(errs, c.AMIConfig.PrepareDistribution(c.Region())...)
+	errs = packersdk.MultiErrorAppend(errs, c.prepareEBS()...)
 	errs = packersdk.MultiErrorAppend(errs, c.Polling.Prepare()...)
 	if len(errs.Errors) > 0 {
 		return nil, errs
@@ -72,4 +90,26 @@ func (c *Config) Prepare(raws ...any) ([]string, error) {
 		warnings = append(warnings, fmt.Sprintf("communicator %q without winrm_password: the builder does not retrieve Windows passwords; set the password with user_data", c.Comm.Type))
 	}
 	return warnings, nil
+}
+
+// prepareEBS checks the options only an EBS-backed build has.
+func (c *Config) prepareEBS() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	switch c.AMIVirtType {
+	case "", "hvm", "paravirtual":
+	default:
+		add("ami_virtualization_type: %q is invalid; valid are \"hvm\" and \"paravirtual\"", c.AMIVirtType)
+	}
+	if c.AMIVirtType == "paravirtual" && (c.AMIENASupport.True() || c.AMISriovNetSupport) {
+		add("ami_virtualization_type: enhanced networking (ena_support, sriov_support) needs an hvm AMI, not paravirtual")
+	}
+	if c.AMIEncryptBootVolume.True() {
+		for i, m := range c.LaunchMappings {
+			if m.Encrypted.False() {
+				add("launch_block_device_mappings[%d].encrypted: false conflicts with encrypt_boot = true, which encrypts every volume of the AMI", i)
+			}
+		}
+	}
+	return errs
 }

@@ -68,11 +68,17 @@ const (
 	wantSourceAMI = "ami-0e2e0000000000002"
 )
 
-func newE2EEnv(t *testing.T) *e2eEnv {
+func newE2EEnv(t *testing.T) *e2eEnv { return newE2EEnvWith(t, amiFixture) }
+
+// newE2EEnvWith starts a world whose moto preloads the images of fixture
+// (JSON, see amiFixture). moto 5.2.1 can load a non-empty fixture in one
+// region only (it changes the loaded list in place), so multi-region tests
+// pass "[]" and register their source AMI (registerSource).
+func newE2EEnvWith(t *testing.T, fixtureJSON string) *e2eEnv {
 	t.Helper()
 	ctx := context.Background()
 	fixture := filepath.Join(t.TempDir(), "amis.json")
-	if err := os.WriteFile(fixture, []byte(amiFixture), 0o644); err != nil {
+	if err := os.WriteFile(fixture, []byte(fixtureJSON), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	e := &e2eEnv{sourceAMI: wantSourceAMI}
@@ -80,8 +86,10 @@ func newE2EEnv(t *testing.T) *e2eEnv {
 	e.proxy = awstest.NewProxy(t, e.moto.Endpoint, awstest.ProxyOptions{})
 	e.sshd = awstest.NewSSHD(t)
 	e.ec2, _ = awstest.Clients(e.moto.Endpoint, e2eRegion)
-	if _, ok := e.image(t, wantSourceAMI); !ok {
-		t.Fatalf("moto did not load the fixture image %s", wantSourceAMI)
+	if fixtureJSON == amiFixture {
+		if _, ok := e.image(t, wantSourceAMI); !ok {
+			t.Fatalf("moto did not load the fixture image %s", wantSourceAMI)
+		}
 	}
 	var err error
 	if e.baseline, err = awstest.TakeSnapshot(ctx, e.moto.Endpoint, []string{e2eRegion}); err != nil {
@@ -103,6 +111,7 @@ func newE2EEnv(t *testing.T) *e2eEnv {
 // tmpl describes a test template.
 type tmpl struct {
 	Region      string // empty means e2eRegion
+	SourceAMI   string // source_ami; empty means the source_ami_filter
 	AMIName     string
 	Source      string   // extra lines in the source block
 	Provision   []string // inline shell commands
@@ -114,17 +123,21 @@ func (e *e2eEnv) template(p tmpl) string {
 		p.Region = e2eRegion
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `source "ami-ebs" "e2e" {
-  region        = %q
-  instance_type = "t3.micro"
-
-  source_ami_filter {
+	source := fmt.Sprintf(`source_ami_filter {
     filters = {
       name = %q
     }
     owners      = ["amazon"]
     most_recent = true
-  }
+  }`, sourceAMIName)
+	if p.SourceAMI != "" {
+		source = fmt.Sprintf("source_ami = %q", p.SourceAMI)
+	}
+	fmt.Fprintf(&b, `source "ami-ebs" "e2e" {
+  region        = %q
+  instance_type = "t3.micro"
+
+  %s
 
   ssh_host             = "127.0.0.1"
   ssh_port             = %d
@@ -138,7 +151,7 @@ func (e *e2eEnv) template(p tmpl) string {
 
 build {
   sources = ["source.ami-ebs.e2e"]
-`, p.Region, sourceAMIName, e.sshd.Port, e.sshd.User, e.sshd.PrivateKeyPath, p.AMIName, p.Source)
+`, p.Region, source, e.sshd.Port, e.sshd.User, e.sshd.PrivateKeyPath, p.AMIName, p.Source)
 	if !p.NoProvision {
 		b.WriteString("\n  provisioner \"shell\" {\n    inline = [\n")
 		for _, c := range p.Provision {

@@ -2,7 +2,10 @@ package instance
 
 import (
 	"errors"
+
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"sort"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
@@ -17,6 +20,9 @@ type Artifact struct {
 	*amibuild.Artifact
 	// Bundle is where the bundle is.
 	Bundle bundlestore.Location
+	// BuildRegion is the region of the AMI registered from Bundle; the AMIs
+	// of other regions are its copies (ami_regions).
+	BuildRegion string
 	// EC2 and S3 return the clients Destroy uses for a region. When nil,
 	// Destroy fails.
 	EC2 func(region string) bundlestore.DeregisterAPI
@@ -42,6 +48,13 @@ func (a *Artifact) Destroy() error {
 	sort.Strings(regions)
 	var errs []error
 	for _, r := range regions {
+		if a.BuildRegion != "" && r != a.BuildRegion {
+			// A copy: CopyImage made it, with its own storage.
+			if _, err := a.EC2(r).DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(a.Amis[r])}); err != nil {
+				errs = append(errs, fmt.Errorf("destroy the copy %s in %s: %w", a.Amis[r], r, err))
+			}
+			continue
+		}
 		_, err := bundlestore.Deregister(ctx, a.EC2(r), a.S3(r), &bundlestore.DeregisterInput{
 			ImageID:       a.Amis[r],
 			Region:        r,

@@ -71,10 +71,11 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	base.StateData["s3_prefix"] = bun.Location.Prefix
 	base.StateData["manifest_key"] = bun.Location.ManifestKey()
 	return &Artifact{
-		Artifact: base,
-		Bundle:   bun.Location,
-		EC2:      func(r string) bundlestore.DeregisterAPI { return sess.EC2(r) },
-		S3:       func(r string) bundlestore.DeleteAPI { return sess.S3(r) },
+		Artifact:    base,
+		BuildRegion: region,
+		Bundle:      bun.Location,
+		EC2:         func(r string) bundlestore.DeregisterAPI { return sess.EC2(r) },
+		S3:          func(r string) bundlestore.DeleteAPI { return sess.S3(r) },
 	}, nil
 }
 
@@ -99,6 +100,8 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 		&amibuild.StepCheckRegion{
 			Region:                   region,
 			SkipCredentialValidation: c.SkipCredentialValidation,
+			CopyRegions:              c.AMIRegions,
+			SkipRegionValidation:     c.AMISkipRegionValidation,
 		},
 		&stepCheckBucket{
 			Region: region,
@@ -108,6 +111,7 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			Region:          region,
 			AMIName:         c.AMIName,
 			ForceDeregister: c.AMIForceDeregister,
+			CopyRegions:     c.AMIRegions,
 		},
 		&stepCheckBundleLocation{
 			Region:  region,
@@ -183,6 +187,13 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 		&amibuild.StepTagImage{
 			Tags: c.AMITags,
 			Ctx:  c.ctx,
+		},
+		&amibuild.StepDistribute{
+			Region:      region,
+			Config:      &c.AMIConfig,
+			Description: c.AMIDescription,
+			Wait:        c.Polling.ImageWait(),
+			Ctx:         c.ctx,
 		},
 	)
 }

@@ -248,6 +248,7 @@ func (c *Config) Prepare(raws ...any) ([]string, error) {
 	errs = packersdk.MultiErrorAppend(errs, c.AccessConfig.Prepare()...)
 	errs = packersdk.MultiErrorAppend(errs, c.RunConfig.Prepare(&c.ctx)...)
 	errs = packersdk.MultiErrorAppend(errs, c.AMIConfig.Prepare(&c.ctx)...)
+	errs = packersdk.MultiErrorAppend(errs, c.AMIConfig.PrepareDistribution(c.Region())...)
 	errs = packersdk.MultiErrorAppend(errs, c.Polling.Prepare()...)
 	errs = packersdk.MultiErrorAppend(errs, c.prepareLocalEmulator()...)
 	errs = packersdk.MultiErrorAppend(errs, c.prepareInstance()...)
@@ -263,6 +264,21 @@ func (c *Config) Prepare(raws ...any) ([]string, error) {
 func (c *Config) prepareInstance() []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	// Options about EBS snapshots: an instance-store AMI has none.
+	const noSnapshots = "an instance-store AMI has no EBS snapshots"
+	if c.AMIEncryptBootVolume.True() {
+		add("encrypt_boot: %s to encrypt; its root volume is the bundle in S3 (use the ami-ebs builder for an encrypted AMI)", noSnapshots)
+	}
+	if c.AMIKmsKeyId != "" || len(c.AMIRegionKMSKeyIDs) > 0 {
+		add("kms_key_id, region_kms_key_ids: %s to encrypt (use the ami-ebs builder for an encrypted AMI)", noSnapshots)
+	}
+	if len(c.SnapshotUsers) > 0 || len(c.SnapshotGroups) > 0 {
+		add("snapshot_users, snapshot_groups: %s to share; ami_users is enough to launch it", noSnapshots)
+	}
+	if c.AMISkipBuildRegion {
+		add("skip_save_build_region: not supported by ami-instance: the AMI is registered from the bundle in s3_bucket, in the build region, which the build keeps; copy it with ami_regions and remove it later, or use the ami-distribute post-processor")
+	}
 
 	// Windows cannot be bundled.
 	if c.Comm.Type == "winrm" {

@@ -378,6 +378,11 @@ func TestPrepareErrors(t *testing.T) {
 		{"no communicator", map[string]any{"communicator": "none"}, nil, []string{"communicator", "none"}},
 		{"pty", map[string]any{"ssh_pty": true}, nil, []string{"ssh_pty"}},
 		{"shared option still checked", map[string]any{"region": "Europe"}, nil, []string{"region", "Europe"}},
+		{"encrypt_boot", map[string]any{"encrypt_boot": true}, nil, []string{"encrypt_boot", "no EBS snapshots", "ami-ebs"}},
+		{"kms key", map[string]any{"encrypt_boot": true, "kms_key_id": "alias/images"}, nil, []string{"kms_key_id, region_kms_key_ids", "no EBS snapshots"}},
+		{"snapshot sharing", map[string]any{"snapshot_users": []string{"123456789012"}}, nil, []string{"snapshot_users, snapshot_groups", "ami_users is enough"}},
+		{"skip_save_build_region", map[string]any{"skip_save_build_region": true, "ami_regions": []string{"eu-west-1"}}, nil, []string{"skip_save_build_region", "s3_bucket"}},
+		{"copy region", map[string]any{"ami_regions": []string{"eu_west_1"}}, nil, []string{"ami_regions[0]", "eu_west_1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -59,3 +59,36 @@ func SetIMDSSupport(ctx context.Context, api ModifyAttributeAPI, in *SetIMDSSupp
 	}
 	return &SetIMDSSupportOutput{}, nil
 }
+
+// SetProductCodesInput names an image and the product codes to add.
+type SetProductCodesInput struct {
+	// ImageID is the image to change. Required.
+	ImageID string
+	// ProductCodes are added to the image. Required.
+	ProductCodes []string
+	// Region is used in messages; "" means the client's region.
+	Region string
+}
+
+// SetProductCodesOutput is the result of SetProductCodes.
+type SetProductCodesOutput struct{}
+
+// SetProductCodes associates product codes with an image. Once added, a
+// product code cannot be removed. It is one ModifyImageAttribute call,
+// without retries of its own.
+func SetProductCodes(ctx context.Context, api ModifyAttributeAPI, in *SetProductCodesInput, optFns ...func(*Options)) (*SetProductCodesOutput, error) {
+	o := newOptions(optFns)
+	region := regionOf(api, in.Region)
+	if in.ImageID == "" || len(in.ProductCodes) == 0 {
+		return nil, fmt.Errorf("set product codes in %s: an image ID and at least one product code are required", region)
+	}
+	o.logf("Adding product codes %v to %s in %s", in.ProductCodes, in.ImageID, region)
+	_, err := api.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{
+		ImageId:      aws.String(in.ImageID),
+		ProductCodes: in.ProductCodes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add product codes %v to %s in %s: %w", in.ProductCodes, in.ImageID, region, err)
+	}
+	return &SetProductCodesOutput{}, nil
+}

@@ -47,3 +47,34 @@ func SetENASupport(ctx context.Context, api ModifyAttributeAPI, in *SetENASuppor
 	}
 	return &SetENASupportOutput{}, nil
 }
+
+// SetSriovNetSupportInput names an instance whose SR-IOV enhanced
+// networking (the Intel 82599 VF interface) is turned on.
+type SetSriovNetSupportInput struct {
+	// InstanceID is the instance to change; it must be stopped. Required.
+	InstanceID string
+}
+
+// SetSriovNetSupportOutput is the result of SetSriovNetSupport.
+type SetSriovNetSupportOutput struct{}
+
+// SetSriovNetSupport turns on SR-IOV enhanced networking ("simple") of a
+// stopped instance; an image created from the instance inherits it. EC2
+// offers no way to turn it off again. It is one ModifyInstanceAttribute
+// call, without retries of its own.
+func SetSriovNetSupport(ctx context.Context, api ModifyAttributeAPI, in *SetSriovNetSupportInput, optFns ...func(*Options)) (*SetSriovNetSupportOutput, error) {
+	o := newOptions(optFns)
+	region := regionOf(api)
+	if in.InstanceID == "" {
+		return nil, fmt.Errorf("set SR-IOV support in %s: no instance ID given", region)
+	}
+	o.logf("Turning on SR-IOV support of %s in %s", in.InstanceID, region)
+	_, err := api.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{
+		InstanceId:      aws.String(in.InstanceID),
+		SriovNetSupport: &types.AttributeValue{Value: aws.String("simple")},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("turn on SR-IOV support of %s in %s: %w", in.InstanceID, region, err)
+	}
+	return &SetSriovNetSupportOutput{}, nil
+}
