@@ -86,6 +86,9 @@ type RunConfig struct {
 	// Whether the build instance gets a public IPv4 address. Unset follows
 	// the subnet's setting.
 	AssociatePublicIPAddress config.Trilean `mapstructure:"associate_public_ip_address" required:"false"`
+	// Launch the build instance EBS-optimized. Current instance types are
+	// EBS-optimized anyway; older ones may cost more with it.
+	EbsOptimized bool `mapstructure:"ebs_optimized" required:"false"`
 	// Which address of the build instance the communicator connects to:
 	// `public_ip`, `private_ip`, `public_dns` or `private_dns`. By default
 	// the public IP is used when there is one, else the private IP. Ignored

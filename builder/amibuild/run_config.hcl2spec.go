@@ -52,6 +52,7 @@ type FlatRunConfig struct {
 	UserData                  *string               `mapstructure:"user_data" required:"false" cty:"user_data" hcl:"user_data"`
 	UserDataFile              *string               `mapstructure:"user_data_file" required:"false" cty:"user_data_file" hcl:"user_data_file"`
 	AssociatePublicIPAddress  *bool                 `mapstructure:"associate_public_ip_address" required:"false" cty:"associate_public_ip_address" hcl:"associate_public_ip_address"`
+	EbsOptimized              *bool                 `mapstructure:"ebs_optimized" required:"false" cty:"ebs_optimized" hcl:"ebs_optimized"`
 	SSHInterface              *string               `mapstructure:"ssh_interface" required:"false" cty:"ssh_interface" hcl:"ssh_interface"`
 	RunTags                   map[string]string     `mapstructure:"run_tags" required:"false" cty:"run_tags" hcl:"run_tags"`
 	RunVolumeTags             map[string]string     `mapstructure:"run_volume_tags" required:"false" cty:"run_volume_tags" hcl:"run_volume_tags"`
@@ -134,6 +135,7 @@ func (*FlatRunConfig) HCL2Spec() map[string]hcldec.Spec {
 		"user_data":                             &hcldec.AttrSpec{Name: "user_data", Type: cty.String, Required: false},
 		"user_data_file":                        &hcldec.AttrSpec{Name: "user_data_file", Type: cty.String, Required: false},
 		"associate_public_ip_address":           &hcldec.AttrSpec{Name: "associate_public_ip_address", Type: cty.Bool, Required: false},
+		"ebs_optimized":                         &hcldec.AttrSpec{Name: "ebs_optimized", Type: cty.Bool, Required: false},
 		"ssh_interface":                         &hcldec.AttrSpec{Name: "ssh_interface", Type: cty.String, Required: false},
 		"run_tags":                              &hcldec.AttrSpec{Name: "run_tags", Type: cty.Map(cty.String), Required: false},
 		"run_volume_tags":                       &hcldec.AttrSpec{Name: "run_volume_tags", Type: cty.Map(cty.String), Required: false},

@@ -145,19 +145,22 @@ func (s *StepDistribute) input(state multistep.StateBag, id string) (*distribute
 			WithCooldown: c.DeregistrationProtection.WithCooldown,
 		},
 	}
+	// As in HashiCorp's builders, {{ .BuildRegion }} is the build region in
+	// every copy's tags and description too.
+	desc, err := RenderDescription(s.Ctx, s.Description, info)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := RenderTags(s.Ctx, "tags", c.AMITags, info)
+	if err != nil {
+		return nil, err
+	}
+	snapTags, err := RenderTags(s.Ctx, "snapshot_tags", c.SnapshotTags, info)
+	if err != nil {
+		return nil, err
+	}
 	for _, region := range c.AMIRegions {
-		regional := *info
-		regional.BuildRegion = region
-		t := distribute.Target{Region: region}
-		if t.Description, err = RenderDescription(s.Ctx, s.Description, &regional); err != nil {
-			return nil, err
-		}
-		if t.Tags, err = RenderTags(s.Ctx, "tags", c.AMITags, &regional); err != nil {
-			return nil, err
-		}
-		if t.SnapshotTags, err = RenderTags(s.Ctx, "snapshot_tags", c.SnapshotTags, &regional); err != nil {
-			return nil, err
-		}
+		t := distribute.Target{Region: region, Description: desc, Tags: tags, SnapshotTags: snapTags}
 		switch c.AMIEncryptBootVolume {
 		case config.TriTrue:
 			t.Encrypted = aws.Bool(true)

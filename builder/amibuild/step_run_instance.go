@@ -80,6 +80,7 @@ func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 		AssociatePublicIP:   cfg.AssociatePublicIPAddress.ToBoolPointer(),
 		BlockDeviceMappings: LaunchMappings(src, cfg.LaunchMappings, s.Encrypt),
 		MetadataOptions:     cfg.MetadataOptions.Request(),
+		EBSOptimized:        cfg.EbsOptimized,
 		Tags:                runTags,
 		VolumeTags:          volumeTags,
 		Wait:                s.Wait,

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -177,10 +178,12 @@ func TestE2EBuilderCopiesAndSharesLikeAmazonEBS(t *testing.T) {
 		}
 		img := out.Images[0]
 		names = append(names, aws.ToString(img.Name))
-		if got, want := tagMap(img.Tags), map[string]string{"App": "e2e", "Region": region}; !mapsContain(got, want) {
+		// {{ .BuildRegion }} is the build region in every region, as in
+		// HashiCorp's builders.
+		if got, want := tagMap(img.Tags), map[string]string{"App": "e2e", "Region": e2eRegion}; !mapsContain(got, want) {
 			t.Errorf("%s %s tags = %v, want %v", region, id, got, want)
 		}
-		if got := aws.ToString(img.Description); got != "app for "+region {
+		if got := aws.ToString(img.Description); got != "app for "+e2eRegion {
 			t.Errorf("%s %s description = %q", region, id, got)
 		}
 		perms, err := api.DescribeImageAttribute(context.Background(), &ec2.DescribeImageAttributeInput{ImageId: aws.String(id), Attribute: types.ImageAttributeNameLaunchPermission})
@@ -233,6 +236,40 @@ func TestE2EBuilderCopiesAndSharesLikeAmazonEBS(t *testing.T) {
 	if len(l.Instances)+len(l.KeyPairs)+len(l.SecurityGroups)+len(l.Volumes) > 0 {
 		t.Errorf("the build leaked: %s", l)
 	}
+	checkCopiesPolicy(t, e.proxy.Calls(), map[string]string{
+		"ec2:DeleteSnapshot":                       "removing copies after a failure",
+		"ec2:DeregisterImage":                      "removing copies after a failure",
+		"ec2:DisableImageDeregistrationProtection": "turning protection off again when a later region fails",
+		"ec2:DescribeSnapshots":                    "finding the KMS key of an encrypted AMI shared with other accounts",
+		"kms:DescribeKey":                          "refusing to share an AMI encrypted with the AWS-managed key",
+	})
+}
+
+// checkCopiesPolicy checks that the ami-ebs policy and the policy for the
+// builders' copy and sharing options together allow every call, and that
+// each action of the latter was needed or is listed in optional.
+func checkCopiesPolicy(t *testing.T, calls []awstest.Call, optional map[string]string) {
+	t.Helper()
+	build, err := awstest.LoadPolicy(filepath.Join("..", "..", "example", "iam", "ami-ebs-policy.json"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies, err := awstest.LoadPolicy(filepath.Join("..", "..", "example", "iam", "ami-builder-copies-policy.json"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := &awstest.Policy{Statements: append(slices.Clone(build.Statements), copies.Statements...)}
+	denied, used := both.Denied(calls)
+	for _, problem := range denied {
+		t.Errorf("example/iam/ami-ebs-policy.json + ami-builder-copies-policy.json: %s", problem)
+	}
+	for _, st := range copies.Statements {
+		for _, a := range st.Actions {
+			if !used[a] && optional[a] == "" {
+				t.Errorf("ami-builder-copies-policy.json allows %s, which no call of the build needed", a)
+			}
+		}
+	}
 }
 
 // TestE2EBuilderEncryptBootNeedsNoCopy checks that encrypt_boot with a key
@@ -248,6 +285,7 @@ func TestE2EBuilderEncryptBootNeedsNoCopy(t *testing.T) {
 		SourceAMI: e.sourceAMI,
 		AMIName:   "e2e-encrypted-{{timestamp}}",
 		Source: fmt.Sprintf(`
+  ebs_optimized      = true
   encrypt_boot       = true
   kms_key_id         = %q
   ami_regions        = [%q]
@@ -265,6 +303,9 @@ func TestE2EBuilderEncryptBootNeedsNoCopy(t *testing.T) {
 		t.Fatalf("RunInstances calls = %d", len(runs))
 	}
 	p := runs[0].Params
+	if p.Get("EbsOptimized") != "true" {
+		t.Errorf("RunInstances EbsOptimized = %q, want true (ebs_optimized)", p.Get("EbsOptimized"))
+	}
 	var encrypted []string
 	for k, v := range p {
 		if strings.HasPrefix(k, "BlockDeviceMapping.") && strings.HasSuffix(k, ".Ebs.Encrypted") && v[0] == "true" {

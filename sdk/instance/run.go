@@ -68,6 +68,9 @@ type RunInput struct {
 	BlockDeviceMappings []types.BlockDeviceMapping
 	// MetadataOptions set IMDS options such as HttpTokens "required".
 	MetadataOptions *types.InstanceMetadataOptionsRequest
+	// EBSOptimized launches the instance EBS-optimized (dedicated
+	// bandwidth to its volumes; the default on current instance types).
+	EBSOptimized bool
 	// Tags go on the instance, VolumeTags on its volumes.
 	Tags, VolumeTags map[string]string
 	// ClientToken makes the launch idempotent. Empty means a random token,
@@ -135,6 +138,9 @@ func Run(ctx context.Context, api RunAPI, in *RunInput, optFns ...func(*Options)
 	}
 	if in.AvailabilityZone != "" {
 		req.Placement = &types.Placement{AvailabilityZone: aws.String(in.AvailabilityZone)}
+	}
+	if in.EBSOptimized {
+		req.EbsOptimized = aws.Bool(true)
 	}
 	if in.AssociatePublicIP != nil {
 		// A public IP choice needs an explicit network interface, which then
