@@ -17,6 +17,10 @@
 //     pre-existing resources (decoys) are untouched;
 //   - input validation: a corpus of invalid templates (testdata/invalid)
 //     fails `packer validate` naming the field, without any AWS call;
+//   - migration: templates written for HashiCorp's amazon-ebs and
+//     amazon-instance builders (testdata/migration) pass `packer validate`
+//     once only their builder type is renamed, except those listed with
+//     the options the builders do not accept yet;
 //   - secrets: no credential, session token or private key reaches packer's
 //     output, its debug log or a command run on the instance;
 //   - safety rules: force_deregister, retention and artifact Destroy touch
