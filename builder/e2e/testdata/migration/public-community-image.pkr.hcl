@@ -4,7 +4,7 @@
 # Covers: ami_groups = ["all"], snapshot_groups = ["all"], ami_regions,
 # force_deregister, force_delete_snapshot, ena_support, sriov_support,
 # ssh_clear_authorized_keys, {{ .SourceAMIName }} in ami_description,
-# {{isotime}} with clean_resource_name in ami_name, a manifest
+# formatdate in ami_name, a manifest
 # post-processor.
 # build: yes
 
@@ -37,7 +37,7 @@ source "amazon-ebs" "appliance" {
     most_recent = true
   }
 
-  ami_name        = "openappliance-${var.app_version}-{{isotime \"2006-01-02 15:04\" | clean_resource_name}}"
+  ami_name        = "openappliance-${var.app_version}-${formatdate("YYYY-MM-DD-hhmm", timestamp())}"
   ami_description = "OpenAppliance ${var.app_version} on {{ .SourceAMIName }}"
 
   ami_groups      = ["all"]

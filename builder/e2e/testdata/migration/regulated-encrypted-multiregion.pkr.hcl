@@ -24,7 +24,7 @@ variable "prod_account" {
 locals {
   kms_keys = {
     "us-east-1" = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    "eu-west-1" = "arn:aws:kms:eu-west-1:111122223333:key/5678efgh-56ef-78gh-90ij-5678901234cd"
+    "eu-west-1" = "arn:aws:kms:eu-west-1:111122223333:key/5678abcd-56ef-78ab-90cd-5678901234cd"
   }
   stamp = formatdate("YYYYMMDDhhmmss", timestamp())
 }
@@ -49,7 +49,8 @@ source "amazon-ebs" "payments" {
 
   encrypt_boot       = true
   kms_key_id         = local.kms_keys["us-east-1"]
-  ami_regions        = ["eu-west-1"]
+  # The build region is listed so that region_kms_key_ids may name its key.
+  ami_regions        = ["us-east-1", "eu-west-1"]
   region_kms_key_ids = local.kms_keys
   ami_users          = [var.prod_account]
   snapshot_users     = [var.prod_account]

@@ -1,8 +1,8 @@
 # A Windows team's Server 2022 base image, provisioned over WinRM with a
-# password set from user data, encrypted with the account's default EBS key
-# and shared with the workloads account.
+# password set from user data, encrypted with the team's customer-managed
+# key and shared with the workloads account.
 # Covers: communicator = "winrm" with winrm_* options, user_data heredoc,
-# encrypt_boot without kms_key_id, ami_users, snapshot_users,
+# encrypt_boot with kms_key_id from a variable, ami_users, snapshot_users,
 # launch_block_device_mappings, a sensitive variable, powershell and
 # windows-restart provisioners.
 
@@ -13,6 +13,11 @@ packer {
       version = ">= 1.2.8"
     }
   }
+}
+
+variable "kms_key_id" {
+  type    = string
+  default = "alias/windows-images"
 }
 
 variable "winrm_password" {
@@ -57,6 +62,7 @@ source "amazon-ebs" "win2022" {
 
   ami_name       = "win2022-base-{{timestamp}}"
   encrypt_boot   = true
+  kms_key_id     = var.kms_key_id
   ami_users      = ["444455556666"]
   snapshot_users = ["444455556666"]
 
