@@ -27,11 +27,14 @@ const sessionToken = "IQoJb3JpZ2luX2VjE-e2e-session-token-7f3c9a1d5b2e8f60"
 
 // runSpec is one packer invocation.
 type runSpec struct {
-	Template    string
-	Args        []string // packer arguments; nil means build -machine-readable
-	Fault       awstest.FaultFunc
-	InterruptOn string
-	Timeout     time.Duration
+	Template string
+	// TemplateName is the template's file name; empty means
+	// template.pkr.hcl (a legacy JSON template needs a .json name).
+	TemplateName string
+	Args         []string // packer arguments; nil means build -machine-readable
+	Fault        awstest.FaultFunc
+	InterruptOn  string
+	Timeout      time.Duration
 	// Seed is printed when the test fails, to replay random faults.
 	Seed *uint64
 }
@@ -54,11 +57,12 @@ func (w *world) run(t *testing.T, s runSpec) *packertest.Result {
 		timeout = 3 * time.Minute
 	}
 	res, err := w.packer.Run(context.Background(), packertest.RunOptions{
-		Args:        args,
-		Template:    s.Template,
-		InterruptOn: s.InterruptOn,
-		Timeout:     timeout,
-		Env:         []string{"AWS_SESSION_TOKEN=" + sessionToken},
+		Args:         args,
+		Template:     s.Template,
+		TemplateName: s.TemplateName,
+		InterruptOn:  s.InterruptOn,
+		Timeout:      timeout,
+		Env:          []string{"AWS_SESSION_TOKEN=" + sessionToken},
 	})
 	if err != nil {
 		t.Fatalf("run packer: %v", err)

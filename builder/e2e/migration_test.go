@@ -810,6 +810,9 @@ func localize(src string, to loopback) (string, error) {
 		{"ssh_host", `"127.0.0.1"`},
 		{"ssh_port", fmt.Sprint(to.Port)},
 		{"ssh_username", strconv.Quote(to.User)},
+		// The "instance" is this machine: its authorized_keys are not the
+		// build's to clean.
+		{"ssh_clear_authorized_keys", "false"},
 	}
 	if to.KeyFile != "" {
 		settings = append(settings, struct{ key, value string }{"ssh_private_key_file", strconv.Quote(to.KeyFile)})
@@ -882,6 +885,7 @@ func localizeJSON(src string, to loopback) (string, error) {
 		m["ssh_host"] = "127.0.0.1"
 		m["ssh_port"] = to.Port
 		m["ssh_username"] = to.User
+		m["ssh_clear_authorized_keys"] = false
 		if to.KeyFile != "" {
 			m["ssh_private_key_file"] = to.KeyFile
 		}
@@ -942,6 +946,7 @@ build {
   }
   ssh_host = "127.0.0.1"
   ssh_port = 2222
+  ssh_clear_authorized_keys = false
   ssh_private_key_file = "/keys/id_ed25519"
 }
 
@@ -976,6 +981,7 @@ build {
 	ssh_port = 40022
 	ssh_host = "127.0.0.1"
 	ssh_username = "root"
+	ssh_clear_authorized_keys = false
 }
 `,
 		},
@@ -1012,7 +1018,7 @@ build {
   "variables": {"region": "us-east-1"},
   "builders": [
     {"type": "ami-ebs", "name": "app", "region": "{{user ` + "`region`" + `}}", "ssh_username": "builder", "volume_size": 8,
-     "ssh_host": "127.0.0.1", "ssh_port": 2222, "ssh_private_key_file": "/keys/id_ed25519"},
+     "ssh_host": "127.0.0.1", "ssh_port": 2222, "ssh_clear_authorized_keys": false, "ssh_private_key_file": "/keys/id_ed25519"},
     {"type": "ami-ebs", "name": "retag", "communicator": "none"},
     {"type": "ami-instance", "ssh_username": "ec2-user"}
   ],
