@@ -18,6 +18,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
 
 // TestStepsBuildInstanceLifecycle runs the shared steps in build order
@@ -476,4 +478,40 @@ func TestHaltAndKeys(t *testing.T) {
 	if !RolledBack(state) {
 		t.Error("RolledBack false after a halt")
 	}
+}
+
+// TestStepsSameNameAMIInCopyRegions covers ami_regions in the name check
+// and force_deregister, and skip_save_build_region, which leaves the build
+// region alone.
+func TestStepsSameNameAMIInCopyRegions(t *testing.T) {
+	e := newTestEnv(t)
+	const copyRegion = "eu-west-1"
+	eu, _ := awstest.Clients(motoSrv.Endpoint, copyRegion)
+	name := uniqueName(t)
+	out, err := eu.RegisterImage(context.Background(), &ec2.RegisterImageInput{Name: aws.String(name), RootDeviceName: aws.String("/dev/xvda")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	euID := aws.ToString(out.ImageId)
+	src := sourceImage(t, e.ec2)
+	buildID, _ := createImage(t, e.ec2, aws.ToString(src.ImageId), name)
+
+	err = e.runHalt(t, &StepCheckAMIName{Region: testRegion, AMIName: name, CopyRegions: []string{copyRegion}, SkipBuildRegion: true})
+	if !strings.Contains(err.Error(), copyRegion) || !strings.Contains(err.Error(), euID) {
+		t.Errorf("error %q does not name the copy region and its AMI", err)
+	}
+	e.proxy.Reset()
+	e.run(t, &StepDeregisterExisting{Region: testRegion, AMIName: name, Force: true, CopyRegions: []string{copyRegion}, SkipBuildRegion: true})
+	if !imageExists(t, e.ec2, buildID) {
+		t.Error("the build region's AMI was deregistered although the build region is skipped")
+	}
+	for _, c := range e.proxy.CallsFor("ec2", "DeregisterImage") {
+		if c.Region != copyRegion || c.Params.Get("ImageId") != euID {
+			t.Errorf("DeregisterImage %s in %s, want only %s in %s", c.Params.Get("ImageId"), c.Region, euID, copyRegion)
+		}
+	}
+	if len(e.proxy.CallsFor("ec2", "DeregisterImage")) != 1 {
+		t.Errorf("DeregisterImage calls: %d, want 1", len(e.proxy.CallsFor("ec2", "DeregisterImage")))
+	}
+	e.run(t, &StepCheckAMIName{Region: testRegion, AMIName: name, CopyRegions: []string{copyRegion}, SkipBuildRegion: true})
 }

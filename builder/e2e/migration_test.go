@@ -60,17 +60,9 @@ var pendingOptions = map[string][]string{
 // pendingErrors lists the corpus templates that fail `packer validate`
 // today for a reason other than an unknown option: file → texts that each
 // of the other errors reported contains. Every listed text must be
-// reported, and every error must contain one of them.
-//
-// HashiCorp's amazon-instance runs Amazon's AMI tools on the instance,
-// which carry Amazon's EC2 certificate; ami-instance bundles on the machine
-// running Packer and requires ec2_cert_path, which amazon-instance does not
-// have. (The other amazon-instance templates fail on unknown options
-// first; packer reports those before the builder's own checks run.)
+// reported, and every error must contain one of them. It is empty: every
+// other template validates.
 var pendingErrors = map[string][]string{
-	"instance-store-scratch.pkr.hcl": {"ec2_cert_path: required"},
-	"instance-store-shared.pkr.hcl":  {"ec2_cert_path: required"},
-	"legacy-instance-store.json":     {"ec2_cert_path: required"},
 }
 
 // corpusFile is one template of the migration corpus.

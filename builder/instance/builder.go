@@ -144,6 +144,7 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 		Ctx:          c.ctx,
 	})...)
 	return append(steps,
+		&stepFetchEC2Cert{Region: region},
 		&stepBundleVolume{
 			Region:    region,
 			Bucket:    c.S3Bucket,
@@ -163,6 +164,15 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			ProductCodes:        c.ProductCodes,
 			BlockDeviceMappings: manifestMappings(c.RootDeviceName, virtuals),
 			Concurrency:         c.S3UploadConcurrency,
+		},
+		// force_deregister in the copy regions; the build region's AMI
+		// and its bundle are handled by stepDeregisterExisting.
+		&amibuild.StepDeregisterExisting{
+			Region:          region,
+			AMIName:         c.AMIName,
+			Force:           c.AMIForceDeregister,
+			CopyRegions:     c.AMIRegions,
+			SkipBuildRegion: true,
 		},
 		&stepDeregisterExisting{
 			Region:  region,

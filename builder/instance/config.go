@@ -89,8 +89,13 @@ type Config struct {
 	// encrypted too, so that EC2 can decrypt the image. It ships with
 	// Amazon's EC2 AMI tools as `cert-ec2.pem`; the AWS GovCloud (US) and
 	// China regions have certificates of their own (`cert-ec2-gov.pem`,
-	// `cert-ec2-cn-north-1.pem`). Required, unless `local_emulator` is set;
-	// a stand-in certificate is then generated.
+	// `cert-ec2-cn-north-1.pem`). When it is not set, the builder reads the
+	// region's certificate from Amazon's EC2 AMI tools on the build instance
+	// once it is provisioned (below `$EC2_AMITOOL_HOME`,
+	// `/opt/aws/amitools/ec2` or `/usr/local/ec2/ec2-ami-tools-*`), where
+	// HashiCorp's `amazon-instance` templates install them; the build fails
+	// before bundling if they are not there. With `local_emulator` a
+	// stand-in certificate is generated instead.
 	EC2CertPath string `mapstructure:"ec2_cert_path" required:"false"`
 	// For testing against a local AWS emulator (such as moto) only; never
 	// set it against AWS. It generates a stand-in for Amazon's EC2
@@ -501,15 +506,6 @@ func (c *Config) prepareCerts() []error {
 		if _, err := bundle.LoadCertificate(c.EC2CertPath); err != nil {
 			add("ec2_cert_path: %v", err)
 		}
-	} else if !c.LocalEmulator {
-		hint := "cert-ec2.pem"
-		switch {
-		case strings.HasPrefix(c.RawRegion, "us-gov-"):
-			hint = "the GovCloud certificate cert-ec2-gov.pem"
-		case strings.HasPrefix(c.RawRegion, "cn-"):
-			hint = "the China certificate cert-ec2-cn-north-1.pem"
-		}
-		add("ec2_cert_path: required: Amazon's EC2 certificate (%s, shipped with Amazon's EC2 AMI tools), so that EC2 can decrypt the bundle", hint)
 	}
 	return errs
 }
@@ -558,6 +554,9 @@ func (c *Config) warnings() []string {
 	}
 	if c.X509CertPath == "" && c.X509GeneratedDir == "" {
 		w = append(w, "x509_cert_path is not set: a key and certificate are generated for this build and discarded afterwards, so the bundle cannot be unbundled later (EC2 can still launch the AMI); set x509_generated_dir to keep them")
+	}
+	if c.EC2CertPath == "" && !c.LocalEmulator {
+		w = append(w, "ec2_cert_path is not set: Amazon's EC2 certificate ("+ec2CertFile(c.RawRegion)+") will be read from Amazon's EC2 AMI tools on the build instance once it is provisioned; install them with a provisioner, or set ec2_cert_path")
 	}
 	if c.EC2CertPath == "" && c.LocalEmulator {
 		w = append(w, "ec2_cert_path is not set: local_emulator is set, so a stand-in EC2 certificate is generated; real EC2 could not launch the resulting AMI")

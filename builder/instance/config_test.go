@@ -197,11 +197,12 @@ func TestPrepareLocalEmulator(t *testing.T) {
 		opts     map[string]any
 		wantErr  []string // "" = valid, with the stand-in warning
 		noStandI bool
+		wantWarn string
 	}{
-		{name: "VPC endpoint", opts: map[string]any{"custom_endpoint_ec2": vpcEndpoint}, wantErr: []string{"ec2_cert_path: required"}},
-		{name: "VPC endpoint from the environment", env: map[string]string{"AWS_ENDPOINT_URL_EC2": vpcEndpoint}, wantErr: []string{"ec2_cert_path: required"}},
-		{name: "loopback endpoint without the opt-in", opts: map[string]any{"custom_endpoint_ec2": "http://127.0.0.1:5000"}, wantErr: []string{"ec2_cert_path: required"}},
-		{name: "loopback AWS_ENDPOINT_URL without the opt-in", env: map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}, wantErr: []string{"ec2_cert_path: required"}},
+		{name: "VPC endpoint", opts: map[string]any{"custom_endpoint_ec2": vpcEndpoint}, noStandI: true, wantWarn: "read from Amazon's EC2 AMI tools on the build instance"},
+		{name: "VPC endpoint from the environment", env: map[string]string{"AWS_ENDPOINT_URL_EC2": vpcEndpoint}, noStandI: true, wantWarn: "read from Amazon's EC2 AMI tools on the build instance"},
+		{name: "loopback endpoint without the opt-in", opts: map[string]any{"custom_endpoint_ec2": "http://127.0.0.1:5000"}, noStandI: true, wantWarn: "read from Amazon's EC2 AMI tools on the build instance"},
+		{name: "loopback AWS_ENDPOINT_URL without the opt-in", env: map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}, noStandI: true, wantWarn: "read from Amazon's EC2 AMI tools on the build instance"},
 		{name: "opt-in with a VPC endpoint", opts: map[string]any{"local_emulator": true, "custom_endpoint_ec2": vpcEndpoint}, wantErr: []string{"local_emulator:", vpcEndpoint, "loopback"}},
 		{name: "opt-in with a VPC endpoint from the environment", opts: map[string]any{"local_emulator": true}, env: map[string]string{"AWS_ENDPOINT_URL": vpcEndpoint}, wantErr: []string{"local_emulator:", "loopback"}},
 		{name: "opt-in with a private address", opts: map[string]any{"local_emulator": true, "custom_endpoint_ec2": "http://10.0.0.5:5000"}, wantErr: []string{"local_emulator:", "loopback"}},
@@ -245,6 +246,9 @@ func TestPrepareLocalEmulator(t *testing.T) {
 			}
 			if got := strings.Contains(strings.Join(warnings, "\n"), "stand-in EC2 certificate"); got == tc.noStandI {
 				t.Errorf("stand-in warning = %t, want %t: %q", got, !tc.noStandI, warnings)
+			}
+			if tc.wantWarn != "" && !strings.Contains(strings.Join(warnings, "\n"), tc.wantWarn) {
+				t.Errorf("warnings %q lack %q", warnings, tc.wantWarn)
 			}
 		})
 	}
@@ -344,8 +348,6 @@ func TestPrepareErrors(t *testing.T) {
 		{"missing cert file", map[string]any{"x509_cert_path": filepath.Join(dir, "nope.pem"), "x509_key_path": userKey}, nil, []string{"x509_cert_path", "nope.pem"}},
 		{"generated dir with given cert", map[string]any{"x509_cert_path": userCert, "x509_key_path": userKey, "x509_generated_dir": genDir}, nil, []string{"x509_generated_dir", "not valid together"}},
 		{"generated dir not fresh", map[string]any{"x509_generated_dir": genDir}, nil, []string{"x509_generated_dir", generatedKeyFile, "already exists"}},
-		{"no ec2 cert", nil, []string{"ec2_cert_path"}, []string{"ec2_cert_path: required", "cert-ec2.pem", "EC2 AMI tools"}},
-		{"no ec2 cert in GovCloud", map[string]any{"region": "us-gov-west-1"}, []string{"ec2_cert_path"}, []string{"ec2_cert_path", "GovCloud"}},
 		{"ec2 cert unreadable", map[string]any{"ec2_cert_path": filepath.Join(dir, "missing.pem")}, nil, []string{"ec2_cert_path", "missing.pem"}},
 		{"relative bundle source", map[string]any{"bundle_source": "root.img"}, nil, []string{"bundle_source", "absolute path", "\"copy\""}},
 		{"relative scratch dir", map[string]any{"bundle_scratch_dir": "tmp"}, nil, []string{"bundle_scratch_dir", "absolute"}},

@@ -94,6 +94,9 @@ type e2eEnv struct {
 	ec2    *ec2.Client // straight to moto, so the proxy records only packer's calls
 	s3     *s3.Client
 	work   string // the "instance's" directory the provisioner writes to
+	// toolsHome is EC2_AMITOOL_HOME in the instance's sessions, where a
+	// provisioner may "install" Amazon's EC2 AMI tools; empty otherwise.
+	toolsHome string
 }
 
 func newE2EEnv(t *testing.T) *e2eEnv {
@@ -102,10 +105,10 @@ func newE2EEnv(t *testing.T) *e2eEnv {
 	if err := os.WriteFile(fixture, []byte(amiFixture), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e := &e2eEnv{}
+	e := &e2eEnv{toolsHome: filepath.Join(t.TempDir(), "ec2-ami-tools")}
 	e.moto = awstest.NewMoto(t, awstest.MotoOptions{Env: map[string]string{"MOTO_AMIS_PATH": fixture}})
 	e.proxy = awstest.NewProxy(t, e.moto.Endpoint, awstest.ProxyOptions{})
-	e.sshd = awstest.NewSSHD(t)
+	e.sshd = awstest.NewSSHD(t, awstest.SSHDSetEnv(map[string]string{"EC2_AMITOOL_HOME": e.toolsHome}))
 	e.ec2, e.s3 = awstest.Clients(e.moto.Endpoint, e2eRegion)
 	_, err := e.s3.CreateBucket(context.Background(), &s3.CreateBucketInput{
 		Bucket:          aws.String(e2eBucket),
@@ -127,21 +130,26 @@ func newE2EEnv(t *testing.T) *e2eEnv {
 
 // tmpl describes a test template.
 type tmpl struct {
-	AMIName   string // ami_name; "" is "e2e-instance-{{timestamp}}"
-	Prefix    string // s3_prefix
-	Source    string // extra lines in the source block
-	Provision []string
+	// NoLocalEmulator leaves local_emulator unset, as against AWS.
+	NoLocalEmulator bool
+	AMIName         string // ami_name; "" is "e2e-instance-{{timestamp}}"
+	Prefix          string // s3_prefix
+	Source          string // extra lines in the source block
+	Provision       []string
 }
 
 func (e *e2eEnv) template(p tmpl) string {
 	if p.AMIName == "" {
 		p.AMIName = "e2e-instance-{{timestamp}}"
 	}
+	emulator := "\n  local_emulator = true"
+	if p.NoLocalEmulator {
+		emulator = ""
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `source "ami-instance" "e2e" {
   region         = %q
-  instance_type  = "m3.medium"
-  local_emulator = true
+  instance_type  = "m3.medium"%s
   source_ami    = %q
 
   ssh_host             = "127.0.0.1"
@@ -158,7 +166,7 @@ func (e *e2eEnv) template(p tmpl) string {
 
 build {
   sources = ["source.ami-instance.e2e"]
-`, e2eRegion, sourceAMI, e.sshd.Port, e.sshd.User, e.sshd.PrivateKeyPath, p.AMIName, e2eBucket, p.Prefix, p.Source)
+`, e2eRegion, emulator, sourceAMI, e.sshd.Port, e.sshd.User, e.sshd.PrivateKeyPath, p.AMIName, e2eBucket, p.Prefix, p.Source)
 	if len(p.Provision) > 0 {
 		b.WriteString("\n  provisioner \"shell\" {\n    inline = [\n")
 		for _, c := range p.Provision {
@@ -241,6 +249,7 @@ func TestE2E(t *testing.T) {
 	t.Run("failure after upload leaves nothing", func(t *testing.T) { testRegisterFailure(t, e) })
 	t.Run("interrupt after upload leaves nothing", func(t *testing.T) { testInterrupt(t, e) })
 	t.Run("examples", func(t *testing.T) { testExamples(t, e) })
+	t.Run("EC2 certificate from the AMI tools on the instance", func(t *testing.T) { testEC2CertFromInstance(t, e) })
 	t.Run("invalid templates make no AWS call", func(t *testing.T) { testValidate(t, e) })
 	// Last: it deregisters two of the fixture's images.
 	t.Run("force replaces the AMI and deletes its bundle", func(t *testing.T) { testForce(t, e) })

@@ -18,7 +18,8 @@ import (
 // made with: the user's certificate and key (x509_cert_path and
 // x509_key_path, or a generated pair written to x509_generated_dir), and
 // EC2's certificate (ec2_cert_path, or a generated stand-in with
-// local_emulator and a loopback EC2 endpoint). It runs on the machine running Packer only;
+// local_emulator and a loopback EC2 endpoint; otherwise stepFetchEC2Cert
+// reads it on the instance). It runs on the machine running Packer only;
 // nothing of it goes to the build instance.
 //
 // State used: amibuild.StateSession, amibuild.StateUI.
@@ -31,8 +32,8 @@ type stepPrepareCerts struct {
 	// GeneratedDir is where generated user files are written; "" discards
 	// them.
 	GeneratedDir string
-	// EC2CertPath is Amazon's EC2 certificate; "" for a stand-in, allowed
-	// only with LocalEmulator.
+	// EC2CertPath is Amazon's EC2 certificate; "" reads it on the instance,
+	// or makes a stand-in with LocalEmulator.
 	EC2CertPath string
 	// LocalEmulator is the local_emulator option, checked again here
 	// against the session's EC2 endpoint.
@@ -62,11 +63,14 @@ func (s *stepPrepareCerts) Run(_ context.Context, state multistep.StateBag) mult
 			return amibuild.Halt(state, u, fmt.Errorf("ec2_cert_path: %w", err))
 		}
 		c.EC2Cert = cert
-	} else {
+	}
+	// Without ec2_cert_path the certificate comes from Amazon's EC2 AMI
+	// tools on the instance once it is provisioned (stepFetchEC2Cert); only
+	// with local_emulator and a loopback EC2 endpoint is a stand-in made.
+	standIn := false
+	if c.EC2Cert == nil && s.LocalEmulator {
 		sess, ok := amibuild.StateSession.Get(state)
-		if !s.LocalEmulator || !ok || sess == nil || !awscfg.LoopbackEndpoint(sess.Endpoints().EC2) {
-			return amibuild.Halt(state, u, fmt.Errorf("ec2_cert_path: required: Amazon's EC2 certificate (cert-ec2.pem from Amazon's EC2 AMI tools); a stand-in is only used with local_emulator and a loopback EC2 endpoint"))
-		}
+		standIn = ok && sess != nil && awscfg.LoopbackEndpoint(sess.Endpoints().EC2)
 	}
 
 	var g errgroup.Group
@@ -78,7 +82,7 @@ func (s *stepPrepareCerts) Run(_ context.Context, state multistep.StateBag) mult
 			return err
 		})
 	}
-	if c.EC2Cert == nil {
+	if standIn {
 		u.Say("Generating a stand-in EC2 certificate for the local emulator (ec2_cert_path is not set)...")
 		g.Go(func() (err error) {
 			c.EC2Cert, _, err = generateCert("EC2 stand-in for an emulator", generatedValidity)

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,12 +47,26 @@ type SSHDOption func(*sshdOptions)
 type sshdOptions struct {
 	anyKey  bool
 	timeout time.Duration
+	env     map[string]string
 }
 
 // AcceptAnyKey makes the server accept every public key offered for User,
 // not only the generated one. Use it when the client's key is made during
 // the test, e.g. the temporary key pair a builder creates in the emulator.
 func AcceptAnyKey() SSHDOption { return func(o *sshdOptions) { o.anyKey = true } }
+
+// SSHDSetEnv sets environment variables in every session (sshd's SetEnv),
+// as a profile on a real instance would, for example EC2_AMITOOL_HOME.
+func SSHDSetEnv(env map[string]string) SSHDOption {
+	return func(o *sshdOptions) {
+		if o.env == nil {
+			o.env = map[string]string{}
+		}
+		for k, v := range env {
+			o.env[k] = v
+		}
+	}
+}
 
 // SSHDStartTimeout bounds the wait until the server listens (default 15s).
 func SSHDStartTimeout(d time.Duration) SSHDOption { return func(o *sshdOptions) { o.timeout = d } }
@@ -181,6 +196,18 @@ func (s *SSHD) start(ctx context.Context, bin, wrapper, sftpServer, hostKeyPath 
 	if o.anyKey {
 		// Print the offered key as an authorized_keys line: any key passes.
 		cfg.WriteString("AuthorizedKeysCommand /bin/echo %t %k\nAuthorizedKeysCommandUser " + s.User + "\n")
+	}
+	if len(o.env) > 0 {
+		keys := make([]string, 0, len(o.env))
+		for k := range o.env {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		cfg.WriteString("SetEnv")
+		for _, k := range keys {
+			cfg.WriteString(" " + q(k+"="+o.env[k]))
+		}
+		cfg.WriteString("\n")
 	}
 	fmt.Fprintf(&cfg, "ForceCommand %s\n", q(wrapper))
 	fmt.Fprintf(&cfg, "Subsystem sftp %s\n", q(sftpServer))

@@ -261,3 +261,21 @@ func TestSSHDAcceptsEmulatorKeyPair(t *testing.T) {
 		})
 	}
 }
+
+func TestSSHDSetEnv(t *testing.T) {
+	s := NewSSHD(t, SSHDSetEnv(map[string]string{"AMI_TOOLS_HOME": "/opt/tools dir", "AMI_OTHER": "x"}))
+	pemBytes, err := os.ReadFile(s.PrivateKeyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.ParsePrivateKey(pemBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.ClientConfig()
+	cfg.Auth = []ssh.AuthMethod{ssh.PublicKeys(signer)}
+	c := dialSSHD(t, s, cfg)
+	if got := runSSH(t, c, `printf '%s|%s' "$AMI_TOOLS_HOME" "$AMI_OTHER"`, nil); got != "/opt/tools dir|x" {
+		t.Errorf("session environment gave %q, want the values set", got)
+	}
+}
