@@ -62,8 +62,7 @@ var pendingOptions = map[string][]string{
 // of the other errors reported contains. Every listed text must be
 // reported, and every error must contain one of them. It is empty: every
 // other template validates.
-var pendingErrors = map[string][]string{
-}
+var pendingErrors = map[string][]string{}
 
 // corpusFile is one template of the migration corpus.
 type corpusFile struct {
