@@ -167,6 +167,26 @@ var ebsPoints = []point{
 	{name: "tag-image", marker: "Tagging AMI", hold: "CreateTags", fail: "CreateTags", sampled: true},
 }
 
+// ebsCopyPoints are the steps of an ami-ebs build with HashiCorp's
+// builder-side copy, sharing and protection options (ebsCopiesExtra).
+var ebsCopyPoints = []point{
+	{name: "copy", marker: "(at most", hold: "CopyImage", holdRegion: apRegion, fail: "CopyImage", failRegion: apRegion, sampled: true},
+	{name: "copied", marker: "in " + euRegion + " is available", hold: "ModifyImageAttribute", holdRegion: euRegion, failAfter: "CopyImage", fail: "ModifySnapshotAttribute", failRegion: euRegion},
+	{name: "share-build-region", marker: "sharing, tagging and deprecating input AMI", hold: "ModifyImageAttribute", holdRegion: buildRegion, fail: "ModifySnapshotAttribute", failRegion: buildRegion, sampled: true},
+	{name: "protect", marker: "turning on deregistration protection",
+		standIn: []string{"EnableImageDeregistrationProtection", "DisableImageDeregistrationProtection"},
+		hold:    "EnableImageDeregistrationProtection", holdRegion: euRegion, fail: "EnableImageDeregistrationProtection", failRegion: apRegion},
+}
+
+// ebsCopiesExtra turns on the builder-side options of ebsCopyPoints.
+var ebsCopiesExtra = fmt.Sprintf(`  ami_regions    = [%q, %q]
+  ami_users      = ["210987654321"]
+  snapshot_users = ["210987654321"]
+  deregistration_protection {
+    enabled = true
+  }
+`, euRegion, apRegion)
+
 var instancePoints = []point{
 	{name: "check-bucket", marker: "Checking S3 bucket", hold: "GetBucketLocation", fail: "GetBucketLocation", failCode: "NoSuchBucket", failStatus: http.StatusNotFound},
 	{name: "check-bundle-location", marker: "Checking that no bundle is at", hold: "HeadObject", fail: "HeadObject"},
@@ -209,6 +229,9 @@ func TestInterruptAndFailAtEachStep(t *testing.T) {
 				prov = []string{"echo provisioned"}
 			}
 			return w.ebsTemplate(buildOpts{TempKey: true, Provision: prov}), nil
+		}},
+		{name: "ami-ebs-copies", points: ebsCopyPoints, setup: func(t *testing.T, p point) (string, func() []string) {
+			return w.ebsTemplate(buildOpts{TempKey: true, Provision: []string{"echo provisioned"}, Extra: ebsCopiesExtra}), nil
 		}},
 		{name: "ami-instance", points: instancePoints, setup: func(t *testing.T, p point) (string, func() []string) {
 			return w.instanceTemplate(w.scratch(t), "rel/"+uniqueName("int"), buildOpts{

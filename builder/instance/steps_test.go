@@ -122,15 +122,18 @@ func TestStepPrepareCerts(t *testing.T) {
 		generated bool
 		standIn   bool
 		written   bool
+		// fromInstance: no EC2 certificate yet; stepFetchEC2Cert reads it
+		// on the instance.
+		fromInstance bool
 	}{
 		{name: "given files", step: stepPrepareCerts{UserCertPEM: userCertPEM, UserKey: userKey, EC2CertPath: ec2Cert}},
 		{name: "generated and discarded", step: stepPrepareCerts{EC2CertPath: ec2Cert}, generated: true},
 		{name: "generated and written", step: stepPrepareCerts{EC2CertPath: ec2Cert, GeneratedDir: filepath.Join(dir, "keys", "new")}, generated: true, written: true},
 		{name: "stand-in with a local emulator", step: stepPrepareCerts{LocalEmulator: true}, endpoint: "http://127.0.0.1:1", generated: true, standIn: true},
-		{name: "no EC2 certificate on AWS", step: stepPrepareCerts{}, wantErr: "ec2_cert_path: required"},
-		{name: "no EC2 certificate with a VPC endpoint", step: stepPrepareCerts{}, endpoint: vpcEndpoint, wantErr: "ec2_cert_path: required"},
-		{name: "no EC2 certificate with a loopback endpoint, no opt-in", step: stepPrepareCerts{}, endpoint: "http://127.0.0.1:1", wantErr: "ec2_cert_path: required"},
-		{name: "local emulator with a VPC endpoint", step: stepPrepareCerts{LocalEmulator: true}, endpoint: vpcEndpoint, wantErr: "ec2_cert_path: required"},
+		{name: "no EC2 certificate on AWS", step: stepPrepareCerts{}, generated: true, fromInstance: true},
+		{name: "no EC2 certificate with a VPC endpoint", step: stepPrepareCerts{}, endpoint: vpcEndpoint, generated: true, fromInstance: true},
+		{name: "no EC2 certificate with a loopback endpoint, no opt-in", step: stepPrepareCerts{}, endpoint: "http://127.0.0.1:1", generated: true, fromInstance: true},
+		{name: "local emulator with a VPC endpoint", step: stepPrepareCerts{LocalEmulator: true}, endpoint: vpcEndpoint, generated: true, fromInstance: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -148,8 +151,8 @@ func TestStepPrepareCerts(t *testing.T) {
 				t.Fatalf("halted: %v", err)
 			}
 			c, ok := stateCerts.Get(state)
-			if !ok || c.UserCert == nil || c.UserKey == nil || c.EC2Cert == nil {
-				t.Fatalf("certs in state: %+v", c)
+			if !ok || c.UserCert == nil || c.UserKey == nil || (c.EC2Cert == nil) != tc.fromInstance {
+				t.Fatalf("certs in state: %+v (EC2 certificate read on the instance later: %t)", c, tc.fromInstance)
 			}
 			if c.Generated != tc.generated || c.EC2StandIn != tc.standIn {
 				t.Errorf("generated=%v standIn=%v, want %v %v", c.Generated, c.EC2StandIn, tc.generated, tc.standIn)
@@ -231,10 +234,13 @@ func TestStepPrepareCertsEndpointFromProfile(t *testing.T) {
 		name    string
 		profile string
 		wantErr string
+		// noStandIn: the EC2 endpoint is not loopback, so no stand-in is
+		// made; the certificate is read on the instance later.
+		noStandIn bool
 	}{
 		{name: "endpoint_url in the profile", profile: "endpoint_url = http://127.0.0.1:1\n"},
-		{name: "only an S3 endpoint", profile: "services = emu-s3\n\n[services emu-s3]\ns3 =\n  endpoint_url = http://127.0.0.1:1\n", wantErr: "ec2_cert_path: required"},
-		{name: "no endpoint", wantErr: "ec2_cert_path: required"},
+		{name: "only an S3 endpoint", profile: "services = emu-s3\n\n[services emu-s3]\ns3 =\n  endpoint_url = http://127.0.0.1:1\n", noStandIn: true},
+		{name: "no endpoint", noStandIn: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -257,7 +263,14 @@ func TestStepPrepareCertsEndpointFromProfile(t *testing.T) {
 			if action != multistep.ActionContinue {
 				t.Fatalf("halted: %v", err)
 			}
-			if c, _ := stateCerts.Get(state); c == nil || !c.EC2StandIn {
+			c, _ := stateCerts.Get(state)
+			if tc.noStandIn {
+				if c == nil || c.EC2Cert != nil || c.EC2StandIn {
+					t.Errorf("certs %+v; want no EC2 certificate yet and no stand-in", c)
+				}
+				return
+			}
+			if c == nil || !c.EC2StandIn {
 				t.Errorf("certs %+v; want a stand-in EC2 certificate", c)
 			}
 		})
