@@ -4,7 +4,8 @@
 #   packer build -var region=eu-west-1 example/ebs.pkr.hcl
 #
 # Credentials come from the standard AWS chain (AWS_PROFILE, environment,
-# SSO, instance role). The IAM permissions needed are in iam/ami-ebs-policy.json.
+# SSO, instance role). The IAM permissions needed are in iam/ami-ebs-policy.json,
+# plus iam/ami-builder-copies-policy.json when ami_regions or ami_users is set.
 
 packer {
   required_plugins {
@@ -23,6 +24,20 @@ variable "region" {
 variable "instance_type" {
   type    = string
   default = "t3.micro"
+}
+
+# Where the AMI goes besides its build region, and who may launch it. Both
+# default to nothing, so a development build stays private in one region; a
+# release job passes, for example,
+#   -var 'ami_regions=["eu-central-1"]' -var 'ami_users=["123456789012"]'
+variable "ami_regions" {
+  type    = list(string)
+  default = []
+}
+
+variable "ami_users" {
+  type    = list(string)
+  default = []
 }
 
 locals {
@@ -62,6 +77,11 @@ source "ami-ebs" "web" {
 
   ami_name        = "web-nginx-${local.timestamp}"
   ami_description = "Amazon Linux 2023 with nginx"
+
+  # Copied and shared like amazon-ebs does it; if any region fails, every
+  # copy is removed again.
+  ami_regions = var.ami_regions
+  ami_users   = var.ami_users
 
   run_tags = {
     Purpose = "packer-build"

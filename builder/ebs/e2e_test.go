@@ -630,3 +630,45 @@ func TestREADMEPolicyMatchesExample(t *testing.T) {
 		t.Errorf("README's IAM policy differs from example/iam/ami-ebs-policy.json:\nREADME:\n%s\nfile:\n%s", block, policy)
 	}
 }
+
+// TestE2EValidateExample validates the real-AWS example, as a developer
+// (defaults: no copies, no sharing) and as a release job (regions and
+// accounts), and checks that a bad account ID is named.
+func TestE2EValidateExample(t *testing.T) {
+	e := newE2EEnv(t)
+	root, err := packertest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(root, "example", "ebs.pkr.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		vars   []string
+		wantOK bool
+		want   string
+	}{
+		{name: "development defaults", wantOK: true},
+		{name: "release", vars: []string{"-var", `ami_regions=["eu-central-1","us-east-1"]`, "-var", `ami_users=["123456789012"]`}, wantOK: true},
+		{name: "bad account", vars: []string{"-var", `ami_users=["1234"]`}, want: "ami_users[0]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e.proxy.Reset()
+			res := e.packer.RunT(t, packertest.RunOptions{
+				Args: append([]string{"validate"}, tc.vars...), Template: string(src), TemplateName: "ebs.pkr.hcl",
+			})
+			if ok := res.ExitCode == 0; ok != tc.wantOK {
+				t.Fatalf("packer validate exit %d, want success=%v", res.ExitCode, tc.wantOK)
+			}
+			if tc.want != "" && !strings.Contains(res.Output(), tc.want) {
+				t.Errorf("output does not mention %q", tc.want)
+			}
+			if calls := e.proxy.Calls(); len(calls) != 0 {
+				t.Errorf("packer validate made %d AWS calls: %v", len(calls), calls)
+			}
+		})
+	}
+}
