@@ -19,8 +19,10 @@
 //     fails `packer validate` naming the field, without any AWS call;
 //   - migration: templates written for HashiCorp's amazon-ebs and
 //     amazon-instance builders (testdata/migration) pass `packer validate`
-//     once only their builder type is renamed, except those listed with
-//     the options the builders do not accept yet;
+//     once only their builder type is renamed, and those marked for it are
+//     built on the emulator with their AWS state checked; templates that
+//     use options the builders do not have yet (testdata/migration-pending)
+//     fail naming exactly those options;
 //   - secrets: no credential, session token or private key reaches packer's
 //     output, its debug log or a command run on the instance;
 //   - safety rules: force_deregister, retention and artifact Destroy touch
