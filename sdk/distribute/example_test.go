@@ -12,6 +12,7 @@ import (
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
 // Copy an AMI to two regions, share it with an account and an
@@ -59,6 +60,56 @@ func Example() {
 	// Output:
 	// eu-west-1 available "example-app-1" shared with 1 account(s) and 1 organization(s)
 	// ap-southeast-2 available "example-app-1-ap" shared with 1 account(s) and 1 organization(s)
+}
+
+// Distribute a build's AMI the way the builders' ami_regions and
+// ami_users do: the AMI in the build region is shared too, once every copy
+// succeeded, and the copies are recorded in the caller's ledger, so that a
+// later failure of the caller can still remove them.
+func ExampleDistribute() {
+	ctx := context.Background()
+	endpoint := localAWS()
+	key, secret := awstest.TestCredentials()
+	sess, err := awscfg.New(ctx, awscfg.Config{
+		Region: "us-east-1", AccessKey: key, SecretKey: secret, MaxAttempts: 1,
+		Endpoints: awscfg.Endpoints{EC2: endpoint},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	built, err := sess.EC2("").RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("example-build-7"), RootDeviceName: aws.String("/dev/xvda")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	id := aws.ToString(built.ImageId)
+
+	var copies ledger.Ledger
+	out, err := distribute.Distribute(ctx, distribute.PerRegion(sess.EC2), &distribute.DistributeInput{
+		Copy: distribute.CopyInput{
+			SourceImageID: id,
+			SourceRegion:  "us-east-1",
+			Targets:       []distribute.Target{{Region: "eu-west-1"}},
+			Permissions:   distribute.Permissions{Accounts: []string{"210987654321"}},
+			Tags:          map[string]string{"Release": "7"},
+		},
+		Inputs:      []distribute.InputImage{{Region: "us-east-1", ImageID: id, Tags: map[string]string{"Release": "7"}}},
+		ShareInputs: true,
+	}, func(o *distribute.Options) {
+		o.Ledger = &copies
+		o.Wait = distribute.WaitOptions{MinDelay: 100 * time.Millisecond, MaxWait: time.Minute}
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range out.Results {
+		fmt.Printf("%s %s input=%t shared with %v\n", r.Region, r.Status, r.Source, r.SharedWith.Accounts)
+	}
+	fmt.Println("copies to remove if a later step fails:", len(copies.Resources()))
+
+	// Output:
+	// us-east-1 available input=true shared with [210987654321]
+	// eu-west-1 available input=false shared with [210987654321]
+	// copies to remove if a later step fails: 1
 }
 
 // localAWS returns the endpoint of the moto server the tests of this
