@@ -137,6 +137,8 @@ func (s *StepDistribute) input(state multistep.StateBag, id string) (*distribute
 			Permissions:   c.Permissions(),
 			Deprecation:   dep,
 			RunID:         distribute.NewRunID(),
+			// skip_region_validation: the regions are used as given.
+			SkipRegionCheck: c.AMISkipRegionValidation,
 		},
 		Inputs:      []distribute.InputImage{{Region: s.Region, ImageID: id}},
 		ShareInputs: !c.AMISkipBuildRegion,

@@ -116,6 +116,9 @@ type CopyInput struct {
 	// SkipPreflight skips the region and name checks Copy otherwise runs
 	// first (the source AMI is still described, and input still validated).
 	SkipPreflight bool
+	// SkipRegionCheck leaves out the check that every target region is one
+	// DescribeRegions lists as enabled; names are still checked in each.
+	SkipRegionCheck bool
 	// Preflighted says that Preflight passed for this same input just
 	// before, as it does for a caller that checks everything before it
 	// changes anything: Copy then does not run the region and name checks
@@ -436,13 +439,19 @@ func prepare(ctx context.Context, clients ClientFunc, in *CopyInput, o Options, 
 	}
 
 	// Regions.
-	regOut, err := srcAPI.DescribeRegions(ctx, &ec2.DescribeRegionsInput{})
-	if err != nil {
-		return nil, fmt.Errorf("copy %s: list regions from %s: %w", in.SourceImageID, in.SourceRegion, err)
-	}
 	enabled := map[string]bool{}
-	for _, r := range regOut.Regions {
-		enabled[aws.ToString(r.RegionName)] = true
+	if in.SkipRegionCheck {
+		for _, t := range p.targets {
+			enabled[t.region] = true
+		}
+	} else {
+		regOut, err := srcAPI.DescribeRegions(ctx, &ec2.DescribeRegionsInput{})
+		if err != nil {
+			return nil, fmt.Errorf("copy %s: list regions from %s: %w", in.SourceImageID, in.SourceRegion, err)
+		}
+		for _, r := range regOut.Regions {
+			enabled[aws.ToString(r.RegionName)] = true
+		}
 	}
 	// Every name lookup runs (a failed one does not stop the others), so
 	// the error lists every region with a problem at once.

@@ -797,6 +797,26 @@ func TestPreflightReportsEveryRegion(t *testing.T) {
 	}
 }
 
+func TestPreflightSkipRegionCheck(t *testing.T) {
+	// eu-north-2 is not among the regions DescribeRegions lists (for
+	// example one the SDK's caller knows better); with SkipRegionCheck only
+	// the names are checked, there too.
+	c := newCopyCloud(t, "eu-west-1")
+	c.addImage("eu-north-2", "ami-0taken3", "app-1", fixedNow.Add(-time.Hour))
+	in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "eu-north-2"), SkipRegionCheck: true}
+	_, err := Preflight(context.Background(), c.clients(), in, testOptions)
+	if err == nil || !strings.Contains(err.Error(), `eu-north-2: name "app-1" is already used by ami-0taken3`) || strings.Contains(err.Error(), "not enabled") {
+		t.Fatalf("err = %v, want only the name in eu-north-2 refused", err)
+	}
+	if n := len(c.Calls("DescribeRegions")); n != 0 {
+		t.Errorf("DescribeRegions called %d times", n)
+	}
+	in.Targets = targets("eu-west-1")
+	if _, err := Preflight(context.Background(), c.clients(), in, testOptions); err != nil {
+		t.Errorf("Preflight: %v", err)
+	}
+}
+
 func TestClientToken(t *testing.T) {
 	base := ClientToken("run-1", srcRegion, srcID, "eu-west-1", "app-1")
 	if len(base) > 64 || !strings.HasPrefix(base, "amiforge-") {
