@@ -26,6 +26,9 @@ type LaunchInput struct {
 	// Encrypt, when set, launches the instance with every EBS volume
 	// encrypted (encrypt_boot).
 	Encrypt *LaunchEncryption
+	// NoEphemeral leaves out the default instance store volumes
+	// (no_ephemeral).
+	NoEphemeral bool
 }
 
 // LaunchSteps returns the steps every builder runs to get a provisioned
@@ -53,7 +56,8 @@ func (c *RunConfig) LaunchSteps(in LaunchInput) []multistep.Step {
 			Config:  c,
 			Wait:    in.Wait,
 			Ctx:     in.Ctx,
-			Encrypt: in.Encrypt,
+			Encrypt:     in.Encrypt,
+			NoEphemeral: in.NoEphemeral,
 		},
 		&communicator.StepConnect{
 			Config:      &c.Comm,

@@ -108,6 +108,7 @@ type RunConfig struct {
 	RunVolumeTag config.KeyValues `mapstructure:"run_volume_tag" required:"false"`
 	// The instance metadata service options of the build instance.
 	MetadataOptions MetadataOptions `mapstructure:"metadata_options" required:"false"`
+	InstanceSettings `mapstructure:",squash"`
 	// Volumes to attach to the build instance, or changes to the source
 	// AMI's volumes (for example a larger root volume). Volumes that are
 	// not also in `ami_block_device_mappings` become part of the AMI when
@@ -120,6 +121,8 @@ type RunConfig struct {
 	// existing key pair is used with `ssh_keypair_name` and
 	// `ssh_private_key_file`.
 	Comm communicator.Config `mapstructure:",squash"`
+
+	warnings []string
 }
 
 // SourceAMIFilter selects the source AMI with DescribeImages filters.
@@ -204,6 +207,9 @@ var (
 // digits).
 func ValidAMIID(s string) bool { return amiIDRE.MatchString(s) }
 
+// Warnings returns the warnings Prepare found, such as deprecated options.
+func (c *RunConfig) Warnings() []string { return c.warnings }
+
 // Format, String and GoString print the configuration with the
 // communicator's passwords and private key redacted (see package secret).
 // Types that embed RunConfig implement them too.
@@ -220,6 +226,9 @@ func (c RunConfig) GoString() string { return secret.GoString(c) }
 func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	settingsErrs, settingsWarnings := c.InstanceSettings.prepare(c.InstanceType)
+	errs = append(errs, settingsErrs...)
+	c.warnings = append(c.warnings, settingsWarnings...)
 
 	// Source image.
 	switch {

@@ -32,6 +32,9 @@ type StepRunInstance struct {
 	// Encrypt, when set, launches the instance with every EBS volume
 	// encrypted (encrypt_boot).
 	Encrypt *LaunchEncryption
+	// NoEphemeral leaves out the instance store volumes EC2 attaches by
+	// default (no_ephemeral).
+	NoEphemeral bool
 
 	instanceID string
 	created    ledger.Ledger
@@ -81,6 +84,7 @@ func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 		BlockDeviceMappings: LaunchMappings(src, cfg.LaunchMappings, s.Encrypt),
 		MetadataOptions:     cfg.MetadataOptions.Request(),
 		EBSOptimized:        cfg.EbsOptimized,
+		Settings:            s.settings(),
 		Tags:                runTags,
 		VolumeTags:          volumeTags,
 		Wait:                s.Wait,
@@ -129,4 +133,16 @@ func (s *StepRunInstance) Cleanup(state multistep.StateBag) {
 	if err := s.created.Undo(ctx); err != nil {
 		u.Error(fmt.Sprintf("Error removing what the failed launch created in %s: %v", s.Region, err))
 	}
+}
+
+// settings returns the launch settings of the configuration.
+func (s *StepRunInstance) settings() *instance.LaunchSettings {
+	ls := s.Config.InstanceSettings.Launch()
+	if s.NoEphemeral {
+		if ls == nil {
+			ls = &instance.LaunchSettings{}
+		}
+		ls.NoEphemeral = true
+	}
+	return ls
 }

@@ -19,6 +19,9 @@ type StepStopInstance struct {
 	Region string
 	// Wait bounds the wait for stopped.
 	Wait instance.WaitOptions
+	// DisableStop waits for the instance to stop by itself
+	// (disable_stop_instance): the provisioners shut it down.
+	DisableStop bool
 }
 
 // Run implements multistep.Step.
@@ -31,6 +34,13 @@ func (s *StepStopInstance) Run(ctx context.Context, state multistep.StateBag) mu
 	id, ok := StateInstanceID.Get(state)
 	if !ok || id == "" {
 		return Halt(state, u, fmt.Errorf("internal error: no build instance in the build state"))
+	}
+	if s.DisableStop {
+		u.Sayf("Waiting for the build instance %s to stop by itself (disable_stop_instance)...", id)
+		if err := instance.WaitStopped(ctx, api, id, s.Wait); err != nil {
+			return Halt(state, u, fmt.Errorf("disable_stop_instance: the build instance %s in %s did not stop; the last provisioner must shut it down: %w", id, s.Region, err))
+		}
+		return multistep.ActionContinue
 	}
 	u.Sayf("Stopping the build instance %s...", id)
 	if err := instance.Stop(ctx, api, id, s.Wait); err != nil {

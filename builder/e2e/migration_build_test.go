@@ -34,6 +34,9 @@ type corpusBuild struct {
 	tags map[string]string
 	// noImageIn are regions where no AMI of the run may exist.
 	noImageIn []string
+	// runParams must be in the RunInstances request (moto drops many of
+	// them).
+	runParams map[string]string
 }
 
 const (
@@ -103,6 +106,21 @@ var corpusBuilds = []corpusBuild{
 		tags:     map[string]string{"SourceAMI": ebsSourceAMI},
 	},
 	{
+		file: "licensed-dedicated-host.pkr.hcl",
+		amis: map[string][]string{"ami-ebs.licensed": {buildRegion}},
+		tags: map[string]string{"Licensing": "dedicated"},
+		runParams: map[string]string{
+			"Placement.Tenancy": "dedicated",
+			"LicenseSpecification.1.LicenseConfigurationArn":                 "arn:aws:license-manager:us-east-1:111122223333:license-configuration:lic-0f0e0d0c0b0a09080706050403020100",
+			"CapacityReservationSpecification.CapacityReservationPreference": "none",
+			"CreditSpecification.CpuCredits":                                 "unlimited",
+			"EnclaveOptions.Enabled":                                         "true",
+			"InstanceInitiatedShutdownBehavior":                              "stop",
+			"EbsOptimized":                                                   "true",
+			"BlockDeviceMapping.1.DeviceName":                                "xvdca",
+		},
+	},
+	{
 		file:   "web-api-multi-source.pkr.hcl",
 		amis:   map[string][]string{"ami-ebs.web": {buildRegion}, "ami-ebs.api": {buildRegion}},
 		launch: []string{"account:" + corpusShareAccount},
@@ -150,6 +168,13 @@ func TestMigrationCorpusBuilds(t *testing.T) {
 			})
 			if res.ExitCode != 0 {
 				t.Fatalf("packer build exited %d:\n%s", res.ExitCode, res.Output())
+			}
+			for k, want := range cb.runParams {
+				for _, c := range w.proxy.CallsFor("ec2", "RunInstances") {
+					if got := c.Params.Get(k); got != want {
+						t.Errorf("RunInstances %s = %q, want %q", k, got, want)
+					}
+				}
 			}
 			arts := packertest.ArtifactIDs(res.Stdout)
 			var keep []string

@@ -110,11 +110,13 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 		Wait:         wait,
 		Ctx:          c.ctx,
 		Encrypt:      encrypt,
+		NoEphemeral:  c.NoEphemeral,
 	})...)
 	steps = append(steps,
 		&amibuild.StepStopInstance{
-			Region: region,
-			Wait:   wait,
+			Region:      region,
+			Wait:        wait,
+			DisableStop: c.DisableStopInstance,
 		},
 	)
 	if c.SkipCreateAMI {

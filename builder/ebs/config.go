@@ -40,6 +40,10 @@ type Config struct {
 	// attribute is set on the stopped build instance, which the AMI
 	// inherits; it cannot be turned off again.
 	AMISriovNetSupport bool `mapstructure:"sriov_support" required:"false"`
+	// Leave out the instance store volumes EC2 attaches to the build
+	// instance by default, so that they do not become part of the AMI's
+	// mappings; meant for Windows images.
+	NoEphemeral bool `mapstructure:"no_ephemeral" required:"false"`
 
 	ctx interpolate.Context
 }
@@ -79,7 +83,7 @@ func (c *Config) Prepare(raws ...any) ([]string, error) {
 
 	packersdk.LogSecretFilter.Set(c.AccessKey, c.SecretKey.Reveal(), c.Token.Reveal(), c.AssumeRole.ExternalID.Reveal())
 
-	var warnings []string
+	warnings := append([]string(nil), c.RunConfig.Warnings()...)
 	if f := c.SourceAMIFilter; !f.Empty() && len(f.Owners) == 0 {
 		warnings = append(warnings, "source_ami_filter has no owners: an image published by anybody could match; set owners, for example [\"self\"] or an account ID")
 	}

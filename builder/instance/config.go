@@ -281,6 +281,9 @@ func (c *Config) prepareInstance() []error {
 	if len(c.SnapshotUsers) > 0 || len(c.SnapshotGroups) > 0 {
 		add("snapshot_users, snapshot_groups: %s to share; ami_users is enough to launch it", noSnapshots)
 	}
+	if c.DisableStopInstance {
+		add("disable_stop_instance: ami-instance never stops the build instance: the image is streamed from it while it runs, so it must not shut itself down")
+	}
 	if c.AMISkipBuildRegion {
 		add("skip_save_build_region: not supported by ami-instance: the AMI is registered from the bundle in s3_bucket, in the build region, which the build keeps; copy it with ami_regions and remove it later, or use the ami-distribute post-processor")
 	}
@@ -547,7 +550,7 @@ func (c *Config) loadUserCert() []error {
 
 // warnings returns the warnings of a valid configuration.
 func (c *Config) warnings() []string {
-	var w []string
+	w := append([]string(nil), c.RunConfig.Warnings()...)
 	if family, _, ok := strings.Cut(strings.ToLower(c.InstanceType), "."); ok && !instanceStoreFamily(family) {
 		w = append(w, fmt.Sprintf("instance_type: %q is not of a family that can boot an instance-store root device (%s); an instance-store source AMI will not launch on it, and neither will the new AMI",
 			c.InstanceType, strings.ToUpper(strings.Join(InstanceStoreFamilies, ", "))))

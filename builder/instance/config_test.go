@@ -385,6 +385,7 @@ func TestPrepareErrors(t *testing.T) {
 		{"snapshot sharing", map[string]any{"snapshot_users": []string{"123456789012"}}, nil, []string{"snapshot_users, snapshot_groups", "ami_users is enough"}},
 		{"skip_save_build_region", map[string]any{"skip_save_build_region": true, "ami_regions": []string{"eu-west-1"}}, nil, []string{"skip_save_build_region", "s3_bucket"}},
 		{"copy region", map[string]any{"ami_regions": []string{"eu_west_1"}}, nil, []string{"ami_regions[0]", "eu_west_1"}},
+		{"disable_stop_instance", map[string]any{"disable_stop_instance": true}, nil, []string{"disable_stop_instance", "streamed"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

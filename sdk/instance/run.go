@@ -71,6 +71,8 @@ type RunInput struct {
 	// EBSOptimized launches the instance EBS-optimized (dedicated
 	// bandwidth to its volumes; the default on current instance types).
 	EBSOptimized bool
+	// Settings are the less common launch settings; nil is none.
+	Settings *LaunchSettings
 	// Tags go on the instance, VolumeTags on its volumes.
 	Tags, VolumeTags map[string]string
 	// ClientToken makes the launch idempotent. Empty means a random token,
@@ -142,6 +144,7 @@ func Run(ctx context.Context, api RunAPI, in *RunInput, optFns ...func(*Options)
 	if in.EBSOptimized {
 		req.EbsOptimized = aws.Bool(true)
 	}
+	in.Settings.apply(req)
 	if in.AssociatePublicIP != nil {
 		// A public IP choice needs an explicit network interface, which then
 		// carries the subnet and the groups.

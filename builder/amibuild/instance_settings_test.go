@@ -1,0 +1,78 @@
+package amibuild
+
+import (
+	"strings"
+	"testing"
+)
+
+const licenseARN = "arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-0123456789abcdef0123456789abcdef"
+
+func TestInstanceSettingsRefuse(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  map[string]any
+		want []string
+	}{
+		{"unlimited credits on a non-burstable type", map[string]any{"instance_type": "m5.large", "enable_unlimited_credits": true}, []string{"enable_unlimited_credits", "m5.large"}},
+		{"shutdown behavior", map[string]any{"shutdown_behavior": "hibernate"}, []string{"shutdown_behavior", "stop", "terminate"}},
+		{"stop disabled, terminate on shutdown", map[string]any{"disable_stop_instance": true, "shutdown_behavior": "terminate"}, []string{"disable_stop_instance", "terminate"}},
+		{"tenancy", map[string]any{"placement": map[string]any{"tenancy": "shared"}}, []string{"placement.tenancy", "shared"}},
+		{"host with dedicated tenancy", map[string]any{"placement": map[string]any{"tenancy": "dedicated", "host_id": "h-0123456789abcdef0"}}, []string{"placement.tenancy", "host"}},
+		{"bad host", map[string]any{"placement": map[string]any{"host_id": "host-1"}}, []string{"placement.host_id", "host-1"}},
+		{"two tenancies", map[string]any{"tenancy": "dedicated", "placement": map[string]any{"tenancy": "host"}}, []string{"tenancy, placement.tenancy"}},
+		{"two capacity settings", map[string]any{"capacity_reservation_preference": "open", "capacity_reservation_id": "cr-0123456789abcdef0"}, []string{"set at most one"}},
+		{"capacity preference", map[string]any{"capacity_reservation_preference": "always"}, []string{"capacity_reservation_preference", "open", "none"}},
+		{"capacity id", map[string]any{"capacity_reservation_id": "res-1"}, []string{"capacity_reservation_id", "cr-"}},
+		{"capacity group", map[string]any{"capacity_reservation_group_arn": "my-group"}, []string{"capacity_reservation_group_arn"}},
+		{"license arn", map[string]any{"license_specifications": []map[string]any{{"license_configuration_request": map[string]any{"license_configuration_arn": "lic-1"}}}}, []string{"license_specifications[0].license_configuration_request.license_configuration_arn", "lic-1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := validRaw()
+			for k, v := range tc.raw {
+				raw[k] = v
+			}
+			_, errs := prepareRaw(t, raw)
+			msg := joinErrs(errs)
+			if len(errs) == 0 {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("errors %q do not mention %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestInstanceSettingsLaunch(t *testing.T) {
+	raw := validRaw()
+	raw["instance_type"] = "t3.large"
+	raw["enable_t2_unlimited"] = true
+	raw["shutdown_behavior"] = "terminate"
+	raw["tenancy"] = "dedicated"
+	raw["capacity_reservation_preference"] = "none"
+	raw["enable_nitro_enclave"] = true
+	raw["license_specifications"] = []map[string]any{{"license_configuration_request": map[string]any{"license_configuration_arn": licenseARN}}}
+	c, errs := prepareRaw(t, raw)
+	if len(errs) > 0 {
+		t.Fatal(joinErrs(errs))
+	}
+	if w := strings.Join(c.RunConfig.Warnings(), "\n"); !strings.Contains(w, "enable_t2_unlimited is deprecated") || !strings.Contains(w, "tenancy is deprecated") {
+		t.Errorf("warnings %q, want the deprecated names", c.RunConfig.Warnings())
+	}
+	ls := c.InstanceSettings.Launch()
+	if ls == nil || !ls.UnlimitedCredits || ls.ShutdownBehavior != "terminate" || ls.Tenancy != "dedicated" ||
+		ls.CapacityReservationPreference != "none" || !ls.NitroEnclave || len(ls.LicenseConfigurationARNs) != 1 {
+		t.Errorf("launch settings %+v", ls)
+	}
+
+	c, errs = prepareRaw(t, validRaw())
+	if len(errs) > 0 {
+		t.Fatal(joinErrs(errs))
+	}
+	if ls := c.InstanceSettings.Launch(); ls != nil {
+		t.Errorf("launch settings %+v without any option, want nil", ls)
+	}
+}

@@ -1,0 +1,46 @@
+package instance
+
+import (
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+func TestLaunchSettingsApply(t *testing.T) {
+	req := &ec2.RunInstancesInput{}
+	(*LaunchSettings)(nil).apply(req)
+	if req.CreditSpecification != nil || req.Placement != nil {
+		t.Fatal("nil settings changed the request")
+	}
+	s := &LaunchSettings{
+		UnlimitedCredits: true, ShutdownBehavior: "terminate", Tenancy: "host", HostID: "h-0123456789abcdef0",
+		CapacityReservationID: "cr-0123456789abcdef0", NitroEnclave: true,
+		LicenseConfigurationARNs: []string{"arn:1", "arn:2"}, NoEphemeral: true,
+	}
+	req = &ec2.RunInstancesInput{}
+	s.apply(req)
+	if aws.ToString(req.CreditSpecification.CpuCredits) != "unlimited" || req.InstanceInitiatedShutdownBehavior != "terminate" {
+		t.Errorf("credits/shutdown: %+v %v", req.CreditSpecification, req.InstanceInitiatedShutdownBehavior)
+	}
+	if req.Placement.Tenancy != "host" || aws.ToString(req.Placement.HostId) != "h-0123456789abcdef0" {
+		t.Errorf("placement %+v", req.Placement)
+	}
+	if aws.ToString(req.CapacityReservationSpecification.CapacityReservationTarget.CapacityReservationId) != "cr-0123456789abcdef0" || req.CapacityReservationSpecification.CapacityReservationPreference != "" {
+		t.Errorf("capacity reservation %+v", req.CapacityReservationSpecification)
+	}
+	if !aws.ToBool(req.EnclaveOptions.Enabled) || len(req.LicenseSpecifications) != 2 {
+		t.Errorf("enclave %+v licenses %+v", req.EnclaveOptions, req.LicenseSpecifications)
+	}
+	if len(req.BlockDeviceMappings) != 26 || aws.ToString(req.BlockDeviceMappings[0].DeviceName) != "xvdca" || req.BlockDeviceMappings[0].NoDevice == nil {
+		t.Errorf("no_ephemeral mappings %+v", req.BlockDeviceMappings)
+	}
+
+	// An availability zone already set stays.
+	req = &ec2.RunInstancesInput{Placement: &types.Placement{AvailabilityZone: aws.String("us-east-1a")}}
+	(&LaunchSettings{CapacityReservationPreference: "none", Tenancy: "dedicated"}).apply(req)
+	if req.CapacityReservationSpecification.CapacityReservationPreference != "none" || req.Placement.Tenancy != "dedicated" || aws.ToString(req.Placement.AvailabilityZone) != "us-east-1a" {
+		t.Errorf("preference %+v placement %+v", req.CapacityReservationSpecification, req.Placement)
+	}
+}
