@@ -107,7 +107,7 @@ type RunConfig struct {
 	// The same as `run_volume_tags`, as repeatable `run_volume_tag` blocks.
 	RunVolumeTag config.KeyValues `mapstructure:"run_volume_tag" required:"false"`
 	// The instance metadata service options of the build instance.
-	MetadataOptions MetadataOptions `mapstructure:"metadata_options" required:"false"`
+	MetadataOptions  MetadataOptions `mapstructure:"metadata_options" required:"false"`
 	InstanceSettings `mapstructure:",squash"`
 	// Volumes to attach to the build instance, or changes to the source
 	// AMI's volumes (for example a larger root volume). Volumes that are
