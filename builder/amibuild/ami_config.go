@@ -127,6 +127,10 @@ type AMIConfig struct {
 	// turned on once every copy succeeded, so that a failure can still
 	// remove them.
 	DeregistrationProtection DeregistrationProtectionConfig `mapstructure:"deregistration_protection" required:"false"`
+	// Copy the AMI's snapshots to `ami_regions` within this many minutes
+	// (time-based copies, charged by AWS): a multiple of 15, at least 15.
+	// Unset copies as fast as AWS can without a guarantee.
+	SnapshotCopyDurationMinutes int `mapstructure:"snapshot_copy_duration_minutes" required:"false"`
 }
 
 // DeregistrationProtectionConfig turns on deregistration protection of the
@@ -265,6 +269,9 @@ func (c *AMIConfig) PrepareDistribution(region string) []error {
 		}
 	}
 
+	if m := c.SnapshotCopyDurationMinutes; m < 0 || m%15 != 0 {
+		add("snapshot_copy_duration_minutes: %d is invalid; valid are multiples of 15 minutes, at least 15", m)
+	}
 	if c.DeprecationTime != "" && !Unknown(c.DeprecationTime) {
 		if _, err := time.Parse(time.RFC3339, c.DeprecationTime); err != nil {
 			add("deprecate_at: %q is not an RFC 3339 time; expected like \"2027-06-30T00:00:00Z\"", c.DeprecationTime)

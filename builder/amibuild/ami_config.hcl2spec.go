@@ -11,31 +11,32 @@ import (
 // FlatAMIConfig is an auto-generated flat version of AMIConfig.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatAMIConfig struct {
-	AMIName                  *string                             `mapstructure:"ami_name" required:"true" cty:"ami_name" hcl:"ami_name"`
-	AMIDescription           *string                             `mapstructure:"ami_description" required:"false" cty:"ami_description" hcl:"ami_description"`
-	AMITags                  map[string]string                   `mapstructure:"tags" required:"false" cty:"tags" hcl:"tags"`
-	SnapshotTags             map[string]string                   `mapstructure:"snapshot_tags" required:"false" cty:"snapshot_tags" hcl:"snapshot_tags"`
-	AMITag                   []config.FlatKeyValue               `mapstructure:"tag" required:"false" cty:"tag" hcl:"tag"`
-	SnapshotTag              []config.FlatKeyValue               `mapstructure:"snapshot_tag" required:"false" cty:"snapshot_tag" hcl:"snapshot_tag"`
-	AMIForceDeregister       *bool                               `mapstructure:"force_deregister" required:"false" cty:"force_deregister" hcl:"force_deregister"`
-	AMIForceDeleteSnapshot   *bool                               `mapstructure:"force_delete_snapshot" required:"false" cty:"force_delete_snapshot" hcl:"force_delete_snapshot"`
-	AMIENASupport            *bool                               `mapstructure:"ena_support" required:"false" cty:"ena_support" hcl:"ena_support"`
-	AMIIMDSSupport           *string                             `mapstructure:"imds_support" required:"false" cty:"imds_support" hcl:"imds_support"`
-	AMIMappings              []FlatBlockDevice                   `mapstructure:"ami_block_device_mappings" required:"false" cty:"ami_block_device_mappings" hcl:"ami_block_device_mappings"`
-	AMIRegions               []string                            `mapstructure:"ami_regions" required:"false" cty:"ami_regions" hcl:"ami_regions"`
-	AMISkipRegionValidation  *bool                               `mapstructure:"skip_region_validation" required:"false" cty:"skip_region_validation" hcl:"skip_region_validation"`
-	AMIUsers                 []string                            `mapstructure:"ami_users" required:"false" cty:"ami_users" hcl:"ami_users"`
-	AMIGroups                []string                            `mapstructure:"ami_groups" required:"false" cty:"ami_groups" hcl:"ami_groups"`
-	AMIOrgArns               []string                            `mapstructure:"ami_org_arns" required:"false" cty:"ami_org_arns" hcl:"ami_org_arns"`
-	AMIOuArns                []string                            `mapstructure:"ami_ou_arns" required:"false" cty:"ami_ou_arns" hcl:"ami_ou_arns"`
-	SnapshotUsers            []string                            `mapstructure:"snapshot_users" required:"false" cty:"snapshot_users" hcl:"snapshot_users"`
-	SnapshotGroups           []string                            `mapstructure:"snapshot_groups" required:"false" cty:"snapshot_groups" hcl:"snapshot_groups"`
-	AMIEncryptBootVolume     *bool                               `mapstructure:"encrypt_boot" required:"false" cty:"encrypt_boot" hcl:"encrypt_boot"`
-	AMIKmsKeyId              *string                             `mapstructure:"kms_key_id" required:"false" cty:"kms_key_id" hcl:"kms_key_id"`
-	AMIRegionKMSKeyIDs       map[string]string                   `mapstructure:"region_kms_key_ids" required:"false" cty:"region_kms_key_ids" hcl:"region_kms_key_ids"`
-	AMISkipBuildRegion       *bool                               `mapstructure:"skip_save_build_region" required:"false" cty:"skip_save_build_region" hcl:"skip_save_build_region"`
-	DeprecationTime          *string                             `mapstructure:"deprecate_at" required:"false" cty:"deprecate_at" hcl:"deprecate_at"`
-	DeregistrationProtection *FlatDeregistrationProtectionConfig `mapstructure:"deregistration_protection" required:"false" cty:"deregistration_protection" hcl:"deregistration_protection"`
+	AMIName                     *string                             `mapstructure:"ami_name" required:"true" cty:"ami_name" hcl:"ami_name"`
+	AMIDescription              *string                             `mapstructure:"ami_description" required:"false" cty:"ami_description" hcl:"ami_description"`
+	AMITags                     map[string]string                   `mapstructure:"tags" required:"false" cty:"tags" hcl:"tags"`
+	SnapshotTags                map[string]string                   `mapstructure:"snapshot_tags" required:"false" cty:"snapshot_tags" hcl:"snapshot_tags"`
+	AMITag                      []config.FlatKeyValue               `mapstructure:"tag" required:"false" cty:"tag" hcl:"tag"`
+	SnapshotTag                 []config.FlatKeyValue               `mapstructure:"snapshot_tag" required:"false" cty:"snapshot_tag" hcl:"snapshot_tag"`
+	AMIForceDeregister          *bool                               `mapstructure:"force_deregister" required:"false" cty:"force_deregister" hcl:"force_deregister"`
+	AMIForceDeleteSnapshot      *bool                               `mapstructure:"force_delete_snapshot" required:"false" cty:"force_delete_snapshot" hcl:"force_delete_snapshot"`
+	AMIENASupport               *bool                               `mapstructure:"ena_support" required:"false" cty:"ena_support" hcl:"ena_support"`
+	AMIIMDSSupport              *string                             `mapstructure:"imds_support" required:"false" cty:"imds_support" hcl:"imds_support"`
+	AMIMappings                 []FlatBlockDevice                   `mapstructure:"ami_block_device_mappings" required:"false" cty:"ami_block_device_mappings" hcl:"ami_block_device_mappings"`
+	AMIRegions                  []string                            `mapstructure:"ami_regions" required:"false" cty:"ami_regions" hcl:"ami_regions"`
+	AMISkipRegionValidation     *bool                               `mapstructure:"skip_region_validation" required:"false" cty:"skip_region_validation" hcl:"skip_region_validation"`
+	AMIUsers                    []string                            `mapstructure:"ami_users" required:"false" cty:"ami_users" hcl:"ami_users"`
+	AMIGroups                   []string                            `mapstructure:"ami_groups" required:"false" cty:"ami_groups" hcl:"ami_groups"`
+	AMIOrgArns                  []string                            `mapstructure:"ami_org_arns" required:"false" cty:"ami_org_arns" hcl:"ami_org_arns"`
+	AMIOuArns                   []string                            `mapstructure:"ami_ou_arns" required:"false" cty:"ami_ou_arns" hcl:"ami_ou_arns"`
+	SnapshotUsers               []string                            `mapstructure:"snapshot_users" required:"false" cty:"snapshot_users" hcl:"snapshot_users"`
+	SnapshotGroups              []string                            `mapstructure:"snapshot_groups" required:"false" cty:"snapshot_groups" hcl:"snapshot_groups"`
+	AMIEncryptBootVolume        *bool                               `mapstructure:"encrypt_boot" required:"false" cty:"encrypt_boot" hcl:"encrypt_boot"`
+	AMIKmsKeyId                 *string                             `mapstructure:"kms_key_id" required:"false" cty:"kms_key_id" hcl:"kms_key_id"`
+	AMIRegionKMSKeyIDs          map[string]string                   `mapstructure:"region_kms_key_ids" required:"false" cty:"region_kms_key_ids" hcl:"region_kms_key_ids"`
+	AMISkipBuildRegion          *bool                               `mapstructure:"skip_save_build_region" required:"false" cty:"skip_save_build_region" hcl:"skip_save_build_region"`
+	DeprecationTime             *string                             `mapstructure:"deprecate_at" required:"false" cty:"deprecate_at" hcl:"deprecate_at"`
+	DeregistrationProtection    *FlatDeregistrationProtectionConfig `mapstructure:"deregistration_protection" required:"false" cty:"deregistration_protection" hcl:"deregistration_protection"`
+	SnapshotCopyDurationMinutes *int                                `mapstructure:"snapshot_copy_duration_minutes" required:"false" cty:"snapshot_copy_duration_minutes" hcl:"snapshot_copy_duration_minutes"`
 }
 
 // FlatMapstructure returns a new FlatAMIConfig.
@@ -50,31 +51,32 @@ func (*AMIConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spe
 // The decoded values from this spec will then be applied to a FlatAMIConfig.
 func (*FlatAMIConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"ami_name":                  &hcldec.AttrSpec{Name: "ami_name", Type: cty.String, Required: false},
-		"ami_description":           &hcldec.AttrSpec{Name: "ami_description", Type: cty.String, Required: false},
-		"tags":                      &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
-		"snapshot_tags":             &hcldec.AttrSpec{Name: "snapshot_tags", Type: cty.Map(cty.String), Required: false},
-		"tag":                       &hcldec.BlockListSpec{TypeName: "tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
-		"snapshot_tag":              &hcldec.BlockListSpec{TypeName: "snapshot_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
-		"force_deregister":          &hcldec.AttrSpec{Name: "force_deregister", Type: cty.Bool, Required: false},
-		"force_delete_snapshot":     &hcldec.AttrSpec{Name: "force_delete_snapshot", Type: cty.Bool, Required: false},
-		"ena_support":               &hcldec.AttrSpec{Name: "ena_support", Type: cty.Bool, Required: false},
-		"imds_support":              &hcldec.AttrSpec{Name: "imds_support", Type: cty.String, Required: false},
-		"ami_block_device_mappings": &hcldec.BlockListSpec{TypeName: "ami_block_device_mappings", Nested: hcldec.ObjectSpec((*FlatBlockDevice)(nil).HCL2Spec())},
-		"ami_regions":               &hcldec.AttrSpec{Name: "ami_regions", Type: cty.List(cty.String), Required: false},
-		"skip_region_validation":    &hcldec.AttrSpec{Name: "skip_region_validation", Type: cty.Bool, Required: false},
-		"ami_users":                 &hcldec.AttrSpec{Name: "ami_users", Type: cty.List(cty.String), Required: false},
-		"ami_groups":                &hcldec.AttrSpec{Name: "ami_groups", Type: cty.List(cty.String), Required: false},
-		"ami_org_arns":              &hcldec.AttrSpec{Name: "ami_org_arns", Type: cty.List(cty.String), Required: false},
-		"ami_ou_arns":               &hcldec.AttrSpec{Name: "ami_ou_arns", Type: cty.List(cty.String), Required: false},
-		"snapshot_users":            &hcldec.AttrSpec{Name: "snapshot_users", Type: cty.List(cty.String), Required: false},
-		"snapshot_groups":           &hcldec.AttrSpec{Name: "snapshot_groups", Type: cty.List(cty.String), Required: false},
-		"encrypt_boot":              &hcldec.AttrSpec{Name: "encrypt_boot", Type: cty.Bool, Required: false},
-		"kms_key_id":                &hcldec.AttrSpec{Name: "kms_key_id", Type: cty.String, Required: false},
-		"region_kms_key_ids":        &hcldec.AttrSpec{Name: "region_kms_key_ids", Type: cty.Map(cty.String), Required: false},
-		"skip_save_build_region":    &hcldec.AttrSpec{Name: "skip_save_build_region", Type: cty.Bool, Required: false},
-		"deprecate_at":              &hcldec.AttrSpec{Name: "deprecate_at", Type: cty.String, Required: false},
-		"deregistration_protection": &hcldec.BlockSpec{TypeName: "deregistration_protection", Nested: hcldec.ObjectSpec((*FlatDeregistrationProtectionConfig)(nil).HCL2Spec())},
+		"ami_name":                       &hcldec.AttrSpec{Name: "ami_name", Type: cty.String, Required: false},
+		"ami_description":                &hcldec.AttrSpec{Name: "ami_description", Type: cty.String, Required: false},
+		"tags":                           &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
+		"snapshot_tags":                  &hcldec.AttrSpec{Name: "snapshot_tags", Type: cty.Map(cty.String), Required: false},
+		"tag":                            &hcldec.BlockListSpec{TypeName: "tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
+		"snapshot_tag":                   &hcldec.BlockListSpec{TypeName: "snapshot_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
+		"force_deregister":               &hcldec.AttrSpec{Name: "force_deregister", Type: cty.Bool, Required: false},
+		"force_delete_snapshot":          &hcldec.AttrSpec{Name: "force_delete_snapshot", Type: cty.Bool, Required: false},
+		"ena_support":                    &hcldec.AttrSpec{Name: "ena_support", Type: cty.Bool, Required: false},
+		"imds_support":                   &hcldec.AttrSpec{Name: "imds_support", Type: cty.String, Required: false},
+		"ami_block_device_mappings":      &hcldec.BlockListSpec{TypeName: "ami_block_device_mappings", Nested: hcldec.ObjectSpec((*FlatBlockDevice)(nil).HCL2Spec())},
+		"ami_regions":                    &hcldec.AttrSpec{Name: "ami_regions", Type: cty.List(cty.String), Required: false},
+		"skip_region_validation":         &hcldec.AttrSpec{Name: "skip_region_validation", Type: cty.Bool, Required: false},
+		"ami_users":                      &hcldec.AttrSpec{Name: "ami_users", Type: cty.List(cty.String), Required: false},
+		"ami_groups":                     &hcldec.AttrSpec{Name: "ami_groups", Type: cty.List(cty.String), Required: false},
+		"ami_org_arns":                   &hcldec.AttrSpec{Name: "ami_org_arns", Type: cty.List(cty.String), Required: false},
+		"ami_ou_arns":                    &hcldec.AttrSpec{Name: "ami_ou_arns", Type: cty.List(cty.String), Required: false},
+		"snapshot_users":                 &hcldec.AttrSpec{Name: "snapshot_users", Type: cty.List(cty.String), Required: false},
+		"snapshot_groups":                &hcldec.AttrSpec{Name: "snapshot_groups", Type: cty.List(cty.String), Required: false},
+		"encrypt_boot":                   &hcldec.AttrSpec{Name: "encrypt_boot", Type: cty.Bool, Required: false},
+		"kms_key_id":                     &hcldec.AttrSpec{Name: "kms_key_id", Type: cty.String, Required: false},
+		"region_kms_key_ids":             &hcldec.AttrSpec{Name: "region_kms_key_ids", Type: cty.Map(cty.String), Required: false},
+		"skip_save_build_region":         &hcldec.AttrSpec{Name: "skip_save_build_region", Type: cty.Bool, Required: false},
+		"deprecate_at":                   &hcldec.AttrSpec{Name: "deprecate_at", Type: cty.String, Required: false},
+		"deregistration_protection":      &hcldec.BlockSpec{TypeName: "deregistration_protection", Nested: hcldec.ObjectSpec((*FlatDeregistrationProtectionConfig)(nil).HCL2Spec())},
+		"snapshot_copy_duration_minutes": &hcldec.AttrSpec{Name: "snapshot_copy_duration_minutes", Type: cty.Number, Required: false},
 	}
 	return s
 }

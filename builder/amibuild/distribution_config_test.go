@@ -90,6 +90,7 @@ func TestPrepareDistributionRefuses(t *testing.T) {
 		{"bad account", map[string]any{"ami_users": []string{"12345"}}, []string{"ami_users[0]"}},
 		{"bad group", map[string]any{"snapshot_groups": []string{"everyone"}}, []string{"snapshot_groups[0]"}},
 		{"bad org", map[string]any{"ami_org_arns": []string{"o-abc"}}, []string{"ami_org_arns[0]"}},
+		{"copy duration", map[string]any{"snapshot_copy_duration_minutes": 20}, []string{"snapshot_copy_duration_minutes", "multiples of 15"}},
 		{"bad deprecation time", map[string]any{"deprecate_at": "next year"}, []string{"deprecate_at", "RFC 3339"}},
 		{"skip_save_build_region without regions", map[string]any{"skip_save_build_region": true, "ami_regions": []string{"us-east-1"}}, []string{"skip_save_build_region", "keep no AMI"}},
 	}

@@ -138,7 +138,8 @@ func (s *StepDistribute) input(state multistep.StateBag, id string) (*distribute
 			Deprecation:   dep,
 			RunID:         distribute.NewRunID(),
 			// skip_region_validation: the regions are used as given.
-			SkipRegionCheck: c.AMISkipRegionValidation,
+			SkipRegionCheck:     c.AMISkipRegionValidation,
+			SnapshotCopyMinutes: c.SnapshotCopyDurationMinutes,
 		},
 		Inputs:      []distribute.InputImage{{Region: s.Region, ImageID: id}},
 		ShareInputs: !c.AMISkipBuildRegion,

@@ -139,6 +139,7 @@ type FlatConfig struct {
 	AMISkipBuildRegion                *bool                                        `mapstructure:"skip_save_build_region" required:"false" cty:"skip_save_build_region" hcl:"skip_save_build_region"`
 	DeprecationTime                   *string                                      `mapstructure:"deprecate_at" required:"false" cty:"deprecate_at" hcl:"deprecate_at"`
 	DeregistrationProtection          *amibuild.FlatDeregistrationProtectionConfig `mapstructure:"deregistration_protection" required:"false" cty:"deregistration_protection" hcl:"deregistration_protection"`
+	SnapshotCopyDurationMinutes       *int                                         `mapstructure:"snapshot_copy_duration_minutes" required:"false" cty:"snapshot_copy_duration_minutes" hcl:"snapshot_copy_duration_minutes"`
 	Polling                           *amibuild.FlatPollingConfig                  `mapstructure:"aws_polling" required:"false" cty:"aws_polling" hcl:"aws_polling"`
 	SkipCreateAMI                     *bool                                        `mapstructure:"skip_create_ami" required:"false" cty:"skip_create_ami" hcl:"skip_create_ami"`
 	AMIProductCodes                   []string                                     `mapstructure:"ami_product_codes" required:"false" cty:"ami_product_codes" hcl:"ami_product_codes"`
@@ -285,6 +286,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"skip_save_build_region":                &hcldec.AttrSpec{Name: "skip_save_build_region", Type: cty.Bool, Required: false},
 		"deprecate_at":                          &hcldec.AttrSpec{Name: "deprecate_at", Type: cty.String, Required: false},
 		"deregistration_protection":             &hcldec.BlockSpec{TypeName: "deregistration_protection", Nested: hcldec.ObjectSpec((*amibuild.FlatDeregistrationProtectionConfig)(nil).HCL2Spec())},
+		"snapshot_copy_duration_minutes":        &hcldec.AttrSpec{Name: "snapshot_copy_duration_minutes", Type: cty.Number, Required: false},
 		"aws_polling":                           &hcldec.BlockSpec{TypeName: "aws_polling", Nested: hcldec.ObjectSpec((*amibuild.FlatPollingConfig)(nil).HCL2Spec())},
 		"skip_create_ami":                       &hcldec.AttrSpec{Name: "skip_create_ami", Type: cty.Bool, Required: false},
 		"ami_product_codes":                     &hcldec.AttrSpec{Name: "ami_product_codes", Type: cty.List(cty.String), Required: false},

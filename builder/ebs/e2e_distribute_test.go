@@ -149,6 +149,7 @@ func TestE2EBuilderCopiesAndSharesLikeAmazonEBS(t *testing.T) {
   ami_users       = [%q]
   snapshot_users  = [%q]
   deprecate_at    = %q
+  snapshot_copy_duration_minutes = 30
   tags = {
     App    = "e2e"
     Region = "{{ .BuildRegion }}"
@@ -224,6 +225,9 @@ func TestE2EBuilderCopiesAndSharesLikeAmazonEBS(t *testing.T) {
 	var copies []string
 	for _, c := range e.proxy.CallsFor("ec2", "CopyImage") {
 		copies = append(copies, c.Region)
+		if got := c.Params.Get("SnapshotCopyCompletionDurationMinutes"); got != "30" {
+			t.Errorf("CopyImage into %s SnapshotCopyCompletionDurationMinutes = %q, want 30", c.Region, got)
+		}
 	}
 	sort.Strings(copies)
 	if !slices.Equal(copies, []string{apRegion, euRegion}) {

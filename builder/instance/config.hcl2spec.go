@@ -139,6 +139,7 @@ type FlatConfig struct {
 	AMISkipBuildRegion                *bool                                        `mapstructure:"skip_save_build_region" required:"false" cty:"skip_save_build_region" hcl:"skip_save_build_region"`
 	DeprecationTime                   *string                                      `mapstructure:"deprecate_at" required:"false" cty:"deprecate_at" hcl:"deprecate_at"`
 	DeregistrationProtection          *amibuild.FlatDeregistrationProtectionConfig `mapstructure:"deregistration_protection" required:"false" cty:"deregistration_protection" hcl:"deregistration_protection"`
+	SnapshotCopyDurationMinutes       *int                                         `mapstructure:"snapshot_copy_duration_minutes" required:"false" cty:"snapshot_copy_duration_minutes" hcl:"snapshot_copy_duration_minutes"`
 	Polling                           *amibuild.FlatPollingConfig                  `mapstructure:"aws_polling" required:"false" cty:"aws_polling" hcl:"aws_polling"`
 	AccountID                         *string                                      `mapstructure:"account_id" required:"false" cty:"account_id" hcl:"account_id"`
 	S3Bucket                          *string                                      `mapstructure:"s3_bucket" required:"true" cty:"s3_bucket" hcl:"s3_bucket"`
@@ -309,6 +310,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"skip_save_build_region":                &hcldec.AttrSpec{Name: "skip_save_build_region", Type: cty.Bool, Required: false},
 		"deprecate_at":                          &hcldec.AttrSpec{Name: "deprecate_at", Type: cty.String, Required: false},
 		"deregistration_protection":             &hcldec.BlockSpec{TypeName: "deregistration_protection", Nested: hcldec.ObjectSpec((*amibuild.FlatDeregistrationProtectionConfig)(nil).HCL2Spec())},
+		"snapshot_copy_duration_minutes":        &hcldec.AttrSpec{Name: "snapshot_copy_duration_minutes", Type: cty.Number, Required: false},
 		"aws_polling":                           &hcldec.BlockSpec{TypeName: "aws_polling", Nested: hcldec.ObjectSpec((*amibuild.FlatPollingConfig)(nil).HCL2Spec())},
 		"account_id":                            &hcldec.AttrSpec{Name: "account_id", Type: cty.String, Required: false},
 		"s3_bucket":                             &hcldec.AttrSpec{Name: "s3_bucket", Type: cty.String, Required: false},

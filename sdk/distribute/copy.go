@@ -86,6 +86,10 @@ type CopyInput struct {
 	KMSKeyID string
 	// CopyImageTags copies the source AMI's tags to the copies.
 	CopyImageTags bool
+	// SnapshotCopyMinutes asks for time-based copies: EC2 completes the
+	// copy of each snapshot within this many minutes (a multiple of 15, at
+	// least 15), at a charge. 0 = standard, best-effort copies.
+	SnapshotCopyMinutes int
 
 	// Permissions are granted on every AMI (and its snapshots) as soon as
 	// it is available.
@@ -190,6 +194,9 @@ func (in *CopyInput) validate(now time.Time) error {
 	}
 	if in.Concurrency < 0 {
 		add(fmt.Errorf("Concurrency: %d is negative", in.Concurrency))
+	}
+	if m := in.SnapshotCopyMinutes; m < 0 || m%15 != 0 {
+		add(fmt.Errorf("SnapshotCopyMinutes: %d is not a multiple of 15 minutes", m))
 	}
 	if in.KMSKeyID != "" {
 		if err := ValidateKMSKeyID(in.KMSKeyID); err != nil {
@@ -745,6 +752,9 @@ func (c *copier) copyInput(t resolvedTarget) *ec2.CopyImageInput {
 	}
 	if t.kmsKeyID != "" {
 		cin.KmsKeyId = aws.String(t.kmsKeyID)
+	}
+	if c.in.SnapshotCopyMinutes > 0 {
+		cin.SnapshotCopyCompletionDurationMinutes = aws.Int64(int64(c.in.SnapshotCopyMinutes))
 	}
 	if t.copyImageTags {
 		cin.CopyImageTags = aws.Bool(true)

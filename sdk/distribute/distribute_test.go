@@ -261,6 +261,7 @@ func TestDistributeValidate(t *testing.T) {
 			in.Inputs = append(in.Inputs, InputImage{Region: "eu-north-1", ImageID: "ami-north02"})
 		}, "eu-north-1 holds more than one input AMI"},
 		{"bad target region", func(in *DistributeInput) { in.Copy.Targets = targets("mars-1") }, "Targets[0].Region"},
+		{"snapshot copy duration", func(in *DistributeInput) { in.Copy.SnapshotCopyMinutes = 20 }, "SnapshotCopyMinutes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
