@@ -44,6 +44,10 @@ type Config struct {
 	// instance by default, so that they do not become part of the AMI's
 	// mappings; meant for Windows images.
 	NoEphemeral bool `mapstructure:"no_ephemeral" required:"false"`
+	// Accepted for templates written for `amazon-ebs`, where it keeps
+	// `run_tags` off the AMI. Here the AMI and its snapshots never get
+	// `run_tags` (only `tags` and `snapshot_tags`), so it changes nothing.
+	SkipAMIRunTags bool `mapstructure:"skip_ami_run_tags" required:"false"`
 
 	ctx interpolate.Context
 }

@@ -146,6 +146,7 @@ type FlatConfig struct {
 	AMIVirtType                       *string                                      `mapstructure:"ami_virtualization_type" required:"false" cty:"ami_virtualization_type" hcl:"ami_virtualization_type"`
 	AMISriovNetSupport                *bool                                        `mapstructure:"sriov_support" required:"false" cty:"sriov_support" hcl:"sriov_support"`
 	NoEphemeral                       *bool                                        `mapstructure:"no_ephemeral" required:"false" cty:"no_ephemeral" hcl:"no_ephemeral"`
+	SkipAMIRunTags                    *bool                                        `mapstructure:"skip_ami_run_tags" required:"false" cty:"skip_ami_run_tags" hcl:"skip_ami_run_tags"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -293,6 +294,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"ami_virtualization_type":               &hcldec.AttrSpec{Name: "ami_virtualization_type", Type: cty.String, Required: false},
 		"sriov_support":                         &hcldec.AttrSpec{Name: "sriov_support", Type: cty.Bool, Required: false},
 		"no_ephemeral":                          &hcldec.AttrSpec{Name: "no_ephemeral", Type: cty.Bool, Required: false},
+		"skip_ami_run_tags":                     &hcldec.AttrSpec{Name: "skip_ami_run_tags", Type: cty.Bool, Required: false},
 	}
 	return s
 }
