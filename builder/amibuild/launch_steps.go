@@ -32,11 +32,13 @@ type LaunchInput struct {
 }
 
 // LaunchSteps returns the steps every builder runs to get a provisioned
-// build instance, in order: the temporary key pair and security group, the
+// build instance, in order: the network, the temporary key pair and
+// security group, the
 // instance, the connection, the provisioners, and the removal of temporary
 // SSH keys from the instance. Each step cleans up what it made.
 func (c *RunConfig) LaunchSteps(in LaunchInput) []multistep.Step {
 	return []multistep.Step{
+		&StepSelectNetwork{Region: in.Region, Config: c},
 		&StepCreateKeyPair{
 			Region:       in.Region,
 			Comm:         &c.Comm,
@@ -50,6 +52,10 @@ func (c *RunConfig) LaunchSteps(in LaunchInput) []multistep.Step {
 			VpcID:            c.VpcID,
 			SubnetID:         c.SubnetID,
 			SourceCIDRs:      c.TemporarySGSourceCIDRs,
+
+			SecurityGroupFilter: ec2Filters(c.SecurityGroupFilter.Filters),
+			SourcePublicIP:      c.TemporarySGSourcePublicIP,
+			PublicIPURL:         c.TemporarySGSourcePublicIPURL,
 		},
 		&StepRunInstance{
 			Region:      in.Region,

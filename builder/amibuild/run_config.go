@@ -29,8 +29,8 @@ import (
 // `ssh_agent_auth`), the builder creates a temporary EC2 key pair named by
 // `temporary_key_pair_name` (default `packer_<uuid>`) of type
 // `temporary_key_pair_type`: `ed25519` (the default) or `rsa`. Without
-// `security_group_ids` it creates a temporary security group that opens the
-// communicator port. Both are deleted when the build ends, whatever its
+// `security_group_ids`, `security_group_id` or `security_group_filter` it
+// creates a temporary security group that opens the communicator port. Both are deleted when the build ends, whatever its
 // outcome, as is the build instance.
 //
 // To connect to somewhere else than the instance's address (for example a
@@ -109,6 +109,7 @@ type RunConfig struct {
 	// The instance metadata service options of the build instance.
 	MetadataOptions  MetadataOptions `mapstructure:"metadata_options" required:"false"`
 	InstanceSettings `mapstructure:",squash"`
+	NetworkConfig    `mapstructure:",squash"`
 	// Volumes to attach to the build instance, or changes to the source
 	// AMI's volumes (for example a larger root volume). Volumes that are
 	// not also in `ami_block_device_mappings` become part of the AMI when
@@ -294,6 +295,7 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 	if p := c.IamInstanceProfile; p != "" && !Matches(profileARNRE, p) && !Matches(profileNameRE, p) {
 		add("iam_instance_profile: %q is neither an instance profile name nor an instance profile ARN", p)
 	}
+	errs = append(errs, c.NetworkConfig.prepare(c)...)
 
 	// User data.
 	if c.UserData != "" && c.UserDataFile != "" {
@@ -396,10 +398,10 @@ func needsTemporaryKeyPair(c *communicator.Config) bool {
 }
 
 // NeedsTemporarySecurityGroup reports whether the build creates a temporary
-// security group: when no security group is given and a communicator is
-// used.
+// security group: when no security group is given or filtered for and a
+// communicator is used.
 func (c *RunConfig) NeedsTemporarySecurityGroup() bool {
-	return len(c.SecurityGroupIDs) == 0 && c.Comm.Type != "none"
+	return len(c.SecurityGroupIDs) == 0 && c.SecurityGroupFilter.Empty() && c.Comm.Type != "none"
 }
 
 // ReadUserData returns the configured user data (from user_data or

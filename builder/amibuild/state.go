@@ -7,6 +7,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
+	"github.com/amiforge/packer-plugin-ami/sdk/instance"
 )
 
 // Key is a typed state bag key: Put and Get check the value's type, so no
@@ -67,6 +68,9 @@ var (
 	StateSourceImage = Key[types.Image]{"ami_source_image"}
 	// StateBuildInfo is the data build-time templates are rendered with.
 	StateBuildInfo = Key[*BuildInfo]{"ami_build_info"}
+	// StateNetwork is where the build instance runs: VPC, subnet and zone
+	// (empty fields mean AWS's defaults).
+	StateNetwork = Key[instance.SelectNetworkOutput]{"ami_network"}
 	// StateKeyPairName is the EC2 key pair the instance is launched with.
 	StateKeyPairName = Key[string]{"ami_key_pair_name"}
 	// StateSecurityGroupIDs are the security groups of the instance.

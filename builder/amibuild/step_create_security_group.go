@@ -3,6 +3,7 @@ package amibuild
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/packer-plugin-sdk/communicator"
@@ -16,13 +17,15 @@ import (
 // temporary security group while the terminated instance still holds it.
 const securityGroupDeleteWait = 5 * time.Minute
 
-// StepCreateSecurityGroup passes on the configured security groups or, when
-// there are none and a communicator is used, creates a temporary security
-// group that admits the communicator port from SourceCIDRs. The temporary
-// group is always deleted in Cleanup (after the instance is terminated,
-// since Cleanup runs in reverse order).
+// StepCreateSecurityGroup passes on the configured security groups, finds
+// the groups that SecurityGroupFilter matches in the instance's VPC, or,
+// when there are none and a communicator is used, creates a temporary
+// security group that admits the communicator port from SourceCIDRs (or
+// from this machine's public IP with SourcePublicIP). The temporary group
+// is always deleted in Cleanup (after the instance is terminated, since
+// Cleanup runs in reverse order).
 //
-// State used: StateSession, StateUI.
+// State used: StateSession, StateUI, StateNetwork (optional).
 // State produced: StateSecurityGroupIDs (unset when AWS's default group is
 // used).
 type StepCreateSecurityGroup struct {
@@ -32,14 +35,24 @@ type StepCreateSecurityGroup struct {
 	Comm *communicator.Config
 	// SecurityGroupIDs are existing groups; when set nothing is created.
 	SecurityGroupIDs []string
-	// VpcID is the VPC of the temporary group; empty uses SubnetID's VPC,
-	// or the default VPC.
+	// SecurityGroupFilter finds existing groups in the instance's VPC when
+	// SecurityGroupIDs is empty; when set nothing is created.
+	SecurityGroupFilter map[string][]string
+	// VpcID is the VPC of the temporary group when StateNetwork names none;
+	// empty uses SubnetID's VPC, or the default VPC.
 	VpcID string
-	// SubnetID is the subnet the instance is launched in.
+	// SubnetID is the subnet the instance is launched in, when StateNetwork
+	// is not set.
 	SubnetID string
 	// SourceCIDRs are admitted by the temporary group; empty admits any
-	// address.
+	// IPv4 address, or this machine's public IP with SourcePublicIP.
 	SourceCIDRs []string
+	// SourcePublicIP admits only this machine's public IP, as PublicIPURL
+	// reports it, when SourceCIDRs is empty.
+	SourcePublicIP bool
+	// PublicIPURL is the check-IP service; empty means
+	// instance.DefaultCheckIPURL.
+	PublicIPURL string
 
 	created string
 }
@@ -48,10 +61,13 @@ type StepCreateSecurityGroup struct {
 func (s *StepCreateSecurityGroup) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	u := UI(state)
 	if len(s.SecurityGroupIDs) > 0 {
+		if len(s.SecurityGroupFilter) > 0 {
+			u.Say("security_group_ids is set, so security_group_filter is not used")
+		}
 		StateSecurityGroupIDs.Put(state, s.SecurityGroupIDs)
 		return multistep.ActionContinue
 	}
-	if s.Comm.Type == "none" {
+	if len(s.SecurityGroupFilter) == 0 && s.Comm.Type == "none" {
 		return multistep.ActionContinue
 	}
 	api, err := EC2Client(state, s.Region)
@@ -59,12 +75,36 @@ func (s *StepCreateSecurityGroup) Run(ctx context.Context, state multistep.State
 		return Halt(state, u, err)
 	}
 	vpc := s.VpcID
-	if vpc == "" && s.SubnetID != "" {
+	if network, ok := StateNetwork.Get(state); ok {
+		vpc = network.VPCID
+	} else if vpc == "" && s.SubnetID != "" {
 		subnet, err := instance.DescribeSubnet(ctx, api, &instance.DescribeSubnetInput{SubnetID: s.SubnetID})
 		if err != nil {
 			return Halt(state, u, fmt.Errorf("find the VPC of subnet_id for the temporary security group: %w", err))
 		}
 		vpc = subnet.VPCID
+	}
+	if len(s.SecurityGroupFilter) > 0 {
+		found, err := instance.FindSecurityGroups(ctx, api, &instance.FindSecurityGroupsInput{Filters: s.SecurityGroupFilter, VPCID: vpc})
+		if err != nil {
+			return Halt(state, u, fmt.Errorf("security_group_filter: %w", err))
+		}
+		u.Sayf("Found security groups %s", strings.Join(found.GroupIDs, ", "))
+		StateSecurityGroupIDs.Put(state, found.GroupIDs)
+		return multistep.ActionContinue
+	}
+	cidrs := s.SourceCIDRs
+	switch {
+	case s.SourcePublicIP && len(cidrs) > 0:
+		u.Say("temporary_security_group_source_cidrs is set, so temporary_security_group_source_public_ip is not used")
+	case s.SourcePublicIP:
+		u.Say("Asking for this machine's public IP...")
+		ip, err := instance.PublicIP(ctx, &instance.PublicIPInput{URL: s.PublicIPURL})
+		if err != nil {
+			return Halt(state, u, fmt.Errorf("temporary_security_group_source_public_ip: %w", err))
+		}
+		u.Sayf("This machine's public IP is %s", ip.Addr)
+		cidrs = []string{ip.CIDR}
 	}
 	port := s.Comm.Port()
 	name := "packer_" + uuid.TimeOrderedUUID()
@@ -74,7 +114,7 @@ func (s *StepCreateSecurityGroup) Run(ctx context.Context, state multistep.State
 		Name:        name,
 		Description: "Temporary group for a Packer build",
 		Port:        int32(port),
-		SourceCIDRs: s.SourceCIDRs,
+		SourceCIDRs: cidrs,
 	})
 	if err != nil {
 		return Halt(state, u, fmt.Errorf("create temporary security group in %s: %w", s.Region, err))

@@ -18,7 +18,8 @@ import (
 // be deleted after it.
 //
 // State used: StateSession, StateUI, StateSourceImage, StateBuildInfo,
-// StateKeyPairName (optional), StateSecurityGroupIDs (optional).
+// StateKeyPairName (optional), StateSecurityGroupIDs (optional),
+// StateNetwork (optional; without it the configured subnet and zone).
 // State produced: StateInstance, StateInstanceID ("instance_id").
 type StepRunInstance struct {
 	// Region is the build region.
@@ -70,12 +71,16 @@ func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 	}
 	keyName, _ := StateKeyPairName.Get(state)
 	groups, _ := StateSecurityGroupIDs.Get(state)
+	subnet, zone := cfg.SubnetID, cfg.AvailabilityZone
+	if network, ok := StateNetwork.Get(state); ok {
+		subnet, zone = network.SubnetID, network.AvailabilityZone
+	}
 
 	in := &instance.RunInput{
 		ImageID:             aws.ToString(src.ImageId),
 		InstanceType:        cfg.InstanceType,
-		SubnetID:            cfg.SubnetID,
-		AvailabilityZone:    cfg.AvailabilityZone,
+		SubnetID:            subnet,
+		AvailabilityZone:    zone,
 		KeyName:             keyName,
 		IAMInstanceProfile:  cfg.IamInstanceProfile,
 		UserData:            userData,

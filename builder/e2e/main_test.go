@@ -186,10 +186,10 @@ func TestMain(m *testing.M) {
 		stats.runs.Load(), stats.faults.Load(), stats.leaks.Load(), stats.invalid.Load(), time.Since(start).Round(time.Second), code)
 	fmt.Print(summary)
 	// go test shows a passing package's output only with -v; the summary
-	// is also written to bin/test/e2e-summary.txt for make to print.
+	// is also written to .cache/e2e-summary.txt for make to print.
 	if root, err := packertest.ModuleRoot(); err == nil {
-		_ = os.MkdirAll(filepath.Join(root, "bin", "test"), 0o755)
-		_ = os.WriteFile(filepath.Join(root, "bin", "test", "e2e-summary.txt"), []byte(summary), 0o644)
+		_ = os.MkdirAll(filepath.Join(root, ".cache"), 0o755)
+		_ = os.WriteFile(filepath.Join(root, ".cache", "e2e-summary.txt"), []byte(summary), 0o644)
 	}
 	os.Exit(code)
 }

@@ -37,6 +37,10 @@ type corpusBuild struct {
 	// runParams must be in the RunInstances request (moto drops many of
 	// them).
 	runParams map[string]string
+	// setup, when set, prepares moto for the template before the baseline
+	// is taken; check then asserts the build's requests.
+	setup func(t *testing.T, w *world) corpusSetup
+	check func(t *testing.T, w *world, s corpusSetup)
 }
 
 const (
@@ -121,6 +125,15 @@ var corpusBuilds = []corpusBuild{
 		},
 	},
 	{
+		// Launched in the most free tagged subnet of the template's VPC,
+		// with its security group and no public IP.
+		file:  "private-subnet-network.pkr.hcl",
+		amis:  map[string][]string{"ami-ebs.private": {buildRegion}},
+		tags:  map[string]string{"Name": "private-base"},
+		setup: setUpPrivateNetwork,
+		check: checkPrivateNetwork,
+	},
+	{
 		file:   "web-api-multi-source.pkr.hcl",
 		amis:   map[string][]string{"ami-ebs.web": {buildRegion}, "ami-ebs.api": {buildRegion}},
 		launch: []string{"account:" + corpusShareAccount},
@@ -155,6 +168,13 @@ func TestMigrationCorpusBuilds(t *testing.T) {
 			built[cb.file] = true
 			ran++
 			src := w.corpusTemplate(t, f)
+			var setup corpusSetup
+			if cb.setup != nil {
+				setup = cb.setup(t, w)
+				for from, to := range setup.replace {
+					src = strings.ReplaceAll(src, from, to)
+				}
+			}
 			base := w.baseline(t)
 			tplName := ""
 			if f.JSON() {
@@ -201,6 +221,9 @@ func TestMigrationCorpusBuilds(t *testing.T) {
 						t.Errorf("an AMI is left in %s: %s", region, k)
 					}
 				}
+			}
+			if cb.check != nil {
+				cb.check(t, w, setup)
 			}
 			w.expectNoLeaks(t, base, keep...)
 			for key, id := range all {

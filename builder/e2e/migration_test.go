@@ -55,11 +55,9 @@ var pendingDir = filepath.Join("testdata", "migration-pending")
 // files fails with exactly these keys and nothing else. When the builders
 // gain the options, the file moves to migrationDir and its entry goes.
 //
-// These are options of how the build instance is launched (spot instances,
-// subnet filters).
+// These are options of how the build instance is launched (spot instances).
 var pendingOptions = map[string][]string{
-	"batch-spot-worker.pkr.hcl":      {"spot_instance_types", "spot_price", "spot_tags"},
-	"private-subnet-network.pkr.hcl": {"subnet_filter"},
+	"batch-spot-worker.pkr.hcl": {"spot_instance_types", "spot_price", "spot_tags"},
 }
 
 // pendingErrors lists the corpus templates that fail `packer validate`

@@ -3,6 +3,8 @@ package packertest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -77,9 +79,10 @@ var (
 )
 
 // BuildPlugin compiles the plugin from the module root once per process and
-// returns the binary's path, <module root>/bin/test/packer-plugin-ami. The
-// binary is written under a temporary name and renamed into place, so test
-// binaries running at the same time never see a partial file.
+// returns the binary's path, <module root>/bin/test/packer-plugin-ami-<hash
+// of the binary>. The binary is written under a temporary name and renamed
+// into place, so test binaries running at the same time never see a partial
+// file, and trees sharing bin/ never replace each other's binary.
 func BuildPlugin() (string, error) {
 	pluginOnce.Do(func() {
 		pluginPath, pluginErr = buildPlugin()
@@ -109,7 +112,14 @@ func buildPlugin() (string, error) {
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("build plugin (go build in %s): %w\n%s", root, err, out.Bytes())
 	}
-	final := filepath.Join(dir, "packer-plugin-ami")
+	// Named by content: test processes of one tree share the binary, and a
+	// concurrent run of another tree (another worktree sharing bin/) never
+	// replaces it under them.
+	sum, err := fileSHA256(tmp.Name())
+	if err != nil {
+		return "", fmt.Errorf("build plugin: %w", err)
+	}
+	final := filepath.Join(dir, "packer-plugin-ami-"+sum[:16])
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return "", fmt.Errorf("build plugin: %w", err)
 	}
@@ -480,4 +490,18 @@ func HostAWSEnv() []string {
 		}
 	}
 	return env
+}
+
+// fileSHA256 returns the hex SHA-256 of a file's contents.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

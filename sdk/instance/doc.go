@@ -2,7 +2,10 @@
 // a key pair, a security group that lets the builder reach the instance,
 // and the instance itself (run, wait until running, stop, set attributes
 // such as ENA support, terminate). DescribeSubnet finds the VPC of the
-// subnet an instance is launched in.
+// subnet an instance is launched in; SelectNetwork finds the VPC, subnet and
+// zone from IDs or filters, and FindSecurityGroups the groups that match
+// filters. PublicIP asks a check-IP service for this machine's public
+// address, to admit only it into a temporary security group.
 //
 // Every function takes a context, a narrow client interface that
 // *ec2.Client satisfies, an input and optional functional Options, in the

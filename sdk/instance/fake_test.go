@@ -30,6 +30,8 @@ type fakeEC2 struct {
 	stopInstances      func(*ec2.StopInstancesInput) (*ec2.StopInstancesOutput, error)
 	terminateInstances func(*ec2.TerminateInstancesInput) (*ec2.TerminateInstancesOutput, error)
 	describeSubnets    func(*ec2.DescribeSubnetsInput) (*ec2.DescribeSubnetsOutput, error)
+	describeVpcs       func(*ec2.DescribeVpcsInput) (*ec2.DescribeVpcsOutput, error)
+	describeOfferings  func(*ec2.DescribeInstanceTypeOfferingsInput) (*ec2.DescribeInstanceTypeOfferingsOutput, error)
 	modifyInstanceAttr func(*ec2.ModifyInstanceAttributeInput) (*ec2.ModifyInstanceAttributeOutput, error)
 
 	mu    sync.Mutex
@@ -44,6 +46,8 @@ var _ interface {
 	TerminateAPI
 	DescribeSubnetsAPI
 	ModifyAttributeAPI
+	NetworkAPI
+	DescribeSecurityGroupsAPI
 } = (*fakeEC2)(nil)
 
 func (f *fakeEC2) log(op string, args ...string) {
@@ -82,11 +86,7 @@ func (f *fakeEC2) DescribeKeyPairs(_ context.Context, in *ec2.DescribeKeyPairsIn
 }
 
 func (f *fakeEC2) DescribeSecurityGroups(_ context.Context, in *ec2.DescribeSecurityGroupsInput, _ ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error) {
-	var args []string
-	for _, fl := range in.Filters {
-		args = append(args, aws.ToString(fl.Name)+"="+strings.Join(fl.Values, "|"))
-	}
-	f.log("DescribeSecurityGroups", args...)
+	f.log("DescribeSecurityGroups", filterArgs(in.Filters)...)
 	return call(f.describeSGs, in)
 }
 
@@ -136,8 +136,27 @@ func (f *fakeEC2) TerminateInstances(_ context.Context, in *ec2.TerminateInstanc
 }
 
 func (f *fakeEC2) DescribeSubnets(_ context.Context, in *ec2.DescribeSubnetsInput, _ ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error) {
-	f.log("DescribeSubnets", in.SubnetIds...)
+	f.log("DescribeSubnets", append(slices.Clone(in.SubnetIds), filterArgs(in.Filters)...)...)
 	return call(f.describeSubnets, in)
+}
+
+func (f *fakeEC2) DescribeVpcs(_ context.Context, in *ec2.DescribeVpcsInput, _ ...func(*ec2.Options)) (*ec2.DescribeVpcsOutput, error) {
+	f.log("DescribeVpcs", append(slices.Clone(in.VpcIds), filterArgs(in.Filters)...)...)
+	return call(f.describeVpcs, in)
+}
+
+func (f *fakeEC2) DescribeInstanceTypeOfferings(_ context.Context, in *ec2.DescribeInstanceTypeOfferingsInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstanceTypeOfferingsOutput, error) {
+	f.log("DescribeInstanceTypeOfferings", append([]string{string(in.LocationType)}, filterArgs(in.Filters)...)...)
+	return call(f.describeOfferings, in)
+}
+
+// filterArgs renders filters as "name=value|value" for the call log.
+func filterArgs(filters []types.Filter) []string {
+	var args []string
+	for _, fl := range filters {
+		args = append(args, aws.ToString(fl.Name)+"="+strings.Join(fl.Values, "|"))
+	}
+	return args
 }
 
 func (f *fakeEC2) ModifyInstanceAttribute(_ context.Context, in *ec2.ModifyInstanceAttributeInput, _ ...func(*ec2.Options)) (*ec2.ModifyInstanceAttributeOutput, error) {

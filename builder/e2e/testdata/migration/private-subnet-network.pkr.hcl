@@ -4,6 +4,7 @@
 # Covers: subnet_filter, vpc_id, security_group_ids,
 # associate_public_ip_address = false, ssh_interface = "private_ip",
 # iam_instance_profile, user_data, run_tags, max_retries.
+# build: yes
 
 packer {
   required_plugins {
