@@ -2,7 +2,9 @@
 // a key pair, a security group that lets the builder reach the instance,
 // and the instance itself (run, wait until running, stop, set attributes
 // such as ENA support, terminate). DescribeSubnet finds the VPC of the
-// subnet an instance is launched in.
+// subnet an instance is launched in. GetWindowsPassword waits for the
+// Administrator password EC2 keeps for a Windows instance and decrypts it
+// with the private key of the instance's RSA key pair.
 //
 // Every function takes a context, a narrow client interface that
 // *ec2.Client satisfies, an input and optional functional Options, in the
@@ -19,6 +21,6 @@
 // state in time, the error is a *StateError with the instance's last state
 // and state reason, usable with errors.As.
 //
-// Private keys are returned to the caller only; this package never logs
-// them or puts them in errors.
+// Private keys and Windows passwords are returned to the caller only; this
+// package never logs them or puts them in errors.
 package instance

@@ -31,6 +31,7 @@ type fakeEC2 struct {
 	terminateInstances func(*ec2.TerminateInstancesInput) (*ec2.TerminateInstancesOutput, error)
 	describeSubnets    func(*ec2.DescribeSubnetsInput) (*ec2.DescribeSubnetsOutput, error)
 	modifyInstanceAttr func(*ec2.ModifyInstanceAttributeInput) (*ec2.ModifyInstanceAttributeOutput, error)
+	getPasswordData    func(*ec2.GetPasswordDataInput) (*ec2.GetPasswordDataOutput, error)
 
 	mu    sync.Mutex
 	calls []string
@@ -44,6 +45,7 @@ var _ interface {
 	TerminateAPI
 	DescribeSubnetsAPI
 	ModifyAttributeAPI
+	PasswordDataAPI
 } = (*fakeEC2)(nil)
 
 func (f *fakeEC2) log(op string, args ...string) {
@@ -147,6 +149,11 @@ func (f *fakeEC2) ModifyInstanceAttribute(_ context.Context, in *ec2.ModifyInsta
 	}
 	f.log("ModifyInstanceAttribute", aws.ToString(in.InstanceId), ena)
 	return call(f.modifyInstanceAttr, in)
+}
+
+func (f *fakeEC2) GetPasswordData(_ context.Context, in *ec2.GetPasswordDataInput, _ ...func(*ec2.Options)) (*ec2.GetPasswordDataOutput, error) {
+	f.log("GetPasswordData", aws.ToString(in.InstanceId))
+	return call(f.getPasswordData, in)
 }
 
 func apiErr(code string) error {
