@@ -64,8 +64,12 @@ type PasswordUnavailableError struct {
 }
 
 func (e *PasswordUnavailableError) Error() string {
+	waited := e.Waited.Round(time.Second)
+	if e.Waited < time.Second {
+		waited = e.Waited.Round(time.Millisecond)
+	}
 	return fmt.Sprintf("instance %s in %s has no Windows password after %s: EC2 has one only when the AMI sets a random Administrator password at first boot (EC2Launch or EC2Config) and the instance was launched with an RSA key pair",
-		e.InstanceID, e.Region, e.Waited.Round(time.Second))
+		e.InstanceID, e.Region, waited)
 }
 
 // GetWindowsPassword waits until EC2 has the Administrator password of a
