@@ -152,7 +152,8 @@ func (w *world) encryptForKeyPair(region, keyPair, password string) (string, err
 // packer's output nor its debug log. The loopback "WinRM service" refuses
 // every login, so the build fails at winrm_timeout and must leave nothing.
 // Without a password from EC2 the build stops after
-// windows_password_timeout, before connecting, naming what to do.
+// windows_password_timeout, before connecting, naming what to do; Ctrl-C
+// during the wait ends it at once. Neither leaves anything.
 func TestWindowsPasswordFromEC2(t *testing.T) {
 	w := theWorld(t)
 
@@ -225,6 +226,28 @@ func TestWindowsPasswordFromEC2(t *testing.T) {
 		}
 		if len(w.proxy.CallsFor("ec2", "GetPasswordData")) == 0 {
 			t.Error("GetPasswordData was never called")
+		}
+		w.expectNoLeaks(t, base)
+	})
+
+	t.Run("interrupted while waiting", func(t *testing.T) {
+		winrm := startWinRMRecorder(t)
+		base := w.baseline(t)
+		res := w.run(t, runSpec{
+			Template:    windowsTemplate(uniqueName("e2e-win-key"), winrm.Port, "30m"),
+			InterruptOn: "Waiting for the Windows Administrator password",
+		})
+		if !res.Interrupted || res.TimedOut {
+			t.Fatalf("interrupted = %t, timed out = %t; want an interrupt that ends the 30m wait", res.Interrupted, res.TimedOut)
+		}
+		if res.ExitCode == 0 {
+			t.Error("an interrupted build exited 0")
+		}
+		if n := len(winrm.Authorizations()); n != 0 {
+			t.Errorf("packer connected to WinRM %d times after the interrupt", n)
+		}
+		if len(w.proxy.CallsFor("ec2", "TerminateInstances")) == 0 {
+			t.Error("the build instance was not terminated after the interrupt")
 		}
 		w.expectNoLeaks(t, base)
 	})
