@@ -33,9 +33,9 @@ type LaunchInput struct {
 
 // LaunchSteps returns the steps every builder runs to get a provisioned
 // build instance, in order: the network, the temporary key pair and
-// security group, the
-// instance, the connection, the provisioners, and the removal of temporary
-// SSH keys from the instance. Each step cleans up what it made.
+// security group, the instance, the Windows password (WinRM without
+// winrm_password), the connection, the provisioners, and the removal of
+// temporary SSH keys from the instance. Each step cleans up what it made.
 func (c *RunConfig) LaunchSteps(in LaunchInput) []multistep.Step {
 	return []multistep.Step{
 		&StepSelectNetwork{Region: in.Region, Config: c},
@@ -64,6 +64,12 @@ func (c *RunConfig) LaunchSteps(in LaunchInput) []multistep.Step {
 			Ctx:         in.Ctx,
 			Encrypt:     in.Encrypt,
 			NoEphemeral: in.NoEphemeral,
+		},
+		&StepGetPassword{
+			Region:  in.Region,
+			Comm:    &c.Comm,
+			Timeout: c.WindowsPasswordTimeout,
+			Wait:    in.Wait,
 		},
 		&communicator.StepConnect{
 			Config:      &c.Comm,

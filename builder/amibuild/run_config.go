@@ -28,9 +28,12 @@ import (
 // (`ssh_private_key_file`, `ssh_keypair_name`, `ssh_password` or
 // `ssh_agent_auth`), the builder creates a temporary EC2 key pair named by
 // `temporary_key_pair_name` (default `packer_<uuid>`) of type
-// `temporary_key_pair_type`: `ed25519` (the default) or `rsa`. Without
+// `temporary_key_pair_type`: `ed25519` (the default) or `rsa`. With the
+// WinRM communicator and no `winrm_password` it does the same, to decrypt
+// the Windows password, and the type is then `rsa`. Without
 // `security_group_ids`, `security_group_id` or `security_group_filter` it
-// creates a temporary security group that opens the communicator port. Both are deleted when the build ends, whatever its
+// creates a temporary security group that opens the communicator port. Both
+// are deleted when the build ends, whatever its
 // outcome, as is the build instance.
 //
 // To connect to somewhere else than the instance's address (for example a
@@ -110,6 +113,7 @@ type RunConfig struct {
 	MetadataOptions  MetadataOptions `mapstructure:"metadata_options" required:"false"`
 	InstanceSettings `mapstructure:",squash"`
 	NetworkConfig    `mapstructure:",squash"`
+	WindowsConfig    `mapstructure:",squash"`
 	// Volumes to attach to the build instance, or changes to the source
 	// AMI's volumes (for example a larger root volume). Volumes that are
 	// not also in `ami_block_device_mappings` become part of the AMI when
@@ -118,9 +122,9 @@ type RunConfig struct {
 
 	// The communicator settings (`communicator`, `ssh_*`, `winrm_*`). The
 	// temporary key pair is controlled by `temporary_key_pair_name` and
-	// `temporary_key_pair_type` (`ed25519`, the default, or `rsa`); an
-	// existing key pair is used with `ssh_keypair_name` and
-	// `ssh_private_key_file`.
+	// `temporary_key_pair_type` (`ed25519`, the default, or `rsa`, the
+	// default for WinRM without `winrm_password`); an existing key pair is
+	// used with `ssh_keypair_name` and `ssh_private_key_file`.
 	Comm communicator.Config `mapstructure:",squash"`
 
 	warnings []string
@@ -329,6 +333,7 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 	if c.Comm.SSHTemporaryKeyPairName != "" && !Matches(keyPairNameRE, c.Comm.SSHTemporaryKeyPairName) {
 		add("temporary_key_pair_name: %q is invalid; use 1-255 printable ASCII characters", c.Comm.SSHTemporaryKeyPairName)
 	}
+	errs = append(errs, c.WindowsConfig.prepare(&c.Comm)...)
 	switch c.Comm.SSHTemporaryKeyPairType {
 	case "":
 		c.Comm.SSHTemporaryKeyPairType = "ed25519"
@@ -383,13 +388,19 @@ func (m *MetadataOptions) prepare() []error {
 
 // NeedsTemporaryKeyPair reports whether the build creates a temporary EC2
 // key pair: with the SSH communicator when the user gave no key pair, no
-// private key file, no password and no agent authentication.
+// private key file, no password and no agent authentication; with the
+// WinRM communicator when the Windows password is read from EC2 and the
+// user gave no key pair.
 func (c *RunConfig) NeedsTemporaryKeyPair() bool { return needsTemporaryKeyPair(&c.Comm) }
 
 // needsTemporaryKeyPair reports whether the communicator needs a temporary
 // EC2 key pair: SSH without a key pair, private key file, password or agent
-// authentication of its own.
+// authentication of its own, or WinRM without winrm_password (to decrypt
+// the Windows password) and without a key pair.
 func needsTemporaryKeyPair(c *communicator.Config) bool {
+	if needsWindowsPassword(c) {
+		return c.SSHKeyPairName == "" && c.SSHPrivateKeyFile == ""
+	}
 	return c.Type == "ssh" &&
 		c.SSHKeyPairName == "" &&
 		c.SSHPrivateKeyFile == "" &&

@@ -16,8 +16,9 @@ import (
 
 // StepCreateKeyPair creates the temporary EC2 key pair the build instance
 // is launched with, when the SSH communicator has no credentials of its own
-// (see RunConfig.NeedsTemporaryKeyPair), and hands its private key to the
-// communicator. With ssh_keypair_name it passes that key pair on instead.
+// or the WinRM communicator's password is to be read from EC2 (see
+// RunConfig.NeedsTemporaryKeyPair), and hands its private key to the
+// communicator (StepGetPassword decrypts the Windows password with it). With ssh_keypair_name it passes that key pair on instead.
 // The temporary key pair is always deleted in Cleanup.
 //
 // In debug mode the private key is written to DebugKeyPath, a file the step

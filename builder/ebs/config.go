@@ -94,9 +94,6 @@ func (c *Config) Prepare(raws ...any) ([]string, error) {
 	if f := c.SourceAMIFilter; !f.Empty() && !f.MostRecent {
 		warnings = append(warnings, "source_ami_filter without most_recent = true fails when more than one image matches")
 	}
-	if c.Comm.Type == "winrm" && c.Comm.WinRMPassword == "" {
-		warnings = append(warnings, fmt.Sprintf("communicator %q without winrm_password: the builder does not retrieve Windows passwords; set the password with user_data", c.Comm.Type))
-	}
 	return warnings, nil
 }
 

@@ -70,6 +70,7 @@ type FlatConfig struct {
 	VpcFilter                         *amibuild.FlatNetworkFilter                  `mapstructure:"vpc_filter" required:"false" cty:"vpc_filter" hcl:"vpc_filter"`
 	TemporarySGSourcePublicIP         *bool                                        `mapstructure:"temporary_security_group_source_public_ip" required:"false" cty:"temporary_security_group_source_public_ip" hcl:"temporary_security_group_source_public_ip"`
 	TemporarySGSourcePublicIPURL      *string                                      `mapstructure:"temporary_security_group_source_public_ip_url" required:"false" cty:"temporary_security_group_source_public_ip_url" hcl:"temporary_security_group_source_public_ip_url"`
+	WindowsPasswordTimeout            *string                                      `mapstructure:"windows_password_timeout" required:"false" cty:"windows_password_timeout" hcl:"windows_password_timeout"`
 	LaunchMappings                    []amibuild.FlatBlockDevice                   `mapstructure:"launch_block_device_mappings" required:"false" cty:"launch_block_device_mappings" hcl:"launch_block_device_mappings"`
 	Type                              *string                                      `mapstructure:"communicator" cty:"communicator" hcl:"communicator"`
 	PauseBeforeConnect                *string                                      `mapstructure:"pause_before_connecting" cty:"pause_before_connecting" hcl:"pause_before_connecting"`
@@ -247,6 +248,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"vpc_filter":                            &hcldec.BlockSpec{TypeName: "vpc_filter", Nested: hcldec.ObjectSpec((*amibuild.FlatNetworkFilter)(nil).HCL2Spec())},
 		"temporary_security_group_source_public_ip":     &hcldec.AttrSpec{Name: "temporary_security_group_source_public_ip", Type: cty.Bool, Required: false},
 		"temporary_security_group_source_public_ip_url": &hcldec.AttrSpec{Name: "temporary_security_group_source_public_ip_url", Type: cty.String, Required: false},
+		"windows_password_timeout":                      &hcldec.AttrSpec{Name: "windows_password_timeout", Type: cty.String, Required: false},
 		"launch_block_device_mappings":                  &hcldec.BlockListSpec{TypeName: "launch_block_device_mappings", Nested: hcldec.ObjectSpec((*amibuild.FlatBlockDevice)(nil).HCL2Spec())},
 		"communicator":                                  &hcldec.AttrSpec{Name: "communicator", Type: cty.String, Required: false},
 		"pause_before_connecting":                       &hcldec.AttrSpec{Name: "pause_before_connecting", Type: cty.String, Required: false},

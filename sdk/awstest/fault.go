@@ -27,7 +27,8 @@ type FaultFunc func(r *http.Request, call Call) *Fault
 //  3. Reset: close the client connection without an answer (TCP RST).
 //  4. Status/Code: answer with an AWS-shaped error document for the
 //     call's service: EC2 <Response><Errors>..., S3 <Error>..., or the
-//     <ErrorResponse> of other query-protocol services such as STS.
+//     <ErrorResponse> of other query-protocol services such as STS; or,
+//     when Body is set, with Body itself.
 //
 // A Fault with only Delay set adds latency and then forwards normally.
 type Fault struct {
@@ -52,6 +53,10 @@ type Fault struct {
 	Code, Message string
 	// Header holds extra response headers (e.g. Retry-After).
 	Header http.Header
+	// Body, when set, is sent instead of an error document, as XML, with
+	// Status (default 200): a stand-in for an answer the target cannot
+	// give, such as a GetPasswordData result encrypted for a key pair.
+	Body []byte
 }
 
 // String returns Name, or a description of the fault.
@@ -78,15 +83,21 @@ func (f *Fault) String() string {
 	if f.Code != "" || f.Status != 0 {
 		parts = append(parts, strings.TrimSpace(fmt.Sprintf("%s %d", f.Code, f.status())))
 	}
+	if f.Body != nil {
+		parts = append(parts, fmt.Sprintf("body of %d bytes", len(f.Body)))
+	}
 	return strings.Join(parts, ", ")
 }
 
 // fails reports whether the fault replaces the response.
-func (f *Fault) fails() bool { return f.Reset || f.Code != "" || f.Status != 0 }
+func (f *Fault) fails() bool { return f.Reset || f.Code != "" || f.Status != 0 || f.Body != nil }
 
 func (f *Fault) status() int {
-	if f.Status != 0 {
+	switch {
+	case f.Status != 0:
 		return f.Status
+	case f.Body != nil:
+		return http.StatusOK
 	}
 	return http.StatusInternalServerError
 }

@@ -302,3 +302,30 @@ func TestErrorBodyEscapes(t *testing.T) {
 		t.Errorf("s3 body: %s", b)
 	}
 }
+
+// TestFaultBody stands in for an API with a body of the test's own: the
+// client sees a success with that body, and the target is not called.
+func TestFaultBody(t *testing.T) {
+	body := `<?xml version="1.0" encoding="UTF-8"?>
+<GetPasswordDataResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  <requestId>stand-in</requestId>
+  <instanceId>i-0123456789abcdef0</instanceId>
+  <timestamp>2024-01-02T03:04:05.000Z</timestamp>
+  <passwordData>c3RhbmQtaW4=</passwordData>
+</GetPasswordDataResponse>`
+	p := NewProxy(t, sharedMoto.Endpoint, ProxyOptions{
+		Fault: FailAlways("ec2", "GetPasswordData", &Fault{Name: "password stand-in", Status: http.StatusOK, Body: []byte(body)}),
+	})
+	ec2c, _ := Clients(p.URL, "eu-central-1")
+	out, err := ec2c.GetPasswordData(context.Background(), &ec2.GetPasswordDataInput{InstanceId: aws.String("i-0123456789abcdef0")})
+	if err != nil {
+		t.Fatalf("GetPasswordData through the stand-in: %v", err)
+	}
+	if got := aws.ToString(out.PasswordData); got != "c3RhbmQtaW4=" {
+		t.Errorf("PasswordData = %q, want the stand-in's", got)
+	}
+	c := p.Calls()
+	if len(c) != 1 || c[0].Status != http.StatusOK || c[0].ErrorCode != "" || c[0].Fault == nil || c[0].Fault.Name != "password stand-in" {
+		t.Fatalf("calls = %+v", c)
+	}
+}

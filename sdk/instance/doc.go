@@ -6,6 +6,9 @@
 // zone from IDs or filters, and FindSecurityGroups the groups that match
 // filters. PublicIP asks a check-IP service for this machine's public
 // address, to admit only it into a temporary security group.
+// GetWindowsPassword waits for the Administrator password EC2 keeps for a
+// Windows instance and decrypts it with the private key of the instance's
+// RSA key pair.
 //
 // Every function takes a context, a narrow client interface that
 // *ec2.Client satisfies, an input and optional functional Options, in the
@@ -22,6 +25,6 @@
 // state in time, the error is a *StateError with the instance's last state
 // and state reason, usable with errors.As.
 //
-// Private keys are returned to the caller only; this package never logs
-// them or puts them in errors.
+// Private keys and Windows passwords are returned to the caller only; this
+// package never logs them or puts them in errors.
 package instance

@@ -69,3 +69,32 @@ func Example() {
 	}
 	log.Printf("ssh -i %s ec2-user@%s", keyFile, aws.ToString(run.Instance.PublicIpAddress))
 }
+
+// Read the Administrator password of a Windows instance launched with an
+// RSA key pair, and hand it to a WinRM client without printing it.
+func ExampleGetWindowsPassword() {
+	ctx := context.Background()
+	sess, err := awscfg.New(ctx, awscfg.Config{Region: "us-east-1"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	keyPEM, err := os.ReadFile("windows-build.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	out, err := instance.GetWindowsPassword(ctx, sess.EC2(""), &instance.GetWindowsPasswordInput{
+		InstanceID:    "i-0123456789abcdef0",
+		PrivateKeyPEM: keyPEM,
+		Wait:          instance.WaitOptions{MaxWait: 20 * time.Minute},
+	})
+	var unavailable *instance.PasswordUnavailableError
+	if errors.As(err, &unavailable) {
+		log.Fatalf("no password after %s; does the AMI generate one?", unavailable.Waited)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	connectWinRM("Administrator", out.Password)
+}
+
+func connectWinRM(user, password string) {}

@@ -33,6 +33,7 @@ type fakeEC2 struct {
 	describeVpcs       func(*ec2.DescribeVpcsInput) (*ec2.DescribeVpcsOutput, error)
 	describeOfferings  func(*ec2.DescribeInstanceTypeOfferingsInput) (*ec2.DescribeInstanceTypeOfferingsOutput, error)
 	modifyInstanceAttr func(*ec2.ModifyInstanceAttributeInput) (*ec2.ModifyInstanceAttributeOutput, error)
+	getPasswordData    func(*ec2.GetPasswordDataInput) (*ec2.GetPasswordDataOutput, error)
 
 	mu    sync.Mutex
 	calls []string
@@ -48,6 +49,7 @@ var _ interface {
 	ModifyAttributeAPI
 	NetworkAPI
 	DescribeSecurityGroupsAPI
+	PasswordDataAPI
 } = (*fakeEC2)(nil)
 
 func (f *fakeEC2) log(op string, args ...string) {
@@ -166,6 +168,11 @@ func (f *fakeEC2) ModifyInstanceAttribute(_ context.Context, in *ec2.ModifyInsta
 	}
 	f.log("ModifyInstanceAttribute", aws.ToString(in.InstanceId), ena)
 	return call(f.modifyInstanceAttr, in)
+}
+
+func (f *fakeEC2) GetPasswordData(_ context.Context, in *ec2.GetPasswordDataInput, _ ...func(*ec2.Options)) (*ec2.GetPasswordDataOutput, error) {
+	f.log("GetPasswordData", aws.ToString(in.InstanceId))
+	return call(f.getPasswordData, in)
 }
 
 func apiErr(code string) error {

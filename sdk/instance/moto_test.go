@@ -266,3 +266,48 @@ func TestSubnetAndENAOnMoto(t *testing.T) {
 		t.Errorf("SetENASupport of a missing instance = %v, want InvalidInstanceID.NotFound naming instance and region", err)
 	}
 }
+
+// TestGetWindowsPasswordOnMoto reads the password of an instance moto
+// launched from a Linux AMI with a temporary RSA key pair: moto, like EC2,
+// answers GetPasswordData with empty data, so the wait ends in a
+// *PasswordUnavailableError.
+func TestGetWindowsPasswordOnMoto(t *testing.T) {
+	moto := awstest.NewMoto(t, awstest.MotoOptions{})
+	client, _ := awstest.Clients(moto.Endpoint, region)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	key, err := instance.CreateKeyPair(ctx, client, &instance.CreateKeyPairInput{KeyType: instance.KeyTypeRSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	images, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"amazon"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var linux string
+	for _, img := range images.Images {
+		if img.Platform == "" {
+			linux = aws.ToString(img.ImageId)
+			break
+		}
+	}
+	if linux == "" {
+		t.Fatal("no preloaded Linux AMI")
+	}
+	run, err := client.RunInstances(ctx, &ec2.RunInstancesInput{
+		ImageId: aws.String(linux), InstanceType: types.InstanceTypeT3Micro,
+		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), KeyName: aws.String(key.Name),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(run.Instances[0].InstanceId)
+	_, err = instance.GetWindowsPassword(ctx, client, &instance.GetWindowsPasswordInput{
+		InstanceID: id, PrivateKeyPEM: key.PrivateKeyPEM,
+		Wait: instance.WaitOptions{MinDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond, MaxWait: 3 * time.Second},
+	})
+	var pu *instance.PasswordUnavailableError
+	if !errors.As(err, &pu) || pu.InstanceID != id || pu.Region != region {
+		t.Fatalf("error = %v, want a *PasswordUnavailableError for %s in %s", err, id, region)
+	}
+}
