@@ -30,8 +30,9 @@ type LaunchInput struct {
 
 // LaunchSteps returns the steps every builder runs to get a provisioned
 // build instance, in order: the temporary key pair and security group, the
-// instance, the connection, the provisioners, and the removal of temporary
-// SSH keys from the instance. Each step cleans up what it made.
+// instance profile (checked, or made for the build), the instance, the
+// connection, the provisioners, and the removal of temporary SSH keys from
+// the instance. Each step cleans up what it made.
 func (c *RunConfig) LaunchSteps(in LaunchInput) []multistep.Step {
 	return []multistep.Step{
 		&StepCreateKeyPair{
@@ -47,6 +48,11 @@ func (c *RunConfig) LaunchSteps(in LaunchInput) []multistep.Step {
 			VpcID:            c.VpcID,
 			SubnetID:         c.SubnetID,
 			SourceCIDRs:      c.TemporarySGSourceCIDRs,
+		},
+		&StepIAMInstanceProfile{
+			Region: in.Region,
+			Config: c,
+			Ctx:    in.Ctx,
 		},
 		&StepRunInstance{
 			Region:  in.Region,

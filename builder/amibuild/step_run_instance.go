@@ -3,6 +3,7 @@ package amibuild
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
@@ -18,7 +19,8 @@ import (
 // be deleted after it.
 //
 // State used: StateSession, StateUI, StateSourceImage, StateBuildInfo,
-// StateKeyPairName (optional), StateSecurityGroupIDs (optional).
+// StateKeyPairName (optional), StateSecurityGroupIDs (optional),
+// StateIAMInstanceProfile (optional).
 // State produced: StateInstance, StateInstanceID ("instance_id").
 type StepRunInstance struct {
 	// Region is the build region.
@@ -67,6 +69,10 @@ func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 	}
 	keyName, _ := StateKeyPairName.Get(state)
 	groups, _ := StateSecurityGroupIDs.Get(state)
+	profile, profileWait := cfg.IamInstanceProfile, time.Duration(0)
+	if p, ok := StateIAMInstanceProfile.Get(state); ok && p != nil {
+		profile, profileWait = p.Name, p.Wait
+	}
 
 	in := &instance.RunInput{
 		ImageID:             aws.ToString(src.ImageId),
@@ -74,7 +80,8 @@ func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 		SubnetID:            cfg.SubnetID,
 		AvailabilityZone:    cfg.AvailabilityZone,
 		KeyName:             keyName,
-		IAMInstanceProfile:  cfg.IamInstanceProfile,
+		IAMInstanceProfile:  profile,
+		IAMProfileWait:      profileWait,
 		UserData:            userData,
 		SecurityGroupIDs:    groups,
 		AssociatePublicIP:   cfg.AssociatePublicIPAddress.ToBoolPointer(),
