@@ -33,9 +33,10 @@ type LaunchInput struct {
 
 // LaunchSteps returns the steps every builder runs to get a provisioned
 // build instance, in order: the network, the temporary key pair and
-// security group, the instance, the Windows password (WinRM without
-// winrm_password), the connection, the provisioners, and the removal of
-// temporary SSH keys from the instance. Each step cleans up what it made.
+// security group, the instance profile (checked, or made for the build),
+// the instance, the Windows password (WinRM without winrm_password), the
+// connection, the provisioners, and the removal of temporary SSH keys from
+// the instance. Each step cleans up what it made.
 func (c *RunConfig) LaunchSteps(in LaunchInput) []multistep.Step {
 	return []multistep.Step{
 		&StepSelectNetwork{Region: in.Region, Config: c},
@@ -56,6 +57,11 @@ func (c *RunConfig) LaunchSteps(in LaunchInput) []multistep.Step {
 			SecurityGroupFilter: ec2Filters(c.SecurityGroupFilter.Filters),
 			SourcePublicIP:      c.TemporarySGSourcePublicIP,
 			PublicIPURL:         c.TemporarySGSourcePublicIPURL,
+		},
+		&StepIAMInstanceProfile{
+			Region: in.Region,
+			Config: c,
+			Ctx:    in.Ctx,
 		},
 		&StepRunInstance{
 			Region:      in.Region,

@@ -110,10 +110,11 @@ type RunConfig struct {
 	// The same as `run_volume_tags`, as repeatable `run_volume_tag` blocks.
 	RunVolumeTag config.KeyValues `mapstructure:"run_volume_tag" required:"false"`
 	// The instance metadata service options of the build instance.
-	MetadataOptions  MetadataOptions `mapstructure:"metadata_options" required:"false"`
-	InstanceSettings `mapstructure:",squash"`
-	NetworkConfig    `mapstructure:",squash"`
-	WindowsConfig    `mapstructure:",squash"`
+	MetadataOptions           MetadataOptions `mapstructure:"metadata_options" required:"false"`
+	InstanceSettings          `mapstructure:",squash"`
+	NetworkConfig             `mapstructure:",squash"`
+	WindowsConfig             `mapstructure:",squash"`
+	TemporaryIAMProfileConfig `mapstructure:",squash"`
 	// Volumes to attach to the build instance, or changes to the source
 	// AMI's volumes (for example a larger root volume). Volumes that are
 	// not also in `ami_block_device_mappings` become part of the AMI when
@@ -360,6 +361,7 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 	errs = append(errs, checkTags(ctx, "run_tags", c.RunTags)...)
 	errs = append(errs, checkTags(ctx, "run_volume_tags", c.RunVolumeTags)...)
 	errs = append(errs, c.MetadataOptions.prepare()...)
+	errs = append(errs, c.TemporaryIAMProfileConfig.prepare(c.IamInstanceProfile)...)
 	errs = append(errs, c.LaunchMappings.Prepare("launch_block_device_mappings")...)
 	return errs
 }

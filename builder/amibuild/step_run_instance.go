@@ -3,6 +3,7 @@ package amibuild
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
@@ -19,7 +20,8 @@ import (
 //
 // State used: StateSession, StateUI, StateSourceImage, StateBuildInfo,
 // StateKeyPairName (optional), StateSecurityGroupIDs (optional),
-// StateNetwork (optional; without it the configured subnet and zone).
+// StateNetwork (optional; without it the configured subnet and zone),
+// StateIAMInstanceProfile (optional).
 // State produced: StateInstance, StateInstanceID ("instance_id").
 type StepRunInstance struct {
 	// Region is the build region.
@@ -75,6 +77,10 @@ func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 	if network, ok := StateNetwork.Get(state); ok {
 		subnet, zone = network.SubnetID, network.AvailabilityZone
 	}
+	profile, profileWait := cfg.IamInstanceProfile, time.Duration(0)
+	if p, ok := StateIAMInstanceProfile.Get(state); ok && p != nil {
+		profile, profileWait = p.Name, p.Wait
+	}
 
 	in := &instance.RunInput{
 		ImageID:             aws.ToString(src.ImageId),
@@ -82,7 +88,8 @@ func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 		SubnetID:            subnet,
 		AvailabilityZone:    zone,
 		KeyName:             keyName,
-		IAMInstanceProfile:  cfg.IamInstanceProfile,
+		IAMInstanceProfile:  profile,
+		IAMProfileWait:      profileWait,
 		UserData:            userData,
 		SecurityGroupIDs:    groups,
 		AssociatePublicIP:   cfg.AssociatePublicIPAddress.ToBoolPointer(),

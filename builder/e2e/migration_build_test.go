@@ -134,6 +134,13 @@ var corpusBuilds = []corpusBuild{
 		check: checkPrivateNetwork,
 	},
 	{
+		// The temporary instance profile's calls, its removal and the
+		// failure paths: TestMigrationTemporaryIAMProfile.
+		file: "artifact-reader-temporary-profile.pkr.hcl",
+		amis: map[string][]string{"ami-ebs.reader": {buildRegion}},
+		tags: map[string]string{"Name": "reader"},
+	},
+	{
 		file:   "web-api-multi-source.pkr.hcl",
 		amis:   map[string][]string{"ami-ebs.web": {buildRegion}, "ami-ebs.api": {buildRegion}},
 		launch: []string{"account:" + corpusShareAccount},

@@ -13,170 +13,172 @@ import (
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	PackerBuildName                   *string                                      `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
-	PackerBuilderType                 *string                                      `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
-	PackerCoreVersion                 *string                                      `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
-	PackerDebug                       *bool                                        `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
-	PackerForce                       *bool                                        `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
-	PackerOnError                     *string                                      `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
-	PackerUserVars                    map[string]string                            `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
-	PackerSensitiveVars               []string                                     `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
-	AccessKey                         *string                                      `mapstructure:"access_key" required:"false" cty:"access_key" hcl:"access_key"`
-	SecretKey                         *secret.String                               `mapstructure:"secret_key" required:"false" cty:"secret_key" hcl:"secret_key"`
-	Token                             *secret.String                               `mapstructure:"token" required:"false" cty:"token" hcl:"token"`
-	Profile                           *string                                      `mapstructure:"profile" required:"false" cty:"profile" hcl:"profile"`
-	SharedCredentialsFile             *string                                      `mapstructure:"shared_credentials_file" required:"false" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
-	RawRegion                         *string                                      `mapstructure:"region" required:"true" cty:"region" hcl:"region"`
-	AssumeRole                        *amibuild.FlatAssumeRoleConfig               `mapstructure:"assume_role" required:"false" cty:"assume_role" hcl:"assume_role"`
-	MaxRetries                        *int                                         `mapstructure:"max_retries" required:"false" cty:"max_retries" hcl:"max_retries"`
-	RetryMode                         *string                                      `mapstructure:"retry_mode" required:"false" cty:"retry_mode" hcl:"retry_mode"`
-	CustomEndpointEC2                 *string                                      `mapstructure:"custom_endpoint_ec2" required:"false" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
-	CustomEndpointS3                  *string                                      `mapstructure:"custom_endpoint_s3" required:"false" cty:"custom_endpoint_s3" hcl:"custom_endpoint_s3"`
-	CustomEndpointSTS                 *string                                      `mapstructure:"custom_endpoint_sts" required:"false" cty:"custom_endpoint_sts" hcl:"custom_endpoint_sts"`
-	SkipCredentialValidation          *bool                                        `mapstructure:"skip_credential_validation" required:"false" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
-	SourceAMI                         *string                                      `mapstructure:"source_ami" required:"false" cty:"source_ami" hcl:"source_ami"`
-	SourceAMIFilter                   *amibuild.FlatSourceAMIFilter                `mapstructure:"source_ami_filter" required:"false" cty:"source_ami_filter" hcl:"source_ami_filter"`
-	InstanceType                      *string                                      `mapstructure:"instance_type" required:"true" cty:"instance_type" hcl:"instance_type"`
-	AvailabilityZone                  *string                                      `mapstructure:"availability_zone" required:"false" cty:"availability_zone" hcl:"availability_zone"`
-	SubnetID                          *string                                      `mapstructure:"subnet_id" required:"false" cty:"subnet_id" hcl:"subnet_id"`
-	VpcID                             *string                                      `mapstructure:"vpc_id" required:"false" cty:"vpc_id" hcl:"vpc_id"`
-	SecurityGroupIDs                  []string                                     `mapstructure:"security_group_ids" required:"false" cty:"security_group_ids" hcl:"security_group_ids"`
-	TemporarySGSourceCIDRs            []string                                     `mapstructure:"temporary_security_group_source_cidrs" required:"false" cty:"temporary_security_group_source_cidrs" hcl:"temporary_security_group_source_cidrs"`
-	IamInstanceProfile                *string                                      `mapstructure:"iam_instance_profile" required:"false" cty:"iam_instance_profile" hcl:"iam_instance_profile"`
-	UserData                          *string                                      `mapstructure:"user_data" required:"false" cty:"user_data" hcl:"user_data"`
-	UserDataFile                      *string                                      `mapstructure:"user_data_file" required:"false" cty:"user_data_file" hcl:"user_data_file"`
-	AssociatePublicIPAddress          *bool                                        `mapstructure:"associate_public_ip_address" required:"false" cty:"associate_public_ip_address" hcl:"associate_public_ip_address"`
-	EbsOptimized                      *bool                                        `mapstructure:"ebs_optimized" required:"false" cty:"ebs_optimized" hcl:"ebs_optimized"`
-	SSHInterface                      *string                                      `mapstructure:"ssh_interface" required:"false" cty:"ssh_interface" hcl:"ssh_interface"`
-	RunTags                           map[string]string                            `mapstructure:"run_tags" required:"false" cty:"run_tags" hcl:"run_tags"`
-	RunVolumeTags                     map[string]string                            `mapstructure:"run_volume_tags" required:"false" cty:"run_volume_tags" hcl:"run_volume_tags"`
-	RunTag                            []config.FlatKeyValue                        `mapstructure:"run_tag" required:"false" cty:"run_tag" hcl:"run_tag"`
-	RunVolumeTag                      []config.FlatKeyValue                        `mapstructure:"run_volume_tag" required:"false" cty:"run_volume_tag" hcl:"run_volume_tag"`
-	MetadataOptions                   *amibuild.FlatMetadataOptions                `mapstructure:"metadata_options" required:"false" cty:"metadata_options" hcl:"metadata_options"`
-	EnableUnlimitedCredits            *bool                                        `mapstructure:"enable_unlimited_credits" required:"false" cty:"enable_unlimited_credits" hcl:"enable_unlimited_credits"`
-	EnableT2Unlimited                 *bool                                        `mapstructure:"enable_t2_unlimited" required:"false" cty:"enable_t2_unlimited" hcl:"enable_t2_unlimited"`
-	InstanceInitiatedShutdownBehavior *string                                      `mapstructure:"shutdown_behavior" required:"false" cty:"shutdown_behavior" hcl:"shutdown_behavior"`
-	DisableStopInstance               *bool                                        `mapstructure:"disable_stop_instance" required:"false" cty:"disable_stop_instance" hcl:"disable_stop_instance"`
-	Placement                         *amibuild.FlatPlacement                      `mapstructure:"placement" required:"false" cty:"placement" hcl:"placement"`
-	Tenancy                           *string                                      `mapstructure:"tenancy" required:"false" cty:"tenancy" hcl:"tenancy"`
-	CapacityReservationPreference     *string                                      `mapstructure:"capacity_reservation_preference" required:"false" cty:"capacity_reservation_preference" hcl:"capacity_reservation_preference"`
-	CapacityReservationId             *string                                      `mapstructure:"capacity_reservation_id" required:"false" cty:"capacity_reservation_id" hcl:"capacity_reservation_id"`
-	CapacityReservationGroupArn       *string                                      `mapstructure:"capacity_reservation_group_arn" required:"false" cty:"capacity_reservation_group_arn" hcl:"capacity_reservation_group_arn"`
-	EnableNitroEnclave                *bool                                        `mapstructure:"enable_nitro_enclave" required:"false" cty:"enable_nitro_enclave" hcl:"enable_nitro_enclave"`
-	LicenseSpecifications             []amibuild.FlatLicenseSpecification          `mapstructure:"license_specifications" required:"false" cty:"license_specifications" hcl:"license_specifications"`
-	SecurityGroupID                   *string                                      `mapstructure:"security_group_id" required:"false" cty:"security_group_id" hcl:"security_group_id"`
-	SecurityGroupFilter               *amibuild.FlatNetworkFilter                  `mapstructure:"security_group_filter" required:"false" cty:"security_group_filter" hcl:"security_group_filter"`
-	SubnetFilter                      *amibuild.FlatSubnetFilter                   `mapstructure:"subnet_filter" required:"false" cty:"subnet_filter" hcl:"subnet_filter"`
-	VpcFilter                         *amibuild.FlatNetworkFilter                  `mapstructure:"vpc_filter" required:"false" cty:"vpc_filter" hcl:"vpc_filter"`
-	TemporarySGSourcePublicIP         *bool                                        `mapstructure:"temporary_security_group_source_public_ip" required:"false" cty:"temporary_security_group_source_public_ip" hcl:"temporary_security_group_source_public_ip"`
-	TemporarySGSourcePublicIPURL      *string                                      `mapstructure:"temporary_security_group_source_public_ip_url" required:"false" cty:"temporary_security_group_source_public_ip_url" hcl:"temporary_security_group_source_public_ip_url"`
-	WindowsPasswordTimeout            *string                                      `mapstructure:"windows_password_timeout" required:"false" cty:"windows_password_timeout" hcl:"windows_password_timeout"`
-	LaunchMappings                    []amibuild.FlatBlockDevice                   `mapstructure:"launch_block_device_mappings" required:"false" cty:"launch_block_device_mappings" hcl:"launch_block_device_mappings"`
-	Type                              *string                                      `mapstructure:"communicator" cty:"communicator" hcl:"communicator"`
-	PauseBeforeConnect                *string                                      `mapstructure:"pause_before_connecting" cty:"pause_before_connecting" hcl:"pause_before_connecting"`
-	SSHHost                           *string                                      `mapstructure:"ssh_host" cty:"ssh_host" hcl:"ssh_host"`
-	SSHPort                           *int                                         `mapstructure:"ssh_port" cty:"ssh_port" hcl:"ssh_port"`
-	SSHUsername                       *string                                      `mapstructure:"ssh_username" cty:"ssh_username" hcl:"ssh_username"`
-	SSHPassword                       *string                                      `mapstructure:"ssh_password" cty:"ssh_password" hcl:"ssh_password"`
-	SSHKeyPairName                    *string                                      `mapstructure:"ssh_keypair_name" undocumented:"true" cty:"ssh_keypair_name" hcl:"ssh_keypair_name"`
-	SSHTemporaryKeyPairName           *string                                      `mapstructure:"temporary_key_pair_name" undocumented:"true" cty:"temporary_key_pair_name" hcl:"temporary_key_pair_name"`
-	SSHTemporaryKeyPairType           *string                                      `mapstructure:"temporary_key_pair_type" cty:"temporary_key_pair_type" hcl:"temporary_key_pair_type"`
-	SSHTemporaryKeyPairBits           *int                                         `mapstructure:"temporary_key_pair_bits" cty:"temporary_key_pair_bits" hcl:"temporary_key_pair_bits"`
-	SSHCiphers                        []string                                     `mapstructure:"ssh_ciphers" cty:"ssh_ciphers" hcl:"ssh_ciphers"`
-	SSHClearAuthorizedKeys            *bool                                        `mapstructure:"ssh_clear_authorized_keys" cty:"ssh_clear_authorized_keys" hcl:"ssh_clear_authorized_keys"`
-	SSHKEXAlgos                       []string                                     `mapstructure:"ssh_key_exchange_algorithms" cty:"ssh_key_exchange_algorithms" hcl:"ssh_key_exchange_algorithms"`
-	SSHPrivateKeyFile                 *string                                      `mapstructure:"ssh_private_key_file" undocumented:"true" cty:"ssh_private_key_file" hcl:"ssh_private_key_file"`
-	SSHCertificateFile                *string                                      `mapstructure:"ssh_certificate_file" cty:"ssh_certificate_file" hcl:"ssh_certificate_file"`
-	SSHPty                            *bool                                        `mapstructure:"ssh_pty" cty:"ssh_pty" hcl:"ssh_pty"`
-	SSHTimeout                        *string                                      `mapstructure:"ssh_timeout" cty:"ssh_timeout" hcl:"ssh_timeout"`
-	SSHWaitTimeout                    *string                                      `mapstructure:"ssh_wait_timeout" undocumented:"true" cty:"ssh_wait_timeout" hcl:"ssh_wait_timeout"`
-	SSHAgentAuth                      *bool                                        `mapstructure:"ssh_agent_auth" undocumented:"true" cty:"ssh_agent_auth" hcl:"ssh_agent_auth"`
-	SSHDisableAgentForwarding         *bool                                        `mapstructure:"ssh_disable_agent_forwarding" cty:"ssh_disable_agent_forwarding" hcl:"ssh_disable_agent_forwarding"`
-	SSHHandshakeAttempts              *int                                         `mapstructure:"ssh_handshake_attempts" cty:"ssh_handshake_attempts" hcl:"ssh_handshake_attempts"`
-	SSHBastionHost                    *string                                      `mapstructure:"ssh_bastion_host" cty:"ssh_bastion_host" hcl:"ssh_bastion_host"`
-	SSHBastionPort                    *int                                         `mapstructure:"ssh_bastion_port" cty:"ssh_bastion_port" hcl:"ssh_bastion_port"`
-	SSHBastionAgentAuth               *bool                                        `mapstructure:"ssh_bastion_agent_auth" cty:"ssh_bastion_agent_auth" hcl:"ssh_bastion_agent_auth"`
-	SSHBastionUsername                *string                                      `mapstructure:"ssh_bastion_username" cty:"ssh_bastion_username" hcl:"ssh_bastion_username"`
-	SSHBastionPassword                *string                                      `mapstructure:"ssh_bastion_password" cty:"ssh_bastion_password" hcl:"ssh_bastion_password"`
-	SSHBastionInteractive             *bool                                        `mapstructure:"ssh_bastion_interactive" cty:"ssh_bastion_interactive" hcl:"ssh_bastion_interactive"`
-	SSHBastionPrivateKeyFile          *string                                      `mapstructure:"ssh_bastion_private_key_file" cty:"ssh_bastion_private_key_file" hcl:"ssh_bastion_private_key_file"`
-	SSHBastionCertificateFile         *string                                      `mapstructure:"ssh_bastion_certificate_file" cty:"ssh_bastion_certificate_file" hcl:"ssh_bastion_certificate_file"`
-	SSHFileTransferMethod             *string                                      `mapstructure:"ssh_file_transfer_method" cty:"ssh_file_transfer_method" hcl:"ssh_file_transfer_method"`
-	SSHProxyHost                      *string                                      `mapstructure:"ssh_proxy_host" cty:"ssh_proxy_host" hcl:"ssh_proxy_host"`
-	SSHProxyPort                      *int                                         `mapstructure:"ssh_proxy_port" cty:"ssh_proxy_port" hcl:"ssh_proxy_port"`
-	SSHProxyUsername                  *string                                      `mapstructure:"ssh_proxy_username" cty:"ssh_proxy_username" hcl:"ssh_proxy_username"`
-	SSHProxyPassword                  *string                                      `mapstructure:"ssh_proxy_password" cty:"ssh_proxy_password" hcl:"ssh_proxy_password"`
-	SSHKeepAliveInterval              *string                                      `mapstructure:"ssh_keep_alive_interval" cty:"ssh_keep_alive_interval" hcl:"ssh_keep_alive_interval"`
-	SSHReadWriteTimeout               *string                                      `mapstructure:"ssh_read_write_timeout" cty:"ssh_read_write_timeout" hcl:"ssh_read_write_timeout"`
-	SSHRemoteTunnels                  []string                                     `mapstructure:"ssh_remote_tunnels" cty:"ssh_remote_tunnels" hcl:"ssh_remote_tunnels"`
-	SSHLocalTunnels                   []string                                     `mapstructure:"ssh_local_tunnels" cty:"ssh_local_tunnels" hcl:"ssh_local_tunnels"`
-	SSHPublicKey                      []byte                                       `mapstructure:"ssh_public_key" undocumented:"true" cty:"ssh_public_key" hcl:"ssh_public_key"`
-	SSHPrivateKey                     []byte                                       `mapstructure:"ssh_private_key" undocumented:"true" cty:"ssh_private_key" hcl:"ssh_private_key"`
-	WinRMUser                         *string                                      `mapstructure:"winrm_username" cty:"winrm_username" hcl:"winrm_username"`
-	WinRMPassword                     *string                                      `mapstructure:"winrm_password" cty:"winrm_password" hcl:"winrm_password"`
-	WinRMHost                         *string                                      `mapstructure:"winrm_host" cty:"winrm_host" hcl:"winrm_host"`
-	WinRMNoProxy                      *bool                                        `mapstructure:"winrm_no_proxy" cty:"winrm_no_proxy" hcl:"winrm_no_proxy"`
-	WinRMPort                         *int                                         `mapstructure:"winrm_port" cty:"winrm_port" hcl:"winrm_port"`
-	WinRMTimeout                      *string                                      `mapstructure:"winrm_timeout" cty:"winrm_timeout" hcl:"winrm_timeout"`
-	WinRMUseSSL                       *bool                                        `mapstructure:"winrm_use_ssl" cty:"winrm_use_ssl" hcl:"winrm_use_ssl"`
-	WinRMInsecure                     *bool                                        `mapstructure:"winrm_insecure" cty:"winrm_insecure" hcl:"winrm_insecure"`
-	WinRMUseNTLM                      *bool                                        `mapstructure:"winrm_use_ntlm" cty:"winrm_use_ntlm" hcl:"winrm_use_ntlm"`
-	AMIName                           *string                                      `mapstructure:"ami_name" required:"true" cty:"ami_name" hcl:"ami_name"`
-	AMIDescription                    *string                                      `mapstructure:"ami_description" required:"false" cty:"ami_description" hcl:"ami_description"`
-	AMITags                           map[string]string                            `mapstructure:"tags" required:"false" cty:"tags" hcl:"tags"`
-	SnapshotTags                      map[string]string                            `mapstructure:"snapshot_tags" required:"false" cty:"snapshot_tags" hcl:"snapshot_tags"`
-	AMITag                            []config.FlatKeyValue                        `mapstructure:"tag" required:"false" cty:"tag" hcl:"tag"`
-	SnapshotTag                       []config.FlatKeyValue                        `mapstructure:"snapshot_tag" required:"false" cty:"snapshot_tag" hcl:"snapshot_tag"`
-	AMIForceDeregister                *bool                                        `mapstructure:"force_deregister" required:"false" cty:"force_deregister" hcl:"force_deregister"`
-	AMIForceDeleteSnapshot            *bool                                        `mapstructure:"force_delete_snapshot" required:"false" cty:"force_delete_snapshot" hcl:"force_delete_snapshot"`
-	AMIENASupport                     *bool                                        `mapstructure:"ena_support" required:"false" cty:"ena_support" hcl:"ena_support"`
-	AMIIMDSSupport                    *string                                      `mapstructure:"imds_support" required:"false" cty:"imds_support" hcl:"imds_support"`
-	AMIMappings                       []amibuild.FlatBlockDevice                   `mapstructure:"ami_block_device_mappings" required:"false" cty:"ami_block_device_mappings" hcl:"ami_block_device_mappings"`
-	AMIRegions                        []string                                     `mapstructure:"ami_regions" required:"false" cty:"ami_regions" hcl:"ami_regions"`
-	AMISkipRegionValidation           *bool                                        `mapstructure:"skip_region_validation" required:"false" cty:"skip_region_validation" hcl:"skip_region_validation"`
-	AMIUsers                          []string                                     `mapstructure:"ami_users" required:"false" cty:"ami_users" hcl:"ami_users"`
-	AMIGroups                         []string                                     `mapstructure:"ami_groups" required:"false" cty:"ami_groups" hcl:"ami_groups"`
-	AMIOrgArns                        []string                                     `mapstructure:"ami_org_arns" required:"false" cty:"ami_org_arns" hcl:"ami_org_arns"`
-	AMIOuArns                         []string                                     `mapstructure:"ami_ou_arns" required:"false" cty:"ami_ou_arns" hcl:"ami_ou_arns"`
-	SnapshotUsers                     []string                                     `mapstructure:"snapshot_users" required:"false" cty:"snapshot_users" hcl:"snapshot_users"`
-	SnapshotGroups                    []string                                     `mapstructure:"snapshot_groups" required:"false" cty:"snapshot_groups" hcl:"snapshot_groups"`
-	AMIEncryptBootVolume              *bool                                        `mapstructure:"encrypt_boot" required:"false" cty:"encrypt_boot" hcl:"encrypt_boot"`
-	AMIKmsKeyId                       *string                                      `mapstructure:"kms_key_id" required:"false" cty:"kms_key_id" hcl:"kms_key_id"`
-	AMIRegionKMSKeyIDs                map[string]string                            `mapstructure:"region_kms_key_ids" required:"false" cty:"region_kms_key_ids" hcl:"region_kms_key_ids"`
-	AMISkipBuildRegion                *bool                                        `mapstructure:"skip_save_build_region" required:"false" cty:"skip_save_build_region" hcl:"skip_save_build_region"`
-	DeprecationTime                   *string                                      `mapstructure:"deprecate_at" required:"false" cty:"deprecate_at" hcl:"deprecate_at"`
-	DeregistrationProtection          *amibuild.FlatDeregistrationProtectionConfig `mapstructure:"deregistration_protection" required:"false" cty:"deregistration_protection" hcl:"deregistration_protection"`
-	SnapshotCopyDurationMinutes       *int                                         `mapstructure:"snapshot_copy_duration_minutes" required:"false" cty:"snapshot_copy_duration_minutes" hcl:"snapshot_copy_duration_minutes"`
-	Polling                           *amibuild.FlatPollingConfig                  `mapstructure:"aws_polling" required:"false" cty:"aws_polling" hcl:"aws_polling"`
-	AccountID                         *string                                      `mapstructure:"account_id" required:"false" cty:"account_id" hcl:"account_id"`
-	S3Bucket                          *string                                      `mapstructure:"s3_bucket" required:"true" cty:"s3_bucket" hcl:"s3_bucket"`
-	S3Prefix                          *string                                      `mapstructure:"s3_prefix" required:"false" cty:"s3_prefix" hcl:"s3_prefix"`
-	BundleName                        *string                                      `mapstructure:"bundle_name" required:"false" cty:"bundle_name" hcl:"bundle_name"`
-	BundlePrefix                      *string                                      `mapstructure:"bundle_prefix" required:"false" cty:"bundle_prefix" hcl:"bundle_prefix"`
-	X509CertPath                      *string                                      `mapstructure:"x509_cert_path" required:"false" cty:"x509_cert_path" hcl:"x509_cert_path"`
-	X509KeyPath                       *string                                      `mapstructure:"x509_key_path" required:"false" cty:"x509_key_path" hcl:"x509_key_path"`
-	X509GeneratedDir                  *string                                      `mapstructure:"x509_generated_dir" required:"false" cty:"x509_generated_dir" hcl:"x509_generated_dir"`
-	EC2CertPath                       *string                                      `mapstructure:"ec2_cert_path" required:"false" cty:"ec2_cert_path" hcl:"ec2_cert_path"`
-	LocalEmulator                     *bool                                        `mapstructure:"local_emulator" required:"false" cty:"local_emulator" hcl:"local_emulator"`
-	BundleSource                      *string                                      `mapstructure:"bundle_source" required:"false" cty:"bundle_source" hcl:"bundle_source"`
-	BundleScratchDir                  *string                                      `mapstructure:"bundle_scratch_dir" required:"false" cty:"bundle_scratch_dir" hcl:"bundle_scratch_dir"`
-	BundleSizeMB                      *int                                         `mapstructure:"bundle_size_mb" required:"false" cty:"bundle_size_mb" hcl:"bundle_size_mb"`
-	BundleExclude                     []string                                     `mapstructure:"bundle_exclude" required:"false" cty:"bundle_exclude" hcl:"bundle_exclude"`
-	BundleCommandPrefix               *string                                      `mapstructure:"bundle_command_prefix" required:"false" cty:"bundle_command_prefix" hcl:"bundle_command_prefix"`
-	S3UploadConcurrency               *int                                         `mapstructure:"s3_upload_concurrency" required:"false" cty:"s3_upload_concurrency" hcl:"s3_upload_concurrency"`
-	Architecture                      *string                                      `mapstructure:"architecture" required:"false" cty:"architecture" hcl:"architecture"`
-	VirtualizationType                *string                                      `mapstructure:"ami_virtualization_type" required:"false" cty:"ami_virtualization_type" hcl:"ami_virtualization_type"`
-	RootDeviceName                    *string                                      `mapstructure:"root_device_name" required:"false" cty:"root_device_name" hcl:"root_device_name"`
-	BootMode                          *string                                      `mapstructure:"boot_mode" required:"false" cty:"boot_mode" hcl:"boot_mode"`
-	TPMSupport                        *string                                      `mapstructure:"tpm_support" required:"false" cty:"tpm_support" hcl:"tpm_support"`
-	SriovNetSupport                   *bool                                        `mapstructure:"sriov_support" required:"false" cty:"sriov_support" hcl:"sriov_support"`
-	KernelID                          *string                                      `mapstructure:"kernel_id" required:"false" cty:"kernel_id" hcl:"kernel_id"`
-	RamdiskID                         *string                                      `mapstructure:"ramdisk_id" required:"false" cty:"ramdisk_id" hcl:"ramdisk_id"`
-	ProductCodes                      []string                                     `mapstructure:"ami_product_codes" required:"false" cty:"ami_product_codes" hcl:"ami_product_codes"`
-	BundleVolCommand                  *string                                      `mapstructure:"bundle_vol_command" required:"false" cty:"bundle_vol_command" hcl:"bundle_vol_command"`
-	BundleUploadCommand               *string                                      `mapstructure:"bundle_upload_command" required:"false" cty:"bundle_upload_command" hcl:"bundle_upload_command"`
-	BundleDestination                 *string                                      `mapstructure:"bundle_destination" required:"false" cty:"bundle_destination" hcl:"bundle_destination"`
-	X509UploadPath                    *string                                      `mapstructure:"x509_upload_path" required:"false" cty:"x509_upload_path" hcl:"x509_upload_path"`
+	PackerBuildName                           *string                                      `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
+	PackerBuilderType                         *string                                      `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
+	PackerCoreVersion                         *string                                      `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
+	PackerDebug                               *bool                                        `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
+	PackerForce                               *bool                                        `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
+	PackerOnError                             *string                                      `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
+	PackerUserVars                            map[string]string                            `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
+	PackerSensitiveVars                       []string                                     `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	AccessKey                                 *string                                      `mapstructure:"access_key" required:"false" cty:"access_key" hcl:"access_key"`
+	SecretKey                                 *secret.String                               `mapstructure:"secret_key" required:"false" cty:"secret_key" hcl:"secret_key"`
+	Token                                     *secret.String                               `mapstructure:"token" required:"false" cty:"token" hcl:"token"`
+	Profile                                   *string                                      `mapstructure:"profile" required:"false" cty:"profile" hcl:"profile"`
+	SharedCredentialsFile                     *string                                      `mapstructure:"shared_credentials_file" required:"false" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
+	RawRegion                                 *string                                      `mapstructure:"region" required:"true" cty:"region" hcl:"region"`
+	AssumeRole                                *amibuild.FlatAssumeRoleConfig               `mapstructure:"assume_role" required:"false" cty:"assume_role" hcl:"assume_role"`
+	MaxRetries                                *int                                         `mapstructure:"max_retries" required:"false" cty:"max_retries" hcl:"max_retries"`
+	RetryMode                                 *string                                      `mapstructure:"retry_mode" required:"false" cty:"retry_mode" hcl:"retry_mode"`
+	CustomEndpointEC2                         *string                                      `mapstructure:"custom_endpoint_ec2" required:"false" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
+	CustomEndpointS3                          *string                                      `mapstructure:"custom_endpoint_s3" required:"false" cty:"custom_endpoint_s3" hcl:"custom_endpoint_s3"`
+	CustomEndpointSTS                         *string                                      `mapstructure:"custom_endpoint_sts" required:"false" cty:"custom_endpoint_sts" hcl:"custom_endpoint_sts"`
+	SkipCredentialValidation                  *bool                                        `mapstructure:"skip_credential_validation" required:"false" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
+	SourceAMI                                 *string                                      `mapstructure:"source_ami" required:"false" cty:"source_ami" hcl:"source_ami"`
+	SourceAMIFilter                           *amibuild.FlatSourceAMIFilter                `mapstructure:"source_ami_filter" required:"false" cty:"source_ami_filter" hcl:"source_ami_filter"`
+	InstanceType                              *string                                      `mapstructure:"instance_type" required:"true" cty:"instance_type" hcl:"instance_type"`
+	AvailabilityZone                          *string                                      `mapstructure:"availability_zone" required:"false" cty:"availability_zone" hcl:"availability_zone"`
+	SubnetID                                  *string                                      `mapstructure:"subnet_id" required:"false" cty:"subnet_id" hcl:"subnet_id"`
+	VpcID                                     *string                                      `mapstructure:"vpc_id" required:"false" cty:"vpc_id" hcl:"vpc_id"`
+	SecurityGroupIDs                          []string                                     `mapstructure:"security_group_ids" required:"false" cty:"security_group_ids" hcl:"security_group_ids"`
+	TemporarySGSourceCIDRs                    []string                                     `mapstructure:"temporary_security_group_source_cidrs" required:"false" cty:"temporary_security_group_source_cidrs" hcl:"temporary_security_group_source_cidrs"`
+	IamInstanceProfile                        *string                                      `mapstructure:"iam_instance_profile" required:"false" cty:"iam_instance_profile" hcl:"iam_instance_profile"`
+	UserData                                  *string                                      `mapstructure:"user_data" required:"false" cty:"user_data" hcl:"user_data"`
+	UserDataFile                              *string                                      `mapstructure:"user_data_file" required:"false" cty:"user_data_file" hcl:"user_data_file"`
+	AssociatePublicIPAddress                  *bool                                        `mapstructure:"associate_public_ip_address" required:"false" cty:"associate_public_ip_address" hcl:"associate_public_ip_address"`
+	EbsOptimized                              *bool                                        `mapstructure:"ebs_optimized" required:"false" cty:"ebs_optimized" hcl:"ebs_optimized"`
+	SSHInterface                              *string                                      `mapstructure:"ssh_interface" required:"false" cty:"ssh_interface" hcl:"ssh_interface"`
+	RunTags                                   map[string]string                            `mapstructure:"run_tags" required:"false" cty:"run_tags" hcl:"run_tags"`
+	RunVolumeTags                             map[string]string                            `mapstructure:"run_volume_tags" required:"false" cty:"run_volume_tags" hcl:"run_volume_tags"`
+	RunTag                                    []config.FlatKeyValue                        `mapstructure:"run_tag" required:"false" cty:"run_tag" hcl:"run_tag"`
+	RunVolumeTag                              []config.FlatKeyValue                        `mapstructure:"run_volume_tag" required:"false" cty:"run_volume_tag" hcl:"run_volume_tag"`
+	MetadataOptions                           *amibuild.FlatMetadataOptions                `mapstructure:"metadata_options" required:"false" cty:"metadata_options" hcl:"metadata_options"`
+	EnableUnlimitedCredits                    *bool                                        `mapstructure:"enable_unlimited_credits" required:"false" cty:"enable_unlimited_credits" hcl:"enable_unlimited_credits"`
+	EnableT2Unlimited                         *bool                                        `mapstructure:"enable_t2_unlimited" required:"false" cty:"enable_t2_unlimited" hcl:"enable_t2_unlimited"`
+	InstanceInitiatedShutdownBehavior         *string                                      `mapstructure:"shutdown_behavior" required:"false" cty:"shutdown_behavior" hcl:"shutdown_behavior"`
+	DisableStopInstance                       *bool                                        `mapstructure:"disable_stop_instance" required:"false" cty:"disable_stop_instance" hcl:"disable_stop_instance"`
+	Placement                                 *amibuild.FlatPlacement                      `mapstructure:"placement" required:"false" cty:"placement" hcl:"placement"`
+	Tenancy                                   *string                                      `mapstructure:"tenancy" required:"false" cty:"tenancy" hcl:"tenancy"`
+	CapacityReservationPreference             *string                                      `mapstructure:"capacity_reservation_preference" required:"false" cty:"capacity_reservation_preference" hcl:"capacity_reservation_preference"`
+	CapacityReservationId                     *string                                      `mapstructure:"capacity_reservation_id" required:"false" cty:"capacity_reservation_id" hcl:"capacity_reservation_id"`
+	CapacityReservationGroupArn               *string                                      `mapstructure:"capacity_reservation_group_arn" required:"false" cty:"capacity_reservation_group_arn" hcl:"capacity_reservation_group_arn"`
+	EnableNitroEnclave                        *bool                                        `mapstructure:"enable_nitro_enclave" required:"false" cty:"enable_nitro_enclave" hcl:"enable_nitro_enclave"`
+	LicenseSpecifications                     []amibuild.FlatLicenseSpecification          `mapstructure:"license_specifications" required:"false" cty:"license_specifications" hcl:"license_specifications"`
+	SecurityGroupID                           *string                                      `mapstructure:"security_group_id" required:"false" cty:"security_group_id" hcl:"security_group_id"`
+	SecurityGroupFilter                       *amibuild.FlatNetworkFilter                  `mapstructure:"security_group_filter" required:"false" cty:"security_group_filter" hcl:"security_group_filter"`
+	SubnetFilter                              *amibuild.FlatSubnetFilter                   `mapstructure:"subnet_filter" required:"false" cty:"subnet_filter" hcl:"subnet_filter"`
+	VpcFilter                                 *amibuild.FlatNetworkFilter                  `mapstructure:"vpc_filter" required:"false" cty:"vpc_filter" hcl:"vpc_filter"`
+	TemporarySGSourcePublicIP                 *bool                                        `mapstructure:"temporary_security_group_source_public_ip" required:"false" cty:"temporary_security_group_source_public_ip" hcl:"temporary_security_group_source_public_ip"`
+	TemporarySGSourcePublicIPURL              *string                                      `mapstructure:"temporary_security_group_source_public_ip_url" required:"false" cty:"temporary_security_group_source_public_ip_url" hcl:"temporary_security_group_source_public_ip_url"`
+	WindowsPasswordTimeout                    *string                                      `mapstructure:"windows_password_timeout" required:"false" cty:"windows_password_timeout" hcl:"windows_password_timeout"`
+	SkipProfileValidation                     *bool                                        `mapstructure:"skip_profile_validation" required:"false" cty:"skip_profile_validation" hcl:"skip_profile_validation"`
+	TemporaryIamInstanceProfilePolicyDocument *amibuild.FlatPolicyDocument                 `mapstructure:"temporary_iam_instance_profile_policy_document" required:"false" cty:"temporary_iam_instance_profile_policy_document" hcl:"temporary_iam_instance_profile_policy_document"`
+	LaunchMappings                            []amibuild.FlatBlockDevice                   `mapstructure:"launch_block_device_mappings" required:"false" cty:"launch_block_device_mappings" hcl:"launch_block_device_mappings"`
+	Type                                      *string                                      `mapstructure:"communicator" cty:"communicator" hcl:"communicator"`
+	PauseBeforeConnect                        *string                                      `mapstructure:"pause_before_connecting" cty:"pause_before_connecting" hcl:"pause_before_connecting"`
+	SSHHost                                   *string                                      `mapstructure:"ssh_host" cty:"ssh_host" hcl:"ssh_host"`
+	SSHPort                                   *int                                         `mapstructure:"ssh_port" cty:"ssh_port" hcl:"ssh_port"`
+	SSHUsername                               *string                                      `mapstructure:"ssh_username" cty:"ssh_username" hcl:"ssh_username"`
+	SSHPassword                               *string                                      `mapstructure:"ssh_password" cty:"ssh_password" hcl:"ssh_password"`
+	SSHKeyPairName                            *string                                      `mapstructure:"ssh_keypair_name" undocumented:"true" cty:"ssh_keypair_name" hcl:"ssh_keypair_name"`
+	SSHTemporaryKeyPairName                   *string                                      `mapstructure:"temporary_key_pair_name" undocumented:"true" cty:"temporary_key_pair_name" hcl:"temporary_key_pair_name"`
+	SSHTemporaryKeyPairType                   *string                                      `mapstructure:"temporary_key_pair_type" cty:"temporary_key_pair_type" hcl:"temporary_key_pair_type"`
+	SSHTemporaryKeyPairBits                   *int                                         `mapstructure:"temporary_key_pair_bits" cty:"temporary_key_pair_bits" hcl:"temporary_key_pair_bits"`
+	SSHCiphers                                []string                                     `mapstructure:"ssh_ciphers" cty:"ssh_ciphers" hcl:"ssh_ciphers"`
+	SSHClearAuthorizedKeys                    *bool                                        `mapstructure:"ssh_clear_authorized_keys" cty:"ssh_clear_authorized_keys" hcl:"ssh_clear_authorized_keys"`
+	SSHKEXAlgos                               []string                                     `mapstructure:"ssh_key_exchange_algorithms" cty:"ssh_key_exchange_algorithms" hcl:"ssh_key_exchange_algorithms"`
+	SSHPrivateKeyFile                         *string                                      `mapstructure:"ssh_private_key_file" undocumented:"true" cty:"ssh_private_key_file" hcl:"ssh_private_key_file"`
+	SSHCertificateFile                        *string                                      `mapstructure:"ssh_certificate_file" cty:"ssh_certificate_file" hcl:"ssh_certificate_file"`
+	SSHPty                                    *bool                                        `mapstructure:"ssh_pty" cty:"ssh_pty" hcl:"ssh_pty"`
+	SSHTimeout                                *string                                      `mapstructure:"ssh_timeout" cty:"ssh_timeout" hcl:"ssh_timeout"`
+	SSHWaitTimeout                            *string                                      `mapstructure:"ssh_wait_timeout" undocumented:"true" cty:"ssh_wait_timeout" hcl:"ssh_wait_timeout"`
+	SSHAgentAuth                              *bool                                        `mapstructure:"ssh_agent_auth" undocumented:"true" cty:"ssh_agent_auth" hcl:"ssh_agent_auth"`
+	SSHDisableAgentForwarding                 *bool                                        `mapstructure:"ssh_disable_agent_forwarding" cty:"ssh_disable_agent_forwarding" hcl:"ssh_disable_agent_forwarding"`
+	SSHHandshakeAttempts                      *int                                         `mapstructure:"ssh_handshake_attempts" cty:"ssh_handshake_attempts" hcl:"ssh_handshake_attempts"`
+	SSHBastionHost                            *string                                      `mapstructure:"ssh_bastion_host" cty:"ssh_bastion_host" hcl:"ssh_bastion_host"`
+	SSHBastionPort                            *int                                         `mapstructure:"ssh_bastion_port" cty:"ssh_bastion_port" hcl:"ssh_bastion_port"`
+	SSHBastionAgentAuth                       *bool                                        `mapstructure:"ssh_bastion_agent_auth" cty:"ssh_bastion_agent_auth" hcl:"ssh_bastion_agent_auth"`
+	SSHBastionUsername                        *string                                      `mapstructure:"ssh_bastion_username" cty:"ssh_bastion_username" hcl:"ssh_bastion_username"`
+	SSHBastionPassword                        *string                                      `mapstructure:"ssh_bastion_password" cty:"ssh_bastion_password" hcl:"ssh_bastion_password"`
+	SSHBastionInteractive                     *bool                                        `mapstructure:"ssh_bastion_interactive" cty:"ssh_bastion_interactive" hcl:"ssh_bastion_interactive"`
+	SSHBastionPrivateKeyFile                  *string                                      `mapstructure:"ssh_bastion_private_key_file" cty:"ssh_bastion_private_key_file" hcl:"ssh_bastion_private_key_file"`
+	SSHBastionCertificateFile                 *string                                      `mapstructure:"ssh_bastion_certificate_file" cty:"ssh_bastion_certificate_file" hcl:"ssh_bastion_certificate_file"`
+	SSHFileTransferMethod                     *string                                      `mapstructure:"ssh_file_transfer_method" cty:"ssh_file_transfer_method" hcl:"ssh_file_transfer_method"`
+	SSHProxyHost                              *string                                      `mapstructure:"ssh_proxy_host" cty:"ssh_proxy_host" hcl:"ssh_proxy_host"`
+	SSHProxyPort                              *int                                         `mapstructure:"ssh_proxy_port" cty:"ssh_proxy_port" hcl:"ssh_proxy_port"`
+	SSHProxyUsername                          *string                                      `mapstructure:"ssh_proxy_username" cty:"ssh_proxy_username" hcl:"ssh_proxy_username"`
+	SSHProxyPassword                          *string                                      `mapstructure:"ssh_proxy_password" cty:"ssh_proxy_password" hcl:"ssh_proxy_password"`
+	SSHKeepAliveInterval                      *string                                      `mapstructure:"ssh_keep_alive_interval" cty:"ssh_keep_alive_interval" hcl:"ssh_keep_alive_interval"`
+	SSHReadWriteTimeout                       *string                                      `mapstructure:"ssh_read_write_timeout" cty:"ssh_read_write_timeout" hcl:"ssh_read_write_timeout"`
+	SSHRemoteTunnels                          []string                                     `mapstructure:"ssh_remote_tunnels" cty:"ssh_remote_tunnels" hcl:"ssh_remote_tunnels"`
+	SSHLocalTunnels                           []string                                     `mapstructure:"ssh_local_tunnels" cty:"ssh_local_tunnels" hcl:"ssh_local_tunnels"`
+	SSHPublicKey                              []byte                                       `mapstructure:"ssh_public_key" undocumented:"true" cty:"ssh_public_key" hcl:"ssh_public_key"`
+	SSHPrivateKey                             []byte                                       `mapstructure:"ssh_private_key" undocumented:"true" cty:"ssh_private_key" hcl:"ssh_private_key"`
+	WinRMUser                                 *string                                      `mapstructure:"winrm_username" cty:"winrm_username" hcl:"winrm_username"`
+	WinRMPassword                             *string                                      `mapstructure:"winrm_password" cty:"winrm_password" hcl:"winrm_password"`
+	WinRMHost                                 *string                                      `mapstructure:"winrm_host" cty:"winrm_host" hcl:"winrm_host"`
+	WinRMNoProxy                              *bool                                        `mapstructure:"winrm_no_proxy" cty:"winrm_no_proxy" hcl:"winrm_no_proxy"`
+	WinRMPort                                 *int                                         `mapstructure:"winrm_port" cty:"winrm_port" hcl:"winrm_port"`
+	WinRMTimeout                              *string                                      `mapstructure:"winrm_timeout" cty:"winrm_timeout" hcl:"winrm_timeout"`
+	WinRMUseSSL                               *bool                                        `mapstructure:"winrm_use_ssl" cty:"winrm_use_ssl" hcl:"winrm_use_ssl"`
+	WinRMInsecure                             *bool                                        `mapstructure:"winrm_insecure" cty:"winrm_insecure" hcl:"winrm_insecure"`
+	WinRMUseNTLM                              *bool                                        `mapstructure:"winrm_use_ntlm" cty:"winrm_use_ntlm" hcl:"winrm_use_ntlm"`
+	AMIName                                   *string                                      `mapstructure:"ami_name" required:"true" cty:"ami_name" hcl:"ami_name"`
+	AMIDescription                            *string                                      `mapstructure:"ami_description" required:"false" cty:"ami_description" hcl:"ami_description"`
+	AMITags                                   map[string]string                            `mapstructure:"tags" required:"false" cty:"tags" hcl:"tags"`
+	SnapshotTags                              map[string]string                            `mapstructure:"snapshot_tags" required:"false" cty:"snapshot_tags" hcl:"snapshot_tags"`
+	AMITag                                    []config.FlatKeyValue                        `mapstructure:"tag" required:"false" cty:"tag" hcl:"tag"`
+	SnapshotTag                               []config.FlatKeyValue                        `mapstructure:"snapshot_tag" required:"false" cty:"snapshot_tag" hcl:"snapshot_tag"`
+	AMIForceDeregister                        *bool                                        `mapstructure:"force_deregister" required:"false" cty:"force_deregister" hcl:"force_deregister"`
+	AMIForceDeleteSnapshot                    *bool                                        `mapstructure:"force_delete_snapshot" required:"false" cty:"force_delete_snapshot" hcl:"force_delete_snapshot"`
+	AMIENASupport                             *bool                                        `mapstructure:"ena_support" required:"false" cty:"ena_support" hcl:"ena_support"`
+	AMIIMDSSupport                            *string                                      `mapstructure:"imds_support" required:"false" cty:"imds_support" hcl:"imds_support"`
+	AMIMappings                               []amibuild.FlatBlockDevice                   `mapstructure:"ami_block_device_mappings" required:"false" cty:"ami_block_device_mappings" hcl:"ami_block_device_mappings"`
+	AMIRegions                                []string                                     `mapstructure:"ami_regions" required:"false" cty:"ami_regions" hcl:"ami_regions"`
+	AMISkipRegionValidation                   *bool                                        `mapstructure:"skip_region_validation" required:"false" cty:"skip_region_validation" hcl:"skip_region_validation"`
+	AMIUsers                                  []string                                     `mapstructure:"ami_users" required:"false" cty:"ami_users" hcl:"ami_users"`
+	AMIGroups                                 []string                                     `mapstructure:"ami_groups" required:"false" cty:"ami_groups" hcl:"ami_groups"`
+	AMIOrgArns                                []string                                     `mapstructure:"ami_org_arns" required:"false" cty:"ami_org_arns" hcl:"ami_org_arns"`
+	AMIOuArns                                 []string                                     `mapstructure:"ami_ou_arns" required:"false" cty:"ami_ou_arns" hcl:"ami_ou_arns"`
+	SnapshotUsers                             []string                                     `mapstructure:"snapshot_users" required:"false" cty:"snapshot_users" hcl:"snapshot_users"`
+	SnapshotGroups                            []string                                     `mapstructure:"snapshot_groups" required:"false" cty:"snapshot_groups" hcl:"snapshot_groups"`
+	AMIEncryptBootVolume                      *bool                                        `mapstructure:"encrypt_boot" required:"false" cty:"encrypt_boot" hcl:"encrypt_boot"`
+	AMIKmsKeyId                               *string                                      `mapstructure:"kms_key_id" required:"false" cty:"kms_key_id" hcl:"kms_key_id"`
+	AMIRegionKMSKeyIDs                        map[string]string                            `mapstructure:"region_kms_key_ids" required:"false" cty:"region_kms_key_ids" hcl:"region_kms_key_ids"`
+	AMISkipBuildRegion                        *bool                                        `mapstructure:"skip_save_build_region" required:"false" cty:"skip_save_build_region" hcl:"skip_save_build_region"`
+	DeprecationTime                           *string                                      `mapstructure:"deprecate_at" required:"false" cty:"deprecate_at" hcl:"deprecate_at"`
+	DeregistrationProtection                  *amibuild.FlatDeregistrationProtectionConfig `mapstructure:"deregistration_protection" required:"false" cty:"deregistration_protection" hcl:"deregistration_protection"`
+	SnapshotCopyDurationMinutes               *int                                         `mapstructure:"snapshot_copy_duration_minutes" required:"false" cty:"snapshot_copy_duration_minutes" hcl:"snapshot_copy_duration_minutes"`
+	Polling                                   *amibuild.FlatPollingConfig                  `mapstructure:"aws_polling" required:"false" cty:"aws_polling" hcl:"aws_polling"`
+	AccountID                                 *string                                      `mapstructure:"account_id" required:"false" cty:"account_id" hcl:"account_id"`
+	S3Bucket                                  *string                                      `mapstructure:"s3_bucket" required:"true" cty:"s3_bucket" hcl:"s3_bucket"`
+	S3Prefix                                  *string                                      `mapstructure:"s3_prefix" required:"false" cty:"s3_prefix" hcl:"s3_prefix"`
+	BundleName                                *string                                      `mapstructure:"bundle_name" required:"false" cty:"bundle_name" hcl:"bundle_name"`
+	BundlePrefix                              *string                                      `mapstructure:"bundle_prefix" required:"false" cty:"bundle_prefix" hcl:"bundle_prefix"`
+	X509CertPath                              *string                                      `mapstructure:"x509_cert_path" required:"false" cty:"x509_cert_path" hcl:"x509_cert_path"`
+	X509KeyPath                               *string                                      `mapstructure:"x509_key_path" required:"false" cty:"x509_key_path" hcl:"x509_key_path"`
+	X509GeneratedDir                          *string                                      `mapstructure:"x509_generated_dir" required:"false" cty:"x509_generated_dir" hcl:"x509_generated_dir"`
+	EC2CertPath                               *string                                      `mapstructure:"ec2_cert_path" required:"false" cty:"ec2_cert_path" hcl:"ec2_cert_path"`
+	LocalEmulator                             *bool                                        `mapstructure:"local_emulator" required:"false" cty:"local_emulator" hcl:"local_emulator"`
+	BundleSource                              *string                                      `mapstructure:"bundle_source" required:"false" cty:"bundle_source" hcl:"bundle_source"`
+	BundleScratchDir                          *string                                      `mapstructure:"bundle_scratch_dir" required:"false" cty:"bundle_scratch_dir" hcl:"bundle_scratch_dir"`
+	BundleSizeMB                              *int                                         `mapstructure:"bundle_size_mb" required:"false" cty:"bundle_size_mb" hcl:"bundle_size_mb"`
+	BundleExclude                             []string                                     `mapstructure:"bundle_exclude" required:"false" cty:"bundle_exclude" hcl:"bundle_exclude"`
+	BundleCommandPrefix                       *string                                      `mapstructure:"bundle_command_prefix" required:"false" cty:"bundle_command_prefix" hcl:"bundle_command_prefix"`
+	S3UploadConcurrency                       *int                                         `mapstructure:"s3_upload_concurrency" required:"false" cty:"s3_upload_concurrency" hcl:"s3_upload_concurrency"`
+	Architecture                              *string                                      `mapstructure:"architecture" required:"false" cty:"architecture" hcl:"architecture"`
+	VirtualizationType                        *string                                      `mapstructure:"ami_virtualization_type" required:"false" cty:"ami_virtualization_type" hcl:"ami_virtualization_type"`
+	RootDeviceName                            *string                                      `mapstructure:"root_device_name" required:"false" cty:"root_device_name" hcl:"root_device_name"`
+	BootMode                                  *string                                      `mapstructure:"boot_mode" required:"false" cty:"boot_mode" hcl:"boot_mode"`
+	TPMSupport                                *string                                      `mapstructure:"tpm_support" required:"false" cty:"tpm_support" hcl:"tpm_support"`
+	SriovNetSupport                           *bool                                        `mapstructure:"sriov_support" required:"false" cty:"sriov_support" hcl:"sriov_support"`
+	KernelID                                  *string                                      `mapstructure:"kernel_id" required:"false" cty:"kernel_id" hcl:"kernel_id"`
+	RamdiskID                                 *string                                      `mapstructure:"ramdisk_id" required:"false" cty:"ramdisk_id" hcl:"ramdisk_id"`
+	ProductCodes                              []string                                     `mapstructure:"ami_product_codes" required:"false" cty:"ami_product_codes" hcl:"ami_product_codes"`
+	BundleVolCommand                          *string                                      `mapstructure:"bundle_vol_command" required:"false" cty:"bundle_vol_command" hcl:"bundle_vol_command"`
+	BundleUploadCommand                       *string                                      `mapstructure:"bundle_upload_command" required:"false" cty:"bundle_upload_command" hcl:"bundle_upload_command"`
+	BundleDestination                         *string                                      `mapstructure:"bundle_destination" required:"false" cty:"bundle_destination" hcl:"bundle_destination"`
+	X509UploadPath                            *string                                      `mapstructure:"x509_upload_path" required:"false" cty:"x509_upload_path" hcl:"x509_upload_path"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -246,115 +248,117 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"security_group_filter":                 &hcldec.BlockSpec{TypeName: "security_group_filter", Nested: hcldec.ObjectSpec((*amibuild.FlatNetworkFilter)(nil).HCL2Spec())},
 		"subnet_filter":                         &hcldec.BlockSpec{TypeName: "subnet_filter", Nested: hcldec.ObjectSpec((*amibuild.FlatSubnetFilter)(nil).HCL2Spec())},
 		"vpc_filter":                            &hcldec.BlockSpec{TypeName: "vpc_filter", Nested: hcldec.ObjectSpec((*amibuild.FlatNetworkFilter)(nil).HCL2Spec())},
-		"temporary_security_group_source_public_ip":     &hcldec.AttrSpec{Name: "temporary_security_group_source_public_ip", Type: cty.Bool, Required: false},
-		"temporary_security_group_source_public_ip_url": &hcldec.AttrSpec{Name: "temporary_security_group_source_public_ip_url", Type: cty.String, Required: false},
-		"windows_password_timeout":                      &hcldec.AttrSpec{Name: "windows_password_timeout", Type: cty.String, Required: false},
-		"launch_block_device_mappings":                  &hcldec.BlockListSpec{TypeName: "launch_block_device_mappings", Nested: hcldec.ObjectSpec((*amibuild.FlatBlockDevice)(nil).HCL2Spec())},
-		"communicator":                                  &hcldec.AttrSpec{Name: "communicator", Type: cty.String, Required: false},
-		"pause_before_connecting":                       &hcldec.AttrSpec{Name: "pause_before_connecting", Type: cty.String, Required: false},
-		"ssh_host":                                      &hcldec.AttrSpec{Name: "ssh_host", Type: cty.String, Required: false},
-		"ssh_port":                                      &hcldec.AttrSpec{Name: "ssh_port", Type: cty.Number, Required: false},
-		"ssh_username":                                  &hcldec.AttrSpec{Name: "ssh_username", Type: cty.String, Required: false},
-		"ssh_password":                                  &hcldec.AttrSpec{Name: "ssh_password", Type: cty.String, Required: false},
-		"ssh_keypair_name":                              &hcldec.AttrSpec{Name: "ssh_keypair_name", Type: cty.String, Required: false},
-		"temporary_key_pair_name":                       &hcldec.AttrSpec{Name: "temporary_key_pair_name", Type: cty.String, Required: false},
-		"temporary_key_pair_type":                       &hcldec.AttrSpec{Name: "temporary_key_pair_type", Type: cty.String, Required: false},
-		"temporary_key_pair_bits":                       &hcldec.AttrSpec{Name: "temporary_key_pair_bits", Type: cty.Number, Required: false},
-		"ssh_ciphers":                                   &hcldec.AttrSpec{Name: "ssh_ciphers", Type: cty.List(cty.String), Required: false},
-		"ssh_clear_authorized_keys":                     &hcldec.AttrSpec{Name: "ssh_clear_authorized_keys", Type: cty.Bool, Required: false},
-		"ssh_key_exchange_algorithms":                   &hcldec.AttrSpec{Name: "ssh_key_exchange_algorithms", Type: cty.List(cty.String), Required: false},
-		"ssh_private_key_file":                          &hcldec.AttrSpec{Name: "ssh_private_key_file", Type: cty.String, Required: false},
-		"ssh_certificate_file":                          &hcldec.AttrSpec{Name: "ssh_certificate_file", Type: cty.String, Required: false},
-		"ssh_pty":                                       &hcldec.AttrSpec{Name: "ssh_pty", Type: cty.Bool, Required: false},
-		"ssh_timeout":                                   &hcldec.AttrSpec{Name: "ssh_timeout", Type: cty.String, Required: false},
-		"ssh_wait_timeout":                              &hcldec.AttrSpec{Name: "ssh_wait_timeout", Type: cty.String, Required: false},
-		"ssh_agent_auth":                                &hcldec.AttrSpec{Name: "ssh_agent_auth", Type: cty.Bool, Required: false},
-		"ssh_disable_agent_forwarding":                  &hcldec.AttrSpec{Name: "ssh_disable_agent_forwarding", Type: cty.Bool, Required: false},
-		"ssh_handshake_attempts":                        &hcldec.AttrSpec{Name: "ssh_handshake_attempts", Type: cty.Number, Required: false},
-		"ssh_bastion_host":                              &hcldec.AttrSpec{Name: "ssh_bastion_host", Type: cty.String, Required: false},
-		"ssh_bastion_port":                              &hcldec.AttrSpec{Name: "ssh_bastion_port", Type: cty.Number, Required: false},
-		"ssh_bastion_agent_auth":                        &hcldec.AttrSpec{Name: "ssh_bastion_agent_auth", Type: cty.Bool, Required: false},
-		"ssh_bastion_username":                          &hcldec.AttrSpec{Name: "ssh_bastion_username", Type: cty.String, Required: false},
-		"ssh_bastion_password":                          &hcldec.AttrSpec{Name: "ssh_bastion_password", Type: cty.String, Required: false},
-		"ssh_bastion_interactive":                       &hcldec.AttrSpec{Name: "ssh_bastion_interactive", Type: cty.Bool, Required: false},
-		"ssh_bastion_private_key_file":                  &hcldec.AttrSpec{Name: "ssh_bastion_private_key_file", Type: cty.String, Required: false},
-		"ssh_bastion_certificate_file":                  &hcldec.AttrSpec{Name: "ssh_bastion_certificate_file", Type: cty.String, Required: false},
-		"ssh_file_transfer_method":                      &hcldec.AttrSpec{Name: "ssh_file_transfer_method", Type: cty.String, Required: false},
-		"ssh_proxy_host":                                &hcldec.AttrSpec{Name: "ssh_proxy_host", Type: cty.String, Required: false},
-		"ssh_proxy_port":                                &hcldec.AttrSpec{Name: "ssh_proxy_port", Type: cty.Number, Required: false},
-		"ssh_proxy_username":                            &hcldec.AttrSpec{Name: "ssh_proxy_username", Type: cty.String, Required: false},
-		"ssh_proxy_password":                            &hcldec.AttrSpec{Name: "ssh_proxy_password", Type: cty.String, Required: false},
-		"ssh_keep_alive_interval":                       &hcldec.AttrSpec{Name: "ssh_keep_alive_interval", Type: cty.String, Required: false},
-		"ssh_read_write_timeout":                        &hcldec.AttrSpec{Name: "ssh_read_write_timeout", Type: cty.String, Required: false},
-		"ssh_remote_tunnels":                            &hcldec.AttrSpec{Name: "ssh_remote_tunnels", Type: cty.List(cty.String), Required: false},
-		"ssh_local_tunnels":                             &hcldec.AttrSpec{Name: "ssh_local_tunnels", Type: cty.List(cty.String), Required: false},
-		"ssh_public_key":                                &hcldec.AttrSpec{Name: "ssh_public_key", Type: cty.List(cty.Number), Required: false},
-		"ssh_private_key":                               &hcldec.AttrSpec{Name: "ssh_private_key", Type: cty.List(cty.Number), Required: false},
-		"winrm_username":                                &hcldec.AttrSpec{Name: "winrm_username", Type: cty.String, Required: false},
-		"winrm_password":                                &hcldec.AttrSpec{Name: "winrm_password", Type: cty.String, Required: false},
-		"winrm_host":                                    &hcldec.AttrSpec{Name: "winrm_host", Type: cty.String, Required: false},
-		"winrm_no_proxy":                                &hcldec.AttrSpec{Name: "winrm_no_proxy", Type: cty.Bool, Required: false},
-		"winrm_port":                                    &hcldec.AttrSpec{Name: "winrm_port", Type: cty.Number, Required: false},
-		"winrm_timeout":                                 &hcldec.AttrSpec{Name: "winrm_timeout", Type: cty.String, Required: false},
-		"winrm_use_ssl":                                 &hcldec.AttrSpec{Name: "winrm_use_ssl", Type: cty.Bool, Required: false},
-		"winrm_insecure":                                &hcldec.AttrSpec{Name: "winrm_insecure", Type: cty.Bool, Required: false},
-		"winrm_use_ntlm":                                &hcldec.AttrSpec{Name: "winrm_use_ntlm", Type: cty.Bool, Required: false},
-		"ami_name":                                      &hcldec.AttrSpec{Name: "ami_name", Type: cty.String, Required: false},
-		"ami_description":                               &hcldec.AttrSpec{Name: "ami_description", Type: cty.String, Required: false},
-		"tags":                                          &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
-		"snapshot_tags":                                 &hcldec.AttrSpec{Name: "snapshot_tags", Type: cty.Map(cty.String), Required: false},
-		"tag":                                           &hcldec.BlockListSpec{TypeName: "tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
-		"snapshot_tag":                                  &hcldec.BlockListSpec{TypeName: "snapshot_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
-		"force_deregister":                              &hcldec.AttrSpec{Name: "force_deregister", Type: cty.Bool, Required: false},
-		"force_delete_snapshot":                         &hcldec.AttrSpec{Name: "force_delete_snapshot", Type: cty.Bool, Required: false},
-		"ena_support":                                   &hcldec.AttrSpec{Name: "ena_support", Type: cty.Bool, Required: false},
-		"imds_support":                                  &hcldec.AttrSpec{Name: "imds_support", Type: cty.String, Required: false},
-		"ami_block_device_mappings":                     &hcldec.BlockListSpec{TypeName: "ami_block_device_mappings", Nested: hcldec.ObjectSpec((*amibuild.FlatBlockDevice)(nil).HCL2Spec())},
-		"ami_regions":                                   &hcldec.AttrSpec{Name: "ami_regions", Type: cty.List(cty.String), Required: false},
-		"skip_region_validation":                        &hcldec.AttrSpec{Name: "skip_region_validation", Type: cty.Bool, Required: false},
-		"ami_users":                                     &hcldec.AttrSpec{Name: "ami_users", Type: cty.List(cty.String), Required: false},
-		"ami_groups":                                    &hcldec.AttrSpec{Name: "ami_groups", Type: cty.List(cty.String), Required: false},
-		"ami_org_arns":                                  &hcldec.AttrSpec{Name: "ami_org_arns", Type: cty.List(cty.String), Required: false},
-		"ami_ou_arns":                                   &hcldec.AttrSpec{Name: "ami_ou_arns", Type: cty.List(cty.String), Required: false},
-		"snapshot_users":                                &hcldec.AttrSpec{Name: "snapshot_users", Type: cty.List(cty.String), Required: false},
-		"snapshot_groups":                               &hcldec.AttrSpec{Name: "snapshot_groups", Type: cty.List(cty.String), Required: false},
-		"encrypt_boot":                                  &hcldec.AttrSpec{Name: "encrypt_boot", Type: cty.Bool, Required: false},
-		"kms_key_id":                                    &hcldec.AttrSpec{Name: "kms_key_id", Type: cty.String, Required: false},
-		"region_kms_key_ids":                            &hcldec.AttrSpec{Name: "region_kms_key_ids", Type: cty.Map(cty.String), Required: false},
-		"skip_save_build_region":                        &hcldec.AttrSpec{Name: "skip_save_build_region", Type: cty.Bool, Required: false},
-		"deprecate_at":                                  &hcldec.AttrSpec{Name: "deprecate_at", Type: cty.String, Required: false},
-		"deregistration_protection":                     &hcldec.BlockSpec{TypeName: "deregistration_protection", Nested: hcldec.ObjectSpec((*amibuild.FlatDeregistrationProtectionConfig)(nil).HCL2Spec())},
-		"snapshot_copy_duration_minutes":                &hcldec.AttrSpec{Name: "snapshot_copy_duration_minutes", Type: cty.Number, Required: false},
-		"aws_polling":                                   &hcldec.BlockSpec{TypeName: "aws_polling", Nested: hcldec.ObjectSpec((*amibuild.FlatPollingConfig)(nil).HCL2Spec())},
-		"account_id":                                    &hcldec.AttrSpec{Name: "account_id", Type: cty.String, Required: false},
-		"s3_bucket":                                     &hcldec.AttrSpec{Name: "s3_bucket", Type: cty.String, Required: false},
-		"s3_prefix":                                     &hcldec.AttrSpec{Name: "s3_prefix", Type: cty.String, Required: false},
-		"bundle_name":                                   &hcldec.AttrSpec{Name: "bundle_name", Type: cty.String, Required: false},
-		"bundle_prefix":                                 &hcldec.AttrSpec{Name: "bundle_prefix", Type: cty.String, Required: false},
-		"x509_cert_path":                                &hcldec.AttrSpec{Name: "x509_cert_path", Type: cty.String, Required: false},
-		"x509_key_path":                                 &hcldec.AttrSpec{Name: "x509_key_path", Type: cty.String, Required: false},
-		"x509_generated_dir":                            &hcldec.AttrSpec{Name: "x509_generated_dir", Type: cty.String, Required: false},
-		"ec2_cert_path":                                 &hcldec.AttrSpec{Name: "ec2_cert_path", Type: cty.String, Required: false},
-		"local_emulator":                                &hcldec.AttrSpec{Name: "local_emulator", Type: cty.Bool, Required: false},
-		"bundle_source":                                 &hcldec.AttrSpec{Name: "bundle_source", Type: cty.String, Required: false},
-		"bundle_scratch_dir":                            &hcldec.AttrSpec{Name: "bundle_scratch_dir", Type: cty.String, Required: false},
-		"bundle_size_mb":                                &hcldec.AttrSpec{Name: "bundle_size_mb", Type: cty.Number, Required: false},
-		"bundle_exclude":                                &hcldec.AttrSpec{Name: "bundle_exclude", Type: cty.List(cty.String), Required: false},
-		"bundle_command_prefix":                         &hcldec.AttrSpec{Name: "bundle_command_prefix", Type: cty.String, Required: false},
-		"s3_upload_concurrency":                         &hcldec.AttrSpec{Name: "s3_upload_concurrency", Type: cty.Number, Required: false},
-		"architecture":                                  &hcldec.AttrSpec{Name: "architecture", Type: cty.String, Required: false},
-		"ami_virtualization_type":                       &hcldec.AttrSpec{Name: "ami_virtualization_type", Type: cty.String, Required: false},
-		"root_device_name":                              &hcldec.AttrSpec{Name: "root_device_name", Type: cty.String, Required: false},
-		"boot_mode":                                     &hcldec.AttrSpec{Name: "boot_mode", Type: cty.String, Required: false},
-		"tpm_support":                                   &hcldec.AttrSpec{Name: "tpm_support", Type: cty.String, Required: false},
-		"sriov_support":                                 &hcldec.AttrSpec{Name: "sriov_support", Type: cty.Bool, Required: false},
-		"kernel_id":                                     &hcldec.AttrSpec{Name: "kernel_id", Type: cty.String, Required: false},
-		"ramdisk_id":                                    &hcldec.AttrSpec{Name: "ramdisk_id", Type: cty.String, Required: false},
-		"ami_product_codes":                             &hcldec.AttrSpec{Name: "ami_product_codes", Type: cty.List(cty.String), Required: false},
-		"bundle_vol_command":                            &hcldec.AttrSpec{Name: "bundle_vol_command", Type: cty.String, Required: false},
-		"bundle_upload_command":                         &hcldec.AttrSpec{Name: "bundle_upload_command", Type: cty.String, Required: false},
-		"bundle_destination":                            &hcldec.AttrSpec{Name: "bundle_destination", Type: cty.String, Required: false},
-		"x509_upload_path":                              &hcldec.AttrSpec{Name: "x509_upload_path", Type: cty.String, Required: false},
+		"temporary_security_group_source_public_ip":      &hcldec.AttrSpec{Name: "temporary_security_group_source_public_ip", Type: cty.Bool, Required: false},
+		"temporary_security_group_source_public_ip_url":  &hcldec.AttrSpec{Name: "temporary_security_group_source_public_ip_url", Type: cty.String, Required: false},
+		"windows_password_timeout":                       &hcldec.AttrSpec{Name: "windows_password_timeout", Type: cty.String, Required: false},
+		"skip_profile_validation":                        &hcldec.AttrSpec{Name: "skip_profile_validation", Type: cty.Bool, Required: false},
+		"temporary_iam_instance_profile_policy_document": &hcldec.BlockSpec{TypeName: "temporary_iam_instance_profile_policy_document", Nested: hcldec.ObjectSpec((*amibuild.FlatPolicyDocument)(nil).HCL2Spec())},
+		"launch_block_device_mappings":                   &hcldec.BlockListSpec{TypeName: "launch_block_device_mappings", Nested: hcldec.ObjectSpec((*amibuild.FlatBlockDevice)(nil).HCL2Spec())},
+		"communicator":                                   &hcldec.AttrSpec{Name: "communicator", Type: cty.String, Required: false},
+		"pause_before_connecting":                        &hcldec.AttrSpec{Name: "pause_before_connecting", Type: cty.String, Required: false},
+		"ssh_host":                                       &hcldec.AttrSpec{Name: "ssh_host", Type: cty.String, Required: false},
+		"ssh_port":                                       &hcldec.AttrSpec{Name: "ssh_port", Type: cty.Number, Required: false},
+		"ssh_username":                                   &hcldec.AttrSpec{Name: "ssh_username", Type: cty.String, Required: false},
+		"ssh_password":                                   &hcldec.AttrSpec{Name: "ssh_password", Type: cty.String, Required: false},
+		"ssh_keypair_name":                               &hcldec.AttrSpec{Name: "ssh_keypair_name", Type: cty.String, Required: false},
+		"temporary_key_pair_name":                        &hcldec.AttrSpec{Name: "temporary_key_pair_name", Type: cty.String, Required: false},
+		"temporary_key_pair_type":                        &hcldec.AttrSpec{Name: "temporary_key_pair_type", Type: cty.String, Required: false},
+		"temporary_key_pair_bits":                        &hcldec.AttrSpec{Name: "temporary_key_pair_bits", Type: cty.Number, Required: false},
+		"ssh_ciphers":                                    &hcldec.AttrSpec{Name: "ssh_ciphers", Type: cty.List(cty.String), Required: false},
+		"ssh_clear_authorized_keys":                      &hcldec.AttrSpec{Name: "ssh_clear_authorized_keys", Type: cty.Bool, Required: false},
+		"ssh_key_exchange_algorithms":                    &hcldec.AttrSpec{Name: "ssh_key_exchange_algorithms", Type: cty.List(cty.String), Required: false},
+		"ssh_private_key_file":                           &hcldec.AttrSpec{Name: "ssh_private_key_file", Type: cty.String, Required: false},
+		"ssh_certificate_file":                           &hcldec.AttrSpec{Name: "ssh_certificate_file", Type: cty.String, Required: false},
+		"ssh_pty":                                        &hcldec.AttrSpec{Name: "ssh_pty", Type: cty.Bool, Required: false},
+		"ssh_timeout":                                    &hcldec.AttrSpec{Name: "ssh_timeout", Type: cty.String, Required: false},
+		"ssh_wait_timeout":                               &hcldec.AttrSpec{Name: "ssh_wait_timeout", Type: cty.String, Required: false},
+		"ssh_agent_auth":                                 &hcldec.AttrSpec{Name: "ssh_agent_auth", Type: cty.Bool, Required: false},
+		"ssh_disable_agent_forwarding":                   &hcldec.AttrSpec{Name: "ssh_disable_agent_forwarding", Type: cty.Bool, Required: false},
+		"ssh_handshake_attempts":                         &hcldec.AttrSpec{Name: "ssh_handshake_attempts", Type: cty.Number, Required: false},
+		"ssh_bastion_host":                               &hcldec.AttrSpec{Name: "ssh_bastion_host", Type: cty.String, Required: false},
+		"ssh_bastion_port":                               &hcldec.AttrSpec{Name: "ssh_bastion_port", Type: cty.Number, Required: false},
+		"ssh_bastion_agent_auth":                         &hcldec.AttrSpec{Name: "ssh_bastion_agent_auth", Type: cty.Bool, Required: false},
+		"ssh_bastion_username":                           &hcldec.AttrSpec{Name: "ssh_bastion_username", Type: cty.String, Required: false},
+		"ssh_bastion_password":                           &hcldec.AttrSpec{Name: "ssh_bastion_password", Type: cty.String, Required: false},
+		"ssh_bastion_interactive":                        &hcldec.AttrSpec{Name: "ssh_bastion_interactive", Type: cty.Bool, Required: false},
+		"ssh_bastion_private_key_file":                   &hcldec.AttrSpec{Name: "ssh_bastion_private_key_file", Type: cty.String, Required: false},
+		"ssh_bastion_certificate_file":                   &hcldec.AttrSpec{Name: "ssh_bastion_certificate_file", Type: cty.String, Required: false},
+		"ssh_file_transfer_method":                       &hcldec.AttrSpec{Name: "ssh_file_transfer_method", Type: cty.String, Required: false},
+		"ssh_proxy_host":                                 &hcldec.AttrSpec{Name: "ssh_proxy_host", Type: cty.String, Required: false},
+		"ssh_proxy_port":                                 &hcldec.AttrSpec{Name: "ssh_proxy_port", Type: cty.Number, Required: false},
+		"ssh_proxy_username":                             &hcldec.AttrSpec{Name: "ssh_proxy_username", Type: cty.String, Required: false},
+		"ssh_proxy_password":                             &hcldec.AttrSpec{Name: "ssh_proxy_password", Type: cty.String, Required: false},
+		"ssh_keep_alive_interval":                        &hcldec.AttrSpec{Name: "ssh_keep_alive_interval", Type: cty.String, Required: false},
+		"ssh_read_write_timeout":                         &hcldec.AttrSpec{Name: "ssh_read_write_timeout", Type: cty.String, Required: false},
+		"ssh_remote_tunnels":                             &hcldec.AttrSpec{Name: "ssh_remote_tunnels", Type: cty.List(cty.String), Required: false},
+		"ssh_local_tunnels":                              &hcldec.AttrSpec{Name: "ssh_local_tunnels", Type: cty.List(cty.String), Required: false},
+		"ssh_public_key":                                 &hcldec.AttrSpec{Name: "ssh_public_key", Type: cty.List(cty.Number), Required: false},
+		"ssh_private_key":                                &hcldec.AttrSpec{Name: "ssh_private_key", Type: cty.List(cty.Number), Required: false},
+		"winrm_username":                                 &hcldec.AttrSpec{Name: "winrm_username", Type: cty.String, Required: false},
+		"winrm_password":                                 &hcldec.AttrSpec{Name: "winrm_password", Type: cty.String, Required: false},
+		"winrm_host":                                     &hcldec.AttrSpec{Name: "winrm_host", Type: cty.String, Required: false},
+		"winrm_no_proxy":                                 &hcldec.AttrSpec{Name: "winrm_no_proxy", Type: cty.Bool, Required: false},
+		"winrm_port":                                     &hcldec.AttrSpec{Name: "winrm_port", Type: cty.Number, Required: false},
+		"winrm_timeout":                                  &hcldec.AttrSpec{Name: "winrm_timeout", Type: cty.String, Required: false},
+		"winrm_use_ssl":                                  &hcldec.AttrSpec{Name: "winrm_use_ssl", Type: cty.Bool, Required: false},
+		"winrm_insecure":                                 &hcldec.AttrSpec{Name: "winrm_insecure", Type: cty.Bool, Required: false},
+		"winrm_use_ntlm":                                 &hcldec.AttrSpec{Name: "winrm_use_ntlm", Type: cty.Bool, Required: false},
+		"ami_name":                                       &hcldec.AttrSpec{Name: "ami_name", Type: cty.String, Required: false},
+		"ami_description":                                &hcldec.AttrSpec{Name: "ami_description", Type: cty.String, Required: false},
+		"tags":                                           &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
+		"snapshot_tags":                                  &hcldec.AttrSpec{Name: "snapshot_tags", Type: cty.Map(cty.String), Required: false},
+		"tag":                                            &hcldec.BlockListSpec{TypeName: "tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
+		"snapshot_tag":                                   &hcldec.BlockListSpec{TypeName: "snapshot_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
+		"force_deregister":                               &hcldec.AttrSpec{Name: "force_deregister", Type: cty.Bool, Required: false},
+		"force_delete_snapshot":                          &hcldec.AttrSpec{Name: "force_delete_snapshot", Type: cty.Bool, Required: false},
+		"ena_support":                                    &hcldec.AttrSpec{Name: "ena_support", Type: cty.Bool, Required: false},
+		"imds_support":                                   &hcldec.AttrSpec{Name: "imds_support", Type: cty.String, Required: false},
+		"ami_block_device_mappings":                      &hcldec.BlockListSpec{TypeName: "ami_block_device_mappings", Nested: hcldec.ObjectSpec((*amibuild.FlatBlockDevice)(nil).HCL2Spec())},
+		"ami_regions":                                    &hcldec.AttrSpec{Name: "ami_regions", Type: cty.List(cty.String), Required: false},
+		"skip_region_validation":                         &hcldec.AttrSpec{Name: "skip_region_validation", Type: cty.Bool, Required: false},
+		"ami_users":                                      &hcldec.AttrSpec{Name: "ami_users", Type: cty.List(cty.String), Required: false},
+		"ami_groups":                                     &hcldec.AttrSpec{Name: "ami_groups", Type: cty.List(cty.String), Required: false},
+		"ami_org_arns":                                   &hcldec.AttrSpec{Name: "ami_org_arns", Type: cty.List(cty.String), Required: false},
+		"ami_ou_arns":                                    &hcldec.AttrSpec{Name: "ami_ou_arns", Type: cty.List(cty.String), Required: false},
+		"snapshot_users":                                 &hcldec.AttrSpec{Name: "snapshot_users", Type: cty.List(cty.String), Required: false},
+		"snapshot_groups":                                &hcldec.AttrSpec{Name: "snapshot_groups", Type: cty.List(cty.String), Required: false},
+		"encrypt_boot":                                   &hcldec.AttrSpec{Name: "encrypt_boot", Type: cty.Bool, Required: false},
+		"kms_key_id":                                     &hcldec.AttrSpec{Name: "kms_key_id", Type: cty.String, Required: false},
+		"region_kms_key_ids":                             &hcldec.AttrSpec{Name: "region_kms_key_ids", Type: cty.Map(cty.String), Required: false},
+		"skip_save_build_region":                         &hcldec.AttrSpec{Name: "skip_save_build_region", Type: cty.Bool, Required: false},
+		"deprecate_at":                                   &hcldec.AttrSpec{Name: "deprecate_at", Type: cty.String, Required: false},
+		"deregistration_protection":                      &hcldec.BlockSpec{TypeName: "deregistration_protection", Nested: hcldec.ObjectSpec((*amibuild.FlatDeregistrationProtectionConfig)(nil).HCL2Spec())},
+		"snapshot_copy_duration_minutes":                 &hcldec.AttrSpec{Name: "snapshot_copy_duration_minutes", Type: cty.Number, Required: false},
+		"aws_polling":                                    &hcldec.BlockSpec{TypeName: "aws_polling", Nested: hcldec.ObjectSpec((*amibuild.FlatPollingConfig)(nil).HCL2Spec())},
+		"account_id":                                     &hcldec.AttrSpec{Name: "account_id", Type: cty.String, Required: false},
+		"s3_bucket":                                      &hcldec.AttrSpec{Name: "s3_bucket", Type: cty.String, Required: false},
+		"s3_prefix":                                      &hcldec.AttrSpec{Name: "s3_prefix", Type: cty.String, Required: false},
+		"bundle_name":                                    &hcldec.AttrSpec{Name: "bundle_name", Type: cty.String, Required: false},
+		"bundle_prefix":                                  &hcldec.AttrSpec{Name: "bundle_prefix", Type: cty.String, Required: false},
+		"x509_cert_path":                                 &hcldec.AttrSpec{Name: "x509_cert_path", Type: cty.String, Required: false},
+		"x509_key_path":                                  &hcldec.AttrSpec{Name: "x509_key_path", Type: cty.String, Required: false},
+		"x509_generated_dir":                             &hcldec.AttrSpec{Name: "x509_generated_dir", Type: cty.String, Required: false},
+		"ec2_cert_path":                                  &hcldec.AttrSpec{Name: "ec2_cert_path", Type: cty.String, Required: false},
+		"local_emulator":                                 &hcldec.AttrSpec{Name: "local_emulator", Type: cty.Bool, Required: false},
+		"bundle_source":                                  &hcldec.AttrSpec{Name: "bundle_source", Type: cty.String, Required: false},
+		"bundle_scratch_dir":                             &hcldec.AttrSpec{Name: "bundle_scratch_dir", Type: cty.String, Required: false},
+		"bundle_size_mb":                                 &hcldec.AttrSpec{Name: "bundle_size_mb", Type: cty.Number, Required: false},
+		"bundle_exclude":                                 &hcldec.AttrSpec{Name: "bundle_exclude", Type: cty.List(cty.String), Required: false},
+		"bundle_command_prefix":                          &hcldec.AttrSpec{Name: "bundle_command_prefix", Type: cty.String, Required: false},
+		"s3_upload_concurrency":                          &hcldec.AttrSpec{Name: "s3_upload_concurrency", Type: cty.Number, Required: false},
+		"architecture":                                   &hcldec.AttrSpec{Name: "architecture", Type: cty.String, Required: false},
+		"ami_virtualization_type":                        &hcldec.AttrSpec{Name: "ami_virtualization_type", Type: cty.String, Required: false},
+		"root_device_name":                               &hcldec.AttrSpec{Name: "root_device_name", Type: cty.String, Required: false},
+		"boot_mode":                                      &hcldec.AttrSpec{Name: "boot_mode", Type: cty.String, Required: false},
+		"tpm_support":                                    &hcldec.AttrSpec{Name: "tpm_support", Type: cty.String, Required: false},
+		"sriov_support":                                  &hcldec.AttrSpec{Name: "sriov_support", Type: cty.Bool, Required: false},
+		"kernel_id":                                      &hcldec.AttrSpec{Name: "kernel_id", Type: cty.String, Required: false},
+		"ramdisk_id":                                     &hcldec.AttrSpec{Name: "ramdisk_id", Type: cty.String, Required: false},
+		"ami_product_codes":                              &hcldec.AttrSpec{Name: "ami_product_codes", Type: cty.List(cty.String), Required: false},
+		"bundle_vol_command":                             &hcldec.AttrSpec{Name: "bundle_vol_command", Type: cty.String, Required: false},
+		"bundle_upload_command":                          &hcldec.AttrSpec{Name: "bundle_upload_command", Type: cty.String, Required: false},
+		"bundle_destination":                             &hcldec.AttrSpec{Name: "bundle_destination", Type: cty.String, Required: false},
+		"x509_upload_path":                               &hcldec.AttrSpec{Name: "x509_upload_path", Type: cty.String, Required: false},
 	}
 	return s
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -29,6 +30,7 @@ type Session struct {
 	s3      map[string]*s3.Client
 	kms     map[string]*kms.Client
 	sts     *sts.Client
+	iam     *iam.Client
 	account string
 }
 
@@ -209,6 +211,19 @@ func (s *Session) KMS(region string) *kms.Client {
 		s.kms[region] = c
 	}
 	return c
+}
+
+// IAM returns the IAM client. IAM is a global service; requests are signed
+// for the default region, which the SDK maps to IAM's signing region. Its
+// endpoint is the SDK's: AWS_ENDPOINT_URL_IAM, AWS_ENDPOINT_URL or the
+// shared configuration, else the public one.
+func (s *Session) IAM() *iam.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.iam == nil {
+		s.iam = iam.NewFromConfig(s.aws)
+	}
+	return s.iam
 }
 
 // STS returns the STS client for the default region.

@@ -388,3 +388,39 @@ func TestAppIDInUserAgent(t *testing.T) {
 		})
 	}
 }
+
+func TestIAMClient(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{name: "public AWS", want: ""},
+		{name: "global env", env: map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:1"}, want: "http://127.0.0.1:1"},
+		{name: "service env beats global env",
+			env:  map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_ENDPOINT_URL_IAM": "http://127.0.0.1:4"},
+			want: "http://127.0.0.1:4"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			isolateEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			s, err := New(context.Background(), Config{Region: "eu-west-1", AccessKey: "AKID", SecretKey: "secret"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := s.IAM()
+			if got := aws.ToString(c.Options().BaseEndpoint); got != tc.want {
+				t.Errorf("IAM endpoint = %q, want %q", got, tc.want)
+			}
+			if got := c.Options().Region; got != "eu-west-1" {
+				t.Errorf("IAM region = %q, want the session's eu-west-1", got)
+			}
+			if s.IAM() != c {
+				t.Error("IAM() returned a different client the second time")
+			}
+		})
+	}
+}

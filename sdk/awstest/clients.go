@@ -4,6 +4,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
@@ -63,6 +64,12 @@ func ObserverClients(endpoint, region string) (*ec2.Client, *s3.Client) {
 // STSClient returns an STS client for the emulator at endpoint (see [Config]).
 func STSClient(endpoint, region string) *sts.Client {
 	return sts.NewFromConfig(Config(endpoint, region))
+}
+
+// IAMClient returns an IAM client for the emulator at endpoint (see
+// [Config]).
+func IAMClient(endpoint, region string) *iam.Client {
+	return iam.NewFromConfig(Config(endpoint, region))
 }
 
 // Env returns the environment variables a subprocess (for example packer)

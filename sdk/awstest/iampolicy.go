@@ -155,6 +155,10 @@ var kmsCopyActions = []string{"CreateGrant", "Decrypt", "DescribeKey", "Generate
 //     (KmsKeyId must then be a key ARN);
 //   - kms:DescribeKey needs that action on the key's ARN (any key of the
 //     account in the call's region when the key is named by alias or ID);
+//   - an IAM role or instance profile action needs iam:<Action> on the
+//     role's or profile's ARN (path "/" unless the call names one), plus
+//     iam:TagRole or iam:TagInstanceProfile when it tags on create, and
+//     AddRoleToInstanceProfile iam:PassRole on the role;
 //   - S3 object and bucket operations need their IAM actions on the bucket
 //     or object ARN (s3:ListBucket for HeadBucket and listings,
 //     s3:GetObject for HeadObject, s3:PutObjectAcl when a canned ACL is
@@ -195,6 +199,8 @@ func RequiredActions(c Call) ([]Requirement, error) {
 			}
 			return []Requirement{{"kms:DescribeKey", key}}, nil
 		}
+	case "iam":
+		return iamRequirements(c)
 	case "s3":
 		bucket := "arn:aws:s3:::" + c.Bucket
 		object := bucket + "/" + c.Key
@@ -300,4 +306,39 @@ func CheckPolicy(t testing.TB, path string, placeholders map[string]string, call
 	for _, problem := range p.Check(calls, optional) {
 		t.Error(problem)
 	}
+}
+
+// iamRequirements maps the IAM role and instance profile calls.
+func iamRequirements(c Call) ([]Requirement, error) {
+	arn := func(kind, name string) string {
+		path := c.Params.Get("Path")
+		if path == "" {
+			path = "/"
+		}
+		return "arn:aws:iam::" + TestAccountID + ":" + kind + path + name
+	}
+	role := arn("role", c.Params.Get("RoleName"))
+	profile := arn("instance-profile", c.Params.Get("InstanceProfileName"))
+	tagged := c.Params.Get("Tags.member.1.Key") != ""
+	switch c.Action {
+	case "CreateRole":
+		rs := []Requirement{{"iam:CreateRole", role}}
+		if tagged {
+			rs = append(rs, Requirement{"iam:TagRole", role})
+		}
+		return rs, nil
+	case "GetRole", "DeleteRole", "PutRolePolicy", "DeleteRolePolicy":
+		return []Requirement{{"iam:" + c.Action, role}}, nil
+	case "CreateInstanceProfile":
+		rs := []Requirement{{"iam:CreateInstanceProfile", profile}}
+		if tagged {
+			rs = append(rs, Requirement{"iam:TagInstanceProfile", profile})
+		}
+		return rs, nil
+	case "GetInstanceProfile", "DeleteInstanceProfile", "RemoveRoleFromInstanceProfile":
+		return []Requirement{{"iam:" + c.Action, profile}}, nil
+	case "AddRoleToInstanceProfile":
+		return []Requirement{{"iam:AddRoleToInstanceProfile", profile}, {"iam:PassRole", role}}, nil
+	}
+	return nil, fmt.Errorf("no IAM mapping for iam:%s", c.Action)
 }

@@ -80,6 +80,15 @@ func TestRequiredActions(t *testing.T) {
 			want: []Requirement{{"s3:DeleteObject", "arn:aws:s3:::b/*"}}},
 		{name: "unmapped s3", call: Call{Service: "s3", Action: "PutBucketPolicy", Bucket: "b"}, wantErr: "no IAM mapping for s3:PutBucketPolicy"},
 		{name: "unmapped sts", call: Call{Service: "sts", Action: "AssumeRole"}, wantErr: "no IAM mapping for sts:AssumeRole"},
+		{name: "iam create role with tags and path", call: Call{Service: "iam", Action: "CreateRole", Params: url.Values{"RoleName": {"r"}, "Path": {"/b/"}, "Tags.member.1.Key": {"k"}}},
+			want: []Requirement{{"iam:CreateRole", "arn:aws:iam::" + TestAccountID + ":role/b/r"}, {"iam:TagRole", "arn:aws:iam::" + TestAccountID + ":role/b/r"}}},
+		{name: "iam delete role policy", call: Call{Service: "iam", Action: "DeleteRolePolicy", Params: url.Values{"RoleName": {"r"}, "PolicyName": {"p"}}},
+			want: []Requirement{{"iam:DeleteRolePolicy", "arn:aws:iam::" + TestAccountID + ":role/r"}}},
+		{name: "iam create profile with tags", call: Call{Service: "iam", Action: "CreateInstanceProfile", Params: url.Values{"InstanceProfileName": {"p"}, "Path": {"/"}, "Tags.member.1.Key": {"k"}}},
+			want: []Requirement{{"iam:CreateInstanceProfile", "arn:aws:iam::" + TestAccountID + ":instance-profile/p"}, {"iam:TagInstanceProfile", "arn:aws:iam::" + TestAccountID + ":instance-profile/p"}}},
+		{name: "iam add role passes it", call: Call{Service: "iam", Action: "AddRoleToInstanceProfile", Params: url.Values{"InstanceProfileName": {"p"}, "RoleName": {"r"}}},
+			want: []Requirement{{"iam:AddRoleToInstanceProfile", "arn:aws:iam::" + TestAccountID + ":instance-profile/p"}, {"iam:PassRole", "arn:aws:iam::" + TestAccountID + ":role/r"}}},
+		{name: "unmapped iam", call: Call{Service: "iam", Action: "CreateUser"}, wantErr: "no IAM mapping for iam:CreateUser"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

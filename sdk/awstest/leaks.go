@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 )
@@ -17,7 +18,8 @@ import (
 // Leaks lists resources found in the emulator that were not in the
 // baseline. EC2 entries are "region:id" (key pairs "region:name"), S3
 // buckets "bucket", objects "bucket/key" and unfinished multipart uploads
-// "bucket/key#uploadId". Each list is sorted.
+// "bucket/key#uploadId", IAM roles and instance profiles their ARN (IAM is
+// global). Each list is sorted.
 type Leaks struct {
 	Instances        []string // not terminated
 	KeyPairs         []string
@@ -28,6 +30,8 @@ type Leaks struct {
 	S3Buckets        []string
 	S3Objects        []string
 	MultipartUploads []string
+	IAMRoles         []string
+	IAMProfiles      []string // instance profiles
 }
 
 func (l *Leaks) lists() []struct {
@@ -47,6 +51,8 @@ func (l *Leaks) lists() []struct {
 		{"S3 buckets", &l.S3Buckets},
 		{"S3 objects", &l.S3Objects},
 		{"S3 multipart uploads", &l.MultipartUploads},
+		{"IAM roles", &l.IAMRoles},
+		{"IAM instance profiles", &l.IAMProfiles},
 	}
 }
 
@@ -88,7 +94,8 @@ func (s *Snapshot) Resources() Leaks { return s.found }
 
 func (s *Snapshot) has(kind, id string) bool { return s.set[kind+"\x00"+id] }
 
-// TakeSnapshot lists the resources that exist now in regions (and in S3),
+// TakeSnapshot lists the resources that exist now in regions (and in S3
+// and IAM),
 // to be passed to [ListLeaks] later.
 func TakeSnapshot(ctx context.Context, endpoint string, regions []string) (*Snapshot, error) {
 	found, err := inventory(ctx, endpoint, regions)
@@ -125,7 +132,7 @@ func ListLeaks(ctx context.Context, endpoint string, regions []string, baseline 
 	return found, nil
 }
 
-// inventory lists everything in regions, fanning out over regions (at most
+// inventory lists everything in regions (and S3 and IAM), fanning out over regions (at most
 // four at a time; the first error cancels the rest).
 func inventory(ctx context.Context, endpoint string, regions []string) (Leaks, error) {
 	if len(regions) == 0 {
@@ -164,6 +171,16 @@ func inventory(ctx context.Context, endpoint string, regions []string) (Leaks, e
 		mu.Lock()
 		defer mu.Unlock()
 		all.S3Buckets, all.S3Objects, all.MultipartUploads = r.S3Buckets, r.S3Objects, r.MultipartUploads
+		return nil
+	})
+	g.Go(func() error {
+		r, err := iamInventory(gctx, endpoint, regions[0])
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		all.IAMRoles, all.IAMProfiles = r.IAMRoles, r.IAMProfiles
 		return nil
 	})
 	if err := g.Wait(); err != nil {
@@ -296,6 +313,35 @@ func s3Inventory(ctx context.Context, endpoint, region string) (Leaks, error) {
 				break
 			}
 			in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
+		}
+	}
+	return l, nil
+}
+
+// iamInventory lists the IAM roles and instance profiles of the account.
+func iamInventory(ctx context.Context, endpoint, region string) (Leaks, error) {
+	var l Leaks
+	cfg := Config(endpoint, region)
+	cfg.RetryMaxAttempts = 4
+	c := iam.NewFromConfig(cfg)
+	roles := iam.NewListRolesPaginator(c, &iam.ListRolesInput{})
+	for roles.HasMorePages() {
+		page, err := roles.NextPage(ctx)
+		if err != nil {
+			return l, fmt.Errorf("list IAM roles: %w", err)
+		}
+		for _, r := range page.Roles {
+			l.IAMRoles = append(l.IAMRoles, aws.ToString(r.Arn))
+		}
+	}
+	profiles := iam.NewListInstanceProfilesPaginator(c, &iam.ListInstanceProfilesInput{})
+	for profiles.HasMorePages() {
+		page, err := profiles.NextPage(ctx)
+		if err != nil {
+			return l, fmt.Errorf("list IAM instance profiles: %w", err)
+		}
+		for _, p := range page.InstanceProfiles {
+			l.IAMProfiles = append(l.IAMProfiles, aws.ToString(p.Arn))
 		}
 	}
 	return l, nil

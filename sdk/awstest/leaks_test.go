@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
@@ -33,6 +34,10 @@ func TestLeaks(t *testing.T) {
 	must(ec2c.CreateKeyPair(ctx, &ec2.CreateKeyPairInput{KeyName: aws.String("pre-existing")}))
 	must(s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("user-bucket")}))
 	must(s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("user-bucket"), Key: aws.String("keep"), Body: strings.NewReader("x")}))
+	iamc := IAMClient(m.Endpoint, "us-east-1")
+	trust := aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)
+	must(iamc.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("user-role"), AssumeRolePolicyDocument: trust}))
+	must(iamc.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: aws.String("user-profile")}))
 
 	start := time.Now()
 	base, err := TakeSnapshot(ctx, m.Endpoint, regions)
@@ -84,6 +89,9 @@ func TestLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	must(iamc.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("temp-role"), Path: aws.String("/builds/"), AssumeRolePolicyDocument: trust}))
+	must(iamc.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: aws.String("temp-profile")}))
+
 	leaks, err = ListLeaks(ctx, m.Endpoint, regions, base)
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +112,8 @@ func TestLeaks(t *testing.T) {
 		S3Buckets:        []string{"temp-bucket"},
 		S3Objects:        []string{"user-bucket/bundle/part.0"},
 		MultipartUploads: []string{"user-bucket/bundle/big#" + aws.ToString(mpu.UploadId)},
+		IAMRoles:         []string{"arn:aws:iam::" + TestAccountID + ":role/builds/temp-role"},
+		IAMProfiles:      []string{"arn:aws:iam::" + TestAccountID + ":instance-profile/temp-profile"},
 	}
 	// The instance's root volume (if moto makes one) and our volume.
 	gotVols := leaks.Volumes
@@ -115,7 +125,7 @@ func TestLeaks(t *testing.T) {
 		t.Errorf("volumes %v lack the created one", gotVols)
 	}
 	leaks.Volumes = gotVols
-	if leaks.Empty() || leaks.Count() < 9 || !strings.Contains(leaks.String(), "1 key pairs: eu-west-1:temp-kp") {
+	if leaks.Empty() || leaks.Count() < 11 || !strings.Contains(leaks.String(), "1 key pairs: eu-west-1:temp-kp") {
 		t.Errorf("String() = %s", leaks)
 	}
 
@@ -132,6 +142,8 @@ func TestLeaks(t *testing.T) {
 	must(s3c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("temp-bucket")}))
 	must(s3c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("user-bucket"), Key: aws.String("bundle/part.0")}))
 	must(s3c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("user-bucket"), Key: aws.String("bundle/big"), UploadId: mpu.UploadId}))
+	must(iamc.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String("temp-role")}))
+	must(iamc.DeleteInstanceProfile(ctx, &iam.DeleteInstanceProfileInput{InstanceProfileName: aws.String("temp-profile")}))
 
 	start = time.Now()
 	leaks, err = ListLeaks(ctx, m.Endpoint, regions, base)

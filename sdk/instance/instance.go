@@ -105,13 +105,14 @@ func (w WaitOptions) withDefaults() WaitOptions {
 
 // AWS error codes this package reacts to.
 const (
-	codeInstanceNotFound    = "InvalidInstanceID.NotFound"
-	codeGroupNotFound       = "InvalidGroup.NotFound"
-	codeKeyPairNotFound     = "InvalidKeyPair.NotFound"
-	codeKeyPairDuplicate    = "InvalidKeyPair.Duplicate"
-	codeGroupDuplicate      = "InvalidGroup.Duplicate"
-	codeDependency          = "DependencyViolation"
-	codeDuplicatePermission = "InvalidPermission.Duplicate"
+	codeInstanceNotFound      = "InvalidInstanceID.NotFound"
+	codeGroupNotFound         = "InvalidGroup.NotFound"
+	codeKeyPairNotFound       = "InvalidKeyPair.NotFound"
+	codeKeyPairDuplicate      = "InvalidKeyPair.Duplicate"
+	codeGroupDuplicate        = "InvalidGroup.Duplicate"
+	codeDependency            = "DependencyViolation"
+	codeDuplicatePermission   = "InvalidPermission.Duplicate"
+	codeInvalidParameterValue = "InvalidParameterValue"
 )
 
 // apiCode returns the AWS error code of err, or "".

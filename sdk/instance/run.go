@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
@@ -54,6 +56,13 @@ type RunInput struct {
 	KeyName string
 	// IAMInstanceProfile is an instance profile name or ARN.
 	IAMInstanceProfile string
+	// IAMProfileWait, when positive, retries the launch for up to this long
+	// while EC2 refuses IAMInstanceProfile as unknown (InvalidParameterValue
+	// naming the instance profile), as it does for some seconds after the
+	// profile was created: IAM is eventually consistent. The delays between
+	// attempts follow Options.RetryDelay and RetryMaxDelay. Zero means no
+	// retry.
+	IAMProfileWait time.Duration
 	// UserData is the raw user data; Run encodes it. It is never logged.
 	UserData string
 	// AvailabilityZone pins the instance to a zone.
@@ -167,6 +176,9 @@ func Run(ctx context.Context, api RunAPI, in *RunInput, optFns ...func(*Options)
 
 	o.logf("launching a %s instance from %s in %s", in.InstanceType, in.ImageID, region)
 	out, err := api.RunInstances(ctx, req)
+	if err != nil && in.IAMProfileWait > 0 && ProfileNotReady(err) {
+		out, err = o.retryProfileNotReady(ctx, api, req, in.IAMProfileWait, err)
+	}
 	if err != nil {
 		err = fmt.Errorf("run %s instance from %s in %s: %w", in.InstanceType, in.ImageID, region, err)
 		if rerr := o.terminateLost(ctx, api, in, token, ""); rerr != nil {
@@ -294,4 +306,43 @@ func (o Options) terminateLost(ctx context.Context, api RunAPI, in *RunInput, to
 		return fmt.Errorf("instance %s was launched by a call whose answer was lost and could not be terminated: %w", strings.Join(ids, ","), err)
 	}
 	return nil
+}
+
+// ProfileNotReady reports whether err is EC2 refusing an instance profile
+// it does not know (yet): InvalidParameterValue with a message naming the
+// IAM instance profile, such as "Value (packer-…) for parameter
+// iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name".
+func ProfileNotReady(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != codeInvalidParameterValue {
+		return false
+	}
+	msg := strings.ToLower(ae.ErrorMessage())
+	return strings.Contains(msg, "iaminstanceprofile") || strings.Contains(msg, "iam instance profile")
+}
+
+// retryProfileNotReady repeats the launch request (same client token) while
+// EC2 answers ProfileNotReady, with growing delays, for up to maxWait. It
+// returns the last answer; err is the first refusal.
+func (o Options) retryProfileNotReady(ctx context.Context, api RunAPI, req *ec2.RunInstancesInput, maxWait time.Duration, err error) (*ec2.RunInstancesOutput, error) {
+	deadline := time.Now().Add(maxWait)
+	delay := o.RetryDelay
+	for attempt := 2; ; attempt++ {
+		if time.Now().Add(delay).After(deadline) {
+			return nil, fmt.Errorf("EC2 still refused the instance profile after %s: %w", maxWait, err)
+		}
+		o.logf("EC2 does not know the instance profile yet; launching again in %s", delay)
+		if serr := sleep(ctx, delay); serr != nil {
+			return nil, errors.Join(err, serr)
+		}
+		delay = min(2*delay, o.RetryMaxDelay)
+		out, rerr := api.RunInstances(ctx, req)
+		if rerr == nil || !ProfileNotReady(rerr) {
+			if rerr == nil {
+				o.logf("launch attempt %d was accepted", attempt)
+			}
+			return out, rerr
+		}
+		err = rerr
+	}
 }
