@@ -36,6 +36,7 @@ type fakeEC2 struct {
 	describeLTs        func(*ec2.DescribeLaunchTemplatesInput) (*ec2.DescribeLaunchTemplatesOutput, error)
 	createFleet        func(*ec2.CreateFleetInput) (*ec2.CreateFleetOutput, error)
 	deleteFleets       func(*ec2.DeleteFleetsInput) (*ec2.DeleteFleetsOutput, error)
+	describeFleets     func(*ec2.DescribeFleetsInput) (*ec2.DescribeFleetsOutput, error)
 	createTags         func(*ec2.CreateTagsInput) (*ec2.CreateTagsOutput, error)
 
 	mu    sync.Mutex
@@ -174,6 +175,11 @@ func (f *fakeEC2) DescribeLaunchTemplates(_ context.Context, in *ec2.DescribeLau
 func (f *fakeEC2) CreateFleet(_ context.Context, in *ec2.CreateFleetInput, _ ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error) {
 	f.log("CreateFleet", string(in.Type))
 	return call(f.createFleet, in)
+}
+
+func (f *fakeEC2) DescribeFleets(_ context.Context, in *ec2.DescribeFleetsInput, _ ...func(*ec2.Options)) (*ec2.DescribeFleetsOutput, error) {
+	f.log("DescribeFleets", in.FleetIds...)
+	return call(f.describeFleets, in)
 }
 
 func (f *fakeEC2) DeleteFleets(_ context.Context, in *ec2.DeleteFleetsInput, _ ...func(*ec2.Options)) (*ec2.DeleteFleetsOutput, error) {

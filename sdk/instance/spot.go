@@ -33,6 +33,8 @@ type SpotAPI interface {
 	// made.
 	DescribeLaunchTemplates(ctx context.Context, in *ec2.DescribeLaunchTemplatesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplatesOutput, error)
 	CreateFleet(ctx context.Context, in *ec2.CreateFleetInput, optFns ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error)
+	// DescribeFleets finds the fleet a failed create may have made.
+	DescribeFleets(ctx context.Context, in *ec2.DescribeFleetsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeFleetsOutput, error)
 	DeleteFleets(ctx context.Context, in *ec2.DeleteFleetsInput, optFns ...func(*ec2.Options)) (*ec2.DeleteFleetsOutput, error)
 	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
 	TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, optFns ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
@@ -228,7 +230,7 @@ func RunSpot(ctx context.Context, api SpotAPI, in *RunSpotInput, optFns ...func(
 				Version:          aws.String("1"),
 			},
 		}},
-		TagSpecifications: tagSpec(types.ResourceTypeFleet, in.FleetTags),
+		TagSpecifications: tagSpec(types.ResourceTypeFleet, withToken(in.FleetTags, token)),
 	}
 	for _, it := range in.InstanceTypes {
 		req.LaunchTemplateConfigs[0].Overrides = append(req.LaunchTemplateConfigs[0].Overrides,
@@ -241,7 +243,7 @@ func RunSpot(ctx context.Context, api SpotAPI, in *RunSpotInput, optFns ...func(
 	fleet, err := api.CreateFleet(ctx, req)
 	if err != nil {
 		err = fmt.Errorf("run %s: create fleet: %w", what, err)
-		if rerr := o.terminateLostSpot(ctx, api, in, token, ""); rerr != nil {
+		if rerr := o.removeLostFleet(ctx, api, in, token); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		return nil, removeTemplate(err)
@@ -411,6 +413,57 @@ func findLostLaunchTemplate(ctx context.Context, api SpotAPI, name, token string
 		return "", err
 	}
 	return ids[0], nil
+}
+
+// removeLostFleet deletes the fleets tagged with token (CreateTokenTag),
+// with their instances, and terminates the instances launched from the
+// launch template (tagged with token too): what a CreateFleet whose answer
+// was lost made. What cannot be removed is recorded in o.Ledger.
+func (o Options) removeLostFleet(ctx context.Context, api SpotAPI, in *RunSpotInput, token string) error {
+	region := regionOf(api)
+	callerDone := ctx.Err() != nil
+	rctx, cancel := recoveryContext(ctx)
+	defer cancel()
+	fleets, err := lookAgain(rctx, callerDone, func() ([]string, error) {
+		var ids []string
+		p := ec2.NewDescribeFleetsPaginator(api, &ec2.DescribeFleetsInput{Filters: []types.Filter{
+			{Name: aws.String("type"), Values: []string{string(types.FleetTypeInstant)}},
+		}})
+		for p.HasMorePages() {
+			page, err := p.NextPage(rctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, f := range page.Fleets {
+				if hasToken(f.Tags, token) && !strings.HasPrefix(string(f.FleetState), "deleted") {
+					ids = append(ids, aws.ToString(f.FleetId))
+				}
+			}
+		}
+		return ids, nil
+	})
+	if err != nil {
+		err = fmt.Errorf("look for fleets tagged %s=%s in %s, which the failed call may have made; delete them by hand if they exist: %w", CreateTokenTag, token, region, err)
+	}
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, id := range fleets {
+		o.logf("fleet %s in %s was created by a call whose answer was lost; deleting it", id, region)
+		if derr := DeleteFleet(rctx, api, id, o.undoOptions()); derr != nil {
+			o.record(KindFleet, id, region, func(ctx context.Context) error {
+				return DeleteFleet(ctx, api, id, o.undoOptions())
+			})
+			errs = append(errs, fmt.Errorf("fleet %s was created although the call failed, and could not be deleted: %w", id, derr))
+		}
+	}
+	// The instances: those of the fleets deleted above are terminating; a
+	// fleet not found yet may have launched one as well.
+	if terr := o.terminateLostSpot(ctx, api, in, token, ""); terr != nil {
+		errs = append(errs, terr)
+	}
+	return errors.Join(errs...)
 }
 
 // terminateLostSpot terminates the instances launched from a RunSpot's

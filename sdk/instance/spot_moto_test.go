@@ -67,8 +67,12 @@ func TestRunSpotOnMoto(t *testing.T) {
 	if err != nil || len(fleets.Fleets) != 1 {
 		t.Fatalf("describe fleet %s: %v", out.FleetID, err)
 	}
-	if f := fleets.Fleets[0]; f.Type != types.FleetTypeInstant || len(f.Tags) != 1 || aws.ToString(f.Tags[0].Value) != "build" {
-		t.Errorf("fleet type %s tags %+v", f.Type, f.Tags)
+	fleetTags := map[string]string{}
+	for _, tg := range fleets.Fleets[0].Tags {
+		fleetTags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+	}
+	if f := fleets.Fleets[0]; f.Type != types.FleetTypeInstant || fleetTags["Fleet"] != "build" || fleetTags[instance.CreateTokenTag] != out.ClientToken {
+		t.Errorf("fleet type %s tags %v", f.Type, fleetTags)
 	}
 
 	if err := l.Undo(ctx); err != nil {

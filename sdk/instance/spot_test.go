@@ -139,7 +139,8 @@ func TestRunSpot(t *testing.T) {
 				if fl.SpotOptions == nil || fl.SpotOptions.AllocationStrategy != types.SpotAllocationStrategyPriceCapacityOptimized {
 					t.Errorf("spot options %+v", fl.SpotOptions)
 				}
-				if len(fl.TagSpecifications) != 1 || fl.TagSpecifications[0].ResourceType != types.ResourceTypeFleet || tagMap(fl.TagSpecifications[0].Tags)["Fleet"] != "yes" {
+				if len(fl.TagSpecifications) != 1 || fl.TagSpecifications[0].ResourceType != types.ResourceTypeFleet ||
+					tagMap(fl.TagSpecifications[0].Tags)["Fleet"] != "yes" || tagMap(fl.TagSpecifications[0].Tags)[CreateTokenTag] != "tok" {
 					t.Errorf("fleet tags %+v", fl.TagSpecifications)
 				}
 				if tags == nil || tagMap(tags.Tags)["Name"] != "spot" || len(tags.Tags) != 1 {
@@ -174,7 +175,7 @@ func TestRunSpot(t *testing.T) {
 				if aws.ToString(d.IamInstanceProfile.Name) != "prof" {
 					t.Errorf("profile %+v", d.IamInstanceProfile)
 				}
-				if len(fl.LaunchTemplateConfigs[0].Overrides) != 0 || fl.SpotOptions != nil || fl.TagSpecifications != nil {
+				if len(fl.LaunchTemplateConfigs[0].Overrides) != 0 || fl.SpotOptions != nil || len(fl.TagSpecifications[0].Tags) != 1 {
 					t.Errorf("fleet: overrides %v spot options %v tags %v", fl.LaunchTemplateConfigs[0].Overrides, fl.SpotOptions, fl.TagSpecifications)
 				}
 				if len(aws.ToString(fl.ClientToken)) != 32 || aws.ToString(fl.ClientToken) != aws.ToString(lt.ClientToken) {
@@ -286,8 +287,42 @@ func TestRunSpotLostAnswers(t *testing.T) {
 				f.describeInstances = sequence(states(withTok(inst("i-lost", "running", ""), "tok"), withTok(inst("i-other", "running", ""), "other")),
 					states(inst("i-lost", "terminated", "")))
 			},
-			calls:   []string{"CreateLaunchTemplate lt", "CreateFleet instant", "DescribeInstances", "TerminateInstances i-lost", "DescribeInstances i-lost", "DeleteLaunchTemplate lt-1"},
+			calls:   []string{"CreateLaunchTemplate lt", "CreateFleet instant", "DescribeFleets", "DescribeInstances", "TerminateInstances i-lost", "DescribeInstances i-lost", "DeleteLaunchTemplate lt-1"},
 			wantErr: "create fleet: api error InternalError",
+		},
+		{
+			name: "fleet answer lost: the fleet with the token is deleted with its instance",
+			setup: func(f *fakeEC2) {
+				f.createFleet = func(*ec2.CreateFleetInput) (*ec2.CreateFleetOutput, error) { return nil, lost }
+				tagged := []types.Tag{{Key: aws.String(CreateTokenTag), Value: aws.String("tok")}}
+				f.describeFleets = func(*ec2.DescribeFleetsInput) (*ec2.DescribeFleetsOutput, error) {
+					return &ec2.DescribeFleetsOutput{Fleets: []types.FleetData{
+						{FleetId: aws.String("fleet-lost"), FleetState: types.FleetStateCodeActive, Tags: tagged},
+						{FleetId: aws.String("fleet-done"), FleetState: types.FleetStateCodeDeleted, Tags: tagged},
+						{FleetId: aws.String("fleet-other"), FleetState: types.FleetStateCodeActive},
+					}}, nil
+				}
+				f.describeInstances = sequence(states())
+			},
+			calls:   []string{"CreateLaunchTemplate lt", "CreateFleet instant", "DescribeFleets", "DeleteFleets fleet-lost", "DescribeInstances", "DeleteLaunchTemplate lt-1"},
+			wantErr: "create fleet: api error InternalError",
+		},
+		{
+			name: "fleet answer lost, the lost fleet cannot be deleted: it stays in the ledger",
+			setup: func(f *fakeEC2) {
+				f.createFleet = func(*ec2.CreateFleetInput) (*ec2.CreateFleetOutput, error) { return nil, lost }
+				f.describeFleets = func(*ec2.DescribeFleetsInput) (*ec2.DescribeFleetsOutput, error) {
+					return &ec2.DescribeFleetsOutput{Fleets: []types.FleetData{{FleetId: aws.String("fleet-lost"), FleetState: types.FleetStateCodeActive,
+						Tags: []types.Tag{{Key: aws.String(CreateTokenTag), Value: aws.String("tok")}}}}}, nil
+				}
+				f.deleteFleets = func(*ec2.DeleteFleetsInput) (*ec2.DeleteFleetsOutput, error) {
+					return nil, apiErr("UnauthorizedOperation")
+				}
+				f.describeInstances = sequence(states())
+			},
+			calls:   []string{"CreateLaunchTemplate lt", "CreateFleet instant", "DescribeFleets", "DeleteFleets fleet-lost", "DescribeInstances", "DeleteLaunchTemplate lt-1"},
+			ledger:  []string{"fleet-lost"},
+			wantErr: "fleet fleet-lost was created although the call failed, and could not be deleted",
 		},
 		{
 			name: "template answer lost, the template found by its token is used",
