@@ -108,6 +108,7 @@ type RunConfig struct {
 	RunVolumeTag config.KeyValues `mapstructure:"run_volume_tag" required:"false"`
 	// The instance metadata service options of the build instance.
 	MetadataOptions MetadataOptions `mapstructure:"metadata_options" required:"false"`
+	SpotConfig      `mapstructure:",squash"`
 	// Volumes to attach to the build instance, or changes to the source
 	// AMI's volumes (for example a larger root volume). Volumes that are
 	// not also in `ami_block_device_mappings` become part of the AMI when
@@ -252,9 +253,9 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 	}
 
 	// Placement.
-	if c.InstanceType == "" {
-		add("instance_type: required, for example \"t3.micro\"")
-	} else if !Matches(instanceTypeRE, c.InstanceType) {
+	if c.InstanceType == "" && len(c.SpotInstanceTypes) == 0 {
+		add("instance_type: required, for example \"t3.micro\" (or spot_instance_types for a spot instance)")
+	} else if c.InstanceType != "" && !Matches(instanceTypeRE, c.InstanceType) {
 		add("instance_type: %q is not an instance type; expected family.size like \"t3.micro\"", c.InstanceType)
 	}
 	if c.AvailabilityZone != "" && !Matches(azRE, c.AvailabilityZone) {
@@ -344,6 +345,7 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 	errs = append(errs, checkTags(ctx, "run_tags", c.RunTags)...)
 	errs = append(errs, checkTags(ctx, "run_volume_tags", c.RunVolumeTags)...)
 	errs = append(errs, c.MetadataOptions.prepare()...)
+	errs = append(errs, c.SpotConfig.prepare(ctx, c.InstanceType)...)
 	errs = append(errs, c.LaunchMappings.Prepare("launch_block_device_mappings")...)
 	return errs
 }

@@ -111,12 +111,16 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 		Ctx:          c.ctx,
 		Encrypt:      encrypt,
 	})...)
-	steps = append(steps,
-		&amibuild.StepStopInstance{
-			Region: region,
-			Wait:   wait,
-		},
-	)
+	if !c.IsSpotInstance() {
+		// EC2 cannot stop the one-time spot instance of an instant fleet;
+		// CreateImage reboots it instead.
+		steps = append(steps,
+			&amibuild.StepStopInstance{
+				Region: region,
+				Wait:   wait,
+			},
+		)
+	}
 	if c.SkipCreateAMI {
 		return steps
 	}

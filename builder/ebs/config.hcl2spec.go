@@ -53,6 +53,15 @@ type FlatConfig struct {
 	RunTag                    []config.FlatKeyValue                        `mapstructure:"run_tag" required:"false" cty:"run_tag" hcl:"run_tag"`
 	RunVolumeTag              []config.FlatKeyValue                        `mapstructure:"run_volume_tag" required:"false" cty:"run_volume_tag" hcl:"run_volume_tag"`
 	MetadataOptions           *amibuild.FlatMetadataOptions                `mapstructure:"metadata_options" required:"false" cty:"metadata_options" hcl:"metadata_options"`
+	SpotPrice                 *string                                      `mapstructure:"spot_price" required:"false" cty:"spot_price" hcl:"spot_price"`
+	SpotInstanceTypes         []string                                     `mapstructure:"spot_instance_types" required:"false" cty:"spot_instance_types" hcl:"spot_instance_types"`
+	SpotAllocationStrategy    *string                                      `mapstructure:"spot_allocation_strategy" required:"false" cty:"spot_allocation_strategy" hcl:"spot_allocation_strategy"`
+	SpotTags                  map[string]string                            `mapstructure:"spot_tags" required:"false" cty:"spot_tags" hcl:"spot_tags"`
+	SpotTag                   []config.FlatKeyValue                        `mapstructure:"spot_tag" required:"false" cty:"spot_tag" hcl:"spot_tag"`
+	FleetTags                 map[string]string                            `mapstructure:"fleet_tags" required:"false" cty:"fleet_tags" hcl:"fleet_tags"`
+	FleetTag                  []config.FlatKeyValue                        `mapstructure:"fleet_tag" required:"false" cty:"fleet_tag" hcl:"fleet_tag"`
+	SpotPriceAutoProduct      *string                                      `mapstructure:"spot_price_auto_product" required:"false" cty:"spot_price_auto_product" hcl:"spot_price_auto_product"`
+	BlockDurationMinutes      *int64                                       `mapstructure:"block_duration_minutes" required:"false" cty:"block_duration_minutes" hcl:"block_duration_minutes"`
 	LaunchMappings            []amibuild.FlatBlockDevice                   `mapstructure:"launch_block_device_mappings" required:"false" cty:"launch_block_device_mappings" hcl:"launch_block_device_mappings"`
 	Type                      *string                                      `mapstructure:"communicator" cty:"communicator" hcl:"communicator"`
 	PauseBeforeConnect        *string                                      `mapstructure:"pause_before_connecting" cty:"pause_before_connecting" hcl:"pause_before_connecting"`
@@ -187,6 +196,15 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"run_tag":                               &hcldec.BlockListSpec{TypeName: "run_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
 		"run_volume_tag":                        &hcldec.BlockListSpec{TypeName: "run_volume_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
 		"metadata_options":                      &hcldec.BlockSpec{TypeName: "metadata_options", Nested: hcldec.ObjectSpec((*amibuild.FlatMetadataOptions)(nil).HCL2Spec())},
+		"spot_price":                            &hcldec.AttrSpec{Name: "spot_price", Type: cty.String, Required: false},
+		"spot_instance_types":                   &hcldec.AttrSpec{Name: "spot_instance_types", Type: cty.List(cty.String), Required: false},
+		"spot_allocation_strategy":              &hcldec.AttrSpec{Name: "spot_allocation_strategy", Type: cty.String, Required: false},
+		"spot_tags":                             &hcldec.AttrSpec{Name: "spot_tags", Type: cty.Map(cty.String), Required: false},
+		"spot_tag":                              &hcldec.BlockListSpec{TypeName: "spot_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
+		"fleet_tags":                            &hcldec.AttrSpec{Name: "fleet_tags", Type: cty.Map(cty.String), Required: false},
+		"fleet_tag":                             &hcldec.BlockListSpec{TypeName: "fleet_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
+		"spot_price_auto_product":               &hcldec.AttrSpec{Name: "spot_price_auto_product", Type: cty.String, Required: false},
+		"block_duration_minutes":                &hcldec.AttrSpec{Name: "block_duration_minutes", Type: cty.Number, Required: false},
 		"launch_block_device_mappings":          &hcldec.BlockListSpec{TypeName: "launch_block_device_mappings", Nested: hcldec.ObjectSpec((*amibuild.FlatBlockDevice)(nil).HCL2Spec())},
 		"communicator":                          &hcldec.AttrSpec{Name: "communicator", Type: cty.String, Required: false},
 		"pause_before_connecting":               &hcldec.AttrSpec{Name: "pause_before_connecting", Type: cty.String, Required: false},
