@@ -34,6 +34,8 @@ type corpusBuild struct {
 	tags map[string]string
 	// noImageIn are regions where no AMI of the run may exist.
 	noImageIn []string
+	// check, when set, checks the run's recorded requests further.
+	check func(t *testing.T, w *world)
 }
 
 const (
@@ -103,6 +105,14 @@ var corpusBuilds = []corpusBuild{
 		tags:     map[string]string{"SourceAMI": ebsSourceAMI},
 	},
 	{
+		// Launched through an instant fleet; checkSpotBuild checks the
+		// requests moto drops parameters of.
+		file:  "ci-runner-spot.pkr.hcl",
+		amis:  map[string][]string{"ami-ebs.runner": {buildRegion}},
+		tags:  map[string]string{"Name": "ci-runner", "CostCenter": "ci-0017"},
+		check: checkSpotBuild,
+	},
+	{
 		file:   "web-api-multi-source.pkr.hcl",
 		amis:   map[string][]string{"ami-ebs.web": {buildRegion}, "ami-ebs.api": {buildRegion}},
 		launch: []string{"account:" + corpusShareAccount},
@@ -169,6 +179,9 @@ func TestMigrationCorpusBuilds(t *testing.T) {
 				if _, ok := cb.amis[buildName]; !ok {
 					t.Errorf("unexpected artifact of %s: %q", buildName, arts[buildName])
 				}
+			}
+			if cb.check != nil {
+				cb.check(t, w)
 			}
 			for _, region := range cb.noImageIn {
 				for _, k := range keep {
