@@ -55,6 +55,7 @@ type RunConfig struct {
 	// ```
 	SourceAMIFilter SourceAMIFilter `mapstructure:"source_ami_filter" required:"false"`
 	// The EC2 instance type of the build instance, for example `t3.micro`.
+	// A spot build instance may use `spot_instance_types` instead.
 	InstanceType string `mapstructure:"instance_type" required:"true"`
 	// The availability zone to launch the build instance in, for example
 	// `us-east-1a`. Empty lets AWS choose (or follows `subnet_id`).
