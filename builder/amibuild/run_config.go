@@ -58,6 +58,7 @@ type RunConfig struct {
 	// ```
 	SourceAMIFilter SourceAMIFilter `mapstructure:"source_ami_filter" required:"false"`
 	// The EC2 instance type of the build instance, for example `t3.micro`.
+	// A spot build instance may use `spot_instance_types` instead.
 	InstanceType string `mapstructure:"instance_type" required:"true"`
 	// The availability zone to launch the build instance in, for example
 	// `us-east-1a`. Empty lets AWS choose (or follows `subnet_id`).
@@ -115,6 +116,7 @@ type RunConfig struct {
 	NetworkConfig             `mapstructure:",squash"`
 	WindowsConfig             `mapstructure:",squash"`
 	TemporaryIAMProfileConfig `mapstructure:",squash"`
+	SpotConfig                `mapstructure:",squash"`
 	// Volumes to attach to the build instance, or changes to the source
 	// AMI's volumes (for example a larger root volume). Volumes that are
 	// not also in `ami_block_device_mappings` become part of the AMI when
@@ -267,9 +269,9 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 	}
 
 	// Placement.
-	if c.InstanceType == "" {
-		add("instance_type: required, for example \"t3.micro\"")
-	} else if !Matches(instanceTypeRE, c.InstanceType) {
+	if c.InstanceType == "" && len(c.SpotInstanceTypes) == 0 {
+		add("instance_type: required, for example \"t3.micro\" (or spot_instance_types for a spot instance)")
+	} else if c.InstanceType != "" && !Matches(instanceTypeRE, c.InstanceType) {
 		add("instance_type: %q is not an instance type; expected family.size like \"t3.micro\"", c.InstanceType)
 	}
 	if c.AvailabilityZone != "" && !Matches(azRE, c.AvailabilityZone) {
@@ -362,6 +364,15 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 	errs = append(errs, checkTags(ctx, "run_volume_tags", c.RunVolumeTags)...)
 	errs = append(errs, c.MetadataOptions.prepare()...)
 	errs = append(errs, c.TemporaryIAMProfileConfig.prepare(c.IamInstanceProfile)...)
+	errs = append(errs, c.SpotConfig.prepare(ctx, c.InstanceType)...)
+	if c.IsSpotInstance() {
+		if c.EnableNitroEnclave {
+			add("enable_nitro_enclave: not available on spot instances (spot_price); remove one of them")
+		}
+		if c.EnableUnlimitedCredits && strings.HasPrefix(strings.ToLower(c.InstanceType), "t2.") {
+			add("enable_unlimited_credits: T2 spot instances cannot have unlimited credits; use a T3 type or remove spot_price")
+		}
+	}
 	errs = append(errs, c.LaunchMappings.Prepare("launch_block_device_mappings")...)
 	return errs
 }

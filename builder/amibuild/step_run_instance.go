@@ -3,9 +3,12 @@ package amibuild
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
@@ -17,6 +20,10 @@ import (
 // until it is running. The instance is temporary: Cleanup always terminates
 // it and waits for the termination, so that the temporary security group can
 // be deleted after it.
+//
+// With spot_price set, the instance is a spot instance launched through a
+// launch template and an instant EC2 Fleet (instance.RunSpot); Cleanup then
+// deletes the fleet, terminates the instance and deletes the template.
 //
 // State used: StateSession, StateUI, StateSourceImage, StateBuildInfo,
 // StateKeyPairName (optional), StateSecurityGroupIDs (optional),
@@ -101,12 +108,19 @@ func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 		VolumeTags:          volumeTags,
 		Wait:                s.Wait,
 	}
-	u.Sayf("Launching a %s build instance from %s...", cfg.InstanceType, in.ImageID)
-	out, err := instance.Run(ctx, api, in, func(o *instance.Options) { o.Ledger = &s.created })
-	if err != nil {
-		return Halt(state, u, fmt.Errorf("launch build instance in %s: %w", s.Region, err))
+	var inst types.Instance
+	if cfg.IsSpotInstance() {
+		if inst, err = s.runSpot(ctx, api, state, in, info); err != nil {
+			return Halt(state, u, fmt.Errorf("launch spot build instance in %s: %w", s.Region, err))
+		}
+	} else {
+		u.Sayf("Launching a %s build instance from %s...", cfg.InstanceType, in.ImageID)
+		out, err := instance.Run(ctx, api, in, func(o *instance.Options) { o.Ledger = &s.created })
+		if err != nil {
+			return Halt(state, u, fmt.Errorf("launch build instance in %s: %w", s.Region, err))
+		}
+		inst = out.Instance
 	}
-	inst := out.Instance
 	s.instanceID = aws.ToString(inst.InstanceId)
 	StateInstance.Put(state, inst)
 	StateInstanceID.Put(state, s.instanceID)
@@ -119,7 +133,50 @@ func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 	return multistep.ActionContinue
 }
 
+// runSpot launches the build instance as a spot instance through an
+// instant EC2 Fleet (spot_price), recording the launch template, the fleet
+// and the instance in s.created.
+func (s *StepRunInstance) runSpot(ctx context.Context, api *ec2.Client, state multistep.StateBag, in *instance.RunInput, info *BuildInfo) (types.Instance, error) {
+	u := UI(state)
+	cfg := s.Config
+	spotTags, err := RenderTags(s.Ctx, "spot_tags", cfg.SpotTags, info)
+	if err != nil {
+		return types.Instance{}, err
+	}
+	fleetTags, err := RenderTags(s.Ctx, "fleet_tags", cfg.FleetTags, info)
+	if err != nil {
+		return types.Instance{}, err
+	}
+	spotIn := &instance.RunSpotInput{
+		RunInput:           *in,
+		InstanceTypes:      cfg.SpotInstanceTypes,
+		MaxPrice:           cfg.SpotMaxPrice(),
+		AllocationStrategy: cfg.SpotAllocationStrategy,
+		SpotTags:           spotTags,
+		FleetTags:          fleetTags,
+	}
+	if len(cfg.SpotInstanceTypes) > 0 {
+		spotIn.InstanceType = ""
+	}
+	typeList := cfg.InstanceType
+	if len(cfg.SpotInstanceTypes) > 0 {
+		typeList = strings.Join(cfg.SpotInstanceTypes, ", ")
+	}
+	price := "at most the on-demand price"
+	if p := cfg.SpotMaxPrice(); p != "" {
+		price = "at most $" + p + " an hour"
+	}
+	u.Sayf("Launching a spot build instance (%s; %s) from %s through an EC2 Fleet...", typeList, price, in.ImageID)
+	out, err := instance.RunSpot(ctx, api, spotIn, func(o *instance.Options) { o.Ledger = &s.created })
+	if err != nil {
+		return types.Instance{}, err
+	}
+	u.Sayf("Fleet %s launched spot instance %s (%s) from launch template %s", out.FleetID, aws.ToString(out.Instance.InstanceId), out.Instance.InstanceType, out.LaunchTemplateName)
+	return out.Instance, nil
+}
+
 // Cleanup terminates the build instance, whatever the outcome of the run.
+// A spot instance is removed with its fleet and launch template.
 func (s *StepRunInstance) Cleanup(state multistep.StateBag) {
 	if s.instanceID == "" && len(s.created.Resources()) == 0 {
 		return
@@ -132,6 +189,17 @@ func (s *StepRunInstance) Cleanup(state multistep.StateBag) {
 	}
 	ctx, cancel := CleanupContext()
 	defer cancel()
+	if s.Config.IsSpotInstance() {
+		if s.instanceID != "" {
+			u.Sayf("Terminating the spot build instance %s and removing its fleet and launch template...", s.instanceID)
+		}
+		if err := s.created.Undo(ctx); err != nil {
+			u.Error(fmt.Sprintf("Error removing the spot build instance %s, its fleet or its launch template in %s; remove them by hand: %v", s.instanceID, s.Region, err))
+			return
+		}
+		s.instanceID = ""
+		return
+	}
 	if s.instanceID != "" {
 		u.Sayf("Terminating the build instance %s...", s.instanceID)
 		if err := instance.Terminate(ctx, api, []string{s.instanceID}, s.Wait); err != nil {

@@ -31,6 +31,10 @@ var InterpolateExclude = []string{
 	"run_volume_tag",
 	"snapshot_tag",
 	"tag",
+	"spot_tags",
+	"spot_tag",
+	"fleet_tags",
+	"fleet_tag",
 	// Command templates of HashiCorp's amazon-instance, with variables of
 	// its own: ami-instance refuses them, and says why, unrendered.
 	"bundle_vol_command",

@@ -34,7 +34,9 @@ type runSpec struct {
 	Args         []string // packer arguments; nil means build -machine-readable
 	Fault        awstest.FaultFunc
 	InterruptOn  string
-	Timeout      time.Duration
+	// Interrupt, when not nil, sends SIGINT when it is closed.
+	Interrupt <-chan struct{}
+	Timeout   time.Duration
 	// Seed is printed when the test fails, to replay random faults.
 	Seed *uint64
 }
@@ -61,6 +63,7 @@ func (w *world) run(t *testing.T, s runSpec) *packertest.Result {
 		Template:     s.Template,
 		TemplateName: s.TemplateName,
 		InterruptOn:  s.InterruptOn,
+		Interrupt:    s.Interrupt,
 		Timeout:      timeout,
 		Env:          []string{"AWS_SESSION_TOKEN=" + sessionToken},
 	})

@@ -141,6 +141,14 @@ var corpusBuilds = []corpusBuild{
 		tags: map[string]string{"Name": "reader"},
 	},
 	{
+		// Launched through an instant fleet; checkSpotBuild checks the
+		// requests moto drops parameters of.
+		file:  "ci-runner-spot.pkr.hcl",
+		amis:  map[string][]string{"ami-ebs.runner": {buildRegion}},
+		tags:  map[string]string{"Name": "ci-runner", "CostCenter": "ci-0017"},
+		check: checkSpotBuild,
+	},
+	{
 		file:   "web-api-multi-source.pkr.hcl",
 		amis:   map[string][]string{"ami-ebs.web": {buildRegion}, "ami-ebs.api": {buildRegion}},
 		launch: []string{"account:" + corpusShareAccount},

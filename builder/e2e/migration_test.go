@@ -55,10 +55,8 @@ var pendingDir = filepath.Join("testdata", "migration-pending")
 // files fails with exactly these keys and nothing else. When the builders
 // gain the options, the file moves to migrationDir and its entry goes.
 //
-// These are options of how the build instance is launched (spot instances).
-var pendingOptions = map[string][]string{
-	"batch-spot-worker.pkr.hcl": {"spot_instance_types", "spot_price", "spot_tags"},
-}
+// It is empty: every template of the corpus validates.
+var pendingOptions = map[string][]string{}
 
 // pendingErrors lists the corpus templates that fail `packer validate`
 // today for a reason other than an unknown option: file → texts that each
@@ -557,7 +555,7 @@ func TestMigrationCorpusShape(t *testing.T) {
 					t.Errorf("marked \"# build: yes\" but names region %s; the local world checks %q for leaks", r, allRegions)
 				}
 			}
-			for _, notLocal := range []string{`"amazon-instance"`, "spot_price", "encrypt_boot", "deprecate_at", "deregistration_protection", `data "`} {
+			for _, notLocal := range []string{`"amazon-instance"`, "encrypt_boot", "deprecate_at", "deregistration_protection", `data "`} {
 				if strings.Contains(f.Src, notLocal) {
 					t.Errorf("marked \"# build: yes\" but uses %s, which the local emulator cannot run", notLocal)
 				}

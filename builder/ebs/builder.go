@@ -112,13 +112,17 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 		Encrypt:      encrypt,
 		NoEphemeral:  c.NoEphemeral,
 	})...)
-	steps = append(steps,
-		&amibuild.StepStopInstance{
-			Region:      region,
-			Wait:        wait,
-			DisableStop: c.DisableStopInstance,
-		},
-	)
+	if !c.IsSpotInstance() {
+		// EC2 cannot stop the one-time spot instance of an instant fleet;
+		// CreateImage reboots it instead.
+		steps = append(steps,
+			&amibuild.StepStopInstance{
+				Region:      region,
+				Wait:        wait,
+				DisableStop: c.DisableStopInstance,
+			},
+		)
+	}
 	if c.SkipCreateAMI {
 		return steps
 	}

@@ -212,3 +212,61 @@ func TestBuilderKeepsGivenSnapshots(t *testing.T) {
 		t.Errorf("steps: create image %t, deregister existing %t", create, dereg)
 	}
 }
+
+// TestBuilderSpot checks the ami-ebs side of the spot options: the
+// deprecated ones warn, ENA and SR-IOV support are refused (they are set on
+// the stopped instance), and a spot instance is not stopped.
+func TestBuilderSpot(t *testing.T) {
+	tests := []struct {
+		name     string
+		set      map[string]any
+		wantErr  string
+		warnings []string
+		stops    bool
+	}{
+		{name: "on demand stops the instance", set: map[string]any{}, stops: true},
+		{name: "spot price 0 is on demand", set: map[string]any{"spot_price": "0"}, stops: true},
+		{name: "spot is not stopped", set: map[string]any{"spot_price": "auto"}},
+		{name: "deprecated options warn", set: map[string]any{"spot_price": "0.1", "spot_price_auto_product": "Linux/UNIX", "block_duration_minutes": 60},
+			warnings: []string{"spot_price_auto_product is deprecated", "block_duration_minutes is deprecated"}},
+		{name: "ena with spot", set: map[string]any{"spot_price": "auto", "ena_support": true}, wantErr: "ena_support, sriov_support: not valid with spot_price"},
+		{name: "sriov with spot", set: map[string]any{"spot_price": "auto", "sriov_support": true}, wantErr: "ena_support, sriov_support: not valid with spot_price"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AWS_REGION", "")
+			raw := validRaw()
+			for k, v := range tc.set {
+				raw[k] = v
+			}
+			var b Builder
+			_, warnings, err := b.Prepare(raw)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(warnings) != len(tc.warnings) {
+				t.Fatalf("warnings %q, want %d", warnings, len(tc.warnings))
+			}
+			for i, w := range tc.warnings {
+				if !strings.Contains(warnings[i], w) {
+					t.Errorf("warning %q lacks %q", warnings[i], w)
+				}
+			}
+			stops := false
+			for _, s := range b.steps("us-east-1", nil) {
+				if _, ok := s.(*amibuild.StepStopInstance); ok {
+					stops = true
+				}
+			}
+			if stops != tc.stops {
+				t.Errorf("the steps stop the instance: %t, want %t", stops, tc.stops)
+			}
+		})
+	}
+}

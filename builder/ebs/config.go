@@ -94,6 +94,7 @@ func (c *Config) Prepare(raws ...any) ([]string, error) {
 	if f := c.SourceAMIFilter; !f.Empty() && !f.MostRecent {
 		warnings = append(warnings, "source_ami_filter without most_recent = true fails when more than one image matches")
 	}
+	warnings = append(warnings, c.SpotWarnings()...)
 	return warnings, nil
 }
 
@@ -108,6 +109,9 @@ func (c *Config) prepareEBS() []error {
 	}
 	if c.AMIVirtType == "paravirtual" && (c.AMIENASupport.True() || c.AMISriovNetSupport) {
 		add("ami_virtualization_type: enhanced networking (ena_support, sriov_support) needs an hvm AMI, not paravirtual")
+	}
+	if c.IsSpotInstance() && (c.AMIENASupport.True() || c.AMISriovNetSupport) {
+		add("ena_support, sriov_support: not valid with spot_price; they are set on the stopped build instance, and a spot instance is not stopped (use a source AMI that already has ENA or SR-IOV support)")
 	}
 	if c.AMIEncryptBootVolume.True() {
 		for i, m := range c.LaunchMappings {

@@ -570,6 +570,7 @@ func (c *Config) warnings() []string {
 	if f := c.SourceAMIFilter; !f.Empty() && !f.MostRecent {
 		w = append(w, "source_ami_filter without most_recent = true fails when more than one image matches")
 	}
+	w = append(w, c.SpotWarnings()...)
 	return w
 }
 

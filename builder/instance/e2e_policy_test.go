@@ -21,17 +21,20 @@ var instancePolicyPath = filepath.Join("..", "..", "example", "iam", "ami-instan
 // optionalInstanceActions are actions of the policy that the build below
 // does not call, each with the code path that needs it.
 var optionalInstanceActions = map[string]string{
-	"ec2:CreateKeyPair":          "the temporary key pair, made when neither ssh_private_key_file nor ssh_keypair_name is set (the build below uses the test sshd's key)",
-	"ec2:DeleteKeyPair":          "deleting the temporary key pair",
-	"ec2:DescribeSubnets":        "subnet_id: the temporary security group goes into the subnet's VPC",
-	"ec2:DescribeKeyPairs":       "finding the temporary key pair a CreateKeyPair with a lost answer made",
-	"ec2:DescribeSecurityGroups": "finding the temporary security group a CreateSecurityGroup with a lost answer made",
-	"s3:ListBucket":              "HeadBucket when GetBucketLocation is denied, HeadObject answering 404 rather than 403 for a key not yet stored (the check that no bundle manifest is at s3_prefix fails without it on AWS), and deleting a bundle by prefix when its manifest is gone",
-
-	// Network selection (vpc_filter, subnet_filter, security_group_filter,
-	// associate_public_ip_address without a subnet).
+	"ec2:CreateKeyPair":                 "the temporary key pair, made when neither ssh_private_key_file nor ssh_keypair_name is set (the build below uses the test sshd's key)",
+	"ec2:DeleteKeyPair":                 "deleting the temporary key pair",
+	"ec2:DescribeSubnets":               "subnet_id: the temporary security group goes into the subnet's VPC",
+	"ec2:DescribeKeyPairs":              "finding the temporary key pair a CreateKeyPair with a lost answer made",
+	"ec2:DescribeSecurityGroups":        "finding the temporary security group a CreateSecurityGroup with a lost answer made",
+	"s3:ListBucket":                     "HeadBucket when GetBucketLocation is denied, HeadObject answering 404 rather than 403 for a key not yet stored (the check that no bundle manifest is at s3_prefix fails without it on AWS), and deleting a bundle by prefix when its manifest is gone",
 	"ec2:DescribeVpcs":                  "vpc_filter finds the VPC; a vpc_id without a subnet must be the default VPC; associate_public_ip_address without a subnet looks for the default VPC",
 	"ec2:DescribeInstanceTypeOfferings": "associate_public_ip_address without a subnet: the subnet is chosen in a zone that offers the instance type",
+	"ec2:CreateLaunchTemplate":          "spot_price: the launch template of the spot build instance",
+	"ec2:CreateFleet":                   "spot_price: the instant fleet that launches the spot build instance",
+	"ec2:DeleteFleets":                  "spot_price: ending the fleet, with its instance, when the build ends",
+	"ec2:DeleteLaunchTemplate":          "spot_price: deleting the launch template when the build ends",
+	"ec2:DescribeLaunchTemplates":       "spot_price: finding the launch template a CreateLaunchTemplate with a lost answer made",
+	"ec2:DescribeFleets":                "spot_price: finding the fleet a CreateFleet with a lost answer made",
 }
 
 // TestE2EPolicy builds an instance-store AMI through the recording proxy,

@@ -27,6 +27,8 @@ type Leaks struct {
 	Images           []string // owned by the caller
 	Snapshots        []string // owned by the caller
 	Volumes          []string
+	LaunchTemplates  []string
+	Fleets           []string // EC2 Fleets not deleted
 	S3Buckets        []string
 	S3Objects        []string
 	MultipartUploads []string
@@ -48,6 +50,8 @@ func (l *Leaks) lists() []struct {
 		{"images", &l.Images},
 		{"snapshots", &l.Snapshots},
 		{"volumes", &l.Volumes},
+		{"launch templates", &l.LaunchTemplates},
+		{"fleets", &l.Fleets},
 		{"S3 buckets", &l.S3Buckets},
 		{"S3 objects", &l.S3Objects},
 		{"S3 multipart uploads", &l.MultipartUploads},
@@ -275,6 +279,30 @@ func regionInventory(ctx context.Context, endpoint, region, account string) (Lea
 		}
 		for _, v := range page.Volumes {
 			l.Volumes = append(l.Volumes, id(v.VolumeId))
+		}
+	}
+	templates := ec2.NewDescribeLaunchTemplatesPaginator(c, &ec2.DescribeLaunchTemplatesInput{})
+	for templates.HasMorePages() {
+		page, err := templates.NextPage(ctx)
+		if err != nil {
+			return l, fmt.Errorf("describe launch templates in %s: %w", region, err)
+		}
+		for _, t := range page.LaunchTemplates {
+			l.LaunchTemplates = append(l.LaunchTemplates, id(t.LaunchTemplateId))
+		}
+	}
+
+	// A deleted fleet stays listed for a while in a deleted* state.
+	fleets := ec2.NewDescribeFleetsPaginator(c, &ec2.DescribeFleetsInput{})
+	for fleets.HasMorePages() {
+		page, err := fleets.NextPage(ctx)
+		if err != nil {
+			return l, fmt.Errorf("describe fleets in %s: %w", region, err)
+		}
+		for _, f := range page.Fleets {
+			if !strings.HasPrefix(string(f.FleetState), "deleted") {
+				l.Fleets = append(l.Fleets, id(f.FleetId))
+			}
 		}
 	}
 	return l, nil

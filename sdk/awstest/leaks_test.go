@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +83,20 @@ func TestLeaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lt, err := ec2c.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String("temp-lt"), LaunchTemplateData: &ec2types.RequestLaunchTemplateData{
+		ImageId: aws.String("ami-12345678"), InstanceType: ec2types.InstanceTypeT3Micro}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ltID := aws.ToString(lt.LaunchTemplate.LaunchTemplateId)
+	fleet, err := ec2c.CreateFleet(ctx, &ec2.CreateFleetInput{Type: ec2types.FleetTypeInstant,
+		TargetCapacitySpecification: &ec2types.TargetCapacitySpecificationRequest{TotalTargetCapacity: aws.Int32(1), DefaultTargetCapacityType: ec2types.DefaultTargetCapacityTypeSpot},
+		LaunchTemplateConfigs:       []ec2types.FleetLaunchTemplateConfigRequest{{LaunchTemplateSpecification: &ec2types.FleetLaunchTemplateSpecificationRequest{LaunchTemplateId: aws.String(ltID), Version: aws.String("1")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleetID := aws.ToString(fleet.FleetId)
+	fleetInst := fleet.Instances[0].InstanceIds[0]
 	must(s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("temp-bucket")}))
 	must(s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("user-bucket"), Key: aws.String("bundle/part.0"), Body: bytes.NewReader([]byte("part"))}))
 	mpu, err := s3c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("user-bucket"), Key: aws.String("bundle/big")})
@@ -104,11 +119,13 @@ func TestLeaks(t *testing.T) {
 		return out
 	}
 	want := Leaks{
-		Instances:        r(instID),
+		Instances:        r(sortedIDs(instID, fleetInst)...),
 		KeyPairs:         r("temp-kp"),
 		SecurityGroups:   r(aws.ToString(sg.GroupId)),
 		Images:           r(imgID),
 		Snapshots:        r(imgSnaps...),
+		LaunchTemplates:  r(ltID),
+		Fleets:           r(fleetID),
 		S3Buckets:        []string{"temp-bucket"},
 		S3Objects:        []string{"user-bucket/bundle/part.0"},
 		MultipartUploads: []string{"user-bucket/bundle/big#" + aws.ToString(mpu.UploadId)},
@@ -131,6 +148,9 @@ func TestLeaks(t *testing.T) {
 
 	// Clean everything up: no leaks again.
 	must(ec2c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{instID}}))
+	// Deleting the fleet terminates its instance.
+	must(ec2c.DeleteFleets(ctx, &ec2.DeleteFleetsInput{FleetIds: []string{fleetID}, TerminateInstances: aws.Bool(true)}))
+	must(ec2c.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(ltID)}))
 	must(ec2c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(imgID)}))
 	for _, s := range imgSnaps {
 		must(ec2c.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(s)}))
@@ -168,6 +188,12 @@ func TestListLeaksErrors(t *testing.T) {
 	if _, err := TakeSnapshot(ctx, "http://127.0.0.1:"+itoa(port), []string{"us-east-1"}); err == nil {
 		t.Error("TakeSnapshot against a closed port succeeded")
 	}
+}
+
+func sortedIDs(ids ...string) []string {
+	out := append([]string(nil), ids...)
+	sort.Strings(out)
+	return out
 }
 
 func snapshotIDs(img ec2types.Image) []string {

@@ -98,3 +98,42 @@ func ExampleGetWindowsPassword() {
 }
 
 func connectWinRM(user, password string) {}
+
+// Launch a spot build instance on whichever of three types has capacity,
+// paying at most the on-demand price, and remove the fleet, the instance
+// and the launch template afterwards.
+func ExampleRunSpot() {
+	ctx := context.Background()
+	sess, err := awscfg.New(ctx, awscfg.Config{Region: "us-east-1"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := sess.EC2("")
+
+	var l ledger.Ledger
+	defer func() {
+		undoCtx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if err := l.Undo(undoCtx); err != nil {
+			log.Print(err)
+		}
+	}()
+	out, err := instance.RunSpot(ctx, client, &instance.RunSpotInput{
+		RunInput: instance.RunInput{
+			ImageID:  "ami-0123456789abcdef0",
+			SubnetID: "subnet-0123456789abcdef0",
+			Wait:     instance.WaitOptions{MaxWait: 10 * time.Minute},
+		},
+		InstanceTypes:      []string{"c6i.large", "c5.large", "m6i.large"},
+		AllocationStrategy: "price-capacity-optimized",
+		FleetTags:          map[string]string{"Purpose": "image build"},
+	}, func(o *instance.Options) { o.Ledger = &l; o.Logf = log.Printf })
+	var fe *instance.FleetLaunchError
+	if errors.As(err, &fe) && fe.Capacity() {
+		log.Fatalf("no spot capacity for %v; try again later or with other types", fe.InstanceTypes)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("spot instance %s (%s) from fleet %s", aws.ToString(out.Instance.InstanceId), out.Instance.InstanceType, out.FleetID)
+}

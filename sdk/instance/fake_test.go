@@ -34,6 +34,13 @@ type fakeEC2 struct {
 	describeOfferings  func(*ec2.DescribeInstanceTypeOfferingsInput) (*ec2.DescribeInstanceTypeOfferingsOutput, error)
 	modifyInstanceAttr func(*ec2.ModifyInstanceAttributeInput) (*ec2.ModifyInstanceAttributeOutput, error)
 	getPasswordData    func(*ec2.GetPasswordDataInput) (*ec2.GetPasswordDataOutput, error)
+	createLT           func(*ec2.CreateLaunchTemplateInput) (*ec2.CreateLaunchTemplateOutput, error)
+	deleteLT           func(*ec2.DeleteLaunchTemplateInput) (*ec2.DeleteLaunchTemplateOutput, error)
+	describeLTs        func(*ec2.DescribeLaunchTemplatesInput) (*ec2.DescribeLaunchTemplatesOutput, error)
+	createFleet        func(*ec2.CreateFleetInput) (*ec2.CreateFleetOutput, error)
+	deleteFleets       func(*ec2.DeleteFleetsInput) (*ec2.DeleteFleetsOutput, error)
+	describeFleets     func(*ec2.DescribeFleetsInput) (*ec2.DescribeFleetsOutput, error)
+	createTags         func(*ec2.CreateTagsInput) (*ec2.CreateTagsOutput, error)
 
 	mu    sync.Mutex
 	calls []string
@@ -50,6 +57,7 @@ var _ interface {
 	NetworkAPI
 	DescribeSecurityGroupsAPI
 	PasswordDataAPI
+	SpotAPI
 } = (*fakeEC2)(nil)
 
 func (f *fakeEC2) log(op string, args ...string) {
@@ -173,6 +181,41 @@ func (f *fakeEC2) ModifyInstanceAttribute(_ context.Context, in *ec2.ModifyInsta
 func (f *fakeEC2) GetPasswordData(_ context.Context, in *ec2.GetPasswordDataInput, _ ...func(*ec2.Options)) (*ec2.GetPasswordDataOutput, error) {
 	f.log("GetPasswordData", aws.ToString(in.InstanceId))
 	return call(f.getPasswordData, in)
+}
+
+func (f *fakeEC2) CreateLaunchTemplate(_ context.Context, in *ec2.CreateLaunchTemplateInput, _ ...func(*ec2.Options)) (*ec2.CreateLaunchTemplateOutput, error) {
+	f.log("CreateLaunchTemplate", aws.ToString(in.LaunchTemplateName))
+	return call(f.createLT, in)
+}
+
+func (f *fakeEC2) DeleteLaunchTemplate(_ context.Context, in *ec2.DeleteLaunchTemplateInput, _ ...func(*ec2.Options)) (*ec2.DeleteLaunchTemplateOutput, error) {
+	f.log("DeleteLaunchTemplate", aws.ToString(in.LaunchTemplateId))
+	return call(f.deleteLT, in)
+}
+
+func (f *fakeEC2) DescribeLaunchTemplates(_ context.Context, in *ec2.DescribeLaunchTemplatesInput, _ ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplatesOutput, error) {
+	f.log("DescribeLaunchTemplates", in.LaunchTemplateNames...)
+	return call(f.describeLTs, in)
+}
+
+func (f *fakeEC2) CreateFleet(_ context.Context, in *ec2.CreateFleetInput, _ ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error) {
+	f.log("CreateFleet", string(in.Type))
+	return call(f.createFleet, in)
+}
+
+func (f *fakeEC2) DescribeFleets(_ context.Context, in *ec2.DescribeFleetsInput, _ ...func(*ec2.Options)) (*ec2.DescribeFleetsOutput, error) {
+	f.log("DescribeFleets", in.FleetIds...)
+	return call(f.describeFleets, in)
+}
+
+func (f *fakeEC2) DeleteFleets(_ context.Context, in *ec2.DeleteFleetsInput, _ ...func(*ec2.Options)) (*ec2.DeleteFleetsOutput, error) {
+	f.log("DeleteFleets", in.FleetIds...)
+	return call(f.deleteFleets, in)
+}
+
+func (f *fakeEC2) CreateTags(_ context.Context, in *ec2.CreateTagsInput, _ ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
+	f.log("CreateTags", in.Resources...)
+	return call(f.createTags, in)
 }
 
 func apiErr(code string) error {

@@ -44,3 +44,25 @@ func TestLaunchSettingsApply(t *testing.T) {
 		t.Errorf("preference %+v placement %+v", req.CapacityReservationSpecification, req.Placement)
 	}
 }
+
+func TestLaunchSettingsApplyTemplate(t *testing.T) {
+	d := &types.RequestLaunchTemplateData{Placement: &types.LaunchTemplatePlacementRequest{AvailabilityZone: aws.String("us-east-1b")}}
+	(&LaunchSettings{
+		Tenancy: "dedicated", CapacityReservationPreference: "none", ShutdownBehavior: "stop",
+		LicenseConfigurationARNs: []string{"arn:1"}, NoEphemeral: true,
+	}).applyTemplate(d)
+	if d.Placement.Tenancy != "dedicated" || aws.ToString(d.Placement.AvailabilityZone) != "us-east-1b" {
+		t.Errorf("placement %+v", d.Placement)
+	}
+	if d.CapacityReservationSpecification.CapacityReservationPreference != "none" || d.InstanceInitiatedShutdownBehavior != "stop" {
+		t.Errorf("capacity %+v shutdown %v", d.CapacityReservationSpecification, d.InstanceInitiatedShutdownBehavior)
+	}
+	if len(d.LicenseSpecifications) != 1 || len(d.BlockDeviceMappings) != 26 {
+		t.Errorf("licenses %+v, %d mappings", d.LicenseSpecifications, len(d.BlockDeviceMappings))
+	}
+	d = &types.RequestLaunchTemplateData{}
+	(*LaunchSettings)(nil).applyTemplate(d)
+	if d.Placement != nil || d.CreditSpecification != nil {
+		t.Error("nil settings changed the template")
+	}
+}

@@ -1,0 +1,653 @@
+package instance
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
+)
+
+// Kinds of the resources RunSpot records besides the instance.
+const (
+	// KindLaunchTemplate is a launch template; its ID is "lt-…".
+	KindLaunchTemplate ledger.Kind = "launch-template"
+	// KindFleet is an EC2 Fleet; its ID is "fleet-…".
+	KindFleet ledger.Kind = "fleet"
+)
+
+// SpotAPI is the client behaviour RunSpot needs: the launch template, the
+// fleet, the instance, and the tags of the spot request.
+type SpotAPI interface {
+	CreateLaunchTemplate(ctx context.Context, in *ec2.CreateLaunchTemplateInput, optFns ...func(*ec2.Options)) (*ec2.CreateLaunchTemplateOutput, error)
+	DeleteLaunchTemplate(ctx context.Context, in *ec2.DeleteLaunchTemplateInput, optFns ...func(*ec2.Options)) (*ec2.DeleteLaunchTemplateOutput, error)
+	// DescribeLaunchTemplates finds the template a failed create may have
+	// made.
+	DescribeLaunchTemplates(ctx context.Context, in *ec2.DescribeLaunchTemplatesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplatesOutput, error)
+	CreateFleet(ctx context.Context, in *ec2.CreateFleetInput, optFns ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error)
+	// DescribeFleets finds the fleet a failed create may have made.
+	DescribeFleets(ctx context.Context, in *ec2.DescribeFleetsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeFleetsOutput, error)
+	DeleteFleets(ctx context.Context, in *ec2.DeleteFleetsInput, optFns ...func(*ec2.Options)) (*ec2.DeleteFleetsOutput, error)
+	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+	TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, optFns ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+	// CreateTags tags the spot instance request (SpotTags).
+	CreateTags(ctx context.Context, in *ec2.CreateTagsInput, optFns ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+}
+
+var _ SpotAPI = (*ec2.Client)(nil)
+
+// Spot allocation strategies accepted by RunSpotInput.AllocationStrategy.
+var SpotAllocationStrategies = []string{"price-capacity-optimized", "capacity-optimized", "diversified", "lowest-price"}
+
+// RunSpotInput describes a spot instance to launch through an EC2 Fleet.
+type RunSpotInput struct {
+	// RunInput describes the instance. InstanceType is used when
+	// InstanceTypes is empty; ClientToken is the fleet's idempotency token.
+	RunInput
+	// InstanceTypes are the instance types the fleet may choose from, in
+	// place of RunInput.InstanceType.
+	InstanceTypes []string
+	// MaxPrice is the highest price per instance-hour, in US dollars, such
+	// as "0.05". Empty means the on-demand price of the chosen type.
+	MaxPrice string
+	// AllocationStrategy decides which spot pool the fleet launches from:
+	// one of SpotAllocationStrategies. Empty means EC2's default
+	// (lowest-price).
+	AllocationStrategy string
+	// SpotTags go on the launch template and on the spot instance request.
+	SpotTags map[string]string
+	// FleetTags go on the fleet.
+	FleetTags map[string]string
+	// LaunchTemplateName names the temporary launch template. Empty means
+	// "ami-build-fleet-" and a random suffix.
+	LaunchTemplateName string
+}
+
+// RunSpotOutput is the result of RunSpot.
+type RunSpotOutput struct {
+	// Instance is the instance as described once it is running.
+	Instance types.Instance
+	// FleetID is the instant fleet that launched it.
+	FleetID string
+	// LaunchTemplateID and LaunchTemplateName name the temporary launch
+	// template.
+	LaunchTemplateID, LaunchTemplateName string
+	// ClientToken is the idempotency token of the launch template and the
+	// fleet; the instance carries it in the CreateTokenTag tag.
+	ClientToken string
+}
+
+// FleetLaunchError is the error of a fleet that answered without launching
+// an instance, for example because no spot capacity was available for any
+// of the instance types at the price. Usable with errors.As.
+type FleetLaunchError struct {
+	// Region is where the fleet was created.
+	Region string
+	// FleetID is the fleet, when EC2 reported one.
+	FleetID string
+	// InstanceTypes are the types the fleet tried.
+	InstanceTypes []string
+	// Errors are the launch errors EC2 reported.
+	Errors []FleetLaunchFailure
+}
+
+// FleetLaunchFailure is one launch error of a fleet.
+type FleetLaunchFailure struct {
+	// InstanceType is the type the error is about, when EC2 said.
+	InstanceType string
+	// Code and Message are EC2's, such as InsufficientInstanceCapacity.
+	Code, Message string
+}
+
+func (e *FleetLaunchError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "no spot instance was launched in %s for instance types %s", e.Region, strings.Join(e.InstanceTypes, ", "))
+	if e.FleetID != "" {
+		fmt.Fprintf(&b, " (fleet %s)", e.FleetID)
+	}
+	if len(e.Errors) == 0 {
+		b.WriteString(": EC2 reported no reason")
+		return b.String()
+	}
+	var reasons []string
+	for _, f := range e.Errors {
+		r := f.Code
+		if f.Message != "" {
+			r += ": " + f.Message
+		}
+		if f.InstanceType != "" {
+			r = f.InstanceType + ": " + r
+		}
+		if !slices.Contains(reasons, r) {
+			reasons = append(reasons, r)
+		}
+	}
+	b.WriteString(": ")
+	b.WriteString(strings.Join(reasons, "; "))
+	return b.String()
+}
+
+// Capacity reports whether every error is a lack of spot capacity or a
+// price below the spot price: retrying later or with other instance types
+// may succeed.
+func (e *FleetLaunchError) Capacity() bool {
+	if len(e.Errors) == 0 {
+		return false
+	}
+	for _, f := range e.Errors {
+		switch f.Code {
+		case "InsufficientInstanceCapacity", "SpotMaxPriceTooLow", "MaxSpotInstanceCountExceeded", "InsufficientCapacity", "UnfulfillableCapacity":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// RunSpot launches one spot instance and waits until it is running, as
+// HashiCorp's amazon builders do: it creates a launch template for the
+// build (spot market options with MaxPrice, or the on-demand price when
+// MaxPrice is empty), then an EC2 Fleet of type instant with a target of
+// one spot instance, one override per instance type, and the allocation
+// strategy. With Options.Ledger set, it records the launch template (undo:
+// delete it), the instance (undo: terminate it and wait) and the fleet
+// (undo: delete it with its instances; an instant fleet launches nothing
+// after it answered, so this only ends it and cancels its spot request),
+// each as soon as AWS returns its ID. Undoing in reverse order deletes the
+// fleet, terminates the instance, then deletes the template.
+//
+// When the fleet launches nothing, the error is a *FleetLaunchError naming
+// the instance types tried and EC2's reasons; the launch template is then
+// deleted again before RunSpot returns.
+//
+// Both creates carry one client token, which the SDK reuses when it
+// retries. The token is also set as the CreateTokenTag tag of the launch
+// template and of every instance launched from it. When a create still
+// fails (every answer lost, or ctx cancelled while the request was in
+// flight), the launch template with the name and the token, and the
+// instances with the token, are removed before RunSpot returns (or
+// recorded in Options.Ledger when that fails).
+func RunSpot(ctx context.Context, api SpotAPI, in *RunSpotInput, optFns ...func(*Options)) (*RunSpotOutput, error) {
+	o := newOptions(optFns)
+	region := regionOf(api)
+	typesTried := in.InstanceTypes
+	if len(typesTried) == 0 && in.InstanceType != "" {
+		typesTried = []string{in.InstanceType}
+	}
+	if in.ImageID == "" || len(typesTried) == 0 {
+		return nil, fmt.Errorf("run spot instance in %s: image ID and an instance type are required", region)
+	}
+	if s := in.AllocationStrategy; s != "" && !slices.Contains(SpotAllocationStrategies, s) {
+		return nil, fmt.Errorf("run spot instance in %s: allocation strategy %q is unknown; valid are %s", region, s, strings.Join(SpotAllocationStrategies, ", "))
+	}
+	token := in.ClientToken
+	if token == "" {
+		token = randomSuffix(16)
+	}
+	name := in.LaunchTemplateName
+	if name == "" {
+		name = "ami-build-fleet-" + randomSuffix(8)
+	}
+	what := fmt.Sprintf("spot instance of type %s from %s in %s", strings.Join(typesTried, "|"), in.ImageID, region)
+
+	lt, err := createSpotLaunchTemplate(ctx, api, in, name, token, o)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", what, err)
+	}
+	out := &RunSpotOutput{LaunchTemplateID: lt, LaunchTemplateName: name, ClientToken: token}
+	// removeTemplate deletes the launch template again when the fleet
+	// launched nothing.
+	removeTemplate := func(err error) error {
+		rctx, cancel := recoveryContext(ctx)
+		defer cancel()
+		if derr := DeleteLaunchTemplate(rctx, api, lt, o.undoOptions()); derr != nil {
+			return errors.Join(err, derr)
+		}
+		if o.Ledger != nil {
+			o.Ledger.Forget(KindLaunchTemplate, lt)
+		}
+		return err
+	}
+
+	req := &ec2.CreateFleetInput{
+		Type:        types.FleetTypeInstant,
+		ClientToken: aws.String(token),
+		TargetCapacitySpecification: &types.TargetCapacitySpecificationRequest{
+			TotalTargetCapacity:       aws.Int32(1),
+			DefaultTargetCapacityType: types.DefaultTargetCapacityTypeSpot,
+		},
+		LaunchTemplateConfigs: []types.FleetLaunchTemplateConfigRequest{{
+			LaunchTemplateSpecification: &types.FleetLaunchTemplateSpecificationRequest{
+				LaunchTemplateId: aws.String(lt),
+				Version:          aws.String("1"),
+			},
+		}},
+		TagSpecifications: tagSpec(types.ResourceTypeFleet, withToken(in.FleetTags, token)),
+	}
+	for _, it := range in.InstanceTypes {
+		req.LaunchTemplateConfigs[0].Overrides = append(req.LaunchTemplateConfigs[0].Overrides,
+			types.FleetLaunchTemplateOverridesRequest{InstanceType: types.InstanceType(it)})
+	}
+	if in.AllocationStrategy != "" {
+		req.SpotOptions = &types.SpotOptionsRequest{AllocationStrategy: types.SpotAllocationStrategy(in.AllocationStrategy)}
+	}
+	o.logf("launching a %s through an instant fleet with launch template %s", what, lt)
+	fleet, err := api.CreateFleet(ctx, req)
+	if err != nil {
+		err = fmt.Errorf("run %s: create fleet: %w", what, err)
+		if rerr := o.removeLostFleet(ctx, api, in, token); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return nil, removeTemplate(err)
+	}
+	out.FleetID = aws.ToString(fleet.FleetId)
+	var ids []string
+	for _, fi := range fleet.Instances {
+		ids = append(ids, fi.InstanceIds...)
+	}
+	if len(ids) == 0 {
+		ferr := &FleetLaunchError{Region: region, FleetID: out.FleetID, InstanceTypes: typesTried}
+		for _, e := range fleet.Errors {
+			f := FleetLaunchFailure{Code: aws.ToString(e.ErrorCode), Message: aws.ToString(e.ErrorMessage)}
+			if e.LaunchTemplateAndOverrides != nil && e.LaunchTemplateAndOverrides.Overrides != nil {
+				f.InstanceType = string(e.LaunchTemplateAndOverrides.Overrides.InstanceType)
+			}
+			ferr.Errors = append(ferr.Errors, f)
+		}
+		// The fleet launched nothing, so there is nothing of it to end.
+		return nil, removeTemplate(ferr)
+	}
+	for _, e := range fleet.Errors {
+		o.logf("the fleet %s reported, besides the instance it launched: %s: %s", out.FleetID, aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage))
+	}
+	id := ids[0]
+	waitUndo := WaitOptions{MinDelay: in.Wait.MinDelay, MaxDelay: in.Wait.MaxDelay, MaxWait: o.UndoWait}
+	for _, iid := range ids {
+		o.record(ledger.KindInstance, iid, region, func(ctx context.Context) error {
+			return Terminate(ctx, api, []string{iid}, waitUndo, o.undoOptions())
+		})
+	}
+	if out.FleetID != "" {
+		fleetID := out.FleetID
+		o.record(KindFleet, fleetID, region, func(ctx context.Context) error {
+			return DeleteFleet(ctx, api, fleetID, o.undoOptions())
+		})
+	}
+	if attempts, ok := retry.GetAttemptResults(fleet.ResultMetadata); ok && len(attempts.Results) > 1 {
+		// A service that ignores the token may have launched an instance
+		// for an attempt whose answer was lost.
+		if rerr := o.terminateLostSpot(ctx, api, in, token, id); rerr != nil {
+			o.logf("%v", rerr)
+		}
+	}
+	if len(ids) > 1 {
+		o.logf("the fleet %s launched %d instances; terminating all but %s", out.FleetID, len(ids), id)
+		if terr := Terminate(ctx, api, ids[1:], waitUndo, o.undoOptions()); terr != nil {
+			o.logf("%v", terr)
+		} else if o.Ledger != nil {
+			for _, extra := range ids[1:] {
+				o.Ledger.Forget(ledger.KindInstance, extra)
+			}
+		}
+	}
+
+	o.logf("waiting for spot instance %s in %s to be running", id, region)
+	described, err := waitState(ctx, api, []string{id}, types.InstanceStateNameRunning, in.Wait)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", what, err)
+	}
+	out.Instance = described[0]
+	if sir := aws.ToString(out.Instance.SpotInstanceRequestId); sir != "" && len(in.SpotTags) > 0 {
+		o.logf("tagging spot request %s", sir)
+		if _, err := api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{sir}, Tags: tagSpec(types.ResourceTypeSpotInstancesRequest, in.SpotTags)[0].Tags}); err != nil {
+			return nil, fmt.Errorf("run %s: tag spot request %s: %w", what, sir, err)
+		}
+	}
+	return out, nil
+}
+
+// createSpotLaunchTemplate creates the launch template of a RunSpot and
+// records it; it returns the template's ID.
+func createSpotLaunchTemplate(ctx context.Context, api SpotAPI, in *RunSpotInput, name, token string, o Options) (string, error) {
+	region := regionOf(api)
+	data := launchTemplateData(&in.RunInput)
+	if len(in.InstanceTypes) > 0 {
+		data.InstanceType = ""
+	}
+	spot := &types.LaunchTemplateSpotMarketOptionsRequest{}
+	if in.MaxPrice != "" {
+		spot.MaxPrice = aws.String(in.MaxPrice)
+	}
+	data.InstanceMarketOptions = &types.LaunchTemplateInstanceMarketOptionsRequest{
+		MarketType:  types.MarketTypeSpot,
+		SpotOptions: spot,
+	}
+	instanceTags := withToken(in.Tags, token)
+	for _, ts := range []struct {
+		rt   types.ResourceType
+		tags map[string]string
+	}{
+		{types.ResourceTypeInstance, instanceTags},
+		{types.ResourceTypeVolume, in.VolumeTags},
+		{types.ResourceTypeNetworkInterface, in.Tags},
+	} {
+		for _, s := range tagSpec(ts.rt, ts.tags) {
+			data.TagSpecifications = append(data.TagSpecifications, types.LaunchTemplateTagSpecificationRequest{ResourceType: s.ResourceType, Tags: s.Tags})
+		}
+	}
+	req := &ec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String(name),
+		LaunchTemplateData: data,
+		ClientToken:        aws.String(token),
+		VersionDescription: aws.String("Launches the spot instance of an image build"),
+		TagSpecifications:  tagSpec(types.ResourceTypeLaunchTemplate, withToken(in.SpotTags, token)),
+	}
+	o.logf("creating launch template %q in %s", name, region)
+	var id string
+	out, err := api.CreateLaunchTemplate(ctx, req)
+	if err == nil && out.LaunchTemplate != nil {
+		id = aws.ToString(out.LaunchTemplate.LaunchTemplateId)
+	} else {
+		if err == nil {
+			err = errors.New("no launch template in the answer")
+		}
+		err = fmt.Errorf("create launch template %q in %s: %w", name, region, err)
+		found, ferr := findLostLaunchTemplate(ctx, api, name, token)
+		switch {
+		case ferr != nil:
+			return "", errors.Join(err, fmt.Errorf("look for launch template %q in %s, which the failed call may have created; delete it by hand if it exists: %w", name, region, ferr))
+		case found == "":
+			return "", err
+		case ctx.Err() != nil:
+			rctx, cancel := recoveryContext(ctx)
+			defer cancel()
+			o.logf("launch template %s (%q) in %s was created although the call failed; deleting it", found, name, region)
+			if derr := DeleteLaunchTemplate(rctx, api, found, o.undoOptions()); derr != nil {
+				o.record(KindLaunchTemplate, found, region, func(ctx context.Context) error {
+					return DeleteLaunchTemplate(ctx, api, found, o.undoOptions())
+				})
+				return "", errors.Join(err, fmt.Errorf("launch template %s was created although the call failed, and could not be deleted: %w", found, derr))
+			}
+			return "", fmt.Errorf("%w (the launch template %s it made anyway was deleted)", err, found)
+		}
+		o.logf("the answer to creating launch template %q in %s was lost; using %s, which the call created", name, region, found)
+		id = found
+	}
+	o.record(KindLaunchTemplate, id, region, func(ctx context.Context) error {
+		return DeleteLaunchTemplate(ctx, api, id, o.undoOptions())
+	})
+	return id, nil
+}
+
+// findLostLaunchTemplate returns the ID of the launch template named name
+// that carries token, or "" when there is none.
+func findLostLaunchTemplate(ctx context.Context, api SpotAPI, name, token string) (string, error) {
+	callerDone := ctx.Err() != nil
+	ctx, cancel := recoveryContext(ctx)
+	defer cancel()
+	ids, err := lookAgain(ctx, callerDone, func() ([]string, error) {
+		out, err := api.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateNames: []string{name}})
+		if isLaunchTemplateNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		var ids []string
+		for _, t := range out.LaunchTemplates {
+			if aws.ToString(t.LaunchTemplateName) == name && hasToken(t.Tags, token) {
+				ids = append(ids, aws.ToString(t.LaunchTemplateId))
+			}
+		}
+		return ids, nil
+	})
+	if err != nil || len(ids) == 0 {
+		return "", err
+	}
+	return ids[0], nil
+}
+
+// removeLostFleet deletes the fleets tagged with token (CreateTokenTag),
+// with their instances, and terminates the instances launched from the
+// launch template (tagged with token too): what a CreateFleet whose answer
+// was lost made. What cannot be removed is recorded in o.Ledger.
+func (o Options) removeLostFleet(ctx context.Context, api SpotAPI, in *RunSpotInput, token string) error {
+	region := regionOf(api)
+	callerDone := ctx.Err() != nil
+	rctx, cancel := recoveryContext(ctx)
+	defer cancel()
+	fleets, err := lookAgain(rctx, callerDone, func() ([]string, error) {
+		var ids []string
+		p := ec2.NewDescribeFleetsPaginator(api, &ec2.DescribeFleetsInput{Filters: []types.Filter{
+			{Name: aws.String("type"), Values: []string{string(types.FleetTypeInstant)}},
+		}})
+		for p.HasMorePages() {
+			page, err := p.NextPage(rctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, f := range page.Fleets {
+				if hasToken(f.Tags, token) && !strings.HasPrefix(string(f.FleetState), "deleted") {
+					ids = append(ids, aws.ToString(f.FleetId))
+				}
+			}
+		}
+		return ids, nil
+	})
+	if err != nil {
+		err = fmt.Errorf("look for fleets tagged %s=%s in %s, which the failed call may have made; delete them by hand if they exist: %w", CreateTokenTag, token, region, err)
+	}
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, id := range fleets {
+		o.logf("fleet %s in %s was created by a call whose answer was lost; deleting it", id, region)
+		if derr := DeleteFleet(rctx, api, id, o.undoOptions()); derr != nil {
+			o.record(KindFleet, id, region, func(ctx context.Context) error {
+				return DeleteFleet(ctx, api, id, o.undoOptions())
+			})
+			errs = append(errs, fmt.Errorf("fleet %s was created although the call failed, and could not be deleted: %w", id, derr))
+		}
+	}
+	// The instances: those of the fleets deleted above are terminating; a
+	// fleet not found yet may have launched one as well.
+	if terr := o.terminateLostSpot(ctx, api, in, token, ""); terr != nil {
+		errs = append(errs, terr)
+	}
+	return errors.Join(errs...)
+}
+
+// terminateLostSpot terminates the instances launched from a RunSpot's
+// launch template (they carry token in CreateTokenTag), except keep: those
+// a CreateFleet whose answer was lost made.
+func (o Options) terminateLostSpot(ctx context.Context, api SpotAPI, in *RunSpotInput, token, keep string) error {
+	region := regionOf(api)
+	callerDone := ctx.Err() != nil
+	ctx, cancel := recoveryContext(ctx)
+	defer cancel()
+	ids, err := lookAgain(ctx, callerDone, func() ([]string, error) {
+		var ids []string
+		p := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{Filters: []types.Filter{
+			{Name: aws.String("tag:" + CreateTokenTag), Values: []string{token}},
+			{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
+		}})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range page.Reservations {
+				for _, i := range r.Instances {
+					if id := aws.ToString(i.InstanceId); hasToken(i.Tags, token) && id != keep {
+						ids = append(ids, id)
+					}
+				}
+			}
+		}
+		return ids, nil
+	})
+	if err != nil {
+		return fmt.Errorf("look for instances tagged %s=%s in %s, which the failed fleet may have launched; terminate them by hand if they exist: %w", CreateTokenTag, token, region, err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	o.logf("instance %s in %s was launched by a fleet whose answer was lost; terminating it", strings.Join(ids, ","), region)
+	w := WaitOptions{MinDelay: in.Wait.MinDelay, MaxDelay: in.Wait.MaxDelay, MaxWait: o.UndoWait}
+	if err := Terminate(ctx, api, ids, w, o.undoOptions()); err != nil {
+		for _, id := range ids {
+			o.record(ledger.KindInstance, id, region, func(ctx context.Context) error {
+				return Terminate(ctx, api, []string{id}, w, o.undoOptions())
+			})
+		}
+		return fmt.Errorf("instance %s was launched by a fleet whose answer was lost and could not be terminated: %w", strings.Join(ids, ","), err)
+	}
+	return nil
+}
+
+// LaunchTemplateAPI is the client behaviour DeleteLaunchTemplate needs.
+type LaunchTemplateAPI interface {
+	DeleteLaunchTemplate(ctx context.Context, in *ec2.DeleteLaunchTemplateInput, optFns ...func(*ec2.Options)) (*ec2.DeleteLaunchTemplateOutput, error)
+}
+
+// DeleteLaunchTemplate deletes a launch template by ID. A template that does
+// not exist is not an error.
+func DeleteLaunchTemplate(ctx context.Context, api LaunchTemplateAPI, id string, optFns ...func(*Options)) error {
+	o := newOptions(optFns)
+	region := regionOf(api)
+	o.logf("deleting launch template %s in %s", id, region)
+	_, err := api.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(id)})
+	if err != nil && !isLaunchTemplateNotFound(err) {
+		return fmt.Errorf("delete launch template %s in %s: %w", id, region, err)
+	}
+	return nil
+}
+
+// FleetAPI is the client behaviour DeleteFleet needs.
+type FleetAPI interface {
+	DeleteFleets(ctx context.Context, in *ec2.DeleteFleetsInput, optFns ...func(*ec2.Options)) (*ec2.DeleteFleetsOutput, error)
+}
+
+// DeleteFleet deletes an EC2 Fleet and terminates its instances (EC2
+// requires that for instant fleets), which also cancels its spot requests.
+// A fleet that does not exist, or is already deleted, is not an error.
+func DeleteFleet(ctx context.Context, api FleetAPI, fleetID string, optFns ...func(*Options)) error {
+	o := newOptions(optFns)
+	region := regionOf(api)
+	o.logf("deleting fleet %s in %s", fleetID, region)
+	out, err := api.DeleteFleets(ctx, &ec2.DeleteFleetsInput{FleetIds: []string{fleetID}, TerminateInstances: aws.Bool(true)})
+	if err != nil {
+		if apiCode(err) == codeFleetNotFound {
+			return nil
+		}
+		return fmt.Errorf("delete fleet %s in %s: %w", fleetID, region, err)
+	}
+	for _, u := range out.UnsuccessfulFleetDeletions {
+		if u.Error == nil {
+			continue
+		}
+		switch u.Error.Code {
+		case types.DeleteFleetErrorCodeFleetIdDoesNotExist, types.DeleteFleetErrorCodeFleetNotInDeletableState:
+			o.logf("fleet %s in %s is already gone (%s)", fleetID, region, u.Error.Code)
+		default:
+			return fmt.Errorf("delete fleet %s in %s: %s: %s", fleetID, region, u.Error.Code, aws.ToString(u.Error.Message))
+		}
+	}
+	return nil
+}
+
+// launchTemplateData is the launch template form of what Run passes to
+// RunInstances.
+func launchTemplateData(in *RunInput) *types.RequestLaunchTemplateData {
+	d := &types.RequestLaunchTemplateData{
+		ImageId:      aws.String(in.ImageID),
+		InstanceType: types.InstanceType(in.InstanceType),
+	}
+	if in.KeyName != "" {
+		d.KeyName = aws.String(in.KeyName)
+	}
+	if in.UserData != "" {
+		d.UserData = aws.String(base64.StdEncoding.EncodeToString([]byte(in.UserData)))
+	}
+	if p := in.IAMInstanceProfile; p != "" {
+		if strings.HasPrefix(p, "arn:") {
+			d.IamInstanceProfile = &types.LaunchTemplateIamInstanceProfileSpecificationRequest{Arn: aws.String(p)}
+		} else {
+			d.IamInstanceProfile = &types.LaunchTemplateIamInstanceProfileSpecificationRequest{Name: aws.String(p)}
+		}
+	}
+	if in.AvailabilityZone != "" {
+		d.Placement = &types.LaunchTemplatePlacementRequest{AvailabilityZone: aws.String(in.AvailabilityZone)}
+	}
+	if in.EBSOptimized {
+		d.EbsOptimized = aws.Bool(true)
+	}
+	if m := in.MetadataOptions; m != nil {
+		d.MetadataOptions = &types.LaunchTemplateInstanceMetadataOptionsRequest{
+			HttpEndpoint:            types.LaunchTemplateInstanceMetadataEndpointState(m.HttpEndpoint),
+			HttpTokens:              types.LaunchTemplateHttpTokensState(m.HttpTokens),
+			HttpPutResponseHopLimit: m.HttpPutResponseHopLimit,
+			InstanceMetadataTags:    types.LaunchTemplateInstanceMetadataTagsState(m.InstanceMetadataTags),
+		}
+	}
+	for _, m := range in.BlockDeviceMappings {
+		r := types.LaunchTemplateBlockDeviceMappingRequest{DeviceName: m.DeviceName, VirtualName: m.VirtualName, NoDevice: m.NoDevice}
+		if e := m.Ebs; e != nil {
+			r.Ebs = &types.LaunchTemplateEbsBlockDeviceRequest{
+				DeleteOnTermination: e.DeleteOnTermination,
+				Encrypted:           e.Encrypted,
+				Iops:                e.Iops,
+				KmsKeyId:            e.KmsKeyId,
+				SnapshotId:          e.SnapshotId,
+				Throughput:          e.Throughput,
+				VolumeSize:          e.VolumeSize,
+				VolumeType:          e.VolumeType,
+			}
+		}
+		d.BlockDeviceMappings = append(d.BlockDeviceMappings, r)
+	}
+	in.Settings.applyTemplate(d)
+	if in.AssociatePublicIP != nil || in.SubnetID != "" {
+		// A subnet or a public IP choice needs an explicit network
+		// interface in a launch template, which then carries the groups.
+		ni := types.LaunchTemplateInstanceNetworkInterfaceSpecificationRequest{
+			DeviceIndex:              aws.Int32(0),
+			AssociatePublicIpAddress: in.AssociatePublicIP,
+			DeleteOnTermination:      aws.Bool(true),
+			Groups:                   slices.Clone(in.SecurityGroupIDs),
+		}
+		if in.SubnetID != "" {
+			ni.SubnetId = aws.String(in.SubnetID)
+		}
+		d.NetworkInterfaces = []types.LaunchTemplateInstanceNetworkInterfaceSpecificationRequest{ni}
+	} else {
+		d.SecurityGroupIds = slices.Clone(in.SecurityGroupIDs)
+	}
+	return d
+}
+
+// AWS error codes of launch templates and fleets.
+const (
+	codeLaunchTemplateIDNotFound   = "InvalidLaunchTemplateId.NotFound"
+	codeLaunchTemplateNameNotFound = "InvalidLaunchTemplateName.NotFoundException"
+	codeFleetNotFound              = "InvalidFleetId.NotFound"
+)
+
+// isLaunchTemplateNotFound reports whether err says a launch template does
+// not exist.
+func isLaunchTemplateNotFound(err error) bool {
+	switch apiCode(err) {
+	case codeLaunchTemplateIDNotFound, codeLaunchTemplateNameNotFound:
+		return true
+	}
+	return false
+}
