@@ -27,7 +27,9 @@ type FaultFunc func(r *http.Request, call Call) *Fault
 //  3. Reset: close the client connection without an answer (TCP RST).
 //  4. Status/Code: answer with an AWS-shaped error document for the
 //     call's service: EC2 <Response><Errors>..., S3 <Error>..., or the
-//     <ErrorResponse> of other query-protocol services such as STS.
+//     <ErrorResponse> of other query-protocol services such as STS; or,
+//     with Body set, answer with Body instead (a stand-in for an API the
+//     target lacks).
 //
 // A Fault with only Delay set adds latency and then forwards normally.
 type Fault struct {
@@ -52,6 +54,13 @@ type Fault struct {
 	Code, Message string
 	// Header holds extra response headers (e.g. Retry-After).
 	Header http.Header
+	// Body, when not nil, is the whole response body, sent with Status
+	// (default 200) and ContentType instead of an error document: an answer
+	// of one's own for an API the target does not implement.
+	Body []byte
+	// ContentType is the Content-Type of Body; empty means
+	// application/x-amz-json-1.1, that of the JSON-protocol services.
+	ContentType string
 }
 
 // String returns Name, or a description of the fault.
@@ -75,18 +84,23 @@ func (f *Fault) String() string {
 	if f.Reset {
 		parts = append(parts, "reset")
 	}
-	if f.Code != "" || f.Status != 0 {
+	if f.Body != nil {
+		parts = append(parts, fmt.Sprintf("answer of %d bytes, %d", len(f.Body), f.status()))
+	} else if f.Code != "" || f.Status != 0 {
 		parts = append(parts, strings.TrimSpace(fmt.Sprintf("%s %d", f.Code, f.status())))
 	}
 	return strings.Join(parts, ", ")
 }
 
 // fails reports whether the fault replaces the response.
-func (f *Fault) fails() bool { return f.Reset || f.Code != "" || f.Status != 0 }
+func (f *Fault) fails() bool { return f.Reset || f.Code != "" || f.Status != 0 || f.Body != nil }
 
 func (f *Fault) status() int {
-	if f.Status != 0 {
+	switch {
+	case f.Status != 0:
 		return f.Status
+	case f.Body != nil:
+		return http.StatusOK
 	}
 	return http.StatusInternalServerError
 }

@@ -80,6 +80,13 @@ func TestRequiredActions(t *testing.T) {
 			want: []Requirement{{"s3:DeleteObject", "arn:aws:s3:::b/*"}}},
 		{name: "unmapped s3", call: Call{Service: "s3", Action: "PutBucketPolicy", Bucket: "b"}, wantErr: "no IAM mapping for s3:PutBucketPolicy"},
 		{name: "unmapped sts", call: Call{Service: "sts", Action: "AssumeRole"}, wantErr: "no IAM mapping for sts:AssumeRole"},
+		{name: "start session", call: Call{Service: "ssm", Action: "StartSession", Region: "eu-west-1", Params: url.Values{"Target": {"i-1"}, "DocumentName": {"AWS-StartPortForwardingSession"}}},
+			want: []Requirement{{"ssm:StartSession", "arn:aws:ec2:eu-west-1:" + TestAccountID + ":instance/i-1"}, {"ssm:StartSession", "arn:aws:ssm:eu-west-1::document/AWS-StartPortForwardingSession"}}},
+		{name: "start shell session", call: Call{Service: "ssm", Action: "StartSession", Region: "eu-west-1", Params: url.Values{"Target": {"i-1"}}},
+			want: []Requirement{{"ssm:StartSession", "arn:aws:ec2:eu-west-1:" + TestAccountID + ":instance/i-1"}, {"ssm:StartSession", "arn:aws:ssm:eu-west-1::document/SSM-SessionManagerRunShell"}}},
+		{name: "terminate session", call: Call{Service: "ssm", Action: "TerminateSession", Region: "eu-west-1", Params: url.Values{"SessionId": {"me-0123"}}},
+			want: []Requirement{{"ssm:TerminateSession", "arn:aws:ssm:eu-west-1:" + TestAccountID + ":session/me-0123"}}},
+		{name: "unmapped ssm", call: Call{Service: "ssm", Action: "GetParameter"}, wantErr: "no IAM mapping for ssm:GetParameter"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

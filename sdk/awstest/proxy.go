@@ -295,17 +295,27 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := fault.status()
-	code := fault.Code
-	if code == "" {
-		code = defaultErrorCode(status)
-	}
-	msg := fault.Message
-	if msg == "" {
-		msg = "fault injected by awstest proxy: " + fault.String()
-	}
 	requestID := fmt.Sprintf("awstest-%08d", call.Seq)
-	ctype, body := errorBody(call.Service, code, msg, requestID)
-	call.Status, call.ErrorCode = status, code
+	var ctype string
+	var body []byte
+	if fault.Body != nil {
+		ctype, body = fault.ContentType, fault.Body
+		if ctype == "" {
+			ctype = "application/x-amz-json-1.1"
+		}
+		call.Status = status
+	} else {
+		code := fault.Code
+		if code == "" {
+			code = defaultErrorCode(status)
+		}
+		msg := fault.Message
+		if msg == "" {
+			msg = "fault injected by awstest proxy: " + fault.String()
+		}
+		ctype, body = errorBody(call.Service, code, msg, requestID)
+		call.Status, call.ErrorCode = status, code
+	}
 	p.record(call)
 	for k, v := range fault.Header {
 		w.Header()[k] = append([]string(nil), v...)
