@@ -29,11 +29,22 @@ type LaunchInput struct {
 }
 
 // LaunchSteps returns the steps every builder runs to get a provisioned
-// build instance, in order: the temporary key pair and security group, the
-// instance, the connection, the provisioners, and the removal of temporary
+// build instance, in order: the check for the Session Manager plugin, the
+// temporary key pair and security group, the instance, the Session Manager
+// session, the connection, the provisioners, and the removal of temporary
 // SSH keys from the instance. Each step cleans up what it made.
 func (c *RunConfig) LaunchSteps(in LaunchInput) []multistep.Step {
+	connect := &communicator.StepConnect{
+		Config:      &c.Comm,
+		Host:        CommHost(c.Comm.Host(), c.SSHInterface),
+		SSHConfig:   c.Comm.SSHConfigFunc(),
+		WinRMConfig: c.winRMConfig,
+	}
+	if c.SessionManagerEnabled() {
+		connect.SSHPort = SessionPort
+	}
 	return []multistep.Step{
+		&StepFindSessionManagerPlugin{Enabled: c.SessionManagerEnabled()},
 		&StepCreateKeyPair{
 			Region:       in.Region,
 			Comm:         &c.Comm,
@@ -47,6 +58,7 @@ func (c *RunConfig) LaunchSteps(in LaunchInput) []multistep.Step {
 			VpcID:            c.VpcID,
 			SubnetID:         c.SubnetID,
 			SourceCIDRs:      c.TemporarySGSourceCIDRs,
+			NoIngress:        c.SessionManagerEnabled(),
 		},
 		&StepRunInstance{
 			Region:  in.Region,
@@ -55,12 +67,14 @@ func (c *RunConfig) LaunchSteps(in LaunchInput) []multistep.Step {
 			Ctx:     in.Ctx,
 			Encrypt: in.Encrypt,
 		},
-		&communicator.StepConnect{
-			Config:      &c.Comm,
-			Host:        CommHost(c.Comm.Host(), c.SSHInterface),
-			SSHConfig:   c.Comm.SSHConfigFunc(),
-			WinRMConfig: c.winRMConfig,
+		&StepStartSessionManager{
+			Region:     in.Region,
+			Enabled:    c.SessionManagerEnabled(),
+			Pause:      c.PauseBeforeSSM,
+			LocalPort:  c.SessionManagerPort,
+			RemotePort: c.Comm.Port(),
 		},
+		connect,
 		&commonsteps.StepProvision{},
 		&commonsteps.StepCleanupTempKeys{Comm: &c.Comm},
 	}

@@ -59,6 +59,8 @@ type FlatRunConfig struct {
 	RunTag                    []config.FlatKeyValue `mapstructure:"run_tag" required:"false" cty:"run_tag" hcl:"run_tag"`
 	RunVolumeTag              []config.FlatKeyValue `mapstructure:"run_volume_tag" required:"false" cty:"run_volume_tag" hcl:"run_volume_tag"`
 	MetadataOptions           *FlatMetadataOptions  `mapstructure:"metadata_options" required:"false" cty:"metadata_options" hcl:"metadata_options"`
+	PauseBeforeSSM            *string               `mapstructure:"pause_before_ssm" required:"false" cty:"pause_before_ssm" hcl:"pause_before_ssm"`
+	SessionManagerPort        *int                  `mapstructure:"session_manager_port" required:"false" cty:"session_manager_port" hcl:"session_manager_port"`
 	LaunchMappings            []FlatBlockDevice     `mapstructure:"launch_block_device_mappings" required:"false" cty:"launch_block_device_mappings" hcl:"launch_block_device_mappings"`
 	Type                      *string               `mapstructure:"communicator" cty:"communicator" hcl:"communicator"`
 	PauseBeforeConnect        *string               `mapstructure:"pause_before_connecting" cty:"pause_before_connecting" hcl:"pause_before_connecting"`
@@ -142,6 +144,8 @@ func (*FlatRunConfig) HCL2Spec() map[string]hcldec.Spec {
 		"run_tag":                               &hcldec.BlockListSpec{TypeName: "run_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
 		"run_volume_tag":                        &hcldec.BlockListSpec{TypeName: "run_volume_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
 		"metadata_options":                      &hcldec.BlockSpec{TypeName: "metadata_options", Nested: hcldec.ObjectSpec((*FlatMetadataOptions)(nil).HCL2Spec())},
+		"pause_before_ssm":                      &hcldec.AttrSpec{Name: "pause_before_ssm", Type: cty.String, Required: false},
+		"session_manager_port":                  &hcldec.AttrSpec{Name: "session_manager_port", Type: cty.Number, Required: false},
 		"launch_block_device_mappings":          &hcldec.BlockListSpec{TypeName: "launch_block_device_mappings", Nested: hcldec.ObjectSpec((*FlatBlockDevice)(nil).HCL2Spec())},
 		"communicator":                          &hcldec.AttrSpec{Name: "communicator", Type: cty.String, Required: false},
 		"pause_before_connecting":               &hcldec.AttrSpec{Name: "pause_before_connecting", Type: cty.String, Required: false},

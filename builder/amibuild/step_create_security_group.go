@@ -40,6 +40,9 @@ type StepCreateSecurityGroup struct {
 	// SourceCIDRs are admitted by the temporary group; empty admits any
 	// address.
 	SourceCIDRs []string
+	// NoIngress creates the temporary group without inbound rules, for an
+	// instance reached through Session Manager.
+	NoIngress bool
 
 	created string
 }
@@ -66,16 +69,19 @@ func (s *StepCreateSecurityGroup) Run(ctx context.Context, state multistep.State
 		}
 		vpc = subnet.VPCID
 	}
-	port := s.Comm.Port()
-	name := "packer_" + uuid.TimeOrderedUUID()
-	u.Sayf("Creating temporary security group %s for port %d...", name, port)
-	out, err := instance.CreateSecurityGroup(ctx, api, &instance.CreateSecurityGroupInput{
+	in := &instance.CreateSecurityGroupInput{
 		VPCID:       vpc,
-		Name:        name,
+		Name:        "packer_" + uuid.TimeOrderedUUID(),
 		Description: "Temporary group for a Packer build",
-		Port:        int32(port),
-		SourceCIDRs: s.SourceCIDRs,
-	})
+	}
+	if s.NoIngress {
+		in.NoIngress = true
+		u.Sayf("Creating temporary security group %s without inbound rules (Session Manager)...", in.Name)
+	} else {
+		in.Port, in.SourceCIDRs = int32(s.Comm.Port()), s.SourceCIDRs
+		u.Sayf("Creating temporary security group %s for port %d...", in.Name, in.Port)
+	}
+	out, err := instance.CreateSecurityGroup(ctx, api, in)
 	if err != nil {
 		return Halt(state, u, fmt.Errorf("create temporary security group in %s: %w", s.Region, err))
 	}
