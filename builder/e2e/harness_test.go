@@ -35,6 +35,8 @@ type runSpec struct {
 	Fault        awstest.FaultFunc
 	InterruptOn  string
 	Timeout      time.Duration
+	// Env is added to packer's environment.
+	Env []string
 	// Seed is printed when the test fails, to replay random faults.
 	Seed *uint64
 }
@@ -62,7 +64,7 @@ func (w *world) run(t *testing.T, s runSpec) *packertest.Result {
 		TemplateName: s.TemplateName,
 		InterruptOn:  s.InterruptOn,
 		Timeout:      timeout,
-		Env:          []string{"AWS_SESSION_TOKEN=" + sessionToken},
+		Env:          append([]string{"AWS_SESSION_TOKEN=" + sessionToken}, s.Env...),
 	})
 	if err != nil {
 		t.Fatalf("run packer: %v", err)
