@@ -147,8 +147,15 @@ func setUpWorld(ctx context.Context) (_ *world, err error) {
 	if w.decoys, err = makeDecoys(ctx, w); err != nil {
 		return nil, fmt.Errorf("decoys: %w", err)
 	}
-	if w.plugin, err = packertest.BuildPlugin(); err != nil {
+	built, err := packertest.BuildPlugin()
+	if err != nil {
 		return nil, err
+	}
+	// A private copy: the built binary's path is shared by every checkout
+	// that uses the same bin directory, and may be rebuilt meanwhile.
+	w.plugin = filepath.Join(w.dir, "packer-plugin-ami")
+	if err := copyFile(built, w.plugin, 0o755); err != nil {
+		return nil, fmt.Errorf("copy the plugin: %w", err)
 	}
 	pdir := filepath.Join(w.dir, "packer")
 	if err := os.MkdirAll(pdir, 0o755); err != nil {
@@ -271,3 +278,11 @@ func createInstanceProfile(ctx context.Context, endpoint, name string) error {
 	return nil
 }
 
+// copyFile copies src to dst with mode perm.
+func copyFile(src, dst string, perm os.FileMode) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, perm)
+}
