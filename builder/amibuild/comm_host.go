@@ -9,12 +9,16 @@ import (
 )
 
 // CommHost returns the host function of communicator.StepConnect: host
-// (ssh_host or winrm_host) when set, else the build instance's address
-// chosen by sshInterface (see RunConfig.SSHInterface).
+// (ssh_host or winrm_host) when set, else 127.0.0.1 with Session Manager,
+// else the build instance's address chosen by sshInterface (see
+// RunConfig.SSHInterface).
 func CommHost(host, sshInterface string) func(multistep.StateBag) (string, error) {
 	return func(state multistep.StateBag) (string, error) {
 		if host != "" {
 			return host, nil
+		}
+		if sshInterface == SSHInterfaceSessionManager {
+			return "127.0.0.1", nil
 		}
 		inst, ok := StateInstance.Get(state)
 		if !ok {
@@ -51,4 +55,14 @@ func InstanceAddress(inst types.Instance, sshInterface string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("build instance %s has no address to connect to; set ssh_host or check the subnet", id)
+}
+
+// SessionPort is the SSH port function of communicator.StepConnect with
+// Session Manager: the local port of the session, from state.
+func SessionPort(state multistep.StateBag) (int, error) {
+	port, ok := StateSessionPort.Get(state)
+	if !ok {
+		return 0, fmt.Errorf("internal error: no Session Manager session in the build state")
+	}
+	return port, nil
 }

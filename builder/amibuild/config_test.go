@@ -129,7 +129,7 @@ func TestConfigInvalid(t *testing.T) {
 		{"user data file too big", map[string]any{"user_data_file": bigUserData}, []string{"user_data_file:", "limited to 16 KiB"}},
 
 		// Communicator.
-		{"unknown ssh_interface", map[string]any{"ssh_interface": "ipv6"}, []string{"ssh_interface: \"ipv6\" is unknown; valid are public_ip, private_ip, public_dns and private_dns"}},
+		{"unknown ssh_interface", map[string]any{"ssh_interface": "ipv6"}, []string{"ssh_interface: \"ipv6\" is unknown; valid are public_ip, private_ip, public_dns, private_dns and session_manager"}},
 		{"public ip without public address", map[string]any{"ssh_interface": "public_ip", "associate_public_ip_address": false}, []string{"ssh_interface: public_ip is not reachable"}},
 		{"temporary key type dsa", map[string]any{"temporary_key_pair_type": "dsa"}, []string{"temporary_key_pair_type: \"dsa\" is not supported by EC2 key pairs"}},
 		{"keypair without private key", map[string]any{"ssh_keypair_name": "mine"}, []string{"ssh_keypair_name: needs ssh_private_key_file or ssh_agent_auth"}},

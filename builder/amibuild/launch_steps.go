@@ -32,13 +32,24 @@ type LaunchInput struct {
 }
 
 // LaunchSteps returns the steps every builder runs to get a provisioned
-// build instance, in order: the network, the temporary key pair and
-// security group, the instance profile (checked, or made for the build),
-// the instance, the Windows password (WinRM without winrm_password), the
+// build instance, in order: the check for the Session Manager plugin, the
+// network, the temporary key pair and security group, the instance profile
+// (checked, or made for the build), the instance, the Windows password
+// (WinRM without winrm_password), the Session Manager session, the
 // connection, the provisioners, and the removal of temporary SSH keys from
 // the instance. Each step cleans up what it made.
 func (c *RunConfig) LaunchSteps(in LaunchInput) []multistep.Step {
+	connect := &communicator.StepConnect{
+		Config:      &c.Comm,
+		Host:        CommHost(c.Comm.Host(), c.SSHInterface),
+		SSHConfig:   c.Comm.SSHConfigFunc(),
+		WinRMConfig: c.winRMConfig,
+	}
+	if c.SessionManagerEnabled() {
+		connect.SSHPort = SessionPort
+	}
 	return []multistep.Step{
+		&StepFindSessionManagerPlugin{Enabled: c.SessionManagerEnabled()},
 		&StepSelectNetwork{Region: in.Region, Config: c},
 		&StepCreateKeyPair{
 			Region:       in.Region,
@@ -47,13 +58,13 @@ func (c *RunConfig) LaunchSteps(in LaunchInput) []multistep.Step {
 			DebugKeyPath: in.DebugKeyPath,
 		},
 		&StepCreateSecurityGroup{
-			Region:           in.Region,
-			Comm:             &c.Comm,
-			SecurityGroupIDs: c.SecurityGroupIDs,
-			VpcID:            c.VpcID,
-			SubnetID:         c.SubnetID,
-			SourceCIDRs:      c.TemporarySGSourceCIDRs,
-
+			Region:              in.Region,
+			Comm:                &c.Comm,
+			SecurityGroupIDs:    c.SecurityGroupIDs,
+			VpcID:               c.VpcID,
+			SubnetID:            c.SubnetID,
+			SourceCIDRs:         c.TemporarySGSourceCIDRs,
+			NoIngress:           c.SessionManagerEnabled(),
 			SecurityGroupFilter: ec2Filters(c.SecurityGroupFilter.Filters),
 			SourcePublicIP:      c.TemporarySGSourcePublicIP,
 			PublicIPURL:         c.TemporarySGSourcePublicIPURL,
@@ -77,12 +88,14 @@ func (c *RunConfig) LaunchSteps(in LaunchInput) []multistep.Step {
 			Timeout: c.WindowsPasswordTimeout,
 			Wait:    in.Wait,
 		},
-		&communicator.StepConnect{
-			Config:      &c.Comm,
-			Host:        CommHost(c.Comm.Host(), c.SSHInterface),
-			SSHConfig:   c.Comm.SSHConfigFunc(),
-			WinRMConfig: c.winRMConfig,
+		&StepStartSessionManager{
+			Region:     in.Region,
+			Enabled:    c.SessionManagerEnabled(),
+			Pause:      c.PauseBeforeSSM,
+			LocalPort:  c.SessionManagerPort,
+			RemotePort: c.Comm.Port(),
 		},
+		connect,
 		&commonsteps.StepProvision{},
 		&commonsteps.StepCleanupTempKeys{Comm: &c.Comm},
 	}

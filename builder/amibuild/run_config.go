@@ -96,7 +96,11 @@ type RunConfig struct {
 	// Which address of the build instance the communicator connects to:
 	// `public_ip`, `private_ip`, `public_dns` or `private_dns`. By default
 	// the public IP is used when there is one, else the private IP. Ignored
-	// when `ssh_host` (or `winrm_host`) is set.
+	// when `ssh_host` (or `winrm_host`) is set. `session_manager` reaches
+	// the instance through an AWS Systems Manager Session Manager session
+	// instead (SSH only; see `pause_before_ssm` and
+	// `session_manager_port`): the communicator connects to the session's
+	// port on 127.0.0.1, or on `ssh_host` when set.
 	SSHInterface string `mapstructure:"ssh_interface" required:"false"`
 	// Tags for the build instance. Values may use the build variables, for
 	// example `{{ .SourceAMIName }}`.
@@ -117,6 +121,7 @@ type RunConfig struct {
 	WindowsConfig             `mapstructure:",squash"`
 	TemporaryIAMProfileConfig `mapstructure:",squash"`
 	SpotConfig                `mapstructure:",squash"`
+	SessionManagerConfig      `mapstructure:",squash"`
 	// Volumes to attach to the build instance, or changes to the source
 	// AMI's volumes (for example a larger root volume). Volumes that are
 	// not also in `ami_block_device_mappings` become part of the AMI when
@@ -323,9 +328,9 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 
 	// Communicator.
 	switch c.SSHInterface {
-	case "", SSHInterfacePublicIP, SSHInterfacePrivateIP, SSHInterfacePublicDNS, SSHInterfacePrivateDNS:
+	case "", SSHInterfacePublicIP, SSHInterfacePrivateIP, SSHInterfacePublicDNS, SSHInterfacePrivateDNS, SSHInterfaceSessionManager:
 	default:
-		add("ssh_interface: %q is unknown; valid are public_ip, private_ip, public_dns and private_dns", c.SSHInterface)
+		add("ssh_interface: %q is unknown; valid are public_ip, private_ip, public_dns, private_dns and session_manager", c.SSHInterface)
 	}
 	if c.SSHInterface == SSHInterfacePublicIP && c.AssociatePublicIPAddress.False() {
 		add("ssh_interface: public_ip is not reachable with associate_public_ip_address = false")
@@ -373,6 +378,7 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 			add("enable_unlimited_credits: T2 spot instances cannot have unlimited credits; use a T3 type or remove spot_price")
 		}
 	}
+	errs = append(errs, c.SessionManagerConfig.prepare(c)...)
 	errs = append(errs, c.LaunchMappings.Prepare("launch_block_device_mappings")...)
 	return errs
 }

@@ -83,6 +83,11 @@ var (
 	StateSnapshotIDs = Key[[]string]{"ami_snapshot_ids"}
 	// StateAMIs maps each region to the AMI the build made there.
 	StateAMIs = Key[map[string]string]{"ami_amis"}
+	// StateSessionManagerPlugin is the path of session-manager-plugin.
+	StateSessionManagerPlugin = Key[string]{"ami_session_manager_plugin"}
+	// StateSessionPort is the local port of the Session Manager session
+	// that leads to the build instance.
+	StateSessionPort = Key[int]{"ami_session_port"}
 )
 
 // Halt records err as the run's error, shows it on the UI and halts the

@@ -53,6 +53,9 @@ type StepCreateSecurityGroup struct {
 	// PublicIPURL is the check-IP service; empty means
 	// instance.DefaultCheckIPURL.
 	PublicIPURL string
+	// NoIngress creates the temporary group without inbound rules, for an
+	// instance reached through Session Manager.
+	NoIngress bool
 
 	created string
 }
@@ -93,29 +96,32 @@ func (s *StepCreateSecurityGroup) Run(ctx context.Context, state multistep.State
 		StateSecurityGroupIDs.Put(state, found.GroupIDs)
 		return multistep.ActionContinue
 	}
-	cidrs := s.SourceCIDRs
-	switch {
-	case s.SourcePublicIP && len(cidrs) > 0:
-		u.Say("temporary_security_group_source_cidrs is set, so temporary_security_group_source_public_ip is not used")
-	case s.SourcePublicIP:
-		u.Say("Asking for this machine's public IP...")
-		ip, err := instance.PublicIP(ctx, &instance.PublicIPInput{URL: s.PublicIPURL})
-		if err != nil {
-			return Halt(state, u, fmt.Errorf("temporary_security_group_source_public_ip: %w", err))
-		}
-		u.Sayf("This machine's public IP is %s", ip.Addr)
-		cidrs = []string{ip.CIDR}
-	}
-	port := s.Comm.Port()
-	name := "packer_" + uuid.TimeOrderedUUID()
-	u.Sayf("Creating temporary security group %s for port %d...", name, port)
-	out, err := instance.CreateSecurityGroup(ctx, api, &instance.CreateSecurityGroupInput{
+	in := &instance.CreateSecurityGroupInput{
 		VPCID:       vpc,
-		Name:        name,
+		Name:        "packer_" + uuid.TimeOrderedUUID(),
 		Description: "Temporary group for a Packer build",
-		Port:        int32(port),
-		SourceCIDRs: cidrs,
-	})
+	}
+	if s.NoIngress {
+		in.NoIngress = true
+		u.Sayf("Creating temporary security group %s without inbound rules (Session Manager)...", in.Name)
+	} else {
+		cidrs := s.SourceCIDRs
+		switch {
+		case s.SourcePublicIP && len(cidrs) > 0:
+			u.Say("temporary_security_group_source_cidrs is set, so temporary_security_group_source_public_ip is not used")
+		case s.SourcePublicIP:
+			u.Say("Asking for this machine's public IP...")
+			ip, err := instance.PublicIP(ctx, &instance.PublicIPInput{URL: s.PublicIPURL})
+			if err != nil {
+				return Halt(state, u, fmt.Errorf("temporary_security_group_source_public_ip: %w", err))
+			}
+			u.Sayf("This machine's public IP is %s", ip.Addr)
+			cidrs = []string{ip.CIDR}
+		}
+		in.Port, in.SourceCIDRs = int32(s.Comm.Port()), cidrs
+		u.Sayf("Creating temporary security group %s for port %d...", in.Name, in.Port)
+	}
+	out, err := instance.CreateSecurityGroup(ctx, api, in)
 	if err != nil {
 		return Halt(state, u, fmt.Errorf("create temporary security group in %s: %w", s.Region, err))
 	}

@@ -37,6 +37,8 @@ type runSpec struct {
 	// Interrupt, when not nil, sends SIGINT when it is closed.
 	Interrupt <-chan struct{}
 	Timeout   time.Duration
+	// Env is added to packer's environment.
+	Env []string
 	// Seed is printed when the test fails, to replay random faults.
 	Seed *uint64
 }
@@ -65,7 +67,7 @@ func (w *world) run(t *testing.T, s runSpec) *packertest.Result {
 		InterruptOn:  s.InterruptOn,
 		Interrupt:    s.Interrupt,
 		Timeout:      timeout,
-		Env:          []string{"AWS_SESSION_TOKEN=" + sessionToken},
+		Env:          append([]string{"AWS_SESSION_TOKEN=" + sessionToken}, s.Env...),
 	})
 	if err != nil {
 		t.Fatalf("run packer: %v", err)

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,6 +92,9 @@ type world struct {
 	s3      *s3.Client
 	decoys  decoys
 	workDir string // the "instance's" scratch directory
+	// ssmPluginDir holds the stand-in session-manager-plugin (first on
+	// packer's PATH) and the records of its runs.
+	ssmPluginDir string
 }
 
 var (
@@ -134,18 +141,38 @@ func setUpWorld(ctx context.Context) (_ *world, err error) {
 	}); err != nil {
 		return nil, fmt.Errorf("create bucket: %w", err)
 	}
+	if err := createInstanceProfile(ctx, w.moto.Endpoint, ssmInstanceProfile); err != nil {
+		return nil, err
+	}
 	if w.decoys, err = makeDecoys(ctx, w); err != nil {
 		return nil, fmt.Errorf("decoys: %w", err)
 	}
-	if w.plugin, err = packertest.BuildPlugin(); err != nil {
+	built, err := packertest.BuildPlugin()
+	if err != nil {
 		return nil, err
+	}
+	// A private copy: the built binary's path is shared by every checkout
+	// that uses the same bin directory, and may be rebuilt meanwhile.
+	w.plugin = filepath.Join(w.dir, "packer-plugin-ami")
+	if err := copyFile(built, w.plugin, 0o755); err != nil {
+		return nil, fmt.Errorf("copy the plugin: %w", err)
 	}
 	pdir := filepath.Join(w.dir, "packer")
 	if err := os.MkdirAll(pdir, 0o755); err != nil {
 		return nil, err
 	}
+	// The stand-in session-manager-plugin is on packer's PATH, for builds
+	// with ssh_interface = "session_manager".
+	w.ssmPluginDir = filepath.Join(w.dir, "ssm-plugin")
+	if err := os.MkdirAll(w.ssmPluginDir, 0o755); err != nil {
+		return nil, err
+	}
+	if _, err := awstest.BuildSessionManagerPlugin(w.ssmPluginDir); err != nil {
+		return nil, err
+	}
 	if w.packer, err = packertest.Setup(ctx, pdir, packertest.Options{
-		Plugin: w.plugin, Env: awstest.Env(w.proxy.URL, buildRegion),
+		Plugin: w.plugin,
+		Env:    append(awstest.Env(w.proxy.URL, buildRegion), "PATH="+w.ssmPluginDir+string(os.PathListSeparator)+os.Getenv("PATH")),
 	}); err != nil {
 		return nil, err
 	}
@@ -221,4 +248,41 @@ func (w *world) describeImage(t *testing.T, region, id string) (types.Image, boo
 		}
 	}
 	return types.Image{}, false
+}
+
+// ssmInstanceProfile is the iam_instance_profile of the Session Manager
+// corpus template; moto's RunInstances refuses a profile that does not
+// exist.
+const ssmInstanceProfile = "SSMInstanceProfile"
+
+// createInstanceProfile creates an IAM instance profile in moto with a
+// plain query-protocol request (moto does not check signatures; it takes
+// the service from the credential scope).
+func createInstanceProfile(ctx context.Context, endpoint, name string) error {
+	form := url.Values{"Action": {"CreateInstanceProfile"}, "Version": {"2010-05-08"}, "InstanceProfileName": {name}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/", strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+awstest.TestAccessKeyID+"/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("create instance profile %s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("create instance profile %s: HTTP %d: %s", name, resp.StatusCode, body)
+	}
+	return nil
+}
+
+// copyFile copies src to dst with mode perm.
+func copyFile(src, dst string, perm os.FileMode) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, perm)
 }

@@ -149,6 +149,13 @@ var corpusBuilds = []corpusBuild{
 		check: checkSpotBuild,
 	},
 	{
+		// Reached through the Session Manager stand-in and the stand-in
+		// session-manager-plugin (session_manager_test.go checks the calls).
+		file: "ssm-no-inbound.pkr.hcl",
+		amis: map[string][]string{"ami-ebs.hardened": {buildRegion}},
+		tags: map[string]string{"Access": "session-manager", "BaseAMI": ebsSourceAMI},
+	},
+	{
 		file:   "web-api-multi-source.pkr.hcl",
 		amis:   map[string][]string{"ami-ebs.web": {buildRegion}, "ami-ebs.api": {buildRegion}},
 		launch: []string{"account:" + corpusShareAccount},
@@ -199,7 +206,7 @@ func TestMigrationCorpusBuilds(t *testing.T) {
 				Template:     src,
 				TemplateName: tplName,
 				Args:         append([]string{"build", "-machine-readable"}, cb.vars...),
-				Fault:        standInProtection,
+				Fault:        awstest.FirstFault(standInProtection, awstest.SessionManagerStandIn()),
 			})
 			if res.ExitCode != 0 {
 				t.Fatalf("packer build exited %d:\n%s", res.ExitCode, res.Output())

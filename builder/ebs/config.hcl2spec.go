@@ -82,6 +82,8 @@ type FlatConfig struct {
 	FleetTag                                  []config.FlatKeyValue                        `mapstructure:"fleet_tag" required:"false" cty:"fleet_tag" hcl:"fleet_tag"`
 	SpotPriceAutoProduct                      *string                                      `mapstructure:"spot_price_auto_product" required:"false" cty:"spot_price_auto_product" hcl:"spot_price_auto_product"`
 	BlockDurationMinutes                      *int64                                       `mapstructure:"block_duration_minutes" required:"false" cty:"block_duration_minutes" hcl:"block_duration_minutes"`
+	PauseBeforeSSM                            *string                                      `mapstructure:"pause_before_ssm" required:"false" cty:"pause_before_ssm" hcl:"pause_before_ssm"`
+	SessionManagerPort                        *int                                         `mapstructure:"session_manager_port" required:"false" cty:"session_manager_port" hcl:"session_manager_port"`
 	LaunchMappings                            []amibuild.FlatBlockDevice                   `mapstructure:"launch_block_device_mappings" required:"false" cty:"launch_block_device_mappings" hcl:"launch_block_device_mappings"`
 	Type                                      *string                                      `mapstructure:"communicator" cty:"communicator" hcl:"communicator"`
 	PauseBeforeConnect                        *string                                      `mapstructure:"pause_before_connecting" cty:"pause_before_connecting" hcl:"pause_before_connecting"`
@@ -248,6 +250,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"fleet_tag":                      &hcldec.BlockListSpec{TypeName: "fleet_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
 		"spot_price_auto_product":        &hcldec.AttrSpec{Name: "spot_price_auto_product", Type: cty.String, Required: false},
 		"block_duration_minutes":         &hcldec.AttrSpec{Name: "block_duration_minutes", Type: cty.Number, Required: false},
+		"pause_before_ssm":               &hcldec.AttrSpec{Name: "pause_before_ssm", Type: cty.String, Required: false},
+		"session_manager_port":           &hcldec.AttrSpec{Name: "session_manager_port", Type: cty.Number, Required: false},
 		"launch_block_device_mappings":   &hcldec.BlockListSpec{TypeName: "launch_block_device_mappings", Nested: hcldec.ObjectSpec((*amibuild.FlatBlockDevice)(nil).HCL2Spec())},
 		"communicator":                   &hcldec.AttrSpec{Name: "communicator", Type: cty.String, Required: false},
 		"pause_before_connecting":        &hcldec.AttrSpec{Name: "pause_before_connecting", Type: cty.String, Required: false},

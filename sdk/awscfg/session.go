@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
@@ -29,6 +30,7 @@ type Session struct {
 	ec2     map[string]*ec2.Client
 	s3      map[string]*s3.Client
 	kms     map[string]*kms.Client
+	ssm     map[string]*ssm.Client
 	sts     *sts.Client
 	iam     *iam.Client
 	account string
@@ -90,6 +92,7 @@ func New(ctx context.Context, cfg Config) (*Session, error) {
 		ec2:  make(map[string]*ec2.Client),
 		s3:   make(map[string]*s3.Client),
 		kms:  make(map[string]*kms.Client),
+		ssm:  make(map[string]*ssm.Client),
 	}
 	if ar := cfg.AssumeRole; ar != nil {
 		base := sts.NewFromConfig(awsCfg, s.stsOptions)
@@ -225,6 +228,25 @@ func (s *Session) IAM() *iam.Client {
 	}
 	return s.iam
 }
+
+// SSM returns the Systems Manager client for region ("" = the default
+// region). Its endpoint is the SDK's: AWS_ENDPOINT_URL_SSM,
+// AWS_ENDPOINT_URL or the shared configuration, else the public one.
+func (s *Session) SSM(region string) *ssm.Client {
+	region = s.region(region)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.ssm[region]
+	if !ok {
+		c = ssm.NewFromConfig(s.aws, func(o *ssm.Options) { o.Region = region })
+		s.ssm[region] = c
+	}
+	return c
+}
+
+// Profile returns the shared configuration profile named in the
+// configuration (Config.Profile), "" when none was named.
+func (s *Session) Profile() string { return s.conf.Profile }
 
 // STS returns the STS client for the default region.
 func (s *Session) STS() *sts.Client {

@@ -424,3 +424,45 @@ func TestIAMClient(t *testing.T) {
 		})
 	}
 }
+
+func TestSSMClient(t *testing.T) {
+	tests := []struct {
+		name         string
+		env          map[string]string
+		wantEndpoint string
+	}{
+		{name: "public AWS"},
+		{name: "global env", env: map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:1"}, wantEndpoint: "http://127.0.0.1:1"},
+		{name: "service env beats global env",
+			env:          map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_ENDPOINT_URL_SSM": "http://127.0.0.1:4"},
+			wantEndpoint: "http://127.0.0.1:4"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			isolateEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			s, err := New(context.Background(), Config{Region: "us-east-1", Profile: ""})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, region := range []string{"", "eu-west-1"} {
+				c := s.SSM(region)
+				want := region
+				if want == "" {
+					want = "us-east-1"
+				}
+				if got := c.Options().Region; got != want {
+					t.Errorf("SSM(%q) region = %q, want %q", region, got, want)
+				}
+				if got := aws.ToString(c.Options().BaseEndpoint); got != tc.wantEndpoint {
+					t.Errorf("SSM(%q) endpoint = %q, want %q", region, got, tc.wantEndpoint)
+				}
+				if s.SSM(region) != c {
+					t.Errorf("SSM(%q) made a second client", region)
+				}
+			}
+		})
+	}
+}

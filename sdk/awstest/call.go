@@ -28,9 +28,14 @@ type Call struct {
 	Region string
 	// AccessKeyID is the access key of the credential scope.
 	AccessKeyID string
-	// Params holds the query and form parameters. Signature and security
-	// token values are redacted.
+	// Params holds the query and form parameters, and the top-level string
+	// fields of a JSON-protocol request (KMS, SSM, ...). Signature and
+	// security token values are redacted.
 	Params url.Values
+	// JSON is the body of a JSON-protocol request (Content-Type
+	// application/x-amz-json-1.0 or -1.1), for fields that are not
+	// top-level strings.
+	JSON []byte
 	// Method and Path are the HTTP method and the decoded URL path.
 	Method, Path string
 	// Bucket and Key are set for S3 (path-style /bucket/key).
@@ -138,9 +143,9 @@ func parseCall(r *http.Request) (Call, error) {
 		for k, v := range form {
 			c.Params[k] = append(c.Params[k], v...)
 		}
-	} else if c.Service == "kms" && r.Body != nil && r.Body != http.NoBody {
-		// JSON protocol: the request's top-level string fields (KeyId, ...)
-		// become Params.
+	} else if c.Service != "s3" && isJSONProtocol(r.Header.Get("Content-Type")) && r.Body != nil && r.Body != http.NoBody {
+		// JSON protocol: the request's top-level string fields (KeyId,
+		// Target, ...) become Params; the body is kept in JSON.
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxFormBody+1))
 		r.Body.Close()
 		if err != nil {
@@ -149,6 +154,7 @@ func parseCall(r *http.Request) (Call, error) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		c.JSON = body
 		var fields map[string]any
 		if json.Unmarshal(body, &fields) == nil {
 			for k, v := range fields {
@@ -185,6 +191,13 @@ func parseCall(r *http.Request) (Call, error) {
 		}
 	}
 	return c, nil
+}
+
+// isJSONProtocol reports whether contentType is that of the AWS JSON
+// protocols (application/x-amz-json-1.0 or -1.1).
+func isJSONProtocol(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && strings.HasPrefix(mt, "application/x-amz-json-")
 }
 
 func isForm(contentType string) bool {

@@ -22,6 +22,7 @@ func TestParseCall(t *testing.T) {
 		header      map[string]string
 		want        Call
 		wantParams  map[string]string
+		wantJSON    string
 	}{
 		{
 			name: "ec2 form", method: "POST", url: "/",
@@ -77,6 +78,22 @@ func TestParseCall(t *testing.T) {
 			wantParams: map[string]string{"X-Amz-Signature": redacted},
 		},
 		{name: "moto api", method: "POST", url: "/moto-api/reset", want: Call{Service: "moto-api", Action: "/reset"}},
+		{
+			name: "kms json", method: "POST", url: "/",
+			body:       `{"KeyId":"alias/build"}`,
+			header:     map[string]string{"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.DescribeKey", "Authorization": authFor("eu-west-1", "kms")},
+			want:       Call{Service: "kms", Action: "DescribeKey", Region: "eu-west-1", AccessKeyID: "AKIDEXAMPLE"},
+			wantParams: map[string]string{"KeyId": "alias/build"},
+			wantJSON:   `{"KeyId":"alias/build"}`,
+		},
+		{
+			name: "ssm json", method: "POST", url: "/",
+			body:       `{"DocumentName":"AWS-StartPortForwardingSession","Parameters":{"portNumber":["22"]},"Target":"i-0123"}`,
+			header:     map[string]string{"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AmazonSSM.StartSession", "Authorization": authFor("us-east-1", "ssm")},
+			want:       Call{Service: "ssm", Action: "StartSession", Region: "us-east-1", AccessKeyID: "AKIDEXAMPLE"},
+			wantParams: map[string]string{"Target": "i-0123", "DocumentName": "AWS-StartPortForwardingSession"},
+			wantJSON:   `{"DocumentName":"AWS-StartPortForwardingSession","Parameters":{"portNumber":["22"]},"Target":"i-0123"}`,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,6 +122,9 @@ func TestParseCall(t *testing.T) {
 				if got.Params.Get(k) != v {
 					t.Errorf("param %s = %q, want %q", k, got.Params.Get(k), v)
 				}
+			}
+			if string(got.JSON) != tc.wantJSON {
+				t.Errorf("JSON = %q, want %q", got.JSON, tc.wantJSON)
 			}
 			// Secrets are redacted in the record but untouched in the request.
 			for _, h := range []string{"Authorization", "X-Amz-Security-Token"} {

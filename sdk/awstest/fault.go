@@ -28,7 +28,8 @@ type FaultFunc func(r *http.Request, call Call) *Fault
 //  4. Status/Code: answer with an AWS-shaped error document for the
 //     call's service: EC2 <Response><Errors>..., S3 <Error>..., or the
 //     <ErrorResponse> of other query-protocol services such as STS; or,
-//     when Body is set, with Body itself.
+//     with Body set, answer with Body instead (a stand-in for an API the
+//     target lacks).
 //
 // A Fault with only Delay set adds latency and then forwards normally.
 type Fault struct {
@@ -53,10 +54,15 @@ type Fault struct {
 	Code, Message string
 	// Header holds extra response headers (e.g. Retry-After).
 	Header http.Header
-	// Body, when set, is sent instead of an error document, as XML, with
-	// Status (default 200): a stand-in for an answer the target cannot
-	// give, such as a GetPasswordData result encrypted for a key pair.
+	// Body, when not nil, is the whole response body, sent with Status
+	// (default 200) and ContentType instead of an error document: an answer
+	// of one's own for an API the target does not implement, such as a
+	// GetPasswordData result encrypted for a key pair.
 	Body []byte
+	// ContentType is the Content-Type of Body; empty means that of the
+	// service's protocol: application/x-amz-json-1.1 for JSON-protocol
+	// services (requests with X-Amz-Target), text/xml otherwise.
+	ContentType string
 }
 
 // String returns Name, or a description of the fault.
@@ -80,7 +86,9 @@ func (f *Fault) String() string {
 	if f.Reset {
 		parts = append(parts, "reset")
 	}
-	if f.Code != "" || f.Status != 0 {
+	if f.Body != nil {
+		parts = append(parts, fmt.Sprintf("answer of %d bytes, %d", len(f.Body), f.status()))
+	} else if f.Code != "" || f.Status != 0 {
 		parts = append(parts, strings.TrimSpace(fmt.Sprintf("%s %d", f.Code, f.status())))
 	}
 	if f.Body != nil {

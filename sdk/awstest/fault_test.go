@@ -2,6 +2,7 @@ package awstest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 )
 
@@ -327,5 +329,59 @@ func TestFaultBody(t *testing.T) {
 	c := p.Calls()
 	if len(c) != 1 || c[0].Status != http.StatusOK || c[0].ErrorCode != "" || c[0].Fault == nil || c[0].Fault.Name != "password stand-in" {
 		t.Fatalf("calls = %+v", c)
+	}
+}
+
+// TestFaultBodyJSON: a fault with a body of its own stands in for an API the
+// target lacks, here SSM's StartSession and TerminateSession, which the SDK
+// decodes as successful answers.
+func TestFaultBodyJSON(t *testing.T) {
+	ctx := context.Background()
+	p := NewProxy(t, sharedMoto.Endpoint, ProxyOptions{Fault: SessionManagerStandIn()})
+	c := ssm.NewFromConfig(Config(p.URL, "eu-west-1"))
+	out, err := c.StartSession(ctx, &ssm.StartSessionInput{
+		Target:       aws.String("i-0123456789abcdef0"),
+		DocumentName: aws.String("AWS-StartPortForwardingSession"),
+		Parameters:   map[string][]string{"portNumber": {"22"}, "localPortNumber": {"8022"}},
+	})
+	if err != nil {
+		t.Fatalf("StartSession through the stand-in: %v", err)
+	}
+	id := aws.ToString(out.SessionId)
+	if id == "" || !strings.HasPrefix(aws.ToString(out.StreamUrl), "wss://") || !strings.HasPrefix(aws.ToString(out.TokenValue), SessionManagerStandInToken) {
+		t.Errorf("StartSession answered %+v", out)
+	}
+	again, err := c.StartSession(ctx, &ssm.StartSessionInput{Target: aws.String("i-0123456789abcdef0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(again.SessionId) == id {
+		t.Errorf("two sessions have the same ID %q", id)
+	}
+	term, err := c.TerminateSession(ctx, &ssm.TerminateSessionInput{SessionId: aws.String(id)})
+	if err != nil {
+		t.Fatalf("TerminateSession through the stand-in: %v", err)
+	}
+	if aws.ToString(term.SessionId) != id {
+		t.Errorf("TerminateSession answered session %q, want %q", aws.ToString(term.SessionId), id)
+	}
+
+	calls := p.Calls()
+	if len(calls) != 3 {
+		t.Fatalf("calls = %v", calls)
+	}
+	start := calls[0]
+	if start.Action != "StartSession" || start.Status != http.StatusOK || start.ErrorCode != "" || start.Fault == nil || start.Region != "eu-west-1" {
+		t.Errorf("recorded %s", start)
+	}
+	var req struct{ Parameters map[string][]string }
+	if err := json.Unmarshal(start.JSON, &req); err != nil {
+		t.Fatalf("recorded body %q: %v", start.JSON, err)
+	}
+	if got := req.Parameters["localPortNumber"]; !reflect.DeepEqual(got, []string{"8022"}) {
+		t.Errorf("recorded localPortNumber %q, want [8022]", got)
+	}
+	if calls[2].Action != "TerminateSession" || calls[2].Params.Get("SessionId") != id {
+		t.Errorf("recorded %s with %v", calls[2], calls[2].Params)
 	}
 }

@@ -162,7 +162,10 @@ var kmsCopyActions = []string{"CreateGrant", "Decrypt", "DescribeKey", "Generate
 //   - S3 object and bucket operations need their IAM actions on the bucket
 //     or object ARN (s3:ListBucket for HeadBucket and listings,
 //     s3:GetObject for HeadObject, s3:PutObjectAcl when a canned ACL is
-//     sent, s3:GetObject on the source of a CopyObject, ...).
+//     sent, s3:GetObject on the source of a CopyObject, ...);
+//   - ssm:StartSession needs the action on the target instance's ARN and on
+//     the session document's ARN (SSM-SessionManagerRunShell when none is
+//     named), ssm:TerminateSession on the session's ARN.
 //
 // It returns an error for a call it has no mapping for.
 func RequiredActions(c Call) ([]Requirement, error) {
@@ -201,6 +204,20 @@ func RequiredActions(c Call) ([]Requirement, error) {
 		}
 	case "iam":
 		return iamRequirements(c)
+	case "ssm":
+		switch c.Action {
+		case "StartSession":
+			doc := c.Params.Get("DocumentName")
+			if doc == "" {
+				doc = "SSM-SessionManagerRunShell"
+			}
+			return []Requirement{
+				{"ssm:StartSession", "arn:aws:ec2:" + c.Region + ":" + TestAccountID + ":instance/" + c.Params.Get("Target")},
+				{"ssm:StartSession", "arn:aws:ssm:" + c.Region + "::document/" + doc},
+			}, nil
+		case "TerminateSession":
+			return []Requirement{{"ssm:TerminateSession", "arn:aws:ssm:" + c.Region + ":" + TestAccountID + ":session/" + c.Params.Get("SessionId")}}, nil
+		}
 	case "s3":
 		bucket := "arn:aws:s3:::" + c.Bucket
 		object := bucket + "/" + c.Key

@@ -299,7 +299,14 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	var ctype string
 	var body []byte
 	if fault.Body != nil {
-		ctype, body = "text/xml;charset=UTF-8", fault.Body
+		ctype, body = fault.ContentType, fault.Body
+		switch {
+		case ctype != "":
+		case r.Header.Get("X-Amz-Target") != "":
+			ctype = "application/x-amz-json-1.1"
+		default:
+			ctype = "text/xml;charset=UTF-8"
+		}
 		call.Status = status
 	} else {
 		code := fault.Code

@@ -314,6 +314,13 @@ func TestCreateSecurityGroup(t *testing.T) {
 			wantErr:    "UnauthorizedOperation",
 		},
 		{name: "bad port", in: CreateSecurityGroupInput{Name: "sg"}, wantErr: "port 0 is out of range; want 1 to 65535"},
+		{
+			name:       "no ingress",
+			in:         CreateSecurityGroupInput{Name: "sg", VPCID: "vpc-1", NoIngress: true},
+			wantCalls:  []string{"CreateSecurityGroup sg,vpc-1"},
+			wantLedger: 1,
+		},
+		{name: "no ingress with a port", in: CreateSecurityGroupInput{Name: "sg", NoIngress: true, Port: 22}, wantErr: "no ingress rule, but port 22 or source CIDRs are given"},
 		{name: "bad cidr", in: CreateSecurityGroupInput{Name: "sg", Port: 22, SourceCIDRs: []string{"10.0.0.1"}}, wantErr: `source CIDR "10.0.0.1" is not a CIDR block`},
 	}
 	for _, tc := range tests {

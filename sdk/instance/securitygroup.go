@@ -35,8 +35,12 @@ type CreateSecurityGroupInput struct {
 	// Description of the group. Empty means a generic description.
 	Description string
 	// Port is the TCP port to open, such as 22 for SSH or 5986 for WinRM.
-	// Required.
+	// Required unless NoIngress.
 	Port int32
+	// NoIngress creates the group without any ingress rule, for an
+	// instance that is reached without an inbound connection (through
+	// Session Manager). Port and SourceCIDRs must then be empty.
+	NoIngress bool
 	// SourceCIDRs may reach Port: IPv4 or IPv6 CIDR blocks. Empty means
 	// 0.0.0.0/0.
 	SourceCIDRs []string
@@ -51,7 +55,7 @@ type CreateSecurityGroupOutput struct {
 }
 
 // CreateSecurityGroup creates a security group with one ingress rule: TCP
-// Port from SourceCIDRs. With Options.Ledger set, the group is recorded with
+// Port from SourceCIDRs (none with NoIngress). With Options.Ledger set, the group is recorded with
 // an undo that deletes it (retrying while instances still use it). When the
 // rule cannot be added, the group is deleted again before returning.
 //
@@ -73,7 +77,10 @@ func CreateSecurityGroup(ctx context.Context, api SecurityGroupAPI, in *CreateSe
 	if in.VPCID != "" {
 		where = in.VPCID + " in " + region
 	}
-	if in.Port < 1 || in.Port > 65535 {
+	if in.NoIngress && (in.Port != 0 || len(in.SourceCIDRs) > 0) {
+		return nil, fmt.Errorf("create security group %q in %s: no ingress rule, but port %d or source CIDRs are given", name, where, in.Port)
+	}
+	if !in.NoIngress && (in.Port < 1 || in.Port > 65535) {
 		return nil, fmt.Errorf("create security group %q in %s: port %d is out of range; want 1 to 65535", name, where, in.Port)
 	}
 	cidrs := in.SourceCIDRs
@@ -137,6 +144,9 @@ func CreateSecurityGroup(ctx context.Context, api SecurityGroupAPI, in *CreateSe
 		return DeleteSecurityGroup(ctx, api, id, o.UndoWait, o.undoOptions())
 	})
 
+	if in.NoIngress {
+		return &CreateSecurityGroupOutput{GroupID: id, Name: name}, nil
+	}
 	o.logf("allowing tcp/%d from %v to security group %s", in.Port, cidrs, id)
 	_, err = api.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
 		GroupId:       aws.String(id),
