@@ -46,13 +46,16 @@ func (w *world) ssmTemplate(t *testing.T, commands []string) string {
 }
 
 // pluginRuns returns the stand-in plugin's runs since before.
-func (w *world) pluginRuns(t *testing.T, before int) []awstest.SessionManagerPluginRun {
+func (w *world) pluginRuns(t *testing.T, before []awstest.SessionManagerPluginRun) []awstest.SessionManagerPluginRun {
 	t.Helper()
 	runs, err := awstest.SessionManagerPluginRuns(w.ssmPluginDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runs[min(before, len(runs)):]
+	// The records are not in run order: leave out those seen before.
+	return slices.DeleteFunc(runs, func(r awstest.SessionManagerPluginRun) bool {
+		return slices.ContainsFunc(before, func(b awstest.SessionManagerPluginRun) bool { return b.PID == r.PID && b.SessionID() == r.SessionID() })
+	})
 }
 
 // checkSessionsEnded checks that every session the run started was
@@ -88,7 +91,7 @@ func TestSessionManagerBuild(t *testing.T) {
 	}
 	localPort := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	before := len(w.pluginRuns(t, 0))
+	before := w.pluginRuns(t, nil)
 	base := w.baseline(t)
 	res := w.run(t, runSpec{
 		Template: w.ssmTemplate(t, []string{"echo over-session-manager > " + filepath.Join(w.scratch(t), "marker")}),
@@ -169,7 +172,7 @@ func TestSessionManagerFailureAndInterrupt(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(w.pluginRuns(t, 0))
+			before := w.pluginRuns(t, nil)
 			base := w.baseline(t)
 			res := w.run(t, runSpec{
 				Template:    w.ssmTemplate(t, tc.commands),

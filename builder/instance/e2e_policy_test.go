@@ -26,6 +26,7 @@ var optionalInstanceActions = map[string]string{
 	"ec2:DescribeSubnets":               "subnet_id: the temporary security group goes into the subnet's VPC",
 	"ec2:DescribeKeyPairs":              "finding the temporary key pair a CreateKeyPair with a lost answer made",
 	"ec2:DescribeSecurityGroups":        "finding the temporary security group a CreateSecurityGroup with a lost answer made",
+	"iam:GetInstanceProfile":            "iam_instance_profile: the profile is checked before the launch unless skip_profile_validation",
 	"s3:ListBucket":                     "HeadBucket when GetBucketLocation is denied, HeadObject answering 404 rather than 403 for a key not yet stored (the check that no bundle manifest is at s3_prefix fails without it on AWS), and deleting a bundle by prefix when its manifest is gone",
 	"ec2:DescribeVpcs":                  "vpc_filter finds the VPC; a vpc_id without a subnet must be the default VPC; associate_public_ip_address without a subnet looks for the default VPC",
 	"ec2:DescribeInstanceTypeOfferings": "associate_public_ip_address without a subnet: the subnet is chosen in a zone that offers the instance type",
