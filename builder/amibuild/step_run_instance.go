@@ -2,6 +2,7 @@ package amibuild
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/instance"
@@ -167,7 +169,11 @@ func (s *StepRunInstance) runSpot(ctx context.Context, api *ec2.Client, state mu
 		price = "at most $" + p + " an hour"
 	}
 	u.Sayf("Launching a spot build instance (%s; %s) from %s through an EC2 Fleet...", typeList, price, in.ImageID)
-	out, err := instance.RunSpot(ctx, api, spotIn, func(o *instance.Options) { o.Ledger = &s.created })
+	out, err := launchWhileProfileNotReady(ctx, u, in.IAMProfileWait, time.Second, func() (*instance.RunSpotOutput, error) {
+		// Each attempt makes its own launch template and fleet, and
+		// removes them again when nothing was launched.
+		return instance.RunSpot(ctx, api, spotIn, func(o *instance.Options) { o.Ledger = &s.created })
+	})
 	if err != nil {
 		return types.Instance{}, err
 	}
@@ -225,4 +231,28 @@ func (s *StepRunInstance) settings() *instance.LaunchSettings {
 		ls.NoEphemeral = true
 	}
 	return ls
+}
+
+// launchWhileProfileNotReady runs launch again while the fleet refuses an
+// instance profile EC2 does not know yet (a temporary profile just made),
+// with doubling delays from delay, for up to wait; wait 0 tries once.
+func launchWhileProfileNotReady(ctx context.Context, u packersdk.Ui, wait, delay time.Duration, launch func() (*instance.RunSpotOutput, error)) (*instance.RunSpotOutput, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		out, err := launch()
+		var fe *instance.FleetLaunchError
+		notReady := instance.ProfileNotReady(err) || (errors.As(err, &fe) && fe.ProfileNotReady())
+		if err == nil || !notReady || time.Now().Add(delay).After(deadline) {
+			return out, err
+		}
+		u.Sayf("EC2 does not know the instance profile yet; launching again in %s...", delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(2*delay, 15*time.Second)
+	}
 }

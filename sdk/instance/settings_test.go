@@ -66,3 +66,19 @@ func TestLaunchSettingsApplyTemplate(t *testing.T) {
 		t.Error("nil settings changed the template")
 	}
 }
+
+func TestFleetLaunchErrorProfileNotReady(t *testing.T) {
+	for _, tc := range []struct {
+		errs []FleetLaunchFailure
+		want bool
+	}{
+		{nil, false},
+		{[]FleetLaunchFailure{{Code: "InvalidParameterValue", Message: "Value (packer-1) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"}}, true},
+		{[]FleetLaunchFailure{{Code: "InvalidParameterValue", Message: "Invalid IAM Instance Profile name"}, {Code: "InsufficientInstanceCapacity"}}, false},
+		{[]FleetLaunchFailure{{Code: "InvalidParameterValue", Message: "Invalid value for subnet"}}, false},
+	} {
+		if got := (&FleetLaunchError{Errors: tc.errs}).ProfileNotReady(); got != tc.want {
+			t.Errorf("ProfileNotReady(%+v) = %v, want %v", tc.errs, got, tc.want)
+		}
+	}
+}

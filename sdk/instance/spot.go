@@ -135,6 +135,23 @@ func (e *FleetLaunchError) Error() string {
 	return b.String()
 }
 
+// ProfileNotReady reports whether every error is EC2 refusing the
+// instance profile it does not know yet (see the function
+// ProfileNotReady): a new instance profile takes a while to reach EC2, and
+// launching again a little later may succeed.
+func (e *FleetLaunchError) ProfileNotReady() bool {
+	if len(e.Errors) == 0 {
+		return false
+	}
+	for _, f := range e.Errors {
+		msg := strings.ToLower(f.Message)
+		if f.Code != codeInvalidParameterValue || !(strings.Contains(msg, "iaminstanceprofile") || strings.Contains(msg, "iam instance profile")) {
+			return false
+		}
+	}
+	return true
+}
+
 // Capacity reports whether every error is a lack of spot capacity or a
 // price below the spot price: retrying later or with other instance types
 // may succeed.
