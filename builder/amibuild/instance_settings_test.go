@@ -24,6 +24,7 @@ func TestInstanceSettingsRefuse(t *testing.T) {
 		{"capacity preference", map[string]any{"capacity_reservation_preference": "always"}, []string{"capacity_reservation_preference", "open", "none"}},
 		{"capacity id", map[string]any{"capacity_reservation_id": "res-1"}, []string{"capacity_reservation_id", "cr-"}},
 		{"capacity group", map[string]any{"capacity_reservation_group_arn": "my-group"}, []string{"capacity_reservation_group_arn"}},
+		{"stop disabled on spot", map[string]any{"spot_price": "auto", "disable_stop_instance": true}, []string{"disable_stop_instance", "spot"}},
 		{"nitro enclave on spot", map[string]any{"spot_price": "auto", "enable_nitro_enclave": true}, []string{"enable_nitro_enclave", "spot"}},
 		{"unlimited t2 spot", map[string]any{"spot_price": "auto", "instance_type": "t2.micro", "enable_unlimited_credits": true}, []string{"enable_unlimited_credits", "T2"}},
 		{"license arn", map[string]any{"license_specifications": []map[string]any{{"license_configuration_request": map[string]any{"license_configuration_arn": "lic-1"}}}}, []string{"license_specifications[0].license_configuration_request.license_configuration_arn", "lic-1"}},

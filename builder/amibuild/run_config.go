@@ -374,6 +374,9 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 		if c.EnableNitroEnclave {
 			add("enable_nitro_enclave: not available on spot instances (spot_price); remove one of them")
 		}
+		if c.DisableStopInstance {
+			add("disable_stop_instance: a spot build instance (spot_price) cannot be stopped, by the builder or by itself; remove one of them")
+		}
 		if c.EnableUnlimitedCredits && strings.HasPrefix(strings.ToLower(c.InstanceType), "t2.") {
 			add("enable_unlimited_credits: T2 spot instances cannot have unlimited credits; use a T3 type or remove spot_price")
 		}
