@@ -160,6 +160,11 @@ func (n *NetworkConfig) prepare(run *RunConfig) []error {
 			n.SecurityGroupID = ""
 		}
 	}
+	if len(n.SecurityGroupFilter.Filters) > 0 || len(n.SecurityGroupFilter.Filter) > 0 {
+		if len(run.TemporarySGSourceCIDRs) > 0 || n.TemporarySGSourcePublicIP {
+			add("temporary_security_group_source_cidrs, temporary_security_group_source_public_ip: only used for the temporary security group, which security_group_filter replaces; remove them")
+		}
+	}
 	errs = append(errs, n.SecurityGroupFilter.prepare("security_group_filter")...)
 	errs = append(errs, n.VpcFilter.prepare("vpc_filter")...)
 	sf := NetworkFilter{Filters: n.SubnetFilter.Filters, Filter: n.SubnetFilter.Filter}

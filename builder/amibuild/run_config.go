@@ -377,8 +377,27 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 		if c.DisableStopInstance {
 			add("disable_stop_instance: a spot build instance (spot_price) cannot be stopped, by the builder or by itself; remove one of them")
 		}
-		if c.EnableUnlimitedCredits && strings.HasPrefix(strings.ToLower(c.InstanceType), "t2.") {
-			add("enable_unlimited_credits: T2 spot instances cannot have unlimited credits; use a T3 type or remove spot_price")
+		for _, it := range append([]string{c.InstanceType}, c.SpotInstanceTypes...) {
+			if c.EnableUnlimitedCredits && strings.HasPrefix(strings.ToLower(it), "t2.") {
+				add("enable_unlimited_credits: T2 spot instances (%s) cannot have unlimited credits; use a T3 type or remove spot_price", it)
+			}
+		}
+		if c.InstanceInitiatedShutdownBehavior == "stop" {
+			add("shutdown_behavior: \"stop\" is not available for spot instances (spot_price); leave it unset or use \"terminate\"")
+		}
+		if p := c.Placement; p.Tenancy == "host" || p.HostId != "" || p.HostResourceGroupArn != "" {
+			add("placement: spot instances (spot_price) cannot run on Dedicated Hosts; remove tenancy \"host\", host_id and host_resource_group_arn, or spot_price")
+		}
+		if c.CapacityReservationId != "" || c.CapacityReservationGroupArn != "" {
+			add("capacity_reservation_id, capacity_reservation_group_arn: Capacity Reservations are for on-demand instances, not spot_price")
+		}
+	}
+	// The instance types a launch may use: unlimited credits need T types.
+	if c.EnableUnlimitedCredits {
+		for _, it := range c.SpotInstanceTypes {
+			if !Unknown(it) && !strings.HasPrefix(strings.ToLower(it), "t") {
+				add("enable_unlimited_credits: spot_instance_types lists %q, not a burstable (T family) type; unlimited credits apply to T instances only", it)
+			}
 		}
 	}
 	errs = append(errs, c.SessionManagerConfig.prepare(c)...)

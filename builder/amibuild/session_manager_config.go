@@ -82,6 +82,9 @@ func (c *SessionManagerConfig) prepare(rc *RunConfig) []error {
 	if rc.Comm.Type == "winrm" {
 		add("ssh_interface: session_manager works only with the \"ssh\" communicator, not with %q", rc.Comm.Type)
 	}
+	if len(rc.TemporarySGSourceCIDRs) > 0 || rc.TemporarySGSourcePublicIP {
+		add("temporary_security_group_source_cidrs, temporary_security_group_source_public_ip: not used with ssh_interface = \"session_manager\", whose temporary security group admits no inbound traffic; remove them")
+	}
 	if !rc.hasInstanceProfile() && rc.Comm.Type != "none" {
 		add("ssh_interface: session_manager needs an instance profile whose role lets the instance's SSM agent register with Systems Manager " +
 			"(for example with the AWS managed policy AmazonSSMManagedInstanceCore); set iam_instance_profile, or temporary_iam_instance_profile_policy_document with the ssm and ssmmessages actions that policy grants")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/common"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
@@ -110,7 +111,7 @@ func (c *Config) prepareEBS() []error {
 	if c.AMIVirtType == "paravirtual" && (c.AMIENASupport.True() || c.AMISriovNetSupport) {
 		add("ami_virtualization_type: enhanced networking (ena_support, sriov_support) needs an hvm AMI, not paravirtual")
 	}
-	if c.IsSpotInstance() && (c.AMIENASupport.True() || c.AMISriovNetSupport) {
+	if c.IsSpotInstance() && (c.AMIENASupport != config.TriUnset || c.AMISriovNetSupport) {
 		add("ena_support, sriov_support: not valid with spot_price; they are set on the stopped build instance, and a spot instance is not stopped (use a source AMI that already has ENA or SR-IOV support)")
 	}
 	if c.AMIEncryptBootVolume.True() {

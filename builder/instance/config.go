@@ -551,9 +551,17 @@ func (c *Config) loadUserCert() []error {
 // warnings returns the warnings of a valid configuration.
 func (c *Config) warnings() []string {
 	w := append([]string(nil), c.RunConfig.Warnings()...)
-	if family, _, ok := strings.Cut(strings.ToLower(c.InstanceType), "."); ok && !instanceStoreFamily(family) {
-		w = append(w, fmt.Sprintf("instance_type: %q is not of a family that can boot an instance-store root device (%s); an instance-store source AMI will not launch on it, and neither will the new AMI",
-			c.InstanceType, strings.ToUpper(strings.Join(InstanceStoreFamilies, ", "))))
+	for _, ft := range []struct {
+		field string
+		types []string
+	}{{"instance_type", []string{c.InstanceType}}, {"spot_instance_types", c.SpotInstanceTypes}} {
+		field := ft.field
+		for _, it := range ft.types {
+			if family, _, ok := strings.Cut(strings.ToLower(it), "."); ok && !instanceStoreFamily(family) {
+				w = append(w, fmt.Sprintf("%s: %q is not of a family that can boot an instance-store root device (%s); an instance-store source AMI will not launch on it, and neither will the new AMI",
+					field, it, strings.ToUpper(strings.Join(InstanceStoreFamilies, ", "))))
+			}
+		}
 	}
 	if c.X509CertPath == "" && c.X509GeneratedDir == "" {
 		w = append(w, "x509_cert_path is not set: a key and certificate are generated for this build and discarded afterwards, so the bundle cannot be unbundled later (EC2 can still launch the AMI); set x509_generated_dir to keep them")

@@ -76,6 +76,7 @@ func TestFleetLaunchErrorProfileNotReady(t *testing.T) {
 		{[]FleetLaunchFailure{{Code: "InvalidParameterValue", Message: "Value (packer-1) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"}}, true},
 		{[]FleetLaunchFailure{{Code: "InvalidParameterValue", Message: "Invalid IAM Instance Profile name"}, {Code: "InsufficientInstanceCapacity"}}, false},
 		{[]FleetLaunchFailure{{Code: "InvalidParameterValue", Message: "Invalid value for subnet"}}, false},
+		{[]FleetLaunchFailure{{Code: "InvalidLaunchTemplateConfiguration", Message: "Invalid IAM Instance Profile name"}}, true},
 	} {
 		if got := (&FleetLaunchError{Errors: tc.errs}).ProfileNotReady(); got != tc.want {
 			t.Errorf("ProfileNotReady(%+v) = %v, want %v", tc.errs, got, tc.want)

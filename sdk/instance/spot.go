@@ -145,7 +145,9 @@ func (e *FleetLaunchError) ProfileNotReady() bool {
 	}
 	for _, f := range e.Errors {
 		msg := strings.ToLower(f.Message)
-		if f.Code != codeInvalidParameterValue || !(strings.Contains(msg, "iaminstanceprofile") || strings.Contains(msg, "iam instance profile")) {
+		// Fleet errors name the profile in the message; the code is not
+		// always InvalidParameterValue.
+		if !(strings.Contains(msg, "iaminstanceprofile") || strings.Contains(msg, "iam instance profile")) {
 			return false
 		}
 	}
