@@ -36,8 +36,9 @@ func (s *StepSelectNetwork) Run(ctx context.Context, state multistep.StateBag) m
 		AvailabilityZone: cfg.AvailabilityZone,
 		// As HashiCorp's builders do: a public IP choice without a subnet
 		// gets a subnet of the VPC.
-		InferSubnet:  cfg.AssociatePublicIPAddress != config.TriUnset,
-		InstanceType: cfg.InstanceType,
+		InferSubnet:   cfg.AssociatePublicIPAddress != config.TriUnset,
+		InstanceType:  cfg.InstanceType,
+		InstanceTypes: cfg.SpotInstanceTypes,
 	}
 	if in.VPCID != "" && len(in.VPCFilters) > 0 {
 		u.Say("vpc_id is set, so vpc_filter is not used")

@@ -79,6 +79,9 @@ type SelectNetworkInput struct {
 	InferSubnet bool
 	// InstanceType narrows an inferred subnet to zones that offer it.
 	InstanceType string
+	// InstanceTypes, when set, narrows an inferred subnet to zones that
+	// offer any of them instead (the types a spot launch may use).
+	InstanceTypes []string
 }
 
 // SelectNetworkOutput is where the instance runs. Empty fields mean the
@@ -161,7 +164,11 @@ func SelectNetwork(ctx context.Context, api NetworkAPI, in *SelectNetworkInput, 
 			vpc = &vpcs[0]
 			out.VPCID = aws.ToString(vpc.VpcId)
 		}
-		s, err := inferSubnet(ctx, api, o, out.VPCID, out.AvailabilityZone, in.InstanceType)
+		typesWanted := in.InstanceTypes
+		if len(typesWanted) == 0 && in.InstanceType != "" {
+			typesWanted = []string{in.InstanceType}
+		}
+		s, err := inferSubnet(ctx, api, o, out.VPCID, out.AvailabilityZone, typesWanted)
 		if err != nil {
 			return nil, fmt.Errorf("choose a subnet of %s in %s: %w", out.VPCID, region, err)
 		}
@@ -248,10 +255,10 @@ func mostFree(subnets []types.Subnet) types.Subnet {
 }
 
 // inferSubnet returns the available subnet of vpcID with the most free
-// addresses, in zone when it is set and, when instanceType is set, in a
-// zone that offers it. When the offerings cannot be read or no zone offers
-// the type, every zone is considered.
-func inferSubnet(ctx context.Context, api NetworkAPI, o Options, vpcID, zone, instanceType string) (types.Subnet, error) {
+// addresses, in zone when it is set and, when instanceTypes are given, in a
+// zone that offers one of them. When the offerings cannot be read or no
+// zone offers them, every zone is considered.
+func inferSubnet(ctx context.Context, api NetworkAPI, o Options, vpcID, zone string, instanceTypes []string) (types.Subnet, error) {
 	filters := map[string][]string{"vpc-id": {vpcID}, "state": {"available"}}
 	if zone != "" {
 		filters["availability-zone"] = []string{zone}
@@ -263,12 +270,13 @@ func inferSubnet(ctx context.Context, api NetworkAPI, o Options, vpcID, zone, in
 	if len(subnets) == 0 {
 		return types.Subnet{}, fmt.Errorf("no available subnet matches %s", filterString(filters))
 	}
-	if instanceType != "" {
+	if len(instanceTypes) > 0 {
+		instanceType := strings.Join(instanceTypes, ", ")
 		zones := map[string]bool{}
 		for _, s := range subnets {
 			zones[aws.ToString(s.AvailabilityZone)] = true
 		}
-		offered, err := zonesOffering(ctx, api, slices.Sorted(maps.Keys(zones)), instanceType)
+		offered, err := zonesOffering(ctx, api, slices.Sorted(maps.Keys(zones)), instanceTypes)
 		switch {
 		case err != nil:
 			o.logf("cannot read which zones offer %s, so a subnet may be chosen in a zone without it: %v", instanceType, err)
@@ -283,12 +291,12 @@ func inferSubnet(ctx context.Context, api NetworkAPI, o Options, vpcID, zone, in
 	return mostFree(subnets), nil
 }
 
-// zonesOffering returns which of zones offer instanceType.
-func zonesOffering(ctx context.Context, api NetworkAPI, zones []string, instanceType string) (map[string]bool, error) {
+// zonesOffering returns which of zones offer any of instanceTypes.
+func zonesOffering(ctx context.Context, api NetworkAPI, zones []string, instanceTypes []string) (map[string]bool, error) {
 	offered := map[string]bool{}
 	p := ec2.NewDescribeInstanceTypeOfferingsPaginator(api, &ec2.DescribeInstanceTypeOfferingsInput{
 		LocationType: types.LocationTypeAvailabilityZone,
-		Filters:      ec2Filters(map[string][]string{"location": zones, "instance-type": {instanceType}}),
+		Filters:      ec2Filters(map[string][]string{"location": zones, "instance-type": instanceTypes}),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -296,7 +304,7 @@ func zonesOffering(ctx context.Context, api NetworkAPI, zones []string, instance
 			return nil, err
 		}
 		for _, off := range page.InstanceTypeOfferings {
-			if string(off.InstanceType) == instanceType {
+			if slices.Contains(instanceTypes, string(off.InstanceType)) {
 				offered[aws.ToString(off.Location)] = true
 			}
 		}

@@ -169,6 +169,19 @@ func TestSelectNetwork(t *testing.T) {
 			},
 		},
 		{
+			name: "inferred subnet in a zone offering one of the spot types",
+			in:   SelectNetworkInput{VPCID: "vpc-1", InferSubnet: true, InstanceTypes: []string{"m5.large", "t3.micro"}},
+			fake: &fakeEC2{
+				describeSubnets:   subnets(subnet("subnet-a", "vpc-1", "us-east-1a", 4000), subnet("subnet-b", "vpc-1", "us-east-1b", 100)),
+				describeOfferings: offerings("us-east-1b"),
+			},
+			want: SelectNetworkOutput{VPCID: "vpc-1", SubnetID: "subnet-b", AvailabilityZone: "us-east-1b"},
+			wantCalls: []string{
+				"DescribeSubnets state=available,vpc-id=vpc-1",
+				"DescribeInstanceTypeOfferings availability-zone,instance-type=m5.large|t3.micro,location=us-east-1a|us-east-1b",
+			},
+		},
+		{
 			name: "inferred subnet when the offerings cannot be read",
 			in:   SelectNetworkInput{VPCID: "vpc-1", InferSubnet: true, InstanceType: "t3.micro"},
 			fake: &fakeEC2{
