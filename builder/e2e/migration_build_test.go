@@ -223,7 +223,7 @@ func TestMigrationCorpusBuilds(t *testing.T) {
 			all := map[string]string{}
 			for buildName, wantRegions := range cb.amis {
 				amis := parseArtifact(t, arts[buildName])
-				if got := sortedKeysOf(amis); !slices.Equal(got, wantRegions) {
+				if got := sortedKeys(amis); !slices.Equal(got, wantRegions) {
 					t.Errorf("%s: artifact regions %v, want %v", buildName, got, wantRegions)
 				}
 				for region, id := range amis {
@@ -394,15 +394,6 @@ func parseArtifact(t *testing.T, ids []string) map[string]string {
 		m[region] = id
 	}
 	return m
-}
-
-func sortedKeysOf(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func sortedStrings(s []string) []string {

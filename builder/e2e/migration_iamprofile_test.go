@@ -196,34 +196,40 @@ func iamTags(params url.Values) map[string]string {
 	return m
 }
 
-// checkTemporaryProfilePolicy checks that the ami-ebs policy and the policy
-// for temporary instance profiles together allow every call of the build,
-// and that each action of the latter was needed or is known to be needed
-// on a path the build did not take.
-func checkTemporaryProfilePolicy(t *testing.T, calls []awstest.Call) {
+// checkBesidePolicy checks that the ami-ebs policy and the policy file
+// extra (in example/iam, with placeholders replaced) together allow every
+// call, and that each action of extra was needed or is a key of optional,
+// whose value names the path that needs it.
+func checkBesidePolicy(t *testing.T, calls []awstest.Call, extra string, placeholders, optional map[string]string) {
 	t.Helper()
 	dir := filepath.Join("..", "..", "example", "iam")
 	build, err := awstest.LoadPolicy(filepath.Join(dir, "ami-ebs-policy.json"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	profile, err := awstest.LoadPolicy(filepath.Join(dir, "ami-builder-temporary-profile-policy.json"), map[string]string{"ACCOUNT_ID": awstest.TestAccountID})
+	beside, err := awstest.LoadPolicy(filepath.Join(dir, extra), placeholders)
 	if err != nil {
 		t.Fatal(err)
 	}
-	both := &awstest.Policy{Statements: append(slices.Clone(build.Statements), profile.Statements...)}
+	both := &awstest.Policy{Statements: append(slices.Clone(build.Statements), beside.Statements...)}
 	denied, used := both.Denied(calls)
 	for _, problem := range denied {
-		t.Errorf("example/iam/ami-ebs-policy.json + ami-builder-temporary-profile-policy.json: %s", problem)
+		t.Errorf("example/iam/ami-ebs-policy.json + %s: %s", extra, problem)
 	}
-	optional := map[string]string{
-		"iam:GetRole": "finding the role of a create call whose answer was lost",
-	}
-	for _, st := range profile.Statements {
+	for _, st := range beside.Statements {
 		for _, a := range st.Actions {
 			if !used[a] && optional[a] == "" {
-				t.Errorf("ami-builder-temporary-profile-policy.json allows %s, which no call of the build needed", a)
+				t.Errorf("%s allows %s, which no call of the build needed", extra, a)
 			}
 		}
 	}
+}
+
+// checkTemporaryProfilePolicy checks the ami-ebs policy together with the
+// policy for temporary instance profiles (see checkBesidePolicy).
+func checkTemporaryProfilePolicy(t *testing.T, calls []awstest.Call) {
+	t.Helper()
+	checkBesidePolicy(t, calls, "ami-builder-temporary-profile-policy.json", map[string]string{"ACCOUNT_ID": awstest.TestAccountID}, map[string]string{
+		"iam:GetRole": "finding the role of a create call whose answer was lost",
+	})
 }

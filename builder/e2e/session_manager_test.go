@@ -232,29 +232,10 @@ func pathWithout(path, name string) string {
 	return strings.Join(keep, string(os.PathListSeparator))
 }
 
-// checkSessionManagerPolicy checks that the ami-ebs policy and the Session
-// Manager policy together allow every call, and that each action of the
-// latter was needed.
+// checkSessionManagerPolicy checks the ami-ebs policy together with the
+// Session Manager policy, every action of which the build needs (see
+// checkBesidePolicy).
 func checkSessionManagerPolicy(t *testing.T, calls []awstest.Call) {
 	t.Helper()
-	build, err := awstest.LoadPolicy(filepath.Join("..", "..", "example", "iam", "ami-ebs-policy.json"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ssm, err := awstest.LoadPolicy(filepath.Join("..", "..", "example", "iam", "ami-builder-session-manager-policy.json"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	both := &awstest.Policy{Statements: append(slices.Clone(build.Statements), ssm.Statements...)}
-	denied, used := both.Denied(calls)
-	for _, problem := range denied {
-		t.Errorf("example/iam/ami-ebs-policy.json + ami-builder-session-manager-policy.json: %s", problem)
-	}
-	for _, st := range ssm.Statements {
-		for _, a := range st.Actions {
-			if !used[a] {
-				t.Errorf("ami-builder-session-manager-policy.json allows %s, which no call of the build needed", a)
-			}
-		}
-	}
+	checkBesidePolicy(t, calls, "ami-builder-session-manager-policy.json", nil, nil)
 }

@@ -66,10 +66,9 @@ func TestE2EInstanceSettings(t *testing.T) {
 		}
 	}
 	var suppressed []string
-	for k, v := range p {
+	for k := range p {
 		if strings.HasPrefix(k, "BlockDeviceMapping.") && strings.HasSuffix(k, ".NoDevice") {
 			suppressed = append(suppressed, p.Get(strings.TrimSuffix(k, ".NoDevice")+".DeviceName"))
-			_ = v
 		}
 	}
 	if len(suppressed) != 26 {

@@ -172,11 +172,10 @@ type distribution struct {
 	clients ClientFunc
 	out     *DistributeOutput
 
-	copyIn  CopyInput
-	shares  []*CopyInput // one share-only input per input AMI, the source first
-	copies  ledger.Ledger
-	inner   Options // o with Ledger = &copies
-	nInputs int     // results before the copies
+	copyIn CopyInput
+	shares []*CopyInput // one share-only input per input AMI, the source first
+	copies ledger.Ledger
+	inner  Options // o with Ledger = &copies
 }
 
 func (d *distribution) run(ctx context.Context) (*DistributeOutput, error) {
@@ -264,7 +263,6 @@ func (d *distribution) run(ctx context.Context) (*DistributeOutput, error) {
 		inputResults = d.untouched(inputs)
 	}
 	d.out.Results = append(inputResults, copyResults...)
-	d.nInputs = len(inputResults)
 
 	// 4. Protection last, so that until here a failure can still remove
 	// the copies.
