@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -46,8 +45,10 @@ type putRecord struct {
 type fakeS3 struct {
 	Bucket string
 
-	// PutDelay is slept inside PutObject (to observe concurrency).
-	PutDelay time.Duration
+	// PutBarrier, when above zero, holds each PutObject until that many
+	// are in flight at once, or until ReleasePuts is called, so a test
+	// sees uploads overlap without relying on timing.
+	PutBarrier int
 	// ListPageSize bounds ListObjectsV2 pages (default 1000).
 	ListPageSize int
 
@@ -64,6 +65,8 @@ type fakeS3 struct {
 	puts        []putRecord
 	inFlight    int
 	maxInFlight int
+	putGate     chan struct{} // closed when PutBarrier calls are in flight
+	putsFree    bool          // ReleasePuts was called
 	deleteBatch []int
 }
 
@@ -144,15 +147,16 @@ func (f *fakeS3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func
 	f.mu.Lock()
 	f.inFlight++
 	f.maxInFlight = max(f.maxInFlight, f.inFlight)
+	gate := f.passBarrier()
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
 		f.inFlight--
 		f.mu.Unlock()
 	}()
-	if f.PutDelay > 0 {
+	if gate != nil {
 		select {
-		case <-time.After(f.PutDelay):
+		case <-gate:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -178,6 +182,37 @@ func (f *fakeS3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func
 	}
 	f.objects[key] = fakeObject{data: data, acl: in.ACL}
 	return &s3.PutObjectOutput{ETag: etag(data)}, nil
+}
+
+// passBarrier returns the channel a PutObject waits on, or nil when it may
+// go on: when there is no barrier, ReleasePuts was called, or this call
+// brings PutBarrier calls in flight, which lets the waiting ones go too.
+// f.mu must be held.
+func (f *fakeS3) passBarrier() <-chan struct{} {
+	if f.PutBarrier <= 0 || f.putsFree {
+		return nil
+	}
+	if f.putGate == nil {
+		f.putGate = make(chan struct{})
+	}
+	if f.inFlight < f.PutBarrier {
+		return f.putGate
+	}
+	close(f.putGate)
+	f.putGate = nil
+	return nil
+}
+
+// ReleasePuts lets every waiting and later PutObject go on without waiting
+// for the barrier.
+func (f *fakeS3) ReleasePuts() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.putsFree = true
+	if f.putGate != nil {
+		close(f.putGate)
+		f.putGate = nil
+	}
 }
 
 func (f *fakeS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -258,7 +257,10 @@ func TestWriterConcurrency(t *testing.T) {
 	for _, limit := range []int{1, 3} {
 		t.Run(fmt.Sprint("limit ", limit), func(t *testing.T) {
 			f := newFakeS3("bkt")
-			f.PutDelay = 20 * time.Millisecond
+			// Each upload waits until limit of them are in flight, so
+			// the Writer reaches its limit whatever the machine's load;
+			// the last parts may be fewer, hence ReleasePuts before Finish.
+			f.PutBarrier = limit
 			w, err := NewWriter(context.Background(), f, &WriterInput{Bucket: "bkt"}, func(o *Options) { o.Concurrency = limit })
 			if err != nil {
 				t.Fatal(err)
@@ -270,6 +272,7 @@ func TestWriterConcurrency(t *testing.T) {
 				}
 				clear(p.Data) // the Writer must have copied the data
 			}
+			f.ReleasePuts()
 			if _, err := w.Finish(context.Background(), "img.manifest.xml", []byte("<manifest/>")); err != nil {
 				t.Fatal(err)
 			}
