@@ -230,17 +230,25 @@ func TestWait(t *testing.T) {
 		{name: "timeout", answers: a(images(img("ami-1", "pending", ""))), stateErr: true, wantState: "pending", wantErr: ErrWaitTimeout},
 		{name: "disappears after failing", answers: a(images(img("ami-1", "error", "")), fails(apiErr("InvalidAMIID.NotFound"))), stateErr: true, wantState: ""},
 		{name: "access denied", answers: a(fails(apiErr("UnauthorizedOperation"))), wantAPI: "UnauthorizedOperation", wantCalls: 1},
-		{name: "cancelled", answers: a(images(img("ami-1", "pending", ""))), cancel: true, wantErr: context.Canceled},
+		{name: "cancelled", answers: a(images(img("ami-1", "pending", ""))), cancel: true, wantCalls: 1, wantErr: context.Canceled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeEC2{describeImages: sequence(tc.answers...)}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
+			wait := quickWait
 			if tc.cancel {
-				time.AfterFunc(20*time.Millisecond, cancel)
+				// The first describe cancels; with a minute to wait,
+				// only the cancellation can end the wait.
+				answer := f.describeImages
+				f.describeImages = func(in *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
+					cancel()
+					return answer(in)
+				}
+				wait.MaxWait = time.Minute
 			}
-			im, err := Wait(ctx, f, "ami-1", "us-west-2", quickWait)
+			im, err := Wait(ctx, f, "ami-1", "us-west-2", wait)
 			if tc.wantCalls > 0 && len(f.Calls()) != tc.wantCalls {
 				t.Errorf("calls = %v, want %d", f.Calls(), tc.wantCalls)
 			}
@@ -723,8 +731,11 @@ func TestRetryStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	o := newOptions([]func(*Options){func(o *Options) { o.RetryDelay = time.Hour }})
 	calls := 0
-	time.AfterFunc(10*time.Millisecond, cancel)
-	err := o.retry(ctx, []string{"X"}, func() error { calls++; return apiErr("X") })
+	err := o.retry(ctx, []string{"X"}, func() error {
+		calls++
+		cancel() // the run is cancelled while the first attempt is answered
+		return apiErr("X")
+	})
 	if !errors.Is(err, context.Canceled) || calls != 1 {
 		t.Errorf("retry = %v after %d calls, want cancellation after 1", err, calls)
 	}

@@ -784,12 +784,19 @@ func TestTerminate(t *testing.T) {
 }
 
 func TestWaitCancelled(t *testing.T) {
-	f := &fakeEC2{describeInstances: sequence(states(inst("i-1", "pending", "")))}
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(20*time.Millisecond, cancel)
+	defer cancel()
+	pending := sequence(states(inst("i-1", "pending", "")))
+	f := &fakeEC2{describeInstances: func(in *ec2.DescribeInstancesInput) (*ec2.DescribeInstancesOutput, error) {
+		cancel() // the run is cancelled while the first describe is answered
+		return pending(in)
+	}}
 	_, err := waitState(ctx, f, []string{"i-1"}, types.InstanceStateNameRunning, WaitOptions{MinDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, MaxWait: time.Minute})
 	var se *StateError
 	if !errors.Is(err, context.Canceled) || errors.As(err, &se) {
 		t.Errorf("waitState after cancel = %v, want context.Canceled and no *StateError", err)
+	}
+	if calls := f.Calls(); len(calls) != 1 {
+		t.Errorf("calls = %q, want the one describe that saw the cancellation", calls)
 	}
 }
