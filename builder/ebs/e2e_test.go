@@ -631,6 +631,40 @@ func TestREADMEPolicyMatchesExample(t *testing.T) {
 	}
 }
 
+// TestIAMReadmeListsEveryPolicy checks that example/iam/README.md's table
+// names every policy file beside it, with the test that checks it.
+func TestIAMReadmeListsEveryPolicy(t *testing.T) {
+	dir := filepath.Join("..", "..", "example", "iam")
+	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{} // file name -> its table row
+	for line := range strings.Lines(string(readme)) {
+		if name, ok := strings.CutPrefix(line, "| `"); ok {
+			name, _, _ = strings.Cut(name, "`")
+			rows[name] = line
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no policy files in example/iam")
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		row, ok := rows[name]
+		switch {
+		case !ok:
+			t.Errorf("example/iam/README.md's table does not list %s", name)
+		case !strings.Contains(row, "_test.go"):
+			t.Errorf("example/iam/README.md's row for %s names no test: %s", name, row)
+		}
+	}
+}
+
 // TestE2EValidateExample validates the real-AWS example, as a developer
 // (defaults: no copies, no sharing) and as a release job (regions and
 // accounts), and checks that a bad account ID is named.
