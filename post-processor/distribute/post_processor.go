@@ -203,58 +203,68 @@ func (r *run) commit() {
 }
 
 // fail removes every copy still recorded and joins the cleanup's errors to
-// err. It runs with a fresh context, so it also works after Ctrl-C.
+// err. It runs with a fresh context, so it also works after Ctrl-C. Then
+// it tells the user what is left (sayLeftovers).
 func (r *run) fail(err error) error {
-	if len(r.ledger.Resources()) == 0 {
-		if r.sayUnknownCopies() {
-			return err
+	if len(r.ledger.Resources()) > 0 {
+		r.ui.Say("Removing the copies made by this run...")
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		for _, res := range r.ledger.Resources() {
+			r.ui.Message(fmt.Sprintf("deregistering %s in %s with its snapshots", res.ID, res.Region))
 		}
-		for _, res := range r.manifest.Regions {
-			if res.Status == distribute.StatusRemoved {
-				r.ui.Say("Every copy this run made was removed again.")
-				break
+		uerr := r.ledger.Undo(ctx)
+		left := map[string]bool{}
+		for _, res := range r.ledger.Resources() {
+			left[res.ID] = true
+		}
+		for i := range r.manifest.Regions {
+			if res := &r.manifest.Regions[i]; !res.Source && res.ImageID != "" && res.Status == distribute.StatusAvailable && !left[res.ImageID] {
+				res.Status = distribute.StatusRemoved
 			}
 		}
-		return err
-	}
-	r.ui.Say("Removing the copies made by this run...")
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-	defer cancel()
-	for _, res := range r.ledger.Resources() {
-		r.ui.Message(fmt.Sprintf("deregistering %s in %s with its snapshots", res.ID, res.Region))
-	}
-	if uerr := r.ledger.Undo(ctx); uerr != nil {
-		r.ui.Error(fmt.Sprintf("Some copies could not be removed: %v", uerr))
-		return errors.Join(err, fmt.Errorf("remove copies: %w", uerr))
-	}
-	if !r.sayUnknownCopies() {
-		r.ui.Say("Every copy this run made was removed again.")
-	}
-	for i := range r.manifest.Regions {
-		if res := &r.manifest.Regions[i]; !res.Source && res.ImageID != "" && res.Status == distribute.StatusAvailable {
-			res.Status = distribute.StatusRemoved
+		if uerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove copies: %w", uerr))
 		}
 	}
+	r.sayLeftovers()
 	return err
 }
 
-// sayUnknownCopies tells the user, for every region where cleanup could not
-// find out whether an interrupted CopyImage made a copy, which region and
-// name to check. It reports whether there was any.
-func (r *run) sayUnknownCopies() bool {
-	found := false
+// sayLeftovers tells the user, after a failure, what became of the copies:
+// every region whose CopyImage outcome cleanup could not find out, with
+// the AMI name and the tag to look for; every copy that still exists; and
+// which copies were removed. It says that every copy was removed only
+// when that is so.
+func (r *run) sayLeftovers() {
+	var removed, kept []string
+	unknown := false
 	for _, res := range r.manifest.Regions {
-		if res.Status != distribute.StatusUnknown {
-			continue
+		switch {
+		case res.Source:
+		case res.Status == distribute.StatusUnknown:
+			if !unknown {
+				r.ui.Error("Cleanup could not find out whether these copies were made; check by hand:")
+				unknown = true
+			}
+			r.ui.Error(fmt.Sprintf("  %s: an interrupted copy may exist; check %s for an AMI named %q tagged %s=%s",
+				res.Region, res.Region, res.Name, distribute.CopyTokenTag, res.ClientToken))
+		case res.Status == distribute.StatusRemoved:
+			removed = append(removed, res.Region)
+		case res.ImageID != "" && res.Status == distribute.StatusAvailable:
+			kept = append(kept, res.Region+" "+res.ImageID)
 		}
-		if !found {
-			r.ui.Error("The copies this run knows of were removed, but not every outcome is known:")
-			found = true
-		}
-		r.ui.Error(fmt.Sprintf("  %s: an interrupted copy may exist; check %s for an AMI named %q tagged %s=%s",
-			res.Region, res.Region, res.Name, distribute.CopyTokenTag, res.ClientToken))
 	}
-	return found
+	if len(kept) > 0 {
+		r.ui.Error("These copies could not be removed; deregister them and delete their snapshots by hand: " + strings.Join(kept, ", "))
+	}
+	switch {
+	case len(removed) == 0:
+	case !unknown && len(kept) == 0:
+		r.ui.Say("Every copy this run made was removed again.")
+	default:
+		r.ui.Say("The copies in " + strings.Join(removed, ", ") + " were removed again.")
+	}
 }
 
 // resolveInputs finds the AMIs to distribute: source_ami or
