@@ -41,6 +41,10 @@ var (
 	stateBucketRegion = amibuild.NewKey[string]("instance_bucket_region")
 	// stateCerts is the X.509 material, from stepPrepareCerts.
 	stateCerts = amibuild.NewKey[*certs]("instance_certs")
+	// stateReplaceBundle is set by stepCheckBundleLocation when the
+	// manifest at the bundle location is that of the AMI force_deregister
+	// replaces: stepBundleVolume's upload may then replace it.
+	stateReplaceBundle = amibuild.NewKey[bool]("instance_replace_bundle")
 	// stateBundle is the uploaded bundle, from stepBundleVolume.
 	stateBundle = amibuild.NewKey[*bundled]("instance_bundle")
 	// stateImageLocation is the manifest location the AMI was registered

@@ -25,7 +25,9 @@ import (
 //
 // State used: amibuild.StateSession, amibuild.StateUI,
 // amibuild.StateAccountID (optional), amibuild.StateSourceImage (optional,
-// for the manifest's ancestry), stateComm, stateCerts, stateBucketRegion.
+// for the manifest's ancestry), stateComm, stateCerts, stateBucketRegion,
+// stateReplaceBundle (optional: without it the manifest is stored only
+// where none is).
 // State produced: stateBundle.
 type stepBundleVolume struct {
 	// Region is the build region.
@@ -78,11 +80,16 @@ func (s *stepBundleVolume) Run(ctx context.Context, state multistep.StateBag) mu
 		region = s.Region
 	}
 	loc := bundlestore.Location{Bucket: s.Bucket, Prefix: s.Prefix, Name: s.Name}
+	// Only the bundle of the AMI force_deregister replaces may be
+	// replaced; any other manifest there, even one stored since
+	// stepCheckBundleLocation looked, makes the upload fail.
+	replace, _ := stateReplaceBundle.Get(state)
 
 	w, err := bundlestore.NewWriter(ctx, sess.S3(region), &bundlestore.WriterInput{
-		Bucket: s.Bucket,
-		Prefix: s.Prefix,
-		Region: region,
+		Bucket:          s.Bucket,
+		Prefix:          s.Prefix,
+		Region:          region,
+		ReplaceManifest: replace,
 	}, func(o *bundlestore.Options) {
 		o.Concurrency = s.Concurrency
 		o.Ledger = &s.created

@@ -22,7 +22,8 @@ import (
 // the name up.
 //
 // State used: amibuild.StateSession, amibuild.StateUI, stateBucketRegion.
-// State produced: none.
+// State produced: stateReplaceBundle (when the bundle there is that of the
+// AMI force_deregister replaces).
 type stepCheckBundleLocation struct {
 	// Region is the build region, where the AMIs are.
 	Region string
@@ -72,6 +73,7 @@ func (s *stepCheckBundleLocation) Run(ctx context.Context, state multistep.State
 		return amibuild.Halt(state, u, err)
 	case out.Exists:
 		u.Sayf("The bundle at %s belongs to %s, which force_deregister replaces; this build's upload overwrites it", loc, out.ReplacedImageID)
+		stateReplaceBundle.Put(state, true)
 	}
 	return multistep.ActionContinue
 }

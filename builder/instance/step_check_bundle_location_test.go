@@ -83,6 +83,8 @@ func TestStepCheckBundleLocation(t *testing.T) {
 		wantCalls []string
 		wantErr   []string // nil: the step continues
 		wantSay   string
+		// wantReplace: the step lets the upload replace the manifest.
+		wantReplace bool
 	}{
 		{
 			name: "free location", head: notFound,
@@ -103,8 +105,9 @@ func TestStepCheckBundleLocation(t *testing.T) {
 		},
 		{
 			name: "bundle of the AMI force_deregister replaces", force: true, head: found, images: oldAMI(manifest),
-			wantCalls: []string{"HeadObject eu-west-1 " + manifest, "DescribeImages eu-west-1 web"},
-			wantSay:   "The bundle at s3://" + manifest + " belongs to ami-old, which force_deregister replaces",
+			wantCalls:   []string{"HeadObject eu-west-1 " + manifest, "DescribeImages eu-west-1 web"},
+			wantSay:     "The bundle at s3://" + manifest + " belongs to ami-old, which force_deregister replaces",
+			wantReplace: true,
 		},
 		{
 			name: "bundle of another AMI with force", force: true, head: found, images: oldAMI("bundles/builds/old/image.manifest.xml"),
@@ -131,6 +134,9 @@ func TestStepCheckBundleLocation(t *testing.T) {
 				t.Errorf("calls = %q, want %q", f.calls, tc.wantCalls)
 			}
 			err, _ := amibuild.StateError.Get(state)
+			if replace, _ := stateReplaceBundle.Get(state); replace != tc.wantReplace {
+				t.Errorf("the upload may replace the manifest: %v, want %v", replace, tc.wantReplace)
+			}
 			if tc.wantErr == nil {
 				if action != multistep.ActionContinue {
 					t.Fatalf("halted: %v", err)

@@ -53,9 +53,21 @@ type BundleExistsError struct {
 	// this manifest.
 	ReplaceName string
 	Replaced    []string
+	// AtUpload reports that S3 refused to store an upload's manifest
+	// (412 Precondition Failed on If-None-Match "*") because another
+	// manifest was there, stored after any CheckLocation. It was kept;
+	// parts the upload sent under the same names may have replaced that
+	// bundle's parts. Err is S3's answer.
+	AtUpload bool
+	Err      error
 }
 
 func (e *BundleExistsError) Error() string {
+	if e.AtUpload {
+		return fmt.Sprintf("a bundle already exists at %s%s: S3 refused to replace its manifest (412 Precondition Failed); "+
+			"that manifest was kept, but parts this upload sent under the same names may have replaced that bundle's parts: %v",
+			e.Location, inRegion(e.Region), e.Err)
+	}
 	s := fmt.Sprintf("a bundle already exists at %s%s; uploading there would overwrite its manifest and parts and break any image registered from it",
 		e.Location, inRegion(e.Region))
 	switch {
@@ -67,6 +79,8 @@ func (e *BundleExistsError) Error() string {
 	}
 	return s
 }
+
+func (e *BundleExistsError) Unwrap() error { return e.Err }
 
 // CheckLocation checks, before anything is uploaded, that a bundle may be
 // uploaded to in's location: no manifest is there yet (one HeadObject of

@@ -21,7 +21,9 @@
 //     form, a bundle.PartSink the bundler writes parts into while it makes
 //     them. Parts are sent concurrently (Options.Concurrency, default 4)
 //     with a CRC-32 checksum S3 verifies, the manifest last and only after
-//     every part succeeded. An interrupted upload resumes: parts already stored
+//     every part succeeded, and only where no manifest is (If-None-Match,
+//     unless ReplaceManifest), so a bundle stored there since
+//     CheckLocation is not replaced. An interrupted upload resumes: parts already stored
 //     intact (same MD5 ETag) are not sent again. A Writer holds at most
 //     Concurrency parts (10 MiB each) in flight, on top of the bundler's
 //     own buffers.

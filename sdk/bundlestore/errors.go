@@ -44,6 +44,12 @@ func isForbidden(err error) bool {
 	return httpStatus(err) == http.StatusForbidden
 }
 
+// isPreconditionFailed reports whether err is S3's answer to a condition
+// that did not hold (412), such as If-None-Match "*" on an existing key.
+func isPreconditionFailed(err error) bool {
+	return errorCode(err) == "PreconditionFailed" || httpStatus(err) == http.StatusPreconditionFailed
+}
+
 // isNotImplemented reports whether err says the service does not implement
 // the operation: the NotImplemented code, or an HTTP 500 or 501 without an
 // AWS error code (local emulators answer unimplemented operations with an

@@ -34,10 +34,11 @@ type fakeObject struct {
 
 // putRecord is one PutObject seen by fakeS3.
 type putRecord struct {
-	Key        string
-	ACL        types.ObjectCannedACL
-	Checksum   types.ChecksumAlgorithm
-	ContentMD5 string
+	Key         string
+	ACL         types.ObjectCannedACL
+	Checksum    types.ChecksumAlgorithm
+	ContentMD5  string
+	IfNoneMatch string
 }
 
 // fakeS3 is an in-memory S3 bucket. Function fields, when set, replace the
@@ -176,9 +177,14 @@ func (f *fakeS3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.puts = append(f.puts, putRecord{Key: key, ACL: in.ACL, Checksum: in.ChecksumAlgorithm, ContentMD5: aws.ToString(in.ContentMD5)})
+	f.puts = append(f.puts, putRecord{Key: key, ACL: in.ACL, Checksum: in.ChecksumAlgorithm, ContentMD5: aws.ToString(in.ContentMD5), IfNoneMatch: aws.ToString(in.IfNoneMatch)})
 	if in.ContentLength != nil && *in.ContentLength != int64(len(data)) {
 		return nil, apiErr("IncompleteBody")
+	}
+	// As S3 does: If-None-Match "*" stores the object only when the key
+	// holds none (412 Precondition Failed otherwise).
+	if _, exists := f.objects[key]; exists && aws.ToString(in.IfNoneMatch) == "*" {
+		return nil, apiErr("PreconditionFailed")
 	}
 	f.objects[key] = fakeObject{data: data, acl: in.ACL}
 	return &s3.PutObjectOutput{ETag: etag(data)}, nil

@@ -60,6 +60,14 @@ type WriterInput struct {
 	// TotalSize, when known, is the bundle's total size in bytes (parts
 	// and manifest), reported as the total to Options.Progress.
 	TotalSize int64
+	// ReplaceManifest lets the manifest replace one already at its key.
+	// By default the manifest is stored only where no object is
+	// (PutObject with If-None-Match "*"), so that an upload never
+	// replaces the manifest of another bundle, even one stored after a
+	// CheckLocation. Set it when the bundle there is meant to be replaced
+	// (CheckLocationOutput.Exists: the image registered from it is being
+	// deregistered).
+	ReplaceManifest bool
 }
 
 // Writer uploads a bundle as its parts are produced. It is the S3
@@ -300,7 +308,10 @@ func copySource(bucket, key string) string {
 
 // Finish waits for every part, then uploads the manifest (stored as the
 // object manifestName under the prefix) and returns what was stored. No
-// manifest is uploaded when a part failed. With bundle.Bundle:
+// manifest is uploaded when a part failed. Unless
+// WriterInput.ReplaceManifest is set, the manifest is stored only if no
+// object is at its key (If-None-Match "*"); another manifest there is a
+// *BundleExistsError naming the location. With bundle.Bundle:
 //
 //	out, err := bundle.Bundle(ctx, &bundle.BundleInput{..., Sink: w})
 //	if err != nil { w.Abort(); return err }
@@ -322,14 +333,18 @@ func (w *Writer) Finish(ctx context.Context, manifestName string, manifest []byt
 		return nil, err
 	}
 	key := Key(w.in.Prefix, manifestName)
+	loc := Location{Bucket: w.in.Bucket, Prefix: strings.Trim(w.in.Prefix, "/"), Name: strings.TrimSuffix(manifestName, manifestSuffix)}
 	// The manifest is a few KiB: looking for an intact copy would cost the
 	// same round trip as sending it.
-	if err := w.put(ctx, key, manifest, false); err != nil {
+	if w.in.ReplaceManifest {
+		if err := w.put(ctx, key, manifest, false); err != nil {
+			return nil, err
+		}
+	} else if err := w.putManifestIfAbsent(ctx, loc, key, manifest); err != nil {
 		return nil, err
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	loc := Location{Bucket: w.in.Bucket, Prefix: strings.Trim(w.in.Prefix, "/"), Name: strings.TrimSuffix(manifestName, manifestSuffix)}
 	return &UploadOutput{
 		Location:      loc,
 		ManifestKey:   key,
@@ -380,6 +395,34 @@ func (w *Writer) where(key string) string {
 	return s
 }
 
+// putManifestIfAbsent stores the manifest at key only if no object is
+// there: S3 checks If-None-Match "*" as it stores the object, so a
+// manifest stored by another upload since the location was checked is
+// never replaced (412 Precondition Failed, a *BundleExistsError). An
+// object equal to the manifest (a retried request whose first answer was
+// lost, or an identical upload before) counts as stored; it is reported in
+// Skipped and not recorded in the ledger, as this Writer cannot tell that
+// it stored it.
+func (w *Writer) putManifestIfAbsent(ctx context.Context, loc Location, key string, manifest []byte) error {
+	err := w.putObject(ctx, key, manifest, true)
+	if err == nil || !isPreconditionFailed(err) {
+		return err
+	}
+	intact, ierr := w.intact(ctx, key, manifest)
+	if ierr != nil {
+		return errors.Join(fmt.Errorf("bundlestore: upload %s: a manifest is already there: %w", w.where(key), err), ierr)
+	}
+	if !intact {
+		return fmt.Errorf("bundlestore: upload %s: %w", w.where(key), &BundleExistsError{Location: loc, Region: w.in.Region, AtUpload: true, Err: err})
+	}
+	w.opts.logf("%s already holds this manifest; not sending it again", w.where(key))
+	w.mu.Lock()
+	w.skipped = append(w.skipped, key)
+	w.mu.Unlock()
+	w.progress(int64(len(manifest)))
+	return nil
+}
+
 // put stores body at key with the bundle ACL and a CRC-32 checksum S3
 // verifies, unless resume is true and an intact copy is already there.
 func (w *Writer) put(ctx context.Context, key string, body []byte, resume bool) error {
@@ -398,7 +441,14 @@ func (w *Writer) put(ctx context.Context, key string, body []byte, resume bool) 
 			return nil
 		}
 	}
-	_, err := w.api.PutObject(ctx, &s3.PutObjectInput{
+	return w.putObject(ctx, key, body, false)
+}
+
+// putObject sends body to key with the bundle ACL and a CRC-32 checksum,
+// only if no object is there when ifAbsent is set, and records it.
+func (w *Writer) putObject(ctx context.Context, key string, body []byte, ifAbsent bool) error {
+	size := int64(len(body))
+	in := &s3.PutObjectInput{
 		Bucket:        aws.String(w.in.Bucket),
 		Key:           aws.String(key),
 		Body:          bytes.NewReader(body),
@@ -408,12 +458,19 @@ func (w *Writer) put(ctx context.Context, key string, body []byte, resume bool) 
 		// same transfer errors; the SDK computes it.
 		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 		ACL:               CannedACL,
-	})
+	}
+	if ifAbsent {
+		in.IfNoneMatch = aws.String("*")
+	}
+	_, err := w.api.PutObject(ctx, in)
 	if err != nil {
 		if errorCode(err) == "AccessControlListNotSupported" {
 			return fmt.Errorf("bundlestore: upload %s: %w", w.where(key), &BucketError{
 				Bucket: w.in.Bucket, Problem: ACLsDisabled, Err: err,
 			})
+		}
+		if ifAbsent && isPreconditionFailed(err) {
+			return err // the caller describes it
 		}
 		return fmt.Errorf("bundlestore: upload %s: %w", w.where(key), err)
 	}
@@ -492,6 +549,9 @@ type UploadInput struct {
 	Prefix string
 	// Region is the bucket's region, for messages and ledger records.
 	Region string
+	// ReplaceManifest lets the manifest replace one already at its key
+	// (see WriterInput.ReplaceManifest).
+	ReplaceManifest bool
 }
 
 // Upload stores a bundle from a directory in S3: every part listed in the
@@ -516,10 +576,11 @@ func Upload(ctx context.Context, api UploadAPI, in *UploadInput, optFns ...func(
 	}
 	dir := filepath.Dir(in.ManifestPath)
 	w, err := NewWriter(ctx, api, &WriterInput{
-		Bucket:    in.Bucket,
-		Prefix:    in.Prefix,
-		Region:    in.Region,
-		TotalSize: m.BundledSize + int64(len(raw)),
+		Bucket:          in.Bucket,
+		Prefix:          in.Prefix,
+		Region:          in.Region,
+		TotalSize:       m.BundledSize + int64(len(raw)),
+		ReplaceManifest: in.ReplaceManifest,
 	}, optFns...)
 	if err != nil {
 		return nil, err
