@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -128,10 +129,46 @@ type Config struct {
 	// Zero (the default) sizes it from the space used on the root file
 	// system: used space plus a quarter plus 256 MiB, at most 10240 MiB.
 	BundleSizeMB int `mapstructure:"bundle_size_mb" required:"false"`
-	// Absolute paths on the build instance that `copy` leaves out of the
-	// image, for example `["/home/build/cache", "/var/tmp"]`. A directory
-	// is left out with everything below it.
+	// Paths on the build instance that `copy` leaves out of the image, for
+	// example `["/home/build/cache", "/srv/*/logs", "*/.cache"]`. A
+	// directory is left out with everything below it. An entry is an
+	// absolute path, or a pattern: `*`, `?` and `[…]` match as in the
+	// shell, except that `*` and `?` also match `/`, and the pattern must
+	// match the whole path (so `*/.cache` is every `.cache` anywhere, and
+	// `/home/*/.cache` those of home directories and below). A pattern
+	// starts with `/` or `*`.
 	BundleExclude []string `mapstructure:"bundle_exclude" required:"false"`
+	// What `copy` keeps of what it leaves out of a fresh AMI by default.
+	// Without it, the image has none of these, as an AMI that many
+	// instances will share should not:
+	//
+	// - `ssh_host_keys`: `/etc/ssh/ssh_host_*`, the instance's SSH host
+	//   keys. Each instance then makes its own at its first boot (cloud-init
+	//   and the sshd-keygen units of Amazon Linux and Fedora do).
+	// - `build_ssh_key`: the build's SSH public key in every
+	//   `authorized_keys` file (the file is left out when nothing else is
+	//   in it), so the build's key cannot log in to instances of the AMI.
+	// - `shell_history`: shell and console histories anywhere
+	//   (`.bash_history`, `.zsh_history`, `.sh_history`, `.ash_history`,
+	//   `.history`, `.python_history`, `.node_repl_history`,
+	//   `.mysql_history`, `.psql_history`, `.sqlite_history`,
+	//   `.rediscli_history`, `.lesshst`, `.viminfo`).
+	// - `temp_files`: the contents of `/tmp` and `/var/tmp`.
+	// - `machine_id`: `/etc/machine-id` is emptied, so that systemd makes a
+	//   new one at first boot, and `/var/lib/dbus/machine-id` (unless a
+	//   link) and `/var/lib/systemd/random-seed` are left out.
+	// - `private_keys`: files named like keys (`*.pem`, `*.key`,
+	//   `*.priv`, `id_rsa`, `id_dsa`, `id_ecdsa`, `id_ed25519` and their
+	//   `_sk` forms, `*.gpg`, `*.jks`, `*.p12`, `*.pfx`) that hold a
+	//   private key: PEM or OpenSSH armour, an OpenPGP secret key, or a
+	//   key store. Public certificates and keyrings with the same names
+	//   stay. Package-owned trees (`/usr` but `/usr/local`, `/lib*`,
+	//   `/bin`, `/sbin`, `/boot`) are not searched.
+	//
+	// The build output lists everything left out. For example
+	// `bundle_keep = ["ssh_host_keys"]` for an image whose host keys are
+	// meant to be shared.
+	BundleKeep []string `mapstructure:"bundle_keep" required:"false"`
 	// What runs the bundle script with root rights on the build instance:
 	// the script is piped into `<prefix> sh -s`. Defaults to `sudo -n`
 	// unless `ssh_username` is `root`, in which case there is no prefix.
@@ -387,11 +424,17 @@ func (c *Config) prepareInstance() []error {
 		}
 	}
 	for i, p := range c.BundleExclude {
-		if err := checkRemotePath(p); err != nil {
+		if err := checkExclude(p); err != nil {
 			add("bundle_exclude[%d]: %v", i, err)
-		} else if path.Clean(p) == "/" {
-			add("bundle_exclude[%d]: \"/\" would leave out everything", i)
 		}
+	}
+	for i, k := range c.BundleKeep {
+		if !slices.Contains(hygieneRules, k) {
+			add("bundle_keep[%d]: %q is not a rule; valid are %s", i, k, strings.Join(hygieneRules, ", "))
+		}
+	}
+	if c.BundleSource != BundleSourceCopy && len(c.BundleKeep) > 0 {
+		add("bundle_keep: only valid with bundle_source = \"copy\"; a device or image file is bundled as it is")
 	}
 	if c.BundleCommandPrefix == "" && c.Comm.SSHUsername != "root" {
 		c.BundleCommandPrefix = "sudo -n"
@@ -656,6 +699,33 @@ func checkPrefix(p string) error {
 }
 
 // checkRemotePath validates an absolute path on the build instance.
+// checkExclude checks a bundle_exclude entry: an absolute path, or a
+// pattern starting with "/" or "*" (see isExcludePattern).
+func checkExclude(p string) error {
+	if strings.HasPrefix(p, "*") && isExcludePattern(p) {
+		if strings.ContainsAny(p, "\x00\n\r") {
+			return fmt.Errorf("%q contains a control character", p)
+		}
+		if strings.Trim(p, "*/") == "" {
+			return fmt.Errorf("%q would leave out everything", p)
+		}
+		return nil
+	}
+	if err := checkRemotePath(p); err != nil {
+		return fmt.Errorf("%w; valid is an absolute path such as \"/var/cache/app\" or a pattern such as \"/home/*/.cache\" or \"*/.cache\"", err)
+	}
+	if isExcludePattern(p) {
+		if strings.Trim(p, "*/") == "" {
+			return fmt.Errorf("%q would leave out everything", p)
+		}
+		return nil
+	}
+	if path.Clean(p) == "/" {
+		return errors.New("\"/\" would leave out everything")
+	}
+	return nil
+}
+
 func checkRemotePath(p string) error {
 	switch {
 	case p == "":

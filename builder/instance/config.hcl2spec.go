@@ -175,6 +175,7 @@ type FlatConfig struct {
 	BundleScratchDir                          *string                                      `mapstructure:"bundle_scratch_dir" required:"false" cty:"bundle_scratch_dir" hcl:"bundle_scratch_dir"`
 	BundleSizeMB                              *int                                         `mapstructure:"bundle_size_mb" required:"false" cty:"bundle_size_mb" hcl:"bundle_size_mb"`
 	BundleExclude                             []string                                     `mapstructure:"bundle_exclude" required:"false" cty:"bundle_exclude" hcl:"bundle_exclude"`
+	BundleKeep                                []string                                     `mapstructure:"bundle_keep" required:"false" cty:"bundle_keep" hcl:"bundle_keep"`
 	BundleCommandPrefix                       *string                                      `mapstructure:"bundle_command_prefix" required:"false" cty:"bundle_command_prefix" hcl:"bundle_command_prefix"`
 	S3UploadConcurrency                       *int                                         `mapstructure:"s3_upload_concurrency" required:"false" cty:"s3_upload_concurrency" hcl:"s3_upload_concurrency"`
 	Architecture                              *string                                      `mapstructure:"architecture" required:"false" cty:"architecture" hcl:"architecture"`
@@ -366,6 +367,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"bundle_scratch_dir":             &hcldec.AttrSpec{Name: "bundle_scratch_dir", Type: cty.String, Required: false},
 		"bundle_size_mb":                 &hcldec.AttrSpec{Name: "bundle_size_mb", Type: cty.Number, Required: false},
 		"bundle_exclude":                 &hcldec.AttrSpec{Name: "bundle_exclude", Type: cty.List(cty.String), Required: false},
+		"bundle_keep":                    &hcldec.AttrSpec{Name: "bundle_keep", Type: cty.List(cty.String), Required: false},
 		"bundle_command_prefix":          &hcldec.AttrSpec{Name: "bundle_command_prefix", Type: cty.String, Required: false},
 		"s3_upload_concurrency":          &hcldec.AttrSpec{Name: "s3_upload_concurrency", Type: cty.Number, Required: false},
 		"architecture":                   &hcldec.AttrSpec{Name: "architecture", Type: cty.String, Required: false},

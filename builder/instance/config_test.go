@@ -357,6 +357,11 @@ func TestPrepareErrors(t *testing.T) {
 		{"exclude with file", map[string]any{"bundle_source": "/mnt/root.img", "bundle_exclude": []string{"/tmp"}}, nil, []string{"bundle_exclude", "only valid"}},
 		{"relative exclude", map[string]any{"bundle_exclude": []string{"var/tmp"}}, nil, []string{"bundle_exclude[0]", "absolute"}},
 		{"exclude everything", map[string]any{"bundle_exclude": []string{"/"}}, nil, []string{"bundle_exclude[0]", "everything"}},
+		{"exclude everything by pattern", map[string]any{"bundle_exclude": []string{"/tmp", "/*"}}, nil, []string{"bundle_exclude[1]", "everything"}},
+		{"exclude star", map[string]any{"bundle_exclude": []string{"*"}}, nil, []string{"bundle_exclude[0]", "everything"}},
+		{"relative pattern", map[string]any{"bundle_exclude": []string{".cache/*"}}, nil, []string{"bundle_exclude[0]", "absolute", `"*/.cache"`}},
+		{"keep unknown", map[string]any{"bundle_keep": []string{"ssh_host_keys", "history"}}, nil, []string{`bundle_keep[1]: "history" is not a rule`, "shell_history", "private_keys"}},
+		{"keep with file", map[string]any{"bundle_source": "/mnt/root.img", "bundle_keep": []string{"machine_id"}}, nil, []string{"bundle_keep", "only valid"}},
 		{"concurrency", map[string]any{"s3_upload_concurrency": 100}, nil, []string{"s3_upload_concurrency", "1 to 32"}},
 		{"architecture", map[string]any{"architecture": "amd64"}, nil, []string{"architecture", "amd64", "i386", "x86_64", "arm64"}},
 		{"virtualization", map[string]any{"ami_virtualization_type": "pv"}, nil, []string{"ami_virtualization_type", "hvm", "paravirtual"}},
@@ -431,7 +436,7 @@ func TestConfigSpecCoversOptions(t *testing.T) {
 	spec := b.ConfigSpec()
 	for _, name := range []string{"account_id", "s3_bucket", "s3_prefix", "bundle_prefix", "bundle_name", "x509_cert_path",
 		"x509_key_path", "x509_generated_dir", "ec2_cert_path", "bundle_source", "bundle_scratch_dir", "bundle_size_mb",
-		"bundle_exclude", "bundle_command_prefix", "s3_upload_concurrency", "architecture", "ami_virtualization_type",
+		"bundle_exclude", "bundle_keep", "bundle_command_prefix", "s3_upload_concurrency", "architecture", "ami_virtualization_type",
 		"root_device_name", "boot_mode", "tpm_support", "sriov_support", "kernel_id", "ramdisk_id", "ami_product_codes",
 		"ena_support", "imds_support", "ami_block_device_mappings", "aws_polling", "source_ami_filter"} {
 		if _, ok := spec[name]; !ok {
@@ -440,7 +445,8 @@ func TestConfigSpecCoversOptions(t *testing.T) {
 	}
 	src := `
 s3_bucket = "b"
-bundle_exclude = ["/a"]
+bundle_exclude = ["/a", "*/.cache"]
+bundle_keep = ["ssh_host_keys"]
 sriov_support = true
 `
 	f, diags := hclparse.NewParser().ParseHCL([]byte(src), "x.hcl")

@@ -29,8 +29,62 @@ type scriptOptions struct {
 	ScratchDir string
 	// SizeMB is the copy-mode image size; 0 sizes it from the used space.
 	SizeMB int
-	// Exclude lists absolute paths copy mode leaves out.
+	// Exclude lists absolute paths or patterns copy mode leaves out (see
+	// isExcludePattern).
 	Exclude []string
+	// Keep names the hygiene rules copy mode does not apply (Keep*).
+	Keep []string
+	// BuildKey is the base64 body of the build's SSH public key, which
+	// copy mode removes from authorized_keys files in the image; "" when
+	// it is not known.
+	BuildKey string
+	// RunID names the script's files in ScratchDir; letters and digits.
+	RunID string
+}
+
+// The hygiene rules of copy mode, by the names bundle_keep takes.
+const (
+	// KeepSSHHostKeys keeps /etc/ssh/ssh_host_* in the image.
+	KeepSSHHostKeys = "ssh_host_keys"
+	// KeepBuildSSHKey keeps the build's public key in authorized_keys.
+	KeepBuildSSHKey = "build_ssh_key"
+	// KeepShellHistory keeps shell and console histories.
+	KeepShellHistory = "shell_history"
+	// KeepTempFiles keeps the contents of /tmp and /var/tmp.
+	KeepTempFiles = "temp_files"
+	// KeepMachineID keeps /etc/machine-id and the random seed.
+	KeepMachineID = "machine_id"
+	// KeepPrivateKeys keeps private key files.
+	KeepPrivateKeys = "private_keys"
+)
+
+// hygieneRules lists the hygiene rules in the order the docs give them.
+var hygieneRules = []string{KeepSSHHostKeys, KeepBuildSSHKey, KeepShellHistory, KeepTempFiles, KeepMachineID, KeepPrivateKeys}
+
+// historyFiles are the names of the history files KeepShellHistory is
+// about, wherever they are.
+var historyFiles = []string{
+	".bash_history", ".zsh_history", ".sh_history", ".ash_history", ".history",
+	".python_history", ".node_repl_history", ".mysql_history", ".psql_history",
+	".sqlite_history", ".rediscli_history", ".lesshst", ".viminfo",
+}
+
+// isExcludePattern reports whether a bundle_exclude entry is a pattern:
+// it has *, ? or [. Patterns match whole paths as in the shell, except
+// that * and ? also match "/"; anything else is a literal path.
+func isExcludePattern(p string) bool { return strings.ContainsAny(p, "*?[") }
+
+// tarExclude returns the tar member name form of an exclude entry: "./"
+// and the path without its leading "/", or a pattern starting with "*" as
+// it is.
+func tarExclude(p string) string {
+	if strings.HasPrefix(p, "/") {
+		if isExcludePattern(p) {
+			return "." + p
+		}
+		return "." + path.Clean(p)
+	}
+	return p
 }
 
 // shellQuote quotes s for POSIX sh as one word.
@@ -55,24 +109,51 @@ func bundleScript(o scriptOptions) string {
 	fmt.Fprintf(&b, "max_size=%d\n", maxBundleSizeMB<<20)
 	if o.Source == BundleSourceCopy {
 		scratch := path.Clean(o.ScratchDir)
+		run := o.RunID
+		if run == "" {
+			run = "local"
+		}
 		fmt.Fprintf(&b, "scratch=%s\n", shellQuote(scratch))
+		fmt.Fprintf(&b, "run=%s\n", shellQuote(run))
 		fmt.Fprintf(&b, "size_mb=%d\n", o.SizeMB)
-		// Paths left out of the copy: the scratch directory and the
-		// user's excludes, as tar member names (./path) and as a case
-		// pattern list for the mount point loop.
-		excl := append([]string{scratch}, o.Exclude...)
-		b.WriteString("set -- ")
-		for _, p := range excl {
-			b.WriteString(shellQuote("--exclude=." + path.Clean(p)))
-			b.WriteByte(' ')
+		keep := map[string]bool{}
+		for _, k := range o.Keep {
+			keep[k] = true
 		}
-		b.WriteString("\nexcluded() {\n\tcase \"$1\" in\n")
-		for _, p := range excl {
-			q := shellQuote(path.Clean(p))
-			fmt.Fprintf(&b, "\t%s|%s/*) return 0 ;;\n", q, q)
+		for _, k := range hygieneRules {
+			v := 0
+			if keep[k] {
+				v = 1
+			}
+			fmt.Fprintf(&b, "keep_%s=%d\n", k, v)
 		}
-		b.WriteString("\tesac\n\treturn 1\n}\n")
+		fmt.Fprintf(&b, "build_key=%s\n", shellQuote(o.BuildKey))
+		// What tar leaves out: the scratch directory and literal
+		// excludes exactly, patterns and temporary files as patterns.
+		b.WriteString("set -- --anchored --no-wildcards ")
+		b.WriteString(shellQuote("--exclude=." + scratch))
+		var patterns []string
+		for _, p := range o.Exclude {
+			if isExcludePattern(p) {
+				patterns = append(patterns, p)
+				continue
+			}
+			b.WriteString(" " + shellQuote("--exclude="+tarExclude(p)))
+		}
+		if !keep[KeepTempFiles] {
+			patterns = append(patterns, "/tmp/*", "/var/tmp/*")
+		}
+		if len(patterns) > 0 {
+			b.WriteString(" --wildcards")
+			for _, p := range patterns {
+				b.WriteString(" " + shellQuote("--exclude="+tarExclude(p)))
+			}
+		}
+		b.WriteString("\nhistory_names=")
+		b.WriteString(shellQuote(strings.Join(historyFiles, " ")))
+		b.WriteString("\n")
 		b.WriteString(copyMode)
+		b.WriteString(hygiene)
 		b.WriteString("copy_image \"$@\" </dev/null\n")
 	} else {
 		fmt.Fprintf(&b, "src=%s\n", shellQuote(o.Source))
@@ -81,6 +162,45 @@ func bundleScript(o scriptOptions) string {
 	}
 	return b.String()
 }
+
+// stopScript returns the script that stops a copy-mode bundle script of o
+// still running on the instance: it signals the script's process group
+// and waits (at most a minute) until the script's exit trap has removed
+// the mounts and the image. When the bundle script has not started yet, it
+// leaves a marker that makes it stop as it starts, and takes the marker
+// back when the script does not come within 30 seconds.
+func stopScript(o scriptOptions) string {
+	run := o.RunID
+	if run == "" {
+		run = "local"
+	}
+	var b strings.Builder
+	b.WriteString("set -u\nset -f\numask 077\nexport LC_ALL=C\n")
+	fmt.Fprintf(&b, "base=%s\n", shellQuote(path.Clean(o.ScratchDir)+"/ami-bundle."+run))
+	fmt.Fprintf(&b, "start_wait=%d\n", stopStartWait)
+	b.WriteString(stopMode)
+	return b.String()
+}
+
+// stopStartWait is how many seconds the stop script waits for a bundle
+// script that has not started.
+var stopStartWait = 30
+
+const stopMode = `
+if [ ! -e "$base.pid" ]; then
+	: >"$base.stop"
+	i=0
+	while [ -e "$base.stop" ] && [ ! -e "$base.pid" ] && [ "$i" -lt "$start_wait" ]; do sleep 1; i=$((i + 1)); done
+	if [ ! -e "$base.pid" ]; then rm -f "$base.stop"; echo "bundle: the bundle script was not running"; exit 0; fi
+fi
+read -r pgid pid <"$base.pid" || exit 0
+case "$pgid$pid" in ''|*[!0-9]*) exit 0 ;; esac
+if [ "$pgid" -gt 1 ] && kill -s TERM -- "-$pgid" 2>/dev/null; then :; else kill -s TERM "$pid" 2>/dev/null || true; fi
+i=0
+while [ -e "$base.pid" ] && [ "$i" -lt 60 ]; do sleep 1; i=$((i + 1)); done
+if [ -e "$base.pid" ]; then echo "bundle: the bundle script did not end within a minute"; exit 1; fi
+echo "bundle: stopped the bundle script"
+`
 
 // scriptHeader sets up the shell: fail on errors and unset variables, no
 // globbing (paths are literal), private files, and standard output moved to
@@ -121,26 +241,45 @@ source_image() {
 `
 
 // copyMode makes a fresh file system image of the root file system, like
-// ec2-bundle-vol: same type, label and UUID; the contents of other mounts,
-// the scratch directory and the excludes are left out; mount points are
-// recreated empty.
+// ec2-bundle-vol: same type, block size, label and UUID, and inodes for
+// every file. It copies from a bind mount of the root, which shows the root
+// file system alone: the mounts below it (/proc, /sys, /dev, /run, the
+// scratch volume …) are not there, the directories they are mounted on are,
+// with their own modes, and so are the nodes in the root's own /dev. The
+// scratch directory and the excludes are left out.
+//
+// The script records its process group in "$base.pid", so that stopScript
+// can stop it (and its tars and gzip) when Packer stops reading; its exit
+// trap then removes the mounts and the image. A stop that comes before the
+// script started leaves "$base.stop", and the script ends as it sees it.
 const copyMode = `
 copy_image() {
-	img="$scratch/ami-bundle.$$.img"
-	mnt="$scratch/ami-bundle.$$.mnt"
-	st="$scratch/ami-bundle.$$.status"
+	base="$scratch/ami-bundle.$run"
+	img="$base.img"
+	mnt="$base.mnt"
+	src="$base.root"
+	st="$base.status"
+	log="$base.log"
+	node="$base.dev"
 	mounted=
+	bound=
 	cleanup() {
-		if [ -n "$mounted" ]; then umount "$mnt" || umount -l "$mnt" || true; fi
-		rmdir "$mnt" 2>/dev/null || true
-		rm -f "$img" "$st"
+		trap '' HUP INT TERM PIPE
+		if [ -n "$mounted" ]; then umount "$mnt" 2>/dev/null || umount -l "$mnt" || true; fi
+		if [ -n "$bound" ]; then umount "$src" 2>/dev/null || umount -l "$src" || true; fi
+		rmdir "$mnt" "$src" 2>/dev/null || true
+		rm -f "$img" "$st" "$log" "$node" "$base.stop" "$base.pid"
 	}
 	trap cleanup EXIT
 	trap 'exit 130' HUP INT TERM
+	trap 'exit 141' PIPE
 	mkdir -p "$scratch"
+	read -r _ _ _ _ pgid _ </proc/$$/stat
+	echo "$pgid $$" >"$base.pid"
+	if [ -e "$base.stop" ]; then echo "bundle: stopped before it began"; exit 130; fi
 
-	rootdev=
 	fstype=
+	rootdev=
 	while read -r dev mp fs rest; do
 		if [ "$mp" = / ]; then rootdev=$dev; fstype=$fs; fi
 	done </proc/mounts
@@ -148,71 +287,97 @@ copy_image() {
 	ext2|ext3|ext4|xfs) ;;
 	*) echo "bundle: root file system type '$fstype' is not ext2, ext3, ext4 or xfs; making ext4"; fstype=ext4 ;;
 	esac
+	root_device
 	label=
 	uuid=
-	if [ -b "$rootdev" ] && command -v blkid >/dev/null 2>&1; then
+	if [ -n "$rootdev" ] && command -v blkid >/dev/null 2>&1; then
 		label=$(blkid -o value -s LABEL "$rootdev" 2>/dev/null || true)
 		uuid=$(blkid -o value -s UUID "$rootdev" 2>/dev/null || true)
 	fi
+	if [ -z "$uuid" ]; then
+		echo "bundle: cannot read the label and UUID of the root file system (device ${rootdev:-unknown}); the image gets a new UUID and no label"
+	fi
 
+	block=$(stat -f -c %S /)
+	case "$block" in 1024|2048|4096) ;; *) block=4096 ;; esac
+	inodes_used=$(df -Pi / | tail -n 1 | { read -r _ _ iused _; echo "$iused"; })
+	case "$inodes_used" in ''|*[!0-9]*) inodes_used=0 ;; esac
+	inodes=$((inodes_used * 3 / 2 + 8192))
 	if [ "$size_mb" -eq 0 ]; then
 		used_kb=$(df -Pk / | tail -n 1 | { read -r _ _ used _; echo "$used"; })
-		size_mb=$((used_kb * 5 / 4 / 1024 + 256))
+		size_mb=$((used_kb * 5 / 4 / 1024 + inodes / 4096 + 256))
 		if [ "$size_mb" -gt 10240 ]; then size_mb=10240; fi
 	fi
-	echo "bundle: making a $size_mb MiB $fstype image of / in $img"
+	# At least one inode per 16 KiB, as mkfs makes by default.
+	if [ "$inodes" -lt $((size_mb * 64)) ]; then inodes=$((size_mb * 64)); fi
+	echo "bundle: making a $size_mb MiB $fstype image of / ($block-byte blocks, $inodes inodes) in $img"
 	rm -f "$img"
 	dd if=/dev/null of="$img" bs=1048576 seek="$size_mb" 2>/dev/null
 
 	if [ "$fstype" = xfs ]; then
-		mkfs_opts="-f -q"
+		mkfs_opts="-f -q -b size=$block"
 		if [ -n "$label" ]; then mkfs_opts="$mkfs_opts -L $label"; fi
 		if [ -n "$uuid" ]; then mkfs_opts="$mkfs_opts -m uuid=$uuid"; fi
 		mount_opts=loop,nouuid
 	else
-		mkfs_opts="-F -q"
+		mkfs_opts="-F -q -b $block -N $inodes"
 		if [ -n "$label" ]; then mkfs_opts="$mkfs_opts -L $label"; fi
 		if [ -n "$uuid" ]; then mkfs_opts="$mkfs_opts -U $uuid"; fi
 		mount_opts=loop
 	fi
 	# shellcheck disable=SC2086 # the options are words; label and UUID have no blanks
-	if ! mkfs -t "$fstype" $mkfs_opts "$img"; then
+	if ! mkfs -t "$fstype" $mkfs_opts "$img" >"$log" 2>&1; then
+		sed -n '1,5s/^/bundle: mkfs: /p' "$log"
 		echo "bundle: mkfs with the root file system's label and UUID failed; making it without them"
-		mkfs -t "$fstype" $(echo "$mkfs_opts" | cut -d' ' -f1-2) "$img"
+		if [ "$fstype" = xfs ]; then mkfs_opts="-f -q -b size=$block"; else mkfs_opts="-F -q -b $block -N $inodes"; fi
+		mkfs -t "$fstype" $mkfs_opts "$img"
 	fi
-	mkdir -p "$mnt"
+	mkdir -p "$mnt" "$src"
+	mount -o bind / "$src"
+	bound=1
+	# Private, so that the image's mount below does not show up in it.
+	mount --make-private "$src" 2>/dev/null || true
+	mount -o remount,bind,ro "$src" 2>/dev/null || echo "bundle: cannot make the view of / read-only; copying from it as it is"
 	mount -o "$mount_opts" "$img" "$mnt"
 	mounted=1
 
 	echo "bundle: copying / into the image"
 	xattrs=
 	if tar --help 2>/dev/null | grep -q -e '--xattrs'; then xattrs="--xattrs --xattrs-include=*"; fi
+	: >"$log"
+	set +e
 	# shellcheck disable=SC2086
 	{
-		rc=0
-		(cd / && tar -c --one-file-system --numeric-owner -S $xattrs --anchored --no-wildcards "$@" -f - .) || rc=$?
-		echo "$rc" >"$st"
-	} |
-		(cd "$mnt" && tar -x -p --numeric-owner $xattrs -f -)
-	rc=$(cat "$st")
-	case "$rc" in
-	0) ;;
-	1) echo "bundle: some files changed while they were copied (tar exit 1); the copy is complete" ;;
-	*) echo "bundle: copying / failed (tar exit $rc)"; exit 4 ;;
-	esac
-
-	# Mount points (and the scratch directory) exist in the image, empty.
-	while read -r dev mp fs rest; do
-		case "$mp" in /|*\\*) continue ;; esac
-		if [ "$mp" = "$mnt" ] || [ ! -d "$mp" ]; then continue; fi
-		if [ "$mp" != "$scratch" ] && excluded "$mp"; then continue; fi
-		if [ ! -e "$mnt$mp" ]; then
-			mkdir -p "$mnt$mp"
-			chmod --reference="$mp" "$mnt$mp" 2>/dev/null || true
-			chown --reference="$mp" "$mnt$mp" 2>/dev/null || true
+		(cd "$src" && tar -c --one-file-system --numeric-owner -S $xattrs "$@" -f - .) 2>>"$log"
+		echo "$?" >"$st"
+	} | (cd "$mnt" && tar -x -p --numeric-owner $xattrs -f -) 2>>"$log"
+	xrc=$?
+	set -e
+	crc=$(cat "$st" 2>/dev/null || echo 2)
+	lines=$(grep -c . "$log" || true)
+	if [ "$crc" -gt 1 ] || [ "$xrc" -ne 0 ]; then
+		echo "bundle: copying / failed (tar exit $crc reading, $xrc writing); the first of $lines messages:"
+		sed -n '1,20s/^/bundle: tar: /p' "$log"
+		if df -Pi "$mnt" | tail -n 1 | { read -r _ _ _ ifree _; [ "$ifree" = 0 ]; }; then
+			echo "bundle: the image ran out of inodes"
+		elif df -Pk "$mnt" | tail -n 1 | { read -r _ _ _ avail _; [ "$avail" -lt 1024 ]; }; then
+			echo "bundle: the image ran out of space; set bundle_size_mb larger than $size_mb"
 		fi
-	done </proc/mounts
-	if [ ! -e "$mnt$scratch" ]; then mkdir -p "$mnt$scratch"; chmod 755 "$mnt$scratch"; fi
+		exit 4
+	fi
+	if [ "$crc" -eq 1 ]; then
+		echo "bundle: some files changed while they were copied; the copy is complete ($lines messages, the first:)"
+		sed -n '1,5s/^/bundle: tar: /p' "$log"
+	fi
+
+	# The scratch directory exists in the image, empty, as on the instance.
+	if [ ! -e "$mnt$scratch" ]; then
+		mkdir -p "$mnt$scratch"
+		chmod --reference="$src$scratch" "$mnt$scratch" 2>/dev/null || chmod 755 "$mnt$scratch"
+	fi
+	umount "$src"
+	bound=
+	(cd "$mnt" && clean_image)
 
 	sync
 	umount "$mnt"
@@ -220,5 +385,100 @@ copy_image() {
 	size=$(stat -c %s "$img" 2>/dev/null || wc -c <"$img")
 	echo "bundle: streaming the image ($size bytes)"
 	emit "$img" "$size"
+}
+
+# root_device sets rootdev to a block device of the root file system.
+# /proc/mounts names /dev/root when the kernel mounted the root itself
+# (no initramfs), which has no device node: the device is found by the
+# root's device number, in /sys or, failing that, with a node made in the
+# scratch directory.
+root_device() {
+	n=$(stat -c %d /)
+	maj=$(( ((n >> 8) & 4095) | ((n >> 32) & 4294963200) ))
+	min=$(( (n & 255) | ((n >> 12) & 4294967040) ))
+	want=$(printf '%x:%x' "$maj" "$min")
+	if [ -b "$rootdev" ] && [ "$(stat -L -c '%t:%T' "$rootdev")" = "$want" ]; then return 0; fi
+	rootdev=
+	if [ "$maj" -eq 0 ]; then return 0; fi
+	name=
+	if [ -r "/sys/dev/block/$maj:$min/uevent" ]; then
+		name=$(sed -n 's/^DEVNAME=//p' "/sys/dev/block/$maj:$min/uevent")
+	fi
+	if [ -n "$name" ] && [ -b "/dev/$name" ] && [ "$(stat -L -c '%t:%T' "/dev/$name")" = "$want" ]; then
+		rootdev=/dev/$name
+	elif mknod "$node" b "$maj" "$min" 2>/dev/null; then
+		rootdev=$node
+	fi
+	return 0
+}
+`
+
+// hygiene is what copy mode removes from the image it made (clean_image
+// runs in the image's root), unless bundle_keep names the rule.
+const hygiene = `
+clean_image() {
+	removed() { echo "bundle: left out $1"; }
+	if [ "$keep_ssh_host_keys" = 0 ]; then
+		n=0
+		set +f
+		for f in ./etc/ssh/ssh_host_*; do
+			if [ -e "$f" ] || [ -L "$f" ]; then rm -f "$f"; n=$((n + 1)); fi
+		done
+		set -f
+		if [ "$n" -gt 0 ]; then removed "the SSH host keys ($n files in /etc/ssh; the instance makes new ones at its first boot)"; fi
+	fi
+	if [ "$keep_temp_files" = 0 ]; then removed "the contents of /tmp and /var/tmp"; fi
+	if [ "$keep_shell_history" = 0 ]; then
+		set -- 
+		for h in $history_names; do set -- "$@" -o -name "$h"; done
+		shift
+		find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev \) -prune -o \( -type f -o -type l \) \( "$@" \) -print |
+			while IFS= read -r f; do rm -f "$f" && removed "${f#.} (history)"; done
+	fi
+	if [ "$keep_machine_id" = 0 ]; then
+		if [ -f ./etc/machine-id ] && [ -s ./etc/machine-id ]; then : >./etc/machine-id; echo "bundle: emptied /etc/machine-id (the instance makes its own at its first boot)"; fi
+		if [ -f ./var/lib/dbus/machine-id ] && [ ! -L ./var/lib/dbus/machine-id ]; then rm -f ./var/lib/dbus/machine-id && removed /var/lib/dbus/machine-id; fi
+		if [ -f ./var/lib/systemd/random-seed ]; then rm -f ./var/lib/systemd/random-seed && removed /var/lib/systemd/random-seed; fi
+	fi
+	if [ "$keep_build_ssh_key" = 0 ] && [ -n "$build_key" ]; then
+		find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./usr \) -prune -o -type f \( -name authorized_keys -o -name authorized_keys2 \) -print |
+			while IFS= read -r f; do
+				grep -q -F -e "$build_key" "$f" || continue
+				grep -v -F -e "$build_key" "$f" >"$f.ami-bundle" || true
+				if grep -q '[^[:space:]]' "$f.ami-bundle"; then
+					cat "$f.ami-bundle" >"$f"
+					echo "bundle: removed the build's SSH key from ${f#.}"
+				else
+					rm -f "$f"
+					echo "bundle: left out ${f#.}, which held only the build's SSH key"
+				fi
+				rm -f "$f.ami-bundle"
+			done
+	fi
+	if [ "$keep_private_keys" = 0 ]; then
+		set -- .
+		if [ -d ./usr/local ] && [ ! -L ./usr/local ]; then set -- . ./usr/local; fi
+		find "$@" -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./usr -o -path ./lib -o -path ./lib64 -o -path ./lib32 -o -path ./bin -o -path ./sbin -o -path ./boot \) -prune -o \
+			-type f \( -name '*.pem' -o -name '*.key' -o -name '*.priv' -o -name 'id_rsa' -o -name 'id_dsa' -o -name 'id_ecdsa' -o -name 'id_ed25519' -o -name 'id_ecdsa_sk' -o -name 'id_ed25519_sk' -o -name '*.gpg' -o -name '*.jks' -o -name '*.p12' -o -name '*.pfx' \) -print |
+			while IFS= read -r f; do
+				private_key "$f" || continue
+				rm -f "$f" && removed "${f#.} (a private key)"
+			done
+	fi
+	return 0
+}
+
+# private_key tells whether a file named like a key holds a private key:
+# PEM and OpenSSH private keys by their armour, OpenPGP secret keys by their
+# first packet, Java and PKCS #12 key stores by their name.
+private_key() {
+	case "$1" in
+	*.jks|*.p12|*.pfx) return 0 ;;
+	*.gpg)
+		grep -q -e 'PGP PRIVATE[ ]KEY BLOCK' "$1" && return 0
+		case "$(od -An -tx1 -N1 "$1" | tr -d ' ')" in 94|95|96|97|c5) return 0 ;; esac
+		return 1 ;;
+	esac
+	grep -q -e 'PRIVATE[ ]KEY-----' "$1"
 }
 `

@@ -2,10 +2,17 @@ package instance
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
+	"golang.org/x/crypto/ssh"
+
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
@@ -47,6 +54,9 @@ type stepBundleVolume struct {
 	BlockDeviceMappings []bundle.BlockDeviceMapping
 	// Concurrency is s3_upload_concurrency.
 	Concurrency int
+	// Comm is the communicator configuration: copy mode removes the
+	// build's SSH public key from the image.
+	Comm *communicator.Config
 
 	created ledger.Ledger
 }
@@ -107,12 +117,22 @@ func (s *stepBundleVolume) Run(ctx context.Context, state multistep.StateBag) mu
 		ancestry = []string{*src.ImageId}
 	}
 
+	script := s.Script
+	var stop string
+	if script.Source == BundleSourceCopy {
+		if script.RunID, err = newRunID(); err != nil {
+			return amibuild.Halt(state, u, err)
+		}
+		script.BuildKey = buildPublicKey(s.Comm)
+		stop = stopScript(script)
+	}
 	u.Sayf("Bundling the image (%s) from the instance into s3://%s/%s/...", s.describeSource(), s.Bucket, s.Prefix)
 	sink := &s3Sink{Writer: w}
 	out, err := streamBundle(ctx, &streamInput{
-		Comm:    comm,
-		Command: bundleCommand(s.CommandPrefix),
-		Script:  bundleScript(s.Script),
+		Comm:       comm,
+		Command:    bundleCommand(s.CommandPrefix),
+		Script:     bundleScript(script),
+		StopScript: stop,
 		Bundle: bundle.BundleInput{
 			Name:                s.Name,
 			Architecture:        s.Architecture,
@@ -141,6 +161,42 @@ func (s *stepBundleVolume) Run(ctx context.Context, state multistep.StateBag) mu
 		out.ImageSize, len(m.Parts), m.BundledSize, out.Transferred, loc)
 	stateBundle.Put(state, &bundled{Location: loc, Manifest: m})
 	return multistep.ActionContinue
+}
+
+// newRunID returns a random name for the bundle script's files on the
+// instance.
+func newRunID() (string, error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("make a name for the bundle script's files: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// buildPublicKey returns the base64 body of the public key of the SSH
+// private key the build logs in with (the temporary key pair's or
+// ssh_private_key_file's), or "" when there is none or it cannot be read
+// (a key with a passphrase, an agent).
+func buildPublicKey(c *communicator.Config) string {
+	if c == nil || c.Type != "ssh" {
+		return ""
+	}
+	pem := c.SSHPrivateKey
+	if len(pem) == 0 && c.SSHPrivateKeyFile != "" {
+		b, err := os.ReadFile(c.SSHPrivateKeyFile)
+		if err != nil {
+			return ""
+		}
+		pem = b
+	}
+	if len(pem) == 0 {
+		return ""
+	}
+	signer, err := ssh.ParsePrivateKey(pem)
+	if err != nil {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(signer.PublicKey().Marshal())
 }
 
 // describeSource names what is bundled, for the UI.

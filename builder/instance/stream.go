@@ -44,6 +44,10 @@ type streamInput struct {
 	Options bundle.Options
 	// UI shows progress and the script's diagnostics; may be nil.
 	UI packersdk.Ui
+	// StopScript, when set, is run with Command after the stream failed or
+	// was cancelled, to stop the bundle script and have it clean up on the
+	// instance (see stopScript).
+	StopScript string
 	// WaitAfterFailure bounds the wait for the remote command to end after
 	// the stream failed. Zero means 30 seconds.
 	WaitAfterFailure time.Duration
@@ -101,9 +105,14 @@ func streamBundle(ctx context.Context, in *streamInput) (_ *streamOutput, err er
 			err = errors.Join(err, removeParts(in.Sink, made.Manifest))
 		}
 		in.Sink.Abort()
-		// Stop reading, so that the remote command's output fails and the
-		// command ends, then wait for it a bounded time.
+		// Stop reading, and stop the script: with nobody reading, its
+		// output would block until the connection closes.
 		pr.CloseWithError(errors.New("bundling stopped"))
+		if in.StopScript != "" {
+			if serr := stopRemote(in.Comm, in.Command, in.StopScript, in.UI); serr != nil {
+				err = errors.Join(err, serr)
+			}
+		}
 		wait := in.WaitAfterFailure
 		if wait == 0 {
 			wait = 30 * time.Second
@@ -176,6 +185,34 @@ func streamBundle(ctx context.Context, in *streamInput) (_ *streamOutput, err er
 		return nil, fmt.Errorf("store the bundle manifest: %w", err)
 	}
 	return &streamOutput{Bundle: out, ImageSize: size, Transferred: counted.n}, nil
+}
+
+// stopRemote runs the stop script on the instance, on a context of its
+// own since the build's may be cancelled, and waits for it.
+func stopRemote(comm packersdk.Communicator, command, script string, ui packersdk.Ui) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out := &tailBuffer{max: maxStderr, ui: ui}
+	cmd := &packersdk.RemoteCmd{
+		Command: command,
+		Stdin:   strings.NewReader(script),
+		Stdout:  out,
+		Stderr:  out,
+	}
+	if err := comm.Start(ctx, cmd); err != nil {
+		return fmt.Errorf("stop the bundle script on the instance: %w", err)
+	}
+	done := make(chan int, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case status := <-done:
+		if status != 0 {
+			return fmt.Errorf("stop the bundle script on the instance: exit status %d%s", status, out.suffix())
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop the bundle script on the instance: no answer within 2 minutes; check %s on the instance", "bundle_scratch_dir")
+	}
 }
 
 // removeParts deletes the parts of m from sink when it can remove parts.
