@@ -122,6 +122,9 @@ func (o BootOptions) withDefaults(img *Image) (BootOptions, error) {
 	if o.CPUs < 1 {
 		return o, fmt.Errorf("BootOptions.CPUs %d: want at least 1", o.CPUs)
 	}
+	if _, err := parseAccel(string(o.Accel)); err != nil {
+		return o, fmt.Errorf("BootOptions.Accel: %w", err)
+	}
 	if o.Log == nil {
 		o.Log = io.Discard
 	}

@@ -395,6 +395,9 @@ func lockFile(ctx context.Context, path string, log io.Writer) (unlock func(), e
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
+	if log == nil {
+		log = io.Discard
+	}
 	told := false
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()

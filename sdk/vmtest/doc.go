@@ -33,9 +33,11 @@
 //
 // Building an image needs root on an amd64 host, the Debian packages
 // debootstrap and e2fsprogs, and network access to the Debian mirror
-// (deb.debian.org by default; about 75 MB, about 2 minutes). The packages
-// are cached beside the images (debs/), so a rebuild downloads nothing
-// new. A cached image is about 180 MiB on disk.
+// (deb.debian.org by default; about 75 MB, 1–2 minutes). The packages are
+// cached beside the images (debs/, about 70 MiB), so a rebuild downloads
+// nothing new. A cached image takes about 250 MiB on the host: a sparse
+// 2 GiB disk with about 165 MiB of files, the kernel and the initrd. Images
+// of other recipes stay in the cache until removed.
 //
 // Booting needs qemu-system-x86 and qemu-utils (qemu-system-x86_64 and
 // qemu-img), not root. KVM is used when a probe boot shows that KVM guests

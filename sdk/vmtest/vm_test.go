@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,10 +10,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -184,6 +187,80 @@ func TestVM(t *testing.T) {
 	if after := fingerprint(t, img.Disk); after != before {
 		t.Errorf("the image's disk changed: %s, was %s", after, before)
 	}
+}
+
+// qemu does not outlive the process that started it, even when that process
+// is killed and cannot run Close: a child test process starts qemu (paused,
+// no guest), reports its PID and is killed.
+func TestQemuDiesWithItsStarter(t *testing.T) {
+	SkipUnlessEnabled(t)
+	qemu, err := lookTool("qemu-system-x86_64", "qemu-system-x86")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperStartQemu$", "-test.v")
+	cmd.Env = append(os.Environ(), "VMTEST_HELPER_QEMU="+qemu)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	pid := 0
+	sc := bufio.NewScanner(stdout)
+	for pid == 0 && sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "qemu pid "); ok {
+			pid, _ = strconv.Atoi(rest)
+		}
+	}
+	if pid == 0 {
+		t.Fatalf("the helper did not report a qemu pid: %v", sc.Err())
+	}
+	if !running(pid) {
+		t.Fatalf("qemu (pid %d) is not running while its starter runs", pid)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for running(pid) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("qemu (pid %d) still runs 10 s after its starter was killed", pid)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the process table
+	}
+}
+
+// TestHelperStartQemu is the child of TestQemuDiesWithItsStarter: it starts
+// qemu as Boot does, prints its PID and waits to be killed.
+func TestHelperStartQemu(t *testing.T) {
+	qemu := os.Getenv("VMTEST_HELPER_QEMU")
+	if qemu == "" {
+		return // only as TestQemuDiesWithItsStarter's child
+	}
+	m := &Machine{}
+	if err := m.start(qemu, []string{"-machine", "q35", "-accel", "tcg", "-nodefaults", "-display", "none", "-monitor", "none", "-S"}); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("qemu pid %d\n", m.PID())
+	<-m.Done()
+	t.Fatalf("qemu exited: %s", m.stderr.String())
+}
+
+// running reports whether pid is a live process (not gone, not a zombie).
+func running(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...; comm may contain spaces and parentheses.
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
 }
 
 // checkHealthy waits until the guest finished booting and checks that no
