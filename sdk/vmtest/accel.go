@@ -69,13 +69,22 @@ func chooseAccel(ctx context.Context, qemu string, img *Image, want Accel, log i
 }
 
 // probeCached returns the KVM probe's answer for this host boot from
-// <cache dir>/accel, or probes and stores the answer there.
+// <cache dir>/accel, or probes and stores the answer there (the cache
+// directory is the parent of img.Dir).
 func probeCached(ctx context.Context, qemu string, img *Image, log io.Writer) (Accel, error) {
 	bootID, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	if err != nil {
 		return "", fmt.Errorf("probe KVM: %w", err)
 	}
 	id := strings.TrimSpace(string(bootID))
+	if img.Dir == "" { // an Image not made by Build: nowhere to cache
+		a, why, err := probeKVM(ctx, qemu, img.Kernel)
+		if err != nil {
+			return "", fmt.Errorf("probe KVM: %w", err)
+		}
+		fmt.Fprintf(log, "vmtest: accelerator %s (%s)\n", a, why)
+		return a, nil
+	}
 	cacheDir := filepath.Dir(img.Dir)
 	path := filepath.Join(cacheDir, "accel")
 	unlock, err := lockFile(ctx, path+".lock", log)

@@ -66,7 +66,8 @@ type Recipe struct {
 	// Setup is an optional shell script run with /bin/sh -e in a chroot of
 	// the new root after the harness configured it and before documentation,
 	// package lists and unneeded kernel modules are removed. The host's
-	// network is available; /proc is not mounted.
+	// network is available; /proc is not mounted. Prefer Packages for
+	// installing packages: apt-get needs an apt-get update first here.
 	Setup string
 }
 

@@ -28,9 +28,9 @@ import (
 // need.
 
 // TestVM builds (or reuses) the default image and boots it twice: on virtio
-// with the initrd, with an extra disk and a taken first SSH port; then on
-// NVMe without the initrd. Then a disk that cannot boot. The image's disk is
-// the same, byte for byte and by mtime, afterwards.
+// with the initrd and root=LABEL=root, with an extra disk and a taken first
+// SSH port; then on NVMe without the initrd. Then a disk that cannot boot.
+// The image's disk is the same, byte for byte and by mtime, afterwards.
 func TestVM(t *testing.T) {
 	SkipUnlessEnabled(t)
 	img := ImageT(t)
@@ -41,7 +41,7 @@ func TestVM(t *testing.T) {
 		machineID string
 		hostKey   ssh.PublicKey
 	}
-	t.Run("virtio with initrd", func(t *testing.T) {
+	t.Run("virtio with initrd and root by label", func(t *testing.T) {
 		// The first port Boot picks is taken: it must pick another.
 		taken, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -58,7 +58,8 @@ func TestVM(t *testing.T) {
 		}
 		defer func() { pickPort = orig }()
 
-		m := BootT(t, img, BootOptions{ExtraDisksMiB: []int{64}})
+		// The initrd finds the root by its label.
+		m := BootT(t, img, BootOptions{Root: "LABEL=" + img.Label, ExtraDisksMiB: []int{64}})
 		t.Logf("SSH answered after %s", m.BootTime.Round(100*time.Millisecond))
 		if picked < 2 || m.Port == taken.Addr().(*net.TCPAddr).Port {
 			t.Errorf("booted on port %d after %d picks; the first (taken) port was %d", m.Port, picked, taken.Addr().(*net.TCPAddr).Port)
