@@ -74,8 +74,8 @@ const maxStderr = 8 << 10
 // streams, bundles it into in.Sink as it arrives and, once the script has
 // succeeded and every part is stored, stores the manifest. On failure the
 // sink is aborted; the parts it stored are its owner's to remove.
-func streamBundle(ctx context.Context, in *streamInput) (_ *streamOutput, err error) {
-	ctx, cancel := context.WithCancel(ctx)
+func streamBundle(parent context.Context, in *streamInput) (_ *streamOutput, err error) {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 
 	pr, pw := io.Pipe()
@@ -99,27 +99,38 @@ func streamBundle(ctx context.Context, in *streamInput) (_ *streamOutput, err er
 		if err == nil {
 			return
 		}
+		var rmErr error
 		if made != nil {
 			// The parts are stored but the bundle is not complete:
 			// remove them, as the bundler does when it fails itself.
-			err = errors.Join(err, removeParts(in.Sink, made.Manifest))
+			rmErr = removeParts(in.Sink, made.Manifest)
 		}
 		in.Sink.Abort()
 		// Stop reading, and stop the script: with nobody reading, its
 		// output would block until the connection closes.
 		pr.CloseWithError(errors.New("bundling stopped"))
+		var serr error
 		if in.StopScript != "" {
-			if serr := stopRemote(in.Comm, in.Command, in.StopScript, in.UI); serr != nil {
-				err = errors.Join(err, serr)
-			}
+			serr = stopRemote(in.Comm, in.Command, in.StopScript, in.UI)
 		}
 		wait := in.WaitAfterFailure
 		if wait == 0 {
 			wait = 30 * time.Second
 		}
-		if status, ok := exit.wait(wait); ok && status != 0 {
-			err = fmt.Errorf("%w (the bundle script exited %d%s)", err, status, stderr.suffix())
+		status, ok := exit.wait(wait)
+		switch {
+		case context.Cause(parent) != nil:
+			// Cancelled: the script was stopped; its output says nothing
+			// about why.
+			err = fmt.Errorf("bundling stopped: %w", context.Cause(parent))
+		case ok && status != 0:
+			suffix := stderr.suffix()
+			if strings.Contains(err.Error(), suffix) {
+				suffix = ""
+			}
+			err = fmt.Errorf("%w (the bundle script exited %d%s)", err, status, suffix)
 		}
+		err = errors.Join(err, rmErr, serr)
 	}()
 
 	counted := &countingReader{r: pr}
