@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,7 +128,7 @@ func TestVMInstanceBuild(t *testing.T) {
 	if res.ExitCode != 0 {
 		t.Fatalf("packer build exited %d:\n%s", res.ExitCode, res.Output())
 	}
-	t.Logf("packer build took %s", res.Duration.Round(time.Second))
+	t.Logf("packer build took %s; %s", res.Duration.Round(time.Second), bundlePhases(res.Stdout))
 	if ids := packertest.ArtifactIDs(res.Stdout)["ami-instance.vm"]; len(ids) != 1 {
 		t.Fatalf("artifact ids = %q, want one", ids)
 	}
@@ -235,4 +236,42 @@ func unbundleVM(t *testing.T, e *e2eEnv, prefix, keys string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// bundlePhases reads the phases of the bundle step from packer's
+// machine-readable output (whole seconds) and says how long each took.
+func bundlePhases(stdout string) string {
+	marks := []struct{ name, text string }{
+		{"start", "Bundling the image"},
+		{"mkfs", "bundle: making a"},
+		{"copy", "bundle: copying / into the image"},
+		{"hygiene", "bundle: left out"},
+		{"stream", "bundle: streaming the image"},
+		{"uploaded", "Uploaded the bundle"},
+	}
+	at := map[string]int64{}
+	for _, line := range strings.Split(stdout, "\n") {
+		ts, _, ok := strings.Cut(line, ",")
+		if !ok {
+			continue
+		}
+		sec, err := strconv.ParseInt(ts, 10, 64)
+		if err != nil {
+			continue
+		}
+		for _, m := range marks {
+			if _, seen := at[m.name]; !seen && strings.Contains(line, m.text) {
+				at[m.name] = sec
+			}
+		}
+	}
+	var parts []string
+	for i := 1; i < len(marks); i++ {
+		a, okA := at[marks[i-1].name]
+		b, okB := at[marks[i].name]
+		if okA && okB {
+			parts = append(parts, fmt.Sprintf("%s→%s %ds", marks[i-1].name, marks[i].name, b-a))
+		}
+	}
+	return "bundle phases: " + strings.Join(parts, ", ")
 }
