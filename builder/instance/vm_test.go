@@ -47,6 +47,9 @@ func TestVMCopyMode(t *testing.T) {
 		"grep -q '^/dev/root / ' /proc/mounts",
 		"mkfs.ext4 -q /dev/disk/by-id/virtio-extra1",
 		"mount /dev/disk/by-id/virtio-extra1 /mnt",
+		// Enough bytes that the image is over 512 MiB, where mkfs gives
+		// one inode per 16 KiB, and more files than that makes inodes.
+		"fallocate -l 200M /srv/big",
 		"mkdir -p /srv/many && cd /srv/many && seq 1 " + strconv.Itoa(manyFiles) + " | xargs touch && cd /",
 		"echo 'aws s3 ls' > /root/.bash_history",
 		"mkdir -p /etc/ssl/private && printf -- '-----BEGIN PRIVATE%sKEY-----\\nx\\n' ' ' > /etc/ssl/private/app.key",
