@@ -68,6 +68,7 @@ var demos = []demo{
 	{"ebs", "ebs.pkr.hcl", "ami-ebs: an EBS-backed AMI, provisioned over SSH"},
 	{"distribute", "distribute.pkr.hcl", "ami-ebs, then ami-distribute: an EBS-backed AMI, provisioned over SSH, copied to two more regions, shared and tagged"},
 	{"instance", "instance.pkr.hcl", "ami-instance: an instance-store AMI bundled into S3 and registered from its manifest"},
+	{"vm", "vm.pkr.hcl", "ami-instance on a Debian VM under qemu: copy mode bundles the running root; the AMI's image is then unbundled and booted"},
 }
 
 const (
@@ -91,7 +92,11 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 2, "bench mode: runs of each measurement; the best is kept")
 	flag.DurationVar(&o.latency, "latency", 50*time.Millisecond, "bench mode: latency added to every AWS call")
 	flag.BoolVar(&o.listCalls, "calls", false, "bench mode: list every AWS call of each packer build")
+	vm := flag.Bool("vm", false, "build the vm example only: an instance-store AMI from a Debian VM booted under qemu (needs root, qemu and debootstrap; see sdk/vmtest), then boot the AMI's image and check it")
 	flag.Parse()
+	if *vm {
+		o.only = "vm"
+	}
 	if o.benchJSON != "" && !flagSet("only") {
 		o.only = allDemos
 	}
@@ -157,9 +162,20 @@ func run(ctx context.Context, o options, w io.Writer) (err error) {
 		if err != nil {
 			return err
 		}
+		var v *vmStage
+		if filepath.Base(t.path) == "vm.pkr.hcl" {
+			if v, err = startVM(ctx, s.work, w); err != nil {
+				return err
+			}
+			defer v.close()
+		}
 		rel, _ := filepath.Rel(mustRoot(), t.path)
 		step(w, fmt.Sprintf("packer build %s  (%s)", rel, t.about))
-		args := append([]string{"build"}, templateVars(t, o, s.sshd, out)...)
+		vars := templateVars(t, o, s.sshd, out)
+		if v != nil {
+			vars = vmVars(t, o, v, out)
+		}
+		args := append([]string{"build"}, vars...)
 		res, err := s.packer.Run(ctx, packertest.RunOptions{
 			Args:    append(args, t.path),
 			Stdout:  newIndent(w),
@@ -179,6 +195,11 @@ func run(ctx context.Context, o options, w io.Writer) (err error) {
 			return fmt.Errorf("packer build %s reported no AMI", rel)
 		}
 		products = append(products, made...)
+		if v != nil {
+			if err := checkVMImage(ctx, v, s.s3, o.bucket, out, w); err != nil {
+				return err
+			}
+		}
 	}
 
 	images, objects, kept, leaked := s.kept(ctx, products, o.bucket)
@@ -222,6 +243,24 @@ func templateVars(t template, o options, sshd *awstest.SSHD, out string) []strin
 	return args
 }
 
+// vmVars is templateVars with the VM as the instance.
+func vmVars(t template, o options, v *vmStage, out string) []string {
+	var args []string
+	for _, kv := range []struct{ name, value string }{
+		{"region", o.region},
+		{"ssh_port", strconv.Itoa(v.m.Port)},
+		{"ssh_username", v.img.User},
+		{"ssh_private_key_file", v.keyPath},
+		{"output_dir", out},
+		{"s3_bucket", o.bucket},
+	} {
+		if t.vars[kv.name] {
+			args = append(args, "-var", kv.name+"="+kv.value)
+		}
+	}
+	return args
+}
+
 // selectTemplates resolves -template or -only into templates and reads
 // what the runner needs from each.
 func selectTemplates(o options) ([]template, error) {
@@ -248,12 +287,12 @@ func selectTemplates(o options) ([]template, error) {
 			continue
 		}
 		if !slices.ContainsFunc(demos, func(d demo) bool { return d.name == n }) {
-			return nil, fmt.Errorf("-only: unknown example %q (choose from ebs, distribute, instance)", n)
+			return nil, fmt.Errorf("-only: unknown example %q (choose from ebs, distribute, instance, vm)", n)
 		}
 		want[n] = true
 	}
 	if len(want) == 0 {
-		return nil, errors.New("-only: no example chosen (choose from ebs, distribute, instance)")
+		return nil, errors.New("-only: no example chosen (choose from ebs, distribute, instance, vm)")
 	}
 	root, err := packertest.ModuleRoot()
 	if err != nil {
