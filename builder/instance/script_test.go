@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -229,4 +230,55 @@ func testImage(n int) []byte {
 		b[i] = byte(x)
 	}
 	return b
+}
+
+// TestBundleExcludeMatches runs tar with the exclusions the script passes
+// it on a tree, as copy mode does from the root, and checks what is left
+// out: literal paths, patterns and the temporary files.
+func TestBundleExcludeMatches(t *testing.T) {
+	root := t.TempDir()
+	for _, f := range []string{
+		"home/a/.cache/x/f", "home/b/.npm/f", "srv/.npm/f", ".npm", "var/cache/app/f", "var/cache/apple",
+		"tmp/junk", "var/tmp/junk", "mnt/ami-bundle.img", "keep/f", "home/a/notes",
+	} {
+		p := filepath.Join(root, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := bundleScript(scriptOptions{Source: BundleSourceCopy, ScratchDir: "/mnt",
+		Exclude: []string{"/var/cache/app", "/home/*/.cache", "*/.npm"}})
+	var setLine string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, "set -- --anchored") {
+			setLine = l
+		}
+	}
+	if setLine == "" {
+		t.Fatal("no tar options in the script")
+	}
+	cmd := exec.Command("sh", "-c", setLine+"\ncd \"$0\" && tar -c \"$@\" -f - . | tar -t", root)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !strings.HasSuffix(l, "/") {
+			got = append(got, l)
+		}
+	}
+	sort.Strings(got)
+	want := []string{"./home/a/notes", "./keep/f", "./var/cache/apple"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("files tar copies: %q, want %q", got, want)
+	}
+	for _, dir := range []string{"./tmp/", "./var/tmp/", "./home/a/"} {
+		if !strings.Contains(string(out), dir+"\n") {
+			t.Errorf("tar left out the directory %s itself", dir)
+		}
+	}
 }

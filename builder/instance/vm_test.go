@@ -74,6 +74,30 @@ func TestVMCopyMode(t *testing.T) {
 		t.Errorf("left on the machine after the script: %s", out)
 	}
 
+	// An image too small for the root: the copy fails with a short
+	// report that says why, and cleans up.
+	small := bundleScript(scriptOptions{Source: BundleSourceCopy, ScratchDir: "/mnt", RunID: "small", SizeMB: 100})
+	var out, errb bytes.Buffer
+	err := m.Exec(context.Background(), "root", "sh -s", strings.NewReader(small), &out, &errb)
+	if err == nil {
+		t.Errorf("the copy into a 100 MiB image succeeded")
+	}
+	if out.Len() > 0 {
+		t.Errorf("the failed copy wrote %d bytes to standard output", out.Len())
+	}
+	msg := errb.String()
+	for _, w := range []string{"bundle: copying / failed", "the image ran out of space; set bundle_size_mb larger than 100"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("failed copy's output lacks %q:\n%s", w, msg)
+		}
+	}
+	if n := strings.Count(msg, "\n"); n > 40 {
+		t.Errorf("the failed copy wrote %d lines; want a short report:\n%s", n, msg)
+	}
+	if left := vmtest.RunT(t, m, "losetup -a; grep ami-bundle /proc/mounts || true; ls -A /mnt | grep -v lost+found || true"); strings.TrimSpace(left) != "" {
+		t.Errorf("left on the machine after the failed copy: %s", left)
+	}
+
 	sb := superblock(t, image)
 	if sb["Filesystem volume name"] != img.Label || sb["Filesystem UUID"] != img.UUID {
 		t.Errorf("image label %q UUID %q, want the root's %q %q", sb["Filesystem volume name"], sb["Filesystem UUID"], img.Label, img.UUID)
