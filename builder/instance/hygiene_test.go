@@ -177,7 +177,7 @@ func TestStopScript(t *testing.T) {
 	// child, as the script waits on tar; its trap removes what it made.
 	const standIn = `set -eu
 base="$1/ami-bundle.r1"
-trap 'rm -f "$base.img" "$base.pid" "$base.stop"' EXIT
+trap 'trap "" TERM; rm -f "$base.img" "$base.pid" "$base.stop"' EXIT
 trap 'exit 130' TERM
 read -r _ _ _ _ pgid _ </proc/$$/stat
 echo "$pgid $$" >"$base.pid"

@@ -195,9 +195,14 @@ if [ ! -e "$base.pid" ]; then
 fi
 read -r pgid pid <"$base.pid" || exit 0
 case "$pgid$pid" in ''|*[!0-9]*) exit 0 ;; esac
-if [ "$pgid" -gt 1 ] && kill -s TERM -- "-$pgid" 2>/dev/null; then :; else kill -s TERM "$pid" 2>/dev/null || true; fi
+# The signal goes again every second: a process the script was starting
+# as it came may have missed it.
 i=0
-while [ -e "$base.pid" ] && [ "$i" -lt 60 ]; do sleep 1; i=$((i + 1)); done
+while [ -e "$base.pid" ] && [ "$i" -lt 60 ]; do
+	if [ "$pgid" -gt 1 ] && kill -s TERM -- "-$pgid" 2>/dev/null; then :; else kill -s TERM "$pid" 2>/dev/null || true; fi
+	sleep 1
+	i=$((i + 1))
+done
 if [ -e "$base.pid" ]; then echo "bundle: the bundle script did not end within a minute"; exit 1; fi
 echo "bundle: stopped the bundle script"
 `
