@@ -46,7 +46,7 @@ printf '%s\n' "$GREETING" > /etc/app/greeting
   source_ami    = "` + wantSourceAMI + `"
 
   ssh_host             = "` + m.Host + `"
-  ssh_port             = ` + itoa(m.Port) + `
+  ssh_port             = ` + strconv.Itoa(m.Port) + `
   ssh_username         = "` + vmtest.User + `"
   ssh_private_key_file = "` + img.KeyPath + `"
   ssh_timeout          = "2m"
@@ -89,5 +89,3 @@ build {
 		t.Errorf("on the instance:\n%s\nwant:\n%s", got, want)
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"bufio"
 	"bytes"
 	"os"
 	"os/exec"
@@ -9,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // hygieneTree is a root file system with everything the hygiene rules are
@@ -227,27 +227,38 @@ cat
 		o.ScratchDir = dir
 		stop := exec.Command("sh", "-c", stopScript(o))
 		var out bytes.Buffer
-		stop.Stdout, stop.Stderr = &out, &out
+		pipe, err := stop.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var errb bytes.Buffer
+		stop.Stderr = &errb
 		if err := stop.Start(); err != nil {
 			t.Fatal(err)
 		}
-		marker := filepath.Join(dir, "ami-bundle.r1.stop")
-		for {
-			if _, err := os.Stat(marker); err == nil {
-				break
-			}
-			if stop.ProcessState != nil {
-				t.Fatalf("stop script ended before leaving its marker: %s", out.String())
-			}
-			time.Sleep(10 * time.Millisecond) // polls for the marker, not a delay
+		// The stop script says when it has left its marker.
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() && !strings.Contains(sc.Text(), "waiting for it to see the stop") {
+			out.WriteString(sc.Text() + "\n")
 		}
+		if _, err := os.Stat(filepath.Join(dir, "ami-bundle.r1.stop")); err != nil {
+			t.Fatalf("no stop marker once the stop script waits: %v\n%s", err, out.String())
+		}
+		drained := make(chan struct{})
+		go func() {
+			defer close(drained)
+			for sc.Scan() {
+				out.WriteString(sc.Text() + "\n")
+			}
+		}()
 		bundle := exec.Command("sh", "-c", standIn, "sh", dir)
 		bundle.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if b, err := bundle.CombinedOutput(); err == nil || strings.Contains(string(b), "started") {
 			t.Errorf("the stand-in ran although a stop came first: %v %s", err, b)
 		}
+		<-drained
 		if err := stop.Wait(); err != nil {
-			t.Fatalf("stop script: %v\n%s", err, out.String())
+			t.Fatalf("stop script: %v\n%s%s", err, out.String(), errb.String())
 		}
 		assertEmptyDir(t, dir)
 	})

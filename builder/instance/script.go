@@ -189,6 +189,7 @@ var stopStartWait = 30
 const stopMode = `
 if [ ! -e "$base.pid" ]; then
 	: >"$base.stop"
+	echo "bundle: the bundle script has not started; waiting for it to see the stop"
 	i=0
 	while [ -e "$base.stop" ] && [ ! -e "$base.pid" ] && [ "$i" -lt "$start_wait" ]; do sleep 1; i=$((i + 1)); done
 	if [ ! -e "$base.pid" ]; then rm -f "$base.stop"; echo "bundle: the bundle script was not running"; exit 0; fi

@@ -173,7 +173,7 @@ func run(ctx context.Context, o options, w io.Writer) (err error) {
 		step(w, fmt.Sprintf("packer build %s  (%s)", rel, t.about))
 		vars := templateVars(t, o, s.sshd, out)
 		if v != nil {
-			vars = vmVars(t, o, v, out)
+			vars = templateVarsFor(t, o, v.m.Port, v.img.User, v.keyPath, out)
 		}
 		args := append([]string{"build"}, vars...)
 		res, err := s.packer.Run(ctx, packertest.RunOptions{
@@ -227,35 +227,23 @@ func run(ctx context.Context, o options, w io.Writer) (err error) {
 // templateVars returns the -var arguments for the variables t declares:
 // the region, the SSH server, the output directory and the bucket.
 func templateVars(t template, o options, sshd *awstest.SSHD, out string) []string {
+	return templateVarsFor(t, o, sshd.Port, sshd.User, sshd.PrivateKeyPath, out)
+}
+
+// templateVarsFor is templateVars for any SSH server, such as the VM of
+// the vm example.
+func templateVarsFor(t template, o options, port int, user, keyPath, out string) []string {
 	var args []string
 	for _, v := range []struct{ name, value string }{
 		{"region", o.region},
-		{"ssh_port", strconv.Itoa(sshd.Port)},
-		{"ssh_username", sshd.User},
-		{"ssh_private_key_file", sshd.PrivateKeyPath},
+		{"ssh_port", strconv.Itoa(port)},
+		{"ssh_username", user},
+		{"ssh_private_key_file", keyPath},
 		{"output_dir", out},
 		{"s3_bucket", o.bucket},
 	} {
 		if t.vars[v.name] {
 			args = append(args, "-var", v.name+"="+v.value)
-		}
-	}
-	return args
-}
-
-// vmVars is templateVars with the VM as the instance.
-func vmVars(t template, o options, v *vmStage, out string) []string {
-	var args []string
-	for _, kv := range []struct{ name, value string }{
-		{"region", o.region},
-		{"ssh_port", strconv.Itoa(v.m.Port)},
-		{"ssh_username", v.img.User},
-		{"ssh_private_key_file", v.keyPath},
-		{"output_dir", out},
-		{"s3_bucket", o.bucket},
-	} {
-		if t.vars[kv.name] {
-			args = append(args, "-var", kv.name+"="+kv.value)
 		}
 	}
 	return args

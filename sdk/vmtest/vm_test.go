@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
 )
 
 // The tests in this file boot VMs: they run with AMI_VM_TESTS=1 (make
@@ -222,17 +223,31 @@ func TestQemuDiesWithItsStarter(t *testing.T) {
 	if !running(pid) {
 		t.Fatalf("qemu (pid %d) is not running while its starter runs", pid)
 	}
+	t.Logf("qemu pid %d", pid)
+	// A pidfd becomes readable when qemu exits: a wait, not a poll.
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatalf("pidfd of qemu (pid %d): %v", pid, err)
+	}
+	defer unix.Close(fd)
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	deadline := time.Now().Add(10 * time.Second)
-	for running(pid) {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("qemu (pid %d) still runs 10 s after its starter was killed", pid)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 60_000)
+		if err == unix.EINTR {
+			continue
 		}
-		time.Sleep(50 * time.Millisecond) // polling the process table
+		if err != nil {
+			t.Fatalf("wait for qemu (pid %d): %v", pid, err)
+		}
+		if n == 0 {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("qemu (pid %d) still runs a minute after its starter was killed", pid)
+		}
+		return
 	}
 }
 
