@@ -99,3 +99,46 @@ func TestCheckRegionOnMoto(t *testing.T) {
 		t.Errorf("CheckRegion(xx-nowhere-1) = %v, want a *RegionError saying it does not exist", err)
 	}
 }
+
+// TestAssumeOnMoto assumes a role of another account from a session: the
+// new session acts in that account (moto keeps resources per account), the
+// first is unchanged, and a malformed role is refused before any call.
+func TestAssumeOnMoto(t *testing.T) {
+	moto := awstest.NewMoto(t, awstest.MotoOptions{LoadDefaultAMIs: aws.Bool(false)})
+	accessKey, secretKey := awstest.TestCredentials()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sess, err := awscfg.New(ctx, awscfg.Config{
+		Region: "eu-west-1", AccessKey: accessKey, SecretKey: secretKey, MaxAttempts: 1,
+		Endpoints: awscfg.Endpoints{EC2: moto.Endpoint, S3: moto.Endpoint, STS: moto.Endpoint},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sess.Assume(awscfg.AssumeRole{RoleARN: "arn:aws:iam::1234:role/x"}); err == nil || !strings.Contains(err.Error(), "AssumeRole.RoleARN") {
+		t.Errorf("Assume with a malformed role ARN: %v, want an error naming AssumeRole.RoleARN", err)
+	}
+	other, err := sess.Assume(awscfg.AssumeRole{RoleARN: "arn:aws:iam::111111111111:role/publisher", ExternalID: "team-web", SessionName: "ami-distribute"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := other.AccountID(ctx); err != nil || got != "111111111111" {
+		t.Errorf("assumed session's AccountID() = %q, %v; want 111111111111", got, err)
+	}
+	if got, err := sess.AccountID(ctx); err != nil || got != awstest.TestAccountID {
+		t.Errorf("base session's AccountID() = %q, %v; want %s", got, err, awstest.TestAccountID)
+	}
+	if other.Region() != sess.Region() || other.Endpoints() != sess.Endpoints() {
+		t.Errorf("assumed session: region %q endpoints %+v, want the base's %q %+v", other.Region(), other.Endpoints(), sess.Region(), sess.Endpoints())
+	}
+	sg, err := other.EC2("eu-west-1").CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("assumed"), Description: aws.String("made in the role's account")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sess.EC2("eu-west-1").DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{aws.ToString(sg.GroupId)}}); err == nil {
+		t.Errorf("the base account sees %s, made with the assumed role", aws.ToString(sg.GroupId))
+	}
+	if _, err := other.EC2("eu-west-1").DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{aws.ToString(sg.GroupId)}}); err != nil {
+		t.Errorf("the assumed session does not see its own group: %v", err)
+	}
+}

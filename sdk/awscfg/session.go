@@ -95,19 +95,7 @@ func New(ctx context.Context, cfg Config) (*Session, error) {
 		ssm:  make(map[string]*ssm.Client),
 	}
 	if ar := cfg.AssumeRole; ar != nil {
-		base := sts.NewFromConfig(awsCfg, s.stsOptions)
-		provider := stscreds.NewAssumeRoleProvider(base, ar.RoleARN, func(o *stscreds.AssumeRoleOptions) {
-			if ar.ExternalID != "" {
-				o.ExternalID = aws.String(ar.ExternalID)
-			}
-			if ar.SessionName != "" {
-				o.RoleSessionName = ar.SessionName
-			}
-			if ar.Duration > 0 {
-				o.Duration = ar.Duration
-			}
-		})
-		awsCfg.Credentials = aws.NewCredentialsCache(provider)
+		awsCfg.Credentials = assumeRoleCredentials(sts.NewFromConfig(awsCfg, s.stsOptions), *ar)
 	}
 	s.aws = awsCfg
 
@@ -278,4 +266,45 @@ func (s *Session) AccountID(ctx context.Context) (string, error) {
 	s.account = *out.Account
 	s.mu.Unlock()
 	return *out.Account, nil
+}
+
+// Assume returns a Session that acts with the credentials of the role
+// ar.RoleARN, assumed with this Session's credentials (sts:AssumeRole
+// through this Session's STS endpoint). It shares this Session's region,
+// endpoints, retries and HTTP client; the role's credentials are fetched
+// when first needed and renewed before they expire. ar is validated as
+// Config.AssumeRole is; nothing is called before the first request.
+func (s *Session) Assume(ar AssumeRole) (*Session, error) {
+	conf := s.conf
+	conf.AssumeRole = &ar
+	if err := conf.Validate(); err != nil {
+		return nil, fmt.Errorf("assume role: %w", err)
+	}
+	awsCfg := s.aws.Copy()
+	awsCfg.Credentials = assumeRoleCredentials(s.STS(), ar)
+	return &Session{
+		aws:       awsCfg,
+		conf:      conf,
+		endpoints: s.endpoints,
+		ec2:       make(map[string]*ec2.Client),
+		s3:        make(map[string]*s3.Client),
+		kms:       make(map[string]*kms.Client),
+		ssm:       make(map[string]*ssm.Client),
+	}, nil
+}
+
+// assumeRoleCredentials returns cached credentials of the role ar, assumed
+// with the STS client base.
+func assumeRoleCredentials(base *sts.Client, ar AssumeRole) aws.CredentialsProvider {
+	return aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(base, ar.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+		if ar.ExternalID != "" {
+			o.ExternalID = aws.String(ar.ExternalID)
+		}
+		if ar.SessionName != "" {
+			o.RoleSessionName = ar.SessionName
+		}
+		if ar.Duration > 0 {
+			o.Duration = ar.Duration
+		}
+	}))
 }
