@@ -85,7 +85,9 @@ const (
 	PublishWritten PublishStatus = "written"
 	// PublishRestored: the write was undone; the parameter holds its
 	// previous value again, or the template's previous default version is
-	// the default again (and no version of this run had to be removed).
+	// the default again (the version this run made is still there only
+	// when Err says that deleting it failed, or when an earlier call of the
+	// run made it).
 	PublishRestored PublishStatus = "restored"
 	// PublishDeleted: the parameter this run created was deleted again.
 	PublishDeleted PublishStatus = "deleted"
@@ -471,11 +473,12 @@ type publishStep struct {
 }
 
 // undoEntry is a change Publish made, with the function that undoes it.
-// undo returns the status the result gets ("" = unchanged).
+// undo returns the status the result gets ("" = unchanged), also together
+// with an error when it got part of the way.
 type undoEntry struct {
 	res  ledger.Resource
 	undo func(context.Context) (PublishStatus, error)
-	set  func(PublishStatus) // records the status in the result
+	set  func(PublishStatus, error) // records the outcome in the result
 }
 
 func (p *publisher) run(ctx context.Context) (*PublishOutput, error) {
@@ -534,11 +537,11 @@ func (p *publisher) rollback(ctx context.Context, err error) error {
 		e := p.undos[i]
 		st, uerr := e.undo(cctx)
 		if uerr != nil {
-			errs = append(errs, fmt.Errorf("undo %s: %w", e.res, uerr))
-			continue
+			uerr = fmt.Errorf("undo %s: %w", e.res, uerr)
+			errs = append(errs, uerr)
 		}
-		if st != "" {
-			e.set(st)
+		if st != "" || uerr != nil {
+			e.set(st, uerr)
 		}
 	}
 	if len(errs) > 0 {

@@ -96,10 +96,15 @@ func (p *publisher) writeLaunchTemplate(ctx context.Context, s publishStep) erro
 			p.record(undoEntry{
 				res:  ledger.Resource{Kind: ledger.KindLaunchTemplateVersion, ID: fmt.Sprintf("%s:%d", w.id, v), Region: s.region},
 				undo: w.undo,
-				set: func(st PublishStatus) {
-					r.Status = st
+				set: func(st PublishStatus, err error) {
+					if st != "" {
+						r.Status = st
+					}
 					if st == PublishRemoved || st == PublishRestored {
 						r.Default = false
+					}
+					if err != nil {
+						r.Err = errors.Join(r.Err, err)
 					}
 				},
 			})
@@ -224,14 +229,20 @@ func (w *ltWrite) undo(ctx context.Context) (PublishStatus, error) {
 	out, err := w.api.DeleteLaunchTemplateVersions(ctx, &ec2.DeleteLaunchTemplateVersionsInput{
 		LaunchTemplateId: aws.String(w.id), Versions: []string{strconv.FormatInt(w.version, 10)},
 	})
-	if err != nil {
-		return "", fmt.Errorf("delete version %d of %s: %w", w.version, w, err)
-	}
-	for _, f := range out.UnsuccessfullyDeletedLaunchTemplateVersions {
-		if f.ResponseError == nil || f.ResponseError.Code == types.LaunchTemplateErrorCodeLaunchTemplateVersionDoesNotExist {
-			continue
+	if err == nil {
+		for _, f := range out.UnsuccessfullyDeletedLaunchTemplateVersions {
+			if f.ResponseError != nil && f.ResponseError.Code != types.LaunchTemplateErrorCodeLaunchTemplateVersionDoesNotExist {
+				err = fmt.Errorf("%s: %s", f.ResponseError.Code, aws.ToString(f.ResponseError.Message))
+				break
+			}
 		}
-		return "", fmt.Errorf("delete version %d of %s: %s: %s", w.version, w, f.ResponseError.Code, aws.ToString(f.ResponseError.Message))
+	}
+	if err != nil {
+		var st PublishStatus
+		if restored {
+			st = PublishRestored
+		}
+		return st, fmt.Errorf("delete version %d of %s: %w", w.version, w, err)
 	}
 	w.o.logf("deleted version %d of %s", w.version, w)
 	return PublishRemoved, nil

@@ -109,7 +109,14 @@ func (p *publisher) recordParameter(w *paramWrite, r *ParameterResult) {
 	p.record(undoEntry{
 		res:  ledger.Resource{Kind: ledger.KindParameter, ID: w.name, Region: w.region},
 		undo: w.undo,
-		set:  func(st PublishStatus) { r.Status = st },
+		set: func(st PublishStatus, err error) {
+			if st != "" {
+				r.Status = st
+			}
+			if err != nil {
+				r.Err = errors.Join(r.Err, err)
+			}
+		},
 	})
 }
 

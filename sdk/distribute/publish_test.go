@@ -556,3 +556,27 @@ func TestPublishResultJSON(t *testing.T) {
 		t.Errorf("round trip: %+v, %v", back, err)
 	}
 }
+
+func TestPublishRollbackReportsAVersionItCouldNotDelete(t *testing.T) {
+	s := newPubSetup(t, "eu-west-1", "us-east-1")
+	s.c.Before = func(_ context.Context, k call) error {
+		switch {
+		case k.Region == "us-east-1" && k.Op == "CreateLaunchTemplateVersion":
+			return apiErr("UnauthorizedOperation")
+		case k.Op == "DeleteLaunchTemplateVersions":
+			return serverErr("InternalError")
+		}
+		return nil
+	}
+	out, err := s.publish(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "roll back") || !strings.Contains(err.Error(), "delete version 3 of launch template web") {
+		t.Fatalf("Publish = %v", err)
+	}
+	r := out.LaunchTemplates[0]
+	if r.Region != "eu-west-1" || r.Status != PublishRestored || r.Default || r.Err == nil || !strings.Contains(r.Err.Error(), "InternalError") {
+		t.Errorf("result %+v", r)
+	}
+	if lt := s.c.lt("eu-west-1", s.lts["eu-west-1"]); lt.def != 1 || len(lt.versions) != 3 {
+		t.Errorf("template default %d with %d versions; want the default restored and the version left", lt.def, len(lt.versions))
+	}
+}
