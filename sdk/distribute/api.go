@@ -119,6 +119,7 @@ type (
 		DeprecateAPI
 		ProtectAPI
 		RetainAPI
+		LaunchTemplateAPI
 	}
 )
 

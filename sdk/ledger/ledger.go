@@ -20,6 +20,12 @@ const (
 	KindSnapshot      Kind = "snapshot"
 	KindVolume        Kind = "volume"
 	KindS3Object      Kind = "s3-object"
+	// KindParameter is an SSM parameter value written by a run; its ID is
+	// the parameter's name.
+	KindParameter Kind = "ssm-parameter"
+	// KindLaunchTemplateVersion is a launch template version made by a
+	// run; its ID is "lt-…:version".
+	KindLaunchTemplateVersion Kind = "launch-template-version"
 )
 
 // Resource identifies one created resource.

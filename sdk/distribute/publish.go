@@ -1,0 +1,565 @@
+package distribute
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
+)
+
+// PublishInput says where the AMIs of a distribution are consumed: SSM
+// parameters to point at them and launch templates to get a version with
+// them.
+type PublishInput struct {
+	// Images maps region to the AMI to publish there (the output of a
+	// distribution, e.g. DistributeOutput.ImageIDs). Required, non-empty.
+	Images map[string]string
+	// Parameters are the SSM parameters to write.
+	Parameters []Parameter
+	// LaunchTemplates are the launch templates to update.
+	LaunchTemplates []LaunchTemplate
+	// RunID marks what this run makes: launch template versions carry the
+	// description "ami-distribute run <RunID>" and CreateLaunchTemplateVersion
+	// a ClientToken derived from it, so that a call whose answer was lost is
+	// resolved for certain, and a re-run with the same RunID does not make
+	// second versions. "" = NewRunID().
+	RunID string
+}
+
+// Parameter is an SSM parameter that is to hold the AMI of its region.
+type Parameter struct {
+	// Name is the parameter's full name, such as /golden/web/latest: 1 to
+	// 1011 characters of a-zA-Z0-9_.-/, a name with a "/" starts with one,
+	// at most 15 levels, not starting with "aws" or "ssm" (in any case).
+	// Required.
+	Name string
+	// Region is the one region whose AMI the parameter holds. "" = the
+	// parameter is written in every region of PublishInput.Images;
+	// otherwise it must be one of them.
+	Region string
+	// Tags are put on the parameter when this run creates it (SSM takes
+	// tags only then); an existing parameter keeps its own.
+	Tags map[string]string
+	// Description is set when this run creates the parameter (at most 1024
+	// characters); an existing parameter keeps its own, so that undoing the
+	// write restores it exactly.
+	Description string
+}
+
+// LaunchTemplate is a launch template that is to get a new version with
+// the AMI of its region.
+type LaunchTemplate struct {
+	// Region is the template's region. "" = every region of
+	// PublishInput.Images, which only a Name can address (an ID belongs to
+	// one region, so Region is required with ID); otherwise it must be one
+	// of them.
+	Region string
+	// ID is the template's ID (lt-…). Exactly one of ID and Name is
+	// required.
+	ID string
+	// Name is the template's name.
+	Name string
+	// SourceVersion is the version the new one is based on: "$Default"
+	// (also the zero value), "$Latest" or a version number. It is resolved
+	// to a number before the new version is made.
+	SourceVersion string
+	// SetDefault makes the new version the template's default version.
+	SetDefault bool
+}
+
+// PublishStatus is the outcome of publishing to one parameter or launch
+// template in one region.
+type PublishStatus string
+
+// Statuses of ParameterResult and LaunchTemplateResult.
+const (
+	// PublishWritten: the parameter holds the AMI, or the launch template
+	// has a version with it (and it is the default when asked).
+	PublishWritten PublishStatus = "written"
+	// PublishRestored: the write was undone; the parameter holds its
+	// previous value again, or the template's previous default version is
+	// the default again (the version this run made is still there only
+	// when Err says that deleting it failed, or when an earlier call of the
+	// run made it).
+	PublishRestored PublishStatus = "restored"
+	// PublishDeleted: the parameter this run created was deleted again.
+	PublishDeleted PublishStatus = "deleted"
+	// PublishRemoved: the launch template version this run made was
+	// deleted again (and the previous default restored when it was set).
+	PublishRemoved PublishStatus = "removed"
+	// PublishFailed: the write failed; Err says why.
+	PublishFailed PublishStatus = "failed"
+	// PublishUnknown: a call was interrupted and it could not be found out
+	// whether it took effect; Err names what to check.
+	PublishUnknown PublishStatus = "unknown"
+	// PublishLeft: the write was to be undone, but someone else changed
+	// the parameter or template since; it was not touched.
+	PublishLeft PublishStatus = "left"
+	// PublishNotStarted: nothing was done, because an earlier write failed
+	// or the context ended.
+	PublishNotStarted PublishStatus = "not-started"
+)
+
+// PublishOutput is the outcome of Publish: one result per parameter and
+// launch template per region, regions in sorted order, each in input order.
+type PublishOutput struct {
+	Parameters      []ParameterResult      `json:"parameters,omitempty"`
+	LaunchTemplates []LaunchTemplateResult `json:"launch_templates,omitempty"`
+}
+
+// Err joins the errors of every result, or returns nil.
+func (out *PublishOutput) Err() error {
+	var errs []error
+	for _, r := range out.Parameters {
+		if r.Err != nil {
+			errs = append(errs, r.Err)
+		}
+	}
+	for _, r := range out.LaunchTemplates {
+		if r.Err != nil {
+			errs = append(errs, r.Err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ParameterResult is the outcome for one parameter in one region.
+type ParameterResult struct {
+	// Region and Name name the parameter.
+	Region string `json:"region"`
+	Name   string `json:"name"`
+	// ImageID is the AMI written.
+	ImageID string `json:"image_id"`
+	// Version is the parameter version that holds ImageID: the one this
+	// run wrote, or the current one when the parameter held ImageID already.
+	Version int64 `json:"version,omitempty"`
+	// Previous is the value before this run ("" when the run created the
+	// parameter).
+	Previous string `json:"previous,omitempty"`
+	// Created reports whether this run created the parameter.
+	Created bool `json:"created,omitempty"`
+	// Status is the outcome.
+	Status PublishStatus `json:"status"`
+	// Err is the failure; serialized as "error".
+	Err error `json:"-"`
+}
+
+// MarshalJSON adds Err as the string field "error".
+func (r ParameterResult) MarshalJSON() ([]byte, error) {
+	type plain ParameterResult
+	return json.Marshal(struct {
+		plain
+		Error string `json:"error,omitempty"`
+	}{plain(r), errText(r.Err)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; "error" becomes an error
+// with that text.
+func (r *ParameterResult) UnmarshalJSON(b []byte) error {
+	type plain ParameterResult
+	var v struct {
+		plain
+		Error string `json:"error,omitempty"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = ParameterResult(v.plain)
+	if v.Error != "" {
+		r.Err = errors.New(v.Error)
+	}
+	return nil
+}
+
+// LaunchTemplateResult is the outcome for one launch template in one
+// region.
+type LaunchTemplateResult struct {
+	// Region, ID and Name name the template.
+	Region string `json:"region"`
+	ID     string `json:"id,omitempty"`
+	Name   string `json:"name,omitempty"`
+	// ImageID is the AMI of the new version.
+	ImageID string `json:"image_id"`
+	// Version is the version made (0 when none was).
+	Version int64 `json:"version,omitempty"`
+	// SourceVersion is the version it was based on, resolved to a number.
+	SourceVersion int64 `json:"source_version,omitempty"`
+	// PreviousDefault is the default version before this run.
+	PreviousDefault int64 `json:"previous_default,omitempty"`
+	// Default reports whether Version is the default version now.
+	Default bool `json:"default"`
+	// Status is the outcome.
+	Status PublishStatus `json:"status"`
+	// Err is the failure; serialized as "error".
+	Err error `json:"-"`
+}
+
+// MarshalJSON adds Err as the string field "error".
+func (r LaunchTemplateResult) MarshalJSON() ([]byte, error) {
+	type plain LaunchTemplateResult
+	return json.Marshal(struct {
+		plain
+		Error string `json:"error,omitempty"`
+	}{plain(r), errText(r.Err)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; "error" becomes an error
+// with that text.
+func (r *LaunchTemplateResult) UnmarshalJSON(b []byte) error {
+	type plain LaunchTemplateResult
+	var v struct {
+		plain
+		Error string `json:"error,omitempty"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = LaunchTemplateResult(v.plain)
+	if v.Error != "" {
+		r.Err = errors.New(v.Error)
+	}
+	return nil
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// Limits of the SSM and EC2 APIs checked by PublishInput.Validate.
+const (
+	maxParameterName        = 1011
+	maxParameterLevels      = 15
+	maxParameterDescription = 1024
+	maxParameterTags        = 50
+	maxRunID                = 200 // keeps the version description within 255 characters
+)
+
+var (
+	parameterNameRe      = regexp.MustCompile(`^[a-zA-Z0-9_.\-/]+$`)
+	launchTemplateIDRe   = regexp.MustCompile(`^lt-[0-9a-f]{8,17}$`)
+	launchTemplateNameRe = regexp.MustCompile(`^[a-zA-Z0-9().\-/_]{3,128}$`)
+)
+
+// Validate checks in without any AWS call and reports every problem at
+// once, each naming its field.
+func (in *PublishInput) Validate() error {
+	if in == nil {
+		return errors.New("publish: input is nil")
+	}
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if len(in.Images) == 0 {
+		add("images: at least one region and AMI is required")
+	}
+	for _, region := range slices.Sorted(maps.Keys(in.Images)) {
+		if err := ValidateRegion(region); err != nil {
+			add("images[%q]: %w", region, err)
+		}
+		if id := in.Images[region]; !strings.HasPrefix(id, "ami-") {
+			add("images[%q]: %q is not an AMI ID (ami-…)", region, id)
+		}
+	}
+	if len(in.RunID) > maxRunID {
+		add("run_id: %d characters; at most %d", len(in.RunID), maxRunID)
+	}
+	inImages := func(field, region string) {
+		if region != "" && in.Images != nil {
+			if _, ok := in.Images[region]; !ok {
+				add("%s.region: %s is not a region of images", field, region)
+			}
+		}
+	}
+	seenParam := map[string]int{}
+	for i, p := range in.Parameters {
+		f := fmt.Sprintf("parameters[%d]", i)
+		if err := validateParameterName(p.Name); err != nil {
+			add("%s.name: %w", f, err)
+		}
+		inImages(f, p.Region)
+		if len(p.Description) > maxParameterDescription {
+			add("%s.description: %d characters; at most %d", f, len(p.Description), maxParameterDescription)
+		}
+		if len(p.Tags) > maxParameterTags {
+			add("%s.tags: %d tags; at most %d", f, len(p.Tags), maxParameterTags)
+		}
+		for _, k := range slices.Sorted(maps.Keys(p.Tags)) {
+			switch v := p.Tags[k]; {
+			case k == "" || len(k) > 128:
+				add("%s.tags: key %q must have 1 to 128 characters", f, k)
+			case strings.HasPrefix(strings.ToLower(k), "aws:"):
+				add("%s.tags: key %q: the aws: prefix is reserved for AWS", f, k)
+			case len(v) > 256:
+				add("%s.tags[%q]: value has %d characters; at most 256", f, k, len(v))
+			}
+		}
+		for _, region := range targetRegions(in.Images, p.Region) {
+			key := region + "\x00" + p.Name
+			if j, ok := seenParam[key]; ok && j != i {
+				add("%s: %s in %s is also written by parameters[%d]", f, p.Name, region, j)
+				break
+			}
+			seenParam[key] = i
+		}
+	}
+	seenLT := map[string]int{}
+	for i, lt := range in.LaunchTemplates {
+		f := fmt.Sprintf("launch_templates[%d]", i)
+		switch {
+		case lt.ID == "" && lt.Name == "":
+			add("%s: an id or a name is required", f)
+		case lt.ID != "" && lt.Name != "":
+			add("%s: give an id or a name, not both", f)
+		case lt.ID != "" && !launchTemplateIDRe.MatchString(lt.ID):
+			add("%s.id: %q is not a launch template ID (lt- and 8 to 17 hexadecimal digits)", f, lt.ID)
+		case lt.ID != "" && lt.Region == "":
+			add("%s.region: required with an id (a launch template ID belongs to one region)", f)
+		case lt.Name != "" && !launchTemplateNameRe.MatchString(lt.Name):
+			add("%s.name: %q is not a launch template name (3 to 128 characters of a-zA-Z0-9().-/_)", f, lt.Name)
+		}
+		inImages(f, lt.Region)
+		if _, err := parseSourceVersion(lt.SourceVersion); err != nil {
+			add("%s.source_version: %w", f, err)
+		}
+		ref := lt.ID + "\x00" + lt.Name
+		for _, region := range targetRegions(in.Images, lt.Region) {
+			key := region + "\x00" + ref
+			if j, ok := seenLT[key]; ok && j != i {
+				add("%s: the template is also updated in %s by launch_templates[%d]", f, region, j)
+				break
+			}
+			seenLT[key] = i
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validateParameterName checks the naming rules of SSM parameters.
+func validateParameterName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("required")
+	case len(name) > maxParameterName:
+		return fmt.Errorf("%d characters; at most %d", len(name), maxParameterName)
+	case !parameterNameRe.MatchString(name):
+		return fmt.Errorf("%q: only a-zA-Z0-9_.-/ are allowed", name)
+	case strings.Contains(name, "/") && !strings.HasPrefix(name, "/"):
+		return fmt.Errorf("%q: a name in a hierarchy starts with /", name)
+	case strings.HasSuffix(name, "/") || strings.Contains(name, "//"):
+		return fmt.Errorf("%q: every level of the hierarchy needs a name", name)
+	}
+	bare := strings.ToLower(strings.TrimPrefix(name, "/"))
+	if strings.HasPrefix(bare, "aws") || strings.HasPrefix(bare, "ssm") {
+		return fmt.Errorf("%q: names starting with aws or ssm (in any case) are reserved", name)
+	}
+	if n := strings.Count(bare, "/") + 1; n > maxParameterLevels {
+		return fmt.Errorf("%q: %d levels; at most %d", name, n, maxParameterLevels)
+	}
+	return nil
+}
+
+// sourceVersion is a parsed LaunchTemplate.SourceVersion: an alias or a
+// number.
+type sourceVersion struct {
+	alias  string // "$Default" or "$Latest"
+	number int64
+}
+
+func parseSourceVersion(s string) (sourceVersion, error) {
+	switch s {
+	case "", "$Default":
+		return sourceVersion{alias: "$Default"}, nil
+	case "$Latest":
+		return sourceVersion{alias: "$Latest"}, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 {
+		return sourceVersion{}, fmt.Errorf("%q is not $Default, $Latest or a version number", s)
+	}
+	return sourceVersion{number: n}, nil
+}
+
+// targetRegions returns the regions an item with region applies to, in
+// sorted order.
+func targetRegions(images map[string]string, region string) []string {
+	if region != "" {
+		return []string{region}
+	}
+	return slices.Sorted(maps.Keys(images))
+}
+
+// versionDescription returns the description Publish gives the launch
+// template versions of a run.
+func versionDescription(runID string) string {
+	return "ami-distribute run " + runID
+}
+
+// Publish puts each AMI of in.Images where it is consumed: it writes the
+// SSM parameters in.Parameters (type String, data type aws:ec2:image) and
+// gives the launch templates in.LaunchTemplates a new version with the AMI
+// of their region, made the default version when asked.
+//
+// Regions are worked on one after another in sorted order, in each the
+// parameters first, then the launch templates, each in input order. A
+// parameter that holds the AMI already is not written again. A
+// CreateLaunchTemplateVersion call carries a ClientToken derived from the
+// run ID, the region and the template, so that a call whose answer was lost
+// is repeated without making a second version; a PutParameter whose answer
+// was lost is checked with GetParameter (the AMI ID tells this run's write
+// from anyone else's).
+//
+// Error policy: the first failure, or the end of ctx, stops the run, and
+// every change Publish made is undone in reverse order with a fresh
+// context bounded by Options.CleanupTimeout: a parameter gets its previous
+// value back (or is deleted when this run created it), a launch template
+// its previous default version, and the version this run made is deleted.
+// A parameter or template that someone else changed since this run wrote
+// it is left as it is (status PublishLeft, and a log message). Publish then
+// returns the output with every result's status and the error joined with
+// cleanup failures.
+//
+// On success, when Options.Ledger is set, every change is recorded there
+// (kinds ledger.KindParameter and ledger.KindLaunchTemplateVersion) with
+// the same undo, so that a caller whose later step fails can roll back with
+// Ledger.Undo.
+//
+// ssm may be nil when in.Parameters is empty.
+func Publish(ctx context.Context, clients ClientFunc, ssm SSMClientFunc, in *PublishInput, optFns ...func(*Options)) (*PublishOutput, error) {
+	o := newOptions(optFns)
+	if err := in.Validate(); err != nil {
+		return nil, fmt.Errorf("publish: invalid input: %w", err)
+	}
+	if len(in.Parameters) > 0 && ssm == nil {
+		return nil, errors.New("publish: parameters are given but no SSM client function")
+	}
+	if len(in.LaunchTemplates) > 0 && clients == nil {
+		return nil, errors.New("publish: launch templates are given but no EC2 client function")
+	}
+	p := &publisher{in: in, o: o, clients: clients, ssm: ssm, runID: in.RunID, out: &PublishOutput{}}
+	if p.runID == "" {
+		p.runID = NewRunID()
+	}
+	return p.run(ctx)
+}
+
+// publisher is one Publish call.
+type publisher struct {
+	in      *PublishInput
+	o       Options
+	clients ClientFunc
+	ssm     SSMClientFunc
+	runID   string
+	out     *PublishOutput
+	steps   []publishStep
+	undos   []undoEntry
+}
+
+// publishStep is one write to make: a parameter or a launch template in one
+// region.
+type publishStep struct {
+	region, image string
+	param         *Parameter
+	lt            *LaunchTemplate
+	index         int // into out.Parameters or out.LaunchTemplates
+}
+
+// undoEntry is a change Publish made, with the function that undoes it.
+// undo returns the status the result gets ("" = unchanged), also together
+// with an error when it got part of the way.
+type undoEntry struct {
+	res  ledger.Resource
+	undo func(context.Context) (PublishStatus, error)
+	set  func(PublishStatus, error) // records the outcome in the result
+}
+
+func (p *publisher) run(ctx context.Context) (*PublishOutput, error) {
+	for _, region := range slices.Sorted(maps.Keys(p.in.Images)) {
+		image := p.in.Images[region]
+		for i := range p.in.Parameters {
+			prm := &p.in.Parameters[i]
+			if prm.Region != "" && prm.Region != region {
+				continue
+			}
+			p.steps = append(p.steps, publishStep{region: region, image: image, param: prm, index: len(p.out.Parameters)})
+			p.out.Parameters = append(p.out.Parameters, ParameterResult{Region: region, Name: prm.Name, ImageID: image, Status: PublishNotStarted})
+		}
+		for i := range p.in.LaunchTemplates {
+			lt := &p.in.LaunchTemplates[i]
+			if lt.Region != "" && lt.Region != region {
+				continue
+			}
+			p.steps = append(p.steps, publishStep{region: region, image: image, lt: lt, index: len(p.out.LaunchTemplates)})
+			p.out.LaunchTemplates = append(p.out.LaunchTemplates, LaunchTemplateResult{Region: region, ID: lt.ID, Name: lt.Name, ImageID: image, Status: PublishNotStarted})
+		}
+	}
+	for _, s := range p.steps {
+		var err error
+		if err = ctx.Err(); err == nil {
+			if s.param != nil {
+				err = p.writeParameter(ctx, s)
+			} else {
+				err = p.writeLaunchTemplate(ctx, s)
+			}
+		}
+		if err != nil {
+			if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+				err = errors.Join(err, fmt.Errorf("publish: %w", context.Cause(ctx)))
+			}
+			return p.out, p.rollback(ctx, err)
+		}
+	}
+	p.handOver()
+	return p.out, nil
+}
+
+// record notes a change this run made.
+func (p *publisher) record(e undoEntry) { p.undos = append(p.undos, e) }
+
+// rollback undoes every change of this run in reverse order with a fresh
+// context and joins the failures to err.
+func (p *publisher) rollback(ctx context.Context, err error) error {
+	if len(p.undos) == 0 {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.o.CleanupTimeout)
+	defer cancel()
+	var errs []error
+	for i := len(p.undos) - 1; i >= 0; i-- {
+		e := p.undos[i]
+		st, uerr := e.undo(cctx)
+		if uerr != nil {
+			uerr = fmt.Errorf("undo %s: %w", e.res, uerr)
+			errs = append(errs, uerr)
+		}
+		if st != "" || uerr != nil {
+			e.set(st, uerr)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(err, fmt.Errorf("publish: roll back: %w", errors.Join(errs...)))
+	}
+	return err
+}
+
+// handOver records every change in Options.Ledger, when set.
+func (p *publisher) handOver() {
+	if p.o.Ledger == nil {
+		return
+	}
+	for _, e := range p.undos {
+		undo := e.undo
+		p.o.Ledger.Record(e.res, func(ctx context.Context) error {
+			_, err := undo(ctx)
+			return err
+		})
+	}
+}
