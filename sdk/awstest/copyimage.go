@@ -234,7 +234,7 @@ func (p *Proxy) emulatedCall(orig *http.Request, v url.Values) ([]byte, error) {
 	}
 	req.Host = orig.Host
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	resp, err := p.rp.Transport.RoundTrip(req)
+	resp, err := p.base.RoundTrip(req)
 	if err != nil {
 		return nil, err
 	}
