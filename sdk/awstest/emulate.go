@@ -17,8 +17,8 @@ import (
 	"time"
 )
 
-// This file holds what the EC2 emulations of launchtemplate.go
-// share: the hooks a forwarded call can carry, the accounts
+// This file holds what the EC2 emulations of launchtemplate.go and
+// crossaccount.go share: the hooks a forwarded call can carry, the accounts
 // behind access keys, calls to the target made on a caller's behalf, and
 // editing of EC2 XML answers.
 
@@ -67,6 +67,10 @@ func (p *Proxy) emulationFor(r *http.Request, call *Call) *emulation {
 		return nil
 	}
 	switch call.Action {
+	case "CopyImage", "DescribeImages":
+		if !p.rawCrossAccount {
+			return p.crossAccountEmulation(call)
+		}
 	case "CreateLaunchTemplateVersion", "DescribeLaunchTemplateVersions", "DescribeLaunchTemplates",
 		"ModifyLaunchTemplate", "DeleteLaunchTemplateVersions":
 		return p.launchTemplateEmulation(r, call)

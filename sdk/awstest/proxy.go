@@ -37,6 +37,10 @@ type ProxyOptions struct {
 	// DeleteLaunchTemplateVersions and of its effect on the other launch
 	// template calls (launchtemplate.go).
 	RawDeleteLaunchTemplateVersions bool
+	// RawCrossAccountCopy turns off the emulation of CopyImage and
+	// DescribeImages for AMIs that another account shared with the caller
+	// (crossaccount.go).
+	RawCrossAccountCopy bool
 }
 
 // Proxy is a recording reverse proxy on 127.0.0.1 in front of a target
@@ -48,7 +52,8 @@ type ProxyOptions struct {
 // the first call's image, and TagSpecifications are applied before the
 // answer reaches the client (copyimage.go). It also emulates, unless
 // switched off in ProxyOptions, CreateLaunchTemplateVersion's ClientToken
-// and DeleteLaunchTemplateVersions (launchtemplate.go).
+// and DeleteLaunchTemplateVersions (launchtemplate.go), and CopyImage and
+// DescribeImages of an AMI another account shared (crossaccount.go).
 type Proxy struct {
 	// URL is the proxy's base URL, http://127.0.0.1:PORT.
 	URL string
@@ -67,6 +72,7 @@ type Proxy struct {
 
 	rawCreateLaunchTemplateVersion  bool
 	rawDeleteLaunchTemplateVersions bool
+	rawCrossAccount                 bool
 	accounts                        accounts
 	launchTemplates                 launchTemplates
 
@@ -111,6 +117,7 @@ func StartProxy(target string, opts ProxyOptions) (*Proxy, error) {
 
 		rawCreateLaunchTemplateVersion:  opts.RawCreateLaunchTemplateVersion,
 		rawDeleteLaunchTemplateVersions: opts.RawDeleteLaunchTemplateVersions,
+		rawCrossAccount:                 opts.RawCrossAccountCopy,
 	}
 	p.idle = sync.NewCond(&p.mu)
 	if opts.Fault != nil {
