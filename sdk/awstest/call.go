@@ -56,7 +56,7 @@ type Call struct {
 	// Fault is the fault injected into this call, if any.
 	Fault *Fault
 	// Emulated describes what the proxy did in moto's place for this call
-	// (see the CopyImage emulation in [Proxy]); empty when nothing.
+	// (see the emulations in [Proxy]); empty when nothing.
 	Emulated string
 	// Time is when the proxy received the request; Duration is the time until
 	// the response header was sent.

@@ -217,8 +217,9 @@ func (p *Proxy) createTags(orig *http.Request, ids []string, tags []tagKV) error
 }
 
 // emulatedCall sends an EC2 query call to the target on behalf of the
-// request orig (same credentials scope, so same account and region; moto
-// does not check signatures) and returns the answer's body.
+// request orig (same credentials scope and x-moto-account-id header, so
+// same account and region; moto does not check signatures) and returns the
+// answer's body.
 func (p *Proxy) emulatedCall(orig *http.Request, v url.Values) ([]byte, error) {
 	v.Set("Version", "2016-11-15")
 	body := v.Encode()
@@ -227,14 +228,14 @@ func (p *Proxy) emulatedCall(orig *http.Request, v url.Values) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, h := range []string{"Authorization", "X-Amz-Date", "X-Amz-Security-Token", "User-Agent"} {
+	for _, h := range []string{"Authorization", "X-Amz-Date", "X-Amz-Security-Token", "User-Agent", "X-Moto-Account-Id"} {
 		if val := orig.Header.Get(h); val != "" {
 			req.Header.Set(h, val)
 		}
 	}
 	req.Host = orig.Host
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	resp, err := p.rp.Transport.RoundTrip(req)
+	resp, err := p.base.RoundTrip(req)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,16 @@
 //     [Proxy.SetFault] can answer with AWS-shaped errors, add latency or
 //     reset connections ([ErrorFault], [LatencyFault], [ResetFault],
 //     [FailFirst], [RandomFaults]).
+//     It also makes moto behave as EC2 documents where moto does not, and
+//     records what it did in [Call.Emulated]; each emulation can be
+//     switched off in [ProxyOptions]:
+//     CopyImage's ClientToken and TagSpecifications (copyimage.go);
+//     CreateLaunchTemplateVersion's ClientToken, and
+//     DeleteLaunchTemplateVersions with its effect on the other launch
+//     template calls (launchtemplate.go); CopyImage and DescribeImages of
+//     an AMI another account shared with the caller, where moto looks only
+//     in the caller's account (crossaccount.go). Each file says what its
+//     emulation does and where it stops.
 //   - [SSHD]: an OpenSSH server on 127.0.0.1 with generated keys that logs
 //     every command it executes ([StartSSHD], [NewSSHD]), for provisioning
 //     tests.

@@ -30,6 +30,17 @@ type ProxyOptions struct {
 	// and TagSpecifications (see [Proxy]), so that calls reach the target
 	// exactly as sent.
 	RawCopyImage bool
+	// RawCreateLaunchTemplateVersion turns off the emulation of EC2's
+	// CreateLaunchTemplateVersion ClientToken (launchtemplate.go).
+	RawCreateLaunchTemplateVersion bool
+	// RawDeleteLaunchTemplateVersions turns off the emulation of EC2's
+	// DeleteLaunchTemplateVersions and of its effect on the other launch
+	// template calls (launchtemplate.go).
+	RawDeleteLaunchTemplateVersions bool
+	// RawCrossAccountCopy turns off the emulation of CopyImage and
+	// DescribeImages for AMIs that another account shared with the caller
+	// (crossaccount.go).
+	RawCrossAccountCopy bool
 }
 
 // Proxy is a recording reverse proxy on 127.0.0.1 in front of a target
@@ -39,13 +50,17 @@ type ProxyOptions struct {
 // Unless ProxyOptions.RawCopyImage, it makes EC2 CopyImage behave as EC2
 // documents where moto does not: a repeated ClientToken is answered with
 // the first call's image, and TagSpecifications are applied before the
-// answer reaches the client (copyimage.go).
+// answer reaches the client (copyimage.go). It also emulates, unless
+// switched off in ProxyOptions, CreateLaunchTemplateVersion's ClientToken
+// and DeleteLaunchTemplateVersions (launchtemplate.go), and CopyImage and
+// DescribeImages of an AMI another account shared (crossaccount.go).
 type Proxy struct {
 	// URL is the proxy's base URL, http://127.0.0.1:PORT.
 	URL string
 
 	target *url.URL
 	rp     *httputil.ReverseProxy
+	base   *http.Transport // to the target, without emulation
 	srv    *http.Server
 	ln     net.Listener
 	logf   func(string, ...any)
@@ -54,6 +69,12 @@ type Proxy struct {
 
 	rawCopyImage bool
 	copyTokens   copyTokens
+
+	rawCreateLaunchTemplateVersion  bool
+	rawDeleteLaunchTemplateVersions bool
+	rawCrossAccount                 bool
+	accounts                        accounts
+	launchTemplates                 launchTemplates
 
 	mu       sync.Mutex
 	calls    []Call
@@ -70,6 +91,9 @@ type callState struct {
 	discard bool      // response is discarded (Fault.Forward); do not record
 	status  int       // upstream status when discarded
 	copy    *copyCall // CopyImage emulation, when on
+
+	em       *emulation // other emulations (emulate.go)
+	emulated string     // what em.respond did
 }
 
 // StartProxy starts a recording proxy in front of target (a base URL such
@@ -90,6 +114,10 @@ func StartProxy(target string, opts ProxyOptions) (*Proxy, error) {
 		logf:   opts.Logf,
 
 		rawCopyImage: opts.RawCopyImage,
+
+		rawCreateLaunchTemplateVersion:  opts.RawCreateLaunchTemplateVersion,
+		rawDeleteLaunchTemplateVersions: opts.RawDeleteLaunchTemplateVersions,
+		rawCrossAccount:                 opts.RawCrossAccountCopy,
 	}
 	p.idle = sync.NewCond(&p.mu)
 	if opts.Fault != nil {
@@ -98,6 +126,7 @@ func StartProxy(target string, opts ProxyOptions) (*Proxy, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.Proxy = nil
 	transport.MaxIdleConnsPerHost = 32
+	p.base = transport
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(p.target)
@@ -106,7 +135,7 @@ func StartProxy(target string, opts ProxyOptions) (*Proxy, error) {
 			// The inbound server already answered Expect: 100-continue.
 			pr.Out.Header.Del("Expect")
 		},
-		Transport:      transport,
+		Transport:      emulatingTransport{base: transport},
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,
 		ErrorLog:       log.New(io.Discard, "", 0),
@@ -130,9 +159,7 @@ func NewProxy(t testing.TB, target string, opts ProxyOptions) *Proxy {
 // Close stops the proxy and closes all its connections.
 func (p *Proxy) Close() error {
 	err := p.srv.Close()
-	if t, ok := p.rp.Transport.(*http.Transport); ok {
-		t.CloseIdleConnections()
-	}
+	p.base.CloseIdleConnections()
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -242,7 +269,12 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer unlock()
 	}
-	state := func(discard bool) *callState { return &callState{call: call, discard: discard, copy: cc} }
+	p.accounts.see(call.AccessKeyID, r.Header.Get("X-Moto-Account-Id"))
+	em := p.emulationFor(r, &call)
+	if em != nil && em.unlock != nil {
+		defer em.unlock()
+	}
+	state := func(discard bool) *callState { return &callState{call: call, discard: discard, copy: cc, em: em} }
 
 	var fault *Fault
 	if fn := p.fault.Load(); fn != nil {
@@ -350,7 +382,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *callState) {
 // request itself when the client goes away.)
 func (p *Proxy) outboundContext(r *http.Request, st *callState) (context.Context, context.CancelFunc) {
 	ctx, done := r.Context(), context.CancelFunc(func() {})
-	if st.copy != nil {
+	if st.copy != nil || (st.em != nil && st.em.detach) {
 		ctx, done = context.WithCancel(context.WithoutCancel(ctx))
 	}
 	return context.WithValue(ctx, ctxKey{}, st), done
@@ -363,13 +395,22 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if st == nil {
 		return nil
 	}
+	did := st.emulated
+	if st.em != nil && st.em.after != nil {
+		d, err := st.em.after(resp)
+		if err != nil {
+			return fmt.Errorf("awstest proxy: %s emulation: %w", st.call.Action, err)
+		}
+		did = joinDid(did, d)
+	}
 	if st.copy != nil {
-		did, err := p.finishCopyImage(resp, st.copy)
+		d, err := p.finishCopyImage(resp, st.copy)
 		if err != nil {
 			return fmt.Errorf("awstest proxy: CopyImage emulation: %w", err)
 		}
-		st.call.Emulated = did
+		did = joinDid(did, d)
 	}
+	st.call.Emulated = did
 	if st.discard {
 		st.status = resp.StatusCode
 		return nil
