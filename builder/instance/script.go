@@ -373,7 +373,7 @@ copy_image() {
 	fi
 	if [ "$crc" -eq 1 ]; then
 		echo "bundle: some files changed while they were copied; the copy is complete ($lines messages, the first:)"
-		sed -n '1,5s/^/bundle: tar: /p' "$log"
+		sed -n '1,5{s/^tar: //;s/^/bundle: tar: /;p;}' "$log"
 	fi
 
 	# The scratch directory exists in the image, empty, as on the instance.

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/amiforge/packer-plugin-ami/builder/instance"
 	"github.com/amiforge/packer-plugin-ami/builder/packertest"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
@@ -133,8 +134,8 @@ func TestVMInstanceBuild(t *testing.T) {
 		t.Fatalf("artifact ids = %q, want one", ids)
 	}
 	out := res.Output()
-	if strings.Contains(out, "file changed as we read it") {
-		t.Errorf("tar saw a file change; it walked into a live file system")
+	if stray := instance.ChangedOffRoot(out); len(stray) > 0 {
+		t.Errorf("tar saw files change outside the root file system; it walked into a mount: %q", stray)
 	}
 	if left := strings.TrimSpace(vmtest.RunT(t, m, "losetup -a; grep ami-bundle /proc/mounts; ls -A /mnt | grep -v lost+found; true")); left != "" {
 		t.Errorf("left on the instance after the build: %s", left)

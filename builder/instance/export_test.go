@@ -1,0 +1,4 @@
+package instance
+
+// ChangedOffRoot lets the external VM tests share changedOffRoot.
+var ChangedOffRoot = changedOffRoot
