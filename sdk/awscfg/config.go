@@ -93,12 +93,56 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
 
 var (
 	regionRE      = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
-	roleARNRE     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$`)
+	roleARNRE     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+$`)
 	sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 	externalIDRE  = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
 	// appIDRE is what the SDK sends unchanged in a User-Agent token.
 	appIDRE = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 )
+
+// Validate checks the role settings without any network access. All
+// problems are reported, joined with errors.Join; each is a *FieldError
+// whose Field is the AssumeRole field ("RoleARN", "SessionName",
+// "ExternalID", "Duration"). The external ID never appears in the error.
+func (ar AssumeRole) Validate() error {
+	var errs []error
+	for _, fe := range ar.fieldErrors() {
+		errs = append(errs, fe)
+	}
+	return errors.Join(errs...)
+}
+
+func (ar AssumeRole) fieldErrors() []*FieldError {
+	var errs []*FieldError
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)})
+	}
+	switch {
+	case ar.RoleARN == "":
+		bad("RoleARN", "is required when assuming a role")
+	case !roleARNRE.MatchString(ar.RoleARN):
+		bad("RoleARN", "%q is not an IAM role ARN; want arn:aws:iam::<12-digit account>:role/<name>", ar.RoleARN)
+	}
+	if ar.SessionName != "" && !sessionNameRE.MatchString(ar.SessionName) {
+		bad("SessionName", "%q is invalid; want 2 to 64 characters from letters, digits and +=,.@_-", ar.SessionName)
+	}
+	if n := len(ar.ExternalID); n != 0 && (n < 2 || n > 1224 || !externalIDRE.MatchString(ar.ExternalID)) {
+		bad("ExternalID", "is invalid; want 2 to 1224 characters from letters, digits and +=,.@:/_-")
+	}
+	if ar.Duration != 0 && (ar.Duration < 15*time.Minute || ar.Duration > 12*time.Hour) {
+		bad("Duration", "%s is out of range; want between 15m and 12h, or 0 for the default", ar.Duration)
+	}
+	return errs
+}
+
+// RoleAccount returns the account ID of an IAM role ARN, "" when arn is
+// not one.
+func RoleAccount(arn string) string {
+	if m := roleARNRE.FindStringSubmatch(arn); m != nil {
+		return m[1]
+	}
+	return ""
+}
 
 // MaxAppIDLen is the longest Config.AppID the SDK accepts.
 const MaxAppIDLen = 50
@@ -128,20 +172,8 @@ func (c Config) Validate() error {
 		bad("SessionToken", "needs AccessKey and SecretKey")
 	}
 	if ar := c.AssumeRole; ar != nil {
-		switch {
-		case ar.RoleARN == "":
-			bad("AssumeRole.RoleARN", "is required when assuming a role")
-		case !roleARNRE.MatchString(ar.RoleARN):
-			bad("AssumeRole.RoleARN", "%q is not an IAM role ARN; want arn:aws:iam::<12-digit account>:role/<name>", ar.RoleARN)
-		}
-		if ar.SessionName != "" && !sessionNameRE.MatchString(ar.SessionName) {
-			bad("AssumeRole.SessionName", "%q is invalid; want 2 to 64 characters from letters, digits and +=,.@_-", ar.SessionName)
-		}
-		if n := len(ar.ExternalID); n != 0 && (n < 2 || n > 1224 || !externalIDRE.MatchString(ar.ExternalID)) {
-			bad("AssumeRole.ExternalID", "is invalid; want 2 to 1224 characters from letters, digits and +=,.@:/_-")
-		}
-		if ar.Duration != 0 && (ar.Duration < 15*time.Minute || ar.Duration > 12*time.Hour) {
-			bad("AssumeRole.Duration", "%s is out of range; want between 15m and 12h, or 0 for the default", ar.Duration)
+		for _, fe := range ar.fieldErrors() {
+			bad("AssumeRole."+fe.Field, "%s", fe.Problem)
 		}
 	}
 	if c.MaxAttempts < 0 {

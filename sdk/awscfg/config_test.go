@@ -197,3 +197,47 @@ func TestConfigRedactionEveryVerb(t *testing.T) {
 		})
 	}
 }
+
+func TestAssumeRoleValidate(t *testing.T) {
+	tests := []struct {
+		ar     AssumeRole
+		fields []string
+	}{
+		{AssumeRole{RoleARN: "arn:aws:iam::222222222222:role/ami-publisher", ExternalID: "team-web", SessionName: "ami-distribute"}, nil},
+		{AssumeRole{}, []string{"RoleARN"}},
+		{AssumeRole{RoleARN: "arn:aws:iam::2222:role/x", SessionName: "a", ExternalID: "secret value!"}, []string{"RoleARN", "SessionName", "ExternalID"}},
+	}
+	for _, tc := range tests {
+		err := tc.ar.Validate()
+		var got []string
+		for _, e := range unjoin(err) {
+			var fe *FieldError
+			if !errors.As(e, &fe) {
+				t.Fatalf("%v is not a *FieldError", e)
+			}
+			got = append(got, fe.Field)
+		}
+		if strings.Join(got, ",") != strings.Join(tc.fields, ",") {
+			t.Errorf("Validate(%v) fields = %q, want %q", tc.ar, got, tc.fields)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret value") {
+			t.Errorf("the error shows the external ID: %v", err)
+		}
+	}
+	if got := RoleAccount("arn:aws:iam::222222222222:role/path/ami-publisher"); got != "222222222222" {
+		t.Errorf("RoleAccount = %q, want 222222222222", got)
+	}
+	if got := RoleAccount("arn:aws:iam::222222222222:user/x"); got != "" {
+		t.Errorf("RoleAccount of a user ARN = %q, want \"\"", got)
+	}
+}
+
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}

@@ -66,6 +66,15 @@ type (
 	DescribeInstancesAPI interface {
 		DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
 	}
+	// DescribeImageAttributeAPI reads an AMI's launch permissions.
+	DescribeImageAttributeAPI interface {
+		DescribeImageAttribute(ctx context.Context, in *ec2.DescribeImageAttributeInput, optFns ...func(*ec2.Options)) (*ec2.DescribeImageAttributeOutput, error)
+	}
+	// DescribeSnapshotAttributeAPI reads a snapshot's create-volume
+	// permissions.
+	DescribeSnapshotAttributeAPI interface {
+		DescribeSnapshotAttribute(ctx context.Context, in *ec2.DescribeSnapshotAttributeInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSnapshotAttributeOutput, error)
+	}
 	// DescribeLaunchTemplateVersionsAPI lists launch template versions (used
 	// to find AMIs referenced by launch templates).
 	DescribeLaunchTemplateVersionsAPI interface {
@@ -120,6 +129,8 @@ type (
 		ProtectAPI
 		RetainAPI
 		LaunchTemplateAPI
+		DescribeImageAttributeAPI
+		DescribeSnapshotAttributeAPI
 	}
 )
 

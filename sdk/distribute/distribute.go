@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -49,6 +50,15 @@ type DistributeInput struct {
 	// Protection turns on deregistration protection for every copy (and
 	// every input with ShareInputs) once everything else succeeded.
 	Protection Protection
+	// Parameters and LaunchTemplates point consumers in the caller's
+	// account at the output's AMIs (see Publish), once every copy, the
+	// inputs and every account succeeded. Parameters need Options.SSM.
+	Parameters      []Parameter
+	LaunchTemplates []LaunchTemplate
+	// Accounts get their own copies of the source AMI, made with their own
+	// credentials (Options.Accounts), in the regions of the output, and
+	// their own parameters and launch templates.
+	Accounts []TargetAccount
 	// DryRun runs the pre-flight checks only and reports the copies a real
 	// run would make in DistributeOutput.Planned.
 	DryRun bool
@@ -61,6 +71,10 @@ type DistributeOutput struct {
 	Results Results
 	// Planned are the copies a dry run would make.
 	Planned []PlannedCopy
+	// Parameters and LaunchTemplates are what was published, in the
+	// caller's account and each target account (their Account field).
+	Parameters      []ParameterResult
+	LaunchTemplates []LaunchTemplateResult
 }
 
 // ImageIDs returns the AMI of every region of the output that is
@@ -68,7 +82,19 @@ type DistributeOutput struct {
 func (out *DistributeOutput) ImageIDs() map[string]string {
 	m := map[string]string{}
 	for _, r := range out.Results {
-		if r.ImageID != "" && r.Status == StatusAvailable {
+		if r.Account == "" && r.ImageID != "" && r.Status == StatusAvailable {
+			m[r.Region] = r.ImageID
+		}
+	}
+	return m
+}
+
+// AccountImageIDs returns the AMI of every region of a target account's
+// output that is available.
+func (out *DistributeOutput) AccountImageIDs(account string) map[string]string {
+	m := map[string]string{}
+	for _, r := range out.Results {
+		if account != "" && r.Account == account && r.ImageID != "" && r.Status == StatusAvailable {
 			m[r.Region] = r.ImageID
 		}
 	}
@@ -79,7 +105,7 @@ func (out *DistributeOutput) ImageIDs() map[string]string {
 func (out *DistributeOutput) Copies() map[string]string {
 	m := map[string]string{}
 	for _, r := range out.Results {
-		if !r.Source && r.ImageID != "" && r.Status == StatusAvailable {
+		if r.Account == "" && !r.Source && r.ImageID != "" && r.Status == StatusAvailable {
 			m[r.Region] = r.ImageID
 		}
 	}
@@ -115,7 +141,54 @@ func (in *DistributeInput) Validate() error {
 			errs = append(errs, fmt.Errorf("targets: %s already holds an input AMI; it is not copied there", t.Region))
 		}
 	}
+	regions := in.outputRegions()
+	placeholder := map[string]string{}
+	for _, r := range regions {
+		placeholder[r] = "ami-00000000000000000"
+	}
+	pub := &PublishInput{Images: placeholder, Parameters: in.Parameters, LaunchTemplates: in.LaunchTemplates}
+	if len(pub.Parameters) > 0 || len(pub.LaunchTemplates) > 0 {
+		if err := pub.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	accounts := map[string]bool{}
+	for i, a := range in.Accounts {
+		f := fmt.Sprintf("Accounts[%d]", i)
+		errs = append(errs, a.validate(f, regions)...)
+		if accounts[a.AccountID] {
+			errs = append(errs, fmt.Errorf("%s.AccountID: %s is listed more than once", f, a.AccountID))
+		}
+		accounts[a.AccountID] = true
+		ap := map[string]string{}
+		for _, r := range a.regions(regions) {
+			ap[r] = placeholder[r]
+		}
+		pub := &PublishInput{Images: ap, Parameters: a.Parameters, LaunchTemplates: a.LaunchTemplates}
+		if len(pub.Parameters) > 0 || len(pub.LaunchTemplates) > 0 {
+			if err := pub.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", f, err))
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// outputRegions lists the regions of the output: the inputs' (the source
+// first), then the targets.
+func (in *DistributeInput) outputRegions() []string {
+	rs := []string{in.Copy.SourceRegion}
+	for _, im := range in.Inputs {
+		if !slices.Contains(rs, im.Region) {
+			rs = append(rs, im.Region)
+		}
+	}
+	for _, t := range in.Copy.Targets {
+		if !slices.Contains(rs, t.Region) {
+			rs = append(rs, t.Region)
+		}
+	}
+	return rs
 }
 
 func inputHas(ins []InputImage, region, id string) bool {
@@ -161,6 +234,12 @@ func Distribute(ctx context.Context, clients ClientFunc, in *DistributeInput, op
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
+	if len(in.Parameters) > 0 && o.SSM == nil {
+		return nil, errors.New("parameters: Options.SSM is nil; it must return the SSM client of each region")
+	}
+	if len(in.Accounts) > 0 && o.Accounts == nil {
+		return nil, errors.New("accounts: Options.Accounts is nil; it must return the clients of each target account")
+	}
 	d := &distribution{in: in, o: o, clients: clients, out: &DistributeOutput{}}
 	return d.run(ctx)
 }
@@ -172,10 +251,12 @@ type distribution struct {
 	clients ClientFunc
 	out     *DistributeOutput
 
-	copyIn CopyInput
-	shares []*CopyInput // one share-only input per input AMI, the source first
-	copies ledger.Ledger
-	inner  Options // o with Ledger = &copies
+	copyIn   CopyInput
+	shares   []*CopyInput // one share-only input per input AMI, the source first
+	copies   ledger.Ledger
+	inner    Options // o with Ledger = &copies
+	accounts []*account
+	srcEnc   Encryption // the source's, resolved for sharing with accounts
 }
 
 func (d *distribution) run(ctx context.Context) (*DistributeOutput, error) {
@@ -219,9 +300,17 @@ func (d *distribution) run(ctx context.Context) (*DistributeOutput, error) {
 			d.shares = append(d.shares, s)
 		}
 	}
+	if err := d.preflightPublish(ctx, pre); err != nil {
+		return nil, err
+	}
 	if in.DryRun {
 		if pre != nil {
 			d.out.Planned = pre.Copies
+		}
+		for _, a := range d.accounts {
+			if pout, err := Preflight(ctx, a.clients.EC2, &a.in, d.setInner); err == nil {
+				d.out.Planned = append(d.out.Planned, pout.Copies...)
+			}
 		}
 		return d.out, nil
 	}
@@ -246,7 +335,21 @@ func (d *distribution) run(ctx context.Context) (*DistributeOutput, error) {
 		}
 	}
 
-	// 3. The inputs change only once every copy succeeded.
+	// 3. The accounts' copies, then parameters and launch templates in the
+	// caller's account and in each target account: all of it can still be
+	// undone, unlike the changes to the inputs that follow.
+	accountResults, err := d.copyToAccounts(ctx)
+	if err != nil {
+		d.out.Results = append(append(d.untouched(inputs), copyResults...), accountResults...)
+		return d.out, d.rollback(err)
+	}
+	d.out.Results = append(d.untouched(inputs), copyResults...)
+	if err := d.publish(ctx, accountResults); err != nil {
+		d.out.Results = append(d.out.Results, accountResults...)
+		return d.out, d.rollback(err)
+	}
+
+	// 4. The inputs change only once everything else succeeded.
 	var inputResults Results
 	for _, s := range d.shares {
 		o.logf("sharing, tagging and deprecating input AMI %s in %s", s.SourceImageID, s.SourceRegion)
@@ -255,16 +358,16 @@ func (d *distribution) run(ctx context.Context) (*DistributeOutput, error) {
 			inputResults = append(inputResults, sout.Results...)
 		}
 		if err != nil {
-			d.out.Results = append(inputResults, copyResults...)
+			d.out.Results = append(append(inputResults, copyResults...), accountResults...)
 			return d.out, d.rollback(err)
 		}
 	}
 	if !in.ShareInputs {
 		inputResults = d.untouched(inputs)
 	}
-	d.out.Results = append(inputResults, copyResults...)
+	d.out.Results = append(append(inputResults, copyResults...), accountResults...)
 
-	// 4. Protection last, so that until here a failure can still remove
+	// 5. Protection last, so that until here a failure can still remove
 	// the copies.
 	if in.Protection.Enabled {
 		if err := d.protect(ctx); err != nil {
@@ -324,8 +427,8 @@ func (d *distribution) protect(ctx context.Context) error {
 		if r.ImageID == "" || r.Status != StatusAvailable || (r.Source && !d.in.ShareInputs) {
 			continue
 		}
-		d.o.logf("turning on deregistration protection of %s in %s", r.ImageID, r.Region)
-		err := Protect(ctx, d.clients(r.Region), &ProtectInput{ImageID: r.ImageID, Region: r.Region, WithCooldown: d.in.Protection.WithCooldown}, d.setInner)
+		d.o.logf("turning on deregistration protection of %s in %s%s", r.ImageID, r.Region, inAccount(r.Account))
+		err := Protect(ctx, d.clientsOf(r.Account)(r.Region), &ProtectInput{ImageID: r.ImageID, Region: r.Region, WithCooldown: d.in.Protection.WithCooldown}, d.setInner)
 		if err == nil {
 			r.Protected = true
 			done = append(done, r)
@@ -347,7 +450,7 @@ func (d *distribution) unprotect(done []*Result) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.o.CleanupTimeout)
 	defer cancel()
 	for _, r := range done {
-		if err := Unprotect(ctx, d.clients(r.Region), &UnprotectInput{ImageID: r.ImageID, Region: r.Region}, d.setInner); err != nil {
+		if err := Unprotect(ctx, d.clientsOf(r.Account)(r.Region), &UnprotectInput{ImageID: r.ImageID, Region: r.Region}, d.setInner); err != nil {
 			d.o.logf("cleanup: %v", err)
 			continue
 		}
@@ -364,9 +467,13 @@ func (d *distribution) rollback(err error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), d.o.CleanupTimeout)
 	defer cancel()
 	for _, res := range d.copies.Resources() {
-		d.o.logf("removing copy %s in %s with its snapshots", res.ID, res.Region)
+		if res.Kind == ledger.KindImage {
+			d.o.logf("removing copy %s in %s%s with its snapshots", res.ID, res.Region, inAccount(res.Account))
+		}
 	}
+	before := d.copies.Resources()
 	uerr := d.copies.Undo(ctx)
+	MarkUndone(d.out.Parameters, d.out.LaunchTemplates, before, d.copies.Resources())
 	left := map[string]bool{}
 	for _, res := range d.copies.Resources() {
 		left[res.ID] = true
@@ -377,7 +484,7 @@ func (d *distribution) rollback(err error) error {
 		}
 	}
 	if uerr != nil {
-		return errors.Join(err, fmt.Errorf("remove copies: %w", uerr))
+		return errors.Join(err, fmt.Errorf("undo the run's changes: %w", uerr))
 	}
 	return err
 }
@@ -393,8 +500,8 @@ func (d *distribution) handOver() {
 			continue
 		}
 		id, region, protected, o := r.ImageID, r.Region, r.Protected, d.o
-		api := d.clients(region)
-		d.o.Ledger.Record(ledger.Resource{Kind: ledger.KindImage, ID: id, Region: region}, func(ctx context.Context) error {
+		api := d.clientsOf(r.Account)(region)
+		d.o.Ledger.Record(ledger.Resource{Kind: ledger.KindImage, ID: id, Region: region, Account: r.Account}, func(ctx context.Context) error {
 			if protected {
 				if err := Unprotect(ctx, api, &UnprotectInput{ImageID: id, Region: region}, func(uo *Options) { *uo = o }); err != nil {
 					return err
@@ -404,4 +511,15 @@ func (d *distribution) handOver() {
 			return err
 		})
 	}
+	// Parameters and launch template versions go with their undo, after
+	// the copies they point at, so that an undo puts them back first.
+	d.copies.MoveTo(d.o.Ledger, func(r ledger.Resource) bool { return r.Kind != ledger.KindImage && r.Kind != KindShare })
+}
+
+// inAccount returns " in account N" for another account's resource.
+func inAccount(account string) string {
+	if account == "" {
+		return ""
+	}
+	return " in account " + account
 }

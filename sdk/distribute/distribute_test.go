@@ -2,6 +2,7 @@ package distribute
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"slices"
 	"strings"
@@ -262,6 +263,33 @@ func TestDistributeValidate(t *testing.T) {
 		}, "eu-north-1 holds more than one input AMI"},
 		{"bad target region", func(in *DistributeInput) { in.Copy.Targets = targets("mars-1") }, "Targets[0].Region"},
 		{"snapshot copy duration", func(in *DistributeInput) { in.Copy.SnapshotCopyMinutes = 20 }, "SnapshotCopyMinutes"},
+		{"parameter name", func(in *DistributeInput) { in.Parameters = []Parameter{{Name: "golden/web"}} }, "parameters[0].name"},
+		{"parameter in a region not in the output", func(in *DistributeInput) {
+			in.Parameters = []Parameter{{Name: "/golden/web", Region: "me-south-1"}}
+		}, "me-south-1 is not a region of images"},
+		{"launch template without region", func(in *DistributeInput) {
+			in.LaunchTemplates = []LaunchTemplate{{ID: "lt-0123456789abcdef0"}}
+		}, "launch_templates[0].region: required with an id"},
+		{"account ID", func(in *DistributeInput) {
+			in.Accounts = []TargetAccount{{AccountID: "2222", RoleARN: "arn:aws:iam::222222222222:role/x"}}
+		}, "Accounts[0].AccountID"},
+		{"role of another account", func(in *DistributeInput) {
+			in.Accounts = []TargetAccount{{AccountID: "222222222222", RoleARN: "arn:aws:iam::333333333333:role/x"}}
+		}, "is a role of account 333333333333, not of 222222222222"},
+		{"role missing", func(in *DistributeInput) { in.Accounts = []TargetAccount{{AccountID: "222222222222"}} }, "Accounts[0].RoleARN: required"},
+		{"account region not in the output", func(in *DistributeInput) {
+			in.Accounts = []TargetAccount{{AccountID: "222222222222", RoleARN: "arn:aws:iam::222222222222:role/x", Regions: []string{"sa-east-1"}}}
+		}, "Accounts[0].Regions[0]: sa-east-1 is not a region of the output"},
+		{"account twice", func(in *DistributeInput) {
+			a := TargetAccount{AccountID: "222222222222", RoleARN: "arn:aws:iam::222222222222:role/x"}
+			in.Accounts = []TargetAccount{a, a}
+		}, "Accounts[1].AccountID: 222222222222 is listed more than once"},
+		{"external ID", func(in *DistributeInput) {
+			in.Accounts = []TargetAccount{{AccountID: "222222222222", RoleARN: "arn:aws:iam::222222222222:role/x", ExternalID: "no spaces allowed"}}
+		}, "Accounts[0].ExternalID: is invalid"},
+		{"account parameter", func(in *DistributeInput) {
+			in.Accounts = []TargetAccount{{AccountID: "222222222222", RoleARN: "arn:aws:iam::222222222222:role/x", Parameters: []Parameter{{Name: "/aws/x"}}}}
+		}, "Accounts[0]: parameters[0].name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -280,5 +308,27 @@ func TestDistributeValidate(t *testing.T) {
 	in.Copy.Targets = nil
 	if err := in.Validate(); err != nil {
 		t.Errorf("Validate without targets: %v", err)
+	}
+	// Parameters and accounts need their clients, checked before any call.
+	for _, mod := range []func(*DistributeInput){
+		func(in *DistributeInput) { in.Parameters = []Parameter{{Name: "/golden/web"}} },
+		func(in *DistributeInput) {
+			in.Accounts = []TargetAccount{{AccountID: "222222222222", RoleARN: "arn:aws:iam::222222222222:role/x"}}
+		},
+	} {
+		c := newDistributeCloud(t)
+		in := distributeInput()
+		mod(in)
+		if _, err := Distribute(context.Background(), c.clients(), in, testOptions); err == nil || !strings.Contains(err.Error(), "is nil") {
+			t.Errorf("Distribute without the clients: %v", err)
+		}
+		mustNoCalls(t, c)
+	}
+	// The external ID is redacted whenever an account is printed.
+	a := TargetAccount{AccountID: "222222222222", RoleARN: "arn:aws:iam::222222222222:role/x", ExternalID: "s3cr3t-ext"}
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		if got := fmt.Sprintf(f, a); strings.Contains(got, "s3cr3t") {
+			t.Errorf("%s shows the external ID: %s", f, got)
+		}
 	}
 }

@@ -13,6 +13,22 @@
 //     then deregistration protection; any failure or cancellation removes
 //     every copy in every region, and on success the copies are handed to
 //     the caller's ledger.
+//     With DistributeInput.Accounts, other accounts get copies of their
+//     own: the source is shared with each account for the time of the
+//     copies, which the account makes with its own credentials
+//     (Options.Accounts, typically a role assumed with
+//     awscfg.Session.Assume), so the account owns them. With
+//     DistributeInput.Parameters and LaunchTemplates, and the accounts'
+//     own, SSM parameters and launch templates are pointed at the new
+//     AMIs (Publish). A rollback undoes all of it: parameters get their
+//     previous values, templates their previous default version, the
+//     versions made are deleted, every account's copies removed and the
+//     sharing revoked.
+//   - Publish writes SSM parameters (data type aws:ec2:image) and launch
+//     template versions for AMIs that exist already, remembering what it
+//     replaced, and undoes everything on failure or cancellation;
+//     PreflightPublish checks that it can succeed without changing
+//     anything.
 //   - Copy copies an AMI to many regions, at most CopyInput.Concurrency at
 //     once, and shares, tags and deprecates each copy as soon as it is
 //     available. CopyImage carries a ClientToken made from the run's ID
@@ -30,12 +46,17 @@
 //   - Deprecate and Protect set deprecation times and deregistration
 //     protection.
 //   - Retain keeps the newest N and/or the recent AMIs matching a Selector
-//     in each region and removes the others, never one in use or
-//     protected, with a dry run that returns the plan.
+//     in each region and removes the others, never one in use (by an
+//     instance, a launch template's default or latest version, any version
+//     of RetainInput.LaunchTemplates, or the value of a parameter of
+//     RetainInput.Parameters) or protected, with a dry run that returns the
+//     plan.
 //
 // The Validate functions (ValidateAccountID, ValidateOrgARN, ValidateOUARN,
-// ValidateKMSKeyID, ValidateRegion, ValidateEach, CopyInput.Validate,
-// RetainInput.Validate) check input without any AWS call, so that callers
+// ValidateKMSKeyID, ValidateRegion, ValidateEach, ValidateParameterName,
+// ValidateLaunchTemplateID, ValidateLaunchTemplateName,
+// ValidateSourceVersion, CopyInput.Validate, PublishInput.Validate,
+// DistributeInput.Validate, RetainInput.Validate) check input without any AWS call, so that callers
 // can refuse bad configuration before touching AWS.
 //
 // *ec2.Client satisfies every client interface; PerRegion adapts a

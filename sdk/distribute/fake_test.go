@@ -277,8 +277,40 @@ func (c *fakeCloud) defModifyImageAttribute(region string, in *ec2.ModifyImageAt
 	}
 	if in.LaunchPermission != nil {
 		fi.launchPerms = append(fi.launchPerms, in.LaunchPermission.Add...)
+		for _, rm := range in.LaunchPermission.Remove {
+			fi.launchPerms = slices.DeleteFunc(fi.launchPerms, func(p types.LaunchPermission) bool {
+				return aws.ToString(p.UserId) == aws.ToString(rm.UserId) && p.Group == rm.Group &&
+					aws.ToString(p.OrganizationArn) == aws.ToString(rm.OrganizationArn) && aws.ToString(p.OrganizationalUnitArn) == aws.ToString(rm.OrganizationalUnitArn)
+			})
+		}
 	}
 	return &ec2.ModifyImageAttributeOutput{}, nil
+}
+
+func (f *fakeEC2) DescribeImageAttribute(ctx context.Context, in *ec2.DescribeImageAttributeInput, _ ...func(*ec2.Options)) (*ec2.DescribeImageAttributeOutput, error) {
+	f.c.log(f.region, "DescribeImageAttribute", aws.ToString(in.ImageId), in)
+	f.c.mu.Lock()
+	defer f.c.mu.Unlock()
+	fi := f.c.images[f.region][aws.ToString(in.ImageId)]
+	if fi == nil {
+		return nil, apiErr("InvalidAMIID.NotFound")
+	}
+	return &ec2.DescribeImageAttributeOutput{ImageId: in.ImageId, LaunchPermissions: slices.Clone(fi.launchPerms)}, nil
+}
+
+func (f *fakeEC2) DescribeSnapshotAttribute(ctx context.Context, in *ec2.DescribeSnapshotAttributeInput, _ ...func(*ec2.Options)) (*ec2.DescribeSnapshotAttributeOutput, error) {
+	f.c.log(f.region, "DescribeSnapshotAttribute", aws.ToString(in.SnapshotId), in)
+	f.c.mu.Lock()
+	defer f.c.mu.Unlock()
+	out := &ec2.DescribeSnapshotAttributeOutput{SnapshotId: in.SnapshotId}
+	m := f.c.snapPerms[aws.ToString(in.SnapshotId)]
+	for _, u := range m["users"] {
+		out.CreateVolumePermissions = append(out.CreateVolumePermissions, types.CreateVolumePermission{UserId: aws.String(u)})
+	}
+	for _, g := range m["groups"] {
+		out.CreateVolumePermissions = append(out.CreateVolumePermissions, types.CreateVolumePermission{Group: types.PermissionGroup(g)})
+	}
+	return out, nil
 }
 
 func (c *fakeCloud) defDeregisterImage(region string, in *ec2.DeregisterImageInput) (*ec2.DeregisterImageOutput, error) {
@@ -343,6 +375,11 @@ func (f *fakeEC2) ModifySnapshotAttribute(ctx context.Context, in *ec2.ModifySna
 	if m == nil {
 		m = map[string][]string{}
 		f.c.snapPerms[aws.ToString(in.SnapshotId)] = m
+	}
+	if in.OperationType == types.OperationTypeRemove {
+		m["users"] = slices.DeleteFunc(m["users"], func(u string) bool { return slices.Contains(in.UserIds, u) })
+		m["groups"] = slices.DeleteFunc(m["groups"], func(g string) bool { return slices.Contains(in.GroupNames, g) })
+		return &ec2.ModifySnapshotAttributeOutput{}, nil
 	}
 	m["users"] = append(m["users"], in.UserIds...)
 	m["groups"] = append(m["groups"], in.GroupNames...)

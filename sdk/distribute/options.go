@@ -46,6 +46,14 @@ type Options struct {
 	// keys are judged by name: alias/aws/ebs (or its ARN) is AWS-managed,
 	// any other key is taken to be customer-managed.
 	KMS func(region string) DescribeKeyAPI
+	// SSM returns the SSM client of a region of the caller's account, for
+	// the parameters of Distribute (DistributeInput.Parameters). Required
+	// only with parameters.
+	SSM SSMClientFunc
+	// Accounts returns the clients of a target account of Distribute
+	// (DistributeInput.Accounts), typically by assuming its role. Required
+	// only with accounts.
+	Accounts AccountFunc
 }
 
 func newOptions(optFns []func(*Options)) Options {

@@ -31,6 +31,10 @@ type PublishInput struct {
 	// resolved for certain, and a re-run with the same RunID does not make
 	// second versions. "" = NewRunID().
 	RunID string
+	// Account names the account the clients act in, when it is not the
+	// caller's own (a TargetAccount): it goes into the results and the
+	// ledger entries. "" = the caller's account.
+	Account string
 }
 
 // Parameter is an SSM parameter that is to hold the AMI of its region.
@@ -132,6 +136,9 @@ func (out *PublishOutput) Err() error {
 
 // ParameterResult is the outcome for one parameter in one region.
 type ParameterResult struct {
+	// Account is the account of the parameter, "" for the caller's own
+	// (PublishInput.Account).
+	Account string `json:"account,omitempty"`
 	// Region and Name name the parameter.
 	Region string `json:"region"`
 	Name   string `json:"name"`
@@ -149,6 +156,11 @@ type ParameterResult struct {
 	Status PublishStatus `json:"status"`
 	// Err is the failure; serialized as "error".
 	Err error `json:"-"`
+}
+
+// Resource is the ledger entry of the parameter's write.
+func (r ParameterResult) Resource() ledger.Resource {
+	return ledger.Resource{Kind: ledger.KindParameter, ID: r.Name, Region: r.Region, Account: r.Account}
 }
 
 // MarshalJSON adds Err as the string field "error".
@@ -181,6 +193,9 @@ func (r *ParameterResult) UnmarshalJSON(b []byte) error {
 // LaunchTemplateResult is the outcome for one launch template in one
 // region.
 type LaunchTemplateResult struct {
+	// Account is the account of the template, "" for the caller's own
+	// (PublishInput.Account).
+	Account string `json:"account,omitempty"`
 	// Region, ID and Name name the template.
 	Region string `json:"region"`
 	ID     string `json:"id,omitempty"`
@@ -199,6 +214,11 @@ type LaunchTemplateResult struct {
 	Status PublishStatus `json:"status"`
 	// Err is the failure; serialized as "error".
 	Err error `json:"-"`
+}
+
+// Resource is the ledger entry of the version made.
+func (r LaunchTemplateResult) Resource() ledger.Resource {
+	return ledger.Resource{Kind: ledger.KindLaunchTemplateVersion, ID: fmt.Sprintf("%s:%d", r.ID, r.Version), Region: r.Region, Account: r.Account}
 }
 
 // MarshalJSON adds Err as the string field "error".
@@ -282,7 +302,7 @@ func (in *PublishInput) Validate() error {
 	seenParam := map[string]int{}
 	for i, p := range in.Parameters {
 		f := fmt.Sprintf("parameters[%d]", i)
-		if err := validateParameterName(p.Name); err != nil {
+		if err := ValidateParameterName(p.Name); err != nil {
 			add("%s.name: %w", f, err)
 		}
 		inImages(f, p.Region)
@@ -319,15 +339,15 @@ func (in *PublishInput) Validate() error {
 			add("%s: an id or a name is required", f)
 		case lt.ID != "" && lt.Name != "":
 			add("%s: give an id or a name, not both", f)
-		case lt.ID != "" && !launchTemplateIDRe.MatchString(lt.ID):
-			add("%s.id: %q is not a launch template ID (lt- and 8 to 17 hexadecimal digits)", f, lt.ID)
+		case lt.ID != "" && ValidateLaunchTemplateID(lt.ID) != nil:
+			add("%s.id: %w", f, ValidateLaunchTemplateID(lt.ID))
 		case lt.ID != "" && lt.Region == "":
 			add("%s.region: required with an id (a launch template ID belongs to one region)", f)
-		case lt.Name != "" && !launchTemplateNameRe.MatchString(lt.Name):
-			add("%s.name: %q is not a launch template name (3 to 128 characters of a-zA-Z0-9().-/_)", f, lt.Name)
+		case lt.Name != "" && ValidateLaunchTemplateName(lt.Name) != nil:
+			add("%s.name: %w", f, ValidateLaunchTemplateName(lt.Name))
 		}
 		inImages(f, lt.Region)
-		if _, err := parseSourceVersion(lt.SourceVersion); err != nil {
+		if err := ValidateSourceVersion(lt.SourceVersion); err != nil {
 			add("%s.source_version: %w", f, err)
 		}
 		ref := lt.ID + "\x00" + lt.Name
@@ -343,8 +363,31 @@ func (in *PublishInput) Validate() error {
 	return errors.Join(errs...)
 }
 
-// validateParameterName checks the naming rules of SSM parameters.
-func validateParameterName(name string) error {
+// ValidateLaunchTemplateID checks the syntax of a launch template ID.
+func ValidateLaunchTemplateID(id string) error {
+	if !launchTemplateIDRe.MatchString(id) {
+		return fmt.Errorf("%q is not a launch template ID (lt- and 8 to 17 hexadecimal digits)", id)
+	}
+	return nil
+}
+
+// ValidateLaunchTemplateName checks the syntax of a launch template name.
+func ValidateLaunchTemplateName(name string) error {
+	if !launchTemplateNameRe.MatchString(name) {
+		return fmt.Errorf("%q is not a launch template name (3 to 128 characters of a-zA-Z0-9().-/_)", name)
+	}
+	return nil
+}
+
+// ValidateSourceVersion checks LaunchTemplate.SourceVersion: "",
+// "$Default", "$Latest" or a version number.
+func ValidateSourceVersion(s string) error {
+	_, err := parseSourceVersion(s)
+	return err
+}
+
+// ValidateParameterName checks the naming rules of SSM parameters.
+func ValidateParameterName(name string) error {
 	switch {
 	case name == "":
 		return errors.New("required")
@@ -490,7 +533,7 @@ func (p *publisher) run(ctx context.Context) (*PublishOutput, error) {
 				continue
 			}
 			p.steps = append(p.steps, publishStep{region: region, image: image, param: prm, index: len(p.out.Parameters)})
-			p.out.Parameters = append(p.out.Parameters, ParameterResult{Region: region, Name: prm.Name, ImageID: image, Status: PublishNotStarted})
+			p.out.Parameters = append(p.out.Parameters, ParameterResult{Account: p.in.Account, Region: region, Name: prm.Name, ImageID: image, Status: PublishNotStarted})
 		}
 		for i := range p.in.LaunchTemplates {
 			lt := &p.in.LaunchTemplates[i]
@@ -498,7 +541,7 @@ func (p *publisher) run(ctx context.Context) (*PublishOutput, error) {
 				continue
 			}
 			p.steps = append(p.steps, publishStep{region: region, image: image, lt: lt, index: len(p.out.LaunchTemplates)})
-			p.out.LaunchTemplates = append(p.out.LaunchTemplates, LaunchTemplateResult{Region: region, ID: lt.ID, Name: lt.Name, ImageID: image, Status: PublishNotStarted})
+			p.out.LaunchTemplates = append(p.out.LaunchTemplates, LaunchTemplateResult{Account: p.in.Account, Region: region, ID: lt.ID, Name: lt.Name, ImageID: image, Status: PublishNotStarted})
 		}
 	}
 	for _, s := range p.steps {
@@ -562,4 +605,53 @@ func (p *publisher) handOver() {
 			return err
 		})
 	}
+}
+
+// PreflightPublish checks, without changing anything, that Publish can
+// succeed with in: the input is valid (no AWS call is made otherwise),
+// every launch template exists in each of its regions (DescribeLaunchTemplates),
+// and every parameter that exists already is a String parameter
+// (GetParameter). The AMIs of in.Images are not looked at, so that a
+// distribution can check its publishing before its copies exist. Problems
+// are reported all at once.
+func PreflightPublish(ctx context.Context, clients ClientFunc, ssm SSMClientFunc, in *PublishInput, optFns ...func(*Options)) error {
+	_ = newOptions(optFns)
+	if err := in.Validate(); err != nil {
+		return fmt.Errorf("publish: invalid input: %w", err)
+	}
+	if len(in.Parameters) > 0 && ssm == nil {
+		return errors.New("publish: parameters are given but no SSM client function")
+	}
+	var errs []error
+	where := ""
+	if in.Account != "" {
+		where = " of account " + in.Account
+	}
+	for _, region := range slices.Sorted(maps.Keys(in.Images)) {
+		for _, p := range in.Parameters {
+			if p.Region != "" && p.Region != region {
+				continue
+			}
+			cur, err := getParameter(ctx, ssm(region), p.Name)
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("read parameter %s%s in %s: %w", p.Name, where, region, err))
+			case cur != nil && cur.Type != "String":
+				errs = append(errs, fmt.Errorf("parameter %s%s in %s is of type %s; only a String parameter can hold an AMI", p.Name, where, region, cur.Type))
+			}
+		}
+		for _, lt := range in.LaunchTemplates {
+			if lt.Region != "" && lt.Region != region {
+				continue
+			}
+			_, err := describeLaunchTemplate(ctx, clients(region), lt.ID, lt.Name)
+			switch {
+			case isLaunchTemplateNotFound(err):
+				errs = append(errs, fmt.Errorf("launch template %s%s does not exist in %s", lt.ID+lt.Name, where, region))
+			case err != nil:
+				errs = append(errs, fmt.Errorf("describe launch template %s%s in %s: %w", lt.ID+lt.Name, where, region, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -12,8 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-
-	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
 // launchTemplateToken returns the ClientToken of the
@@ -94,7 +92,7 @@ func (p *publisher) writeLaunchTemplate(ctx context.Context, s publishStep) erro
 		}
 		if w.made || w.setDefault {
 			p.record(undoEntry{
-				res:  ledger.Resource{Kind: ledger.KindLaunchTemplateVersion, ID: fmt.Sprintf("%s:%d", w.id, v), Region: s.region},
+				res:  r.Resource(),
 				undo: w.undo,
 				set: func(st PublishStatus, err error) {
 					if st != "" {

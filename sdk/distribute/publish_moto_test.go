@@ -100,7 +100,8 @@ func (f *publishFixture) parameter(t *testing.T, e *motoEnv, region string) *ssm
 func (f *publishFixture) template(t *testing.T, e *motoEnv, region string) (int64, []types.LaunchTemplateVersion) {
 	t.Helper()
 	ctx := context.Background()
-	c := e.direct(region)
+	// Through the proxy, which emulates DeleteLaunchTemplateVersions.
+	c := e.clients()(region)
 	lt, err := c.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateIds: []string{f.templates[region]}})
 	if err != nil || len(lt.LaunchTemplates) != 1 {
 		t.Fatalf("describe launch template in %s: %v", region, err)
@@ -197,19 +198,17 @@ func TestMotoPublishFailureInLastRegionLeavesEverythingAsBefore(t *testing.T) {
 			t.Errorf("%s: default version %d, want 1", r, def)
 		}
 	}
-	// Versions: moto 5.2.1 does not implement DeleteLaunchTemplateVersions
-	// (HTTP 500); the request names this run's version, and where it was
-	// answered the version is gone.
+	// Versions: the request names this run's version, and the version is
+	// gone (the proxy emulates DeleteLaunchTemplateVersions, which moto
+	// 5.2.1 lacks).
 	deleted := map[string]bool{}
 	for _, c := range e.proxy.CallsFor("ec2", "DeleteLaunchTemplateVersions") {
-		if c.Params.Get("LaunchTemplateId") != f.templates[c.Region] || c.Params.Get("LaunchTemplateVersion.1") != "3" {
-			t.Errorf("%s: %v", c, c.Params)
+		if c.Params.Get("LaunchTemplateId") != f.templates[c.Region] || c.Params.Get("LaunchTemplateVersion.1") != "3" || c.Status != http.StatusOK {
+			t.Errorf("%s: %v answered %d", c, c.Params, c.Status)
 		}
 		deleted[c.Region] = true
-		if c.Status == http.StatusOK {
-			if _, versions := f.template(t, e, c.Region); len(versions) != 2 {
-				t.Errorf("%s: %d versions after the rollback, want 2", c.Region, len(versions))
-			}
+		if _, versions := f.template(t, e, c.Region); len(versions) != 2 {
+			t.Errorf("%s: %d versions after the rollback, want 2", c.Region, len(versions))
 		}
 	}
 	if !deleted["eu-west-1"] || !deleted["us-east-1"] || deleted["us-west-2"] {

@@ -10,8 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-
-	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
 // imageDataType is the SSM data type of a parameter that holds an AMI ID.
@@ -107,7 +105,7 @@ func (p *publisher) writeParameter(ctx context.Context, s publishStep) error {
 // recordParameter notes the write w for rollback and hand-over.
 func (p *publisher) recordParameter(w *paramWrite, r *ParameterResult) {
 	p.record(undoEntry{
-		res:  ledger.Resource{Kind: ledger.KindParameter, ID: w.name, Region: w.region},
+		res:  r.Resource(),
 		undo: w.undo,
 		set: func(st PublishStatus, err error) {
 			if st != "" {

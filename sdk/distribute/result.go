@@ -1,10 +1,12 @@
 package distribute
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -35,6 +37,9 @@ const (
 
 // Result is the outcome of Copy in one region.
 type Result struct {
+	// Account is the account that owns the AMI when it is a copy made in a
+	// TargetAccount; "" for the caller's own account.
+	Account string `json:"account,omitempty"`
 	// Region is the region of the AMI.
 	Region string `json:"region"`
 	// ImageID is the AMI in Region ("" if no copy was made).
@@ -136,11 +141,19 @@ func (rs Results) ArtifactID() string {
 	return strings.Join(parts, ",")
 }
 
-// WriteTable prints one line per region with aligned columns.
+// WriteTable prints one line per region with aligned columns; an ACCOUNT
+// column comes first when a result is in a target account.
 func (rs Results) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	accounts := slices.ContainsFunc(rs, func(r Result) bool { return r.Account != "" })
+	if accounts {
+		fmt.Fprint(tw, "ACCOUNT\t")
+	}
 	fmt.Fprintln(tw, "REGION\tIMAGE\tSTATUS\tSNAPSHOTS\tENCRYPTION\tSHARED WITH\tDEPRECATE AT\tNOTE")
 	for _, r := range rs {
+		if accounts {
+			fmt.Fprintf(tw, "%s\t", cmp.Or(r.Account, "this"))
+		}
 		enc := "no"
 		if r.Encrypted {
 			enc = "default key"
@@ -162,6 +175,37 @@ func (rs Results) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.Region, dash(r.ImageID), r.Status, dash(strings.Join(r.SnapshotIDs, ",")),
 			enc, dash(r.SharedWith.summary()), dep, dash(note))
+	}
+	return tw.Flush()
+}
+
+// WritePublishTable prints one line per parameter and launch template
+// version, with the account ("this" for the caller's), region, what was
+// written and what became of it.
+func WritePublishTable(w io.Writer, params []ParameterResult, lts []LaunchTemplateResult) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACCOUNT\tREGION\tWHAT\tIMAGE\tSTATUS\tBEFORE\tNOTE")
+	for _, p := range params {
+		before := "(created)"
+		if !p.Created {
+			before = dash(p.Previous)
+		}
+		note := fmt.Sprintf("version %d", p.Version)
+		if p.Err != nil {
+			note = firstLine(p.Err.Error())
+		}
+		fmt.Fprintf(tw, "%s\t%s\tparameter %s\t%s\t%s\t%s\t%s\n", cmp.Or(p.Account, "this"), p.Region, p.Name, p.ImageID, p.Status, before, note)
+	}
+	for _, lt := range lts {
+		note := fmt.Sprintf("version %d from %d", lt.Version, lt.SourceVersion)
+		if lt.Default {
+			note += ", default"
+		}
+		if lt.Err != nil {
+			note = firstLine(lt.Err.Error())
+		}
+		fmt.Fprintf(tw, "%s\t%s\tlaunch template %s\t%s\t%s\tdefault %d\t%s\n", cmp.Or(lt.Account, "this"), lt.Region,
+			cmp.Or(lt.Name, lt.ID), lt.ImageID, lt.Status, lt.PreviousDefault, note)
 	}
 	return tw.Flush()
 }

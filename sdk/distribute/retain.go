@@ -123,6 +123,14 @@ type RetainInput struct {
 	// Protect lists AMI IDs never removed, such as the ones just made. They
 	// count towards KeepNewest.
 	Protect []string
+	// Parameters are SSM parameters (as Publish writes them: Region ""
+	// = every region) whose current values are never removed. They need
+	// Options.SSM.
+	Parameters []Parameter
+	// LaunchTemplates are launch templates (as Publish updates them) whose
+	// versions, every one of them, keep their AMIs. Any template's default
+	// and latest versions keep theirs in any case.
+	LaunchTemplates []LaunchTemplate
 	// DryRun only returns the decisions; nothing is changed.
 	DryRun bool
 	// KeepSnapshots leaves the snapshots of removed AMIs. By default they
@@ -147,6 +155,11 @@ func (in *RetainInput) Validate() error {
 	if err := in.Selector.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("Selector: %w", err))
 	}
+	for i, p := range in.Parameters {
+		if err := ValidateParameterName(p.Name); err != nil {
+			errs = append(errs, fmt.Errorf("Parameters[%d].Name: %w", i, err))
+		}
+	}
 	switch {
 	case in.KeepNewest < 0:
 		errs = append(errs, fmt.Errorf("KeepNewest: %d is negative", in.KeepNewest))
@@ -169,6 +182,9 @@ const (
 
 // Decision is what retention decided, and did, for one AMI.
 type Decision struct {
+	// Account is the account of the AMI when retention ran with the
+	// clients of another account; "" otherwise (set by the caller).
+	Account string    `json:"account,omitempty"`
 	Region  string    `json:"region"`
 	ImageID string    `json:"image_id"`
 	Name    string    `json:"name"`
@@ -346,6 +362,18 @@ func retainRegion(ctx context.Context, api RetainAPI, region string, in *RetainI
 			ds[i].Action, ds[i].Reason = ActionKeep, "in-use check failed"
 		}
 		return ds, fmt.Errorf("retain in %s: %w (nothing removed in this region)", region, err)
+	}
+	published, err := publishedImages(ctx, api, o, region, in)
+	if err != nil {
+		for _, i := range idx {
+			ds[i].Action, ds[i].Reason = ActionKeep, "in-use check failed"
+		}
+		return ds, fmt.Errorf("retain in %s: %w (nothing removed in this region)", region, err)
+	}
+	for id, user := range published {
+		if _, ok := idx[id]; ok && users[id] == "" {
+			users[id] = user
+		}
 	}
 	for id, user := range users {
 		i := idx[id]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -37,14 +38,22 @@ type Resource struct {
 	ID string
 	// Region is the AWS region the resource lives in.
 	Region string
+	// Account is the AWS account the resource lives in when it is not the
+	// caller's own (a resource made with another account's credentials).
+	Account string
 }
 
-// String returns "kind id (region)".
+// String returns "kind id (region)", or "kind id (account N, region)"
+// for a resource of another account.
 func (r Resource) String() string {
-	if r.Region == "" {
+	where := r.Region
+	if r.Account != "" {
+		where = strings.TrimSuffix("account "+r.Account+", "+r.Region, ", ")
+	}
+	if where == "" {
 		return fmt.Sprintf("%s %s", r.Kind, r.ID)
 	}
-	return fmt.Sprintf("%s %s (%s)", r.Kind, r.ID, r.Region)
+	return fmt.Sprintf("%s %s (%s)", r.Kind, r.ID, where)
 }
 
 type entry struct {
@@ -99,6 +108,28 @@ func (l *Ledger) Forget(kind Kind, id string) {
 	l.entries = slices.DeleteFunc(l.entries, func(e entry) bool {
 		return e.res.Kind == kind && e.res.ID == id
 	})
+}
+
+// MoveTo moves the entries for which move returns true, with their undo
+// functions, from l to the end of dst, in creation order: dst now answers
+// for them. Moving into l itself does nothing.
+func (l *Ledger) MoveTo(dst *Ledger, move func(Resource) bool) {
+	if dst == l {
+		return
+	}
+	l.mu.Lock()
+	var moved []entry
+	l.entries = slices.DeleteFunc(l.entries, func(e entry) bool {
+		if move(e.res) {
+			moved = append(moved, e)
+			return true
+		}
+		return false
+	})
+	l.mu.Unlock()
+	for _, e := range moved {
+		dst.Record(e.res, e.undo)
+	}
 }
 
 // Resources returns the recorded resources in creation order.

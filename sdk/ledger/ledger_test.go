@@ -195,6 +195,7 @@ func TestResourceString(t *testing.T) {
 	}{
 		{Resource{Kind: KindImage, ID: "ami-1", Region: "eu-west-1"}, "image ami-1 (eu-west-1)"},
 		{Resource{Kind: KindS3Object, ID: "b/k"}, "s3-object b/k"},
+		{Resource{Kind: KindImage, ID: "ami-2", Region: "eu-west-1", Account: "222222222222"}, "image ami-2 (account 222222222222, eu-west-1)"},
 	}
 	for _, tc := range tests {
 		if got := tc.r.String(); got != tc.want {
@@ -231,5 +232,38 @@ func TestForgetResource(t *testing.T) {
 				t.Errorf("Resources() = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestMoveTo moves some entries with their undo functions: the source no
+// longer undoes them, the destination does, after its own, in reverse
+// creation order.
+func TestMoveTo(t *testing.T) {
+	var src, dst Ledger
+	var undone []string
+	rec := func(l *Ledger, id string, kind Kind) {
+		l.Record(Resource{Kind: kind, ID: id, Region: "eu-west-1"}, func(context.Context) error {
+			undone = append(undone, id)
+			return nil
+		})
+	}
+	rec(&dst, "before", KindImage)
+	rec(&src, "ami-1", KindImage)
+	rec(&src, "p1", "ssm-parameter")
+	rec(&src, "p2", "ssm-parameter")
+	src.MoveTo(&dst, func(r Resource) bool { return r.Kind == "ssm-parameter" })
+	src.MoveTo(&src, func(Resource) bool { return true })
+	if err := src.Undo(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(undone, []string{"ami-1"}) {
+		t.Fatalf("source undid %v, want [ami-1]", undone)
+	}
+	undone = nil
+	if err := dst.Undo(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"p2", "p1", "before"}; !slices.Equal(undone, want) {
+		t.Errorf("destination undid %v, want %v", undone, want)
 	}
 }
