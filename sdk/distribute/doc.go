@@ -56,8 +56,9 @@
 // ValidateKMSKeyID, ValidateRegion, ValidateEach, ValidateParameterName,
 // ValidateLaunchTemplateID, ValidateLaunchTemplateName,
 // ValidateSourceVersion, CopyInput.Validate, PublishInput.Validate,
-// DistributeInput.Validate, RetainInput.Validate) check input without any AWS call, so that callers
-// can refuse bad configuration before touching AWS.
+// DistributeInput.Validate, RetainInput.Validate) check input without any
+// AWS call, so that callers can refuse bad configuration before touching
+// AWS.
 //
 // *ec2.Client satisfies every client interface; PerRegion adapts a
 // function such as an awscfg.Session's EC2 method to a ClientFunc.
