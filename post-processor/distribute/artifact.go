@@ -41,6 +41,13 @@ type Artifact struct {
 	// EC2 returns the client Destroy uses for a region. When nil, Destroy
 	// fails if there is a copy to remove.
 	EC2 func(region string) image.DeregisterAPI
+	// AccountAmis maps each target account to its copies, region to AMI.
+	// They are not part of the ID (other post-processors act in this
+	// account); the HCP Packer metadata lists them.
+	AccountAmis map[string]map[string]string
+	// AccountEC2 returns the client of a target account's region Destroy
+	// uses for the account's copies (nil when the account is unknown).
+	AccountEC2 func(account, region string) image.DeregisterAPI
 }
 
 var _ interface {
@@ -89,6 +96,11 @@ func (a *Artifact) String() string {
 			note = " (source)"
 		}
 		lines = append(lines, fmt.Sprintf("%s: %s%s", r, a.Amis[r], note))
+	}
+	for _, account := range sortedKeys(a.AccountAmis) {
+		for _, r := range sortedKeys(a.AccountAmis[account]) {
+			lines = append(lines, fmt.Sprintf("account %s, %s: %s (copy of %s)", account, r, a.AccountAmis[account][r], a.SourceAMI))
+		}
 	}
 	return strings.Join(lines, "\n")
 }
@@ -148,6 +160,23 @@ func (a *Artifact) registryImages() []*registryimage.Image {
 		return nil
 	}
 	sort.Slice(imgs, func(i, j int) bool { return imgs[i].ProviderRegion < imgs[j].ProviderRegion })
+	for _, account := range sortedKeys(a.AccountAmis) {
+		amis := a.AccountAmis[account]
+		for _, region := range sortedKeys(amis) {
+			imgs = append(imgs, &registryimage.Image{
+				ImageID:        amis[region],
+				ProviderName:   "aws",
+				ProviderRegion: region,
+				SourceImageID:  a.SourceAMI,
+				Labels: map[string]string{
+					"source_ami":    a.SourceAMI,
+					"source_region": a.SourceRegion,
+					"copied":        "true",
+					"account_id":    account,
+				},
+			})
+		}
+	}
 	return imgs
 }
 
@@ -159,10 +188,10 @@ const destroyTimeout = 15 * time.Minute
 // belong to the input artifact. It tries every region and reports all
 // failures.
 func (a *Artifact) Destroy() error {
-	if len(a.Copies) == 0 {
+	if len(a.Copies) == 0 && len(a.AccountAmis) == 0 {
 		return nil
 	}
-	if a.EC2 == nil {
+	if a.EC2 == nil && len(a.Copies) > 0 {
 		return errors.New("artifact has no AWS access to destroy its copies")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), destroyTimeout)
@@ -173,6 +202,22 @@ func (a *Artifact) Destroy() error {
 		_, err := image.Deregister(ctx, a.EC2(r), &image.DeregisterInput{ImageID: a.Copies[r], DeleteSnapshots: true, Region: r})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("destroy %s in %s: %w", a.Copies[r], r, err))
+		}
+	}
+	for _, account := range sortedKeys(a.AccountAmis) {
+		for _, r := range sortedKeys(a.AccountAmis[account]) {
+			id := a.AccountAmis[account][r]
+			var api image.DeregisterAPI
+			if a.AccountEC2 != nil {
+				api = a.AccountEC2(account, r)
+			}
+			if api == nil {
+				errs = append(errs, fmt.Errorf("destroy %s in account %s, %s: no access to the account", id, account, r))
+				continue
+			}
+			if _, err := image.Deregister(ctx, api, &image.DeregisterInput{ImageID: id, DeleteSnapshots: true, Region: r}); err != nil {
+				errs = append(errs, fmt.Errorf("destroy %s in account %s, %s: %w", id, account, r, err))
+			}
 		}
 	}
 	return errors.Join(errs...)

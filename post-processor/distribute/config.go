@@ -1,4 +1,4 @@
-//go:generate packer-sdc mapstructure-to-hcl2 -type Config,RegionOverride,RetentionConfig,DeregistrationProtectionConfig
+//go:generate packer-sdc mapstructure-to-hcl2 -type Config,RegionOverride,RetentionConfig,DeregistrationProtectionConfig,SSMParameterConfig,LaunchTemplateConfig,TargetAccountConfig
 //go:generate packer-sdc struct-markdown
 
 package distribute
@@ -147,6 +147,23 @@ type Config struct {
 	// region, as in EC2 Image Builder's distribution settings. Repeat the
 	// block for several regions.
 	RegionOverrides []RegionOverride `mapstructure:"region_override" required:"false"`
+
+	// Systems Manager parameters to point at the AMI of each region once
+	// every region succeeded. Each parameter's previous value is
+	// remembered; when the run fails or is cancelled, it is put back (a
+	// parameter the run created is deleted). Repeat the block for several
+	// parameters.
+	SSMParameters []SSMParameterConfig `mapstructure:"ssm_parameters" required:"false"`
+	// Launch templates to give a new version with the AMI of their region.
+	// When the run fails or is cancelled, the template's default version is
+	// set back and the versions the run made are deleted. Repeat the block
+	// for several templates.
+	LaunchTemplates []LaunchTemplateConfig `mapstructure:"launch_templates" required:"false"`
+	// Other accounts that get their own copy of the AMI, made with a role
+	// they trust this post-processor's credentials to assume. When the run
+	// fails, every copy in every account is removed and the sharing added
+	// for the copies is revoked. Repeat the block for several accounts.
+	TargetAccounts []TargetAccountConfig `mapstructure:"target_accounts" required:"false"`
 
 	ctx interpolate.Context
 }

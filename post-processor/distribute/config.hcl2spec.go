@@ -63,6 +63,9 @@ type FlatConfig struct {
 	ManifestOutput           *string                             `mapstructure:"manifest_output" required:"false" cty:"manifest_output" hcl:"manifest_output"`
 	ShareSource              *bool                               `mapstructure:"share_source" required:"false" cty:"share_source" hcl:"share_source"`
 	RegionOverrides          []FlatRegionOverride                `mapstructure:"region_override" required:"false" cty:"region_override" hcl:"region_override"`
+	SSMParameters            []FlatSSMParameterConfig            `mapstructure:"ssm_parameters" required:"false" cty:"ssm_parameters" hcl:"ssm_parameters"`
+	LaunchTemplates          []FlatLaunchTemplateConfig          `mapstructure:"launch_templates" required:"false" cty:"launch_templates" hcl:"launch_templates"`
+	TargetAccounts           []FlatTargetAccountConfig           `mapstructure:"target_accounts" required:"false" cty:"target_accounts" hcl:"target_accounts"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -128,6 +131,9 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"manifest_output":            &hcldec.AttrSpec{Name: "manifest_output", Type: cty.String, Required: false},
 		"share_source":               &hcldec.AttrSpec{Name: "share_source", Type: cty.Bool, Required: false},
 		"region_override":            &hcldec.BlockListSpec{TypeName: "region_override", Nested: hcldec.ObjectSpec((*FlatRegionOverride)(nil).HCL2Spec())},
+		"ssm_parameters":             &hcldec.BlockListSpec{TypeName: "ssm_parameters", Nested: hcldec.ObjectSpec((*FlatSSMParameterConfig)(nil).HCL2Spec())},
+		"launch_templates":           &hcldec.BlockListSpec{TypeName: "launch_templates", Nested: hcldec.ObjectSpec((*FlatLaunchTemplateConfig)(nil).HCL2Spec())},
+		"target_accounts":            &hcldec.BlockListSpec{TypeName: "target_accounts", Nested: hcldec.ObjectSpec((*FlatTargetAccountConfig)(nil).HCL2Spec())},
 	}
 	return s
 }
@@ -153,6 +159,37 @@ func (*FlatDeregistrationProtectionConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
 		"enabled":       &hcldec.AttrSpec{Name: "enabled", Type: cty.Bool, Required: false},
 		"with_cooldown": &hcldec.AttrSpec{Name: "with_cooldown", Type: cty.Bool, Required: false},
+	}
+	return s
+}
+
+// FlatLaunchTemplateConfig is an auto-generated flat version of LaunchTemplateConfig.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatLaunchTemplateConfig struct {
+	ID                *string `mapstructure:"id" required:"false" cty:"id" hcl:"id"`
+	Name              *string `mapstructure:"name" required:"false" cty:"name" hcl:"name"`
+	Region            *string `mapstructure:"region" required:"false" cty:"region" hcl:"region"`
+	SourceVersion     *string `mapstructure:"source_version" required:"false" cty:"source_version" hcl:"source_version"`
+	SetDefaultVersion *bool   `mapstructure:"set_default_version" required:"false" cty:"set_default_version" hcl:"set_default_version"`
+}
+
+// FlatMapstructure returns a new FlatLaunchTemplateConfig.
+// FlatLaunchTemplateConfig is an auto-generated flat version of LaunchTemplateConfig.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*LaunchTemplateConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatLaunchTemplateConfig)
+}
+
+// HCL2Spec returns the hcl spec of a LaunchTemplateConfig.
+// This spec is used by HCL to read the fields of LaunchTemplateConfig.
+// The decoded values from this spec will then be applied to a FlatLaunchTemplateConfig.
+func (*FlatLaunchTemplateConfig) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"id":                  &hcldec.AttrSpec{Name: "id", Type: cty.String, Required: false},
+		"name":                &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
+		"region":              &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
+		"source_version":      &hcldec.AttrSpec{Name: "source_version", Type: cty.String, Required: false},
+		"set_default_version": &hcldec.AttrSpec{Name: "set_default_version", Type: cty.Bool, Required: false},
 	}
 	return s
 }
@@ -229,6 +266,78 @@ func (*FlatRetentionConfig) HCL2Spec() map[string]hcldec.Spec {
 		"name_pattern":   &hcldec.AttrSpec{Name: "name_pattern", Type: cty.String, Required: false},
 		"tags":           &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
 		"keep_snapshots": &hcldec.AttrSpec{Name: "keep_snapshots", Type: cty.Bool, Required: false},
+	}
+	return s
+}
+
+// FlatSSMParameterConfig is an auto-generated flat version of SSMParameterConfig.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatSSMParameterConfig struct {
+	Name        *string           `mapstructure:"name" required:"true" cty:"name" hcl:"name"`
+	Regions     []string          `mapstructure:"regions" required:"false" cty:"regions" hcl:"regions"`
+	Description *string           `mapstructure:"description" required:"false" cty:"description" hcl:"description"`
+	Tags        map[string]string `mapstructure:"tags" required:"false" cty:"tags" hcl:"tags"`
+}
+
+// FlatMapstructure returns a new FlatSSMParameterConfig.
+// FlatSSMParameterConfig is an auto-generated flat version of SSMParameterConfig.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*SSMParameterConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatSSMParameterConfig)
+}
+
+// HCL2Spec returns the hcl spec of a SSMParameterConfig.
+// This spec is used by HCL to read the fields of SSMParameterConfig.
+// The decoded values from this spec will then be applied to a FlatSSMParameterConfig.
+func (*FlatSSMParameterConfig) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"name":        &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
+		"regions":     &hcldec.AttrSpec{Name: "regions", Type: cty.List(cty.String), Required: false},
+		"description": &hcldec.AttrSpec{Name: "description", Type: cty.String, Required: false},
+		"tags":        &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
+	}
+	return s
+}
+
+// FlatTargetAccountConfig is an auto-generated flat version of TargetAccountConfig.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatTargetAccountConfig struct {
+	AccountID       *string                    `mapstructure:"account_id" required:"true" cty:"account_id" hcl:"account_id"`
+	RoleARN         *string                    `mapstructure:"role_arn" required:"true" cty:"role_arn" hcl:"role_arn"`
+	ExternalID      *secret.String             `mapstructure:"external_id" required:"false" cty:"external_id" hcl:"external_id"`
+	SessionName     *string                    `mapstructure:"session_name" required:"false" cty:"session_name" hcl:"session_name"`
+	Regions         []string                   `mapstructure:"regions" required:"false" cty:"regions" hcl:"regions"`
+	KMSKeyID        *string                    `mapstructure:"kms_key_id" required:"false" cty:"kms_key_id" hcl:"kms_key_id"`
+	RegionKMSKeyIDs map[string]string          `mapstructure:"region_kms_key_ids" required:"false" cty:"region_kms_key_ids" hcl:"region_kms_key_ids"`
+	KeepReleases    *int                       `mapstructure:"keep_releases" required:"false" cty:"keep_releases" hcl:"keep_releases"`
+	KeepDays        *int                       `mapstructure:"keep_days" required:"false" cty:"keep_days" hcl:"keep_days"`
+	SSMParameters   []FlatSSMParameterConfig   `mapstructure:"ssm_parameters" required:"false" cty:"ssm_parameters" hcl:"ssm_parameters"`
+	LaunchTemplates []FlatLaunchTemplateConfig `mapstructure:"launch_templates" required:"false" cty:"launch_templates" hcl:"launch_templates"`
+}
+
+// FlatMapstructure returns a new FlatTargetAccountConfig.
+// FlatTargetAccountConfig is an auto-generated flat version of TargetAccountConfig.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*TargetAccountConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatTargetAccountConfig)
+}
+
+// HCL2Spec returns the hcl spec of a TargetAccountConfig.
+// This spec is used by HCL to read the fields of TargetAccountConfig.
+// The decoded values from this spec will then be applied to a FlatTargetAccountConfig.
+func (*FlatTargetAccountConfig) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"account_id":         &hcldec.AttrSpec{Name: "account_id", Type: cty.String, Required: false},
+		"role_arn":           &hcldec.AttrSpec{Name: "role_arn", Type: cty.String, Required: false},
+		"external_id":        &hcldec.AttrSpec{Name: "external_id", Type: cty.String, Required: false},
+		"session_name":       &hcldec.AttrSpec{Name: "session_name", Type: cty.String, Required: false},
+		"regions":            &hcldec.AttrSpec{Name: "regions", Type: cty.List(cty.String), Required: false},
+		"kms_key_id":         &hcldec.AttrSpec{Name: "kms_key_id", Type: cty.String, Required: false},
+		"region_kms_key_ids": &hcldec.AttrSpec{Name: "region_kms_key_ids", Type: cty.Map(cty.String), Required: false},
+		"keep_releases":      &hcldec.AttrSpec{Name: "keep_releases", Type: cty.Number, Required: false},
+		"keep_days":          &hcldec.AttrSpec{Name: "keep_days", Type: cty.Number, Required: false},
+		"ssm_parameters":     &hcldec.BlockListSpec{TypeName: "ssm_parameters", Nested: hcldec.ObjectSpec((*FlatSSMParameterConfig)(nil).HCL2Spec())},
+		"launch_templates":   &hcldec.BlockListSpec{TypeName: "launch_templates", Nested: hcldec.ObjectSpec((*FlatLaunchTemplateConfig)(nil).HCL2Spec())},
 	}
 	return s
 }

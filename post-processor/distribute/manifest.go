@@ -23,8 +23,13 @@ type Manifest struct {
 	// Inputs are the AMIs of the input artifact (or source_ami).
 	Inputs []RegionAMI `json:"inputs,omitempty"`
 	// Regions holds one result per region: the input AMIs first, then the
-	// copies.
+	// copies, then the copies in target accounts (with their account).
 	Regions distribute.Results `json:"regions"`
+	// Parameters are the SSM parameters written, in this account and the
+	// target accounts, with their previous values and what became of them.
+	Parameters []distribute.ParameterResult `json:"parameters,omitempty"`
+	// LaunchTemplates are the launch template versions made.
+	LaunchTemplates []distribute.LaunchTemplateResult `json:"launch_templates,omitempty"`
 	// Planned are the copies a dry run would make.
 	Planned []distribute.PlannedCopy `json:"planned_copies,omitempty"`
 	// Retention holds the retention decisions.

@@ -20,6 +20,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -65,7 +66,8 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, in pac
 	if err != nil {
 		return nil, true, true, err
 	}
-	r := &run{c: &p.config, ui: ui, sess: sess, clients: distribute.PerRegion(sess.EC2), now: time.Now(), runID: distribute.NewRunID()}
+	r := &run{c: &p.config, ui: ui, sess: sess, clients: distribute.PerRegion(sess.EC2), now: time.Now(), runID: distribute.NewRunID(),
+		accounts: map[string]*awscfg.Session{}}
 	art, err := r.do(ctx, in)
 	if err != nil {
 		return nil, true, true, err
@@ -117,6 +119,10 @@ type run struct {
 	// committed is set once retention starts: from then on the copies are
 	// kept even when the run fails.
 	committed bool
+
+	din      *distribute.DistributeInput // the plan
+	mu       sync.Mutex
+	accounts map[string]*awscfg.Session // target account ID → its role's session
 }
 
 func (r *run) opts() func(*distribute.Options) {
@@ -126,6 +132,8 @@ func (r *run) opts() func(*distribute.Options) {
 		o.Wait = r.c.Polling.ImageWait()
 		o.Now = func() time.Time { return r.now }
 		o.KMS = func(region string) distribute.DescribeKeyAPI { return r.sess.KMS(region) }
+		o.SSM = func(region string) distribute.SSMAPI { return r.sess.SSM(region) }
+		o.Accounts = r.accountClients
 	}
 }
 
@@ -152,13 +160,14 @@ func (r *run) do(ctx context.Context, in packersdk.Artifact) (art *Artifact, err
 	if err := r.resolveInputs(ctx, in); err != nil {
 		return nil, err
 	}
-	din, err := r.plan()
+	din, err := r.plan(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out, err := distribute.Distribute(ctx, r.clients, din, r.opts())
 	if out != nil {
 		r.manifest.Regions = out.Results
+		r.manifest.Parameters, r.manifest.LaunchTemplates = out.Parameters, out.LaunchTemplates
 	}
 	if err != nil {
 		r.sayResults()
@@ -170,7 +179,7 @@ func (r *run) do(ctx context.Context, in packersdk.Artifact) (art *Artifact, err
 
 	art = r.artifact()
 	r.manifest.ArtifactID = art.Id()
-	if !c.retentionEnabled() {
+	if !c.anyRetention() {
 		r.sayResults()
 		return art, nil
 	}
@@ -207,13 +216,15 @@ func (r *run) commit() {
 // it tells the user what is left (sayLeftovers).
 func (r *run) fail(err error) error {
 	if len(r.ledger.Resources()) > 0 {
-		r.ui.Say("Removing the copies made by this run...")
+		r.ui.Say("Undoing what this run made...")
 		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		defer cancel()
 		for _, res := range r.ledger.Resources() {
-			r.ui.Message(fmt.Sprintf("deregistering %s in %s with its snapshots", res.ID, res.Region))
+			r.ui.Message(undoMessage(res))
 		}
+		before := r.ledger.Resources()
 		uerr := r.ledger.Undo(ctx)
+		distribute.MarkUndone(r.manifest.Parameters, r.manifest.LaunchTemplates, before, r.ledger.Resources())
 		left := map[string]bool{}
 		for _, res := range r.ledger.Resources() {
 			left[res.ID] = true
@@ -224,7 +235,7 @@ func (r *run) fail(err error) error {
 			}
 		}
 		if uerr != nil {
-			err = errors.Join(err, fmt.Errorf("remove copies: %w", uerr))
+			err = errors.Join(err, fmt.Errorf("undo the run's changes: %w", uerr))
 		}
 	}
 	r.sayLeftovers()
@@ -250,9 +261,9 @@ func (r *run) sayLeftovers() {
 			r.ui.Error(fmt.Sprintf("  %s: an interrupted copy may exist; check %s for an AMI named %q tagged %s=%s",
 				res.Region, res.Region, res.Name, distribute.CopyTokenTag, res.ClientToken))
 		case res.Status == distribute.StatusRemoved:
-			removed = append(removed, res.Region)
+			removed = append(removed, strings.TrimPrefix(inAccount(res.Account)+" ", " ")+res.Region)
 		case res.ImageID != "" && res.Status == distribute.StatusAvailable:
-			kept = append(kept, res.Region+" "+res.ImageID)
+			kept = append(kept, strings.TrimPrefix(inAccount(res.Account)+" ", " ")+res.Region+" "+res.ImageID)
 		}
 	}
 	if len(kept) > 0 {
@@ -318,7 +329,7 @@ func (r *run) resolveInputs(ctx context.Context, in packersdk.Artifact) error {
 // plan turns the configuration into the SDK's input: the copy from the
 // source to the target regions and, with share_source, the tags of each
 // input AMI.
-func (r *run) plan() (*distribute.DistributeInput, error) {
+func (r *run) plan(ctx context.Context) (*distribute.DistributeInput, error) {
 	c := r.c
 	dep, err := c.deprecation(r.now)
 	if err != nil {
@@ -372,6 +383,10 @@ func (r *run) plan() (*distribute.DistributeInput, error) {
 		}
 		din.Copy.Targets = append(din.Copy.Targets, t)
 	}
+	if err := r.planPublish(ctx, din); err != nil {
+		return nil, err
+	}
+	r.din = din
 	return din, nil
 }
 
@@ -428,7 +443,7 @@ func (r *run) dryRun(ctx context.Context, planned []distribute.PlannedCopy) (*Ar
 		}
 		r.ui.Message(fmt.Sprintf("%s: %q, %s, shared with %s", p.Region, p.Name, enc, describePermissions(p.Permissions)))
 	}
-	if r.c.retentionEnabled() {
+	if r.c.anyRetention() {
 		if err := r.retain(ctx, true); err != nil {
 			return nil, err
 		}
@@ -442,40 +457,97 @@ func (r *run) dryRun(ctx context.Context, planned []distribute.PlannedCopy) (*Ar
 	return art, nil
 }
 
-// retain applies keep_releases/keep_days in every region of the output.
+// retain applies keep_releases/keep_days in every region of the output,
+// and each target account's keep_releases/keep_days in its regions.
 func (r *run) retain(ctx context.Context, dryRun bool) error {
 	c := r.c
 	regions, protect := r.outputRegionsAndIDs()
-	in := &distribute.RetainInput{
+	var errs []error
+	if c.retentionEnabled() {
+		in := r.retainInput(regions, protect, c.KeepReleases, c.KeepDays, dryRun)
+		in.Parameters, in.LaunchTemplates = r.din.Parameters, r.din.LaunchTemplates
+		in.Bundles = &bundleDeleter{sess: r.sess}
+		errs = append(errs, r.retainIn(ctx, "", r.clients, r.sess, in, dryRun))
+	}
+	for _, a := range r.din.Accounts {
+		ac := r.accountConfig(a.AccountID)
+		if ac == nil || ac.KeepReleases == 0 && ac.KeepDays == 0 {
+			continue
+		}
+		r.mu.Lock()
+		sess := r.accounts[a.AccountID]
+		r.mu.Unlock()
+		if sess == nil {
+			errs = append(errs, fmt.Errorf("retention in account %s: no session for the account", a.AccountID))
+			continue
+		}
+		accountRegions := regions
+		if len(a.Regions) > 0 {
+			accountRegions = a.Regions
+		}
+		in := r.retainInput(accountRegions, protect, ac.KeepReleases, ac.KeepDays, dryRun)
+		in.Parameters, in.LaunchTemplates = a.Parameters, a.LaunchTemplates
+		errs = append(errs, r.retainIn(ctx, a.AccountID, distribute.PerRegion(sess.EC2), sess, in, dryRun))
+	}
+	return errors.Join(errs...)
+}
+
+func (r *run) retainInput(regions, protect []string, keep, days int, dryRun bool) *distribute.RetainInput {
+	c := r.c
+	return &distribute.RetainInput{
 		Regions:       regions,
 		Selector:      distribute.Selector{Name: c.Retention.NamePattern, Tags: c.Retention.Tags},
-		KeepNewest:    c.KeepReleases,
-		KeepWithin:    time.Duration(c.KeepDays) * 24 * time.Hour,
+		KeepNewest:    keep,
+		KeepWithin:    time.Duration(days) * 24 * time.Hour,
 		Protect:       protect,
 		DryRun:        dryRun,
 		KeepSnapshots: c.Retention.KeepSnapshots,
-		Bundles:       &bundleDeleter{sess: r.sess},
 		Concurrency:   c.CopyConcurrency,
 	}
-	verb := "Removing"
+}
+
+// retainIn runs retention in one account ("" = this one).
+func (r *run) retainIn(ctx context.Context, account string, clients distribute.ClientFunc, sess *awscfg.Session, in *distribute.RetainInput, dryRun bool) error {
+	verb, where := "Removing", ""
 	if dryRun {
 		verb = "Dry run: would remove"
 	}
-	r.ui.Say(fmt.Sprintf("Retention in %s: keeping %s of the AMIs matching %s...", strings.Join(regions, ", "), describeKeep(c), describeSelector(in.Selector)))
-	out, err := distribute.Retain(ctx, r.clients, in, func(o *distribute.Options) {
+	if account != "" {
+		where = " of account " + account
+	}
+	r.ui.Say(fmt.Sprintf("Retention in %s%s: keeping %s of the AMIs matching %s...", strings.Join(in.Regions, ", "), where,
+		describeKeepOf(in.KeepNewest, int(in.KeepWithin/(24*time.Hour))), describeSelector(in.Selector)))
+	out, err := distribute.Retain(ctx, clients, in, func(o *distribute.Options) {
 		o.Logf = func(format string, args ...any) { r.ui.Message(fmt.Sprintf(format, args...)) }
 		o.Now = func() time.Time { return r.now }
+		o.SSM = func(region string) distribute.SSMAPI { return sess.SSM(region) }
 	})
 	if out != nil {
-		r.manifest.Retention = out.Decisions
+		for i := range out.Decisions {
+			out.Decisions[i].Account = account
+		}
+		r.manifest.Retention = append(r.manifest.Retention, out.Decisions...)
 		remove := out.Decisions.ToRemove()
-		r.ui.Say(fmt.Sprintf("%s %d AMI(s):", verb, len(remove)))
+		r.ui.Say(fmt.Sprintf("%s %d AMI(s)%s:", verb, len(remove), where))
 		var b strings.Builder
 		_ = out.Decisions.WriteTable(&b)
 		r.ui.Message(strings.TrimRight(b.String(), "\n"))
 	}
 	if err != nil {
+		if account != "" {
+			return fmt.Errorf("retention in account %s: %w", account, err)
+		}
 		return fmt.Errorf("retention: %w", err)
+	}
+	return nil
+}
+
+// accountConfig returns the target_accounts block of an account.
+func (r *run) accountConfig(id string) *TargetAccountConfig {
+	for i := range r.c.TargetAccounts {
+		if r.c.TargetAccounts[i].AccountID == id {
+			return &r.c.TargetAccounts[i]
+		}
 	}
 	return nil
 }
@@ -498,6 +570,14 @@ func (r *run) outputRegionsAndIDs() ([]string, []string) {
 		add(a.Region, a.ImageID)
 	}
 	for _, res := range r.manifest.Regions {
+		if res.Account != "" {
+			// Another account's copy: protected, but its region is not one
+			// of this account's output.
+			if res.ImageID != "" && !slices.Contains(ids, res.ImageID) {
+				ids = append(ids, res.ImageID)
+			}
+			continue
+		}
 		add(res.Region, res.ImageID)
 	}
 	if r.c.DryRun {
@@ -527,10 +607,32 @@ func (r *run) artifact() *Artifact {
 		if res.Source || res.ImageID == "" || res.Status != distribute.StatusAvailable {
 			continue
 		}
+		if res.Account != "" {
+			if a.AccountAmis == nil {
+				a.AccountAmis = map[string]map[string]string{}
+				a.AccountEC2 = r.accountEC2
+			}
+			if a.AccountAmis[res.Account] == nil {
+				a.AccountAmis[res.Account] = map[string]string{}
+			}
+			a.AccountAmis[res.Account][res.Region] = res.ImageID
+			continue
+		}
 		a.Amis[res.Region] = res.ImageID
 		a.Copies[res.Region] = res.ImageID
 	}
 	return a
+}
+
+// accountEC2 returns the EC2 client of a target account's region, for
+// Artifact.Destroy.
+func (r *run) accountEC2(account, region string) image.DeregisterAPI {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.accounts[account]; s != nil {
+		return s.EC2(region)
+	}
+	return nil
 }
 
 // sayResults prints the per-region table.
@@ -540,6 +642,12 @@ func (r *run) sayResults() {
 	}
 	r.ui.Say("Per-region results:")
 	r.ui.Message(strings.TrimRight(distribute.Results(r.manifest.Regions).String(), "\n"))
+	if len(r.manifest.Parameters) > 0 || len(r.manifest.LaunchTemplates) > 0 {
+		var b strings.Builder
+		_ = distribute.WritePublishTable(&b, r.manifest.Parameters, r.manifest.LaunchTemplates)
+		r.ui.Say("Published:")
+		r.ui.Message(strings.TrimRight(b.String(), "\n"))
+	}
 }
 
 func firstNonEmpty(v ...string) string {
@@ -584,13 +692,13 @@ func describePermissions(p distribute.Permissions) string {
 	return strings.Join(parts, "; ")
 }
 
-func describeKeep(c *Config) string {
+func describeKeepOf(keep, days int) string {
 	var parts []string
-	if c.KeepReleases > 0 {
-		parts = append(parts, fmt.Sprintf("the newest %d", c.KeepReleases))
+	if keep > 0 {
+		parts = append(parts, fmt.Sprintf("the newest %d", keep))
 	}
-	if c.KeepDays > 0 {
-		parts = append(parts, fmt.Sprintf("those younger than %d days", c.KeepDays))
+	if days > 0 {
+		parts = append(parts, fmt.Sprintf("those younger than %d days", days))
 	}
 	return strings.Join(parts, " and ")
 }

@@ -19,6 +19,7 @@ func TestConfigRedaction(t *testing.T) {
 		AssumeRole: amibuild.AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/build", ExternalID: secrettest.ExternalID},
 	}
 	c.Regions = []string{"eu-central-1"}
+	c.TargetAccounts = []TargetAccountConfig{{AccountID: "222222222222", RoleARN: "arn:aws:iam::222222222222:role/publisher", ExternalID: secrettest.ExternalID}}
 	c.ctx.UserVariables = map[string]string{secrettest.UserVariableName: secrettest.UserVariable}
 	wants := []string{"eu-west-1", "eu-central-1", secrettest.UserVariableName}
 	secrettest.CheckRedacted(t, c, secrettest.Secrets, wants)

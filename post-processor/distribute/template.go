@@ -9,9 +9,10 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 )
 
-// TemplateData is the data `ami_name`, `ami_description`, `tags` and
-// `snapshot_tags` (top-level and in region_override blocks) are rendered
-// with, once per target region, for example
+// TemplateData is the data `ami_name`, `ami_description`, `tags`,
+// `snapshot_tags` (top-level and in region_override blocks) and the names
+// and tags of `ssm_parameters` are rendered with, once per region, for
+// example
 // `ami_name = "{{ .SourceAMIName }}-{{ .Region }}"`.
 type TemplateData struct {
 	// SourceAMI is the ID of the AMI being distributed.
@@ -29,6 +30,12 @@ type TemplateData struct {
 	Region string
 	// SourceAMITags are the tags of the source AMI.
 	SourceAMITags map[string]string
+	// Name is the name of the AMI in Region; set for the names and tags of
+	// ssm_parameters only.
+	Name string
+	// Account is the account the AMI is in; set for the names and tags of
+	// ssm_parameters only.
+	Account string
 }
 
 // newTemplateData returns the data for the source image src in
@@ -55,6 +62,14 @@ func placeholderData() *TemplateData {
 		SourceAMI: "ami-0123456789abcdef0", SourceAMIName: "source-name", SourceAMIDescription: "source description",
 		SourceRegion: "us-east-1", BuildRegion: "us-east-1", Region: "eu-west-1", SourceAMITags: map[string]string{},
 	}
+}
+
+// parameterPlaceholderData is used to check the names and tags of
+// ssm_parameters in Configure.
+func parameterPlaceholderData() *TemplateData {
+	d := placeholderData()
+	d.Name, d.Account = "source-name", "123456789012"
+	return d
 }
 
 // render renders one template string with data; strings without "{{"

@@ -71,7 +71,7 @@ func TestFailTellsWhatIsLeft(t *testing.T) {
 			undo:     func(context.Context) error { return errors.New("RequestLimitExceeded") },
 			want:     []string{"ca-central-1", "ami-ca"},
 			wantNot:  []string{"Every copy", "every copy"},
-			wantErrs: []string{"remove copies"},
+			wantErrs: []string{"undo the run's changes"},
 		},
 		{
 			name:    "handed-over copy removed",

@@ -29,6 +29,9 @@ var interpolateExclude = []string{
 	"tags",
 	"snapshot_tags",
 	"region_override",
+	"ssm_parameters",
+	"launch_templates",
+	"target_accounts",
 }
 
 // Prepare decodes and validates the configuration without any network
@@ -52,6 +55,9 @@ func (c *Config) Prepare(raws ...any) error {
 		return errs
 	}
 	packersdk.LogSecretFilter.Set(c.AccessKey, c.SecretKey.Reveal(), c.Token.Reveal(), c.AssumeRole.ExternalID.Reveal())
+	for _, a := range c.TargetAccounts {
+		packersdk.LogSecretFilter.Set(a.ExternalID.Reveal())
+	}
 	return nil
 }
 
@@ -167,6 +173,9 @@ func (c *Config) validate(now time.Time) []error {
 		addf("manifest_output: %q names a directory; give a file name such as \"distribute-manifest.json\"", c.ManifestOutput)
 	}
 
+	// Parameters, launch templates, target accounts.
+	errs = append(errs, c.validatePublish()...)
+
 	// Region overrides.
 	overridden := map[string]bool{}
 	for i, o := range c.RegionOverrides {
@@ -239,7 +248,8 @@ func (c *Config) validate(now time.Time) []error {
 func (c *Config) nothingToDo() bool {
 	changesInputs := c.shareSource() && (!c.permissions().Empty() || len(c.Tags) > 0 || len(c.SnapshotTags) > 0 ||
 		c.DeprecateAt != "" || c.DeprecateAfter != "" || c.DeregistrationProtection.Enabled)
-	return len(c.TargetRegions()) == 0 && !changesInputs && !c.retentionEnabled()
+	publishes := len(c.SSMParameters) > 0 || len(c.LaunchTemplates) > 0 || len(c.TargetAccounts) > 0
+	return len(c.TargetRegions()) == 0 && !changesInputs && !c.anyRetention() && !publishes
 }
 
 // validateFilter checks source_ami_filter the way the builders do.
@@ -342,9 +352,17 @@ func (c *Config) validateRetention() []error {
 	if c.KeepDays < 0 {
 		errs = append(errs, fmt.Errorf("keep_days: %d is negative; use 0 to turn the rule off or a number of days", c.KeepDays))
 	}
+	for i, a := range c.TargetAccounts {
+		if a.KeepReleases < 0 {
+			errs = append(errs, fmt.Errorf("target_accounts[%d].keep_releases: %d is negative; use 0 to turn the rule off or the number of releases to keep (at least 1)", i, a.KeepReleases))
+		}
+		if a.KeepDays < 0 {
+			errs = append(errs, fmt.Errorf("target_accounts[%d].keep_days: %d is negative; use 0 to turn the rule off or a number of days", i, a.KeepDays))
+		}
+	}
 	r := c.Retention
 	set := r.NamePattern != "" || len(r.Tags) > 0 || r.KeepSnapshots
-	on := c.KeepReleases > 0 || c.KeepDays > 0
+	on := c.anyRetention()
 	switch {
 	case on && r.NamePattern == "" && len(r.Tags) == 0:
 		errs = append(errs, errors.New("retention: keep_releases/keep_days need a selector; set retention.name_pattern, retention.tags or both, so that only this image family's AMIs can be removed"))
@@ -438,6 +456,20 @@ func (c *Config) TargetRegions() []string {
 func (c *Config) shareSource() bool { return !c.ShareSource.False() }
 
 func (c *Config) retentionEnabled() bool { return c.KeepReleases > 0 || c.KeepDays > 0 }
+
+// anyRetention reports whether retention runs in this account or in any
+// target account.
+func (c *Config) anyRetention() bool {
+	if c.retentionEnabled() {
+		return true
+	}
+	for _, a := range c.TargetAccounts {
+		if a.KeepReleases > 0 || a.KeepDays > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // permissions returns the top-level sharing options.
 func (c *Config) permissions() distribute.Permissions {
