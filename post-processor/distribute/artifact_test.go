@@ -132,3 +132,32 @@ func TestArtifactHCPMetadataKeepsInputMetadata(t *testing.T) {
 		})
 	}
 }
+
+// TestArtifactAccountCopies lists the copies of target accounts in the
+// HCP Packer metadata and the description, not in the ID.
+func TestArtifactAccountCopies(t *testing.T) {
+	a := testArtifact()
+	id := a.Id()
+	a.AccountAmis = map[string]map[string]string{"222222222222": {"eu-west-1": "ami-0000000000000000d"}}
+	if a.Id() != id {
+		t.Errorf("Id() = %q with account copies, want %q", a.Id(), id)
+	}
+	if s := a.String(); !strings.Contains(s, "account 222222222222, eu-west-1: ami-0000000000000000d (copy of ami-0000000000000000a)") {
+		t.Errorf("String() lacks the account's copy:\n%s", s)
+	}
+	got := a.State(registryimage.ArtifactStateURI).([]*registryimage.Image)
+	last := got[len(got)-1]
+	want := &registryimage.Image{ImageID: "ami-0000000000000000d", ProviderName: "aws", ProviderRegion: "eu-west-1", SourceImageID: "ami-0000000000000000a",
+		Labels: map[string]string{"source_ami": "ami-0000000000000000a", "source_region": "us-east-1", "copied": "true", "account_id": "222222222222"}}
+	if len(got) != 4 || !reflect.DeepEqual(last, want) {
+		t.Errorf("HCP metadata: %d images, last %v; want 4, last %v", len(got), last, want)
+	}
+	if err := last.Validate(); err != nil {
+		t.Error(err)
+	}
+	// Destroy without access to the account says so.
+	a.Copies = nil
+	if err := a.Destroy(); err == nil || !strings.Contains(err.Error(), "no access to the account") {
+		t.Errorf("Destroy() = %v, want an error about the account", err)
+	}
+}

@@ -181,6 +181,7 @@ func TestE2EPublish(t *testing.T) {
 	if res.ExitCode != 0 {
 		t.Fatalf("packer build exited %d", res.ExitCode)
 	}
+	calls := w.proxy.Calls()
 	if strings.Contains(res.Output(), teamExtID) {
 		t.Error("the external ID is in packer's output")
 	}
@@ -269,6 +270,7 @@ func TestE2EPublish(t *testing.T) {
 	if len(m.LaunchTemplates) != 3 {
 		t.Errorf("manifest launch templates: %+v, want three", m.LaunchTemplates)
 	}
+	checkPublishPolicies(t, calls, false)
 	stdout := strings.ReplaceAll(res.Stdout, "%!(PACKER_COMMA)", ",")
 	for _, s := range []string{"Published:", "launch template " + w.name, "account " + teamAccount + ", " + euRegion + ": " + teamAMI} {
 		if !strings.Contains(stdout, s) {
@@ -278,19 +280,25 @@ func TestE2EPublish(t *testing.T) {
 }
 
 // TestE2EPublishRollsBack fails, then interrupts, the run at its last
-// write (the team account's launch template) and checks that both accounts
+// writes (the team account's launch template) and checks that both accounts
 // are as before: parameters, templates, no copy, the source not shared.
 func TestE2EPublishRollsBack(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		interrupt bool
-	}{{"failure", false}, {"ctrl-c", true}} {
+		action    string // the team account's call that fails or hangs
+	}{
+		// Setting the default fails after the version was made: the
+		// rollback deletes it.
+		{"failure", false, "ModifyLaunchTemplate"},
+		{"ctrl-c", true, "CreateLaunchTemplateVersion"},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newPublishWorld(t, "e2e-pub-"+tc.name)
 			var hit atomic.Bool
 			arrived := make(chan struct{})
 			w.proxy.SetFault(func(_ *http.Request, c awstest.Call) *awstest.Fault {
-				if !awstest.Matches(c, "ec2", "CreateLaunchTemplateVersion") || c.Params.Get("LaunchTemplateId") != w.teamLT || !hit.CompareAndSwap(false, true) {
+				if !awstest.Matches(c, "ec2", tc.action) || c.Params.Get("LaunchTemplateId") != w.teamLT || !hit.CompareAndSwap(false, true) {
 					return nil
 				}
 				if tc.interrupt {
@@ -304,6 +312,7 @@ func TestE2EPublishRollsBack(t *testing.T) {
 				opts.Interrupt = arrived
 			}
 			res := w.packer.RunT(t, opts)
+			calls := w.proxy.Calls() // the run's, before the checks below add theirs
 			if res.ExitCode == 0 {
 				t.Fatal("packer build exited 0")
 			}
@@ -334,6 +343,12 @@ func TestE2EPublishRollsBack(t *testing.T) {
 			if def, _ := defaultImage(t, w.teamEC2(euRegion), w.teamLT); def != 1 {
 				t.Errorf("the team account's template default is %d, want 1", def)
 			}
+			teamProxy := awstest.Config(w.proxy.URL, euRegion)
+			teamProxy.Credentials = w.teamConfig(euRegion).Credentials
+			vs, err := ec2.NewFromConfig(teamProxy).DescribeLaunchTemplateVersions(context.Background(), &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateId: aws.String(w.teamLT)})
+			if err != nil || len(vs.LaunchTemplateVersions) != 1 {
+				t.Errorf("the team account's template has %d versions (%v), want only the first", len(vs.LaunchTemplateVersions), err)
+			}
 			teamImgs, err := w.teamEC2(euRegion).DescribeImages(context.Background(), &ec2.DescribeImagesInput{Owners: []string{"self"}, Filters: []types.Filter{{Name: aws.String("name"), Values: []string{w.name}}}})
 			if err != nil || len(teamImgs.Images) != 0 {
 				t.Errorf("the team account owns %d AMIs (%v), want none", len(teamImgs.Images), err)
@@ -345,6 +360,9 @@ func TestE2EPublishRollsBack(t *testing.T) {
 			if got := w.launchPermissions(t, srcRegion, w.src); len(got) != 0 {
 				t.Errorf("the source is shared with %q", got)
 			}
+			if !tc.interrupt {
+				checkPublishPolicies(t, calls, true)
+			}
 		})
 	}
 }
@@ -354,4 +372,87 @@ func TestE2EPublishRollsBack(t *testing.T) {
 func (w *publishWorld) proxyEC2(region string) *ec2.Client {
 	c, _ := awstest.Clients(w.proxy.URL, region)
 	return c
+}
+
+// optionalPublishActions are actions of ami-distribute-publish-policy.json
+// that a successful run does not need.
+var optionalPublishActions = map[string]string{
+	"ssm:DeleteParameter":              "rollback: deleting a parameter the run created",
+	"ec2:DeleteLaunchTemplateVersions": "rollback: deleting the launch template version the run made",
+}
+
+// optionalTargetActions are actions of
+// ami-distribute-target-account-policy.json that the runs here do not need.
+var optionalTargetActions = map[string]string{
+	"ec2:DescribeInstances":                    "keep_releases/keep_days in the account: AMIs used by instances are kept",
+	"ec2:DescribeLaunchTemplateVersions":       "keep_releases/keep_days in the account: AMIs used by launch templates are kept",
+	"ec2:EnableImageDeprecation":               "deprecate_at/deprecate_after",
+	"ec2:EnableImageDeregistrationProtection":  "deregistration_protection",
+	"ec2:DisableImageDeregistrationProtection": "rollback of deregistration_protection",
+	"ssm:AddTagsToResource":                    "tags of a parameter the run creates in the account",
+	"kms:CreateGrant":                          "copies encrypted with kms_key_id or region_kms_key_ids of the account",
+	"kms:Decrypt":                              "encrypted copies",
+	"kms:DescribeKey":                          "encrypted copies",
+	"kms:GenerateDataKey*":                     "encrypted copies",
+	"kms:ReEncrypt*":                           "encrypted copies",
+}
+
+// checkPublishPolicies checks the calls of a run against the policies of
+// example/iam: this account's with ami-distribute-policy.json and
+// ami-distribute-publish-policy.json, the team account's (the role's
+// credentials) with ami-distribute-target-account-policy.json. optional
+// adds actions that the run did not need in both.
+func checkPublishPolicies(t *testing.T, calls []awstest.Call, rollback bool) {
+	t.Helper()
+	dir := filepath.Join("..", "..", "example", "iam")
+	load := func(name string, ph map[string]string) *awstest.Policy {
+		p, err := awstest.LoadPolicy(filepath.Join(dir, name), ph)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	base := load("ami-distribute-policy.json", map[string]string{"BUNDLE_BUCKET": "bundles", "ACCOUNT_ID": awstest.TestAccountID})
+	publish := load("ami-distribute-publish-policy.json", map[string]string{"ACCOUNT_ID": awstest.TestAccountID, "PARAMETER_PATH": "golden", "TARGET_ROLE_NAME": "ami-publisher"})
+	target := load("ami-distribute-target-account-policy.json", map[string]string{"TARGET_ACCOUNT_ID": teamAccount, "PARAMETER_PATH": "golden"})
+	trust, err := os.ReadFile(filepath.Join(dir, "ami-distribute-target-account-trust-policy.json"))
+	if err != nil || !json.Valid(trust) || !strings.Contains(string(trust), `"sts:ExternalId"`) {
+		t.Errorf("the trust policy is not JSON with an sts:ExternalId condition: %v", err)
+	}
+	var own, theirs []awstest.Call
+	for _, c := range calls {
+		if c.AccessKeyID == awstest.TestAccessKeyID {
+			own = append(own, c)
+			continue
+		}
+		c.Account = teamAccount
+		theirs = append(theirs, c)
+	}
+	both := &awstest.Policy{Statements: append(slices.Clone(base.Statements), publish.Statements...)}
+	denied, used := both.Denied(own)
+	for _, p := range denied {
+		t.Errorf("ami-distribute-policy.json + ami-distribute-publish-policy.json: %s", p)
+	}
+	for _, st := range publish.Statements {
+		for _, a := range st.Actions {
+			if !used[a] && (!rollback && optionalPublishActions[a] == "" || rollback) {
+				t.Errorf("ami-distribute-publish-policy.json allows %s, which no call of the run needed", a)
+			}
+		}
+	}
+	if len(theirs) == 0 {
+		t.Fatal("no call with the team account's credentials")
+	}
+	denied, used = target.Denied(theirs)
+	for _, p := range denied {
+		t.Errorf("ami-distribute-target-account-policy.json: %s", p)
+	}
+	for _, st := range target.Statements {
+		for _, a := range st.Actions {
+			rollbackOnly := a == "ec2:DeregisterImage" || a == "ec2:DeleteSnapshot" || a == "ssm:DeleteParameter" || a == "ec2:DeleteLaunchTemplateVersions"
+			if !used[a] && optionalTargetActions[a] == "" && (rollback || !rollbackOnly) {
+				t.Errorf("ami-distribute-target-account-policy.json allows %s, which no call of the run needed", a)
+			}
+		}
+	}
 }

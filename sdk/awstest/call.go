@@ -58,6 +58,10 @@ type Call struct {
 	// Emulated describes what the proxy did in moto's place for this call
 	// (see the emulations in [Proxy]); empty when nothing.
 	Emulated string
+	// Account is the account the call acts in, for RequiredActions: empty
+	// means TestAccountID. The proxy leaves it empty; a test sets it on the
+	// calls made with another account's credentials.
+	Account string
 	// Time is when the proxy received the request; Duration is the time until
 	// the response header was sent.
 	Time     time.Time

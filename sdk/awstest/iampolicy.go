@@ -171,8 +171,11 @@ var kmsCopyActions = []string{"CreateGrant", "Decrypt", "DescribeKey", "Generate
 func RequiredActions(c Call) ([]Requirement, error) {
 	switch c.Service {
 	case "sts":
-		if c.Action == "GetCallerIdentity" {
+		switch c.Action {
+		case "GetCallerIdentity":
 			return nil, nil
+		case "AssumeRole":
+			return []Requirement{{"sts:AssumeRole", c.Params.Get("RoleArn")}}, nil
 		}
 	case "ec2":
 		rs := []Requirement{{"ec2:" + c.Action, "*"}}
@@ -217,6 +220,18 @@ func RequiredActions(c Call) ([]Requirement, error) {
 			}, nil
 		case "TerminateSession":
 			return []Requirement{{"ssm:TerminateSession", "arn:aws:ssm:" + c.Region + ":" + TestAccountID + ":session/" + c.Params.Get("SessionId")}}, nil
+		case "GetParameter", "PutParameter", "DeleteParameter":
+			account := c.Account
+			if account == "" {
+				account = TestAccountID
+			}
+			param := "arn:aws:ssm:" + c.Region + ":" + account + ":parameter/" + strings.TrimPrefix(c.Params.Get("Name"), "/")
+			rs := []Requirement{{"ssm:" + c.Action, param}}
+			if c.Action == "PutParameter" && strings.Contains(string(c.JSON), `"Tags"`) {
+				// Tags on creation need the tagging permission too.
+				rs = append(rs, Requirement{"ssm:AddTagsToResource", param})
+			}
+			return rs, nil
 		}
 	case "s3":
 		bucket := "arn:aws:s3:::" + c.Bucket

@@ -225,15 +225,17 @@ func (d *distribution) prepareAccount(ctx context.Context, t TargetAccount, src 
 	a := &account{t: t, clients: cl}
 	a.in = CopyInput{
 		SourceImageID: d.in.Copy.SourceImageID, SourceRegion: d.in.Copy.SourceRegion,
-		Encrypted: d.in.Copy.Encrypted, Tags: d.in.Copy.Tags, SnapshotTags: d.in.Copy.SnapshotTags,
+		Encrypted:   d.in.Copy.Encrypted,
 		Deprecation: d.in.Copy.Deprecation, Concurrency: d.in.Copy.Concurrency,
 		SnapshotCopyMinutes: d.in.Copy.SnapshotCopyMinutes,
 		RunID:               d.copyIn.RunID, Source: &src, SkipRegionCheck: d.in.Copy.SkipRegionCheck,
 	}
 	for _, r := range t.regions(regions) {
+		tags, snapTags := d.tagsIn(r)
 		a.in.Targets = append(a.in.Targets, Target{
 			Region: r, Name: names[r], Description: aws.ToString(src.Description),
 			KMSKeyID: firstNonEmpty(t.RegionKMSKeyIDs[r], t.KMSKeyID),
+			Tags:     tags, SnapshotTags: snapTags,
 		})
 	}
 	if _, err := Preflight(ctx, cl.EC2, &a.in, d.setInner); err != nil {
@@ -241,6 +243,23 @@ func (d *distribution) prepareAccount(ctx context.Context, t TargetAccount, src 
 	}
 	a.in.Preflighted = true
 	return a, nil
+}
+
+// tagsIn returns the tags of the caller's AMI in region, which the
+// accounts' copies there get too: a target's own tags over Copy.Tags, or
+// an input's tags.
+func (d *distribution) tagsIn(region string) (tags, snapTags map[string]string) {
+	for _, t := range d.in.Copy.Targets {
+		if t.Region == region {
+			return merge(d.in.Copy.Tags, t.Tags), merge(d.in.Copy.SnapshotTags, t.SnapshotTags)
+		}
+	}
+	for _, im := range d.in.Inputs {
+		if im.Region == region && (im.Tags != nil || im.SnapshotTags != nil) {
+			return im.Tags, im.SnapshotTags
+		}
+	}
+	return d.in.Copy.Tags, d.in.Copy.SnapshotTags
 }
 
 // copyToAccounts shares the source with the accounts that are not yet
