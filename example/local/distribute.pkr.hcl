@@ -1,6 +1,10 @@
 # Builds an AMI against a local AWS emulator (moto) and distributes it to two
 # more regions, shared with two accounts and an organization, tagged per
-# region, with create-volume permission on the snapshots. An OpenSSH server
+# region, with create-volume permission on the snapshots. Then it points
+# consumers at the new AMIs: the parameter /demo/web/latest and a new default
+# version of launch template demo-web in every region, and, in another account
+# (through a role of that account), a copy the account owns with its own
+# parameter. An OpenSSH server
 # on 127.0.0.1 stands in for the build instance. `make demo` starts both,
 # fills in the variables below and runs this template, then instance.pkr.hcl;
 # to run this one alone:
@@ -85,6 +89,38 @@ build {
       Region       = "{{ .Region }}"
       SourceRegion = "{{ .SourceRegion }}"
       SourceAMI    = "{{ .SourceAMI }}"
+    }
+
+    # Each region's AMI, for `resolve:ssm:/demo/web/latest`.
+    ssm_parameters {
+      name = "/demo/web/latest"
+      tags = {
+        Team = "web"
+      }
+    }
+
+    # The template exists already; its new version becomes the default.
+    launch_templates {
+      name                = "demo-web"
+      set_default_version = true
+    }
+
+    # A workload account gets a copy of its own in eu-west-1, made with a
+    # role it lets this account assume, and its own parameter and template.
+    target_accounts {
+      account_id  = "222222222222"
+      role_arn    = "arn:aws:iam::222222222222:role/ami-publisher"
+      external_id = "demo-external-id"
+      regions     = ["eu-west-1"]
+
+      ssm_parameters {
+        name = "/demo/web/latest"
+      }
+
+      launch_templates {
+        name                = "demo-web"
+        set_default_version = true
+      }
     }
 
     manifest_output = "${var.output_dir}/distribute-manifest.json"

@@ -141,6 +141,7 @@ type template struct {
 	path, about string
 	vars        map[string]bool // declared variables
 	regions     []string        // target regions of ami-distribute
+	publishes   bool            // ami-distribute writes parameters and launch templates
 }
 
 // product is an AMI a build made and kept.
@@ -209,6 +210,12 @@ func run(ctx context.Context, o options, w io.Writer) (err error) {
 	step(w, "every AMI made, in every region")
 	if err := writeImages(w, products, images); err != nil {
 		return err
+	}
+	if slices.ContainsFunc(s.templates, func(t template) bool { return t.publishes }) {
+		step(w, "published: the AMIs each account owns, "+demoParameter+" and the default version of launch template "+demoTemplate)
+		if err := writePublished(ctx, w, s.moto.Endpoint, s.regions); err != nil {
+			return err
+		}
 	}
 	if needsBucket(s.templates) {
 		step(w, fmt.Sprintf("bundle objects in s3://%s", o.bucket))
@@ -319,6 +326,9 @@ func readTemplate(path string) (template, error) {
 			case blk.Type == "variable" && len(blk.Labels) == 1:
 				t.vars[blk.Labels[0]] = true
 			case blk.Type == "post-processor" && len(blk.Labels) == 1 && blk.Labels[0] == "ami-distribute":
+				for _, inner := range blk.Body.Blocks {
+					t.publishes = t.publishes || inner.Type == "ssm_parameters" || inner.Type == "launch_templates" || inner.Type == "target_accounts"
+				}
 				if a, ok := blk.Body.Attributes["regions"]; ok {
 					v, diags := a.Expr.Value(nil)
 					if !diags.HasErrors() && v.CanIterateElements() {

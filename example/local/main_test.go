@@ -34,6 +34,10 @@ func TestRun(t *testing.T) {
 				regexp.MustCompile(`(?m)^    eu-west-1 +ami-\w+ +demo-web-\d+ +ebs +\S*Region=eu-west-1\S* +111122223333,444455556666,o-abcdefghij$`),
 				regexp.MustCompile(`(?m)^    ap-southeast-2 +ami-\w+ +demo-web-\d+ +ebs +\S*Region=ap-southeast-2\S* +111122223333,444455556666,o-abcdefghij$`),
 				regexp.MustCompile(`(?m)^    us-east-1 +ami-\w+ +demo-instance-\d+ +instance-store +\S*Name=demo-instance\S* +-$`),
+				// Published: each region's parameter and template default
+				// name the region's AMI, and the other account owns its copy.
+				regexp.MustCompile(`(?m)^    this +eu-west-1 +\[(ami-\w+)\] +(ami-\w+) +version 2: (ami-\w+)$`),
+				regexp.MustCompile(`(?m)^    222222222222 +eu-west-1 +\[(ami-\w+)\] +(ami-\w+) +version 2: (ami-\w+)$`),
 				regexp.MustCompile(`(?m)^ +\d+  s3://demo-bundles/demo/\d+/image\.manifest\.xml$`),
 				regexp.MustCompile(`(?m)^ +\d+  s3://demo-bundles/demo/\d+/image\.part\.0$`),
 				regexp.MustCompile(`only the products remain: 4 AMIs in 3 regions, 4 snapshots of theirs, 2 bundle objects`),
@@ -68,8 +72,13 @@ func TestRun(t *testing.T) {
 				t.Errorf("run() error = %v, want context.Canceled", err)
 			}
 			for _, re := range tc.want {
-				if !re.MatchString(got) {
+				m := re.FindStringSubmatch(got)
+				switch {
+				case m == nil:
 					t.Errorf("output does not match %s:\n%s", re, got)
+				case len(m) == 4 && (m[1] != m[2] || m[2] != m[3]):
+					// Published rows: owned AMI, parameter and template agree.
+					t.Errorf("published row names different AMIs: %q", m[0])
 				}
 			}
 			for _, addr := range listeners(t, got) {

@@ -89,7 +89,8 @@ func setUp(ctx context.Context, o *options, w io.Writer, withProxy bool) (_ *sta
 	s.closers = append(s.closers, func() { s.moto.Stop() })
 	fmt.Fprintf(w, "    %s\n", s.moto.Endpoint)
 	endpoint := s.moto.Endpoint
-	if withProxy {
+	switch {
+	case withProxy:
 		s.proxy, err = awstest.StartProxy(s.moto.Endpoint, awstest.ProxyOptions{
 			Fault: func(*http.Request, awstest.Call) *awstest.Fault { return awstest.LatencyFault(o.latency) },
 		})
@@ -99,6 +100,16 @@ func setUp(ctx context.Context, o *options, w io.Writer, withProxy bool) (_ *sta
 		s.closers = append(s.closers, func() { s.proxy.Close() })
 		endpoint = s.proxy.URL
 		fmt.Fprintf(w, "    recording proxy adding %s per call: %s\n", o.latency, s.proxy.URL)
+	case slices.ContainsFunc(templates, func(t template) bool { return t.publishes }):
+		// moto copies an AMI only within one account; the proxy adds the
+		// copy of an AMI another account shared, as EC2 makes it.
+		proxy, err := awstest.StartProxy(s.moto.Endpoint, awstest.ProxyOptions{})
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, func() { proxy.Close() })
+		endpoint = proxy.URL
+		fmt.Fprintf(w, "    in front of it the emulations of awstest's proxy (cross-account copies): %s\n", proxy.URL)
 	}
 
 	step(w, "starting an OpenSSH server on 127.0.0.1 as the build instance")
@@ -121,6 +132,12 @@ func setUp(ctx context.Context, o *options, w io.Writer, withProxy bool) (_ *sta
 	if needsBucket(templates) {
 		step(w, fmt.Sprintf("creating S3 bucket %s in %s for bundles (ACLs enabled: owner preferred)", o.bucket, o.region))
 		if err := createBucket(ctx, s.s3, o.bucket, o.region); err != nil {
+			return nil, err
+		}
+	}
+	if slices.ContainsFunc(templates, func(t template) bool { return t.publishes }) {
+		step(w, fmt.Sprintf("creating launch template %s in %s and in account %s", demoTemplate, strings.Join(s.regions, ", "), demoAccount))
+		if err := preparePublish(ctx, s.moto.Endpoint, s.regions); err != nil {
 			return nil, err
 		}
 	}
