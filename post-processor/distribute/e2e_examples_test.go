@@ -1,12 +1,17 @@
 package distribute
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/amiforge/packer-plugin-ami/builder/packertest"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
@@ -52,6 +57,18 @@ func TestE2EExamples(t *testing.T) {
 		if err := os.Chmod(out, 0o777); err != nil { // the SSH user may differ
 			t.Fatal(err)
 		}
+		// The launch template the example bumps, here and in the other
+		// account (teamAccount, which the example names too).
+		ctx := context.Background()
+		for _, c := range []*ec2.Client{e.clients[srcRegion], e.clients[euRegion], e.clients[apRegion], ec2.NewFromConfig(teamConfig(e.moto.Endpoint, euRegion))} {
+			_, err := c.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
+				LaunchTemplateName: aws.String("demo-web"),
+				LaunchTemplateData: &types.RequestLaunchTemplateData{ImageId: aws.String("ami-0123456789abcdef0")},
+			})
+			if err != nil && !strings.Contains(err.Error(), "AlreadyExists") {
+				t.Fatal(err)
+			}
+		}
 		e.proxy.Reset()
 		res := e.packer.RunT(t, packertest.RunOptions{Args: []string{"build", "-machine-readable",
 			"-var", "ssh_port=" + strconv.Itoa(sshd.Port),
@@ -76,7 +93,7 @@ func TestE2EExamples(t *testing.T) {
 			t.Error("the per-region table is missing from the output")
 		}
 		m := readManifest(t, filepath.Join(out, "distribute-manifest.json"))
-		if m.ArtifactID == "" || len(m.Regions) != 3 {
+		if m.ArtifactID == "" || len(m.Regions) != 4 || len(m.Parameters) != 4 || len(m.LaunchTemplates) != 4 {
 			t.Errorf("manifest = %+v", m)
 		}
 		l := e.leaks(t)

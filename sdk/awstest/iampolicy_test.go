@@ -185,9 +185,9 @@ func TestPolicyCheck(t *testing.T) {
 		{name: "unknown optional", calls: slices.Delete(slices.Clone(all), 3, 4), optional: map[string]string{
 			"ec2:DeleteKeyPair": "temporary key pair", "kms:*": "encrypted copies", "ec2:CreateKeyPair": "temporary key pair", "ec2:AllocateAddress": "x"},
 			want: []string{"optional action ec2:AllocateAddress is not in the policy", "optional action ec2:CreateKeyPair is not in the policy"}},
-		{name: "unmapped call", calls: append(slices.Clone(all[1:3]), Call{Service: "sts", Action: "AssumeRole"}), optional: map[string]string{
+		{name: "unmapped call", calls: append(slices.Clone(all[1:3]), Call{Service: "sts", Action: "GetSessionToken"}), optional: map[string]string{
 			"ec2:DeleteKeyPair": "temporary key pair", "kms:*": "encrypted copies", "s3:GetObject": "downloads", "s3:PutObject": "uploads"},
-			want: []string{"no IAM mapping for sts:AssumeRole"}},
+			want: []string{"no IAM mapping for sts:GetSessionToken"}},
 		{name: "no calls", want: []string{"no AWS call was recorded"}},
 	}
 	for _, tt := range tests {

@@ -24,6 +24,8 @@ import (
 const (
 	targetAccount = "222222222222"
 	targetRole    = "arn:aws:iam::222222222222:role/ami-publisher"
+	thirdAccount  = "333344445555"
+	thirdRole     = "arn:aws:iam::333344445555:role/ami-publisher"
 )
 
 // roleConfig returns a configuration whose credentials are those of role,
@@ -154,12 +156,26 @@ func TestMotoDistributeToAnotherAccount(t *testing.T) {
 	ctx := context.Background()
 	const name = "acct-ok"
 	w := newAccountWorld(t, e, name)
-	out, err := distribute.Distribute(ctx, e.clients(), w.input(name), fastWait, func(o *distribute.Options) {
+	in := w.input(name)
+	// A third account gets a copy in eu-west-1 only, and nothing else.
+	in.Accounts = append(in.Accounts, distribute.TargetAccount{AccountID: thirdAccount, RoleARN: thirdRole, Regions: []string{"eu-west-1"}})
+	out, err := distribute.Distribute(ctx, e.clients(), in, fastWait, func(o *distribute.Options) {
 		o.SSM = e.ssmClients()
 		o.Accounts = e.accounts(t)
 	})
 	if err != nil {
 		t.Fatalf("Distribute: %v", err)
+	}
+	third := out.AccountImageIDs(thirdAccount)
+	if len(third) != 1 || third["eu-west-1"] == "" {
+		t.Errorf("the third account's AMIs %v, want one in eu-west-1", third)
+	}
+	imgs := imagesOwned(t, ec2.NewFromConfig(roleConfig(e.moto.Endpoint, "eu-west-1", thirdRole)), name)
+	if len(imgs) != 1 || aws.ToString(imgs[0].ImageId) != third["eu-west-1"] {
+		t.Errorf("the third account owns %+v in eu-west-1, want %s", imgs, third["eu-west-1"])
+	}
+	if imgs := imagesOwned(t, ec2.NewFromConfig(roleConfig(e.moto.Endpoint, "us-east-1", thirdRole)), name); len(imgs) != 0 {
+		t.Errorf("the third account owns %+v in us-east-1, a region it was not given", imgs)
 	}
 	own := out.ImageIDs()
 	theirs := out.AccountImageIDs(targetAccount)
