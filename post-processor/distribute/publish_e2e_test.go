@@ -91,7 +91,9 @@ func (w *publishWorld) ssm(region string) *ssm.Client {
 
 // teamConfig has the credentials of the team account's role, straight
 // from moto (for setup and assertions).
-func (w *publishWorld) teamConfig(region string) aws.Config { return teamConfig(w.moto.Endpoint, region) }
+func (w *publishWorld) teamConfig(region string) aws.Config {
+	return teamConfig(w.moto.Endpoint, region)
+}
 
 // teamConfig has the credentials of the team account's role at endpoint.
 func teamConfig(endpoint, region string) aws.Config {
