@@ -44,6 +44,10 @@ import (
 //     with status pending and progress rising linearly from 0% to 100% at
 //     the end. Everything else in the answers is moto's.
 //
+// A describe call filtering by the state (DescribeInstances
+// instance-state-name, DescribeImages state) does not list a resource shown
+// in a state the filter leaves out.
+//
 // A describe call that names a resource by ID, or whose answer includes
 // it, is a poll of it ([Event].Polls); the first answer that shows the
 // final state at or after the modelled end sets [Event].Noticed.
@@ -55,7 +59,9 @@ import (
 // instance status checks are not modelled; only the latest transition of a
 // resource is modelled, and an answer in which moto shows another state
 // than the transition's final one (the resource was changed behind the
-// proxy's back) is passed on as it is.
+// proxy's back) is passed on as it is. A filter that asks only for the
+// transit state (instance-state-name pending) finds nothing, as moto
+// matches it against the final state.
 
 // TimeModel makes a [Proxy] answer as if EC2's instances and AMIs took
 // time to change state (see ProxyOptions.Model). Set its fields before the
@@ -376,10 +382,11 @@ type itemEdit func(item []byte, md *modelled, now time.Time) (out []byte, final 
 // describe rewrites the items of a describe answer, counts polls and
 // notices ends.
 func (m *TimeModel) describe(resp *http.Response, call *Call, delivered bool, set string, idParam *regexp.Regexp, edit itemEdit) (string, error) {
-	idTag := "instanceId"
+	idTag, stateFilter := "instanceId", "instance-state-name"
 	if set == "imagesSet" {
-		idTag = "imageId"
+		idTag, stateFilter = "imageId", "state"
 	}
+	states := filterValues(call.Params, stateFilter)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
@@ -402,8 +409,13 @@ func (m *TimeModel) describe(resp *http.Response, call *Call, delivered bool, se
 			if md == nil {
 				return item, nil
 			}
-			poll(md)
 			out, final := edit(item, md, now)
+			if out != nil && !final && states != nil && !states[md.transit] {
+				out = nil // moto matched the final state, which is not shown
+			}
+			if out != nil {
+				poll(md)
+			}
 			if !bytes.Equal(out, item) {
 				changed = true
 				shown = append(shown, md.ev.ID)
@@ -430,6 +442,28 @@ func (m *TimeModel) describe(resp *http.Response, call *Call, delivered bool, se
 		return "", nil
 	}
 	return "time model: " + strings.Join(shown, ", ") + " not yet done", nil
+}
+
+var filterParamRE = regexp.MustCompile(`^Filter\.(\d+)\.Name$`)
+
+// filterValues returns the values of the filters called name in params,
+// or nil when there is none.
+func filterValues(params url.Values, name string) map[string]bool {
+	var out map[string]bool
+	for k, v := range params {
+		m := filterParamRE.FindStringSubmatch(k)
+		if m == nil || len(v) == 0 || v[0] != name {
+			continue
+		}
+		if out == nil {
+			out = map[string]bool{}
+		}
+		_, values := indexed(params, regexp.MustCompile(`^Filter\.`+m[1]+`\.Value\.(\d+)$`))
+		for _, val := range values {
+			out[val] = true
+		}
+	}
+	return out
 }
 
 // instanceItem edits an item of DescribeInstances or DescribeInstanceStatus;

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
 // fakeClock is a clock a test advances by hand.
@@ -229,6 +230,72 @@ func TestTimeModelInstanceStatus(t *testing.T) {
 	}
 	if e := event(t, m, "instance-run", id); e.Polls != 3 || !e.Noticed.Equal(e.Done) {
 		t.Errorf("event %+v; want 3 polls, noticed at done", e)
+	}
+}
+
+// A describe call filtering by state does not list a resource the model
+// shows in another state, as EC2 would not.
+func TestTimeModelStateFilters(t *testing.T) {
+	clock := newFakeClock()
+	m := &TimeModel{Now: clock.Now, Durations: Durations{InstanceRun: fixed(time.Minute), ImageCreate: fixed(time.Minute)}}
+	p := NewProxy(t, sharedMoto.Endpoint, ProxyOptions{Model: m})
+	c, _ := Clients(p.URL, "me-central-1")
+	ctx := context.Background()
+	inst := runInstance(t, c)
+	out, err := c.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: aws.String(inst), Name: aws.String("time-model-filter")})
+	if err != nil {
+		t.Fatalf("CreateImage: %v", err)
+	}
+	img := aws.ToString(out.ImageId)
+	if got := imageState(t, c, img); got != "pending" {
+		t.Fatalf("new image %s, want pending", got)
+	}
+	instances := func(filter string, values ...string) int {
+		t.Helper()
+		out, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{
+			InstanceIds: []string{inst}, Filters: []ec2types.Filter{{Name: aws.String(filter), Values: values}},
+		})
+		if err != nil {
+			t.Fatalf("DescribeInstances %s=%v: %v", filter, values, err)
+		}
+		n := 0
+		for _, r := range out.Reservations {
+			n += len(r.Instances)
+		}
+		return n
+	}
+	images := func(values ...string) int {
+		t.Helper()
+		out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{
+			Owners: []string{"self"}, Filters: []ec2types.Filter{{Name: aws.String("state"), Values: values}, {Name: aws.String("name"), Values: []string{"time-model-filter"}}},
+		})
+		if err != nil {
+			t.Fatalf("DescribeImages state=%v: %v", values, err)
+		}
+		return len(out.Images)
+	}
+	for _, tc := range []struct {
+		name string
+		got  func() int
+		want int
+	}{
+		{"instance-state-name running", func() int { return instances("instance-state-name", "running") }, 0},
+		{"instance-state-name pending, running", func() int { return instances("instance-state-name", "pending", "running") }, 1},
+		{"image state available", func() int { return images("available") }, 0},
+		{"image state pending, available", func() int { return images("pending", "available") }, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.got(); got != tc.want {
+				t.Errorf("%d listed, want %d", got, tc.want)
+			}
+		})
+	}
+	clock.Advance(time.Minute)
+	if n := instances("instance-state-name", "running"); n != 1 {
+		t.Errorf("running instance: %d listed by instance-state-name running", n)
+	}
+	if n := images("available"); n != 1 {
+		t.Errorf("available image: %d listed by state available", n)
 	}
 }
 
