@@ -24,6 +24,14 @@
 //     an AMI another account shared with the caller, where moto looks only
 //     in the caller's account (crossaccount.go). Each file says what its
 //     emulation does and where it stops.
+//     With a [TimeModel] in ProxyOptions.Model, instances and AMIs take
+//     time to change state as on AWS, where moto makes every state final at
+//     once: describe answers show pending, stopping or shutting-down
+//     instances and pending AMIs (with their snapshots' progress) until a
+//     duration drawn for the transition, reproducibly for a seed and scaled
+//     to the wall clock, has passed, and [TimeModel.Events] report when
+//     each transition was done, when the client noticed and how often it
+//     asked (timemodel.go).
 //   - [SSHD]: an OpenSSH server on 127.0.0.1 with generated keys that logs
 //     every command it executes ([StartSSHD], [NewSSHD]), for provisioning
 //     tests.

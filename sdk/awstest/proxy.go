@@ -41,6 +41,10 @@ type ProxyOptions struct {
 	// DescribeImages for AMIs that another account shared with the caller
 	// (crossaccount.go).
 	RawCrossAccountCopy bool
+	// Model, when set, makes EC2 instances and AMIs take time to change
+	// state, as on AWS (timemodel.go). nil passes moto's final states on at
+	// once.
+	Model *TimeModel
 }
 
 // Proxy is a recording reverse proxy on 127.0.0.1 in front of a target
@@ -53,7 +57,9 @@ type ProxyOptions struct {
 // answer reaches the client (copyimage.go). It also emulates, unless
 // switched off in ProxyOptions, CreateLaunchTemplateVersion's ClientToken
 // and DeleteLaunchTemplateVersions (launchtemplate.go), and CopyImage and
-// DescribeImages of an AMI another account shared (crossaccount.go).
+// DescribeImages of an AMI another account shared (crossaccount.go). With
+// ProxyOptions.Model it makes instances and AMIs take time to change state
+// (timemodel.go).
 type Proxy struct {
 	// URL is the proxy's base URL, http://127.0.0.1:PORT.
 	URL string
@@ -75,6 +81,7 @@ type Proxy struct {
 	rawCrossAccount                 bool
 	accounts                        accounts
 	launchTemplates                 launchTemplates
+	model                           *TimeModel
 
 	mu       sync.Mutex
 	calls    []Call
@@ -103,6 +110,11 @@ func StartProxy(target string, opts ProxyOptions) (*Proxy, error) {
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, fmt.Errorf("start proxy: bad target URL %q", target)
 	}
+	if opts.Model != nil {
+		if err := opts.Model.start(); err != nil {
+			return nil, fmt.Errorf("start proxy: %w", err)
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("start proxy: %w", err)
@@ -118,6 +130,7 @@ func StartProxy(target string, opts ProxyOptions) (*Proxy, error) {
 		rawCreateLaunchTemplateVersion:  opts.RawCreateLaunchTemplateVersion,
 		rawDeleteLaunchTemplateVersions: opts.RawDeleteLaunchTemplateVersions,
 		rawCrossAccount:                 opts.RawCrossAccountCopy,
+		model:                           opts.Model,
 	}
 	p.idle = sync.NewCond(&p.mu)
 	if opts.Fault != nil {
@@ -407,6 +420,13 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		d, err := p.finishCopyImage(resp, st.copy)
 		if err != nil {
 			return fmt.Errorf("awstest proxy: CopyImage emulation: %w", err)
+		}
+		did = joinDid(did, d)
+	}
+	if p.model != nil {
+		d, err := p.model.observe(p, resp, &st.call, !st.discard)
+		if err != nil {
+			return fmt.Errorf("awstest proxy: %s time model: %w", st.call.Action, err)
 		}
 		did = joinDid(did, d)
 	}
