@@ -13,6 +13,6 @@ func (c *PollingConfig) ImageWait() image.WaitOptions {
 
 // InstanceWait returns the wait options for instances.
 func (c *PollingConfig) InstanceWait() instance.WaitOptions {
-	lo, hi, max := c.Durations()
+	lo, hi, max := c.durations(instance.DefaultPollDelay)
 	return instance.WaitOptions{MinDelay: lo, MaxDelay: hi, MaxWait: max}
 }
