@@ -22,9 +22,12 @@ import (
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
-// DefaultConcurrency is the number of regions Copy works on at once when
-// CopyInput.Concurrency is 0.
-const DefaultConcurrency = 4
+// DefaultConcurrency, the zero value of CopyInput.Concurrency and
+// RetainInput.Concurrency, works on every region at once: a copy is mostly
+// waiting for EC2, and no region's copy should wait in line behind
+// another's. Each copy costs one DescribeImages call every 10 seconds
+// while it is pending (WaitOptions' default).
+const DefaultConcurrency = 0
 
 // CopyTokenTag is the tag key Copy puts on every copy when CopyImage makes
 // it (CopyImage TagSpecifications), with the call's ClientToken as value.
@@ -105,8 +108,8 @@ type CopyInput struct {
 	// (so that a failure can still remove the copies).
 	Protection Protection
 
-	// Concurrency is the number of regions worked on at once.
-	// 0 = DefaultConcurrency.
+	// Concurrency caps the number of regions worked on at once.
+	// 0 (DefaultConcurrency) = every target region at once.
 	Concurrency int
 	// KeepOnFailure keeps the copies already made when a region fails. By
 	// default they are deregistered, with their snapshots, in every region.
@@ -464,7 +467,7 @@ func prepare(ctx context.Context, clients ClientFunc, in *CopyInput, o Options, 
 	// the error lists every region with a problem at once.
 	var mu sync.Mutex
 	var g errgroup.Group
-	g.SetLimit(concurrency(in.Concurrency))
+	g.SetLimit(concurrency(in.Concurrency, len(p.targets)))
 	for _, t := range p.targets {
 		if !enabled[t.region] {
 			mu.Lock()
@@ -514,9 +517,11 @@ func imagesNamed(ctx context.Context, api DescribeImagesAPI, name string) ([]typ
 	return out, nil
 }
 
-func concurrency(n int) int {
+// concurrency is the limit for working on regions regions: n, or all of
+// them when n is 0 (DefaultConcurrency).
+func concurrency(n, regions int) int {
 	if n <= 0 {
-		return DefaultConcurrency
+		return max(regions, 1)
 	}
 	return n
 }
@@ -527,8 +532,8 @@ func concurrency(n int) int {
 // every region succeeded.
 //
 // Unless in.SkipPreflight or in.Preflighted, Copy first runs the checks of
-// Preflight and changes nothing if they fail. Then it works on up to in.Concurrency
-// regions at once. Each CopyImage carries ClientToken(in.RunID, ...), so a
+// Preflight and changes nothing if they fail. Then it works on every target region at once
+// (at most in.Concurrency when set). Each CopyImage carries ClientToken(in.RunID, ...), so a
 // retried call (by the SDK's retryer, or by running Copy again with the
 // same RunID) never makes a second copy, while a new run (a new RunID) is
 // never answered with an earlier run's copy. Waiting polls DescribeImages with doubling delays
@@ -636,7 +641,7 @@ func (c *copier) run(ctx context.Context) (*CopyOutput, error) {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(concurrency(in.Concurrency))
+	g.SetLimit(concurrency(in.Concurrency, len(p.targets)))
 	for i := range p.targets {
 		g.Go(func() error { return c.copyOne(gctx, i, &c.results[off+i]) })
 	}
@@ -831,7 +836,7 @@ func (c *copier) cleanup(ctx context.Context, off int) error {
 		r.Err = errors.Join(r.Err, err)
 	}
 	g := new(errgroup.Group) // every region is cleaned up; errors are collected
-	g.SetLimit(concurrency(c.in.Concurrency))
+	g.SetLimit(concurrency(c.in.Concurrency, len(c.p.targets)))
 	for i, t := range c.p.targets {
 		r := &c.results[off+i]
 		if r.ImageID == "" && c.outcomes[i] != unknown {
