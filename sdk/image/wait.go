@@ -36,6 +36,10 @@ type WaitOptions struct {
 	// also implements DescribeSnapshotsAPI (*ec2.Client does). nil = no
 	// reports and no DescribeSnapshots calls.
 	Progress func(Progress)
+	// ProgressInterval, when positive, reports (and describes snapshots)
+	// only at checks at least this long after the last report, or after
+	// the start of the wait for the first. 0 = every check.
+	ProgressInterval time.Duration
 }
 
 // Progress is what Wait reports of an image that is still pending.
@@ -163,16 +167,22 @@ func Wait(ctx context.Context, api DescribeImagesAPI, imageID, region string, w 
 	start := time.Now()
 	retryable := availableRetryable
 	if w.Progress != nil {
+		last := start
 		retryable = func(ctx context.Context, in *ec2.DescribeImagesInput, out *ec2.DescribeImagesOutput, err error) (bool, error) {
 			again, rerr := availableRetryable(ctx, in, out, err)
 			if !again || rerr != nil || err != nil {
 				return again, rerr
 			}
+			now := time.Now()
+			if w.ProgressInterval > 0 && now.Sub(last) < w.ProgressInterval {
+				return again, rerr
+			}
 			for _, img := range out.Images {
 				if aws.ToString(img.ImageId) == imageID {
+					last = now
 					w.Progress(Progress{
 						ImageID: imageID, Region: region, State: string(img.State),
-						Elapsed: time.Since(start), SnapshotPercent: snapshotPercent(ctx, api, img),
+						Elapsed: now.Sub(start), SnapshotPercent: snapshotPercent(ctx, api, img),
 					})
 				}
 			}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -179,4 +181,42 @@ func TestWaitWithoutProgressNoSnapshots(t *testing.T) {
 	if want := []string{"DescribeImages ami-1", "DescribeImages ami-1"}; !slices.Equal(f.Calls(), want) {
 		t.Errorf("calls = %q, want %q", f.Calls(), want)
 	}
+}
+
+// TestWaitProgressInterval runs Wait on the synctest clock with the default
+// schedule: the image is pending at the checks at 0s, 10s, ... 130s and
+// available at 140s. With ProgressInterval 1m only the checks at 60s and
+// 120s are reported, and only they describe the snapshots.
+func TestWaitProgressInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var answers []func() (*ec2.DescribeImagesOutput, error)
+		for range 14 {
+			answers = append(answers, images(img("ami-1", "pending", "", "snap-1")))
+		}
+		answers = append(answers, images(img("ami-1", "available", "", "snap-1")))
+		f := &fakeEC2{describeImages: sequence(answers...)}
+		api := &snapshotFake{fakeEC2: f, describeSnapshots: func(*ec2.DescribeSnapshotsInput) (*ec2.DescribeSnapshotsOutput, error) {
+			return &ec2.DescribeSnapshotsOutput{Snapshots: []types.Snapshot{snap("snap-1", "30%")}}, nil
+		}}
+		var got []time.Duration
+		w := WaitOptions{ProgressInterval: time.Minute, Progress: func(p Progress) { got = append(got, p.Elapsed) }}
+		if _, err := Wait(context.Background(), api, "ami-1", "eu-west-1", w); err != nil {
+			t.Fatal(err)
+		}
+		if want := []time.Duration{time.Minute, 2 * time.Minute}; !slices.Equal(got, want) {
+			t.Errorf("reports at %v, want %v", got, want)
+		}
+		var describes, snapshots int
+		for _, c := range f.Calls() {
+			switch {
+			case strings.HasPrefix(c, "DescribeImages"):
+				describes++
+			case strings.HasPrefix(c, "DescribeSnapshots"):
+				snapshots++
+			}
+		}
+		if describes != 15 || snapshots != 2 {
+			t.Errorf("%d DescribeImages and %d DescribeSnapshots calls, want 15 and 2", describes, snapshots)
+		}
+	})
 }
