@@ -536,8 +536,9 @@ func concurrency(n, regions int) int {
 // (at most in.Concurrency when set). Each CopyImage carries ClientToken(in.RunID, ...), so a
 // retried call (by the SDK's retryer, or by running Copy again with the
 // same RunID) never makes a second copy, while a new run (a new RunID) is
-// never answered with an earlier run's copy. Waiting polls DescribeImages with doubling delays
-// (Options.Wait) and fails with *ImageStateError.
+// never answered with an earlier run's copy. Waiting polls DescribeImages every 10 seconds
+// (Options.Wait), logs each pending copy's progress once a minute (with
+// Options.Logf) and fails with *ImageStateError.
 //
 // Every copy is tagged when CopyImage makes it with CopyTokenTag (the
 // call's ClientToken).
@@ -695,6 +696,7 @@ func (c *copier) copyOne(ctx context.Context, i int, r *Result) error {
 	api := c.clients(t.region)
 	c.o.logf("copying %s from %s to %s as %q", c.in.SourceImageID, c.in.SourceRegion, t.region, t.name)
 	c.outcomes[i] = unknown
+	start := time.Now()
 	out, err := api.CopyImage(ctx, c.copyInput(t))
 	if err != nil {
 		if isRefusal(err) {
@@ -714,12 +716,13 @@ func (c *copier) copyOne(ctx context.Context, i int, r *Result) error {
 			return err
 		})
 	}
-	img, err := image.Wait(ctx, api, id, t.region, c.o.Wait)
+	img, err := image.Wait(ctx, api, id, t.region, c.waitOptions(start))
 	if err != nil {
 		r.Err = err
 		return err
 	}
-	c.o.logf("copy %s in %s is available", id, t.region)
+	r.Duration = time.Since(start)
+	c.o.logf("copy %s in %s is available after %s", id, t.region, took(r.Duration))
 	r.SnapshotIDs = snapshotIDs(img)
 	enc := t.enc
 	if e := EncryptionOf(img); e.Encrypted {
@@ -734,6 +737,43 @@ func (c *copier) copyOne(ctx context.Context, i int, r *Result) error {
 	}
 	r.Status = StatusAvailable
 	return nil
+}
+
+// progressInterval is the shortest time between two progress lines of one
+// region's copy.
+const progressInterval = time.Minute
+
+// waitOptions are Options.Wait with, when Options.Logf is set, a progress
+// line per region at most once a minute ("eu-west-1: ami-… copying,
+// snapshots 45 %, 3m10s", the time since CopyImage was sent at start). The
+// caller's own Progress, if any, is still called as it asked; without one
+// the wait reports (and describes snapshots) only once a minute.
+func (c *copier) waitOptions(start time.Time) WaitOptions {
+	w := c.o.Wait
+	if c.o.Logf == nil {
+		return w
+	}
+	caller := w.Progress
+	if caller == nil {
+		w.ProgressInterval = progressInterval
+	}
+	last := start // of the last line logged
+	w.Progress = func(p image.Progress) {
+		if caller != nil {
+			caller(p)
+		}
+		now := time.Now()
+		if now.Sub(last) < progressInterval {
+			return
+		}
+		last = now
+		pct := "unknown"
+		if p.SnapshotPercent >= 0 {
+			pct = fmt.Sprintf("%d %%", p.SnapshotPercent)
+		}
+		c.o.logf("%s: %s copying, snapshots %s, %s", p.Region, p.ImageID, pct, now.Sub(start).Round(time.Second))
+	}
+	return w
 }
 
 // copyInput is the CopyImage request for t. A replay after an unknown
