@@ -100,3 +100,36 @@ func TestPollingWaits(t *testing.T) {
 		t.Errorf("after the variable changed, MinDelay = %v, want %v", w.MinDelay, instance.DefaultPollDelay/2)
 	}
 }
+
+// TestImageProgress: the wait options a builder uses for its own AMI
+// report a pending image once a minute through the UI, keeping the
+// schedule and limits it was given.
+func TestImageProgress(t *testing.T) {
+	tests := []struct {
+		name string
+		p    image.Progress
+		want string
+	}{
+		{name: "percent", p: image.Progress{ImageID: "ami-1", Region: "eu-west-1", State: "pending", Elapsed: 190400 * time.Millisecond, SnapshotPercent: 45},
+			want: "eu-west-1: ami-1 pending, snapshots 45 %, 3m10s"},
+		{name: "unknown", p: image.Progress{ImageID: "ami-2", Region: "us-east-1", State: "pending", Elapsed: time.Minute, SnapshotPercent: -1},
+			want: "us-east-1: ami-2 pending, snapshots unknown, 1m0s"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			base := image.WaitOptions{MinDelay: time.Second, MaxDelay: 2 * time.Second, MaxWait: time.Hour}
+			w := ImageProgress(base, func(s string) { got = append(got, s) })
+			if w.MinDelay != base.MinDelay || w.MaxDelay != base.MaxDelay || w.MaxWait != base.MaxWait {
+				t.Errorf("schedule changed: %+v", w)
+			}
+			if w.ProgressInterval != time.Minute || w.Progress == nil {
+				t.Fatalf("progress every %v (callback set: %v), want every minute", w.ProgressInterval, w.Progress != nil)
+			}
+			w.Progress(tc.p)
+			if len(got) != 1 || got[0] != tc.want {
+				t.Errorf("lines = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
