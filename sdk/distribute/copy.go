@@ -517,8 +517,8 @@ func imagesNamed(ctx context.Context, api DescribeImagesAPI, name string) ([]typ
 	return out, nil
 }
 
-// concurrency is the limit for working on regions regions: n, or all of
-// them when n is 0 (DefaultConcurrency).
+// concurrency is how many of a number of regions are worked on at once:
+// n, or every one of them when n is 0 (DefaultConcurrency).
 func concurrency(n, regions int) int {
 	if n <= 0 {
 		return max(regions, 1)
