@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
@@ -56,7 +57,7 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 		Description:         desc,
 		BlockDeviceMappings: s.Config.AMIMappings.Mappings(),
 		KeepSnapshotIDs:     s.KeepSnapshotIDs,
-		Wait:                s.Wait,
+		Wait:                s.waitOptions(ui),
 		Region:              s.Region,
 	}, func(o *image.Options) { o.Ledger = &s.created })
 	if err != nil {
@@ -67,6 +68,12 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 	amibuild.StateAMIs.Put(state, map[string]string{s.Region: out.ImageID})
 	ui.Sayf("AMI %s is available in %s", out.ImageID, s.Region)
 	return multistep.ActionContinue
+}
+
+// waitOptions are s.Wait with a progress line to ui once a minute while the
+// AMI is pending.
+func (s *stepCreateImage) waitOptions(ui packersdk.Ui) image.WaitOptions {
+	return amibuild.ImageProgress(s.Wait, ui.Say)
 }
 
 // Cleanup deregisters the AMI and deletes its snapshots when the run was

@@ -111,8 +111,9 @@ type Config struct {
 	// copies.
 	DeregistrationProtection DeregistrationProtectionConfig `mapstructure:"deregistration_protection" required:"false"`
 
-	// The number of regions copied to at the same time, 1 to 16. Zero uses
-	// 4.
+	// The largest number of regions copied to at the same time, 1 to 16.
+	// Zero, the default, copies to every region at once, so that no copy
+	// waits for another region's to finish.
 	CopyConcurrency int `mapstructure:"copy_concurrency" required:"false"`
 
 	// Keep this many of the newest AMIs selected by `retention` in each

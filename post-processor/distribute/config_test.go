@@ -222,7 +222,7 @@ func TestConfigureInvalid(t *testing.T) {
 		{"deprecate_after negative", map[string]any{"deprecate_after": "-5h"}, []string{"deprecate_after", "not positive"}},
 		{"deprecate both", map[string]any{"deprecate_after": "5h", "deprecate_at": "2099-01-01T00:00:00Z"}, []string{"deprecate_at, deprecate_after", "not both"}},
 		{"cooldown without enabled", map[string]any{"deregistration_protection": map[string]any{"with_cooldown": true}}, []string{"deregistration_protection.with_cooldown"}},
-		{"concurrency negative", map[string]any{"copy_concurrency": -1}, []string{"copy_concurrency", "1 to 16"}},
+		{"concurrency negative", map[string]any{"copy_concurrency": -1}, []string{"copy_concurrency", "1 to 16", "0 for every region at once"}},
 		{"concurrency too high", map[string]any{"copy_concurrency": 17}, []string{"copy_concurrency", "17"}},
 		{"keep_releases negative", map[string]any{"keep_releases": -2, "retention": map[string]any{"name_pattern": "web-*"}}, []string{"keep_releases", "negative"}},
 		{"keep_days negative", map[string]any{"keep_days": -1, "retention": map[string]any{"name_pattern": "web-*"}}, []string{"keep_days", "negative"}},

@@ -162,7 +162,7 @@ func (c *Config) validate(now time.Time) []error {
 
 	// Concurrency.
 	if c.CopyConcurrency < 0 || c.CopyConcurrency > MaxCopyConcurrency {
-		addf("copy_concurrency: %d is out of range; valid is 1 to %d, or 0 for the default of %d", c.CopyConcurrency, MaxCopyConcurrency, distribute.DefaultConcurrency)
+		addf("copy_concurrency: %d is out of range; valid is 1 to %d, or 0 for every region at once (the default)", c.CopyConcurrency, MaxCopyConcurrency)
 	}
 
 	// Retention.

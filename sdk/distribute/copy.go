@@ -22,9 +22,12 @@ import (
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
-// DefaultConcurrency is the number of regions Copy works on at once when
-// CopyInput.Concurrency is 0.
-const DefaultConcurrency = 4
+// DefaultConcurrency, the zero value of CopyInput.Concurrency and
+// RetainInput.Concurrency, works on every region at once: a copy is mostly
+// waiting for EC2, and no region's copy should wait in line behind
+// another's. Each copy costs one DescribeImages call every 10 seconds
+// while it is pending (WaitOptions' default).
+const DefaultConcurrency = 0
 
 // CopyTokenTag is the tag key Copy puts on every copy when CopyImage makes
 // it (CopyImage TagSpecifications), with the call's ClientToken as value.
@@ -105,8 +108,8 @@ type CopyInput struct {
 	// (so that a failure can still remove the copies).
 	Protection Protection
 
-	// Concurrency is the number of regions worked on at once.
-	// 0 = DefaultConcurrency.
+	// Concurrency caps the number of regions worked on at once.
+	// 0 (DefaultConcurrency) = every target region at once.
 	Concurrency int
 	// KeepOnFailure keeps the copies already made when a region fails. By
 	// default they are deregistered, with their snapshots, in every region.
@@ -464,7 +467,7 @@ func prepare(ctx context.Context, clients ClientFunc, in *CopyInput, o Options, 
 	// the error lists every region with a problem at once.
 	var mu sync.Mutex
 	var g errgroup.Group
-	g.SetLimit(concurrency(in.Concurrency))
+	g.SetLimit(concurrency(in.Concurrency, len(p.targets)))
 	for _, t := range p.targets {
 		if !enabled[t.region] {
 			mu.Lock()
@@ -514,9 +517,11 @@ func imagesNamed(ctx context.Context, api DescribeImagesAPI, name string) ([]typ
 	return out, nil
 }
 
-func concurrency(n int) int {
+// concurrency is how many of a number of regions are worked on at once:
+// n, or every one of them when n is 0 (DefaultConcurrency).
+func concurrency(n, regions int) int {
 	if n <= 0 {
-		return DefaultConcurrency
+		return max(regions, 1)
 	}
 	return n
 }
@@ -527,12 +532,13 @@ func concurrency(n int) int {
 // every region succeeded.
 //
 // Unless in.SkipPreflight or in.Preflighted, Copy first runs the checks of
-// Preflight and changes nothing if they fail. Then it works on up to in.Concurrency
-// regions at once. Each CopyImage carries ClientToken(in.RunID, ...), so a
+// Preflight and changes nothing if they fail. Then it works on every target region at once
+// (at most in.Concurrency when set). Each CopyImage carries ClientToken(in.RunID, ...), so a
 // retried call (by the SDK's retryer, or by running Copy again with the
 // same RunID) never makes a second copy, while a new run (a new RunID) is
-// never answered with an earlier run's copy. Waiting polls DescribeImages with doubling delays
-// (Options.Wait) and fails with *ImageStateError.
+// never answered with an earlier run's copy. Waiting polls DescribeImages every 10 seconds
+// (Options.Wait), logs each pending copy's progress once a minute (with
+// Options.Logf) and fails with *ImageStateError.
 //
 // Every copy is tagged when CopyImage makes it with CopyTokenTag (the
 // call's ClientToken).
@@ -636,7 +642,7 @@ func (c *copier) run(ctx context.Context) (*CopyOutput, error) {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(concurrency(in.Concurrency))
+	g.SetLimit(concurrency(in.Concurrency, len(p.targets)))
 	for i := range p.targets {
 		g.Go(func() error { return c.copyOne(gctx, i, &c.results[off+i]) })
 	}
@@ -690,6 +696,7 @@ func (c *copier) copyOne(ctx context.Context, i int, r *Result) error {
 	api := c.clients(t.region)
 	c.o.logf("copying %s from %s to %s as %q", c.in.SourceImageID, c.in.SourceRegion, t.region, t.name)
 	c.outcomes[i] = unknown
+	start := time.Now()
 	out, err := api.CopyImage(ctx, c.copyInput(t))
 	if err != nil {
 		if isRefusal(err) {
@@ -709,12 +716,13 @@ func (c *copier) copyOne(ctx context.Context, i int, r *Result) error {
 			return err
 		})
 	}
-	img, err := image.Wait(ctx, api, id, t.region, c.o.Wait)
+	img, err := image.Wait(ctx, api, id, t.region, c.waitOptions(start))
 	if err != nil {
 		r.Err = err
 		return err
 	}
-	c.o.logf("copy %s in %s is available", id, t.region)
+	r.Duration = time.Since(start)
+	c.o.logf("copy %s in %s is available after %s", id, t.region, took(r.Duration))
 	r.SnapshotIDs = snapshotIDs(img)
 	enc := t.enc
 	if e := EncryptionOf(img); e.Encrypted {
@@ -729,6 +737,43 @@ func (c *copier) copyOne(ctx context.Context, i int, r *Result) error {
 	}
 	r.Status = StatusAvailable
 	return nil
+}
+
+// progressInterval is the shortest time between two progress lines of one
+// region's copy.
+const progressInterval = time.Minute
+
+// waitOptions are Options.Wait with, when Options.Logf is set, a progress
+// line per region at most once a minute ("eu-west-1: ami-… copying,
+// snapshots 45 %, 3m10s", the time since CopyImage was sent at start). The
+// caller's own Progress, if any, is still called as it asked; without one
+// the wait reports (and describes snapshots) only once a minute.
+func (c *copier) waitOptions(start time.Time) WaitOptions {
+	w := c.o.Wait
+	if c.o.Logf == nil {
+		return w
+	}
+	caller := w.Progress
+	if caller == nil {
+		w.ProgressInterval = progressInterval
+	}
+	last := start // of the last line logged
+	w.Progress = func(p image.Progress) {
+		if caller != nil {
+			caller(p)
+		}
+		now := time.Now()
+		if now.Sub(last) < progressInterval {
+			return
+		}
+		last = now
+		pct := "unknown"
+		if p.SnapshotPercent >= 0 {
+			pct = fmt.Sprintf("%d %%", p.SnapshotPercent)
+		}
+		c.o.logf("%s: %s copying, snapshots %s, %s", p.Region, p.ImageID, pct, now.Sub(start).Round(time.Second))
+	}
+	return w
 }
 
 // copyInput is the CopyImage request for t. A replay after an unknown
@@ -831,7 +876,7 @@ func (c *copier) cleanup(ctx context.Context, off int) error {
 		r.Err = errors.Join(r.Err, err)
 	}
 	g := new(errgroup.Group) // every region is cleaned up; errors are collected
-	g.SetLimit(concurrency(c.in.Concurrency))
+	g.SetLimit(concurrency(c.in.Concurrency, len(c.p.targets)))
 	for i, t := range c.p.targets {
 		r := &c.results[off+i]
 		if r.ImageID == "" && c.outcomes[i] != unknown {

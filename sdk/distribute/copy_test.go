@@ -258,7 +258,7 @@ func TestCopyBoundsConcurrency(t *testing.T) {
 		{"one", 1}, {"two", 2}, {"three", 3}, {"default", 0}, {"more than regions", 10},
 	}
 	for _, tc := range tests {
-		want := min(concurrency(tc.limit), len(regions))
+		want := min(concurrency(tc.limit, len(regions)), len(regions))
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				c := newCopyCloud(t, regions...)
@@ -946,6 +946,61 @@ func TestCopyAfterPreflight(t *testing.T) {
 		bad.SourceImageID = otherID
 		if _, err := Copy(context.Background(), c.clients(), &bad, testOptions); err == nil || !strings.Contains(err.Error(), "Source: describes") {
 			t.Errorf("Copy() error = %v, want one about Source", err)
+		}
+	})
+}
+
+// sixteenRegions are 16 target regions, none of them the source region.
+var sixteenRegions = []string{
+	"us-east-2", "us-west-1", "us-west-2", "ca-central-1", "sa-east-1", "eu-west-1", "eu-west-2", "eu-west-3",
+	"eu-central-1", "eu-north-1", "eu-south-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2",
+}
+
+// TestCopyStartsEveryRegionAtOnce: with the default concurrency every
+// target region's CopyImage is sent before any of them is answered, so no
+// copy waits in line behind another region's. CopyImage is a barrier that
+// answers nobody before all 16 arrived; synctest.Wait returns when every
+// goroutine of the run is blocked, so the arrivals counted then are all the
+// copies Copy starts without waiting for one to finish.
+func TestCopyStartsEveryRegionAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCopyCloud(t, sixteenRegions...)
+		var arrived atomic.Int32
+		all := make(chan struct{})
+		c.CopyImageFn = func(ctx context.Context, region string, in *ec2.CopyImageInput) (*ec2.CopyImageOutput, error) {
+			if arrived.Add(1) == int32(len(sixteenRegions)) {
+				close(all)
+			}
+			select {
+			case <-all:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			return c.defCopyImage(region, in)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var out *CopyOutput
+		var copyErr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			out, copyErr = Copy(ctx, c.clients(), &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets(sixteenRegions...)}, testOptions)
+		}()
+		synctest.Wait()
+		if n := arrived.Load(); n != int32(len(sixteenRegions)) {
+			t.Errorf("%d of %d CopyImage calls sent before any was answered", n, len(sixteenRegions))
+			cancel()
+		}
+		<-done
+		if t.Failed() {
+			return
+		}
+		if copyErr != nil {
+			t.Fatal(copyErr)
+		}
+		if got := len(out.Results.ImageIDs()); got != len(sixteenRegions) {
+			t.Errorf("%d copies available, want %d", got, len(sixteenRegions))
 		}
 	})
 }

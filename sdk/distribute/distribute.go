@@ -207,8 +207,9 @@ func inputHas(ins []InputImage, region, id string) bool {
 //     ShareInputs, for every input AMI (regions enabled, names free in
 //     every target region, sharing allowed for each AMI's encryption).
 //     Nothing changes unless every check passes; a dry run stops here.
-//  2. Copies: at most Copy.Concurrency regions at once, each copy shared,
-//     tagged and deprecated as soon as it is available (Copy).
+//  2. Copies: every region at once (at most Copy.Concurrency when set),
+//     each copy shared, tagged and deprecated as soon as it is available
+//     (Copy).
 //  3. With ShareInputs, every input AMI is shared, tagged and deprecated,
 //     the source first.
 //  4. With Protection.Enabled, deregistration protection is turned on for
@@ -323,7 +324,7 @@ func (d *distribution) run(ctx context.Context) (*DistributeOutput, error) {
 			regions[i] = t.Region
 		}
 		o.logf("copying %s from %s to %s (at most %d at a time)", in.Copy.SourceImageID, in.Copy.SourceRegion,
-			strings.Join(regions, ", "), concurrency(d.copyIn.Concurrency))
+			strings.Join(regions, ", "), concurrency(d.copyIn.Concurrency, len(regions)))
 		cout, err := Copy(ctx, d.clients, &d.copyIn, d.setInner)
 		if cout != nil {
 			copyResults = cout.Results

@@ -29,9 +29,9 @@
 //     replaced, and undoes everything on failure or cancellation;
 //     PreflightPublish checks that it can succeed without changing
 //     anything.
-//   - Copy copies an AMI to many regions, at most CopyInput.Concurrency at
-//     once, and shares, tags and deprecates each copy as soon as it is
-//     available. CopyImage carries a ClientToken made from the run's ID
+//   - Copy copies an AMI to many regions, all at once unless
+//     CopyInput.Concurrency caps them, and shares, tags and deprecates each
+//     copy as soon as it is available. CopyImage carries a ClientToken made from the run's ID
 //     (CopyInput.RunID) and the copy, so retries within a run never make a
 //     second copy and a new run never gets an earlier run's copy back. When a region fails, the others are
 //     cancelled and every copy already made is removed with its snapshots

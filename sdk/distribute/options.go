@@ -21,8 +21,8 @@ type Options struct {
 	// Logf receives progress messages. nil = silent.
 	Logf func(format string, args ...any)
 	// Wait bounds waiting for a copy to become available (image.Wait):
-	// zero fields = 2s first poll delay, 30s longest delay, 60m longest
-	// wait.
+	// zero fields = a check at once, then every 10s, for at most 60m. With
+	// Logf set, Copy logs each pending copy's progress once a minute.
 	Wait WaitOptions
 	// ConsistencyTimeout bounds retrying calls that fail with a *.NotFound
 	// error right after a resource was made (eventual consistency).

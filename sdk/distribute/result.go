@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -51,6 +52,10 @@ type Result struct {
 	Source bool `json:"source,omitempty"`
 	// Status is the outcome.
 	Status Status `json:"status"`
+	// Duration is the time from CopyImage to the copy being available; 0
+	// for the source and for copies that never became available.
+	// Serialized as "copy_seconds", a number of seconds.
+	Duration time.Duration `json:"-"`
 	// SnapshotIDs are the AMI's EBS snapshots.
 	SnapshotIDs []string `json:"snapshot_ids,omitempty"`
 	// Encrypted reports whether the AMI's snapshots are encrypted.
@@ -72,7 +77,8 @@ type Result struct {
 	Err error `json:"-"`
 }
 
-// MarshalJSON adds Err as the string field "error".
+// MarshalJSON adds Err as the string field "error" and Duration as the
+// number "copy_seconds" (to the millisecond).
 func (r Result) MarshalJSON() ([]byte, error) {
 	type plain Result
 	var msg string
@@ -81,8 +87,9 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(struct {
 		plain
-		Error string `json:"error,omitempty"`
-	}{plain(r), msg})
+		CopySeconds float64 `json:"copy_seconds,omitempty"`
+		Error       string  `json:"error,omitempty"`
+	}{plain(r), r.Duration.Round(time.Millisecond).Seconds(), msg})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes; "error" becomes an error
@@ -91,12 +98,14 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 	type plain Result
 	var v struct {
 		plain
-		Error string `json:"error,omitempty"`
+		CopySeconds float64 `json:"copy_seconds,omitempty"`
+		Error       string  `json:"error,omitempty"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
 	*r = Result(v.plain)
+	r.Duration = time.Duration(math.Round(v.CopySeconds * float64(time.Second)))
 	if v.Error != "" {
 		r.Err = errors.New(v.Error)
 	}
@@ -142,14 +151,15 @@ func (rs Results) ArtifactID() string {
 }
 
 // WriteTable prints one line per region with aligned columns; an ACCOUNT
-// column comes first when a result is in a target account.
+// column comes first when a result is in a target account. TOOK is the
+// time from CopyImage to the copy being available.
 func (rs Results) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	accounts := slices.ContainsFunc(rs, func(r Result) bool { return r.Account != "" })
 	if accounts {
 		fmt.Fprint(tw, "ACCOUNT\t")
 	}
-	fmt.Fprintln(tw, "REGION\tIMAGE\tSTATUS\tSNAPSHOTS\tENCRYPTION\tSHARED WITH\tDEPRECATE AT\tNOTE")
+	fmt.Fprintln(tw, "REGION\tIMAGE\tSTATUS\tTOOK\tSNAPSHOTS\tENCRYPTION\tSHARED WITH\tDEPRECATE AT\tNOTE")
 	for _, r := range rs {
 		if accounts {
 			fmt.Fprintf(tw, "%s\t", cmp.Or(r.Account, "this"))
@@ -172,8 +182,8 @@ func (rs Results) WriteTable(w io.Writer) error {
 		if r.Source && note == "" {
 			note = "source"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			r.Region, dash(r.ImageID), r.Status, dash(strings.Join(r.SnapshotIDs, ",")),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			r.Region, dash(r.ImageID), r.Status, took(r.Duration), dash(strings.Join(r.SnapshotIDs, ",")),
 			enc, dash(r.SharedWith.summary()), dep, dash(note))
 	}
 	return tw.Flush()
@@ -231,6 +241,18 @@ func (p Permissions) summary() string {
 	add("snapshot-accounts", p.SnapshotAccounts)
 	add("snapshot-groups", p.SnapshotGroups)
 	return strings.Join(parts, " ")
+}
+
+// took formats a copy's duration for the table: whole seconds, or
+// milliseconds below a second; "-" when there is none.
+func took(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "-"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 func dash(s string) string {

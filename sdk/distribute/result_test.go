@@ -11,18 +11,18 @@ func TestResultsTableAndErr(t *testing.T) {
 	at := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
 	rs := Results{
 		{Region: "us-east-1", ImageID: "ami-1", Source: true, Status: StatusAvailable, SnapshotIDs: []string{"snap-1"}},
-		{Region: "eu-west-1", ImageID: "ami-2", Status: StatusAvailable, SnapshotIDs: []string{"snap-2"}, Encrypted: true, KMSKeyID: "alias/team",
+		{Region: "eu-west-1", ImageID: "ami-2", Status: StatusAvailable, Duration: 3*time.Minute + 10400*time.Millisecond, SnapshotIDs: []string{"snap-2"}, Encrypted: true, KMSKeyID: "alias/team",
 			SharedWith: Permissions{Accounts: []string{account2}, OrgARNs: []string{orgARN}}, DeprecateAt: &at},
-		{Region: "ap-south-1", ImageID: "ami-3", Status: StatusRemoved, Encrypted: true, Err: errors.New("boom\nsecond line")},
+		{Region: "ap-south-1", ImageID: "ami-3", Status: StatusRemoved, Duration: 420 * time.Millisecond, Encrypted: true, Err: errors.New("boom\nsecond line")},
 		{Region: "us-west-2", Status: StatusCancelled, Err: errors.New("context canceled")},
 	}
 	lines := strings.Split(strings.TrimSpace(rs.String()), "\n")
 	want := [][]string{
-		{"REGION", "IMAGE", "STATUS", "SNAPSHOTS", "ENCRYPTION", "SHARED WITH", "DEPRECATE AT", "NOTE"},
-		{"us-east-1", "ami-1", "available", "snap-1", "no", "-", "-", "source"},
-		{"eu-west-1", "ami-2", "available", "snap-2", "alias/team", "accounts=" + account2 + " orgs=" + orgARN, "2031-05-06T07:08:09Z", "-"},
-		{"ap-south-1", "ami-3", "removed", "-", "default key", "-", "-", "boom …"},
-		{"us-west-2", "-", "cancelled", "-", "no", "-", "-", "context canceled"},
+		{"REGION", "IMAGE", "STATUS", "TOOK", "SNAPSHOTS", "ENCRYPTION", "SHARED WITH", "DEPRECATE AT", "NOTE"},
+		{"us-east-1", "ami-1", "available", "-", "snap-1", "no", "-", "-", "source"},
+		{"eu-west-1", "ami-2", "available", "3m10s", "snap-2", "alias/team", "accounts=" + account2 + " orgs=" + orgARN, "2031-05-06T07:08:09Z", "-"},
+		{"ap-south-1", "ami-3", "removed", "420ms", "-", "default key", "-", "-", "boom …"},
+		{"us-west-2", "-", "cancelled", "-", "-", "no", "-", "-", "context canceled"},
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("table:\n%s", rs)

@@ -140,8 +140,8 @@ type RetainInput struct {
 	// nil, instance-store AMIs are not removed (an error says so) rather
 	// than leaving their bundles behind.
 	Bundles BundleDeleter
-	// Concurrency is the number of regions worked on at once.
-	// 0 = DefaultConcurrency.
+	// Concurrency caps the number of regions worked on at once.
+	// 0 (DefaultConcurrency) = every region at once.
 	Concurrency int
 }
 
@@ -278,7 +278,7 @@ func Retain(ctx context.Context, clients ClientFunc, in *RetainInput, optFns ...
 	per := make([]Decisions, len(in.Regions))
 	errs := make([]error, len(in.Regions))
 	var g errgroup.Group
-	g.SetLimit(concurrency(in.Concurrency))
+	g.SetLimit(concurrency(in.Concurrency, len(in.Regions)))
 	for i, region := range in.Regions {
 		g.Go(func() error {
 			per[i], errs[i] = retainRegion(ctx, clients(region), region, in, o)

@@ -8,10 +8,11 @@
 // documented defaults.
 //
 // Waiting uses the SDK's waiters with an explicit maximum wait. The first
-// check is made at once, later checks back off from WaitOptions.MinDelay to
-// WaitOptions.MaxDelay. When an image fails, disappears or does not become
-// available in time, the error is an *ImageStateError carrying the image's
-// last state and state reason:
+// check is made at once, later ones every DefaultPollDelay (10 seconds)
+// unless WaitOptions set other delays; WaitOptions.Progress reports each
+// check of a pending image with its snapshots' progress. When an image
+// fails, disappears or does not become available in time, the error is an
+// *ImageStateError carrying the image's last state and state reason:
 //
 //	img, err := image.Wait(ctx, client, id, "us-east-1", image.WaitOptions{MaxWait: 30 * time.Minute})
 //	var se *image.ImageStateError

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -11,24 +13,63 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
+// DefaultPollDelay is the delay between two checks of a wait when
+// WaitOptions leave MinDelay and MaxDelay zero: a change is noticed 5
+// seconds after it happened in the median and within 10 seconds always,
+// for 6 DescribeImages calls a minute.
+const DefaultPollDelay = 10 * time.Second
+
 // WaitOptions bound the wait for an image. Zero fields mean the defaults:
-// MinDelay 2s, MaxDelay 30s, MaxWait 60m.
+// the first check at once, then one every DefaultPollDelay (MinDelay =
+// MaxDelay = 10s, no growth), MaxWait 60m.
 type WaitOptions struct {
-	// MinDelay is the delay after the first check; later delays grow
-	// exponentially (with jitter) up to MaxDelay.
+	// MinDelay is the delay after the first check; when MaxDelay is
+	// larger, later delays grow exponentially (with jitter) up to it.
 	MinDelay time.Duration
 	// MaxDelay caps the delay between checks.
 	MaxDelay time.Duration
 	// MaxWait bounds the whole wait.
 	MaxWait time.Duration
+	// Progress, when set, is called after each check that finds the image
+	// still pending. To fill in Progress.SnapshotPercent, Wait then
+	// describes the image's snapshots once per such check, when the client
+	// also implements DescribeSnapshotsAPI (*ec2.Client does). nil = no
+	// reports and no DescribeSnapshots calls.
+	Progress func(Progress)
+	// ProgressInterval, when positive, reports (and describes snapshots)
+	// only at checks at least this long after the last report, or after
+	// the start of the wait for the first. 0 = every check.
+	ProgressInterval time.Duration
 }
+
+// Progress is what Wait reports of an image that is still pending.
+type Progress struct {
+	ImageID string
+	Region  string
+	// State is the image's state at the last check ("pending", ...).
+	State string
+	// Elapsed is the time since the wait began.
+	Elapsed time.Duration
+	// SnapshotPercent is the progress (0 to 100) of the image's least
+	// complete snapshot, or -1 when unknown: the image lists no snapshots
+	// yet, the client cannot describe snapshots, or the answer gave none.
+	SnapshotPercent int
+}
+
+// DescribeSnapshotsAPI is the optional client behaviour Wait uses for
+// Progress.SnapshotPercent.
+type DescribeSnapshotsAPI interface {
+	DescribeSnapshots(ctx context.Context, in *ec2.DescribeSnapshotsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSnapshotsOutput, error)
+}
+
+var _ DescribeSnapshotsAPI = (*ec2.Client)(nil)
 
 func (w WaitOptions) withDefaults() WaitOptions {
 	if w.MinDelay <= 0 {
-		w.MinDelay = 2 * time.Second
+		w.MinDelay = DefaultPollDelay
 	}
 	if w.MaxDelay <= 0 {
-		w.MaxDelay = 30 * time.Second
+		w.MaxDelay = DefaultPollDelay
 	}
 	if w.MaxDelay < w.MinDelay {
 		w.MaxDelay = w.MinDelay
@@ -37,6 +78,16 @@ func (w WaitOptions) withDefaults() WaitOptions {
 		w.MaxWait = 60 * time.Minute
 	}
 	return w
+}
+
+// waiterOptions sets the SDK waiter's delays from w (with defaults
+// applied) and its retry decision.
+func (w WaitOptions) waiterOptions(retryable func(context.Context, *ec2.DescribeImagesInput, *ec2.DescribeImagesOutput, error) (bool, error)) func(*ec2.ImageAvailableWaiterOptions) {
+	return func(o *ec2.ImageAvailableWaiterOptions) {
+		o.MinDelay = w.MinDelay
+		o.MaxDelay = w.MaxDelay
+		o.Retryable = retryable
+	}
 }
 
 // ErrWaitTimeout is wrapped by an *ImageStateError when the image did not
@@ -113,12 +164,32 @@ func Wait(ctx context.Context, api DescribeImagesAPI, imageID, region string, w 
 	region = regionOf(api, region)
 	w = w.withDefaults()
 	in := &ec2.DescribeImagesInput{ImageIds: []string{imageID}}
-	waiter := ec2.NewImageAvailableWaiter(api, func(o *ec2.ImageAvailableWaiterOptions) {
-		o.MinDelay = w.MinDelay
-		o.MaxDelay = w.MaxDelay
-		o.Retryable = availableRetryable
-	})
 	start := time.Now()
+	retryable := availableRetryable
+	if w.Progress != nil {
+		last := start
+		retryable = func(ctx context.Context, in *ec2.DescribeImagesInput, out *ec2.DescribeImagesOutput, err error) (bool, error) {
+			again, rerr := availableRetryable(ctx, in, out, err)
+			if !again || rerr != nil || err != nil {
+				return again, rerr
+			}
+			now := time.Now()
+			if w.ProgressInterval > 0 && now.Sub(last) < w.ProgressInterval {
+				return again, rerr
+			}
+			for _, img := range out.Images {
+				if aws.ToString(img.ImageId) == imageID {
+					last = now
+					w.Progress(Progress{
+						ImageID: imageID, Region: region, State: string(img.State),
+						Elapsed: now.Sub(start), SnapshotPercent: snapshotPercent(ctx, api, img),
+					})
+				}
+			}
+			return again, rerr
+		}
+	}
+	waiter := ec2.NewImageAvailableWaiter(api, w.waiterOptions(retryable))
 	out, err := waiter.WaitForOutput(ctx, in, w.MaxWait)
 	if err == nil {
 		for _, img := range out.Images {
@@ -140,6 +211,33 @@ func Wait(ctx context.Context, api DescribeImagesAPI, imageID, region string, w 
 		return types.Image{}, fmt.Errorf("wait for image %s in %s: %w", imageID, region, err)
 	}
 	return types.Image{}, stateError(ctx, api, imageID, region, cause)
+}
+
+// snapshotPercent returns the progress of img's least complete snapshot
+// from one DescribeSnapshots call, or -1 when it cannot be known.
+func snapshotPercent(ctx context.Context, api DescribeImagesAPI, img types.Image) int {
+	ids := SnapshotIDs(img)
+	sapi, ok := api.(DescribeSnapshotsAPI)
+	if len(ids) == 0 || !ok {
+		return -1
+	}
+	out, err := sapi.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: ids})
+	if err != nil || len(out.Snapshots) != len(ids) {
+		return -1
+	}
+	least := 100
+	for _, s := range out.Snapshots {
+		p, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(aws.ToString(s.Progress), "%")))
+		switch {
+		case err == nil && p >= 0 && p <= 100:
+		case s.State == types.SnapshotStateCompleted:
+			p = 100
+		default:
+			return -1
+		}
+		least = min(least, p)
+	}
+	return least
 }
 
 // stateError describes the image once and builds the *ImageStateError.

@@ -1,0 +1,51 @@
+package instance
+
+import (
+	"testing"
+	"time"
+
+	smithywaiter "github.com/aws/smithy-go/waiter"
+)
+
+// TestWaitDefaultSchedule checks the delays the SDK waiters compute from
+// the delays waitState gives them: with zero WaitOptions every check after
+// the first follows 10 seconds after the one before, without growth or
+// jitter, so a state change is noticed within 10 seconds for 6
+// DescribeInstances calls a minute.
+func TestWaitDefaultSchedule(t *testing.T) {
+	tests := []struct {
+		name string
+		w    WaitOptions
+		want time.Duration
+	}{
+		{name: "defaults", w: WaitOptions{}, want: 10 * time.Second},
+		{name: "fixed override", w: WaitOptions{MinDelay: 3 * time.Second, MaxDelay: 3 * time.Second}, want: 3 * time.Second},
+		{name: "longer min", w: WaitOptions{MinDelay: 20 * time.Second}, want: 20 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := tc.w.withDefaults()
+			if w.MaxWait != 20*time.Minute {
+				t.Errorf("MaxWait = %v, want 20m", w.MaxWait)
+			}
+			calls := 0
+			var elapsed time.Duration
+			for attempt := int64(1); elapsed < 10*time.Minute; attempt++ {
+				d, err := smithywaiter.ComputeDelay(attempt, w.MinDelay, w.MaxDelay, time.Hour-elapsed)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d != tc.want {
+					t.Fatalf("delay after check %d = %v, want %v", attempt, d, tc.want)
+				}
+				elapsed += d
+				if elapsed <= time.Minute {
+					calls++
+				}
+			}
+			if tc.name == "defaults" && calls != 6 {
+				t.Errorf("checks in the first minute after the first = %d, want 6", calls)
+			}
+		})
+	}
+}
