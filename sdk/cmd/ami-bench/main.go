@@ -4,7 +4,7 @@
 // and prints one table: measure, ours, reference, ratio, target, pass/fail.
 // It is what `make bench` runs; docs/performance.md explains the rows.
 //
-//	go run ./sdk/cmd/ami-bench [-reps 2] [-size 1536] [-big 6144] [-src /usr/share] [-only bundle,unbundle,rss,upload,distribute,e2e]
+//	go run ./sdk/cmd/ami-bench [-reps 2] [-size 1536] [-big 6144] [-src /usr/share] [-only bundle,unbundle,rss,upload,distribute,model,e2e]
 //
 // The images are made in a temporary directory (truncate + mkfs.ext4 -d
 // SRC) and removed afterwards. Speeds are always compared with a reference
@@ -39,6 +39,9 @@ type config struct {
 	work      string
 	logf      func(format string, args ...any)
 	regionsNs []int
+	// modelScale and modelNs configure the rows under the time model.
+	modelScale float64
+	modelNs    []int
 }
 
 func (c *config) want(section string) bool { return len(c.only) == 0 || c.only[section] }
@@ -52,10 +55,14 @@ func main() {
 	flag.StringVar(&c.src, "src", "/usr/share", "directory copied into the images (mkfs.ext4 -d)")
 	flag.StringVar(&c.cli, "cli", "", "ami-bundle binary to measure (default: build ./sdk/cmd/ami-bundle)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory")
-	flag.StringVar(&only, "only", "", "comma-separated sections to run: bundle, rss, unbundle, upload, distribute, e2e (default all)")
+	flag.StringVar(&only, "only", "", "comma-separated sections to run: bundle, rss, unbundle, upload, distribute, model, e2e (default all)")
 	flag.StringVar(&c.packer, "packer", "bin/packer", "packer binary for the e2e section")
 	flag.DurationVar(&c.latency, "latency", 50*time.Millisecond, "latency the proxy adds to every EC2 call of the distribution rows and every AWS call of the e2e rows")
 	flag.StringVar(&regions, "regions", "1,4,8", "region counts for the distribution rows")
+	var modelRegionsFlag string
+	var modelSpeed float64
+	flag.StringVar(&modelRegionsFlag, "model-regions", "1,4,8,16", "region counts for the rows under the time model")
+	flag.Float64Var(&modelSpeed, "model-speed", 20, "the time model runs this many times faster than AWS (a 10-minute copy takes 30 s at 20); the emulator's own latency counts this many times over")
 	flag.Parse()
 	c.only = map[string]bool{}
 	for _, s := range strings.Split(only, ",") {
@@ -71,6 +78,19 @@ func main() {
 		}
 		c.regionsNs = append(c.regionsNs, n)
 	}
+	for _, s := range strings.Split(modelRegionsFlag, ",") {
+		var n int
+		if _, err := fmt.Sscan(strings.TrimSpace(s), &n); err != nil || n < 1 || n > len(modelRegions) {
+			fmt.Fprintf(os.Stderr, "ami-bench: -model-regions: bad count %q (1 to %d)\n", s, len(modelRegions))
+			os.Exit(2)
+		}
+		c.modelNs = append(c.modelNs, n)
+	}
+	if modelSpeed < 1 {
+		fmt.Fprintf(os.Stderr, "ami-bench: -model-speed: %g is below 1\n", modelSpeed)
+		os.Exit(2)
+	}
+	c.modelScale = 1 / modelSpeed
 	c.logf = func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "ami-bench: "+format+"\n", args...)
 	}
@@ -142,6 +162,11 @@ func run(ctx context.Context, c *config) (*table, error) {
 			return t, w.err
 		}
 		t.add(w.r)
+	}
+	if c.want("model") {
+		if err := modelBench(ctx, c, t); err != nil {
+			return t, err
+		}
 	}
 	if c.want("e2e") {
 		if err := e2eBench(ctx, c, t); err != nil {
