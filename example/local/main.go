@@ -92,6 +92,7 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 2, "bench mode: runs of each measurement; the best is kept")
 	flag.DurationVar(&o.latency, "latency", 50*time.Millisecond, "bench mode: latency added to every AWS call")
 	flag.BoolVar(&o.listCalls, "calls", false, "bench mode: list every AWS call of each packer build")
+	flag.Float64Var(&o.modelSpeed, "model-speed", 0, "bench mode: also build each example under awstest's time model, this many times faster than AWS (0 = not)")
 	vm := flag.Bool("vm", false, "build the vm example only: an instance-store AMI from a Debian VM booted under qemu (needs root, qemu and debootstrap; see sdk/vmtest), then boot the AMI's image and check it")
 	flag.Parse()
 	if *vm {
@@ -127,6 +128,7 @@ type options struct {
 	reps           int           // bench mode: runs of each measurement
 	latency        time.Duration // bench mode: added to every AWS call
 	listCalls      bool          // bench mode: list the calls of each build
+	modelSpeed     float64       // bench mode: also build under the time model, this many times faster than AWS
 }
 
 // flagSet reports whether the named flag was given on the command line.

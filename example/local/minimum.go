@@ -35,6 +35,19 @@ package main
 //	in the source region: ModifyImageAttribute, ModifySnapshotAttribute,
 //	CreateTags
 //
+// then it publishes (29 calls): in each of the three regions,
+// GetParameter (the value to put back on failure), PutParameter,
+// DescribeLaunchTemplates (the default to put back), CreateLaunchTemplateVersion,
+// ModifyLaunchTemplate; for the other account, AssumeRole,
+// GetCallerIdentity (the role acts in that account), DescribeImageAttribute
+// and DescribeSnapshotAttribute (what to revoke afterwards),
+// ModifyImageAttribute and ModifySnapshotAttribute (share),
+// CopyImage with the account's credentials (tags as tag specifications),
+// DescribeImages (available), ModifyImageAttribute and
+// ModifySnapshotAttribute (revoke), and the account's GetParameter,
+// PutParameter, DescribeLaunchTemplates, CreateLaunchTemplateVersion and
+// ModifyLaunchTemplate in eu-west-1
+//
 // instance.pkr.hcl, ami-instance (13 calls + one PutObject per bundle
 // part):
 //
@@ -75,6 +88,7 @@ type minEnv struct {
 	endpoint, region, bucket string
 	run                      int            // numbers names of this run
 	ours                     []awstest.Call // our build's calls in this run
+	srcSnaps                 []string       // the distributed source's snapshots (minDistribute)
 }
 
 func (e *minEnv) ec2(appID, region string) *ec2.Client {
@@ -110,7 +124,12 @@ var minimums = map[string]func(context.Context, *minEnv) ([]product, error){
 		if err != nil {
 			return nil, err
 		}
-		return minDistribute(ctx, e, aws.ToString(img.ImageId), []string{"eu-west-1", "ap-southeast-2"})
+		ps, err := minDistribute(ctx, e, aws.ToString(img.ImageId), []string{"eu-west-1", "ap-southeast-2"})
+		if err != nil {
+			return ps, err
+		}
+		more, err := minPublish(ctx, e, ps)
+		return append(ps, more...), err
 	},
 	"instance.pkr.hcl": minInstance,
 }
@@ -182,6 +201,7 @@ func minDistribute(ctx context.Context, e *minEnv, src string, targets []string)
 		return nil, fmt.Errorf("source %s not found", src)
 	}
 	srcImg := out.Images[0]
+	e.srcSnaps = snapshotsOf(srcImg)
 	ps := make([]product, len(targets)+1)
 	var g errgroup.Group
 	finish := func(c *ec2.Client, region string, img ec2types.Image) error {

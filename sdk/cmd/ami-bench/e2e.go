@@ -36,8 +36,22 @@ type e2eReport struct {
 			Calls        int    `json:"calls"`
 			MinimumCalls int    `json:"minimum_calls"`
 		} `json:"components"`
+		Model *struct {
+			Speed            float64 `json:"speed"`
+			WallSeconds      float64 `json:"wall_seconds"`
+			IdealAWSSeconds  float64 `json:"ideal_aws_seconds"`
+			Waits            int     `json:"waits"`
+			MedianLagSeconds float64 `json:"median_lag_seconds"`
+			P95LagSeconds    float64 `json:"p95_lag_seconds"`
+		} `json:"model,omitempty"`
 	} `json:"templates"`
 }
+
+// Targets of the whole builds under the time model.
+const (
+	modelMaxBuildRatio = 1.05            // wall ≤ this × the ideal schedule …
+	modelBuildSlack    = 5 * time.Second // … plus this (model time)
+)
 
 // e2eBench runs the local examples' bench mode (it needs packer, moto and
 // sshd, as `make demo` does) and adds its rows to t.
@@ -47,7 +61,7 @@ func e2eBench(ctx context.Context, c *config, t *table) error {
 	// variable share, on both sides of a row: one more run than elsewhere.
 	reps := max(c.reps, 3)
 	args := []string{"run", "./example/local", "-bench-json", out,
-		"-reps", fmt.Sprint(reps), "-latency", c.latency.String()}
+		"-reps", fmt.Sprint(reps), "-latency", c.latency.String(), "-model-speed", fmt.Sprint(1 / c.modelScale)}
 	if c.packer != "" {
 		args = append(args, "-packer", abs(c.packer))
 	}
@@ -124,6 +138,23 @@ func e2eRows(b []byte) ([]row, error) {
 			target:    fmt.Sprintf("≤ %.1f× floor", e2eMaxWallRatio),
 			verdict:   check(ratio <= e2eMaxWallRatio),
 		})
+		if m := tpl.Model; m != nil && m.Speed > 0 {
+			// In model time: the build's wall and the floor (null build +
+			// minimum calls, with the same latency per call) count Speed
+			// times over; the ideal waits each modelled AWS duration on the
+			// critical path and notices at once.
+			ours := seconds(m.WallSeconds * m.Speed)
+			ideal := seconds(floor.Seconds()*m.Speed + m.IdealAWSSeconds)
+			limit := time.Duration(float64(ideal)*modelMaxBuildRatio) + modelBuildSlack
+			rows = append(rows, row{
+				measure:   fmt.Sprintf("packer build %s under the time model (model time, %d waits, lag median %s, p95 %s)", tpl.Template, m.Waits, secs(seconds(m.MedianLagSeconds)), secs(seconds(m.P95LagSeconds))),
+				ours:      secs(ours),
+				reference: fmt.Sprintf("ideal %s (AWS %s + floor %s)", secs(ideal), secs(seconds(m.IdealAWSSeconds)), secs(seconds(floor.Seconds()*m.Speed))),
+				ratio:     times(ours.Seconds() / ideal.Seconds()),
+				target:    fmt.Sprintf("≤ %.2f× ideal + %s", modelMaxBuildRatio, secs(modelBuildSlack)),
+				verdict:   check(ours <= limit),
+			})
+		}
 	}
 	return rows, nil
 }

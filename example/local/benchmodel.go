@@ -1,0 +1,133 @@
+package main
+
+// Bench mode with -model-speed N: after its other measurements, each local
+// example is built once more per repetition through a second proxy with
+// awstest's time model (instances, AMIs and copies take realistic time,
+// scaled down N times), with PACKER_PLUGIN_AMI_TEST_TIME_SCALE = 1/N so
+// that the plugin's polling delays scale alike. The model's events give the
+// ideal schedule: the modelled AWS durations on the critical path, what a
+// client that noticed every change at once would wait. The report gains,
+// per template:
+//
+//	"model": {
+//	  "speed": 20,                 // the model runs this many times faster than AWS
+//	  "wall_seconds": 23.4,        // best packer build under the model (wall)
+//	  "ideal_aws_seconds": 410,    // modelled AWS time on the critical path (model time)
+//	  "waits": 5,                  // transitions the build waited for
+//	  "median_lag_seconds": 4.8,   // detection lag over those waits (model time)
+//	  "p95_lag_seconds": 9.6
+//	}
+//
+// The model's proxy adds the same latency to every call as the other
+// builds' proxy. sdk/cmd/ami-bench adds the floor of the template's other
+// rows (null build + minimum calls, wall, counted in model time) to the
+// ideal and judges wall ≤ 1.05 × ideal + 5 s of model time.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/amiforge/packer-plugin-ami/builder/packertest"
+	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
+)
+
+type benchModel struct {
+	Speed            float64 `json:"speed"`
+	WallSeconds      float64 `json:"wall_seconds"`
+	IdealAWSSeconds  float64 `json:"ideal_aws_seconds"`
+	Waits            int     `json:"waits"`
+	MedianLagSeconds float64 `json:"median_lag_seconds"`
+	P95LagSeconds    float64 `json:"p95_lag_seconds"`
+}
+
+// modelStage is the proxy with the time model the model builds use.
+type modelStage struct {
+	model *awstest.TimeModel
+	proxy *awstest.Proxy
+	speed float64
+}
+
+func startModel(s *stage, speed float64, latency time.Duration, w io.Writer) (*modelStage, error) {
+	m := &awstest.TimeModel{Scale: 1 / speed, Seed: 1}
+	// The same latency per call as the other builds: the floor the ideal
+	// starts from (null build + minimum calls) is measured with it.
+	p, err := awstest.StartProxy(s.moto.Endpoint, awstest.ProxyOptions{
+		Model: m,
+		Fault: func(*http.Request, awstest.Call) *awstest.Fault { return awstest.LatencyFault(latency) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { p.Close() })
+	fmt.Fprintf(w, "    time model at %g× AWS's speed, %s per call: %s\n", speed, latency, p.URL)
+	return &modelStage{model: m, proxy: p, speed: speed}, nil
+}
+
+// build runs one packer build of the template under the model and returns
+// its wall time and the transitions it began.
+func (ms *modelStage) build(ctx context.Context, pk *packertest.Packer, args []string, timeout time.Duration) (time.Duration, []awstest.Event, *packertest.Result, error) {
+	start := time.Now()
+	res, err := pk.Run(ctx, packertest.RunOptions{
+		Args: args, Timeout: timeout,
+		Env: []string{
+			"AWS_ENDPOINT_URL=" + ms.proxy.URL,
+			"PACKER_PLUGIN_AMI_TEST_TIME_SCALE=" + strconv.FormatFloat(1/ms.speed, 'g', -1, 64),
+		},
+	})
+	var events []awstest.Event
+	for _, e := range ms.model.Events() {
+		if !e.Start.Before(start) {
+			events = append(events, e)
+		}
+	}
+	if res == nil {
+		return 0, nil, nil, err
+	}
+	return res.Duration, events, res, err
+}
+
+// idealAndLags returns the modelled AWS time on the critical path of the
+// events a build waited for (model time) and their detection lags.
+// Transitions that overlap in time (the copies of one distribution) form
+// one step, as long as its longest member.
+func idealAndLags(events []awstest.Event, speed float64) (ideal time.Duration, lags []time.Duration) {
+	var waited []awstest.Event
+	for _, e := range events {
+		if e.Polls > 0 && !e.Noticed.IsZero() {
+			waited = append(waited, e)
+			lags = append(lags, time.Duration(float64(e.Noticed.Sub(e.Done))*speed))
+		}
+	}
+	slices.SortFunc(waited, func(a, b awstest.Event) int { return a.Start.Compare(b.Start) })
+	var stepStart, stepEnd time.Time
+	flush := func() {
+		if !stepStart.IsZero() {
+			ideal += time.Duration(float64(stepEnd.Sub(stepStart)) * speed)
+		}
+	}
+	for _, e := range waited {
+		if stepStart.IsZero() || e.Start.After(stepEnd) {
+			flush()
+			stepStart, stepEnd = e.Start, e.Done
+			continue
+		}
+		if e.Done.After(stepEnd) {
+			stepEnd = e.Done
+		}
+	}
+	flush()
+	slices.Sort(lags)
+	return ideal, lags
+}
+
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, (len(sorted)*p+99)/100-1)]
+}
