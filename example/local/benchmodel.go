@@ -1,7 +1,7 @@
 package main
 
 // Bench mode with -model-speed N: after its other measurements, each local
-// example is built once more per repetition through a second proxy with
+// example is built once more through a second proxy with
 // awstest's time model (instances, AMIs and copies take realistic time,
 // scaled down N times), with PACKER_PLUGIN_AMI_TEST_TIME_SCALE = 1/N so
 // that the plugin's polling delays scale alike. The model's events give the
@@ -11,7 +11,7 @@ package main
 //
 //	"model": {
 //	  "speed": 20,                 // the model runs this many times faster than AWS
-//	  "wall_seconds": 23.4,        // best packer build under the model (wall)
+//	  "wall_seconds": 23.4,        // the packer build under the model (wall)
 //	  "ideal_aws_seconds": 410,    // modelled AWS time on the critical path (model time)
 //	  "waits": 5,                  // transitions the build waited for
 //	  "median_lag_seconds": 4.8,   // detection lag over those waits (model time)
@@ -19,9 +19,10 @@ package main
 //	}
 //
 // The model's proxy adds the same latency to every call as the other
-// builds' proxy. sdk/cmd/ami-bench adds the floor of the template's other
-// rows (null build + minimum calls, wall, counted in model time) to the
-// ideal and judges wall ≤ 1.05 × ideal + 5 s of model time.
+// builds' proxy. sdk/cmd/ami-bench adds the wall time of the same build
+// without the model (counted in model time) to the ideal and judges
+// wall ≤ 1.05 × ideal + 5 s of model time: what the build adds to the
+// waits.
 
 import (
 	"context"

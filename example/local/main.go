@@ -68,18 +68,19 @@ var demos = []demo{
 	{"ebs", "ebs.pkr.hcl", "ami-ebs: an EBS-backed AMI, provisioned over SSH"},
 	{"distribute", "distribute.pkr.hcl", "ami-ebs, then ami-distribute: an EBS-backed AMI, provisioned over SSH, copied to two more regions, shared and tagged"},
 	{"instance", "instance.pkr.hcl", "ami-instance: an instance-store AMI bundled into S3 and registered from its manifest"},
+	{"copies", "copies.pkr.hcl", "ami-ebs with ami_regions: an EBS-backed AMI the builder copies to four more regions"},
 	{"vm", "vm.pkr.hcl", "ami-instance on a Debian VM under qemu: copy mode bundles the running root; the AMI's image is then unbundled and booted"},
 }
 
 const (
 	defaultOnly = "distribute,instance"
-	allDemos    = "ebs,distribute,instance"
+	allDemos    = "ebs,copies,distribute,instance"
 )
 
 func main() {
 	var o options
 	flag.StringVar(&o.packer, "packer", "", "packer binary (default: <module root>/bin/packer)")
-	flag.StringVar(&o.only, "only", defaultOnly, "local examples to build, comma-separated: ebs, distribute, instance")
+	flag.StringVar(&o.only, "only", defaultOnly, "local examples to build, comma-separated: ebs, copies, distribute, instance")
 	flag.Func("template", "a template to build instead of the local examples (repeatable)", func(s string) error {
 		o.templates = append(o.templates, s)
 		return nil
@@ -332,6 +333,18 @@ func readTemplate(path string) (template, error) {
 					t.publishes = t.publishes || inner.Type == "ssm_parameters" || inner.Type == "launch_templates" || inner.Type == "target_accounts"
 				}
 				if a, ok := blk.Body.Attributes["regions"]; ok {
+					v, diags := a.Expr.Value(nil)
+					if !diags.HasErrors() && v.CanIterateElements() {
+						for it := v.ElementIterator(); it.Next(); {
+							_, e := it.Element()
+							if e.IsKnown() && e.Type() == cty.String {
+								t.regions = append(t.regions, e.AsString())
+							}
+						}
+					}
+				}
+			case blk.Type == "source" && len(blk.Labels) == 2 && blk.Labels[0] == "ami-ebs":
+				if a, ok := blk.Body.Attributes["ami_regions"]; ok {
 					v, diags := a.Expr.Value(nil)
 					if !diags.HasErrors() && v.CanIterateElements() {
 						for it := v.ElementIterator(); it.Next(); {

@@ -132,6 +132,39 @@ var minimums = map[string]func(context.Context, *minEnv) ([]product, error){
 		return append(ps, more...), err
 	},
 	"instance.pkr.hcl": minInstance,
+	"copies.pkr.hcl": func(ctx context.Context, e *minEnv) ([]product, error) {
+		img, err := minEBS(ctx, e, ebsSettings{tags: map[string]string{"Name": "demo-copies"}})
+		if err != nil {
+			return nil, err
+		}
+		return minCopies(ctx, e, *img, []string{"eu-west-1", "eu-central-1", "us-west-2", "ap-southeast-2"})
+	},
+}
+
+// minCopies is what ami-ebs's ami_regions needs at least (8 calls for four
+// regions): in each region CopyImage (the tags as tag specifications of
+// the copy and its snapshots) and DescribeImages (available).
+func minCopies(ctx context.Context, e *minEnv, src ec2types.Image, regions []string) ([]product, error) {
+	ps := []product{{region: e.region, id: aws.ToString(src.ImageId), kind: "ebs", build: "minimum"}}
+	ps = append(ps, make([]product, len(regions))...)
+	var g errgroup.Group
+	for i, region := range regions {
+		g.Go(func() error {
+			c := e.ec2(amibuild.AppIDEBS, region)
+			tags := map[string]string{"Name": "demo-copies"}
+			cp, err := c.CopyImage(ctx, &ec2.CopyImageInput{
+				Name: src.Name, SourceImageId: src.ImageId, SourceRegion: aws.String(e.region),
+				TagSpecifications: append(tagSpecs(ec2types.ResourceTypeImage, tags), tagSpecs(ec2types.ResourceTypeSnapshot, tags)...),
+			})
+			if err != nil {
+				return fmt.Errorf("copy to %s: %w", region, err)
+			}
+			ps[i+1] = product{region: region, id: aws.ToString(cp.ImageId), kind: "ebs", build: "minimum"}
+			_, err = waitImage(ctx, c, aws.ToString(cp.ImageId))
+			return err
+		})
+	}
+	return ps, g.Wait()
 }
 
 // ebsSettings are the settings of an ami-ebs source block that change its
