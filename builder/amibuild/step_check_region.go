@@ -47,22 +47,16 @@ func (s *StepCheckRegion) Run(ctx context.Context, state multistep.StateBag) mul
 	if s.SkipRegionValidation {
 		return multistep.ActionContinue
 	}
-	_, err = awscfg.CheckRegion(ctx, sess.EC2(s.Region), &awscfg.CheckRegionInput{Region: s.Region})
+	// One call checks the build region and every copy region.
+	_, err = awscfg.CheckRegion(ctx, sess.EC2(s.Region), &awscfg.CheckRegionInput{Region: s.Region, Also: s.CopyRegions})
 	var notEnabled *awscfg.RegionError
 	switch {
+	case errors.As(err, &notEnabled) && notEnabled.Region != s.Region:
+		return Halt(state, u, fmt.Errorf("ami_regions: %w (set skip_region_validation to skip this check)", err))
 	case errors.As(err, &notEnabled):
 		return Halt(state, u, fmt.Errorf("region: %w", err))
 	case err != nil:
 		return Halt(state, u, fmt.Errorf("region: cannot reach EC2 in %q; check that the region exists and the endpoint is right: %w", s.Region, err))
-	}
-	for _, r := range s.CopyRegions {
-		_, err := awscfg.CheckRegion(ctx, sess.EC2(s.Region), &awscfg.CheckRegionInput{Region: r})
-		switch {
-		case errors.As(err, &notEnabled):
-			return Halt(state, u, fmt.Errorf("ami_regions: %w (set skip_region_validation to skip this check)", err))
-		case err != nil:
-			return Halt(state, u, fmt.Errorf("ami_regions: check region %q: %w", r, err))
-		}
 	}
 	return multistep.ActionContinue
 }

@@ -137,8 +137,9 @@ func (s *StepDistribute) input(state multistep.StateBag, id string) (*distribute
 			Permissions:   c.Permissions(),
 			Deprecation:   dep,
 			RunID:         distribute.NewRunID(),
-			// skip_region_validation: the regions are used as given.
-			SkipRegionCheck:     c.AMISkipRegionValidation,
+			// StepCheckRegion checked every region before the build
+			// (unless skip_region_validation, which uses them as given).
+			SkipRegionCheck:     true,
 			SnapshotCopyMinutes: c.SnapshotCopyDurationMinutes,
 		},
 		Inputs:      []distribute.InputImage{{Region: s.Region, ImageID: id}},

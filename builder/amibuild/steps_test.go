@@ -251,6 +251,16 @@ func TestStepCheckRegion(t *testing.T) {
 	if _, ok := StateAccountID.Get(e.state); ok {
 		t.Error("account ID stored though credential validation was skipped")
 	}
+	// The build region and every copy region in one call; a copy region
+	// that does not exist is named as one of ami_regions.
+	e.proxy.Reset()
+	err = e.runHalt(t, &StepCheckRegion{Region: testRegion, SkipCredentialValidation: true, CopyRegions: []string{"eu-west-1", "xx-nowhere-2"}})
+	if !strings.HasPrefix(err.Error(), "ami_regions:") || !strings.Contains(err.Error(), "xx-nowhere-2") {
+		t.Errorf("error = %v, want one naming ami_regions and the region", err)
+	}
+	if n := len(e.proxy.CallsFor("ec2", "DescribeRegions")); n != 1 {
+		t.Errorf("%d DescribeRegions calls, want 1", n)
+	}
 }
 
 // TestStepsSameNameAMI covers the name check and force_deregister.

@@ -46,6 +46,9 @@ const OptInNotOptedIn = "not-opted-in"
 type CheckRegionInput struct {
 	// Region is the region name, such as "eu-west-1". Required.
 	Region string
+	// Also are more regions checked with the same call, such as the
+	// regions an AMI is copied to.
+	Also []string
 }
 
 // CheckRegionOutput describes a region that exists and is enabled.
@@ -53,6 +56,8 @@ type CheckRegionOutput struct {
 	// Region is the region as EC2 describes it: name, endpoint and opt-in
 	// status ("opt-in-not-required" or "opted-in").
 	Region types.Region
+	// Also describes the regions of CheckRegionInput.Also, in its order.
+	Also []types.Region
 }
 
 // RegionError reports a region that does not exist, or that exists but is
@@ -73,34 +78,48 @@ func (e *RegionError) Error() string {
 	return fmt.Sprintf("region %s is not enabled for this account (opt-in status %q)", e.Region, e.OptInStatus)
 }
 
-// CheckRegion checks that a region exists and is enabled for the account,
-// with one DescribeRegions call (all regions, filtered by name). api may
-// be a client of any region; a client of the checked region also proves
-// that its endpoint answers. A region that does not exist or is not
-// enabled yields a *RegionError; any other error is the failed call,
+// CheckRegion checks that a region, and the regions of in.Also, exist and
+// are enabled for the account, with one DescribeRegions call (all regions,
+// filtered by name). api may be a client of any region; a client of the
+// checked region also proves that its endpoint answers. A region that does
+// not exist or is not enabled yields a *RegionError naming it (in.Region
+// first, then in.Also in order); any other error is the failed call,
 // wrapped.
 func CheckRegion(ctx context.Context, api DescribeRegionsAPI, in *CheckRegionInput, optFns ...func(*Options)) (*CheckRegionOutput, error) {
 	o := newOptions(optFns)
-	if !ValidRegion(in.Region) {
-		return nil, fmt.Errorf("check region %q: not a region name, like \"us-east-1\"", in.Region)
+	names := append([]string{in.Region}, in.Also...)
+	for _, n := range names {
+		if !ValidRegion(n) {
+			return nil, fmt.Errorf("check region %q: not a region name, like \"us-east-1\"", n)
+		}
 	}
 	out, err := api.DescribeRegions(ctx, &ec2.DescribeRegionsInput{
 		AllRegions:  aws.Bool(true),
-		RegionNames: []string{in.Region},
+		RegionNames: names,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("check region %s: describe regions: %w", in.Region, err)
 	}
+	found := map[string]types.Region{}
 	for _, r := range out.Regions {
-		if aws.ToString(r.RegionName) != in.Region {
-			continue
+		found[aws.ToString(r.RegionName)] = r
+	}
+	res := &CheckRegionOutput{}
+	for i, n := range names {
+		r, ok := found[n]
+		if !ok {
+			return nil, &RegionError{Region: n}
 		}
 		status := aws.ToString(r.OptInStatus)
-		o.logf("Region %s exists (opt-in status %q)", in.Region, status)
+		o.logf("Region %s exists (opt-in status %q)", n, status)
 		if status == OptInNotOptedIn {
-			return nil, &RegionError{Region: in.Region, OptInStatus: status}
+			return nil, &RegionError{Region: n, OptInStatus: status}
 		}
-		return &CheckRegionOutput{Region: r}, nil
+		if i == 0 {
+			res.Region = r
+		} else {
+			res.Also = append(res.Also, r)
+		}
 	}
-	return nil, &RegionError{Region: in.Region}
+	return res, nil
 }

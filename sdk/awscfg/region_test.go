@@ -157,3 +157,24 @@ func TestRegionErrorMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckRegionAlso checks several regions with one call and names the
+// first one that is missing or not enabled.
+func TestCheckRegionAlso(t *testing.T) {
+	f := &fakeRegions{describe: regions(region("us-east-1", "opt-in-not-required"), region("eu-west-1", "opt-in-not-required"), region("af-south-1", OptInNotOptedIn))}
+	out, err := CheckRegion(context.Background(), f, &CheckRegionInput{Region: "us-east-1", Also: []string{"eu-west-1"}})
+	if err != nil || aws.ToString(out.Region.RegionName) != "us-east-1" || len(out.Also) != 1 || aws.ToString(out.Also[0].RegionName) != "eu-west-1" {
+		t.Errorf("CheckRegion = %+v, %v", out, err)
+	}
+	_, err = CheckRegion(context.Background(), f, &CheckRegionInput{Region: "us-east-1", Also: []string{"eu-west-1", "af-south-1", "xx-nowhere-1"}})
+	var re *RegionError
+	if !errors.As(err, &re) || *re != (RegionError{Region: "af-south-1", OptInStatus: OptInNotOptedIn}) {
+		t.Errorf("err = %v, want af-south-1 not enabled", err)
+	}
+	if want := []string{"DescribeRegions all=true us-east-1,eu-west-1", "DescribeRegions all=true us-east-1,eu-west-1,af-south-1,xx-nowhere-1"}; !slices.Equal(f.calls, want) {
+		t.Errorf("calls = %q, want %q", f.calls, want)
+	}
+	if _, err := CheckRegion(context.Background(), f, &CheckRegionInput{Region: "us-east-1", Also: []string{"EU"}}); err == nil || !strings.Contains(err.Error(), `"EU": not a region name`) {
+		t.Errorf("bad name in Also: %v", err)
+	}
+}
