@@ -35,7 +35,7 @@ package main
 //	in the source region: ModifyImageAttribute, ModifySnapshotAttribute,
 //	CreateTags
 //
-// then it publishes (29 calls): in each of the three regions,
+// then it publishes (30 calls): in each of the three regions,
 // GetParameter (the value to put back on failure), PutParameter,
 // DescribeLaunchTemplates (the default to put back), CreateLaunchTemplateVersion,
 // ModifyLaunchTemplate; for the other account, AssumeRole,
@@ -128,8 +128,7 @@ var minimums = map[string]func(context.Context, *minEnv) ([]product, error){
 		if err != nil {
 			return ps, err
 		}
-		more, err := minPublish(ctx, e, ps)
-		return append(ps, more...), err
+		return ps, minPublish(ctx, e, ps)
 	},
 	"instance.pkr.hcl": minInstance,
 	"copies.pkr.hcl": func(ctx context.Context, e *minEnv) ([]product, error) {

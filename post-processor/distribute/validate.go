@@ -72,16 +72,7 @@ func (c *Config) validate(now time.Time) []error {
 	addf := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	// joined splits an errors.Join result so that each problem is listed
 	// on its own.
-	addJoined := func(err error) {
-		if err == nil {
-			return
-		}
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			errs = append(errs, j.Unwrap()...)
-			return
-		}
-		errs = append(errs, err)
-	}
+	addJoined := func(err error) { errs = append(errs, unjoin(err)...) }
 
 	// Source.
 	if c.SourceAMI != "" && !c.SourceAMIFilter.Empty() {

@@ -120,7 +120,7 @@ func (a *TargetAccount) validate(field string, regions []string) []error {
 			addf(".KMSKeyID: %v", err)
 		}
 	}
-	for _, r := range sortedKeys(a.RegionKMSKeyIDs) {
+	for _, r := range slices.Sorted(maps.Keys(a.RegionKMSKeyIDs)) {
 		if !slices.Contains(a.regions(regions), r) {
 			addf(".RegionKMSKeyIDs[%q]: %s is not a region the account is copied to", r, r)
 		}
@@ -186,11 +186,12 @@ func (d *distribution) prepareAccounts(ctx context.Context, src types.Image, nam
 		ids = append(ids, a.AccountID)
 	}
 	srcAPI := d.clients(d.in.Copy.SourceRegion)
-	enc, err := d.o.resolveKey(ctx, srcAPI, d.in.Copy.SourceRegion, snapshotIDs(src), Permissions{Accounts: ids, SnapshotAccounts: ids}, EncryptionOf(src))
+	share := Permissions{Accounts: ids, SnapshotAccounts: ids}
+	enc, err := d.o.resolveKey(ctx, srcAPI, d.in.Copy.SourceRegion, snapshotIDs(src), share, EncryptionOf(src))
 	if err != nil {
 		return fmt.Errorf("accounts: %w", err)
 	}
-	if err := CheckSharing(Permissions{Accounts: ids, SnapshotAccounts: ids}, enc); err != nil {
+	if err := CheckSharing(share, enc); err != nil {
 		return fmt.Errorf("accounts: the source %s cannot be shared with %v for the copies: %w", d.in.Copy.SourceImageID, ids, err)
 	}
 	d.srcEnc = enc
@@ -351,7 +352,7 @@ func (d *distribution) shareWithAccounts(ctx context.Context) (func() error, err
 					errs = append(errs, err)
 				}
 			}
-			for _, s := range sortedKeys(perSnap) {
+			for _, s := range slices.Sorted(maps.Keys(perSnap)) {
 				if _, err := Share(ctx, api, &ShareInput{ImageID: src, Region: region, Remove: Permissions{SnapshotAccounts: perSnap[s]}, SnapshotIDs: []string{s}, Encryption: &Encryption{}}, d.setInner); err != nil {
 					errs = append(errs, err)
 				}
@@ -370,28 +371,19 @@ func (d *distribution) shareWithAccounts(ctx context.Context) (func() error, err
 		d.copies.ForgetResource(res)
 		return nil
 	}
+	enc := d.srcEnc // as the pre-flight resolved it
 	if !add.Empty() {
 		d.o.logf("sharing %s in %s with %v for their copies", src, region, add.Accounts)
-		if _, err := Share(ctx, api, &ShareInput{ImageID: src, Region: region, Add: add, SnapshotIDs: []string{}, Encryption: img2enc(d)}, d.setInner); err != nil {
+		if _, err := Share(ctx, api, &ShareInput{ImageID: src, Region: region, Add: add, SnapshotIDs: []string{}, Encryption: &enc}, d.setInner); err != nil {
 			return nil, errors.Join(fmt.Errorf("accounts: share %s: %w", src, err), now())
 		}
 	}
-	for _, s := range sortedKeys(perSnap) {
-		if _, err := Share(ctx, api, &ShareInput{ImageID: src, Region: region, Add: Permissions{SnapshotAccounts: perSnap[s]}, SnapshotIDs: []string{s}, Encryption: img2enc(d)}, d.setInner); err != nil {
+	for _, s := range slices.Sorted(maps.Keys(perSnap)) {
+		if _, err := Share(ctx, api, &ShareInput{ImageID: src, Region: region, Add: Permissions{SnapshotAccounts: perSnap[s]}, SnapshotIDs: []string{s}, Encryption: &enc}, d.setInner); err != nil {
 			return nil, errors.Join(fmt.Errorf("accounts: share %s: %w", src, err), now())
 		}
 	}
 	return now, nil
-}
-
-// img2enc returns the source's encryption as the pre-flight resolved it.
-func img2enc(d *distribution) *Encryption {
-	e := d.srcEnc
-	return &e
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
 }
 
 // KindShare is the ledger kind of sharing a distribution added to an AMI

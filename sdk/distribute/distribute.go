@@ -142,11 +142,7 @@ func (in *DistributeInput) Validate() error {
 		}
 	}
 	regions := in.outputRegions()
-	placeholder := map[string]string{}
-	for _, r := range regions {
-		placeholder[r] = "ami-00000000000000000"
-	}
-	pub := &PublishInput{Images: placeholder, Parameters: in.Parameters, LaunchTemplates: in.LaunchTemplates}
+	pub := &PublishInput{Images: placeholderImages(regions), Parameters: in.Parameters, LaunchTemplates: in.LaunchTemplates}
 	if len(pub.Parameters) > 0 || len(pub.LaunchTemplates) > 0 {
 		if err := pub.Validate(); err != nil {
 			errs = append(errs, err)
@@ -160,11 +156,7 @@ func (in *DistributeInput) Validate() error {
 			errs = append(errs, fmt.Errorf("%s.AccountID: %s is listed more than once", f, a.AccountID))
 		}
 		accounts[a.AccountID] = true
-		ap := map[string]string{}
-		for _, r := range a.regions(regions) {
-			ap[r] = placeholder[r]
-		}
-		pub := &PublishInput{Images: ap, Parameters: a.Parameters, LaunchTemplates: a.LaunchTemplates}
+		pub := &PublishInput{Images: placeholderImages(a.regions(regions)), Parameters: a.Parameters, LaunchTemplates: a.LaunchTemplates}
 		if len(pub.Parameters) > 0 || len(pub.LaunchTemplates) > 0 {
 			if err := pub.Validate(); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", f, err))

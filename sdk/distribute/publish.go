@@ -615,7 +615,6 @@ func (p *publisher) handOver() {
 // distribution can check its publishing before its copies exist. Problems
 // are reported all at once.
 func PreflightPublish(ctx context.Context, clients ClientFunc, ssm SSMClientFunc, in *PublishInput, optFns ...func(*Options)) error {
-	_ = newOptions(optFns)
 	if err := in.Validate(); err != nil {
 		return fmt.Errorf("publish: invalid input: %w", err)
 	}
