@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -300,13 +300,7 @@ func registerRequest(in *RegisterInput) (*ec2.RegisterImageInput, error) {
 	if in.SriovNetSupport {
 		req.SriovNetSupport = aws.String("simple")
 	}
-	if len(in.Tags) > 0 {
-		spec := types.TagSpecification{ResourceType: types.ResourceTypeImage}
-		for _, k := range slices.Sorted(maps.Keys(in.Tags)) {
-			spec.Tags = append(spec.Tags, types.Tag{Key: aws.String(k), Value: aws.String(in.Tags[k])})
-		}
-		req.TagSpecifications = []types.TagSpecification{spec}
-	}
+	req.TagSpecifications = ec2tag.Spec(types.ResourceTypeImage, in.Tags)
 	return req, nil
 }
 

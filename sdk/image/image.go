@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -158,15 +157,6 @@ func SnapshotIDs(img types.Image) []string {
 		}
 	}
 	return ids
-}
-
-// ec2Tags converts a map to EC2 tags sorted by key.
-func ec2Tags(m map[string]string) []types.Tag {
-	tags := make([]types.Tag, 0, len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
-	}
-	return tags
 }
 
 // describeOne returns the image with the given ID. A missing image yields

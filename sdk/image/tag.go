@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 )
 
@@ -57,7 +58,7 @@ func Tag(ctx context.Context, api TagAPI, in *TagInput, optFns ...func(*Options)
 	if len(in.Tags) > 0 && len(snapshots) > 0 && maps.Equal(in.Tags, snapTags) {
 		o.logf("tagging image %s and its snapshots %v in %s", in.ImageID, snapshots, region)
 		err := o.retry(ctx, []string{codeAMINotFound, codeSnapshotNotFound}, func() error {
-			_, err := api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: append([]string{in.ImageID}, snapshots...), Tags: ec2Tags(in.Tags)})
+			_, err := api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: append([]string{in.ImageID}, snapshots...), Tags: ec2tag.Tags(in.Tags)})
 			return err
 		})
 		if err != nil {
@@ -68,7 +69,7 @@ func Tag(ctx context.Context, api TagAPI, in *TagInput, optFns ...func(*Options)
 	if len(in.Tags) > 0 {
 		o.logf("tagging image %s in %s", in.ImageID, region)
 		err := o.retry(ctx, []string{codeAMINotFound}, func() error {
-			_, err := api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{in.ImageID}, Tags: ec2Tags(in.Tags)})
+			_, err := api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{in.ImageID}, Tags: ec2tag.Tags(in.Tags)})
 			return err
 		})
 		if err != nil {
@@ -78,7 +79,7 @@ func Tag(ctx context.Context, api TagAPI, in *TagInput, optFns ...func(*Options)
 	if len(snapshots) > 0 && len(snapTags) > 0 {
 		o.logf("tagging snapshots %v of image %s in %s", snapshots, in.ImageID, region)
 		err := o.retry(ctx, []string{codeSnapshotNotFound}, func() error {
-			_, err := api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: snapshots, Tags: ec2Tags(snapTags)})
+			_, err := api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: snapshots, Tags: ec2tag.Tags(snapTags)})
 			return err
 		})
 		if err != nil {

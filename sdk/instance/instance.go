@@ -5,13 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"maps"
-	"slices"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
@@ -137,18 +133,6 @@ func regionOf(api any) string {
 		return c.Options().Region
 	}
 	return "the default region"
-}
-
-// tagSpec converts a map to a tag specification, nil when m is empty.
-func tagSpec(rt types.ResourceType, m map[string]string) []types.TagSpecification {
-	if len(m) == 0 {
-		return nil
-	}
-	tags := make([]types.Tag, 0, len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
-	}
-	return []types.TagSpecification{{ResourceType: rt, Tags: tags}}
 }
 
 // randomSuffix returns n random bytes as hex.

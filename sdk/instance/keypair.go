@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -86,7 +87,7 @@ func CreateKeyPair(ctx context.Context, api KeyPairAPI, in *CreateKeyPairInput, 
 		KeyName:           aws.String(name),
 		KeyType:           types.KeyType(keyType),
 		KeyFormat:         types.KeyFormatPem,
-		TagSpecifications: tagSpec(types.ResourceTypeKeyPair, withToken(in.Tags, token)),
+		TagSpecifications: ec2tag.Spec(types.ResourceTypeKeyPair, withToken(in.Tags, token)),
 	}
 	var out *ec2.CreateKeyPairOutput
 	for attempt := 1; ; attempt++ {

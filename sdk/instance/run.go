@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -131,8 +132,8 @@ func Run(ctx context.Context, api RunAPI, in *RunInput, optFns ...func(*Options)
 		ClientToken:         aws.String(token),
 		BlockDeviceMappings: in.BlockDeviceMappings,
 		MetadataOptions:     in.MetadataOptions,
-		TagSpecifications: append(tagSpec(types.ResourceTypeInstance, in.Tags),
-			tagSpec(types.ResourceTypeVolume, in.VolumeTags)...),
+		TagSpecifications: append(ec2tag.Spec(types.ResourceTypeInstance, in.Tags),
+			ec2tag.Spec(types.ResourceTypeVolume, in.VolumeTags)...),
 	}
 	if in.KeyName != "" {
 		req.KeyName = aws.String(in.KeyName)

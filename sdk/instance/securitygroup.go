@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -107,7 +108,7 @@ func CreateSecurityGroup(ctx context.Context, api SecurityGroupAPI, in *CreateSe
 	req := &ec2.CreateSecurityGroupInput{
 		GroupName:         aws.String(name),
 		Description:       aws.String(desc),
-		TagSpecifications: tagSpec(types.ResourceTypeSecurityGroup, withToken(in.Tags, token)),
+		TagSpecifications: ec2tag.Spec(types.ResourceTypeSecurityGroup, withToken(in.Tags, token)),
 	}
 	if in.VPCID != "" {
 		req.VpcId = aws.String(in.VPCID)

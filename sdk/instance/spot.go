@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -249,7 +250,7 @@ func RunSpot(ctx context.Context, api SpotAPI, in *RunSpotInput, optFns ...func(
 				Version:          aws.String("1"),
 			},
 		}},
-		TagSpecifications: tagSpec(types.ResourceTypeFleet, withToken(in.FleetTags, token)),
+		TagSpecifications: ec2tag.Spec(types.ResourceTypeFleet, withToken(in.FleetTags, token)),
 	}
 	for _, it := range in.InstanceTypes {
 		req.LaunchTemplateConfigs[0].Overrides = append(req.LaunchTemplateConfigs[0].Overrides,
@@ -326,7 +327,7 @@ func RunSpot(ctx context.Context, api SpotAPI, in *RunSpotInput, optFns ...func(
 	out.Instance = described[0]
 	if sir := aws.ToString(out.Instance.SpotInstanceRequestId); sir != "" && len(in.SpotTags) > 0 {
 		o.logf("tagging spot request %s", sir)
-		if _, err := api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{sir}, Tags: tagSpec(types.ResourceTypeSpotInstancesRequest, in.SpotTags)[0].Tags}); err != nil {
+		if _, err := api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{sir}, Tags: ec2tag.Tags(in.SpotTags)}); err != nil {
 			return nil, fmt.Errorf("run %s: tag spot request %s: %w", what, sir, err)
 		}
 	}
@@ -358,7 +359,7 @@ func createSpotLaunchTemplate(ctx context.Context, api SpotAPI, in *RunSpotInput
 		{types.ResourceTypeVolume, in.VolumeTags},
 		{types.ResourceTypeNetworkInterface, in.Tags},
 	} {
-		for _, s := range tagSpec(ts.rt, ts.tags) {
+		for _, s := range ec2tag.Spec(ts.rt, ts.tags) {
 			data.TagSpecifications = append(data.TagSpecifications, types.LaunchTemplateTagSpecificationRequest{ResourceType: s.ResourceType, Tags: s.Tags})
 		}
 	}
@@ -367,7 +368,7 @@ func createSpotLaunchTemplate(ctx context.Context, api SpotAPI, in *RunSpotInput
 		LaunchTemplateData: data,
 		ClientToken:        aws.String(token),
 		VersionDescription: aws.String("Launches the spot instance of an image build"),
-		TagSpecifications:  tagSpec(types.ResourceTypeLaunchTemplate, withToken(in.SpotTags, token)),
+		TagSpecifications:  ec2tag.Spec(types.ResourceTypeLaunchTemplate, withToken(in.SpotTags, token)),
 	}
 	o.logf("creating launch template %q in %s", name, region)
 	var id string
