@@ -246,13 +246,13 @@ func TestE2ERegionFailureLeavesNoCopy(t *testing.T) {
 		}
 	}
 	var euCopy string
-	for _, c := range e.proxy.CallsFor("ec2", "CreateTags") {
+	for _, c := range e.proxy.CallsFor("ec2", "ModifyImageAttribute") {
 		if c.Region == euRegion {
-			euCopy = c.Params.Get("ResourceId.1")
+			euCopy = c.Params.Get("ImageId")
 		}
 	}
 	if euCopy == "" {
-		t.Fatal("no copy was made and tagged in " + euRegion + " before the failure; the test proves nothing")
+		t.Fatal("no copy was made and shared in " + euRegion + " before the failure; the test proves nothing")
 	}
 
 	l := e.leaks(t)

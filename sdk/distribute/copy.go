@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/image"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -126,6 +127,12 @@ type CopyInput struct {
 	// SkipRegionCheck leaves out the check that every target region is one
 	// DescribeRegions lists as enabled; names are still checked in each.
 	SkipRegionCheck bool
+	// SkipNameCheck leaves out the check that no AMI of the caller has the
+	// copy's name in any target region, for a caller that checked the
+	// names itself (as the builders do before they launch). A name taken
+	// since then makes that region's CopyImage fail, and the copies made
+	// are removed as for any failure.
+	SkipNameCheck bool
 	// Preflighted says that Preflight passed for this same input just
 	// before, as it does for a caller that checks everything before it
 	// changes anything: Copy then does not run the region and name checks
@@ -464,7 +471,8 @@ func prepare(ctx context.Context, clients ClientFunc, in *CopyInput, o Options, 
 		}
 	}
 	// Every name lookup runs (a failed one does not stop the others), so
-	// the error lists every region with a problem at once.
+	// the error lists every region with a problem at once; only the
+	// regions are checked with SkipNameCheck.
 	var mu sync.Mutex
 	var g errgroup.Group
 	g.SetLimit(concurrency(in.Concurrency, len(p.targets)))
@@ -473,6 +481,9 @@ func prepare(ctx context.Context, clients ClientFunc, in *CopyInput, o Options, 
 			mu.Lock()
 			errs = append(errs, fmt.Errorf("%s: region does not exist or is not enabled for the account", t.region))
 			mu.Unlock()
+			continue
+		}
+		if in.SkipNameCheck {
 			continue
 		}
 		g.Go(func() error {
@@ -731,7 +742,11 @@ func (c *copier) copyOne(ctx context.Context, i int, r *Result) error {
 			r.KMSKeyID, enc.KMSKeyID, enc.KeyManager = e.KMSKeyID, e.KMSKeyID, ""
 		}
 	}
-	if err := c.finish(ctx, api, r, t.perms, t.tags, t.snapshotTags, enc); err != nil {
+	tags, snapTags := t.tags, t.snapshotTags
+	if !tagsAfterCopy(t) {
+		tags, snapTags = nil, nil // CopyImage tagged the copy (tagSpecs)
+	}
+	if err := c.finish(ctx, api, r, t.perms, tags, snapTags, enc); err != nil {
 		r.Err = err
 		return err
 	}
@@ -780,14 +795,11 @@ func (c *copier) waitOptions(start time.Time) WaitOptions {
 // outcome sends the same request, so EC2 recognises its ClientToken.
 func (c *copier) copyInput(t resolvedTarget) *ec2.CopyImageInput {
 	cin := &ec2.CopyImageInput{
-		SourceImageId: aws.String(c.in.SourceImageID),
-		SourceRegion:  aws.String(c.in.SourceRegion),
-		Name:          aws.String(t.name),
-		ClientToken:   aws.String(t.token),
-		TagSpecifications: []types.TagSpecification{{
-			ResourceType: types.ResourceTypeImage,
-			Tags:         []types.Tag{{Key: aws.String(CopyTokenTag), Value: aws.String(t.token)}},
-		}},
+		SourceImageId:     aws.String(c.in.SourceImageID),
+		SourceRegion:      aws.String(c.in.SourceRegion),
+		Name:              aws.String(t.name),
+		ClientToken:       aws.String(t.token),
+		TagSpecifications: c.tagSpecs(t),
 	}
 	if t.description != "" {
 		cin.Description = aws.String(t.description)
@@ -805,6 +817,27 @@ func (c *copier) copyInput(t resolvedTarget) *ec2.CopyImageInput {
 		cin.CopyImageTags = aws.Bool(true)
 	}
 	return cin
+}
+
+// tagSpecs are the tags CopyImage puts on the copy as it makes it: the
+// target's tags and CopyTokenTag on the AMI, the tags and snapshot tags on
+// its new snapshots (when the source has any: an instance-store AMI has
+// none). Tagging at creation saves a CreateTags per region, and a copy is
+// never seen without its tags.
+func (c *copier) tagSpecs(t resolvedTarget) []types.TagSpecification {
+	specs := ec2tag.Spec(types.ResourceTypeImage, merge(t.tags, map[string]string{CopyTokenTag: t.token}))
+	if len(snapshotIDs(c.p.src)) > 0 {
+		specs = append(specs, ec2tag.Spec(types.ResourceTypeSnapshot, merge(t.tags, t.snapshotTags))...)
+	}
+	return specs
+}
+
+// tagsAfterCopy reports whether a copy's tags must still be put on with
+// CreateTags once it is available: only when CopyImageTags also copies the
+// source's tags, because EC2 does not say which value wins when a key is in
+// both, and the target's tags must.
+func tagsAfterCopy(t resolvedTarget) bool {
+	return t.copyImageTags && (len(t.tags) > 0 || len(t.snapshotTags) > 0)
 }
 
 // finish shares, tags and deprecates one available AMI.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -168,15 +169,14 @@ func TestCopySharesTagsAndDeprecatesEveryRegion(t *testing.T) {
 			t.Errorf("ModifySnapshotAttribute not in the flat form: %+v", in)
 		}
 	}
-	// Per region: copy, wait, share, tag, deprecate; the source is done
-	// before any copy starts.
+	// Per region: copy (tagged as CopyImage makes it, so no CreateTags),
+	// wait, share, deprecate; the source is done before any copy starts.
 	for _, r := range rs[1:] {
 		seq := []int{
 			c.index(r.Region, "CopyImage", ""),
 			c.index(r.Region, "DescribeImages", r.ImageID),
 			c.index(r.Region, "ModifyImageAttribute", r.ImageID),
 			c.index(r.Region, "ModifySnapshotAttribute", r.SnapshotIDs[0]),
-			c.index(r.Region, "CreateTags", r.ImageID+","+r.SnapshotIDs[0]), // one call for both
 			c.index(r.Region, "EnableImageDeprecation", r.ImageID),
 		}
 		if !slices.IsSorted(seq) || seq[0] < 0 {
@@ -184,6 +184,9 @@ func TestCopySharesTagsAndDeprecatesEveryRegion(t *testing.T) {
 		}
 		if c.index(srcRegion, "EnableImageDeprecation", srcID) > seq[0] {
 			t.Errorf("source handled after the copy to %s started", r.Region)
+		}
+		if n := c.index(r.Region, "CreateTags", ""); n >= 0 {
+			t.Errorf("%s: CreateTags at %d, want none (CopyImage tags the copy)", r.Region, n)
 		}
 	}
 	mustNoCalls(t, c, "DeregisterImage", "DeleteSnapshot")
@@ -212,11 +215,11 @@ func TestCopySharesEachRegionAsSoonAsItsCopyIsAvailable(t *testing.T) {
 	c := newCopyCloud(t, "eu-west-1", "ap-south-1")
 	aDone := make(chan struct{})
 	var once sync.Once
-	c.CreateTagsFn = func(ctx context.Context, region string, in *ec2.CreateTagsInput) (*ec2.CreateTagsOutput, error) {
+	c.DeprecateFn = func(ctx context.Context, region string, in *ec2.EnableImageDeprecationInput) (*ec2.EnableImageDeprecationOutput, error) {
 		if region == "eu-west-1" {
 			once.Do(func() { close(aDone) })
 		}
-		return &ec2.CreateTagsOutput{}, nil
+		return &ec2.EnableImageDeprecationOutput{}, nil
 	}
 	var bWaitReturned atomic.Int64 // call-log length when B's copy became available
 	c.DescribeImagesFn = func(ctx context.Context, region string, in *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
@@ -224,7 +227,7 @@ func TestCopySharesEachRegionAsSoonAsItsCopyIsAvailable(t *testing.T) {
 			select {
 			case <-aDone:
 			case <-time.After(3 * time.Second):
-				t.Error("the copy in ap-south-1 completed before eu-west-1's copy was shared and tagged")
+				t.Error("the copy in ap-south-1 completed before eu-west-1's copy was shared and deprecated")
 			}
 			bWaitReturned.Store(int64(len(c.Calls())))
 		}
@@ -233,14 +236,15 @@ func TestCopySharesEachRegionAsSoonAsItsCopyIsAvailable(t *testing.T) {
 	in := &CopyInput{
 		SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1"),
 		Permissions: Permissions{Accounts: []string{account2}}, Tags: map[string]string{"k": "v"}, Concurrency: 2,
+		Deprecation: Deprecation{After: time.Hour},
 	}
 	if _, err := Copy(context.Background(), c.clients(), in, testOptions); err != nil {
 		t.Fatal(err)
 	}
 	share := c.index("eu-west-1", "ModifyImageAttribute", "")
-	tag := c.index("eu-west-1", "CreateTags", "")
-	if share < 0 || tag < 0 || int64(tag) >= bWaitReturned.Load() || share > tag {
-		t.Errorf("eu-west-1 share at %d, tag at %d; ap-south-1 available at %d: %v", share, tag, bWaitReturned.Load(), opsOf(c.Calls()))
+	dep := c.index("eu-west-1", "EnableImageDeprecation", "")
+	if share < 0 || dep < 0 || int64(dep) >= bWaitReturned.Load() || share > dep {
+		t.Errorf("eu-west-1 share at %d, deprecation at %d; ap-south-1 available at %d: %v", share, dep, bWaitReturned.Load(), opsOf(c.Calls()))
 	}
 }
 
@@ -263,7 +267,7 @@ func TestCopyBoundsConcurrency(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				c := newCopyCloud(t, regions...)
 				// A region is in flight from its CopyImage to its
-				// CreateTags (its last call).
+				// EnableImageDeprecation (its last call).
 				var mu sync.Mutex
 				inflight := map[string]bool{}
 				release := make(chan struct{})
@@ -279,7 +283,7 @@ func TestCopyBoundsConcurrency(t *testing.T) {
 					}
 					return c.defCopyImage(region, in)
 				}
-				c.CreateTagsFn = func(ctx context.Context, region string, in *ec2.CreateTagsInput) (*ec2.CreateTagsOutput, error) {
+				c.DeprecateFn = func(ctx context.Context, region string, in *ec2.EnableImageDeprecationInput) (*ec2.EnableImageDeprecationOutput, error) {
 					mu.Lock()
 					delete(inflight, region)
 					mu.Unlock()
@@ -288,9 +292,9 @@ func TestCopyBoundsConcurrency(t *testing.T) {
 					case <-ctx.Done():
 						return nil, ctx.Err()
 					}
-					return &ec2.CreateTagsOutput{}, nil
+					return &ec2.EnableImageDeprecationOutput{}, nil
 				}
-				in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets(regions...), Tags: map[string]string{"k": "v"}, Concurrency: tc.limit}
+				in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets(regions...), Deprecation: Deprecation{After: time.Hour}, Concurrency: tc.limit}
 				ctx, cancel := context.WithCancel(context.Background())
 				var copyErr error
 				done := make(chan struct{})
@@ -338,11 +342,11 @@ func TestCopyCancelledRemovesCopiesInEveryRegion(t *testing.T) {
 	defer cancel()
 	aDone := make(chan struct{})
 	var once sync.Once
-	c.CreateTagsFn = func(ctx context.Context, region string, in *ec2.CreateTagsInput) (*ec2.CreateTagsOutput, error) {
+	c.DeprecateFn = func(ctx context.Context, region string, in *ec2.EnableImageDeprecationInput) (*ec2.EnableImageDeprecationOutput, error) {
 		if region == "eu-west-1" {
 			once.Do(func() { close(aDone) })
 		}
-		return &ec2.CreateTagsOutput{}, nil
+		return &ec2.EnableImageDeprecationOutput{}, nil
 	}
 	var cancelled atomic.Bool
 	c.DescribeImagesFn = func(dctx context.Context, region string, in *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
@@ -354,7 +358,7 @@ func TestCopyCancelledRemovesCopiesInEveryRegion(t *testing.T) {
 		}
 		return c.defDescribeImages(region, in)
 	}
-	in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1"), Tags: map[string]string{"k": "v"}, Concurrency: 2}
+	in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1"), Deprecation: Deprecation{After: time.Hour}, Concurrency: 2}
 	out, err := Copy(ctx, c.clients(), in, testOptions)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
@@ -817,6 +821,33 @@ func TestPreflightSkipRegionCheck(t *testing.T) {
 	}
 }
 
+// TestCopySkipNameCheck: with SkipNameCheck no name is looked up, and a
+// name taken after the caller's own check fails that region's CopyImage,
+// after which the copies made elsewhere are removed.
+func TestCopySkipNameCheck(t *testing.T) {
+	c := newCopyCloud(t, "eu-west-1", "ap-south-1")
+	made := trackCopies(c)
+	c.addImage("ap-south-1", "ami-0taken4", "app-1", fixedNow.Add(-time.Hour))
+	in := &CopyInput{
+		SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1"),
+		SkipRegionCheck: true, SkipNameCheck: true, Concurrency: 1,
+	}
+	_, err := Copy(context.Background(), c.clients(), in, testOptions)
+	if err == nil || !strings.Contains(err.Error(), "InvalidAMIName.Duplicate") {
+		t.Fatalf("err = %v, want ap-south-1's CopyImage refused for the name", err)
+	}
+	for _, k := range c.Calls("DescribeImages", "DescribeRegions") {
+		if k.ID == "" {
+			t.Errorf("%s %s: a region or name check with SkipRegionCheck and SkipNameCheck", k.Region, k.Op)
+		}
+	}
+	m := made()
+	if len(m) != 1 || m["eu-west-1"] == "" {
+		t.Fatalf("copies made %v, want only eu-west-1's", m)
+	}
+	assertRemovedExactly(t, c, m)
+}
+
 func TestClientToken(t *testing.T) {
 	base := ClientToken("run-1", srcRegion, srcID, "eu-west-1", "app-1")
 	if len(base) > 64 || !strings.HasPrefix(base, "amiforge-") {
@@ -934,11 +965,14 @@ func TestCopyAfterPreflight(t *testing.T) {
 	}
 	want := []string{
 		"us-east-1 DescribeRegions", "eu-west-1 DescribeImages", // the preflight, once
-		"eu-west-1 CopyImage app-1", "eu-west-1 DescribeImages " + id,
-		"eu-west-1 CreateTags " + id + "," + out.Results[0].SnapshotIDs[0],
+		"eu-west-1 CopyImage app-1", "eu-west-1 DescribeImages " + id, // tagged by CopyImage
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("calls = %q, want %q", got, want)
+	}
+	snap := out.Results[0].SnapshotIDs[0]
+	if c.tags[id]["App"] != "x" || c.tags[snap]["App"] != "x" {
+		t.Errorf("tags of the copy %v, of its snapshot %v; want App=x on both", c.tags[id], c.tags[snap])
 	}
 
 	t.Run("source of another image", func(t *testing.T) {
@@ -1003,4 +1037,68 @@ func TestCopyStartsEveryRegionAtOnce(t *testing.T) {
 			t.Errorf("%d copies available, want %d", got, len(sixteenRegions))
 		}
 	})
+}
+
+// TestCopyTagsAtCreation checks what CopyImage is asked to tag: the target's
+// tags and the copy token on the AMI, the tags and snapshot tags on its
+// snapshots, and nothing tagged afterwards, except when CopyImageTags also
+// copies the source's tags (whose values must not win), or for a source
+// without snapshots (no snapshot tag specification).
+func TestCopyTagsAtCreation(t *testing.T) {
+	specs := func(in *ec2.CopyImageInput) map[types.ResourceType]map[string]string {
+		m := map[types.ResourceType]map[string]string{}
+		for _, ts := range in.TagSpecifications {
+			m[ts.ResourceType] = map[string]string{}
+			for _, tg := range ts.Tags {
+				m[ts.ResourceType][aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+			}
+		}
+		return m
+	}
+	tests := []struct {
+		name           string
+		copyImageTags  bool
+		instanceStore  bool
+		wantSnapSpec   map[string]string
+		wantCreateTags bool
+	}{
+		{name: "tags at creation", wantSnapSpec: map[string]string{"App": "x", "Team": "web", "Backup": "yes"}},
+		{name: "with copy_image_tags", copyImageTags: true, wantSnapSpec: map[string]string{"App": "x", "Team": "web", "Backup": "yes"}, wantCreateTags: true},
+		{name: "instance-store source", instanceStore: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCopyCloud(t, "eu-west-1")
+			if tc.instanceStore {
+				c.addImage(srcRegion, srcID, "app-1", fixedNow.Add(-time.Hour), func(img *types.Image) {
+					img.RootDeviceType, img.BlockDeviceMappings = types.DeviceTypeInstanceStore, nil
+				})
+			}
+			in := &CopyInput{
+				SourceImageID: srcID, SourceRegion: srcRegion, RunID: "run-1",
+				Targets: []Target{{Region: "eu-west-1", Tags: map[string]string{"Team": "web"}}},
+				Tags:    map[string]string{"App": "x"}, SnapshotTags: map[string]string{"Backup": "yes"},
+				CopyImageTags: tc.copyImageTags,
+			}
+			out, err := Copy(context.Background(), c.clients(), in, testOptions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls := c.Calls("CopyImage")
+			if len(calls) != 1 {
+				t.Fatalf("%d CopyImage calls, want 1", len(calls))
+			}
+			got := specs(calls[0].In.(*ec2.CopyImageInput))
+			wantImg := map[string]string{"App": "x", "Team": "web", CopyTokenTag: out.Results[0].ClientToken}
+			if !maps.Equal(got[types.ResourceTypeImage], wantImg) {
+				t.Errorf("image tag specification %v, want %v", got[types.ResourceTypeImage], wantImg)
+			}
+			if snap, ok := got[types.ResourceTypeSnapshot]; ok != (tc.wantSnapSpec != nil) || !maps.Equal(snap, tc.wantSnapSpec) {
+				t.Errorf("snapshot tag specification %v (present %v), want %v", snap, ok, tc.wantSnapSpec)
+			}
+			if n := len(c.Calls("CreateTags")); (n > 0) != tc.wantCreateTags {
+				t.Errorf("%d CreateTags calls, want them %v", n, tc.wantCreateTags)
+			}
+		})
+	}
 }

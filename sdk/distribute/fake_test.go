@@ -174,8 +174,8 @@ var mutatingOps = []string{"CopyImage", "ModifyImageAttribute", "ModifySnapshotA
 // Default behaviours.
 
 // defCopyImage copies as EC2 does: a repeated ClientToken is answered with
-// the image the first call made, and TagSpecifications of type image are
-// applied to the new AMI.
+// the image the first call made, and TagSpecifications are applied to the
+// new AMI (type image) and its snapshot (type snapshot).
 func (c *fakeCloud) defCopyImage(region string, in *ec2.CopyImageInput) (*ec2.CopyImageOutput, error) {
 	c.mu.Lock()
 	tokenKey := region + "\x00" + aws.ToString(in.ClientToken)
@@ -199,14 +199,21 @@ func (c *fakeCloud) defCopyImage(region string, in *ec2.CopyImageInput) (*ec2.Co
 		c.tokens[tokenKey] = id
 	}
 	for _, ts := range in.TagSpecifications {
-		if ts.ResourceType != types.ResourceTypeImage {
-			continue
+		var res string
+		switch ts.ResourceType {
+		case types.ResourceTypeImage:
+			res = id
+		case types.ResourceTypeSnapshot:
+			res = "snap-" + strings.TrimPrefix(id, "ami-") // addImage's one snapshot
+		default:
+			c.mu.Unlock()
+			return nil, apiErr("InvalidParameterValue")
 		}
-		if c.tags[id] == nil {
-			c.tags[id] = map[string]string{}
+		if c.tags[res] == nil {
+			c.tags[res] = map[string]string{}
 		}
 		for _, tg := range ts.Tags {
-			c.tags[id][aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+			c.tags[res][aws.ToString(tg.Key)] = aws.ToString(tg.Value)
 		}
 	}
 	c.mu.Unlock()
