@@ -79,6 +79,9 @@ var (
 	StateInstance = Key[types.Instance]{"ami_instance"}
 	// StateImageID is the ID of the AMI the build created.
 	StateImageID = Key[string]{"ami_image_id"}
+	// StateImage is the AMI the build created as described when it became
+	// available, when the step that made it has that description.
+	StateImage = Key[types.Image]{"ami_image"}
 	// StateSnapshotIDs are the snapshots of the AMI the build created.
 	StateSnapshotIDs = Key[[]string]{"ami_snapshot_ids"}
 	// StateAMIs maps each region to the AMI the build made there.

@@ -2,11 +2,13 @@ package amibuild
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/image"
 )
@@ -33,44 +35,58 @@ type StepCheckAMIName struct {
 	SkipBuildRegion bool
 }
 
-// Run implements multistep.Step.
+// Run implements multistep.Step. The regions are looked up at once, and
+// every region with a problem is reported.
 func (s *StepCheckAMIName) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	u := UI(state)
 	regions := s.CopyRegions
 	if !s.SkipBuildRegion {
 		regions = append([]string{s.Region}, regions...)
 	}
-	for _, region := range regions {
-		if err := s.check(ctx, state, region); err != nil {
-			return Halt(state, u, err)
+	u.Sayf("Checking that AMI name %q is free in %s...", s.AMIName, strings.Join(regions, ", "))
+	notes := make([]string, len(regions))
+	errs := make([]error, len(regions))
+	var g errgroup.Group
+	for i, region := range regions {
+		g.Go(func() error {
+			notes[i], errs[i] = s.check(ctx, state, region)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	for _, n := range notes {
+		if n != "" {
+			u.Say(n)
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Halt(state, u, err)
 	}
 	return multistep.ActionContinue
 }
 
-func (s *StepCheckAMIName) check(ctx context.Context, state multistep.StateBag, region string) error {
-	u := UI(state)
+// check looks the name up in one region. It returns a note for the user
+// when force_deregister will replace an AMI there.
+func (s *StepCheckAMIName) check(ctx context.Context, state multistep.StateBag, region string) (string, error) {
 	api, err := EC2Client(state, region)
 	if err != nil {
-		return err
+		return "", err
 	}
-	u.Sayf("Checking that AMI name %q is free in %s...", s.AMIName, region)
 	imgs, err := image.FindByName(ctx, api, s.AMIName, nil)
 	if err != nil {
-		return fmt.Errorf("look up AMIs named %q in %s: %w", s.AMIName, region, err)
+		return "", fmt.Errorf("look up AMIs named %q in %s: %w", s.AMIName, region, err)
 	}
 	if len(imgs) == 0 {
-		return nil
+		return "", nil
 	}
 	ids := make([]string, len(imgs))
 	for i, img := range imgs {
 		ids[i] = aws.ToString(img.ImageId)
 	}
 	if s.ForceDeregister {
-		u.Sayf("AMI name %q is used by %s in %s; it will be deregistered before the new AMI is created (force_deregister)", s.AMIName, strings.Join(ids, ", "), region)
-		return nil
+		return fmt.Sprintf("AMI name %q is used by %s in %s; it will be deregistered before the new AMI is created (force_deregister)", s.AMIName, strings.Join(ids, ", "), region), nil
 	}
-	return fmt.Errorf("ami_name: an AMI named %q already exists in %s (%s); choose another name, or set force_deregister = true (or run packer build -force) to replace it",
+	return "", fmt.Errorf("ami_name: an AMI named %q already exists in %s (%s); choose another name, or set force_deregister = true (or run packer build -force) to replace it",
 		s.AMIName, region, strings.Join(ids, ", "))
 }
 

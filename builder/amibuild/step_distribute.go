@@ -29,7 +29,8 @@ import (
 //
 // It does nothing when no such option is set.
 //
-// State used: StateSession, StateUI, StateImageID, StateBuildInfo.
+// State used: StateSession, StateUI, StateImageID, StateImage (when set, the
+// source is not described again), StateBuildInfo.
 // State produced: StateAMIs (every region's AMI).
 type StepDistribute struct {
 	// Region is the build region.
@@ -138,8 +139,11 @@ func (s *StepDistribute) input(state multistep.StateBag, id string) (*distribute
 			Deprecation:   dep,
 			RunID:         distribute.NewRunID(),
 			// StepCheckRegion checked every region before the build
-			// (unless skip_region_validation, which uses them as given).
+			// (unless skip_region_validation, which uses them as given),
+			// and StepCheckAMIName the name in each; StepDeregisterExisting
+			// removed our AMIs of that name with force_deregister.
 			SkipRegionCheck:     true,
+			SkipNameCheck:       true,
 			SnapshotCopyMinutes: c.SnapshotCopyDurationMinutes,
 		},
 		Inputs:      []distribute.InputImage{{Region: s.Region, ImageID: id}},
@@ -162,6 +166,9 @@ func (s *StepDistribute) input(state multistep.StateBag, id string) (*distribute
 	snapTags, err := RenderTags(s.Ctx, "snapshot_tags", c.SnapshotTags, info)
 	if err != nil {
 		return nil, err
+	}
+	if img, ok := StateImage.Get(state); ok && aws.ToString(img.ImageId) == id {
+		in.Copy.Source = &img // as described when it became available
 	}
 	for _, region := range c.AMIRegions {
 		t := distribute.Target{Region: region, Description: desc, Tags: tags, SnapshotTags: snapTags}

@@ -510,6 +510,22 @@ func TestStepsSameNameAMIInCopyRegions(t *testing.T) {
 	if !strings.Contains(err.Error(), copyRegion) || !strings.Contains(err.Error(), euID) {
 		t.Errorf("error %q does not name the copy region and its AMI", err)
 	}
+
+	// With the build region too, both regions are looked up, and both
+	// problems are told at once.
+	e.proxy.Reset()
+	err = e.runHalt(t, &StepCheckAMIName{Region: testRegion, AMIName: name, CopyRegions: []string{copyRegion, "ap-south-1"}})
+	for _, w := range []string{testRegion, buildID, copyRegion, euID} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not name %s", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), "ap-south-1") {
+		t.Errorf("error %q names ap-south-1, where the name is free", err)
+	}
+	if n := len(e.proxy.CallsFor("ec2", "DescribeImages")); n != 3 {
+		t.Errorf("%d DescribeImages calls, want one per region (3)", n)
+	}
 	e.proxy.Reset()
 	e.run(t, &StepDeregisterExisting{Region: testRegion, AMIName: name, Force: true, CopyRegions: []string{copyRegion}, SkipBuildRegion: true})
 	if !imageExists(t, e.ec2, buildID) {

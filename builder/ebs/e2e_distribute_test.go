@@ -194,7 +194,20 @@ func TestE2EBuilderCopiesAndSharesLikeAmazonEBS(t *testing.T) {
 		if len(perms.LaunchPermissions) != 1 || aws.ToString(perms.LaunchPermissions[0].UserId) != shareAccount {
 			t.Errorf("%s %s launch permissions = %+v, want %s", region, id, perms.LaunchPermissions, shareAccount)
 		}
-		for _, snap := range snapshotIDs(img) {
+		snaps := snapshotIDs(img)
+		if len(snaps) == 0 {
+			t.Errorf("%s %s has no snapshot", region, id)
+		}
+		if out, err := api.DescribeSnapshots(context.Background(), &ec2.DescribeSnapshotsInput{SnapshotIds: snaps}); err != nil {
+			t.Errorf("DescribeSnapshots %v in %s: %v", snaps, region, err)
+		} else {
+			for _, sn := range out.Snapshots {
+				if got := tagMap(sn.Tags); got["App"] != "e2e" || got["Snap"] != "yes" {
+					t.Errorf("%s snapshot %s tags = %v, want App=e2e and Snap=yes", region, aws.ToString(sn.SnapshotId), got)
+				}
+			}
+		}
+		for _, snap := range snaps {
 			sa, err := api.DescribeSnapshotAttribute(context.Background(), &ec2.DescribeSnapshotAttributeInput{SnapshotId: aws.String(snap), Attribute: types.SnapshotAttributeNameCreateVolumePermission})
 			if err != nil {
 				t.Fatalf("DescribeSnapshotAttribute %s: %v", snap, err)
@@ -232,6 +245,24 @@ func TestE2EBuilderCopiesAndSharesLikeAmazonEBS(t *testing.T) {
 	sort.Strings(copies)
 	if !slices.Equal(copies, []string{apRegion, euRegion}) {
 		t.Errorf("CopyImage into %v, want %s and %s once each", copies, apRegion, euRegion)
+	}
+	// Each copy region: its name looked up once, before the launch, and
+	// the copy tagged by CopyImage (no CreateTags there).
+	for _, region := range []string{apRegion, euRegion} {
+		nameChecks := 0
+		for _, c := range e.proxy.CallsFor("ec2", "DescribeImages") {
+			if c.Region == region && c.Params.Get("Filter.1.Name") == "name" {
+				nameChecks++
+			}
+		}
+		if nameChecks != 1 {
+			t.Errorf("%d name lookups in %s, want 1 (before the launch)", nameChecks, region)
+		}
+		for _, c := range e.proxy.CallsFor("ec2", "CreateTags") {
+			if c.Region == region {
+				t.Errorf("CreateTags in %s (%v); CopyImage tags the copy", region, c.Params)
+			}
+		}
 	}
 	l := e.leaksSince(t, base)
 	if got, want := sortedCopy(l.Images), imageRef(amis); !slices.Equal(got, want) {

@@ -19,7 +19,7 @@ import (
 // snapshots that the block device mappings are given.
 //
 // State used: StateSession, StateUI, StateInstanceID, StateBuildInfo.
-// State produced: StateImageID, StateSnapshotIDs, StateAMIs.
+// State produced: StateImageID, StateImage, StateSnapshotIDs, StateAMIs.
 type stepCreateImage struct {
 	Region string
 	Config *amibuild.AMIConfig
@@ -64,6 +64,7 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 		return amibuild.Halt(state, ui, fmt.Errorf("create AMI %q in %s: %w", s.Config.AMIName, s.Region, err))
 	}
 	amibuild.StateImageID.Put(state, out.ImageID)
+	amibuild.StateImage.Put(state, out.Image)
 	amibuild.StateSnapshotIDs.Put(state, out.SnapshotIDs)
 	amibuild.StateAMIs.Put(state, map[string]string{s.Region: out.ImageID})
 	ui.Sayf("AMI %s is available in %s", out.ImageID, s.Region)
