@@ -195,7 +195,10 @@ var instancePoints = []point{
 	{name: "provision", marker: "waiting-for-interrupt", provision: sleepForInterrupt},
 	{name: "bundle", marker: "Bundling the image", failAfter: "PutObject", fail: "PutObject", sampled: true},
 	{name: "uploaded", marker: "Uploaded the bundle", fail: "RegisterImage"},
-	{name: "registered", marker: "Registered AMI", hold: "CreateTags", failAfter: "RegisterImage", fail: "CreateTags", sampled: true},
+	// RegisterImage tags the AMI as it makes it; interrupted while the call
+	// is held, the AMI it made must still be found and removed.
+	{name: "registering", marker: "Registering AMI", hold: "RegisterImage", sampled: true},
+	{name: "registered", marker: "waiting for it to become available", trigger: "RegisterImage", hold: "DescribeImages", failAfter: "RegisterImage", fail: "DescribeImages", sampled: true},
 }
 
 var distributePoints = []point{

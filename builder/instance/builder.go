@@ -186,7 +186,9 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			Region:              region,
 			Name:                c.AMIName,
 			Description:         c.AMIDescription,
+			Tags:                c.AMITags,
 			Ctx:                 c.ctx,
+			Wait:                c.Polling.ImageWait(),
 			VirtualizationType:  c.VirtualizationType,
 			RootDeviceName:      c.RootDeviceName,
 			BlockDeviceMappings: bdms,
@@ -195,10 +197,6 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			BootMode:            c.BootMode,
 			TPMSupport:          c.TPMSupport,
 			IMDSSupport:         c.AMIIMDSSupport,
-		},
-		&amibuild.StepTagImage{
-			Tags: c.AMITags,
-			Ctx:  c.ctx,
 		},
 		&amibuild.StepDistribute{
 			Region:      region,

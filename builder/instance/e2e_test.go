@@ -25,6 +25,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -396,6 +397,34 @@ func testBuild(t *testing.T, e *e2eEnv) {
 	if regs[0].Region != e2eRegion {
 		t.Errorf("RegisterImage sent to %s, want the bucket's region %s", regs[0].Region, e2eRegion)
 	}
+	// The tags are given to RegisterImage (moto drops them; the proxy
+	// applies them, as EC2 does), and nothing tags the AMI afterwards.
+	p := regs[0].Params
+	if p.Get("TagSpecification.1.ResourceType") != "image" || p.Get("TagSpecification.1.Tag.1.Key") != "Name" || p.Get("TagSpecification.1.Tag.1.Value") != "e2e-instance" {
+		t.Errorf("RegisterImage tag specifications: %v, want image Name=e2e-instance", p)
+	}
+	if n := len(e.proxy.CallsFor("ec2", "CreateTags")); n != 0 {
+		t.Errorf("%d CreateTags calls, want none", n)
+	}
+	// The build waited for the AMI to become available: a describe of it
+	// after RegisterImage, before the instance was terminated.
+	waited := false
+	for _, c := range e.proxy.Calls() {
+		if c.Action == "TerminateInstances" {
+			break
+		}
+		if c.Action == "DescribeImages" && c.Seq > regs[0].Seq && c.Params.Get("ImageId.1") == ami {
+			waited = true
+		}
+	}
+	if !waited {
+		t.Errorf("no DescribeImages of %s between RegisterImage and TerminateInstances", ami)
+	}
+	if imgs, err := e.ec2.DescribeImages(context.Background(), &ec2.DescribeImagesInput{ImageIds: []string{ami}}); err != nil || len(imgs.Images) != 1 {
+		t.Errorf("DescribeImages %s: %v", ami, err)
+	} else if got := tagValue(imgs.Images[0].Tags, "Name"); got != "e2e-instance" {
+		t.Errorf("AMI %s tag Name = %q, want e2e-instance", ami, got)
+	}
 	if len(e.proxy.CallsFor("ec2", "TerminateInstances")) == 0 {
 		t.Error("build instance not terminated")
 	}
@@ -732,4 +761,13 @@ func testValidate(t *testing.T, e *e2eEnv) {
 			}
 		})
 	}
+}
+
+func tagValue(tags []ec2types.Tag, key string) string {
+	for _, tg := range tags {
+		if aws.ToString(tg.Key) == key {
+			return aws.ToString(tg.Value)
+		}
+	}
+	return ""
 }

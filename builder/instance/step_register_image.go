@@ -11,17 +11,18 @@ import (
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
+	"github.com/amiforge/packer-plugin-ami/sdk/image"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
 // stepRegisterImage registers the AMI from the uploaded bundle's manifest,
 // in the bucket's region, with the machine settings of the configuration.
-// When the run is cancelled or halted (for example tagging fails), Cleanup
+// When the run is cancelled or halted (a later step fails), Cleanup
 // deregisters it again; the bundle step deletes the objects.
 //
 // State used: amibuild.StateSession, amibuild.StateUI,
 // amibuild.StateBuildInfo, stateBundle, stateBucketRegion.
-// State produced: amibuild.StateImageID, amibuild.StateAMIs,
+// State produced: amibuild.StateImageID, amibuild.StateImage, amibuild.StateAMIs,
 // stateImageLocation.
 type stepRegisterImage struct {
 	// Region is the build region.
@@ -29,8 +30,13 @@ type stepRegisterImage struct {
 	// Name and Description are the AMI's; Description is rendered with
 	// the build data.
 	Name, Description string
-	// Ctx renders Description.
+	// Tags are the AMI's tags before rendering; RegisterImage puts them on
+	// the AMI as it makes it.
+	Tags map[string]string
+	// Ctx renders Description and Tags.
 	Ctx interpolate.Context
+	// Wait is how the step waits for the AMI to become available.
+	Wait image.WaitOptions
 	// The machine settings.
 	VirtualizationType  string
 	RootDeviceName      string
@@ -67,6 +73,10 @@ func (s *stepRegisterImage) Run(ctx context.Context, state multistep.StateBag) m
 	if err != nil {
 		return amibuild.Halt(state, u, err)
 	}
+	tags, err := amibuild.RenderTags(s.Ctx, "tags", s.Tags, info)
+	if err != nil {
+		return amibuild.Halt(state, u, err)
+	}
 
 	loc := b.Location.ImageLocation()
 	u.Sayf("Registering AMI %q from %s in %s...", s.Name, loc, region)
@@ -75,6 +85,7 @@ func (s *stepRegisterImage) Run(ctx context.Context, state multistep.StateBag) m
 		Region:              region,
 		Name:                s.Name,
 		Description:         desc,
+		Tags:                tags,
 		Manifest:            b.Manifest,
 		VirtualizationType:  s.VirtualizationType,
 		RootDeviceName:      s.RootDeviceName,
@@ -89,8 +100,14 @@ func (s *stepRegisterImage) Run(ctx context.Context, state multistep.StateBag) m
 		// The error names the AMI, the manifest and the region.
 		return amibuild.Halt(state, u, err)
 	}
-	u.Sayf("Registered AMI %s in %s", out.ImageID, region)
+	u.Sayf("Registered AMI %s in %s; waiting for it to become available...", out.ImageID, region)
+	img, err := image.Wait(ctx, sess.EC2(region), out.ImageID, region, amibuild.ImageProgress(s.Wait, u.Say))
+	if err != nil {
+		return amibuild.Halt(state, u, fmt.Errorf("AMI %s in %s: %w", out.ImageID, region, err))
+	}
+	u.Sayf("AMI %s is available in %s", out.ImageID, region)
 	amibuild.StateImageID.Put(state, out.ImageID)
+	amibuild.StateImage.Put(state, img)
 	amibuild.StateAMIs.Put(state, map[string]string{region: out.ImageID})
 	stateImageLocation.Put(state, out.ImageLocation)
 	return multistep.ActionContinue

@@ -236,7 +236,12 @@ func minDistribute(ctx context.Context, e *minEnv, src string, targets []string)
 	e.srcSnaps = snapshotsOf(srcImg)
 	ps := make([]product, len(targets)+1)
 	var g errgroup.Group
-	finish := func(c *ec2.Client, region string, img ec2types.Image) error {
+	tags := func(region string) map[string]string {
+		return map[string]string{"Name": "demo-web", "Region": region, "SourceRegion": e.region, "SourceAMI": src}
+	}
+	// finish shares an AMI and its snapshots and, when tag is set, tags
+	// them (a copy is tagged by its CopyImage).
+	finish := func(c *ec2.Client, region string, img ec2types.Image, tag bool) error {
 		id := aws.ToString(img.ImageId)
 		if _, err := c.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{
 			ImageId: img.ImageId,
@@ -260,14 +265,15 @@ func minDistribute(ctx context.Context, e *minEnv, src string, targets []string)
 			}
 			resources = append(resources, snap)
 		}
-		_, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: resources, Tags: toTags(map[string]string{
-			"Name": "demo-web", "Region": region, "SourceRegion": e.region, "SourceAMI": src,
-		})})
+		if !tag {
+			return nil
+		}
+		_, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: resources, Tags: toTags(tags(region))})
 		return err
 	}
 	g.Go(func() error {
 		ps[0] = product{region: e.region, id: src, kind: "ebs", build: "minimum"}
-		return finish(home, e.region, srcImg)
+		return finish(home, e.region, srcImg, true)
 	})
 	for i, region := range targets {
 		g.Go(func() error {
@@ -276,6 +282,8 @@ func minDistribute(ctx context.Context, e *minEnv, src string, targets []string)
 				Name:          srcImg.Name,
 				SourceImageId: aws.String(src),
 				SourceRegion:  aws.String(e.region),
+				TagSpecifications: append(tagSpecs(ec2types.ResourceTypeImage, tags(region)),
+					tagSpecs(ec2types.ResourceTypeSnapshot, tags(region))...),
 			})
 			if err != nil {
 				return fmt.Errorf("copy to %s: %w", region, err)
@@ -285,7 +293,7 @@ func minDistribute(ctx context.Context, e *minEnv, src string, targets []string)
 			if err != nil {
 				return err
 			}
-			return finish(c, region, *img)
+			return finish(c, region, *img, false)
 		})
 	}
 	return ps, g.Wait()

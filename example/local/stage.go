@@ -100,16 +100,17 @@ func setUp(ctx context.Context, o *options, w io.Writer, withProxy bool) (_ *sta
 		s.closers = append(s.closers, func() { s.proxy.Close() })
 		endpoint = s.proxy.URL
 		fmt.Fprintf(w, "    recording proxy adding %s per call: %s\n", o.latency, s.proxy.URL)
-	case slices.ContainsFunc(templates, func(t template) bool { return t.publishes }):
-		// moto copies an AMI only within one account; the proxy adds the
-		// copy of an AMI another account shared, as EC2 makes it.
+	default:
+		// moto drops some of what EC2 does (tags given to CopyImage and
+		// RegisterImage, CopyImage's idempotency token, copies of an AMI
+		// another account shared); awstest's proxy adds it, as EC2 does.
 		proxy, err := awstest.StartProxy(s.moto.Endpoint, awstest.ProxyOptions{})
 		if err != nil {
 			return nil, err
 		}
 		s.closers = append(s.closers, func() { proxy.Close() })
 		endpoint = proxy.URL
-		fmt.Fprintf(w, "    in front of it the emulations of awstest's proxy (cross-account copies): %s\n", proxy.URL)
+		fmt.Fprintf(w, "    in front of it awstest's proxy, which adds what moto leaves out of EC2 (tags at creation, idempotency tokens, cross-account copies): %s\n", proxy.URL)
 	}
 
 	step(w, "starting an OpenSSH server on 127.0.0.1 as the build instance")

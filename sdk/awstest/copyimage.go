@@ -33,6 +33,10 @@ import (
 // snapshots) before the client sees the answer, so a client never sees a
 // copy without its tags, as with EC2.
 
+// moto 5.2.1 drops RegisterImage's TagSpecifications too; unless
+// ProxyOptions.RawRegisterImage, the proxy applies its image tags the same
+// way (an instance-store AMI has no snapshots to tag).
+
 // copyTokens maps account, region and ClientToken to the image made for it.
 type copyTokens struct {
 	mu      sync.Mutex
@@ -58,7 +62,8 @@ func (ct *copyTokens) entry(key string) *copyToken {
 	return e
 }
 
-// copyCall is the emulation state of one forwarded CopyImage call.
+// copyCall is the emulation state of one forwarded CopyImage or
+// RegisterImage call.
 type copyCall struct {
 	token *copyToken // nil without a ClientToken
 	tags  map[string][]tagKV
@@ -156,9 +161,10 @@ var (
 	snapshotIDRE = regexp.MustCompile(`<snapshotId>(snap-[0-9a-zA-Z]+)</snapshotId>`)
 )
 
-// finishCopyImage runs on moto's answer to a forwarded CopyImage: it
-// stores the new image under the call's token and applies the call's tag
-// specifications. It returns a description of what it did.
+// finishCopyImage runs on moto's answer to a forwarded CopyImage or
+// RegisterImage: it stores the new image under the call's token (if any)
+// and applies the call's tag specifications. It returns a description of
+// what it did.
 func (p *Proxy) finishCopyImage(resp *http.Response, cc *copyCall) (string, error) {
 	if resp.StatusCode != http.StatusOK || resp.Body == nil {
 		return "", nil

@@ -166,3 +166,37 @@ func TestProxyRawCopyImage(t *testing.T) {
 		t.Errorf("%d images named proxy-raw, want moto's 2", n)
 	}
 }
+
+// moto drops RegisterImage's tag specifications; the proxy applies them,
+// unless RawRegisterImage.
+func TestProxyRegisterImageTags(t *testing.T) {
+	ctx := context.Background()
+	for _, raw := range []bool{false, true} {
+		p := NewProxy(t, sharedMoto.Endpoint, ProxyOptions{RawRegisterImage: raw})
+		c, _ := Clients(p.URL, "ap-northeast-3")
+		name := "proxy-register-tags"
+		if raw {
+			name += "-raw"
+		}
+		out, err := c.RegisterImage(ctx, &ec2.RegisterImageInput{
+			Name: aws.String(name),
+			TagSpecifications: []ec2types.TagSpecification{{
+				ResourceType: ec2types.ResourceTypeImage, Tags: []ec2types.Tag{{Key: aws.String("Team"), Value: aws.String("web")}},
+			}},
+		})
+		if err != nil {
+			t.Fatalf("RegisterImage: %v", err)
+		}
+		imgs := imagesNamed(t, "ap-northeast-3", name)
+		if len(imgs) != 1 || aws.ToString(imgs[0].ImageId) != aws.ToString(out.ImageId) {
+			t.Fatalf("images named %s: %+v", name, imgs)
+		}
+		want := "web"
+		if raw {
+			want = "" // moto's own behaviour
+		}
+		if got := tagValue(imgs[0].Tags, "Team"); got != want {
+			t.Errorf("raw %v: tag Team = %q, want %q", raw, got, want)
+		}
+	}
+}

@@ -30,6 +30,9 @@ type ProxyOptions struct {
 	// and TagSpecifications (see [Proxy]), so that calls reach the target
 	// exactly as sent.
 	RawCopyImage bool
+	// RawRegisterImage turns off the emulation of EC2's RegisterImage
+	// TagSpecifications, which moto drops (copyimage.go).
+	RawRegisterImage bool
 	// RawCreateLaunchTemplateVersion turns off the emulation of EC2's
 	// CreateLaunchTemplateVersion ClientToken (launchtemplate.go).
 	RawCreateLaunchTemplateVersion bool
@@ -54,7 +57,8 @@ type ProxyOptions struct {
 // Unless ProxyOptions.RawCopyImage, it makes EC2 CopyImage behave as EC2
 // documents where moto does not: a repeated ClientToken is answered with
 // the first call's image, and TagSpecifications are applied before the
-// answer reaches the client (copyimage.go). It also emulates, unless
+// answer reaches the client (copyimage.go); so are RegisterImage's, unless
+// ProxyOptions.RawRegisterImage. It also emulates, unless
 // switched off in ProxyOptions, CreateLaunchTemplateVersion's ClientToken
 // and DeleteLaunchTemplateVersions (launchtemplate.go), and CopyImage and
 // DescribeImages of an AMI another account shared (crossaccount.go). With
@@ -73,8 +77,9 @@ type Proxy struct {
 	seq    atomic.Int64
 	fault  atomic.Pointer[FaultFunc]
 
-	rawCopyImage bool
-	copyTokens   copyTokens
+	rawCopyImage     bool
+	rawRegisterImage bool
+	copyTokens       copyTokens
 
 	rawCreateLaunchTemplateVersion  bool
 	rawDeleteLaunchTemplateVersions bool
@@ -125,7 +130,8 @@ func StartProxy(target string, opts ProxyOptions) (*Proxy, error) {
 		ln:     ln,
 		logf:   opts.Logf,
 
-		rawCopyImage: opts.RawCopyImage,
+		rawCopyImage:     opts.RawCopyImage,
+		rawRegisterImage: opts.RawRegisterImage,
 
 		rawCreateLaunchTemplateVersion:  opts.RawCreateLaunchTemplateVersion,
 		rawDeleteLaunchTemplateVersions: opts.RawDeleteLaunchTemplateVersions,
@@ -274,13 +280,16 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var cc *copyCall
-	if !p.rawCopyImage && call.Service == "ec2" && call.Action == "CopyImage" {
+	switch {
+	case !p.rawCopyImage && call.Service == "ec2" && call.Action == "CopyImage":
 		var unlock func()
 		var done bool
 		if cc, unlock, done = p.startCopyImage(w, &call); done {
 			return
 		}
 		defer unlock()
+	case !p.rawRegisterImage && call.Service == "ec2" && call.Action == "RegisterImage":
+		cc = &copyCall{tags: tagSpecs(call.Params)}
 	}
 	p.accounts.see(call.AccessKeyID, r.Header.Get("X-Moto-Account-Id"))
 	em := p.emulationFor(r, &call)
@@ -419,7 +428,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if st.copy != nil {
 		d, err := p.finishCopyImage(resp, st.copy)
 		if err != nil {
-			return fmt.Errorf("awstest proxy: CopyImage emulation: %w", err)
+			return fmt.Errorf("awstest proxy: %s emulation: %w", st.call.Action, err)
 		}
 		did = joinDid(did, d)
 	}
