@@ -16,8 +16,8 @@ import (
 
 // PollingConfig tunes how the builder waits for instances and images to
 // reach a state. By default the first check comes at once and then one
-// every 10 seconds, for at most 20 minutes for an instance and 60 minutes
-// for an image.
+// every 5 seconds for an instance, for at most 20 minutes, and every 10
+// seconds for an image, for at most 60 minutes.
 //
 // ```hcl
 //
@@ -29,12 +29,12 @@ import (
 // ```
 type PollingConfig struct {
 	// The fixed number of seconds between two checks. Zero uses the
-	// default of 10 seconds.
+	// defaults of 5 seconds for instances and 10 seconds for images.
 	DelaySeconds int `mapstructure:"delay_seconds" required:"false"`
 	// The maximum number of checks before giving up. The longest wait is
 	// `max_attempts` × `delay_seconds` (15 seconds, HashiCorp's default
-	// delay, when `delay_seconds` is not set; checks still come every 10
-	// seconds then). Zero keeps the default limits.
+	// delay, when `delay_seconds` is not set; checks still come every 5 or
+	// 10 seconds then). Zero keeps the default limits.
 	MaxAttempts int `mapstructure:"max_attempts" required:"false"`
 
 	// scale multiplies every delay between checks (not the longest wait);

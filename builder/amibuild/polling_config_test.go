@@ -42,9 +42,9 @@ func TestParseTimeScale(t *testing.T) {
 }
 
 // TestPollingWaits checks the wait options the builders get: the default
-// schedule (a check every 10 seconds) unless delay_seconds says otherwise,
-// max_attempts as a bound on the whole wait, and the test time scale
-// shrinking every delay but no timeout.
+// schedule (a check every 5 seconds for an instance, 10 for an AMI) unless
+// delay_seconds says otherwise, max_attempts as a bound on the whole wait,
+// and the test time scale shrinking every delay but no timeout.
 func TestPollingWaits(t *testing.T) {
 	tests := []struct {
 		name                string
@@ -53,12 +53,13 @@ func TestPollingWaits(t *testing.T) {
 		wantDelay           time.Duration // both MinDelay and MaxDelay; 0 = the SDK default
 		wantImageMaxWait    time.Duration // 0 = the SDK default
 		wantInstanceMaxWait time.Duration
+		wantInstanceDelay   time.Duration // when it differs from wantDelay
 		wantErr             bool
 	}{
 		{name: "defaults", wantDelay: 0},
 		{name: "delay and attempts", polling: PollingConfig{DelaySeconds: 5, MaxAttempts: 10}, wantDelay: 5 * time.Second, wantImageMaxWait: 50 * time.Second, wantInstanceMaxWait: 50 * time.Second},
 		{name: "attempts only", polling: PollingConfig{MaxAttempts: 4}, wantImageMaxWait: time.Minute, wantInstanceMaxWait: time.Minute},
-		{name: "scaled defaults", scale: "0.01", wantDelay: 100 * time.Millisecond},
+		{name: "scaled defaults", scale: "0.01", wantDelay: 100 * time.Millisecond, wantInstanceDelay: 50 * time.Millisecond},
 		{name: "scaled delay", polling: PollingConfig{DelaySeconds: 5, MaxAttempts: 10}, scale: "0.1", wantDelay: 500 * time.Millisecond, wantImageMaxWait: 50 * time.Second, wantInstanceMaxWait: 50 * time.Second},
 		{name: "scale 1", scale: "1", wantDelay: 0},
 		{name: "malformed scale", scale: "0,5", wantErr: true},
@@ -81,8 +82,12 @@ func TestPollingWaits(t *testing.T) {
 			if iw.MinDelay != tc.wantDelay || iw.MaxDelay != tc.wantDelay || iw.MaxWait != tc.wantImageMaxWait {
 				t.Errorf("ImageWait() = %+v, want delays %v, max wait %v", iw, tc.wantDelay, tc.wantImageMaxWait)
 			}
-			if nw.MinDelay != tc.wantDelay || nw.MaxDelay != tc.wantDelay || nw.MaxWait != tc.wantInstanceMaxWait {
-				t.Errorf("InstanceWait() = %+v, want delays %v, max wait %v", nw, tc.wantDelay, tc.wantInstanceMaxWait)
+			wantInstanceDelay := tc.wantDelay
+			if tc.wantInstanceDelay != 0 {
+				wantInstanceDelay = tc.wantInstanceDelay
+			}
+			if nw.MinDelay != wantInstanceDelay || nw.MaxDelay != wantInstanceDelay || nw.MaxWait != tc.wantInstanceMaxWait {
+				t.Errorf("InstanceWait() = %+v, want delays %v, max wait %v", nw, wantInstanceDelay, tc.wantInstanceMaxWait)
 			}
 		})
 	}

@@ -73,13 +73,15 @@ func (o Options) record(kind ledger.Kind, id, region string, undo func(context.C
 
 // DefaultPollDelay is the delay between two checks of a wait when
 // WaitOptions leave MinDelay and MaxDelay zero: a state change is noticed
-// 5 seconds after it happened in the median and within 10 seconds always,
-// for 6 DescribeInstances calls a minute.
-const DefaultPollDelay = 10 * time.Second
+// 2.5 seconds after it happened in the median and within 5 seconds always,
+// for 12 DescribeInstances calls a minute. Instances change state within
+// tens of seconds, so a wait for one is short and its lag counts; EC2
+// throttles describe calls per account at a rate far above this.
+const DefaultPollDelay = 5 * time.Second
 
 // WaitOptions bound a wait for an instance state. Zero fields mean the
 // defaults: the first check at once, then one every DefaultPollDelay
-// (MinDelay = MaxDelay = 10s, no growth), MaxWait 20m.
+// (MinDelay = MaxDelay = 5s, no growth), MaxWait 20m.
 type WaitOptions struct {
 	// MinDelay is the delay after the first check; when MaxDelay is
 	// larger, later delays grow exponentially (with jitter) up to it.

@@ -9,8 +9,8 @@ import (
 
 // TestWaitDefaultSchedule checks the delays the SDK waiters compute from
 // the delays waitState gives them: with zero WaitOptions every check after
-// the first follows 10 seconds after the one before, without growth or
-// jitter, so a state change is noticed within 10 seconds for 6
+// the first follows 5 seconds after the one before, without growth or
+// jitter, so a state change is noticed within 5 seconds for 12
 // DescribeInstances calls a minute.
 func TestWaitDefaultSchedule(t *testing.T) {
 	tests := []struct {
@@ -18,7 +18,7 @@ func TestWaitDefaultSchedule(t *testing.T) {
 		w    WaitOptions
 		want time.Duration
 	}{
-		{name: "defaults", w: WaitOptions{}, want: 10 * time.Second},
+		{name: "defaults", w: WaitOptions{}, want: 5 * time.Second},
 		{name: "fixed override", w: WaitOptions{MinDelay: 3 * time.Second, MaxDelay: 3 * time.Second}, want: 3 * time.Second},
 		{name: "longer min", w: WaitOptions{MinDelay: 20 * time.Second}, want: 20 * time.Second},
 	}
@@ -43,8 +43,8 @@ func TestWaitDefaultSchedule(t *testing.T) {
 					calls++
 				}
 			}
-			if tc.name == "defaults" && calls != 6 {
-				t.Errorf("checks in the first minute after the first = %d, want 6", calls)
+			if tc.name == "defaults" && calls != 12 {
+				t.Errorf("checks in the first minute after the first = %d, want 12", calls)
 			}
 		})
 	}
