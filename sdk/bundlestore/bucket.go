@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // BucketProblem is what makes a bucket unusable for bundles.
@@ -149,47 +150,80 @@ func CheckBucket(ctx context.Context, api BucketAPI, in *CheckBucketInput, optFn
 		return nil, &BucketError{Bucket: in.Bucket, Problem: BucketWrongRegion, BucketRegion: out.Region, Region: in.Region}
 	}
 
-	own, err := api.GetBucketOwnershipControls(ctx, &s3.GetBucketOwnershipControlsInput{Bucket: b})
+	// The two settings are read at once; a problem with the ownership is
+	// told first when both have one.
+	var ownErr, encErr error
+	var g errgroup.Group
+	g.Go(func() error { out.ObjectOwnership, ownErr = checkOwnership(ctx, api, in, out.Region, opts); return nil })
+	g.Go(func() error {
+		out.DefaultEncryption, encErr = checkEncryption(ctx, api, in, out.Region, opts)
+		return nil
+	})
+	_ = g.Wait()
+	if ownErr != nil {
+		return nil, ownErr
+	}
+	if encErr != nil {
+		return nil, encErr
+	}
+	return out, nil
+}
+
+// checkOwnership refuses a bucket whose ACLs are disabled
+// (BucketOwnerEnforced) and returns its object ownership setting.
+func checkOwnership(ctx context.Context, api BucketAPI, in *CheckBucketInput, region string, opts Options) (string, error) {
+	own, err := api.GetBucketOwnershipControls(ctx, &s3.GetBucketOwnershipControlsInput{Bucket: aws.String(in.Bucket)})
 	switch {
 	case err == nil:
+		var setting string
 		if own.OwnershipControls != nil {
 			for _, r := range own.OwnershipControls.Rules {
-				out.ObjectOwnership = string(r.ObjectOwnership)
+				setting = string(r.ObjectOwnership)
 				if r.ObjectOwnership == types.ObjectOwnershipBucketOwnerEnforced {
-					return nil, &BucketError{Bucket: in.Bucket, Problem: ACLsDisabled, BucketRegion: out.Region, Region: in.Region}
+					return setting, &BucketError{Bucket: in.Bucket, Problem: ACLsDisabled, BucketRegion: region, Region: in.Region}
 				}
 			}
 		}
+		return setting, nil
 	case isNotConfigured(err, "OwnershipControlsNotFoundError", "NoSuchOwnershipControls"):
+		return "", nil
 	case isForbidden(err):
 		opts.logf("cannot read the object ownership of bucket %q (access denied); assuming ACLs are enabled", in.Bucket)
+		return "", nil
 	default:
-		return nil, fmt.Errorf("bundlestore: check bucket %q in %s: get object ownership: %w", in.Bucket, out.Region, err)
+		return "", fmt.Errorf("bundlestore: check bucket %q in %s: get object ownership: %w", in.Bucket, region, err)
 	}
+}
 
-	enc, err := api.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: b})
+// checkEncryption refuses a bucket encrypted with SSE-KMS by default and
+// returns its default encryption algorithm.
+func checkEncryption(ctx context.Context, api BucketAPI, in *CheckBucketInput, region string, opts Options) (string, error) {
+	enc, err := api.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: aws.String(in.Bucket)})
 	switch {
 	case err == nil:
+		var alg string
 		if enc.ServerSideEncryptionConfiguration != nil {
 			for _, r := range enc.ServerSideEncryptionConfiguration.Rules {
 				d := r.ApplyServerSideEncryptionByDefault
 				if d == nil {
 					continue
 				}
-				out.DefaultEncryption = string(d.SSEAlgorithm)
+				alg = string(d.SSEAlgorithm)
 				switch d.SSEAlgorithm {
 				case types.ServerSideEncryptionAwsKms, types.ServerSideEncryptionAwsKmsDsse:
-					return nil, &BucketError{Bucket: in.Bucket, Problem: BucketKMSEncryption, BucketRegion: out.Region, Region: in.Region, KMSKeyID: aws.ToString(d.KMSMasterKeyID)}
+					return alg, &BucketError{Bucket: in.Bucket, Problem: BucketKMSEncryption, BucketRegion: region, Region: in.Region, KMSKeyID: aws.ToString(d.KMSMasterKeyID)}
 				}
 			}
 		}
+		return alg, nil
 	case isNotConfigured(err, "ServerSideEncryptionConfigurationNotFoundError"):
+		return "", nil
 	case isForbidden(err):
 		opts.logf("cannot read the default encryption of bucket %q (access denied); assuming it is not SSE-KMS", in.Bucket)
+		return "", nil
 	default:
-		return nil, fmt.Errorf("bundlestore: check bucket %q in %s: get default encryption: %w", in.Bucket, out.Region, err)
+		return "", fmt.Errorf("bundlestore: check bucket %q in %s: get default encryption: %w", in.Bucket, region, err)
 	}
-	return out, nil
 }
 
 // isNotConfigured reports whether err says the bucket setting is absent

@@ -128,6 +128,14 @@ func TestCheckBucket(t *testing.T) {
 			wantErr: true, wantMsg: []string{"bkt", "us-east-1", "SlowDown"},
 		},
 		{
+			name: "ACLs disabled and SSE-KMS: the ownership is told", bucket: "bkt", region: "us-east-1",
+			setup: func(f *fakeS3) {
+				f.getBucketOwnershipControls = ownership(types.ObjectOwnershipBucketOwnerEnforced)
+				f.getBucketEncryption = encryption(types.ServerSideEncryptionAwsKms, "alias/bundles")
+			},
+			wantProblem: ACLsDisabled,
+		},
+		{
 			name: "SSE-KMS default", bucket: "bkt", region: "us-east-1",
 			setup:       func(f *fakeS3) { f.getBucketEncryption = encryption(types.ServerSideEncryptionAwsKms, "alias/bundles") },
 			wantProblem: BucketKMSEncryption,
