@@ -203,10 +203,10 @@ const (
 )
 
 var (
-	amiIDRE         = regexp.MustCompile(`^ami-[0-9a-f]{8,17}$`)
-	subnetIDRE      = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
-	vpcIDRE         = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
-	sgIDRE          = regexp.MustCompile(`^sg-[0-9a-f]{8,17}$`)
+	amiIDRE         = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	subnetIDRE      = regexp.MustCompile(`^subnet-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	vpcIDRE         = regexp.MustCompile(`^vpc-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	sgIDRE          = regexp.MustCompile(`^sg-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	instanceTypeRE  = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
 	azRE            = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}[a-z]$|^[a-z]{3,4}[0-9]-az[0-9]+$`)
 	ownerRE         = regexp.MustCompile(`^([0-9]{12}|self|amazon|aws-marketplace|aws-backup-vault)$`)

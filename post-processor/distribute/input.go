@@ -2,10 +2,10 @@ package distribute
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
 )
 
@@ -14,8 +14,6 @@ type RegionAMI struct {
 	Region  string `json:"region"`
 	ImageID string `json:"image_id"`
 }
-
-var amiIDRE = regexp.MustCompile(`^ami-[0-9a-f]{1,17}$`)
 
 // ParseArtifactID reads an artifact ID of the form
 // "region:ami-…[,region:ami-…]", as made by this plugin's builders and
@@ -36,8 +34,8 @@ func ParseArtifactID(id string) ([]RegionAMI, error) {
 			return nil, fmt.Errorf("artifact id %q: part %d (%q) is not region:ami-…", id, i+1, part)
 		case distribute.ValidateRegion(region) != nil:
 			return nil, fmt.Errorf("artifact id %q: part %d: %w", id, i+1, distribute.ValidateRegion(region))
-		case !amiIDRE.MatchString(ami):
-			return nil, fmt.Errorf("artifact id %q: part %d: %q is not an AMI ID (ami- and hex digits)", id, i+1, ami)
+		case !amibuild.ValidAMIID(ami):
+			return nil, fmt.Errorf("artifact id %q: part %d: %q is not an AMI ID (ami- and 8 or 17 hex digits)", id, i+1, ami)
 		case seen[region]:
 			return nil, fmt.Errorf("artifact id %q: region %s appears more than once", id, region)
 		}

@@ -12,19 +12,19 @@ func TestParseArtifactID(t *testing.T) {
 		want    []RegionAMI
 		wantErr string
 	}{
-		{id: "us-east-1:ami-123,eu-west-1:ami-456", want: []RegionAMI{{"eu-west-1", "ami-456"}, {"us-east-1", "ami-123"}}},
+		{id: "us-east-1:ami-0123abcd,eu-west-1:ami-0456abcd", want: []RegionAMI{{"eu-west-1", "ami-0456abcd"}, {"us-east-1", "ami-0123abcd"}}},
 		{id: "us-east-1:ami-0123456789abcdef0", want: []RegionAMI{{"us-east-1", "ami-0123456789abcdef0"}}},
 		{id: " us-gov-west-1:ami-12345678 , ap-southeast-2:ami-abcdef01 ", want: []RegionAMI{{"ap-southeast-2", "ami-abcdef01"}, {"us-gov-west-1", "ami-12345678"}}},
 		{id: "", wantErr: "empty"},
 		{id: "Null", wantErr: "not region:ami-"},
 		{id: "ami-0123456789abcdef0", wantErr: "not region:ami-"},
-		{id: "us-east-1:ami-123,", wantErr: "part 2"},
+		{id: "us-east-1:ami-0123abcd,", wantErr: "part 2"},
 		{id: "us-east-1:snap-123", wantErr: `"snap-123" is not an AMI ID`},
 		{id: "us-east-1:ami-XYZ", wantErr: "not an AMI ID"},
-		{id: "useast1:ami-123", wantErr: "region name"},
-		{id: "us-east-1:ami-1,us-east-1:ami-2", wantErr: "more than once"},
+		{id: "useast1:ami-0123abcd", wantErr: "region name"},
+		{id: "us-east-1:ami-11111111,us-east-1:ami-22222222", wantErr: "more than once"},
 		{id: "/tmp/output/box.tar.gz", wantErr: "not region:ami-"},
-		{id: "us-east-1:ami-1:extra", wantErr: "not an AMI ID"},
+		{id: "us-east-1:ami-11111111:extra", wantErr: "not an AMI ID"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.id, func(t *testing.T) {
@@ -46,7 +46,7 @@ func TestParseArtifactID(t *testing.T) {
 }
 
 func FuzzParseArtifactID(f *testing.F) {
-	for _, s := range []string{"us-east-1:ami-123,eu-west-1:ami-456", "Null", "", ",,", "a:b:c", "us-east-1:ami-"} {
+	for _, s := range []string{"us-east-1:ami-0123abcd,eu-west-1:ami-0456abcd", "Null", "", ",,", "a:b:c", "us-east-1:ami-"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, id string) {
@@ -66,7 +66,7 @@ func FuzzParseArtifactID(f *testing.F) {
 }
 
 func TestPickSource(t *testing.T) {
-	amis := []RegionAMI{{"eu-west-1", "ami-1"}, {"us-east-1", "ami-2"}}
+	amis := []RegionAMI{{"eu-west-1", "ami-11111111"}, {"us-east-1", "ami-22222222"}}
 	tests := []struct {
 		preferred string
 		want      int
