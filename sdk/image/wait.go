@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/poll"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -65,18 +66,8 @@ type DescribeSnapshotsAPI interface {
 var _ DescribeSnapshotsAPI = (*ec2.Client)(nil)
 
 func (w WaitOptions) withDefaults() WaitOptions {
-	if w.MinDelay <= 0 {
-		w.MinDelay = DefaultPollDelay
-	}
-	if w.MaxDelay <= 0 {
-		w.MaxDelay = DefaultPollDelay
-	}
-	if w.MaxDelay < w.MinDelay {
-		w.MaxDelay = w.MinDelay
-	}
-	if w.MaxWait <= 0 {
-		w.MaxWait = 60 * time.Minute
-	}
+	s := poll.Schedule{MinDelay: w.MinDelay, MaxDelay: w.MaxDelay, MaxWait: w.MaxWait}.WithDefaults(DefaultPollDelay, 60*time.Minute)
+	w.MinDelay, w.MaxDelay, w.MaxWait = s.MinDelay, s.MaxDelay, s.MaxWait
 	return w
 }
 
@@ -91,8 +82,9 @@ func (w WaitOptions) waiterOptions(retryable func(context.Context, *ec2.Describe
 }
 
 // ErrWaitTimeout is wrapped by an *ImageStateError when the image did not
-// reach the wanted state within WaitOptions.MaxWait.
-var ErrWaitTimeout = errors.New("timed out")
+// reach the wanted state within WaitOptions.MaxWait. It is the same value
+// as instance.ErrWaitTimeout.
+var ErrWaitTimeout = poll.ErrTimeout
 
 // ImageStateError reports an image that failed, disappeared or did not
 // become available in time. Use errors.As to get it from an error.

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/poll"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -93,18 +94,8 @@ type WaitOptions struct {
 }
 
 func (w WaitOptions) withDefaults() WaitOptions {
-	if w.MinDelay <= 0 {
-		w.MinDelay = DefaultPollDelay
-	}
-	if w.MaxDelay <= 0 {
-		w.MaxDelay = DefaultPollDelay
-	}
-	if w.MaxDelay < w.MinDelay {
-		w.MaxDelay = w.MinDelay
-	}
-	if w.MaxWait <= 0 {
-		w.MaxWait = 20 * time.Minute
-	}
+	s := poll.Schedule{MinDelay: w.MinDelay, MaxDelay: w.MaxDelay, MaxWait: w.MaxWait}.WithDefaults(DefaultPollDelay, 20*time.Minute)
+	w.MinDelay, w.MaxDelay, w.MaxWait = s.MinDelay, s.MaxDelay, s.MaxWait
 	return w
 }
 

@@ -7,14 +7,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/poll"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
 // ErrWaitTimeout is wrapped by a *StateError when an instance did not reach
-// the wanted state within WaitOptions.MaxWait.
-var ErrWaitTimeout = errors.New("timed out")
+// the wanted state within WaitOptions.MaxWait. It is the same value as
+// image.ErrWaitTimeout.
+var ErrWaitTimeout = poll.ErrTimeout
 
 // StateError reports an instance that reached a state it cannot leave
 // (for example terminated while waiting for running) or did not reach the

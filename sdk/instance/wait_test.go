@@ -1,9 +1,12 @@
 package instance
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/image"
 	smithywaiter "github.com/aws/smithy-go/waiter"
 )
 
@@ -47,5 +50,13 @@ func TestWaitDefaultSchedule(t *testing.T) {
 				t.Errorf("checks in the first minute after the first = %d, want 12", calls)
 			}
 		})
+	}
+}
+
+// A timeout of any wait in the SDK matches either package's sentinel.
+func TestErrWaitTimeoutIsShared(t *testing.T) {
+	err := fmt.Errorf("wrapped: %w", &StateError{InstanceID: "i-1", Want: "running", Err: ErrWaitTimeout})
+	if !errors.Is(err, image.ErrWaitTimeout) {
+		t.Error("an instance wait timeout does not match image.ErrWaitTimeout")
 	}
 }

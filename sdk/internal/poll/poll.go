@@ -1,0 +1,43 @@
+// Package poll holds what the SDK's waits share: their timeout error and
+// how a schedule's zero fields take their defaults.
+package poll
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrTimeout is the one timeout error of every wait in the SDK
+// (image.ErrWaitTimeout and instance.ErrWaitTimeout are this value), so
+// that errors.Is against either matches a timeout of any wait.
+var ErrTimeout = errors.New("timed out")
+
+// Schedule is when a wait checks and how long it may last.
+type Schedule struct {
+	// MinDelay is the delay after the first check; when MaxDelay is
+	// larger, later delays grow exponentially (with jitter) up to it.
+	MinDelay time.Duration
+	// MaxDelay caps the delay between checks.
+	MaxDelay time.Duration
+	// MaxWait bounds the whole wait.
+	MaxWait time.Duration
+}
+
+// WithDefaults returns s with zero or negative delays set to delay, a
+// MaxDelay below MinDelay raised to it, and a zero or negative MaxWait set
+// to maxWait.
+func (s Schedule) WithDefaults(delay, maxWait time.Duration) Schedule {
+	if s.MinDelay <= 0 {
+		s.MinDelay = delay
+	}
+	if s.MaxDelay <= 0 {
+		s.MaxDelay = delay
+	}
+	if s.MaxDelay < s.MinDelay {
+		s.MaxDelay = s.MinDelay
+	}
+	if s.MaxWait <= 0 {
+		s.MaxWait = maxWait
+	}
+	return s
+}
