@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -126,7 +127,7 @@ func CheckBucket(ctx context.Context, api BucketAPI, in *CheckBucketInput, optFn
 	switch {
 	case err == nil:
 		out.Region = NormalizeBucketRegion(string(loc.LocationConstraint))
-	case errorCode(err) == "NoSuchBucket":
+	case awserr.Code(err) == "NoSuchBucket":
 		return nil, &BucketError{Bucket: in.Bucket, Problem: BucketNotFound, Region: in.Region}
 	case isForbidden(err):
 		// GetBucketLocation may be denied while the bucket is usable;
@@ -229,7 +230,7 @@ func checkEncryption(ctx context.Context, api BucketAPI, in *CheckBucketInput, r
 // isNotConfigured reports whether err says the bucket setting is absent
 // (one of codes) or the service does not implement it.
 func isNotConfigured(err error, codes ...string) bool {
-	c := errorCode(err)
+	c := awserr.Code(err)
 	for _, code := range codes {
 		if c == code {
 			return true

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 )
 
 // bystanders are objects near a bundle named "root.img" under prefix "p"
@@ -198,7 +199,7 @@ func TestDeleteRejects(t *testing.T) {
 		}
 	}
 	_, err := Delete(context.Background(), f, &DeleteInput{Bucket: "other", Name: "x"})
-	if errorCode(err) != "NoSuchBucket" {
+	if awserr.Code(err) != "NoSuchBucket" {
 		t.Errorf("Delete in a missing bucket: %v", err)
 	}
 	if got := fmt.Sprint(err); !containsAll(got, "other") {

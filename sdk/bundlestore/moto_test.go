@@ -19,6 +19,7 @@ import (
 
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 )
 
 // motoEnv is moto behind a recording proxy, with clients for one region.
@@ -380,7 +381,7 @@ func BenchmarkUpload(b *testing.B) {
 	for _, ep := range []struct{ name, url string }{{"direct", m.Endpoint}, {"latency", slow.URL}} {
 		_, s3c := awstest.Clients(ep.url, "us-east-1")
 		bucket := "bench-upload-" + ep.name
-		if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil && errorCode(err) != "BucketAlreadyOwnedByYou" {
+		if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil && awserr.Code(err) != "BucketAlreadyOwnedByYou" {
 			b.Fatal(err)
 		}
 		for _, conc := range []int{1, DefaultConcurrency} {
@@ -415,7 +416,7 @@ func BenchmarkBundleUpload(b *testing.B) {
 	_, s3c := awstest.Clients(m.Endpoint, "us-east-1")
 	ctx := context.Background()
 	bucket := "bench-stream"
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil && errorCode(err) != "BucketAlreadyOwnedByYou" {
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil && awserr.Code(err) != "BucketAlreadyOwnedByYou" {
 		b.Fatal(err)
 	}
 	noResume := func(o *Options) { o.DisableResume = true }

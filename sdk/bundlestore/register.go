@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
@@ -163,7 +164,7 @@ func (o *Options) record(api DeregisterImageAPI, id, region string) {
 
 func deregisterImage(ctx context.Context, api DeregisterImageAPI, id string) error {
 	_, err := api.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(id)})
-	if errorCode(err) == "InvalidAMIID.NotFound" || errorCode(err) == "InvalidAMIID.Unavailable" {
+	if awserr.Code(err) == "InvalidAMIID.NotFound" || awserr.Code(err) == "InvalidAMIID.Unavailable" {
 		return nil
 	}
 	return err
@@ -196,7 +197,7 @@ func registeredFrom(ctx context.Context, api DescribeImagesAPI, name, location s
 		Filters:           []types.Filter{{Name: aws.String("name"), Values: []string{name}}},
 		IncludeDeprecated: aws.Bool(true),
 	})
-	if errorCode(err) == "InvalidAMIID.NotFound" {
+	if awserr.Code(err) == "InvalidAMIID.NotFound" {
 		return nil, nil
 	}
 	if err != nil {
@@ -383,7 +384,7 @@ func Deregister(ctx context.Context, ec2api DeregisterAPI, s3api DeleteAPI, in *
 			}
 			location = aws.ToString(img.ImageLocation)
 		}
-	case err == nil || errorCode(err) == "InvalidAMIID.NotFound" || errorCode(err) == "InvalidAMIID.Unavailable":
+	case err == nil || awserr.Code(err) == "InvalidAMIID.NotFound" || awserr.Code(err) == "InvalidAMIID.Unavailable":
 		if in.ImageLocation == "" {
 			return nil, fmt.Errorf("bundlestore: deregister %s: image not found", where)
 		}
@@ -401,7 +402,7 @@ func Deregister(ctx context.Context, ec2api DeregisterAPI, s3api DeleteAPI, in *
 	out := &DeregisterOutput{ImageLocation: location}
 	if exists {
 		_, err := ec2api.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(in.ImageID)})
-		if err != nil && errorCode(err) != "InvalidAMIID.NotFound" && errorCode(err) != "InvalidAMIID.Unavailable" {
+		if err != nil && awserr.Code(err) != "InvalidAMIID.NotFound" && awserr.Code(err) != "InvalidAMIID.Unavailable" {
 			return nil, fmt.Errorf("bundlestore: deregister %s: %w", where, err)
 		}
 		out.Deregistered = err == nil

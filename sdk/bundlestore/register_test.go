@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -182,7 +183,7 @@ func TestRegisterError(t *testing.T) {
 		return nil, apiErr("InvalidManifest")
 	}}
 	_, err := Register(context.Background(), f, fullRegisterInput())
-	if errorCode(err) != "InvalidManifest" || !containsAll(err.Error(), "web (2026-11) [arm]", "bkt/images/web/root.img.manifest.xml", "eu-west-1") {
+	if awserr.Code(err) != "InvalidManifest" || !containsAll(err.Error(), "web (2026-11) [arm]", "bkt/images/web/root.img.manifest.xml", "eu-west-1") {
 		t.Errorf("error %v does not name the image, location and region with the code", err)
 	}
 }

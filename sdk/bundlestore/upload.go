@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -464,7 +465,7 @@ func (w *Writer) putObject(ctx context.Context, key string, body []byte, ifAbsen
 	}
 	_, err := w.api.PutObject(ctx, in)
 	if err != nil {
-		if errorCode(err) == "AccessControlListNotSupported" {
+		if awserr.Code(err) == "AccessControlListNotSupported" {
 			return fmt.Errorf("bundlestore: upload %s: %w", w.where(key), &BucketError{
 				Bucket: w.in.Bucket, Problem: ACLsDisabled, Err: err,
 			})

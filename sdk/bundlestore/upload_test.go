@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -154,7 +155,7 @@ func TestUploadFailure(t *testing.T) {
 				}
 			},
 			check: func(t *testing.T, err error) {
-				if errorCode(err) != "SlowDown" {
+				if awserr.Code(err) != "SlowDown" {
 					t.Errorf("error %v does not carry the AWS code", err)
 				}
 			},
@@ -342,7 +343,7 @@ func TestWriterStopsAfterFailure(t *testing.T) {
 	if werr == nil {
 		t.Error("WritePart kept accepting parts after an upload failed")
 	}
-	if _, err := w.Finish(context.Background(), "img.manifest.xml", []byte("m")); errorCode(err) != "InternalError" {
+	if _, err := w.Finish(context.Background(), "img.manifest.xml", []byte("m")); awserr.Code(err) != "InternalError" {
 		t.Errorf("Finish: %v, want the upload's error", err)
 	}
 	if slices.Contains(f.CallsOf("PutObject"), "img.manifest.xml") {

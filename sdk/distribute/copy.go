@@ -15,10 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/image"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
@@ -610,19 +610,6 @@ const (
 	unknown               // no answer: a copy may or may not exist
 )
 
-// isRefusal reports whether err is a definite answer from the service that
-// refused the request (HTTP 4xx), so that the request made nothing. Errors
-// without an HTTP answer (connection failures, cancelled contexts) and
-// server errors (5xx, which EC2 may send after doing the work) are not.
-func isRefusal(err error) bool {
-	var re *smithyhttp.ResponseError
-	if !errors.As(err, &re) {
-		return false
-	}
-	s := re.HTTPStatusCode()
-	return s >= 400 && s < 500
-}
-
 func (c *copier) run(ctx context.Context) (*CopyOutput, error) {
 	in, p := c.in, c.p
 	off := 0
@@ -710,7 +697,7 @@ func (c *copier) copyOne(ctx context.Context, i int, r *Result) error {
 	start := time.Now()
 	out, err := api.CopyImage(ctx, c.copyInput(t))
 	if err != nil {
-		if isRefusal(err) {
+		if awserr.IsRefusal(err) {
 			c.outcomes[i] = refused
 		}
 		r.Err = fmt.Errorf("copy %s from %s to %s as %q: %w", c.in.SourceImageID, c.in.SourceRegion, t.region, t.name, err)
@@ -982,7 +969,7 @@ func (c *copier) recoverCopy(ctx context.Context, api API, t resolvedTarget) ([]
 			return []string{id}, nil
 		}
 	}
-	if rerr != nil && !isRefusal(rerr) {
+	if rerr != nil && !awserr.IsRefusal(rerr) {
 		c.o.logf("cleanup: replaying CopyImage in %s: %v", t.region, rerr)
 	}
 	// Refused, or no answer: look for the tag. A refused replay still gets
@@ -995,7 +982,7 @@ func (c *copier) recoverCopy(ctx context.Context, api API, t resolvedTarget) ([]
 	for _, img := range imgs {
 		ids = append(ids, aws.ToString(img.ImageId))
 	}
-	if len(ids) == 0 && rerr != nil && !isRefusal(rerr) {
+	if len(ids) == 0 && rerr != nil && !awserr.IsRefusal(rerr) {
 		// Nothing carries the tag, but the replay did not get an answer:
 		// a copy may still be on its way.
 		return nil, &UnknownCopyError{Region: t.region, Name: t.name, ClientToken: t.token, Err: rerr}

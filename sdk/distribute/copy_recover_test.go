@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -26,7 +27,7 @@ func TestCopyRefusedByNameNeverTouchesTheOtherAMI(t *testing.T) {
 		Preflighted: true, // the name was free when preflight ran
 	}
 	out, err := Copy(context.Background(), c.clients(), in, testOptions)
-	if errorCode(err) != "InvalidAMIName.Duplicate" {
+	if awserr.Code(err) != "InvalidAMIName.Duplicate" {
 		t.Fatalf("err = %v, want InvalidAMIName.Duplicate", err)
 	}
 	if c.image("ap-south-1", theirs) == nil {

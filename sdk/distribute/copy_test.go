@@ -13,6 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -470,7 +471,7 @@ func TestCopyFailureCleansUpEveryRegion(t *testing.T) {
 				}
 			},
 			wantErr: func(err error) bool {
-				return errorCode(err) == "UnauthorizedOperation" && strings.Contains(err.Error(), "ap-south-1")
+				return awserr.Code(err) == "UnauthorizedOperation" && strings.Contains(err.Error(), "ap-south-1")
 			},
 		},
 		{
@@ -513,7 +514,7 @@ func TestCopyFailureCleansUpEveryRegion(t *testing.T) {
 				}
 			},
 			keep:     true,
-			wantErr:  func(err error) bool { return errorCode(err) == "UnauthorizedOperation" },
+			wantErr:  func(err error) bool { return awserr.Code(err) == "UnauthorizedOperation" },
 			wantKept: 3,
 		},
 	}

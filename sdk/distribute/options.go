@@ -6,8 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/smithy-go"
-
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -110,15 +109,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func errorCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
 func isNotFound(err error) bool {
-	c := errorCode(err)
+	c := awserr.Code(err)
 	return strings.HasSuffix(c, ".NotFound")
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -146,7 +147,7 @@ func (p *publisher) createVersion(ctx context.Context, api LaunchTemplateAPI, ci
 		return versionOf(out), true, nil
 	}
 	cerr := fmt.Errorf("create a version of %s: %w", w, err)
-	if errorCode(err) == "IdempotentParameterMismatch" {
+	if awserr.Code(err) == "IdempotentParameterMismatch" {
 		v, ferr := findVersion(ctx, api, w.id, 1, desc, w.image)
 		switch {
 		case ferr != nil:
@@ -156,7 +157,7 @@ func (p *publisher) createVersion(ctx context.Context, api LaunchTemplateAPI, ci
 		}
 		return v, true, nil
 	}
-	if isRefusal(err) {
+	if awserr.IsRefusal(err) {
 		return 0, true, cerr
 	}
 	cctx, cancel := p.checkContext(ctx)
@@ -178,7 +179,7 @@ func (p *publisher) createVersion(ctx context.Context, api LaunchTemplateAPI, ci
 			return v, true, fmt.Errorf("create a version of %s: %w", w, context.Cause(ctx))
 		}
 		return v, true, nil
-	case ferr == nil && isRefusal(rerr):
+	case ferr == nil && awserr.IsRefusal(rerr):
 		return 0, true, cerr
 	}
 	return 0, false, fmt.Errorf("%w; could not find out whether it made a version (look for versions of %s described %q with %s): %w",
@@ -274,7 +275,7 @@ func describeLaunchTemplate(ctx context.Context, api LaunchTemplateAPI, id, name
 }
 
 func isLaunchTemplateNotFound(err error) bool {
-	c := errorCode(err)
+	c := awserr.Code(err)
 	return errors.Is(err, errLaunchTemplateNotFound) || strings.HasPrefix(c, "InvalidLaunchTemplate") && strings.Contains(c, "NotFound")
 }
 

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
@@ -75,7 +76,7 @@ func (p *publisher) writeParameter(ctx context.Context, s publishStep) error {
 		return nil
 	}
 	werr := fmt.Errorf("write parameter %s = %s in %s: %w", name, s.image, s.region, err)
-	if isRefusal(err) {
+	if awserr.IsRefusal(err) {
 		return fail(PublishFailed, werr)
 	}
 	// No answer: the value may have been written. The undo is recorded
@@ -177,7 +178,7 @@ func getParameter(ctx context.Context, api SSMAPI, name string) (*ssmtypes.Param
 
 func isParameterNotFound(err error) bool {
 	var nf *ssmtypes.ParameterNotFound
-	return errors.As(err, &nf) || errorCode(err) == "ParameterNotFound"
+	return errors.As(err, &nf) || awserr.Code(err) == "ParameterNotFound"
 }
 
 func ssmTags(tags map[string]string) []ssmtypes.Tag {

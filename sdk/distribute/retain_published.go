@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -49,7 +50,7 @@ func publishedImages(ctx context.Context, api RetainAPI, o Options, region strin
 		pg := ec2.NewDescribeLaunchTemplateVersionsPaginator(api, dlt)
 		for pg.HasMorePages() {
 			page, err := pg.NextPage(ctx)
-			if isNotFound(err) || errorCode(err) == "InvalidLaunchTemplateName.NotFoundException" {
+			if isNotFound(err) || awserr.Code(err) == "InvalidLaunchTemplateName.NotFoundException" {
 				break
 			}
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -113,7 +114,7 @@ func TestShare(t *testing.T) {
 			})
 			switch {
 			case tc.wantErr == errKMS:
-				if errorCode(err) != "NotFoundException" || !strings.Contains(err.Error(), "kms:DescribeKey") {
+				if awserr.Code(err) != "NotFoundException" || !strings.Contains(err.Error(), "kms:DescribeKey") {
 					t.Errorf("err = %v, want the KMS look-up's failure", err)
 				}
 			case tc.wantErr != nil && !errors.Is(err, tc.wantErr):

@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
-	"github.com/aws/smithy-go"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -301,7 +301,7 @@ func (c *creation) run(ctx context.Context, path, desc, doc string, tags []types
 		err = fmt.Errorf("add IAM role %q to instance profile %q: %w", name, name, err)
 		// A retry after a lost answer finds the role there already
 		// (LimitExceeded: a profile holds one role).
-		if ctx.Err() != nil || apiCode(err) != codeLimitExceeded {
+		if ctx.Err() != nil || awserr.Code(err) != codeLimitExceeded {
 			return nil, err
 		}
 		p, gerr := getProfile(ctx, api, name)
@@ -434,14 +434,14 @@ func deleteProfile(ctx context.Context, api DeleteAPI, profile, role string, opt
 			InstanceProfileName: aws.String(profile),
 			RoleName:            aws.String(role),
 		})
-		if err != nil && apiCode(err) != codeNoSuchEntity {
+		if err != nil && awserr.Code(err) != codeNoSuchEntity {
 			return fmt.Errorf("remove IAM role %q from instance profile %q: %w", role, profile, err)
 		}
 	}
 	o.logf("deleting IAM instance profile %q", profile)
 	return retryConflict(ctx, o, func() error {
 		_, err := api.DeleteInstanceProfile(ctx, &iam.DeleteInstanceProfileInput{InstanceProfileName: aws.String(profile)})
-		if err != nil && apiCode(err) != codeNoSuchEntity {
+		if err != nil && awserr.Code(err) != codeNoSuchEntity {
 			return fmt.Errorf("delete IAM instance profile %q: %w", profile, err)
 		}
 		return nil
@@ -450,7 +450,7 @@ func deleteProfile(ctx context.Context, api DeleteAPI, profile, role string, opt
 
 func deleteRolePolicy(ctx context.Context, api DeleteAPI, role, policy string) error {
 	_, err := api.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(policy)})
-	if err != nil && apiCode(err) != codeNoSuchEntity {
+	if err != nil && awserr.Code(err) != codeNoSuchEntity {
 		return fmt.Errorf("delete inline policy %q of IAM role %q: %w", policy, role, err)
 	}
 	return nil
@@ -461,7 +461,7 @@ func deleteRole(ctx context.Context, api DeleteAPI, role string, optFns ...func(
 	o.logf("deleting IAM role %q", role)
 	return retryConflict(ctx, o, func() error {
 		_, err := api.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String(role)})
-		if err != nil && apiCode(err) != codeNoSuchEntity {
+		if err != nil && awserr.Code(err) != codeNoSuchEntity {
 			return fmt.Errorf("delete IAM role %q: %w", role, err)
 		}
 		return nil
@@ -476,7 +476,7 @@ func retryConflict(ctx context.Context, o Options, fn func() error) error {
 	delay := o.PollDelay
 	for {
 		err := fn()
-		if err == nil || apiCode(err) != codeDeleteConflict || time.Now().Add(delay).After(deadline) {
+		if err == nil || awserr.Code(err) != codeDeleteConflict || time.Now().Add(delay).After(deadline) {
 			return err
 		}
 		o.logf("%v; retrying in %s", err, delay)
@@ -494,7 +494,7 @@ func findLostRole(ctx context.Context, api CreateAPI, name, token string) (*type
 	defer cancel()
 	return lookAgain(ctx, callerDone, func() (*types.Role, error) {
 		out, err := api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
-		if apiCode(err) == codeNoSuchEntity {
+		if awserr.Code(err) == codeNoSuchEntity {
 			return nil, nil
 		}
 		if err != nil {
@@ -525,7 +525,7 @@ func findLostProfile(ctx context.Context, api CreateAPI, name, token string) (*t
 // getProfile returns the named instance profile, nil when there is none.
 func getProfile(ctx context.Context, api CheckAPI, name string) (*types.InstanceProfile, error) {
 	out, err := api.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(name)})
-	if apiCode(err) == codeNoSuchEntity {
+	if awserr.Code(err) == codeNoSuchEntity {
 		return nil, nil
 	}
 	if err != nil {
@@ -544,14 +544,6 @@ const (
 	codeDeleteConflict = "DeleteConflict"
 	codeLimitExceeded  = "LimitExceeded"
 )
-
-func apiCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
 
 // iamTags converts tags plus the create token, sorted by key.
 func iamTags(m map[string]string, token string) []types.Tag {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -41,7 +42,7 @@ type SetIMDSSupportOutput struct{}
 // retries of its own.
 func SetIMDSSupport(ctx context.Context, api ModifyAttributeAPI, in *SetIMDSSupportInput, optFns ...func(*Options)) (*SetIMDSSupportOutput, error) {
 	o := newOptions(optFns)
-	region := regionOf(api, in.Region)
+	region := awserr.Region(api, in.Region)
 	value := in.Value
 	if value == "" {
 		value = IMDSv2
@@ -78,7 +79,7 @@ type SetProductCodesOutput struct{}
 // without retries of its own.
 func SetProductCodes(ctx context.Context, api ModifyAttributeAPI, in *SetProductCodesInput, optFns ...func(*Options)) (*SetProductCodesOutput, error) {
 	o := newOptions(optFns)
-	region := regionOf(api, in.Region)
+	region := awserr.Region(api, in.Region)
 	if in.ImageID == "" || len(in.ProductCodes) == 0 {
 		return nil, fmt.Errorf("set product codes in %s: an image ID and at least one product code are required", region)
 	}

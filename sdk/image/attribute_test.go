@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 )
 
@@ -71,7 +72,7 @@ func TestSetIMDSSupport(t *testing.T) {
 					t.Errorf("error %q does not contain %q", err, want)
 				}
 			}
-			if tc.wantCode != "" && apiCode(err) != tc.wantCode {
+			if tc.wantCode != "" && awserr.Code(err) != tc.wantCode {
 				t.Errorf("error %v does not wrap code %s", err, tc.wantCode)
 			}
 		})

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -70,7 +71,7 @@ type CreateOutput struct {
 // is a duplicate and is deregistered.
 func Create(ctx context.Context, api CreateAPI, in *CreateInput, optFns ...func(*Options)) (*CreateOutput, error) {
 	o := newOptions(optFns)
-	region := regionOf(api, in.Region)
+	region := awserr.Region(api, in.Region)
 	if in.InstanceID == "" || in.Name == "" {
 		return nil, fmt.Errorf("create image %q in %s: instance ID and name are required", in.Name, region)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 )
@@ -42,7 +43,7 @@ type DeregisterOutput struct {
 // retried with the bounded backoff of Options.
 func Deregister(ctx context.Context, api DeregisterAPI, in *DeregisterInput, optFns ...func(*Options)) (*DeregisterOutput, error) {
 	o := newOptions(optFns)
-	region := regionOf(api, in.Region)
+	region := awserr.Region(api, in.Region)
 	if in.ImageID == "" {
 		return nil, fmt.Errorf("deregister image in %s: image ID is required", region)
 	}
@@ -83,7 +84,7 @@ func Deregister(ctx context.Context, api DeregisterAPI, in *DeregisterInput, opt
 			_, err := api.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(snap)})
 			return err
 		})
-		if err != nil && apiCode(err) != codeSnapshotNotFound {
+		if err != nil && awserr.Code(err) != codeSnapshotNotFound {
 			errs = append(errs, fmt.Errorf("delete snapshot %s of image %s in %s: %w", snap, in.ImageID, region, err))
 			continue
 		}

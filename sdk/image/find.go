@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -52,7 +53,7 @@ var ErrMultiple = errors.New("several images match")
 // ErrMultiple when the selection did not yield exactly one image.
 func Find(ctx context.Context, api DescribeImagesAPI, in *FindInput, optFns ...func(*Options)) (*FindOutput, error) {
 	o := newOptions(optFns)
-	region := regionOf(api, in.Region)
+	region := awserr.Region(api, in.Region)
 	what := in.describe()
 	if len(in.ImageIDs) == 0 && len(in.Filters) == 0 && len(in.Owners) == 0 {
 		return nil, fmt.Errorf("find image in %s: give image IDs, filters or owners", region)
@@ -149,7 +150,7 @@ func (in *FindInput) describe() string {
 // means ["self"]), including deprecated and pending ones but not
 // deregistered ones, oldest first. No match is not an error.
 func FindByName(ctx context.Context, api DescribeImagesAPI, name string, owners []string) ([]types.Image, error) {
-	region := regionOf(api, "")
+	region := awserr.Region(api, "")
 	if name == "" {
 		return nil, fmt.Errorf("find images by name in %s: empty name", region)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -102,7 +103,7 @@ func (o Options) retry(ctx context.Context, codes []string, fn func() error) err
 	delay := o.RetryDelay
 	for attempt := 1; ; attempt++ {
 		err := fn()
-		if err == nil || attempt >= o.RetryAttempts || !slices.Contains(codes, apiCode(err)) {
+		if err == nil || attempt >= o.RetryAttempts || !slices.Contains(codes, awserr.Code(err)) {
 			return err
 		}
 		t := time.NewTimer(delay)
@@ -116,15 +117,6 @@ func (o Options) retry(ctx context.Context, codes []string, fn func() error) err
 	}
 }
 
-// apiCode returns the AWS error code of err, or "".
-func apiCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
 // AWS error codes this package reacts to.
 const (
 	codeAMINotFound      = "InvalidAMIID.NotFound"
@@ -132,17 +124,6 @@ const (
 	codeSnapshotNotFound = "InvalidSnapshot.NotFound"
 	codeSnapshotInUse    = "InvalidSnapshot.InUse"
 )
-
-// regionOf returns region, or the region of the client when it can tell.
-func regionOf(api any, region string) string {
-	if region != "" {
-		return region
-	}
-	if c, ok := api.(interface{ Options() ec2.Options }); ok {
-		return c.Options().Region
-	}
-	return "the default region"
-}
 
 // SnapshotIDs returns the EBS snapshot IDs of img's block device mappings,
 // in mapping order, without duplicates. Instance-store images have none.
@@ -183,4 +164,4 @@ func describeOne(ctx context.Context, api DescribeImagesAPI, imageID string) (ty
 	}
 }
 
-func isImageGone(err error) bool { return apiCode(err) == codeAMINotFound }
+func isImageGone(err error) bool { return awserr.Code(err) == codeAMINotFound }

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -133,8 +134,8 @@ func TestFind(t *testing.T) {
 				if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
 					t.Errorf("error %v is not %v", err, tc.wantErr)
 				}
-				if tc.err != nil && apiCode(err) != apiCode(tc.err) {
-					t.Errorf("error %v lost the API code %s", err, apiCode(tc.err))
+				if tc.err != nil && awserr.Code(err) != awserr.Code(tc.err) {
+					t.Errorf("error %v lost the API code %s", err, awserr.Code(tc.err))
 				}
 				for _, s := range tc.wantText {
 					if !strings.Contains(err.Error(), s) {
@@ -282,7 +283,7 @@ func TestWait(t *testing.T) {
 			if tc.wantErr == nil && errors.Is(err, ErrWaitTimeout) {
 				t.Errorf("error %v claims a timeout", err)
 			}
-			if tc.wantAPI != "" && apiCode(err) != tc.wantAPI {
+			if tc.wantAPI != "" && awserr.Code(err) != tc.wantAPI {
 				t.Errorf("error %v lacks API code %s", err, tc.wantAPI)
 			}
 			if !strings.Contains(err.Error(), "ami-1") {

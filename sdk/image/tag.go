@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 )
@@ -34,7 +35,7 @@ type TagInput struct {
 // SnapshotTags), one CreateTags call tags them all.
 func Tag(ctx context.Context, api TagAPI, in *TagInput, optFns ...func(*Options)) error {
 	o := newOptions(optFns)
-	region := regionOf(api, in.Region)
+	region := awserr.Region(api, in.Region)
 	snapTags := maps.Clone(in.Tags)
 	if snapTags == nil {
 		snapTags = map[string]string{}

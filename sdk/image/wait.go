@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/poll"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -127,7 +128,7 @@ var errTerminalState = errors.New("image reached a terminal state")
 // invalid, error and disabled images instead of waiting for the timeout.
 func availableRetryable(ctx context.Context, _ *ec2.DescribeImagesInput, out *ec2.DescribeImagesOutput, err error) (bool, error) {
 	if err != nil {
-		if apiCode(err) == codeAMINotFound {
+		if awserr.Code(err) == codeAMINotFound {
 			return true, nil
 		}
 		return false, err
@@ -153,7 +154,7 @@ func availableRetryable(ctx context.Context, _ *ec2.DescribeImagesInput, out *ec
 // ("" = the client's region). On failure, disappearance or timeout the error
 // is an *ImageStateError.
 func Wait(ctx context.Context, api DescribeImagesAPI, imageID, region string, w WaitOptions) (types.Image, error) {
-	region = regionOf(api, region)
+	region = awserr.Region(api, region)
 	w = w.withDefaults()
 	in := &ec2.DescribeImagesInput{ImageIds: []string{imageID}}
 	start := time.Now()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -33,7 +34,7 @@ type SetENASupportOutput struct{}
 // ModifyInstanceAttribute call, without retries of its own.
 func SetENASupport(ctx context.Context, api ModifyAttributeAPI, in *SetENASupportInput, optFns ...func(*Options)) (*SetENASupportOutput, error) {
 	o := newOptions(optFns)
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	if in.InstanceID == "" {
 		return nil, fmt.Errorf("set ENA support in %s: no instance ID given", region)
 	}
@@ -64,7 +65,7 @@ type SetSriovNetSupportOutput struct{}
 // call, without retries of its own.
 func SetSriovNetSupport(ctx context.Context, api ModifyAttributeAPI, in *SetSriovNetSupportInput, optFns ...func(*Options)) (*SetSriovNetSupportOutput, error) {
 	o := newOptions(optFns)
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	if in.InstanceID == "" {
 		return nil, fmt.Errorf("set SR-IOV support in %s: no instance ID given", region)
 	}

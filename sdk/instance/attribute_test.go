@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -138,7 +139,7 @@ func checkErr(t *testing.T, err error, want []string, code string) {
 			t.Errorf("error %q does not contain %q", err, w)
 		}
 	}
-	if code != "" && apiCode(err) != code {
+	if code != "" && awserr.Code(err) != code {
 		t.Errorf("error %v does not wrap code %s", err, code)
 	}
 }

@@ -4,11 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/smithy-go"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/poll"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
@@ -110,23 +106,6 @@ const (
 	codeDuplicatePermission   = "InvalidPermission.Duplicate"
 	codeInvalidParameterValue = "InvalidParameterValue"
 )
-
-// apiCode returns the AWS error code of err, or "".
-func apiCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
-// regionOf returns the client's region when it can tell.
-func regionOf(api any) string {
-	if c, ok := api.(interface{ Options() ec2.Options }); ok {
-		return c.Options().Region
-	}
-	return "the default region"
-}
 
 // randomSuffix returns n random bytes as hex.
 func randomSuffix(n int) string {

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -262,7 +263,7 @@ func TestDeleteKeyPair(t *testing.T) {
 		if (err != nil) != tc.wantErr {
 			t.Errorf("DeleteKeyPair with %v = %v", tc.err, err)
 		}
-		if err != nil && apiCode(err) != "UnauthorizedOperation" {
+		if err != nil && awserr.Code(err) != "UnauthorizedOperation" {
 			t.Errorf("error %v lost its API code", err)
 		}
 	}

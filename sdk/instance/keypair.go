@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
@@ -69,7 +70,7 @@ func (o CreateKeyPairOutput) GoString() string { return o.String() }
 // does not carry the token existed before and is never touched.
 func CreateKeyPair(ctx context.Context, api KeyPairAPI, in *CreateKeyPairInput, optFns ...func(*Options)) (*CreateKeyPairOutput, error) {
 	o := newOptions(optFns)
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	name := in.Name
 	if name == "" {
 		name = "ami-build-" + randomSuffix(8)
@@ -102,7 +103,7 @@ func CreateKeyPair(ctx context.Context, api KeyPairAPI, in *CreateKeyPairInput, 
 		if rerr != nil {
 			return nil, errors.Join(err, rerr)
 		}
-		if !removed || apiCode(err) != codeKeyPairDuplicate || attempt > 1 || ctx.Err() != nil {
+		if !removed || awserr.Code(err) != codeKeyPairDuplicate || attempt > 1 || ctx.Err() != nil {
 			if removed {
 				err = fmt.Errorf("%w (the key pair it made anyway was deleted)", err)
 			}
@@ -128,13 +129,13 @@ func CreateKeyPair(ctx context.Context, api KeyPairAPI, in *CreateKeyPairInput, 
 // there was one. When it cannot delete it, the key pair is recorded in
 // o.Ledger (if set) for a later undo, and the error says so.
 func removeLostKeyPair(ctx context.Context, api KeyPairAPI, name, token string, o Options) (bool, error) {
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	callerDone := ctx.Err() != nil
 	ctx, cancel := recoveryContext(ctx)
 	defer cancel()
 	found, err := lookAgain(ctx, callerDone, func() ([]string, error) {
 		out, err := api.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{name}})
-		if apiCode(err) == codeKeyPairNotFound {
+		if awserr.Code(err) == codeKeyPairNotFound {
 			return nil, nil
 		}
 		if err != nil {
@@ -168,10 +169,10 @@ func removeLostKeyPair(ctx context.Context, api KeyPairAPI, name, token string, 
 // is not an error.
 func DeleteKeyPair(ctx context.Context, api KeyPairAPI, name string, optFns ...func(*Options)) error {
 	o := newOptions(optFns)
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	o.logf("deleting key pair %q in %s", name, region)
 	_, err := api.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(name)})
-	if err != nil && apiCode(err) != codeKeyPairNotFound {
+	if err != nil && awserr.Code(err) != codeKeyPairNotFound {
 		return fmt.Errorf("delete key pair %q in %s: %w", name, region, err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 	"github.com/amiforge/packer-plugin-ami/sdk/instance"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 )
 
 // lostResponse makes the request take effect in moto and the client see
@@ -75,7 +76,7 @@ func TestLostCreateResponsesOnMoto(t *testing.T) {
 		if _, err := direct.CreateKeyPair(ctx, &ec2.CreateKeyPairInput{KeyName: awsString("theirs")}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := instance.CreateKeyPair(ctx, client, &instance.CreateKeyPairInput{Name: "theirs"}); apiCode(err) != "InvalidKeyPair.Duplicate" {
+		if _, err := instance.CreateKeyPair(ctx, client, &instance.CreateKeyPairInput{Name: "theirs"}); awserr.Code(err) != "InvalidKeyPair.Duplicate" {
 			t.Fatalf("error = %v, want InvalidKeyPair.Duplicate", err)
 		}
 		if n := countKeys(t); n != 1 {

@@ -12,11 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/smithy-go"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 	"github.com/amiforge/packer-plugin-ami/sdk/instance"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -41,14 +41,6 @@ func sourceAMI(t *testing.T, ctx context.Context, client *ec2.Client) string {
 		t.Fatalf("find a source AMI: %d images, %v", len(out.Images), err)
 	}
 	return aws.ToString(out.Images[0].ImageId)
-}
-
-func apiCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
 }
 
 func TestBuildInstanceLifecycleOnMoto(t *testing.T) {
@@ -148,7 +140,7 @@ func TestBuildInstanceLifecycleOnMoto(t *testing.T) {
 		t.Errorf("Undo after manual cleanup: %v", err)
 	}
 	_, err = client.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{sg.GroupID}})
-	if apiCode(err) != "InvalidGroup.NotFound" {
+	if awserr.Code(err) != "InvalidGroup.NotFound" {
 		t.Errorf("security group after delete: %v", err)
 	}
 }
@@ -195,7 +187,7 @@ func TestLedgerUndoOnMoto(t *testing.T) {
 	if s := desc.Reservations[0].Instances[0].State.Name; s != types.InstanceStateNameTerminated {
 		t.Errorf("instance is %s after Undo", s)
 	}
-	if _, err := client.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{sg.GroupID}}); apiCode(err) != "InvalidGroup.NotFound" {
+	if _, err := client.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{sg.GroupID}}); awserr.Code(err) != "InvalidGroup.NotFound" {
 		t.Errorf("security group after Undo: %v", err)
 	}
 	keys, err := client.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{})
@@ -234,7 +226,7 @@ func TestSubnetAndENAOnMoto(t *testing.T) {
 		t.Errorf("DescribeSubnet = VPC %q, zone %q; want %q, %q", got.VPCID, got.AvailabilityZone, aws.ToString(want.VpcId), aws.ToString(want.AvailabilityZone))
 	}
 	_, err = instance.DescribeSubnet(ctx, client, &instance.DescribeSubnetInput{SubnetID: "subnet-0123456789abcdef0"})
-	if apiCode(err) != "InvalidSubnetID.NotFound" || !strings.Contains(err.Error(), "subnet-0123456789abcdef0 in "+region) {
+	if awserr.Code(err) != "InvalidSubnetID.NotFound" || !strings.Contains(err.Error(), "subnet-0123456789abcdef0 in "+region) {
 		t.Errorf("DescribeSubnet of a missing subnet = %v, want InvalidSubnetID.NotFound naming subnet and region", err)
 	}
 
@@ -262,7 +254,7 @@ func TestSubnetAndENAOnMoto(t *testing.T) {
 		}
 	}
 	_, err = instance.SetENASupport(ctx, client, &instance.SetENASupportInput{InstanceID: "i-0123456789abcdef0", Enabled: true})
-	if apiCode(err) != "InvalidInstanceID.NotFound" || !strings.Contains(err.Error(), "i-0123456789abcdef0 in "+region) {
+	if awserr.Code(err) != "InvalidInstanceID.NotFound" || !strings.Contains(err.Error(), "i-0123456789abcdef0 in "+region) {
 		t.Errorf("SetENASupport of a missing instance = %v, want InvalidInstanceID.NotFound naming instance and region", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -111,7 +112,7 @@ type SelectNetworkOutput struct {
 // to name a subnet. Nothing is created, so there is nothing to undo.
 func SelectNetwork(ctx context.Context, api NetworkAPI, in *SelectNetworkInput, optFns ...func(*Options)) (*SelectNetworkOutput, error) {
 	o := newOptions(optFns)
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	out := &SelectNetworkOutput{VPCID: in.VPCID, SubnetID: in.SubnetID, AvailabilityZone: in.AvailabilityZone}
 	var vpc *types.Vpc // the VPC when it was described
 
@@ -334,7 +335,7 @@ type FindSecurityGroupsOutput struct {
 // launched without groups would get the VPC's default group instead.
 func FindSecurityGroups(ctx context.Context, api DescribeSecurityGroupsAPI, in *FindSecurityGroupsInput, optFns ...func(*Options)) (*FindSecurityGroupsOutput, error) {
 	o := newOptions(optFns)
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	if len(in.Filters) == 0 {
 		return nil, fmt.Errorf("find security groups in %s: no filters given", region)
 	}

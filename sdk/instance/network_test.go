@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -272,7 +273,7 @@ func TestSelectNetworkErrorsWrap(t *testing.T) {
 		return nil, apiErr("UnauthorizedOperation")
 	}}
 	_, err := SelectNetwork(context.Background(), regionAPI{f}, &SelectNetworkInput{VPCFilters: map[string][]string{"tag:A": {"b"}}})
-	if apiCode(err) != "UnauthorizedOperation" || !strings.Contains(err.Error(), "find the VPC matching {tag:A=b} in us-east-1") {
+	if awserr.Code(err) != "UnauthorizedOperation" || !strings.Contains(err.Error(), "find the VPC matching {tag:A=b} in us-east-1") {
 		t.Errorf("error = %v; want the AWS error wrapped with what was done", err)
 	}
 }

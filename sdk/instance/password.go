@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"golang.org/x/crypto/ssh"
@@ -83,7 +84,7 @@ func (e *PasswordUnavailableError) Error() string {
 // password and the key are never logged or put in errors.
 func GetWindowsPassword(ctx context.Context, api PasswordDataAPI, in *GetWindowsPasswordInput, optFns ...func(*Options)) (*GetWindowsPasswordOutput, error) {
 	o := newOptions(optFns)
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	if in.InstanceID == "" {
 		return nil, fmt.Errorf("get the Windows password in %s: no instance ID", region)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
@@ -116,7 +117,7 @@ type RunOutput struct {
 // the other instances with the token are terminated too.
 func Run(ctx context.Context, api RunAPI, in *RunInput, optFns ...func(*Options)) (*RunOutput, error) {
 	o := newOptions(optFns)
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	if in.ImageID == "" || in.InstanceType == "" {
 		return nil, fmt.Errorf("run instance in %s: image ID and instance type are required", region)
 	}
@@ -211,7 +212,7 @@ func Run(ctx context.Context, api RunAPI, in *RunInput, optFns ...func(*Options)
 // timeout the error is a *StateError.
 func Stop(ctx context.Context, api StopAPI, instanceID string, w WaitOptions, optFns ...func(*Options)) error {
 	o := newOptions(optFns)
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	o.logf("stopping instance %s in %s", instanceID, region)
 	if _, err := api.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{instanceID}}); err != nil {
 		return fmt.Errorf("stop instance %s in %s: %w", instanceID, region, err)
@@ -227,7 +228,7 @@ func Stop(ctx context.Context, api StopAPI, instanceID string, w WaitOptions, op
 // the error is a *StateError.
 func Terminate(ctx context.Context, api TerminateAPI, instanceIDs []string, w WaitOptions, optFns ...func(*Options)) error {
 	o := newOptions(optFns)
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	if len(instanceIDs) == 0 {
 		return nil
 	}
@@ -235,13 +236,13 @@ func Terminate(ctx context.Context, api TerminateAPI, instanceIDs []string, w Wa
 	o.logf("terminating instance %s in %s", ids, region)
 	_, err := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: instanceIDs})
 	remaining := instanceIDs
-	if apiCode(err) == codeInstanceNotFound {
+	if awserr.Code(err) == codeInstanceNotFound {
 		// One unknown ID fails the whole call: go one by one.
 		err, remaining = nil, nil
 		for _, id := range instanceIDs {
 			_, ierr := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
 			switch {
-			case apiCode(ierr) == codeInstanceNotFound:
+			case awserr.Code(ierr) == codeInstanceNotFound:
 				o.logf("instance %s in %s is already gone", id, region)
 			case ierr != nil:
 				return fmt.Errorf("terminate instance %s in %s: %w", id, region, ierr)
@@ -265,7 +266,7 @@ func Terminate(ctx context.Context, api TerminateAPI, instanceIDs []string, w Wa
 // terminateLost terminates the instances from in.ImageID launched with
 // token, except keep: those a launch whose answer was lost made.
 func (o Options) terminateLost(ctx context.Context, api RunAPI, in *RunInput, token, keep string) error {
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	callerDone := ctx.Err() != nil
 	ctx, cancel := recoveryContext(ctx)
 	defer cancel()

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
@@ -69,7 +70,7 @@ type CreateSecurityGroupOutput struct {
 // name that does not carry the token existed before and is never touched.
 func CreateSecurityGroup(ctx context.Context, api SecurityGroupAPI, in *CreateSecurityGroupInput, optFns ...func(*Options)) (*CreateSecurityGroupOutput, error) {
 	o := newOptions(optFns)
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	name := in.Name
 	if name == "" {
 		name = "ami-build-" + randomSuffix(8)
@@ -153,7 +154,7 @@ func CreateSecurityGroup(ctx context.Context, api SecurityGroupAPI, in *CreateSe
 		GroupId:       aws.String(id),
 		IpPermissions: []types.IpPermission{perm},
 	})
-	if err != nil && apiCode(err) != codeDuplicatePermission {
+	if err != nil && awserr.Code(err) != codeDuplicatePermission {
 		err = fmt.Errorf("allow tcp/%d into security group %s in %s: %w", in.Port, id, region, err)
 		if derr := DeleteSecurityGroup(ctx, api, id, time.Minute, o.undoOptions()); derr != nil {
 			return nil, errors.Join(err, derr)
@@ -172,7 +173,7 @@ func CreateSecurityGroup(ctx context.Context, api SecurityGroupAPI, in *CreateSe
 // means 5 minutes). A group that does not exist is not an error.
 func DeleteSecurityGroup(ctx context.Context, api SecurityGroupAPI, groupID string, maxWait time.Duration, optFns ...func(*Options)) error {
 	o := newOptions(optFns)
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	if maxWait <= 0 {
 		maxWait = 5 * time.Minute
 	}
@@ -182,9 +183,9 @@ func DeleteSecurityGroup(ctx context.Context, api SecurityGroupAPI, groupID stri
 	for {
 		_, err := api.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(groupID)})
 		switch {
-		case err == nil, apiCode(err) == codeGroupNotFound:
+		case err == nil, awserr.Code(err) == codeGroupNotFound:
 			return nil
-		case apiCode(err) != codeDependency:
+		case awserr.Code(err) != codeDependency:
 			return fmt.Errorf("delete security group %s in %s: %w", groupID, region, err)
 		case time.Now().Add(delay).After(deadline):
 			return fmt.Errorf("delete security group %s in %s: still in use after %s: %w", groupID, region, maxWait, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -161,7 +162,7 @@ func NoEphemeralMappings() []types.BlockDeviceMapping {
 // On failure or timeout the error is a *StateError.
 func WaitStopped(ctx context.Context, api ec2.DescribeInstancesAPIClient, instanceID string, w WaitOptions) error {
 	if _, err := waitState(ctx, api, []string{instanceID}, types.InstanceStateNameStopped, w); err != nil {
-		return fmt.Errorf("wait for instance %s in %s to stop: %w", instanceID, regionOf(api), err)
+		return fmt.Errorf("wait for instance %s in %s to stop: %w", instanceID, awserr.Region(api, ""), err)
 	}
 	return nil
 }

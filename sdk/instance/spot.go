@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
@@ -197,7 +198,7 @@ func (e *FleetLaunchError) Capacity() bool {
 // recorded in Options.Ledger when that fails).
 func RunSpot(ctx context.Context, api SpotAPI, in *RunSpotInput, optFns ...func(*Options)) (*RunSpotOutput, error) {
 	o := newOptions(optFns)
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	typesTried := in.InstanceTypes
 	if len(typesTried) == 0 && in.InstanceType != "" {
 		typesTried = []string{in.InstanceType}
@@ -337,7 +338,7 @@ func RunSpot(ctx context.Context, api SpotAPI, in *RunSpotInput, optFns ...func(
 // createSpotLaunchTemplate creates the launch template of a RunSpot and
 // records it; it returns the template's ID.
 func createSpotLaunchTemplate(ctx context.Context, api SpotAPI, in *RunSpotInput, name, token string, o Options) (string, error) {
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	data := launchTemplateData(&in.RunInput)
 	if len(in.InstanceTypes) > 0 {
 		data.InstanceType = ""
@@ -440,7 +441,7 @@ func findLostLaunchTemplate(ctx context.Context, api SpotAPI, name, token string
 // launch template (tagged with token too): what a CreateFleet whose answer
 // was lost made. What cannot be removed is recorded in o.Ledger.
 func (o Options) removeLostFleet(ctx context.Context, api SpotAPI, in *RunSpotInput, token string) error {
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	callerDone := ctx.Err() != nil
 	rctx, cancel := recoveryContext(ctx)
 	defer cancel()
@@ -490,7 +491,7 @@ func (o Options) removeLostFleet(ctx context.Context, api SpotAPI, in *RunSpotIn
 // launch template (they carry token in CreateTokenTag), except keep: those
 // a CreateFleet whose answer was lost made.
 func (o Options) terminateLostSpot(ctx context.Context, api SpotAPI, in *RunSpotInput, token, keep string) error {
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	callerDone := ctx.Err() != nil
 	ctx, cancel := recoveryContext(ctx)
 	defer cancel()
@@ -543,7 +544,7 @@ type LaunchTemplateAPI interface {
 // not exist is not an error.
 func DeleteLaunchTemplate(ctx context.Context, api LaunchTemplateAPI, id string, optFns ...func(*Options)) error {
 	o := newOptions(optFns)
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	o.logf("deleting launch template %s in %s", id, region)
 	_, err := api.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(id)})
 	if err != nil && !isLaunchTemplateNotFound(err) {
@@ -562,11 +563,11 @@ type FleetAPI interface {
 // A fleet that does not exist, or is already deleted, is not an error.
 func DeleteFleet(ctx context.Context, api FleetAPI, fleetID string, optFns ...func(*Options)) error {
 	o := newOptions(optFns)
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	o.logf("deleting fleet %s in %s", fleetID, region)
 	out, err := api.DeleteFleets(ctx, &ec2.DeleteFleetsInput{FleetIds: []string{fleetID}, TerminateInstances: aws.Bool(true)})
 	if err != nil {
-		if apiCode(err) == codeFleetNotFound {
+		if awserr.Code(err) == codeFleetNotFound {
 			return nil
 		}
 		return fmt.Errorf("delete fleet %s in %s: %w", fleetID, region, err)
@@ -665,7 +666,7 @@ const (
 // isLaunchTemplateNotFound reports whether err says a launch template does
 // not exist.
 func isLaunchTemplateNotFound(err error) bool {
-	switch apiCode(err) {
+	switch awserr.Code(err) {
 	case codeLaunchTemplateIDNotFound, codeLaunchTemplateNameNotFound:
 		return true
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -43,7 +44,7 @@ type DescribeSubnetOutput struct {
 // smithy.APIError.
 func DescribeSubnet(ctx context.Context, api DescribeSubnetsAPI, in *DescribeSubnetInput, optFns ...func(*Options)) (*DescribeSubnetOutput, error) {
 	o := newOptions(optFns)
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	if in.SubnetID == "" {
 		return nil, fmt.Errorf("describe subnet in %s: no subnet ID given", region)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/poll"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -83,7 +84,7 @@ func stateName(i types.Instance) types.InstanceStateName {
 func retryableFor(want types.InstanceStateName, keep []types.InstanceStateName, notFoundDone bool) func(context.Context, *ec2.DescribeInstancesInput, *ec2.DescribeInstancesOutput, error) (bool, error) {
 	return func(_ context.Context, _ *ec2.DescribeInstancesInput, out *ec2.DescribeInstancesOutput, err error) (bool, error) {
 		if err != nil {
-			if apiCode(err) == codeInstanceNotFound {
+			if awserr.Code(err) == codeInstanceNotFound {
 				return !notFoundDone, nil
 			}
 			return false, err
@@ -125,7 +126,7 @@ var (
 // waitState waits with the SDK waiter for want and turns failures into a
 // *StateError. It returns the described instances on success.
 func waitState(ctx context.Context, api ec2.DescribeInstancesAPIClient, ids []string, want types.InstanceStateName, w WaitOptions) ([]types.Instance, error) {
-	region := regionOf(api)
+	region := awserr.Region(api, "")
 	w = w.withDefaults()
 	in := &ec2.DescribeInstancesInput{InstanceIds: ids}
 	start := time.Now()
@@ -173,7 +174,7 @@ func stateError(ctx context.Context, api ec2.DescribeInstancesAPIClient, ids []s
 	se := &StateError{InstanceID: ids[0], Region: region, Want: string(want), Err: cause}
 	out, err := api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
 	switch {
-	case apiCode(err) == codeInstanceNotFound:
+	case awserr.Code(err) == codeInstanceNotFound:
 		se.Reason = "the instance no longer exists"
 		return se
 	case err != nil:
