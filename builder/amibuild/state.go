@@ -77,6 +77,11 @@ var (
 	StateSecurityGroupIDs = Key[[]string]{"ami_security_group_ids"}
 	// StateInstance is the build instance as last described.
 	StateInstance = Key[types.Instance]{"ami_instance"}
+	// StateReleaseInstance, put by StepRunInstance for an on-demand
+	// instance, starts terminating the build instance before the build
+	// ends, for a builder that no longer needs it; the instance's Cleanup
+	// then waits for that termination instead of starting one.
+	StateReleaseInstance = Key[func()]{"ami_release_instance"}
 	// StateImageID is the ID of the AMI the build created.
 	StateImageID = Key[string]{"ami_image_id"}
 	// StateImage is the AMI the build created as described when it became

@@ -31,7 +31,8 @@ import (
 // StateKeyPairName (optional), StateSecurityGroupIDs (optional),
 // StateNetwork (optional; without it the configured subnet and zone),
 // StateIAMInstanceProfile (optional).
-// State produced: StateInstance, StateInstanceID ("instance_id").
+// State produced: StateInstance, StateInstanceID ("instance_id"),
+// StateReleaseInstance (on-demand instances).
 type StepRunInstance struct {
 	// Region is the build region.
 	Region string
@@ -50,6 +51,10 @@ type StepRunInstance struct {
 
 	instanceID string
 	created    ledger.Ledger
+	// released is closed when a termination started through
+	// StateReleaseInstance has ended, with releaseErr set.
+	released   chan struct{}
+	releaseErr error
 }
 
 // Run implements multistep.Step.
@@ -126,6 +131,9 @@ func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 	s.instanceID = aws.ToString(inst.InstanceId)
 	StateInstance.Put(state, inst)
 	StateInstanceID.Put(state, s.instanceID)
+	if !cfg.IsSpotInstance() {
+		StateReleaseInstance.Put(state, s.releaseFunc(api, u))
+	}
 
 	addr := aws.ToString(inst.PublicIpAddress)
 	if addr == "" {
@@ -206,6 +214,15 @@ func (s *StepRunInstance) Cleanup(state multistep.StateBag) {
 		s.instanceID = ""
 		return
 	}
+	if s.released != nil && s.instanceID != "" {
+		<-s.released
+		if s.releaseErr == nil {
+			s.created.Forget(ledger.KindInstance, s.instanceID)
+			s.instanceID = ""
+		} else {
+			u.Error(fmt.Sprintf("Terminating the build instance %s early failed; trying again: %v", s.instanceID, s.releaseErr))
+		}
+	}
 	if s.instanceID != "" {
 		u.Sayf("Terminating the build instance %s...", s.instanceID)
 		if err := instance.Terminate(ctx, api, []string{s.instanceID}, s.Wait); err != nil {
@@ -218,6 +235,29 @@ func (s *StepRunInstance) Cleanup(state multistep.StateBag) {
 	// Whatever the launch created before it failed.
 	if err := s.created.Undo(ctx); err != nil {
 		u.Error(fmt.Sprintf("Error removing what the failed launch created in %s: %v", s.Region, err))
+	}
+}
+
+// releaseFunc returns the function put in StateReleaseInstance: its first
+// call starts terminating the instance and waiting for it in the
+// background, with a context of its own (an interrupt does not stop it);
+// Cleanup waits for that instead of terminating the instance itself, and
+// tries again if it failed. Later calls do nothing. Steps run one after the
+// other, so released is set before Cleanup reads it.
+func (s *StepRunInstance) releaseFunc(api *ec2.Client, u packersdk.Ui) func() {
+	return func() {
+		if s.released != nil || s.instanceID == "" {
+			return
+		}
+		id := s.instanceID
+		s.released = make(chan struct{})
+		u.Sayf("Terminating the build instance %s, which the build no longer needs...", id)
+		go func() {
+			defer close(s.released)
+			ctx, cancel := CleanupContext()
+			defer cancel()
+			s.releaseErr = instance.Terminate(ctx, api, []string{id}, s.Wait)
+		}()
 	}
 }
 

@@ -167,6 +167,8 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			BlockDeviceMappings: manifestMappings(c.RootDeviceName, virtuals),
 			Concurrency:         c.S3UploadConcurrency,
 		},
+		// The bundle is in S3: the instance is no longer needed.
+		&stepReleaseInstance{},
 		// force_deregister in the copy regions; the build region's AMI
 		// and its bundle are handled by stepDeregisterExisting.
 		&amibuild.StepDeregisterExisting{

@@ -407,26 +407,28 @@ func testBuild(t *testing.T, e *e2eEnv) {
 		t.Errorf("%d CreateTags calls, want none", n)
 	}
 	// The build waited for the AMI to become available: a describe of it
-	// after RegisterImage, before the instance was terminated.
+	// after RegisterImage.
 	waited := false
 	for _, c := range e.proxy.Calls() {
-		if c.Action == "TerminateInstances" {
-			break
-		}
 		if c.Action == "DescribeImages" && c.Seq > regs[0].Seq && c.Params.Get("ImageId.1") == ami {
 			waited = true
 		}
 	}
 	if !waited {
-		t.Errorf("no DescribeImages of %s between RegisterImage and TerminateInstances", ami)
+		t.Errorf("no DescribeImages of %s after RegisterImage", ami)
 	}
 	if imgs, err := e.ec2.DescribeImages(context.Background(), &ec2.DescribeImagesInput{ImageIds: []string{ami}}); err != nil || len(imgs.Images) != 1 {
 		t.Errorf("DescribeImages %s: %v", ami, err)
 	} else if got := tagValue(imgs.Images[0].Tags, "Name"); got != "e2e-instance" {
 		t.Errorf("AMI %s tag Name = %q, want e2e-instance", ami, got)
 	}
-	if len(e.proxy.CallsFor("ec2", "TerminateInstances")) == 0 {
-		t.Error("build instance not terminated")
+	// The instance is terminated once the bundle is in S3, while the AMI
+	// registers, and only once.
+	terms := e.proxy.CallsFor("ec2", "TerminateInstances")
+	if len(terms) != 1 {
+		t.Errorf("TerminateInstances calls = %d, want 1", len(terms))
+	} else if terms[0].Seq > regs[0].Seq {
+		t.Errorf("the instance was terminated after RegisterImage (call %d after %d), want before", terms[0].Seq, regs[0].Seq)
 	}
 
 	// The generated key was kept, private, and unbundles the image.
