@@ -53,4 +53,3 @@ func Region(api any, region string) string {
 	}
 	return "the default region"
 }
-
