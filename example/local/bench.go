@@ -277,6 +277,17 @@ func runBench(ctx context.Context, o options, w io.Writer) (err error) {
 				return err
 			}
 			products = append(products, artifacts(res.Stdout)...)
+			runs++
+			if out, err = s.outDir(runs); err != nil {
+				return err
+			}
+			step(w, fmt.Sprintf("packer build %s without the model, at the model's latency", name))
+			noWait, res, err := ms.buildWithoutWaits(ctx, pk, append(append([]string{"build"}, templateVars(t, o, sshd, out)...), t.path), o.timeout)
+			if err := buildFailed(ctx, name+" (without waits)", res, err); err != nil {
+				return err
+			}
+			products = append(products, artifacts(res.Stdout)...)
+			fmt.Fprintf(w, "    %s\n", secs(noWait))
 			ideal, lags := idealAndLags(events, ms.speed)
 			fmt.Fprintf(w, "    %s; ideal AWS time %s of model time over %d waits, lag median %s, p95 %s\n",
 				secs(wall), secs(ideal), len(lags), secs(percentile(lags, 50)), secs(percentile(lags, 95)))
@@ -287,7 +298,8 @@ func runBench(ctx context.Context, o options, w io.Writer) (err error) {
 				}
 			}
 			bm = &benchModel{Speed: ms.speed, WallSeconds: wall.Seconds(), IdealAWSSeconds: ideal.Seconds(), Waits: len(lags),
-				MedianLagSeconds: percentile(lags, 50).Seconds(), P95LagSeconds: percentile(lags, 95).Seconds()}
+				MedianLagSeconds: percentile(lags, 50).Seconds(), P95LagSeconds: percentile(lags, 95).Seconds(),
+				NoWaitSeconds: noWait.Seconds()}
 		}
 		if n := null.calls.all(); n != 0 {
 			return fmt.Errorf("the null build of %s made %d AWS calls, want none", name, n)

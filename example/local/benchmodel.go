@@ -15,14 +15,17 @@ package main
 //	  "ideal_aws_seconds": 410,    // modelled AWS time on the critical path (model time)
 //	  "waits": 5,                  // transitions the build waited for
 //	  "median_lag_seconds": 4.8,   // detection lag over those waits (model time)
-//	  "p95_lag_seconds": 9.6
+//	  "p95_lag_seconds": 9.6,
+//	  "no_wait_seconds": 1.9      // the same build without the model (wall)
 //	}
 //
-// The model's proxy adds the same latency to every call as the other
-// builds' proxy. sdk/cmd/ami-bench adds the wall time of the same build
-// without the model (counted in model time) to the ideal and judges
-// wall ≤ 1.05 × ideal + 5 s of model time: what the build adds to the
-// waits.
+// AWS's own latency per call is part of what the model scales: its proxy
+// adds -latency ÷ N to every call, so that a call counts -latency in model
+// time, as on AWS. The same build is also run through a proxy with that
+// latency and no model (no_wait_seconds: nothing waits there).
+// sdk/cmd/ami-bench adds that build's wall time (in model time) to the
+// ideal and judges wall ≤ 1.05 × ideal + 5 s of model time: what the build
+// adds to the waits.
 
 import (
 	"context"
@@ -44,29 +47,44 @@ type benchModel struct {
 	Waits            int     `json:"waits"`
 	MedianLagSeconds float64 `json:"median_lag_seconds"`
 	P95LagSeconds    float64 `json:"p95_lag_seconds"`
+	NoWaitSeconds    float64 `json:"no_wait_seconds"`
 }
 
-// modelStage is the proxy with the time model the model builds use.
+// modelStage is the proxy with the time model the model builds use, and
+// one with the same latency and no model for the same builds without
+// waits.
 type modelStage struct {
-	model *awstest.TimeModel
-	proxy *awstest.Proxy
-	speed float64
+	model       *awstest.TimeModel
+	proxy, flat *awstest.Proxy
+	speed       float64
 }
 
 func startModel(s *stage, speed float64, latency time.Duration, w io.Writer) (*modelStage, error) {
 	m := &awstest.TimeModel{Scale: 1 / speed, Seed: 1}
-	// The same latency per call as the other builds: the floor the ideal
-	// starts from (null build + minimum calls) is measured with it.
-	p, err := awstest.StartProxy(s.moto.Endpoint, awstest.ProxyOptions{
-		Model: m,
-		Fault: func(*http.Request, awstest.Call) *awstest.Fault { return awstest.LatencyFault(latency) },
-	})
+	scaled := time.Duration(float64(latency) / speed)
+	fault := func(*http.Request, awstest.Call) *awstest.Fault { return awstest.LatencyFault(scaled) }
+	p, err := awstest.StartProxy(s.moto.Endpoint, awstest.ProxyOptions{Model: m, Fault: fault})
 	if err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, func() { p.Close() })
-	fmt.Fprintf(w, "    time model at %g× AWS's speed, %s per call: %s\n", speed, latency, p.URL)
-	return &modelStage{model: m, proxy: p, speed: speed}, nil
+	flat, err := awstest.StartProxy(s.moto.Endpoint, awstest.ProxyOptions{Fault: fault})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { flat.Close() })
+	fmt.Fprintf(w, "    time model at %g× AWS's speed, %s per call (%s of model time): %s; without the model: %s\n", speed, scaled, latency, p.URL, flat.URL)
+	return &modelStage{model: m, proxy: p, flat: flat, speed: speed}, nil
+}
+
+// buildWithoutWaits runs the same build through the proxy without the
+// model and returns its wall time.
+func (ms *modelStage) buildWithoutWaits(ctx context.Context, pk *packertest.Packer, args []string, timeout time.Duration) (time.Duration, *packertest.Result, error) {
+	res, err := pk.Run(ctx, packertest.RunOptions{Args: args, Timeout: timeout, Env: []string{"AWS_ENDPOINT_URL=" + ms.flat.URL}})
+	if res == nil {
+		return 0, nil, err
+	}
+	return res.Duration, res, err
 }
 
 // build runs one packer build of the template under the model and returns

@@ -43,6 +43,7 @@ type e2eReport struct {
 			Waits            int     `json:"waits"`
 			MedianLagSeconds float64 `json:"median_lag_seconds"`
 			P95LagSeconds    float64 `json:"p95_lag_seconds"`
+			NoWaitSeconds    float64 `json:"no_wait_seconds"`
 		} `json:"model,omitempty"`
 	} `json:"templates"`
 }
@@ -140,12 +141,16 @@ func e2eRows(b []byte) ([]row, error) {
 		})
 		if m := tpl.Model; m != nil && m.Speed > 0 {
 			// In model time (wall × Speed). The ideal is the same build
-			// without waits (the row above, whose own overhead over the
-			// floor is judged there) plus each modelled AWS duration on the
-			// critical path, noticed at once: the difference is what the
-			// build adds to the waits.
+			// without waits, at the model's latency (its overhead over the
+			// floor is judged by the row above), plus each modelled AWS
+			// duration on the critical path, noticed at once: the
+			// difference is what the build adds to the waits. A report
+			// without that build uses the row above's.
 			ours := seconds(m.WallSeconds * m.Speed)
 			base := seconds(tpl.WallSeconds * m.Speed)
+			if m.NoWaitSeconds > 0 {
+				base = seconds(m.NoWaitSeconds * m.Speed)
+			}
 			ideal := base + seconds(m.IdealAWSSeconds)
 			limit := time.Duration(float64(ideal)*modelMaxBuildRatio) + modelBuildSlack
 			rows = append(rows, row{

@@ -50,6 +50,20 @@ func TestE2ERows(t *testing.T) {
 				{"packer build ebs.pkr.hcl under the time model (model time, 4 waits, lag median 5.00 s, p95 9.00 s)", "440.0 s", "ideal 460.0 s (AWS 400.0 s + the build without waits 60.0 s)", "0.96×", "≤ 1.05× ideal + 5.00 s", pass},
 			},
 		},
+		{
+			name: "the build without waits at the model's latency",
+			report: `{"latency_ms": 50, "reps": 1, "templates": [{"template": "ebs.pkr.hcl",
+				"wall_seconds": 3, "null_build_seconds": 1, "minimum_seconds": 1, "unattributed_calls": 0,
+				"components": [{"component": "ami-ebs", "calls": 13, "minimum_calls": 13}],
+				"model": {"speed": 20, "wall_seconds": 22, "ideal_aws_seconds": 400, "waits": 4, "median_lag_seconds": 5, "p95_lag_seconds": 9, "no_wait_seconds": 1.5}}]}`,
+			want: []row{
+				{"packer build ebs.pkr.hcl: ami-ebs calls", "13 calls", "minimum 13", "1.00×", "≤ 1.5× minimum", pass},
+				{"packer build ebs.pkr.hcl wall, moto + 50ms per call", "3.00 s", "floor 2.00 s (null build 1.00 s + minimum calls 1.00 s)", "1.50×", "≤ 1.5× floor", pass},
+				// Ideal 30 s (1.5 s × 20) + 400 s = 430 s; the limit is
+				// 1.05 × 430 s + 5 s = 456.5 s; ours 440 s.
+				{"packer build ebs.pkr.hcl under the time model (model time, 4 waits, lag median 5.00 s, p95 9.00 s)", "440.0 s", "ideal 430.0 s (AWS 400.0 s + the build without waits 30.0 s)", "1.02×", "≤ 1.05× ideal + 5.00 s", pass},
+			},
+		},
 		{name: "not JSON", report: `packer build failed`, wantErrs: "read the end-to-end report"},
 		{name: "no templates", report: `{"templates": []}`, wantErrs: "no templates"},
 		{name: "no minimum", report: `{"templates": [{"template": "x", "wall_seconds": 1, "null_build_seconds": 1,
