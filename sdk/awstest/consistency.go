@@ -16,31 +16,37 @@ type ConsistencyOptions struct {
 	// of the created kind counts as the new resource. Zero means 30.
 	Window int
 	// Creates maps a create action to the id prefixes of the resources it
-	// makes ("ami", "snap", "i", "vol"). nil means [DefaultCreates].
+	// makes ("ami", "snap", "i", "vol"). nil means the map of [DefaultCreates].
 	Creates map[string][]string
 	// Spare lists actions that are never failed, because a NotFound there
 	// means "already gone" to a careful client rather than "not yet
 	// visible" (deletes, terminations, deregistrations). nil means
-	// [DefaultSpare].
+	// the list of [DefaultSpare].
 	Spare []string
 }
 
-// DefaultCreates are the EC2 actions [EventualConsistency] treats as
-// creating resources, with the prefixes of the ids they create.
-var DefaultCreates = map[string][]string{
-	"CreateImage":    {"ami", "snap"},
-	"CopyImage":      {"ami", "snap"},
-	"RegisterImage":  {"ami", "snap"},
-	"RunInstances":   {"i", "vol"},
-	"CreateSnapshot": {"snap"},
-	"CopySnapshot":   {"snap"},
-	"CreateVolume":   {"vol"},
+// DefaultCreates returns the EC2 actions [EventualConsistency] treats as
+// creating resources, with the prefixes of the ids they create; a new map
+// each time, which the caller may change.
+func DefaultCreates() map[string][]string {
+	return map[string][]string{
+		"CreateImage":    {"ami", "snap"},
+		"CopyImage":      {"ami", "snap"},
+		"RegisterImage":  {"ami", "snap"},
+		"RunInstances":   {"i", "vol"},
+		"CreateSnapshot": {"snap"},
+		"CopySnapshot":   {"snap"},
+		"CreateVolume":   {"vol"},
+	}
 }
 
-// DefaultSpare are the actions [EventualConsistency] never fails.
-var DefaultSpare = []string{
-	"TerminateInstances", "DeregisterImage", "DeleteSnapshot", "DeleteVolume",
-	"DeleteKeyPair", "DeleteSecurityGroup", "CreateImage", "CopyImage", "RunInstances", "RegisterImage",
+// DefaultSpare returns the actions [EventualConsistency] never fails; a
+// new slice each time.
+func DefaultSpare() []string {
+	return []string{
+		"TerminateInstances", "DeregisterImage", "DeleteSnapshot", "DeleteVolume",
+		"DeleteKeyPair", "DeleteSecurityGroup", "CreateImage", "CopyImage", "RunInstances", "RegisterImage",
+	}
 }
 
 // notFoundCodes are the error codes EC2 answers for an id it cannot see.
@@ -76,10 +82,10 @@ func EventualConsistency(opts ConsistencyOptions) FaultFunc {
 		opts.Window = 30
 	}
 	if opts.Creates == nil {
-		opts.Creates = DefaultCreates
+		opts.Creates = DefaultCreates()
 	}
 	if opts.Spare == nil {
-		opts.Spare = DefaultSpare
+		opts.Spare = DefaultSpare()
 	}
 	spare := map[string]bool{}
 	for _, a := range opts.Spare {
