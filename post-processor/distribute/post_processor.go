@@ -397,14 +397,14 @@ func (r *run) target(region string) (distribute.Target, error) {
 	data := newTemplateData(r.sourceImg, r.source.Region, region)
 	t := distribute.Target{Region: region, KMSKeyID: s.kmsKeyID}
 	var err error
-	nameTpl := firstNonEmpty(s.name, c.AMIName)
+	nameTpl := cmp.Or(s.name, c.AMIName)
 	if t.Name, err = c.render(nameTpl, data); err != nil {
 		return t, fmt.Errorf("ami_name for %s: %w", region, err)
 	}
 	if nameTpl != "" && !amibuild.ValidAMIName(t.Name) {
 		return t, fmt.Errorf("ami_name for %s: %q is not a valid AMI name", region, t.Name)
 	}
-	if t.Description, err = c.render(firstNonEmpty(s.description, c.AMIDescription), data); err != nil {
+	if t.Description, err = c.render(cmp.Or(s.description, c.AMIDescription), data); err != nil {
 		return t, fmt.Errorf("ami_description for %s: %w", region, err)
 	}
 	if s.encryptedSet {
@@ -648,15 +648,6 @@ func (r *run) sayResults() {
 		r.ui.Say("Published:")
 		r.ui.Message(strings.TrimRight(b.String(), "\n"))
 	}
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 func mergeMaps(base, over map[string]string) map[string]string {

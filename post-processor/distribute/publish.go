@@ -67,7 +67,7 @@ func (r *run) outputNames(din *distribute.DistributeInput) ([]string, map[string
 		if !slices.Contains(regions, t.Region) {
 			regions = append(regions, t.Region)
 		}
-		names[t.Region] = firstNonEmpty(t.Name, aws.ToString(r.sourceImg.Name))
+		names[t.Region] = cmp.Or(t.Name, aws.ToString(r.sourceImg.Name))
 	}
 	return regions, names
 }

@@ -1,6 +1,7 @@
 package bundlestore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -242,9 +243,9 @@ func registerRequest(in *RegisterInput) (*ec2.RegisterImageInput, error) {
 	}
 	arch, kernel, ramdisk := in.Architecture, in.KernelID, in.RamdiskID
 	if m := in.Manifest; m != nil {
-		arch = cmpOr(arch, m.Architecture)
-		kernel = cmpOr(kernel, m.KernelID)
-		ramdisk = cmpOr(ramdisk, m.RamdiskID)
+		arch = cmp.Or(arch, m.Architecture)
+		kernel = cmp.Or(kernel, m.KernelID)
+		ramdisk = cmp.Or(ramdisk, m.RamdiskID)
 	}
 	switch arch {
 	case bundle.ArchI386, bundle.ArchX86_64, bundle.ArchARM64:
@@ -253,7 +254,7 @@ func registerRequest(in *RegisterInput) (*ec2.RegisterImageInput, error) {
 	default:
 		return nil, fmt.Errorf("architecture %q is not i386, x86_64 or arm64", arch)
 	}
-	virt := cmpOr(in.VirtualizationType, "hvm")
+	virt := cmp.Or(in.VirtualizationType, "hvm")
 	if virt != "hvm" && virt != "paravirtual" {
 		return nil, fmt.Errorf("virtualization type %q is not hvm or paravirtual", virt)
 	}
@@ -320,13 +321,6 @@ func ValidateImageName(name string) error {
 		}
 	}
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // DeregisterInput names an instance-store image to deregister.

@@ -1,6 +1,7 @@
 package distribute
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -235,7 +236,7 @@ func (d *distribution) prepareAccount(ctx context.Context, t TargetAccount, src 
 		tags, snapTags := d.tagsIn(r)
 		a.in.Targets = append(a.in.Targets, Target{
 			Region: r, Name: names[r], Description: aws.ToString(src.Description),
-			KMSKeyID: firstNonEmpty(t.RegionKMSKeyIDs[r], t.KMSKeyID),
+			KMSKeyID: cmp.Or(t.RegionKMSKeyIDs[r], t.KMSKeyID),
 			Tags:     tags, SnapshotTags: snapTags,
 		})
 	}

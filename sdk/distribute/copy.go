@@ -1,6 +1,7 @@
 package distribute
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -273,10 +274,10 @@ type resolvedTarget struct {
 func (in *CopyInput) resolve(t Target, src types.Image) resolvedTarget {
 	rt := resolvedTarget{
 		region:        t.Region,
-		name:          firstNonEmpty(t.Name, in.Name, aws.ToString(src.Name)),
-		description:   firstNonEmpty(t.Description, in.Description, aws.ToString(src.Description)),
+		name:          cmp.Or(t.Name, in.Name, aws.ToString(src.Name)),
+		description:   cmp.Or(t.Description, in.Description, aws.ToString(src.Description)),
 		encrypted:     in.Encrypted,
-		kmsKeyID:      firstNonEmpty(t.KMSKeyID, in.KMSKeyID),
+		kmsKeyID:      cmp.Or(t.KMSKeyID, in.KMSKeyID),
 		copyImageTags: in.CopyImageTags,
 		perms:         in.Permissions.clone(),
 		tags:          merge(in.Tags, t.Tags),
@@ -305,15 +306,6 @@ func (in *CopyInput) resolve(t Target, src types.Image) resolvedTarget {
 		rt.token = ClientToken(in.RunID, in.SourceRegion, in.SourceImageID, t.Region, rt.name)
 	}
 	return rt
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 func merge(base, over map[string]string) map[string]string {
