@@ -479,7 +479,7 @@ func prepare(ctx context.Context, clients ClientFunc, in *CopyInput, o Options, 
 			continue
 		}
 		g.Go(func() error {
-			imgs, err := imagesNamed(ctx, clients(t.region), t.name)
+			imgs, err := image.FindByName(ctx, clients(t.region), t.name, nil)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -496,28 +496,6 @@ func prepare(ctx context.Context, clients ClientFunc, in *CopyInput, o Options, 
 		return nil, fmt.Errorf("copy %s: preflight: %w", in.SourceImageID, err)
 	}
 	return p, nil
-}
-
-// imagesNamed lists the caller's AMIs with exactly this name.
-func imagesNamed(ctx context.Context, api DescribeImagesAPI, name string) ([]types.Image, error) {
-	var out []types.Image
-	pg := ec2.NewDescribeImagesPaginator(api, &ec2.DescribeImagesInput{
-		Owners:            []string{"self"},
-		Filters:           []types.Filter{{Name: aws.String("name"), Values: []string{name}}},
-		IncludeDeprecated: aws.Bool(true),
-	})
-	for pg.HasMorePages() {
-		page, err := pg.NextPage(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, img := range page.Images {
-			if aws.ToString(img.Name) == name {
-				out = append(out, img)
-			}
-		}
-	}
-	return out, nil
 }
 
 // concurrency is how many of a number of regions are worked on at once:
