@@ -19,7 +19,7 @@ type Artifact struct {
 	// Amis maps each region to the AMI made there.
 	Amis map[string]string
 	// BuilderIdValue is the ID of the builder that made the artifact.
-	BuilderIdValue string //nolint:revive // named after packersdk.Artifact.BuilderId
+	BuilderIdValue string // named after packersdk.Artifact.BuilderId
 	// SourceAMI is the ID of the source AMI, for HCP Packer ancestry.
 	SourceAMI string
 	// StateData holds values returned by State, such as "generated_data".
@@ -34,7 +34,7 @@ type Artifact struct {
 }
 
 // BuilderId returns the ID of the builder that made the artifact.
-func (a *Artifact) BuilderId() string { return a.BuilderIdValue } //nolint:revive
+func (a *Artifact) BuilderId() string { return a.BuilderIdValue }
 
 // Files returns nil: an AMI is not a local file.
 func (a *Artifact) Files() []string { return nil }
@@ -51,7 +51,7 @@ func (a *Artifact) regions() []string {
 
 // Id returns "region:ami-…" for every AMI, comma-separated and sorted by
 // region.
-func (a *Artifact) Id() string { //nolint:revive
+func (a *Artifact) Id() string {
 	parts := make([]string, 0, len(a.Amis))
 	for _, r := range a.regions() {
 		parts = append(parts, r+":"+a.Amis[r])

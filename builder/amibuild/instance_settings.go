@@ -48,10 +48,10 @@ type InstanceSettings struct {
 	CapacityReservationPreference string `mapstructure:"capacity_reservation_preference" required:"false"`
 	// Run the build instance in this Capacity Reservation, for example
 	// `cr-0123456789abcdef0`.
-	CapacityReservationId string `mapstructure:"capacity_reservation_id" required:"false"` //nolint:revive // HashiCorp's name
+	CapacityReservationId string `mapstructure:"capacity_reservation_id" required:"false"` // HashiCorp's name
 	// Run the build instance in a Capacity Reservation of this resource
 	// group (its ARN).
-	CapacityReservationGroupArn string `mapstructure:"capacity_reservation_group_arn" required:"false"` //nolint:revive // HashiCorp's name
+	CapacityReservationGroupArn string `mapstructure:"capacity_reservation_group_arn" required:"false"` // HashiCorp's name
 	// Turn on AWS Nitro Enclaves for the build instance.
 	EnableNitroEnclave bool `mapstructure:"enable_nitro_enclave" required:"false"`
 	// License Manager configurations the build instance is counted
@@ -71,10 +71,10 @@ type InstanceSettings struct {
 type Placement struct {
 	// The ARN of a host resource group to launch the instance in; implies
 	// tenancy `host`.
-	HostResourceGroupArn string `mapstructure:"host_resource_group_arn" required:"false"` //nolint:revive // HashiCorp's name
+	HostResourceGroupArn string `mapstructure:"host_resource_group_arn" required:"false"` // HashiCorp's name
 	// The ID of the Dedicated Host to launch the instance on, for example
 	// `h-0123456789abcdef0`; implies tenancy `host`.
-	HostId string `mapstructure:"host_id" required:"false"` //nolint:revive // HashiCorp's name
+	HostId string `mapstructure:"host_id" required:"false"` // HashiCorp's name
 	// `default`, `dedicated` or `host`.
 	Tenancy string `mapstructure:"tenancy" required:"false"`
 }
@@ -88,7 +88,7 @@ type LicenseSpecification struct {
 // LicenseConfigurationRequest holds the ARN of a license configuration.
 type LicenseConfigurationRequest struct {
 	// The ARN of the license configuration.
-	LicenseConfigurationArn string `mapstructure:"license_configuration_arn" required:"false"` //nolint:revive // HashiCorp's name
+	LicenseConfigurationArn string `mapstructure:"license_configuration_arn" required:"false"` // HashiCorp's name
 }
 
 var (

@@ -1,5 +1,7 @@
 package amibuild
 
+//lint:file-ignore SA1019 Packer's Ui.Message prints the indented detail lines this output is made of; Say would make each a "==>" heading
+
 import (
 	"context"
 	"crypto/rand"

@@ -1,4 +1,8 @@
+//go:build unix
+
 package amibuild
+
+//lint:file-ignore SA1019 EC2 encrypts Windows passwords with RSA PKCS #1 v1.5, which the test must do too; MockUi.Message is what the step calls
 
 import (
 	"crypto/rand"

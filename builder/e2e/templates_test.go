@@ -1,10 +1,11 @@
+//go:build unix
+
 package e2e
 
 import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"testing"
 )
 
 // buildOpts describe a test template for one of the builders.
@@ -147,6 +148,3 @@ func distributeBody(source, extra string) string {
 // retries raises the SDK's attempts for runs with random faults: at a 10%
 // fault rate, three attempts fail together once in a thousand calls.
 const retries = "  max_retries = 10\n"
-
-// helper to keep the world handy in table tests.
-func worldT(t *testing.T) *world { t.Helper(); return theWorld(t) }

@@ -16,7 +16,7 @@ import (
 )
 
 // BuilderId is the ID of artifacts made by this builder.
-const BuilderId = "amiforge.ami-ebs" //nolint:revive // Packer's name
+const BuilderId = "amiforge.ami-ebs" // Packer's name
 
 // Builder is the ami-ebs builder.
 type Builder struct {

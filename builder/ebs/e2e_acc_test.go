@@ -1,3 +1,5 @@
+//go:build unix
+
 package ebs_test
 
 // Acceptance test against real AWS: `make testacc` (PACKER_ACC=1) with

@@ -1,3 +1,5 @@
+//go:build unix
+
 package ebs_test
 
 // End-to-end tests of HashiCorp's AMI options on the builder: copies to

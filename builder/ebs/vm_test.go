@@ -1,3 +1,5 @@
+//go:build unix
+
 package ebs_test
 
 // ami-ebs provisioning a Debian VM under qemu (sdk/vmtest) as an

@@ -26,7 +26,7 @@ import (
 )
 
 // BuilderId is the ID of artifacts made by this builder.
-const BuilderId = "amiforge.ami-instance" //nolint:revive // Packer's name
+const BuilderId = "amiforge.ami-instance" // Packer's name
 
 // Builder is the ami-instance builder.
 type Builder struct {

@@ -1,4 +1,8 @@
+//go:build unix
+
 package instance_test
+
+//lint:file-ignore SA1019 the bundle manifest's keys are RSA PKCS #1 v1.5, as Amazon's tools write them
 
 import (
 	"bytes"

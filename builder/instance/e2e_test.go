@@ -1,3 +1,5 @@
+//go:build unix
+
 package instance_test
 
 // End-to-end tests: the real packer binary (./bin/packer) with this plugin

@@ -1,3 +1,5 @@
+//go:build unix
+
 package instance
 
 // ChangedOffRoot lets the external VM tests share changedOffRoot.

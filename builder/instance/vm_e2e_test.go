@@ -1,3 +1,5 @@
+//go:build unix
+
 package instance_test
 
 // ami-instance's default copy mode with the real packer, against moto, on a

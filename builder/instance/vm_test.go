@@ -1,3 +1,5 @@
+//go:build unix
+
 package instance
 
 // Copy mode on a real Linux machine: a Debian VM under qemu (sdk/vmtest),

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package packertest runs the real packer binary with this project's plugin,
 // for end-to-end tests and the local demo.
 //

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // Bench mode (-bench-json FILE): the end-to-end rows of `make bench`.

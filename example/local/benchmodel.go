@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // Bench mode with -model-speed N: after its other measurements, each local

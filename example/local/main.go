@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command local runs the local example templates with the real packer binary
 // against one local AWS emulator, then prints every AMI they made, in every
 // region, and checks that nothing else was left behind. `make demo` runs it:

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // The minimum: for each local example, the AWS calls a build with exactly

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -88,7 +90,7 @@ func setUp(ctx context.Context, o *options, w io.Writer, withProxy bool) (_ *sta
 	}
 	s.closers = append(s.closers, func() { s.moto.Stop() })
 	fmt.Fprintf(w, "    %s\n", s.moto.Endpoint)
-	endpoint := s.moto.Endpoint
+	var endpoint string
 	switch {
 	case withProxy:
 		s.proxy, err = awstest.StartProxy(s.moto.Endpoint, awstest.ProxyOptions{

@@ -17,7 +17,7 @@ import (
 )
 
 // BuilderId is the ID of the artifacts this post-processor returns.
-const BuilderId = "amiforge.ami-distribute" //nolint:revive // Packer's name
+const BuilderId = "amiforge.ami-distribute" // Packer's name
 
 // Artifact is the output of ami-distribute: one AMI per region, the input
 // AMIs included. Its ID has the form "region:ami-…,region:ami-…", sorted by
@@ -60,7 +60,7 @@ var _ interface {
 } = (*Artifact)(nil)
 
 // BuilderId returns BuilderId.
-func (a *Artifact) BuilderId() string { return BuilderId } //nolint:revive
+func (a *Artifact) BuilderId() string { return BuilderId }
 
 // Files returns nil: AMIs are not local files.
 func (a *Artifact) Files() []string { return nil }
@@ -76,7 +76,7 @@ func (a *Artifact) regions() []string {
 
 // Id returns "region:ami-…" for every region, comma-separated and sorted
 // by region.
-func (a *Artifact) Id() string { //nolint:revive
+func (a *Artifact) Id() string {
 	parts := make([]string, 0, len(a.Amis))
 	for _, r := range a.regions() {
 		parts = append(parts, r+":"+a.Amis[r])

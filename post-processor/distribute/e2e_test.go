@@ -1,3 +1,5 @@
+//go:build unix
+
 package distribute
 
 // End-to-end tests: the real packer binary (./bin/packer) with the plugin

@@ -1,3 +1,5 @@
+//go:build unix
+
 package distribute
 
 import (
@@ -34,9 +36,6 @@ const amiFixture = `[
    "architecture": "x86_64", "virtualization_type": "hvm", "hypervisor": "xen", "image_type": "machine",
    "root_device_type": "ebs", "root_device_name": "/dev/xvda", "sriov": "simple"}
 ]`
-
-// fixtureAMI is the fixture image's ID.
-const fixtureAMI = "ami-0d157000000000001"
 
 // motoServer returns the shared moto server, starting it on first use.
 func motoServer(t *testing.T) *awstest.Moto {

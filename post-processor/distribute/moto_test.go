@@ -1,3 +1,5 @@
+//go:build unix
+
 package distribute
 
 // PostProcess in process against moto behind the recording proxy: faster

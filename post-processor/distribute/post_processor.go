@@ -12,6 +12,8 @@
 // and a failure of retention is reported without removing them.
 package distribute
 
+//lint:file-ignore SA1019 Packer's Ui.Message prints the indented detail lines this output is made of; Say would make each a "==>" heading
+
 import (
 	"cmp"
 	"context"

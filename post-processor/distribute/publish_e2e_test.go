@@ -1,3 +1,5 @@
+//go:build unix
+
 package distribute
 
 // End-to-end tests of ssm_parameters, launch_templates and

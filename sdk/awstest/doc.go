@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package awstest is a local-AWS test harness for code that talks to EC2,
 // S3 and STS. It is usable from any Go test, not only from this project's.
 //

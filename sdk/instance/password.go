@@ -148,7 +148,8 @@ func decryptPasswordData(passwordData string, key *rsa.PrivateKey) (string, erro
 	}
 	// EC2 encrypts Windows passwords with PKCS #1 v1.5 padding, so there
 	// is no other choice here. Decryption runs once, on data from EC2.
-	pt, err := rsa.DecryptPKCS1v15(nil, key, ct) //nolint:staticcheck // EC2's format
+	//lint:ignore SA1019 EC2 encrypts a Windows password with RSA PKCS #1 v1.5; there is no other way to read it
+	pt, err := rsa.DecryptPKCS1v15(nil, key, ct)
 	if err != nil {
 		return "", errors.New("the private key does not decrypt it; the key is not the one the instance was launched with")
 	}

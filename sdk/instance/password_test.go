@@ -1,4 +1,8 @@
+//go:build unix
+
 package instance
+
+//lint:file-ignore SA1019 EC2 encrypts Windows passwords with RSA PKCS #1 v1.5, which the test must do too
 
 import (
 	"context"

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package vmtest boots real Linux machines for tests: a minimal Debian
 // image built with debootstrap, run under qemu with a copy-on-write
 // overlay, reached over SSH on a loopback port. It is usable from any Go

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command sessionmanagerplugin stands in for AWS's session-manager-plugin
 // in tests, where there is no Session Manager to carry a session. It takes
 // the arguments the AWS CLI (and Packer) pass to the real plugin for a
@@ -44,10 +46,11 @@ func main() {
 		fmt.Println("1.2.0.0-awstest")
 		return
 	}
-	if err := run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "stand-in session-manager-plugin:", err)
-		os.Exit(2)
-	}
+	// run serves until a signal ends the process; it returns only on
+	// failure.
+	err := run(os.Args)
+	fmt.Fprintln(os.Stderr, "stand-in session-manager-plugin:", err)
+	os.Exit(2)
 }
 
 func run(args []string) error {

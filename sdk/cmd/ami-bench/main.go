@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command ami-bench measures the bundle pipeline, bundle upload, AMI
 // distribution and `packer build` of the local examples (section e2e)
 // against references run side by side on the same machine,
