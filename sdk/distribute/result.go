@@ -138,18 +138,6 @@ func (rs Results) ImageIDs() map[string]string {
 	return m
 }
 
-// ArtifactID returns "region:ami-…,region:ami-…" for the available AMIs,
-// in order, the form Packer artifacts use.
-func (rs Results) ArtifactID() string {
-	var parts []string
-	for _, r := range rs {
-		if r.Status == StatusAvailable && r.ImageID != "" {
-			parts = append(parts, r.Region+":"+r.ImageID)
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
 // WriteTable prints one line per region with aligned columns; an ACCOUNT
 // column comes first when a result is in a target account. TOOK is the
 // time from CopyImage to the copy being available.
