@@ -5,6 +5,7 @@ package instance
 import (
 	"bufio"
 	"bytes"
+	"flag"
 	"io"
 	"os"
 	"os/exec"
@@ -282,5 +283,43 @@ func TestBundleExcludeMatches(t *testing.T) {
 		if !strings.Contains(string(out), dir+"\n") {
 			t.Errorf("tar left out the directory %s itself", dir)
 		}
+	}
+}
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// TestBundleScriptGolden pins the whole script the instance runs, for the
+// default copy mode and for a block device source. The script is what a
+// user reads to know what runs on the instance as root: a change to it
+// must be deliberate (run with -update) and reviewed as a diff of these
+// files.
+func TestBundleScriptGolden(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		opts scriptOptions
+	}{
+		{"script-copy.golden.sh", scriptOptions{Source: BundleSourceCopy, ScratchDir: "/mnt", SizeMB: 4096, RunID: "0a1b2c3d",
+			Exclude: []string{"/var/cache/app/", "/home/*/.cache"}, BuildKey: "AAAAC3NzaC1lZDI1NTE5AAAAIGolden"}},
+		{"script-device.golden.sh", scriptOptions{Source: "/dev/xvdb", RunID: "0a1b2c3d"}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			got := bundleScript(tc.opts)
+			path := filepath.Join("testdata", tc.file)
+			if *updateGolden {
+				if err := os.MkdirAll("testdata", 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run the test with -update to write it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("the bundle script for %s changed; if that is deliberate, run with -update and review the diff", tc.file)
+			}
+		})
 	}
 }
