@@ -23,7 +23,7 @@ package main
 // each one can be explained or removed.
 //
 // The JSON written to FILE ("-" for standard output) is the contract with
-// sdk/cmd/ami-bench, which turns it into table rows:
+// example/ami-bench, which turns it into table rows:
 //
 //	{
 //	  "latency_ms": 50,             // added to every AWS call

@@ -25,7 +25,7 @@ package main
 // adds -latency ÷ N to every call, so that a call counts -latency in model
 // time, as on AWS. The same build is also run through a proxy with that
 // latency and no model (no_wait_seconds: nothing waits there).
-// sdk/cmd/ami-bench adds that build's wall time (in model time) to the
+// example/ami-bench adds that build's wall time (in model time) to the
 // ideal and judges wall ≤ 1.05 × ideal + 5 s of model time: what the build
 // adds to the waits.
 

@@ -6,7 +6,7 @@
 // and prints one table: measure, ours, reference, ratio, target, pass/fail.
 // It is what `make bench` runs; docs/performance.md explains the rows.
 //
-//	go run ./sdk/cmd/ami-bench [-reps 2] [-size 1536] [-big 6144] [-src /usr/share] [-only bundle,unbundle,rss,upload,distribute,model,e2e]
+//	go run ./example/ami-bench [-reps 2] [-size 1536] [-big 6144] [-src /usr/share] [-only bundle,unbundle,rss,upload,distribute,model,e2e]
 //
 // The images are made in a temporary directory (truncate + mkfs.ext4 -d
 // SRC) and removed afterwards. Speeds are always compared with a reference
