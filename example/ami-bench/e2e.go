@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/amiforge/packer-plugin-ami/example/internal/benchreport"
 )
 
 // Targets of the end-to-end rows.
@@ -16,39 +18,6 @@ const (
 	e2eMaxCallRatio = 1.5 // calls of a component ≤ this × the minimum
 	e2eMaxWallRatio = 1.5 // wall time of a build ≤ this × the floor
 )
-
-// e2eReport is what `go run ./example/local -bench-json FILE` writes: for
-// each local example template, the best wall time of its `packer build`,
-// of a build of Packer's null builder with the same provisioners, and of
-// the minimum call sequence, and the calls per component (told apart by
-// the app id in the User-Agent) against that component's minimum. The
-// runner documents the fields (example/local/bench.go); sdk/ cannot
-// import it, so the types are repeated here.
-type e2eReport struct {
-	LatencyMS float64 `json:"latency_ms"`
-	Reps      int     `json:"reps"`
-	Templates []struct {
-		Template         string  `json:"template"`
-		WallSeconds      float64 `json:"wall_seconds"`
-		NullBuildSeconds float64 `json:"null_build_seconds"`
-		MinimumSeconds   float64 `json:"minimum_seconds"`
-		Unattributed     int     `json:"unattributed_calls"`
-		Components       []struct {
-			Component    string `json:"component"`
-			Calls        int    `json:"calls"`
-			MinimumCalls int    `json:"minimum_calls"`
-		} `json:"components"`
-		Model *struct {
-			Speed            float64 `json:"speed"`
-			WallSeconds      float64 `json:"wall_seconds"`
-			IdealAWSSeconds  float64 `json:"ideal_aws_seconds"`
-			Waits            int     `json:"waits"`
-			MedianLagSeconds float64 `json:"median_lag_seconds"`
-			P95LagSeconds    float64 `json:"p95_lag_seconds"`
-			NoWaitSeconds    float64 `json:"no_wait_seconds"`
-		} `json:"model,omitempty"`
-	} `json:"templates"`
-}
 
 // Targets of the whole builds under the time model.
 const (
@@ -91,7 +60,7 @@ func e2eBench(ctx context.Context, c *config, t *table) error {
 // e2eRows turns the runner's report into rows: per template, one row of
 // calls per component and one of wall time.
 func e2eRows(b []byte) ([]row, error) {
-	var r e2eReport
+	var r benchreport.Report
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("read the end-to-end report: %w", err)
 	}

@@ -22,8 +22,9 @@ package main
 // calls. The calls beyond the minimum are listed per action on w, so that
 // each one can be explained or removed.
 //
-// The JSON written to FILE ("-" for standard output) is the contract with
-// example/ami-bench, which turns it into table rows:
+// The JSON written to FILE ("-" for standard output) is a
+// benchreport.Report, the contract with example/ami-bench, which turns it
+// into table rows:
 //
 //	{
 //	  "latency_ms": 50,             // added to every AWS call
@@ -58,32 +59,11 @@ import (
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 	"github.com/amiforge/packer-plugin-ami/builder/packertest"
+	"github.com/amiforge/packer-plugin-ami/example/internal/benchreport"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
 
-// benchReport is the JSON written by -bench-json.
-type benchReport struct {
-	LatencyMS float64         `json:"latency_ms"`
-	Reps      int             `json:"reps"`
-	Templates []benchTemplate `json:"templates"`
-}
-
-type benchTemplate struct {
-	Template         string           `json:"template"`
-	WallSeconds      float64          `json:"wall_seconds"`
-	NullBuildSeconds float64          `json:"null_build_seconds"`
-	MinimumSeconds   float64          `json:"minimum_seconds"`
-	Unattributed     int              `json:"unattributed_calls"`
-	Components       []benchComponent `json:"components"`
-	Model            *benchModel      `json:"model,omitempty"`
-}
-
-type benchComponent struct {
-	Component    string `json:"component"`
-	Calls        int    `json:"calls"`
-	MinimumCalls int    `json:"minimum_calls"`
-}
-
+// benchreport.Report is the JSON written by -bench-json.
 // components maps app ids to component names, in the order they run.
 var components = []struct{ appID, name string }{
 	{amibuild.AppIDEBS, "ami-ebs"},
@@ -193,7 +173,7 @@ func runBench(ctx context.Context, o options, w io.Writer) (err error) {
 		}
 	}
 
-	report := benchReport{LatencyMS: float64(o.latency) / float64(time.Millisecond), Reps: o.reps}
+	report := benchreport.Report{LatencyMS: float64(o.latency) / float64(time.Millisecond), Reps: o.reps}
 	var products []product
 	runs := 0
 	for _, t := range templates {
@@ -207,7 +187,7 @@ func runBench(ctx context.Context, o options, w io.Writer) (err error) {
 			return err
 		}
 		var ours, null, least measured
-		var bm *benchModel
+		var bm *benchreport.Model
 		for rep := range o.reps {
 			runs++
 			out, err := s.outDir(runs)
@@ -299,7 +279,7 @@ func runBench(ctx context.Context, o options, w io.Writer) (err error) {
 						secs(e.Modelled), secs(time.Duration(float64(e.Noticed.Sub(e.Done))*ms.speed)), e.Polls)
 				}
 			}
-			bm = &benchModel{Speed: ms.speed, WallSeconds: wall.Seconds(), IdealAWSSeconds: ideal.Seconds(), Waits: len(lags),
+			bm = &benchreport.Model{Speed: ms.speed, WallSeconds: wall.Seconds(), IdealAWSSeconds: ideal.Seconds(), Waits: len(lags),
 				MedianLagSeconds: percentile(lags, 50).Seconds(), P95LagSeconds: percentile(lags, 95).Seconds(),
 				NoWaitSeconds: noWait.Seconds()}
 		}
@@ -307,7 +287,7 @@ func runBench(ctx context.Context, o options, w io.Writer) (err error) {
 			return fmt.Errorf("the null build of %s made %d AWS calls, want none", name, n)
 		}
 
-		bt := benchTemplate{
+		bt := benchreport.Template{
 			Template:         name,
 			WallSeconds:      ours.wall.Seconds(),
 			NullBuildSeconds: null.wall.Seconds(),
@@ -322,7 +302,7 @@ func runBench(ctx context.Context, o options, w io.Writer) (err error) {
 			if n == 0 && m == 0 {
 				continue
 			}
-			bt.Components = append(bt.Components, benchComponent{Component: comp.name, Calls: n, MinimumCalls: m})
+			bt.Components = append(bt.Components, benchreport.Component{Component: comp.name, Calls: n, MinimumCalls: m})
 			fmt.Fprintf(w, "    %s: %d calls, minimum %d; beyond the minimum: %s\n", comp.name, n, m,
 				extra(ours.calls[comp.name], least.calls[comp.name]))
 		}
@@ -362,7 +342,7 @@ func buildFailed(ctx context.Context, name string, res *packertest.Result, err e
 	return nil
 }
 
-func writeReport(path string, r benchReport) error {
+func writeReport(path string, r benchreport.Report) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/example/internal/benchreport"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
 
@@ -38,7 +39,7 @@ func TestRunBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r benchReport
+	var r benchreport.Report
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatalf("report: %v\n%s", err, b)
 	}

@@ -42,16 +42,6 @@ import (
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
 
-type benchModel struct {
-	Speed            float64 `json:"speed"`
-	WallSeconds      float64 `json:"wall_seconds"`
-	IdealAWSSeconds  float64 `json:"ideal_aws_seconds"`
-	Waits            int     `json:"waits"`
-	MedianLagSeconds float64 `json:"median_lag_seconds"`
-	P95LagSeconds    float64 `json:"p95_lag_seconds"`
-	NoWaitSeconds    float64 `json:"no_wait_seconds"`
-}
-
 // modelStage is the proxy with the time model the model builds use, and
 // one with the same latency and no model for the same builds without
 // waits.
