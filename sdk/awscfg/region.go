@@ -7,6 +7,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/opts"
 )
 
 // DescribeRegionsAPI is the client behaviour CheckRegion needs.
@@ -25,17 +27,11 @@ type Options struct {
 }
 
 func newOptions(optFns []func(*Options)) Options {
-	var o Options
-	for _, fn := range optFns {
-		fn(&o)
-	}
-	return o
+	return opts.Apply(optFns)
 }
 
 func (o Options) logf(format string, args ...any) {
-	if o.Logf != nil {
-		o.Logf(format, args...)
-	}
+	opts.Logf(o.Logf, format, args...)
 }
 
 // OptInNotOptedIn is the opt-in status of a region the account has not

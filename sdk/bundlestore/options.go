@@ -1,6 +1,7 @@
 package bundlestore
 
 import (
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/opts"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -36,12 +37,7 @@ type Options struct {
 }
 
 func resolveOptions(optFns []func(*Options)) Options {
-	var o Options
-	for _, fn := range optFns {
-		if fn != nil {
-			fn(&o)
-		}
-	}
+	o := opts.Apply(optFns)
 	if o.Concurrency == 0 {
 		o.Concurrency = DefaultConcurrency
 	}
@@ -52,7 +48,5 @@ func resolveOptions(optFns []func(*Options)) Options {
 }
 
 func (o *Options) logf(format string, args ...any) {
-	if o.Logf != nil {
-		o.Logf(format, args...)
-	}
+	opts.Logf(o.Logf, format, args...)
 }

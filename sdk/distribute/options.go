@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/opts"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -76,9 +77,7 @@ func newOptions(optFns []func(*Options)) Options {
 }
 
 func (o Options) logf(format string, args ...any) {
-	if o.Logf != nil {
-		o.Logf(format, args...)
-	}
+	opts.Logf(o.Logf, format, args...)
 }
 
 // retryNotFound runs fn until it succeeds, fails with an error other than

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/opts"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -87,10 +88,7 @@ type Options struct {
 }
 
 func newOptions(optFns []func(*Options)) Options {
-	var o Options
-	for _, fn := range optFns {
-		fn(&o)
-	}
+	o := opts.Apply(optFns)
 	if o.PollDelay <= 0 {
 		o.PollDelay = time.Second
 	}
@@ -105,9 +103,7 @@ func newOptions(optFns []func(*Options)) Options {
 }
 
 func (o Options) logf(format string, args ...any) {
-	if o.Logf != nil {
-		o.Logf(format, args...)
-	}
+	opts.Logf(o.Logf, format, args...)
 }
 
 // undoOptions are the options for calls made by an undo: no ledger.

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/opts"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -72,10 +73,7 @@ type Options struct {
 }
 
 func newOptions(optFns []func(*Options)) Options {
-	var o Options
-	for _, fn := range optFns {
-		fn(&o)
-	}
+	o := opts.Apply(optFns)
 	if o.RetryAttempts <= 0 {
 		o.RetryAttempts = 8
 	}
@@ -92,9 +90,7 @@ func newOptions(optFns []func(*Options)) Options {
 }
 
 func (o Options) logf(format string, args ...any) {
-	if o.Logf != nil {
-		o.Logf(format, args...)
-	}
+	opts.Logf(o.Logf, format, args...)
 }
 
 // retry calls fn until it succeeds, fails with an error whose API code is

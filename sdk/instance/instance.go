@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/opts"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/poll"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
@@ -31,10 +32,7 @@ type Options struct {
 }
 
 func newOptions(optFns []func(*Options)) Options {
-	var o Options
-	for _, fn := range optFns {
-		fn(&o)
-	}
+	o := opts.Apply(optFns)
 	if o.RetryDelay <= 0 {
 		o.RetryDelay = 2 * time.Second
 	}
@@ -51,9 +49,7 @@ func newOptions(optFns []func(*Options)) Options {
 }
 
 func (o Options) logf(format string, args ...any) {
-	if o.Logf != nil {
-		o.Logf(format, args...)
-	}
+	opts.Logf(o.Logf, format, args...)
 }
 
 // undoOptions are the options for calls made by a ledger undo: same

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/opts"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -94,10 +95,7 @@ type Options struct {
 }
 
 func newOptions(optFns []func(*Options)) Options {
-	var o Options
-	for _, fn := range optFns {
-		fn(&o)
-	}
+	o := opts.Apply(optFns)
 	if o.RetryDelay <= 0 {
 		o.RetryDelay = 2 * time.Second
 	}
@@ -111,9 +109,7 @@ func newOptions(optFns []func(*Options)) Options {
 }
 
 func (o Options) logf(format string, args ...any) {
-	if o.Logf != nil {
-		o.Logf(format, args...)
-	}
+	opts.Logf(o.Logf, format, args...)
 }
 
 // StartInput describes a port-forwarding session.
