@@ -38,18 +38,7 @@ func distributeBench(ctx context.Context, c *config, t *table) error {
 		return err
 	}
 	defer p.Close()
-	var mu sync.Mutex
-	cache := map[string]*ec2.Client{}
-	clients := func(region string) distribute.API {
-		mu.Lock()
-		defer mu.Unlock()
-		if cl := cache[region]; cl != nil {
-			return cl
-		}
-		cl, _ := awstest.Clients(p.URL, region)
-		cache[region] = cl
-		return cl
-	}
+	clients := regionClients(p.URL)
 	direct, _ := awstest.Clients(m.Endpoint, "us-east-1")
 	var base time.Duration
 	for _, n := range c.regionsNs {
@@ -140,4 +129,21 @@ func waitBench(ctx context.Context, c *config) (row, error) {
 		target:    "≤ 10 calls/min",
 		verdict:   check(perMin <= 10),
 	}, nil
+}
+
+// regionClients returns a ClientFunc making one EC2 client per region, all
+// against url (a proxy in front of moto).
+func regionClients(url string) distribute.ClientFunc {
+	var mu sync.Mutex
+	cache := map[string]*ec2.Client{}
+	return func(region string) distribute.API {
+		mu.Lock()
+		defer mu.Unlock()
+		if cl := cache[region]; cl != nil {
+			return cl
+		}
+		cl, _ := awstest.Clients(url, region)
+		cache[region] = cl
+		return cl
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -58,18 +57,7 @@ func runModel(ctx context.Context, ns []int, scale float64, seed int64, logf fun
 		return nil, err
 	}
 	defer p.Close()
-	var mu sync.Mutex
-	cache := map[string]*ec2.Client{}
-	clients := func(region string) distribute.API {
-		mu.Lock()
-		defer mu.Unlock()
-		if cl := cache[region]; cl != nil {
-			return cl
-		}
-		cl, _ := awstest.Clients(p.URL, region)
-		cache[region] = cl
-		return cl
-	}
+	clients := regionClients(p.URL)
 	direct, _ := awstest.Clients(m.Endpoint, "us-east-1")
 	// The SDK's default schedule, on the model's clock.
 	poll := time.Duration(float64(10*time.Second) * scale)

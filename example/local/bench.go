@@ -274,7 +274,7 @@ func runBench(ctx context.Context, o options, w io.Writer) (err error) {
 			fmt.Fprintf(w, "    %s; ideal AWS time %s of model time over %d waits, lag median %s, p95 %s\n",
 				secs(wall), secs(ideal), len(lags), secs(percentile(lags, 50)), secs(percentile(lags, 95)))
 			for _, e := range events {
-				if e.Polls > 0 && !e.Noticed.IsZero() {
+				if waitedFor(e) {
 					fmt.Fprintf(w, "      %-18s %-14s %s after %s, noticed %s later (model time), %d checks\n", e.Kind, e.Region, e.ID,
 						secs(e.Modelled), secs(time.Duration(float64(e.Noticed.Sub(e.Done))*ms.speed)), e.Polls)
 				}

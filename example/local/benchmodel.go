@@ -109,7 +109,7 @@ func (ms *modelStage) build(ctx context.Context, pk *packertest.Packer, args []s
 func idealAndLags(events []awstest.Event, speed float64) (ideal time.Duration, lags []time.Duration) {
 	var waited []awstest.Event
 	for _, e := range events {
-		if e.Polls > 0 && !e.Noticed.IsZero() {
+		if waitedFor(e) {
 			waited = append(waited, e)
 			lags = append(lags, time.Duration(float64(e.Noticed.Sub(e.Done))*speed))
 		}
@@ -135,6 +135,10 @@ func idealAndLags(events []awstest.Event, speed float64) (ideal time.Duration, l
 	slices.Sort(lags)
 	return ideal, lags
 }
+
+// waitedFor reports whether the build waited for e: it asked about the
+// resource and saw the change.
+func waitedFor(e awstest.Event) bool { return e.Polls > 0 && !e.Noticed.IsZero() }
 
 func percentile(sorted []time.Duration, p int) time.Duration {
 	if len(sorted) == 0 {
