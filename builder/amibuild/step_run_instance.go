@@ -239,11 +239,12 @@ func (s *StepRunInstance) Cleanup(state multistep.StateBag) {
 }
 
 // releaseFunc returns the function put in StateReleaseInstance: its first
-// call starts terminating the instance and waiting for it in the
-// background, with a context of its own (an interrupt does not stop it);
-// Cleanup waits for that instead of terminating the instance itself, and
-// tries again if it failed. Later calls do nothing. Steps run one after the
-// other, so released is set before Cleanup reads it.
+// call asks EC2 to terminate the instance and then waits for the
+// termination in the background, with a context of its own (an interrupt
+// does not stop it); Cleanup waits for that instead of terminating the
+// instance itself, and tries again if it failed. Later calls do nothing.
+// Steps run one after the other, so released is set before Cleanup reads
+// it.
 func (s *StepRunInstance) releaseFunc(api *ec2.Client, u packersdk.Ui) func() {
 	return func() {
 		if s.released != nil || s.instanceID == "" {
@@ -252,11 +253,18 @@ func (s *StepRunInstance) releaseFunc(api *ec2.Client, u packersdk.Ui) func() {
 		id := s.instanceID
 		s.released = make(chan struct{})
 		u.Sayf("Terminating the build instance %s, which the build no longer needs...", id)
+		ctx, cancel := CleanupContext()
+		remaining, err := instance.StartTerminate(ctx, api, []string{id})
+		if err != nil {
+			cancel()
+			s.releaseErr = err
+			close(s.released)
+			return
+		}
 		go func() {
 			defer close(s.released)
-			ctx, cancel := CleanupContext()
 			defer cancel()
-			s.releaseErr = instance.Terminate(ctx, api, []string{id}, s.Wait)
+			s.releaseErr = instance.WaitTerminated(ctx, api, remaining, s.Wait)
 		}()
 	}
 }

@@ -786,6 +786,36 @@ func TestTerminate(t *testing.T) {
 	}
 }
 
+// TestStartTerminate: the request alone, with no describe, returning the
+// instances that exist, which WaitTerminated then waits for.
+func TestStartTerminate(t *testing.T) {
+	nf := apiErr("InvalidInstanceID.NotFound")
+	f := &fakeEC2{
+		terminateInstances: errorsInOrder[ec2.TerminateInstancesInput, ec2.TerminateInstancesOutput](nf, nil, nf),
+		describeInstances:  sequence(states(inst("i-1", "terminated", ""))),
+	}
+	remaining, err := StartTerminate(context.Background(), f, []string{"i-1", "i-gone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(remaining, []string{"i-1"}) {
+		t.Errorf("remaining = %q, want [i-1]", remaining)
+	}
+	want := []string{"TerminateInstances i-1,i-gone", "TerminateInstances i-1", "TerminateInstances i-gone"}
+	if !slices.Equal(f.Calls(), want) {
+		t.Fatalf("calls = %q, want %q", f.Calls(), want)
+	}
+	if err := WaitTerminated(context.Background(), f, remaining, quickWait); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Calls()[len(f.Calls())-1]; got != "DescribeInstances i-1" {
+		t.Errorf("last call = %q, want DescribeInstances i-1", got)
+	}
+	if err := WaitTerminated(context.Background(), f, nil, quickWait); err != nil || len(f.Calls()) != 4 {
+		t.Errorf("WaitTerminated of nothing: %v, %d calls, want none", err, len(f.Calls())-3)
+	}
+}
+
 func TestWaitCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -227,38 +227,56 @@ func Stop(ctx context.Context, api StopAPI, instanceID string, w WaitOptions, op
 // Instances that do not exist (any more) count as terminated. On timeout
 // the error is a *StateError.
 func Terminate(ctx context.Context, api TerminateAPI, instanceIDs []string, w WaitOptions, optFns ...func(*Options)) error {
+	remaining, err := StartTerminate(ctx, api, instanceIDs, optFns...)
+	if err != nil {
+		return err
+	}
+	return WaitTerminated(ctx, api, remaining, w)
+}
+
+// StartTerminate asks EC2 to terminate instances without waiting for them,
+// and returns those still to wait for with WaitTerminated: the instances
+// that exist.
+func StartTerminate(ctx context.Context, api TerminateAPI, instanceIDs []string, optFns ...func(*Options)) ([]string, error) {
 	o := newOptions(optFns)
 	region := awserr.Region(api, "")
 	if len(instanceIDs) == 0 {
-		return nil
+		return nil, nil
 	}
 	ids := strings.Join(instanceIDs, ",")
 	o.logf("terminating instance %s in %s", ids, region)
 	_, err := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: instanceIDs})
-	remaining := instanceIDs
-	if awserr.Code(err) == codeInstanceNotFound {
-		// One unknown ID fails the whole call: go one by one.
-		err, remaining = nil, nil
-		for _, id := range instanceIDs {
-			_, ierr := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
-			switch {
-			case awserr.Code(ierr) == codeInstanceNotFound:
-				o.logf("instance %s in %s is already gone", id, region)
-			case ierr != nil:
-				return fmt.Errorf("terminate instance %s in %s: %w", id, region, ierr)
-			default:
-				remaining = append(remaining, id)
-			}
+	if err == nil {
+		return instanceIDs, nil
+	}
+	if awserr.Code(err) != codeInstanceNotFound {
+		return nil, fmt.Errorf("terminate instance %s in %s: %w", ids, region, err)
+	}
+	// One unknown ID fails the whole call: go one by one.
+	var remaining []string
+	for _, id := range instanceIDs {
+		_, err := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+		switch {
+		case awserr.Code(err) == codeInstanceNotFound:
+			o.logf("instance %s in %s is already gone", id, region)
+		case err != nil:
+			return nil, fmt.Errorf("terminate instance %s in %s: %w", id, region, err)
+		default:
+			remaining = append(remaining, id)
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("terminate instance %s in %s: %w", ids, region, err)
-	}
-	if len(remaining) == 0 {
+	return remaining, nil
+}
+
+// WaitTerminated waits until instances are terminated; instances that do
+// not exist count as terminated. On failure or timeout the error is a
+// *StateError.
+func WaitTerminated(ctx context.Context, api ec2.DescribeInstancesAPIClient, instanceIDs []string, w WaitOptions) error {
+	if len(instanceIDs) == 0 {
 		return nil
 	}
-	if _, err := waitState(ctx, api, remaining, types.InstanceStateNameTerminated, w); err != nil {
-		return fmt.Errorf("terminate instance %s in %s: %w", ids, region, err)
+	if _, err := waitState(ctx, api, instanceIDs, types.InstanceStateNameTerminated, w); err != nil {
+		return fmt.Errorf("terminate instance %s in %s: %w", strings.Join(instanceIDs, ","), awserr.Region(api, ""), err)
 	}
 	return nil
 }
