@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
@@ -80,6 +81,8 @@ func (s *stepRegisterImage) Run(ctx context.Context, state multistep.StateBag) m
 
 	loc := b.Location.ImageLocation()
 	u.Sayf("Registering AMI %q from %s in %s...", s.Name, loc, region)
+	wait := amibuild.ImageProgress(s.Wait, u.Say)
+	wait.Since = time.Now()
 	out, err := bundlestore.Register(ctx, sess.EC2(region), &bundlestore.RegisterInput{
 		ImageLocation:       loc,
 		Region:              region,
@@ -101,7 +104,7 @@ func (s *stepRegisterImage) Run(ctx context.Context, state multistep.StateBag) m
 		return amibuild.Halt(state, u, err)
 	}
 	u.Sayf("Registered AMI %s in %s; waiting for it to become available...", out.ImageID, region)
-	img, err := image.Wait(ctx, sess.EC2(region), out.ImageID, region, amibuild.ImageProgress(s.Wait, u.Say))
+	img, err := image.Wait(ctx, sess.EC2(region), out.ImageID, region, wait)
 	if err != nil {
 		return amibuild.Halt(state, u, fmt.Errorf("AMI %s in %s: %w", out.ImageID, region, err))
 	}

@@ -722,6 +722,9 @@ const progressInterval = time.Minute
 // the wait reports (and describes snapshots) only once a minute.
 func (c *copier) waitOptions(start time.Time) WaitOptions {
 	w := c.o.Wait
+	if w.Since.IsZero() {
+		w.Since = start
+	}
 	if c.o.Logf == nil {
 		return w
 	}

@@ -93,9 +93,10 @@ func TestCopyProgressAndDuration(t *testing.T) {
 	})
 }
 
-// TestCopyWithoutLogfDescribesNoSnapshots: without Logf nobody reads the
-// progress, so waiting costs DescribeImages calls only.
-func TestCopyWithoutLogfDescribesNoSnapshots(t *testing.T) {
+// TestCopyWithoutLogfReadsSnapshotsOnceAMinute: without Logf no line is
+// logged, and the snapshots are read only as image.Wait reads them to
+// predict the end: once a minute (at 60 s of the 120 s wait).
+func TestCopyWithoutLogfReadsSnapshotsOnceAMinute(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCopyCloud(t, "eu-west-1")
 		var checks int
@@ -111,8 +112,8 @@ func TestCopyWithoutLogfDescribesNoSnapshots(t *testing.T) {
 		if _, err := Copy(context.Background(), c.clients(), &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1")}, func(o *Options) { o.RetryDelay = time.Millisecond }); err != nil {
 			t.Fatal(err)
 		}
-		if n := len(c.Calls("DescribeSnapshots")); n != 0 {
-			t.Errorf("%d DescribeSnapshots calls, want none", n)
+		if n := len(c.Calls("DescribeSnapshots")); n != 1 {
+			t.Errorf("%d DescribeSnapshots calls, want 1", n)
 		}
 	})
 }

@@ -90,6 +90,10 @@ func Create(ctx context.Context, api CreateAPI, in *CreateInput, optFns ...func(
 	keep := keptSnapshots(in)
 	o.logf("creating image %q from %s in %s", in.Name, in.InstanceID, region)
 	var id string
+	wait := in.Wait
+	if wait.Since.IsZero() {
+		wait.Since = time.Now()
+	}
 	out, err := api.CreateImage(ctx, req)
 	switch {
 	case err != nil:
@@ -132,7 +136,7 @@ func Create(ctx context.Context, api CreateAPI, in *CreateInput, optFns ...func(
 	}
 	o.record(api, id, region, keep)
 	o.logf("waiting for image %s in %s to become available", id, region)
-	img, err := Wait(ctx, api, id, region, in.Wait)
+	img, err := Wait(ctx, api, id, region, wait)
 	if err != nil {
 		return nil, fmt.Errorf("create image %q from %s in %s: %w", in.Name, in.InstanceID, region, err)
 	}

@@ -7,12 +7,14 @@
 // in the manner of aws-sdk-go-v2. Zero values in inputs and options mean
 // documented defaults.
 //
-// Waiting uses the SDK's waiters with an explicit maximum wait. The first
-// check is made at once, later ones every DefaultPollDelay (10 seconds)
-// unless WaitOptions set other delays; WaitOptions.Progress reports each
-// check of a pending image with its snapshots' progress. When an image
-// fails, disappears or does not become available in time, the error is an
-// *ImageStateError carrying the image's last state and state reason:
+// Waiting has an explicit maximum wait. The first check is made at once,
+// later ones every DefaultPollDelay (10 seconds) unless WaitOptions set
+// other delays; WaitOptions.Progress reports each check of a pending image
+// with its snapshots' progress. Once a minute the wait reads that progress
+// anyway, and moves one check later to the moment the snapshots should be
+// done, so that the image is noticed sooner without more checks. When an
+// image fails, disappears or does not become available in time, the error
+// is an *ImageStateError carrying the image's last state and state reason:
 //
 //	img, err := image.Wait(ctx, client, id, "us-east-1", image.WaitOptions{MaxWait: 30 * time.Minute})
 //	var se *image.ImageStateError

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	smithywaiter "github.com/aws/smithy-go/waiter"
 )
 
 // DefaultPollDelay is the delay between two checks of a wait when
@@ -25,6 +26,11 @@ const DefaultPollDelay = 10 * time.Second
 // the first check at once, then one every DefaultPollDelay (MinDelay =
 // MaxDelay = 10s, no growth), MaxWait 60m.
 type WaitOptions struct {
+	// Since is when the work the wait is for began: just before the
+	// CreateImage, RegisterImage or CopyImage call. Wait predicts the end
+	// of the image's snapshots from their progress since then. Zero means
+	// when Wait is called.
+	Since time.Time
 	// MinDelay is the delay after the first check; when MaxDelay is
 	// larger, later delays grow exponentially (with jitter) up to it.
 	MinDelay time.Duration
@@ -36,7 +42,8 @@ type WaitOptions struct {
 	// still pending. To fill in Progress.SnapshotPercent, Wait then
 	// describes the image's snapshots once per such check, when the client
 	// also implements DescribeSnapshotsAPI (*ec2.Client does). nil = no
-	// reports and no DescribeSnapshots calls.
+	// reports (Wait still reads the snapshots' progress at every
+	// SnapshotReadEvery-th pending check).
 	Progress func(Progress)
 	// ProgressInterval, when positive, reports (and describes snapshots)
 	// only at checks at least this long after the last report, or after
@@ -70,16 +77,6 @@ func (w WaitOptions) withDefaults() WaitOptions {
 	s := poll.Schedule{MinDelay: w.MinDelay, MaxDelay: w.MaxDelay, MaxWait: w.MaxWait}.WithDefaults(DefaultPollDelay, 60*time.Minute)
 	w.MinDelay, w.MaxDelay, w.MaxWait = s.MinDelay, s.MaxDelay, s.MaxWait
 	return w
-}
-
-// waiterOptions sets the SDK waiter's delays from w (with defaults
-// applied) and its retry decision.
-func (w WaitOptions) waiterOptions(retryable func(context.Context, *ec2.DescribeImagesInput, *ec2.DescribeImagesOutput, error) (bool, error)) func(*ec2.ImageAvailableWaiterOptions) {
-	return func(o *ec2.ImageAvailableWaiterOptions) {
-		o.MinDelay = w.MinDelay
-		o.MaxDelay = w.MaxDelay
-		o.Retryable = retryable
-	}
 }
 
 // ErrWaitTimeout is wrapped by an *ImageStateError when the image did not
@@ -149,61 +146,195 @@ func availableRetryable(ctx context.Context, _ *ec2.DescribeImagesInput, out *ec
 	return !done, nil
 }
 
+// SnapshotReadEvery is how often a wait reads the progress of a pending
+// image's snapshots when no Progress report asks for it: at every sixth
+// check after the first that finds the image pending, once a minute with
+// the default schedule.
+const SnapshotReadEvery = 6
+
 // Wait waits until the image is available and returns it. Zero fields of w
 // mean the defaults documented on WaitOptions; region is used in messages
 // ("" = the client's region). On failure, disappearance or timeout the error
 // is an *ImageStateError.
+//
+// The first check is made at once; each later one follows the one before
+// by the schedule's delay (MinDelay, growing to MaxDelay with jitter), and
+// never sooner than half MinDelay after the previous answer. Every
+// SnapshotReadEvery-th check that finds the image pending, and every check
+// that reports Progress, also reads its snapshots' progress with one
+// DescribeSnapshots call when the client implements DescribeSnapshotsAPI.
+// When the readings, taken as linear progress since w.Since, put the
+// latest end of the snapshots between the next check and MinDelay after
+// it, that check is moved to that end and the schedule goes on from there.
+// A check is only ever moved later, by less than MinDelay, so the
+// prediction never adds a check, and a wrong one delays noticing by less
+// than MinDelay.
 func Wait(ctx context.Context, api DescribeImagesAPI, imageID, region string, w WaitOptions) (types.Image, error) {
-	region = awserr.Region(api, region)
-	w = w.withDefaults()
-	in := &ec2.DescribeImagesInput{ImageIds: []string{imageID}}
-	start := time.Now()
-	retryable := availableRetryable
-	if w.Progress != nil {
-		last := start
-		retryable = func(ctx context.Context, in *ec2.DescribeImagesInput, out *ec2.DescribeImagesOutput, err error) (bool, error) {
-			again, rerr := availableRetryable(ctx, in, out, err)
-			if !again || rerr != nil || err != nil {
-				return again, rerr
-			}
-			now := time.Now()
-			if w.ProgressInterval > 0 && now.Sub(last) < w.ProgressInterval {
-				return again, rerr
-			}
-			for _, img := range out.Images {
-				if aws.ToString(img.ImageId) == imageID {
-					last = now
-					w.Progress(Progress{
-						ImageID: imageID, Region: region, State: string(img.State),
-						Elapsed: now.Sub(start), SnapshotPercent: snapshotPercent(ctx, api, img),
-					})
-				}
-			}
-			return again, rerr
-		}
+	iw := &imageWait{api: api, id: imageID, region: awserr.Region(api, region), w: w.withDefaults(), start: time.Now()}
+	iw.since = iw.w.Since
+	if iw.since.IsZero() {
+		iw.since = iw.start
 	}
-	waiter := ec2.NewImageAvailableWaiter(api, w.waiterOptions(retryable))
-	out, err := waiter.WaitForOutput(ctx, in, w.MaxWait)
+	img, err := iw.run(ctx)
 	if err == nil {
-		for _, img := range out.Images {
-			if aws.ToString(img.ImageId) == imageID {
-				return img, nil
-			}
-		}
-		return types.Image{}, fmt.Errorf("wait for image %s in %s: not in the answer", imageID, region)
+		return img, nil
 	}
 	if ctx.Err() != nil {
-		return types.Image{}, fmt.Errorf("wait for image %s in %s: %w", imageID, region, ctx.Err())
+		return types.Image{}, fmt.Errorf("wait for image %s in %s: %w", imageID, iw.region, ctx.Err())
 	}
 	var cause error
 	switch {
 	case errors.Is(err, errTerminalState):
-	case time.Since(start)+w.MinDelay >= w.MaxWait:
+	case errors.Is(err, ErrWaitTimeout):
 		cause = ErrWaitTimeout
 	default: // a describe call failed (access denied, network ...)
-		return types.Image{}, fmt.Errorf("wait for image %s in %s: %w", imageID, region, err)
+		return types.Image{}, fmt.Errorf("wait for image %s in %s: %w", imageID, iw.region, err)
 	}
-	return types.Image{}, stateError(ctx, api, imageID, region, cause)
+	return types.Image{}, stateError(ctx, api, imageID, iw.region, cause)
+}
+
+// imageWait is one run of Wait.
+type imageWait struct {
+	api          DescribeImagesAPI
+	id, region   string
+	w            WaitOptions
+	start, since time.Time
+	lastReport   time.Time
+	sinceReading int // pending checks since the last reading
+	// total is what the readings so far allow for the snapshots' whole
+	// duration.
+	total durationBounds
+}
+
+// run makes the checks. It returns errTerminalState, ErrWaitTimeout, the
+// context's error or a describe call's error when the image does not
+// become available.
+func (iw *imageWait) run(ctx context.Context) (types.Image, error) {
+	in := &ec2.DescribeImagesInput{ImageIds: []string{iw.id}}
+	deadline := iw.start.Add(iw.w.MaxWait)
+	// The check made at once reads nothing: the work has only just begun.
+	iw.lastReport, iw.sinceReading = iw.start, -1
+	at := iw.start // when the next check is due
+	for attempt := int64(1); ; attempt++ {
+		if err := sleepUntil(ctx, at); err != nil {
+			return types.Image{}, err
+		}
+		out, err := iw.api.DescribeImages(ctx, in)
+		again, rerr := availableRetryable(ctx, in, out, err)
+		if rerr != nil {
+			return types.Image{}, rerr
+		}
+		if !again {
+			for _, img := range out.Images {
+				if aws.ToString(img.ImageId) == iw.id {
+					return img, nil
+				}
+			}
+			return types.Image{}, fmt.Errorf("not in the answer")
+		}
+		now := time.Now()
+		if err == nil {
+			iw.pending(ctx, out, at, now)
+		}
+		if deadline.Sub(now) < iw.w.MinDelay {
+			return types.Image{}, ErrWaitTimeout
+		}
+		delay, err := smithywaiter.ComputeDelay(attempt, iw.w.MinDelay, iw.w.MaxDelay, deadline.Sub(at))
+		if err != nil {
+			return types.Image{}, err
+		}
+		next := at.Add(delay)
+		if floor := now.Add(iw.w.MinDelay / 2); next.Before(floor) {
+			next = floor
+		}
+		if end, ok := iw.predictedEnd(); ok && end.After(next) && end.Before(next.Add(iw.w.MinDelay)) && end.Before(deadline) {
+			next = end
+		}
+		at = next
+	}
+}
+
+// pending handles a check due at at and answered at now that found the
+// image pending: it reads the snapshots' progress when a report is due
+// (timed by the checks' schedule, so that reports and readings fall on the
+// same checks) or SnapshotReadEvery checks have passed without a reading,
+// and reports.
+func (iw *imageWait) pending(ctx context.Context, out *ec2.DescribeImagesOutput, at, now time.Time) {
+	var img *types.Image
+	for i := range out.Images {
+		if aws.ToString(out.Images[i].ImageId) == iw.id {
+			img = &out.Images[i]
+		}
+	}
+	if img == nil {
+		return
+	}
+	iw.sinceReading++
+	report := iw.w.Progress != nil && (iw.w.ProgressInterval <= 0 || at.Sub(iw.lastReport) >= iw.w.ProgressInterval)
+	if !report && iw.sinceReading < SnapshotReadEvery {
+		return
+	}
+	pct := snapshotPercent(ctx, iw.api, *img)
+	iw.sinceReading = 0
+	iw.total.add(now.Sub(iw.since), pct)
+	if report {
+		iw.lastReport = at
+		iw.w.Progress(Progress{
+			ImageID: iw.id, Region: iw.region, State: string(img.State),
+			Elapsed: now.Sub(iw.start), SnapshotPercent: pct,
+		})
+	}
+}
+
+// predictedEnd is the latest time the snapshots can be complete if their
+// progress has been linear since iw.since.
+func (iw *imageWait) predictedEnd() (time.Time, bool) {
+	if iw.total.hi <= 0 {
+		return time.Time{}, false
+	}
+	return iw.since.Add(iw.total.hi), true
+}
+
+// durationBounds are the whole durations of linear work that a series of
+// readings allows: more than lo and at most hi (0 = unknown).
+type durationBounds struct{ lo, hi time.Duration }
+
+// add narrows the bounds by a reading of pct (a whole percentage, rounded
+// down, as EC2 gives it) after elapsed. A reading outside them (the
+// progress was not linear) starts the bounds afresh; an unusable one
+// (negative percentage, 100 or more, nothing elapsed) is ignored.
+func (b *durationBounds) add(elapsed time.Duration, pct int) {
+	if pct < 0 || pct >= 100 || elapsed <= 0 {
+		return
+	}
+	lo := time.Duration(float64(elapsed) * 100 / float64(pct+1))
+	var hi time.Duration // 0%: no upper bound
+	if pct > 0 {
+		hi = time.Duration(float64(elapsed) * 100 / float64(pct))
+	}
+	if (b.hi > 0 && lo >= b.hi) || (hi > 0 && hi <= b.lo) {
+		*b = durationBounds{}
+	}
+	b.lo = max(b.lo, lo)
+	if hi > 0 && (b.hi == 0 || hi < b.hi) {
+		b.hi = hi
+	}
+}
+
+// sleepUntil waits until t or until ctx is done.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
 }
 
 // snapshotPercent returns the progress of img's least complete snapshot
