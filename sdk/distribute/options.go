@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/poll"
+
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/opts"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
@@ -90,21 +92,10 @@ func (o Options) retryNotFound(ctx context.Context, fn func() error) error {
 		if err == nil || !isNotFound(err) || time.Now().Add(delay).After(deadline) {
 			return err
 		}
-		if serr := sleep(ctx, delay); serr != nil {
+		if serr := poll.Sleep(ctx, delay); serr != nil {
 			return errors.Join(err, serr)
 		}
 		delay = min(delay*2, 15*time.Second)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

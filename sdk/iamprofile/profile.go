@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/poll"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
@@ -335,7 +337,7 @@ func (c *creation) waitRoleInProfile(ctx context.Context, maxWait time.Duration)
 		if time.Now().Add(delay).After(deadline) {
 			return fmt.Errorf("wait for IAM instance profile %q: IAM did not show role %q in it within %s", c.name, c.name, maxWait)
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := poll.Sleep(ctx, delay); err != nil {
 			return fmt.Errorf("wait for IAM instance profile %q: %w", c.name, err)
 		}
 		delay = min(2*delay, c.o.PollMaxDelay)
@@ -476,7 +478,7 @@ func retryConflict(ctx context.Context, o Options, fn func() error) error {
 			return err
 		}
 		o.logf("%v; retrying in %s", err, delay)
-		if serr := sleep(ctx, delay); serr != nil {
+		if serr := poll.Sleep(ctx, delay); serr != nil {
 			return errors.Join(err, serr)
 		}
 		delay = min(2*delay, o.PollMaxDelay)
@@ -587,21 +589,10 @@ func lookAgain[T any](ctx context.Context, callerDone bool, find func() (*T, err
 	if err != nil || got != nil || !callerDone {
 		return got, err
 	}
-	if sleep(ctx, settleDelay) != nil {
+	if poll.Sleep(ctx, settleDelay) != nil {
 		return nil, nil
 	}
 	return find()
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // randomSuffix returns n random bytes as hex.

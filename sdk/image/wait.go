@@ -216,7 +216,7 @@ func (iw *imageWait) run(ctx context.Context) (types.Image, error) {
 	iw.lastReport, iw.sinceReading = iw.start, -1
 	at := iw.start // when the next check is due
 	for attempt := int64(1); ; attempt++ {
-		if err := sleepUntil(ctx, at); err != nil {
+		if err := poll.SleepUntil(ctx, at); err != nil {
 			return types.Image{}, err
 		}
 		out, err := iw.api.DescribeImages(ctx, in)
@@ -318,22 +318,6 @@ func (b *durationBounds) add(elapsed time.Duration, pct int) {
 	b.lo = max(b.lo, lo)
 	if hi > 0 && (b.hi == 0 || hi < b.hi) {
 		b.hi = hi
-	}
-}
-
-// sleepUntil waits until t or until ctx is done.
-func sleepUntil(ctx context.Context, t time.Time) error {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
 	}
 }
 

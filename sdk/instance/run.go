@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/poll"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -352,7 +354,7 @@ func (o Options) retryProfileNotReady(ctx context.Context, api RunAPI, req *ec2.
 			return nil, fmt.Errorf("EC2 still refused the instance profile after %s: %w", maxWait, err)
 		}
 		o.logf("EC2 does not know the instance profile yet; launching again in %s", delay)
-		if serr := sleep(ctx, delay); serr != nil {
+		if serr := poll.Sleep(ctx, delay); serr != nil {
 			return nil, errors.Join(err, serr)
 		}
 		delay = min(2*delay, o.RetryMaxDelay)

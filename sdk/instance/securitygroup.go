@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/poll"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -191,7 +193,7 @@ func DeleteSecurityGroup(ctx context.Context, api SecurityGroupAPI, groupID stri
 			return fmt.Errorf("delete security group %s in %s: still in use after %s: %w", groupID, region, maxWait, err)
 		}
 		o.logf("security group %s is still in use; retrying in %s", groupID, delay)
-		if serr := sleep(ctx, delay); serr != nil {
+		if serr := poll.Sleep(ctx, delay); serr != nil {
 			return fmt.Errorf("delete security group %s in %s: %w", groupID, region, errors.Join(err, serr))
 		}
 		delay = min(2*delay, o.RetryMaxDelay)

@@ -1,8 +1,10 @@
-// Package poll holds what the SDK's waits share: their timeout error and
-// how a schedule's zero fields take their defaults.
+// Package poll holds what the SDK's waits share: their timeout error, how
+// a schedule's zero fields take their defaults, and sleeping that a
+// cancelled context cuts short.
 package poll
 
 import (
+	"context"
 	"errors"
 	"time"
 )
@@ -40,4 +42,24 @@ func (s Schedule) WithDefaults(delay, maxWait time.Duration) Schedule {
 		s.MaxWait = maxWait
 	}
 	return s
+}
+
+// Sleep waits d, or until ctx is done, and then returns ctx's error.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// SleepUntil waits until t, or until ctx is done.
+func SleepUntil(ctx context.Context, t time.Time) error {
+	return Sleep(ctx, time.Until(t))
 }

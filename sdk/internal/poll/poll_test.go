@@ -1,7 +1,10 @@
 package poll
 
 import (
+	"context"
+	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -22,4 +25,24 @@ func TestWithDefaults(t *testing.T) {
 			t.Errorf("%s: %+v.WithDefaults = %+v, want %+v", tc.name, tc.in, got, tc.want)
 		}
 	}
+}
+
+func TestSleep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		if err := Sleep(context.Background(), time.Minute); err != nil || time.Since(start) != time.Minute {
+			t.Errorf("Sleep(1m) = %v after %v, want nil after 1m", err, time.Since(start))
+		}
+		if err := SleepUntil(context.Background(), start); err != nil || time.Since(start) != time.Minute {
+			t.Errorf("SleepUntil(the past) = %v after %v, want nil at once", err, time.Since(start)-time.Minute)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := Sleep(ctx, time.Hour); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != time.Minute+time.Second {
+			t.Errorf("Sleep cut short = %v after %v, want the deadline after 1s", err, time.Since(start)-time.Minute)
+		}
+		if err := Sleep(ctx, 0); err == nil {
+			t.Error("Sleep(0) on a done context = nil, want its error")
+		}
+	})
 }
