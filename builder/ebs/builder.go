@@ -69,10 +69,22 @@ func (b *Builder) givenSnapshotIDs() []string {
 	return ids
 }
 
-// steps returns the build's steps in order.
+// steps returns the build's steps in order: the checks, the launch and
+// provisioning of the instance, then, unless skip_create_ami, the steps
+// that make the AMI.
 func (b *Builder) steps(region string, generatedData *packerbuilderdata.GeneratedData) []multistep.Step {
+	steps := slices.Concat(b.preflightSteps(region, generatedData), b.instanceSteps(region))
+	if b.config.SkipCreateAMI {
+		return steps
+	}
+	return append(steps, b.imageSteps(region)...)
+}
+
+// preflightSteps returns the steps that check the credentials, region and
+// AMI name (when an AMI is to be made) and find the source AMI, before any
+// instance is launched.
+func (b *Builder) preflightSteps(region string, generatedData *packerbuilderdata.GeneratedData) []multistep.Step {
 	c := &b.config
-	wait := c.Polling.InstanceWait()
 	steps := []multistep.Step{
 		&amibuild.StepCheckRegion{
 			Region:                   region,
@@ -90,20 +102,26 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			SkipBuildRegion: c.AMISkipBuildRegion,
 		})
 	}
-	steps = append(steps,
-		&amibuild.StepFindSourceAMI{
-			Region:         region,
-			SourceAMI:      c.SourceAMI,
-			Filter:         c.SourceAMIFilter,
-			RootDeviceType: "ebs",
-			GeneratedData:  generatedData,
-		},
-	)
+	return append(steps, &amibuild.StepFindSourceAMI{
+		Region:         region,
+		SourceAMI:      c.SourceAMI,
+		Filter:         c.SourceAMIFilter,
+		RootDeviceType: "ebs",
+		GeneratedData:  generatedData,
+	})
+}
+
+// instanceSteps returns the steps that launch and provision the build
+// instance, its volumes encrypted when encrypt_boot is set, and then stop
+// it, unless it is a spot instance, which EC2 cannot stop.
+func (b *Builder) instanceSteps(region string) []multistep.Step {
+	c := &b.config
+	wait := c.Polling.InstanceWait()
 	var encrypt *amibuild.LaunchEncryption
 	if c.AMIEncryptBootVolume.True() {
 		encrypt = &amibuild.LaunchEncryption{KMSKeyID: c.BuildKMSKeyID(region)}
 	}
-	steps = append(steps, c.LaunchSteps(amibuild.LaunchInput{
+	steps := c.LaunchSteps(amibuild.LaunchInput{
 		Region:       region,
 		Debug:        c.PackerDebug,
 		DebugKeyPath: amibuild.DebugKeyPath(c.PackerBuildName),
@@ -111,28 +129,32 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 		Ctx:          c.ctx,
 		Encrypt:      encrypt,
 		NoEphemeral:  c.NoEphemeral,
-	})...)
-	if !c.IsSpotInstance() {
+	})
+	if c.IsSpotInstance() {
 		// EC2 cannot stop the one-time spot instance of an instant fleet;
 		// CreateImage reboots it instead.
-		steps = append(steps,
-			&amibuild.StepStopInstance{
-				Region:      region,
-				Wait:        wait,
-				DisableStop: c.DisableStopInstance,
-			},
-		)
-	}
-	if c.SkipCreateAMI {
 		return steps
 	}
+	return append(steps, &amibuild.StepStopInstance{
+		Region:      region,
+		Wait:        wait,
+		DisableStop: c.DisableStopInstance,
+	})
+}
+
+// imageSteps returns the steps that make the AMI of the build instance:
+// its network settings, force_deregister, CreateImage, the image's
+// attributes and tags, and the copies and sharing of the AMI
+// configuration.
+func (b *Builder) imageSteps(region string) []multistep.Step {
+	c := &b.config
 	amiConfig := c.AMIConfig
 	if c.AMISkipBuildRegion {
 		// The AMI in the build region is temporary; only its copies get
 		// ami_name.
 		amiConfig.AMIName = amibuild.TemporaryAMIName(c.AMIName)
 	}
-	return append(steps,
+	return []multistep.Step{
 		&amibuild.StepModifyInstance{
 			Region:          region,
 			ENASupport:      c.AMIENASupport,
@@ -172,5 +194,5 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			Ctx:             c.ctx,
 			KeepSnapshotIDs: b.givenSnapshotIDs(),
 		},
-	)
+	}
 }

@@ -2,11 +2,12 @@ package instance
 
 import (
 	"errors"
-
 	"fmt"
+	"maps"
+	"slices"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"sort"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
@@ -41,13 +42,8 @@ func (a *Artifact) Destroy() error {
 	}
 	ctx, cancel := amibuild.CleanupContext()
 	defer cancel()
-	regions := make([]string, 0, len(a.Amis))
-	for r := range a.Amis {
-		regions = append(regions, r)
-	}
-	sort.Strings(regions)
 	var errs []error
-	for _, r := range regions {
+	for _, r := range slices.Sorted(maps.Keys(a.Amis)) {
 		if a.BuildRegion != "" && r != a.BuildRegion {
 			// A copy: CopyImage made it, with its own storage.
 			if _, err := a.EC2(r).DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(a.Amis[r])}); err != nil {

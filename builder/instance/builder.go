@@ -14,8 +14,8 @@ package instance
 import (
 	"context"
 	"errors"
+	"slices"
 
-	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -85,18 +85,27 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 // launched.
 func (b *Builder) steps(region string, generatedData *packerbuilderdata.GeneratedData) []multistep.Step {
 	c := &b.config
-	wait := c.Polling.InstanceWait()
-	var virtuals []bundleVirtual
-	for _, m := range c.AMIMappings {
-		if m.VirtualName != "" {
-			virtuals = append(virtuals, bundleVirtual{Virtual: m.VirtualName, Device: m.DeviceName})
-		}
-	}
-	var bdms []types.BlockDeviceMapping
-	if len(c.AMIMappings) > 0 {
-		bdms = c.AMIMappings.Mappings()
-	}
-	steps := []multistep.Step{
+	return slices.Concat(
+		b.preflightSteps(region, generatedData),
+		c.LaunchSteps(amibuild.LaunchInput{
+			Region:       region,
+			Debug:        c.PackerDebug,
+			DebugKeyPath: amibuild.DebugKeyPath(c.PackerBuildName),
+			Wait:         c.Polling.InstanceWait(),
+			Ctx:          c.ctx,
+		}),
+		b.bundleSteps(region),
+		b.registerSteps(region),
+	)
+}
+
+// preflightSteps returns the steps that check the credentials, region,
+// bucket, AMI name and bundle location, find the source AMI and prepare
+// the certificates, so that a build bound to fail does so before it
+// launches an instance.
+func (b *Builder) preflightSteps(region string, generatedData *packerbuilderdata.GeneratedData) []multistep.Step {
+	c := &b.config
+	return []multistep.Step{
 		&amibuild.StepCheckRegion{
 			Region:                   region,
 			SkipCredentialValidation: c.SkipCredentialValidation,
@@ -136,14 +145,14 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			LocalEmulator: c.LocalEmulator,
 		},
 	}
-	steps = append(steps, c.LaunchSteps(amibuild.LaunchInput{
-		Region:       region,
-		Debug:        c.PackerDebug,
-		DebugKeyPath: amibuild.DebugKeyPath(c.PackerBuildName),
-		Wait:         wait,
-		Ctx:          c.ctx,
-	})...)
-	return append(steps,
+}
+
+// bundleSteps returns the steps that run on the provisioned instance:
+// fetching Amazon's EC2 certificate when needed, bundling the image into
+// S3, and releasing the instance, which the bundle no longer needs.
+func (b *Builder) bundleSteps(region string) []multistep.Step {
+	c := &b.config
+	return []multistep.Step{
 		&stepFetchEC2Cert{Region: region},
 		&stepBundleVolume{
 			Region:    region,
@@ -164,11 +173,20 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			KernelID:            c.KernelID,
 			RamdiskID:           c.RamdiskID,
 			ProductCodes:        c.ProductCodes,
-			BlockDeviceMappings: manifestMappings(c.RootDeviceName, virtuals),
+			BlockDeviceMappings: manifestMappings(c.RootDeviceName, b.manifestVirtuals()),
 			Concurrency:         c.S3UploadConcurrency,
 		},
 		// The bundle is in S3: the instance is no longer needed.
 		&stepReleaseInstance{},
+	}
+}
+
+// registerSteps returns the steps that make the AMI of the uploaded
+// bundle: force_deregister, registration, and the copies and sharing of
+// the AMI configuration.
+func (b *Builder) registerSteps(region string) []multistep.Step {
+	c := &b.config
+	return []multistep.Step{
 		// force_deregister in the copy regions; the build region's AMI
 		// and its bundle are handled by stepDeregisterExisting.
 		&amibuild.StepDeregisterExisting{
@@ -193,7 +211,7 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			Wait:                c.Polling.ImageWait(),
 			VirtualizationType:  c.VirtualizationType,
 			RootDeviceName:      c.RootDeviceName,
-			BlockDeviceMappings: bdms,
+			BlockDeviceMappings: c.AMIMappings.Mappings(),
 			ENASupport:          c.AMIENASupport.ToBoolPointer(),
 			SriovNetSupport:     c.SriovNetSupport,
 			BootMode:            c.BootMode,
@@ -207,5 +225,17 @@ func (b *Builder) steps(region string, generatedData *packerbuilderdata.Generate
 			Wait:        c.Polling.ImageWait(),
 			Ctx:         c.ctx,
 		},
-	)
+	}
+}
+
+// manifestVirtuals returns the instance-store volumes of
+// ami_block_device_mappings, which the bundle manifest lists.
+func (b *Builder) manifestVirtuals() []bundleVirtual {
+	var virtuals []bundleVirtual
+	for _, m := range b.config.AMIMappings {
+		if m.VirtualName != "" {
+			virtuals = append(virtuals, bundleVirtual{Virtual: m.VirtualName, Device: m.DeviceName})
+		}
+	}
+	return virtuals
 }

@@ -4,6 +4,7 @@
 package instance
 
 import (
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"errors"
@@ -303,11 +304,32 @@ func (c *Config) Prepare(raws ...any) ([]string, error) {
 }
 
 // prepareInstance fills defaults and validates the options of this builder.
+// The problems are reported in the order of the options' concerns: what an
+// instance-store build cannot do, how the build reaches the instance, where
+// the bundle goes, the X.509 material, what is bundled and how, and the
+// machine settings of the AMI.
 func (c *Config) prepareInstance() []error {
+	return slices.Concat(
+		c.checkSharedOptions(),
+		c.checkCommunicator(),
+		c.prepareAccountID(),
+		c.prepareBundleLocation(),
+		c.checkAmazonInstanceOptions(),
+		c.prepareCerts(),
+		c.prepareBundleSource(),
+		c.prepareBundleTransfer(),
+		c.prepareBootSettings(),
+		c.checkManifestReferences(),
+		c.checkAMIStorage(),
+	)
+}
+
+// checkSharedOptions refuses the shared run and AMI options that an
+// instance-store build cannot honour: those about EBS snapshots, stopping
+// the build instance and leaving out the build region.
+func (c *Config) checkSharedOptions() []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-
-	// Options about EBS snapshots: an instance-store AMI has none.
 	const noSnapshots = "an instance-store AMI has no EBS snapshots"
 	if c.AMIEncryptBootVolume.True() {
 		add("encrypt_boot: %s to encrypt; its root volume is the bundle in S3 (use the ami-ebs builder for an encrypted AMI)", noSnapshots)
@@ -324,8 +346,15 @@ func (c *Config) prepareInstance() []error {
 	if c.AMISkipBuildRegion {
 		add("skip_save_build_region: not supported by ami-instance: the AMI is registered from the bundle in s3_bucket, in the build region, which the build keeps; copy it with ami_regions and remove it later, or use the ami-distribute post-processor")
 	}
+	return errs
+}
 
-	// Windows cannot be bundled.
+// checkCommunicator checks that the build can run the bundle script and
+// read the image from its output: over SSH without a terminal, on a source
+// that is not Windows, which cannot be bundled.
+func (c *Config) checkCommunicator() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.Comm.Type == "winrm" {
 		add("communicator: %q is not supported; Windows instance-store AMIs cannot be created, use the ami-ebs builder", c.Comm.Type)
 	}
@@ -340,16 +369,28 @@ func (c *Config) prepareInstance() []error {
 	if c.Comm.Type == "none" {
 		add("communicator: \"none\" is not supported; the builder runs the bundle script on the build instance over SSH")
 	}
+	return errs
+}
 
-	// Account.
-	if c.AccountID != "" {
-		c.AccountID = strings.ReplaceAll(c.AccountID, "-", "")
-		if !amibuild.Matches(accountIDRE, c.AccountID) {
-			add("account_id: %q is not an AWS account ID; expected 12 digits, for example \"123456789012\"", c.AccountID)
-		}
+// prepareAccountID removes the dashes from account_id, which the manifest
+// records, and checks that what is left is an account ID.
+func (c *Config) prepareAccountID() []error {
+	if c.AccountID == "" {
+		return nil
 	}
+	c.AccountID = strings.ReplaceAll(c.AccountID, "-", "")
+	if !amibuild.Matches(accountIDRE, c.AccountID) {
+		return []error{fmt.Errorf("account_id: %q is not an AWS account ID; expected 12 digits, for example \"123456789012\"", c.AccountID)}
+	}
+	return nil
+}
 
-	// Where the bundle goes.
+// prepareBundleLocation fills in and checks where the bundle goes: the
+// bucket, the key prefix (by default one of its own for every build) and
+// the bundle's name, given as bundle_name or HashiCorp's bundle_prefix.
+func (c *Config) prepareBundleLocation() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	switch {
 	case c.S3Bucket == "":
 		add("s3_bucket: required: the S3 bucket the bundle is uploaded to, in the build region")
@@ -372,14 +413,18 @@ func (c *Config) prepareInstance() []error {
 	if c.BundleName == "" && c.BundlePrefix != "" {
 		c.BundleName, nameField = c.BundlePrefix, "bundle_prefix"
 	}
-	if c.BundleName == "" {
-		c.BundleName = defaultBundleName
-	}
+	c.BundleName = cmp.Or(c.BundleName, defaultBundleName)
 	if !amibuild.Matches(bundleNameRE, c.BundleName) || c.BundleName == "." || c.BundleName == ".." {
 		add("%s: %q is invalid; use 1 to 128 letters, digits, '.', '_' and '-'", nameField, c.BundleName)
 	}
+	return errs
+}
 
-	// HashiCorp amazon-instance options that cannot apply.
+// checkAmazonInstanceOptions refuses the options of HashiCorp's
+// amazon-instance that cannot apply to a bundle made and uploaded on the
+// machine running Packer, and says what to use instead.
+func (c *Config) checkAmazonInstanceOptions() []error {
+	var errs []error
 	for _, o := range []struct{ field, value, why string }{
 		{"bundle_vol_command", c.BundleVolCommand, "the bundle is made by this builder, not by ec2-bundle-vol on the instance; remove it, and use bundle_source, bundle_exclude or bundle_command_prefix to change what is bundled and how"},
 		{"bundle_upload_command", c.BundleUploadCommand, "the bundle is uploaded by this builder from the machine running Packer, not by ec2-upload-bundle on the instance; remove it (s3_upload_concurrency tunes the upload)"},
@@ -387,25 +432,26 @@ func (c *Config) prepareInstance() []error {
 		{"x509_upload_path", c.X509UploadPath, "the X.509 certificate and key never leave the machine running Packer; remove it"},
 	} {
 		if o.value != "" {
-			add("%s: not used by ami-instance: %s", o.field, o.why)
+			errs = append(errs, fmt.Errorf("%s: not used by ami-instance: %s", o.field, o.why))
 		}
 	}
+	return errs
+}
 
-	// X.509 material.
-	errs = append(errs, c.prepareCerts()...)
-
-	// What is bundled, and how.
-	if c.BundleSource == "" {
-		c.BundleSource = BundleSourceCopy
-	}
-	if c.BundleSource != BundleSourceCopy {
+// prepareBundleSource fills in and checks what the bundle script images:
+// the source, and for copy the scratch directory, the image size and what
+// is left out of the image or kept in it.
+func (c *Config) prepareBundleSource() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	c.BundleSource = cmp.Or(c.BundleSource, BundleSourceCopy)
+	copying := c.BundleSource == BundleSourceCopy
+	if !copying {
 		if err := checkRemotePath(c.BundleSource); err != nil {
 			add("bundle_source: %v; valid are \"copy\" or an absolute path on the build instance such as \"/dev/xvdb\" or \"/mnt/root.img\"", err)
 		}
 	}
-	if c.BundleScratchDir == "" {
-		c.BundleScratchDir = defaultScratchDir
-	}
+	c.BundleScratchDir = cmp.Or(c.BundleScratchDir, defaultScratchDir)
 	if err := checkRemotePath(c.BundleScratchDir); err != nil {
 		add("bundle_scratch_dir: %v", err)
 	} else if path.Clean(c.BundleScratchDir) == "/" {
@@ -415,13 +461,11 @@ func (c *Config) prepareInstance() []error {
 	if c.BundleSizeMB < 0 || c.BundleSizeMB > maxBundleSizeMB {
 		add("bundle_size_mb: %d is out of range; valid is 1 to %d (the bundle format's limit of 10 GiB), or 0 to size the image from the used space", c.BundleSizeMB, maxBundleSizeMB)
 	}
-	if c.BundleSource != BundleSourceCopy {
-		if c.BundleSizeMB != 0 {
-			add("bundle_size_mb: only valid with bundle_source = \"copy\"; a device or image file is bundled at its own size")
-		}
-		if len(c.BundleExclude) > 0 {
-			add("bundle_exclude: only valid with bundle_source = \"copy\"")
-		}
+	if !copying && c.BundleSizeMB != 0 {
+		add("bundle_size_mb: only valid with bundle_source = \"copy\"; a device or image file is bundled at its own size")
+	}
+	if !copying && len(c.BundleExclude) > 0 {
+		add("bundle_exclude: only valid with bundle_source = \"copy\"")
 	}
 	for i, p := range c.BundleExclude {
 		if err := checkExclude(p); err != nil {
@@ -433,9 +477,17 @@ func (c *Config) prepareInstance() []error {
 			add("bundle_keep[%d]: %q is not a rule; valid are %s", i, k, strings.Join(hygieneRules, ", "))
 		}
 	}
-	if c.BundleSource != BundleSourceCopy && len(c.BundleKeep) > 0 {
+	if !copying && len(c.BundleKeep) > 0 {
 		add("bundle_keep: only valid with bundle_source = \"copy\"; a device or image file is bundled as it is")
 	}
+	return errs
+}
+
+// prepareBundleTransfer fills in and checks how the bundle script is run
+// on the instance and how many parts are uploaded to S3 at once.
+func (c *Config) prepareBundleTransfer() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.BundleCommandPrefix == "" && c.Comm.SSHUsername != "root" {
 		c.BundleCommandPrefix = "sudo -n"
 	}
@@ -448,19 +500,22 @@ func (c *Config) prepareInstance() []error {
 	case c.S3UploadConcurrency < 0 || c.S3UploadConcurrency > maxUploadConcurrency:
 		add("s3_upload_concurrency: %d is out of range; valid is 1 to %d", c.S3UploadConcurrency, maxUploadConcurrency)
 	}
+	return errs
+}
 
-	// Machine settings.
-	if c.Architecture == "" {
-		c.Architecture = bundle.ArchX86_64
-	}
+// prepareBootSettings fills in and checks how the AMI boots: architecture,
+// virtualization type, root device, boot mode and NitroTPM, including the
+// combinations EC2 cannot run.
+func (c *Config) prepareBootSettings() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	c.Architecture = cmp.Or(c.Architecture, bundle.ArchX86_64)
 	switch c.Architecture {
 	case bundle.ArchI386, bundle.ArchX86_64, bundle.ArchARM64:
 	default:
 		add("architecture: %q is unknown; valid are \"i386\", \"x86_64\" and \"arm64\"", c.Architecture)
 	}
-	if c.VirtualizationType == "" {
-		c.VirtualizationType = "hvm"
-	}
+	c.VirtualizationType = cmp.Or(c.VirtualizationType, "hvm")
 	switch c.VirtualizationType {
 	case "hvm":
 	case "paravirtual":
@@ -476,9 +531,7 @@ func (c *Config) prepareInstance() []error {
 	default:
 		add("ami_virtualization_type: %q is unknown; valid are \"hvm\" and \"paravirtual\"", c.VirtualizationType)
 	}
-	if c.RootDeviceName == "" {
-		c.RootDeviceName = defaultRootDeviceName
-	}
+	c.RootDeviceName = cmp.Or(c.RootDeviceName, defaultRootDeviceName)
 	if !amibuild.Matches(rootDeviceRE, c.RootDeviceName) {
 		add("root_device_name: %q is not a device name; expected like \"/dev/sda1\" or \"/dev/xvda\"", c.RootDeviceName)
 	}
@@ -499,6 +552,14 @@ func (c *Config) prepareInstance() []error {
 	default:
 		add("tpm_support: %q is invalid; the only valid value is \"v2.0\"", c.TPMSupport)
 	}
+	return errs
+}
+
+// checkManifestReferences checks the IDs the manifest refers to: the
+// kernel and RAM disk images and the product codes.
+func (c *Config) checkManifestReferences() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.KernelID != "" && !amibuild.Matches(kernelIDRE, c.KernelID) {
 		add("kernel_id: %q is not a kernel image ID; expected \"aki-\" and 8 or 17 hex digits", c.KernelID)
 	}
@@ -510,6 +571,15 @@ func (c *Config) prepareInstance() []error {
 			add("ami_product_codes[%d]: %q is not a product code; expected 1 to 64 letters and digits", i, pc)
 		}
 	}
+	return errs
+}
+
+// checkAMIStorage refuses the AMI storage options that an instance-store
+// AMI cannot have: tags and deletion of snapshots, and a mapping of the
+// root device, which is the bundle itself.
+func (c *Config) checkAMIStorage() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if len(c.SnapshotTags) > 0 {
 		add("snapshot_tags: an instance-store AMI has no snapshots; use tags")
 	}
@@ -625,6 +695,8 @@ func (c *Config) warnings() []string {
 	return w
 }
 
+// instanceStoreFamily reports whether instance family f can boot an
+// instance-store root device.
 func instanceStoreFamily(f string) bool {
 	i := sort.SearchStrings(InstanceStoreFamilies, f)
 	return i < len(InstanceStoreFamilies) && InstanceStoreFamilies[i] == f
@@ -698,7 +770,6 @@ func checkPrefix(p string) error {
 	return nil
 }
 
-// checkRemotePath validates an absolute path on the build instance.
 // checkExclude checks a bundle_exclude entry: an absolute path, or a
 // pattern starting with "/" or "*" (see isExcludePattern).
 func checkExclude(p string) error {
@@ -726,6 +797,7 @@ func checkExclude(p string) error {
 	return nil
 }
 
+// checkRemotePath validates an absolute path on the build instance.
 func checkRemotePath(p string) error {
 	switch {
 	case p == "":

@@ -16,6 +16,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -219,6 +220,48 @@ func pemBody(b []byte) string {
 		return ""
 	}
 	return strings.TrimSpace(lines[len(lines)/2])
+}
+
+// loadGeneratedKeys reads the X.509 key (as PEM and parsed) and
+// certificate that the build generated into keys (see x509_generated_dir).
+func loadGeneratedKeys(t *testing.T, keys string) ([]byte, *rsa.PrivateKey, *x509.Certificate) {
+	t.Helper()
+	keyPEM, err := os.ReadFile(filepath.Join(keys, "x509-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := bundle.ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := bundle.LoadCertificate(filepath.Join(keys, "x509-cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keyPEM, key, cert
+}
+
+// unbundleImage downloads the bundle "image" under prefix, unbundles its
+// image into w with key and cert, and returns the download.
+func unbundleImage(t *testing.T, e *e2eEnv, prefix string, key *rsa.PrivateKey, cert *x509.Certificate, w io.Writer) *bundlestore.DownloadOutput {
+	t.Helper()
+	dl := t.TempDir()
+	down, err := bundlestore.Download(context.Background(), e.s3, &bundlestore.DownloadInput{
+		Bucket: e2eBucket, Prefix: prefix, Name: "image", Dir: dl,
+	})
+	if err != nil {
+		t.Fatalf("download the bundle: %v", err)
+	}
+	manifest, err := os.ReadFile(down.ManifestPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bundle.Unbundle(context.Background(), &bundle.UnbundleInput{
+		Manifest: manifest, Source: bundle.Dir(dl), UserKey: key, UserCert: cert,
+	}, w); err != nil {
+		t.Fatalf("unbundle: %v", err)
+	}
+	return down
 }
 
 // checkSecrets fails when any secret appears in the sshd command log, the
@@ -444,35 +487,9 @@ func testBuild(t *testing.T, e *e2eEnv) {
 			t.Errorf("%s has mode %v, want 0600", f, st.Mode().Perm())
 		}
 	}
-	keyPEM, err := os.ReadFile(keyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := bundle.ParsePrivateKeyPEM(keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := bundle.LoadCertificate(filepath.Join(keys, "x509-cert.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dl := t.TempDir()
-	down, err := bundlestore.Download(context.Background(), e.s3, &bundlestore.DownloadInput{
-		Bucket: e2eBucket, Prefix: prefix, Name: "image", Dir: dl,
-	})
-	if err != nil {
-		t.Fatalf("download the bundle: %v", err)
-	}
-	manifest, err := os.ReadFile(down.ManifestPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyPEM, key, cert := loadGeneratedKeys(t, keys)
 	var got bytes.Buffer
-	if _, err := bundle.Unbundle(context.Background(), &bundle.UnbundleInput{
-		Manifest: manifest, Source: bundle.Dir(dl), UserKey: key, UserCert: cert,
-	}, &got); err != nil {
-		t.Fatalf("unbundle: %v", err)
-	}
+	down := unbundleImage(t, e, prefix, key, cert, &got)
 	want, err := os.ReadFile(img)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -17,6 +18,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
@@ -76,25 +78,70 @@ func (s *stepBundleVolume) Run(ctx context.Context, state multistep.StateBag) mu
 	if !ok || cs == nil {
 		return amibuild.Halt(state, u, errors.New("internal error: no certificates in the build state"))
 	}
+	account, err := s.accountID(ctx, state, sess)
+	if err != nil {
+		return amibuild.Halt(state, u, err)
+	}
+	w, err := s.newWriter(ctx, state, sess)
+	if err != nil {
+		return amibuild.Halt(state, u, err)
+	}
+	script, stop, err := s.scripts()
+	if err != nil {
+		return amibuild.Halt(state, u, err)
+	}
+	loc := bundlestore.Location{Bucket: s.Bucket, Prefix: s.Prefix, Name: s.Name}
+	u.Sayf("Bundling the image (%s) from the instance into s3://%s/%s/...", s.describeSource(), s.Bucket, s.Prefix)
+	out, err := streamBundle(ctx, &streamInput{
+		Comm:       comm,
+		Command:    bundleCommand(s.CommandPrefix),
+		Script:     script,
+		StopScript: stop,
+		Bundle:     s.bundleInput(account, cs, sourceAncestry(state)),
+		Sink:       &s3Sink{Writer: w},
+		Options: bundle.Options{
+			Concurrency: s.Concurrency,
+			Progress:    progressSayer(u),
+		},
+		UI: u,
+	})
+	if err != nil {
+		return amibuild.Halt(state, u, fmt.Errorf("bundle the image into %s: %w", loc, err))
+	}
+	m := out.Bundle.Manifest
+	u.Sayf("Uploaded the bundle: an image of %d bytes in %d part(s) of %d bytes in all, %d bytes transferred from the instance; manifest %s",
+		out.ImageSize, len(m.Parts), m.BundledSize, out.Transferred, loc)
+	stateBundle.Put(state, &bundled{Location: loc, Manifest: m})
+	return multistep.ActionContinue
+}
+
+// accountID returns the account the manifest names: account_id, else the
+// account the build already knows, else that of the credentials.
+func (s *stepBundleVolume) accountID(ctx context.Context, state multistep.StateBag, sess *awscfg.Session) (string, error) {
 	account := s.AccountID
 	if account == "" {
 		account, _ = amibuild.StateAccountID.Get(state)
 	}
-	if account == "" {
-		if account, err = sess.AccountID(ctx); err != nil {
-			return amibuild.Halt(state, u, fmt.Errorf("account_id: look up the account of the credentials (or set account_id): %w", err))
-		}
+	if account != "" {
+		return account, nil
 	}
+	account, err := sess.AccountID(ctx)
+	if err != nil {
+		return "", fmt.Errorf("account_id: look up the account of the credentials (or set account_id): %w", err)
+	}
+	return account, nil
+}
+
+// newWriter returns the writer that uploads the bundle's objects to the
+// bucket, in the bucket's region, recording each object it stores so that
+// Cleanup can delete them.
+func (s *stepBundleVolume) newWriter(ctx context.Context, state multistep.StateBag, sess *awscfg.Session) (*bundlestore.Writer, error) {
 	region, _ := stateBucketRegion.Get(state)
-	if region == "" {
-		region = s.Region
-	}
-	loc := bundlestore.Location{Bucket: s.Bucket, Prefix: s.Prefix, Name: s.Name}
+	region = cmp.Or(region, s.Region)
 	// Only the bundle of the AMI force_deregister replaces may be
 	// replaced; any other manifest there, even one stored since
 	// stepCheckBundleLocation looked, makes the upload fail.
 	replace, _ := stateReplaceBundle.Get(state)
-
 	w, err := bundlestore.NewWriter(ctx, sess.S3(region), &bundlestore.WriterInput{
 		Bucket:          s.Bucket,
 		Prefix:          s.Prefix,
@@ -110,57 +157,53 @@ func (s *stepBundleVolume) Run(ctx context.Context, state multistep.StateBag) mu
 		o.DisableResume = true
 	})
 	if err != nil {
-		return amibuild.Halt(state, u, fmt.Errorf("upload the bundle to s3://%s/%s: %w", s.Bucket, s.Prefix, err))
+		return nil, fmt.Errorf("upload the bundle to s3://%s/%s: %w", s.Bucket, s.Prefix, err)
 	}
-	var ancestry []string
-	if src, ok := amibuild.StateSourceImage.Get(state); ok && src.ImageId != nil {
-		ancestry = []string{*src.ImageId}
-	}
+	return w, nil
+}
 
-	script := s.Script
-	var stop string
-	if script.Source == BundleSourceCopy {
-		if script.RunID, err = newRunID(); err != nil {
-			return amibuild.Halt(state, u, err)
+// scripts returns the bundle script and, in copy mode, the script that
+// stops it and cleans up on the instance after a failure. A copy names its
+// files on the instance after a fresh run ID, and is told the build's SSH
+// public key, which it removes from the image's authorized_keys files
+// unless bundle_keep keeps it.
+func (s *stepBundleVolume) scripts() (script, stop string, err error) {
+	opts := s.Script
+	if opts.Source == BundleSourceCopy {
+		if opts.RunID, err = newRunID(); err != nil {
+			return "", "", err
 		}
-		script.BuildKey = buildPublicKey(s.Comm)
-		stop = stopScript(script)
+		opts.BuildKey = buildPublicKey(s.Comm)
+		stop = stopScript(opts)
 	}
-	u.Sayf("Bundling the image (%s) from the instance into s3://%s/%s/...", s.describeSource(), s.Bucket, s.Prefix)
-	sink := &s3Sink{Writer: w}
-	out, err := streamBundle(ctx, &streamInput{
-		Comm:       comm,
-		Command:    bundleCommand(s.CommandPrefix),
-		Script:     bundleScript(script),
-		StopScript: stop,
-		Bundle: bundle.BundleInput{
-			Name:                s.Name,
-			Architecture:        s.Architecture,
-			User:                account,
-			UserCert:            cs.UserCert,
-			UserKey:             cs.UserKey,
-			EC2Cert:             cs.EC2Cert,
-			KernelID:            s.KernelID,
-			RamdiskID:           s.RamdiskID,
-			ProductCodes:        s.ProductCodes,
-			BlockDeviceMappings: s.BlockDeviceMappings,
-			Ancestry:            ancestry,
-		},
-		Sink: sink,
-		Options: bundle.Options{
-			Concurrency: s.Concurrency,
-			Progress:    progressSayer(u),
-		},
-		UI: u,
-	})
-	if err != nil {
-		return amibuild.Halt(state, u, fmt.Errorf("bundle the image into %s: %w", loc, err))
+	return bundleScript(opts), stop, nil
+}
+
+// bundleInput describes the bundle to make of the image: its name, the
+// manifest's contents, and the keys it is encrypted and signed with.
+func (s *stepBundleVolume) bundleInput(account string, cs *certs, ancestry []string) bundle.BundleInput {
+	return bundle.BundleInput{
+		Name:                s.Name,
+		Architecture:        s.Architecture,
+		User:                account,
+		UserCert:            cs.UserCert,
+		UserKey:             cs.UserKey,
+		EC2Cert:             cs.EC2Cert,
+		KernelID:            s.KernelID,
+		RamdiskID:           s.RamdiskID,
+		ProductCodes:        s.ProductCodes,
+		BlockDeviceMappings: s.BlockDeviceMappings,
+		Ancestry:            ancestry,
 	}
-	m := out.Bundle.Manifest
-	u.Sayf("Uploaded the bundle: an image of %d bytes in %d part(s) of %d bytes in all, %d bytes transferred from the instance; manifest %s",
-		out.ImageSize, len(m.Parts), m.BundledSize, out.Transferred, loc)
-	stateBundle.Put(state, &bundled{Location: loc, Manifest: m})
-	return multistep.ActionContinue
+}
+
+// sourceAncestry returns the manifest's ancestry: the source AMI, when
+// known.
+func sourceAncestry(state multistep.StateBag) []string {
+	if src, ok := amibuild.StateSourceImage.Get(state); ok && src.ImageId != nil {
+		return []string{*src.ImageId}
+	}
+	return nil
 }
 
 // newRunID returns a random name for the bundle script's files on the

@@ -5,6 +5,7 @@ package instance
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -80,82 +81,24 @@ func streamBundle(parent context.Context, in *streamInput) (_ *streamOutput, err
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 
-	pr, pw := io.Pipe()
-	stderr := &tailBuffer{max: maxStderr, ui: in.UI}
-	cmd := &packersdk.RemoteCmd{
-		Command: in.Command,
-		Stdin:   strings.NewReader(in.Script),
-		Stdout:  pw,
-		Stderr:  stderr,
-	}
-	if err := in.Comm.Start(ctx, cmd); err != nil {
+	run, err := startScript(ctx, in)
+	if err != nil {
 		in.Sink.Abort()
-		return nil, fmt.Errorf("start the bundle script on the instance: %w", err)
+		return nil, err
 	}
-	exit := newExitWaiter(cmd, pw)
 	// Cancellation stops reading, which ends the remote command.
-	stop := context.AfterFunc(ctx, func() { pr.CloseWithError(context.Cause(ctx)) })
+	stop := context.AfterFunc(ctx, func() { run.pr.CloseWithError(context.Cause(ctx)) })
 	defer stop()
-	var made *bundle.BundleOutput
 	defer func() {
-		if err == nil {
-			return
+		if err != nil {
+			err = run.fail(parent, err)
 		}
-		var rmErr error
-		if made != nil {
-			// The parts are stored but the bundle is not complete:
-			// remove them, as the bundler does when it fails itself.
-			rmErr = removeParts(in.Sink, made.Manifest)
-		}
-		in.Sink.Abort()
-		// Stop reading, and stop the script: with nobody reading, its
-		// output would block until the connection closes.
-		pr.CloseWithError(errors.New("bundling stopped"))
-		var serr error
-		if in.StopScript != "" {
-			serr = stopRemote(in.Comm, in.Command, in.StopScript, in.UI)
-		}
-		wait := in.WaitAfterFailure
-		if wait == 0 {
-			wait = 30 * time.Second
-		}
-		status, ok := exit.wait(wait)
-		switch {
-		case context.Cause(parent) != nil:
-			// Cancelled: the script was stopped; its output says nothing
-			// about why.
-			err = fmt.Errorf("bundling stopped: %w", context.Cause(parent))
-		case ok && status != 0:
-			suffix := stderr.suffix()
-			if strings.Contains(err.Error(), suffix) {
-				suffix = ""
-			}
-			err = fmt.Errorf("%w (the bundle script exited %d%s)", err, status, suffix)
-		}
-		err = errors.Join(err, rmErr, serr)
 	}()
 
-	counted := &countingReader{r: pr}
-	size, err := readSizeHeader(counted)
+	size, zr, err := run.openImage()
 	if err != nil {
-		// Most likely the script failed before streaming: report its exit.
-		// A line without an end is still being written; the script cannot
-		// exit until reading stops.
-		if errors.Is(err, errSizeLineTooLong) {
-			return nil, fmt.Errorf("read the image size from the bundle script: %w%s", err, stderr.suffix())
-		}
-		if status, ok := exit.wait(5 * time.Second); ok && status != 0 {
-			return nil, fmt.Errorf("the bundle script on the instance exited %d without streaming an image%s", status, stderr.suffix())
-		}
-		return nil, fmt.Errorf("read the image size from the bundle script: %w%s", err, stderr.suffix())
+		return nil, err
 	}
-	br := bufio.NewReader(counted)
-	zr, err := gzip.NewReader(br)
-	if err != nil {
-		return nil, fmt.Errorf("read the image stream from the instance: %w%s", err, stderr.suffix())
-	}
-	zr.Multistream(false)
-
 	var image io.Reader = zr
 	if in.UI != nil {
 		tracked := in.UI.TrackProgress("bundle", 0, size, io.NopCloser(zr))
@@ -171,33 +114,154 @@ func streamBundle(parent context.Context, in *streamInput) (_ *streamOutput, err
 	if err != nil {
 		return nil, fmt.Errorf("bundle the image: %w", err)
 	}
-	made = out
+	run.made = out
+	if err := run.finish(ctx); err != nil {
+		return nil, err
+	}
+	return &streamOutput{Bundle: out, ImageSize: size, Transferred: run.counted.n}, nil
+}
 
-	// The script writes nothing after the image. Should it, read what it
-	// wrote, so that its writes do not block and it can exit; a little is
-	// only a warning (the image is complete and verified), much is an error.
-	trailing, err := io.Copy(io.Discard, io.LimitReader(br, maxTrailing+1))
+// scriptRun is one run of the bundle script on the instance: the stream
+// its standard output arrives on, the tail of its standard error, its exit
+// and, once made, the bundle of the image it streamed.
+type scriptRun struct {
+	in *streamInput
+	// pr is read through counted, which counts the bytes transferred from
+	// the instance, and, after the size line, through br.
+	pr      *io.PipeReader
+	counted *countingReader
+	br      *bufio.Reader
+	stderr  *tailBuffer
+	exit    *exitWaiter
+	// made is the bundle once every part is stored.
+	made *bundle.BundleOutput
+}
+
+// startScript starts the bundle script on the instance, with its standard
+// output going into a pipe that the image is read from.
+func startScript(ctx context.Context, in *streamInput) (*scriptRun, error) {
+	pr, pw := io.Pipe()
+	r := &scriptRun{
+		in:      in,
+		pr:      pr,
+		counted: &countingReader{r: pr},
+		stderr:  &tailBuffer{max: maxStderr, ui: in.UI},
+	}
+	cmd := &packersdk.RemoteCmd{
+		Command: in.Command,
+		Stdin:   strings.NewReader(in.Script),
+		Stdout:  pw,
+		Stderr:  r.stderr,
+	}
+	if err := in.Comm.Start(ctx, cmd); err != nil {
+		return nil, fmt.Errorf("start the bundle script on the instance: %w", err)
+	}
+	r.exit = newExitWaiter(cmd, pw)
+	return r, nil
+}
+
+// openImage reads the size line the script sends first and opens the
+// compressed image that follows it.
+func (r *scriptRun) openImage() (int64, *gzip.Reader, error) {
+	size, err := readSizeHeader(r.counted)
+	if err != nil {
+		return 0, nil, r.sizeLineError(err)
+	}
+	r.br = bufio.NewReader(r.counted)
+	zr, err := gzip.NewReader(r.br)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read the image stream from the instance: %w%s", err, r.stderr.suffix())
+	}
+	zr.Multistream(false)
+	return size, zr, nil
+}
+
+// sizeLineError explains why the size line could not be read. Most likely
+// the script failed before streaming, so its exit status is reported when
+// it has ended with one.
+func (r *scriptRun) sizeLineError(err error) error {
+	// A line without an end is still being written; the script cannot
+	// exit until reading stops.
+	if errors.Is(err, errSizeLineTooLong) {
+		return fmt.Errorf("read the image size from the bundle script: %w%s", err, r.stderr.suffix())
+	}
+	if status, ok := r.exit.wait(5 * time.Second); ok && status != 0 {
+		return fmt.Errorf("the bundle script on the instance exited %d without streaming an image%s", status, r.stderr.suffix())
+	}
+	return fmt.Errorf("read the image size from the bundle script: %w%s", err, r.stderr.suffix())
+}
+
+// finish completes a run whose image is bundled: it reads what the script
+// wrote after the image, waits for the script to succeed and only then
+// stores the manifest, so that a bundle is complete only when the script
+// vouched for the whole image.
+func (r *scriptRun) finish(ctx context.Context) error {
+	if err := r.drainTrailing(); err != nil {
+		return err
+	}
+	select {
+	case <-r.exit.done:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	if status := r.exit.status; status != 0 {
+		return fmt.Errorf("the bundle script on the instance exited %d%s", status, r.stderr.suffix())
+	}
+	if err := r.in.Sink.Finish(ctx, r.made.ManifestName, r.made.ManifestBytes); err != nil {
+		return fmt.Errorf("store the bundle manifest: %w", err)
+	}
+	return nil
+}
+
+// drainTrailing reads what the script wrote after the image. It should
+// write nothing; should it, reading lets its writes complete so that it
+// can exit. A little is only a warning (the image is complete and
+// verified), much is an error.
+func (r *scriptRun) drainTrailing() error {
+	trailing, err := io.Copy(io.Discard, io.LimitReader(r.br, maxTrailing+1))
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("read the end of the stream from the instance: %w%s", err, stderr.suffix())
+		return fmt.Errorf("read the end of the stream from the instance: %w%s", err, r.stderr.suffix())
 	case trailing > maxTrailing:
-		return nil, fmt.Errorf("the bundle script wrote more than %d bytes after the image; the stream is not what the script should send%s", maxTrailing, stderr.suffix())
-	case trailing > 0 && in.UI != nil:
-		in.UI.Error(fmt.Sprintf("Warning: ignored %d bytes the bundle script wrote after the image", trailing))
+		return fmt.Errorf("the bundle script wrote more than %d bytes after the image; the stream is not what the script should send%s", maxTrailing, r.stderr.suffix())
+	case trailing > 0 && r.in.UI != nil:
+		r.in.UI.Error(fmt.Sprintf("Warning: ignored %d bytes the bundle script wrote after the image", trailing))
 	}
+	return nil
+}
 
-	select {
-	case <-exit.done:
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
+// fail ends a run that failed or was cancelled with err, and returns the
+// error to report. It removes the parts of a bundle that was made but not
+// completed, as the bundler does when it fails itself, aborts the sink,
+// and stops the script: with nobody reading, its output would block until
+// the connection closed. It then waits a while for the script to exit, so
+// that the error can say how it ended.
+func (r *scriptRun) fail(parent context.Context, err error) error {
+	in := r.in
+	var rmErr error
+	if r.made != nil {
+		rmErr = removeParts(in.Sink, r.made.Manifest)
 	}
-	if status := exit.status; status != 0 {
-		return nil, fmt.Errorf("the bundle script on the instance exited %d%s", status, stderr.suffix())
+	in.Sink.Abort()
+	r.pr.CloseWithError(errors.New("bundling stopped"))
+	var serr error
+	if in.StopScript != "" {
+		serr = stopRemote(in.Comm, in.Command, in.StopScript, in.UI)
 	}
-	if err := in.Sink.Finish(ctx, out.ManifestName, out.ManifestBytes); err != nil {
-		return nil, fmt.Errorf("store the bundle manifest: %w", err)
+	status, ok := r.exit.wait(cmp.Or(in.WaitAfterFailure, 30*time.Second))
+	switch {
+	case context.Cause(parent) != nil:
+		// Cancelled: the script was stopped; its output says nothing
+		// about why.
+		err = fmt.Errorf("bundling stopped: %w", context.Cause(parent))
+	case ok && status != 0:
+		suffix := r.stderr.suffix()
+		if strings.Contains(err.Error(), suffix) {
+			suffix = ""
+		}
+		err = fmt.Errorf("%w (the bundle script exited %d%s)", err, status, suffix)
 	}
-	return &streamOutput{Bundle: out, ImageSize: size, Transferred: counted.n}, nil
+	return errors.Join(err, rmErr, serr)
 }
 
 // stopRemote runs the stop script on the instance, on a context of its

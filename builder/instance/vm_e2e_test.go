@@ -27,8 +27,6 @@ import (
 
 	"github.com/amiforge/packer-plugin-ami/builder/instance"
 	"github.com/amiforge/packer-plugin-ami/builder/packertest"
-	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
-	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
 	"github.com/amiforge/packer-plugin-ami/sdk/vmtest"
 )
 
@@ -201,40 +199,14 @@ func TestVMInstanceBuild(t *testing.T) {
 // file.
 func unbundleVM(t *testing.T, e *e2eEnv, prefix, keys string) string {
 	t.Helper()
-	keyPEM, err := os.ReadFile(filepath.Join(keys, "x509-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := bundle.ParsePrivateKeyPEM(keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := bundle.LoadCertificate(filepath.Join(keys, "x509-cert.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dl := t.TempDir()
-	down, err := bundlestore.Download(context.Background(), e.s3, &bundlestore.DownloadInput{
-		Bucket: e2eBucket, Prefix: prefix, Name: "image", Dir: dl,
-	})
-	if err != nil {
-		t.Fatalf("download the bundle: %v", err)
-	}
-	manifest, err := os.ReadFile(down.ManifestPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, key, cert := loadGeneratedKeys(t, keys)
 	path := filepath.Join(t.TempDir(), "image.img")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := bundle.Unbundle(context.Background(), &bundle.UnbundleInput{
-		Manifest: manifest, Source: bundle.Dir(dl), UserKey: key, UserCert: cert,
-	}, f); err != nil {
-		t.Fatalf("unbundle: %v", err)
-	}
+	unbundleImage(t, e, prefix, key, cert, f)
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
