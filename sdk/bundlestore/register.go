@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/lost"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -104,46 +104,23 @@ func Register(ctx context.Context, api RegisterAPI, in *RegisterInput, optFns ..
 	loc := aws.ToString(req.ImageLocation)
 	since := time.Now().Add(-registerClockSkew)
 	var id string
+	made := opts.madeImages(api, in.Name, loc, since, in.Region)
 	res, err := api.RegisterImage(ctx, req)
 	switch {
 	case err != nil:
 		err = fmt.Errorf("bundlestore: register %q from %s%s: %w", in.Name, loc, inRegion(in.Region), err)
-		rctx, cancel := recoveryContext(ctx)
-		defer cancel()
-		made, ferr := lookAgain(rctx, ctx.Err() != nil, func() ([]string, error) { return registeredFrom(rctx, api, in.Name, loc, since) })
-		if ferr != nil {
-			return nil, errors.Join(err, fmt.Errorf("look for an image the failed call may have registered; deregister it by hand if it exists: %w", ferr))
-		}
-		if len(made) == 0 {
+		if id, err = made.Recover(ctx, err); err != nil {
 			return nil, err
-		}
-		if ctx.Err() != nil {
-			if rerr := opts.removeLost(rctx, api, made, in.Region); rerr != nil {
-				return nil, errors.Join(err, rerr)
-			}
-			return nil, fmt.Errorf("%w (the image %s it registered anyway was deregistered)", err, made[0])
-		}
-		id, made = made[0], made[1:]
-		opts.logf("the answer to registering %q was lost; using %s, which the call registered", in.Name, id)
-		if rerr := opts.removeLost(ctx, api, made, in.Region); rerr != nil {
-			opts.record(api, id, in.Region)
-			return nil, rerr
 		}
 	default:
 		id = aws.ToString(res.ImageId)
 		if id == "" {
 			return nil, fmt.Errorf("bundlestore: register %q%s: no image id in the response", in.Name, inRegion(in.Region))
 		}
-		if attempts, ok := retry.GetAttemptResults(res.ResultMetadata); ok && len(attempts.Results) > 1 {
+		if lost.Retried(res.ResultMetadata) {
 			// An attempt whose answer was lost may have registered one too.
-			made, ferr := registeredFrom(ctx, api, in.Name, loc, since)
-			if ferr == nil {
-				made = slices.DeleteFunc(made, func(m string) bool { return m == id })
-				ferr = opts.removeLost(ctx, api, made, in.Region)
-			}
-			if ferr != nil {
-				opts.record(api, id, in.Region)
-				return nil, fmt.Errorf("bundlestore: register %q%s: remove duplicates made by retries: %w", in.Name, inRegion(in.Region), ferr)
+			if err := made.RemoveDuplicates(ctx, id); err != nil {
+				return nil, fmt.Errorf("bundlestore: register %q%s: remove duplicates made by retries: %w", in.Name, inRegion(in.Region), err)
 			}
 		}
 	}
@@ -171,18 +148,33 @@ func deregisterImage(ctx context.Context, api DeregisterImageAPI, id string) err
 	return err
 }
 
-// removeLost deregisters images a failed or retried registration made;
-// those it cannot remove go to o.Ledger, if set.
-func (o *Options) removeLost(ctx context.Context, api DeregisterImageAPI, ids []string, region string) error {
-	var errs []error
-	for _, id := range ids {
-		o.logf("image %s%s was registered by a call whose answer was lost; deregistering it", id, inRegion(region))
-		if err := deregisterImage(ctx, api, id); err != nil {
-			o.record(api, id, region)
-			errs = append(errs, fmt.Errorf("bundlestore: image %s was registered by a call whose answer was lost and could not be deregistered: %w", id, err))
-		}
+// madeImages tells the images a RegisterImage call made from older ones,
+// and says how to remove and record them: an image owned by the account
+// named exactly name, registered from location (or not reporting one) and
+// created no earlier than since. One that cannot be deregistered goes to
+// o.Ledger, if set.
+func (o *Options) madeImages(api RegisterAPI, name, location string, since time.Time, region string) lost.Made {
+	return lost.Made{
+		Find: func(ctx context.Context) ([]string, error) { return registeredFrom(ctx, api, name, location, since) },
+		Remove: func(ctx context.Context, id string) error {
+			o.logf("image %s%s was registered by a call whose answer was lost; deregistering it", id, inRegion(region))
+			if err := deregisterImage(ctx, api, id); err != nil {
+				o.record(api, id, region)
+				return fmt.Errorf("bundlestore: image %s was registered by a call whose answer was lost and could not be deregistered: %w", id, err)
+			}
+			return nil
+		},
+		Record: func(id string) { o.record(api, id, region) },
+		Adopted: func(id string) {
+			o.logf("the answer to registering %q was lost; using %s, which the call registered", name, id)
+		},
+		LookFailed: func(err error) error {
+			return fmt.Errorf("look for an image the failed call may have registered; deregister it by hand if it exists: %w", err)
+		},
+		RemovedAll: func(callErr error, id string) error {
+			return fmt.Errorf("%w (the image %s it registered anyway was deregistered)", callErr, id)
+		},
 	}
-	return errors.Join(errs...)
 }
 
 // registerClockSkew is how far EC2's clock may be behind this machine's
@@ -220,16 +212,6 @@ func registeredFrom(ctx context.Context, api DescribeImagesAPI, name, location s
 		ids = append(ids, aws.ToString(img.ImageId))
 	}
 	return ids, nil
-}
-
-// recoveryContext returns ctx, or, when ctx is done, a context that is not
-// cancelled with it and ends after two minutes, to find and remove what a
-// call in flight made.
-func recoveryContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if ctx.Err() == nil {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 }
 
 // registerRequest validates in and builds the RegisterImage request.
@@ -414,26 +396,4 @@ func Deregister(ctx context.Context, ec2api DeregisterAPI, s3api DeleteAPI, in *
 		return out, fmt.Errorf("bundlestore: deregister %s: delete its bundle: %w", where, err)
 	}
 	return out, nil
-}
-
-// settleDelay is how long a lookup after a create whose caller gave up
-// waits before looking a second time: the abandoned request may still be on
-// its way to AWS when the first lookup finds nothing.
-const settleDelay = 2 * time.Second
-
-// lookAgain calls find and, when callerDone and find found nothing, once
-// more after settleDelay.
-func lookAgain[T any](ctx context.Context, callerDone bool, find func() ([]T, error)) ([]T, error) {
-	got, err := find()
-	if err != nil || len(got) > 0 || !callerDone {
-		return got, err
-	}
-	t := time.NewTimer(settleDelay)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return nil, nil
-	case <-t.C:
-	}
-	return find()
 }

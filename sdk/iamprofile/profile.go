@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/lost"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/opts"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
@@ -210,116 +211,163 @@ func (c *creation) record(kind ledger.Kind, id string, undo func(context.Context
 	}
 }
 
+// run makes the role, its inline policy and the instance profile, adds the
+// role to the profile and waits until IAM shows it there; what it made is
+// in c.made for the rollback when it fails.
 func (c *creation) run(ctx context.Context, path, desc, doc string, tags []types.Tag, token string, maxWait time.Duration) (*CreateOutput, error) {
-	api, o, name := c.api, c.o, c.name
-	undo := o.undoOptions()
+	roleARN, err := c.createRole(ctx, path, desc, tags, token)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.putPolicy(ctx, doc); err != nil {
+		return nil, err
+	}
+	profileARN, err := c.createProfile(ctx, path, tags, token)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.addRole(ctx); err != nil {
+		return nil, err
+	}
+	c.o.logf("waiting until IAM shows role %q in instance profile %q", c.name, c.name)
+	if err := c.waitRoleInProfile(ctx, maxWait); err != nil {
+		return nil, err
+	}
+	return &CreateOutput{
+		ProfileName: c.name,
+		ProfileARN:  profileARN,
+		RoleName:    c.name,
+		RoleARN:     roleARN,
+		PolicyName:  c.name,
+	}, nil
+}
 
-	o.logf("creating IAM role %q", name)
-	var roleARN string
-	rout, err := api.CreateRole(ctx, &iam.CreateRoleInput{
-		RoleName:                 aws.String(name),
+// part is one of the IAM resources Create makes, as its messages name it
+// and the rollback removes it.
+type part struct {
+	kind ledger.Kind
+	// what names the kind in messages, after "IAM" ("instance profile"),
+	// and short where a message has named it already ("profile").
+	what, short string
+	undo        func(context.Context) error
+}
+
+// role is the role as a part of the creation.
+func (c *creation) role() part {
+	undo := c.o.undoOptions()
+	return part{KindRole, "role", "role", func(ctx context.Context) error { return deleteRole(ctx, c.api, c.name, undo) }}
+}
+
+// profile is the instance profile as a part of the creation.
+func (c *creation) profile() part {
+	undo := c.o.undoOptions()
+	return part{KindInstanceProfile, "instance profile", "profile", func(ctx context.Context) error { return deleteProfile(ctx, c.api, c.name, c.name, undo) }}
+}
+
+// createRole makes the role EC2 may assume and returns its ARN.
+func (c *creation) createRole(ctx context.Context, path, desc string, tags []types.Tag, token string) (string, error) {
+	c.o.logf("creating IAM role %q", c.name)
+	out, err := c.api.CreateRole(ctx, &iam.CreateRoleInput{
+		RoleName:                 aws.String(c.name),
 		Path:                     aws.String(path),
 		AssumeRolePolicyDocument: aws.String(EC2TrustPolicy),
 		Description:              aws.String(desc),
 		Tags:                     tags,
 	})
-	undoRole := func(ctx context.Context) error { return deleteRole(ctx, api, name, undo) }
-	if err == nil && rout.Role != nil {
-		roleARN = aws.ToString(rout.Role.Arn)
-		c.record(KindRole, name, undoRole)
-	} else {
-		if err == nil {
-			err = errors.New("no role in the answer")
-		}
-		err = fmt.Errorf("create IAM role %q: %w", name, err)
-		role, ferr := findLostRole(ctx, api, name, token)
-		if ferr != nil {
-			return nil, errors.Join(err, fmt.Errorf("look for IAM role %q, which the failed call may have created; delete it by hand if it carries the tag %s: %w", name, CreateTokenTag, ferr))
-		}
-		if role == nil {
-			return nil, err
-		}
-		c.record(KindRole, name, undoRole)
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		o.logf("the answer to creating IAM role %q was lost; using the role the call created", name)
-		roleARN = aws.ToString(role.Arn)
+	var role *types.Role
+	if err == nil {
+		role = out.Role
 	}
+	return settle(ctx, c, c.role(), role, err, func(r *types.Role) *string { return r.Arn },
+		func() (*types.Role, error) { return findLostRole(ctx, c.api, c.name, token) })
+}
 
-	o.logf("putting the inline policy %q on IAM role %q", name, name)
-	if _, err := api.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
+// putPolicy puts the inline policy doc on the role.
+func (c *creation) putPolicy(ctx context.Context, doc string) error {
+	name := c.name
+	c.o.logf("putting the inline policy %q on IAM role %q", name, name)
+	_, err := c.api.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
 		RoleName:       aws.String(name),
 		PolicyName:     aws.String(name),
 		PolicyDocument: aws.String(doc),
-	}); err != nil {
-		// A put that failed may have taken effect; the undo deletes the
-		// policy if it is there.
-		c.record(KindRolePolicy, name+"/"+name, func(ctx context.Context) error { return deleteRolePolicy(ctx, api, name, name) })
-		return nil, fmt.Errorf("put inline policy %q on IAM role %q: %w", name, name, err)
+	})
+	// A put that failed may have taken effect; the undo deletes the policy
+	// if it is there.
+	c.record(KindRolePolicy, name+"/"+name, func(ctx context.Context) error { return deleteRolePolicy(ctx, c.api, name, name) })
+	if err != nil {
+		return fmt.Errorf("put inline policy %q on IAM role %q: %w", name, name, err)
 	}
-	c.record(KindRolePolicy, name+"/"+name, func(ctx context.Context) error { return deleteRolePolicy(ctx, api, name, name) })
+	return nil
+}
 
-	o.logf("creating IAM instance profile %q", name)
-	var profileARN string
-	pout, err := api.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{
-		InstanceProfileName: aws.String(name),
+// createProfile makes the instance profile and returns its ARN.
+func (c *creation) createProfile(ctx context.Context, path string, tags []types.Tag, token string) (string, error) {
+	c.o.logf("creating IAM instance profile %q", c.name)
+	out, err := c.api.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{
+		InstanceProfileName: aws.String(c.name),
 		Path:                aws.String(path),
 		Tags:                tags,
 	})
-	undoProfile := func(ctx context.Context) error { return deleteProfile(ctx, api, name, name, undo) }
-	if err == nil && pout.InstanceProfile != nil {
-		profileARN = aws.ToString(pout.InstanceProfile.Arn)
-		c.record(KindInstanceProfile, name, undoProfile)
-	} else {
-		if err == nil {
-			err = errors.New("no instance profile in the answer")
-		}
-		err = fmt.Errorf("create IAM instance profile %q: %w", name, err)
-		p, ferr := findLostProfile(ctx, api, name, token)
-		if ferr != nil {
-			return nil, errors.Join(err, fmt.Errorf("look for IAM instance profile %q, which the failed call may have created; delete it by hand if it carries the tag %s: %w", name, CreateTokenTag, ferr))
-		}
-		if p == nil {
-			return nil, err
-		}
-		c.record(KindInstanceProfile, name, undoProfile)
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		o.logf("the answer to creating IAM instance profile %q was lost; using the profile the call created", name)
-		profileARN = aws.ToString(p.Arn)
+	var p *types.InstanceProfile
+	if err == nil {
+		p = out.InstanceProfile
 	}
+	return settle(ctx, c, c.profile(), p, err, func(p *types.InstanceProfile) *string { return p.Arn },
+		func() (*types.InstanceProfile, error) { return findLostProfile(ctx, c.api, c.name, token) })
+}
 
-	o.logf("adding IAM role %q to instance profile %q", name, name)
-	if _, err := api.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{
+// settle takes the answer to a create call of pt, the resource got (nil
+// when the answer had none) or the call's error err, records what the call
+// made and returns its ARN. When the call failed, find looks for what it
+// made anyway: that is recorded for the rollback and, unless ctx is done,
+// used as the call's result.
+func settle[T any](ctx context.Context, c *creation, pt part, got *T, err error, arn func(*T) *string, find func() (*T, error)) (string, error) {
+	if err == nil && got != nil {
+		c.record(pt.kind, c.name, pt.undo)
+		return aws.ToString(arn(got)), nil
+	}
+	if err == nil {
+		err = fmt.Errorf("no %s in the answer", pt.what)
+	}
+	err = fmt.Errorf("create IAM %s %q: %w", pt.what, c.name, err)
+	found, ferr := find()
+	if ferr != nil {
+		return "", errors.Join(err, fmt.Errorf("look for IAM %s %q, which the failed call may have created; delete it by hand if it carries the tag %s: %w", pt.what, c.name, CreateTokenTag, ferr))
+	}
+	if found == nil {
+		return "", err
+	}
+	c.record(pt.kind, c.name, pt.undo)
+	if ctx.Err() != nil {
+		return "", err
+	}
+	c.o.logf("the answer to creating IAM %s %q was lost; using the %s the call created", pt.what, c.name, pt.short)
+	return aws.ToString(arn(found)), nil
+}
+
+// addRole adds the role to the instance profile. A retry after a lost
+// answer finds the role there already (LimitExceeded: a profile holds one
+// role), which counts as success.
+func (c *creation) addRole(ctx context.Context) error {
+	name := c.name
+	c.o.logf("adding IAM role %q to instance profile %q", name, name)
+	_, err := c.api.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{
 		InstanceProfileName: aws.String(name),
 		RoleName:            aws.String(name),
-	}); err != nil {
-		err = fmt.Errorf("add IAM role %q to instance profile %q: %w", name, name, err)
-		// A retry after a lost answer finds the role there already
-		// (LimitExceeded: a profile holds one role).
-		if ctx.Err() != nil || awserr.Code(err) != codeLimitExceeded {
-			return nil, err
-		}
-		p, gerr := getProfile(ctx, api, name)
-		if gerr != nil || p == nil || !hasRole(p, name) {
-			return nil, errors.Join(err, gerr)
-		}
-		o.logf("the answer to adding IAM role %q to instance profile %q was lost; the role is in it", name, name)
+	})
+	if err == nil {
+		return nil
 	}
-
-	o.logf("waiting until IAM shows role %q in instance profile %q", name, name)
-	if err := c.waitRoleInProfile(ctx, maxWait); err != nil {
-		return nil, err
+	err = fmt.Errorf("add IAM role %q to instance profile %q: %w", name, name, err)
+	if ctx.Err() != nil || awserr.Code(err) != codeLimitExceeded {
+		return err
 	}
-	return &CreateOutput{
-		ProfileName: name,
-		ProfileARN:  profileARN,
-		RoleName:    name,
-		RoleARN:     roleARN,
-		PolicyName:  name,
-	}, nil
+	p, gerr := getProfile(ctx, c.api, name)
+	if gerr != nil || p == nil || !hasRole(p, name) {
+		return errors.Join(err, gerr)
+	}
+	c.o.logf("the answer to adding IAM role %q to instance profile %q was lost; the role is in it", name, name)
+	return nil
 }
 
 // waitRoleInProfile polls GetInstanceProfile until it lists the role.
@@ -351,7 +399,7 @@ func (c *creation) rollback(ctx context.Context, cause error) error {
 	if len(c.made) == 0 {
 		return cause
 	}
-	ctx, cancel := recoveryContext(ctx)
+	ctx, cancel := lost.Context(ctx)
 	defer cancel()
 	var errs []error
 	var removed []string
@@ -488,9 +536,9 @@ func retryConflict(ctx context.Context, o Options, fn func() error) error {
 // findLostRole returns the role named name if it carries token, or nil.
 func findLostRole(ctx context.Context, api CreateAPI, name, token string) (*types.Role, error) {
 	callerDone := ctx.Err() != nil
-	ctx, cancel := recoveryContext(ctx)
+	ctx, cancel := lost.Context(ctx)
 	defer cancel()
-	return lookAgain(ctx, callerDone, func() (*types.Role, error) {
+	return lost.FindOne(ctx, callerDone, func() (*types.Role, error) {
 		out, err := api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
 		if awserr.Code(err) == codeNoSuchEntity {
 			return nil, nil
@@ -509,9 +557,9 @@ func findLostRole(ctx context.Context, api CreateAPI, name, token string) (*type
 // token, or nil.
 func findLostProfile(ctx context.Context, api CreateAPI, name, token string) (*types.InstanceProfile, error) {
 	callerDone := ctx.Err() != nil
-	ctx, cancel := recoveryContext(ctx)
+	ctx, cancel := lost.Context(ctx)
 	defer cancel()
-	return lookAgain(ctx, callerDone, func() (*types.InstanceProfile, error) {
+	return lost.FindOne(ctx, callerDone, func() (*types.InstanceProfile, error) {
 		p, err := getProfile(ctx, api, name)
 		if err != nil || p == nil || !hasToken(p.Tags, token) {
 			return nil, err
@@ -561,38 +609,6 @@ func hasToken(tags []types.Tag, token string) bool {
 	return slices.ContainsFunc(tags, func(t types.Tag) bool {
 		return aws.ToString(t.Key) == CreateTokenTag && aws.ToString(t.Value) == token
 	})
-}
-
-// recoveryTimeout bounds the calls that look for, and remove, what a
-// failed Create made when the caller's context is already done.
-const recoveryTimeout = 2 * time.Minute
-
-// recoveryContext returns ctx, or, when ctx is done (the caller gave up
-// while a call was in flight), a context that is not cancelled with it and
-// ends after recoveryTimeout.
-func recoveryContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if ctx.Err() == nil {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(context.WithoutCancel(ctx), recoveryTimeout)
-}
-
-// settleDelay is how long a lookup after a create whose caller gave up
-// waits before looking a second time: the abandoned request may still be
-// on its way to IAM when the first lookup finds nothing.
-const settleDelay = 2 * time.Second
-
-// lookAgain calls find and, when callerDone and find found nothing, once
-// more after settleDelay.
-func lookAgain[T any](ctx context.Context, callerDone bool, find func() (*T, error)) (*T, error) {
-	got, err := find()
-	if err != nil || got != nil || !callerDone {
-		return got, err
-	}
-	if poll.Sleep(ctx, settleDelay) != nil {
-		return nil, nil
-	}
-	return find()
 }
 
 // randomSuffix returns n random bytes as hex.

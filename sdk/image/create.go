@@ -2,17 +2,16 @@ package image
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/lost"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -94,43 +93,20 @@ func Create(ctx context.Context, api CreateAPI, in *CreateInput, optFns ...func(
 	if wait.Since.IsZero() {
 		wait.Since = time.Now()
 	}
+	made := o.madeImages(api, in, region, keep)
 	out, err := api.CreateImage(ctx, req)
 	switch {
 	case err != nil:
 		err = fmt.Errorf("create image %q from %s in %s: %w", in.Name, in.InstanceID, region, err)
-		rctx, cancel := recoveryContext(ctx)
-		defer cancel()
-		made, ferr := lookAgain(rctx, ctx.Err() != nil, func() ([]string, error) { return imagesFrom(rctx, api, in.Name, in.InstanceID) })
-		if ferr != nil {
-			return nil, errors.Join(err, fmt.Errorf("look for an image the failed call may have made; deregister it by hand if it exists: %w", ferr))
-		}
-		if len(made) == 0 {
+		if id, err = made.Recover(ctx, err); err != nil {
 			return nil, err
-		}
-		if ctx.Err() != nil {
-			if rerr := o.removeLost(rctx, api, made, region, keep); rerr != nil {
-				return nil, errors.Join(err, rerr)
-			}
-			return nil, fmt.Errorf("%w (the image %s it made anyway was deregistered)", err, made[0])
-		}
-		id, made = made[0], made[1:]
-		o.logf("the answer to creating image %q in %s was lost; using %s, which the call made", in.Name, region, id)
-		if rerr := o.removeLost(ctx, api, made, region, keep); rerr != nil {
-			o.record(api, id, region, keep)
-			return nil, rerr
 		}
 	default:
 		id = aws.ToString(out.ImageId)
-		if attempts, ok := retry.GetAttemptResults(out.ResultMetadata); ok && len(attempts.Results) > 1 {
+		if lost.Retried(out.ResultMetadata) {
 			// An attempt whose answer was lost may have made an image too.
-			made, ferr := imagesFrom(ctx, api, in.Name, in.InstanceID)
-			if ferr == nil {
-				made = slices.DeleteFunc(made, func(m string) bool { return m == id })
-				ferr = o.removeLost(ctx, api, made, region, keep)
-			}
-			if ferr != nil {
-				o.record(api, id, region, keep)
-				return nil, fmt.Errorf("create image %q from %s in %s: remove duplicates made by retries: %w", in.Name, in.InstanceID, region, ferr)
+			if err := made.RemoveDuplicates(ctx, id); err != nil {
+				return nil, fmt.Errorf("create image %q from %s in %s: remove duplicates made by retries: %w", in.Name, in.InstanceID, region, err)
 			}
 		}
 	}
@@ -166,18 +142,34 @@ func (o Options) record(api CreateAPI, id, region string, keep []string) {
 	})
 }
 
-// removeLost deregisters images a failed or retried create made, with
-// their snapshots except those in keep; those it cannot remove go to o.Ledger, if set.
-func (o Options) removeLost(ctx context.Context, api CreateAPI, ids []string, region string, keep []string) error {
-	var errs []error
-	for _, id := range ids {
-		o.logf("image %s in %s was made by a create call whose answer was lost; deregistering it", id, region)
-		if _, err := Deregister(ctx, api, &DeregisterInput{ImageID: id, DeleteSnapshots: true, KeepSnapshotIDs: keep, Region: region}, func(u *Options) { *u = o; u.Ledger = nil }); err != nil {
-			o.record(api, id, region, keep)
-			errs = append(errs, fmt.Errorf("image %s was made by a create call whose answer was lost and could not be removed: %w", id, err))
-		}
+// madeImages tells the images a CreateImage call for in made from older
+// ones, and says how to remove and record them: an image owned by the
+// account with exactly in.Name and made from in.InstanceID is made by the
+// call, since the instance belongs to the caller. Removing one deregisters
+// it with its snapshots except those in keep; one that cannot be removed
+// goes to o.Ledger, if set.
+func (o Options) madeImages(api CreateAPI, in *CreateInput, region string, keep []string) lost.Made {
+	return lost.Made{
+		Find: func(ctx context.Context) ([]string, error) { return imagesFrom(ctx, api, in.Name, in.InstanceID) },
+		Remove: func(ctx context.Context, id string) error {
+			o.logf("image %s in %s was made by a create call whose answer was lost; deregistering it", id, region)
+			if _, err := Deregister(ctx, api, &DeregisterInput{ImageID: id, DeleteSnapshots: true, KeepSnapshotIDs: keep, Region: region}, func(u *Options) { *u = o; u.Ledger = nil }); err != nil {
+				o.record(api, id, region, keep)
+				return fmt.Errorf("image %s was made by a create call whose answer was lost and could not be removed: %w", id, err)
+			}
+			return nil
+		},
+		Record: func(id string) { o.record(api, id, region, keep) },
+		Adopted: func(id string) {
+			o.logf("the answer to creating image %q in %s was lost; using %s, which the call made", in.Name, region, id)
+		},
+		LookFailed: func(err error) error {
+			return fmt.Errorf("look for an image the failed call may have made; deregister it by hand if it exists: %w", err)
+		},
+		RemovedAll: func(callErr error, id string) error {
+			return fmt.Errorf("%w (the image %s it made anyway was deregistered)", callErr, id)
+		},
 	}
-	return errors.Join(errs...)
 }
 
 // imagesFrom returns the IDs of the images owned by the account named
@@ -204,39 +196,4 @@ func imagesFrom(ctx context.Context, api DescribeImagesAPI, name, instanceID str
 		ids = append(ids, aws.ToString(img.ImageId))
 	}
 	return ids, nil
-}
-
-// recoveryTimeout bounds the calls that find and remove what a create made
-// when the caller's context is already done.
-const recoveryTimeout = 2 * time.Minute
-
-// recoveryContext returns ctx, or, when ctx is done, a context that is not
-// cancelled with it and ends after recoveryTimeout.
-func recoveryContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if ctx.Err() == nil {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(context.WithoutCancel(ctx), recoveryTimeout)
-}
-
-// settleDelay is how long a lookup after a create whose caller gave up
-// waits before looking a second time: the abandoned request may still be on
-// its way to AWS when the first lookup finds nothing.
-const settleDelay = 2 * time.Second
-
-// lookAgain calls find and, when callerDone and find found nothing, once
-// more after settleDelay.
-func lookAgain[T any](ctx context.Context, callerDone bool, find func() ([]T, error)) ([]T, error) {
-	got, err := find()
-	if err != nil || len(got) > 0 || !callerDone {
-		return got, err
-	}
-	t := time.NewTimer(settleDelay)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return nil, nil
-	case <-t.C:
-	}
-	return find()
 }

@@ -64,6 +64,20 @@ func (o Options) record(kind ledger.Kind, id, region string, undo func(context.C
 	}
 }
 
+// undoWait is how an undo waits for an instance it terminates: with the
+// delays of w, for up to o.UndoWait.
+func (o Options) undoWait(w WaitOptions) WaitOptions {
+	return WaitOptions{MinDelay: w.MinDelay, MaxDelay: w.MaxDelay, MaxWait: o.UndoWait}
+}
+
+// recordInstance records the instance id in o.Ledger, if set, with an undo
+// that terminates it and waits as undoWait(w) says.
+func (o Options) recordInstance(api TerminateAPI, id, region string, w WaitOptions) {
+	o.record(ledger.KindInstance, id, region, func(ctx context.Context) error {
+		return Terminate(ctx, api, []string{id}, o.undoWait(w), o.undoOptions())
+	})
+}
+
 // DefaultPollDelay is the delay between two checks of a wait when
 // WaitOptions leave MinDelay and MaxDelay zero: a state change is noticed
 // 2.5 seconds after it happened in the median and within 5 seconds always,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/lost"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -131,9 +132,9 @@ func CreateKeyPair(ctx context.Context, api KeyPairAPI, in *CreateKeyPairInput, 
 func removeLostKeyPair(ctx context.Context, api KeyPairAPI, name, token string, o Options) (bool, error) {
 	region := awserr.Region(api, "")
 	callerDone := ctx.Err() != nil
-	ctx, cancel := recoveryContext(ctx)
+	ctx, cancel := lost.Context(ctx)
 	defer cancel()
-	found, err := lookAgain(ctx, callerDone, func() ([]string, error) {
+	found, err := lost.Find(ctx, callerDone, func() ([]string, error) {
 		out, err := api.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{name}})
 		if awserr.Code(err) == codeKeyPairNotFound {
 			return nil, nil
@@ -141,13 +142,9 @@ func removeLostKeyPair(ctx context.Context, api KeyPairAPI, name, token string, 
 		if err != nil {
 			return nil, err
 		}
-		var ours []string
-		for _, k := range out.KeyPairs {
-			if aws.ToString(k.KeyName) == name && hasToken(k.Tags, token) {
-				ours = append(ours, name)
-			}
-		}
-		return ours, nil
+		return marked(out.KeyPairs, name, token, func(k types.KeyPairInfo) (*string, *string, []types.Tag) {
+			return k.KeyName, k.KeyName, k.Tags
+		}), nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("look for key pair %q in %s, which the failed call may have created; delete it by hand if it exists: %w", name, region, err)

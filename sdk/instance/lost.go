@@ -2,11 +2,18 @@ package instance
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"maps"
-	"time"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/lost"
+	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
 // CreateTokenTag is the tag key under which CreateKeyPair and
@@ -16,10 +23,6 @@ import (
 // a resource with the requested name that carries the call's token was made
 // by that call, while one without it existed before and is never touched.
 const CreateTokenTag = "ami-build:create-token"
-
-// recoveryTimeout bounds the calls that look for, and remove, what a failed
-// create may have made when the caller's context is already done.
-const recoveryTimeout = 2 * time.Minute
 
 // withToken returns tags plus the create token.
 func withToken(tags map[string]string, token string) map[string]string {
@@ -41,35 +44,139 @@ func hasToken(tags []types.Tag, token string) bool {
 	return false
 }
 
-// recoveryContext returns ctx, or, when ctx is already done (the caller
-// gave up while a create was in flight), a context that is not cancelled
-// with it and ends after recoveryTimeout, so that what the create made can
-// still be found and removed.
-func recoveryContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if ctx.Err() == nil {
-		return ctx, func() {}
+// marked returns the IDs of those of items that are named name and carry
+// token: what a create call with that token made. ref reads an item's
+// name, ID and tags.
+func marked[T any](items []T, name, token string, ref func(T) (name, id *string, tags []types.Tag)) []string {
+	var ids []string
+	for _, item := range items {
+		n, id, tags := ref(item)
+		if aws.ToString(n) == name && hasToken(tags, token) {
+			ids = append(ids, aws.ToString(id))
+		}
 	}
-	return context.WithTimeout(context.WithoutCancel(ctx), recoveryTimeout)
+	return ids
 }
 
-// settleDelay is how long a lookup after a create whose caller gave up
-// waits before looking a second time: the abandoned request may still be on
-// its way to AWS when the first lookup finds nothing.
-const settleDelay = 2 * time.Second
+// lostCreate is a create call of a named resource that failed although it
+// may have made the resource, with what recoverLost needs to find and
+// remove what it made.
+type lostCreate struct {
+	// noun names the resource's kind in messages: "security group".
+	noun string
+	// name is the resource's name; where says where it is, for messages,
+	// and region is its region.
+	name, where, region string
+	// kind is its ledger kind.
+	kind ledger.Kind
+	// find returns the IDs of the resources of that name that carry the
+	// call's token; the first is the one the call made.
+	find func(ctx context.Context) ([]string, error)
+	// remove deletes the resource when the caller gave up.
+	remove func(ctx context.Context, id string) error
+	// undo is the ledger undo of the resource id.
+	undo func(id string) func(context.Context) error
+}
 
-// lookAgain calls find and, when callerDone and find found nothing, once
-// more after settleDelay.
-func lookAgain[T any](ctx context.Context, callerDone bool, find func() ([]T, error)) ([]T, error) {
-	got, err := find()
-	if err != nil || len(got) > 0 || !callerDone {
-		return got, err
+// recoverLost returns the ID of the resource c's failed call (err) made
+// anyway, to use as the call's result. When the call made nothing, it
+// returns err; when ctx is done, it deletes the resource (within
+// lost.Context; recorded in o.Ledger when that fails) and returns err
+// saying so.
+func (o Options) recoverLost(ctx context.Context, c lostCreate, err error) (string, error) {
+	found, ferr := findLostID(ctx, c.find)
+	switch {
+	case ferr != nil:
+		return "", errors.Join(err, fmt.Errorf("look for %s %q in %s, which the failed call may have created; delete it by hand if it exists: %w", c.noun, c.name, c.where, ferr))
+	case found == "":
+		return "", err
+	case ctx.Err() != nil:
+		rctx, cancel := lost.Context(ctx)
+		defer cancel()
+		o.logf("%s %s (%q) in %s was created although the call failed; deleting it", c.noun, found, c.name, c.region)
+		if derr := c.remove(rctx, found); derr != nil {
+			o.record(c.kind, found, c.region, c.undo(found))
+			return "", errors.Join(err, fmt.Errorf("%s %s was created although the call failed, and could not be deleted: %w", c.noun, found, derr))
+		}
+		return "", fmt.Errorf("%w (the %s %s it made anyway was deleted)", err, c.noun, found)
 	}
-	t := time.NewTimer(settleDelay)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return nil, nil
-	case <-t.C:
+	o.logf("the answer to creating %s %q in %s was lost; using %s, which the call created", c.noun, c.name, c.where, found)
+	return found, nil
+}
+
+// findLostID looks for what a failed create made with find (looking twice
+// when ctx is done, see lost.Find) within lost.Context, and returns the
+// first ID found, "" when there is none.
+func findLostID(ctx context.Context, find func(ctx context.Context) ([]string, error)) (string, error) {
+	callerDone := ctx.Err() != nil
+	ctx, cancel := lost.Context(ctx)
+	defer cancel()
+	ids, err := lost.Find(ctx, callerDone, func() ([]string, error) { return find(ctx) })
+	if err != nil || len(ids) == 0 {
+		return "", err
 	}
-	return find()
+	return ids[0], nil
+}
+
+// lostLaunch is what a launch whose answer was lost may have started, for
+// terminateLost: the instances that filters select and ours accepts.
+type lostLaunch struct {
+	filters []types.Filter
+	ours    func(types.Instance) bool
+	// what names the instances looked for ("instances tagged …"), origin
+	// says what may have launched them ("the failed fleet may have
+	// launched") and by what launched them ("a fleet"), for messages.
+	what, origin, by string
+}
+
+// terminateLost terminates the instances l selects, waiting as w says for
+// up to o.UndoWait; those it cannot terminate go to o.Ledger. When ctx is
+// done it looks (twice, see lost.Find) and terminates within lost.Context.
+func (o Options) terminateLost(ctx context.Context, api TerminateAPI, l lostLaunch, w WaitOptions) error {
+	region := awserr.Region(api, "")
+	callerDone := ctx.Err() != nil
+	ctx, cancel := lost.Context(ctx)
+	defer cancel()
+	ids, err := lost.Find(ctx, callerDone, func() ([]string, error) { return instancesMatching(ctx, api, l.filters, l.ours) })
+	if err != nil {
+		return fmt.Errorf("look for %s in %s, which %s; terminate them by hand if they exist: %w", l.what, region, l.origin, err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	o.logf("instance %s in %s was launched by %s whose answer was lost; terminating it", strings.Join(ids, ","), region, l.by)
+	if err := Terminate(ctx, api, ids, o.undoWait(w), o.undoOptions()); err != nil {
+		for _, id := range ids {
+			o.recordInstance(api, id, region, w)
+		}
+		return fmt.Errorf("instance %s was launched by %s whose answer was lost and could not be terminated: %w", strings.Join(ids, ","), l.by, err)
+	}
+	return nil
+}
+
+// instancesMatching returns the IDs of the instances that filters select
+// and ours accepts.
+func instancesMatching(ctx context.Context, api ec2.DescribeInstancesAPIClient, filters []types.Filter, ours func(types.Instance) bool) ([]string, error) {
+	var ids []string
+	p := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{Filters: filters})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range page.Reservations {
+			for _, i := range r.Instances {
+				if ours(i) {
+					ids = append(ids, aws.ToString(i.InstanceId))
+				}
+			}
+		}
+	}
+	return ids, nil
+}
+
+// liveStates is the filter of the instances that are not shutting down or
+// terminated.
+func liveStates() types.Filter {
+	return types.Filter{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}}
 }

@@ -111,102 +111,157 @@ type SelectNetworkOutput struct {
 // instance without a subnet in the default VPC: otherwise the error says
 // to name a subnet. Nothing is created, so there is nothing to undo.
 func SelectNetwork(ctx context.Context, api NetworkAPI, in *SelectNetworkInput, optFns ...func(*Options)) (*SelectNetworkOutput, error) {
-	o := newOptions(optFns)
-	region := awserr.Region(api, "")
-	out := &SelectNetworkOutput{VPCID: in.VPCID, SubnetID: in.SubnetID, AvailabilityZone: in.AvailabilityZone}
-	var vpc *types.Vpc // the VPC when it was described
-
-	if out.VPCID == "" && len(in.VPCFilters) > 0 {
-		vpcs, err := describeVPCs(ctx, api, &ec2.DescribeVpcsInput{Filters: ec2Filters(in.VPCFilters)})
-		if err != nil {
-			return nil, fmt.Errorf("find the VPC matching %s in %s: %w", filterString(in.VPCFilters), region, err)
-		}
-		if len(vpcs) != 1 {
-			return nil, fmt.Errorf("find the VPC matching %s in %s: %d VPCs match %s; exactly one must", filterString(in.VPCFilters), region, len(vpcs), vpcIDs(vpcs))
-		}
-		vpc = &vpcs[0]
-		out.VPCID = aws.ToString(vpc.VpcId)
-		o.logf("VPC %s in %s matches %s", out.VPCID, region, filterString(in.VPCFilters))
+	n := &networkSelection{
+		api:    api,
+		in:     in,
+		o:      newOptions(optFns),
+		region: awserr.Region(api, ""),
+		out:    &SelectNetworkOutput{VPCID: in.VPCID, SubnetID: in.SubnetID, AvailabilityZone: in.AvailabilityZone},
 	}
-
-	if out.SubnetID == "" && len(in.SubnetFilters) > 0 {
-		filters := make(map[string][]string, len(in.SubnetFilters)+3)
-		for k, v := range in.SubnetFilters {
-			filters[k] = v
-		}
-		filters["state"] = []string{"available"}
-		if out.VPCID != "" {
-			filters["vpc-id"] = []string{out.VPCID}
-		}
-		if out.AvailabilityZone != "" {
-			filters["availability-zone"] = []string{out.AvailabilityZone}
-		}
-		subnets, err := describeSubnets(ctx, api, &ec2.DescribeSubnetsInput{Filters: ec2Filters(filters)})
-		if err != nil {
-			return nil, fmt.Errorf("find the subnet matching %s in %s: %w", filterString(filters), region, err)
-		}
-		s, err := chooseSubnet(subnets, in.SubnetChoice)
-		if err != nil {
-			return nil, fmt.Errorf("find the subnet matching %s in %s: %w", filterString(filters), region, err)
-		}
-		out.setSubnet(s)
-		o.logf("subnet %s (%s, %d free addresses) in %s matches %s", out.SubnetID, out.AvailabilityZone, aws.ToInt32(s.AvailableIpAddressCount), region, filterString(filters))
-	}
-
-	if out.SubnetID == "" && in.InferSubnet {
-		if out.VPCID == "" {
-			vpcs, err := describeVPCs(ctx, api, &ec2.DescribeVpcsInput{Filters: ec2Filters(map[string][]string{"is-default": {"true"}})})
-			if err != nil {
-				return nil, fmt.Errorf("find the default VPC in %s to choose a subnet: %w", region, err)
-			}
-			if len(vpcs) != 1 {
-				return nil, fmt.Errorf("find the default VPC in %s to choose a subnet: %s has no default VPC; name a subnet or a VPC", region, region)
-			}
-			vpc = &vpcs[0]
-			out.VPCID = aws.ToString(vpc.VpcId)
-		}
-		typesWanted := in.InstanceTypes
-		if len(typesWanted) == 0 && in.InstanceType != "" {
-			typesWanted = []string{in.InstanceType}
-		}
-		s, err := inferSubnet(ctx, api, o, out.VPCID, out.AvailabilityZone, typesWanted)
-		if err != nil {
-			return nil, fmt.Errorf("choose a subnet of %s in %s: %w", out.VPCID, region, err)
-		}
-		out.setSubnet(s)
-		o.logf("subnet %s (%s, %d free addresses) of %s in %s has the most free addresses", out.SubnetID, out.AvailabilityZone, aws.ToInt32(s.AvailableIpAddressCount), out.VPCID, region)
-	}
-
-	if out.SubnetID != "" && (out.VPCID == "" || out.AvailabilityZone == "") {
-		d, err := DescribeSubnet(ctx, api, &DescribeSubnetInput{SubnetID: out.SubnetID})
-		if err != nil {
+	for _, step := range []func(context.Context) error{
+		n.filterVPC, n.filterSubnet, n.inferredSubnet, n.completeFromSubnet, n.checkDefaultVPC,
+	} {
+		if err := step(ctx); err != nil {
 			return nil, err
 		}
-		if out.VPCID == "" {
-			out.VPCID = d.VPCID
-		}
-		if out.AvailabilityZone == "" {
-			out.AvailabilityZone = d.AvailabilityZone
-		}
-		out.Subnet = &d.Subnet
 	}
+	return n.out, nil
+}
 
-	if out.VPCID != "" && out.SubnetID == "" {
-		if vpc == nil {
-			vpcs, err := describeVPCs(ctx, api, &ec2.DescribeVpcsInput{VpcIds: []string{out.VPCID}})
-			if err != nil {
-				return nil, fmt.Errorf("describe VPC %s in %s: %w", out.VPCID, region, err)
-			}
-			if len(vpcs) != 1 {
-				return nil, fmt.Errorf("describe VPC %s in %s: not in the answer", out.VPCID, region)
-			}
-			vpc = &vpcs[0]
-		}
-		if !aws.ToBool(vpc.IsDefault) {
-			return nil, fmt.Errorf("VPC %s in %s is not the default VPC, and an instance launched without a subnet runs in the default VPC: name a subnet of %s", out.VPCID, region, out.VPCID)
-		}
+// networkSelection is one call of SelectNetwork: its input, and its output
+// as far as it is resolved. Each step does its part only when the steps
+// before left it to do.
+type networkSelection struct {
+	api    NetworkAPI
+	in     *SelectNetworkInput
+	o      Options
+	region string
+	out    *SelectNetworkOutput
+	// vpc is the VPC when it was described.
+	vpc *types.Vpc
+}
+
+// filterVPC finds the VPC by VPCFilters when no VPC ID was given.
+func (n *networkSelection) filterVPC(ctx context.Context) error {
+	in, out := n.in, n.out
+	if out.VPCID != "" || len(in.VPCFilters) == 0 {
+		return nil
 	}
-	return out, nil
+	vpcs, err := describeVPCs(ctx, n.api, &ec2.DescribeVpcsInput{Filters: ec2Filters(in.VPCFilters)})
+	if err != nil {
+		return fmt.Errorf("find the VPC matching %s in %s: %w", filterString(in.VPCFilters), n.region, err)
+	}
+	if len(vpcs) != 1 {
+		return fmt.Errorf("find the VPC matching %s in %s: %d VPCs match %s; exactly one must", filterString(in.VPCFilters), n.region, len(vpcs), vpcIDs(vpcs))
+	}
+	n.vpc = &vpcs[0]
+	out.VPCID = aws.ToString(n.vpc.VpcId)
+	n.o.logf("VPC %s in %s matches %s", out.VPCID, n.region, filterString(in.VPCFilters))
+	return nil
+}
+
+// filterSubnet finds the subnet by SubnetFilters, among the available
+// subnets of the VPC and zone when those are known, when no subnet ID was
+// given.
+func (n *networkSelection) filterSubnet(ctx context.Context) error {
+	in, out := n.in, n.out
+	if out.SubnetID != "" || len(in.SubnetFilters) == 0 {
+		return nil
+	}
+	filters := maps.Clone(in.SubnetFilters)
+	filters["state"] = []string{"available"}
+	if out.VPCID != "" {
+		filters["vpc-id"] = []string{out.VPCID}
+	}
+	if out.AvailabilityZone != "" {
+		filters["availability-zone"] = []string{out.AvailabilityZone}
+	}
+	subnets, err := describeSubnets(ctx, n.api, &ec2.DescribeSubnetsInput{Filters: ec2Filters(filters)})
+	if err != nil {
+		return fmt.Errorf("find the subnet matching %s in %s: %w", filterString(filters), n.region, err)
+	}
+	s, err := chooseSubnet(subnets, in.SubnetChoice)
+	if err != nil {
+		return fmt.Errorf("find the subnet matching %s in %s: %w", filterString(filters), n.region, err)
+	}
+	out.setSubnet(s)
+	n.o.logf("subnet %s (%s, %d free addresses) in %s matches %s", out.SubnetID, out.AvailabilityZone, aws.ToInt32(s.AvailableIpAddressCount), n.region, filterString(filters))
+	return nil
+}
+
+// inferredSubnet takes, with InferSubnet and no subnet yet, the subnet with
+// the most free addresses of the VPC, or of the default VPC.
+func (n *networkSelection) inferredSubnet(ctx context.Context) error {
+	in, out := n.in, n.out
+	if out.SubnetID != "" || !in.InferSubnet {
+		return nil
+	}
+	if out.VPCID == "" {
+		vpcs, err := describeVPCs(ctx, n.api, &ec2.DescribeVpcsInput{Filters: ec2Filters(map[string][]string{"is-default": {"true"}})})
+		if err != nil {
+			return fmt.Errorf("find the default VPC in %s to choose a subnet: %w", n.region, err)
+		}
+		if len(vpcs) != 1 {
+			return fmt.Errorf("find the default VPC in %s to choose a subnet: %s has no default VPC; name a subnet or a VPC", n.region, n.region)
+		}
+		n.vpc = &vpcs[0]
+		out.VPCID = aws.ToString(n.vpc.VpcId)
+	}
+	typesWanted := in.InstanceTypes
+	if len(typesWanted) == 0 && in.InstanceType != "" {
+		typesWanted = []string{in.InstanceType}
+	}
+	s, err := inferSubnet(ctx, n.api, n.o, out.VPCID, out.AvailabilityZone, typesWanted)
+	if err != nil {
+		return fmt.Errorf("choose a subnet of %s in %s: %w", out.VPCID, n.region, err)
+	}
+	out.setSubnet(s)
+	n.o.logf("subnet %s (%s, %d free addresses) of %s in %s has the most free addresses", out.SubnetID, out.AvailabilityZone, aws.ToInt32(s.AvailableIpAddressCount), out.VPCID, n.region)
+	return nil
+}
+
+// completeFromSubnet fills in the VPC and zone that were not given from
+// the subnet.
+func (n *networkSelection) completeFromSubnet(ctx context.Context) error {
+	out := n.out
+	if out.SubnetID == "" || (out.VPCID != "" && out.AvailabilityZone != "") {
+		return nil
+	}
+	d, err := DescribeSubnet(ctx, n.api, &DescribeSubnetInput{SubnetID: out.SubnetID})
+	if err != nil {
+		return err
+	}
+	if out.VPCID == "" {
+		out.VPCID = d.VPCID
+	}
+	if out.AvailabilityZone == "" {
+		out.AvailabilityZone = d.AvailabilityZone
+	}
+	out.Subnet = &d.Subnet
+	return nil
+}
+
+// checkDefaultVPC refuses a VPC without a subnet unless it is the default
+// VPC, where AWS launches an instance that names no subnet.
+func (n *networkSelection) checkDefaultVPC(ctx context.Context) error {
+	out := n.out
+	if out.VPCID == "" || out.SubnetID != "" {
+		return nil
+	}
+	if n.vpc == nil {
+		vpcs, err := describeVPCs(ctx, n.api, &ec2.DescribeVpcsInput{VpcIds: []string{out.VPCID}})
+		if err != nil {
+			return fmt.Errorf("describe VPC %s in %s: %w", out.VPCID, n.region, err)
+		}
+		if len(vpcs) != 1 {
+			return fmt.Errorf("describe VPC %s in %s: not in the answer", out.VPCID, n.region)
+		}
+		n.vpc = &vpcs[0]
+	}
+	if !aws.ToBool(n.vpc.IsDefault) {
+		return fmt.Errorf("VPC %s in %s is not the default VPC, and an instance launched without a subnet runs in the default VPC: name a subnet of %s", out.VPCID, n.region, out.VPCID)
+	}
+	return nil
 }
 
 func (out *SelectNetworkOutput) setSubnet(s types.Subnet) {
@@ -339,10 +394,7 @@ func FindSecurityGroups(ctx context.Context, api DescribeSecurityGroupsAPI, in *
 	if len(in.Filters) == 0 {
 		return nil, fmt.Errorf("find security groups in %s: no filters given", region)
 	}
-	filters := make(map[string][]string, len(in.Filters)+1)
-	for k, v := range in.Filters {
-		filters[k] = v
-	}
+	filters := maps.Clone(in.Filters)
 	if in.VPCID != "" {
 		filters["vpc-id"] = []string{in.VPCID}
 	}

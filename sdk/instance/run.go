@@ -5,20 +5,19 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/amiforge/packer-plugin-ami/sdk/internal/poll"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
-	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/lost"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/poll"
 )
 
 // RunAPI is the client behaviour Run needs (TerminateInstances for the
@@ -127,16 +126,92 @@ func Run(ctx context.Context, api RunAPI, in *RunInput, optFns ...func(*Options)
 	if token == "" {
 		token = randomSuffix(16)
 	}
+	what := fmt.Sprintf("%s instance from %s in %s", in.InstanceType, in.ImageID, region)
+	o.logf("launching a %s", what)
+	id, err := o.launch(ctx, api, in, runRequest(in, token), what)
+	if err != nil {
+		return nil, err
+	}
+	o.recordInstance(api, id, region, in.Wait)
+	o.logf("waiting for instance %s in %s to be running", id, region)
+	described, err := waitState(ctx, api, []string{id}, types.InstanceStateNameRunning, in.Wait)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", what, err)
+	}
+	return &RunOutput{Instance: described[0], ClientToken: token}, nil
+}
+
+// launch sends req, retrying while EC2 does not know the instance profile
+// yet (in.IAMProfileWait), and returns the ID of the instance it launched.
+// When the call fails, the instances it may have launched anyway are
+// terminated; when it succeeded after retries, so are the others launched
+// with its token. Errors name what, the instance being launched.
+func (o Options) launch(ctx context.Context, api RunAPI, in *RunInput, req *ec2.RunInstancesInput, what string) (string, error) {
+	out, err := api.RunInstances(ctx, req)
+	if err != nil && in.IAMProfileWait > 0 && ProfileNotReady(err) {
+		out, err = o.retryProfileNotReady(ctx, api, req, in.IAMProfileWait, err)
+	}
+	token := aws.ToString(req.ClientToken)
+	if err != nil {
+		err = fmt.Errorf("run %s: %w", what, err)
+		if rerr := o.terminateLost(ctx, api, lostRunInstances(in.ImageID, token, ""), in.Wait); rerr != nil {
+			return "", errors.Join(err, rerr)
+		}
+		return "", err
+	}
+	if len(out.Instances) == 0 {
+		return "", fmt.Errorf("run %s: no instance in the answer", what)
+	}
+	id := aws.ToString(out.Instances[0].InstanceId)
+	if lost.Retried(out.ResultMetadata) {
+		if rerr := o.terminateLost(ctx, api, lostRunInstances(in.ImageID, token, id), in.Wait); rerr != nil {
+			o.logf("%v", rerr)
+		}
+	}
+	return id, nil
+}
+
+// runRequest is the RunInstances request that launches one instance as in
+// says, with the client token.
+func runRequest(in *RunInput, token string) *ec2.RunInstancesInput {
+	req := launchRequest(in)
+	req.MinCount, req.MaxCount = aws.Int32(1), aws.Int32(1)
+	req.ClientToken = aws.String(token)
+	req.TagSpecifications = append(ec2tag.Spec(types.ResourceTypeInstance, in.Tags),
+		ec2tag.Spec(types.ResourceTypeVolume, in.VolumeTags)...)
+	if in.AssociatePublicIP != nil {
+		// A public IP choice needs an explicit network interface, which then
+		// carries the subnet and the groups.
+		ni := types.InstanceNetworkInterfaceSpecification{
+			DeviceIndex:              aws.Int32(0),
+			AssociatePublicIpAddress: in.AssociatePublicIP,
+			DeleteOnTermination:      aws.Bool(true),
+			Groups:                   in.SecurityGroupIDs,
+		}
+		if in.SubnetID != "" {
+			ni.SubnetId = aws.String(in.SubnetID)
+		}
+		req.NetworkInterfaces = []types.InstanceNetworkInterfaceSpecification{ni}
+	} else {
+		req.SecurityGroupIds = in.SecurityGroupIDs
+		if in.SubnetID != "" {
+			req.SubnetId = aws.String(in.SubnetID)
+		}
+	}
+	return req
+}
+
+// launchRequest is the part of the RunInstances request for in that a
+// launch template holds alike (see templateData): the image, the instance
+// type and settings, without the count, token, tags and network, which Run
+// and RunSpot each set their own way.
+func launchRequest(in *RunInput) *ec2.RunInstancesInput {
 	req := &ec2.RunInstancesInput{
-		ImageId:             aws.String(in.ImageID),
-		InstanceType:        types.InstanceType(in.InstanceType),
-		MinCount:            aws.Int32(1),
-		MaxCount:            aws.Int32(1),
-		ClientToken:         aws.String(token),
-		BlockDeviceMappings: in.BlockDeviceMappings,
+		ImageId:      aws.String(in.ImageID),
+		InstanceType: types.InstanceType(in.InstanceType),
+		// Clipped, so that the settings' mappings are appended to a copy.
+		BlockDeviceMappings: slices.Clip(in.BlockDeviceMappings),
 		MetadataOptions:     in.MetadataOptions,
-		TagSpecifications: append(ec2tag.Spec(types.ResourceTypeInstance, in.Tags),
-			ec2tag.Spec(types.ResourceTypeVolume, in.VolumeTags)...),
 	}
 	if in.KeyName != "" {
 		req.KeyName = aws.String(in.KeyName)
@@ -158,56 +233,7 @@ func Run(ctx context.Context, api RunAPI, in *RunInput, optFns ...func(*Options)
 		req.EbsOptimized = aws.Bool(true)
 	}
 	in.Settings.apply(req)
-	if in.AssociatePublicIP != nil {
-		// A public IP choice needs an explicit network interface, which then
-		// carries the subnet and the groups.
-		ni := types.InstanceNetworkInterfaceSpecification{
-			DeviceIndex:              aws.Int32(0),
-			AssociatePublicIpAddress: in.AssociatePublicIP,
-			DeleteOnTermination:      aws.Bool(true),
-			Groups:                   in.SecurityGroupIDs,
-		}
-		if in.SubnetID != "" {
-			ni.SubnetId = aws.String(in.SubnetID)
-		}
-		req.NetworkInterfaces = []types.InstanceNetworkInterfaceSpecification{ni}
-	} else {
-		req.SecurityGroupIds = in.SecurityGroupIDs
-		if in.SubnetID != "" {
-			req.SubnetId = aws.String(in.SubnetID)
-		}
-	}
-
-	o.logf("launching a %s instance from %s in %s", in.InstanceType, in.ImageID, region)
-	out, err := api.RunInstances(ctx, req)
-	if err != nil && in.IAMProfileWait > 0 && ProfileNotReady(err) {
-		out, err = o.retryProfileNotReady(ctx, api, req, in.IAMProfileWait, err)
-	}
-	if err != nil {
-		err = fmt.Errorf("run %s instance from %s in %s: %w", in.InstanceType, in.ImageID, region, err)
-		if rerr := o.terminateLost(ctx, api, in, token, ""); rerr != nil {
-			return nil, errors.Join(err, rerr)
-		}
-		return nil, err
-	}
-	if len(out.Instances) == 0 {
-		return nil, fmt.Errorf("run %s instance from %s in %s: no instance in the answer", in.InstanceType, in.ImageID, region)
-	}
-	id := aws.ToString(out.Instances[0].InstanceId)
-	if attempts, ok := retry.GetAttemptResults(out.ResultMetadata); ok && len(attempts.Results) > 1 {
-		if rerr := o.terminateLost(ctx, api, in, token, id); rerr != nil {
-			o.logf("%v", rerr)
-		}
-	}
-	o.record(ledger.KindInstance, id, region, func(ctx context.Context) error {
-		return Terminate(ctx, api, []string{id}, WaitOptions{MinDelay: in.Wait.MinDelay, MaxDelay: in.Wait.MaxDelay, MaxWait: o.UndoWait}, o.undoOptions())
-	})
-	o.logf("waiting for instance %s in %s to be running", id, region)
-	described, err := waitState(ctx, api, []string{id}, types.InstanceStateNameRunning, in.Wait)
-	if err != nil {
-		return nil, fmt.Errorf("run %s instance from %s in %s: %w", in.InstanceType, in.ImageID, region, err)
-	}
-	return &RunOutput{Instance: described[0], ClientToken: token}, nil
+	return req
 }
 
 // Stop stops an instance and waits until it is stopped. On failure or
@@ -283,51 +309,19 @@ func WaitTerminated(ctx context.Context, api ec2.DescribeInstancesAPIClient, ins
 	return nil
 }
 
-// terminateLost terminates the instances from in.ImageID launched with
-// token, except keep: those a launch whose answer was lost made.
-func (o Options) terminateLost(ctx context.Context, api RunAPI, in *RunInput, token, keep string) error {
-	region := awserr.Region(api, "")
-	callerDone := ctx.Err() != nil
-	ctx, cancel := recoveryContext(ctx)
-	defer cancel()
-	ids, err := lookAgain(ctx, callerDone, func() ([]string, error) {
-		var ids []string
-		p := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{Filters: []types.Filter{
-			{Name: aws.String("image-id"), Values: []string{in.ImageID}},
-			{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
-		}})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return nil, err
-			}
-			for _, r := range page.Reservations {
-				for _, i := range r.Instances {
-					if id := aws.ToString(i.InstanceId); aws.ToString(i.ClientToken) == token && id != keep {
-						ids = append(ids, id)
-					}
-				}
-			}
-		}
-		return ids, nil
-	})
-	if err != nil {
-		return fmt.Errorf("look for instances launched with client token %s in %s, which the failed call may have made; terminate them by hand if they exist: %w", token, region, err)
+// lostRunInstances selects the instances from imageID launched with the
+// client token, except keep: what a RunInstances call whose answer was lost
+// made.
+func lostRunInstances(imageID, token, keep string) lostLaunch {
+	return lostLaunch{
+		filters: []types.Filter{{Name: aws.String("image-id"), Values: []string{imageID}}, liveStates()},
+		ours: func(i types.Instance) bool {
+			return aws.ToString(i.ClientToken) == token && aws.ToString(i.InstanceId) != keep
+		},
+		what:   "instances launched with client token " + token,
+		origin: "the failed call may have made",
+		by:     "a call",
 	}
-	if len(ids) == 0 {
-		return nil
-	}
-	o.logf("instance %s in %s was launched by a call whose answer was lost; terminating it", strings.Join(ids, ","), region)
-	err = Terminate(ctx, api, ids, WaitOptions{MinDelay: in.Wait.MinDelay, MaxDelay: in.Wait.MaxDelay, MaxWait: o.UndoWait}, o.undoOptions())
-	if err != nil {
-		for _, id := range ids {
-			o.record(ledger.KindInstance, id, region, func(ctx context.Context) error {
-				return Terminate(ctx, api, []string{id}, WaitOptions{MinDelay: in.Wait.MinDelay, MaxDelay: in.Wait.MaxDelay, MaxWait: o.UndoWait}, o.undoOptions())
-			})
-		}
-		return fmt.Errorf("instance %s was launched by a call whose answer was lost and could not be terminated: %w", strings.Join(ids, ","), err)
-	}
-	return nil
 }
 
 // ProfileNotReady reports whether err is EC2 refusing an instance profile

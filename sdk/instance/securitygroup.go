@@ -81,27 +81,9 @@ func CreateSecurityGroup(ctx context.Context, api SecurityGroupAPI, in *CreateSe
 	if in.VPCID != "" {
 		where = in.VPCID + " in " + region
 	}
-	if in.NoIngress && (in.Port != 0 || len(in.SourceCIDRs) > 0) {
-		return nil, fmt.Errorf("create security group %q in %s: no ingress rule, but port %d or source CIDRs are given", name, where, in.Port)
-	}
-	if !in.NoIngress && (in.Port < 1 || in.Port > 65535) {
-		return nil, fmt.Errorf("create security group %q in %s: port %d is out of range; want 1 to 65535", name, where, in.Port)
-	}
-	cidrs := in.SourceCIDRs
-	if len(cidrs) == 0 {
-		cidrs = []string{"0.0.0.0/0"}
-	}
-	perm := types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(in.Port), ToPort: aws.Int32(in.Port)}
-	for _, c := range cidrs {
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			return nil, fmt.Errorf("create security group %q in %s: source CIDR %q is not a CIDR block like 203.0.113.0/24 or 2001:db8::/32", name, where, c)
-		}
-		if p.Addr().Is4() {
-			perm.IpRanges = append(perm.IpRanges, types.IpRange{CidrIp: aws.String(p.Masked().String())})
-		} else {
-			perm.Ipv6Ranges = append(perm.Ipv6Ranges, types.Ipv6Range{CidrIpv6: aws.String(p.Masked().String())})
-		}
+	rule, err := ingressRule(in)
+	if err != nil {
+		return nil, fmt.Errorf("create security group %q in %s: %w", name, where, err)
 	}
 	desc := in.Description
 	if desc == "" {
@@ -123,50 +105,93 @@ func CreateSecurityGroup(ctx context.Context, api SecurityGroupAPI, in *CreateSe
 		id = aws.ToString(out.GroupId)
 	} else {
 		err = fmt.Errorf("create security group %q in %s: %w", name, where, err)
-		found, ferr := findLostSecurityGroup(ctx, api, in.VPCID, name, token)
-		switch {
-		case ferr != nil:
-			return nil, errors.Join(err, fmt.Errorf("look for security group %q in %s, which the failed call may have created; delete it by hand if it exists: %w", name, where, ferr))
-		case found == "":
+		lostGroup := lostCreate{
+			noun: "security group", name: name, where: where, region: region, kind: ledger.KindSecurityGroup,
+			find: func(ctx context.Context) ([]string, error) {
+				return securityGroupsWithToken(ctx, api, in.VPCID, name, token)
+			},
+			remove: func(ctx context.Context, id string) error {
+				return DeleteSecurityGroup(ctx, api, id, time.Minute, o.undoOptions())
+			},
+			undo: func(id string) func(context.Context) error { return o.undoSecurityGroup(api, id) },
+		}
+		if id, err = o.recoverLost(ctx, lostGroup, err); err != nil {
 			return nil, err
-		case ctx.Err() != nil:
-			rctx, cancel := recoveryContext(ctx)
-			defer cancel()
-			o.logf("security group %s (%q) in %s was created although the call failed; deleting it", found, name, region)
-			if derr := DeleteSecurityGroup(rctx, api, found, time.Minute, o.undoOptions()); derr != nil {
-				o.record(ledger.KindSecurityGroup, found, region, func(ctx context.Context) error {
-					return DeleteSecurityGroup(ctx, api, found, o.UndoWait, o.undoOptions())
-				})
-				return nil, errors.Join(err, fmt.Errorf("security group %s was created although the call failed, and could not be deleted: %w", found, derr))
-			}
-			return nil, fmt.Errorf("%w (the security group %s it made anyway was deleted)", err, found)
 		}
-		o.logf("the answer to creating security group %q in %s was lost; using %s, which the call created", name, where, found)
-		id = found
 	}
-	o.record(ledger.KindSecurityGroup, id, region, func(ctx context.Context) error {
-		return DeleteSecurityGroup(ctx, api, id, o.UndoWait, o.undoOptions())
-	})
-
-	if in.NoIngress {
-		return &CreateSecurityGroupOutput{GroupID: id, Name: name}, nil
-	}
-	o.logf("allowing tcp/%d from %v to security group %s", in.Port, cidrs, id)
-	_, err = api.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
-		GroupId:       aws.String(id),
-		IpPermissions: []types.IpPermission{perm},
-	})
-	if err != nil && awserr.Code(err) != codeDuplicatePermission {
-		err = fmt.Errorf("allow tcp/%d into security group %s in %s: %w", in.Port, id, region, err)
-		if derr := DeleteSecurityGroup(ctx, api, id, time.Minute, o.undoOptions()); derr != nil {
-			return nil, errors.Join(err, derr)
+	o.record(ledger.KindSecurityGroup, id, region, o.undoSecurityGroup(api, id))
+	if !in.NoIngress {
+		if err := o.allowIngress(ctx, api, id, rule); err != nil {
+			return nil, err
 		}
-		if o.Ledger != nil {
-			o.Ledger.Forget(ledger.KindSecurityGroup, id)
-		}
-		return nil, err
 	}
 	return &CreateSecurityGroupOutput{GroupID: id, Name: name}, nil
+}
+
+// ingress is the rule CreateSecurityGroup adds: tcp/port from cidrs, as
+// given, and as EC2 takes it.
+type ingress struct {
+	port  int32
+	cidrs []string
+	perm  types.IpPermission
+}
+
+// ingressRule checks in's port and sources and returns the rule that lets
+// the sources reach the port.
+func ingressRule(in *CreateSecurityGroupInput) (ingress, error) {
+	if in.NoIngress && (in.Port != 0 || len(in.SourceCIDRs) > 0) {
+		return ingress{}, fmt.Errorf("no ingress rule, but port %d or source CIDRs are given", in.Port)
+	}
+	if !in.NoIngress && (in.Port < 1 || in.Port > 65535) {
+		return ingress{}, fmt.Errorf("port %d is out of range; want 1 to 65535", in.Port)
+	}
+	r := ingress{port: in.Port, cidrs: in.SourceCIDRs}
+	if len(r.cidrs) == 0 {
+		r.cidrs = []string{"0.0.0.0/0"}
+	}
+	r.perm = types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(in.Port), ToPort: aws.Int32(in.Port)}
+	for _, c := range r.cidrs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return ingress{}, fmt.Errorf("source CIDR %q is not a CIDR block like 203.0.113.0/24 or 2001:db8::/32", c)
+		}
+		if p.Addr().Is4() {
+			r.perm.IpRanges = append(r.perm.IpRanges, types.IpRange{CidrIp: aws.String(p.Masked().String())})
+		} else {
+			r.perm.Ipv6Ranges = append(r.perm.Ipv6Ranges, types.Ipv6Range{CidrIpv6: aws.String(p.Masked().String())})
+		}
+	}
+	return r, nil
+}
+
+// allowIngress adds the rule r to the new security group id. When that
+// fails, the group is deleted again (and forgotten by o.Ledger), since a
+// group without its rule is of no use.
+func (o Options) allowIngress(ctx context.Context, api SecurityGroupAPI, id string, r ingress) error {
+	o.logf("allowing tcp/%d from %v to security group %s", r.port, r.cidrs, id)
+	_, err := api.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
+		GroupId:       aws.String(id),
+		IpPermissions: []types.IpPermission{r.perm},
+	})
+	if err == nil || awserr.Code(err) == codeDuplicatePermission {
+		return nil
+	}
+	err = fmt.Errorf("allow tcp/%d into security group %s in %s: %w", r.port, id, awserr.Region(api, ""), err)
+	if derr := DeleteSecurityGroup(ctx, api, id, time.Minute, o.undoOptions()); derr != nil {
+		return errors.Join(err, derr)
+	}
+	if o.Ledger != nil {
+		o.Ledger.Forget(ledger.KindSecurityGroup, id)
+	}
+	return err
+}
+
+// undoSecurityGroup is the ledger undo of the security group id: it deletes
+// it, waiting for up to o.UndoWait while instances still use it.
+func (o Options) undoSecurityGroup(api SecurityGroupAPI, id string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return DeleteSecurityGroup(ctx, api, id, o.UndoWait, o.undoOptions())
+	}
 }
 
 // DeleteSecurityGroup deletes a security group. While instances still use
@@ -200,31 +225,18 @@ func DeleteSecurityGroup(ctx context.Context, api SecurityGroupAPI, groupID stri
 	}
 }
 
-// findLostSecurityGroup returns the ID of the group named name (in vpcID,
-// if set) that carries token, or "" when there is none.
-func findLostSecurityGroup(ctx context.Context, api SecurityGroupAPI, vpcID, name, token string) (string, error) {
-	callerDone := ctx.Err() != nil
-	ctx, cancel := recoveryContext(ctx)
-	defer cancel()
+// securityGroupsWithToken returns the IDs of the groups named name (in
+// vpcID, if set) that carry token.
+func securityGroupsWithToken(ctx context.Context, api SecurityGroupAPI, vpcID, name, token string) ([]string, error) {
 	filters := []types.Filter{{Name: aws.String("group-name"), Values: []string{name}}}
 	if vpcID != "" {
 		filters = append(filters, types.Filter{Name: aws.String("vpc-id"), Values: []string{vpcID}})
 	}
-	ids, err := lookAgain(ctx, callerDone, func() ([]string, error) {
-		out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: filters})
-		if err != nil {
-			return nil, err
-		}
-		var ids []string
-		for _, g := range out.SecurityGroups {
-			if aws.ToString(g.GroupName) == name && hasToken(g.Tags, token) {
-				ids = append(ids, aws.ToString(g.GroupId))
-			}
-		}
-		return ids, nil
-	})
-	if err != nil || len(ids) == 0 {
-		return "", err
+	out, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: filters})
+	if err != nil {
+		return nil, err
 	}
-	return ids[0], nil
+	return marked(out.SecurityGroups, name, token, func(g types.SecurityGroup) (*string, *string, []types.Tag) {
+		return g.GroupName, g.GroupId, g.Tags
+	}), nil
 }

@@ -93,60 +93,6 @@ func (s *LaunchSettings) apply(req *ec2.RunInstancesInput) {
 	}
 }
 
-// applyTemplate sets the settings on launch template data, as apply does
-// on a RunInstances request. Unlimited credits and Nitro Enclaves are not
-// offered on spot instances; the caller refuses them.
-func (s *LaunchSettings) applyTemplate(d *types.RequestLaunchTemplateData) {
-	if s == nil {
-		return
-	}
-	if s.UnlimitedCredits {
-		d.CreditSpecification = &types.CreditSpecificationRequest{CpuCredits: aws.String("unlimited")}
-	}
-	if s.ShutdownBehavior != "" {
-		d.InstanceInitiatedShutdownBehavior = types.ShutdownBehavior(s.ShutdownBehavior)
-	}
-	if s.Tenancy != "" || s.HostID != "" || s.HostResourceGroupARN != "" {
-		if d.Placement == nil {
-			d.Placement = &types.LaunchTemplatePlacementRequest{}
-		}
-		if s.Tenancy != "" {
-			d.Placement.Tenancy = types.Tenancy(s.Tenancy)
-		}
-		if s.HostID != "" {
-			d.Placement.HostId = aws.String(s.HostID)
-		}
-		if s.HostResourceGroupARN != "" {
-			d.Placement.HostResourceGroupArn = aws.String(s.HostResourceGroupARN)
-		}
-	}
-	switch {
-	case s.CapacityReservationID != "":
-		d.CapacityReservationSpecification = &types.LaunchTemplateCapacityReservationSpecificationRequest{
-			CapacityReservationTarget: &types.CapacityReservationTarget{CapacityReservationId: aws.String(s.CapacityReservationID)},
-		}
-	case s.CapacityReservationGroupARN != "":
-		d.CapacityReservationSpecification = &types.LaunchTemplateCapacityReservationSpecificationRequest{
-			CapacityReservationTarget: &types.CapacityReservationTarget{CapacityReservationResourceGroupArn: aws.String(s.CapacityReservationGroupARN)},
-		}
-	case s.CapacityReservationPreference != "":
-		d.CapacityReservationSpecification = &types.LaunchTemplateCapacityReservationSpecificationRequest{
-			CapacityReservationPreference: types.CapacityReservationPreference(s.CapacityReservationPreference),
-		}
-	}
-	if s.NitroEnclave {
-		d.EnclaveOptions = &types.LaunchTemplateEnclaveOptionsRequest{Enabled: aws.Bool(true)}
-	}
-	for _, arn := range s.LicenseConfigurationARNs {
-		d.LicenseSpecifications = append(d.LicenseSpecifications, types.LaunchTemplateLicenseConfigurationRequest{LicenseConfigurationArn: aws.String(arn)})
-	}
-	if s.NoEphemeral {
-		for _, m := range NoEphemeralMappings() {
-			d.BlockDeviceMappings = append(d.BlockDeviceMappings, types.LaunchTemplateBlockDeviceMappingRequest{DeviceName: m.DeviceName, NoDevice: m.NoDevice})
-		}
-	}
-}
-
 // NoEphemeralMappings returns mappings that suppress the instance store
 // volumes EC2 attaches by default (device names xvdca to xvdcz).
 func NoEphemeralMappings() []types.BlockDeviceMapping {

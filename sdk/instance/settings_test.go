@@ -47,12 +47,13 @@ func TestLaunchSettingsApply(t *testing.T) {
 	}
 }
 
-func TestLaunchSettingsApplyTemplate(t *testing.T) {
-	d := &types.RequestLaunchTemplateData{Placement: &types.LaunchTemplatePlacementRequest{AvailabilityZone: aws.String("us-east-1b")}}
-	(&LaunchSettings{
+// TestLaunchSettingsInTemplate: the settings reach a launch template as
+// they reach a RunInstances request, next to the zone already placed.
+func TestLaunchSettingsInTemplate(t *testing.T) {
+	d := launchTemplateData(&RunInput{AvailabilityZone: "us-east-1b", Settings: &LaunchSettings{
 		Tenancy: "dedicated", CapacityReservationPreference: "none", ShutdownBehavior: "stop",
 		LicenseConfigurationARNs: []string{"arn:1"}, NoEphemeral: true,
-	}).applyTemplate(d)
+	}})
 	if d.Placement.Tenancy != "dedicated" || aws.ToString(d.Placement.AvailabilityZone) != "us-east-1b" {
 		t.Errorf("placement %+v", d.Placement)
 	}
@@ -62,8 +63,7 @@ func TestLaunchSettingsApplyTemplate(t *testing.T) {
 	if len(d.LicenseSpecifications) != 1 || len(d.BlockDeviceMappings) != 26 {
 		t.Errorf("licenses %+v, %d mappings", d.LicenseSpecifications, len(d.BlockDeviceMappings))
 	}
-	d = &types.RequestLaunchTemplateData{}
-	(*LaunchSettings)(nil).applyTemplate(d)
+	d = launchTemplateData(&RunInput{})
 	if d.Placement != nil || d.CreditSpecification != nil {
 		t.Error("nil settings changed the template")
 	}

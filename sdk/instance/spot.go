@@ -2,19 +2,18 @@ package instance
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/ec2tag"
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/lost"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
@@ -197,61 +196,124 @@ func (e *FleetLaunchError) Capacity() bool {
 // instances with the token, are removed before RunSpot returns (or
 // recorded in Options.Ledger when that fails).
 func RunSpot(ctx context.Context, api SpotAPI, in *RunSpotInput, optFns ...func(*Options)) (*RunSpotOutput, error) {
-	o := newOptions(optFns)
-	region := awserr.Region(api, "")
-	typesTried := in.InstanceTypes
-	if len(typesTried) == 0 && in.InstanceType != "" {
-		typesTried = []string{in.InstanceType}
+	r := &spotRun{api: api, in: in, o: newOptions(optFns), region: awserr.Region(api, "")}
+	r.typesTried = in.InstanceTypes
+	if len(r.typesTried) == 0 && in.InstanceType != "" {
+		r.typesTried = []string{in.InstanceType}
 	}
-	if in.ImageID == "" || len(typesTried) == 0 {
-		return nil, fmt.Errorf("run spot instance in %s: image ID and an instance type are required", region)
+	if in.ImageID == "" || len(r.typesTried) == 0 {
+		return nil, fmt.Errorf("run spot instance in %s: image ID and an instance type are required", r.region)
 	}
 	if s := in.AllocationStrategy; s != "" && !slices.Contains(SpotAllocationStrategies, s) {
-		return nil, fmt.Errorf("run spot instance in %s: allocation strategy %q is unknown; valid are %s", region, s, strings.Join(SpotAllocationStrategies, ", "))
+		return nil, fmt.Errorf("run spot instance in %s: allocation strategy %q is unknown; valid are %s", r.region, s, strings.Join(SpotAllocationStrategies, ", "))
 	}
-	token := in.ClientToken
-	if token == "" {
-		token = randomSuffix(16)
+	r.out.ClientToken = in.ClientToken
+	if r.out.ClientToken == "" {
+		r.out.ClientToken = randomSuffix(16)
 	}
-	name := in.LaunchTemplateName
-	if name == "" {
-		name = "ami-build-fleet-" + randomSuffix(8)
+	r.out.LaunchTemplateName = in.LaunchTemplateName
+	if r.out.LaunchTemplateName == "" {
+		r.out.LaunchTemplateName = "ami-build-fleet-" + randomSuffix(8)
 	}
-	what := fmt.Sprintf("spot instance of type %s from %s in %s", strings.Join(typesTried, "|"), in.ImageID, region)
+	r.what = fmt.Sprintf("spot instance of type %s from %s in %s", strings.Join(r.typesTried, "|"), in.ImageID, r.region)
 
-	lt, err := createSpotLaunchTemplate(ctx, api, in, name, token, o)
+	lt, err := createSpotLaunchTemplate(ctx, api, in, r.out.LaunchTemplateName, r.out.ClientToken, r.o)
 	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", what, err)
+		return nil, fmt.Errorf("run %s: %w", r.what, err)
 	}
-	out := &RunSpotOutput{LaunchTemplateID: lt, LaunchTemplateName: name, ClientToken: token}
-	// removeTemplate deletes the launch template again when the fleet
-	// launched nothing.
-	removeTemplate := func(err error) error {
-		rctx, cancel := recoveryContext(ctx)
-		defer cancel()
-		if derr := DeleteLaunchTemplate(rctx, api, lt, o.undoOptions()); derr != nil {
-			return errors.Join(err, derr)
-		}
-		if o.Ledger != nil {
-			o.Ledger.Forget(KindLaunchTemplate, lt)
-		}
-		return err
+	r.out.LaunchTemplateID = lt
+	id, err := r.launch(ctx)
+	if err != nil {
+		return nil, err
 	}
+	r.o.logf("waiting for spot instance %s in %s to be running", id, r.region)
+	described, err := waitState(ctx, api, []string{id}, types.InstanceStateNameRunning, in.Wait)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", r.what, err)
+	}
+	r.out.Instance = described[0]
+	if err := r.tagSpotRequest(ctx); err != nil {
+		return nil, err
+	}
+	return &r.out, nil
+}
 
+// spotRun is one call of RunSpot: its input and settings, and its output
+// as far as it is known.
+type spotRun struct {
+	api    SpotAPI
+	in     *RunSpotInput
+	o      Options
+	region string
+	// typesTried are the instance types the fleet may launch.
+	typesTried []string
+	// what names the instance in messages.
+	what string
+	out  RunSpotOutput
+}
+
+// launch creates the fleet from the launch template and returns the ID of
+// the instance it launched, recording the instance and the fleet. When the
+// fleet launches nothing, the launch template is deleted again.
+func (r *spotRun) launch(ctx context.Context) (string, error) {
+	o := r.o
+	o.logf("launching a %s through an instant fleet with launch template %s", r.what, r.out.LaunchTemplateID)
+	fleet, err := r.api.CreateFleet(ctx, r.fleetRequest())
+	if err != nil {
+		err = fmt.Errorf("run %s: create fleet: %w", r.what, err)
+		if rerr := o.removeLostFleet(ctx, r.api, r.in, r.out.ClientToken); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return "", r.removeTemplate(ctx, err)
+	}
+	r.out.FleetID = aws.ToString(fleet.FleetId)
+	var ids []string
+	for _, fi := range fleet.Instances {
+		ids = append(ids, fi.InstanceIds...)
+	}
+	if len(ids) == 0 {
+		// The fleet launched nothing, so there is nothing of it to end.
+		return "", r.removeTemplate(ctx, fleetLaunchError(r.region, r.out.FleetID, r.typesTried, fleet.Errors))
+	}
+	for _, e := range fleet.Errors {
+		o.logf("the fleet %s reported, besides the instance it launched: %s: %s", r.out.FleetID, aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage))
+	}
+	for _, iid := range ids {
+		o.recordInstance(r.api, iid, r.region, r.in.Wait)
+	}
+	if r.out.FleetID != "" {
+		fleetID := r.out.FleetID
+		o.record(KindFleet, fleetID, r.region, o.undoFleet(r.api, fleetID))
+	}
+	if lost.Retried(fleet.ResultMetadata) {
+		// A service that ignores the token may have launched an instance
+		// for an attempt whose answer was lost.
+		if rerr := o.terminateLost(ctx, r.api, lostFleetInstances(r.out.ClientToken, ids[0]), r.in.Wait); rerr != nil {
+			o.logf("%v", rerr)
+		}
+	}
+	r.terminateExtra(ctx, ids)
+	return ids[0], nil
+}
+
+// fleetRequest is the CreateFleet request for one spot instance from the
+// launch template, with an override per instance type.
+func (r *spotRun) fleetRequest() *ec2.CreateFleetInput {
+	in := r.in
 	req := &ec2.CreateFleetInput{
 		Type:        types.FleetTypeInstant,
-		ClientToken: aws.String(token),
+		ClientToken: aws.String(r.out.ClientToken),
 		TargetCapacitySpecification: &types.TargetCapacitySpecificationRequest{
 			TotalTargetCapacity:       aws.Int32(1),
 			DefaultTargetCapacityType: types.DefaultTargetCapacityTypeSpot,
 		},
 		LaunchTemplateConfigs: []types.FleetLaunchTemplateConfigRequest{{
 			LaunchTemplateSpecification: &types.FleetLaunchTemplateSpecificationRequest{
-				LaunchTemplateId: aws.String(lt),
+				LaunchTemplateId: aws.String(r.out.LaunchTemplateID),
 				Version:          aws.String("1"),
 			},
 		}},
-		TagSpecifications: ec2tag.Spec(types.ResourceTypeFleet, withToken(in.FleetTags, token)),
+		TagSpecifications: ec2tag.Spec(types.ResourceTypeFleet, withToken(in.FleetTags, r.out.ClientToken)),
 	}
 	for _, it := range in.InstanceTypes {
 		req.LaunchTemplateConfigs[0].Overrides = append(req.LaunchTemplateConfigs[0].Overrides,
@@ -260,79 +322,68 @@ func RunSpot(ctx context.Context, api SpotAPI, in *RunSpotInput, optFns ...func(
 	if in.AllocationStrategy != "" {
 		req.SpotOptions = &types.SpotOptionsRequest{AllocationStrategy: types.SpotAllocationStrategy(in.AllocationStrategy)}
 	}
-	o.logf("launching a %s through an instant fleet with launch template %s", what, lt)
-	fleet, err := api.CreateFleet(ctx, req)
-	if err != nil {
-		err = fmt.Errorf("run %s: create fleet: %w", what, err)
-		if rerr := o.removeLostFleet(ctx, api, in, token); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-		return nil, removeTemplate(err)
-	}
-	out.FleetID = aws.ToString(fleet.FleetId)
-	var ids []string
-	for _, fi := range fleet.Instances {
-		ids = append(ids, fi.InstanceIds...)
-	}
-	if len(ids) == 0 {
-		ferr := &FleetLaunchError{Region: region, FleetID: out.FleetID, InstanceTypes: typesTried}
-		for _, e := range fleet.Errors {
-			f := FleetLaunchFailure{Code: aws.ToString(e.ErrorCode), Message: aws.ToString(e.ErrorMessage)}
-			if e.LaunchTemplateAndOverrides != nil && e.LaunchTemplateAndOverrides.Overrides != nil {
-				f.InstanceType = string(e.LaunchTemplateAndOverrides.Overrides.InstanceType)
-			}
-			ferr.Errors = append(ferr.Errors, f)
-		}
-		// The fleet launched nothing, so there is nothing of it to end.
-		return nil, removeTemplate(ferr)
-	}
-	for _, e := range fleet.Errors {
-		o.logf("the fleet %s reported, besides the instance it launched: %s: %s", out.FleetID, aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage))
-	}
-	id := ids[0]
-	waitUndo := WaitOptions{MinDelay: in.Wait.MinDelay, MaxDelay: in.Wait.MaxDelay, MaxWait: o.UndoWait}
-	for _, iid := range ids {
-		o.record(ledger.KindInstance, iid, region, func(ctx context.Context) error {
-			return Terminate(ctx, api, []string{iid}, waitUndo, o.undoOptions())
-		})
-	}
-	if out.FleetID != "" {
-		fleetID := out.FleetID
-		o.record(KindFleet, fleetID, region, func(ctx context.Context) error {
-			return DeleteFleet(ctx, api, fleetID, o.undoOptions())
-		})
-	}
-	if attempts, ok := retry.GetAttemptResults(fleet.ResultMetadata); ok && len(attempts.Results) > 1 {
-		// A service that ignores the token may have launched an instance
-		// for an attempt whose answer was lost.
-		if rerr := o.terminateLostSpot(ctx, api, in, token, id); rerr != nil {
-			o.logf("%v", rerr)
-		}
-	}
-	if len(ids) > 1 {
-		o.logf("the fleet %s launched %d instances; terminating all but %s", out.FleetID, len(ids), id)
-		if terr := Terminate(ctx, api, ids[1:], waitUndo, o.undoOptions()); terr != nil {
-			o.logf("%v", terr)
-		} else if o.Ledger != nil {
-			for _, extra := range ids[1:] {
-				o.Ledger.Forget(ledger.KindInstance, extra)
-			}
-		}
-	}
+	return req
+}
 
-	o.logf("waiting for spot instance %s in %s to be running", id, region)
-	described, err := waitState(ctx, api, []string{id}, types.InstanceStateNameRunning, in.Wait)
-	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", what, err)
+// fleetLaunchError is the error of a fleet that launched nothing, with
+// EC2's reasons.
+func fleetLaunchError(region, fleetID string, typesTried []string, errs []types.CreateFleetError) *FleetLaunchError {
+	ferr := &FleetLaunchError{Region: region, FleetID: fleetID, InstanceTypes: typesTried}
+	for _, e := range errs {
+		f := FleetLaunchFailure{Code: aws.ToString(e.ErrorCode), Message: aws.ToString(e.ErrorMessage)}
+		if e.LaunchTemplateAndOverrides != nil && e.LaunchTemplateAndOverrides.Overrides != nil {
+			f.InstanceType = string(e.LaunchTemplateAndOverrides.Overrides.InstanceType)
+		}
+		ferr.Errors = append(ferr.Errors, f)
 	}
-	out.Instance = described[0]
-	if sir := aws.ToString(out.Instance.SpotInstanceRequestId); sir != "" && len(in.SpotTags) > 0 {
-		o.logf("tagging spot request %s", sir)
-		if _, err := api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{sir}, Tags: ec2tag.Tags(in.SpotTags)}); err != nil {
-			return nil, fmt.Errorf("run %s: tag spot request %s: %w", what, sir, err)
+	return ferr
+}
+
+// removeTemplate deletes the launch template again when the fleet launched
+// nothing, and returns err with any failure to delete it.
+func (r *spotRun) removeTemplate(ctx context.Context, err error) error {
+	rctx, cancel := lost.Context(ctx)
+	defer cancel()
+	lt := r.out.LaunchTemplateID
+	if derr := DeleteLaunchTemplate(rctx, r.api, lt, r.o.undoOptions()); derr != nil {
+		return errors.Join(err, derr)
+	}
+	if r.o.Ledger != nil {
+		r.o.Ledger.Forget(KindLaunchTemplate, lt)
+	}
+	return err
+}
+
+// terminateExtra terminates all but the first of ids, the instances the
+// fleet launched, when it launched more than the one asked for. A failure
+// is only logged: the ledger still holds them.
+func (r *spotRun) terminateExtra(ctx context.Context, ids []string) {
+	if len(ids) < 2 {
+		return
+	}
+	o := r.o
+	o.logf("the fleet %s launched %d instances; terminating all but %s", r.out.FleetID, len(ids), ids[0])
+	if terr := Terminate(ctx, r.api, ids[1:], o.undoWait(r.in.Wait), o.undoOptions()); terr != nil {
+		o.logf("%v", terr)
+	} else if o.Ledger != nil {
+		for _, extra := range ids[1:] {
+			o.Ledger.Forget(ledger.KindInstance, extra)
 		}
 	}
-	return out, nil
+}
+
+// tagSpotRequest puts SpotTags on the spot request of the running
+// instance, which the launch template cannot tag.
+func (r *spotRun) tagSpotRequest(ctx context.Context) error {
+	sir := aws.ToString(r.out.Instance.SpotInstanceRequestId)
+	if sir == "" || len(r.in.SpotTags) == 0 {
+		return nil
+	}
+	r.o.logf("tagging spot request %s", sir)
+	if _, err := r.api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{sir}, Tags: ec2tag.Tags(r.in.SpotTags)}); err != nil {
+		return fmt.Errorf("run %s: tag spot request %s: %w", r.what, sir, err)
+	}
+	return nil
 }
 
 // createSpotLaunchTemplate creates the launch template of a RunSpot and
@@ -381,59 +432,40 @@ func createSpotLaunchTemplate(ctx context.Context, api SpotAPI, in *RunSpotInput
 			err = errors.New("no launch template in the answer")
 		}
 		err = fmt.Errorf("create launch template %q in %s: %w", name, region, err)
-		found, ferr := findLostLaunchTemplate(ctx, api, name, token)
-		switch {
-		case ferr != nil:
-			return "", errors.Join(err, fmt.Errorf("look for launch template %q in %s, which the failed call may have created; delete it by hand if it exists: %w", name, region, ferr))
-		case found == "":
-			return "", err
-		case ctx.Err() != nil:
-			rctx, cancel := recoveryContext(ctx)
-			defer cancel()
-			o.logf("launch template %s (%q) in %s was created although the call failed; deleting it", found, name, region)
-			if derr := DeleteLaunchTemplate(rctx, api, found, o.undoOptions()); derr != nil {
-				o.record(KindLaunchTemplate, found, region, func(ctx context.Context) error {
-					return DeleteLaunchTemplate(ctx, api, found, o.undoOptions())
-				})
-				return "", errors.Join(err, fmt.Errorf("launch template %s was created although the call failed, and could not be deleted: %w", found, derr))
-			}
-			return "", fmt.Errorf("%w (the launch template %s it made anyway was deleted)", err, found)
+		lostTemplate := lostCreate{
+			noun: "launch template", name: name, where: region, region: region, kind: KindLaunchTemplate,
+			find: func(ctx context.Context) ([]string, error) {
+				return launchTemplatesWithToken(ctx, api, name, token)
+			},
+			remove: func(ctx context.Context, id string) error { return DeleteLaunchTemplate(ctx, api, id, o.undoOptions()) },
+			undo:   func(id string) func(context.Context) error { return o.undoLaunchTemplate(api, id) },
 		}
-		o.logf("the answer to creating launch template %q in %s was lost; using %s, which the call created", name, region, found)
-		id = found
+		if id, err = o.recoverLost(ctx, lostTemplate, err); err != nil {
+			return "", err
+		}
 	}
-	o.record(KindLaunchTemplate, id, region, func(ctx context.Context) error {
-		return DeleteLaunchTemplate(ctx, api, id, o.undoOptions())
-	})
+	o.record(KindLaunchTemplate, id, region, o.undoLaunchTemplate(api, id))
 	return id, nil
 }
 
-// findLostLaunchTemplate returns the ID of the launch template named name
-// that carries token, or "" when there is none.
-func findLostLaunchTemplate(ctx context.Context, api SpotAPI, name, token string) (string, error) {
-	callerDone := ctx.Err() != nil
-	ctx, cancel := recoveryContext(ctx)
-	defer cancel()
-	ids, err := lookAgain(ctx, callerDone, func() ([]string, error) {
-		out, err := api.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateNames: []string{name}})
-		if isLaunchTemplateNotFound(err) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		var ids []string
-		for _, t := range out.LaunchTemplates {
-			if aws.ToString(t.LaunchTemplateName) == name && hasToken(t.Tags, token) {
-				ids = append(ids, aws.ToString(t.LaunchTemplateId))
-			}
-		}
-		return ids, nil
-	})
-	if err != nil || len(ids) == 0 {
-		return "", err
+// undoLaunchTemplate is the ledger undo of the launch template id.
+func (o Options) undoLaunchTemplate(api LaunchTemplateAPI, id string) func(context.Context) error {
+	return func(ctx context.Context) error { return DeleteLaunchTemplate(ctx, api, id, o.undoOptions()) }
+}
+
+// launchTemplatesWithToken returns the IDs of the launch templates named
+// name that carry token.
+func launchTemplatesWithToken(ctx context.Context, api SpotAPI, name, token string) ([]string, error) {
+	out, err := api.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateNames: []string{name}})
+	if isLaunchTemplateNotFound(err) {
+		return nil, nil
 	}
-	return ids[0], nil
+	if err != nil {
+		return nil, err
+	}
+	return marked(out.LaunchTemplates, name, token, func(t types.LaunchTemplate) (*string, *string, []types.Tag) {
+		return t.LaunchTemplateName, t.LaunchTemplateId, t.Tags
+	}), nil
 }
 
 // removeLostFleet deletes the fleets tagged with token (CreateTokenTag),
@@ -443,96 +475,67 @@ func findLostLaunchTemplate(ctx context.Context, api SpotAPI, name, token string
 func (o Options) removeLostFleet(ctx context.Context, api SpotAPI, in *RunSpotInput, token string) error {
 	region := awserr.Region(api, "")
 	callerDone := ctx.Err() != nil
-	rctx, cancel := recoveryContext(ctx)
+	rctx, cancel := lost.Context(ctx)
 	defer cancel()
-	fleets, err := lookAgain(rctx, callerDone, func() ([]string, error) {
-		var ids []string
-		p := ec2.NewDescribeFleetsPaginator(api, &ec2.DescribeFleetsInput{Filters: []types.Filter{
-			{Name: aws.String("type"), Values: []string{string(types.FleetTypeInstant)}},
-		}})
-		for p.HasMorePages() {
-			page, err := p.NextPage(rctx)
-			if err != nil {
-				return nil, err
-			}
-			for _, f := range page.Fleets {
-				if hasToken(f.Tags, token) && !strings.HasPrefix(string(f.FleetState), "deleted") {
-					ids = append(ids, aws.ToString(f.FleetId))
-				}
-			}
-		}
-		return ids, nil
-	})
-	if err != nil {
-		err = fmt.Errorf("look for fleets tagged %s=%s in %s, which the failed call may have made; delete them by hand if they exist: %w", CreateTokenTag, token, region, err)
-	}
+	fleets, err := lost.Find(rctx, callerDone, func() ([]string, error) { return fleetsWithToken(rctx, api, token) })
 	var errs []error
 	if err != nil {
-		errs = append(errs, err)
+		errs = append(errs, fmt.Errorf("look for fleets tagged %s=%s in %s, which the failed call may have made; delete them by hand if they exist: %w", CreateTokenTag, token, region, err))
 	}
 	for _, id := range fleets {
 		o.logf("fleet %s in %s was created by a call whose answer was lost; deleting it", id, region)
 		if derr := DeleteFleet(rctx, api, id, o.undoOptions()); derr != nil {
-			o.record(KindFleet, id, region, func(ctx context.Context) error {
-				return DeleteFleet(ctx, api, id, o.undoOptions())
-			})
+			o.record(KindFleet, id, region, o.undoFleet(api, id))
 			errs = append(errs, fmt.Errorf("fleet %s was created although the call failed, and could not be deleted: %w", id, derr))
 		}
 	}
 	// The instances: those of the fleets deleted above are terminating; a
 	// fleet not found yet may have launched one as well.
-	if terr := o.terminateLostSpot(ctx, api, in, token, ""); terr != nil {
+	if terr := o.terminateLost(ctx, api, lostFleetInstances(token, ""), in.Wait); terr != nil {
 		errs = append(errs, terr)
 	}
 	return errors.Join(errs...)
 }
 
-// terminateLostSpot terminates the instances launched from a RunSpot's
-// launch template (they carry token in CreateTokenTag), except keep: those
-// a CreateFleet whose answer was lost made.
-func (o Options) terminateLostSpot(ctx context.Context, api SpotAPI, in *RunSpotInput, token, keep string) error {
-	region := awserr.Region(api, "")
-	callerDone := ctx.Err() != nil
-	ctx, cancel := recoveryContext(ctx)
-	defer cancel()
-	ids, err := lookAgain(ctx, callerDone, func() ([]string, error) {
-		var ids []string
-		p := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{Filters: []types.Filter{
-			{Name: aws.String("tag:" + CreateTokenTag), Values: []string{token}},
-			{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
-		}})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return nil, err
-			}
-			for _, r := range page.Reservations {
-				for _, i := range r.Instances {
-					if id := aws.ToString(i.InstanceId); hasToken(i.Tags, token) && id != keep {
-						ids = append(ids, id)
-					}
-				}
+// fleetsWithToken returns the IDs of the instant fleets, not deleted, that
+// carry token.
+func fleetsWithToken(ctx context.Context, api SpotAPI, token string) ([]string, error) {
+	var ids []string
+	p := ec2.NewDescribeFleetsPaginator(api, &ec2.DescribeFleetsInput{Filters: []types.Filter{
+		{Name: aws.String("type"), Values: []string{string(types.FleetTypeInstant)}},
+	}})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range page.Fleets {
+			if hasToken(f.Tags, token) && !strings.HasPrefix(string(f.FleetState), "deleted") {
+				ids = append(ids, aws.ToString(f.FleetId))
 			}
 		}
-		return ids, nil
-	})
-	if err != nil {
-		return fmt.Errorf("look for instances tagged %s=%s in %s, which the failed fleet may have launched; terminate them by hand if they exist: %w", CreateTokenTag, token, region, err)
 	}
-	if len(ids) == 0 {
-		return nil
+	return ids, nil
+}
+
+// undoFleet is the ledger undo of the fleet id.
+func (o Options) undoFleet(api FleetAPI, id string) func(context.Context) error {
+	return func(ctx context.Context) error { return DeleteFleet(ctx, api, id, o.undoOptions()) }
+}
+
+// lostFleetInstances selects the instances launched from a RunSpot's launch
+// template (they carry token in CreateTokenTag), except keep: what a
+// CreateFleet whose answer was lost made.
+func lostFleetInstances(token, keep string) lostLaunch {
+	return lostLaunch{
+		filters: []types.Filter{{Name: aws.String("tag:" + CreateTokenTag), Values: []string{token}}, liveStates()},
+		ours: func(i types.Instance) bool {
+			return hasToken(i.Tags, token) && aws.ToString(i.InstanceId) != keep
+		},
+		what:   fmt.Sprintf("instances tagged %s=%s", CreateTokenTag, token),
+		origin: "the failed fleet may have launched",
+		by:     "a fleet",
 	}
-	o.logf("instance %s in %s was launched by a fleet whose answer was lost; terminating it", strings.Join(ids, ","), region)
-	w := WaitOptions{MinDelay: in.Wait.MinDelay, MaxDelay: in.Wait.MaxDelay, MaxWait: o.UndoWait}
-	if err := Terminate(ctx, api, ids, w, o.undoOptions()); err != nil {
-		for _, id := range ids {
-			o.record(ledger.KindInstance, id, region, func(ctx context.Context) error {
-				return Terminate(ctx, api, []string{id}, w, o.undoOptions())
-			})
-		}
-		return fmt.Errorf("instance %s was launched by a fleet whose answer was lost and could not be terminated: %w", strings.Join(ids, ","), err)
-	}
-	return nil
 }
 
 // LaunchTemplateAPI is the client behaviour DeleteLaunchTemplate needs.
@@ -587,59 +590,11 @@ func DeleteFleet(ctx context.Context, api FleetAPI, fleetID string, optFns ...fu
 }
 
 // launchTemplateData is the launch template form of what Run passes to
-// RunInstances.
+// RunInstances. A subnet or a public IP choice needs an explicit network
+// interface in a launch template, which then carries the groups.
 func launchTemplateData(in *RunInput) *types.RequestLaunchTemplateData {
-	d := &types.RequestLaunchTemplateData{
-		ImageId:      aws.String(in.ImageID),
-		InstanceType: types.InstanceType(in.InstanceType),
-	}
-	if in.KeyName != "" {
-		d.KeyName = aws.String(in.KeyName)
-	}
-	if in.UserData != "" {
-		d.UserData = aws.String(base64.StdEncoding.EncodeToString([]byte(in.UserData)))
-	}
-	if p := in.IAMInstanceProfile; p != "" {
-		if strings.HasPrefix(p, "arn:") {
-			d.IamInstanceProfile = &types.LaunchTemplateIamInstanceProfileSpecificationRequest{Arn: aws.String(p)}
-		} else {
-			d.IamInstanceProfile = &types.LaunchTemplateIamInstanceProfileSpecificationRequest{Name: aws.String(p)}
-		}
-	}
-	if in.AvailabilityZone != "" {
-		d.Placement = &types.LaunchTemplatePlacementRequest{AvailabilityZone: aws.String(in.AvailabilityZone)}
-	}
-	if in.EBSOptimized {
-		d.EbsOptimized = aws.Bool(true)
-	}
-	if m := in.MetadataOptions; m != nil {
-		d.MetadataOptions = &types.LaunchTemplateInstanceMetadataOptionsRequest{
-			HttpEndpoint:            types.LaunchTemplateInstanceMetadataEndpointState(m.HttpEndpoint),
-			HttpTokens:              types.LaunchTemplateHttpTokensState(m.HttpTokens),
-			HttpPutResponseHopLimit: m.HttpPutResponseHopLimit,
-			InstanceMetadataTags:    types.LaunchTemplateInstanceMetadataTagsState(m.InstanceMetadataTags),
-		}
-	}
-	for _, m := range in.BlockDeviceMappings {
-		r := types.LaunchTemplateBlockDeviceMappingRequest{DeviceName: m.DeviceName, VirtualName: m.VirtualName, NoDevice: m.NoDevice}
-		if e := m.Ebs; e != nil {
-			r.Ebs = &types.LaunchTemplateEbsBlockDeviceRequest{
-				DeleteOnTermination: e.DeleteOnTermination,
-				Encrypted:           e.Encrypted,
-				Iops:                e.Iops,
-				KmsKeyId:            e.KmsKeyId,
-				SnapshotId:          e.SnapshotId,
-				Throughput:          e.Throughput,
-				VolumeSize:          e.VolumeSize,
-				VolumeType:          e.VolumeType,
-			}
-		}
-		d.BlockDeviceMappings = append(d.BlockDeviceMappings, r)
-	}
-	in.Settings.applyTemplate(d)
+	d := templateData(launchRequest(in))
 	if in.AssociatePublicIP != nil || in.SubnetID != "" {
-		// A subnet or a public IP choice needs an explicit network
-		// interface in a launch template, which then carries the groups.
 		ni := types.LaunchTemplateInstanceNetworkInterfaceSpecificationRequest{
 			DeviceIndex:              aws.Int32(0),
 			AssociatePublicIpAddress: in.AssociatePublicIP,
@@ -654,6 +609,74 @@ func launchTemplateData(in *RunInput) *types.RequestLaunchTemplateData {
 		d.SecurityGroupIds = slices.Clone(in.SecurityGroupIDs)
 	}
 	return d
+}
+
+// templateData is the launch template form of the launch settings of req
+// (launchRequest): the image, instance type, key, user data, profile,
+// placement, metadata options, volumes and LaunchSettings.
+func templateData(req *ec2.RunInstancesInput) *types.RequestLaunchTemplateData {
+	d := &types.RequestLaunchTemplateData{
+		ImageId:                           req.ImageId,
+		InstanceType:                      req.InstanceType,
+		KeyName:                           req.KeyName,
+		UserData:                          req.UserData,
+		EbsOptimized:                      req.EbsOptimized,
+		CreditSpecification:               req.CreditSpecification,
+		InstanceInitiatedShutdownBehavior: req.InstanceInitiatedShutdownBehavior,
+	}
+	if p := req.IamInstanceProfile; p != nil {
+		d.IamInstanceProfile = &types.LaunchTemplateIamInstanceProfileSpecificationRequest{Arn: p.Arn, Name: p.Name}
+	}
+	if p := req.Placement; p != nil {
+		d.Placement = &types.LaunchTemplatePlacementRequest{
+			AvailabilityZone:     p.AvailabilityZone,
+			Tenancy:              p.Tenancy,
+			HostId:               p.HostId,
+			HostResourceGroupArn: p.HostResourceGroupArn,
+		}
+	}
+	if m := req.MetadataOptions; m != nil {
+		d.MetadataOptions = &types.LaunchTemplateInstanceMetadataOptionsRequest{
+			HttpEndpoint:            types.LaunchTemplateInstanceMetadataEndpointState(m.HttpEndpoint),
+			HttpTokens:              types.LaunchTemplateHttpTokensState(m.HttpTokens),
+			HttpPutResponseHopLimit: m.HttpPutResponseHopLimit,
+			InstanceMetadataTags:    types.LaunchTemplateInstanceMetadataTagsState(m.InstanceMetadataTags),
+		}
+	}
+	for _, m := range req.BlockDeviceMappings {
+		d.BlockDeviceMappings = append(d.BlockDeviceMappings, templateMapping(m))
+	}
+	if c := req.CapacityReservationSpecification; c != nil {
+		d.CapacityReservationSpecification = &types.LaunchTemplateCapacityReservationSpecificationRequest{
+			CapacityReservationPreference: c.CapacityReservationPreference,
+			CapacityReservationTarget:     c.CapacityReservationTarget,
+		}
+	}
+	if e := req.EnclaveOptions; e != nil {
+		d.EnclaveOptions = &types.LaunchTemplateEnclaveOptionsRequest{Enabled: e.Enabled}
+	}
+	for _, l := range req.LicenseSpecifications {
+		d.LicenseSpecifications = append(d.LicenseSpecifications, types.LaunchTemplateLicenseConfigurationRequest{LicenseConfigurationArn: l.LicenseConfigurationArn})
+	}
+	return d
+}
+
+// templateMapping is the launch template form of a block device mapping.
+func templateMapping(m types.BlockDeviceMapping) types.LaunchTemplateBlockDeviceMappingRequest {
+	r := types.LaunchTemplateBlockDeviceMappingRequest{DeviceName: m.DeviceName, VirtualName: m.VirtualName, NoDevice: m.NoDevice}
+	if e := m.Ebs; e != nil {
+		r.Ebs = &types.LaunchTemplateEbsBlockDeviceRequest{
+			DeleteOnTermination: e.DeleteOnTermination,
+			Encrypted:           e.Encrypted,
+			Iops:                e.Iops,
+			KmsKeyId:            e.KmsKeyId,
+			SnapshotId:          e.SnapshotId,
+			Throughput:          e.Throughput,
+			VolumeSize:          e.VolumeSize,
+			VolumeType:          e.VolumeType,
+		}
+	}
+	return r
 }
 
 // AWS error codes of launch templates and fleets.
