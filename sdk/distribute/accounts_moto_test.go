@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -322,10 +323,8 @@ func TestMotoRetainKeepsPublishedAMIs(t *testing.T) {
 	for _, n := range []string{"ret-pub-1", "ret-pub-2", "ret-pub-3", "ret-pub-4"} {
 		ids = append(ids, e.registerSource(t, n))
 	}
-	// moto gives them one creation time; retention then ranks them by ID,
-	// so the newest is the lowest ID.
-	slices.Sort(ids)
 	c := e.direct(motoSrc)
+	ids = newestFirst(t, c, ids)
 	lt, err := c.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
 		LaunchTemplateName: aws.String("ret-pub"),
 		LaunchTemplateData: &types.RequestLaunchTemplateData{ImageId: aws.String(ids[2])},
@@ -374,4 +373,34 @@ func TestMotoRetainKeepsPublishedAMIs(t *testing.T) {
 	if !strings.HasPrefix(got[ids[3]], "remove") {
 		t.Errorf("%s: %q, want it removed", ids[3], got[ids[3]])
 	}
+}
+
+// newestFirst orders the AMIs ids as retention ranks them: the most
+// recently created first and, among AMIs created in the same second (moto
+// registers most of them so), the lowest ID first.
+func newestFirst(t *testing.T, api ec2.DescribeImagesAPIClient, ids []string) []string {
+	t.Helper()
+	out, err := api.DescribeImages(context.Background(), &ec2.DescribeImagesInput{ImageIds: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := map[string]time.Time{}
+	for _, img := range out.Images {
+		at, err := time.Parse(time.RFC3339, aws.ToString(img.CreationDate))
+		if err != nil {
+			t.Fatalf("%s: creation date: %v", aws.ToString(img.ImageId), err)
+		}
+		created[aws.ToString(img.ImageId)] = at
+	}
+	if len(created) != len(ids) {
+		t.Fatalf("described %d of the AMIs %v", len(created), ids)
+	}
+	ranked := slices.Clone(ids)
+	slices.SortFunc(ranked, func(a, b string) int {
+		if c := created[b].Compare(created[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return ranked
 }

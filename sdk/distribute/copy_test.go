@@ -15,7 +15,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -58,8 +57,8 @@ func testOptions(o *Options) {
 	o.Now = func() time.Time { return fixedNow }
 }
 
-// copiesMade returns the IDs returned by CopyImage, per region, wrapping
-// the cloud's CopyImage.
+// trackCopies wraps the cloud's CopyImage and returns a function that
+// reports the IDs CopyImage returned, per region.
 func trackCopies(c *fakeCloud) func() map[string]string {
 	var mu sync.Mutex
 	made := map[string]string{}
@@ -218,16 +217,24 @@ func TestCopySharesTagsAndDeprecatesEveryRegion(t *testing.T) {
 	}
 }
 
-func TestCopySharesEachRegionAsSoonAsItsCopyIsAvailable(t *testing.T) {
-	c := newCopyCloud(t, "eu-west-1", "ap-south-1")
-	aDone := make(chan struct{})
+// deprecated returns a channel the fake closes when it deprecates a copy
+// in region, so that a test can hold another region until that region's
+// copy is shared, tagged and deprecated.
+func deprecated(c *fakeCloud, region string) <-chan struct{} {
+	done := make(chan struct{})
 	var once sync.Once
-	c.DeprecateFn = func(ctx context.Context, region string, in *ec2.EnableImageDeprecationInput) (*ec2.EnableImageDeprecationOutput, error) {
-		if region == "eu-west-1" {
-			once.Do(func() { close(aDone) })
+	c.DeprecateFn = func(ctx context.Context, r string, in *ec2.EnableImageDeprecationInput) (*ec2.EnableImageDeprecationOutput, error) {
+		if r == region {
+			once.Do(func() { close(done) })
 		}
 		return &ec2.EnableImageDeprecationOutput{}, nil
 	}
+	return done
+}
+
+func TestCopySharesEachRegionAsSoonAsItsCopyIsAvailable(t *testing.T) {
+	c := newCopyCloud(t, "eu-west-1", "ap-south-1")
+	aDone := deprecated(c, "eu-west-1")
 	var bWaitReturned atomic.Int64 // call-log length when B's copy became available
 	c.DescribeImagesFn = func(ctx context.Context, region string, in *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
 		if region == "ap-south-1" && len(in.ImageIds) > 0 {
@@ -342,235 +349,6 @@ func TestCopyBoundsConcurrency(t *testing.T) {
 	}
 }
 
-func TestCopyCancelledRemovesCopiesInEveryRegion(t *testing.T) {
-	c := newCopyCloud(t, "eu-west-1", "ap-south-1")
-	made := trackCopies(c)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	aDone := make(chan struct{})
-	var once sync.Once
-	c.DeprecateFn = func(ctx context.Context, region string, in *ec2.EnableImageDeprecationInput) (*ec2.EnableImageDeprecationOutput, error) {
-		if region == "eu-west-1" {
-			once.Do(func() { close(aDone) })
-		}
-		return &ec2.EnableImageDeprecationOutput{}, nil
-	}
-	var cancelled atomic.Bool
-	c.DescribeImagesFn = func(dctx context.Context, region string, in *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
-		if region == "ap-south-1" && len(in.ImageIds) > 0 && !cancelled.Load() {
-			<-aDone
-			cancelled.Store(true)
-			cancel() // as if the user pressed Ctrl-C while ap-south-1 copies
-			return nil, dctx.Err()
-		}
-		return c.defDescribeImages(region, in)
-	}
-	in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1"), Deprecation: Deprecation{After: time.Hour}, Concurrency: 2}
-	out, err := Copy(ctx, c.clients(), in, testOptions)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-	m := made()
-	for _, r := range out.Results {
-		if r.Status != StatusRemoved || r.ImageID != m[r.Region] {
-			t.Errorf("%s: %s %s, want removed %s", r.Region, r.Status, r.ImageID, m[r.Region])
-		}
-		if c.image(r.Region, r.ImageID) != nil {
-			t.Errorf("%s: copy %s still registered", r.Region, r.ImageID)
-		}
-	}
-	assertRemovedExactly(t, c, m)
-}
-
-// assertRemovedExactly checks that exactly the copies in made (region →
-// ID) were deregistered, with their snapshots, and nothing else.
-func assertRemovedExactly(t *testing.T, c *fakeCloud, made map[string]string) {
-	t.Helper()
-	var got, want, gotSnaps, wantSnaps []string
-	for _, k := range c.Calls("DeregisterImage") {
-		got = append(got, k.Region+"/"+k.ID)
-	}
-	for _, k := range c.Calls("DeleteSnapshot") {
-		gotSnaps = append(gotSnaps, k.ID)
-	}
-	for r, id := range made {
-		want = append(want, r+"/"+id)
-		wantSnaps = append(wantSnaps, "snap-"+strings.TrimPrefix(id, "ami-"))
-	}
-	slices.Sort(got)
-	slices.Sort(want)
-	slices.Sort(gotSnaps)
-	slices.Sort(wantSnaps)
-	if !slices.Equal(got, want) {
-		t.Errorf("deregistered %v, want %v", got, want)
-	}
-	if !slices.Equal(gotSnaps, wantSnaps) {
-		t.Errorf("deleted snapshots %v, want %v", gotSnaps, wantSnaps)
-	}
-	if c.image(srcRegion, srcID) == nil {
-		t.Error("source image was removed")
-	}
-	for r := range c.images {
-		if c.image(r, otherID) == nil {
-			t.Errorf("unrelated image in %s was removed", r)
-		}
-	}
-}
-
-// waitForCopies blocks until the fake has made n copies, so that a failure
-// injected afterwards finds copies in several regions.
-func waitForCopies(t *testing.T, c *fakeCloud, n int) {
-	t.Helper()
-	stuck := time.NewTimer(10 * time.Second) // reached only by a failing run
-	defer stuck.Stop()
-	for {
-		made, next := c.copiesMade()
-		if made >= n {
-			return
-		}
-		select {
-		case <-next:
-		case <-stuck.C:
-			t.Errorf("only %d of %d copies were made", made, n)
-			return
-		}
-	}
-}
-
-func TestCopyFailureCleansUpEveryRegion(t *testing.T) {
-	regions := []string{"eu-west-1", "ap-south-1", "us-west-2"}
-	tests := []struct {
-		name     string
-		setup    func(t *testing.T, c *fakeCloud)
-		keep     bool
-		protect  bool
-		wantErr  func(error) bool
-		wantKept int // copies still registered afterwards
-	}{
-		{
-			name: "copy fails to become available",
-			setup: func(t *testing.T, c *fakeCloud) {
-				c.DescribeImagesFn = func(ctx context.Context, region string, in *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
-					out, err := c.defDescribeImages(region, in)
-					if err == nil && region == "us-west-2" && len(in.ImageIds) > 0 && aws.ToString(out.Images[0].ImageId) != otherID {
-						waitForCopies(t, c, 3)
-						out.Images[0].State = types.ImageStateFailed
-						out.Images[0].StateReason = &types.StateReason{Message: aws.String("copy failed")}
-					}
-					return out, err
-				}
-			},
-			wantErr: func(err error) bool {
-				var se *ImageStateError
-				return errors.As(err, &se) && se.Region == "us-west-2" && se.State == "failed"
-			},
-		},
-		{
-			name: "sharing refused in one region",
-			setup: func(t *testing.T, c *fakeCloud) {
-				c.ModifyImageAttributeFn = func(ctx context.Context, region string, in *ec2.ModifyImageAttributeInput) (*ec2.ModifyImageAttributeOutput, error) {
-					if region == "ap-south-1" {
-						waitForCopies(t, c, 3)
-						return nil, apiErr("UnauthorizedOperation")
-					}
-					return c.defModifyImageAttribute(region, in)
-				}
-			},
-			wantErr: func(err error) bool {
-				return awserr.Code(err) == "UnauthorizedOperation" && strings.Contains(err.Error(), "ap-south-1")
-			},
-		},
-		{
-			name: "CopyImage made a copy but its answer was lost",
-			setup: func(t *testing.T, c *fakeCloud) {
-				c.CopyImageFn = func(ctx context.Context, region string, in *ec2.CopyImageInput) (*ec2.CopyImageOutput, error) {
-					out, err := c.defCopyImage(region, in)
-					if region == "ap-south-1" {
-						waitForCopies(t, c, 3)
-						return out, errors.New("connection reset by peer")
-					}
-					return out, err
-				}
-			},
-			wantErr: func(err error) bool { return strings.Contains(err.Error(), "connection reset") },
-		},
-		{
-			name: "deregistration protection fails in one region",
-			setup: func(t *testing.T, c *fakeCloud) {
-				c.ProtectFn = func(ctx context.Context, region string, in *ec2.EnableImageDeregistrationProtectionInput) (*ec2.EnableImageDeregistrationProtectionOutput, error) {
-					if region == "us-west-2" {
-						return nil, apiErr("UnauthorizedOperation")
-					}
-					c.image(region, aws.ToString(in.ImageId)).protected = true
-					return &ec2.EnableImageDeregistrationProtectionOutput{}, nil
-				}
-			},
-			protect: true,
-			wantErr: func(err error) bool { return strings.Contains(err.Error(), "deregistration protection") },
-		},
-		{
-			name: "keep on failure",
-			setup: func(t *testing.T, c *fakeCloud) {
-				c.ModifyImageAttributeFn = func(ctx context.Context, region string, in *ec2.ModifyImageAttributeInput) (*ec2.ModifyImageAttributeOutput, error) {
-					if region == "ap-south-1" {
-						waitForCopies(t, c, 3)
-						return nil, apiErr("UnauthorizedOperation")
-					}
-					return c.defModifyImageAttribute(region, in)
-				}
-			},
-			keep:     true,
-			wantErr:  func(err error) bool { return awserr.Code(err) == "UnauthorizedOperation" },
-			wantKept: 3,
-		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c := newCopyCloud(t, regions...)
-			tc.setup(t, c)
-			made := trackCopies(c)
-			in := &CopyInput{
-				SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets(regions...), Concurrency: 3,
-				Permissions: Permissions{Accounts: []string{account2}}, KeepOnFailure: tc.keep,
-				Protection: Protection{Enabled: tc.protect},
-			}
-			out, err := Copy(context.Background(), c.clients(), in, testOptions)
-			if err == nil || !tc.wantErr(err) {
-				t.Fatalf("err = %v", err)
-			}
-			if out == nil || len(out.Results) != len(regions) {
-				t.Fatalf("out = %+v, want a result per region", out)
-			}
-			m := made()
-			if len(m) != len(regions) {
-				t.Fatalf("copies made: %v", m)
-			}
-			kept := 0
-			for r, id := range m {
-				if c.image(r, id) != nil {
-					kept++
-				}
-			}
-			if kept != tc.wantKept {
-				t.Errorf("%d copies still registered, want %d", kept, tc.wantKept)
-			}
-			if tc.keep {
-				mustNoCalls(t, c, "DeregisterImage", "DeleteSnapshot")
-				return
-			}
-			assertRemovedExactly(t, c, m)
-			for _, r := range out.Results {
-				if r.Status != StatusRemoved {
-					t.Errorf("%s: status %s, want removed", r.Region, r.Status)
-				}
-			}
-			if tc.protect && c.index("eu-west-1", "DisableImageDeregistrationProtection", m["eu-west-1"]) < 0 {
-				t.Errorf("protection of the eu-west-1 copy was not lifted before cleanup: %v", opsOf(c.Calls()))
-			}
-		})
-	}
-}
-
 func TestCopyProtectsLastAndDeprecationCanBeOptional(t *testing.T) {
 	regions := []string{"eu-west-1", "ap-south-1"}
 	tests := []struct {
@@ -627,250 +405,6 @@ func TestCopyProtectsLastAndDeprecationCanBeOptional(t *testing.T) {
 				t.Errorf("protection calls %v before the last tag at %d: %v", opsOf(prot), last, opsOf(c.Calls()))
 			}
 		})
-	}
-}
-
-func TestCopyRefusesBeforeChangingAnything(t *testing.T) {
-	encrypted := func(kms string) func(*types.Image) {
-		return func(img *types.Image) {
-			img.BlockDeviceMappings[0].Ebs.Encrypted = aws.Bool(true)
-			if kms != "" {
-				img.BlockDeviceMappings[0].Ebs.KmsKeyId = aws.String(kms)
-			}
-		}
-	}
-	tests := []struct {
-		name      string
-		in        func(in *CopyInput)
-		srcMod    func(*types.Image)
-		taken     string // region where the name is already used
-		wantIs    error
-		wantMsg   string
-		noAWSCall bool
-	}{
-		{
-			name:   "encrypted with the default key, shared with an account",
-			in:     func(in *CopyInput) { in.Encrypted = true; in.Permissions.Accounts = []string{account2} },
-			wantIs: ErrShareDefaultKey, noAWSCall: true,
-		},
-		{
-			name:   "explicit alias/aws/ebs shared with an organization",
-			in:     func(in *CopyInput) { in.KMSKeyID = "alias/aws/ebs"; in.Permissions.OrgARNs = []string{orgARN} },
-			wantIs: ErrShareDefaultKey, noAWSCall: true,
-		},
-		{
-			name:   "encrypted source copied without a key, shared with an OU",
-			in:     func(in *CopyInput) { in.Permissions.OUARNs = []string{ouARN} },
-			srcMod: encrypted(""), wantIs: ErrShareDefaultKey,
-		},
-		{
-			name:   "encrypted copy made public",
-			in:     func(in *CopyInput) { in.KMSKeyID = "alias/team"; in.Permissions.Groups = []string{"all"} },
-			wantIs: ErrPublicEncrypted, noAWSCall: true,
-		},
-		{
-			name:   "encrypted source, public snapshots",
-			in:     func(in *CopyInput) { in.KMSKeyID = "alias/team"; in.Permissions.SnapshotGroups = []string{"all"} },
-			srcMod: encrypted("arn:aws:kms:us-east-1:111111111111:key/0f3c1a2b-1234-4abc-8def-0123456789ab"), wantIs: ErrPublicEncrypted, noAWSCall: true,
-		},
-		{
-			name: "source shared with the default key (IncludeSource)",
-			in: func(in *CopyInput) {
-				in.IncludeSource = true
-				in.KMSKeyID = "alias/team"
-				in.Permissions.Accounts = []string{account2}
-			},
-			srcMod:  encrypted(""),
-			wantIs:  ErrShareDefaultKey,
-			wantMsg: "source " + srcID,
-		},
-		{
-			name:    "name taken in a target region",
-			taken:   "ap-south-1",
-			wantMsg: `ap-south-1: name "app-1" is already used by ami-taken`,
-		},
-		{
-			name:    "region does not exist",
-			in:      func(in *CopyInput) { in.Targets = append(in.Targets, Target{Region: "eu-nowhere-1"}) },
-			wantMsg: "eu-nowhere-1: region does not exist or is not enabled",
-		},
-		{
-			name: "invalid ids name their fields",
-			in: func(in *CopyInput) {
-				in.Permissions.Accounts = []string{account2, "1234"}
-				in.Targets[1].Permissions = &Permissions{OrgARNs: []string{"arn:aws:organizations::1:organization/o-x"}}
-				in.Targets[0].KMSKeyID = "not a key"
-			},
-			wantMsg:   `Permissions.Accounts[1]: "1234" is not an AWS account ID`,
-			noAWSCall: true,
-		},
-		{
-			name:      "duplicate region",
-			in:        func(in *CopyInput) { in.Targets = append(in.Targets, Target{Region: "eu-west-1"}) },
-			wantMsg:   "Targets[2].Region: eu-west-1 is listed more than once",
-			noAWSCall: true,
-		},
-		{
-			name:      "deprecation in the past",
-			in:        func(in *CopyInput) { in.Deprecation.At = fixedNow.Add(-time.Minute) },
-			wantMsg:   "Deprecation: deprecation time 2030-01-02T03:03:05Z is not in the future",
-			noAWSCall: true,
-		},
-		{
-			name:      "unencrypted but with a key",
-			in:        func(in *CopyInput) { in.KMSKeyID = "alias/team"; in.Targets[0].Encrypted = aws.Bool(false) },
-			wantMsg:   "Targets[0].Encrypted is false but a KMS key is set",
-			noAWSCall: true,
-		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c := newCopyCloud(t, "eu-west-1", "ap-south-1")
-			if tc.srcMod != nil {
-				c.addImage(srcRegion, srcID, "app-1", fixedNow.Add(-time.Hour), tc.srcMod)
-			}
-			if tc.taken != "" {
-				c.addImage(tc.taken, "ami-taken", "app-1", fixedNow)
-			}
-			in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1")}
-			if tc.in != nil {
-				tc.in(in)
-			}
-			for _, run := range []func() error{
-				func() error { _, err := Preflight(context.Background(), c.clients(), in, testOptions); return err },
-				func() error { _, err := Copy(context.Background(), c.clients(), in, testOptions); return err },
-			} {
-				err := run()
-				if err == nil {
-					t.Fatal("no error")
-				}
-				if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
-					t.Errorf("err = %v, want %v", err, tc.wantIs)
-				}
-				if tc.wantMsg != "" && !strings.Contains(err.Error(), tc.wantMsg) {
-					t.Errorf("err = %v, want it to mention %q", err, tc.wantMsg)
-				}
-			}
-			mustNoCalls(t, c, mutatingOps...)
-			if tc.noAWSCall {
-				mustNoCalls(t, c)
-			}
-		})
-	}
-}
-
-func TestCopyAllowsSharingWithCustomerKey(t *testing.T) {
-	c := newCopyCloud(t, "eu-west-1")
-	in := &CopyInput{
-		SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1"),
-		KMSKeyID: "alias/team", Permissions: Permissions{Accounts: []string{account2}, SnapshotAccounts: []string{account2}},
-	}
-	pre, err := Preflight(context.Background(), c.clients(), in, testOptions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustNoCalls(t, c, mutatingOps...)
-	if len(pre.Copies) != 1 || pre.Copies[0].Name != "app-1" || !pre.Copies[0].Encrypted || pre.Copies[0].ClientToken != "" {
-		t.Errorf("preflight = %+v", pre.Copies)
-	}
-	out, err := Copy(context.Background(), c.clients(), in, testOptions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := out.Results[0]; !r.Encrypted || r.KMSKeyID != "alias/team" || len(r.SharedWith.Accounts) != 1 {
-		t.Errorf("result = %+v", r)
-	}
-}
-
-// A disabled region listed after a region whose name is taken: preflight
-// reports both, whatever order its lookups finish in.
-func TestPreflightReportsEveryRegion(t *testing.T) {
-	for i := 0; i < 20; i++ {
-		c := newCopyCloud(t, "eu-west-1", "ap-south-1")
-		c.addImage("eu-west-1", "ami-0taken", "app-1", fixedNow.Add(-time.Hour))
-		c.addImage("ap-south-1", "ami-0taken2", "app-1", fixedNow.Add(-time.Hour))
-		in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1", "xx-nowhere-1", "eu-north-2")}
-		_, err := Preflight(context.Background(), c.clients(), in, testOptions)
-		if err == nil {
-			t.Fatal("preflight passed")
-		}
-		for _, want := range []string{
-			`eu-west-1: name "app-1" is already used by ami-0taken`,
-			`ap-south-1: name "app-1" is already used by ami-0taken2`,
-			"xx-nowhere-1: region does not exist or is not enabled",
-			"eu-north-2: region does not exist or is not enabled",
-		} {
-			if !strings.Contains(err.Error(), want) {
-				t.Fatalf("error %q does not say %q", err, want)
-			}
-		}
-		mustNoCalls(t, c, mutatingOps...)
-	}
-}
-
-func TestPreflightSkipRegionCheck(t *testing.T) {
-	// eu-north-2 is not among the regions DescribeRegions lists (for
-	// example one the SDK's caller knows better); with SkipRegionCheck only
-	// the names are checked, there too.
-	c := newCopyCloud(t, "eu-west-1")
-	c.addImage("eu-north-2", "ami-0taken3", "app-1", fixedNow.Add(-time.Hour))
-	in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "eu-north-2"), SkipRegionCheck: true}
-	_, err := Preflight(context.Background(), c.clients(), in, testOptions)
-	if err == nil || !strings.Contains(err.Error(), `eu-north-2: name "app-1" is already used by ami-0taken3`) || strings.Contains(err.Error(), "not enabled") {
-		t.Fatalf("err = %v, want only the name in eu-north-2 refused", err)
-	}
-	if n := len(c.Calls("DescribeRegions")); n != 0 {
-		t.Errorf("DescribeRegions called %d times", n)
-	}
-	in.Targets = targets("eu-west-1")
-	if _, err := Preflight(context.Background(), c.clients(), in, testOptions); err != nil {
-		t.Errorf("Preflight: %v", err)
-	}
-}
-
-// TestCopySkipNameCheck: with SkipNameCheck no name is looked up, and a
-// name taken after the caller's own check fails that region's CopyImage,
-// after which the copies made elsewhere are removed.
-func TestCopySkipNameCheck(t *testing.T) {
-	c := newCopyCloud(t, "eu-west-1", "ap-south-1")
-	made := trackCopies(c)
-	c.addImage("ap-south-1", "ami-0taken4", "app-1", fixedNow.Add(-time.Hour))
-	in := &CopyInput{
-		SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1"),
-		SkipRegionCheck: true, SkipNameCheck: true, Concurrency: 1,
-	}
-	_, err := Copy(context.Background(), c.clients(), in, testOptions)
-	if err == nil || !strings.Contains(err.Error(), "InvalidAMIName.Duplicate") {
-		t.Fatalf("err = %v, want ap-south-1's CopyImage refused for the name", err)
-	}
-	for _, k := range c.Calls("DescribeImages", "DescribeRegions") {
-		if k.ID == "" {
-			t.Errorf("%s %s: a region or name check with SkipRegionCheck and SkipNameCheck", k.Region, k.Op)
-		}
-	}
-	m := made()
-	if len(m) != 1 || m["eu-west-1"] == "" {
-		t.Fatalf("copies made %v, want only eu-west-1's", m)
-	}
-	assertRemovedExactly(t, c, m)
-}
-
-func TestClientToken(t *testing.T) {
-	base := ClientToken("run-1", srcRegion, srcID, "eu-west-1", "app-1")
-	if len(base) > 64 || !strings.HasPrefix(base, "amiforge-") {
-		t.Fatalf("token %q: want at most 64 characters", base)
-	}
-	for _, tc := range []struct{ name, run, sr, src, r, n string }{
-		{"other run", "run-2", srcRegion, srcID, "eu-west-1", "app-1"},
-		{"other source region", "run-1", "us-east-2", srcID, "eu-west-1", "app-1"},
-		{"other source", "run-1", srcRegion, "ami-other", "eu-west-1", "app-1"},
-		{"other region", "run-1", srcRegion, srcID, "eu-west-2", "app-1"},
-		{"other name", "run-1", srcRegion, srcID, "eu-west-1", "app-2"},
-		{"no ambiguity from joining", "run-1", srcRegion, srcID, "eu-west-1app-1", ""},
-	} {
-		if ClientToken(tc.run, tc.sr, tc.src, tc.r, tc.n) == base {
-			t.Errorf("%s: same token", tc.name)
-		}
 	}
 }
 
@@ -940,55 +474,6 @@ func TestCopyRecordsCopiesInLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertRemovedExactly(t, c, made())
-}
-
-// TestCopyAfterPreflight checks that Copy after a Preflight of the same
-// input, with the source as already described, makes no call twice: the
-// checks run once, the source is not described again, and the known
-// snapshots are tagged with the image in one call.
-func TestCopyAfterPreflight(t *testing.T) {
-	c := newCopyCloud(t, "eu-west-1")
-	src, err := c.clients()(srcRegion).DescribeImages(context.Background(), &ec2.DescribeImagesInput{ImageIds: []string{srcID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := &CopyInput{
-		SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1"),
-		Tags: map[string]string{"App": "x"}, Source: &src.Images[0],
-	}
-	before := len(c.Calls())
-	if _, err := Preflight(context.Background(), c.clients(), in, testOptions); err != nil {
-		t.Fatalf("Preflight: %v", err)
-	}
-	in.Preflighted = true
-	out, err := Copy(context.Background(), c.clients(), in, testOptions)
-	if err != nil {
-		t.Fatalf("Copy: %v", err)
-	}
-	id := out.Results[0].ImageID
-	var got []string
-	for _, op := range opsOf(c.Calls()[before:]) {
-		got = append(got, strings.TrimSpace(op))
-	}
-	want := []string{
-		"us-east-1 DescribeRegions", "eu-west-1 DescribeImages", // the preflight, once
-		"eu-west-1 CopyImage app-1", "eu-west-1 DescribeImages " + id, // tagged by CopyImage
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("calls = %q, want %q", got, want)
-	}
-	snap := out.Results[0].SnapshotIDs[0]
-	if c.tags[id]["App"] != "x" || c.tags[snap]["App"] != "x" {
-		t.Errorf("tags of the copy %v, of its snapshot %v; want App=x on both", c.tags[id], c.tags[snap])
-	}
-
-	t.Run("source of another image", func(t *testing.T) {
-		bad := *in
-		bad.SourceImageID = otherID
-		if _, err := Copy(context.Background(), c.clients(), &bad, testOptions); err == nil || !strings.Contains(err.Error(), "Source: describes") {
-			t.Errorf("Copy() error = %v, want one about Source", err)
-		}
-	})
 }
 
 // sixteenRegions are 16 target regions, none of them the source region.

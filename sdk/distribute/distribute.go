@@ -142,11 +142,8 @@ func (in *DistributeInput) Validate() error {
 		}
 	}
 	regions := in.outputRegions()
-	pub := &PublishInput{Images: placeholderImages(regions), Parameters: in.Parameters, LaunchTemplates: in.LaunchTemplates}
-	if len(pub.Parameters) > 0 || len(pub.LaunchTemplates) > 0 {
-		if err := pub.Validate(); err != nil {
-			errs = append(errs, err)
-		}
+	if err := validatePublishing(regions, in.Parameters, in.LaunchTemplates); err != nil {
+		errs = append(errs, err)
 	}
 	accounts := map[string]bool{}
 	for i, a := range in.Accounts {
@@ -156,14 +153,21 @@ func (in *DistributeInput) Validate() error {
 			errs = append(errs, fmt.Errorf("%s.AccountID: %s is listed more than once", f, a.AccountID))
 		}
 		accounts[a.AccountID] = true
-		pub := &PublishInput{Images: placeholderImages(a.regions(regions)), Parameters: a.Parameters, LaunchTemplates: a.LaunchTemplates}
-		if len(pub.Parameters) > 0 || len(pub.LaunchTemplates) > 0 {
-			if err := pub.Validate(); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", f, err))
-			}
+		if err := validatePublishing(a.regions(regions), a.Parameters, a.LaunchTemplates); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validatePublishing checks the parameters and launch templates of one
+// account against the regions of its output, before any AMI of it exists.
+func validatePublishing(regions []string, params []Parameter, lts []LaunchTemplate) error {
+	if len(params) == 0 && len(lts) == 0 {
+		return nil
+	}
+	pub := &PublishInput{Images: placeholderImages(regions), Parameters: params, LaunchTemplates: lts}
+	return pub.Validate()
 }
 
 // outputRegions lists the regions of the output: the inputs' (the source
@@ -233,8 +237,7 @@ func Distribute(ctx context.Context, clients ClientFunc, in *DistributeInput, op
 	if len(in.Accounts) > 0 && o.Accounts == nil {
 		return nil, errors.New("accounts: Options.Accounts is nil; it must return the clients of each target account")
 	}
-	d := &distribution{in: in, o: o, clients: clients, out: &DistributeOutput{}}
-	return d.run(ctx)
+	return newDistribution(in, o, clients).run(ctx)
 }
 
 // distribution is one Distribute call.
@@ -252,8 +255,12 @@ type distribution struct {
 	srcEnc   Encryption // the source's, resolved for sharing with accounts
 }
 
-func (d *distribution) run(ctx context.Context) (*DistributeOutput, error) {
-	in, o := d.in, d.o
+// newDistribution sets up one Distribute call: the copies' input is
+// in.Copy without the settings Distribute handles itself, and with a run
+// ID; the operations it calls record what they make in the distribution's
+// own ledger, for the rollback.
+func newDistribution(in *DistributeInput, o Options, clients ClientFunc) *distribution {
+	d := &distribution{in: in, o: o, clients: clients, out: &DistributeOutput{}}
 	d.copyIn = in.Copy
 	d.copyIn.IncludeSource, d.copyIn.KeepOnFailure, d.copyIn.Protection = false, false, Protection{}
 	if d.copyIn.RunID == "" {
@@ -261,10 +268,75 @@ func (d *distribution) run(ctx context.Context) (*DistributeOutput, error) {
 	}
 	d.inner = o
 	d.inner.Ledger = &d.copies
+	return d
+}
+
+// run carries out the steps Distribute lists, in their order.
+func (d *distribution) run(ctx context.Context) (*DistributeOutput, error) {
 	inputs := d.inputs()
 
 	// 1. Pre-flight.
-	o.logf("checking %s in %s and the target regions before any change", in.Copy.SourceImageID, in.Copy.SourceRegion)
+	pre, err := d.preflight(ctx, inputs)
+	if err != nil {
+		return nil, err
+	}
+	if d.in.DryRun {
+		d.reportPlanned(ctx, pre)
+		return d.out, nil
+	}
+
+	// 2. Copies.
+	copyResults, err := d.copyTargets(ctx)
+	if err != nil {
+		// Copy removed its copies itself.
+		d.out.Results = slices.Concat(d.untouched(inputs), copyResults)
+		return d.out, err
+	}
+
+	// 3. The accounts' copies, then parameters and launch templates in the
+	// caller's account and in each target account: all of it can still be
+	// undone, unlike the changes to the inputs that follow.
+	accountResults, err := d.copyToAccounts(ctx)
+	if err != nil {
+		d.out.Results = slices.Concat(d.untouched(inputs), copyResults, accountResults)
+		return d.out, d.rollback(err)
+	}
+	d.out.Results = slices.Concat(d.untouched(inputs), copyResults)
+	if err := d.publish(ctx, accountResults); err != nil {
+		d.out.Results = append(d.out.Results, accountResults...)
+		return d.out, d.rollback(err)
+	}
+
+	// 4. The inputs change only once everything else succeeded.
+	inputResults := d.untouched(inputs)
+	if d.in.ShareInputs {
+		inputResults, err = d.shareInputs(ctx)
+	}
+	d.out.Results = slices.Concat(inputResults, copyResults, accountResults)
+	if err != nil {
+		return d.out, d.rollback(err)
+	}
+
+	// 5. Protection last, so that until here a failure can still remove
+	// the copies.
+	if d.in.Protection.Enabled {
+		if err := d.protect(ctx); err != nil {
+			return d.out, d.rollback(err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return d.out, d.rollback(fmt.Errorf("distribute %s: %w", d.in.Copy.SourceImageID, context.Cause(ctx)))
+	}
+	d.handOver()
+	return d.out, nil
+}
+
+// preflight runs every check before anything changes: the copies' and,
+// with ShareInputs, every input AMI's, then the target accounts' and the
+// publishing's. It returns the copies' pre-flight, nil when there are no
+// targets.
+func (d *distribution) preflight(ctx context.Context, inputs []InputImage) (*PreflightOutput, error) {
+	d.o.logf("checking %s in %s and the target regions before any change", d.in.Copy.SourceImageID, d.in.Copy.SourceRegion)
 	var pre *PreflightOutput
 	if len(d.copyIn.Targets) > 0 {
 		var err error
@@ -276,102 +348,88 @@ func (d *distribution) run(ctx context.Context) (*DistributeOutput, error) {
 			d.copyIn.Source = &pre.Source
 		}
 	}
-	if in.ShareInputs {
-		for _, im := range inputs {
-			s := &CopyInput{
-				SourceImageID: im.ImageID, SourceRegion: im.Region, IncludeSource: true,
-				Permissions: in.Copy.Permissions, Tags: im.Tags, SnapshotTags: im.SnapshotTags,
-				Deprecation: in.Copy.Deprecation, Source: im.Image,
-			}
-			if s.Source == nil && im.Region == in.Copy.SourceRegion && im.ImageID == in.Copy.SourceImageID {
-				s.Source = d.copyIn.Source
-			}
-			if _, err := Preflight(ctx, d.clients, s, d.setInner); err != nil {
-				return nil, fmt.Errorf("pre-flight of input AMI %s in %s: %w", im.ImageID, im.Region, err)
-			}
-			s.Preflighted = true
-			d.shares = append(d.shares, s)
+	if d.in.ShareInputs {
+		if err := d.preflightInputs(ctx, inputs); err != nil {
+			return nil, err
 		}
 	}
 	if err := d.preflightPublish(ctx, pre); err != nil {
 		return nil, err
 	}
-	if in.DryRun {
-		if pre != nil {
-			d.out.Planned = pre.Copies
-		}
-		for _, a := range d.accounts {
-			if pout, err := Preflight(ctx, a.clients.EC2, &a.in, d.setInner); err == nil {
-				d.out.Planned = append(d.out.Planned, pout.Copies...)
-			}
-		}
-		return d.out, nil
-	}
+	return pre, nil
+}
 
-	// 2. Copies.
-	var copyResults Results
-	if len(d.copyIn.Targets) > 0 {
-		regions := make([]string, len(d.copyIn.Targets))
-		for i, t := range d.copyIn.Targets {
-			regions[i] = t.Region
+// preflightInputs checks that every input AMI can be shared, tagged and
+// deprecated as ShareInputs asks, and keeps for each the share-only Copy
+// input that does it later.
+func (d *distribution) preflightInputs(ctx context.Context, inputs []InputImage) error {
+	c := d.in.Copy
+	for _, im := range inputs {
+		s := &CopyInput{
+			SourceImageID: im.ImageID, SourceRegion: im.Region, IncludeSource: true,
+			Permissions: c.Permissions, Tags: im.Tags, SnapshotTags: im.SnapshotTags,
+			Deprecation: c.Deprecation, Source: im.Image,
 		}
-		o.logf("copying %s from %s to %s (at most %d at a time)", in.Copy.SourceImageID, in.Copy.SourceRegion,
-			strings.Join(regions, ", "), concurrency(d.copyIn.Concurrency, len(regions)))
-		cout, err := Copy(ctx, d.clients, &d.copyIn, d.setInner)
-		if cout != nil {
-			copyResults = cout.Results
+		if s.Source == nil && im.Region == c.SourceRegion && im.ImageID == c.SourceImageID {
+			s.Source = d.copyIn.Source
 		}
-		if err != nil {
-			// Copy removed its copies itself.
-			d.out.Results = append(d.untouched(inputs), copyResults...)
-			return d.out, err
+		if _, err := Preflight(ctx, d.clients, s, d.setInner); err != nil {
+			return fmt.Errorf("pre-flight of input AMI %s in %s: %w", im.ImageID, im.Region, err)
 		}
+		s.Preflighted = true
+		d.shares = append(d.shares, s)
 	}
+	return nil
+}
 
-	// 3. The accounts' copies, then parameters and launch templates in the
-	// caller's account and in each target account: all of it can still be
-	// undone, unlike the changes to the inputs that follow.
-	accountResults, err := d.copyToAccounts(ctx)
-	if err != nil {
-		d.out.Results = append(append(d.untouched(inputs), copyResults...), accountResults...)
-		return d.out, d.rollback(err)
+// reportPlanned reports, for a dry run, the copies a real run would make: the
+// caller's (pre, nil without targets) and each target account's.
+func (d *distribution) reportPlanned(ctx context.Context, pre *PreflightOutput) {
+	if pre != nil {
+		d.out.Planned = pre.Copies
 	}
-	d.out.Results = append(d.untouched(inputs), copyResults...)
-	if err := d.publish(ctx, accountResults); err != nil {
-		d.out.Results = append(d.out.Results, accountResults...)
-		return d.out, d.rollback(err)
+	for _, a := range d.accounts {
+		if pout, err := Preflight(ctx, a.clients.EC2, &a.in, d.setInner); err == nil {
+			d.out.Planned = append(d.out.Planned, pout.Copies...)
+		}
 	}
+}
 
-	// 4. The inputs change only once everything else succeeded.
-	var inputResults Results
+// copyTargets copies the source to the target regions of the caller's
+// account and returns the copies' results. A failing Copy has removed its
+// copies itself.
+func (d *distribution) copyTargets(ctx context.Context) (Results, error) {
+	if len(d.copyIn.Targets) == 0 {
+		return nil, nil
+	}
+	regions := make([]string, len(d.copyIn.Targets))
+	for i, t := range d.copyIn.Targets {
+		regions[i] = t.Region
+	}
+	d.o.logf("copying %s from %s to %s (at most %d at a time)", d.in.Copy.SourceImageID, d.in.Copy.SourceRegion,
+		strings.Join(regions, ", "), concurrency(d.copyIn.Concurrency, len(regions)))
+	out, err := Copy(ctx, d.clients, &d.copyIn, d.setInner)
+	if out == nil {
+		return nil, err
+	}
+	return out.Results, err
+}
+
+// shareInputs shares, tags and deprecates every input AMI, the source
+// first, and returns their results; it stops at the first failure.
+func (d *distribution) shareInputs(ctx context.Context) (Results, error) {
+	var rs Results
 	for _, s := range d.shares {
-		o.logf("sharing, tagging and deprecating input AMI %s in %s", s.SourceImageID, s.SourceRegion)
-		sout, err := Copy(ctx, d.clients, s, d.setInner)
-		if sout != nil {
-			inputResults = append(inputResults, sout.Results...)
+		d.o.logf("sharing, tagging and deprecating input AMI %s in %s", s.SourceImageID, s.SourceRegion)
+		out, err := Copy(ctx, d.clients, s, d.setInner)
+		if out != nil {
+			rs = append(rs, out.Results...)
 		}
 		if err != nil {
-			d.out.Results = append(append(inputResults, copyResults...), accountResults...)
-			return d.out, d.rollback(err)
+			return rs, err
 		}
 	}
-	if !in.ShareInputs {
-		inputResults = d.untouched(inputs)
-	}
-	d.out.Results = append(append(inputResults, copyResults...), accountResults...)
-
-	// 5. Protection last, so that until here a failure can still remove
-	// the copies.
-	if in.Protection.Enabled {
-		if err := d.protect(ctx); err != nil {
-			return d.out, d.rollback(err)
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return d.out, d.rollback(fmt.Errorf("distribute %s: %w", in.Copy.SourceImageID, context.Cause(ctx)))
-	}
-	d.handOver()
-	return d.out, nil
+	return rs, nil
 }
 
 func (d *distribution) setInner(o *Options) { *o = d.inner }
@@ -496,7 +554,7 @@ func (d *distribution) handOver() {
 		api := d.clientsOf(r.Account)(region)
 		d.o.Ledger.Record(ledger.Resource{Kind: ledger.KindImage, ID: id, Region: region, Account: r.Account}, func(ctx context.Context) error {
 			if protected {
-				if err := Unprotect(ctx, api, &UnprotectInput{ImageID: id, Region: region}, func(uo *Options) { *uo = o }); err != nil {
+				if err := Unprotect(ctx, api, &UnprotectInput{ImageID: id, Region: region}, o.reuse); err != nil {
 					return err
 				}
 			}

@@ -19,26 +19,15 @@ import (
 
 // Copy an AMI to two regions, share it with an account and an
 // organization, tag it, and print one line per region. The example runs
-// against a local emulator; with real AWS, leave out the static keys and
-// the endpoint.
+// against a local emulator (localSession); with real AWS the session is
+// awscfg.New(ctx, awscfg.Config{Region: "us-east-1"}).
 func Example() {
 	ctx := context.Background()
-	endpoint := localAWS() // http://127.0.0.1:PORT of a moto server
-	key, secret := awstest.TestCredentials()
-	sess, err := awscfg.New(ctx, awscfg.Config{
-		Region: "us-east-1", AccessKey: key, SecretKey: secret, MaxAttempts: 1,
-		Endpoints: awscfg.Endpoints{EC2: endpoint},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	src, err := sess.EC2("").RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("example-app-1"), RootDeviceName: aws.String("/dev/xvda")})
-	if err != nil {
-		log.Fatal(err)
-	}
+	sess := localSession(ctx)
+	src := registerImage(ctx, sess, "example-app-1")
 
 	out, err := distribute.Copy(ctx, distribute.PerRegion(sess.EC2), &distribute.CopyInput{
-		SourceImageID: aws.ToString(src.ImageId),
+		SourceImageID: src,
 		SourceRegion:  "us-east-1",
 		Targets:       []distribute.Target{{Region: "eu-west-1"}, {Region: "ap-southeast-2", Name: "example-app-1-ap"}},
 		Permissions: distribute.Permissions{
@@ -70,20 +59,8 @@ func Example() {
 // later failure of the caller can still remove them.
 func ExampleDistribute() {
 	ctx := context.Background()
-	endpoint := localAWS()
-	key, secret := awstest.TestCredentials()
-	sess, err := awscfg.New(ctx, awscfg.Config{
-		Region: "us-east-1", AccessKey: key, SecretKey: secret, MaxAttempts: 1,
-		Endpoints: awscfg.Endpoints{EC2: endpoint},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	built, err := sess.EC2("").RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("example-build-7"), RootDeviceName: aws.String("/dev/xvda")})
-	if err != nil {
-		log.Fatal(err)
-	}
-	id := aws.ToString(built.ImageId)
+	sess := localSession(ctx)
+	id := registerImage(ctx, sess, "example-build-7")
 
 	var copies ledger.Ledger
 	out, err := distribute.Distribute(ctx, distribute.PerRegion(sess.EC2), &distribute.DistributeInput{
@@ -114,16 +91,34 @@ func ExampleDistribute() {
 	// copies to remove if a later step fails: 1
 }
 
-// localAWS returns the endpoint of the moto server the tests of this
-// package share.
-func localAWS() string {
+// localSession returns a session in us-east-1 of the moto server the
+// tests of this package share, with its static test keys.
+func localSession(ctx context.Context) *awscfg.Session {
 	shared.once.Do(func() {
 		shared.moto, shared.err = awstest.StartMoto(context.Background(), awstest.MotoOptions{LoadDefaultAMIs: aws.Bool(false)})
 	})
 	if shared.err != nil {
 		log.Fatal(shared.err)
 	}
-	return shared.moto.Endpoint
+	key, secret := awstest.TestCredentials()
+	sess, err := awscfg.New(ctx, awscfg.Config{
+		Region: "us-east-1", AccessKey: key, SecretKey: secret, MaxAttempts: 1,
+		Endpoints: awscfg.Endpoints{EC2: shared.moto.Endpoint},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return sess
+}
+
+// registerImage registers an AMI named name in the session's region, the
+// stand-in for a build's AMI, and returns its ID.
+func registerImage(ctx context.Context, sess *awscfg.Session, name string) string {
+	out, err := sess.EC2("").RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String(name), RootDeviceName: aws.String("/dev/xvda")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return aws.ToString(out.ImageId)
 }
 
 // Configuration can be checked before any AWS call, with messages naming
@@ -150,14 +145,7 @@ func ExampleCheckSharing() {
 // Retention with a dry run returns the plan without changing anything.
 func ExampleRetain() {
 	ctx := context.Background()
-	key, secret := awstest.TestCredentials()
-	sess, err := awscfg.New(ctx, awscfg.Config{
-		Region: "us-east-1", AccessKey: key, SecretKey: secret, MaxAttempts: 1,
-		Endpoints: awscfg.Endpoints{EC2: localAWS()},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
+	sess := localSession(ctx)
 	out, err := distribute.Retain(ctx, distribute.PerRegion(sess.EC2), &distribute.RetainInput{
 		Regions:    []string{"us-east-1"},
 		Selector:   distribute.Selector{Name: "nightly-*", Tags: map[string]string{"Team": "web"}},

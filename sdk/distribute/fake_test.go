@@ -31,6 +31,26 @@ type call struct {
 
 func (c call) String() string { return c.Region + " " + c.Op + " " + c.ID }
 
+// callLog is a fake's log of calls, with the mutex that guards it and the
+// rest of the fake's state.
+type callLog struct {
+	mu    sync.Mutex
+	calls []call
+}
+
+// Calls returns the call log, optionally only the given operations.
+func (l *callLog) Calls(ops ...string) []call {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []call
+	for _, k := range l.calls {
+		if len(ops) == 0 || slices.Contains(ops, k.Op) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // fakeImage is the fake's state of one AMI.
 type fakeImage struct {
 	img         types.Image
@@ -43,8 +63,7 @@ type fakeImage struct {
 // records a call, then runs its function field when set (which may call the
 // default behaviour, def*), else the default behaviour.
 type fakeCloud struct {
-	mu         sync.Mutex
-	calls      []call
+	callLog
 	regions    []string
 	images     map[string]map[string]*fakeImage         // region → id
 	snapPerms  map[string]map[string][]string           // snapshot → "users"/"groups"
@@ -111,19 +130,6 @@ func (c *fakeCloud) log(region, op, id string, in any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls = append(c.calls, call{Region: region, Op: op, ID: id, In: in})
-}
-
-// Calls returns the call log, optionally only the given operations.
-func (c *fakeCloud) Calls(ops ...string) []call {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []call
-	for _, k := range c.calls {
-		if len(ops) == 0 || slices.Contains(ops, k.Op) {
-			out = append(out, k)
-		}
-	}
-	return out
 }
 
 // index returns the position of the first call matching region and op

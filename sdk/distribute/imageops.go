@@ -2,6 +2,7 @@ package distribute
 
 import (
 	"context"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -64,4 +65,35 @@ func (o Options) deregisterImage(ctx context.Context, api DeregisterAPI, id, reg
 		return false, nil, err
 	}
 	return true, out.DeletedSnapshotIDs, err
+}
+
+// ownImages lists the caller's AMIs (owner "self", deprecated ones
+// included) that EC2 returns for filters and that keep accepts: EC2's
+// answer is checked again with keep rather than the filters trusted.
+func ownImages(ctx context.Context, api DescribeImagesAPI, filters []types.Filter, keep func(types.Image) bool) ([]types.Image, error) {
+	var out []types.Image
+	pg := ec2.NewDescribeImagesPaginator(api, &ec2.DescribeImagesInput{
+		Owners:            []string{"self"},
+		Filters:           filters,
+		IncludeDeprecated: aws.Bool(true),
+	})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, img := range page.Images {
+			if keep(img) {
+				out = append(out, img)
+			}
+		}
+	}
+	return out, nil
+}
+
+// hasTag reports whether img carries the tag key with exactly value.
+func hasTag(img types.Image, key, value string) bool {
+	return slices.ContainsFunc(img.Tags, func(t types.Tag) bool {
+		return aws.ToString(t.Key) == key && aws.ToString(t.Value) == value
+	})
 }

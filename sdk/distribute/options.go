@@ -103,3 +103,8 @@ func isNotFound(err error) bool {
 	c := awserr.Code(err)
 	return strings.HasSuffix(c, ".NotFound")
 }
+
+// reuse sets another operation's options to o, defaults already applied,
+// so that an operation calling another passes its own options on as
+// they are.
+func (o Options) reuse(dst *Options) { *dst = o }

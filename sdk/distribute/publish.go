@@ -166,28 +166,14 @@ func (r ParameterResult) Resource() ledger.Resource {
 // MarshalJSON adds Err as the string field "error".
 func (r ParameterResult) MarshalJSON() ([]byte, error) {
 	type plain ParameterResult
-	return json.Marshal(struct {
-		plain
-		Error string `json:"error,omitempty"`
-	}{plain(r), errText(r.Err)})
+	return marshalWithError(plain(r), r.Err)
 }
 
 // UnmarshalJSON reads what MarshalJSON writes; "error" becomes an error
 // with that text.
 func (r *ParameterResult) UnmarshalJSON(b []byte) error {
 	type plain ParameterResult
-	var v struct {
-		plain
-		Error string `json:"error,omitempty"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	*r = ParameterResult(v.plain)
-	if v.Error != "" {
-		r.Err = errors.New(v.Error)
-	}
-	return nil
+	return unmarshalWithError(b, (*plain)(r), &r.Err)
 }
 
 // LaunchTemplateResult is the outcome for one launch template in one
@@ -224,26 +210,56 @@ func (r LaunchTemplateResult) Resource() ledger.Resource {
 // MarshalJSON adds Err as the string field "error".
 func (r LaunchTemplateResult) MarshalJSON() ([]byte, error) {
 	type plain LaunchTemplateResult
-	return json.Marshal(struct {
-		plain
-		Error string `json:"error,omitempty"`
-	}{plain(r), errText(r.Err)})
+	return marshalWithError(plain(r), r.Err)
 }
 
 // UnmarshalJSON reads what MarshalJSON writes; "error" becomes an error
 // with that text.
 func (r *LaunchTemplateResult) UnmarshalJSON(b []byte) error {
 	type plain LaunchTemplateResult
-	var v struct {
-		plain
-		Error string `json:"error,omitempty"`
+	return unmarshalWithError(b, (*plain)(r), &r.Err)
+}
+
+// marshalWithError encodes fields, a struct, with err as its last field,
+// the string "error" (left out when err is nil): the JSON form of the
+// results of Publish.
+func marshalWithError(fields any, err error) ([]byte, error) {
+	b, merr := json.Marshal(fields)
+	msg := errText(err)
+	if merr != nil || msg == "" {
+		return b, merr
 	}
+	quoted, merr := json.Marshal(msg)
+	if merr != nil {
+		return nil, merr
+	}
+	// b is an object; "error" goes before its closing brace.
+	b = b[:len(b)-1]
+	if len(b) > 1 {
+		b = append(b, ',')
+	}
+	b = append(append(b, `"error":`...), quoted...)
+	return append(b, '}'), nil
+}
+
+// unmarshalWithError reads what marshalWithError writes: it replaces
+// *fields whole, and sets *errp, the error field of *fields, to an error
+// with the text of "error", if any. *fields is left alone when b cannot be
+// read.
+func unmarshalWithError[T any](b []byte, fields *T, errp *error) error {
+	var v T
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	*r = LaunchTemplateResult(v.plain)
-	if v.Error != "" {
-		r.Err = errors.New(v.Error)
+	var e struct {
+		Error string `json:"error,omitempty"`
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		return err
+	}
+	*fields = v
+	if e.Error != "" {
+		*errp = errors.New(e.Error)
 	}
 	return nil
 }
@@ -292,75 +308,95 @@ func (in *PublishInput) Validate() error {
 	if len(in.RunID) > maxRunID {
 		add("run_id: %d characters; at most %d", len(in.RunID), maxRunID)
 	}
-	inImages := func(field, region string) {
-		if region != "" && in.Images != nil {
-			if _, ok := in.Images[region]; !ok {
-				add("%s.region: %s is not a region of images", field, region)
-			}
-		}
-	}
 	seenParam := map[string]int{}
 	for i, p := range in.Parameters {
-		f := fmt.Sprintf("parameters[%d]", i)
-		if err := ValidateParameterName(p.Name); err != nil {
-			add("%s.name: %w", f, err)
-		}
-		inImages(f, p.Region)
-		if len(p.Description) > maxParameterDescription {
-			add("%s.description: %d characters; at most %d", f, len(p.Description), maxParameterDescription)
-		}
-		if len(p.Tags) > maxParameterTags {
-			add("%s.tags: %d tags; at most %d", f, len(p.Tags), maxParameterTags)
-		}
-		for _, k := range slices.Sorted(maps.Keys(p.Tags)) {
-			switch v := p.Tags[k]; {
-			case k == "" || len(k) > 128:
-				add("%s.tags: key %q must have 1 to 128 characters", f, k)
-			case strings.HasPrefix(strings.ToLower(k), "aws:"):
-				add("%s.tags: key %q: the aws: prefix is reserved for AWS", f, k)
-			case len(v) > 256:
-				add("%s.tags[%q]: value has %d characters; at most 256", f, k, len(v))
-			}
-		}
-		for _, region := range targetRegions(in.Images, p.Region) {
-			key := region + "\x00" + p.Name
-			if j, ok := seenParam[key]; ok && j != i {
-				add("%s: %s in %s is also written by parameters[%d]", f, p.Name, region, j)
-				break
-			}
-			seenParam[key] = i
-		}
+		in.validateParameter(i, p, seenParam, add)
 	}
 	seenLT := map[string]int{}
 	for i, lt := range in.LaunchTemplates {
-		f := fmt.Sprintf("launch_templates[%d]", i)
-		switch {
-		case lt.ID == "" && lt.Name == "":
-			add("%s: an id or a name is required", f)
-		case lt.ID != "" && lt.Name != "":
-			add("%s: give an id or a name, not both", f)
-		case lt.ID != "" && ValidateLaunchTemplateID(lt.ID) != nil:
-			add("%s.id: %w", f, ValidateLaunchTemplateID(lt.ID))
-		case lt.ID != "" && lt.Region == "":
-			add("%s.region: required with an id (a launch template ID belongs to one region)", f)
-		case lt.Name != "" && ValidateLaunchTemplateName(lt.Name) != nil:
-			add("%s.name: %w", f, ValidateLaunchTemplateName(lt.Name))
-		}
-		inImages(f, lt.Region)
-		if err := ValidateSourceVersion(lt.SourceVersion); err != nil {
-			add("%s.source_version: %w", f, err)
-		}
-		ref := lt.ID + "\x00" + lt.Name
-		for _, region := range targetRegions(in.Images, lt.Region) {
-			key := region + "\x00" + ref
-			if j, ok := seenLT[key]; ok && j != i {
-				add("%s: the template is also updated in %s by launch_templates[%d]", f, region, j)
-				break
-			}
-			seenLT[key] = i
-		}
+		in.validateLaunchTemplate(i, lt, seenLT, add)
 	}
 	return errors.Join(errs...)
+}
+
+// validateParameter checks Parameters[i] and hands every problem to add.
+// seen maps each region and name written by the parameters before it to
+// the index of the one that writes it.
+func (in *PublishInput) validateParameter(i int, p Parameter, seen map[string]int, add func(string, ...any)) {
+	f := fmt.Sprintf("parameters[%d]", i)
+	if err := ValidateParameterName(p.Name); err != nil {
+		add("%s.name: %w", f, err)
+	}
+	in.checkRegion(f, p.Region, add)
+	if len(p.Description) > maxParameterDescription {
+		add("%s.description: %d characters; at most %d", f, len(p.Description), maxParameterDescription)
+	}
+	if len(p.Tags) > maxParameterTags {
+		add("%s.tags: %d tags; at most %d", f, len(p.Tags), maxParameterTags)
+	}
+	for _, k := range slices.Sorted(maps.Keys(p.Tags)) {
+		switch v := p.Tags[k]; {
+		case k == "" || len(k) > 128:
+			add("%s.tags: key %q must have 1 to 128 characters", f, k)
+		case strings.HasPrefix(strings.ToLower(k), "aws:"):
+			add("%s.tags: key %q: the aws: prefix is reserved for AWS", f, k)
+		case len(v) > 256:
+			add("%s.tags[%q]: value has %d characters; at most 256", f, k, len(v))
+		}
+	}
+	if region, j, ok := claim(seen, i, targetRegions(in.Images, p.Region), p.Name); ok {
+		add("%s: %s in %s is also written by parameters[%d]", f, p.Name, region, j)
+	}
+}
+
+// validateLaunchTemplate checks LaunchTemplates[i] and hands every problem
+// to add. seen maps each region and template updated by the launch
+// templates before it to the index of the one that updates it.
+func (in *PublishInput) validateLaunchTemplate(i int, lt LaunchTemplate, seen map[string]int, add func(string, ...any)) {
+	f := fmt.Sprintf("launch_templates[%d]", i)
+	switch {
+	case lt.ID == "" && lt.Name == "":
+		add("%s: an id or a name is required", f)
+	case lt.ID != "" && lt.Name != "":
+		add("%s: give an id or a name, not both", f)
+	case lt.ID != "" && ValidateLaunchTemplateID(lt.ID) != nil:
+		add("%s.id: %w", f, ValidateLaunchTemplateID(lt.ID))
+	case lt.ID != "" && lt.Region == "":
+		add("%s.region: required with an id (a launch template ID belongs to one region)", f)
+	case lt.Name != "" && ValidateLaunchTemplateName(lt.Name) != nil:
+		add("%s.name: %w", f, ValidateLaunchTemplateName(lt.Name))
+	}
+	in.checkRegion(f, lt.Region, add)
+	if err := ValidateSourceVersion(lt.SourceVersion); err != nil {
+		add("%s.source_version: %w", f, err)
+	}
+	if region, j, ok := claim(seen, i, targetRegions(in.Images, lt.Region), lt.ID+"\x00"+lt.Name); ok {
+		add("%s: the template is also updated in %s by launch_templates[%d]", f, region, j)
+	}
+}
+
+// checkRegion refuses the region of the item named field unless it is ""
+// or a region of in.Images: there is no AMI to publish elsewhere.
+func (in *PublishInput) checkRegion(field, region string, add func(string, ...any)) {
+	if region != "" && in.Images != nil {
+		if _, ok := in.Images[region]; !ok {
+			add("%s.region: %s is not a region of images", field, region)
+		}
+	}
+}
+
+// claim records in seen that item i writes ref in each of regions, and
+// returns the first region where an item j before it writes ref already:
+// two items must not write the same thing in one region.
+func claim(seen map[string]int, i int, regions []string, ref string) (region string, j int, clash bool) {
+	for _, r := range regions {
+		key := r + "\x00" + ref
+		if prev, ok := seen[key]; ok && prev != i {
+			return r, prev, true
+		}
+		seen[key] = i
+	}
+	return "", 0, false
 }
 
 // ValidateLaunchTemplateID checks the syntax of a launch template ID.
@@ -415,6 +451,18 @@ func ValidateParameterName(name string) error {
 type sourceVersion struct {
 	alias  string // "$Default" or "$Latest"
 	number int64
+}
+
+// resolve returns the version number sv stands for in a template whose
+// default and latest versions are def and latest.
+func (sv sourceVersion) resolve(def, latest int64) int64 {
+	switch sv.alias {
+	case "$Default":
+		return def
+	case "$Latest":
+		return latest
+	}
+	return sv.number
 }
 
 func parseSourceVersion(s string) (sourceVersion, error) {
@@ -562,6 +610,20 @@ func (p *publisher) run(ctx context.Context) (*PublishOutput, error) {
 	}
 	p.handOver()
 	return p.out, nil
+}
+
+// undoOutcome returns the set function of an undoEntry for a result with
+// the given status and error: the status an undo reports replaces the
+// result's, and an undo's error is joined to the result's.
+func undoOutcome(status *PublishStatus, errp *error) func(PublishStatus, error) {
+	return func(st PublishStatus, err error) {
+		if st != "" {
+			*status = st
+		}
+		if err != nil {
+			*errp = errors.Join(*errp, err)
+		}
+	}
 }
 
 // record notes a change this run made.

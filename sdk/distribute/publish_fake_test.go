@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -64,8 +63,7 @@ type fakeLT struct {
 // nothing happens), After after it (an error replaces the answer of a call
 // that took effect: a lost answer).
 type pubCloud struct {
-	mu     sync.Mutex
-	calls  []call
+	callLog
 	params map[string]map[string]*fakeParam // region → name
 	lts    map[string]map[string]*fakeLT    // region → id
 	seq    int
@@ -157,19 +155,6 @@ func (t *fakeLT) version(n int64) *types.LaunchTemplateVersion {
 		}
 	}
 	return nil
-}
-
-// Calls returns the call log, optionally only the given operations.
-func (c *pubCloud) Calls(ops ...string) []call {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []call
-	for _, k := range c.calls {
-		if len(ops) == 0 || slices.Contains(ops, k.Op) {
-			out = append(out, k)
-		}
-	}
-	return out
 }
 
 // pubDo logs a call and runs it between the Before and After hooks.

@@ -41,73 +41,26 @@ func (w *ltWrite) String() string {
 	return fmt.Sprintf("launch template %s (%s) in %s", w.name, w.id, w.region)
 }
 
+// writeLaunchTemplate gives the launch template of s a version with the
+// AMI of its region, made the default when asked, and records the undo of
+// what it changed.
 func (p *publisher) writeLaunchTemplate(ctx context.Context, s publishStep) error {
 	r := &p.out.LaunchTemplates[s.index]
 	api := p.clients(s.region)
-	lt := s.lt
 	fail := func(st PublishStatus, err error) error {
 		r.Status, r.Err = st, err
 		return err
 	}
-	ref := lt.ID + lt.Name // exactly one is set
-	t, err := describeLaunchTemplate(ctx, api, lt.ID, lt.Name)
+	w, latest, err := p.startWrite(ctx, api, s, r)
 	if err != nil {
-		return fail(PublishFailed, fmt.Errorf("describe launch template %s in %s: %w", ref, s.region, err))
+		return fail(PublishFailed, err)
 	}
-	w := &ltWrite{
-		api: api, o: p.o, region: s.region, image: s.image,
-		id: aws.ToString(t.LaunchTemplateId), name: aws.ToString(t.LaunchTemplateName),
-		prevDefault: aws.ToInt64(t.DefaultVersionNumber),
-	}
-	latest := aws.ToInt64(t.LatestVersionNumber)
-	r.ID, r.Name, r.PreviousDefault = w.id, w.name, w.prevDefault
-	sv, _ := parseSourceVersion(lt.SourceVersion) // checked by Validate
-	src := sv.number
-	switch sv.alias {
-	case "$Default":
-		src = w.prevDefault
-	case "$Latest":
-		src = latest
-	}
-	r.SourceVersion = src
-
-	// The source is sent as the number it resolved to, so that the new
-	// version is based on the version reported.
-	cin := &ec2.CreateLaunchTemplateVersionInput{
-		LaunchTemplateId:   aws.String(w.id),
-		SourceVersion:      aws.String(strconv.FormatInt(src, 10)),
-		LaunchTemplateData: &types.RequestLaunchTemplateData{ImageId: aws.String(s.image)},
-		VersionDescription: aws.String(versionDescription(p.runID)),
-		ClientToken:        aws.String(launchTemplateToken(p.runID, s.region, w.id, s.image)),
-	}
-	p.o.logf("making a version of launch template %s (%s) in %s from version %d with %s", w.name, w.id, s.region, src, s.image)
-	v, known, err := p.createVersion(ctx, api, cin, w, latest)
+	p.o.logf("making a version of launch template %s (%s) in %s from version %d with %s", w.name, w.id, s.region, r.SourceVersion, s.image)
+	v, known, err := p.createVersion(ctx, api, p.versionRequest(w, r.SourceVersion), w, latest)
 	if v != 0 {
 		// Recorded even when the run stops here (ctx ended while the
 		// version was made), so that the rollback removes it.
-		w.version, w.made = v, v > latest
-		w.setDefault = lt.SetDefault && w.prevDefault != v
-		r.Version, r.Default = v, w.prevDefault == v
-		if !w.made {
-			p.o.logf("%s has version %d with %s from this run already", w, v, s.image)
-		}
-		if w.made || w.setDefault {
-			p.record(undoEntry{
-				res:  r.Resource(),
-				undo: w.undo,
-				set: func(st PublishStatus, err error) {
-					if st != "" {
-						r.Status = st
-					}
-					if st == PublishRemoved || st == PublishRestored {
-						r.Default = false
-					}
-					if err != nil {
-						r.Err = errors.Join(r.Err, err)
-					}
-				},
-			})
-		}
+		p.noteVersion(w, r, v, latest, s.lt.SetDefault)
 	}
 	if err != nil {
 		st := PublishFailed
@@ -118,15 +71,82 @@ func (p *publisher) writeLaunchTemplate(ctx context.Context, s publishStep) erro
 	}
 	if w.setDefault {
 		p.o.logf("making version %d the default of launch template %s (%s) in %s", v, w.name, w.id, s.region)
-		if _, err := api.ModifyLaunchTemplate(ctx, &ec2.ModifyLaunchTemplateInput{
-			LaunchTemplateId: aws.String(w.id), DefaultVersion: aws.String(strconv.FormatInt(v, 10)),
-		}); err != nil {
+		if err := w.setDefaultVersion(ctx, v); err != nil {
 			return fail(PublishFailed, fmt.Errorf("make version %d the default of launch template %s (%s) in %s: %w", v, w.name, w.id, s.region, err))
 		}
 		r.Default = true
 	}
 	r.Status = PublishWritten
 	return nil
+}
+
+// startWrite describes the launch template of s and resolves the version
+// the new one is to be based on, and records both in r. It returns what
+// the undo needs to know of the template, and its latest version.
+func (p *publisher) startWrite(ctx context.Context, api LaunchTemplateAPI, s publishStep, r *LaunchTemplateResult) (*ltWrite, int64, error) {
+	lt := s.lt
+	ref := lt.ID + lt.Name // exactly one is set
+	t, err := describeLaunchTemplate(ctx, api, lt.ID, lt.Name)
+	if err != nil {
+		return nil, 0, fmt.Errorf("describe launch template %s in %s: %w", ref, s.region, err)
+	}
+	w := &ltWrite{
+		api: api, o: p.o, region: s.region, image: s.image,
+		id: aws.ToString(t.LaunchTemplateId), name: aws.ToString(t.LaunchTemplateName),
+		prevDefault: aws.ToInt64(t.DefaultVersionNumber),
+	}
+	latest := aws.ToInt64(t.LatestVersionNumber)
+	r.ID, r.Name, r.PreviousDefault = w.id, w.name, w.prevDefault
+	sv, _ := parseSourceVersion(lt.SourceVersion) // checked by Validate
+	r.SourceVersion = sv.resolve(w.prevDefault, latest)
+	return w, latest, nil
+}
+
+// versionRequest is this run's request for a version of w with its AMI,
+// based on version src. The source is sent as the number it resolved to,
+// so that the new version is based on the version reported.
+func (p *publisher) versionRequest(w *ltWrite, src int64) *ec2.CreateLaunchTemplateVersionInput {
+	return &ec2.CreateLaunchTemplateVersionInput{
+		LaunchTemplateId:   aws.String(w.id),
+		SourceVersion:      aws.String(strconv.FormatInt(src, 10)),
+		LaunchTemplateData: &types.RequestLaunchTemplateData{ImageId: aws.String(w.image)},
+		VersionDescription: aws.String(versionDescription(p.runID)),
+		ClientToken:        aws.String(launchTemplateToken(p.runID, w.region, w.id, w.image)),
+	}
+}
+
+// noteVersion records in w and r that version v (the template's latest
+// was latest before) holds this run's AMI, and, when this run made it or
+// is to make it the default, records the undo for the rollback.
+func (p *publisher) noteVersion(w *ltWrite, r *LaunchTemplateResult, v, latest int64, setDefault bool) {
+	w.version, w.made = v, v > latest
+	w.setDefault = setDefault && w.prevDefault != v
+	r.Version, r.Default = v, w.prevDefault == v
+	if !w.made {
+		p.o.logf("%s has version %d with %s from this run already", w, v, w.image)
+	}
+	if !w.made && !w.setDefault {
+		return
+	}
+	set := undoOutcome(&r.Status, &r.Err)
+	p.record(undoEntry{
+		res:  r.Resource(),
+		undo: w.undo,
+		set: func(st PublishStatus, err error) {
+			set(st, err)
+			if st == PublishRemoved || st == PublishRestored {
+				r.Default = false
+			}
+		},
+	})
+}
+
+// setDefaultVersion makes version v the template's default version.
+func (w *ltWrite) setDefaultVersion(ctx context.Context, v int64) error {
+	_, err := w.api.ModifyLaunchTemplate(ctx, &ec2.ModifyLaunchTemplateInput{
+		LaunchTemplateId: aws.String(w.id), DefaultVersion: aws.String(strconv.FormatInt(v, 10)),
+	})
+	return err
 }
 
 // createVersion makes the version cin asks for and returns its number.
@@ -211,9 +231,7 @@ func (w *ltWrite) undo(ctx context.Context) (PublishStatus, error) {
 			w.o.logf("leaving version %d of %s: someone made it the default", w.version, w)
 			return PublishLeft, nil
 		}
-		if _, err := w.api.ModifyLaunchTemplate(ctx, &ec2.ModifyLaunchTemplateInput{
-			LaunchTemplateId: aws.String(w.id), DefaultVersion: aws.String(strconv.FormatInt(w.prevDefault, 10)),
-		}); err != nil {
+		if err := w.setDefaultVersion(ctx, w.prevDefault); err != nil {
 			return "", fmt.Errorf("make version %d the default of %s again: %w", w.prevDefault, w, err)
 		}
 		w.o.logf("made version %d the default of %s again", w.prevDefault, w)

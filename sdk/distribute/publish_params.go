@@ -105,18 +105,7 @@ func (p *publisher) writeParameter(ctx context.Context, s publishStep) error {
 
 // recordParameter notes the write w for rollback and hand-over.
 func (p *publisher) recordParameter(w *paramWrite, r *ParameterResult) {
-	p.record(undoEntry{
-		res:  r.Resource(),
-		undo: w.undo,
-		set: func(st PublishStatus, err error) {
-			if st != "" {
-				r.Status = st
-			}
-			if err != nil {
-				r.Err = errors.Join(r.Err, err)
-			}
-		},
-	})
+	p.record(undoEntry{res: r.Resource(), undo: w.undo, set: undoOutcome(&r.Status, &r.Err)})
 }
 
 // undo puts the previous value back, or deletes the parameter when the

@@ -65,14 +65,7 @@ func (s Selector) Match(img types.Image) bool {
 		return false
 	}
 	for k, v := range s.Tags {
-		found := false
-		for _, t := range img.Tags {
-			if aws.ToString(t.Key) == k && aws.ToString(t.Value) == v {
-				found = true
-				break
-			}
-		}
-		if !found {
+		if !hasTag(img, k, v) {
 			return false
 		}
 	}
@@ -281,59 +274,90 @@ func Retain(ctx context.Context, clients ClientFunc, in *RetainInput, optFns ...
 	g.SetLimit(concurrency(in.Concurrency, len(in.Regions)))
 	for i, region := range in.Regions {
 		g.Go(func() error {
-			per[i], errs[i] = retainRegion(ctx, clients(region), region, in, o)
+			rr := &regionRetention{api: clients(region), region: region, in: in, o: o}
+			per[i], errs[i] = rr.run(ctx)
 			return nil
 		})
 	}
 	_ = g.Wait()
-	out := &RetainOutput{}
-	for _, ds := range per {
-		out.Decisions = append(out.Decisions, ds...)
-	}
-	return out, errors.Join(errs...)
+	return &RetainOutput{Decisions: slices.Concat(per...)}, errors.Join(errs...)
 }
 
-func retainRegion(ctx context.Context, api RetainAPI, region string, in *RetainInput, o Options) (Decisions, error) {
-	var imgs []types.Image
-	pg := ec2.NewDescribeImagesPaginator(api, &ec2.DescribeImagesInput{
-		Owners:            []string{"self"},
-		Filters:           in.Selector.filters(),
-		IncludeDeprecated: aws.Bool(true),
+// regionRetention is Retain in one region.
+type regionRetention struct {
+	api    RetainAPI
+	region string
+	in     *RetainInput
+	o      Options
+}
+
+// agedImage is a selected AMI with its creation time; known is false when
+// the creation date cannot be read.
+type agedImage struct {
+	img     types.Image
+	created time.Time
+	known   bool
+}
+
+// run decides on every selected AMI of the region and removes the ones to
+// remove, unless in.DryRun. Every removal is tried; the failures are
+// returned joined.
+func (rr *regionRetention) run(ctx context.Context) (Decisions, error) {
+	sel := rr.in.Selector
+	imgs, err := ownImages(ctx, rr.api, sel.filters(), func(img types.Image) bool {
+		return sel.Match(img) && img.State != types.ImageStateDeregistered
 	})
-	for pg.HasMorePages() {
-		page, err := pg.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("retain in %s: list AMIs: %w", region, err)
-		}
-		for _, img := range page.Images {
-			if in.Selector.Match(img) && img.State != types.ImageStateDeregistered {
-				imgs = append(imgs, img)
-			}
+	if err != nil {
+		return nil, fmt.Errorf("retain in %s: list AMIs: %w", rr.region, err)
+	}
+	items := newestFirst(imgs)
+	ds, cands := rr.decide(items)
+	if len(cands) == 0 {
+		return ds, nil
+	}
+	if err := rr.keepInUse(ctx, ds, cands); err != nil {
+		return ds, err
+	}
+	if rr.in.DryRun || len(cands) == 0 {
+		return ds, nil
+	}
+	var errs []error
+	for _, i := range slices.Sorted(maps.Values(cands)) {
+		if err := rr.remove(ctx, &ds[i], items[i].img); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	type item struct {
-		img     types.Image
-		created time.Time
-		known   bool
-	}
-	items := make([]item, len(imgs))
+	return ds, errors.Join(errs...)
+}
+
+// newestFirst returns imgs with their creation times, the most recently
+// created first (unreadable dates last), AMIs created at the same time in
+// the order of their IDs.
+func newestFirst(imgs []types.Image) []agedImage {
+	items := make([]agedImage, len(imgs))
 	for i, img := range imgs {
 		t, err := time.Parse(time.RFC3339, aws.ToString(img.CreationDate))
-		items[i] = item{img: img, created: t, known: err == nil}
+		items[i] = agedImage{img: img, created: t, known: err == nil}
 	}
-	slices.SortStableFunc(items, func(a, b item) int {
+	slices.SortStableFunc(items, func(a, b agedImage) int {
 		if c := b.created.Compare(a.created); c != 0 {
 			return c
 		}
 		return strings.Compare(aws.ToString(a.img.ImageId), aws.ToString(b.img.ImageId))
 	})
+	return items
+}
 
-	now := o.Now()
+// decide applies the retention rules to items, newest first, and returns
+// a decision for each and the candidates for removal (AMI ID → index),
+// which the in-use checks may still keep.
+func (rr *regionRetention) decide(items []agedImage) (Decisions, map[string]int) {
+	in, now := rr.in, rr.o.Now()
 	ds := make(Decisions, len(items))
-	idx := map[string]int{}
+	cands := map[string]int{}
 	for i, it := range items {
 		id := aws.ToString(it.img.ImageId)
-		d := Decision{Region: region, ImageID: id, Name: aws.ToString(it.img.Name), Created: it.created, Action: ActionKeep}
+		d := Decision{Region: rr.region, ImageID: id, Name: aws.ToString(it.img.Name), Created: it.created, Action: ActionKeep}
 		switch {
 		case slices.Contains(in.Protect, id):
 			d.Reason = "protected"
@@ -346,77 +370,76 @@ func retainRegion(ctx context.Context, api RetainAPI, region string, in *RetainI
 		default:
 			d.Action = ActionRemove
 			d.Reason = removeReason(in, i)
-			idx[id] = i
+			cands[id] = i
 		}
 		ds[i] = d
 	}
-	if len(idx) == 0 {
-		return ds, nil
-	}
+	return ds, cands
+}
 
-	// In-use checks, for the candidates only.
-	cands := slices.Sorted(maps.Keys(idx))
-	users, err := imagesInUse(ctx, api, cands)
-	if err != nil {
-		for _, i := range idx {
-			ds[i].Action, ds[i].Reason = ActionKeep, "in-use check failed"
-		}
-		return ds, fmt.Errorf("retain in %s: %w (nothing removed in this region)", region, err)
+// keepInUse keeps the candidates that an instance, the latest or default
+// version of a launch template, or what in.Parameters and
+// in.LaunchTemplates publish still uses, and takes them out of cands. When
+// that cannot be found out, every candidate is kept: nothing is removed in
+// the region.
+func (rr *regionRetention) keepInUse(ctx context.Context, ds Decisions, cands map[string]int) error {
+	users, err := imagesInUse(ctx, rr.api, slices.Sorted(maps.Keys(cands)))
+	var published map[string]string
+	if err == nil {
+		published, err = publishedImages(ctx, rr.api, rr.o, rr.region, rr.in)
 	}
-	published, err := publishedImages(ctx, api, o, region, in)
 	if err != nil {
-		for _, i := range idx {
+		for _, i := range cands {
 			ds[i].Action, ds[i].Reason = ActionKeep, "in-use check failed"
 		}
-		return ds, fmt.Errorf("retain in %s: %w (nothing removed in this region)", region, err)
+		return fmt.Errorf("retain in %s: %w (nothing removed in this region)", rr.region, err)
 	}
 	for id, user := range published {
-		if _, ok := idx[id]; ok && users[id] == "" {
+		if _, ok := cands[id]; ok && users[id] == "" {
 			users[id] = user
 		}
 	}
 	for id, user := range users {
-		i := idx[id]
+		i := cands[id]
 		ds[i].Action, ds[i].Reason = ActionKeep, "in use by "+user
-		delete(idx, id)
+		delete(cands, id)
 	}
-	if in.DryRun || len(idx) == 0 {
-		return ds, nil
-	}
+	return nil
+}
 
-	var errs []error
-	for _, i := range slices.Sorted(maps.Values(idx)) {
-		d := &ds[i]
-		img := items[i].img
-		loc := ""
-		if img.RootDeviceType == types.DeviceTypeInstanceStore {
-			loc = aws.ToString(img.ImageLocation)
-			if in.Bundles == nil {
-				d.Err = fmt.Errorf("instance-store AMI with bundle %q: no bundle deleter given; not removed so that the bundle is not left behind", loc)
-				errs = append(errs, fmt.Errorf("retain in %s: %s: %w", region, d.ImageID, d.Err))
-				continue
-			}
-		}
-		d.Removed, d.DeletedSnapshotIDs, d.Err = o.deregisterImage(ctx, api, d.ImageID, region, !in.KeepSnapshots)
-		if d.Removed && loc != "" {
-			switch err := in.Bundles.DeleteBundle(ctx, region, loc); {
-			case errors.Is(err, ErrBundleSkipped):
-				w := fmt.Sprintf("bundle %q of %s left in place: %v", loc, d.ImageID, err)
-				d.Warnings = append(d.Warnings, w)
-				o.logf("%s: %s", region, w)
-			case err != nil:
-				d.Err = errors.Join(d.Err, fmt.Errorf("delete bundle %q of %s in %s: %w", loc, d.ImageID, region, err))
-			default:
-				d.BundleLocation = loc
-			}
-		}
-		if d.Err != nil {
-			errs = append(errs, fmt.Errorf("retain in %s: %w", region, d.Err))
-		} else {
-			o.logf("removed %s (%s) in %s: %s", d.ImageID, d.Name, region, d.Reason)
+// remove deregisters the AMI img of d, deletes its snapshots unless
+// in.KeepSnapshots and, for an instance-store AMI, its bundle; without a
+// BundleDeleter an instance-store AMI is kept, so that its bundle is not
+// left behind. It records the outcome on d and returns the failure to
+// report.
+func (rr *regionRetention) remove(ctx context.Context, d *Decision, img types.Image) error {
+	in, o, region := rr.in, rr.o, rr.region
+	loc := ""
+	if img.RootDeviceType == types.DeviceTypeInstanceStore {
+		loc = aws.ToString(img.ImageLocation)
+		if in.Bundles == nil {
+			d.Err = fmt.Errorf("instance-store AMI with bundle %q: no bundle deleter given; not removed so that the bundle is not left behind", loc)
+			return fmt.Errorf("retain in %s: %s: %w", region, d.ImageID, d.Err)
 		}
 	}
-	return ds, errors.Join(errs...)
+	d.Removed, d.DeletedSnapshotIDs, d.Err = o.deregisterImage(ctx, rr.api, d.ImageID, region, !in.KeepSnapshots)
+	if d.Removed && loc != "" {
+		switch err := in.Bundles.DeleteBundle(ctx, region, loc); {
+		case errors.Is(err, ErrBundleSkipped):
+			w := fmt.Sprintf("bundle %q of %s left in place: %v", loc, d.ImageID, err)
+			d.Warnings = append(d.Warnings, w)
+			o.logf("%s: %s", region, w)
+		case err != nil:
+			d.Err = errors.Join(d.Err, fmt.Errorf("delete bundle %q of %s in %s: %w", loc, d.ImageID, region, err))
+		default:
+			d.BundleLocation = loc
+		}
+	}
+	if d.Err != nil {
+		return fmt.Errorf("retain in %s: %w", region, d.Err)
+	}
+	o.logf("removed %s (%s) in %s: %s", d.ImageID, d.Name, region, d.Reason)
+	return nil
 }
 
 func removeReason(in *RetainInput, rank int) string {

@@ -231,26 +231,11 @@ func Share(ctx context.Context, api ShareAPI, in *ShareInput, optFns ...func(*Op
 	if in.Add.Empty() && in.Remove.Empty() {
 		return &ShareOutput{SnapshotIDs: in.SnapshotIDs}, nil
 	}
-	snaps, enc := in.SnapshotIDs, in.Encryption
-	if snaps == nil || enc == nil {
-		var img types.Image
-		err := o.retryNotFound(ctx, func() error {
-			var err error
-			img, err = describeImage(ctx, api, in.ImageID)
-			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("share %s%s: describe: %w", in.ImageID, where, err)
-		}
-		if snaps == nil {
-			snaps = snapshotIDs(img)
-		}
-		if enc == nil {
-			e := EncryptionOf(img)
-			enc = &e
-		}
+	snaps, enc, err := in.imageFacts(ctx, api, o)
+	if err != nil {
+		return nil, fmt.Errorf("share %s%s: describe: %w", in.ImageID, where, err)
 	}
-	e, err := o.resolveKey(ctx, api, in.Region, snaps, in.Add, *enc)
+	e, err := o.resolveKey(ctx, api, in.Region, snaps, in.Add, enc)
 	if err != nil {
 		return nil, fmt.Errorf("share %s%s: %w", in.ImageID, where, err)
 	}
@@ -261,46 +246,82 @@ func Share(ctx context.Context, api ShareAPI, in *ShareInput, optFns ...func(*Op
 		name  string
 		perms Permissions
 	}{{"add", in.Add}, {"remove", in.Remove}} {
-		if !op.perms.launchEmpty() {
-			mods := &types.LaunchPermissionModifications{}
-			lp := launchPermissions(op.perms)
-			if op.name == "add" {
-				mods.Add = lp
-			} else {
-				mods.Remove = lp
-			}
-			err := o.retryNotFound(ctx, func() error {
-				_, err := api.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{
-					ImageId:          aws.String(in.ImageID),
-					LaunchPermission: mods,
-				})
-				return err
-			})
-			if err != nil {
-				return nil, fmt.Errorf("%s launch permissions of %s%s: %w", op.name, in.ImageID, where, err)
-			}
-			o.logf("%s launch permissions of %s%s", op.name, in.ImageID, where)
-		}
-		if op.perms.snapshotEmpty() {
-			continue
-		}
-		for _, snap := range snaps {
-			err := o.retryNotFound(ctx, func() error {
-				_, err := api.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{
-					SnapshotId:    aws.String(snap),
-					Attribute:     types.SnapshotAttributeNameCreateVolumePermission,
-					OperationType: types.OperationType(op.name),
-					UserIds:       op.perms.SnapshotAccounts,
-					GroupNames:    op.perms.SnapshotGroups,
-				})
-				return err
-			})
-			if err != nil {
-				return nil, fmt.Errorf("%s create-volume permissions of %s (of %s)%s: %w", op.name, snap, in.ImageID, where, err)
-			}
+		if err := o.changePermissions(ctx, api, in.ImageID, where, op.name, op.perms, snaps); err != nil {
+			return nil, err
 		}
 	}
 	return &ShareOutput{SnapshotIDs: snaps}, nil
+}
+
+// imageFacts returns the image's snapshots and encryption: as the caller
+// gave them, or else read from the image, which a copy made just before
+// may not show yet (so *.NotFound is retried).
+func (in *ShareInput) imageFacts(ctx context.Context, api DescribeImagesAPI, o Options) ([]string, Encryption, error) {
+	snaps, enc := in.SnapshotIDs, in.Encryption
+	if snaps != nil && enc != nil {
+		return snaps, *enc, nil
+	}
+	var img types.Image
+	err := o.retryNotFound(ctx, func() error {
+		var err error
+		img, err = describeImage(ctx, api, in.ImageID)
+		return err
+	})
+	if err != nil {
+		return nil, Encryption{}, err
+	}
+	if snaps == nil {
+		snaps = snapshotIDs(img)
+	}
+	if enc == nil {
+		e := EncryptionOf(img)
+		enc = &e
+	}
+	return snaps, *enc, nil
+}
+
+// changePermissions adds (op "add") or revokes (op "remove") perms: the
+// launch permissions on image id, the create-volume permissions on each of
+// snaps. where names the region in messages.
+func (o Options) changePermissions(ctx context.Context, api ShareAPI, id, where, op string, perms Permissions, snaps []string) error {
+	if !perms.launchEmpty() {
+		mods := &types.LaunchPermissionModifications{}
+		if op == "add" {
+			mods.Add = launchPermissions(perms)
+		} else {
+			mods.Remove = launchPermissions(perms)
+		}
+		err := o.retryNotFound(ctx, func() error {
+			_, err := api.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{
+				ImageId:          aws.String(id),
+				LaunchPermission: mods,
+			})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s launch permissions of %s%s: %w", op, id, where, err)
+		}
+		o.logf("%s launch permissions of %s%s", op, id, where)
+	}
+	if perms.snapshotEmpty() {
+		return nil
+	}
+	for _, snap := range snaps {
+		err := o.retryNotFound(ctx, func() error {
+			_, err := api.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{
+				SnapshotId:    aws.String(snap),
+				Attribute:     types.SnapshotAttributeNameCreateVolumePermission,
+				OperationType: types.OperationType(op),
+				UserIds:       perms.SnapshotAccounts,
+				GroupNames:    perms.SnapshotGroups,
+			})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s create-volume permissions of %s (of %s)%s: %w", op, snap, id, where, err)
+		}
+	}
+	return nil
 }
 
 func launchPermissions(p Permissions) []types.LaunchPermission {

@@ -101,6 +101,16 @@ type FieldNames struct {
 	Accounts, Groups, OrgARNs, OUARNs, SnapshotAccounts, SnapshotGroups string
 }
 
+// permissionFields names the fields of a Permissions value found at
+// prefix in an input, such as "Targets[0].Permissions", so that a message
+// points at the exact value.
+func permissionFields(prefix string) FieldNames {
+	return FieldNames{
+		Accounts: prefix + ".Accounts", Groups: prefix + ".Groups", OrgARNs: prefix + ".OrgARNs",
+		OUARNs: prefix + ".OUARNs", SnapshotAccounts: prefix + ".SnapshotAccounts", SnapshotGroups: prefix + ".SnapshotGroups",
+	}
+}
+
 func (f FieldNames) or(v, def string) string {
 	if v == "" {
 		return def

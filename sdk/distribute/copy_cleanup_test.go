@@ -5,8 +5,10 @@ package distribute
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +17,227 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
+
+func TestCopyCancelledRemovesCopiesInEveryRegion(t *testing.T) {
+	c := newCopyCloud(t, "eu-west-1", "ap-south-1")
+	made := trackCopies(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	aDone := deprecated(c, "eu-west-1")
+	var cancelled atomic.Bool
+	c.DescribeImagesFn = func(dctx context.Context, region string, in *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
+		if region == "ap-south-1" && len(in.ImageIds) > 0 && !cancelled.Load() {
+			<-aDone
+			cancelled.Store(true)
+			cancel() // as if the user pressed Ctrl-C while ap-south-1 copies
+			return nil, dctx.Err()
+		}
+		return c.defDescribeImages(region, in)
+	}
+	in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1", "ap-south-1"), Deprecation: Deprecation{After: time.Hour}, Concurrency: 2}
+	out, err := Copy(ctx, c.clients(), in, testOptions)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	m := made()
+	for _, r := range out.Results {
+		if r.Status != StatusRemoved || r.ImageID != m[r.Region] {
+			t.Errorf("%s: %s %s, want removed %s", r.Region, r.Status, r.ImageID, m[r.Region])
+		}
+		if c.image(r.Region, r.ImageID) != nil {
+			t.Errorf("%s: copy %s still registered", r.Region, r.ImageID)
+		}
+	}
+	assertRemovedExactly(t, c, m)
+}
+
+// assertRemovedExactly checks that exactly the copies in made (region →
+// ID) were deregistered, with their snapshots, and nothing else.
+func assertRemovedExactly(t *testing.T, c *fakeCloud, made map[string]string) {
+	t.Helper()
+	var got, want, gotSnaps, wantSnaps []string
+	for _, k := range c.Calls("DeregisterImage") {
+		got = append(got, k.Region+"/"+k.ID)
+	}
+	for _, k := range c.Calls("DeleteSnapshot") {
+		gotSnaps = append(gotSnaps, k.ID)
+	}
+	for r, id := range made {
+		want = append(want, r+"/"+id)
+		wantSnaps = append(wantSnaps, "snap-"+strings.TrimPrefix(id, "ami-"))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	slices.Sort(gotSnaps)
+	slices.Sort(wantSnaps)
+	if !slices.Equal(got, want) {
+		t.Errorf("deregistered %v, want %v", got, want)
+	}
+	if !slices.Equal(gotSnaps, wantSnaps) {
+		t.Errorf("deleted snapshots %v, want %v", gotSnaps, wantSnaps)
+	}
+	if c.image(srcRegion, srcID) == nil {
+		t.Error("source image was removed")
+	}
+	for r := range c.images {
+		if c.image(r, otherID) == nil {
+			t.Errorf("unrelated image in %s was removed", r)
+		}
+	}
+}
+
+// waitForCopies blocks until the fake has made n copies, so that a failure
+// injected afterwards finds copies in several regions.
+func waitForCopies(t *testing.T, c *fakeCloud, n int) {
+	t.Helper()
+	stuck := time.NewTimer(10 * time.Second) // reached only by a failing run
+	defer stuck.Stop()
+	for {
+		made, next := c.copiesMade()
+		if made >= n {
+			return
+		}
+		select {
+		case <-next:
+		case <-stuck.C:
+			t.Errorf("only %d of %d copies were made", made, n)
+			return
+		}
+	}
+}
+
+// refuseSharingOnceCopied makes ModifyImageAttribute fail in region, once
+// the fake has made n copies, so that the failure finds copies to remove
+// in every region.
+func refuseSharingOnceCopied(region string, n int) func(t *testing.T, c *fakeCloud) {
+	return func(t *testing.T, c *fakeCloud) {
+		c.ModifyImageAttributeFn = func(ctx context.Context, r string, in *ec2.ModifyImageAttributeInput) (*ec2.ModifyImageAttributeOutput, error) {
+			if r == region {
+				waitForCopies(t, c, n)
+				return nil, apiErr("UnauthorizedOperation")
+			}
+			return c.defModifyImageAttribute(r, in)
+		}
+	}
+}
+
+func TestCopyFailureCleansUpEveryRegion(t *testing.T) {
+	regions := []string{"eu-west-1", "ap-south-1", "us-west-2"}
+	tests := []struct {
+		name     string
+		setup    func(t *testing.T, c *fakeCloud)
+		keep     bool
+		protect  bool
+		wantErr  func(error) bool
+		wantKept int // copies still registered afterwards
+	}{
+		{
+			name: "copy fails to become available",
+			setup: func(t *testing.T, c *fakeCloud) {
+				c.DescribeImagesFn = func(ctx context.Context, region string, in *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
+					out, err := c.defDescribeImages(region, in)
+					if err == nil && region == "us-west-2" && len(in.ImageIds) > 0 && aws.ToString(out.Images[0].ImageId) != otherID {
+						waitForCopies(t, c, 3)
+						out.Images[0].State = types.ImageStateFailed
+						out.Images[0].StateReason = &types.StateReason{Message: aws.String("copy failed")}
+					}
+					return out, err
+				}
+			},
+			wantErr: func(err error) bool {
+				var se *ImageStateError
+				return errors.As(err, &se) && se.Region == "us-west-2" && se.State == "failed"
+			},
+		},
+		{
+			name:  "sharing refused in one region",
+			setup: refuseSharingOnceCopied("ap-south-1", 3),
+			wantErr: func(err error) bool {
+				return awserr.Code(err) == "UnauthorizedOperation" && strings.Contains(err.Error(), "ap-south-1")
+			},
+		},
+		{
+			name: "CopyImage made a copy but its answer was lost",
+			setup: func(t *testing.T, c *fakeCloud) {
+				c.CopyImageFn = func(ctx context.Context, region string, in *ec2.CopyImageInput) (*ec2.CopyImageOutput, error) {
+					out, err := c.defCopyImage(region, in)
+					if region == "ap-south-1" {
+						waitForCopies(t, c, 3)
+						return out, errors.New("connection reset by peer")
+					}
+					return out, err
+				}
+			},
+			wantErr: func(err error) bool { return strings.Contains(err.Error(), "connection reset") },
+		},
+		{
+			name: "deregistration protection fails in one region",
+			setup: func(t *testing.T, c *fakeCloud) {
+				c.ProtectFn = func(ctx context.Context, region string, in *ec2.EnableImageDeregistrationProtectionInput) (*ec2.EnableImageDeregistrationProtectionOutput, error) {
+					if region == "us-west-2" {
+						return nil, apiErr("UnauthorizedOperation")
+					}
+					c.image(region, aws.ToString(in.ImageId)).protected = true
+					return &ec2.EnableImageDeregistrationProtectionOutput{}, nil
+				}
+			},
+			protect: true,
+			wantErr: func(err error) bool { return strings.Contains(err.Error(), "deregistration protection") },
+		},
+		{
+			name:     "keep on failure",
+			setup:    refuseSharingOnceCopied("ap-south-1", 3),
+			keep:     true,
+			wantErr:  func(err error) bool { return awserr.Code(err) == "UnauthorizedOperation" },
+			wantKept: 3,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCopyCloud(t, regions...)
+			tc.setup(t, c)
+			made := trackCopies(c)
+			in := &CopyInput{
+				SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets(regions...), Concurrency: 3,
+				Permissions: Permissions{Accounts: []string{account2}}, KeepOnFailure: tc.keep,
+				Protection: Protection{Enabled: tc.protect},
+			}
+			out, err := Copy(context.Background(), c.clients(), in, testOptions)
+			if err == nil || !tc.wantErr(err) {
+				t.Fatalf("err = %v", err)
+			}
+			if out == nil || len(out.Results) != len(regions) {
+				t.Fatalf("out = %+v, want a result per region", out)
+			}
+			m := made()
+			if len(m) != len(regions) {
+				t.Fatalf("copies made: %v", m)
+			}
+			kept := 0
+			for r, id := range m {
+				if c.image(r, id) != nil {
+					kept++
+				}
+			}
+			if kept != tc.wantKept {
+				t.Errorf("%d copies still registered, want %d", kept, tc.wantKept)
+			}
+			if tc.keep {
+				mustNoCalls(t, c, "DeregisterImage", "DeleteSnapshot")
+				return
+			}
+			assertRemovedExactly(t, c, m)
+			for _, r := range out.Results {
+				if r.Status != StatusRemoved {
+					t.Errorf("%s: status %s, want removed", r.Region, r.Status)
+				}
+			}
+			if tc.protect && c.index("eu-west-1", "DisableImageDeregistrationProtection", m["eu-west-1"]) < 0 {
+				t.Errorf("protection of the eu-west-1 copy was not lifted before cleanup: %v", opsOf(c.Calls()))
+			}
+		})
+	}
+}
 
 // A name taken between preflight and the copy (another run of the same
 // template) makes CopyImage fail with InvalidAMIName.Duplicate. That is a
