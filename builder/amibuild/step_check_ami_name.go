@@ -72,10 +72,11 @@ func (s *StepCheckAMIName) check(ctx context.Context, state multistep.StateBag, 
 	if err != nil {
 		return "", err
 	}
-	imgs, err := image.FindByName(ctx, api, s.AMIName, nil)
+	found, err := image.FindByName(ctx, api, &image.FindByNameInput{Name: s.AMIName})
 	if err != nil {
 		return "", fmt.Errorf("look up AMIs named %q in %s: %w", s.AMIName, region, err)
 	}
+	imgs := found.Images
 	if len(imgs) == 0 {
 		return "", nil
 	}

@@ -151,7 +151,7 @@ func (s *StepCreateKeyPair) Cleanup(state multistep.StateBag) {
 	ctx, cancel := CleanupContext()
 	defer cancel()
 	u.Sayf("Deleting temporary key pair %s...", s.created)
-	if err := instance.DeleteKeyPair(ctx, api, s.created); err != nil {
+	if _, err := instance.DeleteKeyPair(ctx, api, &instance.DeleteKeyPairInput{KeyName: s.created}); err != nil {
 		u.Error(fmt.Sprintf("Error deleting temporary key pair %s in %s; delete it by hand: %v", s.created, s.Region, err))
 		return
 	}

@@ -145,7 +145,7 @@ func (s *StepCreateSecurityGroup) Cleanup(state multistep.StateBag) {
 	ctx, cancel := CleanupContext()
 	defer cancel()
 	u.Sayf("Deleting temporary security group %s...", s.created)
-	if err := instance.DeleteSecurityGroup(ctx, api, s.created, securityGroupDeleteWait); err != nil {
+	if _, err := instance.DeleteSecurityGroup(ctx, api, &instance.DeleteSecurityGroupInput{GroupID: s.created, MaxWait: securityGroupDeleteWait}); err != nil {
 		u.Error(fmt.Sprintf("Error deleting temporary security group %s in %s; delete it by hand: %v", s.created, s.Region, err))
 		return
 	}

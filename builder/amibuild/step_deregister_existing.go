@@ -65,10 +65,11 @@ func (s *StepDeregisterExisting) deregister(ctx context.Context, state multistep
 	if err != nil {
 		return err
 	}
-	imgs, err := image.FindByName(ctx, api, s.AMIName, nil)
+	found, err := image.FindByName(ctx, api, &image.FindByNameInput{Name: s.AMIName})
 	if err != nil {
 		return fmt.Errorf("look up AMIs named %q in %s: %w", s.AMIName, region, err)
 	}
+	imgs := found.Images
 	for _, img := range imgs {
 		id := aws.ToString(img.ImageId)
 		u.Sayf("Deregistering existing AMI %s named %q in %s (force_deregister)...", id, s.AMIName, region)

@@ -64,7 +64,7 @@ func (s *StepIAMInstanceProfile) Run(ctx context.Context, state multistep.StateB
 	}
 	if doc == nil {
 		u.Sayf("Checking instance profile %s...", cfg.IamInstanceProfile)
-		if _, err := iamprofile.Check(ctx, sess.IAM(), cfg.IamInstanceProfile); err != nil {
+		if _, err := iamprofile.Check(ctx, sess.IAM(), &iamprofile.CheckInput{Profile: cfg.IamInstanceProfile}); err != nil {
 			return Halt(state, u, fmt.Errorf("iam_instance_profile: %w (set skip_profile_validation to launch without this check)", err))
 		}
 		return multistep.ActionContinue

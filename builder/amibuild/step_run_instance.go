@@ -225,7 +225,7 @@ func (s *StepRunInstance) Cleanup(state multistep.StateBag) {
 	}
 	if s.instanceID != "" {
 		u.Sayf("Terminating the build instance %s...", s.instanceID)
-		if err := instance.Terminate(ctx, api, []string{s.instanceID}, s.Wait); err != nil {
+		if _, err := instance.Terminate(ctx, api, &instance.TerminateInput{InstanceIDs: []string{s.instanceID}, Wait: s.Wait}); err != nil {
 			u.Error(fmt.Sprintf("Error terminating instance %s in %s; terminate it by hand: %v", s.instanceID, s.Region, err))
 			return
 		}
@@ -254,7 +254,7 @@ func (s *StepRunInstance) releaseFunc(api *ec2.Client, u packersdk.Ui) func() {
 		s.released = make(chan struct{})
 		u.Sayf("Terminating the build instance %s, which the build no longer needs...", id)
 		ctx, cancel := CleanupContext()
-		remaining, err := instance.StartTerminate(ctx, api, []string{id})
+		started, err := instance.Terminate(ctx, api, &instance.TerminateInput{InstanceIDs: []string{id}, NoWait: true})
 		if err != nil {
 			cancel()
 			s.releaseErr = err
@@ -264,7 +264,7 @@ func (s *StepRunInstance) releaseFunc(api *ec2.Client, u packersdk.Ui) func() {
 		go func() {
 			defer close(s.released)
 			defer cancel()
-			s.releaseErr = instance.WaitTerminated(ctx, api, remaining, s.Wait)
+			_, s.releaseErr = instance.Wait(ctx, api, &instance.WaitInput{InstanceIDs: started.Terminating, State: types.InstanceStateNameTerminated, Wait: s.Wait})
 		}()
 	}
 }

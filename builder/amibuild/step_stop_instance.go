@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/instance"
@@ -37,13 +38,13 @@ func (s *StepStopInstance) Run(ctx context.Context, state multistep.StateBag) mu
 	}
 	if s.DisableStop {
 		u.Sayf("Waiting for the build instance %s to stop by itself (disable_stop_instance)...", id)
-		if err := instance.WaitStopped(ctx, api, id, s.Wait); err != nil {
+		if _, err := instance.Wait(ctx, api, &instance.WaitInput{InstanceIDs: []string{id}, State: types.InstanceStateNameStopped, Wait: s.Wait}); err != nil {
 			return Halt(state, u, fmt.Errorf("disable_stop_instance: the build instance %s in %s did not stop; the last provisioner must shut it down: %w", id, s.Region, err))
 		}
 		return multistep.ActionContinue
 	}
 	u.Sayf("Stopping the build instance %s...", id)
-	if err := instance.Stop(ctx, api, id, s.Wait); err != nil {
+	if _, err := instance.Stop(ctx, api, &instance.StopInput{InstanceID: id, Wait: s.Wait}); err != nil {
 		return Halt(state, u, fmt.Errorf("stop build instance %s in %s: %w", id, s.Region, err))
 	}
 	return multistep.ActionContinue

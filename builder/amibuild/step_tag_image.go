@@ -78,7 +78,7 @@ func (s *StepTagImage) Run(ctx context.Context, state multistep.StateBag) multis
 		if snapsKnown && id == builtID {
 			in.SnapshotIDs = builtSnaps
 		}
-		err = image.Tag(ctx, api, in)
+		_, err = image.Tag(ctx, api, in)
 		if err != nil {
 			return Halt(state, u, fmt.Errorf("tag AMI %s in %s: %w", id, region, err))
 		}

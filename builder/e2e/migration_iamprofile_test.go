@@ -62,7 +62,7 @@ func TestMigrationTemporaryIAMProfile(t *testing.T) {
 		if _, err := direct.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(decoy)}); err != nil {
 			t.Errorf("somebody else's role %s: %v", decoy, err)
 		}
-		_ = iamprofile.Delete(ctx, direct, &iamprofile.DeleteInput{ProfileName: decoy, RoleName: decoy})
+		_, _ = iamprofile.Delete(ctx, direct, &iamprofile.DeleteInput{ProfileName: decoy, RoleName: decoy})
 	})
 
 	t.Run("build", func(t *testing.T) {

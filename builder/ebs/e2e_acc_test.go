@@ -42,12 +42,12 @@ func TestAccBuild(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		imgs, err := image.FindByName(ctx, ec2c, name, nil)
+		found, err := image.FindByName(ctx, ec2c, &image.FindByNameInput{Name: name})
 		if err != nil {
 			t.Errorf("clean up: %v", err)
 			return
 		}
-		for _, img := range imgs {
+		for _, img := range found.Images {
 			if _, err := image.Deregister(ctx, ec2c, &image.DeregisterInput{ImageID: aws.ToString(img.ImageId), DeleteSnapshots: true}); err != nil {
 				t.Errorf("clean up %s: %v", aws.ToString(img.ImageId), err)
 			}

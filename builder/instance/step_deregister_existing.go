@@ -65,10 +65,11 @@ func (s *stepDeregisterExisting) Run(ctx context.Context, state multistep.StateB
 		current = &b.Location
 	}
 
-	imgs, err := image.FindByName(ctx, api, s.AMIName, nil)
+	found, err := image.FindByName(ctx, api, &image.FindByNameInput{Name: s.AMIName})
 	if err != nil {
 		return amibuild.Halt(state, u, fmt.Errorf("look up AMIs named %q in %s: %w", s.AMIName, s.Region, err))
 	}
+	imgs := found.Images
 	for _, img := range imgs {
 		id := aws.ToString(img.ImageId)
 		u.Sayf("Deregistering existing AMI %s named %q (force_deregister)...", id, s.AMIName)

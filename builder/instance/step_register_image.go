@@ -104,10 +104,11 @@ func (s *stepRegisterImage) Run(ctx context.Context, state multistep.StateBag) m
 		return amibuild.Halt(state, u, err)
 	}
 	u.Sayf("Registered AMI %s in %s; waiting for it to become available...", out.ImageID, region)
-	img, err := image.Wait(ctx, sess.EC2(region), out.ImageID, region, wait)
+	waited, err := image.Wait(ctx, sess.EC2(region), &image.WaitInput{ImageID: out.ImageID, Region: region, Wait: wait})
 	if err != nil {
 		return amibuild.Halt(state, u, fmt.Errorf("AMI %s in %s: %w", out.ImageID, region, err))
 	}
+	img := waited.Image
 	u.Sayf("AMI %s is available in %s", out.ImageID, region)
 	amibuild.StateImageID.Put(state, out.ImageID)
 	amibuild.StateImage.Put(state, img)

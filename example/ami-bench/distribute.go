@@ -116,7 +116,7 @@ func waitBench(ctx context.Context, c *config) (row, error) {
 	c.logf("waiting %s for a pending image with the default wait options", pending)
 	f := &pendingImages{ready: time.Now().Add(pending)}
 	start := time.Now()
-	if _, err := image.Wait(ctx, f, "ami-12345678", "us-east-1", image.WaitOptions{}); err != nil {
+	if _, err := image.Wait(ctx, f, &image.WaitInput{ImageID: "ami-12345678", Region: "us-east-1"}); err != nil {
 		return row{}, err
 	}
 	d := time.Since(start)

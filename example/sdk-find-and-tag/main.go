@@ -124,7 +124,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// Tags go on the AMI and on its EBS snapshots.
-	if err := image.Tag(ctx, ec2c, &image.TagInput{ImageID: id, Tags: tagMap, Region: sess.Region()}); err != nil {
+	if _, err := image.Tag(ctx, ec2c, &image.TagInput{ImageID: id, Tags: tagMap, Region: sess.Region()}); err != nil {
 		return err
 	}
 	keys := make([]string, 0, len(tagMap))

@@ -127,11 +127,11 @@ func CheckLocation(ctx context.Context, s3api HeadObjectAPI, ec2api DescribeImag
 	if in.ReplaceName == "" {
 		return nil, exists
 	}
-	imgs, err := image.FindByName(ctx, ec2api, in.ReplaceName, nil)
+	found, err := image.FindByName(ctx, ec2api, &image.FindByNameInput{Name: in.ReplaceName})
 	if err != nil {
 		return nil, fmt.Errorf("bundlestore: a bundle already exists at %s; look up the images named %q it may belong to: %w", loc, in.ReplaceName, err)
 	}
-	for _, img := range imgs {
+	for _, img := range found.Images {
 		id := aws.ToString(img.ImageId)
 		if sameManifest(aws.ToString(img.ImageLocation), loc) {
 			opts.logf("the bundle at %s is that of %s (%q), which is being replaced", loc, id, in.ReplaceName)

@@ -68,7 +68,7 @@ func Delete(ctx context.Context, api DeleteAPI, in *DeleteInput, optFns ...func(
 
 	var keys []string
 	if !in.ByPrefix {
-		m, err := GetManifest(ctx, api, loc)
+		m, err := getManifest(ctx, api, loc)
 		switch {
 		case err == nil:
 			keys, out.Skipped = manifestKeys(loc, m)

@@ -22,9 +22,29 @@ import (
 // it with errors.Is.
 var ErrNoManifest = errors.New("bundle manifest not found")
 
-// GetManifest reads and parses the manifest of the bundle at loc.
+// GetManifestInput names the bundle whose manifest GetManifest reads.
+type GetManifestInput struct {
+	// Location is the bundle's bucket, prefix and name. Required.
+	Location Location
+}
+
+// GetManifestOutput holds the manifest GetManifest read.
+type GetManifestOutput struct {
+	// Manifest is the parsed manifest.
+	Manifest *bundle.Manifest
+}
+
+// GetManifest reads and parses the manifest of the bundle at in.Location.
 // A missing manifest is an error wrapping ErrNoManifest.
-func GetManifest(ctx context.Context, api GetObjectAPI, loc Location) (*bundle.Manifest, error) {
+func GetManifest(ctx context.Context, api GetObjectAPI, in *GetManifestInput, optFns ...func(*Options)) (*GetManifestOutput, error) {
+	m, err := getManifest(ctx, api, in.Location)
+	if err != nil {
+		return nil, err
+	}
+	return &GetManifestOutput{Manifest: m}, nil
+}
+
+func getManifest(ctx context.Context, api GetObjectAPI, loc Location) (*bundle.Manifest, error) {
 	key := loc.ManifestKey()
 	out, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(key)})
 	if err != nil {
@@ -88,7 +108,7 @@ func Download(ctx context.Context, api GetObjectAPI, in *DownloadInput, optFns .
 	}
 	opts := resolveOptions(optFns)
 	loc := Location{Bucket: in.Bucket, Prefix: in.Prefix, Name: in.Name}
-	m, err := GetManifest(ctx, api, loc)
+	m, err := getManifest(ctx, api, loc)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +209,7 @@ func (s *Source) Location() Location { return s.loc }
 
 // Manifest reads and parses the bundle's manifest.
 func (s *Source) Manifest(ctx context.Context) (*bundle.Manifest, error) {
-	return GetManifest(ctx, s.api, s.loc)
+	return getManifest(ctx, s.api, s.loc)
 }
 
 // OpenPart opens the object filename under the Source's prefix. The caller

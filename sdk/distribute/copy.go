@@ -239,11 +239,12 @@ func (c *copier) copyOne(ctx context.Context, i int, r *Result) error {
 			return err
 		})
 	}
-	img, err := image.Wait(ctx, api, id, t.region, c.waitOptions(start))
+	waited, err := image.Wait(ctx, api, &image.WaitInput{ImageID: id, Region: t.region, Wait: c.waitOptions(start)})
 	if err != nil {
 		r.Err = err
 		return err
 	}
+	img := waited.Image
 	r.Duration = time.Since(start)
 	c.o.logf("copy %s in %s is available after %s", id, t.region, took(r.Duration))
 	r.SnapshotIDs = snapshotIDs(img)
@@ -392,7 +393,7 @@ func (c *copier) protectAll(ctx context.Context) error {
 	var errs []error
 	for i := range c.results {
 		r := &c.results[i]
-		err := Protect(ctx, c.clients(r.Region), &ProtectInput{ImageID: r.ImageID, Region: r.Region, WithCooldown: c.in.Protection.WithCooldown}, c.o.reuse)
+		err := protect(ctx, c.clients(r.Region), &ProtectInput{ImageID: r.ImageID, Region: r.Region, WithCooldown: c.in.Protection.WithCooldown}, c.o.reuse)
 		switch {
 		case err == nil:
 			r.Protected = true

@@ -232,12 +232,12 @@ func (p *plan) enabledRegions(ctx context.Context, srcAPI DescribeRegionsAPI, sk
 // has its name already (CopyImage would fail there after other regions
 // copied), or when that cannot be looked up.
 func checkName(ctx context.Context, api DescribeImagesAPI, t resolvedTarget) error {
-	imgs, err := image.FindByName(ctx, api, t.name, nil)
+	found, err := image.FindByName(ctx, api, &image.FindByNameInput{Name: t.name})
 	switch {
 	case err != nil:
 		return fmt.Errorf("%s: look up name %q: %w", t.region, t.name, err)
-	case len(imgs) > 0:
-		return fmt.Errorf("%s: name %q is already used by %s", t.region, t.name, aws.ToString(imgs[0].ImageId))
+	case len(found.Images) > 0:
+		return fmt.Errorf("%s: name %q is already used by %s", t.region, t.name, aws.ToString(found.Images[0].ImageId))
 	}
 	return nil
 }

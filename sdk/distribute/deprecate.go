@@ -108,9 +108,19 @@ type ProtectInput struct {
 	WithCooldown bool
 }
 
+// ProtectOutput is the result of Protect; it carries nothing yet.
+type ProtectOutput struct{}
+
 // Protect turns on deregistration protection for an AMI with
 // EnableImageDeregistrationProtection.
-func Protect(ctx context.Context, api ProtectAPI, in *ProtectInput, optFns ...func(*Options)) error {
+func Protect(ctx context.Context, api ProtectAPI, in *ProtectInput, optFns ...func(*Options)) (*ProtectOutput, error) {
+	if err := protect(ctx, api, in, optFns...); err != nil {
+		return nil, err
+	}
+	return &ProtectOutput{}, nil
+}
+
+func protect(ctx context.Context, api ProtectAPI, in *ProtectInput, optFns ...func(*Options)) error {
 	o := newOptions(optFns)
 	if in == nil || in.ImageID == "" {
 		return errors.New("protect: ImageID is required")
@@ -142,7 +152,17 @@ type UnprotectInput struct {
 // When protection was turned on with a cooldown, the AMI stays protected
 // for the cooldown period all the same. No option changes its behaviour
 // today; optFns is there for symmetry with Protect.
-func Unprotect(ctx context.Context, api DisableImageDeregistrationProtectionAPI, in *UnprotectInput, optFns ...func(*Options)) error {
+func Unprotect(ctx context.Context, api DisableImageDeregistrationProtectionAPI, in *UnprotectInput, optFns ...func(*Options)) (*UnprotectOutput, error) {
+	if err := unprotect(ctx, api, in); err != nil {
+		return nil, err
+	}
+	return &UnprotectOutput{}, nil
+}
+
+// UnprotectOutput is the result of Unprotect; it carries nothing yet.
+type UnprotectOutput struct{}
+
+func unprotect(ctx context.Context, api DisableImageDeregistrationProtectionAPI, in *UnprotectInput, _ ...func(*Options)) error {
 	if in == nil || in.ImageID == "" {
 		return errors.New("unprotect: ImageID is required")
 	}

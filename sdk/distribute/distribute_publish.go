@@ -49,12 +49,12 @@ func (d *distribution) preflightPublish(ctx context.Context, pre *PreflightOutpu
 		}
 	}
 	var errs []error
-	if err := PreflightPublish(ctx, d.clients, d.o.SSM, d.publishInput(in.Parameters, in.LaunchTemplates, placeholderImages(in.outputRegions()), ""), d.setInner); err != nil {
+	if err := preflightPublish(ctx, d.clients, d.o.SSM, d.publishInput(in.Parameters, in.LaunchTemplates, placeholderImages(in.outputRegions()), ""), d.setInner); err != nil {
 		errs = append(errs, err)
 	}
 	for _, a := range d.accounts {
 		pin := d.publishInput(a.t.Parameters, a.t.LaunchTemplates, placeholderImages(a.t.regions(in.outputRegions())), a.t.AccountID)
-		if err := PreflightPublish(ctx, a.clients.EC2, a.clients.SSM, pin, d.setInner); err != nil {
+		if err := preflightPublish(ctx, a.clients.EC2, a.clients.SSM, pin, d.setInner); err != nil {
 			errs = append(errs, fmt.Errorf("account %s: %w", a.t.AccountID, err))
 		}
 	}

@@ -53,7 +53,8 @@ func snapshotIDs(img types.Image) []string { return image.SnapshotIDs(img) }
 // snapshotTags over them on the snapshots); snapshots nil means they are
 // looked up.
 func (o Options) tagImage(ctx context.Context, api TagAPI, id, region string, tags, snapshotTags map[string]string, snapshots []string) error {
-	return image.Tag(ctx, api, &image.TagInput{ImageID: id, Tags: tags, SnapshotTags: snapshotTags, Region: region, SnapshotIDs: snapshots}, o.imageOptions)
+	_, err := image.Tag(ctx, api, &image.TagInput{ImageID: id, Tags: tags, SnapshotTags: snapshotTags, Region: region, SnapshotIDs: snapshots}, o.imageOptions)
+	return err
 }
 
 // deregisterImage deregisters the AMI and, with deleteSnapshots, deletes

@@ -676,7 +676,18 @@ func (p *publisher) handOver() {
 // (GetParameter). The AMIs of in.Images are not looked at, so that a
 // distribution can check its publishing before its copies exist. Problems
 // are reported all at once.
-func PreflightPublish(ctx context.Context, clients ClientFunc, ssm SSMClientFunc, in *PublishInput, optFns ...func(*Options)) error {
+func PreflightPublish(ctx context.Context, clients ClientFunc, ssm SSMClientFunc, in *PublishInput, optFns ...func(*Options)) (*PreflightPublishOutput, error) {
+	if err := preflightPublish(ctx, clients, ssm, in, optFns...); err != nil {
+		return nil, err
+	}
+	return &PreflightPublishOutput{}, nil
+}
+
+// PreflightPublishOutput is the result of PreflightPublish; it carries
+// nothing yet.
+type PreflightPublishOutput struct{}
+
+func preflightPublish(ctx context.Context, clients ClientFunc, ssm SSMClientFunc, in *PublishInput, optFns ...func(*Options)) error {
 	if err := in.Validate(); err != nil {
 		return fmt.Errorf("publish: invalid input: %w", err)
 	}

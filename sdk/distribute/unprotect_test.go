@@ -44,7 +44,7 @@ func TestUnprotect(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &disableFake{err: tc.err}
-			err := Unprotect(context.Background(), f, tc.in)
+			_, err := Unprotect(context.Background(), f, tc.in)
 			if len(tc.wantErr) == 0 && err != nil {
 				t.Fatalf("err = %v", err)
 			}

@@ -438,7 +438,17 @@ type DeleteInput struct {
 // as Create made them: the role is taken out of the profile, the profile
 // deleted, then the policy, then the role. What does not exist (any more)
 // is not an error. It tries every part and returns the failures joined.
-func Delete(ctx context.Context, api DeleteAPI, in *DeleteInput, optFns ...func(*Options)) error {
+func Delete(ctx context.Context, api DeleteAPI, in *DeleteInput, optFns ...func(*Options)) (*DeleteOutput, error) {
+	if err := remove(ctx, api, in, optFns...); err != nil {
+		return nil, err
+	}
+	return &DeleteOutput{}, nil
+}
+
+// DeleteOutput is the result of Delete; it carries nothing yet.
+type DeleteOutput struct{}
+
+func remove(ctx context.Context, api DeleteAPI, in *DeleteInput, optFns ...func(*Options)) error {
 	o := newOptions(optFns)
 	var errs []error
 	if in.ProfileName != "" {
@@ -453,9 +463,29 @@ func Delete(ctx context.Context, api DeleteAPI, in *DeleteInput, optFns ...func(
 	return errors.Join(errs...)
 }
 
+// CheckInput names the instance profile Check looks up.
+type CheckInput struct {
+	// Profile is the profile's name or ARN. Required.
+	Profile string
+}
+
+// CheckOutput holds what Check found.
+type CheckOutput struct {
+	// ARN is the profile's ARN.
+	ARN string
+}
+
 // Check looks up an existing instance profile by name or ARN and returns
 // its ARN. A profile that does not exist is an error naming it.
-func Check(ctx context.Context, api CheckAPI, nameOrARN string) (string, error) {
+func Check(ctx context.Context, api CheckAPI, in *CheckInput, optFns ...func(*Options)) (*CheckOutput, error) {
+	arn, err := check(ctx, api, in.Profile)
+	if err != nil {
+		return nil, err
+	}
+	return &CheckOutput{ARN: arn}, nil
+}
+
+func check(ctx context.Context, api CheckAPI, nameOrARN string) (string, error) {
 	name := nameOrARN
 	if strings.HasPrefix(name, "arn:") {
 		// arn:aws:iam::123456789012:instance-profile/path/name

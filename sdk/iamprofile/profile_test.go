@@ -290,7 +290,11 @@ func TestCheck(t *testing.T) {
 		{in: "arn:aws:iam::123456789012:instance-profile/team/build"},
 		{in: "missing", wantErr: "does not exist"},
 	} {
-		arn, err := Check(context.Background(), f, tc.in)
+		out, err := Check(context.Background(), f, &CheckInput{Profile: tc.in})
+		var arn string
+		if out != nil {
+			arn = out.ARN
+		}
 		switch {
 		case tc.wantErr == "" && (err != nil || arn != profileARN("build")):
 			t.Errorf("Check(%q) = %q, %v", tc.in, arn, err)

@@ -89,9 +89,9 @@ func Create(ctx context.Context, api CreateAPI, in *CreateInput, optFns ...func(
 	keep := keptSnapshots(in)
 	o.logf("creating image %q from %s in %s", in.Name, in.InstanceID, region)
 	var id string
-	wait := in.Wait
-	if wait.Since.IsZero() {
-		wait.Since = time.Now()
+	waitOpts := in.Wait
+	if waitOpts.Since.IsZero() {
+		waitOpts.Since = time.Now()
 	}
 	made := o.madeImages(api, in, region, keep)
 	out, err := api.CreateImage(ctx, req)
@@ -112,7 +112,7 @@ func Create(ctx context.Context, api CreateAPI, in *CreateInput, optFns ...func(
 	}
 	o.record(api, id, region, keep)
 	o.logf("waiting for image %s in %s to become available", id, region)
-	img, err := Wait(ctx, api, id, region, wait)
+	img, err := wait(ctx, api, id, region, waitOpts)
 	if err != nil {
 		return nil, fmt.Errorf("create image %q from %s in %s: %w", in.Name, in.InstanceID, region, err)
 	}

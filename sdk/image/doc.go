@@ -16,7 +16,7 @@
 // image fails, disappears or does not become available in time, the error
 // is an *ImageStateError carrying the image's last state and state reason:
 //
-//	img, err := image.Wait(ctx, client, id, "us-east-1", image.WaitOptions{MaxWait: 30 * time.Minute})
+//	out, err := image.Wait(ctx, client, &image.WaitInput{ImageID: id, Wait: image.WaitOptions{MaxWait: 30 * time.Minute}})
 //	var se *image.ImageStateError
 //	if errors.As(err, &se) {
 //		log.Printf("image %s is %s: %s", se.ImageID, se.State, se.Reason)

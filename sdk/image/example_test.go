@@ -36,7 +36,7 @@ func Example() {
 	}
 	fmt.Println("source:", aws.ToString(src.Image.ImageId))
 
-	err = image.Tag(ctx, client, &image.TagInput{
+	_, err = image.Tag(ctx, client, &image.TagInput{
 		ImageID:      "ami-0123456789abcdef0",
 		Tags:         map[string]string{"Name": "web", "team": "platform"},
 		SnapshotTags: map[string]string{"Name": "web-root"},

@@ -43,10 +43,11 @@ func ExampleWait() {
 	fast := image.WaitOptions{MinDelay: time.Millisecond, MaxDelay: time.Millisecond}
 
 	api := &pendingTwice{}
-	img, err := image.Wait(ctx, api, "ami-0123456789abcdef0", "eu-west-1", fast)
+	out, err := image.Wait(ctx, api, &image.WaitInput{ImageID: "ami-0123456789abcdef0", Region: "eu-west-1", Wait: fast})
+	img := out.Image
 	fmt.Println(aws.ToString(img.ImageId), img.State, err, "after", api.calls, "checks")
 
-	_, err = image.Wait(ctx, &pendingTwice{fail: true}, "ami-0123456789abcdef0", "eu-west-1", fast)
+	_, err = image.Wait(ctx, &pendingTwice{fail: true}, &image.WaitInput{ImageID: "ami-0123456789abcdef0", Region: "eu-west-1", Wait: fast})
 	var se *image.ImageStateError
 	if errors.As(err, &se) {
 		fmt.Println(se.ImageID, se.State, se.Reason)

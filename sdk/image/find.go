@@ -146,10 +146,33 @@ func (in *FindInput) describe() string {
 	return "[" + strings.Join(parts, " ") + "]"
 }
 
-// FindByName returns every image named exactly name, owned by owners (nil
-// means ["self"]), including deprecated and pending ones but not
-// deregistered ones, oldest first. No match is not an error.
-func FindByName(ctx context.Context, api DescribeImagesAPI, name string, owners []string) ([]types.Image, error) {
+// FindByNameInput names the images FindByName looks for.
+type FindByNameInput struct {
+	// Name is the exact image name. Required.
+	Name string
+	// Owners are the account IDs or aliases ("self", "amazon") that own
+	// the images; nil means ["self"].
+	Owners []string
+}
+
+// FindByNameOutput holds the images FindByName found.
+type FindByNameOutput struct {
+	// Images are the images found, oldest first; empty when none matched.
+	Images []types.Image
+}
+
+// FindByName returns every image named exactly in.Name and owned by
+// in.Owners, including deprecated and pending ones but not deregistered
+// ones, oldest first. No match is not an error.
+func FindByName(ctx context.Context, api DescribeImagesAPI, in *FindByNameInput, optFns ...func(*Options)) (*FindByNameOutput, error) {
+	images, err := findByName(ctx, api, in.Name, in.Owners)
+	if err != nil {
+		return nil, err
+	}
+	return &FindByNameOutput{Images: images}, nil
+}
+
+func findByName(ctx context.Context, api DescribeImagesAPI, name string, owners []string) ([]types.Image, error) {
 	region := awserr.Region(api, "")
 	if name == "" {
 		return nil, fmt.Errorf("find images by name in %s: empty name", region)

@@ -181,12 +181,12 @@ func TestFindByName(t *testing.T) {
 				req = in
 				return &ec2.DescribeImagesOutput{Images: tc.answer}, nil
 			}}
-			got, err := FindByName(context.Background(), f, "app", tc.owners)
+			got, err := FindByName(context.Background(), f, &FindByNameInput{Name: "app", Owners: tc.owners})
 			if err != nil {
 				t.Fatal(err)
 			}
 			var ids []string
-			for _, im := range got {
+			for _, im := range got.Images {
 				ids = append(ids, aws.ToString(im.ImageId))
 			}
 			if !slices.Equal(ids, tc.wantIDs) {
@@ -200,7 +200,7 @@ func TestFindByName(t *testing.T) {
 			}
 		})
 	}
-	if _, err := FindByName(context.Background(), &fakeEC2{}, "", nil); err == nil {
+	if _, err := FindByName(context.Background(), &fakeEC2{}, &FindByNameInput{Name: ""}); err == nil {
 		t.Error("FindByName with an empty name succeeded")
 	}
 }
@@ -251,7 +251,7 @@ func TestWait(t *testing.T) {
 				}
 				wait.MaxWait = time.Minute
 			}
-			im, err := Wait(ctx, f, "ami-1", "us-west-2", wait)
+			im, err := Wait(ctx, f, &WaitInput{ImageID: "ami-1", Region: "us-west-2", Wait: wait})
 			if tc.wantCalls > 0 && len(f.Calls()) != tc.wantCalls {
 				t.Errorf("calls = %v, want %d", f.Calls(), tc.wantCalls)
 			}
@@ -259,8 +259,8 @@ func TestWait(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if im.State != types.ImageStateAvailable {
-					t.Errorf("state = %s", im.State)
+				if im.Image.State != types.ImageStateAvailable {
+					t.Errorf("state = %s", im.Image.State)
 				}
 				return
 			}
@@ -599,7 +599,7 @@ func TestTag(t *testing.T) {
 				}
 				return &ec2.CreateTagsOutput{}, nil
 			}
-			err := Tag(context.Background(), f, &tc.in, fast, func(o *Options) { o.RetryAttempts = 3 })
+			_, err := Tag(context.Background(), f, &tc.in, fast, func(o *Options) { o.RetryAttempts = 3 })
 			if !slices.Equal(f.Calls(), tc.wantCalls) {
 				t.Errorf("calls = %q, want %q", f.Calls(), tc.wantCalls)
 			}

@@ -51,12 +51,12 @@ func TestCreateLostResponseOnMoto(t *testing.T) {
 			if n := len(proxy.CallsFor("ec2", "CreateImage")); n < 2 {
 				t.Fatalf("%d CreateImage calls; the fault did not apply", n)
 			}
-			left, err := image.FindByName(ctx, direct, name, nil)
+			left, err := image.FindByName(ctx, direct, &image.FindByNameInput{Name: name})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(left) != 1 || *left[0].ImageId != out.ImageID || l.Len() != 1 {
-				t.Errorf("images named %s: %d (want only %s); ledger %v", name, len(left), out.ImageID, l.Resources())
+			if len(left.Images) != 1 || *left.Images[0].ImageId != out.ImageID || l.Len() != 1 {
+				t.Errorf("images named %s: %d (want only %s); ledger %v", name, len(left.Images), out.ImageID, l.Resources())
 			}
 			if err := l.Undo(ctx); err != nil {
 				t.Fatal(err)

@@ -84,7 +84,7 @@ func TestImageLifecycleOnMoto(t *testing.T) {
 		t.Errorf("ledger = %v, want the image", got)
 	}
 
-	err = image.Tag(ctx, client, &image.TagInput{
+	_, err = image.Tag(ctx, client, &image.TagInput{
 		ImageID:      created.ImageID,
 		Tags:         map[string]string{"Name": name, "build": "b1"},
 		SnapshotTags: map[string]string{"Name": name + "-root"},
@@ -112,12 +112,12 @@ func TestImageLifecycleOnMoto(t *testing.T) {
 		}
 	}
 
-	byName, err := image.FindByName(ctx, client, name, nil)
+	byName, err := image.FindByName(ctx, client, &image.FindByNameInput{Name: name})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(byName) != 1 || aws.ToString(byName[0].ImageId) != created.ImageID {
-		t.Errorf("FindByName = %d images, want %s", len(byName), created.ImageID)
+	if len(byName.Images) != 1 || aws.ToString(byName.Images[0].ImageId) != created.ImageID {
+		t.Errorf("FindByName = %d images, want %s", len(byName.Images), created.ImageID)
 	}
 
 	// A second image with the same tag makes the search ambiguous.
@@ -125,7 +125,7 @@ func TestImageLifecycleOnMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := image.Tag(ctx, client, &image.TagInput{ImageID: second.ImageID, Tags: map[string]string{"build": "b1"}}); err != nil {
+	if _, err := image.Tag(ctx, client, &image.TagInput{ImageID: second.ImageID, Tags: map[string]string{"build": "b1"}}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = image.Find(ctx, client, &image.FindInput{Owners: []string{"self"}, Filters: map[string][]string{"tag:build": {"b1"}}})
@@ -153,8 +153,8 @@ func TestImageLifecycleOnMoto(t *testing.T) {
 		}
 	}
 	assertGone(t, ctx, client, created)
-	if got, err := image.FindByName(ctx, client, name, nil); err != nil || len(got) != 0 {
-		t.Errorf("FindByName after deregister = %d images, %v; want none", len(got), err)
+	if got, err := image.FindByName(ctx, client, &image.FindByNameInput{Name: name}); err != nil || len(got.Images) != 0 {
+		t.Errorf("FindByName after deregister = %d images, %v; want none", len(got.Images), err)
 	}
 	// Deregistering again is not an error.
 	if _, err := image.Deregister(ctx, client, &image.DeregisterInput{ImageID: created.ImageID, DeleteSnapshots: true}); err != nil {
@@ -188,7 +188,7 @@ func TestCreateUndoOnMoto(t *testing.T) {
 	assertGone(t, ctx, client, created)
 
 	// Waiting for an image that is gone ends with a typed error after MaxWait.
-	_, err = image.Wait(ctx, client, created.ImageID, region, image.WaitOptions{MinDelay: 10 * time.Millisecond, MaxDelay: 20 * time.Millisecond, MaxWait: 300 * time.Millisecond})
+	_, err = image.Wait(ctx, client, &image.WaitInput{ImageID: created.ImageID, Region: region, Wait: image.WaitOptions{MinDelay: 10 * time.Millisecond, MaxDelay: 20 * time.Millisecond, MaxWait: 300 * time.Millisecond}})
 	var se *image.ImageStateError
 	if !errors.As(err, &se) || se.ImageID != created.ImageID || !errors.Is(err, image.ErrWaitTimeout) {
 		t.Errorf("Wait for a deregistered image = %v, want an *ImageStateError timeout", err)

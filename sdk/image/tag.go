@@ -33,8 +33,17 @@ type TagInput struct {
 // RetryMaxDelay). An image without snapshots (instance store) gets only
 // the image tags. When the image and its snapshots get the same tags (no
 // SnapshotTags), one CreateTags call tags them all.
-func Tag(ctx context.Context, api TagAPI, in *TagInput, optFns ...func(*Options)) error {
-	o := newOptions(optFns)
+func Tag(ctx context.Context, api TagAPI, in *TagInput, optFns ...func(*Options)) (*TagOutput, error) {
+	if err := tag(ctx, api, in, newOptions(optFns)); err != nil {
+		return nil, err
+	}
+	return &TagOutput{}, nil
+}
+
+// TagOutput is the result of Tag; it carries nothing yet.
+type TagOutput struct{}
+
+func tag(ctx context.Context, api TagAPI, in *TagInput, o Options) error {
 	region := awserr.Region(api, in.Region)
 	snapTags := maps.Clone(in.Tags)
 	if snapTags == nil {

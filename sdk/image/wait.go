@@ -152,10 +152,9 @@ func availableRetryable(ctx context.Context, _ *ec2.DescribeImagesInput, out *ec
 // the default schedule.
 const SnapshotReadEvery = 6
 
-// Wait waits until the image is available and returns it. Zero fields of w
-// mean the defaults documented on WaitOptions; region is used in messages
-// ("" = the client's region). On failure, disappearance or timeout the error
-// is an *ImageStateError.
+// Wait waits until the image is available and returns it. Zero fields of
+// in.Wait mean the defaults documented on WaitOptions. On failure,
+// disappearance or timeout the error is an *ImageStateError.
 //
 // The first check is made at once; each later one follows the one before
 // by the schedule's delay (MinDelay, growing to MaxDelay with jitter), and
@@ -163,13 +162,38 @@ const SnapshotReadEvery = 6
 // SnapshotReadEvery-th check that finds the image pending, and every check
 // that reports Progress, also reads its snapshots' progress with one
 // DescribeSnapshots call when the client implements DescribeSnapshotsAPI.
-// When the readings, taken as linear progress since w.Since, put the
+// When the readings, taken as linear progress since in.Wait.Since, put the
 // latest end of the snapshots between the next check and MinDelay after
 // it, that check is moved to that end and the schedule goes on from there.
 // A check is only ever moved later, by less than MinDelay, so the
 // prediction never adds a check, and a wrong one delays noticing by less
 // than MinDelay.
-func Wait(ctx context.Context, api DescribeImagesAPI, imageID, region string, w WaitOptions) (types.Image, error) {
+func Wait(ctx context.Context, api DescribeImagesAPI, in *WaitInput, optFns ...func(*Options)) (*WaitOutput, error) {
+	img, err := wait(ctx, api, in.ImageID, in.Region, in.Wait)
+	if err != nil {
+		return nil, err
+	}
+	return &WaitOutput{Image: img}, nil
+}
+
+// WaitInput names the image Wait waits for.
+type WaitInput struct {
+	// ImageID is the image. Required.
+	ImageID string
+	// Region is used in messages; "" means the client's region.
+	Region string
+	// Wait is the schedule and limits of the wait, and its progress
+	// reports.
+	Wait WaitOptions
+}
+
+// WaitOutput holds the image Wait saw available.
+type WaitOutput struct {
+	// Image is the image as described when it was available.
+	Image types.Image
+}
+
+func wait(ctx context.Context, api DescribeImagesAPI, imageID, region string, w WaitOptions) (types.Image, error) {
 	iw := &imageWait{api: api, id: imageID, region: awserr.Region(api, region), w: w.withDefaults(), start: time.Now()}
 	iw.since = iw.w.Since
 	if iw.since.IsZero() {

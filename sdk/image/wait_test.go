@@ -63,7 +63,7 @@ func TestWaitSchedule(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ti := &timedImages{start: time.Now(), availableAt: time.Now().Add(45 * time.Second)}
 				f := &fakeEC2{describeImages: func(*ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) { return ti.answer() }}
-				if _, err := Wait(context.Background(), f, "ami-1", "eu-west-1", tc.w); err != nil {
+				if _, err := Wait(context.Background(), f, &WaitInput{ImageID: "ami-1", Region: "eu-west-1", Wait: tc.w}); err != nil {
 					t.Fatal(err)
 				}
 				if !slices.Equal(ti.checks, tc.want) {
@@ -82,7 +82,7 @@ func TestWaitScheduleGrows(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			ti := &timedImages{start: time.Now(), availableAt: time.Now().Add(5 * time.Minute)}
 			f := &fakeEC2{describeImages: func(*ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) { return ti.answer() }}
-			if _, err := Wait(context.Background(), f, "ami-1", "eu-west-1", w); err != nil {
+			if _, err := Wait(context.Background(), f, &WaitInput{ImageID: "ami-1", Region: "eu-west-1", Wait: w}); err != nil {
 				t.Fatal(err)
 			}
 			max := w.withDefaults().MaxDelay
@@ -183,7 +183,7 @@ func TestWaitProgress(t *testing.T) {
 			var got []Progress
 			w := quickWait
 			w.Progress = func(p Progress) { got = append(got, p) }
-			if _, err := Wait(context.Background(), api, "ami-1", "eu-west-1", w); err != nil {
+			if _, err := Wait(context.Background(), api, &WaitInput{ImageID: "ami-1", Region: "eu-west-1", Wait: w}); err != nil {
 				t.Fatal(err)
 			}
 			var pct []int
@@ -215,7 +215,7 @@ func TestWaitWithoutProgressReadsEverySixth(t *testing.T) {
 	api := &snapshotFake{fakeEC2: f, describeSnapshots: func(*ec2.DescribeSnapshotsInput) (*ec2.DescribeSnapshotsOutput, error) {
 		return &ec2.DescribeSnapshotsOutput{Snapshots: []types.Snapshot{snap("snap-1", "0%")}}, nil
 	}}
-	if _, err := Wait(context.Background(), api, "ami-1", "eu-west-1", quickWait); err != nil {
+	if _, err := Wait(context.Background(), api, &WaitInput{ImageID: "ami-1", Region: "eu-west-1", Wait: quickWait}); err != nil {
 		t.Fatal(err)
 	}
 	var reads []int // the DescribeImages calls each DescribeSnapshots followed
@@ -266,7 +266,7 @@ func TestWaitPredictsEnd(t *testing.T) {
 				ti := &timedImages{start: start, availableAt: start.Add(tc.available)}
 				f := &fakeEC2{describeImages: func(*ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) { return ti.answer() }}
 				api := linearSnapshots(f, start, start.Add(95*time.Second))
-				if _, err := Wait(context.Background(), api, "ami-1", "eu-west-1", WaitOptions{Since: start}); err != nil {
+				if _, err := Wait(context.Background(), api, &WaitInput{ImageID: "ami-1", Region: "eu-west-1", Wait: WaitOptions{Since: start}}); err != nil {
 					t.Fatal(err)
 				}
 				if len(ti.checks) != len(tc.want) {
@@ -310,7 +310,7 @@ func TestWaitProgressInterval(t *testing.T) {
 		}}
 		var got []time.Duration
 		w := WaitOptions{ProgressInterval: time.Minute, Progress: func(p Progress) { got = append(got, p.Elapsed) }}
-		if _, err := Wait(context.Background(), api, "ami-1", "eu-west-1", w); err != nil {
+		if _, err := Wait(context.Background(), api, &WaitInput{ImageID: "ami-1", Region: "eu-west-1", Wait: w}); err != nil {
 			t.Fatal(err)
 		}
 		if want := []time.Duration{time.Minute, 2 * time.Minute}; !slices.Equal(got, want) {

@@ -74,7 +74,7 @@ func (o Options) undoWait(w WaitOptions) WaitOptions {
 // that terminates it and waits as undoWait(w) says.
 func (o Options) recordInstance(api TerminateAPI, id, region string, w WaitOptions) {
 	o.record(ledger.KindInstance, id, region, func(ctx context.Context) error {
-		return Terminate(ctx, api, []string{id}, o.undoWait(w), o.undoOptions())
+		return terminate(ctx, api, []string{id}, o.undoWait(w), o.undoOptions())
 	})
 }
 

@@ -261,7 +261,7 @@ func TestDeleteKeyPair(t *testing.T) {
 	}
 	for _, tc := range tests {
 		f := &fakeEC2{deleteKeyPair: errorsInOrder[ec2.DeleteKeyPairInput, ec2.DeleteKeyPairOutput](tc.err)}
-		err := DeleteKeyPair(context.Background(), f, "k")
+		err := deleteKeyPair(context.Background(), f, "k")
 		if (err != nil) != tc.wantErr {
 			t.Errorf("DeleteKeyPair with %v = %v", tc.err, err)
 		}
@@ -464,7 +464,7 @@ func TestDeleteSecurityGroup(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeEC2{deleteSG: errorsInOrder[ec2.DeleteSecurityGroupInput, ec2.DeleteSecurityGroupOutput](tc.errs...)}
-			err := DeleteSecurityGroup(context.Background(), f, "sg-1", tc.maxWait, fast)
+			err := deleteSecurityGroup(context.Background(), f, "sg-1", tc.maxWait, fast)
 			if tc.wantCalls > 0 && len(f.Calls()) != tc.wantCalls {
 				t.Errorf("calls = %q, want %d", f.Calls(), tc.wantCalls)
 			}
@@ -683,7 +683,7 @@ func TestStop(t *testing.T) {
 			if tc.describe != nil {
 				f.describeInstances = sequence(tc.describe...)
 			}
-			err := Stop(context.Background(), f, "i-1", quickWait)
+			err := stop(context.Background(), f, "i-1", quickWait)
 			if tc.wantCalls > 0 && len(f.Calls()) != tc.wantCalls {
 				t.Errorf("calls = %q, want %d", f.Calls(), tc.wantCalls)
 			}
@@ -766,7 +766,7 @@ func TestTerminate(t *testing.T) {
 			if tc.describe != nil {
 				f.describeInstances = sequence(tc.describe...)
 			}
-			err := Terminate(context.Background(), f, tc.ids, quickWait)
+			err := terminate(context.Background(), f, tc.ids, quickWait)
 			if tc.wantCalls != nil && !slices.Equal(f.Calls(), tc.wantCalls) {
 				t.Errorf("calls = %q, want %q", f.Calls(), tc.wantCalls)
 			}
@@ -786,33 +786,55 @@ func TestTerminate(t *testing.T) {
 	}
 }
 
-// TestStartTerminate: the request alone, with no describe, returning the
-// instances that exist, which WaitTerminated then waits for.
-func TestStartTerminate(t *testing.T) {
+// TestTerminateNoWait: with NoWait, Terminate only asks (no describe) and
+// reports the instances that exist, which Wait then waits for.
+func TestTerminateNoWait(t *testing.T) {
 	nf := apiErr("InvalidInstanceID.NotFound")
 	f := &fakeEC2{
 		terminateInstances: errorsInOrder[ec2.TerminateInstancesInput, ec2.TerminateInstancesOutput](nf, nil, nf),
 		describeInstances:  sequence(states(inst("i-1", "terminated", ""))),
 	}
-	remaining, err := StartTerminate(context.Background(), f, []string{"i-1", "i-gone"})
+	out, err := Terminate(context.Background(), f, &TerminateInput{InstanceIDs: []string{"i-1", "i-gone"}, NoWait: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(remaining, []string{"i-1"}) {
-		t.Errorf("remaining = %q, want [i-1]", remaining)
+	if !slices.Equal(out.Terminating, []string{"i-1"}) {
+		t.Errorf("Terminating = %q, want [i-1]", out.Terminating)
 	}
 	want := []string{"TerminateInstances i-1,i-gone", "TerminateInstances i-1", "TerminateInstances i-gone"}
 	if !slices.Equal(f.Calls(), want) {
 		t.Fatalf("calls = %q, want %q", f.Calls(), want)
 	}
-	if err := WaitTerminated(context.Background(), f, remaining, quickWait); err != nil {
+	if _, err := Wait(context.Background(), f, &WaitInput{InstanceIDs: out.Terminating, State: types.InstanceStateNameTerminated, Wait: quickWait}); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.Calls()[len(f.Calls())-1]; got != "DescribeInstances i-1" {
 		t.Errorf("last call = %q, want DescribeInstances i-1", got)
 	}
-	if err := WaitTerminated(context.Background(), f, nil, quickWait); err != nil || len(f.Calls()) != 4 {
-		t.Errorf("WaitTerminated of nothing: %v, %d calls, want none", err, len(f.Calls())-3)
+	if _, err := Wait(context.Background(), f, &WaitInput{State: types.InstanceStateNameTerminated, Wait: quickWait}); err != nil || len(f.Calls()) != 4 {
+		t.Errorf("Wait for no instances: %v, %d calls, want none", err, len(f.Calls())-4)
+	}
+}
+
+// TestWaitStates: Wait waits for running, stopped or terminated without
+// asking EC2 for anything, returns the instances as last described, and
+// refuses any other state before calling AWS.
+func TestWaitStates(t *testing.T) {
+	f := &fakeEC2{describeInstances: sequence(states(inst("i-1", "stopping", "")), states(inst("i-1", "stopped", "")))}
+	out, err := Wait(context.Background(), f, &WaitInput{InstanceIDs: []string{"i-1"}, State: types.InstanceStateNameStopped, Wait: quickWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Instances) != 1 || out.Instances[0].State.Name != types.InstanceStateNameStopped {
+		t.Errorf("instances = %+v, want i-1 stopped", out.Instances)
+	}
+	if want := []string{"DescribeInstances i-1", "DescribeInstances i-1"}; !slices.Equal(f.Calls(), want) {
+		t.Errorf("calls = %q, want %q", f.Calls(), want)
+	}
+	g := &fakeEC2{}
+	_, err = Wait(context.Background(), g, &WaitInput{InstanceIDs: []string{"i-1"}, State: types.InstanceStateNameStopping})
+	if err == nil || !strings.Contains(err.Error(), `state "stopping" is not running, stopped or terminated`) || len(g.Calls()) != 0 {
+		t.Errorf("Wait for stopping = %v after %d calls, want a refusal before any call", err, len(g.Calls()))
 	}
 }
 

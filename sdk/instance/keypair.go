@@ -113,7 +113,7 @@ func CreateKeyPair(ctx context.Context, api KeyPairAPI, in *CreateKeyPairInput, 
 		o.logf("the answer to creating key pair %q in %s was lost; creating it again", name, region)
 	}
 	o.record(ledger.KindKeyPair, name, region, func(ctx context.Context) error {
-		return DeleteKeyPair(ctx, api, name, o.undoOptions())
+		return deleteKeyPair(ctx, api, name, o.undoOptions())
 	})
 	if aws.ToString(out.KeyMaterial) == "" {
 		return nil, fmt.Errorf("create key pair %q in %s: no private key in the answer", name, region)
@@ -153,18 +153,18 @@ func removeLostKeyPair(ctx context.Context, api KeyPairAPI, name, token string, 
 		return false, nil
 	}
 	o.logf("key pair %q in %s was created although the call failed; deleting it", name, region)
-	if err := DeleteKeyPair(ctx, api, name, o.undoOptions()); err != nil {
+	if err := deleteKeyPair(ctx, api, name, o.undoOptions()); err != nil {
 		o.record(ledger.KindKeyPair, name, region, func(ctx context.Context) error {
-			return DeleteKeyPair(ctx, api, name, o.undoOptions())
+			return deleteKeyPair(ctx, api, name, o.undoOptions())
 		})
 		return true, fmt.Errorf("key pair %q in %s was created although the call failed, and could not be deleted: %w", name, region, err)
 	}
 	return true, nil
 }
 
-// DeleteKeyPair deletes a key pair by name. A key pair that does not exist
+// deleteKeyPair deletes a key pair by name. A key pair that does not exist
 // is not an error.
-func DeleteKeyPair(ctx context.Context, api KeyPairAPI, name string, optFns ...func(*Options)) error {
+func deleteKeyPair(ctx context.Context, api KeyPairAPI, name string, optFns ...func(*Options)) error {
 	o := newOptions(optFns)
 	region := awserr.Region(api, "")
 	o.logf("deleting key pair %q in %s", name, region)

@@ -145,7 +145,7 @@ func (o Options) terminateLost(ctx context.Context, api TerminateAPI, l lostLaun
 		return nil
 	}
 	o.logf("instance %s in %s was launched by %s whose answer was lost; terminating it", strings.Join(ids, ","), region, l.by)
-	if err := Terminate(ctx, api, ids, o.undoWait(w), o.undoOptions()); err != nil {
+	if err := terminate(ctx, api, ids, o.undoWait(w), o.undoOptions()); err != nil {
 		for _, id := range ids {
 			o.recordInstance(api, id, region, w)
 		}

@@ -60,7 +60,7 @@ func TestLostCreateResponsesOnMoto(t *testing.T) {
 		if len(key.PrivateKeyPEM) == 0 || countKeys(t) != 1 {
 			t.Fatalf("private key %d bytes, %d key pairs", len(key.PrivateKeyPEM), countKeys(t))
 		}
-		if err := instance.DeleteKeyPair(ctx, client, key.Name); err != nil {
+		if _, err := instance.DeleteKeyPair(ctx, client, &instance.DeleteKeyPairInput{KeyName: key.Name}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -84,7 +84,7 @@ func TestLostCreateResponsesOnMoto(t *testing.T) {
 		if n := countKeys(t); n != 1 {
 			t.Errorf("%d key pairs, want theirs kept", n)
 		}
-		_ = instance.DeleteKeyPair(ctx, direct, "theirs")
+		_, _ = instance.DeleteKeyPair(ctx, direct, &instance.DeleteKeyPairInput{KeyName: "theirs"})
 	})
 	countGroups := func(t *testing.T) int {
 		t.Helper()
@@ -106,7 +106,7 @@ func TestLostCreateResponsesOnMoto(t *testing.T) {
 		if n := countGroups(t); n != groups+1 {
 			t.Errorf("%d groups, want %d", n, groups+1)
 		}
-		if err := instance.DeleteSecurityGroup(ctx, client, sg.GroupID, time.Second, fast); err != nil {
+		if _, err := instance.DeleteSecurityGroup(ctx, client, &instance.DeleteSecurityGroupInput{GroupID: sg.GroupID, MaxWait: time.Second}, fast); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -120,7 +120,7 @@ func TestLostCreateResponsesOnMoto(t *testing.T) {
 		if n := countGroups(t); n != groups+1 {
 			t.Errorf("%d groups, want %d", n, groups+1)
 		}
-		if err := instance.DeleteSecurityGroup(ctx, client, sg.GroupID, time.Second, fast); err != nil {
+		if _, err := instance.DeleteSecurityGroup(ctx, client, &instance.DeleteSecurityGroupInput{GroupID: sg.GroupID, MaxWait: time.Second}, fast); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -118,10 +118,10 @@ func TestBuildInstanceLifecycleOnMoto(t *testing.T) {
 		t.Errorf("ledger = %v, want %v", got, wantLedger)
 	}
 
-	if err := instance.Stop(ctx, client, id, quick); err != nil {
+	if _, err := instance.Stop(ctx, client, &instance.StopInput{InstanceID: id, Wait: quick}); err != nil {
 		t.Fatal(err)
 	}
-	if err := instance.Terminate(ctx, client, []string{id, "i-0123456789abcdef0"}, quick); err != nil {
+	if _, err := instance.Terminate(ctx, client, &instance.TerminateInput{InstanceIDs: []string{id, "i-0123456789abcdef0"}, Wait: quick}); err != nil {
 		t.Fatalf("Terminate with an unknown ID: %v", err)
 	}
 	desc, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
@@ -131,10 +131,10 @@ func TestBuildInstanceLifecycleOnMoto(t *testing.T) {
 	if s := desc.Reservations[0].Instances[0].State.Name; s != types.InstanceStateNameTerminated {
 		t.Errorf("instance is %s after Terminate", s)
 	}
-	if err := instance.DeleteSecurityGroup(ctx, client, sg.GroupID, time.Second, fast); err != nil {
+	if _, err := instance.DeleteSecurityGroup(ctx, client, &instance.DeleteSecurityGroupInput{GroupID: sg.GroupID, MaxWait: time.Second}, fast); err != nil {
 		t.Fatal(err)
 	}
-	if err := instance.DeleteKeyPair(ctx, client, key.Name); err != nil {
+	if _, err := instance.DeleteKeyPair(ctx, client, &instance.DeleteKeyPairInput{KeyName: key.Name}); err != nil {
 		t.Fatal(err)
 	}
 	// Everything is gone already; undoing again must still succeed.
@@ -238,11 +238,11 @@ func TestSubnetAndENAOnMoto(t *testing.T) {
 	}
 	id := aws.ToString(run.Instance.InstanceId)
 	t.Cleanup(func() {
-		if err := instance.Terminate(context.Background(), client, []string{id}, quick); err != nil {
+		if _, err := instance.Terminate(context.Background(), client, &instance.TerminateInput{InstanceIDs: []string{id}, Wait: quick}); err != nil {
 			t.Errorf("terminate %s: %v", id, err)
 		}
 	})
-	if err := instance.Stop(ctx, client, id, quick); err != nil {
+	if _, err := instance.Stop(ctx, client, &instance.StopInput{InstanceID: id, Wait: quick}); err != nil {
 		t.Fatal(err)
 	}
 	for _, on := range []bool{false, true} {

@@ -137,7 +137,7 @@ func TestNetworkSelectionOnMoto(t *testing.T) {
 			aws.ToString(perms[0].IpRanges[0].CidrIp) != "198.51.100.0/24" || aws.ToString(perms[0].Ipv6Ranges[0].CidrIpv6) != "2001:db8:1234::/48" {
 			t.Errorf("permissions = %+v; want tcp/22 from 198.51.100.0/24 and 2001:db8:1234::/48", perms)
 		}
-		if err := instance.DeleteSecurityGroup(ctx, client, sg.GroupID, time.Second); err != nil {
+		if _, err := instance.DeleteSecurityGroup(ctx, client, &instance.DeleteSecurityGroupInput{GroupID: sg.GroupID, MaxWait: time.Second}); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -236,9 +236,9 @@ func launchRequest(in *RunInput) *ec2.RunInstancesInput {
 	return req
 }
 
-// Stop stops an instance and waits until it is stopped. On failure or
+// stop stops an instance and waits until it is stopped. On failure or
 // timeout the error is a *StateError.
-func Stop(ctx context.Context, api StopAPI, instanceID string, w WaitOptions, optFns ...func(*Options)) error {
+func stop(ctx context.Context, api StopAPI, instanceID string, w WaitOptions, optFns ...func(*Options)) error {
 	o := newOptions(optFns)
 	region := awserr.Region(api, "")
 	o.logf("stopping instance %s in %s", instanceID, region)
@@ -251,21 +251,21 @@ func Stop(ctx context.Context, api StopAPI, instanceID string, w WaitOptions, op
 	return nil
 }
 
-// Terminate terminates instances and waits until they are terminated.
+// terminate terminates instances and waits until they are terminated.
 // Instances that do not exist (any more) count as terminated. On timeout
 // the error is a *StateError.
-func Terminate(ctx context.Context, api TerminateAPI, instanceIDs []string, w WaitOptions, optFns ...func(*Options)) error {
-	remaining, err := StartTerminate(ctx, api, instanceIDs, optFns...)
+func terminate(ctx context.Context, api TerminateAPI, instanceIDs []string, w WaitOptions, optFns ...func(*Options)) error {
+	remaining, err := startTerminate(ctx, api, instanceIDs, optFns...)
 	if err != nil {
 		return err
 	}
-	return WaitTerminated(ctx, api, remaining, w)
+	return waitTerminated(ctx, api, remaining, w)
 }
 
-// StartTerminate asks EC2 to terminate instances without waiting for them,
+// startTerminate asks EC2 to terminate instances without waiting for them,
 // and returns those still to wait for with WaitTerminated: the instances
 // that exist.
-func StartTerminate(ctx context.Context, api TerminateAPI, instanceIDs []string, optFns ...func(*Options)) ([]string, error) {
+func startTerminate(ctx context.Context, api TerminateAPI, instanceIDs []string, optFns ...func(*Options)) ([]string, error) {
 	o := newOptions(optFns)
 	region := awserr.Region(api, "")
 	if len(instanceIDs) == 0 {
@@ -296,10 +296,10 @@ func StartTerminate(ctx context.Context, api TerminateAPI, instanceIDs []string,
 	return remaining, nil
 }
 
-// WaitTerminated waits until instances are terminated; instances that do
+// waitTerminated waits until instances are terminated; instances that do
 // not exist count as terminated. On failure or timeout the error is a
 // *StateError.
-func WaitTerminated(ctx context.Context, api ec2.DescribeInstancesAPIClient, instanceIDs []string, w WaitOptions) error {
+func waitTerminated(ctx context.Context, api ec2.DescribeInstancesAPIClient, instanceIDs []string, w WaitOptions) error {
 	if len(instanceIDs) == 0 {
 		return nil
 	}

@@ -111,7 +111,7 @@ func CreateSecurityGroup(ctx context.Context, api SecurityGroupAPI, in *CreateSe
 				return securityGroupsWithToken(ctx, api, in.VPCID, name, token)
 			},
 			remove: func(ctx context.Context, id string) error {
-				return DeleteSecurityGroup(ctx, api, id, time.Minute, o.undoOptions())
+				return deleteSecurityGroup(ctx, api, id, time.Minute, o.undoOptions())
 			},
 			undo: func(id string) func(context.Context) error { return o.undoSecurityGroup(api, id) },
 		}
@@ -177,7 +177,7 @@ func (o Options) allowIngress(ctx context.Context, api SecurityGroupAPI, id stri
 		return nil
 	}
 	err = fmt.Errorf("allow tcp/%d into security group %s in %s: %w", r.port, id, awserr.Region(api, ""), err)
-	if derr := DeleteSecurityGroup(ctx, api, id, time.Minute, o.undoOptions()); derr != nil {
+	if derr := deleteSecurityGroup(ctx, api, id, time.Minute, o.undoOptions()); derr != nil {
 		return errors.Join(err, derr)
 	}
 	if o.Ledger != nil {
@@ -190,15 +190,15 @@ func (o Options) allowIngress(ctx context.Context, api SecurityGroupAPI, id stri
 // it, waiting for up to o.UndoWait while instances still use it.
 func (o Options) undoSecurityGroup(api SecurityGroupAPI, id string) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return DeleteSecurityGroup(ctx, api, id, o.UndoWait, o.undoOptions())
+		return deleteSecurityGroup(ctx, api, id, o.UndoWait, o.undoOptions())
 	}
 }
 
-// DeleteSecurityGroup deletes a security group. While instances still use
+// deleteSecurityGroup deletes a security group. While instances still use
 // it (DependencyViolation, common right after terminating them) it retries
 // with backoff (Options.RetryDelay, RetryMaxDelay) for up to maxWait (zero
 // means 5 minutes). A group that does not exist is not an error.
-func DeleteSecurityGroup(ctx context.Context, api SecurityGroupAPI, groupID string, maxWait time.Duration, optFns ...func(*Options)) error {
+func deleteSecurityGroup(ctx context.Context, api SecurityGroupAPI, groupID string, maxWait time.Duration, optFns ...func(*Options)) error {
 	o := newOptions(optFns)
 	region := awserr.Region(api, "")
 	if maxWait <= 0 {

@@ -1,10 +1,6 @@
 package instance
 
 import (
-	"context"
-	"fmt"
-
-	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -101,14 +97,4 @@ func NoEphemeralMappings() []types.BlockDeviceMapping {
 		out = append(out, types.BlockDeviceMapping{DeviceName: aws.String("xvdc" + string(c)), NoDevice: aws.String("")})
 	}
 	return out
-}
-
-// WaitStopped waits until an instance has stopped by itself (for example
-// after its operating system shut down), without asking EC2 to stop it.
-// On failure or timeout the error is a *StateError.
-func WaitStopped(ctx context.Context, api ec2.DescribeInstancesAPIClient, instanceID string, w WaitOptions) error {
-	if _, err := waitState(ctx, api, []string{instanceID}, types.InstanceStateNameStopped, w); err != nil {
-		return fmt.Errorf("wait for instance %s in %s to stop: %w", instanceID, awserr.Region(api, ""), err)
-	}
-	return nil
 }

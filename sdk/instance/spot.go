@@ -345,7 +345,7 @@ func (r *spotRun) removeTemplate(ctx context.Context, err error) error {
 	rctx, cancel := lost.Context(ctx)
 	defer cancel()
 	lt := r.out.LaunchTemplateID
-	if derr := DeleteLaunchTemplate(rctx, r.api, lt, r.o.undoOptions()); derr != nil {
+	if derr := deleteLaunchTemplate(rctx, r.api, lt, r.o.undoOptions()); derr != nil {
 		return errors.Join(err, derr)
 	}
 	if r.o.Ledger != nil {
@@ -363,7 +363,7 @@ func (r *spotRun) terminateExtra(ctx context.Context, ids []string) {
 	}
 	o := r.o
 	o.logf("the fleet %s launched %d instances; terminating all but %s", r.out.FleetID, len(ids), ids[0])
-	if terr := Terminate(ctx, r.api, ids[1:], o.undoWait(r.in.Wait), o.undoOptions()); terr != nil {
+	if terr := terminate(ctx, r.api, ids[1:], o.undoWait(r.in.Wait), o.undoOptions()); terr != nil {
 		o.logf("%v", terr)
 	} else if o.Ledger != nil {
 		for _, extra := range ids[1:] {
@@ -437,7 +437,7 @@ func createSpotLaunchTemplate(ctx context.Context, api SpotAPI, in *RunSpotInput
 			find: func(ctx context.Context) ([]string, error) {
 				return launchTemplatesWithToken(ctx, api, name, token)
 			},
-			remove: func(ctx context.Context, id string) error { return DeleteLaunchTemplate(ctx, api, id, o.undoOptions()) },
+			remove: func(ctx context.Context, id string) error { return deleteLaunchTemplate(ctx, api, id, o.undoOptions()) },
 			undo:   func(id string) func(context.Context) error { return o.undoLaunchTemplate(api, id) },
 		}
 		if id, err = o.recoverLost(ctx, lostTemplate, err); err != nil {
@@ -450,7 +450,7 @@ func createSpotLaunchTemplate(ctx context.Context, api SpotAPI, in *RunSpotInput
 
 // undoLaunchTemplate is the ledger undo of the launch template id.
 func (o Options) undoLaunchTemplate(api LaunchTemplateAPI, id string) func(context.Context) error {
-	return func(ctx context.Context) error { return DeleteLaunchTemplate(ctx, api, id, o.undoOptions()) }
+	return func(ctx context.Context) error { return deleteLaunchTemplate(ctx, api, id, o.undoOptions()) }
 }
 
 // launchTemplatesWithToken returns the IDs of the launch templates named
@@ -484,7 +484,7 @@ func (o Options) removeLostFleet(ctx context.Context, api SpotAPI, in *RunSpotIn
 	}
 	for _, id := range fleets {
 		o.logf("fleet %s in %s was created by a call whose answer was lost; deleting it", id, region)
-		if derr := DeleteFleet(rctx, api, id, o.undoOptions()); derr != nil {
+		if derr := deleteFleet(rctx, api, id, o.undoOptions()); derr != nil {
 			o.record(KindFleet, id, region, o.undoFleet(api, id))
 			errs = append(errs, fmt.Errorf("fleet %s was created although the call failed, and could not be deleted: %w", id, derr))
 		}
@@ -520,7 +520,7 @@ func fleetsWithToken(ctx context.Context, api SpotAPI, token string) ([]string, 
 
 // undoFleet is the ledger undo of the fleet id.
 func (o Options) undoFleet(api FleetAPI, id string) func(context.Context) error {
-	return func(ctx context.Context) error { return DeleteFleet(ctx, api, id, o.undoOptions()) }
+	return func(ctx context.Context) error { return deleteFleet(ctx, api, id, o.undoOptions()) }
 }
 
 // lostFleetInstances selects the instances launched from a RunSpot's launch
@@ -543,9 +543,9 @@ type LaunchTemplateAPI interface {
 	DeleteLaunchTemplate(ctx context.Context, in *ec2.DeleteLaunchTemplateInput, optFns ...func(*ec2.Options)) (*ec2.DeleteLaunchTemplateOutput, error)
 }
 
-// DeleteLaunchTemplate deletes a launch template by ID. A template that does
+// deleteLaunchTemplate deletes a launch template by ID. A template that does
 // not exist is not an error.
-func DeleteLaunchTemplate(ctx context.Context, api LaunchTemplateAPI, id string, optFns ...func(*Options)) error {
+func deleteLaunchTemplate(ctx context.Context, api LaunchTemplateAPI, id string, optFns ...func(*Options)) error {
 	o := newOptions(optFns)
 	region := awserr.Region(api, "")
 	o.logf("deleting launch template %s in %s", id, region)
@@ -561,10 +561,10 @@ type FleetAPI interface {
 	DeleteFleets(ctx context.Context, in *ec2.DeleteFleetsInput, optFns ...func(*ec2.Options)) (*ec2.DeleteFleetsOutput, error)
 }
 
-// DeleteFleet deletes an EC2 Fleet and terminates its instances (EC2
+// deleteFleet deletes an EC2 Fleet and terminates its instances (EC2
 // requires that for instant fleets), which also cancels its spot requests.
 // A fleet that does not exist, or is already deleted, is not an error.
-func DeleteFleet(ctx context.Context, api FleetAPI, fleetID string, optFns ...func(*Options)) error {
+func deleteFleet(ctx context.Context, api FleetAPI, fleetID string, optFns ...func(*Options)) error {
 	o := newOptions(optFns)
 	region := awserr.Region(api, "")
 	o.logf("deleting fleet %s in %s", fleetID, region)

@@ -404,7 +404,7 @@ func TestDeleteFleet(t *testing.T) {
 				}
 				return tc.out, nil
 			}}
-			err := DeleteFleet(context.Background(), f, "fleet-1")
+			err := deleteFleet(context.Background(), f, "fleet-1")
 			if !aws.ToBool(req.TerminateInstances) {
 				t.Error("TerminateInstances is not set; EC2 requires it for instant fleets")
 			}

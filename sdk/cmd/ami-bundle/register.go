@@ -162,11 +162,11 @@ func (f *registerFlags) run(ctx context.Context, std *stdio, args []string) erro
 	in.Region = sess.Region()
 	if in.Architecture == "" {
 		loc, _ := bundlestore.ParseImageLocation(in.ImageLocation)
-		m, err := bundlestore.GetManifest(ctx, sess.S3(""), loc)
+		got, err := bundlestore.GetManifest(ctx, sess.S3(""), &bundlestore.GetManifestInput{Location: loc})
 		if err != nil {
 			return fmt.Errorf("read the architecture from the manifest (or give -a/--architecture): %w", err)
 		}
-		in.Manifest = m
+		in.Manifest = got.Manifest
 	}
 	out, err := bundlestore.Register(ctx, sess.EC2(""), in, func(o *bundlestore.Options) {
 		o.Logf = func(format string, args ...any) { fmt.Fprintf(std.stderr, format+"\n", args...) }
