@@ -4,6 +4,7 @@
 package amibuild
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -191,84 +192,17 @@ func (c *AMIConfig) Prepare(ctx *interpolate.Context) []error {
 // network call. It removes the build region and duplicates from
 // ami_regions, as HashiCorp's builders do.
 func (c *AMIConfig) PrepareDistribution(region string) []error {
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.DeregistrationProtection.WithCooldown {
 		c.DeregistrationProtection.Enabled = true
 	}
-
-	// Regions: kept as written for the region_kms_key_ids rule, then
-	// without the build region and duplicates.
-	written := map[string]bool{}
 	regionsUnknown := unknownList(c.AMIRegions)
-	var targets []string
-	for i, r := range c.AMIRegions {
-		if Unknown(r) {
-			continue
-		}
-		if err := distribute.ValidateRegion(r); err != nil {
-			add("ami_regions[%d]: %v", i, err)
-			continue
-		}
-		if written[r] {
-			continue
-		}
-		written[r] = true
-		if r != region {
-			targets = append(targets, r)
-		}
-	}
-	if len(c.AMIRegionKMSKeyIDs) > 0 {
-		for _, r := range slices.Sorted(maps.Keys(c.AMIRegionKMSKeyIDs)) {
-			if !written[r] && !Unknown(r) {
-				add("region_kms_key_ids: %s is not one of ami_regions %q; list exactly the regions of ami_regions", r, c.AMIRegions)
-			}
-			if k := c.AMIRegionKMSKeyIDs[r]; k != "" && !Unknown(k) {
-				if err := distribute.ValidateKMSKeyID(k); err != nil {
-					add("region_kms_key_ids[%s]: %v", r, err)
-				}
-			}
-		}
-		for _, r := range targets {
-			if _, ok := c.AMIRegionKMSKeyIDs[r]; !ok {
-				add("region_kms_key_ids: ami_regions lists %s but region_kms_key_ids has no key for it; add it (an empty key means the region's default key)", r)
-			}
-		}
-	}
+	written, targets, errs := copyRegions(c.AMIRegions, region)
+	errs = append(errs, c.checkRegionKeys(written, targets)...)
 	c.AMIRegions = targets
+	errs = append(errs, c.checkEncryption()...)
+	errs = append(errs, c.checkSharing(region)...)
 
-	if c.AMIKmsKeyId != "" && !Unknown(c.AMIKmsKeyId) {
-		if err := distribute.ValidateKMSKeyID(c.AMIKmsKeyId); err != nil {
-			add("kms_key_id: %v", err)
-		}
-	}
-	if !c.AMIEncryptBootVolume.True() && (c.AMIKmsKeyId != "" || len(c.AMIRegionKMSKeyIDs) > 0) {
-		add("encrypt_boot: kms_key_id and region_kms_key_ids need encrypt_boot = true")
-	}
-
-	perms := c.Permissions()
-	if err := perms.ValidateNamed(distribute.FieldNames{
-		Accounts: "ami_users", Groups: "ami_groups", OrgARNs: "ami_org_arns", OUARNs: "ami_ou_arns",
-		SnapshotAccounts: "snapshot_users", SnapshotGroups: "snapshot_groups",
-	}); err != nil {
-		errs = append(errs, err)
-	}
-	if c.AMIEncryptBootVolume.True() {
-		if len(perms.Groups) > 0 || len(perms.SnapshotGroups) > 0 {
-			add("ami_groups, snapshot_groups: an encrypted AMI cannot be public; remove \"all\" or encrypt_boot")
-		}
-		if perms.Accounts != nil || perms.OrgARNs != nil || perms.OUARNs != nil || perms.SnapshotAccounts != nil {
-			if !c.AMISkipBuildRegion && c.BuildKMSKeyID(region) == "" {
-				add("kms_key_id: the AMI is shared (ami_users, ami_org_arns, ami_ou_arns or snapshot_users) but encrypted with the default EBS key, which AWS does not let anyone share; set kms_key_id to a customer-managed key")
-			}
-			for _, r := range targets {
-				if c.CopyKMSKeyID(r) == "" {
-					add("region_kms_key_ids: the copy in %s is shared but encrypted with the region's default EBS key, which AWS does not let anyone share; give it a customer-managed key", r)
-				}
-			}
-		}
-	}
-
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if m := c.SnapshotCopyDurationMinutes; m < 0 || m%15 != 0 {
 		add("snapshot_copy_duration_minutes: %d is invalid; valid are multiples of 15 minutes, at least 15", m)
 	}
@@ -281,6 +215,120 @@ func (c *AMIConfig) PrepareDistribution(region string) []error {
 		add("skip_save_build_region: ami_regions names no region other than the build region %s, so the build would keep no AMI; list regions to copy to, or remove skip_save_build_region", region)
 	}
 	return errs
+}
+
+// copyRegions checks the regions of ami_regions, values not known yet
+// left out. It returns the valid ones as written, for the
+// region_kms_key_ids rule, and the regions to copy to: the valid ones
+// without the build region and duplicates, in their order.
+func copyRegions(amiRegions []string, buildRegion string) (written map[string]bool, targets []string, errs []error) {
+	written = map[string]bool{}
+	for i, r := range amiRegions {
+		if Unknown(r) {
+			continue
+		}
+		if err := distribute.ValidateRegion(r); err != nil {
+			errs = append(errs, fmt.Errorf("ami_regions[%d]: %v", i, err))
+			continue
+		}
+		if written[r] {
+			continue
+		}
+		written[r] = true
+		if r != buildRegion {
+			targets = append(targets, r)
+		}
+	}
+	return written, targets, errs
+}
+
+// checkRegionKeys checks region_kms_key_ids, when set, against the regions
+// of ami_regions: written holds them as written and targets the regions
+// copied to. Every key must be for a listed region and be well formed,
+// and every copy must have a key, so that no copy is encrypted with a key
+// nobody chose.
+func (c *AMIConfig) checkRegionKeys(written map[string]bool, targets []string) []error {
+	if len(c.AMIRegionKMSKeyIDs) == 0 {
+		return nil
+	}
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, r := range slices.Sorted(maps.Keys(c.AMIRegionKMSKeyIDs)) {
+		if !written[r] && !Unknown(r) {
+			add("region_kms_key_ids: %s is not one of ami_regions %q; list exactly the regions of ami_regions", r, c.AMIRegions)
+		}
+		if k := c.AMIRegionKMSKeyIDs[r]; k != "" && !Unknown(k) {
+			if err := distribute.ValidateKMSKeyID(k); err != nil {
+				add("region_kms_key_ids[%s]: %v", r, err)
+			}
+		}
+	}
+	for _, r := range targets {
+		if _, ok := c.AMIRegionKMSKeyIDs[r]; !ok {
+			add("region_kms_key_ids: ami_regions lists %s but region_kms_key_ids has no key for it; add it (an empty key means the region's default key)", r)
+		}
+	}
+	return errs
+}
+
+// checkEncryption checks kms_key_id, and that the KMS keys come with
+// encrypt_boot = true.
+func (c *AMIConfig) checkEncryption() []error {
+	var errs []error
+	if c.AMIKmsKeyId != "" && !Unknown(c.AMIKmsKeyId) {
+		if err := distribute.ValidateKMSKeyID(c.AMIKmsKeyId); err != nil {
+			errs = append(errs, fmt.Errorf("kms_key_id: %v", err))
+		}
+	}
+	if !c.AMIEncryptBootVolume.True() && (c.AMIKmsKeyId != "" || len(c.AMIRegionKMSKeyIDs) > 0) {
+		errs = append(errs, errors.New("encrypt_boot: kms_key_id and region_kms_key_ids need encrypt_boot = true"))
+	}
+	return errs
+}
+
+// checkSharing checks the sharing options, and that an encrypted AMI and
+// its copies are neither public nor shared while encrypted with a
+// default EBS key, which AWS does not let anyone share. It runs once
+// c.AMIRegions holds the regions copied to.
+func (c *AMIConfig) checkSharing(buildRegion string) []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	perms := c.Permissions()
+	if err := perms.ValidateNamed(PermissionFieldNames("")); err != nil {
+		errs = append(errs, err)
+	}
+	if !c.AMIEncryptBootVolume.True() {
+		return errs
+	}
+	if len(perms.Groups) > 0 || len(perms.SnapshotGroups) > 0 {
+		add("ami_groups, snapshot_groups: an encrypted AMI cannot be public; remove \"all\" or encrypt_boot")
+	}
+	if perms.Accounts == nil && perms.OrgARNs == nil && perms.OUARNs == nil && perms.SnapshotAccounts == nil {
+		return errs
+	}
+	if !c.AMISkipBuildRegion && c.BuildKMSKeyID(buildRegion) == "" {
+		add("kms_key_id: the AMI is shared (ami_users, ami_org_arns, ami_ou_arns or snapshot_users) but encrypted with the default EBS key, which AWS does not let anyone share; set kms_key_id to a customer-managed key")
+	}
+	for _, r := range c.AMIRegions {
+		if c.CopyKMSKeyID(r) == "" {
+			add("region_kms_key_ids: the copy in %s is shared but encrypted with the region's default EBS key, which AWS does not let anyone share; give it a customer-managed key", r)
+		}
+	}
+	return errs
+}
+
+// PermissionFieldNames names the fields of distribute.Permissions after
+// the sharing options (ami_users, ami_groups, …), each with prefix, so
+// that a sharing problem names the option to change.
+func PermissionFieldNames(prefix string) distribute.FieldNames {
+	return distribute.FieldNames{
+		Accounts:         prefix + "ami_users",
+		Groups:           prefix + "ami_groups",
+		OrgARNs:          prefix + "ami_org_arns",
+		OUARNs:           prefix + "ami_ou_arns",
+		SnapshotAccounts: prefix + "snapshot_users",
+		SnapshotGroups:   prefix + "snapshot_groups",
+	}
 }
 
 // Permissions returns the launch and create-volume permissions of the

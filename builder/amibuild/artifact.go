@@ -3,7 +3,7 @@ package amibuild
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -39,31 +39,15 @@ func (a *Artifact) BuilderId() string { return a.BuilderIdValue }
 // Files returns nil: an AMI is not a local file.
 func (a *Artifact) Files() []string { return nil }
 
-// regions returns the artifact's regions in order.
-func (a *Artifact) regions() []string {
-	rs := make([]string, 0, len(a.Amis))
-	for r := range a.Amis {
-		rs = append(rs, r)
-	}
-	sort.Strings(rs)
-	return rs
-}
-
 // Id returns "region:ami-…" for every AMI, comma-separated and sorted by
-// region.
-func (a *Artifact) Id() string {
-	parts := make([]string, 0, len(a.Amis))
-	for _, r := range a.regions() {
-		parts = append(parts, r+":"+a.Amis[r])
-	}
-	return strings.Join(parts, ",")
-}
+// region (see ArtifactID).
+func (a *Artifact) Id() string { return ArtifactID(a.Amis).String() }
 
 // String describes the artifact for humans.
 func (a *Artifact) String() string {
 	lines := make([]string, 0, len(a.Amis)+1)
 	lines = append(lines, "AMIs were created:")
-	for _, r := range a.regions() {
+	for _, r := range ArtifactID(a.Amis).Regions() {
 		lines = append(lines, fmt.Sprintf("%s: %s", r, a.Amis[r]))
 	}
 	return strings.Join(lines, "\n")
@@ -81,7 +65,8 @@ func (a *Artifact) State(name string) any {
 	return nil
 }
 
-// registryImages returns one HCP Packer image per region, or nil.
+// registryImages returns one HCP Packer image per region, in region order,
+// labelled with the build's generated data.
 func (a *Artifact) registryImages() []*registryimage.Image {
 	labels := map[string]string{}
 	if gd, ok := a.StateData[StateGeneratedData.Name()].(map[string]any); ok {
@@ -91,36 +76,22 @@ func (a *Artifact) registryImages() []*registryimage.Image {
 			}
 		}
 	}
-	imgs, err := registryimage.FromMappedData(a.Amis, func(k, v any) (*registryimage.Image, error) {
-		region, ok := k.(string)
-		if !ok {
-			return nil, fmt.Errorf("artifact region %v is not a string", k)
-		}
-		id, ok := v.(string)
-		if !ok {
-			return nil, fmt.Errorf("artifact AMI %v is not a string", v)
-		}
-		l := make(map[string]string, len(labels))
-		for lk, lv := range labels {
-			l[lk] = lv
-		}
-		return &registryimage.Image{
-			ImageID:        id,
+	var imgs []*registryimage.Image
+	for _, region := range ArtifactID(a.Amis).Regions() {
+		imgs = append(imgs, &registryimage.Image{
+			ImageID:        a.Amis[region],
 			ProviderName:   "aws",
 			ProviderRegion: region,
 			SourceImageID:  a.SourceAMI,
-			Labels:         l,
-		}, nil
-	})
-	if err != nil {
-		return nil
+			Labels:         maps.Clone(labels),
+		})
 	}
-	sort.Slice(imgs, func(i, j int) bool { return imgs[i].ProviderRegion < imgs[j].ProviderRegion })
 	return imgs
 }
 
 // Destroy deregisters every AMI of the artifact and deletes its snapshots,
-// except those in KeepSnapshotIDs, and nothing else. It tries every region and reports all failures.
+// except those in KeepSnapshotIDs, and nothing else. It tries every region
+// and reports all failures.
 func (a *Artifact) Destroy() error {
 	if a.EC2 == nil {
 		return errors.New("artifact has no AWS access to destroy its AMIs")
@@ -128,7 +99,7 @@ func (a *Artifact) Destroy() error {
 	ctx, cancel := CleanupContext()
 	defer cancel()
 	var errs []error
-	for _, r := range a.regions() {
+	for _, r := range ArtifactID(a.Amis).Regions() {
 		_, err := image.Deregister(ctx, a.EC2(r), &image.DeregisterInput{
 			ImageID:         a.Amis[r],
 			DeleteSnapshots: true,

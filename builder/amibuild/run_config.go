@@ -5,10 +5,11 @@ package amibuild
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -237,13 +238,32 @@ func (c RunConfig) GoString() string { return secret.GoString(c) }
 // Prepare validates the run configuration without any network call and
 // fills in defaults. ctx is the interpolation context of the component.
 func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
+	errs, warnings := c.InstanceSettings.prepare(c.InstanceType)
+	c.warnings = append(c.warnings, warnings...)
+	errs = append(errs, c.prepareSource()...)
+	errs = append(errs, c.preparePlacement()...)
+	errs = append(errs, c.NetworkConfig.prepare(c)...)
+	errs = append(errs, c.prepareUserData()...)
+	errs = append(errs, c.prepareCommunicator(ctx)...)
+	errs = append(errs, mergeTagBlocks("run_tags", "run_tag", &c.RunTags, c.RunTag)...)
+	errs = append(errs, mergeTagBlocks("run_volume_tags", "run_volume_tag", &c.RunVolumeTags, c.RunVolumeTag)...)
+	errs = append(errs, checkTags(ctx, "run_tags", c.RunTags)...)
+	errs = append(errs, checkTags(ctx, "run_volume_tags", c.RunVolumeTags)...)
+	errs = append(errs, c.MetadataOptions.prepare()...)
+	errs = append(errs, c.TemporaryIAMProfileConfig.prepare(c.IamInstanceProfile)...)
+	errs = append(errs, c.SpotConfig.prepare(ctx, c.InstanceType)...)
+	errs = append(errs, c.prepareSpotLimits()...)
+	errs = append(errs, c.SessionManagerConfig.prepare(c)...)
+	errs = append(errs, c.LaunchMappings.Prepare("launch_block_device_mappings")...)
+	return errs
+}
+
+// prepareSource checks that exactly one of source_ami and
+// source_ami_filter names the source image, and that the one set is well
+// formed.
+func (c *RunConfig) prepareSource() []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	settingsErrs, settingsWarnings := c.InstanceSettings.prepare(c.InstanceType)
-	errs = append(errs, settingsErrs...)
-	c.warnings = append(c.warnings, settingsWarnings...)
-
-	// Source image.
 	switch {
 	case c.SourceAMI != "" && !c.SourceAMIFilter.Empty():
 		add("source_ami, source_ami_filter: set one of them, not both")
@@ -253,27 +273,35 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 	if c.SourceAMI != "" && !Unknown(c.SourceAMI) && !ValidAMIID(c.SourceAMI) {
 		add("source_ami: %q is not an AMI ID; expected \"ami-\" and 8 or 17 hex digits", c.SourceAMI)
 	}
-	if !c.SourceAMIFilter.Empty() {
-		f := &c.SourceAMIFilter
-		if len(f.Filters) == 0 && len(f.Owners) == 0 {
-			add("source_ami_filter: set filters, owners or both; an empty filter would match any public image")
+	if c.SourceAMIFilter.Empty() {
+		return errs
+	}
+	f := &c.SourceAMIFilter
+	if len(f.Filters) == 0 && len(f.Owners) == 0 {
+		add("source_ami_filter: set filters, owners or both; an empty filter would match any public image")
+	}
+	for _, k := range slices.Sorted(maps.Keys(f.Filters)) {
+		if strings.TrimSpace(k) == "" {
+			add("source_ami_filter.filters: a filter name is empty")
 		}
-		for k, v := range f.Filters {
-			if strings.TrimSpace(k) == "" {
-				add("source_ami_filter.filters: a filter name is empty")
-			}
-			if v == "" {
-				add("source_ami_filter.filters: the value of %q is empty", k)
-			}
-		}
-		for _, o := range f.Owners {
-			if !Matches(ownerRE, o) {
-				add("source_ami_filter.owners: %q is invalid; valid are 12-digit account IDs, \"self\", \"amazon\" and \"aws-marketplace\"", o)
-			}
+		if f.Filters[k] == "" {
+			add("source_ami_filter.filters: the value of %q is empty", k)
 		}
 	}
+	for _, o := range f.Owners {
+		if !Matches(ownerRE, o) {
+			add("source_ami_filter.owners: %q is invalid; valid are 12-digit account IDs, \"self\", \"amazon\" and \"aws-marketplace\"", o)
+		}
+	}
+	return errs
+}
 
-	// Placement.
+// preparePlacement checks where the build instance runs and with what:
+// instance type, zone, subnet, VPC, security groups, the temporary
+// group's CIDR blocks and the instance profile.
+func (c *RunConfig) preparePlacement() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.InstanceType == "" && len(c.SpotInstanceTypes) == 0 {
 		add("instance_type: required, for example \"t3.micro\" (or spot_instance_types for a spot instance)")
 	} else if c.InstanceType != "" && !Matches(instanceTypeRE, c.InstanceType) {
@@ -307,9 +335,17 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 	if p := c.IamInstanceProfile; p != "" && !Matches(profileARNRE, p) && !Matches(profileNameRE, p) {
 		add("iam_instance_profile: %q is neither an instance profile name nor an instance profile ARN", p)
 	}
-	errs = append(errs, c.NetworkConfig.prepare(c)...)
+	return errs
+}
 
-	// User data.
+// maxUserData is the largest user data EC2 accepts, before base64.
+const maxUserData = 16 * 1024
+
+// prepareUserData checks user_data and user_data_file: one of them, and
+// within EC2's limit. The file is read again at launch.
+func (c *RunConfig) prepareUserData() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.UserData != "" && c.UserDataFile != "" {
 		add("user_data, user_data_file: set one of them, not both")
 	}
@@ -318,15 +354,22 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 			add("user_data_file: cannot read %q: %v", c.UserDataFile, err)
 		} else if st.IsDir() {
 			add("user_data_file: %q is a directory, not a file", c.UserDataFile)
-		} else if st.Size() > 16*1024 {
+		} else if st.Size() > maxUserData {
 			add("user_data_file: %q is %d bytes; user data is limited to 16 KiB", c.UserDataFile, st.Size())
 		}
 	}
-	if len(c.UserData) > 16*1024 {
+	if len(c.UserData) > maxUserData {
 		add("user_data: %d bytes; user data is limited to 16 KiB", len(c.UserData))
 	}
+	return errs
+}
 
-	// Communicator.
+// prepareCommunicator checks how Packer reaches the instance (the address,
+// key pairs, the Windows password, the communicator block) and fills in
+// the temporary key pair's type and name.
+func (c *RunConfig) prepareCommunicator(ctx *interpolate.Context) []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	switch c.SSHInterface {
 	case "", SSHInterfacePublicIP, SSHInterfacePrivateIP, SSHInterfacePublicDNS, SSHInterfacePrivateDNS, SSHInterfaceSessionManager:
 	default:
@@ -361,15 +404,15 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 	if c.NeedsTemporaryKeyPair() && c.Comm.SSHTemporaryKeyPairName == "" {
 		c.Comm.SSHTemporaryKeyPairName = "packer_" + uuid.TimeOrderedUUID()
 	}
+	return errs
+}
 
-	// Tags, metadata and volumes.
-	errs = append(errs, mergeTagBlocks("run_tags", "run_tag", &c.RunTags, c.RunTag)...)
-	errs = append(errs, mergeTagBlocks("run_volume_tags", "run_volume_tag", &c.RunVolumeTags, c.RunVolumeTag)...)
-	errs = append(errs, checkTags(ctx, "run_tags", c.RunTags)...)
-	errs = append(errs, checkTags(ctx, "run_volume_tags", c.RunVolumeTags)...)
-	errs = append(errs, c.MetadataOptions.prepare()...)
-	errs = append(errs, c.TemporaryIAMProfileConfig.prepare(c.IamInstanceProfile)...)
-	errs = append(errs, c.SpotConfig.prepare(ctx, c.InstanceType)...)
+// prepareSpotLimits checks the instance options a spot build instance
+// (spot_price) cannot have, and that unlimited credits are asked for
+// burstable instance types only.
+func (c *RunConfig) prepareSpotLimits() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.IsSpotInstance() {
 		if c.EnableNitroEnclave {
 			add("enable_nitro_enclave: not available on spot instances (spot_price); remove one of them")
@@ -400,11 +443,10 @@ func (c *RunConfig) Prepare(ctx *interpolate.Context) []error {
 			}
 		}
 	}
-	errs = append(errs, c.SessionManagerConfig.prepare(c)...)
-	errs = append(errs, c.LaunchMappings.Prepare("launch_block_device_mappings")...)
 	return errs
 }
 
+// prepare checks the metadata options against the values EC2 accepts.
 func (m *MetadataOptions) prepare() []error {
 	var errs []error
 	check := func(field, v string, valid ...string) {
@@ -469,10 +511,6 @@ func (c *RunConfig) ReadUserData() (string, error) {
 	return string(b), nil
 }
 
-// checkTags validates tag keys and values before interpolation: keys must be
-// non-empty and may not use the reserved "aws:" prefix; lengths follow the
-// EC2 limits (128 characters per key, 256 per value, 50 tags); templates
-// must render with placeholder build data (see checkTemplate).
 // mergeTagBlocks adds the repeatable key/value blocks of blockField (as in
 // HashiCorp's `tag` blocks) to the map of mapField. An empty key, a key
 // given twice in blocks, or a key in both the map and a block is an error
@@ -497,17 +535,16 @@ func mergeTagBlocks(mapField, blockField string, to *map[string]string, blocks c
 	return blocks.CopyOn(to)
 }
 
+// checkTags validates tag keys and values before interpolation: keys must be
+// non-empty and may not use the reserved "aws:" prefix; lengths follow the
+// EC2 limits (128 characters per key, 256 per value, 50 tags); templates
+// must render with placeholder build data (see checkTemplate).
 func checkTags(ctx *interpolate.Context, field string, tags map[string]string) []error {
 	var errs []error
 	if len(tags) > 50 {
 		errs = append(errs, fmt.Errorf("%s: %d tags; EC2 allows at most 50 per resource", field, len(tags)))
 	}
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
 		switch {
 		case strings.TrimSpace(k) == "":
 			errs = append(errs, fmt.Errorf("%s: a tag key is empty", field))

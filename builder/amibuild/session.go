@@ -54,3 +54,21 @@ func UI(state multistep.StateBag) packersdk.Ui {
 	}
 	return &packersdk.BasicUi{Writer: io.Discard, ErrorWriter: io.Discard, PB: &packersdk.NoopProgressTracker{}}
 }
+
+// errNoInstance is returned when no step put a build instance in state.
+var errNoInstance = errors.New("internal error: no build instance in the build state")
+
+// BuildInstance returns the ID of the build instance in state and the EC2
+// client of its region, for the steps that act on the instance; an
+// internal error when the session or the instance is missing.
+func BuildInstance(state multistep.StateBag, region string) (id string, api *ec2.Client, err error) {
+	api, err = EC2Client(state, region)
+	if err != nil {
+		return "", nil, err
+	}
+	id, ok := StateInstanceID.Get(state)
+	if !ok || id == "" {
+		return "", nil, errNoInstance
+	}
+	return id, api, nil
+}

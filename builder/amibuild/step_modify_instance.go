@@ -31,13 +31,9 @@ func (s *StepModifyInstance) Run(ctx context.Context, state multistep.StateBag) 
 		return multistep.ActionContinue
 	}
 	u := UI(state)
-	api, err := EC2Client(state, s.Region)
+	id, api, err := BuildInstance(state, s.Region)
 	if err != nil {
 		return Halt(state, u, err)
-	}
-	id, ok := StateInstanceID.Get(state)
-	if !ok || id == "" {
-		return Halt(state, u, fmt.Errorf("internal error: no build instance in the build state"))
 	}
 	if s.ENASupport != config.TriUnset {
 		on := s.ENASupport.True()

@@ -72,18 +72,46 @@ func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 	if info == nil {
 		info = NewBuildInfo(s.Region, src)
 	}
+	in, err := s.runInput(state, src, info)
+	if err != nil {
+		return Halt(state, u, err)
+	}
+	inst, err := s.launch(ctx, api, state, in, info)
+	if err != nil {
+		return Halt(state, u, err)
+	}
+	s.instanceID = aws.ToString(inst.InstanceId)
+	StateInstance.Put(state, inst)
+	StateInstanceID.Put(state, s.instanceID)
+	if !s.Config.IsSpotInstance() {
+		StateReleaseInstance.Put(state, s.releaseFunc(api, u))
+	}
+
+	addr := aws.ToString(inst.PublicIpAddress)
+	if addr == "" {
+		addr = aws.ToString(inst.PrivateIpAddress)
+	}
+	u.Sayf("Instance %s is running (address %s)", s.instanceID, addr)
+	return multistep.ActionContinue
+}
+
+// runInput returns the launch request of the build instance: the run
+// configuration with its tags rendered for the source AMI src, and what
+// the earlier steps chose (key pair, security groups, network, instance
+// profile).
+func (s *StepRunInstance) runInput(state multistep.StateBag, src types.Image, info *BuildInfo) (*instance.RunInput, error) {
 	cfg := s.Config
 	runTags, err := RenderTags(s.Ctx, "run_tags", cfg.RunTags, info)
 	if err != nil {
-		return Halt(state, u, err)
+		return nil, err
 	}
 	volumeTags, err := RenderTags(s.Ctx, "run_volume_tags", cfg.RunVolumeTags, info)
 	if err != nil {
-		return Halt(state, u, err)
+		return nil, err
 	}
 	userData, err := cfg.ReadUserData()
 	if err != nil {
-		return Halt(state, u, err)
+		return nil, err
 	}
 	keyName, _ := StateKeyPairName.Get(state)
 	groups, _ := StateSecurityGroupIDs.Get(state)
@@ -95,8 +123,7 @@ func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 	if p, ok := StateIAMInstanceProfile.Get(state); ok && p != nil {
 		profile, profileWait = p.Name, p.Wait
 	}
-
-	in := &instance.RunInput{
+	return &instance.RunInput{
 		ImageID:             aws.ToString(src.ImageId),
 		InstanceType:        cfg.InstanceType,
 		SubnetID:            subnet,
@@ -114,33 +141,26 @@ func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 		Tags:                runTags,
 		VolumeTags:          volumeTags,
 		Wait:                s.Wait,
-	}
-	var inst types.Instance
-	if cfg.IsSpotInstance() {
-		if inst, err = s.runSpot(ctx, api, state, in, info); err != nil {
-			return Halt(state, u, fmt.Errorf("launch spot build instance in %s: %w", s.Region, err))
-		}
-	} else {
-		u.Sayf("Launching a %s build instance from %s...", cfg.InstanceType, in.ImageID)
-		out, err := instance.Run(ctx, api, in, func(o *instance.Options) { o.Ledger = &s.created })
-		if err != nil {
-			return Halt(state, u, fmt.Errorf("launch build instance in %s: %w", s.Region, err))
-		}
-		inst = out.Instance
-	}
-	s.instanceID = aws.ToString(inst.InstanceId)
-	StateInstance.Put(state, inst)
-	StateInstanceID.Put(state, s.instanceID)
-	if !cfg.IsSpotInstance() {
-		StateReleaseInstance.Put(state, s.releaseFunc(api, u))
-	}
+	}, nil
+}
 
-	addr := aws.ToString(inst.PublicIpAddress)
-	if addr == "" {
-		addr = aws.ToString(inst.PrivateIpAddress)
+// launch starts the build instance and waits until it is running: a spot
+// instance through an EC2 Fleet with spot_price, else an on-demand one.
+// What it creates is recorded in s.created, for Cleanup.
+func (s *StepRunInstance) launch(ctx context.Context, api *ec2.Client, state multistep.StateBag, in *instance.RunInput, info *BuildInfo) (types.Instance, error) {
+	if s.Config.IsSpotInstance() {
+		inst, err := s.runSpot(ctx, api, state, in, info)
+		if err != nil {
+			return types.Instance{}, fmt.Errorf("launch spot build instance in %s: %w", s.Region, err)
+		}
+		return inst, nil
 	}
-	u.Sayf("Instance %s is running (address %s)", s.instanceID, addr)
-	return multistep.ActionContinue
+	UI(state).Sayf("Launching a %s build instance from %s...", s.Config.InstanceType, in.ImageID)
+	out, err := instance.Run(ctx, api, in, func(o *instance.Options) { o.Ledger = &s.created })
+	if err != nil {
+		return types.Instance{}, fmt.Errorf("launch build instance in %s: %w", s.Region, err)
+	}
+	return out.Instance, nil
 }
 
 // runSpot launches the build instance as a spot instance through an

@@ -49,7 +49,7 @@ func (s *StepStartSessionManager) Run(ctx context.Context, state multistep.State
 	}
 	inst, ok := StateInstance.Get(state)
 	if !ok {
-		return Halt(state, u, fmt.Errorf("internal error: no build instance in the build state"))
+		return Halt(state, u, errNoInstance)
 	}
 	id := aws.ToString(inst.InstanceId)
 	plugin, _ := StateSessionManagerPlugin.Get(state)

@@ -28,13 +28,9 @@ type StepStopInstance struct {
 // Run implements multistep.Step.
 func (s *StepStopInstance) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	u := UI(state)
-	api, err := EC2Client(state, s.Region)
+	id, api, err := BuildInstance(state, s.Region)
 	if err != nil {
 		return Halt(state, u, err)
-	}
-	id, ok := StateInstanceID.Get(state)
-	if !ok || id == "" {
-		return Halt(state, u, fmt.Errorf("internal error: no build instance in the build state"))
 	}
 	if s.DisableStop {
 		u.Sayf("Waiting for the build instance %s to stop by itself (disable_stop_instance)...", id)

@@ -4,6 +4,7 @@ package packertest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -257,6 +258,29 @@ func (r *Result) Log() (string, error) {
 // Run executes packer once. An error means packer could not be run at all;
 // a failing packer is reported through Result.ExitCode.
 func (p *Packer) Run(ctx context.Context, opts RunOptions) (*Result, error) {
+	cmd, logPath, err := p.command(opts)
+	if err != nil {
+		return nil, err
+	}
+	r := watch(cmd, opts, &Result{LogPath: logPath})
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("run %s: %w", p.Binary, err)
+	}
+	waitErr := r.wait(ctx, cmp.Or(opts.Timeout, DefaultTimeout), opts.Interrupt)
+	res := r.finish(start)
+	var exitErr *exec.ExitError
+	if waitErr != nil && !errors.As(waitErr, &exitErr) && !errors.Is(waitErr, exec.ErrWaitDelay) {
+		return res, fmt.Errorf("run %s: %w", p.Binary, waitErr)
+	}
+	return res, nil
+}
+
+// command prepares the packer process of one run: it writes the template,
+// if any, and gives packer the private directories, a numbered debug log
+// and an environment without the user's AWS and packer settings. It
+// returns the command and the path of the log.
+func (p *Packer) command(opts RunOptions) (*exec.Cmd, string, error) {
 	p.mu.Lock()
 	p.runs++
 	n := p.runs
@@ -264,18 +288,11 @@ func (p *Packer) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 
 	args := append([]string(nil), opts.Args...)
 	if opts.Template != "" {
-		name := opts.TemplateName
-		if name == "" {
-			name = "template.pkr.hcl"
-		}
+		name := cmp.Or(opts.TemplateName, "template.pkr.hcl")
 		if err := os.WriteFile(filepath.Join(p.Dir, name), []byte(opts.Template), 0o644); err != nil {
-			return nil, fmt.Errorf("write template: %w", err)
+			return nil, "", fmt.Errorf("write template: %w", err)
 		}
 		args = append(args, name)
-	}
-	timeout := opts.Timeout
-	if timeout == 0 {
-		timeout = DefaultTimeout
 	}
 	logPath := filepath.Join(p.Dir, fmt.Sprintf("packer-%02d.log", n))
 
@@ -294,91 +311,118 @@ func (p *Packer) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	cmd.Env = append(cmd.Env, p.Env...)
 	cmd.Env = append(cmd.Env, opts.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd, logPath, nil
+}
 
-	res := &Result{LogPath: logPath}
-	var (
-		mu                  sync.Mutex
-		outBuf, errBuf, all strings.Builder
-		interruptOnce       sync.Once
-	)
-	signalGroup := func(sig syscall.Signal) { _ = syscall.Kill(-cmd.Process.Pid, sig) }
-	interrupt := func() {
-		interruptOnce.Do(func() {
-			mu.Lock()
-			res.Interrupted = true
-			mu.Unlock()
-			signalGroup(syscall.SIGINT)
-		})
-	}
-	onLine := func(buf *strings.Builder) func(string) {
-		return func(line string) {
-			mu.Lock()
-			buf.WriteString(line + "\n")
-			all.WriteString(line + "\n")
-			if opts.Stdout != nil {
-				_, _ = io.WriteString(opts.Stdout, line+"\n")
-			}
-			mu.Unlock()
-			if opts.InterruptOn != "" && strings.Contains(line, opts.InterruptOn) {
-				interrupt()
-			}
-		}
-	}
-	stdoutW := &lineWriter{onLine: onLine(&outBuf)}
-	stderrW := &lineWriter{onLine: onLine(&errBuf)}
-	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
+// run is one packer process being watched: it collects the process's
+// output as it arrives and sends signals to its process group, so that
+// packer's plugins get them too, as from a terminal.
+type run struct {
+	cmd  *exec.Cmd
+	opts RunOptions
+	res  *Result
+
+	stdout, stderr *lineWriter
+
+	mu                  sync.Mutex // guards the buffers and res
+	outBuf, errBuf, all strings.Builder
+	interruptOnce       sync.Once
+}
+
+// watch sets cmd up to report its output to a new run.
+func watch(cmd *exec.Cmd, opts RunOptions, res *Result) *run {
+	r := &run{cmd: cmd, opts: opts, res: res}
+	r.stdout = &lineWriter{onLine: r.onLine(&r.outBuf)}
+	r.stderr = &lineWriter{onLine: r.onLine(&r.errBuf)}
+	cmd.Stdout, cmd.Stderr = r.stdout, r.stderr
 	// Do not wait forever for output pipes held open by stray grandchildren.
 	cmd.WaitDelay = 10 * time.Second
+	return r
+}
 
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("run %s: %w", p.Binary, err)
+// onLine returns the handler of one output stream: each line goes to buf,
+// to the combined output and to RunOptions.Stdout, and interrupts packer
+// when it contains RunOptions.InterruptOn.
+func (r *run) onLine(buf *strings.Builder) func(string) {
+	return func(line string) {
+		r.mu.Lock()
+		buf.WriteString(line + "\n")
+		r.all.WriteString(line + "\n")
+		if r.opts.Stdout != nil {
+			_, _ = io.WriteString(r.opts.Stdout, line+"\n")
+		}
+		r.mu.Unlock()
+		if r.opts.InterruptOn != "" && strings.Contains(line, r.opts.InterruptOn) {
+			r.interrupt()
+		}
 	}
+}
+
+// signal sends sig to packer's process group.
+func (r *run) signal(sig syscall.Signal) { _ = syscall.Kill(-r.cmd.Process.Pid, sig) }
+
+// interrupt sends SIGINT once, as a first Ctrl-C would, and notes it in
+// the result.
+func (r *run) interrupt() {
+	r.interruptOnce.Do(func() {
+		r.mu.Lock()
+		r.res.Interrupted = true
+		r.mu.Unlock()
+		r.signal(syscall.SIGINT)
+	})
+}
+
+// timedOut notes in the result that the run was cut short.
+func (r *run) timedOut() {
+	r.mu.Lock()
+	r.res.TimedOut = true
+	r.mu.Unlock()
+}
+
+// wait waits for the started process to exit and returns what
+// exec.Cmd.Wait returned. Meanwhile it interrupts packer when interruptCh
+// is closed, kills it when ctx is done, and when the timeout expires
+// interrupts it and kills it 30 seconds later.
+func (r *run) wait(ctx context.Context, timeout time.Duration, interruptCh <-chan struct{}) error {
 	waitDone := make(chan error, 1)
-	go func() { waitDone <- cmd.Wait() }()
+	go func() { waitDone <- r.cmd.Wait() }()
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	ctxDone := ctx.Done()
-	interruptCh := opts.Interrupt
 	var killTimer <-chan time.Time
-	var waitErr error
-wait:
 	for {
 		select {
-		case waitErr = <-waitDone:
-			break wait
+		case err := <-waitDone:
+			return err
 		case <-interruptCh:
 			interruptCh = nil
-			interrupt()
+			r.interrupt()
 		case <-ctxDone:
 			ctxDone = nil
-			mu.Lock()
-			res.TimedOut = true
-			mu.Unlock()
-			signalGroup(syscall.SIGKILL)
+			r.timedOut()
+			r.signal(syscall.SIGKILL)
 		case <-timer.C:
-			mu.Lock()
-			res.TimedOut = true
-			mu.Unlock()
-			signalGroup(syscall.SIGINT)
+			r.timedOut()
+			r.signal(syscall.SIGINT)
 			killTimer = time.After(30 * time.Second)
 		case <-killTimer:
-			signalGroup(syscall.SIGKILL)
+			r.signal(syscall.SIGKILL)
 		}
 	}
-	stdoutW.flush()
-	stderrW.flush()
-	res.Duration = time.Since(start)
-	mu.Lock()
-	res.Stdout, res.Stderr, res.combined = outBuf.String(), errBuf.String(), all.String()
-	mu.Unlock()
-	res.ExitCode = cmd.ProcessState.ExitCode()
-	var exitErr *exec.ExitError
-	if waitErr != nil && !errors.As(waitErr, &exitErr) && !errors.Is(waitErr, exec.ErrWaitDelay) {
-		return res, fmt.Errorf("run %s: %w", p.Binary, waitErr)
-	}
-	return res, nil
+}
+
+// finish completes the result of the exited process that started at
+// start: the last unterminated lines, the output and the exit code.
+func (r *run) finish(start time.Time) *Result {
+	r.stdout.flush()
+	r.stderr.flush()
+	r.res.Duration = time.Since(start)
+	r.mu.Lock()
+	r.res.Stdout, r.res.Stderr, r.res.combined = r.outBuf.String(), r.errBuf.String(), r.all.String()
+	r.mu.Unlock()
+	r.res.ExitCode = r.cmd.ProcessState.ExitCode()
+	return r.res
 }
 
 // lineWriter calls onLine for every complete line written to it. exec.Cmd

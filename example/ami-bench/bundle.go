@@ -280,149 +280,199 @@ func readManifest(dir string) (*bundle.Manifest, error) {
 	return bundle.ParseManifest(raw)
 }
 
+// run measures the sections of bundling that c wants (bundle, rss,
+// unbundle, upload) and adds their rows to t.
 func (b *bundleBench) run(ctx context.Context, t *table) error {
 	c := b.c
 	oursDir := filepath.Join(c.work, "ours")
-	refDir := filepath.Join(c.work, "ref")
 	var maxRSS int64
 	if c.want("bundle") || c.want("rss") || c.want("unbundle") || c.want("upload") {
-		// Interleave the contenders so that load from elsewhere hits both.
-		var ours proc
-		var ref, floor time.Duration
-		for i := range c.reps {
-			c.logf("bundle run %d/%d", i+1, c.reps)
-			p, err := b.bundle(ctx, b.img, oursDir)
-			if err != nil {
-				return err
-			}
-			c.logf("  ours %s (user %s, sys %s, max RSS %s)", secs(p.wall), secs(p.user), secs(p.sys), mib(p.maxRSS))
-			if i == 0 || p.wall < ours.wall {
-				ours = p
-			}
-			maxRSS = max(maxRSS, p.maxRSS)
-			if !c.want("bundle") {
-				break
-			}
-			d, err := b.refBundle(ctx, refDir)
-			if err != nil {
-				return err
-			}
-			c.logf("  reference %s", secs(d))
-			if i == 0 || d < ref {
-				ref = d
-			}
-			f, err := b.floor(b.img)
-			if err != nil {
-				return err
-			}
-			c.logf("  floor %s", secs(f))
-			if i == 0 || f < floor {
-				floor = f
-			}
-		}
-		b.ours = oursDir
-		os.RemoveAll(refDir)
-		if c.want("bundle") {
-			r := ref.Seconds() / ours.wall.Seconds()
-			t.add(row{
-				measure:   fmt.Sprintf("bundle %d MiB sparse ext4 image (wall)", c.sizeMiB),
-				ours:      speed(ours.wall, b.size),
-				reference: speed(ref, b.size),
-				ratio:     times(r),
-				target:    "≥ 4× reference",
-				verdict:   check(r >= 4),
-			})
-			t.add(row{
-				measure:   "bundle vs floor (read image + SHA-1 of tar stream)",
-				ours:      secs(ours.wall),
-				reference: "floor " + secs(floor),
-				ratio:     times(ours.wall.Seconds()/floor.Seconds()) + " floor",
-				target:    "report",
-				verdict:   info,
-			})
-			t.add(row{
-				measure:   "bundle CPU time (user+sys)",
-				ours:      secs(ours.user + ours.sys),
-				reference: "",
-				ratio:     times((ours.user+ours.sys).Seconds()/ours.wall.Seconds()) + " cores",
-				target:    "uses both cores",
-				verdict:   info,
-			})
-		}
-	}
-	if c.want("rss") {
-		big := filepath.Join(c.work, "big")
-		c.logf("making a %d MiB image (the small image's file system, then a sparse tail)", c.bigMiB)
-		if _, err := sh(ctx, c.work, `cp --sparse=always "$1" "$2" && truncate -s "$3"M "$2"`, b.img, big, fmt.Sprint(c.bigMiB)); err != nil {
-			return err
-		}
-		bigDir := filepath.Join(c.work, "bigbundle")
-		p, err := b.bundle(ctx, big, bigDir)
+		bt, err := b.timeBundles(ctx, oursDir, filepath.Join(c.work, "ref"))
 		if err != nil {
 			return err
 		}
-		c.logf("  %d MiB: %s (user %s, sys %s), max RSS %s", c.bigMiB, secs(p.wall), secs(p.user), secs(p.sys), mib(p.maxRSS))
-		os.RemoveAll(bigDir)
-		os.Remove(big)
-		const limit = 64 << 20
-		t.add(row{
-			measure: fmt.Sprintf("peak RSS bundling %d MiB", c.sizeMiB),
-			ours:    mib(maxRSS),
-			target:  "< 64 MiB",
-			verdict: check(maxRSS < limit),
-		})
-		growth := float64(p.maxRSS) / float64(maxRSS)
-		t.add(row{
-			measure:   fmt.Sprintf("peak RSS bundling %d MiB", c.bigMiB),
-			ours:      mib(p.maxRSS),
-			reference: fmt.Sprintf("%d MiB: %s", c.sizeMiB, mib(maxRSS)),
-			ratio:     times(growth),
-			target:    "< 64 MiB, ≤ 1.10× (no growth)",
-			verdict:   check(p.maxRSS < limit && growth <= 1.10),
-		})
+		maxRSS = bt.maxRSS
+		if c.want("bundle") {
+			bt.addRows(t, c.sizeMiB, b.size)
+		}
+	}
+	if c.want("rss") {
+		if err := b.rssRows(ctx, t, maxRSS); err != nil {
+			return err
+		}
 	}
 	if c.want("unbundle") {
-		var ours proc
-		var ref time.Duration
-		out := filepath.Join(c.work, "unbundled")
-		// Our unbundle takes a quarter of the reference's time, so a burst
-		// of load from elsewhere costs it proportionally four times as
-		// much: one more run than elsewhere, at a small cost.
-		reps := max(c.reps, 3)
-		for i := range reps {
-			c.logf("unbundle run %d/%d", i+1, reps)
-			p, err := b.unbundle(ctx, oursDir, out)
-			if err != nil {
-				return err
-			}
-			c.logf("  ours %s", secs(p.wall))
-			if i == 0 || p.wall < ours.wall {
-				ours = p
-			}
-			d, err := b.refUnbundle(ctx, oursDir, out)
-			if err != nil {
-				return err
-			}
-			c.logf("  reference %s", secs(d))
-			if i == 0 || d < ref {
-				ref = d
-			}
+		if err := b.unbundleRow(ctx, t, oursDir); err != nil {
+			return err
 		}
-		os.RemoveAll(out)
-		r := ref.Seconds() / ours.wall.Seconds()
-		t.add(row{
-			measure:   "unbundle + all digests (same bundle)",
-			ours:      speed(ours.wall, b.size),
-			reference: speed(ref, b.size),
-			ratio:     times(r),
-			target:    "≥ 4× reference",
-			verdict:   check(r >= 4),
-		})
 	}
 	if c.want("upload") {
 		if err := b.uploadBench(ctx, t); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// bundleTimes are the best times of the bundle runs.
+type bundleTimes struct {
+	ours       proc
+	ref, floor time.Duration
+	maxRSS     int64 // the peak of all our runs
+}
+
+// timeBundles bundles the image c.reps times with ami-bundle into oursDir,
+// where the last bundle stays for the sections after this one, and, when
+// the bundle section is wanted, with the reference pipeline into refDir
+// and with the floor. The contenders are interleaved so that load from
+// elsewhere hits them alike.
+func (b *bundleBench) timeBundles(ctx context.Context, oursDir, refDir string) (bundleTimes, error) {
+	c := b.c
+	var bt bundleTimes
+	for i := range c.reps {
+		c.logf("bundle run %d/%d", i+1, c.reps)
+		p, err := b.bundle(ctx, b.img, oursDir)
+		if err != nil {
+			return bt, err
+		}
+		c.logf("  ours %s (user %s, sys %s, max RSS %s)", secs(p.wall), secs(p.user), secs(p.sys), mib(p.maxRSS))
+		if i == 0 || p.wall < bt.ours.wall {
+			bt.ours = p
+		}
+		bt.maxRSS = max(bt.maxRSS, p.maxRSS)
+		if !c.want("bundle") {
+			break
+		}
+		d, err := b.refBundle(ctx, refDir)
+		if err != nil {
+			return bt, err
+		}
+		c.logf("  reference %s", secs(d))
+		if i == 0 || d < bt.ref {
+			bt.ref = d
+		}
+		f, err := b.floor(b.img)
+		if err != nil {
+			return bt, err
+		}
+		c.logf("  floor %s", secs(f))
+		if i == 0 || f < bt.floor {
+			bt.floor = f
+		}
+	}
+	b.ours = oursDir
+	os.RemoveAll(refDir)
+	return bt, nil
+}
+
+// addRows adds the bundle rows of an image of sizeMiB (size bytes) to t:
+// speed against the reference, time against the floor and CPU time.
+func (bt bundleTimes) addRows(t *table, sizeMiB, size int64) {
+	ours := bt.ours
+	r := bt.ref.Seconds() / ours.wall.Seconds()
+	t.add(row{
+		measure:   fmt.Sprintf("bundle %d MiB sparse ext4 image (wall)", sizeMiB),
+		ours:      speed(ours.wall, size),
+		reference: speed(bt.ref, size),
+		ratio:     times(r),
+		target:    "≥ 4× reference",
+		verdict:   check(r >= 4),
+	})
+	t.add(row{
+		measure:   "bundle vs floor (read image + SHA-1 of tar stream)",
+		ours:      secs(ours.wall),
+		reference: "floor " + secs(bt.floor),
+		ratio:     times(ours.wall.Seconds()/bt.floor.Seconds()) + " floor",
+		target:    "report",
+		verdict:   info,
+	})
+	t.add(row{
+		measure:   "bundle CPU time (user+sys)",
+		ours:      secs(ours.user + ours.sys),
+		reference: "",
+		ratio:     times((ours.user+ours.sys).Seconds()/ours.wall.Seconds()) + " cores",
+		target:    "uses both cores",
+		verdict:   info,
+	})
+}
+
+// rssRows bundles an image of c.bigMiB, the small image's file system
+// with a sparse tail, and adds the rows on peak memory: maxRSS, the peak
+// bundling the small image, must stay under 64 MiB and not grow with the
+// image.
+func (b *bundleBench) rssRows(ctx context.Context, t *table, maxRSS int64) error {
+	c := b.c
+	big := filepath.Join(c.work, "big")
+	c.logf("making a %d MiB image (the small image's file system, then a sparse tail)", c.bigMiB)
+	if _, err := sh(ctx, c.work, `cp --sparse=always "$1" "$2" && truncate -s "$3"M "$2"`, b.img, big, fmt.Sprint(c.bigMiB)); err != nil {
+		return err
+	}
+	bigDir := filepath.Join(c.work, "bigbundle")
+	p, err := b.bundle(ctx, big, bigDir)
+	if err != nil {
+		return err
+	}
+	c.logf("  %d MiB: %s (user %s, sys %s), max RSS %s", c.bigMiB, secs(p.wall), secs(p.user), secs(p.sys), mib(p.maxRSS))
+	os.RemoveAll(bigDir)
+	os.Remove(big)
+	const limit = 64 << 20
+	t.add(row{
+		measure: fmt.Sprintf("peak RSS bundling %d MiB", c.sizeMiB),
+		ours:    mib(maxRSS),
+		target:  "< 64 MiB",
+		verdict: check(maxRSS < limit),
+	})
+	growth := float64(p.maxRSS) / float64(maxRSS)
+	t.add(row{
+		measure:   fmt.Sprintf("peak RSS bundling %d MiB", c.bigMiB),
+		ours:      mib(p.maxRSS),
+		reference: fmt.Sprintf("%d MiB: %s", c.sizeMiB, mib(maxRSS)),
+		ratio:     times(growth),
+		target:    "< 64 MiB, ≤ 1.10× (no growth)",
+		verdict:   check(p.maxRSS < limit && growth <= 1.10),
+	})
+	return nil
+}
+
+// unbundleRow unbundles our bundle in oursDir with ami-bundle and with the
+// reference pipeline, interleaved, and adds the row comparing them.
+func (b *bundleBench) unbundleRow(ctx context.Context, t *table, oursDir string) error {
+	c := b.c
+	var ours proc
+	var ref time.Duration
+	out := filepath.Join(c.work, "unbundled")
+	// Our unbundle takes a quarter of the reference's time, so a burst
+	// of load from elsewhere costs it proportionally four times as
+	// much: one more run than elsewhere, at a small cost.
+	reps := max(c.reps, 3)
+	for i := range reps {
+		c.logf("unbundle run %d/%d", i+1, reps)
+		p, err := b.unbundle(ctx, oursDir, out)
+		if err != nil {
+			return err
+		}
+		c.logf("  ours %s", secs(p.wall))
+		if i == 0 || p.wall < ours.wall {
+			ours = p
+		}
+		d, err := b.refUnbundle(ctx, oursDir, out)
+		if err != nil {
+			return err
+		}
+		c.logf("  reference %s", secs(d))
+		if i == 0 || d < ref {
+			ref = d
+		}
+	}
+	os.RemoveAll(out)
+	r := ref.Seconds() / ours.wall.Seconds()
+	t.add(row{
+		measure:   "unbundle + all digests (same bundle)",
+		ours:      speed(ours.wall, b.size),
+		reference: speed(ref, b.size),
+		ratio:     times(r),
+		target:    "≥ 4× reference",
+		verdict:   check(r >= 4),
+	})
 	return nil
 }

@@ -66,79 +66,104 @@ var (
 // delays are the network's, not moto's CPU time, which on loopback
 // competes with the bundler for the same two cores.
 func (b *bundleBench) uploadBench(ctx context.Context, t *table) error {
-	c := b.c
-	dir := b.ours
+	u, err := startUploadTarget(ctx, b.c)
+	if err != nil {
+		return err
+	}
+	defer u.close()
+	farUpload, err := b.linkRows(ctx, t, u)
+	if err != nil {
+		return err
+	}
+	return b.streamRow(ctx, t, u, farUpload)
+}
+
+// uploadTarget is moto behind a proxy that delays every PutObject as the
+// current link would, with a bucket for the bundles.
+type uploadTarget struct {
+	moto    *awstest.Moto
+	proxy   *awstest.Proxy
+	s3      *s3.Client
+	bucket  string
+	current atomic.Pointer[link]
+}
+
+// startUploadTarget starts moto and the proxy, on the loopback link, and
+// makes the bucket. close stops them.
+func startUploadTarget(ctx context.Context, c *config) (*uploadTarget, error) {
 	c.logf("starting moto for the upload rows")
 	m, err := awstest.StartMoto(ctx, awstest.MotoOptions{LoadDefaultAMIs: aws.Bool(false)})
 	if err != nil {
-		return fmt.Errorf("start moto (%s): %w", awstest.MotoInstallHint, err)
+		return nil, fmt.Errorf("start moto (%s): %w", awstest.MotoInstallHint, err)
 	}
-	defer m.Stop()
-	var current atomic.Pointer[link]
-	current.Store(&loopback)
-	p, err := awstest.StartProxy(m.Endpoint, awstest.ProxyOptions{
-		Fault: func(_ *http.Request, call awstest.Call) *awstest.Fault {
-			if call.Action != "PutObject" {
-				return nil
-			}
-			if d := current.Load().delay(call.ContentLength); d > 0 {
-				return awstest.LatencyFault(d)
-			}
-			return nil
-		},
-	})
+	u := &uploadTarget{moto: m, bucket: "ami-bench"}
+	u.current.Store(&loopback)
+	if u.proxy, err = awstest.StartProxy(m.Endpoint, awstest.ProxyOptions{Fault: u.fault}); err != nil {
+		m.Stop()
+		return nil, err
+	}
+	_, u.s3 = awstest.Clients(u.proxy.URL, "us-east-1")
+	if _, err := u.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(u.bucket)}); err != nil {
+		u.close()
+		return nil, err
+	}
+	return u, nil
+}
+
+// close stops the proxy and moto.
+func (u *uploadTarget) close() {
+	u.proxy.Close()
+	u.moto.Stop()
+}
+
+// fault delays a PutObject by the time the current link takes to carry it.
+func (u *uploadTarget) fault(_ *http.Request, call awstest.Call) *awstest.Fault {
+	if call.Action != "PutObject" {
+		return nil
+	}
+	if d := u.current.Load().delay(call.ContentLength); d > 0 {
+		return awstest.LatencyFault(d)
+	}
+	return nil
+}
+
+// remove deletes the bundle under prefix, to free moto's memory after
+// each run.
+func (u *uploadTarget) remove(ctx context.Context, prefix string) error {
+	_, err := bundlestore.Delete(ctx, u.s3, &bundlestore.DeleteInput{Bucket: u.bucket, Prefix: prefix, Name: "img"})
+	return err
+}
+
+// upload uploads the bundle of manifest with concurrency conc under a
+// prefix of its own for run rep, returns the time the upload took and
+// removes the bundle again.
+func (u *uploadTarget) upload(ctx context.Context, manifest string, conc, rep int) (time.Duration, error) {
+	prefix := fmt.Sprintf("c%d-r%d", conc, rep)
+	start := time.Now()
+	_, err := bundlestore.Upload(ctx, u.s3, &bundlestore.UploadInput{ManifestPath: manifest, Bucket: u.bucket, Prefix: prefix},
+		func(o *bundlestore.Options) { o.Concurrency = conc; o.DisableResume = true })
+	d := time.Since(start)
 	if err != nil {
-		return err
+		return d, fmt.Errorf("upload with concurrency %d: %w", conc, err)
 	}
-	defer p.Close()
-	_, s3c := awstest.Clients(p.URL, "us-east-1")
-	bucket := "ami-bench"
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		return err
-	}
-	// Free moto's memory after each run.
-	remove := func(prefix string) error {
-		_, err := bundlestore.Delete(ctx, s3c, &bundlestore.DeleteInput{Bucket: bucket, Prefix: prefix, Name: "img"})
-		return err
-	}
-	manifest := filepath.Join(dir, "img.manifest.xml")
-	m0, err := readManifest(dir)
+	return d, u.remove(ctx, prefix)
+}
+
+// linkRows uploads our bundle over each link, one part at a time and with
+// bundlestore's default concurrency, and adds a row per link. It returns
+// the best concurrent upload time over the cross-region link.
+func (b *bundleBench) linkRows(ctx context.Context, t *table, u *uploadTarget) (farUpload time.Duration, err error) {
+	manifest := filepath.Join(b.ours, "img.manifest.xml")
+	m0, err := readManifest(b.ours)
 	if err != nil {
-		return err
-	}
-	upload := func(conc, rep int) (time.Duration, error) {
-		prefix := fmt.Sprintf("c%d-r%d", conc, rep)
-		start := time.Now()
-		_, err := bundlestore.Upload(ctx, s3c, &bundlestore.UploadInput{ManifestPath: manifest, Bucket: bucket, Prefix: prefix},
-			func(o *bundlestore.Options) { o.Concurrency = conc; o.DisableResume = true })
-		d := time.Since(start)
-		if err != nil {
-			return d, fmt.Errorf("upload with concurrency %d: %w", conc, err)
-		}
-		return d, remove(prefix)
+		return 0, err
 	}
 	conc := bundlestore.DefaultConcurrency
-	var farUpload time.Duration
 	for _, l := range []link{loopback, nearLink, farLink} {
-		current.Store(&l)
-		var one, many time.Duration
-		for i := range c.reps {
-			c.logf("upload run %d/%d, %s", i+1, c.reps, l)
-			d1, err := upload(1, i)
-			if err != nil {
-				return err
-			}
-			dn, err := upload(conc, i)
-			if err != nil {
-				return err
-			}
-			c.logf("  concurrency 1: %s, %d: %s", secs(d1), conc, secs(dn))
-			if i == 0 || d1 < one {
-				one = d1
-			}
-			if i == 0 || dn < many {
-				many = dn
-			}
+		u.current.Store(&l)
+		one, many, err := b.bestUploads(ctx, u, manifest, l, conc)
+		if err != nil {
+			return 0, err
 		}
 		r := one.Seconds() / many.Seconds()
 		rw := row{
@@ -158,37 +183,49 @@ func (b *bundleBench) uploadBench(ctx context.Context, t *table) error {
 		}
 		t.add(rw)
 	}
+	return farUpload, nil
+}
 
-	// Streaming: the bundler hands every part to a bundlestore.Writer as
-	// soon as it is made, which is how ami-instance uploads.
-	current.Store(&farLink)
+// bestUploads uploads the bundle of manifest over link l c.reps times one
+// part at a time and c.reps times conc parts at a time, interleaved, and
+// returns the best time of each.
+func (b *bundleBench) bestUploads(ctx context.Context, u *uploadTarget, manifest string, l link, conc int) (one, many time.Duration, err error) {
+	c := b.c
+	for i := range c.reps {
+		c.logf("upload run %d/%d, %s", i+1, c.reps, l)
+		d1, err := u.upload(ctx, manifest, 1, i)
+		if err != nil {
+			return 0, 0, err
+		}
+		dn, err := u.upload(ctx, manifest, conc, i)
+		if err != nil {
+			return 0, 0, err
+		}
+		c.logf("  concurrency 1: %s, %d: %s", secs(d1), conc, secs(dn))
+		if i == 0 || d1 < one {
+			one = d1
+		}
+		if i == 0 || dn < many {
+			many = dn
+		}
+	}
+	return one, many, nil
+}
+
+// streamRow compares, over the cross-region link, a bundle streamed
+// straight into S3 with the slower of bundling alone and uploading alone
+// (farUpload), and adds the row. The bundler hands every part to a
+// bundlestore.Writer as soon as it is made, which is how ami-instance
+// uploads.
+func (b *bundleBench) streamRow(ctx context.Context, t *table, u *uploadTarget, farUpload time.Duration) error {
+	c := b.c
+	u.current.Store(&farLink)
 	var alone, streamed time.Duration
 	out := filepath.Join(c.work, "inproc")
 	for i := range c.reps {
 		c.logf("streaming run %d/%d, %s", i+1, c.reps, farLink)
-		if err := os.MkdirAll(out, 0o755); err != nil {
-			return err
-		}
-		d, err := b.bundleInProcess(ctx, bundle.Dir(out), nil)
+		d, s, err := b.streamOnce(ctx, u, out, i)
 		if err != nil {
-			return err
-		}
-		os.RemoveAll(out)
-		prefix := fmt.Sprintf("stream-%d", i)
-		w, err := bundlestore.NewWriter(ctx, s3c, &bundlestore.WriterInput{Bucket: bucket, Prefix: prefix},
-			func(o *bundlestore.Options) { o.DisableResume = true })
-		if err != nil {
-			return err
-		}
-		s, err := b.bundleInProcess(ctx, w, func(o *bundle.BundleOutput) error {
-			_, err := w.Finish(ctx, o.ManifestName, o.ManifestBytes)
-			return err
-		})
-		if err != nil {
-			w.Abort()
-			return err
-		}
-		if err := remove(prefix); err != nil {
 			return err
 		}
 		c.logf("  bundle alone %s, bundle + upload streamed %s", secs(d), secs(s))
@@ -210,6 +247,33 @@ func (b *bundleBench) uploadBench(ctx context.Context, t *table) error {
 		verdict:   check(r <= 1.25),
 	})
 	return nil
+}
+
+// streamOnce bundles the image in this process into out, then again
+// straight into S3 under a prefix of run i, and returns the time of each.
+func (b *bundleBench) streamOnce(ctx context.Context, u *uploadTarget, out string, i int) (alone, streamed time.Duration, err error) {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return 0, 0, err
+	}
+	if alone, err = b.bundleInProcess(ctx, bundle.Dir(out), nil); err != nil {
+		return 0, 0, err
+	}
+	os.RemoveAll(out)
+	prefix := fmt.Sprintf("stream-%d", i)
+	w, err := bundlestore.NewWriter(ctx, u.s3, &bundlestore.WriterInput{Bucket: u.bucket, Prefix: prefix},
+		func(o *bundlestore.Options) { o.DisableResume = true })
+	if err != nil {
+		return 0, 0, err
+	}
+	streamed, err = b.bundleInProcess(ctx, w, func(o *bundle.BundleOutput) error {
+		_, err := w.Finish(ctx, o.ManifestName, o.ManifestBytes)
+		return err
+	})
+	if err != nil {
+		w.Abort()
+		return 0, 0, err
+	}
+	return alone, streamed, u.remove(ctx, prefix)
 }
 
 // bundleInProcess bundles the image into sink in this process and calls

@@ -165,160 +165,235 @@ func runBench(ctx context.Context, o options, w io.Writer) (err error) {
 		return err
 	}
 	defer s.close()
-	templates, sshd, pk, proxy := s.templates, s.sshd, s.packer, s.proxy
-	var ms *modelStage
+	b := &bench{s: s, o: o, w: w}
 	if o.modelSpeed > 0 {
-		if ms, err = startModel(s, o.modelSpeed, o.latency, w); err != nil {
+		if b.ms, err = startModel(s, o.modelSpeed, o.latency, w); err != nil {
 			return err
 		}
 	}
 
 	report := benchreport.Report{LatencyMS: float64(o.latency) / float64(time.Millisecond), Reps: o.reps}
-	var products []product
-	runs := 0
-	for _, t := range templates {
-		name := filepath.Base(t.path)
-		min, ok := minimums[name]
-		if !ok {
-			return fmt.Errorf("no minimum call sequence for %s", name)
-		}
-		nullTpl, err := nullTemplate(t.path)
+	for _, t := range s.templates {
+		bt, err := b.template(ctx, t)
 		if err != nil {
 			return err
-		}
-		var ours, null, least measured
-		var bm *benchreport.Model
-		for rep := range o.reps {
-			runs++
-			out, err := s.outDir(runs)
-			if err != nil {
-				return err
-			}
-			vars := templateVars(t, o, sshd, out)
-
-			step(w, fmt.Sprintf("run %d of %d: packer build %s", rep+1, o.reps, name))
-			proxy.Reset()
-			res, err := pk.Run(ctx, packertest.RunOptions{Args: append(append([]string{"build"}, vars...), t.path), Timeout: o.timeout})
-			if err := buildFailed(ctx, name, res, err); err != nil {
-				return err
-			}
-			made := artifacts(res.Stdout)
-			if len(made) == 0 {
-				return fmt.Errorf("packer build %s reported no AMI", name)
-			}
-			products = append(products, made...)
-			oursCalls := proxy.Calls()
-			if o.listCalls {
-				for _, c := range oursCalls {
-					fmt.Fprintf(w, "      %-14s %s\n", componentOf(c), c)
-				}
-			}
-			ours.keep(res.Duration, oursCalls)
-			fmt.Fprintf(w, "    %s, %d calls\n", secs(res.Duration), len(proxy.Calls()))
-
-			step(w, fmt.Sprintf("run %d of %d: packer build of the null builder with the provisioners of %s", rep+1, o.reps, name))
-			proxy.Reset()
-			res, err = pk.Run(ctx, packertest.RunOptions{
-				Args:         append([]string{"build"}, vars...),
-				Template:     nullTpl,
-				TemplateName: "null-" + name,
-				Timeout:      o.timeout,
-			})
-			if err := buildFailed(ctx, "null-"+name, res, err); err != nil {
-				return err
-			}
-			null.keep(res.Duration, proxy.Calls())
-			fmt.Fprintf(w, "    %s, %d calls\n", secs(res.Duration), len(proxy.Calls()))
-
-			step(w, fmt.Sprintf("run %d of %d: the minimum calls of %s", rep+1, o.reps, name))
-			proxy.Reset()
-			env := &minEnv{endpoint: proxy.URL, region: o.region, bucket: o.bucket, run: runs, ours: oursCalls}
-			start := time.Now()
-			made, err = min(ctx, env)
-			d := time.Since(start)
-			if err != nil {
-				return fmt.Errorf("minimum calls of %s: %w", name, err)
-			}
-			products = append(products, made...)
-			least.keep(d, proxy.Calls())
-			fmt.Fprintf(w, "    %s, %d calls\n", secs(d), len(proxy.Calls()))
-
-			if ms == nil || rep > 0 {
-				// One build under the model: its waits are drawn and far
-				// longer than the variation between runs.
-				continue
-			}
-			runs++
-			out, err = s.outDir(runs)
-			if err != nil {
-				return err
-			}
-			step(w, fmt.Sprintf("run %d of %d: packer build %s under the time model", rep+1, o.reps, name))
-			wall, events, res, err := ms.build(ctx, pk, append(append([]string{"build"}, templateVars(t, o, sshd, out)...), t.path), o.timeout)
-			if err := buildFailed(ctx, name+" (model)", res, err); err != nil {
-				return err
-			}
-			products = append(products, artifacts(res.Stdout)...)
-			runs++
-			if out, err = s.outDir(runs); err != nil {
-				return err
-			}
-			step(w, fmt.Sprintf("packer build %s without the model, at the model's latency", name))
-			noWait, res, err := ms.buildWithoutWaits(ctx, pk, append(append([]string{"build"}, templateVars(t, o, sshd, out)...), t.path), o.timeout)
-			if err := buildFailed(ctx, name+" (without waits)", res, err); err != nil {
-				return err
-			}
-			products = append(products, artifacts(res.Stdout)...)
-			fmt.Fprintf(w, "    %s\n", secs(noWait))
-			ideal, lags := idealAndLags(events, ms.speed)
-			fmt.Fprintf(w, "    %s; ideal AWS time %s of model time over %d waits, lag median %s, p95 %s\n",
-				secs(wall), secs(ideal), len(lags), secs(percentile(lags, 50)), secs(percentile(lags, 95)))
-			for _, e := range events {
-				if waitedFor(e) {
-					fmt.Fprintf(w, "      %-18s %-14s %s after %s, noticed %s later (model time), %d checks\n", e.Kind, e.Region, e.ID,
-						secs(e.Modelled), secs(time.Duration(float64(e.Noticed.Sub(e.Done))*ms.speed)), e.Polls)
-				}
-			}
-			bm = &benchreport.Model{Speed: ms.speed, WallSeconds: wall.Seconds(), IdealAWSSeconds: ideal.Seconds(), Waits: len(lags),
-				MedianLagSeconds: percentile(lags, 50).Seconds(), P95LagSeconds: percentile(lags, 95).Seconds(),
-				NoWaitSeconds: noWait.Seconds()}
-		}
-		if n := null.calls.all(); n != 0 {
-			return fmt.Errorf("the null build of %s made %d AWS calls, want none", name, n)
-		}
-
-		bt := benchreport.Template{
-			Template:         name,
-			WallSeconds:      ours.wall.Seconds(),
-			NullBuildSeconds: null.wall.Seconds(),
-			MinimumSeconds:   least.wall.Seconds(),
-			Unattributed:     ours.calls.total(unattributed),
-			Model:            bm,
-		}
-		step(w, fmt.Sprintf("%s: %s (floor %s = null build %s + minimum calls %s)", name,
-			secs(ours.wall), secs(null.wall+least.wall), secs(null.wall), secs(least.wall)))
-		for _, comp := range components {
-			n, m := ours.calls.total(comp.name), least.calls.total(comp.name)
-			if n == 0 && m == 0 {
-				continue
-			}
-			bt.Components = append(bt.Components, benchreport.Component{Component: comp.name, Calls: n, MinimumCalls: m})
-			fmt.Fprintf(w, "    %s: %d calls, minimum %d; beyond the minimum: %s\n", comp.name, n, m,
-				extra(ours.calls[comp.name], least.calls[comp.name]))
-		}
-		if bt.Unattributed > 0 {
-			fmt.Fprintf(w, "    calls with no app id: %d (%s)\n", bt.Unattributed, extra(ours.calls[unattributed], nil))
 		}
 		report.Templates = append(report.Templates, bt)
 	}
 
 	step(w, s.leakCheckTitle())
-	_, _, kept, err := s.kept(ctx, products, o.bucket)
+	_, _, kept, err := s.kept(ctx, b.products, o.bucket)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "    only the products remain: %s\n", kept)
 	return writeReport(o.benchJSON, report)
+}
+
+// bench is one bench mode run on its stage: it numbers the packer builds,
+// each with an output directory of its own, and collects the AMIs they
+// and the minimum call sequences keep, for the leak check.
+type bench struct {
+	s        *stage
+	o        options
+	w        io.Writer
+	ms       *modelStage // nil without -model-speed
+	runs     int
+	products []product
+}
+
+// template measures one template: the best of o.reps runs each of our
+// build, the null build and the minimum calls, and one build under the
+// time model when there is one. It prints the comparison and returns the
+// template's entry of the report.
+func (b *bench) template(ctx context.Context, t template) (benchreport.Template, error) {
+	name := filepath.Base(t.path)
+	minCalls, ok := minimums[name]
+	if !ok {
+		return benchreport.Template{}, fmt.Errorf("no minimum call sequence for %s", name)
+	}
+	nullTpl, err := nullTemplate(t.path)
+	if err != nil {
+		return benchreport.Template{}, err
+	}
+	var ours, null, least measured
+	var bm *benchreport.Model
+	for rep := range b.o.reps {
+		vars, err := b.nextVars(t)
+		if err != nil {
+			return benchreport.Template{}, err
+		}
+		oursCalls, err := b.buildOurs(ctx, t, rep, vars, &ours)
+		if err != nil {
+			return benchreport.Template{}, err
+		}
+		if err := b.buildNull(ctx, name, nullTpl, rep, vars, &null); err != nil {
+			return benchreport.Template{}, err
+		}
+		if err := b.minimum(ctx, name, minCalls, rep, oursCalls, &least); err != nil {
+			return benchreport.Template{}, err
+		}
+		if b.ms == nil || rep > 0 {
+			// One build under the model: its waits are drawn and far
+			// longer than the variation between runs.
+			continue
+		}
+		if bm, err = b.modelled(ctx, t); err != nil {
+			return benchreport.Template{}, err
+		}
+	}
+	if n := null.calls.all(); n != 0 {
+		return benchreport.Template{}, fmt.Errorf("the null build of %s made %d AWS calls, want none", name, n)
+	}
+	return b.summary(name, ours, null, least, bm), nil
+}
+
+// nextVars numbers a new build and returns t's -var arguments for it,
+// with an output directory of its own.
+func (b *bench) nextVars(t template) ([]string, error) {
+	b.runs++
+	out, err := b.s.outDir(b.runs)
+	if err != nil {
+		return nil, err
+	}
+	return templateVars(t, b.o, b.s.sshd, out), nil
+}
+
+// buildArgs are packer's arguments to build the template at path.
+func buildArgs(vars []string, path string) []string {
+	return append(append([]string{"build"}, vars...), path)
+}
+
+// runStep heads one of the measurements of repetition rep.
+func (b *bench) runStep(rep int, what string) {
+	step(b.w, fmt.Sprintf("run %d of %d: %s", rep+1, b.o.reps, what))
+}
+
+// keep keeps a measurement's time and calls in m when it is the best so
+// far, and prints them.
+func (b *bench) keep(m *measured, d time.Duration, calls []awstest.Call) {
+	m.keep(d, calls)
+	fmt.Fprintf(b.w, "    %s, %d calls\n", secs(d), len(b.s.proxy.Calls()))
+}
+
+// buildOurs runs `packer build` of t through the recording proxy, keeps
+// its time and calls in ours and the AMIs it made for the leak check, and
+// returns its calls.
+func (b *bench) buildOurs(ctx context.Context, t template, rep int, vars []string, ours *measured) ([]awstest.Call, error) {
+	name := filepath.Base(t.path)
+	b.runStep(rep, "packer build "+name)
+	b.s.proxy.Reset()
+	res, err := b.s.packer.Run(ctx, packertest.RunOptions{Args: buildArgs(vars, t.path), Timeout: b.o.timeout})
+	if err := buildFailed(ctx, name, res, err); err != nil {
+		return nil, err
+	}
+	made := artifacts(res.Stdout)
+	if len(made) == 0 {
+		return nil, fmt.Errorf("packer build %s reported no AMI", name)
+	}
+	b.products = append(b.products, made...)
+	calls := b.s.proxy.Calls()
+	if b.o.listCalls {
+		for _, c := range calls {
+			fmt.Fprintf(b.w, "      %-14s %s\n", componentOf(c), c)
+		}
+	}
+	b.keep(ours, res.Duration, calls)
+	return calls, nil
+}
+
+// buildNull runs `packer build` of nullTpl, the null builder with the
+// provisioners of the template called name, and keeps its time and calls
+// in null.
+func (b *bench) buildNull(ctx context.Context, name, nullTpl string, rep int, vars []string, null *measured) error {
+	b.runStep(rep, "packer build of the null builder with the provisioners of "+name)
+	b.s.proxy.Reset()
+	res, err := b.s.packer.Run(ctx, packertest.RunOptions{
+		Args:         append([]string{"build"}, vars...),
+		Template:     nullTpl,
+		TemplateName: "null-" + name,
+		Timeout:      b.o.timeout,
+	})
+	if err := buildFailed(ctx, "null-"+name, res, err); err != nil {
+		return err
+	}
+	b.keep(null, res.Duration, b.s.proxy.Calls())
+	return nil
+}
+
+// minimum makes the minimum calls of the template called name through the
+// recording proxy, given the calls of our build of the same run, and keeps
+// their time and calls in least and the AMIs they made for the leak check.
+func (b *bench) minimum(ctx context.Context, name string, minCalls func(context.Context, *minEnv) ([]product, error), rep int, oursCalls []awstest.Call, least *measured) error {
+	b.runStep(rep, "the minimum calls of "+name)
+	b.s.proxy.Reset()
+	env := &minEnv{endpoint: b.s.proxy.URL, region: b.o.region, bucket: b.o.bucket, run: b.runs, ours: oursCalls}
+	start := time.Now()
+	made, err := minCalls(ctx, env)
+	d := time.Since(start)
+	if err != nil {
+		return fmt.Errorf("minimum calls of %s: %w", name, err)
+	}
+	b.products = append(b.products, made...)
+	b.keep(least, d, b.s.proxy.Calls())
+	return nil
+}
+
+// modelled builds t once under the time model and once at the model's
+// latency without it, keeps the AMIs both made for the leak check, prints
+// the waits of the build and returns the template's model entry.
+func (b *bench) modelled(ctx context.Context, t template) (*benchreport.Model, error) {
+	name := filepath.Base(t.path)
+	vars, err := b.nextVars(t)
+	if err != nil {
+		return nil, err
+	}
+	b.runStep(0, fmt.Sprintf("packer build %s under the time model", name))
+	wall, events, res, err := b.ms.build(ctx, b.s.packer, buildArgs(vars, t.path), b.o.timeout)
+	if err := buildFailed(ctx, name+" (model)", res, err); err != nil {
+		return nil, err
+	}
+	b.products = append(b.products, artifacts(res.Stdout)...)
+	if vars, err = b.nextVars(t); err != nil {
+		return nil, err
+	}
+	step(b.w, fmt.Sprintf("packer build %s without the model, at the model's latency", name))
+	noWait, res, err := b.ms.buildWithoutWaits(ctx, b.s.packer, buildArgs(vars, t.path), b.o.timeout)
+	if err := buildFailed(ctx, name+" (without waits)", res, err); err != nil {
+		return nil, err
+	}
+	b.products = append(b.products, artifacts(res.Stdout)...)
+	fmt.Fprintf(b.w, "    %s\n", secs(noWait))
+	return b.ms.summary(b.w, wall, noWait, events), nil
+}
+
+// summary prints how the template called name compares with its floor,
+// per component with the calls beyond the minimum, and returns its entry
+// of the report.
+func (b *bench) summary(name string, ours, null, least measured, bm *benchreport.Model) benchreport.Template {
+	bt := benchreport.Template{
+		Template:         name,
+		WallSeconds:      ours.wall.Seconds(),
+		NullBuildSeconds: null.wall.Seconds(),
+		MinimumSeconds:   least.wall.Seconds(),
+		Unattributed:     ours.calls.total(unattributed),
+		Model:            bm,
+	}
+	step(b.w, fmt.Sprintf("%s: %s (floor %s = null build %s + minimum calls %s)", name,
+		secs(ours.wall), secs(null.wall+least.wall), secs(null.wall), secs(least.wall)))
+	for _, comp := range components {
+		n, m := ours.calls.total(comp.name), least.calls.total(comp.name)
+		if n == 0 && m == 0 {
+			continue
+		}
+		bt.Components = append(bt.Components, benchreport.Component{Component: comp.name, Calls: n, MinimumCalls: m})
+		fmt.Fprintf(b.w, "    %s: %d calls, minimum %d; beyond the minimum: %s\n", comp.name, n, m,
+			extra(ours.calls[comp.name], least.calls[comp.name]))
+	}
+	if bt.Unattributed > 0 {
+		fmt.Fprintf(b.w, "    calls with no app id: %d (%s)\n", bt.Unattributed, extra(ours.calls[unattributed], nil))
+	}
+	return bt
 }
 
 func (t tally) all() int {

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/amiforge/packer-plugin-ami/builder/packertest"
+	"github.com/amiforge/packer-plugin-ami/example/internal/benchreport"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
 
@@ -100,6 +101,24 @@ func (ms *modelStage) build(ctx context.Context, pk *packertest.Packer, args []s
 		return 0, nil, nil, err
 	}
 	return res.Duration, events, res, err
+}
+
+// summary prints the waits of a build under the model, which took wall
+// and made events, next to the ideal schedule, and returns the template's
+// model entry of the report; noWait is the same build without the model.
+func (ms *modelStage) summary(w io.Writer, wall, noWait time.Duration, events []awstest.Event) *benchreport.Model {
+	ideal, lags := idealAndLags(events, ms.speed)
+	fmt.Fprintf(w, "    %s; ideal AWS time %s of model time over %d waits, lag median %s, p95 %s\n",
+		secs(wall), secs(ideal), len(lags), secs(percentile(lags, 50)), secs(percentile(lags, 95)))
+	for _, e := range events {
+		if waitedFor(e) {
+			fmt.Fprintf(w, "      %-18s %-14s %s after %s, noticed %s later (model time), %d checks\n", e.Kind, e.Region, e.ID,
+				secs(e.Modelled), secs(time.Duration(float64(e.Noticed.Sub(e.Done))*ms.speed)), e.Polls)
+		}
+	}
+	return &benchreport.Model{Speed: ms.speed, WallSeconds: wall.Seconds(), IdealAWSSeconds: ideal.Seconds(), Waits: len(lags),
+		MedianLagSeconds: percentile(lags, 50).Seconds(), P95LagSeconds: percentile(lags, 95).Seconds(),
+		NoWaitSeconds: noWait.Seconds()}
 }
 
 // idealAndLags returns the modelled AWS time on the critical path of the

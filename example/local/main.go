@@ -154,6 +154,8 @@ type product struct {
 	region, id, kind, build string
 }
 
+// run builds the chosen templates one after the other, then shows every
+// AMI they made and checks that nothing else was left behind.
 func run(ctx context.Context, o options, w io.Writer) (err error) {
 	start := time.Now()
 	s, err := setUp(ctx, &o, w, false)
@@ -164,50 +166,72 @@ func run(ctx context.Context, o options, w io.Writer) (err error) {
 
 	var products []product
 	for i, t := range s.templates {
-		out, err := s.outDir(i + 1)
+		made, err := s.build(ctx, o, i+1, t, w)
 		if err != nil {
 			return err
-		}
-		var v *vmStage
-		if filepath.Base(t.path) == "vm.pkr.hcl" {
-			if v, err = startVM(ctx, s.work, w); err != nil {
-				return err
-			}
-			defer v.close()
-		}
-		rel, _ := filepath.Rel(mustRoot(), t.path)
-		step(w, fmt.Sprintf("packer build %s  (%s)", rel, t.about))
-		vars := templateVars(t, o, s.sshd, out)
-		if v != nil {
-			vars = templateVarsFor(t, o, v.m.Port, v.img.User, v.keyPath, out)
-		}
-		args := append([]string{"build"}, vars...)
-		res, err := s.packer.Run(ctx, packertest.RunOptions{
-			Args:    append(args, t.path),
-			Stdout:  newIndent(w),
-			Timeout: o.timeout,
-		})
-		if err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if res.ExitCode != 0 {
-			return fmt.Errorf("packer build %s exited %d (rerun with -keep to keep its debug log %s)", rel, res.ExitCode, res.LogPath)
-		}
-		made := artifacts(res.Stdout)
-		if len(made) == 0 {
-			return fmt.Errorf("packer build %s reported no AMI", rel)
 		}
 		products = append(products, made...)
-		if v != nil {
-			if err := checkVMImage(ctx, v, s.s3, o.bucket, out, w); err != nil {
-				return err
-			}
+	}
+	if err := s.report(ctx, o, products, w); err != nil {
+		return err
+	}
+	step(w, fmt.Sprintf("done in %s", time.Since(start).Round(100*time.Millisecond)))
+	return nil
+}
+
+// build runs `packer build` of t, the n-th template, with its output
+// indented on w, and returns the AMIs it made. The vm example builds on a
+// Debian VM, which stays up until the stage closes, and its AMI's image is
+// booted and checked afterwards.
+func (s *stage) build(ctx context.Context, o options, n int, t template, w io.Writer) ([]product, error) {
+	out, err := s.outDir(n)
+	if err != nil {
+		return nil, err
+	}
+	var v *vmStage
+	if filepath.Base(t.path) == "vm.pkr.hcl" {
+		if v, err = startVM(ctx, s.work, w); err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, v.close)
+	}
+	rel, _ := filepath.Rel(mustRoot(), t.path)
+	step(w, fmt.Sprintf("packer build %s  (%s)", rel, t.about))
+	vars := templateVars(t, o, s.sshd, out)
+	if v != nil {
+		vars = templateVarsFor(t, o, v.m.Port, v.img.User, v.keyPath, out)
+	}
+	args := append([]string{"build"}, vars...)
+	res, err := s.packer.Run(ctx, packertest.RunOptions{
+		Args:    append(args, t.path),
+		Stdout:  newIndent(w),
+		Timeout: o.timeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("packer build %s exited %d (rerun with -keep to keep its debug log %s)", rel, res.ExitCode, res.LogPath)
+	}
+	made := artifacts(res.Stdout)
+	if len(made) == 0 {
+		return nil, fmt.Errorf("packer build %s reported no AMI", rel)
+	}
+	if v != nil {
+		if err := checkVMImage(ctx, v, s.s3, o.bucket, out, w); err != nil {
+			return nil, err
 		}
 	}
+	return made, nil
+}
 
+// report shows what the builds made: every AMI in every region, what was
+// published and the bundle objects; then the leak check, which fails when
+// anything else was left behind.
+func (s *stage) report(ctx context.Context, o options, products []product, w io.Writer) error {
 	images, objects, kept, leaked := s.kept(ctx, products, o.bucket)
 	if images == nil && leaked != nil {
 		return leaked
@@ -232,7 +256,6 @@ func run(ctx context.Context, o options, w io.Writer) (err error) {
 	}
 	fmt.Fprintf(w, "    only the products remain: %s\n", kept)
 	fmt.Fprintf(w, "    no instances, volumes, key pairs, security groups or unfinished uploads\n")
-	step(w, fmt.Sprintf("done in %s", time.Since(start).Round(100*time.Millisecond)))
 	return nil
 }
 
@@ -334,29 +357,9 @@ func readTemplate(path string) (template, error) {
 				for _, inner := range blk.Body.Blocks {
 					t.publishes = t.publishes || inner.Type == "ssm_parameters" || inner.Type == "launch_templates" || inner.Type == "target_accounts"
 				}
-				if a, ok := blk.Body.Attributes["regions"]; ok {
-					v, diags := a.Expr.Value(nil)
-					if !diags.HasErrors() && v.CanIterateElements() {
-						for it := v.ElementIterator(); it.Next(); {
-							_, e := it.Element()
-							if e.IsKnown() && e.Type() == cty.String {
-								t.regions = append(t.regions, e.AsString())
-							}
-						}
-					}
-				}
+				t.regions = append(t.regions, literalStrings(blk.Body, "regions")...)
 			case blk.Type == "source" && len(blk.Labels) == 2 && blk.Labels[0] == "ami-ebs":
-				if a, ok := blk.Body.Attributes["ami_regions"]; ok {
-					v, diags := a.Expr.Value(nil)
-					if !diags.HasErrors() && v.CanIterateElements() {
-						for it := v.ElementIterator(); it.Next(); {
-							_, e := it.Element()
-							if e.IsKnown() && e.Type() == cty.String {
-								t.regions = append(t.regions, e.AsString())
-							}
-						}
-					}
-				}
+				t.regions = append(t.regions, literalStrings(blk.Body, "ami_regions")...)
 			case blk.Type == "build" || blk.Type == "post-processors":
 				walk(blk.Body)
 			}
@@ -364,6 +367,28 @@ func readTemplate(path string) (template, error) {
 	}
 	walk(f.Body.(*hclsyntax.Body))
 	return t, nil
+}
+
+// literalStrings returns the known string elements of the attribute name
+// of body when its value needs no evaluation context (a literal list);
+// nil otherwise.
+func literalStrings(body *hclsyntax.Body, name string) []string {
+	a, ok := body.Attributes[name]
+	if !ok {
+		return nil
+	}
+	v, diags := a.Expr.Value(nil)
+	if diags.HasErrors() || !v.CanIterateElements() {
+		return nil
+	}
+	var out []string
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		if e.IsKnown() && e.Type() == cty.String {
+			out = append(out, e.AsString())
+		}
+	}
+	return out
 }
 
 func needsBucket(ts []template) bool {

@@ -56,101 +56,135 @@ func setUp(ctx context.Context, o *options, w io.Writer, withProxy bool) (_ *sta
 	if err != nil {
 		return nil, err
 	}
-	var targets []string
-	for _, t := range templates {
-		targets = append(targets, t.regions...)
-	}
-	slices.Sort(targets)
-	targets = slices.DeleteFunc(slices.Compact(targets), func(r string) bool { return r == o.region })
-
-	s := &stage{templates: templates, regions: append([]string{o.region}, targets...), w: w, keep: o.keep}
+	s := &stage{templates: templates, regions: regionsOf(templates, o.region), w: w, keep: o.keep}
 	defer func() {
 		if err != nil {
 			s.close()
 		}
 	}()
-	prefix := "ami-demo-"
-	if withProxy {
-		prefix = "ami-bench-e2e-"
-	}
-	if s.work, err = os.MkdirTemp("", prefix); err != nil {
+	if err := s.makeWork(withProxy); err != nil {
 		return nil, err
 	}
-	s.closers = append(s.closers, func() {
-		if s.keep {
-			fmt.Fprintf(w, "\nwork directory kept: %s\n", s.work)
-		} else {
-			os.RemoveAll(s.work)
-		}
-	})
-
-	step(w, "starting moto_server (local AWS) on 127.0.0.1")
-	if s.moto, err = awstest.StartMoto(ctx, awstest.MotoOptions{}); err != nil {
-		return nil, err
-	}
-	s.closers = append(s.closers, func() { s.moto.Stop() })
-	fmt.Fprintf(w, "    %s\n", s.moto.Endpoint)
-	var endpoint string
-	switch {
-	case withProxy:
-		s.proxy, err = awstest.StartProxy(s.moto.Endpoint, awstest.ProxyOptions{
-			Fault: func(*http.Request, awstest.Call) *awstest.Fault { return awstest.LatencyFault(o.latency) },
-		})
-		if err != nil {
-			return nil, err
-		}
-		s.closers = append(s.closers, func() { s.proxy.Close() })
-		endpoint = s.proxy.URL
-		fmt.Fprintf(w, "    recording proxy adding %s per call: %s\n", o.latency, s.proxy.URL)
-	default:
-		// moto drops some of what EC2 does (tags given to CopyImage and
-		// RegisterImage, CopyImage's idempotency token, copies of an AMI
-		// another account shared); awstest's proxy adds it, as EC2 does.
-		proxy, err := awstest.StartProxy(s.moto.Endpoint, awstest.ProxyOptions{})
-		if err != nil {
-			return nil, err
-		}
-		s.closers = append(s.closers, func() { proxy.Close() })
-		endpoint = proxy.URL
-		fmt.Fprintf(w, "    in front of it awstest's proxy, which adds what moto leaves out of EC2 (tags at creation, idempotency tokens, cross-account copies): %s\n", proxy.URL)
-	}
-
-	step(w, "starting an OpenSSH server on 127.0.0.1 as the build instance")
-	if s.sshd, err = awstest.StartSSHD(ctx, filepath.Join(s.work, "sshd")); err != nil {
-		return nil, err
-	}
-	s.closers = append(s.closers, func() { s.sshd.Stop() })
-	fmt.Fprintf(w, "    %s@%s:%d\n", s.sshd.User, s.sshd.Host, s.sshd.Port)
-
-	step(w, "building the plugin and installing it into a private plugin directory")
-	s.packer, err = packertest.Setup(ctx, s.work, packertest.Options{
-		Packer: o.packer,
-		Env:    awstest.Env(endpoint, o.region),
-	})
+	endpoint, err := s.startAWS(ctx, o, withProxy)
 	if err != nil {
 		return nil, err
 	}
-
-	_, s.s3 = awstest.Clients(s.moto.Endpoint, o.region)
-	if needsBucket(templates) {
-		step(w, fmt.Sprintf("creating S3 bucket %s in %s for bundles (ACLs enabled: owner preferred)", o.bucket, o.region))
-		if err := createBucket(ctx, s.s3, o.bucket, o.region); err != nil {
-			return nil, err
-		}
+	if err := s.startBuilder(ctx, o, endpoint); err != nil {
+		return nil, err
 	}
-	if slices.ContainsFunc(templates, func(t template) bool { return t.publishes }) {
-		step(w, fmt.Sprintf("creating launch template %s in %s and in account %s", demoTemplate, strings.Join(s.regions, ", "), demoAccount))
-		if err := preparePublish(ctx, s.moto.Endpoint, s.regions); err != nil {
-			return nil, err
-		}
-	}
-	if s.baseline, err = awstest.TakeSnapshot(ctx, s.moto.Endpoint, s.regions); err != nil {
+	if err := s.prepareAWS(ctx, o); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// close stops what setUp started, in reverse order.
+// regionsOf returns the build region, then the other regions the
+// templates distribute to, sorted.
+func regionsOf(templates []template, build string) []string {
+	var targets []string
+	for _, t := range templates {
+		targets = append(targets, t.regions...)
+	}
+	slices.Sort(targets)
+	targets = slices.DeleteFunc(slices.Compact(targets), func(r string) bool { return r == build })
+	return append([]string{build}, targets...)
+}
+
+// makeWork makes the work directory, which close removes unless the stage
+// keeps it.
+func (s *stage) makeWork(withProxy bool) (err error) {
+	prefix := "ami-demo-"
+	if withProxy {
+		prefix = "ami-bench-e2e-"
+	}
+	if s.work, err = os.MkdirTemp("", prefix); err != nil {
+		return err
+	}
+	s.closers = append(s.closers, func() {
+		if s.keep {
+			fmt.Fprintf(s.w, "\nwork directory kept: %s\n", s.work)
+		} else {
+			os.RemoveAll(s.work)
+		}
+	})
+	return nil
+}
+
+// startAWS starts moto and the proxy in front of it, and returns the
+// endpoint packer is to use: the recording proxy with withProxy, else
+// awstest's proxy for what moto leaves out of EC2.
+func (s *stage) startAWS(ctx context.Context, o *options, withProxy bool) (endpoint string, err error) {
+	step(s.w, "starting moto_server (local AWS) on 127.0.0.1")
+	if s.moto, err = awstest.StartMoto(ctx, awstest.MotoOptions{}); err != nil {
+		return "", err
+	}
+	s.closers = append(s.closers, func() { s.moto.Stop() })
+	fmt.Fprintf(s.w, "    %s\n", s.moto.Endpoint)
+	if withProxy {
+		s.proxy, err = awstest.StartProxy(s.moto.Endpoint, awstest.ProxyOptions{
+			Fault: func(*http.Request, awstest.Call) *awstest.Fault { return awstest.LatencyFault(o.latency) },
+		})
+		if err != nil {
+			return "", err
+		}
+		s.closers = append(s.closers, func() { s.proxy.Close() })
+		fmt.Fprintf(s.w, "    recording proxy adding %s per call: %s\n", o.latency, s.proxy.URL)
+		return s.proxy.URL, nil
+	}
+	// moto drops some of what EC2 does (tags given to CopyImage and
+	// RegisterImage, CopyImage's idempotency token, copies of an AMI
+	// another account shared); awstest's proxy adds it, as EC2 does.
+	proxy, err := awstest.StartProxy(s.moto.Endpoint, awstest.ProxyOptions{})
+	if err != nil {
+		return "", err
+	}
+	s.closers = append(s.closers, func() { proxy.Close() })
+	fmt.Fprintf(s.w, "    in front of it awstest's proxy, which adds what moto leaves out of EC2 (tags at creation, idempotency tokens, cross-account copies): %s\n", proxy.URL)
+	return proxy.URL, nil
+}
+
+// startBuilder starts the SSH server that stands in for the build
+// instance and sets packer up, with the plugin installed, to reach AWS
+// at endpoint.
+func (s *stage) startBuilder(ctx context.Context, o *options, endpoint string) (err error) {
+	step(s.w, "starting an OpenSSH server on 127.0.0.1 as the build instance")
+	if s.sshd, err = awstest.StartSSHD(ctx, filepath.Join(s.work, "sshd")); err != nil {
+		return err
+	}
+	s.closers = append(s.closers, func() { s.sshd.Stop() })
+	fmt.Fprintf(s.w, "    %s@%s:%d\n", s.sshd.User, s.sshd.Host, s.sshd.Port)
+
+	step(s.w, "building the plugin and installing it into a private plugin directory")
+	s.packer, err = packertest.Setup(ctx, s.work, packertest.Options{
+		Packer: o.packer,
+		Env:    awstest.Env(endpoint, o.region),
+	})
+	return err
+}
+
+// prepareAWS makes what the templates expect to find in AWS, the bundle
+// bucket and the launch template they publish to, and then takes the
+// baseline of the leak check.
+func (s *stage) prepareAWS(ctx context.Context, o *options) (err error) {
+	_, s.s3 = awstest.Clients(s.moto.Endpoint, o.region)
+	if needsBucket(s.templates) {
+		step(s.w, fmt.Sprintf("creating S3 bucket %s in %s for bundles (ACLs enabled: owner preferred)", o.bucket, o.region))
+		if err := createBucket(ctx, s.s3, o.bucket, o.region); err != nil {
+			return err
+		}
+	}
+	if slices.ContainsFunc(s.templates, func(t template) bool { return t.publishes }) {
+		step(s.w, fmt.Sprintf("creating launch template %s in %s and in account %s", demoTemplate, strings.Join(s.regions, ", "), demoAccount))
+		if err := preparePublish(ctx, s.moto.Endpoint, s.regions); err != nil {
+			return err
+		}
+	}
+	s.baseline, err = awstest.TakeSnapshot(ctx, s.moto.Endpoint, s.regions)
+	return err
+}
+
+// close stops what setUp started, and what was added to closers since,
+// in reverse order.
 func (s *stage) close() {
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		s.closers[i]()

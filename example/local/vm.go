@@ -99,6 +99,26 @@ func (v *vmStage) close() {
 // boots the image it holds and prints what it checks.
 func checkVMImage(ctx context.Context, v *vmStage, s3c *s3.Client, bucket, out string, w io.Writer) error {
 	step(w, "downloading and unbundling the AMI's image")
+	path := filepath.Join(out, "image.img")
+	if err := unbundleVMImage(ctx, s3c, bucket, out, path); err != nil {
+		return err
+	}
+	step(w, "booting the AMI's image by its label (root=LABEL="+v.img.Label+")")
+	r, err := vmtest.Boot(ctx, v.img, vmtest.BootOptions{Disk: path, Root: "LABEL=" + v.img.Label, WorkDir: out})
+	if err != nil {
+		return fmt.Errorf("boot the AMI's image: %w", err)
+	}
+	defer r.Close()
+	fmt.Fprintf(w, "    SSH after %s\n", r.BootTime.Round(time.Second))
+	if failed := v.checkBooted(ctx, r, w); failed > 0 {
+		return fmt.Errorf("%d checks of the AMI's image failed", failed)
+	}
+	return nil
+}
+
+// unbundleVMImage downloads the vm example's bundle into out with the
+// build's bundle keys (in out/keys) and unbundles its image to path.
+func unbundleVMImage(ctx context.Context, s3c *s3.Client, bucket, out, path string) error {
 	keys := filepath.Join(out, "keys")
 	keyPEM, err := os.ReadFile(filepath.Join(keys, "x509-key.pem"))
 	if err != nil {
@@ -124,7 +144,6 @@ func checkVMImage(ctx context.Context, v *vmStage, s3c *s3.Client, bucket, out s
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(out, "image.img")
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -136,22 +155,19 @@ func checkVMImage(ctx context.Context, v *vmStage, s3c *s3.Client, bucket, out s
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(dl); err != nil {
-		return err
-	}
+	return os.RemoveAll(dl)
+}
 
-	step(w, "booting the AMI's image by its label (root=LABEL="+v.img.Label+")")
-	r, err := vmtest.Boot(ctx, v.img, vmtest.BootOptions{Disk: path, Root: "LABEL=" + v.img.Label, WorkDir: out})
-	if err != nil {
-		return fmt.Errorf("boot the AMI's image: %w", err)
-	}
-	defer r.Close()
-	fmt.Fprintf(w, "    SSH after %s\n", r.BootTime.Round(time.Second))
+// checkBooted checks, on r booted from the AMI's image, that the image is
+// the provisioned build instance made fit to share: the provisioner's
+// change and the root file system's identity are kept, while the host key,
+// machine-id, build key and shell history are not. It prints every check
+// on w and returns how many failed.
+func (v *vmStage) checkBooted(ctx context.Context, r *vmtest.Machine, w io.Writer) (failed int) {
 	run := func(cmd string) string {
 		o, _, _ := r.Run(ctx, cmd)
 		return strings.TrimSpace(o)
 	}
-	failed := 0
 	check := func(ok bool, what, detail string) {
 		mark := "ok  "
 		if !ok {
@@ -173,8 +189,5 @@ func checkVMImage(ctx context.Context, v *vmStage, s3c *s3.Client, bucket, out s
 	check(!strings.Contains(ak, v.keyBody), "build's SSH key", "not in /home/"+v.img.User+"/.ssh/authorized_keys")
 	hist := run("ls /home/" + v.img.User + "/.bash_history 2>/dev/null")
 	check(hist == "", "shell history", "no /home/"+v.img.User+"/.bash_history")
-	if failed > 0 {
-		return fmt.Errorf("%d checks of the AMI's image failed", failed)
-	}
-	return nil
+	return failed
 }

@@ -45,6 +45,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
@@ -114,33 +117,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	return o, nil
 }
 
+// run makes the AMI the flags in args describe: it bundles the image while
+// uploading the parts, registers the AMI from the manifest and, with
+// -cleanup, removes both again. If a step after the first upload fails,
+// what the run created is removed.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
 	}
-	cfg := awscfg.Config{Region: o.region, Profile: o.profile}
-	if o.endpoint != "" {
-		cfg.Endpoints = awscfg.Endpoints{EC2: o.endpoint, S3: o.endpoint, STS: o.endpoint}
-	}
-	sess, err := awscfg.New(ctx, cfg)
+	r, err := prepare(ctx, o, stdout)
 	if err != nil {
-		return err
-	}
-	region := sess.Region()
-	account := o.account
-	if account == "" {
-		if account, err = sess.AccountID(ctx); err != nil {
-			return fmt.Errorf("look up the account id (or set -account): %w", err)
-		}
-	}
-	keys, err := loadOrGenerateKeys(o, stdout)
-	if err != nil {
-		return err
-	}
-
-	s3c, ec2c := sess.S3(region), sess.EC2(region)
-	if _, err := bundlestore.CheckBucket(ctx, s3c, &bundlestore.CheckBucketInput{Bucket: o.bucket, Region: region}); err != nil {
 		return err
 	}
 	f, err := os.Open(o.image)
@@ -154,66 +141,135 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 
 	// Everything created from here on is undone if a later step fails.
-	var created ledger.Ledger
-	defer func() {
-		if err == nil {
-			return
-		}
-		undo, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if uerr := created.Undo(undo); uerr != nil {
-			err = errors.Join(err, fmt.Errorf("clean up after the failure: %w", uerr))
-		} else {
-			fmt.Fprintln(stderr, "removed what this run had created")
-		}
-	}()
-	withLedger := func(opt *bundlestore.Options) { opt.Ledger = &created }
-
-	w, err := bundlestore.NewWriter(ctx, s3c, &bundlestore.WriterInput{
-		Bucket: o.bucket, Prefix: o.prefix, Region: region,
-	}, withLedger)
+	defer func() { err = r.undoAfter(err, stderr) }()
+	out, up, err := r.upload(ctx, f, st.Size())
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "bundling %s (%d bytes) into s3://%s/%s/\n", o.image, st.Size(), o.bucket, o.prefix)
+	reg, err := r.register(ctx, out, up)
+	if err != nil {
+		return err
+	}
+	if !o.cleanup {
+		return nil
+	}
+	return r.cleanUp(ctx, reg)
+}
+
+// registration is one run from the image to the AMI: the flags, the
+// account and keys the bundle is made for, the clients of the region, and
+// the ledger of what the run created.
+type registration struct {
+	o       *options
+	region  string
+	account string
+	keys    *keyMaterial
+	s3c     *s3.Client
+	ec2c    *ec2.Client
+	stdout  io.Writer
+	created ledger.Ledger
+}
+
+// prepare connects to AWS as the flags say, finds the account (-account,
+// or else the caller's), loads or generates the keys and checks the
+// bucket, before anything is created.
+func prepare(ctx context.Context, o *options, stdout io.Writer) (*registration, error) {
+	cfg := awscfg.Config{Region: o.region, Profile: o.profile}
+	if o.endpoint != "" {
+		cfg.Endpoints = awscfg.Endpoints{EC2: o.endpoint, S3: o.endpoint, STS: o.endpoint}
+	}
+	sess, err := awscfg.New(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &registration{o: o, region: sess.Region(), account: o.account, stdout: stdout}
+	if r.account == "" {
+		if r.account, err = sess.AccountID(ctx); err != nil {
+			return nil, fmt.Errorf("look up the account id (or set -account): %w", err)
+		}
+	}
+	if r.keys, err = loadOrGenerateKeys(o, stdout); err != nil {
+		return nil, err
+	}
+	r.s3c, r.ec2c = sess.S3(r.region), sess.EC2(r.region)
+	if _, err := bundlestore.CheckBucket(ctx, r.s3c, &bundlestore.CheckBucketInput{Bucket: o.bucket, Region: r.region}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// withLedger records what a bundlestore call creates in the run's ledger.
+func (r *registration) withLedger(opt *bundlestore.Options) { opt.Ledger = &r.created }
+
+// undoAfter removes what the run created when err is a failure, and
+// returns err, joined with the removal's own failure if any.
+func (r *registration) undoAfter(err error, stderr io.Writer) error {
+	if err == nil {
+		return nil
+	}
+	undo, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if uerr := r.created.Undo(undo); uerr != nil {
+		return errors.Join(err, fmt.Errorf("clean up after the failure: %w", uerr))
+	}
+	fmt.Fprintln(stderr, "removed what this run had created")
+	return err
+}
+
+// upload bundles the image f of size bytes while a bundlestore.Writer
+// uploads each part as it is made, then uploads the manifest.
+func (r *registration) upload(ctx context.Context, f *os.File, size int64) (*bundle.BundleOutput, *bundlestore.UploadOutput, error) {
+	o := r.o
+	w, err := bundlestore.NewWriter(ctx, r.s3c, &bundlestore.WriterInput{
+		Bucket: o.bucket, Prefix: o.prefix, Region: r.region,
+	}, r.withLedger)
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(r.stdout, "bundling %s (%d bytes) into s3://%s/%s/\n", o.image, size, o.bucket, o.prefix)
 	out, err := bundle.Bundle(ctx, &bundle.BundleInput{
 		Image:        f,
-		Size:         st.Size(),
+		Size:         size,
 		Name:         o.bundleName,
 		Architecture: o.arch,
-		User:         account,
-		UserCert:     keys.userCert,
-		UserKey:      keys.userKey,
-		EC2Cert:      keys.ec2Cert,
+		User:         r.account,
+		UserCert:     r.keys.userCert,
+		UserKey:      r.keys.userKey,
+		EC2Cert:      r.keys.ec2Cert,
 		Sink:         w,
 	})
 	if err != nil {
 		w.Abort()
-		return fmt.Errorf("bundle %s: %w", o.image, err)
+		return nil, nil, fmt.Errorf("bundle %s: %w", o.image, err)
 	}
 	up, err := w.Finish(ctx, out.ManifestName, out.ManifestBytes)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	fmt.Fprintf(stdout, "uploaded %d object(s), manifest s3://%s/%s\n", len(up.Uploaded), o.bucket, up.ManifestKey)
+	fmt.Fprintf(r.stdout, "uploaded %d object(s), manifest s3://%s/%s\n", len(up.Uploaded), o.bucket, up.ManifestKey)
+	return out, up, nil
+}
 
-	reg, err := bundlestore.Register(ctx, ec2c, &bundlestore.RegisterInput{
+// register registers the AMI from the uploaded manifest.
+func (r *registration) register(ctx context.Context, out *bundle.BundleOutput, up *bundlestore.UploadOutput) (*bundlestore.RegisterOutput, error) {
+	reg, err := bundlestore.Register(ctx, r.ec2c, &bundlestore.RegisterInput{
 		ImageLocation: up.ImageLocation,
-		Region:        region,
-		Name:          o.name,
-		Description:   o.description,
+		Region:        r.region,
+		Name:          r.o.name,
+		Description:   r.o.description,
 		Manifest:      out.Manifest,
-	}, withLedger)
+	}, r.withLedger)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Fprintf(stdout, "registered %s in %s from %s\n", reg.ImageID, region, reg.ImageLocation)
-	if !o.cleanup {
-		return nil
-	}
+	fmt.Fprintf(r.stdout, "registered %s in %s from %s\n", reg.ImageID, r.region, reg.ImageLocation)
+	return reg, nil
+}
 
-	del, err := bundlestore.Deregister(ctx, ec2c, s3c, &bundlestore.DeregisterInput{
-		ImageID: reg.ImageID, Region: region, ImageLocation: reg.ImageLocation,
+// cleanUp deregisters the AMI and deletes its bundle (-cleanup).
+func (r *registration) cleanUp(ctx context.Context, reg *bundlestore.RegisterOutput) error {
+	del, err := bundlestore.Deregister(ctx, r.ec2c, r.s3c, &bundlestore.DeregisterInput{
+		ImageID: reg.ImageID, Region: r.region, ImageLocation: reg.ImageLocation,
 	})
 	if err != nil {
 		return err
@@ -222,7 +278,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if del.Bundle != nil {
 		n = len(del.Bundle.Deleted)
 	}
-	fmt.Fprintf(stdout, "cleanup: deregistered %s and deleted %d object(s)\n", reg.ImageID, n)
+	fmt.Fprintf(r.stdout, "cleanup: deregistered %s and deleted %d object(s)\n", reg.ImageID, n)
 	return nil
 }
 

@@ -1,17 +1,15 @@
 package distribute
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
-	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
 	"github.com/mitchellh/mapstructure"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
 	"github.com/amiforge/packer-plugin-ami/sdk/image"
 )
@@ -65,24 +63,12 @@ func (a *Artifact) BuilderId() string { return BuilderId }
 // Files returns nil: AMIs are not local files.
 func (a *Artifact) Files() []string { return nil }
 
-func (a *Artifact) regions() []string {
-	rs := make([]string, 0, len(a.Amis))
-	for r := range a.Amis {
-		rs = append(rs, r)
-	}
-	sort.Strings(rs)
-	return rs
-}
+// regions returns the regions of Amis in order.
+func (a *Artifact) regions() []string { return amibuild.ArtifactID(a.Amis).Regions() }
 
 // Id returns "region:ami-…" for every region, comma-separated and sorted
-// by region.
-func (a *Artifact) Id() string {
-	parts := make([]string, 0, len(a.Amis))
-	for _, r := range a.regions() {
-		parts = append(parts, r+":"+a.Amis[r])
-	}
-	return strings.Join(parts, ",")
-}
+// by region (see amibuild.ArtifactID).
+func (a *Artifact) Id() string { return amibuild.ArtifactID(a.Amis).String() }
 
 // String lists the AMIs for humans, marking the copies.
 func (a *Artifact) String() string {
@@ -114,52 +100,13 @@ func (a *Artifact) State(name string) any {
 	return nil
 }
 
-// registryImages returns one HCP Packer image per region.
+// registryImages returns one HCP Packer image per region, in region
+// order, then one per copy in a target account.
 func (a *Artifact) registryImages() []*registryimage.Image {
-	imgs, err := registryimage.FromMappedData(a.Amis, func(k, v any) (*registryimage.Image, error) {
-		region, ok := k.(string)
-		if !ok {
-			return nil, fmt.Errorf("artifact region %v is not a string", k)
-		}
-		id, ok := v.(string)
-		if !ok {
-			return nil, fmt.Errorf("artifact AMI %v is not a string", v)
-		}
-		img := &registryimage.Image{
-			ImageID:        id,
-			ProviderName:   "aws",
-			ProviderRegion: region,
-			Labels: map[string]string{
-				"source_ami":    a.SourceAMI,
-				"source_region": a.SourceRegion,
-			},
-		}
-		if a.Copies[region] != "" {
-			// A copy descends from the source AMI.
-			img.SourceImageID = a.SourceAMI
-			img.Labels["copied"] = "true"
-			return img, nil
-		}
-		// An input AMI keeps what its builder said about it (the AMI it
-		// was built from, its labels).
-		for _, in := range a.InputImages {
-			if in.ImageID != id || in.ProviderRegion != "" && in.ProviderRegion != region {
-				continue
-			}
-			img.SourceImageID = in.SourceImageID
-			for k, v := range in.Labels {
-				if _, ours := img.Labels[k]; !ours {
-					img.Labels[k] = v
-				}
-			}
-			break
-		}
-		return img, nil
-	})
-	if err != nil {
-		return nil
+	var imgs []*registryimage.Image
+	for _, region := range a.regions() {
+		imgs = append(imgs, a.regionImage(region, a.Amis[region]))
 	}
-	sort.Slice(imgs, func(i, j int) bool { return imgs[i].ProviderRegion < imgs[j].ProviderRegion })
 	for _, account := range sortedKeys(a.AccountAmis) {
 		amis := a.AccountAmis[account]
 		for _, region := range sortedKeys(amis) {
@@ -180,13 +127,44 @@ func (a *Artifact) registryImages() []*registryimage.Image {
 	return imgs
 }
 
-// destroyTimeout bounds Destroy.
-const destroyTimeout = 15 * time.Minute
+// regionImage returns the HCP Packer image of the AMI id in region, in
+// this account. A copy descends from the source AMI; an input AMI keeps
+// what its builder said about it (the AMI it was built from, its labels),
+// so that the registry's ancestry does not stop at this post-processor.
+func (a *Artifact) regionImage(region, id string) *registryimage.Image {
+	img := &registryimage.Image{
+		ImageID:        id,
+		ProviderName:   "aws",
+		ProviderRegion: region,
+		Labels: map[string]string{
+			"source_ami":    a.SourceAMI,
+			"source_region": a.SourceRegion,
+		},
+	}
+	if a.Copies[region] != "" {
+		img.SourceImageID = a.SourceAMI
+		img.Labels["copied"] = "true"
+		return img
+	}
+	for _, in := range a.InputImages {
+		if in.ImageID != id || in.ProviderRegion != "" && in.ProviderRegion != region {
+			continue
+		}
+		img.SourceImageID = in.SourceImageID
+		for k, v := range in.Labels {
+			if _, ours := img.Labels[k]; !ours {
+				img.Labels[k] = v
+			}
+		}
+		break
+	}
+	return img
+}
 
 // Destroy deregisters the copies this post-processor made and deletes
 // their snapshots, in every region, and nothing else: the input AMIs
 // belong to the input artifact. It tries every region and reports all
-// failures.
+// failures, within amibuild.CleanupTimeout.
 func (a *Artifact) Destroy() error {
 	if len(a.Copies) == 0 && len(a.AccountAmis) == 0 {
 		return nil
@@ -194,7 +172,7 @@ func (a *Artifact) Destroy() error {
 	if a.EC2 == nil && len(a.Copies) > 0 {
 		return errors.New("artifact has no AWS access to destroy its copies")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), destroyTimeout)
+	ctx, cancel := amibuild.CleanupContext()
 	defer cancel()
 	regions := sortedKeys(a.Copies)
 	var errs []error

@@ -3,10 +3,12 @@
 package distribute
 
 import (
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
 )
@@ -29,9 +31,9 @@ func TestArtifactIDAndString(t *testing.T) {
 		t.Errorf("Id() = %q, want %q", got, want)
 	}
 	// The ID round-trips through the parser other post-processors use.
-	amis, err := ParseArtifactID(a.Id())
-	if err != nil || len(amis) != 3 {
-		t.Fatalf("ParseArtifactID(Id()) = %v, %v", amis, err)
+	amis, err := amibuild.ParseArtifactID(a.Id())
+	if err != nil || !maps.Equal(amis, a.Amis) {
+		t.Fatalf("amibuild.ParseArtifactID(Id()) = %v, %v; want %v", amis, err, a.Amis)
 	}
 	s := a.String()
 	for _, w := range []string{"us-east-1: ami-0000000000000000a (source)", "eu-west-1: ami-0000000000000000b (copy of ami-0000000000000000a)"} {

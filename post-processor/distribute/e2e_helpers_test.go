@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 	"github.com/amiforge/packer-plugin-ami/builder/packertest"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
@@ -42,15 +43,11 @@ func distributedAMIs(t *testing.T, res *packertest.Result, build string) map[str
 			best = id
 		}
 	}
-	amis, err := ParseArtifactID(best)
+	amis, err := amibuild.ParseArtifactID(best)
 	if err != nil {
 		t.Fatalf("artifact ids of %s = %q: %v", build, ids, err)
 	}
-	m := map[string]string{}
-	for _, a := range amis {
-		m[a.Region] = a.ImageID
-	}
-	return m
+	return amis
 }
 
 // hcl renders a Go value as an HCL expression (strings, lists of

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -91,10 +92,8 @@ func (p *PostProcessor) passThrough(in packersdk.Artifact) *Artifact {
 			a.Amis[region] = c.SourceAMI
 		}
 	case c.SourceAMIFilter.Empty() && in != nil:
-		if amis, err := ParseArtifactID(in.Id()); err == nil {
-			for _, ra := range amis {
-				a.Amis[ra.Region] = ra.ImageID
-			}
+		if id, err := amibuild.ParseArtifactID(in.Id()); err == nil {
+			maps.Copy(a.Amis, id)
 		}
 	}
 	return a
@@ -309,7 +308,7 @@ func (r *run) resolveInputs(ctx context.Context, in packersdk.Artifact) error {
 		if in == nil {
 			return errors.New("no input artifact; set source_ami or source_ami_filter to distribute an existing AMI")
 		}
-		amis, err := ParseArtifactID(in.Id())
+		amis, err := inputAMIs(in.Id())
 		if err != nil {
 			return fmt.Errorf("the input artifact (builder %s) names no AMI to distribute: %w; set source_ami or source_ami_filter to distribute an existing AMI", in.BuilderId(), err)
 		}
@@ -652,20 +651,21 @@ func (r *run) sayResults() {
 	}
 }
 
+// mergeMaps returns base with the entries of over added, a key in both
+// taking over's value, without changing either map; nil when both are
+// empty.
 func mergeMaps(base, over map[string]string) map[string]string {
 	if len(base) == 0 && len(over) == 0 {
 		return nil
 	}
 	m := make(map[string]string, len(base)+len(over))
-	for k, v := range base {
-		m[k] = v
-	}
-	for k, v := range over {
-		m[k] = v
-	}
+	maps.Copy(m, base)
+	maps.Copy(m, over)
 	return m
 }
 
+// describePermissions says whom a planned copy is shared with, for the
+// dry run's output.
 func describePermissions(p distribute.Permissions) string {
 	var parts []string
 	add := func(label string, v []string) {
@@ -685,6 +685,8 @@ func describePermissions(p distribute.Permissions) string {
 	return strings.Join(parts, "; ")
 }
 
+// describeKeepOf says which AMIs retention keeps: the newest keep, those
+// younger than days, or both.
 func describeKeepOf(keep, days int) string {
 	var parts []string
 	if keep > 0 {
@@ -696,6 +698,7 @@ func describeKeepOf(keep, days int) string {
 	return strings.Join(parts, " and ")
 }
 
+// describeSelector says which AMIs retention applies to.
 func describeSelector(s distribute.Selector) string {
 	var parts []string
 	if s.Name != "" {

@@ -3,9 +3,9 @@ package distribute
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -61,62 +61,96 @@ func (c *Config) Prepare(raws ...any) error {
 	return nil
 }
 
-// validate checks everything but the access and polling blocks.
+// validate checks everything but the access and polling blocks. Problems
+// are listed in the order of the options in the documentation, each on its
+// own, so that one Prepare reports all of them.
 func (c *Config) validate(now time.Time) []error {
 	var errs []error
-	add := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
-		}
+	add := func(more ...error) { errs = appendErrs(errs, more...) }
+	add(c.validateSource()...)
+	targets, regionErrs := c.validateRegions()
+	add(regionErrs...)
+	add(c.checkName("ami_name", c.AMIName))
+	add(c.checkDescription("ami_description", c.AMIDescription))
+	perms := c.permissions()
+	add(unjoin(perms.ValidateNamed(amibuild.PermissionFieldNames("")))...)
+	add(c.checkTags("tags", c.Tags)...)
+	add(c.checkTags("snapshot_tags", c.SnapshotTags)...)
+	add(c.validateEncryption(targets)...)
+	if _, err := c.deprecation(now); err != nil {
+		add(err)
 	}
-	addf := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	// joined splits an errors.Join result so that each problem is listed
-	// on its own.
-	addJoined := func(err error) { errs = append(errs, unjoin(err)...) }
+	if c.DeregistrationProtection.WithCooldown && !c.DeregistrationProtection.Enabled {
+		add(errors.New("deregistration_protection.with_cooldown: only valid with enabled = true"))
+	}
+	if c.CopyConcurrency < 0 || c.CopyConcurrency > MaxCopyConcurrency {
+		add(fmt.Errorf("copy_concurrency: %d is out of range; valid is 1 to %d, or 0 for every region at once (the default)", c.CopyConcurrency, MaxCopyConcurrency))
+	}
+	add(c.validateRetention()...)
+	if c.ManifestOutput != "" && strings.HasSuffix(c.ManifestOutput, "/") {
+		add(fmt.Errorf("manifest_output: %q names a directory; give a file name such as \"distribute-manifest.json\"", c.ManifestOutput))
+	}
+	add(c.validatePublish()...)
+	add(c.validateRegionOverrides(targets, perms)...)
+	add(c.validateEncryptedSharing(targets)...)
+	return errs
+}
 
-	// Source.
+// targetRegions is what validation knows of the target regions, for the
+// options that must name one of them.
+type targetRegions struct {
+	// field is the option the regions were set with: regions, or its
+	// alias ami_regions.
+	field string
+	// list holds the regions as written.
+	list []string
+	// valid holds the regions of list that are valid region names or not
+	// known yet.
+	valid map[string]bool
+}
+
+// validateSource checks source_ami and source_ami_filter.
+func (c *Config) validateSource() []error {
+	var errs []error
 	if c.SourceAMI != "" && !c.SourceAMIFilter.Empty() {
-		addf("source_ami, source_ami_filter: set one of them, not both")
+		errs = append(errs, errors.New("source_ami, source_ami_filter: set one of them, not both"))
 	}
 	if c.SourceAMI != "" && !amibuild.Unknown(c.SourceAMI) && !amibuild.ValidAMIID(c.SourceAMI) {
-		addf("source_ami: %q is not an AMI ID; expected \"ami-\" and 8 or 17 hex digits", c.SourceAMI)
+		errs = append(errs, fmt.Errorf("source_ami: %q is not an AMI ID; expected \"ami-\" and 8 or 17 hex digits", c.SourceAMI))
 	}
-	errs = append(errs, validateFilter(&c.SourceAMIFilter)...)
+	return append(errs, validateFilter(&c.SourceAMIFilter)...)
+}
 
-	// Regions.
-	regionsField := "regions"
+// validateRegions checks regions and ami_regions, and returns the target
+// regions for the checks of the options that refer to them.
+func (c *Config) validateRegions() (targetRegions, []error) {
+	var errs []error
+	addf := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	t := targetRegions{field: "regions", list: c.TargetRegions(), valid: map[string]bool{}}
 	if len(c.Regions) > 0 && len(c.AMIRegions) > 0 {
 		addf("regions, ami_regions: ami_regions is an alias of regions; set one of them, not both")
 	}
 	if len(c.AMIRegions) > 0 && len(c.Regions) == 0 {
-		regionsField = "ami_regions"
+		t.field = "ami_regions"
 	}
-	regions := c.TargetRegions()
-	seen := map[string]bool{}
-	for i, r := range regions {
+	for i, r := range t.list {
 		if err := validateRegion(r); err != nil {
-			addf("%s[%d]: %v", regionsField, i, err)
+			addf("%s[%d]: %v", t.field, i, err)
 			continue
 		}
-		if seen[r] {
-			addf("%s[%d]: %s is listed more than once", regionsField, i, r)
+		if t.valid[r] {
+			addf("%s[%d]: %s is listed more than once", t.field, i, r)
 		}
-		seen[r] = true
+		t.valid[r] = true
 	}
+	return t, errs
+}
 
-	// Names and descriptions.
-	add(c.checkName("ami_name", c.AMIName))
-	add(c.checkDescription("ami_description", c.AMIDescription))
-
-	// Sharing.
-	perms := c.permissions()
-	addJoined(perms.ValidateNamed(permissionFields("")))
-
-	// Tags.
-	errs = append(errs, c.checkTags("tags", c.Tags)...)
-	errs = append(errs, c.checkTags("snapshot_tags", c.SnapshotTags)...)
-
-	// Encryption.
+// validateEncryption checks encrypt_boot, kms_key_id and
+// region_kms_key_ids against each other and the target regions.
+func (c *Config) validateEncryption(t targetRegions) []error {
+	var errs []error
+	addf := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.EncryptBoot.False() && c.KMSKeyID != "" {
 		addf("encrypt_boot, kms_key_id: encrypt_boot is false but kms_key_id is set; remove kms_key_id or set encrypt_boot = true")
 	}
@@ -130,8 +164,8 @@ func (c *Config) validate(now time.Time) []error {
 		field := fmt.Sprintf("region_kms_key_ids[%q]", r)
 		if err := validateRegion(r); err != nil {
 			addf("%s: %v", field, err)
-		} else if !seen[r] {
-			addf("%s: %s is not one of %s %q; keys are only used for target regions", field, r, regionsField, regions)
+		} else if !t.valid[r] {
+			addf("%s: %s is not one of %s %q; keys are only used for target regions", field, r, t.field, t.list)
 		}
 		if key == "" {
 			addf("%s: the key is empty", field)
@@ -142,92 +176,108 @@ func (c *Config) validate(now time.Time) []error {
 			addf("encrypt_boot, %s: encrypt_boot is false but a KMS key is set for %s", field, r)
 		}
 	}
+	return errs
+}
 
-	// Deprecation and protection.
-	if _, err := c.deprecation(now); err != nil {
-		add(err)
-	}
-	if c.DeregistrationProtection.WithCooldown && !c.DeregistrationProtection.Enabled {
-		addf("deregistration_protection.with_cooldown: only valid with enabled = true")
-	}
-
-	// Concurrency.
-	if c.CopyConcurrency < 0 || c.CopyConcurrency > MaxCopyConcurrency {
-		addf("copy_concurrency: %d is out of range; valid is 1 to %d, or 0 for every region at once (the default)", c.CopyConcurrency, MaxCopyConcurrency)
-	}
-
-	// Retention.
-	errs = append(errs, c.validateRetention()...)
-
-	// Manifest.
-	if c.ManifestOutput != "" && strings.HasSuffix(c.ManifestOutput, "/") {
-		addf("manifest_output: %q names a directory; give a file name such as \"distribute-manifest.json\"", c.ManifestOutput)
-	}
-
-	// Parameters, launch templates, target accounts.
-	errs = append(errs, c.validatePublish()...)
-
-	// Region overrides.
+// validateRegionOverrides checks the region_override blocks: each names
+// one target region, at most once, and its settings follow the rules of
+// the top-level options they replace.
+func (c *Config) validateRegionOverrides(t targetRegions, perms distribute.Permissions) []error {
+	var errs []error
 	overridden := map[string]bool{}
-	for i, o := range c.RegionOverrides {
+	for i := range c.RegionOverrides {
+		o := &c.RegionOverrides[i]
 		f := fmt.Sprintf("region_override[%d]", i)
-		switch {
-		case o.Region == "":
-			addf("%s.region: required, one of %s %q", f, regionsField, regions)
-		case validateRegion(o.Region) != nil:
-			addf("%s.region: %v", f, validateRegion(o.Region))
-		case !seen[o.Region]:
-			addf("%s.region: %s is not one of %s %q", f, o.Region, regionsField, regions)
-		case overridden[o.Region]:
-			addf("%s.region: %s has more than one region_override block", f, o.Region)
-		}
+		errs = appendErrs(errs, checkOverrideRegion(f, o.Region, t, overridden))
 		overridden[o.Region] = true
-		add(c.checkName(f+".ami_name", o.AMIName))
-		add(c.checkDescription(f+".ami_description", o.AMIDescription))
-		if o.KMSKeyID != "" {
-			if err := validateKMSKeyID(o.KMSKeyID); err != nil {
-				addf("%s.kms_key_id: %v", f, err)
-			}
-			if _, ok := c.RegionKMSKeyIDs[o.Region]; ok {
-				addf("%s.kms_key_id, region_kms_key_ids: both set a key for %s; set it in one place", f, o.Region)
-			}
-		}
-		enc := o.EncryptBoot
-		if enc == config.TriUnset {
-			enc = c.EncryptBoot
-		}
-		if enc.False() && (o.EncryptBoot.False() || o.KMSKeyID != "") {
-			if key := c.kmsKeyFor(o.Region); key != "" {
-				addf("%s.encrypt_boot: encrypt_boot is false but the KMS key %q applies to %s; remove the key or set encrypt_boot = true", f, key, o.Region)
-			}
-		}
-		addJoined(o.permissions(perms).ValidateNamed(permissionFields(f + ".")))
+		errs = appendErrs(errs, c.checkName(f+".ami_name", o.AMIName), c.checkDescription(f+".ami_description", o.AMIDescription))
+		errs = append(errs, c.checkOverrideEncryption(f, o)...)
+		errs = append(errs, unjoin(o.permissions(perms).ValidateNamed(amibuild.PermissionFieldNames(f+".")))...)
 		errs = append(errs, c.checkTags(f+".tags", o.Tags)...)
 		errs = append(errs, c.checkTags(f+".snapshot_tags", o.SnapshotTags)...)
 	}
+	return errs
+}
 
-	// Sharing rules that depend on encryption, per target region.
-	for _, r := range regions {
+// checkOverrideRegion checks the region of the region_override block f:
+// required, a target region, and not overridden by an earlier block.
+func checkOverrideRegion(f, region string, t targetRegions, overridden map[string]bool) error {
+	switch {
+	case region == "":
+		return fmt.Errorf("%s.region: required, one of %s %q", f, t.field, t.list)
+	case validateRegion(region) != nil:
+		return fmt.Errorf("%s.region: %v", f, validateRegion(region))
+	case !t.valid[region]:
+		return fmt.Errorf("%s.region: %s is not one of %s %q", f, region, t.field, t.list)
+	case overridden[region]:
+		return fmt.Errorf("%s.region: %s has more than one region_override block", f, region)
+	}
+	return nil
+}
+
+// checkOverrideEncryption checks the KMS key and encrypt_boot of the
+// region_override block f: a well-formed key, set in one place only, and
+// no key for a region whose copy is not encrypted.
+func (c *Config) checkOverrideEncryption(f string, o *RegionOverride) []error {
+	var errs []error
+	addf := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if o.KMSKeyID != "" {
+		if err := validateKMSKeyID(o.KMSKeyID); err != nil {
+			addf("%s.kms_key_id: %v", f, err)
+		}
+		if _, ok := c.RegionKMSKeyIDs[o.Region]; ok {
+			addf("%s.kms_key_id, region_kms_key_ids: both set a key for %s; set it in one place", f, o.Region)
+		}
+	}
+	enc := o.EncryptBoot
+	if enc == config.TriUnset {
+		enc = c.EncryptBoot
+	}
+	if enc.False() && (o.EncryptBoot.False() || o.KMSKeyID != "") {
+		if key := c.kmsKeyFor(o.Region); key != "" {
+			addf("%s.encrypt_boot: encrypt_boot is false but the KMS key %q applies to %s; remove the key or set encrypt_boot = true", f, key, o.Region)
+		}
+	}
+	return errs
+}
+
+// validateEncryptedSharing checks, per target region, the sharing rules
+// that depend on encryption: an encrypted copy cannot be public, nor
+// shared when the AWS-managed key encrypts it.
+func (c *Config) validateEncryptedSharing(t targetRegions) []error {
+	var errs []error
+	addf := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, r := range t.list {
 		if validateRegion(r) != nil {
 			continue
 		}
-		t := c.target(r)
-		enc := distribute.Encryption{Encrypted: t.encrypted, KMSKeyID: t.kmsKeyID}
+		s := c.target(r)
+		enc := distribute.Encryption{Encrypted: s.encrypted, KMSKeyID: s.kmsKeyID}
 		if !enc.Encrypted {
 			continue
 		}
-		if err := distribute.CheckSharing(t.perms, enc); err != nil {
+		if err := distribute.CheckSharing(s.perms, enc); err != nil {
 			switch {
 			case errors.Is(err, distribute.ErrPublicEncrypted):
-				addf("%s (%s): encrypted copies cannot be public; remove \"all\" from ami_groups/snapshot_groups or do not encrypt", t.fieldPrefix+"ami_groups", r)
+				addf("%s (%s): encrypted copies cannot be public; remove \"all\" from ami_groups/snapshot_groups or do not encrypt", s.fieldPrefix+"ami_groups", r)
 			case errors.Is(err, distribute.ErrShareDefaultKey):
-				addf("%s (%s): encrypt_boot encrypts the copy with the AWS-managed key %s, which cannot be shared with other accounts; set kms_key_id (or region_kms_key_ids) to a customer-managed key, or share with nobody", t.fieldPrefix+"ami_users/ami_org_arns/ami_ou_arns/snapshot_users", r, distribute.DefaultEBSKeyAlias)
+				addf("%s (%s): encrypt_boot encrypts the copy with the AWS-managed key %s, which cannot be shared with other accounts; set kms_key_id (or region_kms_key_ids) to a customer-managed key, or share with nobody", s.fieldPrefix+"ami_users/ami_org_arns/ami_ou_arns/snapshot_users", r, distribute.DefaultEBSKeyAlias)
 			default:
 				addf("%s: %v", r, err)
 			}
 		}
 	}
+	return errs
+}
 
+// appendErrs appends the errors of more that are not nil to errs, for
+// checks that return nil when they find nothing.
+func appendErrs(errs []error, more ...error) []error {
+	for _, err := range more {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errs
 }
 
@@ -290,6 +340,8 @@ func (c *Config) checkName(field, name string) error {
 	return nil
 }
 
+// checkDescription validates an AMI description option, rendered with
+// placeholder data like names.
 func (c *Config) checkDescription(field, d string) error {
 	if d == "" {
 		return nil
@@ -304,6 +356,8 @@ func (c *Config) checkDescription(field, d string) error {
 	return nil
 }
 
+// checkTags validates a tags option against EC2's limits, keys and values
+// rendered with placeholder data first.
 func (c *Config) checkTags(field string, tags map[string]string) []error {
 	var errs []error
 	if len(tags) > 50 {
@@ -335,6 +389,9 @@ func (c *Config) checkTags(field string, tags map[string]string) []error {
 	return errs
 }
 
+// validateRetention checks keep_releases, keep_days (here and in the
+// target accounts) and the retention selector, which must be narrow
+// enough that only this image family's AMIs can be removed.
 func (c *Config) validateRetention() []error {
 	var errs []error
 	if c.KeepReleases < 0 {
@@ -415,26 +472,9 @@ func parseDuration(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
-// permissionFields names Permissions fields after the options.
-func permissionFields(prefix string) distribute.FieldNames {
-	return distribute.FieldNames{
-		Accounts:         prefix + "ami_users",
-		Groups:           prefix + "ami_groups",
-		OrgARNs:          prefix + "ami_org_arns",
-		OUARNs:           prefix + "ami_ou_arns",
-		SnapshotAccounts: prefix + "snapshot_users",
-		SnapshotGroups:   prefix + "snapshot_groups",
-	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+// sortedKeys returns the keys of m in order, so that problems and output
+// do not depend on map order.
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // TargetRegions returns `regions`, or `ami_regions` when regions is empty.
 func (c *Config) TargetRegions() []string {
@@ -474,28 +514,33 @@ func (c *Config) permissions() distribute.Permissions {
 	}
 }
 
-// permissions returns base with the lists the override sets replaced.
+// permissions returns base with the lists the override sets replaced. A
+// list set to [] replaces too: it shares with nobody in this region.
 func (o *RegionOverride) permissions(base distribute.Permissions) distribute.Permissions {
 	p := base
-	if o.AMIUsers != nil {
-		p.Accounts = o.AMIUsers
-	}
-	if o.AMIGroups != nil {
-		p.Groups = o.AMIGroups
-	}
-	if o.AMIOrgArns != nil {
-		p.OrgARNs = o.AMIOrgArns
-	}
-	if o.AMIOuArns != nil {
-		p.OUARNs = o.AMIOuArns
-	}
-	if o.SnapshotUsers != nil {
-		p.SnapshotAccounts = o.SnapshotUsers
-	}
-	if o.SnapshotGroups != nil {
-		p.SnapshotGroups = o.SnapshotGroups
-	}
+	p.Accounts = overrideList(o.AMIUsers, p.Accounts)
+	p.Groups = overrideList(o.AMIGroups, p.Groups)
+	p.OrgARNs = overrideList(o.AMIOrgArns, p.OrgARNs)
+	p.OUARNs = overrideList(o.AMIOuArns, p.OUARNs)
+	p.SnapshotAccounts = overrideList(o.SnapshotUsers, p.SnapshotAccounts)
+	p.SnapshotGroups = overrideList(o.SnapshotGroups, p.SnapshotGroups)
 	return p
+}
+
+// overrideList returns the list of a region_override block when the block
+// sets it, else the top-level list.
+func overrideList(list, base []string) []string {
+	if list != nil {
+		return list
+	}
+	return base
+}
+
+// samePermissions reports whether a and b hold the same lists.
+func samePermissions(a, b distribute.Permissions) bool {
+	return slices.Equal(a.Accounts, b.Accounts) && slices.Equal(a.Groups, b.Groups) &&
+		slices.Equal(a.OrgARNs, b.OrgARNs) && slices.Equal(a.OUARNs, b.OUARNs) &&
+		slices.Equal(a.SnapshotAccounts, b.SnapshotAccounts) && slices.Equal(a.SnapshotGroups, b.SnapshotGroups)
 }
 
 // override returns the region_override block for region, or nil.
@@ -561,9 +606,7 @@ func (c *Config) target(region string) targetSettings {
 			t.copyImageTags = o.CopyImageTags.True()
 		}
 		p := o.permissions(t.perms)
-		if !slices.Equal(p.Accounts, t.perms.Accounts) || !slices.Equal(p.Groups, t.perms.Groups) ||
-			!slices.Equal(p.OrgARNs, t.perms.OrgARNs) || !slices.Equal(p.OUARNs, t.perms.OUARNs) ||
-			!slices.Equal(p.SnapshotAccounts, t.perms.SnapshotAccounts) || !slices.Equal(p.SnapshotGroups, t.perms.SnapshotGroups) {
+		if !samePermissions(p, t.perms) {
 			t.fieldPrefix = fmt.Sprintf("region_override[%d].", i)
 		}
 		t.perms = p

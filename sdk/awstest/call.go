@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -114,10 +115,26 @@ func parseCall(r *http.Request) (Call, error) {
 		ContentLength: r.ContentLength,
 		Params:        url.Values{},
 	}
+	query := r.URL.Query()
+	c.identify(r, query)
+	for k, v := range query {
+		c.Params[k] = append([]string(nil), v...)
+	}
+	if err := c.readBodyParams(r); err != nil {
+		return c, err
+	}
+	c.nameAction(r, query)
+	c.redact(r.Header)
+	return c, nil
+}
+
+// identify sets the call's service, region and access key from the SigV4
+// credential scope of the Authorization header or of a presigned URL; a
+// request to moto's own API is named by its path instead.
+func (c *Call) identify(r *http.Request, query url.Values) {
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		c.AccessKeyID, c.Region, c.Service = parseCredentialScope(credentialFromAuth(auth))
 	}
-	query := r.URL.Query()
 	if c.Service == "" {
 		if cred := query.Get("X-Amz-Credential"); cred != "" {
 			c.AccessKeyID, c.Region, c.Service = parseCredentialScope(cred)
@@ -126,40 +143,38 @@ func parseCall(r *http.Request) (Call, error) {
 	if c.Service == "" && strings.HasPrefix(r.URL.Path, "/moto-api") {
 		c.Service, c.Action = "moto-api", strings.TrimPrefix(r.URL.Path, "/moto-api")
 	}
-	for k, v := range query {
-		c.Params[k] = append([]string(nil), v...)
-	}
+}
 
-	if c.Service != "s3" && isForm(r.Header.Get("Content-Type")) && r.Body != nil && r.Body != http.NoBody {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxFormBody+1))
-		r.Body.Close()
+// readBodyParams adds the parameters that a query-protocol request carries
+// in its form body, or the top-level string fields of a JSON-protocol body
+// (KeyId, Target, ...), keeping that body in c.JSON. The body is read and
+// put back for forwarding. S3 bodies are never read.
+func (c *Call) readBodyParams(r *http.Request) error {
+	if c.Service == "s3" || r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	ctype := r.Header.Get("Content-Type")
+	switch {
+	case isForm(ctype):
+		body, err := bufferBody(r)
 		if err != nil {
-			return c, fmt.Errorf("read form body: %w", err)
+			return fmt.Errorf("read form body: %w", err)
 		}
 		if len(body) > maxFormBody {
-			return c, fmt.Errorf("form body larger than %d bytes", maxFormBody)
+			return fmt.Errorf("form body larger than %d bytes", maxFormBody)
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
-			return c, fmt.Errorf("parse form body: %w", err)
+			return fmt.Errorf("parse form body: %w", err)
 		}
 		for k, v := range form {
 			c.Params[k] = append(c.Params[k], v...)
 		}
-	} else if c.Service != "s3" && isJSONProtocol(r.Header.Get("Content-Type")) && r.Body != nil && r.Body != http.NoBody {
-		// JSON protocol: the request's top-level string fields (KeyId,
-		// Target, ...) become Params; the body is kept in JSON.
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxFormBody+1))
-		r.Body.Close()
+	case isJSONProtocol(ctype):
+		body, err := bufferBody(r)
 		if err != nil {
-			return c, fmt.Errorf("read json body: %w", err)
+			return fmt.Errorf("read json body: %w", err)
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		c.JSON = body
 		var fields map[string]any
 		if json.Unmarshal(body, &fields) == nil {
@@ -170,11 +185,35 @@ func parseCall(r *http.Request) (Call, error) {
 			}
 		}
 	}
+	return nil
+}
 
-	if c.Service == "s3" {
+// bufferBody reads r's body, up to one byte more than maxFormBody, and
+// replaces it with the bytes read, so that the request can still be
+// forwarded (and replayed by the transport).
+func bufferBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxFormBody+1))
+	r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return body, nil
+}
+
+// nameAction sets the call's action: for S3 derived from method, path and
+// query, for the query protocols the Action parameter, and for the JSON
+// protocols the operation of the X-Amz-Target header.
+func (c *Call) nameAction(r *http.Request, query url.Values) {
+	switch c.Service {
+	case "s3":
 		c.Bucket, c.Key = splitS3Path(r.URL.Path)
 		c.Action = s3Action(r.Method, c.Bucket, c.Key, query, r.Header)
-	} else if c.Service != "moto-api" {
+	case "moto-api":
+		// Named by its path already (identify).
+	default:
 		c.Action = c.Params.Get("Action")
 		if c.Action == "" {
 			// JSON protocols (KMS, IAM's JSON clients): X-Amz-Target is
@@ -184,19 +223,22 @@ func parseCall(r *http.Request) (Call, error) {
 			}
 		}
 	}
+}
 
+// redact keeps a copy of header in the call and replaces the values of
+// secret parameters and headers, so that a recorded call can be logged.
+func (c *Call) redact(header http.Header) {
 	for _, k := range secretParams {
 		if _, ok := c.Params[k]; ok {
 			c.Params[k] = []string{redacted}
 		}
 	}
-	c.Header = r.Header.Clone()
+	c.Header = header.Clone()
 	for _, k := range secretHeaders {
 		if c.Header.Get(k) != "" {
 			c.Header.Set(k, redacted)
 		}
 	}
-	return c, nil
 }
 
 // isJSONProtocol reports whether contentType is that of the AWS JSON
@@ -268,105 +310,101 @@ func s3Action(method, bucket, key string, q url.Values, h http.Header) string {
 	if id := q.Get("x-id"); id != "" {
 		return id
 	}
-	has := func(k string) bool { _, ok := q[k]; return ok }
-	copySource := h.Get("X-Amz-Copy-Source") != ""
-	if bucket == "" {
-		if method == http.MethodGet {
-			return "ListBuckets"
-		}
+	switch {
+	case bucket == "" && method == http.MethodGet:
+		return "ListBuckets"
+	case bucket == "":
 		return method + " /"
+	case key == "":
+		return s3BucketAction(method, q)
 	}
-	if key == "" {
-		verb := map[string]string{http.MethodGet: "Get", http.MethodPut: "Put", http.MethodDelete: "Delete"}[method]
-		if verb != "" {
-			for _, s := range s3BucketSubResources {
-				if has(s.query) {
-					if s.query == "location" && verb != "Get" {
-						break
-					}
-					return verb + s.name
+	return s3ObjectAction(method, q, h.Get("X-Amz-Copy-Source") != "")
+}
+
+// s3BucketAction names the S3 operation of a request for a bucket
+// (path "/bucket").
+func s3BucketAction(method string, q url.Values) string {
+	has := func(k string) bool { _, ok := q[k]; return ok }
+	verb := map[string]string{http.MethodGet: "Get", http.MethodPut: "Put", http.MethodDelete: "Delete"}[method]
+	if verb != "" {
+		for _, s := range s3BucketSubResources {
+			if has(s.query) {
+				if s.query == "location" && verb != "Get" {
+					break
 				}
+				return verb + s.name
 			}
 		}
-		switch method {
-		case http.MethodGet:
-			switch {
-			case has("versions"):
-				return "ListObjectVersions"
-			case has("uploads"):
-				return "ListMultipartUploads"
-			case q.Get("list-type") == "2":
-				return "ListObjectsV2"
-			}
-			return "ListObjects"
-		case http.MethodPut:
-			return "CreateBucket"
-		case http.MethodHead:
-			return "HeadBucket"
-		case http.MethodDelete:
-			return "DeleteBucket"
-		case http.MethodPost:
-			if has("delete") {
-				return "DeleteObjects"
-			}
-		}
-		return method + " bucket"
 	}
 	switch method {
-	case http.MethodPut:
-		switch {
-		case has("partNumber") && has("uploadId") && copySource:
-			return "UploadPartCopy"
-		case has("partNumber") && has("uploadId"):
-			return "UploadPart"
-		case has("acl"):
-			return "PutObjectAcl"
-		case has("tagging"):
-			return "PutObjectTagging"
-		case has("retention"):
-			return "PutObjectRetention"
-		case has("legal-hold"):
-			return "PutObjectLegalHold"
-		case copySource:
-			return "CopyObject"
-		}
-		return "PutObject"
 	case http.MethodGet:
 		switch {
-		case has("acl"):
-			return "GetObjectAcl"
-		case has("tagging"):
-			return "GetObjectTagging"
-		case has("uploadId"):
-			return "ListParts"
-		case has("attributes"):
-			return "GetObjectAttributes"
-		case has("retention"):
-			return "GetObjectRetention"
-		case has("legal-hold"):
-			return "GetObjectLegalHold"
-		}
-		return "GetObject"
-	case http.MethodHead:
-		return "HeadObject"
-	case http.MethodDelete:
-		switch {
-		case has("uploadId"):
-			return "AbortMultipartUpload"
-		case has("tagging"):
-			return "DeleteObjectTagging"
-		}
-		return "DeleteObject"
-	case http.MethodPost:
-		switch {
+		case has("versions"):
+			return "ListObjectVersions"
 		case has("uploads"):
-			return "CreateMultipartUpload"
-		case has("uploadId"):
-			return "CompleteMultipartUpload"
-		case has("restore"):
-			return "RestoreObject"
-		case has("select"):
-			return "SelectObjectContent"
+			return "ListMultipartUploads"
+		case q.Get("list-type") == "2":
+			return "ListObjectsV2"
+		}
+		return "ListObjects"
+	case http.MethodPut:
+		return "CreateBucket"
+	case http.MethodHead:
+		return "HeadBucket"
+	case http.MethodDelete:
+		return "DeleteBucket"
+	case http.MethodPost:
+		if has("delete") {
+			return "DeleteObjects"
+		}
+	}
+	return method + " bucket"
+}
+
+// s3ObjectOperations names the S3 operations on objects. The first row
+// that matches a request wins: a row matches a request of its method that
+// has all of the row's query parameters and, when copy is set, an
+// X-Amz-Copy-Source header.
+var s3ObjectOperations = []struct {
+	method string
+	query  []string
+	copy   bool
+	name   string
+}{
+	{http.MethodPut, []string{"partNumber", "uploadId"}, true, "UploadPartCopy"},
+	{http.MethodPut, []string{"partNumber", "uploadId"}, false, "UploadPart"},
+	{http.MethodPut, []string{"acl"}, false, "PutObjectAcl"},
+	{http.MethodPut, []string{"tagging"}, false, "PutObjectTagging"},
+	{http.MethodPut, []string{"retention"}, false, "PutObjectRetention"},
+	{http.MethodPut, []string{"legal-hold"}, false, "PutObjectLegalHold"},
+	{http.MethodPut, nil, true, "CopyObject"},
+	{http.MethodPut, nil, false, "PutObject"},
+	{http.MethodGet, []string{"acl"}, false, "GetObjectAcl"},
+	{http.MethodGet, []string{"tagging"}, false, "GetObjectTagging"},
+	{http.MethodGet, []string{"uploadId"}, false, "ListParts"},
+	{http.MethodGet, []string{"attributes"}, false, "GetObjectAttributes"},
+	{http.MethodGet, []string{"retention"}, false, "GetObjectRetention"},
+	{http.MethodGet, []string{"legal-hold"}, false, "GetObjectLegalHold"},
+	{http.MethodGet, nil, false, "GetObject"},
+	{http.MethodHead, nil, false, "HeadObject"},
+	{http.MethodDelete, []string{"uploadId"}, false, "AbortMultipartUpload"},
+	{http.MethodDelete, []string{"tagging"}, false, "DeleteObjectTagging"},
+	{http.MethodDelete, nil, false, "DeleteObject"},
+	{http.MethodPost, []string{"uploads"}, false, "CreateMultipartUpload"},
+	{http.MethodPost, []string{"uploadId"}, false, "CompleteMultipartUpload"},
+	{http.MethodPost, []string{"restore"}, false, "RestoreObject"},
+	{http.MethodPost, []string{"select"}, false, "SelectObjectContent"},
+}
+
+// s3ObjectAction names the S3 operation of a request for an object (path
+// "/bucket/key"); copySource tells whether it names a source object.
+func s3ObjectAction(method string, q url.Values, copySource bool) string {
+	for _, op := range s3ObjectOperations {
+		if op.method != method || (op.copy && !copySource) {
+			continue
+		}
+		if !slices.ContainsFunc(op.query, func(k string) bool { _, ok := q[k]; return !ok }) {
+			return op.name
 		}
 	}
 	return method + " object"

@@ -39,29 +39,11 @@ import (
 // ProxyOptions.RawRegisterImage, the proxy applies its image tags the same
 // way (an instance-store AMI has no snapshots to tag).
 
-// copyTokens maps account, region and ClientToken to the image made for it.
-type copyTokens struct {
-	mu      sync.Mutex
-	entries map[string]*copyToken
-}
-
+// copyToken is the state of one CopyImage ClientToken (see
+// Proxy.copyTokens).
 type copyToken struct {
 	mu      sync.Mutex // held while a call with this token is handled
 	imageID string
-}
-
-func (ct *copyTokens) entry(key string) *copyToken {
-	ct.mu.Lock()
-	defer ct.mu.Unlock()
-	if ct.entries == nil {
-		ct.entries = map[string]*copyToken{}
-	}
-	e := ct.entries[key]
-	if e == nil {
-		e = &copyToken{}
-		ct.entries[key] = e
-	}
-	return e
 }
 
 // copyCall is the emulation state of one forwarded CopyImage or

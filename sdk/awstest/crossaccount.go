@@ -91,18 +91,28 @@ func notFound(resp *http.Response) (bool, error) {
 	return errorCodeOf(body) == "InvalidAMIID.NotFound", err
 }
 
+// notFoundBy reports whether resp is moto's InvalidAMIID.NotFound and, if
+// so, who made the call and the account it acts in: the emulations below
+// look further only when moto found no image for the caller.
+func (p *Proxy) notFoundBy(resp *http.Response) (c caller, account string, ok bool, err error) {
+	if nf, err := notFound(resp); !nf || err != nil {
+		return caller{}, "", false, err
+	}
+	c = callerOf(resp.Request)
+	if account, err = p.accountOf(resp.Request.Context(), c); err != nil {
+		return caller{}, "", false, err
+	}
+	return c, account, true, nil
+}
+
 // crossAccountCopy turns moto's InvalidAMIID.NotFound for a shared source
 // AMI into a copy in the caller's account.
 func (p *Proxy) crossAccountCopy(resp *http.Response, call *Call) (string, error) {
-	if nf, err := notFound(resp); !nf || err != nil {
+	c, me, ok, err := p.notFoundBy(resp)
+	if !ok {
 		return "", err
 	}
 	ctx := resp.Request.Context()
-	c := callerOf(resp.Request)
-	me, err := p.accountOf(ctx, c)
-	if err != nil {
-		return "", err
-	}
 	src, srcRegion := call.Params.Get("SourceImageId"), call.Params.Get("SourceRegion")
 	if srcRegion == "" {
 		srcRegion = c.region
@@ -138,15 +148,11 @@ func (p *Proxy) crossAccountCopy(resp *http.Response, call *Call) (string, error
 // granteeDescribeImages answers a DescribeImages by IDs that moto found
 // missing when each ID is the caller's or shared with it.
 func (p *Proxy) granteeDescribeImages(resp *http.Response, call *Call) (string, error) {
-	if nf, err := notFound(resp); !nf || err != nil {
+	c, me, ok, err := p.notFoundBy(resp)
+	if !ok {
 		return "", err
 	}
 	ctx := resp.Request.Context()
-	c := callerOf(resp.Request)
-	me, err := p.accountOf(ctx, c)
-	if err != nil {
-		return "", err
-	}
 	_, ids := indexed(call.Params, imageIDParamRE)
 	var found [][]byte
 	var shared []string

@@ -80,6 +80,29 @@ func (p *Proxy) emulationFor(r *http.Request, call *Call) *emulation {
 	return nil
 }
 
+// tokenTable hands out one entry per idempotency token key, made on
+// first use and kept for the proxy's lifetime, so that every call with a
+// token finds the state of the first call with it.
+type tokenTable[T any] struct {
+	mu      sync.Mutex
+	entries map[string]*T
+}
+
+// entry returns the entry of key, making it when there is none yet.
+func (t *tokenTable[T]) entry(key string) *T {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.entries == nil {
+		t.entries = map[string]*T{}
+	}
+	e := t.entries[key]
+	if e == nil {
+		e = new(T)
+		t.entries[key] = e
+	}
+	return e
+}
+
 func joinDid(a, b string) string {
 	switch {
 	case a == "":
@@ -305,18 +328,31 @@ type itemSpan struct{ start, end int }
 // items finds the <item> elements directly inside the first element named
 // set of an XML document.
 func items(body []byte, set string) ([]itemSpan, error) {
-	d := xml.NewDecoder(bytes.NewReader(body))
-	depth, setDepth := 0, -1
 	var spans []itemSpan
-	start := 0
+	err := walkItems(body, set, true, func(start, end int) error {
+		spans = append(spans, itemSpan{start, end})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return spans, nil
+}
+
+// walkItems calls fn with the byte range of each <item> directly inside an
+// element named set, in document order: inside the first such element only
+// when first is set, else inside every one. It stops at fn's first error.
+func walkItems(body []byte, set string, first bool, fn func(start, end int) error) error {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	depth, setDepth, start := 0, -1, 0
 	for {
 		off := int(d.InputOffset())
 		tok, err := d.RawToken()
 		if errors.Is(err, io.EOF) {
-			return spans, nil
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("parse answer: %w", err)
+			return fmt.Errorf("parse answer: %w", err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -330,9 +366,13 @@ func items(body []byte, set string) ([]itemSpan, error) {
 		case xml.EndElement:
 			switch {
 			case setDepth > 0 && depth == setDepth+1 && t.Name.Local == "item":
-				spans = append(spans, itemSpan{start, int(d.InputOffset())})
+				if err := fn(start, int(d.InputOffset())); err != nil {
+					return err
+				}
+			case depth == setDepth && first:
+				return nil
 			case depth == setDepth:
-				return spans, nil
+				setDepth = -1
 			}
 			depth--
 		}

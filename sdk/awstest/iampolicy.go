@@ -3,6 +3,7 @@
 package awstest
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -171,103 +172,134 @@ var kmsCopyActions = []string{"CreateGrant", "Decrypt", "DescribeKey", "Generate
 //
 // It returns an error for a call it has no mapping for.
 func RequiredActions(c Call) ([]Requirement, error) {
-	switch c.Service {
-	case "sts":
-		switch c.Action {
-		case "GetCallerIdentity":
-			return nil, nil
-		case "AssumeRole":
-			return []Requirement{{"sts:AssumeRole", c.Params.Get("RoleArn")}}, nil
-		}
-	case "ec2":
-		rs := []Requirement{{"ec2:" + c.Action, "*"}}
-		for k := range c.Params {
-			if strings.HasPrefix(k, "TagSpecification") {
-				rs = append(rs, Requirement{"ec2:CreateTags", "*"})
-				break
-			}
-		}
-		if c.Action == "CopyImage" && c.Params.Get("Encrypted") == "true" {
-			key := c.Params.Get("KmsKeyId")
-			if !strings.HasPrefix(key, "arn:aws:kms:") {
-				return nil, fmt.Errorf("CopyImage in %s: KmsKeyId %q; only key ARNs are mapped to KMS permissions", c.Region, key)
-			}
-			for _, a := range kmsCopyActions {
-				rs = append(rs, Requirement{"kms:" + a, key})
-			}
-		}
-		return rs, nil
-	case "kms":
-		if c.Action == "DescribeKey" {
-			// IAM authorizes on the key's ARN; a key named by alias or ID
-			// is some key of the account in the call's region.
-			key := c.Params.Get("KeyId")
-			if !strings.HasPrefix(key, "arn:aws:kms:") || !strings.Contains(key, ":key/") {
-				key = "arn:aws:kms:" + c.Region + ":" + TestAccountID + ":key/*"
-			}
-			return []Requirement{{"kms:DescribeKey", key}}, nil
-		}
-	case "iam":
-		return iamRequirements(c)
-	case "ssm":
-		switch c.Action {
-		case "StartSession":
-			doc := c.Params.Get("DocumentName")
-			if doc == "" {
-				doc = "SSM-SessionManagerRunShell"
-			}
-			return []Requirement{
-				{"ssm:StartSession", "arn:aws:ec2:" + c.Region + ":" + TestAccountID + ":instance/" + c.Params.Get("Target")},
-				{"ssm:StartSession", "arn:aws:ssm:" + c.Region + "::document/" + doc},
-			}, nil
-		case "TerminateSession":
-			return []Requirement{{"ssm:TerminateSession", "arn:aws:ssm:" + c.Region + ":" + TestAccountID + ":session/" + c.Params.Get("SessionId")}}, nil
-		case "GetParameter", "PutParameter", "DeleteParameter":
-			account := c.Account
-			if account == "" {
-				account = TestAccountID
-			}
-			param := "arn:aws:ssm:" + c.Region + ":" + account + ":parameter/" + strings.TrimPrefix(c.Params.Get("Name"), "/")
-			rs := []Requirement{{"ssm:" + c.Action, param}}
-			if c.Action == "PutParameter" && strings.Contains(string(c.JSON), `"Tags"`) {
-				// Tags on creation need the tagging permission too.
-				rs = append(rs, Requirement{"ssm:AddTagsToResource", param})
-			}
-			return rs, nil
-		}
-	case "s3":
-		bucket := "arn:aws:s3:::" + c.Bucket
-		object := bucket + "/" + c.Key
-		acl := func(rs []Requirement) []Requirement {
-			if c.Header.Get("X-Amz-Acl") != "" {
-				rs = append(rs, Requirement{"s3:PutObjectAcl", object})
-			}
-			return rs
-		}
-		switch c.Action {
-		case "GetBucketLocation", "GetBucketOwnershipControls":
-			return []Requirement{{"s3:" + c.Action, bucket}}, nil
-		case "GetBucketEncryption":
-			return []Requirement{{"s3:GetEncryptionConfiguration", bucket}}, nil
-		case "HeadBucket", "ListObjects", "ListObjectsV2":
-			return []Requirement{{"s3:ListBucket", bucket}}, nil
-		case "GetObject", "HeadObject":
-			return []Requirement{{"s3:GetObject", object}}, nil
-		case "PutObject":
-			return acl([]Requirement{{"s3:PutObject", object}}), nil
-		case "CopyObject":
-			src, err := url.PathUnescape(strings.TrimPrefix(c.Header.Get("X-Amz-Copy-Source"), "/"))
-			if err != nil {
-				return nil, fmt.Errorf("CopyObject source %q: %w", c.Header.Get("X-Amz-Copy-Source"), err)
-			}
-			return acl([]Requirement{{"s3:PutObject", object}, {"s3:GetObject", "arn:aws:s3:::" + src}}), nil
-		case "DeleteObject":
-			return []Requirement{{"s3:DeleteObject", object}}, nil
-		case "DeleteObjects":
-			return []Requirement{{"s3:DeleteObject", bucket + "/*"}}, nil
+	if required := serviceRequirements[c.Service]; required != nil {
+		return required(c)
+	}
+	return nil, noMapping(c)
+}
+
+// serviceRequirements maps a service to the function that gives the IAM
+// permissions of its calls (see [RequiredActions]).
+var serviceRequirements = map[string]func(Call) ([]Requirement, error){
+	"sts": stsRequirements,
+	"ec2": ec2Requirements,
+	"kms": kmsRequirements,
+	"iam": iamRequirements,
+	"ssm": ssmRequirements,
+	"s3":  s3Requirements,
+}
+
+// noMapping is the error for a call RequiredActions cannot map.
+func noMapping(c Call) error {
+	return fmt.Errorf("no IAM mapping for %s:%s", c.Service, c.Action)
+}
+
+// stsRequirements maps the STS calls: GetCallerIdentity needs no
+// permission at all.
+func stsRequirements(c Call) ([]Requirement, error) {
+	switch c.Action {
+	case "GetCallerIdentity":
+		return nil, nil
+	case "AssumeRole":
+		return []Requirement{{"sts:AssumeRole", c.Params.Get("RoleArn")}}, nil
+	}
+	return nil, noMapping(c)
+}
+
+// ec2Requirements maps any EC2 call to its own action, plus tagging on
+// create and the KMS permissions of an encrypted CopyImage.
+func ec2Requirements(c Call) ([]Requirement, error) {
+	rs := []Requirement{{"ec2:" + c.Action, "*"}}
+	for k := range c.Params {
+		if strings.HasPrefix(k, "TagSpecification") {
+			rs = append(rs, Requirement{"ec2:CreateTags", "*"})
+			break
 		}
 	}
-	return nil, fmt.Errorf("no IAM mapping for %s:%s", c.Service, c.Action)
+	if c.Action == "CopyImage" && c.Params.Get("Encrypted") == "true" {
+		key := c.Params.Get("KmsKeyId")
+		if !strings.HasPrefix(key, "arn:aws:kms:") {
+			return nil, fmt.Errorf("CopyImage in %s: KmsKeyId %q; only key ARNs are mapped to KMS permissions", c.Region, key)
+		}
+		for _, a := range kmsCopyActions {
+			rs = append(rs, Requirement{"kms:" + a, key})
+		}
+	}
+	return rs, nil
+}
+
+// kmsRequirements maps KMS DescribeKey.
+func kmsRequirements(c Call) ([]Requirement, error) {
+	if c.Action != "DescribeKey" {
+		return nil, noMapping(c)
+	}
+	// IAM authorizes on the key's ARN; a key named by alias or ID is some
+	// key of the account in the call's region.
+	key := c.Params.Get("KeyId")
+	if !strings.HasPrefix(key, "arn:aws:kms:") || !strings.Contains(key, ":key/") {
+		key = "arn:aws:kms:" + c.Region + ":" + TestAccountID + ":key/*"
+	}
+	return []Requirement{{"kms:DescribeKey", key}}, nil
+}
+
+// ssmRequirements maps the Session Manager and Parameter Store calls.
+func ssmRequirements(c Call) ([]Requirement, error) {
+	switch c.Action {
+	case "StartSession":
+		doc := cmp.Or(c.Params.Get("DocumentName"), "SSM-SessionManagerRunShell")
+		return []Requirement{
+			{"ssm:StartSession", "arn:aws:ec2:" + c.Region + ":" + TestAccountID + ":instance/" + c.Params.Get("Target")},
+			{"ssm:StartSession", "arn:aws:ssm:" + c.Region + "::document/" + doc},
+		}, nil
+	case "TerminateSession":
+		return []Requirement{{"ssm:TerminateSession", "arn:aws:ssm:" + c.Region + ":" + TestAccountID + ":session/" + c.Params.Get("SessionId")}}, nil
+	case "GetParameter", "PutParameter", "DeleteParameter":
+		account := cmp.Or(c.Account, TestAccountID)
+		param := "arn:aws:ssm:" + c.Region + ":" + account + ":parameter/" + strings.TrimPrefix(c.Params.Get("Name"), "/")
+		rs := []Requirement{{"ssm:" + c.Action, param}}
+		if c.Action == "PutParameter" && strings.Contains(string(c.JSON), `"Tags"`) {
+			// Tags on creation need the tagging permission too.
+			rs = append(rs, Requirement{"ssm:AddTagsToResource", param})
+		}
+		return rs, nil
+	}
+	return nil, noMapping(c)
+}
+
+// s3Requirements maps the S3 bucket and object calls to their IAM actions
+// on the bucket's or object's ARN.
+func s3Requirements(c Call) ([]Requirement, error) {
+	bucket := "arn:aws:s3:::" + c.Bucket
+	object := bucket + "/" + c.Key
+	acl := func(rs []Requirement) []Requirement {
+		if c.Header.Get("X-Amz-Acl") != "" {
+			rs = append(rs, Requirement{"s3:PutObjectAcl", object})
+		}
+		return rs
+	}
+	switch c.Action {
+	case "GetBucketLocation", "GetBucketOwnershipControls":
+		return []Requirement{{"s3:" + c.Action, bucket}}, nil
+	case "GetBucketEncryption":
+		return []Requirement{{"s3:GetEncryptionConfiguration", bucket}}, nil
+	case "HeadBucket", "ListObjects", "ListObjectsV2":
+		return []Requirement{{"s3:ListBucket", bucket}}, nil
+	case "GetObject", "HeadObject":
+		return []Requirement{{"s3:GetObject", object}}, nil
+	case "PutObject":
+		return acl([]Requirement{{"s3:PutObject", object}}), nil
+	case "CopyObject":
+		src, err := url.PathUnescape(strings.TrimPrefix(c.Header.Get("X-Amz-Copy-Source"), "/"))
+		if err != nil {
+			return nil, fmt.Errorf("CopyObject source %q: %w", c.Header.Get("X-Amz-Copy-Source"), err)
+		}
+		return acl([]Requirement{{"s3:PutObject", object}, {"s3:GetObject", "arn:aws:s3:::" + src}}), nil
+	case "DeleteObject":
+		return []Requirement{{"s3:DeleteObject", object}}, nil
+	case "DeleteObjects":
+		return []Requirement{{"s3:DeleteObject", bucket + "/*"}}, nil
+	}
+	return nil, noMapping(c)
 }
 
 // Denied checks that p grants every permission the calls need (see
@@ -374,5 +406,5 @@ func iamRequirements(c Call) ([]Requirement, error) {
 	case "AddRoleToInstanceProfile":
 		return []Requirement{{"iam:AddRoleToInstanceProfile", profile}, {"iam:PassRole", role}}, nil
 	}
-	return nil, fmt.Errorf("no IAM mapping for iam:%s", c.Action)
+	return nil, noMapping(c)
 }

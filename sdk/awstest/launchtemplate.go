@@ -57,28 +57,15 @@ import (
 
 // launchTemplates is the proxy's launch template state.
 type launchTemplates struct {
+	tokens tokenTable[versionToken] // account, region and ClientToken → the first answer
+
 	mu      sync.Mutex
-	tokens  map[string]*versionToken
 	deleted map[string]map[int64]bool // account, region, template ID → deleted versions
 }
 
 type versionToken struct {
 	mu   sync.Mutex // held while a call with this token is handled
 	body []byte     // the first successful answer
-}
-
-func (lt *launchTemplates) token(key string) *versionToken {
-	lt.mu.Lock()
-	defer lt.mu.Unlock()
-	if lt.tokens == nil {
-		lt.tokens = map[string]*versionToken{}
-	}
-	e := lt.tokens[key]
-	if e == nil {
-		e = &versionToken{}
-		lt.tokens[key] = e
-	}
-	return e
 }
 
 // anyDeleted reports whether any version was deleted; while none was, the
@@ -157,7 +144,7 @@ func (p *Proxy) versionTokenEmulation(r *http.Request, call *Call) *emulation {
 	if err != nil {
 		acct = "key " + c.key
 	}
-	e := p.launchTemplates.token(acct + "\x00" + call.Region + "\x00" + call.Params.Get("ClientToken"))
+	e := p.launchTemplates.tokens.entry(acct + "\x00" + call.Region + "\x00" + call.Params.Get("ClientToken"))
 	e.mu.Lock()
 	if body := e.body; body != nil {
 		did := "repeated ClientToken answered with the first call's version"
@@ -232,6 +219,22 @@ func (p *Proxy) describeTemplate(ctx context.Context, c caller, id, name string)
 	return &info, nil
 }
 
+// resolveTemplate finds the template a call names by id or name, and the
+// key its deleted versions are kept under (account, region and template
+// ID); info is nil when the target knows no such template.
+func (p *Proxy) resolveTemplate(req *http.Request, id, name string) (info *templateInfo, key string, err error) {
+	ctx := req.Context()
+	c := callerOf(req)
+	acct, err := p.accountOf(ctx, c)
+	if err != nil {
+		return nil, "", err
+	}
+	if info, err = p.describeTemplate(ctx, c, id, name); err != nil || info == nil {
+		return nil, "", err
+	}
+	return info, templateKey(acct, c.region, info.ID), nil
+}
+
 // indexed returns the values of the parameters matching re (whose first
 // group is the index) in index order, with their names.
 func indexed(params url.Values, re *regexp.Regexp) (names, values []string) {
@@ -254,13 +257,25 @@ func indexed(params url.Values, re *regexp.Regexp) (names, values []string) {
 }
 
 type deletedVersion struct {
-	ID      string `xml:"launchTemplateId,omitempty"`
-	Name    string `xml:"launchTemplateName,omitempty"`
-	Version *int64 `xml:"versionNumber,omitempty"`
-	Error   *struct {
-		Code    string `xml:"code"`
-		Message string `xml:"message"`
-	} `xml:"responseError,omitempty"`
+	ID      string        `xml:"launchTemplateId,omitempty"`
+	Name    string        `xml:"launchTemplateName,omitempty"`
+	Version *int64        `xml:"versionNumber,omitempty"`
+	Error   *versionError `xml:"responseError,omitempty"`
+}
+
+type versionError struct {
+	Code    string `xml:"code"`
+	Message string `xml:"message"`
+}
+
+// failedVersion is the entry of a version that could not be deleted, with
+// the error code and message EC2 gives.
+func failedVersion(id, name, version, code, message string) deletedVersion {
+	d := deletedVersion{ID: id, Name: name, Error: &versionError{code, message}}
+	if n, err := strconv.ParseInt(version, 10, 64); err == nil {
+		d.Version = &n
+	}
+	return d
 }
 
 type deleteVersionsResponse struct {
@@ -272,79 +287,31 @@ type deleteVersionsResponse struct {
 
 // deleteVersions answers DeleteLaunchTemplateVersions.
 func (p *Proxy) deleteVersions(req *http.Request, call *Call) (*http.Response, string, error) {
-	ctx := req.Context()
-	c := callerOf(req)
 	id, name := call.Params.Get("LaunchTemplateId"), call.Params.Get("LaunchTemplateName")
 	_, versions := indexed(call.Params, versionParamRE)
-	switch {
-	case id == "" && name == "":
-		return ec2Error(http.StatusBadRequest, "MissingParameter", "The request must name a launch template with LaunchTemplateId or LaunchTemplateName."), "answered", nil
-	case id != "" && name != "":
-		return ec2Error(http.StatusBadRequest, "InvalidParameterCombination", "The request must name the launch template with LaunchTemplateId or LaunchTemplateName, not both."), "answered", nil
-	case len(versions) == 0:
-		return ec2Error(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter LaunchTemplateVersion."), "answered", nil
+	if refusal := refuseDeleteVersions(id, name, versions); refusal != nil {
+		return refusal, "answered", nil
 	}
-	acct, err := p.accountOf(ctx, c)
-	if err != nil {
-		return nil, "", fmt.Errorf("delete launch template versions: %w", err)
-	}
-	info, err := p.describeTemplate(ctx, c, id, name)
+	info, key, err := p.resolveTemplate(req, id, name)
 	if err != nil {
 		return nil, "", fmt.Errorf("delete launch template versions: %w", err)
 	}
 	out := deleteVersionsResponse{RequestID: fmt.Sprintf("awstest-%08d", call.Seq)}
-	fail := func(v, code, message string) {
-		d := deletedVersion{ID: id, Name: name}
-		if info != nil {
-			d.ID, d.Name = info.ID, info.Name
-		}
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			d.Version = &n
-		}
-		d.Error = &struct {
-			Code    string `xml:"code"`
-			Message string `xml:"message"`
-		}{code, message}
-		out.Failed = append(out.Failed, d)
-	}
 	var deleted []string
 	switch {
 	case info == nil && id != "":
 		for _, v := range versions {
-			fail(v, "launchTemplateIdDoesNotExist", fmt.Sprintf("The launch template ID %s does not exist.", id))
+			out.Failed = append(out.Failed, failedVersion(id, name, v, "launchTemplateIdDoesNotExist", fmt.Sprintf("The launch template ID %s does not exist.", id)))
 		}
 	case info == nil:
 		for _, v := range versions {
-			fail(v, "launchTemplateNameDoesNotExist", fmt.Sprintf("The launch template name %s does not exist.", name))
+			out.Failed = append(out.Failed, failedVersion(id, name, v, "launchTemplateNameDoesNotExist", fmt.Sprintf("The launch template name %s does not exist.", name)))
 		}
 	default:
-		for _, v := range versions {
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n == info.Default {
-				return ec2Error(http.StatusBadRequest, "InvalidParameterValue", fmt.Sprintf(
-					"Version %d is the default version of launch template %s and cannot be deleted; make another version the default first.", n, info.ID)), "answered", nil
-			}
+		if refusal := refuseDefaultVersion(info, versions); refusal != nil {
+			return refusal, "answered", nil
 		}
-		key := templateKey(acct, c.region, info.ID)
-		p.launchTemplates.mu.Lock()
-		if p.launchTemplates.deleted == nil {
-			p.launchTemplates.deleted = map[string]map[int64]bool{}
-		}
-		gone := p.launchTemplates.deleted[key]
-		if gone == nil {
-			gone = map[int64]bool{}
-			p.launchTemplates.deleted[key] = gone
-		}
-		for _, v := range versions {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 1 || n > info.Latest || gone[n] {
-				fail(v, "launchTemplateVersionDoesNotExist", fmt.Sprintf("Version %s of launch template %s does not exist.", v, info.ID))
-				continue
-			}
-			gone[n] = true
-			out.Deleted = append(out.Deleted, deletedVersion{ID: info.ID, Name: info.Name, Version: &n})
-			deleted = append(deleted, v)
-		}
-		p.launchTemplates.mu.Unlock()
+		deleted = p.launchTemplates.remove(key, info, versions, &out)
 	}
 	body, err := xml.Marshal(out)
 	if err != nil {
@@ -357,6 +324,62 @@ func (p *Proxy) deleteVersions(req *http.Request, call *Call) (*http.Response, s
 	return xmlResponse(http.StatusOK, append([]byte(xml.Header), body...)), did, nil
 }
 
+// refuseDeleteVersions is EC2's error answer to a
+// DeleteLaunchTemplateVersions that does not name one template and at
+// least one version; nil when the request is well formed.
+func refuseDeleteVersions(id, name string, versions []string) *http.Response {
+	switch {
+	case id == "" && name == "":
+		return ec2Error(http.StatusBadRequest, "MissingParameter", "The request must name a launch template with LaunchTemplateId or LaunchTemplateName.")
+	case id != "" && name != "":
+		return ec2Error(http.StatusBadRequest, "InvalidParameterCombination", "The request must name the launch template with LaunchTemplateId or LaunchTemplateName, not both.")
+	case len(versions) == 0:
+		return ec2Error(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter LaunchTemplateVersion.")
+	}
+	return nil
+}
+
+// refuseDefaultVersion is the error answer to a request that would delete
+// the template's default version, which fails as a whole; nil when it
+// names no such version.
+func refuseDefaultVersion(info *templateInfo, versions []string) *http.Response {
+	for _, v := range versions {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n == info.Default {
+			return ec2Error(http.StatusBadRequest, "InvalidParameterValue", fmt.Sprintf(
+				"Version %d is the default version of launch template %s and cannot be deleted; make another version the default first.", n, info.ID))
+		}
+	}
+	return nil
+}
+
+// remove records versions of the template info, kept under key, as
+// deleted, and enters each in out: as deleted, or as failed when it is
+// not a number, was never made or is deleted already. It returns the
+// versions it deleted.
+func (lt *launchTemplates) remove(key string, info *templateInfo, versions []string, out *deleteVersionsResponse) (deleted []string) {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	if lt.deleted == nil {
+		lt.deleted = map[string]map[int64]bool{}
+	}
+	gone := lt.deleted[key]
+	if gone == nil {
+		gone = map[int64]bool{}
+		lt.deleted[key] = gone
+	}
+	for _, v := range versions {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > info.Latest || gone[n] {
+			out.Failed = append(out.Failed, failedVersion(info.ID, info.Name, v, "launchTemplateVersionDoesNotExist", fmt.Sprintf("Version %s of launch template %s does not exist.", v, info.ID)))
+			continue
+		}
+		gone[n] = true
+		out.Deleted = append(out.Deleted, deletedVersion{ID: info.ID, Name: info.Name, Version: &n})
+		deleted = append(deleted, v)
+	}
+	return deleted
+}
+
 // describeVersionsRequest refuses a DescribeLaunchTemplateVersions for a
 // deleted version and resolves $Latest to the highest version not deleted;
 // otherwise it forwards the request as it is.
@@ -367,13 +390,7 @@ func (p *Proxy) describeVersionsRequest(req *http.Request, call *Call) (*http.Re
 		resp, err := p.base.RoundTrip(req)
 		return resp, "", err
 	}
-	ctx := req.Context()
-	c := callerOf(req)
-	acct, err := p.accountOf(ctx, c)
-	if err != nil {
-		return nil, "", fmt.Errorf("describe launch template versions: %w", err)
-	}
-	info, err := p.describeTemplate(ctx, c, id, name)
+	info, key, err := p.resolveTemplate(req, id, name)
 	if err != nil {
 		return nil, "", fmt.Errorf("describe launch template versions: %w", err)
 	}
@@ -381,7 +398,7 @@ func (p *Proxy) describeVersionsRequest(req *http.Request, call *Call) (*http.Re
 		resp, err := p.base.RoundTrip(req)
 		return resp, "", err
 	}
-	gone := p.launchTemplates.deletedOf(templateKey(acct, c.region, info.ID))
+	gone := p.launchTemplates.deletedOf(key)
 	if len(gone) == 0 {
 		resp, err := p.base.RoundTrip(req)
 		return resp, "", err
@@ -452,17 +469,11 @@ func (p *Proxy) modifyTemplateRequest(req *http.Request, call *Call) (*http.Resp
 		resp, err := p.base.RoundTrip(req)
 		return resp, "", err
 	}
-	ctx := req.Context()
-	c := callerOf(req)
-	acct, err := p.accountOf(ctx, c)
+	info, key, err := p.resolveTemplate(req, call.Params.Get("LaunchTemplateId"), call.Params.Get("LaunchTemplateName"))
 	if err != nil {
 		return nil, "", fmt.Errorf("modify launch template: %w", err)
 	}
-	info, err := p.describeTemplate(ctx, c, call.Params.Get("LaunchTemplateId"), call.Params.Get("LaunchTemplateName"))
-	if err != nil {
-		return nil, "", fmt.Errorf("modify launch template: %w", err)
-	}
-	if info != nil && p.launchTemplates.deletedOf(templateKey(acct, c.region, info.ID))[n] {
+	if info != nil && p.launchTemplates.deletedOf(key)[n] {
 		return ec2Error(http.StatusBadRequest, "InvalidLaunchTemplateId.VersionNotFound", fmt.Sprintf(
 			"The launch template version %d is not found for the specified launch template.", n)), "version deleted", nil
 	}

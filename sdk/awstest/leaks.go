@@ -206,110 +206,153 @@ func accountID(ctx context.Context, endpoint, region string) (string, error) {
 	return aws.ToString(out.Account), nil
 }
 
+// regionInventory lists the EC2 resources of one region that a run can
+// leave behind.
 func regionInventory(ctx context.Context, endpoint, region, account string) (Leaks, error) {
-	var l Leaks
 	c, _ := ObserverClients(endpoint, region)
-	id := func(s *string) string { return region + ":" + aws.ToString(s) }
-
-	instances := ec2.NewDescribeInstancesPaginator(c, &ec2.DescribeInstancesInput{})
-	for instances.HasMorePages() {
-		page, err := instances.NextPage(ctx)
-		if err != nil {
-			return l, fmt.Errorf("describe instances in %s: %w", region, err)
+	r := &regionLister{c: c, region: region, account: account}
+	for _, kind := range []struct {
+		name string
+		list func(context.Context) error
+	}{
+		{"instances", r.instances},
+		{"key pairs", r.keyPairs},
+		{"security groups", r.securityGroups},
+		{"images", r.images},
+		{"snapshots", r.snapshots},
+		{"volumes", r.volumes},
+		{"launch templates", r.launchTemplates},
+		{"fleets", r.fleets},
+	} {
+		if err := kind.list(ctx); err != nil {
+			return r.found, fmt.Errorf("describe %s in %s: %w", kind.name, region, err)
 		}
-		for _, r := range page.Reservations {
-			for _, in := range r.Instances {
+	}
+	return r.found, nil
+}
+
+// regionLister gathers the EC2 resources of one region into found, one
+// kind per method, each entry named "region:id".
+type regionLister struct {
+	c               *ec2.Client
+	region, account string
+	found           Leaks
+}
+
+// id names a resource of the region by its id (or key pair name).
+func (r *regionLister) id(s *string) string { return r.region + ":" + aws.ToString(s) }
+
+// instances lists the instances that are not terminated.
+func (r *regionLister) instances(ctx context.Context) error {
+	return eachPage(ctx, ec2.NewDescribeInstancesPaginator(r.c, &ec2.DescribeInstancesInput{}), func(page *ec2.DescribeInstancesOutput) {
+		for _, res := range page.Reservations {
+			for _, in := range res.Instances {
 				if in.State == nil || in.State.Name != ec2types.InstanceStateNameTerminated {
-					l.Instances = append(l.Instances, id(in.InstanceId))
+					r.found.Instances = append(r.found.Instances, r.id(in.InstanceId))
 				}
 			}
 		}
-	}
-
-	keys, err := c.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{})
-	if err != nil {
-		return l, fmt.Errorf("describe key pairs in %s: %w", region, err)
-	}
-	for _, k := range keys.KeyPairs {
-		l.KeyPairs = append(l.KeyPairs, id(k.KeyName))
-	}
-
-	groups := ec2.NewDescribeSecurityGroupsPaginator(c, &ec2.DescribeSecurityGroupsInput{})
-	for groups.HasMorePages() {
-		page, err := groups.NextPage(ctx)
-		if err != nil {
-			return l, fmt.Errorf("describe security groups in %s: %w", region, err)
-		}
-		for _, g := range page.SecurityGroups {
-			if aws.ToString(g.GroupName) != "default" {
-				l.SecurityGroups = append(l.SecurityGroups, id(g.GroupId))
-			}
-		}
-	}
-
-	images := ec2.NewDescribeImagesPaginator(c, &ec2.DescribeImagesInput{Owners: []string{"self"}, IncludeDeprecated: aws.Bool(true)})
-	for images.HasMorePages() {
-		page, err := images.NextPage(ctx)
-		if err != nil {
-			return l, fmt.Errorf("describe images in %s: %w", region, err)
-		}
-		for _, im := range page.Images {
-			l.Images = append(l.Images, id(im.ImageId))
-		}
-	}
-
-	// OwnerIds=self also returns moto's ~1,160 preloaded snapshots per
-	// region (0.4 s); the owner-id filter returns only the caller's (10 ms).
-	snaps := ec2.NewDescribeSnapshotsPaginator(c, &ec2.DescribeSnapshotsInput{
-		Filters: []ec2types.Filter{{Name: aws.String("owner-id"), Values: []string{account}}},
 	})
-	for snaps.HasMorePages() {
-		page, err := snaps.NextPage(ctx)
-		if err != nil {
-			return l, fmt.Errorf("describe snapshots in %s: %w", region, err)
-		}
-		for _, s := range page.Snapshots {
-			l.Snapshots = append(l.Snapshots, id(s.SnapshotId))
-		}
-	}
-
-	vols := ec2.NewDescribeVolumesPaginator(c, &ec2.DescribeVolumesInput{})
-	for vols.HasMorePages() {
-		page, err := vols.NextPage(ctx)
-		if err != nil {
-			return l, fmt.Errorf("describe volumes in %s: %w", region, err)
-		}
-		for _, v := range page.Volumes {
-			l.Volumes = append(l.Volumes, id(v.VolumeId))
-		}
-	}
-	templates := ec2.NewDescribeLaunchTemplatesPaginator(c, &ec2.DescribeLaunchTemplatesInput{})
-	for templates.HasMorePages() {
-		page, err := templates.NextPage(ctx)
-		if err != nil {
-			return l, fmt.Errorf("describe launch templates in %s: %w", region, err)
-		}
-		for _, t := range page.LaunchTemplates {
-			l.LaunchTemplates = append(l.LaunchTemplates, id(t.LaunchTemplateId))
-		}
-	}
-
-	// A deleted fleet stays listed for a while in a deleted* state.
-	fleets := ec2.NewDescribeFleetsPaginator(c, &ec2.DescribeFleetsInput{})
-	for fleets.HasMorePages() {
-		page, err := fleets.NextPage(ctx)
-		if err != nil {
-			return l, fmt.Errorf("describe fleets in %s: %w", region, err)
-		}
-		for _, f := range page.Fleets {
-			if !strings.HasPrefix(string(f.FleetState), "deleted") {
-				l.Fleets = append(l.Fleets, id(f.FleetId))
-			}
-		}
-	}
-	return l, nil
 }
 
+// keyPairs lists the key pairs by name.
+func (r *regionLister) keyPairs(ctx context.Context) error {
+	keys, err := r.c.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys.KeyPairs {
+		r.found.KeyPairs = append(r.found.KeyPairs, r.id(k.KeyName))
+	}
+	return nil
+}
+
+// securityGroups lists the security groups other than the default ones.
+func (r *regionLister) securityGroups(ctx context.Context) error {
+	return eachPage(ctx, ec2.NewDescribeSecurityGroupsPaginator(r.c, &ec2.DescribeSecurityGroupsInput{}), func(page *ec2.DescribeSecurityGroupsOutput) {
+		for _, g := range page.SecurityGroups {
+			if aws.ToString(g.GroupName) != "default" {
+				r.found.SecurityGroups = append(r.found.SecurityGroups, r.id(g.GroupId))
+			}
+		}
+	})
+}
+
+// images lists the caller's own images, deprecated ones included.
+func (r *regionLister) images(ctx context.Context) error {
+	in := &ec2.DescribeImagesInput{Owners: []string{"self"}, IncludeDeprecated: aws.Bool(true)}
+	return eachPage(ctx, ec2.NewDescribeImagesPaginator(r.c, in), func(page *ec2.DescribeImagesOutput) {
+		for _, im := range page.Images {
+			r.found.Images = append(r.found.Images, r.id(im.ImageId))
+		}
+	})
+}
+
+// snapshots lists the caller's own snapshots. OwnerIds=self also returns
+// moto's ~1,160 preloaded snapshots per region (0.4 s); the owner-id
+// filter returns only the caller's (10 ms).
+func (r *regionLister) snapshots(ctx context.Context) error {
+	in := &ec2.DescribeSnapshotsInput{
+		Filters: []ec2types.Filter{{Name: aws.String("owner-id"), Values: []string{r.account}}},
+	}
+	return eachPage(ctx, ec2.NewDescribeSnapshotsPaginator(r.c, in), func(page *ec2.DescribeSnapshotsOutput) {
+		for _, s := range page.Snapshots {
+			r.found.Snapshots = append(r.found.Snapshots, r.id(s.SnapshotId))
+		}
+	})
+}
+
+// volumes lists every volume.
+func (r *regionLister) volumes(ctx context.Context) error {
+	return eachPage(ctx, ec2.NewDescribeVolumesPaginator(r.c, &ec2.DescribeVolumesInput{}), func(page *ec2.DescribeVolumesOutput) {
+		for _, v := range page.Volumes {
+			r.found.Volumes = append(r.found.Volumes, r.id(v.VolumeId))
+		}
+	})
+}
+
+// launchTemplates lists every launch template.
+func (r *regionLister) launchTemplates(ctx context.Context) error {
+	return eachPage(ctx, ec2.NewDescribeLaunchTemplatesPaginator(r.c, &ec2.DescribeLaunchTemplatesInput{}), func(page *ec2.DescribeLaunchTemplatesOutput) {
+		for _, t := range page.LaunchTemplates {
+			r.found.LaunchTemplates = append(r.found.LaunchTemplates, r.id(t.LaunchTemplateId))
+		}
+	})
+}
+
+// fleets lists the EC2 Fleets not deleted: a deleted fleet stays listed
+// for a while in a deleted* state.
+func (r *regionLister) fleets(ctx context.Context) error {
+	return eachPage(ctx, ec2.NewDescribeFleetsPaginator(r.c, &ec2.DescribeFleetsInput{}), func(page *ec2.DescribeFleetsOutput) {
+		for _, f := range page.Fleets {
+			if !strings.HasPrefix(string(f.FleetState), "deleted") {
+				r.found.Fleets = append(r.found.Fleets, r.id(f.FleetId))
+			}
+		}
+	})
+}
+
+// paginator is the shape of the AWS SDK's paginators.
+type paginator[Page, Options any] interface {
+	HasMorePages() bool
+	NextPage(context.Context, ...func(*Options)) (Page, error)
+}
+
+// eachPage hands every page of a listing to fn, stopping at the first
+// error.
+func eachPage[Page, Options any](ctx context.Context, p paginator[Page, Options], fn func(Page)) error {
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		fn(page)
+	}
+	return nil
+}
+
+// s3Inventory lists the S3 buckets, their objects and their unfinished
+// multipart uploads.
 func s3Inventory(ctx context.Context, endpoint, region string) (Leaks, error) {
 	var l Leaks
 	_, c := ObserverClients(endpoint, region)
@@ -320,15 +363,13 @@ func s3Inventory(ctx context.Context, endpoint, region string) (Leaks, error) {
 	for _, b := range buckets.Buckets {
 		name := aws.ToString(b.Name)
 		l.S3Buckets = append(l.S3Buckets, name)
-		objects := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: b.Name})
-		for objects.HasMorePages() {
-			page, err := objects.NextPage(ctx)
-			if err != nil {
-				return l, fmt.Errorf("list objects in s3://%s: %w", name, err)
-			}
+		err := eachPage(ctx, s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: b.Name}), func(page *s3.ListObjectsV2Output) {
 			for _, o := range page.Contents {
 				l.S3Objects = append(l.S3Objects, name+"/"+aws.ToString(o.Key))
 			}
+		})
+		if err != nil {
+			return l, fmt.Errorf("list objects in s3://%s: %w", name, err)
 		}
 		in := &s3.ListMultipartUploadsInput{Bucket: b.Name}
 		for {
@@ -354,25 +395,21 @@ func iamInventory(ctx context.Context, endpoint, region string) (Leaks, error) {
 	cfg := Config(endpoint, region)
 	cfg.RetryMaxAttempts = 4
 	c := iam.NewFromConfig(cfg)
-	roles := iam.NewListRolesPaginator(c, &iam.ListRolesInput{})
-	for roles.HasMorePages() {
-		page, err := roles.NextPage(ctx)
-		if err != nil {
-			return l, fmt.Errorf("list IAM roles: %w", err)
-		}
+	err := eachPage(ctx, iam.NewListRolesPaginator(c, &iam.ListRolesInput{}), func(page *iam.ListRolesOutput) {
 		for _, r := range page.Roles {
 			l.IAMRoles = append(l.IAMRoles, aws.ToString(r.Arn))
 		}
+	})
+	if err != nil {
+		return l, fmt.Errorf("list IAM roles: %w", err)
 	}
-	profiles := iam.NewListInstanceProfilesPaginator(c, &iam.ListInstanceProfilesInput{})
-	for profiles.HasMorePages() {
-		page, err := profiles.NextPage(ctx)
-		if err != nil {
-			return l, fmt.Errorf("list IAM instance profiles: %w", err)
-		}
+	err = eachPage(ctx, iam.NewListInstanceProfilesPaginator(c, &iam.ListInstanceProfilesInput{}), func(page *iam.ListInstanceProfilesOutput) {
 		for _, p := range page.InstanceProfiles {
 			l.IAMProfiles = append(l.IAMProfiles, aws.ToString(p.Arn))
 		}
+	})
+	if err != nil {
+		return l, fmt.Errorf("list IAM instance profiles: %w", err)
 	}
 	return l, nil
 }

@@ -4,6 +4,7 @@ package awstest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -81,7 +82,7 @@ type Proxy struct {
 
 	rawCopyImage     bool
 	rawRegisterImage bool
-	copyTokens       copyTokens
+	copyTokens       tokenTable[copyToken] // account, region and ClientToken → the image made for it
 
 	rawCreateLaunchTemplateVersion  bool
 	rawDeleteLaunchTemplateVersions bool
@@ -260,17 +261,12 @@ func (p *Proxy) WaitIdle() {
 	}
 }
 
+// serveHTTP records one request and answers it: forwarded to the target
+// with the emulations that apply to it, or delayed or replaced as the
+// installed fault says.
 func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	p.inflight++
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		if p.inflight--; p.inflight == 0 {
-			p.idle.Broadcast()
-		}
-		p.mu.Unlock()
-	}()
+	p.begin()
+	defer p.end()
 	call, err := parseCall(r)
 	call.Seq = int(p.seq.Add(1))
 	call.Time = time.Now()
@@ -280,103 +276,146 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "awstest proxy: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-
-	var cc *copyCall
-	switch {
-	case !p.rawCopyImage && call.Service == "ec2" && call.Action == "CopyImage":
-		var unlock func()
-		var done bool
-		if cc, unlock, done = p.startCopyImage(w, &call); done {
-			return
-		}
-		defer unlock()
-	case !p.rawRegisterImage && call.Service == "ec2" && call.Action == "RegisterImage":
-		cc = &copyCall{tags: tagSpecs(call.Params)}
-	}
-	p.accounts.see(call.AccessKeyID, r.Header.Get("X-Moto-Account-Id"))
-	em := p.emulationFor(r, &call)
-	if em != nil && em.unlock != nil {
-		defer em.unlock()
-	}
-	state := func(discard bool) *callState { return &callState{call: call, discard: discard, copy: cc, em: em} }
-
-	var fault *Fault
-	if fn := p.fault.Load(); fn != nil {
-		fault = (*fn)(r, call)
-	}
-	if fault == nil {
-		p.forward(w, r, state(false))
+	pc := &pendingCall{call: call}
+	release, answered := p.emulate(w, r, pc)
+	if answered {
 		return
 	}
-	fc := *fault
-	call.Fault = &fc
+	defer release()
+	var fault *Fault
+	if fn := p.fault.Load(); fn != nil {
+		fault = (*fn)(r, pc.call)
+	}
+	if fault == nil {
+		p.forward(w, r, pc.state(false))
+		return
+	}
+	p.serveFault(w, r, pc, fault)
+}
 
-	if fault.Delay > 0 {
-		t := time.NewTimer(fault.Delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			gaveUp := r.Context().Err()
-			if !fault.Detach {
-				t.Stop()
-				call.Err = "client gave up during injected delay: " + gaveUp.Error()
-				p.record(call)
-				return
-			}
-			<-t.C
-			st := state(true)
-			p.rp.ServeHTTP(discardWriter{h: http.Header{}}, r.WithContext(context.WithValue(context.WithoutCancel(r.Context()), ctxKey{}, st)))
-			call.Err = fmt.Sprintf("client gave up during injected delay (%v); forwarded afterwards, target answered %d", gaveUp, st.status)
-			call.Emulated = st.call.Emulated
-			p.record(call)
-			return
+// begin counts a request in flight, so that WaitIdle waits for it.
+func (p *Proxy) begin() {
+	p.mu.Lock()
+	p.inflight++
+	p.mu.Unlock()
+}
+
+// end counts a request out and wakes WaitIdle when none is left.
+func (p *Proxy) end() {
+	p.mu.Lock()
+	if p.inflight--; p.inflight == 0 {
+		p.idle.Broadcast()
+	}
+	p.mu.Unlock()
+}
+
+// pendingCall is a parsed call whose emulations are set up, while the
+// proxy decides how to answer it.
+type pendingCall struct {
+	call Call
+	copy *copyCall  // CopyImage or RegisterImage emulation, when on
+	em   *emulation // other emulations (emulate.go)
+}
+
+// state is what a forwarded request of the call carries to the reverse
+// proxy's hooks; discard marks a forward whose answer the client never
+// sees.
+func (pc *pendingCall) state(discard bool) *callState {
+	return &callState{call: pc.call, discard: discard, copy: pc.copy, em: pc.em}
+}
+
+// emulate sets up the emulations that apply to pc's call (see [Proxy]).
+// answered reports that the call needs nothing more: a repeated CopyImage
+// ClientToken was answered and recorded already. Otherwise release must be
+// called once the call is finished, to let the next call with the same
+// token through.
+func (p *Proxy) emulate(w http.ResponseWriter, r *http.Request, pc *pendingCall) (release func(), answered bool) {
+	unlockCopy := func() {}
+	switch {
+	case !p.rawCopyImage && pc.call.Service == "ec2" && pc.call.Action == "CopyImage":
+		var done bool
+		if pc.copy, unlockCopy, done = p.startCopyImage(w, &pc.call); done {
+			return nil, true
 		}
+	case !p.rawRegisterImage && pc.call.Service == "ec2" && pc.call.Action == "RegisterImage":
+		pc.copy = &copyCall{tags: tagSpecs(pc.call.Params)}
+	}
+	p.accounts.see(pc.call.AccessKeyID, r.Header.Get("X-Moto-Account-Id"))
+	pc.em = p.emulationFor(r, &pc.call)
+	return func() {
+		if pc.em != nil && pc.em.unlock != nil {
+			pc.em.unlock()
+		}
+		unlockCopy()
+	}, false
+}
+
+// serveFault answers pc's call as fault says: after the fault's delay it
+// forwards the call, or fails it with a reset connection or an error
+// answer, forwarding it first with Fault.Forward so that the target acts
+// on it all the same.
+func (p *Proxy) serveFault(w http.ResponseWriter, r *http.Request, pc *pendingCall, fault *Fault) {
+	fc := *fault
+	pc.call.Fault = &fc
+	if fault.Delay > 0 && !p.delay(r, pc, fault) {
+		return
 	}
 	if !fault.fails() {
-		p.forward(w, r, state(false))
+		p.forward(w, r, pc.state(false))
 		return
 	}
 	if fault.Forward {
-		st := state(true)
+		st := pc.state(true)
 		ctx, done := p.outboundContext(r, st)
 		p.rp.ServeHTTP(discardWriter{h: http.Header{}}, r.WithContext(ctx))
 		done()
-		call.Err = fmt.Sprintf("target answered %d; response replaced by fault", st.status)
-		call.Emulated = st.call.Emulated
+		pc.call.Err = fmt.Sprintf("target answered %d; response replaced by fault", st.status)
+		pc.call.Emulated = st.call.Emulated
 	}
 	if fault.Reset {
-		call.Status = 0
-		p.record(call)
+		pc.call.Status = 0
+		p.record(pc.call)
 		resetConn(w)
 		return
 	}
+	p.writeFault(w, r, &pc.call, fault)
+}
+
+// delay waits out the fault's delay and reports whether the call is still
+// to be answered. A client that gives up meanwhile ends the call, which is
+// recorded as such; with Fault.Detach the call is then carried out all the
+// same once the delay is over, as a request already on its way would be,
+// and the target's answer is discarded.
+func (p *Proxy) delay(r *http.Request, pc *pendingCall, fault *Fault) bool {
+	t := time.NewTimer(fault.Delay)
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+	}
+	gaveUp := r.Context().Err()
+	if !fault.Detach {
+		t.Stop()
+		pc.call.Err = "client gave up during injected delay: " + gaveUp.Error()
+		p.record(pc.call)
+		return false
+	}
+	<-t.C
+	st := pc.state(true)
+	p.rp.ServeHTTP(discardWriter{h: http.Header{}}, r.WithContext(context.WithValue(context.WithoutCancel(r.Context()), ctxKey{}, st)))
+	pc.call.Err = fmt.Sprintf("client gave up during injected delay (%v); forwarded afterwards, target answered %d", gaveUp, st.status)
+	pc.call.Emulated = st.call.Emulated
+	p.record(pc.call)
+	return false
+}
+
+// writeFault records call and sends the failure fault describes: the
+// fault's own body, or an AWS error document in the service's protocol.
+func (p *Proxy) writeFault(w http.ResponseWriter, r *http.Request, call *Call, fault *Fault) {
 	status := fault.status()
 	requestID := fmt.Sprintf("awstest-%08d", call.Seq)
-	var ctype string
-	var body []byte
-	if fault.Body != nil {
-		ctype, body = fault.ContentType, fault.Body
-		switch {
-		case ctype != "":
-		case r.Header.Get("X-Amz-Target") != "":
-			ctype = "application/x-amz-json-1.1"
-		default:
-			ctype = "text/xml;charset=UTF-8"
-		}
-		call.Status = status
-	} else {
-		code := fault.Code
-		if code == "" {
-			code = defaultErrorCode(status)
-		}
-		msg := fault.Message
-		if msg == "" {
-			msg = "fault injected by awstest proxy: " + fault.String()
-		}
-		ctype, body = errorBody(call.Service, code, msg, requestID)
-		call.Status, call.ErrorCode = status, code
-	}
-	p.record(call)
+	ctype, body := faultBody(r, call, fault, status, requestID)
+	p.record(*call)
 	for k, v := range fault.Header {
 		w.Header()[k] = append([]string(nil), v...)
 	}
@@ -390,6 +429,27 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
 	}
+}
+
+// faultBody returns the body a failing fault answers with and its content
+// type, and sets call's status and error code to match, so that the
+// record shows what the client got.
+func faultBody(r *http.Request, call *Call, fault *Fault, status int, requestID string) (ctype string, body []byte) {
+	if fault.Body != nil {
+		call.Status = status
+		switch {
+		case fault.ContentType != "":
+			return fault.ContentType, fault.Body
+		case r.Header.Get("X-Amz-Target") != "":
+			return "application/x-amz-json-1.1", fault.Body
+		}
+		return "text/xml;charset=UTF-8", fault.Body
+	}
+	code := cmp.Or(fault.Code, defaultErrorCode(status))
+	msg := cmp.Or(fault.Message, "fault injected by awstest proxy: "+fault.String())
+	ctype, body = errorBody(call.Service, code, msg, requestID)
+	call.Status, call.ErrorCode = status, code
+	return ctype, body
 }
 
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, st *callState) {

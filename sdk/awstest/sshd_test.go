@@ -32,6 +32,20 @@ func dialSSHD(t *testing.T, s *SSHD, cfg *ssh.ClientConfig) *ssh.Client {
 	return c
 }
 
+// pipedSession opens a session on c, closed when the test ends, with pipes
+// to its standard input and output.
+func pipedSession(t *testing.T, c *ssh.Client) (*ssh.Session, io.WriteCloser, io.Reader) {
+	t.Helper()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	stdin, _ := sess.StdinPipe()
+	stdout, _ := sess.StdoutPipe()
+	return sess, stdin, stdout
+}
+
 func runSSH(t *testing.T, c *ssh.Client, cmd string, stdin io.Reader) string {
 	t.Helper()
 	sess, err := c.NewSession()
@@ -112,13 +126,7 @@ func TestSSHDFileTransfer(t *testing.T) {
 	dest := t.TempDir()
 
 	t.Run("scp", func(t *testing.T) {
-		sess, err := c.NewSession()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sess.Close()
-		stdin, _ := sess.StdinPipe()
-		stdout, _ := sess.StdoutPipe()
+		sess, stdin, stdout := pipedSession(t, c)
 		if err := sess.Start("scp -vt " + dest); err != nil {
 			t.Fatal(err)
 		}
@@ -148,13 +156,7 @@ func TestSSHDFileTransfer(t *testing.T) {
 	})
 
 	t.Run("sftp", func(t *testing.T) {
-		sess, err := c.NewSession()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sess.Close()
-		stdin, _ := sess.StdinPipe()
-		stdout, _ := sess.StdoutPipe()
+		sess, stdin, stdout := pipedSession(t, c)
 		if err := sess.RequestSubsystem("sftp"); err != nil {
 			t.Fatalf("sftp subsystem: %v", err)
 		}

@@ -5,10 +5,8 @@ package awstest
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -552,43 +550,16 @@ func rewriteEachItem(body []byte, set string, edit func(item []byte) ([]byte, er
 // in document order, and hands its result to put (when not nil) with the
 // item's byte range.
 func eachItem(body []byte, set string, fn func(item []byte) ([]byte, error), put func(start, end int, repl []byte)) error {
-	d := xml.NewDecoder(bytes.NewReader(body))
-	depth, setDepth, start := 0, -1, 0
-	for {
-		off := int(d.InputOffset())
-		tok, err := d.RawToken()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
+	return walkItems(body, set, false, func(start, end int) error {
+		repl, err := fn(body[start:end])
 		if err != nil {
-			return fmt.Errorf("parse answer: %w", err)
+			return err
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			depth++
-			switch {
-			case setDepth < 0 && t.Name.Local == set:
-				setDepth = depth
-			case setDepth > 0 && depth == setDepth+1 && t.Name.Local == "item":
-				start = off
-			}
-		case xml.EndElement:
-			switch {
-			case setDepth > 0 && depth == setDepth+1 && t.Name.Local == "item":
-				end := int(d.InputOffset())
-				repl, err := fn(body[start:end])
-				if err != nil {
-					return err
-				}
-				if put != nil {
-					put(start, end, repl)
-				}
-			case depth == setDepth:
-				setDepth = -1
-			}
-			depth--
+		if put != nil {
+			put(start, end, repl)
 		}
-	}
+		return nil
+	})
 }
 
 // childSpan finds the first child element called name directly inside the

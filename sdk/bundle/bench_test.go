@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/pgzip"
 )
 
 // discardSink drops parts, to measure bundling without storage.
@@ -146,7 +148,7 @@ func BenchmarkLayerTar(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	buf := make([]byte, gzBlockSize)
+	buf := make([]byte, pgzip.BlockSize)
 	b.SetBytes(int64(len(img)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -167,7 +169,7 @@ func BenchmarkLayerBlockGzip(b *testing.B) {
 				b.SetBytes(int64(len(img)))
 				b.ReportAllocs()
 				for b.Loop() {
-					z, err := newBlockGzipWriter(context.Background(), io.Discard, 6, gzBlockSize, workers, sha1.New())
+					z, err := pgzip.NewWriter(context.Background(), io.Discard, 6, pgzip.BlockSize, workers, sha1.New())
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/pgzip"
 )
 
 // BundleInput describes an image to bundle.
@@ -255,7 +257,7 @@ type bundler struct {
 	opts   *Options
 	v      *validated
 	sp     *splitter
-	gz     *blockGzipWriter
+	gz     *pgzip.Writer
 	copied []string
 }
 
@@ -270,14 +272,14 @@ func (b *bundler) run(ctx context.Context, key, iv []byte) (*Manifest, error) {
 		return nil, err
 	}
 	h := sha1.New()
-	gz, err := newBlockGzipWriter(ctx, cbc, b.opts.CompressionLevel, gzBlockSize, b.opts.Parallelism, h)
+	gz, err := pgzip.NewWriter(ctx, cbc, b.opts.CompressionLevel, pgzip.BlockSize, b.opts.Parallelism, h)
 	if err != nil {
 		return nil, err
 	}
 	b.gz = gz
 	_, err = gz.ReadFrom(newTarSource(ctx, v.header, in.Image, in.Size, b.opts.Progress))
 	if err != nil {
-		gz.abort(err)
+		gz.Abort(err)
 	}
 	// Close every layer, first to last, each flushing into the next; after
 	// an error nothing more is flushed downstream.
@@ -357,7 +359,7 @@ func (b *bundler) width(index int, received int64) int {
 	if lower >= upper {
 		return lower
 	}
-	in := b.gz.consumed.Load()
+	in := b.gz.Consumed()
 	if in <= 0 {
 		return lower
 	}

@@ -61,6 +61,16 @@ func (v vector) bundleDir() string    { return filepath.Join(vectorsDir, v.name,
 func (v vector) manifestPath() string { return filepath.Join(v.bundleDir(), v.manifest) }
 func (v vector) imagePath() string    { return filepath.Join(vectorsDir, v.name, "image", v.image) }
 
+// parseManifest parses the vector's manifest.
+func (v vector) parseManifest(t testing.TB) *Manifest {
+	t.Helper()
+	m, err := ParseManifest(readFile(t, v.manifestPath()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func readFile(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -68,6 +78,24 @@ func readFile(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// readInSteps reads r to its end with reads of size bytes, which may end
+// anywhere in the stream.
+func readInSteps(t testing.TB, r io.Reader, size int) []byte {
+	t.Helper()
+	var got []byte
+	buf := make([]byte, size)
+	for {
+		n, err := r.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			return got
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // randomBytes returns n pseudo-random bytes (deterministic per seed).

@@ -215,13 +215,7 @@ func (m *Manifest) writeMachineConfiguration(b *bytes.Buffer) {
 	}
 	optElem(b, "kernel_id", m.KernelID)
 	optElem(b, "ramdisk_id", m.RamdiskID)
-	if len(m.ProductCodes) > 0 {
-		b.WriteString("<product_codes>")
-		for _, c := range m.ProductCodes {
-			elem(b, "product_code", c)
-		}
-		b.WriteString("</product_codes>")
-	}
+	listElem(b, "product_codes", "product_code", m.ProductCodes)
 	b.WriteString("</machine_configuration>")
 }
 
@@ -230,13 +224,7 @@ func (m *Manifest) writeImage(b *bytes.Buffer) {
 	elem(b, "name", m.Name)
 	elem(b, "user", m.User)
 	elem(b, "type", m.Type)
-	if len(m.Ancestry) > 0 {
-		b.WriteString("<ancestry>")
-		for _, a := range m.Ancestry {
-			elem(b, "ancestor_ami_id", a)
-		}
-		b.WriteString("</ancestry>")
-	}
+	listElem(b, "ancestry", "ancestor_ami_id", m.Ancestry)
 	b.WriteString("<digest algorithm='SHA1'>")
 	b.WriteString(hex.EncodeToString(m.Digest[:]))
 	b.WriteString("</digest>")
@@ -278,6 +266,23 @@ func optElem(b *bytes.Buffer, name, text string) {
 	if text != "" {
 		elem(b, name, text)
 	}
+}
+
+// listElem writes the element name holding one element item per text; an
+// empty list is left out of the manifest altogether.
+func listElem(b *bytes.Buffer, name, item string, texts []string) {
+	if len(texts) == 0 {
+		return
+	}
+	b.WriteByte('<')
+	b.WriteString(name)
+	b.WriteByte('>')
+	for _, t := range texts {
+		elem(b, item, t)
+	}
+	b.WriteString("</")
+	b.WriteString(name)
+	b.WriteByte('>')
 }
 
 // escapeText writes s with the five XML special characters escaped the way

@@ -5,7 +5,7 @@ package bundle
 // every later Write and by Close, and Close flushes what the layer holds
 // and must be checked.
 //
-//	image → tarSource (an io.Reader) → blockGzipWriter (parallel gzip, and
+//	image → tarSource (an io.Reader) → pgzip.Writer (parallel gzip, and
 //	SHA-1 of the tar stream beside it) → cbcWriter (AES-128-CBC, PKCS #7) →
 //	splitter (parts, SHA-1 each) → PartSink
 

@@ -57,18 +57,7 @@ func TestSparseReader(t *testing.T) {
 				t.Fatalf("sparseReader gives %T for a regular file", r)
 			}
 			// Odd read sizes cross extent boundaries.
-			var got []byte
-			buf := make([]byte, 300001)
-			for {
-				n, err := r.Read(buf)
-				got = append(got, buf[:n]...)
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
+			got := readInSteps(t, r, 300001)
 			if !bytes.Equal(got, want[tc.start:]) {
 				t.Fatalf("read %d bytes, differ from the file's %d", len(got), len(want)-int(tc.start))
 			}

@@ -13,7 +13,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"runtime"
 	"sync"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/pgzip"
 )
 
 // UnbundleInput describes a bundle to read.
@@ -71,7 +74,7 @@ type Reader struct {
 	verified  bool
 	parts     *partReader
 	cbc       *cbcReader
-	gz        *pgzReader // inflates (in parallel) and hashes ahead of tr
+	gz        *pgzip.Reader // inflates (in parallel) and hashes ahead of tr
 	h         hash.Hash
 	tr        *tar.Reader
 	entry     string
@@ -126,7 +129,7 @@ func Open(ctx context.Context, in *UnbundleInput, optFns ...func(*ReadOptions)) 
 	r.parts = newPartReader(ctx, in.Source, m, opts.Concurrency)
 	r.cbc = &cbcReader{r: r.parts, mode: cipher.NewCBCDecrypter(blk, iv), buf: make([]byte, aes.BlockSize+cbcChunk)}
 	r.h = sha1.New()
-	r.gz = newPgzReader(r.cbc, r.h, defaultWorkers())
+	r.gz = pgzip.NewReader(r.cbc, r.h, runtime.GOMAXPROCS(0))
 	r.tr = tar.NewReader(r.gz)
 	hdr, err := r.tr.Next()
 	if err != nil {
@@ -192,7 +195,7 @@ func (r *Reader) finish() error {
 	if _, err := io.Copy(io.Discard, onlyReader{r.gz}); err != nil {
 		return r.classify(err, "gzip", "after the tar stream")
 	}
-	r.gz.hashed()
+	r.gz.Hashed()
 	if err := r.parts.finished(); err != nil {
 		return err
 	}
@@ -216,8 +219,10 @@ func (r *Reader) classify(err error, stage, reason string) error {
 	if r.cbc.err != nil && r.cbc.err != io.EOF {
 		return r.cbc.err
 	}
-	if r.gz != nil && r.gz.err != nil && r.gz.err != io.EOF {
-		return &FormatError{Stage: "gzip", Reason: "corrupt", Err: r.gz.err}
+	if r.gz != nil {
+		if gerr := r.gz.Err(); gerr != nil && gerr != io.EOF {
+			return &FormatError{Stage: "gzip", Reason: "corrupt", Err: gerr}
+		}
 	}
 	if err == io.ErrUnexpectedEOF {
 		reason += ": truncated"
@@ -239,7 +244,7 @@ func (r *Reader) Close() error {
 
 func (r *Reader) stopAhead() {
 	if r.gz != nil {
-		r.gz.stop()
+		r.gz.Stop()
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/pgzip"
 )
 
 // UnbundleToDir reads the bundle and writes its image into the directory
@@ -105,7 +107,7 @@ func (s *sparseWriter) Write(p []byte) (int, error) {
 	start := -1
 	for i := 0; i < len(p); i += sparseBlock {
 		k := min(len(p)-i, sparseBlock)
-		zero := isZero(p[i : i+k])
+		zero := pgzip.IsZero(p[i : i+k])
 		if !zero && start < 0 {
 			start = i
 		}

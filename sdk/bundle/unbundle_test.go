@@ -230,18 +230,7 @@ func TestReaderSmallReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	var got []byte
-	buf := make([]byte, 7)
-	for {
-		n, err := r.Read(buf)
-		got = append(got, buf[:n]...)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	got := readInSteps(t, r, 7)
 	if !bytes.Equal(got, img) {
 		t.Error("image differs")
 	}

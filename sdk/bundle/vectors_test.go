@@ -67,10 +67,7 @@ func TestVectorsSignature(t *testing.T) {
 	k := loadKeys(t)
 	for _, v := range vectors {
 		t.Run(v.name, func(t *testing.T) {
-			m, err := ParseManifest(readFile(t, v.manifestPath()))
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := v.parseManifest(t)
 			if err := m.Verify(k.userCert); err != nil {
 				t.Errorf("user cert: %v", err)
 			}
@@ -85,10 +82,7 @@ func TestVectorsKeys(t *testing.T) {
 	k := loadKeys(t)
 	for _, v := range vectors {
 		t.Run(v.name, func(t *testing.T) {
-			m, err := ParseManifest(readFile(t, v.manifestPath()))
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := v.parseManifest(t)
 			key, iv, err := m.DecryptKey(k.userKey)
 			if err != nil {
 				t.Fatal(err)
@@ -113,10 +107,7 @@ func TestVectorsKeys(t *testing.T) {
 func TestVectorsPartDigests(t *testing.T) {
 	for _, v := range vectors {
 		t.Run(v.name, func(t *testing.T) {
-			m, err := ParseManifest(readFile(t, v.manifestPath()))
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := v.parseManifest(t)
 			var total int64
 			for _, p := range m.Parts {
 				data := readFile(t, v.bundleDir()+"/"+p.Filename)

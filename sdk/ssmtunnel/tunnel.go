@@ -191,6 +191,52 @@ func (t *Tunnel) Err() error {
 // terminated and the plugin stopped.
 func Start(ctx context.Context, api SessionAPI, in *StartInput, optFns ...func(*Options)) (*Tunnel, error) {
 	o := newOptions(optFns)
+	tg, err := resolveTarget(ctx, api, in)
+	if err != nil {
+		return nil, err
+	}
+	req := &ssm.StartSessionInput{
+		Target:       aws.String(in.InstanceID),
+		DocumentName: aws.String(DocumentName),
+		Parameters: map[string][]string{
+			"portNumber":      {strconv.Itoa(in.Port)},
+			"localPortNumber": {strconv.Itoa(tg.local)},
+		},
+	}
+	out, err := startSession(ctx, api, req, in.ConnectTimeout, o)
+	if err != nil {
+		return nil, fmt.Errorf("start session manager session to port %d of %s: %w", in.Port, tg.where, err)
+	}
+	t, err := newTunnel(api, in, tg, out, o)
+	if err != nil {
+		return nil, err
+	}
+	args, err := pluginArgs(out, req, tg.region, in.Profile, tg.endpoint)
+	if err == nil {
+		err = t.startPlugin(tg.plugin, args, in.Output)
+	}
+	if err != nil {
+		err = fmt.Errorf("start %s for session %s to %s: %w", PluginName, t.SessionID, tg.where, err)
+		return nil, errors.Join(err, t.closeDetached(ctx))
+	}
+	if err := t.awaitReady(ctx, in.ReadyTimeout, tg.where); err != nil {
+		return nil, errors.Join(err, t.closeDetached(ctx))
+	}
+	return t, nil
+}
+
+// target is what Start settles before any AWS call: the plugin to run, the
+// region and SSM endpoint to hand it, and the local port it listens on.
+type target struct {
+	plugin, region, endpoint string
+	local                    int
+	// where names the instance, with its region, in messages.
+	where string
+}
+
+// resolveTarget checks in and settles the target of the tunnel, filling in
+// the plugin, region, endpoint and local port where in leaves them out.
+func resolveTarget(ctx context.Context, api SessionAPI, in *StartInput) (*target, error) {
 	if in.InstanceID == "" {
 		return nil, errors.New("start session manager tunnel: no instance ID")
 	}
@@ -201,43 +247,35 @@ func Start(ctx context.Context, api SessionAPI, in *StartInput, optFns ...func(*
 	if in.LocalPort < 0 || in.LocalPort > 65535 {
 		return nil, fmt.Errorf("start session manager tunnel to %s: local port %d is out of range; want 1 to 65535, or 0 for any free port", where, in.LocalPort)
 	}
-	plugin := in.PluginPath
-	if plugin == "" {
+	tg := &target{plugin: in.PluginPath, local: in.LocalPort}
+	if tg.plugin == "" {
 		p, err := FindPlugin()
 		if err != nil {
 			return nil, fmt.Errorf("start session manager tunnel to %s: %w", where, err)
 		}
-		plugin = p
+		tg.plugin = p
 	}
-	region, endpoint, err := resolve(ctx, api, in.Region, in.Endpoint)
-	if err != nil {
+	var err error
+	if tg.region, tg.endpoint, err = resolve(ctx, api, in.Region, in.Endpoint); err != nil {
 		return nil, fmt.Errorf("start session manager tunnel to %s: %w", where, err)
 	}
-	where = in.InstanceID + " in " + region
-	local := in.LocalPort
-	if local == 0 {
-		if local, err = freePort(); err != nil {
-			return nil, fmt.Errorf("start session manager tunnel to %s: find a free local port: %w", where, err)
+	tg.where = in.InstanceID + " in " + tg.region
+	if tg.local == 0 {
+		if tg.local, err = freePort(); err != nil {
+			return nil, fmt.Errorf("start session manager tunnel to %s: find a free local port: %w", tg.where, err)
 		}
 	}
+	return tg, nil
+}
 
-	req := &ssm.StartSessionInput{
-		Target:       aws.String(in.InstanceID),
-		DocumentName: aws.String(DocumentName),
-		Parameters: map[string][]string{
-			"portNumber":      {strconv.Itoa(in.Port)},
-			"localPortNumber": {strconv.Itoa(local)},
-		},
-	}
-	out, err := startSession(ctx, api, req, in.ConnectTimeout, o)
-	if err != nil {
-		return nil, fmt.Errorf("start session manager session to port %d of %s: %w", in.Port, where, err)
-	}
+// newTunnel returns the tunnel of a started session, recorded in the
+// ledger so that the session is ended even if the plugin never runs.
+func newTunnel(api SessionAPI, in *StartInput, tg *target, out *ssm.StartSessionOutput, o Options) (*Tunnel, error) {
 	t := &Tunnel{
 		SessionID:  aws.ToString(out.SessionId),
 		InstanceID: in.InstanceID,
-		Region:     region,
-		LocalPort:  local,
+		Region:     tg.region,
+		LocalPort:  tg.local,
 		api:        api,
 		o:          o,
 		done:       make(chan struct{}),
@@ -245,23 +283,20 @@ func Start(ctx context.Context, api SessionAPI, in *StartInput, optFns ...func(*
 		tail:       &tail{max: 10},
 	}
 	if t.SessionID == "" {
-		return nil, fmt.Errorf("start session manager session to port %d of %s: the answer has no session ID", in.Port, where)
+		return nil, fmt.Errorf("start session manager session to port %d of %s: the answer has no session ID", in.Port, tg.where)
 	}
-	o.logf("session manager session %s to port %d of %s started", t.SessionID, in.Port, where)
+	o.logf("session manager session %s to port %d of %s started", t.SessionID, in.Port, tg.where)
 	if o.Ledger != nil {
-		o.Ledger.Record(ledger.Resource{Kind: KindSession, ID: t.SessionID, Region: region}, t.terminateSession)
+		o.Ledger.Record(ledger.Resource{Kind: KindSession, ID: t.SessionID, Region: tg.region}, t.terminateSession)
 	}
+	return t, nil
+}
 
-	args, err := pluginArgs(out, req, region, in.Profile, endpoint)
-	if err == nil {
-		err = t.startPlugin(plugin, args, in.Output)
-	}
-	if err != nil {
-		err = fmt.Errorf("start %s for session %s to %s: %w", PluginName, t.SessionID, where, err)
-		return nil, errors.Join(err, t.closeDetached(ctx))
-	}
-
-	wait := in.ReadyTimeout
+// awaitReady waits for the plugin to announce its local port, for up to
+// wait (zero: 30s); when that passes with the plugin still running, the
+// tunnel is used anyway. It fails when the plugin exits first or ctx ends;
+// where names the instance in errors.
+func (t *Tunnel) awaitReady(ctx context.Context, wait time.Duration, where string) error {
 	if wait <= 0 {
 		wait = 30 * time.Second
 	}
@@ -269,17 +304,15 @@ func Start(ctx context.Context, api SessionAPI, in *StartInput, optFns ...func(*
 	defer timer.Stop()
 	select {
 	case <-t.ready:
-		o.logf("%s listens on %s for session %s", PluginName, t.Addr(), t.SessionID)
+		t.o.logf("%s listens on %s for session %s", PluginName, t.Addr(), t.SessionID)
 	case <-t.done:
-		err := fmt.Errorf("%s for session %s to %s exited before it opened port %d: %w%s", PluginName, t.SessionID, where, local, t.err, t.tail.describe())
-		return nil, errors.Join(err, t.closeDetached(ctx))
+		return fmt.Errorf("%s for session %s to %s exited before it opened port %d: %w%s", PluginName, t.SessionID, where, t.LocalPort, t.err, t.tail.describe())
 	case <-timer.C:
-		o.logf("%s did not announce port %d within %s; going on", PluginName, local, wait)
+		t.o.logf("%s did not announce port %d within %s; going on", PluginName, t.LocalPort, wait)
 	case <-ctx.Done():
-		err := fmt.Errorf("start session manager tunnel to %s: %w", where, ctx.Err())
-		return nil, errors.Join(err, t.closeDetached(ctx))
+		return fmt.Errorf("start session manager tunnel to %s: %w", where, ctx.Err())
 	}
-	return t, nil
+	return nil
 }
 
 // Close stops the plugin (SIGTERM, then SIGKILL after Options.StopTimeout)

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
 )
@@ -42,93 +45,124 @@ type bundleFlags struct {
 	batch                                               bool
 }
 
+// run bundles the image into the destination directory and writes the
+// manifest beside the parts.
 func (f *bundleFlags) run(ctx context.Context, std *stdio, args []string) error {
-	if err := noArgs(args); err != nil {
+	in, err := f.input(args)
+	if err != nil {
 		return err
+	}
+	img, err := openImage(f.image)
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	// The *os.File itself, so that the bundler can skip a sparse file's
+	// holes.
+	in.Image, in.Size, in.ModTime = img.File, img.size, img.modTime
+	if err := os.MkdirAll(f.dest, 0o755); err != nil {
+		return err
+	}
+	prog := newProgress(std.stderr, "bundling "+in.Name)
+	out, err := bundle.Bundle(ctx, in, func(o *bundle.Options) { o.Progress = prog.update })
+	if err != nil {
+		return err
+	}
+	return f.saveManifest(std, out, in.Size)
+}
+
+// input checks the command line and loads the keys and certificates, and
+// returns the bundle's description without the image.
+func (f *bundleFlags) input(args []string) (*bundle.BundleInput, error) {
+	if err := noArgs(args); err != nil {
+		return nil, err
 	}
 	if err := required(
 		[2]string{"-i/--image", f.image}, [2]string{"-c/--cert", f.cert}, [2]string{"-k/--privatekey", f.key},
 		[2]string{"-u/--user", f.user}, [2]string{"-r/--arch", f.arch},
 		[2]string{"--ec2cert (EC2's certificate, cert-ec2.pem, shipped with Amazon's EC2 AMI tools)", f.ec2cert},
 	); err != nil {
-		return err
+		return nil, err
 	}
 	switch f.arch {
 	case bundle.ArchI386, bundle.ArchX86_64, bundle.ArchARM64:
 	default:
-		return usagef("-r/--arch %q: want i386, x86_64 or arm64", f.arch)
+		return nil, usagef("-r/--arch %q: want i386, x86_64 or arm64", f.arch)
 	}
 	mappings, err := bundle.ParseBlockDeviceMappings(f.mappings)
 	if err != nil {
-		return usagef("-B/--block-device-mapping: %v", err)
+		return nil, usagef("-B/--block-device-mapping: %v", err)
 	}
-	var codes []string
-	for _, c := range strings.Split(f.productCodes, ",") {
-		if c = strings.TrimSpace(c); c != "" {
-			codes = append(codes, c)
-		}
-	}
-	name := f.prefix
-	if name == "" {
-		name = filepath.Base(f.image)
-	}
-
-	userCert, err := bundle.LoadCertificate(f.cert)
-	if err != nil {
-		return err
-	}
-	userKey, err := bundle.LoadPrivateKey(f.key)
-	if err != nil {
-		return err
-	}
-	ec2Cert, err := bundle.LoadCertificate(f.ec2cert)
-	if err != nil {
-		return err
-	}
-	img, err := os.Open(f.image)
-	if err != nil {
-		return err
-	}
-	defer img.Close()
-	st, err := img.Stat()
-	if err != nil {
-		return err
-	}
-	if st.IsDir() {
-		return fmt.Errorf("image %s is a directory", f.image)
-	}
-	// The apparent size; Stat reports 0 for block devices.
-	n, err := img.Seek(0, 2)
-	if err != nil {
-		return fmt.Errorf("image %s: %w", f.image, err)
-	}
-	if _, err := img.Seek(0, 0); err != nil {
-		return fmt.Errorf("image %s: %w", f.image, err)
-	}
-	if err := os.MkdirAll(f.dest, 0o755); err != nil {
-		return err
-	}
-
-	prog := newProgress(std.stderr, "bundling "+name)
-	out, err := bundle.Bundle(ctx, &bundle.BundleInput{
-		Image:               img,
-		Size:                n,
-		Name:                name,
+	in := &bundle.BundleInput{
+		Name:                cmp.Or(f.prefix, filepath.Base(f.image)),
 		Architecture:        f.arch,
 		User:                f.user,
-		UserCert:            userCert,
-		UserKey:             userKey,
-		EC2Cert:             ec2Cert,
 		Sink:                bundle.Dir(f.dest),
 		KernelID:            f.kernel,
 		RamdiskID:           f.ramdisk,
-		ProductCodes:        codes,
+		ProductCodes:        splitList(f.productCodes),
 		BlockDeviceMappings: mappings,
-		ModTime:             st.ModTime(),
-	}, func(o *bundle.Options) { o.Progress = prog.update })
-	if err != nil {
-		return err
 	}
+	if in.UserCert, err = bundle.LoadCertificate(f.cert); err != nil {
+		return nil, err
+	}
+	if in.UserKey, err = bundle.LoadPrivateKey(f.key); err != nil {
+		return nil, err
+	}
+	if in.EC2Cert, err = bundle.LoadCertificate(f.ec2cert); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// splitList returns the non-empty items of a comma-separated list, trimmed.
+func splitList(s string) []string {
+	var items []string
+	for _, c := range strings.Split(s, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			items = append(items, c)
+		}
+	}
+	return items
+}
+
+// imageFile is the open image with the size and time the bundle records.
+type imageFile struct {
+	*os.File
+	size    int64
+	modTime time.Time
+}
+
+// openImage opens the image to bundle, a regular file or a block device,
+// and measures it.
+func openImage(path string) (*imageFile, error) {
+	img, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := img.Stat()
+	if err == nil && st.IsDir() {
+		err = fmt.Errorf("image %s is a directory", path)
+	}
+	if err != nil {
+		img.Close()
+		return nil, err
+	}
+	// The apparent size; Stat reports 0 for block devices.
+	n, err := img.Seek(0, io.SeekEnd)
+	if err == nil {
+		_, err = img.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		img.Close()
+		return nil, fmt.Errorf("image %s: %w", path, err)
+	}
+	return &imageFile{File: img, size: n, modTime: st.ModTime()}, nil
+}
+
+// saveManifest writes the manifest beside the parts and reports what was
+// created, imageSize being the size of the image bundled.
+func (f *bundleFlags) saveManifest(std *stdio, out *bundle.BundleOutput, imageSize int64) error {
 	for _, p := range out.Manifest.Parts {
 		fmt.Fprintln(std.stdout, "Created", filepath.Join(f.dest, p.Filename))
 	}
@@ -140,6 +174,6 @@ func (f *bundleFlags) run(ctx context.Context, std *stdio, args []string) error 
 		return err
 	}
 	fmt.Fprintln(std.stdout, "Created", manifestPath)
-	fmt.Fprintf(std.stdout, "Bundled %s (%s) into %d parts (%s).\n", f.image, size(n), len(out.Manifest.Parts), size(out.Manifest.BundledSize))
+	fmt.Fprintf(std.stdout, "Bundled %s (%s) into %d parts (%s).\n", f.image, size(imageSize), len(out.Manifest.Parts), size(out.Manifest.BundledSize))
 	return nil
 }

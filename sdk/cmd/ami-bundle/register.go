@@ -64,50 +64,7 @@ type registerFlags struct {
 // input checks the command line and builds the registration, without any
 // AWS call.
 func (f *registerFlags) input(args []string) (*bundlestore.RegisterInput, error) {
-	switch len(args) {
-	case 0:
-		return nil, usagef("missing the manifest location BUCKET/PREFIX/NAME.manifest.xml")
-	case 1:
-	default:
-		return nil, usagef("unexpected argument %q", args[1])
-	}
-	if _, err := bundlestore.ParseImageLocation(args[0]); err != nil {
-		return nil, usagef("manifest location %q: %v", args[0], err)
-	}
-	if err := required([2]string{"-n/--name", f.name}); err != nil {
-		return nil, err
-	}
-	if err := bundlestore.ValidateImageName(f.name); err != nil {
-		return nil, usagef("-n/--name: %v", err)
-	}
-	if err := oneOf("-a/--architecture", f.arch, "", bundle.ArchI386, bundle.ArchX86_64, bundle.ArchARM64); err != nil {
-		return nil, err
-	}
-	if err := oneOf("--virtualization-type", f.virt, "hvm", "paravirtual"); err != nil {
-		return nil, err
-	}
-	if err := oneOf("--sriov-net-support", f.sriov, "", "simple"); err != nil {
-		return nil, err
-	}
-	if err := oneOf("--boot-mode", f.bootMode, "", "legacy-bios", "uefi", "uefi-preferred"); err != nil {
-		return nil, err
-	}
-	if err := oneOf("--tpm-support", f.tpm, "", "v2.0"); err != nil {
-		return nil, err
-	}
-	if f.tpm != "" && f.bootMode != "uefi" {
-		return nil, usagef("--tpm-support v2.0 needs --boot-mode uefi")
-	}
-	if err := oneOf("--imds-support", f.imds, "", "v2.0"); err != nil {
-		return nil, err
-	}
-	if f.rootDevice != "" && !strings.HasPrefix(f.rootDevice, "/dev/") && !strings.HasPrefix(f.rootDevice, "xvd") && !strings.HasPrefix(f.rootDevice, "sd") {
-		return nil, usagef("--root-device-name %q is not a device name such as /dev/sda1", f.rootDevice)
-	}
-	if err := idFlag("--kernel", f.kernel, "aki-"); err != nil {
-		return nil, err
-	}
-	if err := idFlag("--ramdisk", f.ramdisk, "ari-"); err != nil {
+	if err := f.check(args); err != nil {
 		return nil, err
 	}
 	in := &bundlestore.RegisterInput{
@@ -134,20 +91,86 @@ func (f *registerFlags) input(args []string) (*bundlestore.RegisterInput, error)
 		}
 		in.BlockDeviceMappings = append(in.BlockDeviceMappings, bdm)
 	}
-	for _, t := range f.tags {
+	tags, err := parseTags(f.tags)
+	if err != nil {
+		return nil, err
+	}
+	in.Tags = tags
+	return in, nil
+}
+
+// check returns a usage error for the first argument or flag that is
+// missing or not valid.
+func (f *registerFlags) check(args []string) error {
+	switch len(args) {
+	case 0:
+		return usagef("missing the manifest location BUCKET/PREFIX/NAME.manifest.xml")
+	case 1:
+	default:
+		return usagef("unexpected argument %q", args[1])
+	}
+	if _, err := bundlestore.ParseImageLocation(args[0]); err != nil {
+		return usagef("manifest location %q: %v", args[0], err)
+	}
+	if err := required([2]string{"-n/--name", f.name}); err != nil {
+		return err
+	}
+	if err := bundlestore.ValidateImageName(f.name); err != nil {
+		return usagef("-n/--name: %v", err)
+	}
+	if err := f.checkChoices(); err != nil {
+		return err
+	}
+	if f.rootDevice != "" && !strings.HasPrefix(f.rootDevice, "/dev/") && !strings.HasPrefix(f.rootDevice, "xvd") && !strings.HasPrefix(f.rootDevice, "sd") {
+		return usagef("--root-device-name %q is not a device name such as /dev/sda1", f.rootDevice)
+	}
+	if err := idFlag("--kernel", f.kernel, "aki-"); err != nil {
+		return err
+	}
+	return idFlag("--ramdisk", f.ramdisk, "ari-")
+}
+
+// checkChoices checks the flags that take one of a few values, and that
+// NitroTPM comes with UEFI boot.
+func (f *registerFlags) checkChoices() error {
+	for _, c := range []struct {
+		flag, value string
+		valid       []string
+	}{
+		{"-a/--architecture", f.arch, []string{"", bundle.ArchI386, bundle.ArchX86_64, bundle.ArchARM64}},
+		{"--virtualization-type", f.virt, []string{"hvm", "paravirtual"}},
+		{"--sriov-net-support", f.sriov, []string{"", "simple"}},
+		{"--boot-mode", f.bootMode, []string{"", "legacy-bios", "uefi", "uefi-preferred"}},
+		{"--tpm-support", f.tpm, []string{"", "v2.0"}},
+	} {
+		if err := oneOf(c.flag, c.value, c.valid...); err != nil {
+			return err
+		}
+	}
+	if f.tpm != "" && f.bootMode != "uefi" {
+		return usagef("--tpm-support v2.0 needs --boot-mode uefi")
+	}
+	return oneOf("--imds-support", f.imds, "", "v2.0")
+}
+
+// parseTags parses the --tag flags, key=value each, into a map (nil when
+// there are none).
+func parseTags(tags []string) (map[string]string, error) {
+	var m map[string]string
+	for _, t := range tags {
 		k, v, ok := strings.Cut(t, "=")
 		if !ok || k == "" {
 			return nil, usagef("--tag %q: want key=value", t)
 		}
-		if _, dup := in.Tags[k]; dup {
+		if _, dup := m[k]; dup {
 			return nil, usagef("--tag: key %q given twice", k)
 		}
-		if in.Tags == nil {
-			in.Tags = map[string]string{}
+		if m == nil {
+			m = map[string]string{}
 		}
-		in.Tags[k] = v
+		m[k] = v
 	}
-	return in, nil
+	return m, nil
 }
 
 func (f *registerFlags) run(ctx context.Context, std *stdio, args []string) error {

@@ -91,13 +91,9 @@ func (f *uploadFlags) run(ctx context.Context, std *stdio, args []string) error 
 		f.aws.region = f.location
 	}
 	bucket, prefix := splitBucket(f.bucket)
-	raw, err := readManifest(f.manifest)
+	m, err := loadManifest(f.manifest)
 	if err != nil {
 		return err
-	}
-	m, err := bundle.ParseManifest(raw)
-	if err != nil {
-		return fmt.Errorf("%s: %w", f.manifest, err)
 	}
 	sess, err := f.aws.session(ctx)
 	if err != nil {
@@ -143,13 +139,9 @@ func (f *deleteFlags) run(ctx context.Context, std *stdio, args []string) error 
 	bucket, prefix := splitBucket(f.bucket)
 	in := &bundlestore.DeleteInput{Bucket: bucket, Prefix: prefix, Name: f.name, ByPrefix: f.name != ""}
 	if f.manifest != "" {
-		raw, err := readManifest(f.manifest)
+		m, err := loadManifest(f.manifest)
 		if err != nil {
 			return err
-		}
-		m, err := bundle.ParseManifest(raw)
-		if err != nil {
-			return fmt.Errorf("%s: %w", f.manifest, err)
 		}
 		in.Name = m.Name
 		if base := filepath.Base(f.manifest); base != bundle.ManifestName(m.Name) {

@@ -93,6 +93,9 @@ func (f *readFlags) open(args []string, needCert bool) (*bundle.UnbundleInput, e
 	return in, nil
 }
 
+// readManifest reads the manifest file at path, no more than one byte past
+// the largest manifest allowed, so that ParseManifest sees an oversized
+// file as such without the whole of it in memory.
 func readManifest(path string) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
@@ -104,6 +107,19 @@ func readManifest(path string) ([]byte, error) {
 		return nil, fmt.Errorf("manifest %s: %w", path, err)
 	}
 	return raw, nil
+}
+
+// loadManifest reads and parses the manifest file at path.
+func loadManifest(path string) (*bundle.Manifest, error) {
+	raw, err := readManifest(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := bundle.ParseManifest(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
 }
 
 func (f *readFlags) unbundle(ctx context.Context, std *stdio, args []string) error {

@@ -1,10 +1,9 @@
-package bundle
+package pgzip
 
 import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
-	"context"
 	"crypto/sha1"
 	"errors"
 	"io"
@@ -12,91 +11,50 @@ import (
 	"testing/iotest"
 )
 
-// ourGzip compresses data with the bundler's parallel compressor.
-func ourGzip(t testing.TB, data []byte, level int) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	z, err := newBlockGzipWriter(context.Background(), &b, level, gzBlockSize, 2, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := z.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := z.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-// stdGzip compresses data as one deflate stream with Go's compress/gzip,
-// flushing (sync flush, window kept) every flushEvery bytes if not 0.
-func stdGzip(t testing.TB, data []byte, flushEvery int, hdr gzip.Header) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	w, err := gzip.NewWriterLevel(&b, gzip.BestCompression)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Header = hdr
-	for len(data) > 0 {
-		k := len(data)
-		if flushEvery > 0 {
-			k = min(k, flushEvery)
-		}
-		if _, err := w.Write(data[:k]); err != nil {
-			t.Fatal(err)
-		}
-		if flushEvery > 0 {
-			if err := w.Flush(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		data = data[k:]
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
 // markerData is incompressible data strewn with sync-flush markers (and
 // bytes before them that pass the splitter's check), which deflate keeps
 // as stored blocks: candidates that are not block boundaries.
 func markerData(n int) []byte {
-	b := randomBytes(n, 77)
+	b := noise(n, 77)
 	for i := 1000; i+5 < n; i += 150_001 {
 		copy(b[i:], []byte{0, 0, 0, 0xff, 0xff})
 	}
 	return b
 }
 
-func TestPgzReader(t *testing.T) {
-	mixed := benchImages()["mixed"][:6<<20+12345]
+func TestReader(t *testing.T) {
+	mixed := mixedImage()[:6<<20+12345]
 	blocks := func(n int) []byte { return mixed[:n] }
 	withZeros := append(append(append([]byte{}, mixed[:3<<20]...), make([]byte, 5<<20)...), mixed[:1<<20]...)
+	ours := func(level int) func(testing.TB, []byte) []byte {
+		return func(t testing.TB, d []byte) []byte { return ourGzip(t, d, level) }
+	}
 	tests := []struct {
 		name string
 		data []byte
 		gz   func(t testing.TB, data []byte) []byte
-		// inOrder: the stream must not be read in parallel; parallel:
-		// our own bundles must be read in parallel throughout.
+		// parallel: the stream, made by Writer in blocks of BlockSize,
+		// must be read in parallel throughout.
 		parallel bool
 	}{
-		{name: "ours, mixed", data: mixed, gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 6) }, parallel: true},
-		{name: "ours, zero blocks", data: withZeros, gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 6) }, parallel: true},
-		{name: "ours, level 1", data: mixed, gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 1) }, parallel: true},
-		{name: "ours, level 9", data: mixed, gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 9) }, parallel: true},
-		{name: "ours, empty", data: nil, gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 6) }, parallel: true},
-		{name: "ours, short", data: blocks(100), gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 6) }, parallel: true},
-		{name: "ours, one block", data: blocks(gzBlockSize), gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 6) }, parallel: true},
-		{name: "ours, one block and a byte", data: blocks(gzBlockSize + 1), gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 6) }, parallel: true},
-		{name: "ours, false markers in stored blocks", data: markerData(5 << 20), gz: func(t testing.TB, d []byte) []byte { return ourGzip(t, d, 6) }},
-		{name: "one deflate stream (gzip -9)", data: mixed, gz: func(t testing.TB, d []byte) []byte { return stdGzip(t, d, 0, gzip.Header{}) }},
-		{name: "sync flush every 128 KiB, window kept (pigz)", data: mixed, gz: func(t testing.TB, d []byte) []byte { return stdGzip(t, d, 128<<10, gzip.Header{}) }},
-		{name: "sync flush every MiB, window kept", data: mixed, gz: func(t testing.TB, d []byte) []byte { return stdGzip(t, d, gzBlockSize, gzip.Header{}) }},
+		{name: "ours, mixed", data: mixed, gz: ours(6), parallel: true},
+		{name: "ours, zero blocks", data: withZeros, gz: ours(6), parallel: true},
+		{name: "ours, level 1", data: mixed, gz: ours(1), parallel: true},
+		{name: "ours, level 9", data: mixed, gz: ours(9), parallel: true},
+		{name: "ours, empty", data: nil, gz: ours(6), parallel: true},
+		{name: "ours, short", data: blocks(100), gz: ours(6), parallel: true},
+		{name: "ours, one block", data: blocks(BlockSize), gz: ours(6), parallel: true},
+		{name: "ours, one block and a byte", data: blocks(BlockSize + 1), gz: ours(6), parallel: true},
+		{name: "ours, false markers in stored blocks", data: markerData(5 << 20), gz: ours(6)},
+		{name: "one deflate stream (gzip -9)", data: mixed, gz: func(t testing.TB, d []byte) []byte { return stdGzip(t, d, gzip.BestCompression, 0, gzip.Header{}) }},
+		{name: "sync flush every 128 KiB, window kept (pigz)", data: mixed, gz: func(t testing.TB, d []byte) []byte {
+			return stdGzip(t, d, gzip.BestCompression, 128<<10, gzip.Header{})
+		}},
+		{name: "sync flush every MiB, window kept", data: mixed, gz: func(t testing.TB, d []byte) []byte {
+			return stdGzip(t, d, gzip.BestCompression, BlockSize, gzip.Header{})
+		}},
 		{name: "header with name, comment and extra", data: mixed[:2<<20], gz: func(t testing.TB, d []byte) []byte {
-			return stdGzip(t, d, gzBlockSize, gzip.Header{Name: "img.tar", Comment: "made elsewhere", Extra: []byte("xx\x02\x00ab")})
+			return stdGzip(t, d, gzip.BestCompression, BlockSize, gzip.Header{Name: "img.tar", Comment: "made elsewhere", Extra: []byte("xx\x02\x00ab")})
 		}},
 		{name: "two members", data: mixed, gz: func(t testing.TB, d []byte) []byte {
 			return append(ourGzip(t, d[:3<<20+5], 6), ourGzip(t, d[3<<20+5:], 6)...)
@@ -110,14 +68,14 @@ func TestPgzReader(t *testing.T) {
 				r    io.Reader
 			}{{"whole", bytes.NewReader(gz)}, {"small reads", iotest.HalfReader(bytes.NewReader(gz))}} {
 				h := sha1.New()
-				z := newPgzReader(src.r, h, 2)
+				z := NewReader(src.r, h, 2)
 				got, err := io.ReadAll(iotest.OneByteReader(io.LimitReader(z, 100)))
 				if err == nil {
 					var rest []byte
 					rest, err = io.ReadAll(z)
 					got = append(got, rest...)
 				}
-				z.hashed()
+				z.Hashed()
 				if err != nil {
 					t.Fatalf("%s: %v", src.name, err)
 				}
@@ -139,8 +97,8 @@ func TestPgzReader(t *testing.T) {
 	}
 }
 
-func TestPgzReaderErrors(t *testing.T) {
-	data := benchImages()["mixed"][:4<<20]
+func TestReaderErrors(t *testing.T) {
+	data := mixedImage()[:4<<20]
 	gz := ourGzip(t, data, 6)
 	errBroken := errors.New("broken source")
 	flip := func(i int) []byte {
@@ -168,44 +126,42 @@ func TestPgzReaderErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			z := newPgzReader(tc.src, sha1.New(), 2)
+			z := NewReader(tc.src, sha1.New(), 2)
 			_, err := io.ReadAll(z)
-			z.stop()
+			z.Stop()
 			if err == nil || !tc.check(err) {
 				t.Fatalf("err = %v (%T)", err, err)
 			}
-			if z.err != err {
-				t.Errorf("recorded stream error %v, Read returned %v", z.err, err)
+			if z.Err() != err {
+				t.Errorf("recorded stream error %v, Read returned %v", z.Err(), err)
 			}
 		})
 	}
 }
 
-// TestPgzReaderStop stops the reader in the middle; stop must return.
-func TestPgzReaderStop(t *testing.T) {
-	gz := ourGzip(t, benchImages()["mixed"][:8<<20], 6)
+// TestReaderStop stops the reader in the middle; stop must return.
+func TestReaderStop(t *testing.T) {
+	gz := ourGzip(t, mixedImage()[:8<<20], 6)
 	for _, n := range []int{0, 1, 3 << 20} {
-		z := newPgzReader(bytes.NewReader(gz), sha1.New(), 2)
+		z := NewReader(bytes.NewReader(gz), sha1.New(), 2)
 		if _, err := io.ReadFull(z, make([]byte, n)); err != nil {
 			t.Fatal(err)
 		}
-		z.stop()
-		z.stop()
+		z.Stop()
+		z.Stop()
 		if _, err := z.Read(make([]byte, 1)); err == nil {
 			t.Error("Read after stop succeeded")
 		}
 	}
 }
 
-func sha1Sum(b []byte) []byte { s := sha1.Sum(b); return s[:] }
-
-// TestPgzReaderZeroBlocks: a segment with the bytes of one that inflated
+// TestReaderZeroBlocks: a segment with the bytes of one that inflated
 // to a block of zeros is not inflated again.
-func TestPgzReaderZeroBlocks(t *testing.T) {
-	data := append(append(bytes.Clone(benchImages()["text"][:gzBlockSize]), make([]byte, 4*gzBlockSize)...), "tail"...)
-	z := newPgzReader(bytes.NewReader(ourGzip(t, data, 6)), sha1.New(), 1)
+func TestReaderZeroBlocks(t *testing.T) {
+	data := append(append(gzInput("t", BlockSize), make([]byte, 4*BlockSize)...), "tail"...)
+	z := NewReader(bytes.NewReader(ourGzip(t, data, 6)), sha1.New(), 1)
 	got, err := io.ReadAll(z)
-	z.hashed()
+	z.Hashed()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,10 @@
-package bundle
+package pgzip
 
 // CRC-32 (IEEE) combination, after zlib's crc32_combine: the CRC of the
 // concatenation A‖B from crc(A), crc(B) and len(B), without the bytes. The
-// parallel compressor checksums its blocks independently and combines the
-// results in order for the gzip trailer.
+// compressor checksums its blocks independently and combines the results in
+// order for the gzip trailer; the reader does the same with the segments it
+// inflates in parallel.
 
 // crcPoly is the reflected IEEE polynomial.
 const crcPoly = 0xedb88320

@@ -1,4 +1,4 @@
-package bundle
+package pgzip
 
 import (
 	"bytes"
@@ -6,54 +6,20 @@ import (
 	"context"
 	"crypto/sha1"
 	"errors"
-	"hash/crc32"
 	"io"
 	"os/exec"
 	"testing"
+	"testing/iotest"
 )
 
-func TestCRC32Combine(t *testing.T) {
-	data := randomBytes(5000, 51)
-	for _, cut := range []int{0, 1, 7, 16, 100, 2500, 4999, 5000} {
-		a, b := data[:cut], data[cut:]
-		got := crc32Combine(crc32.ChecksumIEEE(a), crc32.ChecksumIEEE(b), int64(len(b)))
-		if want := crc32.ChecksumIEEE(data); got != want {
-			t.Errorf("cut at %d: combined %08x, want %08x", cut, got, want)
-		}
-	}
-	// Long zero runs, as in sparse images.
-	zeros := make([]byte, 3<<20)
-	if got, want := crc32Combine(crc32.ChecksumIEEE(data), crc32.ChecksumIEEE(zeros), int64(len(zeros))), crc32.ChecksumIEEE(append(bytes.Clone(data), zeros...)); got != want {
-		t.Errorf("with zeros: combined %08x, want %08x", got, want)
-	}
-}
-
-// gzInput builds test inputs from pieces: r = random, z = zeros, t = text,
-// each of n bytes.
-func gzInput(pieces ...any) []byte {
-	var b []byte
-	for i := 0; i < len(pieces); i += 2 {
-		n := pieces[i+1].(int)
-		switch pieces[i].(string) {
-		case "r":
-			b = append(b, randomBytes(n, uint64(len(b)+1))...)
-		case "z":
-			b = append(b, make([]byte, n)...)
-		case "t":
-			b = append(b, bytes.Repeat([]byte("tar stream text "), n/16+1)[:n]...)
-		}
-	}
-	return b
-}
-
-// compressBlocks runs data through a blockGzipWriter with the given
+// compressBlocks runs data through a Writer with the given
 // parameters, by Write in chunks of chunk bytes, or by ReadFrom when chunk
 // is 0. It returns the gzip stream and the SHA-1 the writer computed.
 func compressBlocks(t *testing.T, data []byte, level, blockSize, workers, chunk int) ([]byte, [sha1.Size]byte) {
 	t.Helper()
 	var out bytes.Buffer
 	h := sha1.New()
-	z, err := newBlockGzipWriter(context.Background(), &out, level, blockSize, workers, h)
+	z, err := NewWriter(context.Background(), &out, level, blockSize, workers, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +71,7 @@ func gunzipOne(t *testing.T, gz []byte) []byte {
 	return got
 }
 
-func TestBlockGzipRoundTrip(t *testing.T) {
+func TestWriterRoundTrip(t *testing.T) {
 	const bs = 4096
 	tests := []struct {
 		name    string
@@ -142,11 +108,11 @@ func TestBlockGzipRoundTrip(t *testing.T) {
 	}
 }
 
-// TestBlockGzipDeterministic checks that the output depends only on the
+// TestWriterDeterministic checks that the output depends only on the
 // input and the level: not on the number of workers, on how the input is
 // written, or on the all-zero shortcut (whose constant must equal what
 // compressing zeros gives).
-func TestBlockGzipDeterministic(t *testing.T) {
+func TestWriterDeterministic(t *testing.T) {
 	const bs = 8192
 	data := gzInput("t", 3*bs, "z", 4*bs, "r", bs+100, "z", 2*bs)
 	want, _ := compressBlocks(t, data, 6, bs, 1, 0)
@@ -170,12 +136,12 @@ func TestBlockGzipDeterministic(t *testing.T) {
 	}
 }
 
-func TestBlockGzipCLI(t *testing.T) {
+func TestWriterCLI(t *testing.T) {
 	if _, err := exec.LookPath("gunzip"); err != nil {
 		t.Fatalf("gunzip not installed: %v", err)
 	}
-	data := gzInput("r", 5000, "z", 3*gzBlockSize, "t", gzBlockSize+77)
-	gz, _ := compressBlocks(t, data, 6, gzBlockSize, 2, 0)
+	data := gzInput("r", 5000, "z", 3*BlockSize, "t", BlockSize+77)
+	gz, _ := compressBlocks(t, data, 6, BlockSize, 2, 0)
 	cmd := exec.Command("gunzip", "-c")
 	cmd.Stdin = bytes.NewReader(gz)
 	got, err := cmd.Output()
@@ -193,23 +159,7 @@ func TestBlockGzipCLI(t *testing.T) {
 	}
 }
 
-// failWriter fails every write after n bytes.
-type failWriter struct {
-	n   int
-	err error
-}
-
-func (f *failWriter) Write(p []byte) (int, error) {
-	if len(p) > f.n {
-		k := f.n
-		f.n = 0
-		return k, f.err
-	}
-	f.n -= len(p)
-	return len(p), nil
-}
-
-func TestBlockGzipErrors(t *testing.T) {
+func TestWriterErrors(t *testing.T) {
 	errSink := errors.New("sink failed")
 	errSource := errors.New("source failed")
 	const bs = 4096
@@ -223,14 +173,14 @@ func TestBlockGzipErrors(t *testing.T) {
 	}{
 		{name: "downstream fails at once", w: &failWriter{n: 0, err: errSink}, r: bytes.NewReader(data), wantErr: errSink},
 		{name: "downstream fails later", w: &failWriter{n: 3 * bs, err: errSink}, r: bytes.NewReader(data), wantErr: errSink},
-		{name: "source fails", w: io.Discard, r: io.MultiReader(bytes.NewReader(data[:5*bs+3]), &errReader{errSource}), wantErr: errSource},
+		{name: "source fails", w: io.Discard, r: io.MultiReader(bytes.NewReader(data[:5*bs+3]), iotest.ErrReader(errSource)), wantErr: errSource},
 		{name: "cancelled", w: io.Discard, r: endless{}, cancel: true, wantErr: context.Canceled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			z, err := newBlockGzipWriter(ctx, tc.w, 6, bs, 2, sha1.New())
+			z, err := NewWriter(ctx, tc.w, 6, bs, 2, sha1.New())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -245,7 +195,7 @@ func TestBlockGzipErrors(t *testing.T) {
 			if err == nil {
 				err = z.Close()
 			} else {
-				z.abort(err)
+				z.Abort(err)
 			}
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
@@ -260,24 +210,10 @@ func TestBlockGzipErrors(t *testing.T) {
 	}
 }
 
-type errReader struct{ err error }
-
-func (e *errReader) Read([]byte) (int, error) { return 0, e.err }
-
-// endless yields text forever.
-type endless struct{}
-
-func (endless) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = byte('a' + i%26)
-	}
-	return len(p), nil
-}
-
 func TestIsZero(t *testing.T) {
 	for _, n := range []int{0, 1, 4095, 4096, 4097, 3*4096 + 5} {
 		b := make([]byte, n)
-		if !isZero(b) {
+		if !IsZero(b) {
 			t.Errorf("%d zeros: not zero", n)
 		}
 		for _, i := range []int{0, n / 2, n - 1} {
@@ -285,7 +221,7 @@ func TestIsZero(t *testing.T) {
 				continue
 			}
 			b[i] = 1
-			if isZero(b) {
+			if IsZero(b) {
 				t.Errorf("%d bytes with byte %d set: zero", n, i)
 			}
 			b[i] = 0

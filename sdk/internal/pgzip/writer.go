@@ -1,26 +1,25 @@
-package bundle
+package pgzip
 
-// The parallel compressor. The tar stream is cut into blocks of
-// gzBlockSize bytes, each compressed on its own (no dictionary from the
-// block before) by one of several goroutines. Every block but the last ends
-// with a sync flush, which leaves the deflate stream byte-aligned between
-// two deflate blocks, so the compressed blocks written one after the other
-// form a single valid deflate stream; the last block ends with the final
-// deflate block. The whole is one gzip member: header, that stream, and a
-// trailer with the CRC-32 (per block, combined in order) and the length.
-// Decoders see an ordinary gzip file. Losing the 32 KiB window at each
-// 1 MiB boundary costs well under one percent of size.
+// The parallel compressor. The input is cut into blocks of blockSize
+// bytes, each compressed on its own (no dictionary from the block before)
+// by one of several goroutines. Every block but the last ends with a sync
+// flush, which leaves the deflate stream byte-aligned between two deflate
+// blocks, so the compressed blocks written one after the other form a
+// single valid deflate stream; the last block ends with the final deflate
+// block. The whole is one gzip member: header, that stream, and a trailer
+// with the CRC-32 (per block, combined in order) and the length. Decoders
+// see an ordinary gzip file. Losing the 32 KiB window at each boundary of
+// BlockSize bytes costs well under one percent of size.
 //
 // An all-zero block compresses to the same bytes wherever it is, so those
 // bytes are computed once per level and reused: the sparse regions of an
 // image cost a zero check instead of a compression.
 //
-// Optionally a hash (the image digest, SHA-1 of the tar stream) is fed the
-// uncompressed blocks in order by a goroutine of its own, so hashing runs
-// beside compression instead of before it.
+// Optionally a hash is fed the uncompressed blocks in order by a goroutine
+// of its own, so hashing runs beside compression instead of before it.
 //
-// Memory is bounded: at most blockGzipBuffers(workers) blocks exist, each
-// with an input and an output buffer of about gzBlockSize, recycled.
+// Memory is bounded: at most buffers(workers) blocks exist, each with an
+// input and an output buffer of about blockSize, recycled.
 
 import (
 	"bytes"
@@ -36,7 +35,9 @@ import (
 	"github.com/klauspost/compress/flate"
 )
 
-const gzBlockSize = 1 << 20
+// BlockSize is the block size Reader inflates in parallel: streams that
+// Writer made with blocks of this size are read on several cores.
+const BlockSize = 1 << 20
 
 // gzHeader is the gzip member header: deflate, no flags, no time, the
 // extra flags byte from the level (as gzip(1) and Go's writers set it),
@@ -76,6 +77,8 @@ type zeroBlock struct {
 	err  error
 }
 
+// compressedZeros returns the compressed form of a non-final block of size
+// zeros at level, computing it on first use.
 func compressedZeros(level, size int) (*zeroBlock, error) {
 	v, _ := zeroBlocks.LoadOrStore(zeroKey{level, size}, &zeroBlock{})
 	z := v.(*zeroBlock)
@@ -101,16 +104,16 @@ func compressedZeros(level, size int) (*zeroBlock, error) {
 	return z, z.err
 }
 
-// blockGzipBuffers is the number of blocks a compressor with that many
-// workers keeps: enough that every worker has one block to compress while
-// the hasher and the writer each hold one and the producer fills another.
-func blockGzipBuffers(workers int) int { return 2*workers + 2 }
+// buffers is the number of blocks a compressor with that many workers
+// keeps: enough that every worker has one block to compress while the
+// hasher and the writer each hold one and the producer fills another.
+func buffers(workers int) int { return 2*workers + 2 }
 
-// blockGzipWriter is the parallel gzip compressor, an io.WriteCloser (and
+// Writer is the parallel gzip compressor, an io.WriteCloser (and
 // io.ReaderFrom, which reads straight into its block buffers). Errors are
 // sticky; Close flushes and must be checked. It is not safe for concurrent
-// use; it runs goroutines of its own until Close returns.
-type blockGzipWriter struct {
+// use, except Consumed; it runs goroutines of its own until Close returns.
+type Writer struct {
 	w         io.Writer
 	level     int
 	blockSize int
@@ -137,10 +140,12 @@ type blockGzipWriter struct {
 	err error
 }
 
-// newBlockGzipWriter returns a compressor writing one gzip member to w. If
-// h is not nil it is fed the uncompressed stream, in order. workers is the
-// number of compressing goroutines (at least 1).
-func newBlockGzipWriter(ctx context.Context, w io.Writer, level, blockSize, workers int, h hash.Hash) (*blockGzipWriter, error) {
+// NewWriter returns a compressor writing one gzip member to w at the
+// given flate level, in blocks of blockSize bytes. If h is not nil it is
+// fed the uncompressed stream, in order. workers is the number of
+// compressing goroutines (at least 1). Cancelling ctx stops the compressor
+// with ctx's error.
+func NewWriter(ctx context.Context, w io.Writer, level, blockSize, workers int, h hash.Hash) (*Writer, error) {
 	if level < flate.HuffmanOnly || level > flate.BestCompression {
 		return nil, errors.New("gzip: invalid compression level")
 	}
@@ -150,8 +155,8 @@ func newBlockGzipWriter(ctx context.Context, w io.Writer, level, blockSize, work
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	n := blockGzipBuffers(workers)
-	z := &blockGzipWriter{
+	n := buffers(workers)
+	z := &Writer{
 		w: w, level: level, blockSize: blockSize, zero: zero,
 		ctx: ctx, cancel: cancel, maxBuf: n,
 		free:  make(chan *gzBlock, n),
@@ -173,7 +178,13 @@ func newBlockGzipWriter(ctx context.Context, w io.Writer, level, blockSize, work
 	return z, nil
 }
 
-func (z *blockGzipWriter) setErr(err error) {
+// Consumed returns how many uncompressed bytes have had their compressed
+// form written to the underlying writer so far. It may be called from any
+// goroutine, for instance to estimate the compression ratio while the
+// stream is being written.
+func (z *Writer) Consumed() int64 { return z.consumed.Load() }
+
+func (z *Writer) setErr(err error) {
 	z.mu.Lock()
 	if z.err == nil {
 		z.err = err
@@ -182,15 +193,27 @@ func (z *blockGzipWriter) setErr(err error) {
 	z.mu.Unlock()
 }
 
-func (z *blockGzipWriter) getErr() error {
+func (z *Writer) getErr() error {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	return z.err
 }
 
+// writable returns the error that refuses more input: the sticky error,
+// or a complaint about writing after Close.
+func (z *Writer) writable() error {
+	if err := z.getErr(); err != nil {
+		return err
+	}
+	if z.closed {
+		return errors.New("gzip: write after close")
+	}
+	return nil
+}
+
 // block returns an empty block, waiting for one to be recycled if all are
 // in use.
-func (z *blockGzipWriter) block() (*gzBlock, error) {
+func (z *Writer) block() (*gzBlock, error) {
 	var b *gzBlock
 	select {
 	case b = <-z.free:
@@ -216,7 +239,8 @@ func (z *blockGzipWriter) block() (*gzBlock, error) {
 	return b, nil
 }
 
-func (z *blockGzipWriter) release(b *gzBlock) {
+// release gives a block back for reuse once no stage uses it any more.
+func (z *Writer) release(b *gzBlock) {
 	if b.refs.Add(-1) == 0 {
 		z.free <- b
 	}
@@ -224,7 +248,7 @@ func (z *blockGzipWriter) release(b *gzBlock) {
 
 // submit hands a block to the workers, the hasher and the writer.
 // The channels hold every block there is, so these sends never block.
-func (z *blockGzipWriter) submit(b *gzBlock) {
+func (z *Writer) submit(b *gzBlock) {
 	if z.hashq != nil {
 		b.refs.Store(2)
 		z.hashq <- b
@@ -236,7 +260,7 @@ func (z *blockGzipWriter) submit(b *gzBlock) {
 }
 
 // fill makes z.cur a block with room, submitting the pending block first.
-func (z *blockGzipWriter) fill() error {
+func (z *Writer) fill() error {
 	if z.cur != nil && len(z.cur.in) < z.blockSize {
 		return nil
 	}
@@ -256,12 +280,10 @@ func (z *blockGzipWriter) fill() error {
 	return nil
 }
 
-func (z *blockGzipWriter) Write(p []byte) (int, error) {
-	if err := z.getErr(); err != nil {
+// Write compresses p.
+func (z *Writer) Write(p []byte) (int, error) {
+	if err := z.writable(); err != nil {
 		return 0, err
-	}
-	if z.closed {
-		return 0, errors.New("gzip: write after close")
 	}
 	n := len(p)
 	for len(p) > 0 {
@@ -277,12 +299,9 @@ func (z *blockGzipWriter) Write(p []byte) (int, error) {
 }
 
 // ReadFrom reads r to its end straight into the block buffers.
-func (z *blockGzipWriter) ReadFrom(r io.Reader) (int64, error) {
-	if err := z.getErr(); err != nil {
+func (z *Writer) ReadFrom(r io.Reader) (int64, error) {
+	if err := z.writable(); err != nil {
 		return 0, err
-	}
-	if z.closed {
-		return 0, errors.New("gzip: write after close")
 	}
 	var total int64
 	for {
@@ -308,36 +327,13 @@ func (z *blockGzipWriter) ReadFrom(r io.Reader) (int64, error) {
 
 // Close compresses what is left, writes the gzip trailer and waits for the
 // goroutines. It does not close the underlying writer.
-func (z *blockGzipWriter) Close() error {
+func (z *Writer) Close() error {
 	if z.closed {
 		return z.getErr()
 	}
 	z.closed = true
 	if z.getErr() == nil {
-		last := z.cur
-		if last != nil && len(last.in) == 0 {
-			last = nil
-		}
-		if last == nil && z.pending == nil {
-			// Empty input: one empty final block.
-			if b, err := z.block(); err != nil {
-				z.setErr(err)
-			} else {
-				last = b
-			}
-		}
-		if z.pending != nil {
-			if last == nil {
-				last, z.pending = z.pending, nil
-			} else {
-				z.submit(z.pending)
-				z.pending = nil
-			}
-		}
-		if last != nil && z.getErr() == nil {
-			last.final = true
-			z.submit(last)
-		}
+		z.submitLast()
 	}
 	close(z.jobs)
 	close(z.outq)
@@ -349,15 +345,44 @@ func (z *blockGzipWriter) Close() error {
 	return z.getErr()
 }
 
-// abort stops the compressor after a failure upstream; nothing more is
-// written to w.
-func (z *blockGzipWriter) abort(err error) {
+// submitLast submits the blocks still held, marking the last one final so
+// that the deflate stream ends with it. An empty input still gets one
+// (empty) final block, which a gzip member needs.
+func (z *Writer) submitLast() {
+	last := z.cur
+	if last != nil && len(last.in) == 0 {
+		last = nil
+	}
+	if last == nil && z.pending == nil {
+		if b, err := z.block(); err != nil {
+			z.setErr(err)
+		} else {
+			last = b
+		}
+	}
+	if z.pending != nil {
+		if last == nil {
+			last, z.pending = z.pending, nil
+		} else {
+			z.submit(z.pending)
+			z.pending = nil
+		}
+	}
+	if last != nil && z.getErr() == nil {
+		last.final = true
+		z.submit(last)
+	}
+}
+
+// Abort stops the compressor after a failure upstream, making err its
+// sticky error; nothing more is written to the underlying writer.
+func (z *Writer) Abort(err error) {
 	z.setErr(err)
 	z.Close()
 }
 
 // compress is a worker: it compresses blocks until jobs is closed.
-func (z *blockGzipWriter) compress() {
+func (z *Writer) compress() {
 	defer z.wg.Done()
 	var fw *flate.Writer
 	for b := range z.jobs {
@@ -368,8 +393,10 @@ func (z *blockGzipWriter) compress() {
 	}
 }
 
-func (z *blockGzipWriter) compressBlock(b *gzBlock, fw **flate.Writer) {
-	if !b.final && len(b.in) == z.blockSize && isZero(b.in) {
+// compressBlock compresses one block with the worker's flate writer *fw,
+// or takes the cached bytes when the block is all zeros.
+func (z *Writer) compressBlock(b *gzBlock, fw **flate.Writer) {
+	if !b.final && len(b.in) == z.blockSize && IsZero(b.in) {
 		b.out, b.crc = z.zero.out, z.zero.crc
 		return
 	}
@@ -402,7 +429,7 @@ func (z *blockGzipWriter) compressBlock(b *gzBlock, fw **flate.Writer) {
 }
 
 // hash feeds h the blocks in order.
-func (z *blockGzipWriter) hash(h hash.Hash) {
+func (z *Writer) hash(h hash.Hash) {
 	defer z.wg.Done()
 	for b := range z.hashq {
 		if z.ctx.Err() == nil {
@@ -413,7 +440,7 @@ func (z *blockGzipWriter) hash(h hash.Hash) {
 }
 
 // write writes the header, the compressed blocks in order and the trailer.
-func (z *blockGzipWriter) write() {
+func (z *Writer) write() {
 	defer z.wg.Done()
 	var (
 		crc  uint32
@@ -463,8 +490,10 @@ func (z *blockGzipWriter) write() {
 
 var zeroPage [4096]byte
 
-// isZero reports whether b holds only zero bytes.
-func isZero(b []byte) bool {
+// IsZero reports whether b holds only zero bytes. The codecs use it to
+// recognise the zero blocks of sparse images; it is fast enough to run over
+// every byte of an image.
+func IsZero(b []byte) bool {
 	for len(b) >= len(zeroPage) {
 		if !bytes.Equal(b[:len(zeroPage)], zeroPage[:]) {
 			return false
