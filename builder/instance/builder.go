@@ -187,20 +187,14 @@ func (b *Builder) bundleSteps(region string) []multistep.Step {
 func (b *Builder) registerSteps(region string) []multistep.Step {
 	c := &b.config
 	return []multistep.Step{
-		// force_deregister in the copy regions; the build region's AMI
-		// and its bundle are handled by stepDeregisterExisting.
+		// force_deregister: in the build region an old AMI goes with its
+		// bundle.
 		&amibuild.StepDeregisterExisting{
-			Region:          region,
-			AMIName:         c.AMIName,
-			Force:           c.AMIForceDeregister,
-			CopyRegions:     c.AMIRegions,
-			SkipBuildRegion: true,
-		},
-		&stepDeregisterExisting{
-			Region:  region,
-			AMIName: c.AMIName,
-			Force:   c.AMIForceDeregister,
-			Bucket:  c.S3Bucket,
+			Region:              region,
+			AMIName:             c.AMIName,
+			Force:               c.AMIForceDeregister,
+			CopyRegions:         c.AMIRegions,
+			RemoveInBuildRegion: (&oldBundles{Region: region, Bucket: c.S3Bucket}).remove,
 		},
 		&stepRegisterImage{
 			Region:              region,

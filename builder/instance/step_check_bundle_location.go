@@ -15,9 +15,9 @@ import (
 // when a bundle manifest is already where the bundle goes: uploading would
 // overwrite the parts and manifest of a bundle that an AMI may still be
 // registered from. With force_deregister, the bundle of the AMI of the same
-// name that stepDeregisterExisting deregisters (its image location is this
-// manifest) is accepted: this build replaces it, and stepDeregisterExisting
-// keeps the new bundle there. The check is one HeadObject; only when a
+// name that force_deregister deregisters (its image location is this
+// manifest) is accepted: this build replaces it, and oldBundles keeps the
+// new bundle there. The check is one HeadObject; only when a
 // manifest exists and force_deregister is set does it also look the AMIs of
 // the name up.
 //

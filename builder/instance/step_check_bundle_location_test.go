@@ -192,7 +192,7 @@ func TestStepsCheckBundleLocationFirst(t *testing.T) {
 	name := index(func(s multistep.Step) bool { _, ok := s.(*amibuild.StepCheckAMIName); return ok })
 	launch := index(func(s multistep.Step) bool { _, ok := s.(*amibuild.StepRunInstance); return ok })
 	upload := index(func(s multistep.Step) bool { _, ok := s.(*stepBundleVolume); return ok })
-	dereg := index(func(s multistep.Step) bool { _, ok := s.(*stepDeregisterExisting); return ok })
+	dereg := index(func(s multistep.Step) bool { _, ok := s.(*amibuild.StepDeregisterExisting); return ok })
 	if !(bucket < check && name < check && check < launch && launch < upload && upload < dereg) {
 		t.Errorf("step order: bucket %d, AMI name %d, bundle location %d, launch %d, upload %d, deregister existing %d", bucket, name, check, launch, upload, dereg)
 	}

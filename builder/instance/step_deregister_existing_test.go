@@ -178,10 +178,11 @@ func TestStepDeregisterExisting(t *testing.T) {
 			if tc.current != nil {
 				stateBundle.Put(state, &bundled{Location: *tc.current})
 			}
-			s := &stepDeregisterExisting{
-				Region: "us-east-1", AMIName: "web", Force: tc.force, Bucket: "bundles",
-				EC2: func(string) image.DeregisterAPI { return f },
-				S3:  func(string) bundlestore.DeleteAPI { return f },
+			old := &oldBundles{Region: "us-east-1", Bucket: "bundles", S3: func(string) bundlestore.DeleteAPI { return f }}
+			s := &amibuild.StepDeregisterExisting{
+				Region: "us-east-1", AMIName: "web", Force: tc.force,
+				RemoveInBuildRegion: old.remove,
+				EC2:                 func(string) image.DeregisterAPI { return f },
 			}
 			if a := s.Run(context.Background(), state); a != multistep.ActionContinue {
 				err, _ := amibuild.StateError.Get(state)
