@@ -76,7 +76,7 @@ func (s *StepDistribute) Run(ctx context.Context, state multistep.StateBag) mult
 	} else {
 		u.Sayf("Sharing, deprecating and protecting AMI %s...", id)
 	}
-	out, err := distribute.Distribute(ctx, distribute.PerRegion(sess.EC2), in, func(o *distribute.Options) {
+	out, err := distribute.Distribute(ctx, sess.EC2, in, func(o *distribute.Options) {
 		o.Ledger = &s.copies
 		o.Logf = func(format string, args ...any) { u.Message(fmt.Sprintf(format, args...)) }
 		o.Wait = s.Wait

@@ -118,8 +118,28 @@ type (
 		DescribeInstancesAPI
 		DescribeLaunchTemplateVersionsAPI
 	}
-	// API is everything the multi-region operations (Copy, Preflight,
-	// Retain) need from one region's client.
+	// PreflightAPI is what Preflight needs in each region: the source
+	// AMI, the keys of its snapshots, the enabled regions and the AMI
+	// names in use.
+	PreflightAPI interface {
+		DescribeImagesAPI
+		DescribeSnapshotsAPI
+		DescribeRegionsAPI
+	}
+	// CopyAPI is what Copy needs in each region: its pre-flight, the
+	// copies, their sharing, tags, deprecation and protection, and the
+	// removal of copies on failure.
+	CopyAPI interface {
+		PreflightAPI
+		CopyImageAPI
+		ShareAPI
+		TagAPI
+		DeprecateAPI
+		ProtectAPI
+		DeregisterAPI
+	}
+	// API is everything Distribute needs from one region's client: what
+	// Copy, Retain and Publish need, and the reads of what was shared.
 	API interface {
 		CopyImageAPI
 		DescribeRegionsAPI
@@ -136,19 +156,24 @@ type (
 
 // ClientFunc returns the client for a region. It is called once or more per
 // region and must be safe for concurrent use; caching clients is up to the
-// caller (an awscfg.Session already caches them).
+// caller (an awscfg.Session already caches them). The operations of this
+// package take any such function whose client has the methods they need,
+// such as an awscfg.Session's EC2 method value:
+//
+//	distribute.Copy(ctx, sess.EC2, in)
 type ClientFunc func(region string) API
 
 // PerRegion adapts a function returning a concrete client, such as the
-// method value of an awscfg.Session's EC2 method, to a ClientFunc:
-//
-//	distribute.Copy(ctx, distribute.PerRegion(sess.EC2), in)
+// method value of an awscfg.Session's EC2 method, to a ClientFunc, for a
+// caller that keeps one client function for every operation.
 func PerRegion[C API](f func(region string) C) ClientFunc {
 	return func(region string) API { return f(region) }
 }
 
 var (
 	_ API           = (*ec2.Client)(nil)
+	_ CopyAPI       = (*ec2.Client)(nil)
+	_ PreflightAPI  = (*ec2.Client)(nil)
 	_ CopyImageAPI  = (*ec2.Client)(nil)
 	_ ShareAPI      = (*ec2.Client)(nil)
 	_ TagAPI        = (*ec2.Client)(nil)

@@ -67,7 +67,12 @@ type CopyOutput struct {
 // Copy returns the output (one Result per region, with status and error)
 // whenever it got past validation, together with an error joining every
 // region's own failure, the context's error and cleanup failures.
-func Copy(ctx context.Context, clients ClientFunc, in *CopyInput, optFns ...func(*Options)) (*CopyOutput, error) {
+func Copy[C CopyAPI](ctx context.Context, clients func(region string) C, in *CopyInput, optFns ...func(*Options)) (*CopyOutput, error) {
+	return runCopy(ctx, func(r string) CopyAPI { return clients(r) }, in, optFns...)
+}
+
+// runCopy is Copy once the caller's clients are CopyAPI.
+func runCopy(ctx context.Context, clients func(region string) CopyAPI, in *CopyInput, optFns ...func(*Options)) (*CopyOutput, error) {
 	o := newOptions(optFns)
 	if in == nil {
 		return nil, errors.New("copy: input is nil")
@@ -77,7 +82,7 @@ func Copy(ctx context.Context, clients ClientFunc, in *CopyInput, optFns ...func
 		cp.RunID = NewRunID()
 		in = &cp
 	}
-	p, err := prepare(ctx, clients, in, o, !in.SkipPreflight && !in.Preflighted)
+	p, err := prepare(ctx, func(r string) PreflightAPI { return clients(r) }, in, o, !in.SkipPreflight && !in.Preflighted)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +94,7 @@ func Copy(ctx context.Context, clients ClientFunc, in *CopyInput, optFns ...func
 type copier struct {
 	in      *CopyInput
 	o       Options
-	clients ClientFunc
+	clients func(region string) CopyAPI
 	p       *plan
 
 	results  Results       // source (if included) first, then targets
@@ -357,7 +362,7 @@ func tagsAfterCopy(t resolvedTarget) bool {
 }
 
 // finish shares, tags and deprecates one available AMI.
-func (c *copier) finish(ctx context.Context, api API, r *Result, perms Permissions, tags, snapTags map[string]string, enc Encryption) error {
+func (c *copier) finish(ctx context.Context, api CopyAPI, r *Result, perms Permissions, tags, snapTags map[string]string, enc Encryption) error {
 	// The snapshots are known from the image described available.
 	snaps := r.SnapshotIDs
 	if snaps == nil {

@@ -83,7 +83,7 @@ func (c *copier) cleanupRegion(ctx context.Context, t resolvedTarget, r *Result)
 // removeCopy deregisters one copy and deletes its snapshots, turning its
 // deregistration protection off first when it was turned on, and forgets
 // it in Options.Ledger: it no longer needs undoing.
-func (c *copier) removeCopy(ctx context.Context, api API, region, id string, protected bool) error {
+func (c *copier) removeCopy(ctx context.Context, api CopyAPI, region, id string, protected bool) error {
 	o := c.o
 	if protected {
 		if err := unprotect(ctx, api, &UnprotectInput{ImageID: id, Region: region}, o.reuse); err != nil {
@@ -111,7 +111,7 @@ func (c *copier) removeCopy(ctx context.Context, api API, region, id string, pro
 // for AMIs carrying the call's CopyTokenTag (set when CopyImage makes the
 // copy). If that search fails as well the outcome cannot be known and an
 // error names the region, the AMI name and the tag to check.
-func (c *copier) recoverCopy(ctx context.Context, api API, t resolvedTarget) ([]string, error) {
+func (c *copier) recoverCopy(ctx context.Context, api CopyAPI, t resolvedTarget) ([]string, error) {
 	rctx, cancel := context.WithTimeout(ctx, replayTimeout)
 	out, rerr := api.CopyImage(rctx, c.copyInput(t))
 	cancel()

@@ -49,9 +49,9 @@ type plan struct {
 // the copy's name in any target region, and the sharing rules hold for the
 // encryption each copy will have. Problems are reported all at once,
 // joined with errors.Join.
-func Preflight(ctx context.Context, clients ClientFunc, in *CopyInput, optFns ...func(*Options)) (*PreflightOutput, error) {
+func Preflight[C PreflightAPI](ctx context.Context, clients func(region string) C, in *CopyInput, optFns ...func(*Options)) (*PreflightOutput, error) {
 	o := newOptions(optFns)
-	p, err := prepare(ctx, clients, in, o, true)
+	p, err := prepare(ctx, func(r string) PreflightAPI { return clients(r) }, in, o, true)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func Preflight(ctx context.Context, clients ClientFunc, in *CopyInput, optFns ..
 // into the plan Copy carries out. With full it also runs the region and
 // name checks, which a caller that ran them already (Preflighted) or does
 // not want them (SkipPreflight) goes without.
-func prepare(ctx context.Context, clients ClientFunc, in *CopyInput, o Options, full bool) (*plan, error) {
+func prepare(ctx context.Context, clients func(region string) PreflightAPI, in *CopyInput, o Options, full bool) (*plan, error) {
 	if in == nil {
 		return nil, errors.New("copy: input is nil")
 	}
@@ -117,7 +117,7 @@ func (in *CopyInput) sourceImage(ctx context.Context, api DescribeImagesAPI) (ty
 // sharing rules for the encryption each AMI will have: the source's when
 // it is shared itself (IncludeSource), and each copy's. Every problem is
 // reported at once.
-func (p *plan) resolveTargets(ctx context.Context, srcAPI API, in *CopyInput, o Options) error {
+func (p *plan) resolveTargets(ctx context.Context, srcAPI PreflightAPI, in *CopyInput, o Options) error {
 	// The source's key matters for sharing the source itself and for
 	// copies in its region that keep its key; DescribeImages never reports
 	// it, so it is read from the snapshots (and KMS) only then.
@@ -181,7 +181,7 @@ func (p *plan) checkTarget(ctx context.Context, o Options, rt resolvedTarget) (r
 // target region. Every name lookup runs (a failed one does not stop the
 // others), so that the error lists every region with a problem at once;
 // with SkipNameCheck only the regions are checked.
-func (p *plan) checkDestinations(ctx context.Context, clients ClientFunc, srcAPI DescribeRegionsAPI, in *CopyInput) error {
+func (p *plan) checkDestinations(ctx context.Context, clients func(region string) PreflightAPI, srcAPI DescribeRegionsAPI, in *CopyInput) error {
 	enabled, err := p.enabledRegions(ctx, srcAPI, in.SkipRegionCheck)
 	if err != nil {
 		return fmt.Errorf("copy %s: list regions from %s: %w", in.SourceImageID, in.SourceRegion, err)

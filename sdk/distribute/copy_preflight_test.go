@@ -288,3 +288,24 @@ func TestCopyAfterPreflight(t *testing.T) {
 		}
 	})
 }
+
+// TestNarrowClients: each operation asks of the client only the methods
+// of its own interface, so a client with no others will do (this test
+// would not compile otherwise), and gives the same answer as with a full
+// client.
+func TestNarrowClients(t *testing.T) {
+	type preflightOnly struct{ PreflightAPI }
+	type copyOnly struct{ CopyAPI }
+	c := newCopyCloud(t, "eu-west-1")
+	in := &CopyInput{SourceImageID: srcID, SourceRegion: srcRegion, Targets: targets("eu-west-1")}
+	full := c.clients()
+	pre, err := Preflight(context.Background(), func(r string) preflightOnly { return preflightOnly{full(r)} }, in, testOptions)
+	if err != nil || len(pre.Copies) != 1 || pre.Copies[0].Region != "eu-west-1" {
+		t.Fatalf("Preflight with a PreflightAPI client = %+v, %v", pre, err)
+	}
+	mustNoCalls(t, c, mutatingOps...)
+	out, err := Copy(context.Background(), func(r string) copyOnly { return copyOnly{full(r)} }, in, testOptions)
+	if err != nil || len(out.Results) != 1 || out.Results[0].Status != StatusAvailable {
+		t.Fatalf("Copy with a CopyAPI client = %+v, %v", out, err)
+	}
+}

@@ -226,7 +226,7 @@ func inputHas(ins []InputImage, region, id string) bool {
 //
 // Distribute returns the output whenever it got past validation, with the
 // error of the failing step joined with cleanup failures.
-func Distribute(ctx context.Context, clients ClientFunc, in *DistributeInput, optFns ...func(*Options)) (*DistributeOutput, error) {
+func Distribute[C API](ctx context.Context, clients func(region string) C, in *DistributeInput, optFns ...func(*Options)) (*DistributeOutput, error) {
 	o := newOptions(optFns)
 	if err := in.Validate(); err != nil {
 		return nil, err
@@ -237,7 +237,7 @@ func Distribute(ctx context.Context, clients ClientFunc, in *DistributeInput, op
 	if len(in.Accounts) > 0 && o.Accounts == nil {
 		return nil, errors.New("accounts: Options.Accounts is nil; it must return the clients of each target account")
 	}
-	return newDistribution(in, o, clients).run(ctx)
+	return newDistribution(in, o, func(r string) API { return clients(r) }).run(ctx)
 }
 
 // distribution is one Distribute call.

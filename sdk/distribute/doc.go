@@ -60,6 +60,11 @@
 // AWS call, so that callers can refuse bad configuration before touching
 // AWS.
 //
-// *ec2.Client satisfies every client interface; PerRegion adapts a
-// function such as an awscfg.Session's EC2 method to a ClientFunc.
+// The multi-region operations take a function returning a region's client
+// and ask of that client only what they use: Preflight a PreflightAPI,
+// Copy a CopyAPI, Retain a RetainAPI, Publish and PreflightPublish a
+// LaunchTemplateAPI, Distribute all of them (API). *ec2.Client satisfies
+// every one, so an awscfg.Session's EC2 method value can be passed as it
+// is (distribute.Copy(ctx, sess.EC2, in)); a test passes fakes with no
+// more methods than the operation calls.
 package distribute

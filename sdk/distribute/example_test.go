@@ -26,7 +26,7 @@ func Example() {
 	sess := localSession(ctx)
 	src := registerImage(ctx, sess, "example-app-1")
 
-	out, err := distribute.Copy(ctx, distribute.PerRegion(sess.EC2), &distribute.CopyInput{
+	out, err := distribute.Copy(ctx, sess.EC2, &distribute.CopyInput{
 		SourceImageID: src,
 		SourceRegion:  "us-east-1",
 		Targets:       []distribute.Target{{Region: "eu-west-1"}, {Region: "ap-southeast-2", Name: "example-app-1-ap"}},
@@ -63,7 +63,7 @@ func ExampleDistribute() {
 	id := registerImage(ctx, sess, "example-build-7")
 
 	var copies ledger.Ledger
-	out, err := distribute.Distribute(ctx, distribute.PerRegion(sess.EC2), &distribute.DistributeInput{
+	out, err := distribute.Distribute(ctx, sess.EC2, &distribute.DistributeInput{
 		Copy: distribute.CopyInput{
 			SourceImageID: id,
 			SourceRegion:  "us-east-1",
@@ -146,7 +146,7 @@ func ExampleCheckSharing() {
 func ExampleRetain() {
 	ctx := context.Background()
 	sess := localSession(ctx)
-	out, err := distribute.Retain(ctx, distribute.PerRegion(sess.EC2), &distribute.RetainInput{
+	out, err := distribute.Retain(ctx, sess.EC2, &distribute.RetainInput{
 		Regions:    []string{"us-east-1"},
 		Selector:   distribute.Selector{Name: "nightly-*", Tags: map[string]string{"Team": "web"}},
 		KeepNewest: 3,

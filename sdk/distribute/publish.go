@@ -524,7 +524,7 @@ func versionDescription(runID string) string {
 // Ledger.Undo.
 //
 // ssm may be nil when in.Parameters is empty.
-func Publish(ctx context.Context, clients ClientFunc, ssm SSMClientFunc, in *PublishInput, optFns ...func(*Options)) (*PublishOutput, error) {
+func Publish[C LaunchTemplateAPI](ctx context.Context, clients func(region string) C, ssm SSMClientFunc, in *PublishInput, optFns ...func(*Options)) (*PublishOutput, error) {
 	o := newOptions(optFns)
 	if err := in.Validate(); err != nil {
 		return nil, fmt.Errorf("publish: invalid input: %w", err)
@@ -535,7 +535,7 @@ func Publish(ctx context.Context, clients ClientFunc, ssm SSMClientFunc, in *Pub
 	if len(in.LaunchTemplates) > 0 && clients == nil {
 		return nil, errors.New("publish: launch templates are given but no EC2 client function")
 	}
-	p := &publisher{in: in, o: o, clients: clients, ssm: ssm, runID: in.RunID, out: &PublishOutput{}}
+	p := &publisher{in: in, o: o, clients: func(r string) LaunchTemplateAPI { return clients(r) }, ssm: ssm, runID: in.RunID, out: &PublishOutput{}}
 	if p.runID == "" {
 		p.runID = NewRunID()
 	}
@@ -546,7 +546,7 @@ func Publish(ctx context.Context, clients ClientFunc, ssm SSMClientFunc, in *Pub
 type publisher struct {
 	in      *PublishInput
 	o       Options
-	clients ClientFunc
+	clients func(region string) LaunchTemplateAPI
 	ssm     SSMClientFunc
 	runID   string
 	out     *PublishOutput
@@ -676,8 +676,12 @@ func (p *publisher) handOver() {
 // (GetParameter). The AMIs of in.Images are not looked at, so that a
 // distribution can check its publishing before its copies exist. Problems
 // are reported all at once.
-func PreflightPublish(ctx context.Context, clients ClientFunc, ssm SSMClientFunc, in *PublishInput, optFns ...func(*Options)) (*PreflightPublishOutput, error) {
-	if err := preflightPublish(ctx, clients, ssm, in, optFns...); err != nil {
+func PreflightPublish[C LaunchTemplateAPI](ctx context.Context, clients func(region string) C, ssm SSMClientFunc, in *PublishInput, optFns ...func(*Options)) (*PreflightPublishOutput, error) {
+	var lt func(region string) LaunchTemplateAPI
+	if clients != nil {
+		lt = func(r string) LaunchTemplateAPI { return clients(r) }
+	}
+	if err := preflightPublish(ctx, lt, ssm, in, optFns...); err != nil {
 		return nil, err
 	}
 	return &PreflightPublishOutput{}, nil
@@ -687,7 +691,7 @@ func PreflightPublish(ctx context.Context, clients ClientFunc, ssm SSMClientFunc
 // nothing yet.
 type PreflightPublishOutput struct{}
 
-func preflightPublish(ctx context.Context, clients ClientFunc, ssm SSMClientFunc, in *PublishInput, optFns ...func(*Options)) error {
+func preflightPublish(ctx context.Context, clients func(region string) LaunchTemplateAPI, ssm SSMClientFunc, in *PublishInput, optFns ...func(*Options)) error {
 	if err := in.Validate(); err != nil {
 		return fmt.Errorf("publish: invalid input: %w", err)
 	}

@@ -260,7 +260,7 @@ type RetainOutput struct {
 // Error policy: every region and every AMI is tried; failures are recorded
 // on their Decision and returned joined with errors.Join, alongside the
 // output.
-func Retain(ctx context.Context, clients ClientFunc, in *RetainInput, optFns ...func(*Options)) (*RetainOutput, error) {
+func Retain[C RetainAPI](ctx context.Context, clients func(region string) C, in *RetainInput, optFns ...func(*Options)) (*RetainOutput, error) {
 	o := newOptions(optFns)
 	if in == nil {
 		return nil, errors.New("retain: input is nil")
