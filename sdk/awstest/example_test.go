@@ -5,7 +5,6 @@ package awstest_test
 import (
 	"context"
 	"fmt"
-	"log"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -22,24 +21,28 @@ func Example() {
 	noAMIs := false
 	moto, err := awstest.StartMoto(ctx, awstest.MotoOptions{LoadDefaultAMIs: &noAMIs})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	defer moto.Stop()
 	proxy, err := awstest.StartProxy(moto.Endpoint, awstest.ProxyOptions{})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	defer proxy.Close()
 	regions := []string{"eu-west-1"}
 	baseline, err := awstest.TakeSnapshot(ctx, moto.Endpoint, regions)
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 
 	// The code under test creates a key pair and forgets to delete it.
 	ec2c, _ := awstest.Clients(proxy.URL, "eu-west-1")
 	if _, err := ec2c.CreateKeyPair(ctx, &ec2.CreateKeyPairInput{KeyName: aws.String("demo")}); err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 
 	for _, c := range proxy.CallsFor("ec2", "") {
@@ -47,7 +50,8 @@ func Example() {
 	}
 	leaks, err := awstest.ListLeaks(ctx, moto.Endpoint, regions, baseline)
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	fmt.Println(leaks)
 	// Output:

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log"
 	"os"
 	"path/filepath"
 
@@ -16,20 +15,24 @@ func Example() {
 	ctx := context.Background()
 	userCert, err := bundle.LoadCertificate("testdata/vectors/user-cert.pem")
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	userKey, err := bundle.LoadPrivateKey("testdata/vectors/user-key.pem")
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	// Real bundles use Amazon's EC2 certificate (cert-ec2.pem).
 	ec2Cert, err := bundle.LoadCertificate("testdata/vectors/ec2-cert.pem")
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	dir, err := os.MkdirTemp("", "bundle-example")
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	defer os.RemoveAll(dir)
 
@@ -46,11 +49,13 @@ func Example() {
 		Sink:         bundle.Dir(dir),
 	})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	// Parts are stored; the manifest goes last.
 	if err := os.WriteFile(filepath.Join(dir, out.ManifestName), out.ManifestBytes, 0o644); err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	fmt.Println("manifest:", out.ManifestName)
 	for _, p := range out.Manifest.Parts {
@@ -66,7 +71,8 @@ func Example() {
 		UserCert: userCert,
 	}, &restored)
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	fmt.Println("signature verified:", res.SignatureVerified)
 	fmt.Println("identical:", bytes.Equal(restored.Bytes(), image))

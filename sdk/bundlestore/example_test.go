@@ -8,7 +8,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
-	"log"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -27,12 +26,14 @@ func Example() {
 	const region, bucket = "us-east-1", "example-bundles"
 	s3c, ec2c := exampleClients(region) // *s3.Client, *ec2.Client
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 
 	// Refuse unusable buckets before doing any work.
 	if _, err := bundlestore.CheckBucket(ctx, s3c, &bundlestore.CheckBucketInput{Bucket: bucket, Region: region}); err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 
 	// Everything created is recorded, so that a failure can undo it.
@@ -42,7 +43,8 @@ func Example() {
 	// Parts are uploaded while the bundler makes the next ones.
 	w, err := bundlestore.NewWriter(ctx, s3c, &bundlestore.WriterInput{Bucket: bucket, Prefix: "web", Region: region}, withLedger)
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	image := bytes.Repeat([]byte("disk image "), 100000)
 	userKey, userCert, ec2Cert := exampleKeys()
@@ -54,11 +56,13 @@ func Example() {
 	})
 	if err != nil {
 		w.Abort()
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	up, err := w.Finish(ctx, out.ManifestName, out.ManifestBytes)
 	if err != nil {
-		log.Fatal(created.Undo(ctx))
+		fmt.Println("error:", created.Undo(ctx))
+		return
 	}
 	fmt.Println("manifest:", up.ImageLocation)
 
@@ -68,7 +72,8 @@ func Example() {
 		RootDeviceName: "/dev/sda1", ENASupport: aws.Bool(true),
 	}, withLedger)
 	if err != nil {
-		log.Fatal(created.Undo(ctx))
+		fmt.Println("error:", created.Undo(ctx))
+		return
 	}
 	fmt.Println("registered:", img.ImageID != "")
 
@@ -78,7 +83,8 @@ func Example() {
 		ImageID: img.ImageID, Region: region, ImageLocation: up.ImageLocation,
 	})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	fmt.Println("deleted:", gone.Bundle.Deleted)
 	// Output:

@@ -40,7 +40,8 @@ func Example() {
 		o.Wait = distribute.WaitOptions{MinDelay: 100 * time.Millisecond, MaxWait: time.Minute}
 	})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	for _, r := range out.Results {
 		fmt.Printf("%s %s %q shared with %d account(s) and %d organization(s)\n",
@@ -78,7 +79,8 @@ func ExampleDistribute() {
 		o.Wait = distribute.WaitOptions{MinDelay: 100 * time.Millisecond, MaxWait: time.Minute}
 	})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	for _, r := range out.Results {
 		fmt.Printf("%s %s input=%t shared with %v\n", r.Region, r.Status, r.Source, r.SharedWith.Accounts)
@@ -154,7 +156,8 @@ func ExampleRetain() {
 		DryRun:     true,
 	})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	fmt.Println(len(out.Decisions.ToRemove()), "AMIs would be removed")
 	// out.Decisions.WriteTable(os.Stdout) prints the whole plan.

@@ -6,7 +6,6 @@ import (
 	"crypto/sha1"
 	"fmt"
 	"io"
-	"log"
 
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/pgzip"
 )
@@ -20,14 +19,17 @@ func Example() {
 	in := sha1.New()
 	w, err := pgzip.NewWriter(context.Background(), &gz, 6, pgzip.BlockSize, 2, in)
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	if _, err := w.ReadFrom(bytes.NewReader(image)); err != nil {
 		w.Abort(err)
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	if err := w.Close(); err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 
 	out := sha1.New()
@@ -35,7 +37,8 @@ func Example() {
 	got, err := io.ReadAll(r)
 	r.Hashed()
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println("error:", err)
+		return
 	}
 	fmt.Println(bytes.Equal(got, image), bytes.Equal(in.Sum(nil), out.Sum(nil)))
 	// Output: true true
