@@ -109,7 +109,7 @@ func TestConfigInvalid(t *testing.T) {
 		{"source ami wrong prefix", map[string]any{"source_ami": "i-0123456789abcdef0"}, []string{"source_ami: \"i-0123456789abcdef0\""}},
 		{"filter without filters or owners", map[string]any{"source_ami": nil, "source_ami_filter": map[string]any{"most_recent": true}}, []string{"source_ami_filter: set filters, owners or both"}},
 		{"filter empty value", map[string]any{"source_ami": nil, "source_ami_filter": map[string]any{"filters": map[string]string{"name": ""}, "owners": []string{"self"}}}, []string{"source_ami_filter.filters: the value of \"name\" is empty"}},
-		{"filter bad owner", map[string]any{"source_ami": nil, "source_ami_filter": map[string]any{"owners": []string{"somebody"}}}, []string{"source_ami_filter.owners: \"somebody\" is invalid"}},
+		{"filter bad owner", map[string]any{"source_ami": nil, "source_ami_filter": map[string]any{"owners": []string{"somebody"}}}, []string{"source_ami_filter.owners[0]: \"somebody\" is invalid"}},
 
 		// Placement.
 		{"instance type missing", map[string]any{"instance_type": nil}, []string{"instance_type: required"}},

@@ -273,10 +273,19 @@ func (c *RunConfig) prepareSource() []error {
 	if c.SourceAMI != "" && !Unknown(c.SourceAMI) && !ValidAMIID(c.SourceAMI) {
 		add("source_ami: %q is not an AMI ID; expected \"ami-\" and 8 or 17 hex digits", c.SourceAMI)
 	}
-	if c.SourceAMIFilter.Empty() {
-		return errs
+	return append(errs, c.SourceAMIFilter.Validate()...)
+}
+
+// Validate checks a source_ami_filter block of a builder or of the
+// post-processor: nothing when it is empty; otherwise it must narrow the
+// search (filters, owners or both), with named, non-empty filters and
+// owners that are account IDs or the aliases EC2 knows.
+func (f *SourceAMIFilter) Validate() []error {
+	if f.Empty() {
+		return nil
 	}
-	f := &c.SourceAMIFilter
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if len(f.Filters) == 0 && len(f.Owners) == 0 {
 		add("source_ami_filter: set filters, owners or both; an empty filter would match any public image")
 	}
@@ -288,9 +297,9 @@ func (c *RunConfig) prepareSource() []error {
 			add("source_ami_filter.filters: the value of %q is empty", k)
 		}
 	}
-	for _, o := range f.Owners {
+	for i, o := range f.Owners {
 		if !Matches(ownerRE, o) {
-			add("source_ami_filter.owners: %q is invalid; valid are 12-digit account IDs, \"self\", \"amazon\" and \"aws-marketplace\"", o)
+			add("source_ami_filter.owners[%d]: %q is invalid; valid are 12-digit account IDs, \"self\", \"amazon\", \"aws-marketplace\" and \"aws-backup-vault\"", i, o)
 		}
 	}
 	return errs
@@ -535,35 +544,16 @@ func mergeTagBlocks(mapField, blockField string, to *map[string]string, blocks c
 	return blocks.CopyOn(to)
 }
 
-// checkTags validates tag keys and values before interpolation: keys must be
-// non-empty and may not use the reserved "aws:" prefix; lengths follow the
-// EC2 limits (128 characters per key, 256 per value, 50 tags); templates
-// must render with placeholder build data (see checkTemplate).
+// checkTags validates a tags option of a builder: keys and values are
+// rendered with placeholder build data (see checkTemplate), then checked
+// against EC2's limits (CheckTags).
 func checkTags(ctx *interpolate.Context, field string, tags map[string]string) []error {
-	var errs []error
-	if len(tags) > 50 {
-		errs = append(errs, fmt.Errorf("%s: %d tags; EC2 allows at most 50 per resource", field, len(tags)))
-	}
-	for _, k := range slices.Sorted(maps.Keys(tags)) {
-		switch {
-		case strings.TrimSpace(k) == "":
-			errs = append(errs, fmt.Errorf("%s: a tag key is empty", field))
-		case strings.HasPrefix(strings.ToLower(k), tagKeyForbidden):
-			errs = append(errs, fmt.Errorf("%s: tag key %q uses the reserved prefix \"aws:\"", field, k))
-		case len(k) > 128 && !strings.Contains(k, "{{"):
-			errs = append(errs, fmt.Errorf("%s: tag key %q is longer than 128 characters", field, k))
+	return CheckTags(field, tags, func(s string) (string, error) {
+		if !strings.Contains(s, "{{") {
+			return s, nil
 		}
-		if v := tags[k]; len(v) > 256 && !strings.Contains(v, "{{") {
-			errs = append(errs, fmt.Errorf("%s: the value of tag %q is longer than 256 characters", field, k))
-		}
-		if err := checkTemplate(ctx, k); err != nil {
-			errs = append(errs, fmt.Errorf("%s: tag key %q is not a valid template: %v", field, k, err))
-		}
-		if err := checkTemplate(ctx, tags[k]); err != nil {
-			errs = append(errs, fmt.Errorf("%s: the value of tag %q is not a valid template: %v", field, k, err))
-		}
-	}
-	return errs
+		return Render(templateContext(ctx), s, sampleBuildInfo())
+	})
 }
 
 // checkTemplate renders a build-time template with placeholder build data,

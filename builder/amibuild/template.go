@@ -3,7 +3,6 @@ package amibuild
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -221,28 +220,5 @@ func sampleBuildInfo() *BuildInfo {
 // RenderTags renders the keys and values of tags with the build data;
 // field names the option in errors. It returns nil for no tags.
 func RenderTags(ictx interpolate.Context, field string, tags map[string]string, info *BuildInfo) (map[string]string, error) {
-	if len(tags) == 0 {
-		return nil, nil
-	}
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make(map[string]string, len(tags))
-	for _, k := range keys {
-		rk, err := Render(ictx, k, info)
-		if err != nil {
-			return nil, fmt.Errorf("%s: render key %q: %w", field, k, err)
-		}
-		rv, err := Render(ictx, tags[k], info)
-		if err != nil {
-			return nil, fmt.Errorf("%s: render value of %q: %w", field, k, err)
-		}
-		if _, dup := out[rk]; dup {
-			return nil, fmt.Errorf("%s: two keys render to %q", field, rk)
-		}
-		out[rk] = rv
-	}
-	return out, nil
+	return RenderTagsWith(field, tags, func(s string) (string, error) { return Render(ictx, s, info) })
 }

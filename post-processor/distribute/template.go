@@ -1,9 +1,9 @@
 package distribute
 
 import (
-	"fmt"
 	"strings"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
@@ -86,23 +86,5 @@ func (c *Config) render(s string, data *TemplateData) (string, error) {
 // renderTags renders the keys and values of tags; field names the option
 // in errors.
 func (c *Config) renderTags(field string, tags map[string]string, data *TemplateData) (map[string]string, error) {
-	if len(tags) == 0 {
-		return nil, nil
-	}
-	out := make(map[string]string, len(tags))
-	for _, k := range sortedKeys(tags) {
-		rk, err := c.render(k, data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: render key %q: %w", field, k, err)
-		}
-		rv, err := c.render(tags[k], data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: render value of %q: %w", field, k, err)
-		}
-		if _, dup := out[rk]; dup {
-			return nil, fmt.Errorf("%s: two keys render to %q", field, rk)
-		}
-		out[rk] = rv
-	}
-	return out, nil
+	return amibuild.RenderTagsWith(field, tags, func(s string) (string, error) { return c.render(s, data) })
 }

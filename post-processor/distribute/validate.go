@@ -118,7 +118,7 @@ func (c *Config) validateSource() []error {
 	if c.SourceAMI != "" && !amibuild.Unknown(c.SourceAMI) && !amibuild.ValidAMIID(c.SourceAMI) {
 		errs = append(errs, fmt.Errorf("source_ami: %q is not an AMI ID; expected \"ami-\" and 8 or 17 hex digits", c.SourceAMI))
 	}
-	return append(errs, validateFilter(&c.SourceAMIFilter)...)
+	return append(errs, c.SourceAMIFilter.Validate()...)
 }
 
 // validateRegions checks regions and ami_regions, and returns the target
@@ -293,33 +293,7 @@ func (c *Config) nothingToDo() bool {
 	return len(c.TargetRegions()) == 0 && !changesInputs && !c.anyRetention() && !publishes
 }
 
-// validateFilter checks source_ami_filter the way the builders do.
-func validateFilter(f *amibuild.SourceAMIFilter) []error {
-	if f.Empty() {
-		return nil
-	}
-	var errs []error
-	if len(f.Filters) == 0 && len(f.Owners) == 0 {
-		errs = append(errs, errors.New("source_ami_filter: set filters, owners or both; an empty filter would match any public image"))
-	}
-	for _, k := range sortedKeys(f.Filters) {
-		if strings.TrimSpace(k) == "" {
-			errs = append(errs, errors.New("source_ami_filter.filters: a filter name is empty"))
-		}
-		if f.Filters[k] == "" {
-			errs = append(errs, fmt.Errorf("source_ami_filter.filters: the value of %q is empty", k))
-		}
-	}
-	for i, o := range f.Owners {
-		if !amibuild.Matches(ownerRE, o) {
-			errs = append(errs, fmt.Errorf("source_ami_filter.owners[%d]: %q is invalid; valid are 12-digit account IDs, \"self\", \"amazon\" and \"aws-marketplace\"", i, o))
-		}
-	}
-	return errs
-}
-
 var (
-	ownerRE       = regexp.MustCompile(`^([0-9]{12}|self|amazon|aws-marketplace|aws-backup-vault)$`)
 	namePatternRE = regexp.MustCompile(`^[A-Za-z0-9()\[\] ./\-'@_*?]{1,128}$`)
 	daysRE        = regexp.MustCompile(`^([0-9]+)d$`)
 )
@@ -359,34 +333,7 @@ func (c *Config) checkDescription(field, d string) error {
 // checkTags validates a tags option against EC2's limits, keys and values
 // rendered with placeholder data first.
 func (c *Config) checkTags(field string, tags map[string]string) []error {
-	var errs []error
-	if len(tags) > 50 {
-		errs = append(errs, fmt.Errorf("%s: %d tags; EC2 allows at most 50 per resource", field, len(tags)))
-	}
-	for _, k := range sortedKeys(tags) {
-		rk, err := c.render(k, placeholderData())
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: tag key %q is not a valid template: %w", field, k, err))
-			continue
-		}
-		switch {
-		case strings.TrimSpace(rk) == "":
-			errs = append(errs, fmt.Errorf("%s: a tag key is empty", field))
-		case strings.HasPrefix(strings.ToLower(rk), "aws:"):
-			errs = append(errs, fmt.Errorf("%s: tag key %q uses the reserved prefix \"aws:\"", field, k))
-		case len(rk) > 128:
-			errs = append(errs, fmt.Errorf("%s: tag key %q is longer than 128 characters", field, k))
-		}
-		rv, err := c.render(tags[k], placeholderData())
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: the value of tag %q is not a valid template: %w", field, k, err))
-			continue
-		}
-		if len(rv) > 256 {
-			errs = append(errs, fmt.Errorf("%s: the value of tag %q is longer than 256 characters", field, k))
-		}
-	}
-	return errs
+	return amibuild.CheckTags(field, tags, func(s string) (string, error) { return c.render(s, placeholderData()) })
 }
 
 // validateRetention checks keep_releases, keep_days (here and in the
