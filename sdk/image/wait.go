@@ -100,18 +100,7 @@ type ImageStateError struct {
 }
 
 func (e *ImageStateError) Error() string {
-	state := e.State
-	if state == "" {
-		state = "gone"
-	}
-	msg := fmt.Sprintf("image %s in %s is %s", e.ImageID, e.Region, state)
-	if e.Err != nil {
-		msg = fmt.Sprintf("image %s in %s: %v waiting to become available; it is %s", e.ImageID, e.Region, e.Err, state)
-	}
-	if e.Reason != "" {
-		msg += ": " + e.Reason
-	}
-	return msg
+	return poll.StateMessage(fmt.Sprintf("image %s in %s", e.ImageID, e.Region), "available", e.State, e.Reason, e.Err, false)
 }
 
 func (e *ImageStateError) Unwrap() error { return e.Err }

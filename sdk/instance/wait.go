@@ -36,20 +36,7 @@ type StateError struct {
 }
 
 func (e *StateError) Error() string {
-	state := e.State
-	if state == "" {
-		state = "gone"
-	}
-	var msg string
-	if e.Err != nil {
-		msg = fmt.Sprintf("instance %s in %s: %v waiting to become %s; it is %s", e.InstanceID, e.Region, e.Err, e.Want, state)
-	} else {
-		msg = fmt.Sprintf("instance %s in %s is %s, not %s", e.InstanceID, e.Region, state, e.Want)
-	}
-	if e.Reason != "" {
-		msg += ": " + e.Reason
-	}
-	return msg
+	return poll.StateMessage(fmt.Sprintf("instance %s in %s", e.InstanceID, e.Region), e.Want, e.State, e.Reason, e.Err, true)
 }
 
 func (e *StateError) Unwrap() error { return e.Err }

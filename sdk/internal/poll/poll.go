@@ -1,11 +1,12 @@
-// Package poll holds what the SDK's waits share: their timeout error, how
-// a schedule's zero fields take their defaults, and sleeping that a
-// cancelled context cuts short.
+// Package poll holds what the SDK's waits share: their timeout error and
+// the text of their state errors, how a schedule's zero fields take their
+// defaults, and sleeping that a cancelled context cuts short.
 package poll
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -62,4 +63,28 @@ func Sleep(ctx context.Context, d time.Duration) error {
 // SleepUntil waits until t, or until ctx is done.
 func SleepUntil(ctx context.Context, t time.Time) error {
 	return Sleep(ctx, time.Until(t))
+}
+
+// StateMessage is the text of a wait's state error: subject (such as
+// "image ami-… in eu-west-1") is state, or "gone" when state is ""; after
+// a timeout (err set) it says it timed out waiting to become want; reason,
+// when AWS gave one, follows a colon. notWant adds ", not <want>" to a
+// state reached instead of want.
+func StateMessage(subject, want, state, reason string, err error, notWant bool) string {
+	if state == "" {
+		state = "gone"
+	}
+	var msg string
+	switch {
+	case err != nil:
+		msg = fmt.Sprintf("%s: %v waiting to become %s; it is %s", subject, err, want, state)
+	case notWant:
+		msg = fmt.Sprintf("%s is %s, not %s", subject, state, want)
+	default:
+		msg = fmt.Sprintf("%s is %s", subject, state)
+	}
+	if reason != "" {
+		msg += ": " + reason
+	}
+	return msg
 }

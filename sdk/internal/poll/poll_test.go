@@ -46,3 +46,21 @@ func TestSleep(t *testing.T) {
 		}
 	})
 }
+
+func TestStateMessage(t *testing.T) {
+	for _, tc := range []struct {
+		state, reason string
+		err           error
+		notWant       bool
+		want          string
+	}{
+		{"failed", "Snapshot copy failed", nil, false, "image ami-1 in r is failed: Snapshot copy failed"},
+		{"", "", nil, false, "image ami-1 in r is gone"},
+		{"pending", "", ErrTimeout, false, "image ami-1 in r: timed out waiting to become available; it is pending"},
+		{"terminated", "", nil, true, "image ami-1 in r is terminated, not available"},
+	} {
+		if got := StateMessage("image ami-1 in r", "available", tc.state, tc.reason, tc.err, tc.notWant); got != tc.want {
+			t.Errorf("StateMessage(%q, %q, %v, %v) = %q, want %q", tc.state, tc.reason, tc.err, tc.notWant, got, tc.want)
+		}
+	}
+}
