@@ -3,10 +3,11 @@ package distribute
 import (
 	"strings"
 
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 )
 
 // TemplateData is the data `ami_name`, `ami_description`, `tags`,
@@ -15,21 +16,19 @@ import (
 // example
 // `ami_name = "{{ .SourceAMIName }}-{{ .Region }}"`.
 type TemplateData struct {
-	// SourceAMI is the ID of the AMI being distributed.
-	SourceAMI string
-	// SourceAMIName is its name.
-	SourceAMIName string
-	// SourceAMIDescription is its description.
+	// BuildInfo is what the builders' templates see of the source AMI,
+	// here the AMI being distributed: SourceAMI, SourceAMIName,
+	// SourceAMIOwner, SourceAMIOwnerName, SourceAMICreationDate,
+	// SourceAMITags, and BuildRegion, its region.
+	amibuild.BuildInfo
+	// SourceAMIDescription is the description of the AMI being
+	// distributed.
 	SourceAMIDescription string
-	// SourceRegion is its region.
+	// SourceRegion is its region, the same as BuildRegion.
 	SourceRegion string
-	// BuildRegion is SourceRegion, under the name the builders use.
-	BuildRegion string
 	// Region is the region of the AMI the value is for: a target region,
 	// or the source region for the input AMIs.
 	Region string
-	// SourceAMITags are the tags of the source AMI.
-	SourceAMITags map[string]string
 	// Name is the name of the AMI in Region; set for the names and tags of
 	// ssm_parameters only.
 	Name string
@@ -41,27 +40,21 @@ type TemplateData struct {
 // newTemplateData returns the data for the source image src in
 // sourceRegion, rendered for region.
 func newTemplateData(src types.Image, sourceRegion, region string) *TemplateData {
-	d := &TemplateData{
-		SourceAMI:            aws.ToString(src.ImageId),
-		SourceAMIName:        aws.ToString(src.Name),
+	return &TemplateData{
+		BuildInfo:            *amibuild.NewBuildInfo(sourceRegion, src),
 		SourceAMIDescription: aws.ToString(src.Description),
 		SourceRegion:         sourceRegion,
-		BuildRegion:          sourceRegion,
 		Region:               region,
-		SourceAMITags:        map[string]string{},
 	}
-	for _, t := range src.Tags {
-		d.SourceAMITags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
-	return d
 }
 
 // placeholderData is used to check templates in Configure.
 func placeholderData() *TemplateData {
-	return &TemplateData{
-		SourceAMI: "ami-0123456789abcdef0", SourceAMIName: "source-name", SourceAMIDescription: "source description",
-		SourceRegion: "us-east-1", BuildRegion: "us-east-1", Region: "eu-west-1", SourceAMITags: map[string]string{},
+	src := types.Image{
+		ImageId: aws.String("ami-0123456789abcdef0"), Name: aws.String("source-name"), Description: aws.String("source description"),
+		OwnerId: aws.String("123456789012"), CreationDate: aws.String("2006-01-02T15:04:05.000Z"),
 	}
+	return newTemplateData(src, "us-east-1", "eu-west-1")
 }
 
 // parameterPlaceholderData is used to check the names and tags of
