@@ -58,9 +58,14 @@ func clientsFrom(cfg aws.Config) (*ec2.Client, *s3.Client) {
 // answers with now and then under load, so that a check does not fail
 // for a reason that has nothing to do with what it checks.
 func ObserverClients(endpoint, region string) (*ec2.Client, *s3.Client) {
+	return clientsFrom(observerConfig(endpoint, region))
+}
+
+// observerConfig is [Config] with the retries of [ObserverClients].
+func observerConfig(endpoint, region string) aws.Config {
 	cfg := Config(endpoint, region)
 	cfg.RetryMaxAttempts = 4
-	return clientsFrom(cfg)
+	return cfg
 }
 
 // STSClient returns an STS client for the emulator at endpoint (see [Config]).

@@ -14,6 +14,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -199,7 +200,8 @@ func inventory(ctx context.Context, endpoint string, regions []string) (Leaks, e
 }
 
 func accountID(ctx context.Context, endpoint, region string) (string, error) {
-	out, err := STSClient(endpoint, region).GetCallerIdentity(ctx, nil)
+	// An observer's call: retried like ObserverClients' calls.
+	out, err := sts.NewFromConfig(observerConfig(endpoint, region)).GetCallerIdentity(ctx, nil)
 	if err != nil {
 		return "", fmt.Errorf("get caller identity: %w", err)
 	}
@@ -392,9 +394,7 @@ func s3Inventory(ctx context.Context, endpoint, region string) (Leaks, error) {
 // iamInventory lists the IAM roles and instance profiles of the account.
 func iamInventory(ctx context.Context, endpoint, region string) (Leaks, error) {
 	var l Leaks
-	cfg := Config(endpoint, region)
-	cfg.RetryMaxAttempts = 4
-	c := iam.NewFromConfig(cfg)
+	c := iam.NewFromConfig(observerConfig(endpoint, region))
 	err := eachPage(ctx, iam.NewListRolesPaginator(c, &iam.ListRolesInput{}), func(page *iam.ListRolesOutput) {
 		for _, r := range page.Roles {
 			l.IAMRoles = append(l.IAMRoles, aws.ToString(r.Arn))
