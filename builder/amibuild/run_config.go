@@ -548,23 +548,20 @@ func mergeTagBlocks(mapField, blockField string, to *map[string]string, blocks c
 // rendered with placeholder build data (see checkTemplate), then checked
 // against EC2's limits (CheckTags).
 func checkTags(ctx *interpolate.Context, field string, tags map[string]string) []error {
-	return CheckTags(field, tags, func(s string) (string, error) {
-		if !strings.Contains(s, "{{") {
-			return s, nil
-		}
-		return Render(templateContext(ctx), s, sampleBuildInfo())
-	})
+	return CheckTags(field, tags, func(s string) (string, error) { return renderSample(ctx, s) })
 }
 
 // checkTemplate renders a build-time template with placeholder build data,
 // so that syntax errors and unknown variables (such as {{ .SourceAMIID }}
 // for {{ .SourceAMI }}) are reported before the build starts.
 func checkTemplate(ctx *interpolate.Context, s string) error {
-	if !strings.Contains(s, "{{") {
-		return nil
-	}
-	_, err := Render(templateContext(ctx), s, sampleBuildInfo())
+	_, err := renderSample(ctx, s)
 	return err
+}
+
+// renderSample renders a build-time template with placeholder build data.
+func renderSample(ctx *interpolate.Context, s string) (string, error) {
+	return Render(templateContext(ctx), s, sampleBuildInfo())
 }
 
 // templateContext returns a copy of ctx (or an empty context) with the

@@ -17,9 +17,10 @@ const (
 // CheckTags validates the tags option field of a builder or of the
 // post-processor before anything runs. Keys and values are templates:
 // render turns each into its text with placeholder data (an error is a
-// template that cannot render). There may be at most 50 tags; each
-// rendered key must be non-empty, without the prefix "aws:" that AWS
-// reserves, and at most 128 characters; each rendered value at most 256.
+// template that cannot render). There may be at most 50 tags; each key
+// must be non-empty as written (placeholder data may render a good
+// template empty), and once rendered without the prefix "aws:" that AWS
+// reserves and at most 128 characters; each rendered value at most 256.
 func CheckTags(field string, tags map[string]string, render func(string) (string, error)) []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -33,7 +34,7 @@ func CheckTags(field string, tags map[string]string, render func(string) (string
 			continue
 		}
 		switch {
-		case strings.TrimSpace(rk) == "":
+		case strings.TrimSpace(k) == "":
 			add("%s: a tag key is empty", field)
 		case strings.HasPrefix(strings.ToLower(rk), tagKeyForbidden):
 			add("%s: tag key %q uses the reserved prefix \"aws:\"", field, k)

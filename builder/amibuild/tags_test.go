@@ -15,6 +15,8 @@ func upperRender(s string) (string, error) {
 		return "", errors.New("bad template")
 	case "{{n}}":
 		return strings.Repeat("n", 200), nil
+	case "{{e}}":
+		return "", nil
 	}
 	return s, nil
 }
@@ -30,6 +32,7 @@ func TestCheckTags(t *testing.T) {
 		want []string
 	}{
 		{"fine", map[string]string{"Name": "web", "Team": "x"}, nil},
+		{"key rendering empty with placeholder data", map[string]string{"{{e}}": "v"}, nil},
 		{"too many", many, []string{"tags: 51 tags; EC2 allows at most 50 per resource"}},
 		{"empty key", map[string]string{" ": "v"}, []string{"tags: a tag key is empty"}},
 		{"reserved prefix in any case", map[string]string{"AWS:owner": "v"}, []string{`tags: tag key "AWS:owner" uses the reserved prefix "aws:"`}},
@@ -68,5 +71,14 @@ func TestRenderTagsWith(t *testing.T) {
 	}
 	if _, err := RenderTagsWith("snapshot_tags", map[string]string{"k": "{{x}}"}, upperRender); err == nil || err.Error() != `snapshot_tags: render value of "k": bad template` {
 		t.Errorf("a bad value: %v", err)
+	}
+}
+
+// TestCheckTagsTemplatedKey: a key that is only a build variable is valid,
+// although the placeholder build data renders some of them empty.
+func TestCheckTagsTemplatedKey(t *testing.T) {
+	tags := map[string]string{"{{ .SourceAMIName }}": "v", "{{ .SourceAMIOwnerName }}": "w"}
+	if errs := checkTags(nil, "run_tags", tags); len(errs) != 0 {
+		t.Errorf("checkTags = %v, want no errors", errs)
 	}
 }

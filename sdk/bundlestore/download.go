@@ -35,7 +35,8 @@ type GetManifestOutput struct {
 }
 
 // GetManifest reads and parses the manifest of the bundle at in.Location.
-// A missing manifest is an error wrapping ErrNoManifest.
+// A missing manifest is an error wrapping ErrNoManifest. No option changes
+// its behaviour today; optFns is there for the uniform signature.
 func GetManifest(ctx context.Context, api GetObjectAPI, in *GetManifestInput, optFns ...func(*Options)) (*GetManifestOutput, error) {
 	m, err := getManifest(ctx, api, in.Location)
 	if err != nil {

@@ -68,11 +68,6 @@ type CopyOutput struct {
 // whenever it got past validation, together with an error joining every
 // region's own failure, the context's error and cleanup failures.
 func Copy[C CopyAPI](ctx context.Context, clients func(region string) C, in *CopyInput, optFns ...func(*Options)) (*CopyOutput, error) {
-	return runCopy(ctx, func(r string) CopyAPI { return clients(r) }, in, optFns...)
-}
-
-// runCopy is Copy once the caller's clients are CopyAPI.
-func runCopy(ctx context.Context, clients func(region string) CopyAPI, in *CopyInput, optFns ...func(*Options)) (*CopyOutput, error) {
 	o := newOptions(optFns)
 	if in == nil {
 		return nil, errors.New("copy: input is nil")
@@ -86,7 +81,7 @@ func runCopy(ctx context.Context, clients func(region string) CopyAPI, in *CopyI
 	if err != nil {
 		return nil, err
 	}
-	c := &copier{in: in, o: o, clients: clients, p: p}
+	c := &copier{in: in, o: o, clients: func(r string) CopyAPI { return clients(r) }, p: p}
 	return c.run(ctx)
 }
 

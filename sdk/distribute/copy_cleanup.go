@@ -86,7 +86,7 @@ func (c *copier) cleanupRegion(ctx context.Context, t resolvedTarget, r *Result)
 func (c *copier) removeCopy(ctx context.Context, api CopyAPI, region, id string, protected bool) error {
 	o := c.o
 	if protected {
-		if err := unprotect(ctx, api, &UnprotectInput{ImageID: id, Region: region}, o.reuse); err != nil {
+		if err := unprotect(ctx, api, &UnprotectInput{ImageID: id, Region: region}); err != nil {
 			o.logf("cleanup: %v", err)
 		}
 	}

@@ -162,7 +162,7 @@ func Unprotect(ctx context.Context, api DisableImageDeregistrationProtectionAPI,
 // UnprotectOutput is the result of Unprotect; it carries nothing yet.
 type UnprotectOutput struct{}
 
-func unprotect(ctx context.Context, api DisableImageDeregistrationProtectionAPI, in *UnprotectInput, _ ...func(*Options)) error {
+func unprotect(ctx context.Context, api DisableImageDeregistrationProtectionAPI, in *UnprotectInput) error {
 	if in == nil || in.ImageID == "" {
 		return errors.New("unprotect: ImageID is required")
 	}

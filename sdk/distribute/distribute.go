@@ -501,7 +501,7 @@ func (d *distribution) unprotect(done []*Result) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.o.CleanupTimeout)
 	defer cancel()
 	for _, r := range done {
-		if err := unprotect(ctx, d.clientsOf(r.Account)(r.Region), &UnprotectInput{ImageID: r.ImageID, Region: r.Region}, d.setInner); err != nil {
+		if err := unprotect(ctx, d.clientsOf(r.Account)(r.Region), &UnprotectInput{ImageID: r.ImageID, Region: r.Region}); err != nil {
 			d.o.logf("cleanup: %v", err)
 			continue
 		}
@@ -554,7 +554,7 @@ func (d *distribution) handOver() {
 		api := d.clientsOf(r.Account)(region)
 		d.o.Ledger.Record(ledger.Resource{Kind: ledger.KindImage, ID: id, Region: region, Account: r.Account}, func(ctx context.Context) error {
 			if protected {
-				if err := unprotect(ctx, api, &UnprotectInput{ImageID: id, Region: region}, o.reuse); err != nil {
+				if err := unprotect(ctx, api, &UnprotectInput{ImageID: id, Region: region}); err != nil {
 					return err
 				}
 			}

@@ -49,12 +49,12 @@ func (d *distribution) preflightPublish(ctx context.Context, pre *PreflightOutpu
 		}
 	}
 	var errs []error
-	if err := preflightPublish(ctx, launchTemplateClients(d.clients), d.o.SSM, d.publishInput(in.Parameters, in.LaunchTemplates, placeholderImages(in.outputRegions()), ""), d.setInner); err != nil {
+	if _, err := PreflightPublish(ctx, d.clients, d.o.SSM, d.publishInput(in.Parameters, in.LaunchTemplates, placeholderImages(in.outputRegions()), ""), d.setInner); err != nil {
 		errs = append(errs, err)
 	}
 	for _, a := range d.accounts {
 		pin := d.publishInput(a.t.Parameters, a.t.LaunchTemplates, placeholderImages(a.t.regions(in.outputRegions())), a.t.AccountID)
-		if err := preflightPublish(ctx, launchTemplateClients(a.clients.EC2), a.clients.SSM, pin, d.setInner); err != nil {
+		if _, err := PreflightPublish(ctx, a.clients.EC2, a.clients.SSM, pin, d.setInner); err != nil {
 			errs = append(errs, fmt.Errorf("account %s: %w", a.t.AccountID, err))
 		}
 	}
@@ -141,10 +141,4 @@ func MarkUndone(params []ParameterResult, lts []LaunchTemplateResult, before, af
 			lt.Status, lt.Default = PublishRemoved, false
 		}
 	}
-}
-
-// launchTemplateClients narrows a distribution's client function to what
-// publishing launch templates needs.
-func launchTemplateClients(f ClientFunc) func(region string) LaunchTemplateAPI {
-	return func(r string) LaunchTemplateAPI { return f(r) }
 }

@@ -5,7 +5,6 @@ package distribute_test
 import (
 	"context"
 	"fmt"
-	"log"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,8 +22,16 @@ import (
 // awscfg.New(ctx, awscfg.Config{Region: "us-east-1"}).
 func Example() {
 	ctx := context.Background()
-	sess := localSession(ctx)
-	src := registerImage(ctx, sess, "example-app-1")
+	sess, err := localSession(ctx)
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	src, err := registerImage(ctx, sess, "example-app-1")
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
 
 	out, err := distribute.Copy(ctx, sess.EC2, &distribute.CopyInput{
 		SourceImageID: src,
@@ -60,8 +67,16 @@ func Example() {
 // later failure of the caller can still remove them.
 func ExampleDistribute() {
 	ctx := context.Background()
-	sess := localSession(ctx)
-	id := registerImage(ctx, sess, "example-build-7")
+	sess, err := localSession(ctx)
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	id, err := registerImage(ctx, sess, "example-build-7")
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
 
 	var copies ledger.Ledger
 	out, err := distribute.Distribute(ctx, sess.EC2, &distribute.DistributeInput{
@@ -95,32 +110,28 @@ func ExampleDistribute() {
 
 // localSession returns a session in us-east-1 of the moto server the
 // tests of this package share, with its static test keys.
-func localSession(ctx context.Context) *awscfg.Session {
+func localSession(ctx context.Context) (*awscfg.Session, error) {
 	shared.once.Do(func() {
 		shared.moto, shared.err = awstest.StartMoto(context.Background(), awstest.MotoOptions{LoadDefaultAMIs: aws.Bool(false)})
 	})
 	if shared.err != nil {
-		log.Fatal(shared.err)
+		return nil, shared.err
 	}
 	key, secret := awstest.TestCredentials()
-	sess, err := awscfg.New(ctx, awscfg.Config{
+	return awscfg.New(ctx, awscfg.Config{
 		Region: "us-east-1", AccessKey: key, SecretKey: secret, MaxAttempts: 1,
 		Endpoints: awscfg.Endpoints{EC2: shared.moto.Endpoint},
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	return sess
 }
 
 // registerImage registers an AMI named name in the session's region, the
 // stand-in for a build's AMI, and returns its ID.
-func registerImage(ctx context.Context, sess *awscfg.Session, name string) string {
+func registerImage(ctx context.Context, sess *awscfg.Session, name string) (string, error) {
 	out, err := sess.EC2("").RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String(name), RootDeviceName: aws.String("/dev/xvda")})
 	if err != nil {
-		log.Fatal(err)
+		return "", err
 	}
-	return aws.ToString(out.ImageId)
+	return aws.ToString(out.ImageId), nil
 }
 
 // Configuration can be checked before any AWS call, with messages naming
@@ -147,7 +158,11 @@ func ExampleCheckSharing() {
 // Retention with a dry run returns the plan without changing anything.
 func ExampleRetain() {
 	ctx := context.Background()
-	sess := localSession(ctx)
+	sess, err := localSession(ctx)
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
 	out, err := distribute.Retain(ctx, sess.EC2, &distribute.RetainInput{
 		Regions:    []string{"us-east-1"},
 		Selector:   distribute.Selector{Name: "nightly-*", Tags: map[string]string{"Team": "web"}},

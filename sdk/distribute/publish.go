@@ -698,6 +698,9 @@ func preflightPublish(ctx context.Context, clients func(region string) LaunchTem
 	if len(in.Parameters) > 0 && ssm == nil {
 		return errors.New("publish: parameters are given but no SSM client function")
 	}
+	if len(in.LaunchTemplates) > 0 && clients == nil {
+		return errors.New("publish: launch templates are given but no EC2 client function")
+	}
 	var errs []error
 	where := ""
 	if in.Account != "" {

@@ -582,3 +582,14 @@ func TestPublishRollbackReportsAVersionItCouldNotDelete(t *testing.T) {
 		t.Errorf("template default %d with %d versions; want the default restored and the version left", lt.def, len(lt.versions))
 	}
 }
+
+// TestPreflightPublishWithoutEC2Clients: launch templates without an EC2
+// client function are refused, as Publish refuses them, instead of a call
+// through a nil function.
+func TestPreflightPublishWithoutEC2Clients(t *testing.T) {
+	in := &PublishInput{Images: map[string]string{"eu-west-1": "ami-0123456789abcdef0"}, LaunchTemplates: []LaunchTemplate{{Name: "web"}}}
+	_, err := PreflightPublish(context.Background(), ClientFunc(nil), nil, in)
+	if err == nil || !strings.Contains(err.Error(), "launch templates are given but no EC2 client function") {
+		t.Errorf("PreflightPublish without EC2 clients = %v", err)
+	}
+}

@@ -476,7 +476,8 @@ type CheckOutput struct {
 }
 
 // Check looks up an existing instance profile by name or ARN and returns
-// its ARN. A profile that does not exist is an error naming it.
+// its ARN. A profile that does not exist is an error naming it. No option
+// changes its behaviour today; optFns is there for the uniform signature.
 func Check(ctx context.Context, api CheckAPI, in *CheckInput, optFns ...func(*Options)) (*CheckOutput, error) {
 	arn, err := check(ctx, api, in.Profile)
 	if err != nil {

@@ -44,8 +44,11 @@ func ExampleWait() {
 
 	api := &pendingTwice{}
 	out, err := image.Wait(ctx, api, &image.WaitInput{ImageID: "ami-0123456789abcdef0", Region: "eu-west-1", Wait: fast})
-	img := out.Image
-	fmt.Println(aws.ToString(img.ImageId), img.State, err, "after", api.calls, "checks")
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	fmt.Println(aws.ToString(out.Image.ImageId), out.Image.State, "after", api.calls, "checks")
 
 	_, err = image.Wait(ctx, &pendingTwice{fail: true}, &image.WaitInput{ImageID: "ami-0123456789abcdef0", Region: "eu-west-1", Wait: fast})
 	var se *image.ImageStateError
@@ -53,6 +56,6 @@ func ExampleWait() {
 		fmt.Println(se.ImageID, se.State, se.Reason)
 	}
 	// Output:
-	// ami-0123456789abcdef0 available <nil> after 3 checks
+	// ami-0123456789abcdef0 available after 3 checks
 	// ami-0123456789abcdef0 failed snapshot copy failed
 }

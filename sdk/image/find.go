@@ -163,7 +163,8 @@ type FindByNameOutput struct {
 
 // FindByName returns every image named exactly in.Name and owned by
 // in.Owners, including deprecated and pending ones but not deregistered
-// ones, oldest first. No match is not an error.
+// ones, oldest first. No match is not an error. No option changes its
+// behaviour today; optFns is there for the uniform signature.
 func FindByName(ctx context.Context, api DescribeImagesAPI, in *FindByNameInput, optFns ...func(*Options)) (*FindByNameOutput, error) {
 	images, err := findByName(ctx, api, in.Name, in.Owners)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/poll"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -102,12 +104,8 @@ func (o Options) retry(ctx context.Context, codes []string, fn func() error) err
 		if err == nil || attempt >= o.RetryAttempts || !slices.Contains(codes, awserr.Code(err)) {
 			return err
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(err, ctx.Err())
-		case <-t.C:
+		if serr := poll.Sleep(ctx, delay); serr != nil {
+			return errors.Join(err, serr)
 		}
 		delay = min(2*delay, o.RetryMaxDelay)
 	}

@@ -105,14 +105,14 @@ func (e *ImageStateError) Error() string {
 
 func (e *ImageStateError) Unwrap() error { return e.Err }
 
-// errTerminalState stops the waiter on a state the image cannot leave.
+// errTerminalState stops the wait on a state the image cannot leave.
 var errTerminalState = errors.New("image reached a terminal state")
 
 // availableRetryable decides, after each check, whether to keep waiting.
 // Unlike the SDK's default it also keeps waiting while the new image is not
 // yet visible (InvalidAMIID.NotFound) and stops at once on deregistered,
 // invalid, error and disabled images instead of waiting for the timeout.
-func availableRetryable(ctx context.Context, _ *ec2.DescribeImagesInput, out *ec2.DescribeImagesOutput, err error) (bool, error) {
+func availableRetryable(out *ec2.DescribeImagesOutput, err error) (bool, error) {
 	if err != nil {
 		if awserr.Code(err) == codeAMINotFound {
 			return true, nil
@@ -143,7 +143,8 @@ const SnapshotReadEvery = 6
 
 // Wait waits until the image is available and returns it. Zero fields of
 // in.Wait mean the defaults documented on WaitOptions. On failure,
-// disappearance or timeout the error is an *ImageStateError.
+// disappearance or timeout the error is an *ImageStateError. No option
+// changes its behaviour today; optFns is there for the uniform signature.
 //
 // The first check is made at once; each later one follows the one before
 // by the schedule's delay (MinDelay, growing to MaxDelay with jitter), and
@@ -233,7 +234,7 @@ func (iw *imageWait) run(ctx context.Context) (types.Image, error) {
 			return types.Image{}, err
 		}
 		out, err := iw.api.DescribeImages(ctx, in)
-		again, rerr := availableRetryable(ctx, in, out, err)
+		again, rerr := availableRetryable(out, err)
 		if rerr != nil {
 			return types.Image{}, rerr
 		}
