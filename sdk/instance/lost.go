@@ -2,7 +2,6 @@ package instance
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -79,43 +78,33 @@ type lostCreate struct {
 }
 
 // recoverLost returns the ID of the resource c's failed call (err) made
-// anyway, to use as the call's result. When the call made nothing, it
-// returns err; when ctx is done, it deletes the resource (within
-// lost.Context; recorded in o.Ledger when that fails) and returns err
-// saying so.
+// anyway, to use as the call's result (lost.Made.Recover). When the call
+// made nothing, it returns err; when ctx is done, it deletes what the call
+// made (within lost.Context; recorded in o.Ledger when that fails) and
+// returns err saying so.
 func (o Options) recoverLost(ctx context.Context, c lostCreate, err error) (string, error) {
-	found, ferr := findLostID(ctx, c.find)
-	switch {
-	case ferr != nil:
-		return "", errors.Join(err, fmt.Errorf("look for %s %q in %s, which the failed call may have created; delete it by hand if it exists: %w", c.noun, c.name, c.where, ferr))
-	case found == "":
-		return "", err
-	case ctx.Err() != nil:
-		rctx, cancel := lost.Context(ctx)
-		defer cancel()
-		o.logf("%s %s (%q) in %s was created although the call failed; deleting it", c.noun, found, c.name, c.region)
-		if derr := c.remove(rctx, found); derr != nil {
-			o.record(c.kind, found, c.region, c.undo(found))
-			return "", errors.Join(err, fmt.Errorf("%s %s was created although the call failed, and could not be deleted: %w", c.noun, found, derr))
-		}
-		return "", fmt.Errorf("%w (the %s %s it made anyway was deleted)", err, c.noun, found)
-	}
-	o.logf("the answer to creating %s %q in %s was lost; using %s, which the call created", c.noun, c.name, c.where, found)
-	return found, nil
-}
-
-// findLostID looks for what a failed create made with find (looking twice
-// when ctx is done, see lost.Find) within lost.Context, and returns the
-// first ID found, "" when there is none.
-func findLostID(ctx context.Context, find func(ctx context.Context) ([]string, error)) (string, error) {
-	callerDone := ctx.Err() != nil
-	ctx, cancel := lost.Context(ctx)
-	defer cancel()
-	ids, err := lost.Find(ctx, callerDone, func() ([]string, error) { return find(ctx) })
-	if err != nil || len(ids) == 0 {
-		return "", err
-	}
-	return ids[0], nil
+	record := func(id string) { o.record(c.kind, id, c.region, c.undo(id)) }
+	return lost.Made{
+		Find: c.find,
+		Remove: func(ctx context.Context, id string) error {
+			o.logf("%s %s (%q) in %s was created although the call failed; deleting it", c.noun, id, c.name, c.region)
+			if derr := c.remove(ctx, id); derr != nil {
+				record(id)
+				return fmt.Errorf("%s %s was created although the call failed, and could not be deleted: %w", c.noun, id, derr)
+			}
+			return nil
+		},
+		Record: record,
+		Adopted: func(id string) {
+			o.logf("the answer to creating %s %q in %s was lost; using %s, which the call created", c.noun, c.name, c.where, id)
+		},
+		LookFailed: func(ferr error) error {
+			return fmt.Errorf("look for %s %q in %s, which the failed call may have created; delete it by hand if it exists: %w", c.noun, c.name, c.where, ferr)
+		},
+		RemovedAll: func(callErr error, id string) error {
+			return fmt.Errorf("%w (the %s %s it made anyway was deleted)", callErr, c.noun, id)
+		},
+	}.Recover(ctx, err)
 }
 
 // lostLaunch is what a launch whose answer was lost may have started, for
