@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
 )
 
@@ -158,21 +159,21 @@ type DeregistrationProtectionConfig struct {
 func (c *AMIConfig) Prepare(ctx *interpolate.Context) []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	switch vars := BuildVariablesIn(c.AMIName); {
+	switch vars := amiconfig.BuildVariablesIn(c.AMIName); {
 	case len(vars) > 0:
 		add("ami_name: build variables such as {{ .%s }} are not available in ami_name, which is needed before the source AMI is found; use them in tags or ami_description", vars[0])
 	case c.AMIName == "":
 		add("ami_name: required, for example \"my-app {{timestamp}}\"")
 	case len(c.AMIName) < 3 || len(c.AMIName) > 128:
 		add("ami_name: %q is %d characters long; valid is 3 to 128", c.AMIName, len(c.AMIName))
-	case !ValidAMIName(c.AMIName):
+	case !amiconfig.ValidAMIName(c.AMIName):
 		add("ami_name: %q contains characters AMI names may not contain; valid are letters, digits, spaces and ( ) [ ] . / - ' @ _ (clean_resource_name replaces the others)", c.AMIName)
 	}
 	if err := checkTemplate(ctx, c.AMIDescription); err != nil {
 		add("ami_description: not a valid template: %v", err)
-	} else if desc, err := Render(templateContext(ctx), c.AMIDescription, sampleBuildInfo()); err == nil && len(desc) > MaxDescriptionLen {
+	} else if desc, err := amiconfig.Render(templateContext(ctx), c.AMIDescription, amiconfig.SampleBuildInfo()); err == nil && len(desc) > amiconfig.MaxDescriptionLen {
 		// Rendered with short sample values; the step checks the real one.
-		add("ami_description: %d characters once rendered; valid is up to %d", len(desc), MaxDescriptionLen)
+		add("ami_description: %d characters once rendered; valid is up to %d", len(desc), amiconfig.MaxDescriptionLen)
 	}
 	switch c.AMIIMDSSupport {
 	case "", "v2.0":
@@ -206,7 +207,7 @@ func (c *AMIConfig) PrepareDistribution(region string) []error {
 	if m := c.SnapshotCopyDurationMinutes; m < 0 || m%15 != 0 {
 		add("snapshot_copy_duration_minutes: %d is invalid; valid are multiples of 15 minutes, at least 15", m)
 	}
-	if c.DeprecationTime != "" && !Unknown(c.DeprecationTime) {
+	if c.DeprecationTime != "" && !amiconfig.Unknown(c.DeprecationTime) {
 		if _, err := time.Parse(time.RFC3339, c.DeprecationTime); err != nil {
 			add("deprecate_at: %q is not an RFC 3339 time; expected like \"2027-06-30T00:00:00Z\"", c.DeprecationTime)
 		}
@@ -224,7 +225,7 @@ func (c *AMIConfig) PrepareDistribution(region string) []error {
 func copyRegions(amiRegions []string, buildRegion string) (written map[string]bool, targets []string, errs []error) {
 	written = map[string]bool{}
 	for i, r := range amiRegions {
-		if Unknown(r) {
+		if amiconfig.Unknown(r) {
 			continue
 		}
 		if err := distribute.ValidateRegion(r); err != nil {
@@ -254,10 +255,10 @@ func (c *AMIConfig) checkRegionKeys(written map[string]bool, targets []string) [
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	for _, r := range slices.Sorted(maps.Keys(c.AMIRegionKMSKeyIDs)) {
-		if !written[r] && !Unknown(r) {
+		if !written[r] && !amiconfig.Unknown(r) {
 			add("region_kms_key_ids: %s is not one of ami_regions %q; list exactly the regions of ami_regions", r, c.AMIRegions)
 		}
-		if k := c.AMIRegionKMSKeyIDs[r]; k != "" && !Unknown(k) {
+		if k := c.AMIRegionKMSKeyIDs[r]; k != "" && !amiconfig.Unknown(k) {
 			if err := distribute.ValidateKMSKeyID(k); err != nil {
 				add("region_kms_key_ids[%s]: %v", r, err)
 			}
@@ -275,7 +276,7 @@ func (c *AMIConfig) checkRegionKeys(written map[string]bool, targets []string) [
 // encrypt_boot = true.
 func (c *AMIConfig) checkEncryption() []error {
 	var errs []error
-	if c.AMIKmsKeyId != "" && !Unknown(c.AMIKmsKeyId) {
+	if c.AMIKmsKeyId != "" && !amiconfig.Unknown(c.AMIKmsKeyId) {
 		if err := distribute.ValidateKMSKeyID(c.AMIKmsKeyId); err != nil {
 			errs = append(errs, fmt.Errorf("kms_key_id: %v", err))
 		}
@@ -294,7 +295,7 @@ func (c *AMIConfig) checkSharing(buildRegion string) []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	perms := c.Permissions()
-	if err := perms.ValidateNamed(PermissionFieldNames("")); err != nil {
+	if err := perms.ValidateNamed(amiconfig.PermissionFieldNames("")); err != nil {
 		errs = append(errs, err)
 	}
 	if !c.AMIEncryptBootVolume.True() {
@@ -315,20 +316,6 @@ func (c *AMIConfig) checkSharing(buildRegion string) []error {
 		}
 	}
 	return errs
-}
-
-// PermissionFieldNames names the fields of distribute.Permissions after
-// the sharing options (ami_users, ami_groups, …), each with prefix, so
-// that a sharing problem names the option to change.
-func PermissionFieldNames(prefix string) distribute.FieldNames {
-	return distribute.FieldNames{
-		Accounts:         prefix + "ami_users",
-		Groups:           prefix + "ami_groups",
-		OrgARNs:          prefix + "ami_org_arns",
-		OUARNs:           prefix + "ami_ou_arns",
-		SnapshotAccounts: prefix + "snapshot_users",
-		SnapshotGroups:   prefix + "snapshot_groups",
-	}
 }
 
 // Permissions returns the launch and create-volume permissions of the
@@ -383,7 +370,7 @@ func knownOnly(values []string) []string {
 	}
 	out := make([]string, 0, len(values))
 	for _, v := range values {
-		if !Unknown(v) {
+		if !amiconfig.Unknown(v) {
 			out = append(out, v)
 		}
 	}
@@ -391,4 +378,4 @@ func knownOnly(values []string) []string {
 }
 
 // unknownList reports whether values holds a value not known yet.
-func unknownList(values []string) bool { return slices.ContainsFunc(values, Unknown) }
+func unknownList(values []string) bool { return slices.ContainsFunc(values, amiconfig.Unknown) }

@@ -6,9 +6,9 @@ import (
 	"maps"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/image"
 )
 
@@ -41,13 +41,13 @@ func (a *Artifact) Files() []string { return nil }
 
 // Id returns "region:ami-…" for every AMI, comma-separated and sorted by
 // region (see ArtifactID).
-func (a *Artifact) Id() string { return ArtifactID(a.Amis).String() }
+func (a *Artifact) Id() string { return amiconfig.ArtifactID(a.Amis).String() }
 
 // String describes the artifact for humans.
 func (a *Artifact) String() string {
 	lines := make([]string, 0, len(a.Amis)+1)
 	lines = append(lines, "AMIs were created:")
-	for _, r := range ArtifactID(a.Amis).Regions() {
+	for _, r := range amiconfig.ArtifactID(a.Amis).Regions() {
 		lines = append(lines, fmt.Sprintf("%s: %s", r, a.Amis[r]))
 	}
 	return strings.Join(lines, "\n")
@@ -77,7 +77,7 @@ func (a *Artifact) registryImages() []*registryimage.Image {
 		}
 	}
 	var imgs []*registryimage.Image
-	for _, region := range ArtifactID(a.Amis).Regions() {
+	for _, region := range amiconfig.ArtifactID(a.Amis).Regions() {
 		imgs = append(imgs, &registryimage.Image{
 			ImageID:        a.Amis[region],
 			ProviderName:   "aws",
@@ -96,10 +96,10 @@ func (a *Artifact) Destroy() error {
 	if a.EC2 == nil {
 		return errors.New("artifact has no AWS access to destroy its AMIs")
 	}
-	ctx, cancel := CleanupContext()
+	ctx, cancel := amiconfig.CleanupContext()
 	defer cancel()
 	var errs []error
-	for _, r := range ArtifactID(a.Amis).Regions() {
+	for _, r := range amiconfig.ArtifactID(a.Amis).Regions() {
 		_, err := image.Deregister(ctx, a.EC2(r), &image.DeregisterInput{
 			ImageID:         a.Amis[r],
 			DeleteSnapshots: true,
@@ -111,9 +111,4 @@ func (a *Artifact) Destroy() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// EC2Deregister adapts an EC2 client function to Artifact.EC2.
-func EC2Deregister(client func(region string) *ec2.Client) func(region string) image.DeregisterAPI {
-	return func(region string) image.DeregisterAPI { return client(region) }
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
 )
 
@@ -73,7 +74,7 @@ func (b *BlockDevice) Prepare(where string) []error {
 	}
 	if b.DeviceName == "" {
 		add("device_name", "required, for example \"/dev/sdb\"")
-	} else if !Matches(deviceNameRE, b.DeviceName) {
+	} else if !amiconfig.Matches(deviceNameRE, b.DeviceName) {
 		add("device_name", "%q is not a device name; expected like \"/dev/sdb\" or \"xvdb\"", b.DeviceName)
 	}
 	ebsSet := b.VolumeType != "" || b.VolumeSize != 0 || b.IOPS != 0 || b.Throughput != 0 ||
@@ -85,7 +86,7 @@ func (b *BlockDevice) Prepare(where string) []error {
 		return errs
 	}
 	if b.VirtualName != "" {
-		if !Matches(virtualNameRE, b.VirtualName) {
+		if !amiconfig.Matches(virtualNameRE, b.VirtualName) {
 			add("virtual_name", "%q is invalid; valid are \"ephemeral0\" to \"ephemeral23\"", b.VirtualName)
 		}
 		if ebsSet {
@@ -129,11 +130,11 @@ func (b *BlockDevice) Prepare(where string) []error {
 		add("kms_key_id", "requires encrypted = true")
 	}
 	if b.KmsKeyID != "" {
-		if err := distribute.ValidateKMSKeyID(b.KmsKeyID); !Unknown(b.KmsKeyID) && err != nil {
+		if err := distribute.ValidateKMSKeyID(b.KmsKeyID); !amiconfig.Unknown(b.KmsKeyID) && err != nil {
 			add("kms_key_id", "%v", err)
 		}
 	}
-	if b.SnapshotID != "" && !Matches(snapshotIDRE, b.SnapshotID) {
+	if b.SnapshotID != "" && !amiconfig.Matches(snapshotIDRE, b.SnapshotID) {
 		add("snapshot_id", "%q is not a snapshot ID; expected \"snap-\" and 8 or 17 hex digits", b.SnapshotID)
 	}
 	return errs

@@ -11,6 +11,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/packerbuilderdata"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 )
 
@@ -22,7 +23,10 @@ type Build struct {
 	// UI and Hook are the ones Packer passed to the builder's Run.
 	UI   packersdk.Ui
 	Hook packersdk.Hook
-	// Session is the AWS session of the build.
+	// Access and AppID open the build's AWS session; Session, when set, is
+	// used instead.
+	Access  *amiconfig.AccessConfig
+	AppID   string
 	Session *awscfg.Session
 	// Comm is the communicator configuration, exposed to provisioners.
 	Comm *communicator.Config
@@ -30,15 +34,23 @@ type Build struct {
 	Packer common.PackerConfig
 }
 
-// Run puts the UI, hook, session and communicator configuration in a fresh
-// state, runs the steps that steps returns (given the build's generated
+// Run opens the AWS session, puts the UI, hook, session and communicator
+// configuration in a fresh state, runs the steps that steps returns (given the build's generated
 // data) with Packer's runner, and returns the final state. The error is
 // the one that halted the run, or one saying the run was cancelled.
 //
 // The artifact is nil when the run made no AMI; otherwise it has the AMIs
 // (StateAMIs), the builder ID, the source AMI and the generated data as
-// state "generated_data". Its EC2 field is left for the builder to set.
+// state "generated_data", and deregisters them with the session's clients
+// when it is destroyed.
 func (b Build) Run(ctx context.Context, steps func(*packerbuilderdata.GeneratedData) []multistep.Step) (multistep.StateBag, *Artifact, error) {
+	if b.Session == nil && b.Access != nil {
+		sess, err := b.Access.Session(ctx, b.AppID)
+		if err != nil {
+			return nil, nil, err
+		}
+		b.Session = sess
+	}
 	state := new(multistep.BasicStateBag)
 	StateUI.Put(state, b.UI)
 	StateHook.Put(state, b.Hook)
@@ -69,5 +81,17 @@ func (b Build) Run(ctx context.Context, steps func(*packerbuilderdata.GeneratedD
 	if src, _ := StateBuildInfo.Get(state); src != nil {
 		art.SourceAMI = src.SourceAMI
 	}
+	if b.Session != nil {
+		art.EC2 = amiconfig.EC2Deregister(b.Session.EC2)
+	}
 	return state, art, nil
+}
+
+// Prepared is a builder's Prepare result from its configuration's: the
+// generated data names the build exposes, the warnings and the error.
+func Prepared(warnings []string, err error) ([]string, []string, error) {
+	if err != nil {
+		return nil, warnings, err
+	}
+	return append([]string(nil), amiconfig.GeneratedDataNames...), warnings, nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/communicator"
@@ -26,11 +27,11 @@ func (f funcStep) Run(_ context.Context, state multistep.StateBag) multistep.Ste
 func (f funcStep) Cleanup(multistep.StateBag) {}
 
 func TestCleanupContext(t *testing.T) {
-	ctx, cancel := CleanupContext()
+	ctx, cancel := amiconfig.CleanupContext()
 	defer cancel()
 	deadline, ok := ctx.Deadline()
-	if !ok || time.Until(deadline) > CleanupTimeout || time.Until(deadline) < CleanupTimeout-time.Minute {
-		t.Errorf("deadline %v (set %t), want about %s from now", deadline, ok, CleanupTimeout)
+	if !ok || time.Until(deadline) > amiconfig.CleanupTimeout || time.Until(deadline) < amiconfig.CleanupTimeout-time.Minute {
+		t.Errorf("deadline %v (set %t), want about %s from now", deadline, ok, amiconfig.CleanupTimeout)
 	}
 	if ctx.Err() != nil {
 		t.Errorf("fresh cleanup context is done: %v", ctx.Err())
@@ -40,7 +41,7 @@ func TestCleanupContext(t *testing.T) {
 func TestBuildRun(t *testing.T) {
 	boom := errors.New("boom")
 	made := funcStep(func(state multistep.StateBag) multistep.StepAction {
-		StateBuildInfo.Put(state, NewBuildInfo("eu-west-1", types.Image{ImageId: aws.String("ami-src")}))
+		StateBuildInfo.Put(state, amiconfig.NewBuildInfo("eu-west-1", types.Image{ImageId: aws.String("ami-src")}))
 		StateAMIs.Put(state, map[string]string{"eu-west-1": "ami-new"})
 		(&packerbuilderdata.GeneratedData{State: state}).Put("SourceAMI", "ami-src")
 		return multistep.ActionContinue

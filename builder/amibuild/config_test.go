@@ -9,24 +9,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/hashicorp/packer-plugin-sdk/common"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 )
 
 // testConfig combines the shared blocks the way the builders do.
 type testConfig struct {
-	common.PackerConfig `mapstructure:",squash"`
-	AccessConfig        `mapstructure:",squash"`
-	RunConfig           `mapstructure:",squash"`
-	AMIConfig           `mapstructure:",squash"`
-	Polling             PollingConfig `mapstructure:"aws_polling"`
+	common.PackerConfig    `mapstructure:",squash"`
+	amiconfig.AccessConfig `mapstructure:",squash"`
+	RunConfig              `mapstructure:",squash"`
+	AMIConfig              `mapstructure:",squash"`
+	Polling                amiconfig.PollingConfig `mapstructure:"aws_polling"`
 
 	ctx interpolate.Context
 }
 
 // prepare decodes raws like the builders' Prepare and returns every error.
 func (c *testConfig) prepare(raws ...any) []error {
-	if err := DecodeConfig("", c, &c.ctx, raws...); err != nil {
+	if err := amiconfig.DecodeConfig("", c, &c.ctx, raws...); err != nil {
 		return []error{err}
 	}
 	var errs []error
@@ -399,23 +400,23 @@ func TestConfigDescriptionLengthIsRendered(t *testing.T) {
 }
 
 func TestRenderDescription(t *testing.T) {
-	ictx := interpolate.Context{Funcs: TemplateFuncs}
+	ictx := interpolate.Context{Funcs: amiconfig.TemplateFuncs}
 	tests := []struct {
 		name    string
 		desc    string
-		info    *BuildInfo
+		info    *amiconfig.BuildInfo
 		want    string
 		wantErr string
 	}{
 		{"plain", "web server", nil, "web server", ""},
-		{"rendered", "from {{ .SourceAMIName }}", &BuildInfo{SourceAMIName: "debian-12"}, "from debian-12", ""},
-		{"at the limit", "from {{ .SourceAMIName }}", &BuildInfo{SourceAMIName: strings.Repeat("n", 250)}, "from " + strings.Repeat("n", 250), ""},
-		{"too long once rendered", "from {{ .SourceAMIName }}", &BuildInfo{SourceAMIName: strings.Repeat("n", 251)}, "", "ami_description: 256 characters once rendered; valid is up to 255"},
-		{"bad template", "from {{ .Nope }}", &BuildInfo{}, "", "ami_description: "},
+		{"rendered", "from {{ .SourceAMIName }}", &amiconfig.BuildInfo{SourceAMIName: "debian-12"}, "from debian-12", ""},
+		{"at the limit", "from {{ .SourceAMIName }}", &amiconfig.BuildInfo{SourceAMIName: strings.Repeat("n", 250)}, "from " + strings.Repeat("n", 250), ""},
+		{"too long once rendered", "from {{ .SourceAMIName }}", &amiconfig.BuildInfo{SourceAMIName: strings.Repeat("n", 251)}, "", "ami_description: 256 characters once rendered; valid is up to 255"},
+		{"bad template", "from {{ .Nope }}", &amiconfig.BuildInfo{}, "", "ami_description: "},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := RenderDescription(ictx, tc.desc, tc.info)
+			got, err := amiconfig.RenderDescription(ictx, tc.desc, tc.info)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
@@ -449,11 +450,11 @@ func TestConfigInterpolation(t *testing.T) {
 		t.Errorf("tags/description rendered at Prepare: %v / %q", c.AMITags, c.AMIDescription)
 	}
 
-	info := &BuildInfo{
+	info := &amiconfig.BuildInfo{
 		BuildRegion: "us-east-1", SourceAMI: "ami-0123456789abcdef0", SourceAMIName: "debian-12",
 		SourceAMIOwner: "136693071363", SourceAMICreationDate: "2024-01-02T03:04:05.000Z",
 	}
-	tags, err := RenderTags(c.ctx, "tags", c.AMITags, info)
+	tags, err := amiconfig.RenderTags(c.ctx, "tags", c.AMITags, info)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,15 +467,15 @@ func TestConfigInterpolation(t *testing.T) {
 			t.Errorf("tags[%q] = %q, want %q", k, tags[k], v)
 		}
 	}
-	desc, err := Render(c.ctx, c.AMIDescription, info)
+	desc, err := amiconfig.Render(c.ctx, c.AMIDescription, info)
 	if err != nil || desc != "built from debian-12 (ami-0123456789abcdef0)" {
 		t.Errorf("description = %q, %v", desc, err)
 	}
-	snap, err := RenderTags(c.ctx, "snapshot_tags", c.SnapshotTags, info)
+	snap, err := amiconfig.RenderTags(c.ctx, "snapshot_tags", c.SnapshotTags, info)
 	if err != nil || snap["Created"] != info.SourceAMICreationDate {
 		t.Errorf("snapshot_tags = %v, %v", snap, err)
 	}
-	if _, err := RenderTags(c.ctx, "tags", map[string]string{"k": "{{ .NoSuchField }}"}, info); err == nil || !strings.Contains(err.Error(), "tags: render value of \"k\"") {
+	if _, err := amiconfig.RenderTags(c.ctx, "tags", map[string]string{"k": "{{ .NoSuchField }}"}, info); err == nil || !strings.Contains(err.Error(), "tags: render value of \"k\"") {
 		t.Errorf("unknown build variable: err = %v, want a render error naming tags", err)
 	}
 }
@@ -487,7 +488,7 @@ func TestCleanAMIName(t *testing.T) {
 		{strings.Repeat("x", 200), strings.Repeat("x", 128)},
 	}
 	for _, tc := range tests {
-		if got := CleanAMIName(tc.in); got != tc.want {
+		if got := amiconfig.CleanAMIName(tc.in); got != tc.want {
 			t.Errorf("CleanAMIName(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}

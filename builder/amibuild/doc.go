@@ -1,8 +1,11 @@
-// Package amibuild holds the Packer-side pieces the AMI builders of this
-// plugin share: the configuration blocks (AccessConfig, RunConfig,
-// AMIConfig, BlockDevice, PollingConfig) with their validation, the build
-// steps that launch, provision and stop a build instance and tag its AMI,
-// the typed state keys the steps exchange, and the Artifact.
+// Package amibuild holds what the two AMI builders of this plugin (ami-ebs,
+// ami-instance) share and the post-processor does not: the configuration
+// of the build instance and its AMI (RunConfig, AMIConfig, BlockDevice and
+// the blocks they hold) with their validation, the build steps that launch,
+// provision and stop a build instance and tag its AMI, the typed state keys
+// the steps exchange, and the Artifact. The configuration the
+// post-processor shares with the builders (access, polling, tags,
+// templates, artifact IDs) is in builder/amiconfig.
 //
 // Steps are thin: they read configuration and state, call the sdk packages
 // (sdk/image, sdk/instance), and write state and UI messages. Each step's

@@ -31,3 +31,7 @@ func writeTestKey(t *testing.T, dir string) string {
 	}
 	return path
 }
+
+// unknownValue is how Packer passes a value not known before the build
+// (see amiconfig.Unknown).
+const unknownValue = "<unknown>"

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 )
 
 // TemporaryIAMProfileConfig gives the build instance an IAM instance
@@ -92,7 +94,7 @@ func (c *TemporaryIAMProfileConfig) prepare(iamProfile string) []error {
 		d.Version = "2012-10-17"
 	case "2012-10-17", "2008-10-17":
 	default:
-		if !Unknown(d.Version) {
+		if !amiconfig.Unknown(d.Version) {
 			add("%s.Version: %q is not a policy language version; valid are \"2012-10-17\" and \"2008-10-17\"", field, d.Version)
 		}
 	}
@@ -100,14 +102,14 @@ func (c *TemporaryIAMProfileConfig) prepare(iamProfile string) []error {
 		add("%s: needs at least one Statement block", field)
 	}
 	for i, st := range d.Statement {
-		if st.Effect != "Allow" && st.Effect != "Deny" && !Unknown(st.Effect) {
+		if st.Effect != "Allow" && st.Effect != "Deny" && !amiconfig.Unknown(st.Effect) {
 			add("%s.Statement[%d].Effect: %q is invalid; valid are \"Allow\" and \"Deny\"", field, i, st.Effect)
 		}
 		if len(st.Action) == 0 {
 			add("%s.Statement[%d].Action: required, for example [\"s3:GetObject\"]", field, i)
 		}
 		for _, a := range st.Action {
-			if !Matches(iamActionRE, a) {
+			if !amiconfig.Matches(iamActionRE, a) {
 				add("%s.Statement[%d].Action: %q is not an IAM action like \"s3:GetObject\" or \"logs:*\"", field, i, a)
 			}
 		}

@@ -2,7 +2,11 @@
 
 package amibuild
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
+)
 
 // TestValidAMIID pins the one AMI ID rule the builders and the
 // post-processor share: "ami-" and 8 or 17 lower-case hex digits, the two
@@ -20,7 +24,7 @@ func TestValidAMIID(t *testing.T) {
 		"snap-0123abcd":          false,
 		" ami-0123abcd":          false,
 	} {
-		if got := ValidAMIID(id); got != want {
+		if got := amiconfig.ValidAMIID(id); got != want {
 			t.Errorf("ValidAMIID(%q) = %v, want %v", id, got, want)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/instance"
 )
 
@@ -105,7 +106,7 @@ func (s *InstanceSettings) prepare(instanceType string) (errs []error, warnings 
 		warnings = append(warnings, "enable_t2_unlimited is deprecated; use enable_unlimited_credits")
 		s.EnableUnlimitedCredits = true
 	}
-	if s.EnableUnlimitedCredits && instanceType != "" && !Unknown(instanceType) && !strings.HasPrefix(strings.ToLower(instanceType), "t") {
+	if s.EnableUnlimitedCredits && instanceType != "" && !amiconfig.Unknown(instanceType) && !strings.HasPrefix(strings.ToLower(instanceType), "t") {
 		add("enable_unlimited_credits: %q is not a burstable (T family) instance type; unlimited credits apply to T instances only", instanceType)
 	}
 	switch s.InstanceInitiatedShutdownBehavior {
@@ -134,10 +135,10 @@ func (s *InstanceSettings) prepare(instanceType string) (errs []error, warnings 
 	if (p.HostId != "" || p.HostResourceGroupArn != "") && p.Tenancy != "" && p.Tenancy != "host" {
 		add("placement.tenancy: %q does not go with host_id or host_resource_group_arn, which need tenancy \"host\"", p.Tenancy)
 	}
-	if p.HostId != "" && !Matches(hostIDRE, p.HostId) {
+	if p.HostId != "" && !amiconfig.Matches(hostIDRE, p.HostId) {
 		add("placement.host_id: %q is not a Dedicated Host ID (h-…)", p.HostId)
 	}
-	if p.HostResourceGroupArn != "" && !Matches(resourceGroupARNRE, p.HostResourceGroupArn) {
+	if p.HostResourceGroupArn != "" && !amiconfig.Matches(resourceGroupARNRE, p.HostResourceGroupArn) {
 		add("placement.host_resource_group_arn: %q is not a resource group ARN (arn:aws:resource-groups:REGION:ACCOUNT:group/NAME)", p.HostResourceGroupArn)
 	}
 	if p.HostId != "" && p.HostResourceGroupArn != "" {
@@ -157,10 +158,10 @@ func (s *InstanceSettings) prepare(instanceType string) (errs []error, warnings 
 	default:
 		add("capacity_reservation_preference: %q is invalid; valid are \"open\" and \"none\"", s.CapacityReservationPreference)
 	}
-	if s.CapacityReservationId != "" && !Matches(capacityReservationIDRE, s.CapacityReservationId) {
+	if s.CapacityReservationId != "" && !amiconfig.Matches(capacityReservationIDRE, s.CapacityReservationId) {
 		add("capacity_reservation_id: %q is not a Capacity Reservation ID (cr-…)", s.CapacityReservationId)
 	}
-	if s.CapacityReservationGroupArn != "" && !Matches(resourceGroupARNRE, s.CapacityReservationGroupArn) {
+	if s.CapacityReservationGroupArn != "" && !amiconfig.Matches(resourceGroupARNRE, s.CapacityReservationGroupArn) {
 		add("capacity_reservation_group_arn: %q is not a resource group ARN (arn:aws:resource-groups:REGION:ACCOUNT:group/NAME)", s.CapacityReservationGroupArn)
 	}
 	for i, l := range s.LicenseSpecifications {
@@ -168,7 +169,7 @@ func (s *InstanceSettings) prepare(instanceType string) (errs []error, warnings 
 		switch {
 		case arn == "":
 			add("license_specifications[%d].license_configuration_request.license_configuration_arn: required", i)
-		case !Matches(licenseConfigARNRE, arn):
+		case !amiconfig.Matches(licenseConfigARNRE, arn):
 			add("license_specifications[%d].license_configuration_request.license_configuration_arn: %q is not a license configuration ARN (arn:aws:license-manager:REGION:ACCOUNT:license-configuration:lic-…)", i, arn)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/instance"
 )
 
@@ -151,7 +152,7 @@ func (n *NetworkConfig) prepare(run *RunConfig) []error {
 		switch {
 		case len(run.SecurityGroupIDs) > 0:
 			add("security_group_id, security_group_ids: set one of them, not both")
-		case !Matches(sgIDRE, id):
+		case !amiconfig.Matches(sgIDRE, id):
 			add("security_group_id: %q is not a security group ID; expected \"sg-\" and 8 or 17 hex digits", id)
 		case len(run.TemporarySGSourceCIDRs) > 0:
 			add("temporary_security_group_source_cidrs: only used for the temporary security group; not valid together with security_group_id")
@@ -173,7 +174,7 @@ func (n *NetworkConfig) prepare(run *RunConfig) []error {
 	if (n.SubnetFilter.MostFree || n.SubnetFilter.Random) && len(n.SubnetFilter.Filters) == 0 {
 		add("subnet_filter: most_free and random choose among the subnets the filters match; set filters")
 	}
-	if u := n.TemporarySGSourcePublicIPURL; u != "" && !Unknown(u) {
+	if u := n.TemporarySGSourcePublicIPURL; u != "" && !amiconfig.Unknown(u) {
 		p, err := url.Parse(u)
 		switch {
 		case err != nil:

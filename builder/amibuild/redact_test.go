@@ -5,17 +5,18 @@ package amibuild
 import (
 	"testing"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/builder/secret/secrettest"
 )
 
-func redactTestAccess() AccessConfig {
-	return AccessConfig{
+func redactTestAccess() amiconfig.AccessConfig {
+	return amiconfig.AccessConfig{
 		AccessKey:         "AKIAIOSFODNN7EXAMPLE",
 		SecretKey:         secrettest.SecretKey,
 		Token:             secrettest.SessionToken,
 		RawRegion:         "eu-west-1",
 		CustomEndpointEC2: "https://vpce-1.ec2.eu-west-1.vpce.amazonaws.com",
-		AssumeRole: AssumeRoleConfig{
+		AssumeRole: amiconfig.AssumeRoleConfig{
 			RoleARN:    "arn:aws:iam::123456789012:role/build",
 			ExternalID: secrettest.ExternalID,
 		},

@@ -1,15 +1,13 @@
-//go:generate packer-sdc mapstructure-to-hcl2 -type RunConfig,SourceAMIFilter,MetadataOptions
+//go:generate packer-sdc mapstructure-to-hcl2 -type RunConfig,MetadataOptions
 //go:generate packer-sdc struct-markdown
 
 package amibuild
 
 import (
 	"fmt"
-	"maps"
 	"net/netip"
 	"os"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,6 +17,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 	"github.com/hashicorp/packer-plugin-sdk/uuid"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/builder/secret"
 )
 
@@ -57,7 +56,7 @@ type RunConfig struct {
 	//   most_recent = true
 	// }
 	// ```
-	SourceAMIFilter SourceAMIFilter `mapstructure:"source_ami_filter" required:"false"`
+	SourceAMIFilter amiconfig.SourceAMIFilter `mapstructure:"source_ami_filter" required:"false"`
 	// The EC2 instance type of the build instance, for example `t3.micro`.
 	// A spot build instance may use `spot_instance_types` instead.
 	InstanceType string `mapstructure:"instance_type" required:"true"`
@@ -139,28 +138,6 @@ type RunConfig struct {
 	warnings []string
 }
 
-// SourceAMIFilter selects the source AMI with DescribeImages filters.
-type SourceAMIFilter struct {
-	// DescribeImages filters, name to value, for example
-	// `name = "debian-12-*"` or `"tag:Role" = "base"`. Wildcards `*` and
-	// `?` are allowed in values.
-	Filters map[string]string `mapstructure:"filters" required:"false"`
-	// The owners to search: account IDs, `self`, `amazon` or
-	// `aws-marketplace`. Strongly recommended, so that an image published
-	// by somebody else cannot match.
-	Owners []string `mapstructure:"owners" required:"false"`
-	// Pick the newest image when several match. Without it, a filter that
-	// matches more than one image is an error.
-	MostRecent bool `mapstructure:"most_recent" required:"false"`
-	// Also consider deprecated images.
-	IncludeDeprecated bool `mapstructure:"include_deprecated" required:"false"`
-}
-
-// Empty reports whether no filter option is set.
-func (f *SourceAMIFilter) Empty() bool {
-	return len(f.Filters) == 0 && len(f.Owners) == 0 && !f.MostRecent && !f.IncludeDeprecated
-}
-
 // MetadataOptions are the instance metadata service (IMDS) settings of the
 // build instance.
 type MetadataOptions struct {
@@ -204,22 +181,15 @@ const (
 )
 
 var (
-	amiIDRE         = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
-	subnetIDRE      = regexp.MustCompile(`^subnet-([0-9a-f]{8}|[0-9a-f]{17})$`)
-	vpcIDRE         = regexp.MustCompile(`^vpc-([0-9a-f]{8}|[0-9a-f]{17})$`)
-	sgIDRE          = regexp.MustCompile(`^sg-([0-9a-f]{8}|[0-9a-f]{17})$`)
-	instanceTypeRE  = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
-	azRE            = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}[a-z]$|^[a-z]{3,4}[0-9]-az[0-9]+$`)
-	ownerRE         = regexp.MustCompile(`^([0-9]{12}|self|amazon|aws-marketplace|aws-backup-vault)$`)
-	profileARNRE    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:instance-profile/[\w+=,.@/-]{1,128}$`)
-	profileNameRE   = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
-	keyPairNameRE   = regexp.MustCompile(`^[\x20-\x7e]{1,255}$`)
-	tagKeyForbidden = "aws:"
+	subnetIDRE     = regexp.MustCompile(`^subnet-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	vpcIDRE        = regexp.MustCompile(`^vpc-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	sgIDRE         = regexp.MustCompile(`^sg-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	instanceTypeRE = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
+	azRE           = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}[a-z]$|^[a-z]{3,4}[0-9]-az[0-9]+$`)
+	profileARNRE   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:instance-profile/[\w+=,.@/-]{1,128}$`)
+	profileNameRE  = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
+	keyPairNameRE  = regexp.MustCompile(`^[\x20-\x7e]{1,255}$`)
 )
-
-// ValidAMIID reports whether s looks like an AMI ID ("ami-" and 8 or 17 hex
-// digits).
-func ValidAMIID(s string) bool { return amiIDRE.MatchString(s) }
 
 // Warnings returns the warnings Prepare found, such as deprecated options.
 func (c *RunConfig) Warnings() []string { return c.warnings }
@@ -270,39 +240,10 @@ func (c *RunConfig) prepareSource() []error {
 	case c.SourceAMI == "" && c.SourceAMIFilter.Empty():
 		add("source_ami: required, or set source_ami_filter")
 	}
-	if c.SourceAMI != "" && !Unknown(c.SourceAMI) && !ValidAMIID(c.SourceAMI) {
+	if c.SourceAMI != "" && !amiconfig.Unknown(c.SourceAMI) && !amiconfig.ValidAMIID(c.SourceAMI) {
 		add("source_ami: %q is not an AMI ID; expected \"ami-\" and 8 or 17 hex digits", c.SourceAMI)
 	}
 	return append(errs, c.SourceAMIFilter.Validate()...)
-}
-
-// Validate checks a source_ami_filter block of a builder or of the
-// post-processor: nothing when it is empty; otherwise it must narrow the
-// search (filters, owners or both), with named, non-empty filters and
-// owners that are account IDs or the aliases EC2 knows.
-func (f *SourceAMIFilter) Validate() []error {
-	if f.Empty() {
-		return nil
-	}
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if len(f.Filters) == 0 && len(f.Owners) == 0 {
-		add("source_ami_filter: set filters, owners or both; an empty filter would match any public image")
-	}
-	for _, k := range slices.Sorted(maps.Keys(f.Filters)) {
-		if strings.TrimSpace(k) == "" {
-			add("source_ami_filter.filters: a filter name is empty")
-		}
-		if f.Filters[k] == "" {
-			add("source_ami_filter.filters: the value of %q is empty", k)
-		}
-	}
-	for i, o := range f.Owners {
-		if !Matches(ownerRE, o) {
-			add("source_ami_filter.owners[%d]: %q is invalid; valid are 12-digit account IDs, \"self\", \"amazon\", \"aws-marketplace\" and \"aws-backup-vault\"", i, o)
-		}
-	}
-	return errs
 }
 
 // preparePlacement checks where the build instance runs and with what:
@@ -313,20 +254,20 @@ func (c *RunConfig) preparePlacement() []error {
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.InstanceType == "" && len(c.SpotInstanceTypes) == 0 {
 		add("instance_type: required, for example \"t3.micro\" (or spot_instance_types for a spot instance)")
-	} else if c.InstanceType != "" && !Matches(instanceTypeRE, c.InstanceType) {
+	} else if c.InstanceType != "" && !amiconfig.Matches(instanceTypeRE, c.InstanceType) {
 		add("instance_type: %q is not an instance type; expected family.size like \"t3.micro\"", c.InstanceType)
 	}
-	if c.AvailabilityZone != "" && !Matches(azRE, c.AvailabilityZone) {
+	if c.AvailabilityZone != "" && !amiconfig.Matches(azRE, c.AvailabilityZone) {
 		add("availability_zone: %q is not an availability zone; expected like \"us-east-1a\"", c.AvailabilityZone)
 	}
-	if c.SubnetID != "" && !Matches(subnetIDRE, c.SubnetID) {
+	if c.SubnetID != "" && !amiconfig.Matches(subnetIDRE, c.SubnetID) {
 		add("subnet_id: %q is not a subnet ID; expected \"subnet-\" and 8 or 17 hex digits", c.SubnetID)
 	}
-	if c.VpcID != "" && !Matches(vpcIDRE, c.VpcID) {
+	if c.VpcID != "" && !amiconfig.Matches(vpcIDRE, c.VpcID) {
 		add("vpc_id: %q is not a VPC ID; expected \"vpc-\" and 8 or 17 hex digits", c.VpcID)
 	}
 	for i, sg := range c.SecurityGroupIDs {
-		if !Matches(sgIDRE, sg) {
+		if !amiconfig.Matches(sgIDRE, sg) {
 			add("security_group_ids[%d]: %q is not a security group ID; expected \"sg-\" and 8 or 17 hex digits", i, sg)
 		}
 	}
@@ -341,7 +282,7 @@ func (c *RunConfig) preparePlacement() []error {
 			add("temporary_security_group_source_cidrs[%d]: %q has host bits set; did you mean %q?", i, cidr, p.Masked().String())
 		}
 	}
-	if p := c.IamInstanceProfile; p != "" && !Matches(profileARNRE, p) && !Matches(profileNameRE, p) {
+	if p := c.IamInstanceProfile; p != "" && !amiconfig.Matches(profileARNRE, p) && !amiconfig.Matches(profileNameRE, p) {
 		add("iam_instance_profile: %q is neither an instance profile name nor an instance profile ARN", p)
 	}
 	return errs
@@ -387,10 +328,10 @@ func (c *RunConfig) prepareCommunicator(ctx *interpolate.Context) []error {
 	if c.SSHInterface == SSHInterfacePublicIP && c.AssociatePublicIPAddress.False() {
 		add("ssh_interface: public_ip is not reachable with associate_public_ip_address = false")
 	}
-	if c.Comm.SSHKeyPairName != "" && !Matches(keyPairNameRE, c.Comm.SSHKeyPairName) {
+	if c.Comm.SSHKeyPairName != "" && !amiconfig.Matches(keyPairNameRE, c.Comm.SSHKeyPairName) {
 		add("ssh_keypair_name: %q is invalid; use 1-255 printable ASCII characters", c.Comm.SSHKeyPairName)
 	}
-	if c.Comm.SSHTemporaryKeyPairName != "" && !Matches(keyPairNameRE, c.Comm.SSHTemporaryKeyPairName) {
+	if c.Comm.SSHTemporaryKeyPairName != "" && !amiconfig.Matches(keyPairNameRE, c.Comm.SSHTemporaryKeyPairName) {
 		add("temporary_key_pair_name: %q is invalid; use 1-255 printable ASCII characters", c.Comm.SSHTemporaryKeyPairName)
 	}
 	errs = append(errs, c.WindowsConfig.prepare(&c.Comm)...)
@@ -447,7 +388,7 @@ func (c *RunConfig) prepareSpotLimits() []error {
 	// The instance types a launch may use: unlimited credits need T types.
 	if c.EnableUnlimitedCredits {
 		for _, it := range c.SpotInstanceTypes {
-			if !Unknown(it) && !strings.HasPrefix(strings.ToLower(it), "t") {
+			if !amiconfig.Unknown(it) && !strings.HasPrefix(strings.ToLower(it), "t") {
 				add("enable_unlimited_credits: spot_instance_types lists %q, not a burstable (T family) type; unlimited credits apply to T instances only", it)
 			}
 		}
@@ -548,7 +489,7 @@ func mergeTagBlocks(mapField, blockField string, to *map[string]string, blocks c
 // rendered with placeholder build data (see checkTemplate), then checked
 // against EC2's limits (CheckTags).
 func checkTags(ctx *interpolate.Context, field string, tags map[string]string) []error {
-	return CheckTags(field, tags, func(s string) (string, error) { return renderSample(ctx, s) })
+	return amiconfig.CheckTags(field, tags, func(s string) (string, error) { return renderSample(ctx, s) })
 }
 
 // checkTemplate renders a build-time template with placeholder build data,
@@ -561,7 +502,7 @@ func checkTemplate(ctx *interpolate.Context, s string) error {
 
 // renderSample renders a build-time template with placeholder build data.
 func renderSample(ctx *interpolate.Context, s string) (string, error) {
-	return Render(templateContext(ctx), s, sampleBuildInfo())
+	return amiconfig.Render(templateContext(ctx), s, amiconfig.SampleBuildInfo())
 }
 
 // templateContext returns a copy of ctx (or an empty context) with the
@@ -572,7 +513,7 @@ func templateContext(ctx *interpolate.Context) interpolate.Context {
 		c = *ctx
 	}
 	if c.Funcs == nil {
-		c.Funcs = TemplateFuncs
+		c.Funcs = amiconfig.TemplateFuncs
 	}
 	return c
 }

@@ -3,6 +3,7 @@
 package amibuild
 
 import (
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/zclconf/go-cty/cty"
@@ -40,106 +41,106 @@ func (*FlatMetadataOptions) HCL2Spec() map[string]hcldec.Spec {
 // FlatRunConfig is an auto-generated flat version of RunConfig.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatRunConfig struct {
-	SourceAMI                                 *string                    `mapstructure:"source_ami" required:"false" cty:"source_ami" hcl:"source_ami"`
-	SourceAMIFilter                           *FlatSourceAMIFilter       `mapstructure:"source_ami_filter" required:"false" cty:"source_ami_filter" hcl:"source_ami_filter"`
-	InstanceType                              *string                    `mapstructure:"instance_type" required:"true" cty:"instance_type" hcl:"instance_type"`
-	AvailabilityZone                          *string                    `mapstructure:"availability_zone" required:"false" cty:"availability_zone" hcl:"availability_zone"`
-	SubnetID                                  *string                    `mapstructure:"subnet_id" required:"false" cty:"subnet_id" hcl:"subnet_id"`
-	VpcID                                     *string                    `mapstructure:"vpc_id" required:"false" cty:"vpc_id" hcl:"vpc_id"`
-	SecurityGroupIDs                          []string                   `mapstructure:"security_group_ids" required:"false" cty:"security_group_ids" hcl:"security_group_ids"`
-	TemporarySGSourceCIDRs                    []string                   `mapstructure:"temporary_security_group_source_cidrs" required:"false" cty:"temporary_security_group_source_cidrs" hcl:"temporary_security_group_source_cidrs"`
-	IamInstanceProfile                        *string                    `mapstructure:"iam_instance_profile" required:"false" cty:"iam_instance_profile" hcl:"iam_instance_profile"`
-	UserData                                  *string                    `mapstructure:"user_data" required:"false" cty:"user_data" hcl:"user_data"`
-	UserDataFile                              *string                    `mapstructure:"user_data_file" required:"false" cty:"user_data_file" hcl:"user_data_file"`
-	AssociatePublicIPAddress                  *bool                      `mapstructure:"associate_public_ip_address" required:"false" cty:"associate_public_ip_address" hcl:"associate_public_ip_address"`
-	EbsOptimized                              *bool                      `mapstructure:"ebs_optimized" required:"false" cty:"ebs_optimized" hcl:"ebs_optimized"`
-	SSHInterface                              *string                    `mapstructure:"ssh_interface" required:"false" cty:"ssh_interface" hcl:"ssh_interface"`
-	RunTags                                   map[string]string          `mapstructure:"run_tags" required:"false" cty:"run_tags" hcl:"run_tags"`
-	RunVolumeTags                             map[string]string          `mapstructure:"run_volume_tags" required:"false" cty:"run_volume_tags" hcl:"run_volume_tags"`
-	RunTag                                    []config.FlatKeyValue      `mapstructure:"run_tag" required:"false" cty:"run_tag" hcl:"run_tag"`
-	RunVolumeTag                              []config.FlatKeyValue      `mapstructure:"run_volume_tag" required:"false" cty:"run_volume_tag" hcl:"run_volume_tag"`
-	MetadataOptions                           *FlatMetadataOptions       `mapstructure:"metadata_options" required:"false" cty:"metadata_options" hcl:"metadata_options"`
-	EnableUnlimitedCredits                    *bool                      `mapstructure:"enable_unlimited_credits" required:"false" cty:"enable_unlimited_credits" hcl:"enable_unlimited_credits"`
-	EnableT2Unlimited                         *bool                      `mapstructure:"enable_t2_unlimited" required:"false" cty:"enable_t2_unlimited" hcl:"enable_t2_unlimited"`
-	InstanceInitiatedShutdownBehavior         *string                    `mapstructure:"shutdown_behavior" required:"false" cty:"shutdown_behavior" hcl:"shutdown_behavior"`
-	DisableStopInstance                       *bool                      `mapstructure:"disable_stop_instance" required:"false" cty:"disable_stop_instance" hcl:"disable_stop_instance"`
-	Placement                                 *FlatPlacement             `mapstructure:"placement" required:"false" cty:"placement" hcl:"placement"`
-	Tenancy                                   *string                    `mapstructure:"tenancy" required:"false" cty:"tenancy" hcl:"tenancy"`
-	CapacityReservationPreference             *string                    `mapstructure:"capacity_reservation_preference" required:"false" cty:"capacity_reservation_preference" hcl:"capacity_reservation_preference"`
-	CapacityReservationId                     *string                    `mapstructure:"capacity_reservation_id" required:"false" cty:"capacity_reservation_id" hcl:"capacity_reservation_id"`
-	CapacityReservationGroupArn               *string                    `mapstructure:"capacity_reservation_group_arn" required:"false" cty:"capacity_reservation_group_arn" hcl:"capacity_reservation_group_arn"`
-	EnableNitroEnclave                        *bool                      `mapstructure:"enable_nitro_enclave" required:"false" cty:"enable_nitro_enclave" hcl:"enable_nitro_enclave"`
-	LicenseSpecifications                     []FlatLicenseSpecification `mapstructure:"license_specifications" required:"false" cty:"license_specifications" hcl:"license_specifications"`
-	SecurityGroupID                           *string                    `mapstructure:"security_group_id" required:"false" cty:"security_group_id" hcl:"security_group_id"`
-	SecurityGroupFilter                       *FlatNetworkFilter         `mapstructure:"security_group_filter" required:"false" cty:"security_group_filter" hcl:"security_group_filter"`
-	SubnetFilter                              *FlatSubnetFilter          `mapstructure:"subnet_filter" required:"false" cty:"subnet_filter" hcl:"subnet_filter"`
-	VpcFilter                                 *FlatNetworkFilter         `mapstructure:"vpc_filter" required:"false" cty:"vpc_filter" hcl:"vpc_filter"`
-	TemporarySGSourcePublicIP                 *bool                      `mapstructure:"temporary_security_group_source_public_ip" required:"false" cty:"temporary_security_group_source_public_ip" hcl:"temporary_security_group_source_public_ip"`
-	TemporarySGSourcePublicIPURL              *string                    `mapstructure:"temporary_security_group_source_public_ip_url" required:"false" cty:"temporary_security_group_source_public_ip_url" hcl:"temporary_security_group_source_public_ip_url"`
-	WindowsPasswordTimeout                    *string                    `mapstructure:"windows_password_timeout" required:"false" cty:"windows_password_timeout" hcl:"windows_password_timeout"`
-	SkipProfileValidation                     *bool                      `mapstructure:"skip_profile_validation" required:"false" cty:"skip_profile_validation" hcl:"skip_profile_validation"`
-	TemporaryIamInstanceProfilePolicyDocument *FlatPolicyDocument        `mapstructure:"temporary_iam_instance_profile_policy_document" required:"false" cty:"temporary_iam_instance_profile_policy_document" hcl:"temporary_iam_instance_profile_policy_document"`
-	SpotPrice                                 *string                    `mapstructure:"spot_price" required:"false" cty:"spot_price" hcl:"spot_price"`
-	SpotInstanceTypes                         []string                   `mapstructure:"spot_instance_types" required:"false" cty:"spot_instance_types" hcl:"spot_instance_types"`
-	SpotAllocationStrategy                    *string                    `mapstructure:"spot_allocation_strategy" required:"false" cty:"spot_allocation_strategy" hcl:"spot_allocation_strategy"`
-	SpotTags                                  map[string]string          `mapstructure:"spot_tags" required:"false" cty:"spot_tags" hcl:"spot_tags"`
-	SpotTag                                   []config.FlatKeyValue      `mapstructure:"spot_tag" required:"false" cty:"spot_tag" hcl:"spot_tag"`
-	FleetTags                                 map[string]string          `mapstructure:"fleet_tags" required:"false" cty:"fleet_tags" hcl:"fleet_tags"`
-	FleetTag                                  []config.FlatKeyValue      `mapstructure:"fleet_tag" required:"false" cty:"fleet_tag" hcl:"fleet_tag"`
-	SpotPriceAutoProduct                      *string                    `mapstructure:"spot_price_auto_product" required:"false" cty:"spot_price_auto_product" hcl:"spot_price_auto_product"`
-	BlockDurationMinutes                      *int64                     `mapstructure:"block_duration_minutes" required:"false" cty:"block_duration_minutes" hcl:"block_duration_minutes"`
-	PauseBeforeSSM                            *string                    `mapstructure:"pause_before_ssm" required:"false" cty:"pause_before_ssm" hcl:"pause_before_ssm"`
-	SessionManagerPort                        *int                       `mapstructure:"session_manager_port" required:"false" cty:"session_manager_port" hcl:"session_manager_port"`
-	LaunchMappings                            []FlatBlockDevice          `mapstructure:"launch_block_device_mappings" required:"false" cty:"launch_block_device_mappings" hcl:"launch_block_device_mappings"`
-	Type                                      *string                    `mapstructure:"communicator" cty:"communicator" hcl:"communicator"`
-	PauseBeforeConnect                        *string                    `mapstructure:"pause_before_connecting" cty:"pause_before_connecting" hcl:"pause_before_connecting"`
-	SSHHost                                   *string                    `mapstructure:"ssh_host" cty:"ssh_host" hcl:"ssh_host"`
-	SSHPort                                   *int                       `mapstructure:"ssh_port" cty:"ssh_port" hcl:"ssh_port"`
-	SSHUsername                               *string                    `mapstructure:"ssh_username" cty:"ssh_username" hcl:"ssh_username"`
-	SSHPassword                               *string                    `mapstructure:"ssh_password" cty:"ssh_password" hcl:"ssh_password"`
-	SSHKeyPairName                            *string                    `mapstructure:"ssh_keypair_name" undocumented:"true" cty:"ssh_keypair_name" hcl:"ssh_keypair_name"`
-	SSHTemporaryKeyPairName                   *string                    `mapstructure:"temporary_key_pair_name" undocumented:"true" cty:"temporary_key_pair_name" hcl:"temporary_key_pair_name"`
-	SSHTemporaryKeyPairType                   *string                    `mapstructure:"temporary_key_pair_type" cty:"temporary_key_pair_type" hcl:"temporary_key_pair_type"`
-	SSHTemporaryKeyPairBits                   *int                       `mapstructure:"temporary_key_pair_bits" cty:"temporary_key_pair_bits" hcl:"temporary_key_pair_bits"`
-	SSHCiphers                                []string                   `mapstructure:"ssh_ciphers" cty:"ssh_ciphers" hcl:"ssh_ciphers"`
-	SSHClearAuthorizedKeys                    *bool                      `mapstructure:"ssh_clear_authorized_keys" cty:"ssh_clear_authorized_keys" hcl:"ssh_clear_authorized_keys"`
-	SSHKEXAlgos                               []string                   `mapstructure:"ssh_key_exchange_algorithms" cty:"ssh_key_exchange_algorithms" hcl:"ssh_key_exchange_algorithms"`
-	SSHPrivateKeyFile                         *string                    `mapstructure:"ssh_private_key_file" undocumented:"true" cty:"ssh_private_key_file" hcl:"ssh_private_key_file"`
-	SSHCertificateFile                        *string                    `mapstructure:"ssh_certificate_file" cty:"ssh_certificate_file" hcl:"ssh_certificate_file"`
-	SSHPty                                    *bool                      `mapstructure:"ssh_pty" cty:"ssh_pty" hcl:"ssh_pty"`
-	SSHTimeout                                *string                    `mapstructure:"ssh_timeout" cty:"ssh_timeout" hcl:"ssh_timeout"`
-	SSHWaitTimeout                            *string                    `mapstructure:"ssh_wait_timeout" undocumented:"true" cty:"ssh_wait_timeout" hcl:"ssh_wait_timeout"`
-	SSHAgentAuth                              *bool                      `mapstructure:"ssh_agent_auth" undocumented:"true" cty:"ssh_agent_auth" hcl:"ssh_agent_auth"`
-	SSHDisableAgentForwarding                 *bool                      `mapstructure:"ssh_disable_agent_forwarding" cty:"ssh_disable_agent_forwarding" hcl:"ssh_disable_agent_forwarding"`
-	SSHHandshakeAttempts                      *int                       `mapstructure:"ssh_handshake_attempts" cty:"ssh_handshake_attempts" hcl:"ssh_handshake_attempts"`
-	SSHBastionHost                            *string                    `mapstructure:"ssh_bastion_host" cty:"ssh_bastion_host" hcl:"ssh_bastion_host"`
-	SSHBastionPort                            *int                       `mapstructure:"ssh_bastion_port" cty:"ssh_bastion_port" hcl:"ssh_bastion_port"`
-	SSHBastionAgentAuth                       *bool                      `mapstructure:"ssh_bastion_agent_auth" cty:"ssh_bastion_agent_auth" hcl:"ssh_bastion_agent_auth"`
-	SSHBastionUsername                        *string                    `mapstructure:"ssh_bastion_username" cty:"ssh_bastion_username" hcl:"ssh_bastion_username"`
-	SSHBastionPassword                        *string                    `mapstructure:"ssh_bastion_password" cty:"ssh_bastion_password" hcl:"ssh_bastion_password"`
-	SSHBastionInteractive                     *bool                      `mapstructure:"ssh_bastion_interactive" cty:"ssh_bastion_interactive" hcl:"ssh_bastion_interactive"`
-	SSHBastionPrivateKeyFile                  *string                    `mapstructure:"ssh_bastion_private_key_file" cty:"ssh_bastion_private_key_file" hcl:"ssh_bastion_private_key_file"`
-	SSHBastionCertificateFile                 *string                    `mapstructure:"ssh_bastion_certificate_file" cty:"ssh_bastion_certificate_file" hcl:"ssh_bastion_certificate_file"`
-	SSHFileTransferMethod                     *string                    `mapstructure:"ssh_file_transfer_method" cty:"ssh_file_transfer_method" hcl:"ssh_file_transfer_method"`
-	SSHProxyHost                              *string                    `mapstructure:"ssh_proxy_host" cty:"ssh_proxy_host" hcl:"ssh_proxy_host"`
-	SSHProxyPort                              *int                       `mapstructure:"ssh_proxy_port" cty:"ssh_proxy_port" hcl:"ssh_proxy_port"`
-	SSHProxyUsername                          *string                    `mapstructure:"ssh_proxy_username" cty:"ssh_proxy_username" hcl:"ssh_proxy_username"`
-	SSHProxyPassword                          *string                    `mapstructure:"ssh_proxy_password" cty:"ssh_proxy_password" hcl:"ssh_proxy_password"`
-	SSHKeepAliveInterval                      *string                    `mapstructure:"ssh_keep_alive_interval" cty:"ssh_keep_alive_interval" hcl:"ssh_keep_alive_interval"`
-	SSHReadWriteTimeout                       *string                    `mapstructure:"ssh_read_write_timeout" cty:"ssh_read_write_timeout" hcl:"ssh_read_write_timeout"`
-	SSHRemoteTunnels                          []string                   `mapstructure:"ssh_remote_tunnels" cty:"ssh_remote_tunnels" hcl:"ssh_remote_tunnels"`
-	SSHLocalTunnels                           []string                   `mapstructure:"ssh_local_tunnels" cty:"ssh_local_tunnels" hcl:"ssh_local_tunnels"`
-	SSHPublicKey                              []byte                     `mapstructure:"ssh_public_key" undocumented:"true" cty:"ssh_public_key" hcl:"ssh_public_key"`
-	SSHPrivateKey                             []byte                     `mapstructure:"ssh_private_key" undocumented:"true" cty:"ssh_private_key" hcl:"ssh_private_key"`
-	WinRMUser                                 *string                    `mapstructure:"winrm_username" cty:"winrm_username" hcl:"winrm_username"`
-	WinRMPassword                             *string                    `mapstructure:"winrm_password" cty:"winrm_password" hcl:"winrm_password"`
-	WinRMHost                                 *string                    `mapstructure:"winrm_host" cty:"winrm_host" hcl:"winrm_host"`
-	WinRMNoProxy                              *bool                      `mapstructure:"winrm_no_proxy" cty:"winrm_no_proxy" hcl:"winrm_no_proxy"`
-	WinRMPort                                 *int                       `mapstructure:"winrm_port" cty:"winrm_port" hcl:"winrm_port"`
-	WinRMTimeout                              *string                    `mapstructure:"winrm_timeout" cty:"winrm_timeout" hcl:"winrm_timeout"`
-	WinRMUseSSL                               *bool                      `mapstructure:"winrm_use_ssl" cty:"winrm_use_ssl" hcl:"winrm_use_ssl"`
-	WinRMInsecure                             *bool                      `mapstructure:"winrm_insecure" cty:"winrm_insecure" hcl:"winrm_insecure"`
-	WinRMUseNTLM                              *bool                      `mapstructure:"winrm_use_ntlm" cty:"winrm_use_ntlm" hcl:"winrm_use_ntlm"`
+	SourceAMI                                 *string                        `mapstructure:"source_ami" required:"false" cty:"source_ami" hcl:"source_ami"`
+	SourceAMIFilter                           *amiconfig.FlatSourceAMIFilter `mapstructure:"source_ami_filter" required:"false" cty:"source_ami_filter" hcl:"source_ami_filter"`
+	InstanceType                              *string                        `mapstructure:"instance_type" required:"true" cty:"instance_type" hcl:"instance_type"`
+	AvailabilityZone                          *string                        `mapstructure:"availability_zone" required:"false" cty:"availability_zone" hcl:"availability_zone"`
+	SubnetID                                  *string                        `mapstructure:"subnet_id" required:"false" cty:"subnet_id" hcl:"subnet_id"`
+	VpcID                                     *string                        `mapstructure:"vpc_id" required:"false" cty:"vpc_id" hcl:"vpc_id"`
+	SecurityGroupIDs                          []string                       `mapstructure:"security_group_ids" required:"false" cty:"security_group_ids" hcl:"security_group_ids"`
+	TemporarySGSourceCIDRs                    []string                       `mapstructure:"temporary_security_group_source_cidrs" required:"false" cty:"temporary_security_group_source_cidrs" hcl:"temporary_security_group_source_cidrs"`
+	IamInstanceProfile                        *string                        `mapstructure:"iam_instance_profile" required:"false" cty:"iam_instance_profile" hcl:"iam_instance_profile"`
+	UserData                                  *string                        `mapstructure:"user_data" required:"false" cty:"user_data" hcl:"user_data"`
+	UserDataFile                              *string                        `mapstructure:"user_data_file" required:"false" cty:"user_data_file" hcl:"user_data_file"`
+	AssociatePublicIPAddress                  *bool                          `mapstructure:"associate_public_ip_address" required:"false" cty:"associate_public_ip_address" hcl:"associate_public_ip_address"`
+	EbsOptimized                              *bool                          `mapstructure:"ebs_optimized" required:"false" cty:"ebs_optimized" hcl:"ebs_optimized"`
+	SSHInterface                              *string                        `mapstructure:"ssh_interface" required:"false" cty:"ssh_interface" hcl:"ssh_interface"`
+	RunTags                                   map[string]string              `mapstructure:"run_tags" required:"false" cty:"run_tags" hcl:"run_tags"`
+	RunVolumeTags                             map[string]string              `mapstructure:"run_volume_tags" required:"false" cty:"run_volume_tags" hcl:"run_volume_tags"`
+	RunTag                                    []config.FlatKeyValue          `mapstructure:"run_tag" required:"false" cty:"run_tag" hcl:"run_tag"`
+	RunVolumeTag                              []config.FlatKeyValue          `mapstructure:"run_volume_tag" required:"false" cty:"run_volume_tag" hcl:"run_volume_tag"`
+	MetadataOptions                           *FlatMetadataOptions           `mapstructure:"metadata_options" required:"false" cty:"metadata_options" hcl:"metadata_options"`
+	EnableUnlimitedCredits                    *bool                          `mapstructure:"enable_unlimited_credits" required:"false" cty:"enable_unlimited_credits" hcl:"enable_unlimited_credits"`
+	EnableT2Unlimited                         *bool                          `mapstructure:"enable_t2_unlimited" required:"false" cty:"enable_t2_unlimited" hcl:"enable_t2_unlimited"`
+	InstanceInitiatedShutdownBehavior         *string                        `mapstructure:"shutdown_behavior" required:"false" cty:"shutdown_behavior" hcl:"shutdown_behavior"`
+	DisableStopInstance                       *bool                          `mapstructure:"disable_stop_instance" required:"false" cty:"disable_stop_instance" hcl:"disable_stop_instance"`
+	Placement                                 *FlatPlacement                 `mapstructure:"placement" required:"false" cty:"placement" hcl:"placement"`
+	Tenancy                                   *string                        `mapstructure:"tenancy" required:"false" cty:"tenancy" hcl:"tenancy"`
+	CapacityReservationPreference             *string                        `mapstructure:"capacity_reservation_preference" required:"false" cty:"capacity_reservation_preference" hcl:"capacity_reservation_preference"`
+	CapacityReservationId                     *string                        `mapstructure:"capacity_reservation_id" required:"false" cty:"capacity_reservation_id" hcl:"capacity_reservation_id"`
+	CapacityReservationGroupArn               *string                        `mapstructure:"capacity_reservation_group_arn" required:"false" cty:"capacity_reservation_group_arn" hcl:"capacity_reservation_group_arn"`
+	EnableNitroEnclave                        *bool                          `mapstructure:"enable_nitro_enclave" required:"false" cty:"enable_nitro_enclave" hcl:"enable_nitro_enclave"`
+	LicenseSpecifications                     []FlatLicenseSpecification     `mapstructure:"license_specifications" required:"false" cty:"license_specifications" hcl:"license_specifications"`
+	SecurityGroupID                           *string                        `mapstructure:"security_group_id" required:"false" cty:"security_group_id" hcl:"security_group_id"`
+	SecurityGroupFilter                       *FlatNetworkFilter             `mapstructure:"security_group_filter" required:"false" cty:"security_group_filter" hcl:"security_group_filter"`
+	SubnetFilter                              *FlatSubnetFilter              `mapstructure:"subnet_filter" required:"false" cty:"subnet_filter" hcl:"subnet_filter"`
+	VpcFilter                                 *FlatNetworkFilter             `mapstructure:"vpc_filter" required:"false" cty:"vpc_filter" hcl:"vpc_filter"`
+	TemporarySGSourcePublicIP                 *bool                          `mapstructure:"temporary_security_group_source_public_ip" required:"false" cty:"temporary_security_group_source_public_ip" hcl:"temporary_security_group_source_public_ip"`
+	TemporarySGSourcePublicIPURL              *string                        `mapstructure:"temporary_security_group_source_public_ip_url" required:"false" cty:"temporary_security_group_source_public_ip_url" hcl:"temporary_security_group_source_public_ip_url"`
+	WindowsPasswordTimeout                    *string                        `mapstructure:"windows_password_timeout" required:"false" cty:"windows_password_timeout" hcl:"windows_password_timeout"`
+	SkipProfileValidation                     *bool                          `mapstructure:"skip_profile_validation" required:"false" cty:"skip_profile_validation" hcl:"skip_profile_validation"`
+	TemporaryIamInstanceProfilePolicyDocument *FlatPolicyDocument            `mapstructure:"temporary_iam_instance_profile_policy_document" required:"false" cty:"temporary_iam_instance_profile_policy_document" hcl:"temporary_iam_instance_profile_policy_document"`
+	SpotPrice                                 *string                        `mapstructure:"spot_price" required:"false" cty:"spot_price" hcl:"spot_price"`
+	SpotInstanceTypes                         []string                       `mapstructure:"spot_instance_types" required:"false" cty:"spot_instance_types" hcl:"spot_instance_types"`
+	SpotAllocationStrategy                    *string                        `mapstructure:"spot_allocation_strategy" required:"false" cty:"spot_allocation_strategy" hcl:"spot_allocation_strategy"`
+	SpotTags                                  map[string]string              `mapstructure:"spot_tags" required:"false" cty:"spot_tags" hcl:"spot_tags"`
+	SpotTag                                   []config.FlatKeyValue          `mapstructure:"spot_tag" required:"false" cty:"spot_tag" hcl:"spot_tag"`
+	FleetTags                                 map[string]string              `mapstructure:"fleet_tags" required:"false" cty:"fleet_tags" hcl:"fleet_tags"`
+	FleetTag                                  []config.FlatKeyValue          `mapstructure:"fleet_tag" required:"false" cty:"fleet_tag" hcl:"fleet_tag"`
+	SpotPriceAutoProduct                      *string                        `mapstructure:"spot_price_auto_product" required:"false" cty:"spot_price_auto_product" hcl:"spot_price_auto_product"`
+	BlockDurationMinutes                      *int64                         `mapstructure:"block_duration_minutes" required:"false" cty:"block_duration_minutes" hcl:"block_duration_minutes"`
+	PauseBeforeSSM                            *string                        `mapstructure:"pause_before_ssm" required:"false" cty:"pause_before_ssm" hcl:"pause_before_ssm"`
+	SessionManagerPort                        *int                           `mapstructure:"session_manager_port" required:"false" cty:"session_manager_port" hcl:"session_manager_port"`
+	LaunchMappings                            []FlatBlockDevice              `mapstructure:"launch_block_device_mappings" required:"false" cty:"launch_block_device_mappings" hcl:"launch_block_device_mappings"`
+	Type                                      *string                        `mapstructure:"communicator" cty:"communicator" hcl:"communicator"`
+	PauseBeforeConnect                        *string                        `mapstructure:"pause_before_connecting" cty:"pause_before_connecting" hcl:"pause_before_connecting"`
+	SSHHost                                   *string                        `mapstructure:"ssh_host" cty:"ssh_host" hcl:"ssh_host"`
+	SSHPort                                   *int                           `mapstructure:"ssh_port" cty:"ssh_port" hcl:"ssh_port"`
+	SSHUsername                               *string                        `mapstructure:"ssh_username" cty:"ssh_username" hcl:"ssh_username"`
+	SSHPassword                               *string                        `mapstructure:"ssh_password" cty:"ssh_password" hcl:"ssh_password"`
+	SSHKeyPairName                            *string                        `mapstructure:"ssh_keypair_name" undocumented:"true" cty:"ssh_keypair_name" hcl:"ssh_keypair_name"`
+	SSHTemporaryKeyPairName                   *string                        `mapstructure:"temporary_key_pair_name" undocumented:"true" cty:"temporary_key_pair_name" hcl:"temporary_key_pair_name"`
+	SSHTemporaryKeyPairType                   *string                        `mapstructure:"temporary_key_pair_type" cty:"temporary_key_pair_type" hcl:"temporary_key_pair_type"`
+	SSHTemporaryKeyPairBits                   *int                           `mapstructure:"temporary_key_pair_bits" cty:"temporary_key_pair_bits" hcl:"temporary_key_pair_bits"`
+	SSHCiphers                                []string                       `mapstructure:"ssh_ciphers" cty:"ssh_ciphers" hcl:"ssh_ciphers"`
+	SSHClearAuthorizedKeys                    *bool                          `mapstructure:"ssh_clear_authorized_keys" cty:"ssh_clear_authorized_keys" hcl:"ssh_clear_authorized_keys"`
+	SSHKEXAlgos                               []string                       `mapstructure:"ssh_key_exchange_algorithms" cty:"ssh_key_exchange_algorithms" hcl:"ssh_key_exchange_algorithms"`
+	SSHPrivateKeyFile                         *string                        `mapstructure:"ssh_private_key_file" undocumented:"true" cty:"ssh_private_key_file" hcl:"ssh_private_key_file"`
+	SSHCertificateFile                        *string                        `mapstructure:"ssh_certificate_file" cty:"ssh_certificate_file" hcl:"ssh_certificate_file"`
+	SSHPty                                    *bool                          `mapstructure:"ssh_pty" cty:"ssh_pty" hcl:"ssh_pty"`
+	SSHTimeout                                *string                        `mapstructure:"ssh_timeout" cty:"ssh_timeout" hcl:"ssh_timeout"`
+	SSHWaitTimeout                            *string                        `mapstructure:"ssh_wait_timeout" undocumented:"true" cty:"ssh_wait_timeout" hcl:"ssh_wait_timeout"`
+	SSHAgentAuth                              *bool                          `mapstructure:"ssh_agent_auth" undocumented:"true" cty:"ssh_agent_auth" hcl:"ssh_agent_auth"`
+	SSHDisableAgentForwarding                 *bool                          `mapstructure:"ssh_disable_agent_forwarding" cty:"ssh_disable_agent_forwarding" hcl:"ssh_disable_agent_forwarding"`
+	SSHHandshakeAttempts                      *int                           `mapstructure:"ssh_handshake_attempts" cty:"ssh_handshake_attempts" hcl:"ssh_handshake_attempts"`
+	SSHBastionHost                            *string                        `mapstructure:"ssh_bastion_host" cty:"ssh_bastion_host" hcl:"ssh_bastion_host"`
+	SSHBastionPort                            *int                           `mapstructure:"ssh_bastion_port" cty:"ssh_bastion_port" hcl:"ssh_bastion_port"`
+	SSHBastionAgentAuth                       *bool                          `mapstructure:"ssh_bastion_agent_auth" cty:"ssh_bastion_agent_auth" hcl:"ssh_bastion_agent_auth"`
+	SSHBastionUsername                        *string                        `mapstructure:"ssh_bastion_username" cty:"ssh_bastion_username" hcl:"ssh_bastion_username"`
+	SSHBastionPassword                        *string                        `mapstructure:"ssh_bastion_password" cty:"ssh_bastion_password" hcl:"ssh_bastion_password"`
+	SSHBastionInteractive                     *bool                          `mapstructure:"ssh_bastion_interactive" cty:"ssh_bastion_interactive" hcl:"ssh_bastion_interactive"`
+	SSHBastionPrivateKeyFile                  *string                        `mapstructure:"ssh_bastion_private_key_file" cty:"ssh_bastion_private_key_file" hcl:"ssh_bastion_private_key_file"`
+	SSHBastionCertificateFile                 *string                        `mapstructure:"ssh_bastion_certificate_file" cty:"ssh_bastion_certificate_file" hcl:"ssh_bastion_certificate_file"`
+	SSHFileTransferMethod                     *string                        `mapstructure:"ssh_file_transfer_method" cty:"ssh_file_transfer_method" hcl:"ssh_file_transfer_method"`
+	SSHProxyHost                              *string                        `mapstructure:"ssh_proxy_host" cty:"ssh_proxy_host" hcl:"ssh_proxy_host"`
+	SSHProxyPort                              *int                           `mapstructure:"ssh_proxy_port" cty:"ssh_proxy_port" hcl:"ssh_proxy_port"`
+	SSHProxyUsername                          *string                        `mapstructure:"ssh_proxy_username" cty:"ssh_proxy_username" hcl:"ssh_proxy_username"`
+	SSHProxyPassword                          *string                        `mapstructure:"ssh_proxy_password" cty:"ssh_proxy_password" hcl:"ssh_proxy_password"`
+	SSHKeepAliveInterval                      *string                        `mapstructure:"ssh_keep_alive_interval" cty:"ssh_keep_alive_interval" hcl:"ssh_keep_alive_interval"`
+	SSHReadWriteTimeout                       *string                        `mapstructure:"ssh_read_write_timeout" cty:"ssh_read_write_timeout" hcl:"ssh_read_write_timeout"`
+	SSHRemoteTunnels                          []string                       `mapstructure:"ssh_remote_tunnels" cty:"ssh_remote_tunnels" hcl:"ssh_remote_tunnels"`
+	SSHLocalTunnels                           []string                       `mapstructure:"ssh_local_tunnels" cty:"ssh_local_tunnels" hcl:"ssh_local_tunnels"`
+	SSHPublicKey                              []byte                         `mapstructure:"ssh_public_key" undocumented:"true" cty:"ssh_public_key" hcl:"ssh_public_key"`
+	SSHPrivateKey                             []byte                         `mapstructure:"ssh_private_key" undocumented:"true" cty:"ssh_private_key" hcl:"ssh_private_key"`
+	WinRMUser                                 *string                        `mapstructure:"winrm_username" cty:"winrm_username" hcl:"winrm_username"`
+	WinRMPassword                             *string                        `mapstructure:"winrm_password" cty:"winrm_password" hcl:"winrm_password"`
+	WinRMHost                                 *string                        `mapstructure:"winrm_host" cty:"winrm_host" hcl:"winrm_host"`
+	WinRMNoProxy                              *bool                          `mapstructure:"winrm_no_proxy" cty:"winrm_no_proxy" hcl:"winrm_no_proxy"`
+	WinRMPort                                 *int                           `mapstructure:"winrm_port" cty:"winrm_port" hcl:"winrm_port"`
+	WinRMTimeout                              *string                        `mapstructure:"winrm_timeout" cty:"winrm_timeout" hcl:"winrm_timeout"`
+	WinRMUseSSL                               *bool                          `mapstructure:"winrm_use_ssl" cty:"winrm_use_ssl" hcl:"winrm_use_ssl"`
+	WinRMInsecure                             *bool                          `mapstructure:"winrm_insecure" cty:"winrm_insecure" hcl:"winrm_insecure"`
+	WinRMUseNTLM                              *bool                          `mapstructure:"winrm_use_ntlm" cty:"winrm_use_ntlm" hcl:"winrm_use_ntlm"`
 }
 
 // FlatMapstructure returns a new FlatRunConfig.
@@ -155,7 +156,7 @@ func (*RunConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spe
 func (*FlatRunConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
 		"source_ami":                                &hcldec.AttrSpec{Name: "source_ami", Type: cty.String, Required: false},
-		"source_ami_filter":                         &hcldec.BlockSpec{TypeName: "source_ami_filter", Nested: hcldec.ObjectSpec((*FlatSourceAMIFilter)(nil).HCL2Spec())},
+		"source_ami_filter":                         &hcldec.BlockSpec{TypeName: "source_ami_filter", Nested: hcldec.ObjectSpec((*amiconfig.FlatSourceAMIFilter)(nil).HCL2Spec())},
 		"instance_type":                             &hcldec.AttrSpec{Name: "instance_type", Type: cty.String, Required: false},
 		"availability_zone":                         &hcldec.AttrSpec{Name: "availability_zone", Type: cty.String, Required: false},
 		"subnet_id":                                 &hcldec.AttrSpec{Name: "subnet_id", Type: cty.String, Required: false},
@@ -254,35 +255,6 @@ func (*FlatRunConfig) HCL2Spec() map[string]hcldec.Spec {
 		"winrm_use_ssl":                &hcldec.AttrSpec{Name: "winrm_use_ssl", Type: cty.Bool, Required: false},
 		"winrm_insecure":               &hcldec.AttrSpec{Name: "winrm_insecure", Type: cty.Bool, Required: false},
 		"winrm_use_ntlm":               &hcldec.AttrSpec{Name: "winrm_use_ntlm", Type: cty.Bool, Required: false},
-	}
-	return s
-}
-
-// FlatSourceAMIFilter is an auto-generated flat version of SourceAMIFilter.
-// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
-type FlatSourceAMIFilter struct {
-	Filters           map[string]string `mapstructure:"filters" required:"false" cty:"filters" hcl:"filters"`
-	Owners            []string          `mapstructure:"owners" required:"false" cty:"owners" hcl:"owners"`
-	MostRecent        *bool             `mapstructure:"most_recent" required:"false" cty:"most_recent" hcl:"most_recent"`
-	IncludeDeprecated *bool             `mapstructure:"include_deprecated" required:"false" cty:"include_deprecated" hcl:"include_deprecated"`
-}
-
-// FlatMapstructure returns a new FlatSourceAMIFilter.
-// FlatSourceAMIFilter is an auto-generated flat version of SourceAMIFilter.
-// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
-func (*SourceAMIFilter) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
-	return new(FlatSourceAMIFilter)
-}
-
-// HCL2Spec returns the hcl spec of a SourceAMIFilter.
-// This spec is used by HCL to read the fields of SourceAMIFilter.
-// The decoded values from this spec will then be applied to a FlatSourceAMIFilter.
-func (*FlatSourceAMIFilter) HCL2Spec() map[string]hcldec.Spec {
-	s := map[string]hcldec.Spec{
-		"filters":            &hcldec.AttrSpec{Name: "filters", Type: cty.Map(cty.String), Required: false},
-		"owners":             &hcldec.AttrSpec{Name: "owners", Type: cty.List(cty.String), Required: false},
-		"most_recent":        &hcldec.AttrSpec{Name: "most_recent", Type: cty.Bool, Required: false},
-		"include_deprecated": &hcldec.AttrSpec{Name: "include_deprecated", Type: cty.Bool, Required: false},
 	}
 	return s
 }

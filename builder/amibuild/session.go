@@ -1,10 +1,8 @@
 package amibuild
 
 import (
-	"context"
 	"errors"
 	"io"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
@@ -12,18 +10,6 @@ import (
 
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 )
-
-// CleanupTimeout bounds the work of one step's Cleanup. Cleanup runs with a
-// fresh context, because the run's context is already cancelled when the
-// user pressed Ctrl-C.
-const CleanupTimeout = 15 * time.Minute
-
-// CleanupContext returns the bounded context a step's Cleanup (or an
-// artifact's Destroy) works in: not cancelled with the run, ending after
-// CleanupTimeout.
-func CleanupContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), CleanupTimeout)
-}
 
 // errNoSession is returned when the builder did not put a session in state.
 var errNoSession = errors.New("internal error: no AWS session in the build state")

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/instance"
 )
 
@@ -100,7 +101,7 @@ func (c *SpotConfig) prepare(ctx *interpolate.Context, instanceType string) []er
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if p := c.SpotPrice; p != "" && p != SpotPriceAuto && !Matches(spotPriceRE, p) {
+	if p := c.SpotPrice; p != "" && p != SpotPriceAuto && !amiconfig.Matches(spotPriceRE, p) {
 		add("spot_price: %q is not a price; valid are a price in US dollars per hour such as \"0.05\", \"auto\" (at most the on-demand price), and \"0\" or empty for an on-demand instance", p)
 	}
 	if len(c.SpotInstanceTypes) > 0 {
@@ -113,13 +114,13 @@ func (c *SpotConfig) prepare(ctx *interpolate.Context, instanceType string) []er
 	}
 	for i, it := range c.SpotInstanceTypes {
 		switch {
-		case !Matches(instanceTypeRE, it):
+		case !amiconfig.Matches(instanceTypeRE, it):
 			add("spot_instance_types[%d]: %q is not an instance type; expected family.size like \"c6i.xlarge\"", i, it)
 		case slices.Index(c.SpotInstanceTypes, it) < i:
 			add("spot_instance_types[%d]: %q is listed twice", i, it)
 		}
 	}
-	if s := c.SpotAllocationStrategy; s != "" && !Unknown(s) && !slices.Contains(instance.SpotAllocationStrategies, s) {
+	if s := c.SpotAllocationStrategy; s != "" && !amiconfig.Unknown(s) && !slices.Contains(instance.SpotAllocationStrategies, s) {
 		add("spot_allocation_strategy: %q is unknown; valid are %s", s, strings.Join(instance.SpotAllocationStrategies, ", "))
 	}
 	if c.BlockDurationMinutes < 0 || c.BlockDurationMinutes%60 != 0 {

@@ -6,6 +6,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 	"github.com/amiforge/packer-plugin-ami/sdk/instance"
 )
@@ -67,7 +68,7 @@ var (
 	// StateSourceImage is the source AMI.
 	StateSourceImage = Key[types.Image]{"ami_source_image"}
 	// StateBuildInfo is the data build-time templates are rendered with.
-	StateBuildInfo = Key[*BuildInfo]{"ami_build_info"}
+	StateBuildInfo = Key[*amiconfig.BuildInfo]{"ami_build_info"}
 	// StateNetwork is where the build instance runs: VPC, subnet and zone
 	// (empty fields mean AWS's defaults).
 	StateNetwork = Key[instance.SelectNetworkOutput]{"ami_network"}

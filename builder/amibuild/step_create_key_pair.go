@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/instance"
 )
 
@@ -148,7 +149,7 @@ func (s *StepCreateKeyPair) Cleanup(state multistep.StateBag) {
 		u.Error(fmt.Sprintf("Cannot delete temporary key pair %s: %v", s.created, err))
 		return
 	}
-	ctx, cancel := CleanupContext()
+	ctx, cancel := amiconfig.CleanupContext()
 	defer cancel()
 	u.Sayf("Deleting temporary key pair %s...", s.created)
 	if _, err := instance.DeleteKeyPair(ctx, api, &instance.DeleteKeyPairInput{KeyName: s.created}); err != nil {

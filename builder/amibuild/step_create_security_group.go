@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	"github.com/hashicorp/packer-plugin-sdk/uuid"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/instance"
 )
 
@@ -142,7 +143,7 @@ func (s *StepCreateSecurityGroup) Cleanup(state multistep.StateBag) {
 		u.Error(fmt.Sprintf("Cannot delete temporary security group %s: %v", s.created, err))
 		return
 	}
-	ctx, cancel := CleanupContext()
+	ctx, cancel := amiconfig.CleanupContext()
 	defer cancel()
 	u.Sayf("Deleting temporary security group %s...", s.created)
 	if _, err := instance.DeleteSecurityGroup(ctx, api, &instance.DeleteSecurityGroupInput{GroupID: s.created, MaxWait: securityGroupDeleteWait}); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
 	"github.com/amiforge/packer-plugin-ami/sdk/image"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
@@ -126,7 +127,7 @@ func (s *StepDistribute) input(state multistep.StateBag, id string) (*distribute
 	c := s.Config
 	info, _ := StateBuildInfo.Get(state)
 	if info == nil {
-		info = &BuildInfo{}
+		info = &amiconfig.BuildInfo{}
 	}
 	dep, err := c.Deprecation()
 	if err != nil {
@@ -157,15 +158,15 @@ func (s *StepDistribute) input(state multistep.StateBag, id string) (*distribute
 	}
 	// As in HashiCorp's builders, {{ .BuildRegion }} is the build region in
 	// every copy's tags and description too.
-	desc, err := RenderDescription(s.Ctx, s.Description, info)
+	desc, err := amiconfig.RenderDescription(s.Ctx, s.Description, info)
 	if err != nil {
 		return nil, err
 	}
-	tags, err := RenderTags(s.Ctx, "tags", c.AMITags, info)
+	tags, err := amiconfig.RenderTags(s.Ctx, "tags", c.AMITags, info)
 	if err != nil {
 		return nil, err
 	}
-	snapTags, err := RenderTags(s.Ctx, "snapshot_tags", c.SnapshotTags, info)
+	snapTags, err := amiconfig.RenderTags(s.Ctx, "snapshot_tags", c.SnapshotTags, info)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +194,7 @@ func (s *StepDistribute) Cleanup(state multistep.StateBag) {
 		return
 	}
 	u := UI(state)
-	ctx, cancel := CleanupContext()
+	ctx, cancel := amiconfig.CleanupContext()
 	defer cancel()
 	for _, r := range s.copies.Resources() {
 		u.Sayf("Removing the copy %s, because the build did not finish...", r)

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	"github.com/hashicorp/packer-plugin-sdk/packerbuilderdata"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/image"
 )
 
@@ -23,7 +24,7 @@ type StepFindSourceAMI struct {
 	// SourceAMI is the ID of the source AMI; when empty, Filter is used.
 	SourceAMI string
 	// Filter selects the source AMI when SourceAMI is empty.
-	Filter SourceAMIFilter
+	Filter amiconfig.SourceAMIFilter
 	// RootDeviceType, when set ("ebs" or "instance-store"), is the root
 	// device type the source AMI must have.
 	RootDeviceType string
@@ -38,21 +39,12 @@ func (s *StepFindSourceAMI) Run(ctx context.Context, state multistep.StateBag) m
 	if err != nil {
 		return Halt(state, u, err)
 	}
-	in := &image.FindInput{}
 	if s.SourceAMI != "" {
-		in.ImageIDs = []string{s.SourceAMI}
-		in.IncludeDeprecated = true // an explicitly named AMI is used even if deprecated
 		u.Sayf("Looking up source AMI %s...", s.SourceAMI)
 	} else {
-		in.Owners = s.Filter.Owners
-		in.MostRecent = s.Filter.MostRecent
-		in.IncludeDeprecated = s.Filter.IncludeDeprecated
-		in.Filters = make(map[string][]string, len(s.Filter.Filters))
-		for k, v := range s.Filter.Filters {
-			in.Filters[k] = []string{v}
-		}
 		u.Say("Looking up source AMI by source_ami_filter...")
 	}
+	in := s.Filter.FindInput(s.SourceAMI, s.Region)
 	out, err := image.Find(ctx, api, in)
 	if err != nil {
 		return Halt(state, u, fmt.Errorf("find source AMI in %s: %w", s.Region, err))
@@ -65,7 +57,7 @@ func (s *StepFindSourceAMI) Run(ctx context.Context, state multistep.StateBag) m
 	}
 	u.Sayf("Found source AMI %s (%s)", id, aws.ToString(img.Name))
 
-	info := NewBuildInfo(s.Region, img)
+	info := amiconfig.NewBuildInfo(s.Region, img)
 	StateSourceImage.Put(state, img)
 	StateBuildInfo.Put(state, info)
 	if s.GeneratedData != nil {

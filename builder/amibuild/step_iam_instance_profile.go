@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 	"github.com/hashicorp/packer-plugin-sdk/uuid"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/iamprofile"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
@@ -77,9 +78,9 @@ func (s *StepIAMInstanceProfile) Run(ctx context.Context, state multistep.StateB
 	info, _ := StateBuildInfo.Get(state)
 	if info == nil {
 		src, _ := StateSourceImage.Get(state)
-		info = NewBuildInfo(s.Region, src)
+		info = amiconfig.NewBuildInfo(s.Region, src)
 	}
-	tags, err := RenderTags(s.Ctx, "run_tags", cfg.RunTags, info)
+	tags, err := amiconfig.RenderTags(s.Ctx, "run_tags", cfg.RunTags, info)
 	if err != nil {
 		return Halt(state, u, err)
 	}
@@ -105,7 +106,7 @@ func (s *StepIAMInstanceProfile) Cleanup(state multistep.StateBag) {
 		return
 	}
 	u := UI(state)
-	ctx, cancel := CleanupContext()
+	ctx, cancel := amiconfig.CleanupContext()
 	defer cancel()
 	u.Say("Deleting the temporary instance profile, its role and policy...")
 	if err := s.created.Undo(ctx); err != nil {

@@ -14,6 +14,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/instance"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
@@ -70,7 +71,7 @@ func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 	}
 	info, _ := StateBuildInfo.Get(state)
 	if info == nil {
-		info = NewBuildInfo(s.Region, src)
+		info = amiconfig.NewBuildInfo(s.Region, src)
 	}
 	in, err := s.runInput(state, src, info)
 	if err != nil {
@@ -99,13 +100,13 @@ func (s *StepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 // configuration with its tags rendered for the source AMI src, and what
 // the earlier steps chose (key pair, security groups, network, instance
 // profile).
-func (s *StepRunInstance) runInput(state multistep.StateBag, src types.Image, info *BuildInfo) (*instance.RunInput, error) {
+func (s *StepRunInstance) runInput(state multistep.StateBag, src types.Image, info *amiconfig.BuildInfo) (*instance.RunInput, error) {
 	cfg := s.Config
-	runTags, err := RenderTags(s.Ctx, "run_tags", cfg.RunTags, info)
+	runTags, err := amiconfig.RenderTags(s.Ctx, "run_tags", cfg.RunTags, info)
 	if err != nil {
 		return nil, err
 	}
-	volumeTags, err := RenderTags(s.Ctx, "run_volume_tags", cfg.RunVolumeTags, info)
+	volumeTags, err := amiconfig.RenderTags(s.Ctx, "run_volume_tags", cfg.RunVolumeTags, info)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +148,7 @@ func (s *StepRunInstance) runInput(state multistep.StateBag, src types.Image, in
 // launch starts the build instance and waits until it is running: a spot
 // instance through an EC2 Fleet with spot_price, else an on-demand one.
 // What it creates is recorded in s.created, for Cleanup.
-func (s *StepRunInstance) launch(ctx context.Context, api *ec2.Client, state multistep.StateBag, in *instance.RunInput, info *BuildInfo) (types.Instance, error) {
+func (s *StepRunInstance) launch(ctx context.Context, api *ec2.Client, state multistep.StateBag, in *instance.RunInput, info *amiconfig.BuildInfo) (types.Instance, error) {
 	if s.Config.IsSpotInstance() {
 		inst, err := s.runSpot(ctx, api, state, in, info)
 		if err != nil {
@@ -166,14 +167,14 @@ func (s *StepRunInstance) launch(ctx context.Context, api *ec2.Client, state mul
 // runSpot launches the build instance as a spot instance through an
 // instant EC2 Fleet (spot_price), recording the launch template, the fleet
 // and the instance in s.created.
-func (s *StepRunInstance) runSpot(ctx context.Context, api *ec2.Client, state multistep.StateBag, in *instance.RunInput, info *BuildInfo) (types.Instance, error) {
+func (s *StepRunInstance) runSpot(ctx context.Context, api *ec2.Client, state multistep.StateBag, in *instance.RunInput, info *amiconfig.BuildInfo) (types.Instance, error) {
 	u := UI(state)
 	cfg := s.Config
-	spotTags, err := RenderTags(s.Ctx, "spot_tags", cfg.SpotTags, info)
+	spotTags, err := amiconfig.RenderTags(s.Ctx, "spot_tags", cfg.SpotTags, info)
 	if err != nil {
 		return types.Instance{}, err
 	}
-	fleetTags, err := RenderTags(s.Ctx, "fleet_tags", cfg.FleetTags, info)
+	fleetTags, err := amiconfig.RenderTags(s.Ctx, "fleet_tags", cfg.FleetTags, info)
 	if err != nil {
 		return types.Instance{}, err
 	}
@@ -221,7 +222,7 @@ func (s *StepRunInstance) Cleanup(state multistep.StateBag) {
 		u.Error(fmt.Sprintf("Cannot terminate the build instance %s: %v", s.instanceID, err))
 		return
 	}
-	ctx, cancel := CleanupContext()
+	ctx, cancel := amiconfig.CleanupContext()
 	defer cancel()
 	if s.Config.IsSpotInstance() {
 		if s.instanceID != "" {
@@ -273,7 +274,7 @@ func (s *StepRunInstance) releaseFunc(api *ec2.Client, u packersdk.Ui) func() {
 		id := s.instanceID
 		s.released = make(chan struct{})
 		u.Sayf("Terminating the build instance %s, which the build no longer needs...", id)
-		ctx, cancel := CleanupContext()
+		ctx, cancel := amiconfig.CleanupContext()
 		started, err := instance.Terminate(ctx, api, &instance.TerminateInput{InstanceIDs: []string{id}, NoWait: true})
 		if err != nil {
 			cancel()

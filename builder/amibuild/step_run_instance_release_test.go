@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 	"github.com/amiforge/packer-plugin-ami/sdk/instance"
 )
@@ -35,7 +36,7 @@ func TestStepRunInstanceRelease(t *testing.T) {
 			e := newTestEnv(t)
 			StateSourceImage.Put(e.state, sourceImage(t, e.ec2))
 			step := &StepRunInstance{Region: testRegion, Config: &RunConfig{InstanceType: "t3.micro"},
-				Ctx: interpolate.Context{Funcs: TemplateFuncs}, Wait: instance.WaitOptions{MinDelay: 1, MaxDelay: 1}}
+				Ctx: interpolate.Context{Funcs: amiconfig.TemplateFuncs}, Wait: instance.WaitOptions{MinDelay: 1, MaxDelay: 1}}
 			e.run(t, step)
 			id, _ := StateInstanceID.Get(e.state)
 			var n atomic.Int32

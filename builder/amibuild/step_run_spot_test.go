@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
 
@@ -44,7 +45,7 @@ func TestStepRunInstanceSpot(t *testing.T) {
 			FleetTags:              map[string]string{"Fleet": "{{ .SourceAMI }}"},
 		},
 	}
-	step := &StepRunInstance{Region: testRegion, Config: run, Ctx: interpolate.Context{Funcs: TemplateFuncs}}
+	step := &StepRunInstance{Region: testRegion, Config: run, Ctx: interpolate.Context{Funcs: amiconfig.TemplateFuncs}}
 	e.run(t, step)
 
 	id, _ := StateInstanceID.Get(e.state)
@@ -166,7 +167,7 @@ func TestStepRunInstanceSpotNoCapacity(t *testing.T) {
 	StateSourceImage.Put(e.state, src)
 	e.proxy.SetFault(noCapacity)
 	step := &StepRunInstance{Region: testRegion, Config: &RunConfig{SpotConfig: SpotConfig{SpotPrice: "auto", SpotInstanceTypes: []string{"c6i.xlarge", "c5.xlarge"}}},
-		Ctx: interpolate.Context{Funcs: TemplateFuncs}}
+		Ctx: interpolate.Context{Funcs: amiconfig.TemplateFuncs}}
 	err := e.runHalt(t, step)
 	for _, w := range []string{"launch spot build instance in us-east-1", "no spot instance was launched", "c6i.xlarge, c5.xlarge"} {
 		if !strings.Contains(err.Error(), w) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -213,7 +214,7 @@ func TestStepsNetworkSelection(t *testing.T) {
 			run := tc.run(n, url)
 			run.InstanceType = "t3.micro"
 			run.Comm = comm
-			steps := run.LaunchSteps(LaunchInput{Region: testRegion, Ctx: interpolate.Context{Funcs: TemplateFuncs}})
+			steps := run.LaunchSteps(LaunchInput{Region: testRegion, Ctx: interpolate.Context{Funcs: amiconfig.TemplateFuncs}})
 			var ran []multistep.Step
 			for _, s := range steps {
 				if _, ok := s.(*StepCreateKeyPair); ok {

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/ssmtunnel"
 )
 
@@ -90,7 +91,7 @@ func (s *StepStartSessionManager) Cleanup(state multistep.StateBag) {
 		return
 	}
 	u := UI(state)
-	ctx, cancel := CleanupContext()
+	ctx, cancel := amiconfig.CleanupContext()
 	defer cancel()
 	u.Sayf("Terminating Session Manager session %s...", s.tunnel.SessionID)
 	if err := s.tunnel.Close(ctx); err != nil {

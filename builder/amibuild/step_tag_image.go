@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/image"
 )
 
@@ -40,7 +41,7 @@ func (s *StepTagImage) Run(ctx context.Context, state multistep.StateBag) multis
 	}
 	info, _ := StateBuildInfo.Get(state)
 	if info == nil {
-		info = &BuildInfo{}
+		info = &amiconfig.BuildInfo{}
 	}
 	regions := make([]string, 0, len(amis))
 	for r := range amis {
@@ -56,11 +57,11 @@ func (s *StepTagImage) Run(ctx context.Context, state multistep.StateBag) multis
 		id := amis[region]
 		regional := *info
 		regional.BuildRegion = region
-		tags, err := RenderTags(s.Ctx, "tags", s.Tags, &regional)
+		tags, err := amiconfig.RenderTags(s.Ctx, "tags", s.Tags, &regional)
 		if err != nil {
 			return Halt(state, u, err)
 		}
-		snapTags, err := RenderTags(s.Ctx, "snapshot_tags", s.SnapshotTags, &regional)
+		snapTags, err := amiconfig.RenderTags(s.Ctx, "snapshot_tags", s.SnapshotTags, &regional)
 		if err != nil {
 			return Halt(state, u, err)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
 
@@ -30,7 +31,7 @@ import (
 func TestStepsBuildInstanceLifecycle(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	ictx := interpolate.Context{Funcs: TemplateFuncs}
+	ictx := interpolate.Context{Funcs: amiconfig.TemplateFuncs}
 	gd := &packerbuilderdata.GeneratedData{State: e.state}
 	comm := &communicator.Config{Type: "ssh"}
 	comm.SSHTemporaryKeyPairName = uniqueName(t)
@@ -50,7 +51,7 @@ func TestStepsBuildInstanceLifecycle(t *testing.T) {
 		&StepCheckRegion{Region: testRegion},
 		&StepFindSourceAMI{
 			Region: testRegion,
-			Filter: SourceAMIFilter{
+			Filter: amiconfig.SourceAMIFilter{
 				Filters:    map[string]string{"name": "ubuntu/images/hvm-ssd/ubuntu-xenial-16.04-amd64-server-*"},
 				Owners:     []string{"099720109477"},
 				MostRecent: true,
@@ -82,7 +83,7 @@ func TestStepsBuildInstanceLifecycle(t *testing.T) {
 		generated["BuildRegion"] != testRegion || generated["SourceAMIOwner"] != "099720109477" {
 		t.Errorf("generated data = %v", generated)
 	}
-	for _, name := range GeneratedDataNames {
+	for _, name := range amiconfig.GeneratedDataNames {
 		if _, ok := generated[name]; !ok {
 			t.Errorf("generated data lacks %s", name)
 		}
@@ -225,7 +226,7 @@ func TestStepFindSourceAMIFailures(t *testing.T) {
 		want string
 	}{
 		{"unknown id", &StepFindSourceAMI{Region: testRegion, SourceAMI: "ami-0000000000000000f"}, "find source AMI in us-east-1"},
-		{"no match", &StepFindSourceAMI{Region: testRegion, Filter: SourceAMIFilter{Filters: map[string]string{"name": "no-such-image-*"}, Owners: []string{"self"}}}, "find source AMI in us-east-1"},
+		{"no match", &StepFindSourceAMI{Region: testRegion, Filter: amiconfig.SourceAMIFilter{Filters: map[string]string{"name": "no-such-image-*"}, Owners: []string{"self"}}}, "find source AMI in us-east-1"},
 		{"instance-store root", &StepFindSourceAMI{Region: testRegion, SourceAMI: "ami-04681a1dbd79675b6", RootDeviceType: "ebs"}, "has root device type \"instance-store\"; this builder needs a source AMI with root device type \"ebs\""},
 	}
 	for _, tc := range tests {
@@ -353,12 +354,12 @@ func TestStepTagImage(t *testing.T) {
 	src := sourceImage(t, e.ec2)
 	id, snaps := createImage(t, e.ec2, aws.ToString(src.ImageId), uniqueName(t))
 	StateAMIs.Put(e.state, map[string]string{testRegion: id})
-	StateBuildInfo.Put(e.state, NewBuildInfo(testRegion, src))
+	StateBuildInfo.Put(e.state, amiconfig.NewBuildInfo(testRegion, src))
 
 	e.run(t, &StepTagImage{
 		Tags:         map[string]string{"Base": "{{ .SourceAMIName }}", "Region": "{{ .BuildRegion }}", "Static": "yes"},
 		SnapshotTags: map[string]string{"From": "{{ .SourceAMI }}"},
-		Ctx:          interpolate.Context{Funcs: TemplateFuncs},
+		Ctx:          interpolate.Context{Funcs: amiconfig.TemplateFuncs},
 	})
 	img := describeImage(t, e.ec2, id)
 	tags := tagMap(img.Tags)

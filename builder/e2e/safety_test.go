@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/builder/instance"
 	"github.com/amiforge/packer-plugin-ami/post-processor/distribute"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
@@ -196,7 +197,7 @@ func TestDestroyOnlyOwn(t *testing.T) {
 		own := map[string]string{buildRegion: w.registerAMI(t, buildRegion, name, nil), euRegion: w.registerAMI(t, euRegion, name, nil)}
 		other := w.registerAMI(t, buildRegion, name, nil) // same name, not the artifact's
 		base := w.baseline(t)
-		art := &amibuild.Artifact{Amis: own, BuilderIdValue: "amiforge.ami-ebs", EC2: amibuild.EC2Deregister(func(r string) *ec2.Client { return w.ec2[r] })}
+		art := &amibuild.Artifact{Amis: own, BuilderIdValue: "amiforge.ami-ebs", EC2: amiconfig.EC2Deregister(func(r string) *ec2.Client { return w.ec2[r] })}
 		if err := art.Destroy(); err != nil {
 			t.Fatalf("Destroy: %v", err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/packerbuilderdata"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 )
 
 // BuilderId is the ID of artifacts made by this builder.
@@ -31,27 +32,21 @@ func (b *Builder) ConfigSpec() hcldec.ObjectSpec { return b.config.FlatMapstruct
 // Prepare validates the configuration and returns the names of the
 // generated data the build exposes to provisioners and post-processors.
 func (b *Builder) Prepare(raws ...any) ([]string, []string, error) {
-	warnings, err := b.config.Prepare(raws...)
-	if err != nil {
-		return nil, warnings, err
-	}
-	return append([]string(nil), amibuild.GeneratedDataNames...), warnings, nil
+	return amibuild.Prepared(b.config.Prepare(raws...))
 }
 
 // Run builds the AMI.
 func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook) (packersdk.Artifact, error) {
 	c := &b.config
-	sess, err := c.AccessConfig.Session(ctx, amibuild.AppIDEBS)
-	if err != nil {
-		return nil, err
-	}
 	region := c.Region()
-	build := amibuild.Build{BuilderID: BuilderId, UI: ui, Hook: hook, Session: sess, Comm: &c.Comm, Packer: c.PackerConfig}
+	build := amibuild.Build{
+		BuilderID: BuilderId, AppID: amiconfig.AppIDEBS, Access: &c.AccessConfig,
+		UI: ui, Hook: hook, Comm: &c.Comm, Packer: c.PackerConfig,
+	}
 	_, art, err := build.Run(ctx, func(gd *packerbuilderdata.GeneratedData) []multistep.Step { return b.steps(region, gd) })
 	if err != nil || art == nil {
 		return nil, err
 	}
-	art.EC2 = amibuild.EC2Deregister(sess.EC2)
 	art.KeepSnapshotIDs = b.givenSnapshotIDs()
 	return art, nil
 }

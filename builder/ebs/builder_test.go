@@ -14,6 +14,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 )
 
 func validRaw() map[string]any {
@@ -36,8 +37,8 @@ func TestBuilderPrepare(t *testing.T) {
 	if len(warnings) != 0 {
 		t.Errorf("warnings: %v", warnings)
 	}
-	if !slices.Equal(generated, amibuild.GeneratedDataNames) {
-		t.Errorf("generated data = %v, want %v", generated, amibuild.GeneratedDataNames)
+	if !slices.Equal(generated, amiconfig.GeneratedDataNames) {
+		t.Errorf("generated data = %v, want %v", generated, amiconfig.GeneratedDataNames)
 	}
 	if b.config.AMIForceDeregister {
 		t.Error("force_deregister set without -force")

@@ -12,19 +12,20 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/builder/secret"
 )
 
 // Config is the configuration of the ami-ebs builder: the access, run and
 // AMI options shared with the other builders of this plugin, and polling.
 type Config struct {
-	common.PackerConfig   `mapstructure:",squash"`
-	amibuild.AccessConfig `mapstructure:",squash"`
-	amibuild.RunConfig    `mapstructure:",squash"`
-	amibuild.AMIConfig    `mapstructure:",squash"`
+	common.PackerConfig    `mapstructure:",squash"`
+	amiconfig.AccessConfig `mapstructure:",squash"`
+	amibuild.RunConfig     `mapstructure:",squash"`
+	amibuild.AMIConfig     `mapstructure:",squash"`
 	// How often and how long to wait for the instance and the AMI to reach
 	// a state. See the aws_polling block.
-	Polling amibuild.PollingConfig `mapstructure:"aws_polling" required:"false"`
+	Polling amiconfig.PollingConfig `mapstructure:"aws_polling" required:"false"`
 
 	// Build and provision the instance but create no AMI, for example to
 	// test provisioning. Nothing is copied, shared or tagged, and the build
@@ -68,7 +69,7 @@ func (c Config) GoString() string { return secret.GoString(c) }
 // Prepare decodes and validates the configuration without any network
 // call. It reports every problem at once and returns warnings.
 func (c *Config) Prepare(raws ...any) ([]string, error) {
-	if err := amibuild.DecodeConfig(BuilderId, c, &c.ctx, raws...); err != nil {
+	if err := amiconfig.DecodeConfig(BuilderId, c, &c.ctx, raws...); err != nil {
 		return nil, err
 	}
 	if c.PackerForce {

@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/builder/packertest"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
@@ -353,8 +353,8 @@ func TestE2EBuild(t *testing.T) {
 	}
 	// Every call says which component made it.
 	for _, c := range e.proxy.Calls() {
-		if ua := c.Header.Get("User-Agent"); !strings.Contains(ua, " app/"+amibuild.AppIDEBS) {
-			t.Errorf("%s: User-Agent %q lacks app/%s", c, ua, amibuild.AppIDEBS)
+		if ua := c.Header.Get("User-Agent"); !strings.Contains(ua, " app/"+amiconfig.AppIDEBS) {
+			t.Errorf("%s: User-Agent %q lacks app/%s", c, ua, amiconfig.AppIDEBS)
 		}
 	}
 

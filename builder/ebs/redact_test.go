@@ -8,7 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclparse"
 
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/builder/secret/secrettest"
 )
 
@@ -18,10 +18,10 @@ import (
 func TestConfigRedaction(t *testing.T) {
 	var c Config
 	secrettest.FillPackerConfig(&c.PackerConfig)
-	c.AccessConfig = amibuild.AccessConfig{
+	c.AccessConfig = amiconfig.AccessConfig{
 		AccessKey: "AKIAIOSFODNN7EXAMPLE", SecretKey: secrettest.SecretKey, Token: secrettest.SessionToken,
 		RawRegion:  "eu-west-1",
-		AssumeRole: amibuild.AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/build", ExternalID: secrettest.ExternalID},
+		AssumeRole: amiconfig.AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/build", ExternalID: secrettest.ExternalID},
 	}
 	c.InstanceType = "t3.micro"
 	secrettest.FillCommunicator(&c.Comm)

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/image"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
@@ -45,7 +46,7 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 		return amibuild.Halt(state, ui, fmt.Errorf("internal error: no build instance in the build state"))
 	}
 	info, _ := amibuild.StateBuildInfo.Get(state)
-	desc, err := amibuild.RenderDescription(s.Ctx, s.Config.AMIDescription, info)
+	desc, err := amiconfig.RenderDescription(s.Ctx, s.Config.AMIDescription, info)
 	if err != nil {
 		return amibuild.Halt(state, ui, err)
 	}
@@ -74,7 +75,7 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 // waitOptions are s.Wait with a progress line to ui once a minute while the
 // AMI is pending.
 func (s *stepCreateImage) waitOptions(ui packersdk.Ui) image.WaitOptions {
-	return amibuild.ImageProgress(s.Wait, ui.Say)
+	return amiconfig.ImageProgress(s.Wait, ui.Say)
 }
 
 // Cleanup deregisters the AMI and deletes its snapshots when the run was
@@ -86,7 +87,7 @@ func (s *stepCreateImage) Cleanup(state multistep.StateBag) {
 		return
 	}
 	ui := amibuild.UI(state)
-	ctx, cancel := amibuild.CleanupContext()
+	ctx, cancel := amiconfig.CleanupContext()
 	defer cancel()
 	for _, r := range s.created.Resources() {
 		ui.Sayf("Removing %s, because the build did not finish...", r)

@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
@@ -93,7 +94,7 @@ func newTestEnv(t *testing.T) *testEnv {
 		_, _ = direct.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
 	})
 	amibuild.StateInstanceID.Put(e.state, id)
-	amibuild.StateBuildInfo.Put(e.state, amibuild.NewBuildInfo(testRegion, src))
+	amibuild.StateBuildInfo.Put(e.state, amiconfig.NewBuildInfo(testRegion, src))
 	return e
 }
 
@@ -154,7 +155,7 @@ func TestStepCreateImage(t *testing.T) {
 					AMIDescription: "from {{ .SourceAMIName }}",
 					AMIMappings:    amibuild.BlockDevices{{DeviceName: "/dev/sdf", VolumeSize: 4, VolumeType: "gp3"}},
 				},
-				Ctx: interpolate.Context{Funcs: amibuild.TemplateFuncs},
+				Ctx: interpolate.Context{Funcs: amiconfig.TemplateFuncs},
 			}
 			e.run(t, step)
 
@@ -204,7 +205,7 @@ func TestStepCreateImageChecksRenderedDescription(t *testing.T) {
 	step := &stepCreateImage{
 		Region: testRegion,
 		Config: &amibuild.AMIConfig{AMIName: uniqueName(t), AMIDescription: "from {{ .SourceAMIName }}"},
-		Ctx:    interpolate.Context{Funcs: amibuild.TemplateFuncs},
+		Ctx:    interpolate.Context{Funcs: amiconfig.TemplateFuncs},
 	}
 	if a := step.Run(context.Background(), e.state); a != multistep.ActionHalt {
 		t.Fatalf("Run = %v, want halt", a)

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
 )
 
@@ -40,7 +41,7 @@ func (a *Artifact) Destroy() error {
 	if a.EC2 == nil || a.S3 == nil {
 		return errors.New("artifact has no AWS access to destroy its AMI")
 	}
-	ctx, cancel := amibuild.CleanupContext()
+	ctx, cancel := amiconfig.CleanupContext()
 	defer cancel()
 	var errs []error
 	for _, r := range slices.Sorted(maps.Keys(a.Amis)) {

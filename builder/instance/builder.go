@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/packerbuilderdata"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
 )
 
@@ -41,22 +42,17 @@ func (b *Builder) ConfigSpec() hcldec.ObjectSpec { return b.config.FlatMapstruct
 // Prepare validates the configuration and returns the names of the
 // generated data the build exposes to provisioners and post-processors.
 func (b *Builder) Prepare(raws ...any) ([]string, []string, error) {
-	warnings, err := b.config.Prepare(raws...)
-	if err != nil {
-		return nil, warnings, err
-	}
-	return append([]string(nil), amibuild.GeneratedDataNames...), warnings, nil
+	return amibuild.Prepared(b.config.Prepare(raws...))
 }
 
 // Run builds the AMI.
 func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook) (packersdk.Artifact, error) {
 	c := &b.config
-	sess, err := c.AccessConfig.Session(ctx, amibuild.AppIDInstance)
-	if err != nil {
-		return nil, err
-	}
 	region := c.Region()
-	build := amibuild.Build{BuilderID: BuilderId, UI: ui, Hook: hook, Session: sess, Comm: &c.Comm, Packer: c.PackerConfig}
+	build := amibuild.Build{
+		BuilderID: BuilderId, AppID: amiconfig.AppIDInstance, Access: &c.AccessConfig,
+		UI: ui, Hook: hook, Comm: &c.Comm, Packer: c.PackerConfig,
+	}
 	state, base, err := build.Run(ctx, func(gd *packerbuilderdata.GeneratedData) []multistep.Step { return b.steps(region, gd) })
 	if err != nil || base == nil {
 		return nil, err
@@ -64,6 +60,10 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	bun, ok := stateBundle.Get(state)
 	if !ok || bun == nil {
 		return nil, errors.New("internal error: AMI registered without a bundle in the build state")
+	}
+	sess, err := amibuild.Session(state)
+	if err != nil {
+		return nil, err
 	}
 	loc, _ := stateImageLocation.Get(state)
 	base.StateData["image_location"] = loc

@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/builder/secret"
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
@@ -33,13 +34,13 @@ import (
 // X.509 material it is encrypted and signed with, how the image is taken on
 // the build instance, and the machine settings of the registered AMI.
 type Config struct {
-	common.PackerConfig   `mapstructure:",squash"`
-	amibuild.AccessConfig `mapstructure:",squash"`
-	amibuild.RunConfig    `mapstructure:",squash"`
-	amibuild.AMIConfig    `mapstructure:",squash"`
+	common.PackerConfig    `mapstructure:",squash"`
+	amiconfig.AccessConfig `mapstructure:",squash"`
+	amibuild.RunConfig     `mapstructure:",squash"`
+	amibuild.AMIConfig     `mapstructure:",squash"`
 	// How often and how long to wait for the instance to reach a state.
 	// See the aws_polling block.
-	Polling amibuild.PollingConfig `mapstructure:"aws_polling" required:"false"`
+	Polling amiconfig.PollingConfig `mapstructure:"aws_polling" required:"false"`
 
 	// The 12-digit ID of the AWS account the AMI is registered in; it is
 	// written into the bundle manifest. Dashes are removed. Defaults to the
@@ -280,7 +281,7 @@ var (
 // Prepare decodes and validates the configuration without any network
 // call. It reports every problem at once and returns warnings.
 func (c *Config) Prepare(raws ...any) ([]string, error) {
-	if err := amibuild.DecodeConfig(BuilderId, c, &c.ctx, raws...); err != nil {
+	if err := amiconfig.DecodeConfig(BuilderId, c, &c.ctx, raws...); err != nil {
 		return nil, err
 	}
 	if c.PackerForce {
@@ -379,7 +380,7 @@ func (c *Config) prepareAccountID() []error {
 		return nil
 	}
 	c.AccountID = strings.ReplaceAll(c.AccountID, "-", "")
-	if !amibuild.Matches(accountIDRE, c.AccountID) {
+	if !amiconfig.Matches(accountIDRE, c.AccountID) {
 		return []error{fmt.Errorf("account_id: %q is not an AWS account ID; expected 12 digits, for example \"123456789012\"", c.AccountID)}
 	}
 	return nil
@@ -394,14 +395,14 @@ func (c *Config) prepareBundleLocation() []error {
 	switch {
 	case c.S3Bucket == "":
 		add("s3_bucket: required: the S3 bucket the bundle is uploaded to, in the build region")
-	case !amibuild.Matches(bucketRE, c.S3Bucket) || strings.Contains(c.S3Bucket, ".."):
+	case !amiconfig.Matches(bucketRE, c.S3Bucket) || strings.Contains(c.S3Bucket, ".."):
 		add("s3_bucket: %q is not a bucket name; valid are 3 to 63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit", c.S3Bucket)
 	}
 	c.S3Prefix = strings.Trim(c.S3Prefix, "/")
 	if c.S3Prefix == "" {
 		c.S3Prefix = DefaultPrefix(c.AMIName, time.Now())
 	}
-	if vars := amibuild.BuildVariablesIn(c.S3Prefix); len(vars) > 0 {
+	if vars := amiconfig.BuildVariablesIn(c.S3Prefix); len(vars) > 0 {
 		add("s3_prefix: build variables such as {{ .%s }} are not available in s3_prefix, which is needed before the source AMI is found; use them in tags or ami_description", vars[0])
 	} else if err := checkPrefix(c.S3Prefix); err != nil {
 		add("s3_prefix: %v", err)
@@ -414,7 +415,7 @@ func (c *Config) prepareBundleLocation() []error {
 		c.BundleName, nameField = c.BundlePrefix, "bundle_prefix"
 	}
 	c.BundleName = cmp.Or(c.BundleName, defaultBundleName)
-	if !amibuild.Matches(bundleNameRE, c.BundleName) || c.BundleName == "." || c.BundleName == ".." {
+	if !amiconfig.Matches(bundleNameRE, c.BundleName) || c.BundleName == "." || c.BundleName == ".." {
 		add("%s: %q is invalid; use 1 to 128 letters, digits, '.', '_' and '-'", nameField, c.BundleName)
 	}
 	return errs
@@ -532,7 +533,7 @@ func (c *Config) prepareBootSettings() []error {
 		add("ami_virtualization_type: %q is unknown; valid are \"hvm\" and \"paravirtual\"", c.VirtualizationType)
 	}
 	c.RootDeviceName = cmp.Or(c.RootDeviceName, defaultRootDeviceName)
-	if !amibuild.Matches(rootDeviceRE, c.RootDeviceName) {
+	if !amiconfig.Matches(rootDeviceRE, c.RootDeviceName) {
 		add("root_device_name: %q is not a device name; expected like \"/dev/sda1\" or \"/dev/xvda\"", c.RootDeviceName)
 	}
 	switch c.BootMode {
@@ -560,14 +561,14 @@ func (c *Config) prepareBootSettings() []error {
 func (c *Config) checkManifestReferences() []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.KernelID != "" && !amibuild.Matches(kernelIDRE, c.KernelID) {
+	if c.KernelID != "" && !amiconfig.Matches(kernelIDRE, c.KernelID) {
 		add("kernel_id: %q is not a kernel image ID; expected \"aki-\" and 8 or 17 hex digits", c.KernelID)
 	}
-	if c.RamdiskID != "" && !amibuild.Matches(ramdiskIDRE, c.RamdiskID) {
+	if c.RamdiskID != "" && !amiconfig.Matches(ramdiskIDRE, c.RamdiskID) {
 		add("ramdisk_id: %q is not a RAM disk image ID; expected \"ari-\" and 8 or 17 hex digits", c.RamdiskID)
 	}
 	for i, pc := range c.ProductCodes {
-		if !amibuild.Matches(productCodeRE, pc) {
+		if !amiconfig.Matches(productCodeRE, pc) {
 			add("ami_product_codes[%d]: %q is not a product code; expected 1 to 64 letters and digits", i, pc)
 		}
 	}

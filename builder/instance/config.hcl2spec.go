@@ -4,6 +4,7 @@ package instance
 
 import (
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/builder/secret"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
@@ -27,7 +28,7 @@ type FlatConfig struct {
 	Profile                                   *string                                      `mapstructure:"profile" required:"false" cty:"profile" hcl:"profile"`
 	SharedCredentialsFile                     *string                                      `mapstructure:"shared_credentials_file" required:"false" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
 	RawRegion                                 *string                                      `mapstructure:"region" required:"true" cty:"region" hcl:"region"`
-	AssumeRole                                *amibuild.FlatAssumeRoleConfig               `mapstructure:"assume_role" required:"false" cty:"assume_role" hcl:"assume_role"`
+	AssumeRole                                *amiconfig.FlatAssumeRoleConfig              `mapstructure:"assume_role" required:"false" cty:"assume_role" hcl:"assume_role"`
 	MaxRetries                                *int                                         `mapstructure:"max_retries" required:"false" cty:"max_retries" hcl:"max_retries"`
 	RetryMode                                 *string                                      `mapstructure:"retry_mode" required:"false" cty:"retry_mode" hcl:"retry_mode"`
 	CustomEndpointEC2                         *string                                      `mapstructure:"custom_endpoint_ec2" required:"false" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
@@ -35,7 +36,7 @@ type FlatConfig struct {
 	CustomEndpointSTS                         *string                                      `mapstructure:"custom_endpoint_sts" required:"false" cty:"custom_endpoint_sts" hcl:"custom_endpoint_sts"`
 	SkipCredentialValidation                  *bool                                        `mapstructure:"skip_credential_validation" required:"false" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
 	SourceAMI                                 *string                                      `mapstructure:"source_ami" required:"false" cty:"source_ami" hcl:"source_ami"`
-	SourceAMIFilter                           *amibuild.FlatSourceAMIFilter                `mapstructure:"source_ami_filter" required:"false" cty:"source_ami_filter" hcl:"source_ami_filter"`
+	SourceAMIFilter                           *amiconfig.FlatSourceAMIFilter               `mapstructure:"source_ami_filter" required:"false" cty:"source_ami_filter" hcl:"source_ami_filter"`
 	InstanceType                              *string                                      `mapstructure:"instance_type" required:"true" cty:"instance_type" hcl:"instance_type"`
 	AvailabilityZone                          *string                                      `mapstructure:"availability_zone" required:"false" cty:"availability_zone" hcl:"availability_zone"`
 	SubnetID                                  *string                                      `mapstructure:"subnet_id" required:"false" cty:"subnet_id" hcl:"subnet_id"`
@@ -160,7 +161,7 @@ type FlatConfig struct {
 	DeprecationTime                           *string                                      `mapstructure:"deprecate_at" required:"false" cty:"deprecate_at" hcl:"deprecate_at"`
 	DeregistrationProtection                  *amibuild.FlatDeregistrationProtectionConfig `mapstructure:"deregistration_protection" required:"false" cty:"deregistration_protection" hcl:"deregistration_protection"`
 	SnapshotCopyDurationMinutes               *int                                         `mapstructure:"snapshot_copy_duration_minutes" required:"false" cty:"snapshot_copy_duration_minutes" hcl:"snapshot_copy_duration_minutes"`
-	Polling                                   *amibuild.FlatPollingConfig                  `mapstructure:"aws_polling" required:"false" cty:"aws_polling" hcl:"aws_polling"`
+	Polling                                   *amiconfig.FlatPollingConfig                 `mapstructure:"aws_polling" required:"false" cty:"aws_polling" hcl:"aws_polling"`
 	AccountID                                 *string                                      `mapstructure:"account_id" required:"false" cty:"account_id" hcl:"account_id"`
 	S3Bucket                                  *string                                      `mapstructure:"s3_bucket" required:"true" cty:"s3_bucket" hcl:"s3_bucket"`
 	S3Prefix                                  *string                                      `mapstructure:"s3_prefix" required:"false" cty:"s3_prefix" hcl:"s3_prefix"`
@@ -219,7 +220,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"profile":                               &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
 		"shared_credentials_file":               &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
 		"region":                                &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
-		"assume_role":                           &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*amibuild.FlatAssumeRoleConfig)(nil).HCL2Spec())},
+		"assume_role":                           &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*amiconfig.FlatAssumeRoleConfig)(nil).HCL2Spec())},
 		"max_retries":                           &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
 		"retry_mode":                            &hcldec.AttrSpec{Name: "retry_mode", Type: cty.String, Required: false},
 		"custom_endpoint_ec2":                   &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
@@ -227,7 +228,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"custom_endpoint_sts":                   &hcldec.AttrSpec{Name: "custom_endpoint_sts", Type: cty.String, Required: false},
 		"skip_credential_validation":            &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
 		"source_ami":                            &hcldec.AttrSpec{Name: "source_ami", Type: cty.String, Required: false},
-		"source_ami_filter":                     &hcldec.BlockSpec{TypeName: "source_ami_filter", Nested: hcldec.ObjectSpec((*amibuild.FlatSourceAMIFilter)(nil).HCL2Spec())},
+		"source_ami_filter":                     &hcldec.BlockSpec{TypeName: "source_ami_filter", Nested: hcldec.ObjectSpec((*amiconfig.FlatSourceAMIFilter)(nil).HCL2Spec())},
 		"instance_type":                         &hcldec.AttrSpec{Name: "instance_type", Type: cty.String, Required: false},
 		"availability_zone":                     &hcldec.AttrSpec{Name: "availability_zone", Type: cty.String, Required: false},
 		"subnet_id":                             &hcldec.AttrSpec{Name: "subnet_id", Type: cty.String, Required: false},
@@ -352,7 +353,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"deprecate_at":                   &hcldec.AttrSpec{Name: "deprecate_at", Type: cty.String, Required: false},
 		"deregistration_protection":      &hcldec.BlockSpec{TypeName: "deregistration_protection", Nested: hcldec.ObjectSpec((*amibuild.FlatDeregistrationProtectionConfig)(nil).HCL2Spec())},
 		"snapshot_copy_duration_minutes": &hcldec.AttrSpec{Name: "snapshot_copy_duration_minutes", Type: cty.Number, Required: false},
-		"aws_polling":                    &hcldec.BlockSpec{TypeName: "aws_polling", Nested: hcldec.ObjectSpec((*amibuild.FlatPollingConfig)(nil).HCL2Spec())},
+		"aws_polling":                    &hcldec.BlockSpec{TypeName: "aws_polling", Nested: hcldec.ObjectSpec((*amiconfig.FlatPollingConfig)(nil).HCL2Spec())},
 		"account_id":                     &hcldec.AttrSpec{Name: "account_id", Type: cty.String, Required: false},
 		"s3_bucket":                      &hcldec.AttrSpec{Name: "s3_bucket", Type: cty.String, Required: false},
 		"s3_prefix":                      &hcldec.AttrSpec{Name: "s3_prefix", Type: cty.String, Required: false},

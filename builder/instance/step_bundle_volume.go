@@ -18,6 +18,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
@@ -258,7 +259,7 @@ func (s *stepBundleVolume) Cleanup(state multistep.StateBag) {
 	}
 	u := amibuild.UI(state)
 	u.Sayf("Deleting the uploaded bundle objects from s3://%s/%s/...", s.Bucket, s.Prefix)
-	ctx, cancel := amibuild.CleanupContext()
+	ctx, cancel := amiconfig.CleanupContext()
 	defer cancel()
 	if err := s.created.Undo(ctx); err != nil {
 		u.Error(fmt.Sprintf("Error deleting bundle objects; delete them by hand: %v", err))

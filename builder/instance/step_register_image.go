@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
 	"github.com/amiforge/packer-plugin-ami/sdk/image"
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
@@ -68,20 +69,20 @@ func (s *stepRegisterImage) Run(ctx context.Context, state multistep.StateBag) m
 	}
 	info, _ := amibuild.StateBuildInfo.Get(state)
 	if info == nil {
-		info = &amibuild.BuildInfo{BuildRegion: s.Region}
+		info = &amiconfig.BuildInfo{BuildRegion: s.Region}
 	}
-	desc, err := amibuild.RenderDescription(s.Ctx, s.Description, info)
+	desc, err := amiconfig.RenderDescription(s.Ctx, s.Description, info)
 	if err != nil {
 		return amibuild.Halt(state, u, err)
 	}
-	tags, err := amibuild.RenderTags(s.Ctx, "tags", s.Tags, info)
+	tags, err := amiconfig.RenderTags(s.Ctx, "tags", s.Tags, info)
 	if err != nil {
 		return amibuild.Halt(state, u, err)
 	}
 
 	loc := b.Location.ImageLocation()
 	u.Sayf("Registering AMI %q from %s in %s...", s.Name, loc, region)
-	wait := amibuild.ImageProgress(s.Wait, u.Say)
+	wait := amiconfig.ImageProgress(s.Wait, u.Say)
 	wait.Since = time.Now()
 	out, err := bundlestore.Register(ctx, sess.EC2(region), &bundlestore.RegisterInput{
 		ImageLocation:       loc,
@@ -124,7 +125,7 @@ func (s *stepRegisterImage) Cleanup(state multistep.StateBag) {
 	}
 	u := amibuild.UI(state)
 	u.Say("Deregistering the AMI of the failed build...")
-	ctx, cancel := amibuild.CleanupContext()
+	ctx, cancel := amiconfig.CleanupContext()
 	defer cancel()
 	if err := s.created.Undo(ctx); err != nil {
 		u.Error(fmt.Sprintf("Error deregistering the AMI; deregister it by hand: %v", err))

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundle"
 	"github.com/amiforge/packer-plugin-ami/sdk/bundlestore"
@@ -204,8 +205,8 @@ func TestStepRegisterImageChecksRenderedDescription(t *testing.T) {
 	// An unreachable endpoint: the step must fail before any AWS call.
 	state := testState(t, "http://127.0.0.1:1")
 	stateBundle.Put(state, &bundled{Location: bundlestore.Location{Bucket: "b", Prefix: "p", Name: "image"}, Manifest: &bundle.Manifest{}})
-	amibuild.StateBuildInfo.Put(state, &amibuild.BuildInfo{BuildRegion: "us-east-1", SourceAMIName: strings.Repeat("n", 251)})
-	s := &stepRegisterImage{Region: "us-east-1", Name: "web", Description: "from {{ .SourceAMIName }}", Ctx: interpolate.Context{Funcs: amibuild.TemplateFuncs}}
+	amibuild.StateBuildInfo.Put(state, &amiconfig.BuildInfo{BuildRegion: "us-east-1", SourceAMIName: strings.Repeat("n", 251)})
+	s := &stepRegisterImage{Region: "us-east-1", Name: "web", Description: "from {{ .SourceAMIName }}", Ctx: interpolate.Context{Funcs: amiconfig.TemplateFuncs}}
 	if a := s.Run(context.Background(), state); a != multistep.ActionHalt {
 		t.Fatalf("Run = %v, want halt", a)
 	}

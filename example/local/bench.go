@@ -57,7 +57,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/builder/packertest"
 	"github.com/amiforge/packer-plugin-ami/example/internal/benchreport"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
@@ -66,9 +66,9 @@ import (
 // benchreport.Report is the JSON written by -bench-json.
 // components maps app ids to component names, in the order they run.
 var components = []struct{ appID, name string }{
-	{amibuild.AppIDEBS, "ami-ebs"},
-	{amibuild.AppIDInstance, "ami-instance"},
-	{amibuild.AppIDDistribute, "ami-distribute"},
+	{amiconfig.AppIDEBS, "ami-ebs"},
+	{amiconfig.AppIDInstance, "ami-instance"},
+	{amiconfig.AppIDDistribute, "ami-distribute"},
 }
 
 // unattributed names the calls that carry no known app id.

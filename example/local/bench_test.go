@@ -16,7 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/example/internal/benchreport"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
@@ -128,8 +128,8 @@ func TestComponentOfAndExtra(t *testing.T) {
 		return awstest.Call{Header: http.Header{"User-Agent": {ua}}}
 	}
 	for _, tc := range []struct{ ua, want string }{
-		{"aws-sdk-go-v2/1.41.0 os/linux app/" + amibuild.AppIDDistribute, "ami-distribute"},
-		{"aws-sdk-go-v2/1.41.0 app/" + amibuild.AppIDEBS + " m/E", "ami-ebs"},
+		{"aws-sdk-go-v2/1.41.0 os/linux app/" + amiconfig.AppIDDistribute, "ami-distribute"},
+		{"aws-sdk-go-v2/1.41.0 app/" + amiconfig.AppIDEBS + " m/E", "ami-ebs"},
 		{"aws-sdk-go-v2/1.41.0 app/other-tool", unattributed},
 		{"aws-sdk-go-v2/1.41.0 os/linux", unattributed},
 	} {

@@ -81,7 +81,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
 
@@ -151,7 +151,7 @@ func minCopies(ctx context.Context, e *minEnv, src ec2types.Image, regions []str
 	var g errgroup.Group
 	for i, region := range regions {
 		g.Go(func() error {
-			c := e.ec2(amibuild.AppIDEBS, region)
+			c := e.ec2(amiconfig.AppIDEBS, region)
 			tags := map[string]string{"Name": "demo-copies"}
 			cp, err := c.CopyImage(ctx, &ec2.CopyImageInput{
 				Name: src.Name, SourceImageId: src.ImageId, SourceRegion: aws.String(e.region),
@@ -176,7 +176,7 @@ type ebsSettings struct {
 }
 
 func minEBS(ctx context.Context, e *minEnv, s ebsSettings) (*ec2types.Image, error) {
-	c := e.ec2(amibuild.AppIDEBS, e.region)
+	c := e.ec2(amiconfig.AppIDEBS, e.region)
 	src, err := findSource(ctx, c, map[string]string{
 		"name":                "al2023-ami-2023.*-kernel-6.1-x86_64",
 		"virtualization-type": "hvm",
@@ -226,7 +226,7 @@ func minEBS(ctx context.Context, e *minEnv, s ebsSettings) (*ec2types.Image, err
 }
 
 func minDistribute(ctx context.Context, e *minEnv, src string, targets []string) ([]product, error) {
-	home := e.ec2(amibuild.AppIDDistribute, e.region)
+	home := e.ec2(amiconfig.AppIDDistribute, e.region)
 	out, err := home.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{src}})
 	if err != nil {
 		return nil, err
@@ -279,7 +279,7 @@ func minDistribute(ctx context.Context, e *minEnv, src string, targets []string)
 	})
 	for i, region := range targets {
 		g.Go(func() error {
-			c := e.ec2(amibuild.AppIDDistribute, region)
+			c := e.ec2(amiconfig.AppIDDistribute, region)
 			cp, err := c.CopyImage(ctx, &ec2.CopyImageInput{
 				Name:          srcImg.Name,
 				SourceImageId: aws.String(src),
@@ -314,11 +314,11 @@ func minInstance(ctx context.Context, e *minEnv) ([]product, error) {
 		return nil, errors.New("our build of the same run uploaded no bundle part")
 	}
 	stsCfg := awstest.Config(e.endpoint, e.region)
-	stsCfg.AppID = amibuild.AppIDInstance
+	stsCfg.AppID = amiconfig.AppIDInstance
 	if _, err := sts.NewFromConfig(stsCfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
 		return nil, err
 	}
-	c := e.ec2(amibuild.AppIDInstance, e.region)
+	c := e.ec2(amiconfig.AppIDInstance, e.region)
 	src, err := findSource(ctx, c, map[string]string{
 		"name":             "amzn-ami-minimal-pv-*",
 		"root-device-type": "instance-store",
@@ -330,7 +330,7 @@ func minInstance(ctx context.Context, e *minEnv) ([]product, error) {
 	if err != nil {
 		return nil, err
 	}
-	s3c := e.s3(amibuild.AppIDInstance)
+	s3c := e.s3(amiconfig.AppIDInstance)
 	prefix := fmt.Sprintf("minimum/%d/", e.run)
 	put := func(key string, body []byte) error {
 		_, err := s3c.PutObject(ctx, &s3.PutObjectInput{

@@ -15,7 +15,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
 
@@ -25,7 +25,7 @@ import (
 func minPublish(ctx context.Context, e *minEnv, ps []product) error {
 	own := func(region string) aws.Config {
 		cfg := awstest.Config(e.endpoint, region)
-		cfg.AppID = amibuild.AppIDDistribute
+		cfg.AppID = amiconfig.AppIDDistribute
 		return cfg
 	}
 	for _, p := range ps {

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
 )
@@ -35,7 +35,7 @@ func TestBundleDeleterRegionAndAccessDenied(t *testing.T) {
 			if err := p.Configure(raw); err != nil {
 				t.Fatal(err)
 			}
-			sess, err := p.config.AccessConfig.Session(context.Background(), amibuild.AppIDDistribute)
+			sess, err := p.config.AccessConfig.Session(context.Background(), amiconfig.AppIDDistribute)
 			if err != nil {
 				t.Fatal(err)
 			}

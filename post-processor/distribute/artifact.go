@@ -9,7 +9,7 @@ import (
 	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
 	"github.com/mitchellh/mapstructure"
 
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
 	"github.com/amiforge/packer-plugin-ami/sdk/image"
 )
@@ -64,11 +64,11 @@ func (a *Artifact) BuilderId() string { return BuilderId }
 func (a *Artifact) Files() []string { return nil }
 
 // regions returns the regions of Amis in order.
-func (a *Artifact) regions() []string { return amibuild.ArtifactID(a.Amis).Regions() }
+func (a *Artifact) regions() []string { return amiconfig.ArtifactID(a.Amis).Regions() }
 
 // Id returns "region:ami-…" for every region, comma-separated and sorted
-// by region (see amibuild.ArtifactID).
-func (a *Artifact) Id() string { return amibuild.ArtifactID(a.Amis).String() }
+// by region (see amiconfig.ArtifactID).
+func (a *Artifact) Id() string { return amiconfig.ArtifactID(a.Amis).String() }
 
 // String lists the AMIs for humans, marking the copies.
 func (a *Artifact) String() string {
@@ -164,7 +164,7 @@ func (a *Artifact) regionImage(region, id string) *registryimage.Image {
 // Destroy deregisters the copies this post-processor made and deletes
 // their snapshots, in every region, and nothing else: the input AMIs
 // belong to the input artifact. It tries every region and reports all
-// failures, within amibuild.CleanupTimeout.
+// failures, within amiconfig.CleanupTimeout.
 func (a *Artifact) Destroy() error {
 	if len(a.Copies) == 0 && len(a.AccountAmis) == 0 {
 		return nil
@@ -172,7 +172,7 @@ func (a *Artifact) Destroy() error {
 	if a.EC2 == nil && len(a.Copies) > 0 {
 		return errors.New("artifact has no AWS access to destroy its copies")
 	}
-	ctx, cancel := amibuild.CleanupContext()
+	ctx, cancel := amiconfig.CleanupContext()
 	defer cancel()
 	regions := sortedKeys(a.Copies)
 	var errs []error

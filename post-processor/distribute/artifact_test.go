@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
 )
@@ -31,9 +31,9 @@ func TestArtifactIDAndString(t *testing.T) {
 		t.Errorf("Id() = %q, want %q", got, want)
 	}
 	// The ID round-trips through the parser other post-processors use.
-	amis, err := amibuild.ParseArtifactID(a.Id())
+	amis, err := amiconfig.ParseArtifactID(a.Id())
 	if err != nil || !maps.Equal(amis, a.Amis) {
-		t.Fatalf("amibuild.ParseArtifactID(Id()) = %v, %v; want %v", amis, err, a.Amis)
+		t.Fatalf("amiconfig.ParseArtifactID(Id()) = %v, %v; want %v", amis, err, a.Amis)
 	}
 	s := a.String()
 	for _, w := range []string{"us-east-1: ami-0000000000000000a (source)", "eu-west-1: ami-0000000000000000b (copy of ami-0000000000000000a)"} {

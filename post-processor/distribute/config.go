@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/builder/secret"
 )
 
@@ -18,11 +18,11 @@ import (
 // the AMI comes from, the regions it is copied to, who may use it, how it is
 // tagged, encrypted and deprecated, and which older releases are removed.
 type Config struct {
-	common.PackerConfig   `mapstructure:",squash"`
-	amibuild.AccessConfig `mapstructure:",squash"`
+	common.PackerConfig    `mapstructure:",squash"`
+	amiconfig.AccessConfig `mapstructure:",squash"`
 	// How often and how long to wait for copies to become available. See
 	// the aws_polling block.
-	Polling amibuild.PollingConfig `mapstructure:"aws_polling" required:"false"`
+	Polling amiconfig.PollingConfig `mapstructure:"aws_polling" required:"false"`
 
 	// The AMI to distribute when the build produced no AMI, for example with
 	// a `null` source: an AMI ID in `region`. When it (or
@@ -32,7 +32,7 @@ type Config struct {
 	// Selects the AMI to distribute with DescribeImages filters in `region`,
 	// like the builders' `source_ami_filter`. Mutually exclusive with
 	// `source_ami`.
-	SourceAMIFilter amibuild.SourceAMIFilter `mapstructure:"source_ami_filter" required:"false"`
+	SourceAMIFilter amiconfig.SourceAMIFilter `mapstructure:"source_ami_filter" required:"false"`
 
 	// The regions the AMI must be available in, for example
 	// `["eu-west-1", "ap-southeast-2"]`. The AMI is copied to each region

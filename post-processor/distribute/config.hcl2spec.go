@@ -3,7 +3,7 @@
 package distribute
 
 import (
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/builder/secret"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
@@ -26,16 +26,16 @@ type FlatConfig struct {
 	Profile                  *string                             `mapstructure:"profile" required:"false" cty:"profile" hcl:"profile"`
 	SharedCredentialsFile    *string                             `mapstructure:"shared_credentials_file" required:"false" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
 	RawRegion                *string                             `mapstructure:"region" required:"true" cty:"region" hcl:"region"`
-	AssumeRole               *amibuild.FlatAssumeRoleConfig      `mapstructure:"assume_role" required:"false" cty:"assume_role" hcl:"assume_role"`
+	AssumeRole               *amiconfig.FlatAssumeRoleConfig     `mapstructure:"assume_role" required:"false" cty:"assume_role" hcl:"assume_role"`
 	MaxRetries               *int                                `mapstructure:"max_retries" required:"false" cty:"max_retries" hcl:"max_retries"`
 	RetryMode                *string                             `mapstructure:"retry_mode" required:"false" cty:"retry_mode" hcl:"retry_mode"`
 	CustomEndpointEC2        *string                             `mapstructure:"custom_endpoint_ec2" required:"false" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
 	CustomEndpointS3         *string                             `mapstructure:"custom_endpoint_s3" required:"false" cty:"custom_endpoint_s3" hcl:"custom_endpoint_s3"`
 	CustomEndpointSTS        *string                             `mapstructure:"custom_endpoint_sts" required:"false" cty:"custom_endpoint_sts" hcl:"custom_endpoint_sts"`
 	SkipCredentialValidation *bool                               `mapstructure:"skip_credential_validation" required:"false" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
-	Polling                  *amibuild.FlatPollingConfig         `mapstructure:"aws_polling" required:"false" cty:"aws_polling" hcl:"aws_polling"`
+	Polling                  *amiconfig.FlatPollingConfig        `mapstructure:"aws_polling" required:"false" cty:"aws_polling" hcl:"aws_polling"`
 	SourceAMI                *string                             `mapstructure:"source_ami" required:"false" cty:"source_ami" hcl:"source_ami"`
-	SourceAMIFilter          *amibuild.FlatSourceAMIFilter       `mapstructure:"source_ami_filter" required:"false" cty:"source_ami_filter" hcl:"source_ami_filter"`
+	SourceAMIFilter          *amiconfig.FlatSourceAMIFilter      `mapstructure:"source_ami_filter" required:"false" cty:"source_ami_filter" hcl:"source_ami_filter"`
 	Regions                  []string                            `mapstructure:"regions" required:"false" cty:"regions" hcl:"regions"`
 	AMIRegions               []string                            `mapstructure:"ami_regions" required:"false" cty:"ami_regions" hcl:"ami_regions"`
 	AMIName                  *string                             `mapstructure:"ami_name" required:"false" cty:"ami_name" hcl:"ami_name"`
@@ -94,16 +94,16 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"profile":                    &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
 		"shared_credentials_file":    &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
 		"region":                     &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
-		"assume_role":                &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*amibuild.FlatAssumeRoleConfig)(nil).HCL2Spec())},
+		"assume_role":                &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*amiconfig.FlatAssumeRoleConfig)(nil).HCL2Spec())},
 		"max_retries":                &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
 		"retry_mode":                 &hcldec.AttrSpec{Name: "retry_mode", Type: cty.String, Required: false},
 		"custom_endpoint_ec2":        &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
 		"custom_endpoint_s3":         &hcldec.AttrSpec{Name: "custom_endpoint_s3", Type: cty.String, Required: false},
 		"custom_endpoint_sts":        &hcldec.AttrSpec{Name: "custom_endpoint_sts", Type: cty.String, Required: false},
 		"skip_credential_validation": &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
-		"aws_polling":                &hcldec.BlockSpec{TypeName: "aws_polling", Nested: hcldec.ObjectSpec((*amibuild.FlatPollingConfig)(nil).HCL2Spec())},
+		"aws_polling":                &hcldec.BlockSpec{TypeName: "aws_polling", Nested: hcldec.ObjectSpec((*amiconfig.FlatPollingConfig)(nil).HCL2Spec())},
 		"source_ami":                 &hcldec.AttrSpec{Name: "source_ami", Type: cty.String, Required: false},
-		"source_ami_filter":          &hcldec.BlockSpec{TypeName: "source_ami_filter", Nested: hcldec.ObjectSpec((*amibuild.FlatSourceAMIFilter)(nil).HCL2Spec())},
+		"source_ami_filter":          &hcldec.BlockSpec{TypeName: "source_ami_filter", Nested: hcldec.ObjectSpec((*amiconfig.FlatSourceAMIFilter)(nil).HCL2Spec())},
 		"regions":                    &hcldec.AttrSpec{Name: "regions", Type: cty.List(cty.String), Required: false},
 		"ami_regions":                &hcldec.AttrSpec{Name: "ami_regions", Type: cty.List(cty.String), Required: false},
 		"ami_name":                   &hcldec.AttrSpec{Name: "ami_name", Type: cty.String, Required: false},

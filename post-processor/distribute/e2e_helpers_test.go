@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/builder/packertest"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 )
@@ -43,7 +43,7 @@ func distributedAMIs(t *testing.T, res *packertest.Result, build string) map[str
 			best = id
 		}
 	}
-	amis, err := amibuild.ParseArtifactID(best)
+	amis, err := amiconfig.ParseArtifactID(best)
 	if err != nil {
 		t.Fatalf("artifact ids of %s = %q: %v", build, ids, err)
 	}

@@ -1,8 +1,6 @@
 package distribute
 
-import (
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
-)
+import "github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 
 // RegionAMI is one AMI of an artifact.
 type RegionAMI struct {
@@ -12,10 +10,10 @@ type RegionAMI struct {
 
 // inputAMIs reads the ID of the input artifact, "region:ami-…[,region:ami-…]"
 // as made by this plugin's builders and HashiCorp's amazon builders (see
-// amibuild.ParseArtifactID), into its AMIs sorted by region, the order the
+// amiconfig.ParseArtifactID), into its AMIs sorted by region, the order the
 // manifest lists them in.
 func inputAMIs(artifactID string) ([]RegionAMI, error) {
-	id, err := amibuild.ParseArtifactID(artifactID)
+	id, err := amiconfig.ParseArtifactID(artifactID)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@ import (
 
 // TestInputAMIs checks that the AMIs of the input artifact come sorted by
 // region, and that a malformed ID is refused; the parsing rules
-// themselves are tested with amibuild.ParseArtifactID.
+// themselves are tested with amiconfig.ParseArtifactID.
 func TestInputAMIs(t *testing.T) {
 	tests := map[string][]RegionAMI{
 		"us-east-1:ami-0123abcd,eu-west-1:ami-0456abcd":              {{"eu-west-1", "ami-0456abcd"}, {"us-east-1", "ami-0123abcd"}},

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/awstest"
 	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
 )
@@ -111,8 +111,8 @@ func TestPostProcessCopiesSharesAndTags(t *testing.T) {
 
 	// Every call says which component made it.
 	for _, c := range w.proxy.Calls() {
-		if ua := c.Header.Get("User-Agent"); !strings.Contains(ua, " app/"+amibuild.AppIDDistribute) {
-			t.Errorf("%s: User-Agent %q lacks app/%s", c, ua, amibuild.AppIDDistribute)
+		if ua := c.Header.Get("User-Agent"); !strings.Contains(ua, " app/"+amiconfig.AppIDDistribute) {
+			t.Errorf("%s: User-Agent %q lacks app/%s", c, ua, amiconfig.AppIDDistribute)
 		}
 	}
 

@@ -32,7 +32,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
 
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/awscfg"
 	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
 	"github.com/amiforge/packer-plugin-ami/sdk/image"
@@ -65,7 +65,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, in pac
 		ui.Say("Nothing to copy, share, tag or retain (regions and sharing lists are empty); passing the AMIs through unchanged.")
 		return p.passThrough(in), true, true, nil
 	}
-	sess, err := p.config.AccessConfig.Session(ctx, amibuild.AppIDDistribute)
+	sess, err := p.config.AccessConfig.Session(ctx, amiconfig.AppIDDistribute)
 	if err != nil {
 		return nil, true, true, err
 	}
@@ -86,13 +86,13 @@ func (p *PostProcessor) passThrough(in packersdk.Artifact) *Artifact {
 	c := &p.config
 	a := &Artifact{Amis: map[string]string{}, InputImages: inputRegistryImages(in)}
 	switch {
-	case c.SourceAMI != "" && !amibuild.Unknown(c.SourceAMI):
+	case c.SourceAMI != "" && !amiconfig.Unknown(c.SourceAMI):
 		region := cmp.Or(c.Region(), os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"))
 		if region != "" {
 			a.Amis[region] = c.SourceAMI
 		}
 	case c.SourceAMIFilter.Empty() && in != nil:
-		if id, err := amibuild.ParseArtifactID(in.Id()); err == nil {
+		if id, err := amiconfig.ParseArtifactID(in.Id()); err == nil {
 			maps.Copy(a.Amis, id)
 		}
 	}
@@ -285,19 +285,12 @@ func (r *run) resolveInputs(ctx context.Context, in packersdk.Artifact) error {
 	c := r.c
 	region := c.Region()
 	if c.SourceAMI != "" || !c.SourceAMIFilter.Empty() {
-		fin := &image.FindInput{Region: region}
 		if c.SourceAMI != "" {
-			fin.ImageIDs = []string{c.SourceAMI}
 			r.ui.Say(fmt.Sprintf("Looking up source_ami %s in %s...", c.SourceAMI, region))
 		} else {
-			f := c.SourceAMIFilter
-			fin.Owners, fin.MostRecent, fin.IncludeDeprecated = f.Owners, f.MostRecent, f.IncludeDeprecated
-			fin.Filters = map[string][]string{}
-			for k, v := range f.Filters {
-				fin.Filters[k] = []string{v}
-			}
 			r.ui.Say(fmt.Sprintf("Looking up the AMI to distribute by source_ami_filter in %s...", region))
 		}
+		fin := c.SourceAMIFilter.FindInput(c.SourceAMI, region)
 		out, err := image.Find(ctx, r.sess.EC2(region), fin)
 		if err != nil {
 			return fmt.Errorf("find the AMI to distribute in %s: %w", region, err)
@@ -402,7 +395,7 @@ func (r *run) target(region string) (distribute.Target, error) {
 	if t.Name, err = c.render(nameTpl, data); err != nil {
 		return t, fmt.Errorf("ami_name for %s: %w", region, err)
 	}
-	if nameTpl != "" && !amibuild.ValidAMIName(t.Name) {
+	if nameTpl != "" && !amiconfig.ValidAMIName(t.Name) {
 		return t, fmt.Errorf("ami_name for %s: %q is not a valid AMI name", region, t.Name)
 	}
 	if t.Description, err = c.render(cmp.Or(s.description, c.AMIDescription), data); err != nil {
@@ -599,7 +592,7 @@ func (r *run) artifact() *Artifact {
 		SourceRegion: r.source.Region,
 		InputImages:  r.inputImages,
 		Results:      r.manifest.Regions,
-		EC2:          amibuild.EC2Deregister(r.sess.EC2),
+		EC2:          amiconfig.EC2Deregister(r.sess.EC2),
 	}
 	for _, in := range r.inputs {
 		a.Amis[in.Region] = in.ImageID

@@ -5,7 +5,7 @@ package distribute
 import (
 	"testing"
 
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/builder/secret/secrettest"
 )
 
@@ -15,10 +15,10 @@ import (
 func TestConfigRedaction(t *testing.T) {
 	var c Config
 	secrettest.FillPackerConfig(&c.PackerConfig)
-	c.AccessConfig = amibuild.AccessConfig{
+	c.AccessConfig = amiconfig.AccessConfig{
 		AccessKey: "AKIAIOSFODNN7EXAMPLE", SecretKey: secrettest.SecretKey, Token: secrettest.SessionToken,
 		RawRegion:  "eu-west-1",
-		AssumeRole: amibuild.AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/build", ExternalID: secrettest.ExternalID},
+		AssumeRole: amiconfig.AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/build", ExternalID: secrettest.ExternalID},
 	}
 	c.Regions = []string{"eu-central-1"}
 	c.TargetAccounts = []TargetAccountConfig{{AccountID: "222222222222", RoleARN: "arn:aws:iam::222222222222:role/publisher", ExternalID: secrettest.ExternalID}}

@@ -3,11 +3,10 @@ package distribute
 import (
 	"strings"
 
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
-
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
 )
 
 // TemplateData is the data `ami_name`, `ami_description`, `tags`,
@@ -20,7 +19,7 @@ type TemplateData struct {
 	// here the AMI being distributed: SourceAMI, SourceAMIName,
 	// SourceAMIOwner, SourceAMIOwnerName, SourceAMICreationDate,
 	// SourceAMITags, and BuildRegion, its region.
-	amibuild.BuildInfo
+	amiconfig.BuildInfo
 	// SourceAMIDescription is the description of the AMI being
 	// distributed.
 	SourceAMIDescription string
@@ -41,7 +40,7 @@ type TemplateData struct {
 // sourceRegion, rendered for region.
 func newTemplateData(src types.Image, sourceRegion, region string) *TemplateData {
 	return &TemplateData{
-		BuildInfo:            *amibuild.NewBuildInfo(sourceRegion, src),
+		BuildInfo:            *amiconfig.NewBuildInfo(sourceRegion, src),
 		SourceAMIDescription: aws.ToString(src.Description),
 		SourceRegion:         sourceRegion,
 		Region:               region,
@@ -79,5 +78,5 @@ func (c *Config) render(s string, data *TemplateData) (string, error) {
 // renderTags renders the keys and values of tags; field names the option
 // in errors.
 func (c *Config) renderTags(field string, tags map[string]string, data *TemplateData) (map[string]string, error) {
-	return amibuild.RenderTagsWith(field, tags, func(s string) (string, error) { return c.render(s, data) })
+	return amiconfig.RenderTagsWith(field, tags, func(s string) (string, error) { return c.render(s, data) })
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
-	"github.com/amiforge/packer-plugin-ami/builder/amibuild"
+	"github.com/amiforge/packer-plugin-ami/builder/amiconfig"
 	"github.com/amiforge/packer-plugin-ami/sdk/distribute"
 )
 
@@ -37,7 +37,7 @@ var interpolateExclude = []string{
 // Prepare decodes and validates the configuration without any network
 // call and reports every problem at once, each naming its option.
 func (c *Config) Prepare(raws ...any) error {
-	c.ctx.Funcs = amibuild.TemplateFuncs
+	c.ctx.Funcs = amiconfig.TemplateFuncs
 	err := config.Decode(c, &config.DecodeOpts{
 		PluginType:         BuilderId,
 		Interpolate:        true,
@@ -73,7 +73,7 @@ func (c *Config) validate(now time.Time) []error {
 	add(c.checkName("ami_name", c.AMIName))
 	add(c.checkDescription("ami_description", c.AMIDescription))
 	perms := c.permissions()
-	add(unjoin(perms.ValidateNamed(amibuild.PermissionFieldNames("")))...)
+	add(unjoin(perms.ValidateNamed(amiconfig.PermissionFieldNames("")))...)
 	add(c.checkTags("tags", c.Tags)...)
 	add(c.checkTags("snapshot_tags", c.SnapshotTags)...)
 	add(c.validateEncryption(targets)...)
@@ -115,7 +115,7 @@ func (c *Config) validateSource() []error {
 	if c.SourceAMI != "" && !c.SourceAMIFilter.Empty() {
 		errs = append(errs, errors.New("source_ami, source_ami_filter: set one of them, not both"))
 	}
-	if c.SourceAMI != "" && !amibuild.Unknown(c.SourceAMI) && !amibuild.ValidAMIID(c.SourceAMI) {
+	if c.SourceAMI != "" && !amiconfig.Unknown(c.SourceAMI) && !amiconfig.ValidAMIID(c.SourceAMI) {
 		errs = append(errs, fmt.Errorf("source_ami: %q is not an AMI ID; expected \"ami-\" and 8 or 17 hex digits", c.SourceAMI))
 	}
 	return append(errs, c.SourceAMIFilter.Validate()...)
@@ -192,7 +192,7 @@ func (c *Config) validateRegionOverrides(t targetRegions, perms distribute.Permi
 		overridden[o.Region] = true
 		errs = appendErrs(errs, c.checkName(f+".ami_name", o.AMIName), c.checkDescription(f+".ami_description", o.AMIDescription))
 		errs = append(errs, c.checkOverrideEncryption(f, o)...)
-		errs = append(errs, unjoin(o.permissions(perms).ValidateNamed(amibuild.PermissionFieldNames(f+".")))...)
+		errs = append(errs, unjoin(o.permissions(perms).ValidateNamed(amiconfig.PermissionFieldNames(f+".")))...)
 		errs = append(errs, c.checkTags(f+".tags", o.Tags)...)
 		errs = append(errs, c.checkTags(f+".snapshot_tags", o.SnapshotTags)...)
 	}
@@ -308,7 +308,7 @@ func (c *Config) checkName(field, name string) error {
 	if err != nil {
 		return fmt.Errorf("%s: not a valid template: %w", field, err)
 	}
-	if !amibuild.ValidAMIName(rendered) {
+	if !amiconfig.ValidAMIName(rendered) {
 		return fmt.Errorf("%s: %q is not a valid AMI name; valid are 3 to 128 letters, digits, spaces and ( ) [ ] . / - ' @ _ (clean_resource_name replaces the others)", field, rendered)
 	}
 	return nil
@@ -333,7 +333,7 @@ func (c *Config) checkDescription(field, d string) error {
 // checkTags validates a tags option against EC2's limits, keys and values
 // rendered with placeholder data first.
 func (c *Config) checkTags(field string, tags map[string]string) []error {
-	return amibuild.CheckTags(field, tags, func(s string) (string, error) { return c.render(s, placeholderData()) })
+	return amiconfig.CheckTags(field, tags, func(s string) (string, error) { return c.render(s, placeholderData()) })
 }
 
 // validateRetention checks keep_releases, keep_days (here and in the
@@ -364,7 +364,7 @@ func (c *Config) validateRetention() []error {
 	case set && !on:
 		errs = append(errs, errors.New("retention: set keep_releases or keep_days (at least 1) for retention to do anything"))
 	}
-	if r.NamePattern != "" && !amibuild.Matches(namePatternRE, r.NamePattern) {
+	if r.NamePattern != "" && !amiconfig.Matches(namePatternRE, r.NamePattern) {
 		errs = append(errs, fmt.Errorf("retention.name_pattern: %q is invalid; valid are AMI name characters and the wildcards * and ?", r.NamePattern))
 	}
 	if r.NamePattern != "" && strings.Trim(r.NamePattern, "*?") == "" {
@@ -566,16 +566,16 @@ func (c *Config) target(region string) targetSettings {
 }
 
 // validateRegion and validateKMSKeyID check a value's form once Packer
-// knows it; a value not known yet (amibuild.Unknown) is accepted.
+// knows it; a value not known yet (amiconfig.Unknown) is accepted.
 func validateRegion(r string) error {
-	if amibuild.Unknown(r) {
+	if amiconfig.Unknown(r) {
 		return nil
 	}
 	return distribute.ValidateRegion(r)
 }
 
 func validateKMSKeyID(k string) error {
-	if amibuild.Unknown(k) {
+	if amiconfig.Unknown(k) {
 		return nil
 	}
 	return distribute.ValidateKMSKeyID(k)

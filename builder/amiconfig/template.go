@@ -1,4 +1,4 @@
-package amibuild
+package amiconfig
 
 import (
 	"fmt"
@@ -204,10 +204,10 @@ func RenderDescription(ictx interpolate.Context, desc string, info *BuildInfo) (
 	return out, nil
 }
 
-// sampleBuildInfo is the build data options are rendered with at Prepare,
+// SampleBuildInfo is the build data options are rendered with at Prepare,
 // to check them before the source AMI is known: short values, so that an
 // option too long with them is too long with any source AMI.
-func sampleBuildInfo() *BuildInfo {
+func SampleBuildInfo() *BuildInfo {
 	return &BuildInfo{
 		BuildRegion:           "us-east-1",
 		SourceAMI:             "ami-0123456789abcdef0",

@@ -1,4 +1,4 @@
-package amibuild
+package amiconfig
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package amibuild
+package amiconfig
 
 import (
 	"fmt"
@@ -13,6 +13,9 @@ const (
 	maxTagKeyLen   = 128
 	maxTagValueLen = 256
 )
+
+// tagKeyForbidden is the key prefix AWS reserves for its own tags.
+const tagKeyForbidden = "aws:"
 
 // CheckTags validates the tags option field of a builder or of the
 // post-processor before anything runs. Keys and values are templates:

@@ -1,6 +1,6 @@
 //go:build unix
 
-package amibuild
+package amiconfig
 
 import (
 	"strings"

@@ -1,7 +1,7 @@
 //go:generate packer-sdc mapstructure-to-hcl2 -type PollingConfig
 //go:generate packer-sdc struct-markdown
 
-package amibuild
+package amiconfig
 
 import (
 	"fmt"
