@@ -91,6 +91,29 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
 
+// FieldErrors splits an error returned by Config.Validate or
+// AssumeRole.Validate into its problems, in order; nil for nil. Any part
+// that is not a *FieldError (there is none today) comes back with an empty
+// Field and its message as Problem, so that nothing is lost.
+func FieldErrors(err error) []*FieldError {
+	if err == nil {
+		return nil
+	}
+	parts := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		parts = j.Unwrap()
+	}
+	out := make([]*FieldError, 0, len(parts))
+	for _, e := range parts {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			fe = &FieldError{Problem: e.Error()}
+		}
+		out = append(out, fe)
+	}
+	return out
+}
+
 var (
 	regionRE      = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
 	roleARNRE     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+$`)

@@ -243,3 +243,21 @@ func unjoin(err error) []error {
 	}
 	return []error{err}
 }
+
+func TestFieldErrors(t *testing.T) {
+	if got := FieldErrors(nil); got != nil {
+		t.Errorf("FieldErrors(nil) = %v, want nil", got)
+	}
+	err := AssumeRole{RoleARN: "arn:aws:iam::2222:role/x", SessionName: "a"}.Validate()
+	var fields []string
+	for _, fe := range FieldErrors(err) {
+		fields = append(fields, fe.Field)
+	}
+	if got := strings.Join(fields, ","); got != "RoleARN,SessionName" {
+		t.Errorf("FieldErrors fields = %q, want RoleARN,SessionName", got)
+	}
+	other := FieldErrors(errors.Join(&FieldError{Field: "Region", Problem: "bad"}, errors.New("something else")))
+	if len(other) != 2 || other[0].Field != "Region" || other[1].Field != "" || other[1].Problem != "something else" {
+		t.Errorf("FieldErrors of a mixed join = %+v", other)
+	}
+}

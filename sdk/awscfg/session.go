@@ -163,45 +163,41 @@ func (s *Session) region(r string) string {
 	return r
 }
 
-// EC2 returns the EC2 client for region ("" = the default region).
-func (s *Session) EC2(region string) *ec2.Client {
+// regional returns the client of region ("" = the default region) from
+// clients, made with newClient the first time it is asked for.
+func regional[C any](s *Session, clients map[string]C, region string, newClient func(region string) C) C {
 	region = s.region(region)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.ec2[region]
+	c, ok := clients[region]
 	if !ok {
-		c = ec2.NewFromConfig(s.aws, s.ec2Options, func(o *ec2.Options) { o.Region = region })
-		s.ec2[region] = c
+		c = newClient(region)
+		clients[region] = c
 	}
 	return c
 }
 
+// EC2 returns the EC2 client for region ("" = the default region).
+func (s *Session) EC2(region string) *ec2.Client {
+	return regional(s, s.ec2, region, func(r string) *ec2.Client {
+		return ec2.NewFromConfig(s.aws, s.ec2Options, func(o *ec2.Options) { o.Region = r })
+	})
+}
+
 // S3 returns the S3 client for region ("" = the default region).
 func (s *Session) S3(region string) *s3.Client {
-	region = s.region(region)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.s3[region]
-	if !ok {
-		c = s3.NewFromConfig(s.aws, s.s3Options, func(o *s3.Options) { o.Region = region })
-		s.s3[region] = c
-	}
-	return c
+	return regional(s, s.s3, region, func(r string) *s3.Client {
+		return s3.NewFromConfig(s.aws, s.s3Options, func(o *s3.Options) { o.Region = r })
+	})
 }
 
 // KMS returns the KMS client for region ("" = the default region). Its
 // endpoint is the SDK's: AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL or the
 // shared configuration, else the public one.
 func (s *Session) KMS(region string) *kms.Client {
-	region = s.region(region)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.kms[region]
-	if !ok {
-		c = kms.NewFromConfig(s.aws, func(o *kms.Options) { o.Region = region })
-		s.kms[region] = c
-	}
-	return c
+	return regional(s, s.kms, region, func(r string) *kms.Client {
+		return kms.NewFromConfig(s.aws, func(o *kms.Options) { o.Region = r })
+	})
 }
 
 // IAM returns the IAM client. IAM is a global service; requests are signed
@@ -221,15 +217,9 @@ func (s *Session) IAM() *iam.Client {
 // region). Its endpoint is the SDK's: AWS_ENDPOINT_URL_SSM,
 // AWS_ENDPOINT_URL or the shared configuration, else the public one.
 func (s *Session) SSM(region string) *ssm.Client {
-	region = s.region(region)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.ssm[region]
-	if !ok {
-		c = ssm.NewFromConfig(s.aws, func(o *ssm.Options) { o.Region = region })
-		s.ssm[region] = c
-	}
-	return c
+	return regional(s, s.ssm, region, func(r string) *ssm.Client {
+		return ssm.NewFromConfig(s.aws, func(o *ssm.Options) { o.Region = r })
+	})
 }
 
 // Profile returns the shared configuration profile named in the

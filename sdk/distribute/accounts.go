@@ -100,9 +100,8 @@ func (a *TargetAccount) validate(field string, regions []string) []error {
 	} else if acct := awscfg.RoleAccount(a.RoleARN); acct != "" && acct != a.AccountID {
 		addf(".RoleARN: %q is a role of account %s, not of %s", a.RoleARN, acct, a.AccountID)
 	}
-	var fe *awscfg.FieldError
-	for _, err := range unjoin(awscfg.AssumeRole{RoleARN: a.RoleARN, ExternalID: a.ExternalID, SessionName: a.SessionName}.Validate()) {
-		if errors.As(err, &fe) && !(fe.Field == "RoleARN" && a.RoleARN == "") {
+	for _, fe := range awscfg.FieldErrors(awscfg.AssumeRole{RoleARN: a.RoleARN, ExternalID: a.ExternalID, SessionName: a.SessionName}.Validate()) {
+		if !(fe.Field == "RoleARN" && a.RoleARN == "") {
 			addf(".%s: %s", fe.Field, fe.Problem)
 		}
 	}
@@ -130,17 +129,6 @@ func (a *TargetAccount) validate(field string, regions []string) []error {
 		}
 	}
 	return errs
-}
-
-// unjoin splits an errors.Join result.
-func unjoin(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 // regions returns the regions the account is copied to, in the order of

@@ -172,7 +172,7 @@ func (rs Results) WriteTable(w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.Region, dash(r.ImageID), r.Status, took(r.Duration), dash(strings.Join(r.SnapshotIDs, ",")),
-			enc, dash(r.SharedWith.summary()), dep, dash(note))
+			enc, dash(r.SharedWith.String()), dep, dash(note))
 	}
 	return tw.Flush()
 }
@@ -215,7 +215,9 @@ func (rs Results) String() string {
 	return b.String()
 }
 
-func (p Permissions) summary() string {
+// String lists whom p grants, such as "accounts=123456789012
+// groups=all snapshot-accounts=123456789012"; "" when it grants nobody.
+func (p Permissions) String() string {
 	var parts []string
 	add := func(label string, v []string) {
 		if len(v) > 0 {

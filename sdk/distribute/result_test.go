@@ -49,3 +49,14 @@ func TestResultsTableAndErr(t *testing.T) {
 		t.Error("Err() of a success is not nil")
 	}
 }
+
+func TestPermissionsString(t *testing.T) {
+	if got := (Permissions{}).String(); got != "" {
+		t.Errorf("empty Permissions = %q, want \"\"", got)
+	}
+	p := Permissions{Accounts: []string{account2, "333333333333"}, Groups: []string{"all"}, SnapshotAccounts: []string{account2}}
+	want := "accounts=" + account2 + ",333333333333 groups=all snapshot-accounts=" + account2
+	if got := p.String(); got != want {
+		t.Errorf("String = %q, want %q", got, want)
+	}
+}

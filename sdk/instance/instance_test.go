@@ -364,6 +364,49 @@ func TestCreateSecurityGroup(t *testing.T) {
 	}
 }
 
+// deleteCtxEC2 records whether DeleteSecurityGroup got a live context.
+type deleteCtxEC2 struct {
+	*fakeEC2
+	deleteCtxErr []error
+}
+
+func (f *deleteCtxEC2) DeleteSecurityGroup(ctx context.Context, in *ec2.DeleteSecurityGroupInput, optFns ...func(*ec2.Options)) (*ec2.DeleteSecurityGroupOutput, error) {
+	f.deleteCtxErr = append(f.deleteCtxErr, ctx.Err())
+	return f.fakeEC2.DeleteSecurityGroup(ctx, in, optFns...)
+}
+
+// TestCreateSecurityGroupCancelledDuringIngress: when the caller gives up
+// while the rule is being added, the new group is still deleted, with a
+// context that is not cancelled with the caller's.
+func TestCreateSecurityGroupCancelledDuringIngress(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &deleteCtxEC2{fakeEC2: &fakeEC2{
+		createSG: func(*ec2.CreateSecurityGroupInput) (*ec2.CreateSecurityGroupOutput, error) {
+			return &ec2.CreateSecurityGroupOutput{GroupId: aws.String("sg-1")}, nil
+		},
+		authorize: func(*ec2.AuthorizeSecurityGroupIngressInput) (*ec2.AuthorizeSecurityGroupIngressOutput, error) {
+			cancel()
+			return nil, context.Canceled
+		},
+	}}
+	var l ledger.Ledger
+	_, err := CreateSecurityGroup(ctx, f, &CreateSecurityGroupInput{Name: "sg", Port: 22}, fast, func(o *Options) { o.Ledger = &l })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error = %v, want context.Canceled", err)
+	}
+	want := []string{"CreateSecurityGroup sg", "AuthorizeSecurityGroupIngress sg-1,tcp/22-22,0.0.0.0/0", "DeleteSecurityGroup sg-1"}
+	if !slices.Equal(f.Calls(), want) {
+		t.Errorf("calls = %q, want %q", f.Calls(), want)
+	}
+	if len(f.deleteCtxErr) != 1 || f.deleteCtxErr[0] != nil {
+		t.Errorf("DeleteSecurityGroup context errors = %v, want one live context", f.deleteCtxErr)
+	}
+	if l.Len() != 0 {
+		t.Errorf("ledger = %v, want the deleted group forgotten", l.Resources())
+	}
+}
+
 // TestCreateSecurityGroupLostResponse: a group made by a create whose
 // answer was lost is used (or deleted when the caller gave up); a group of
 // the same name without the call's token is never touched.

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/lost"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/poll"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -166,7 +167,7 @@ func ingressRule(in *CreateSecurityGroupInput) (ingress, error) {
 
 // allowIngress adds the rule r to the new security group id. When that
 // fails, the group is deleted again (and forgotten by o.Ledger), since a
-// group without its rule is of no use.
+// group without its rule is of no use, even when ctx is done.
 func (o Options) allowIngress(ctx context.Context, api SecurityGroupAPI, id string, r ingress) error {
 	o.logf("allowing tcp/%d from %v to security group %s", r.port, r.cidrs, id)
 	_, err := api.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
@@ -177,6 +178,10 @@ func (o Options) allowIngress(ctx context.Context, api SecurityGroupAPI, id stri
 		return nil
 	}
 	err = fmt.Errorf("allow tcp/%d into security group %s in %s: %w", r.port, id, awserr.Region(api, ""), err)
+	// The call may have failed because the caller gave up (Ctrl-C): the
+	// group is removed all the same, within lost.Context.
+	ctx, cancel := lost.Context(ctx)
+	defer cancel()
 	if derr := deleteSecurityGroup(ctx, api, id, time.Minute, o.undoOptions()); derr != nil {
 		return errors.Join(err, derr)
 	}
