@@ -19,8 +19,8 @@ import (
 const doc = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["logs:*"],"Resource":["*"]}]}`
 
 func fast(o *Options) {
-	o.PollDelay = time.Millisecond
-	o.PollMaxDelay = 5 * time.Millisecond
+	o.RetryDelay = time.Millisecond
+	o.RetryMaxDelay = 5 * time.Millisecond
 	o.UndoWait = time.Second
 }
 
