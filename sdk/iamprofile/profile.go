@@ -477,9 +477,14 @@ type CheckOutput struct {
 	ARN string
 }
 
+// ErrNotFound is wrapped by Check's error when the instance profile does
+// not exist.
+var ErrNotFound = errors.New("the instance profile does not exist")
+
 // Check looks up an existing instance profile by name or ARN and returns
-// its ARN. A profile that does not exist is an error naming it. No option
-// changes its behaviour today; optFns is there for the uniform signature.
+// its ARN. A profile that does not exist is an error naming it that wraps
+// ErrNotFound. No option changes its behaviour today; optFns is there for
+// the uniform signature.
 func Check(ctx context.Context, api CheckAPI, in *CheckInput, optFns ...func(*Options)) (*CheckOutput, error) {
 	arn, err := check(ctx, api, in.Profile)
 	if err != nil {
@@ -499,7 +504,7 @@ func check(ctx context.Context, api CheckAPI, nameOrARN string) (string, error) 
 		return "", fmt.Errorf("look up IAM instance profile %q: %w", nameOrARN, err)
 	}
 	if p == nil {
-		return "", fmt.Errorf("look up IAM instance profile %q: it does not exist", nameOrARN)
+		return "", fmt.Errorf("look up IAM instance profile %q: %w", nameOrARN, ErrNotFound)
 	}
 	return aws.ToString(p.Arn), nil
 }
