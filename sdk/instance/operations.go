@@ -8,7 +8,6 @@ import (
 
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
@@ -91,7 +90,7 @@ type WaitOutput struct {
 // it: for example until an instance whose operating system shut down has
 // stopped, or until instances Terminate with NoWait began terminating are
 // terminated. On failure or timeout the error is a *StateError.
-func Wait(ctx context.Context, api ec2.DescribeInstancesAPIClient, in *WaitInput, optFns ...func(*Options)) (*WaitOutput, error) {
+func Wait(ctx context.Context, api DescribeInstancesAPI, in *WaitInput, optFns ...func(*Options)) (*WaitOutput, error) {
 	if len(in.InstanceIDs) == 0 {
 		return &WaitOutput{}, nil
 	}

@@ -112,7 +112,7 @@ var (
 
 // waitState waits with the SDK waiter for want and turns failures into a
 // *StateError. It returns the described instances on success.
-func waitState(ctx context.Context, api ec2.DescribeInstancesAPIClient, ids []string, want types.InstanceStateName, w WaitOptions) ([]types.Instance, error) {
+func waitState(ctx context.Context, api DescribeInstancesAPI, ids []string, want types.InstanceStateName, w WaitOptions) ([]types.Instance, error) {
 	region := awserr.Region(api, "")
 	w = w.withDefaults()
 	in := &ec2.DescribeInstancesInput{InstanceIds: ids}
@@ -157,7 +157,7 @@ func waitState(ctx context.Context, api ec2.DescribeInstancesAPIClient, ids []st
 
 // stateError describes the instances once and reports the first that is not
 // in the wanted state.
-func stateError(ctx context.Context, api ec2.DescribeInstancesAPIClient, ids []string, region string, want types.InstanceStateName, cause error) error {
+func stateError(ctx context.Context, api DescribeInstancesAPI, ids []string, region string, want types.InstanceStateName, cause error) error {
 	se := &StateError{InstanceID: ids[0], Region: region, Want: string(want), Err: cause}
 	out, err := api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
 	switch {
