@@ -471,7 +471,7 @@ type CheckInput struct {
 	Profile string
 }
 
-// CheckOutput holds what Check found.
+// CheckOutput is the result of Check.
 type CheckOutput struct {
 	// ARN is the profile's ARN.
 	ARN string

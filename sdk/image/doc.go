@@ -2,7 +2,7 @@
 // Machine Images, and sets the attributes CreateImage cannot set
 // (SetIMDSSupport).
 //
-// Every function takes a context, a narrow client interface that
+// Every operation takes a context, a narrow client interface that
 // *ec2.Client satisfies, an input struct and optional functional Options,
 // in the manner of aws-sdk-go-v2. Zero values in inputs and options mean
 // documented defaults.

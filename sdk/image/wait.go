@@ -65,7 +65,7 @@ type Progress struct {
 	SnapshotPercent int
 }
 
-// DescribeSnapshotsAPI is the optional client behaviour Wait uses for
+// DescribeSnapshotsAPI is the client behaviour Wait needs, optionally, for
 // Progress.SnapshotPercent.
 type DescribeSnapshotsAPI interface {
 	DescribeSnapshots(ctx context.Context, in *ec2.DescribeSnapshotsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSnapshotsOutput, error)
@@ -99,10 +99,12 @@ type StateError struct {
 	Err error
 }
 
+// Error names the image, its region, its last state and the reason.
 func (e *StateError) Error() string {
 	return poll.StateMessage(fmt.Sprintf("image %s in %s", e.ImageID, e.Region), "available", e.State, e.Reason, e.Err, false)
 }
 
+// Unwrap returns Err: ErrWaitTimeout for a timeout, else nil.
 func (e *StateError) Unwrap() error { return e.Err }
 
 // errTerminalState stops the wait on a state the image cannot leave.
@@ -177,7 +179,7 @@ type WaitInput struct {
 	Wait WaitOptions
 }
 
-// WaitOutput holds the image Wait saw available.
+// WaitOutput is the result of Wait: the image it saw available.
 type WaitOutput struct {
 	// Image is the image as described when it was available.
 	Image types.Image

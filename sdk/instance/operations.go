@@ -43,7 +43,8 @@ type TerminateInput struct {
 	NoWait bool
 }
 
-// TerminateOutput tells which instances Terminate terminated.
+// TerminateOutput is the result of Terminate: which instances it
+// terminated.
 type TerminateOutput struct {
 	// Terminating are the instances EC2 accepted to terminate: those of
 	// the input that still existed. Unless NoWait was set, they are
@@ -79,7 +80,7 @@ type WaitInput struct {
 	Wait WaitOptions
 }
 
-// WaitOutput holds the instances as Wait last saw them.
+// WaitOutput is the result of Wait: the instances as it last saw them.
 type WaitOutput struct {
 	// Instances are the instances in the state waited for; instances that
 	// no longer exist are left out.

@@ -109,6 +109,8 @@ type FleetLaunchFailure struct {
 	Code, Message string
 }
 
+// Error names the region, the instance types and the fleet, with EC2's
+// reasons.
 func (e *FleetLaunchError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "no spot instance was launched in %s for instance types %s", e.Region, strings.Join(e.InstanceTypes, ", "))

@@ -35,10 +35,13 @@ type StateError struct {
 	Err error
 }
 
+// Error names the instance, its region, the state waited for, its last
+// state and the reason.
 func (e *StateError) Error() string {
 	return poll.StateMessage(fmt.Sprintf("instance %s in %s", e.InstanceID, e.Region), e.Want, e.State, e.Reason, e.Err, true)
 }
 
+// Unwrap returns Err: ErrWaitTimeout for a timeout, else nil.
 func (e *StateError) Unwrap() error { return e.Err }
 
 // errTerminalState stops a waiter on a state the instance cannot leave
