@@ -89,6 +89,7 @@ type FieldError struct {
 	Problem string
 }
 
+// Error is the field and the problem, "Field: Problem".
 func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
 
 // FieldErrors splits an error returned by Config.Validate or

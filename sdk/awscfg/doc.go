@@ -1,5 +1,6 @@
 // Package awscfg turns a plain Config (region, credentials, retries,
-// endpoints) into a Session that hands out EC2, S3 and STS clients.
+// endpoints) into a Session that hands out EC2, S3, STS, IAM, KMS and SSM
+// clients.
 //
 // Credentials are taken, in order of precedence, from static keys
 // (AccessKey, SecretKey, SessionToken), from a named Profile in the shared
@@ -13,7 +14,10 @@
 // services section of the shared config), then AWS_ENDPOINT_URL. The last two
 // are resolved by the AWS SDK itself; this package only adds the explicit
 // value on top. When the S3 endpoint is custom, S3 uses path-style addressing
-// unless S3UsePathStyle says otherwise.
+// unless S3UsePathStyle says otherwise. Endpoints has fields for EC2, S3 and
+// STS only: the IAM, KMS and SSM clients use the endpoint the AWS SDK
+// resolves (AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL or the shared
+// config, else the public one).
 //
 // Config.Validate checks a Config without touching the network, and a Config
 // prints with its secrets redacted (String, GoString, fmt.Formatter for every

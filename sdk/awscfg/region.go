@@ -47,7 +47,8 @@ type CheckRegionInput struct {
 	Also []string
 }
 
-// CheckRegionOutput describes a region that exists and is enabled.
+// CheckRegionOutput is the result of CheckRegion: the regions, which
+// exist and are enabled.
 type CheckRegionOutput struct {
 	// Region is the region as EC2 describes it: name, endpoint and opt-in
 	// status ("opt-in-not-required" or "opted-in").
@@ -67,6 +68,7 @@ type RegionError struct {
 	OptInStatus string
 }
 
+// Error says that the region does not exist or is not enabled.
 func (e *RegionError) Error() string {
 	if e.OptInStatus == "" {
 		return fmt.Sprintf("region %s does not exist", e.Region)

@@ -16,8 +16,8 @@ import (
 type WaitOptions = image.WaitOptions
 
 // ImageStateError reports a copy that failed, disappeared or did not become
-// available in time (see image.ImageStateError). Use errors.As.
-type ImageStateError = image.ImageStateError
+// available in time (see image.StateError). Use errors.As.
+type ImageStateError = image.StateError
 
 // imageOptions passes logging and retry settings on to package image.
 func (o Options) imageOptions(io *image.Options) {

@@ -2,7 +2,8 @@
 // build: an IAM role that EC2 may assume, an inline policy on the role from
 // a policy document, and an instance profile holding the role. Create makes
 // all three and waits until IAM shows the role in the profile; Delete
-// removes them again. Check looks up an existing instance profile.
+// removes them again. Check looks up an existing instance profile; a
+// missing one is an error wrapping ErrNotFound, usable with errors.Is.
 //
 // Every function takes a context, a narrow client interface that
 // *iam.Client satisfies, an input and optional functional Options, in the

@@ -2,6 +2,7 @@ package iamprofile_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,14 +31,17 @@ func ExampleCheck() {
 	client := profiles{"builder": "arn:aws:iam::123456789012:instance-profile/ci/builder"}
 	for _, p := range []string{"builder", "arn:aws:iam::123456789012:instance-profile/ci/builder", "biulder"} {
 		out, err := iamprofile.Check(context.Background(), client, &iamprofile.CheckInput{Profile: p})
-		if err != nil {
+		switch {
+		case errors.Is(err, iamprofile.ErrNotFound):
+			fmt.Println("not found:", err)
+		case err != nil:
 			fmt.Println("error:", err)
-			continue
+		default:
+			fmt.Println(out.ARN)
 		}
-		fmt.Println(out.ARN)
 	}
 	// Output:
 	// arn:aws:iam::123456789012:instance-profile/ci/builder
 	// arn:aws:iam::123456789012:instance-profile/ci/builder
-	// error: look up IAM instance profile "biulder": it does not exist
+	// not found: look up IAM instance profile "biulder": the instance profile does not exist
 }

@@ -24,8 +24,8 @@ const (
 )
 
 func fast(o *iamprofile.Options) {
-	o.PollDelay = 10 * time.Millisecond
-	o.PollMaxDelay = 50 * time.Millisecond
+	o.RetryDelay = 10 * time.Millisecond
+	o.RetryMaxDelay = 50 * time.Millisecond
 }
 
 // TestProfileLifecycleOnMoto makes a temporary profile, launches an

@@ -79,12 +79,14 @@ type Options struct {
 	// Logf, when set, receives progress messages. It never receives the
 	// policy document.
 	Logf func(format string, args ...any)
-	// PollDelay is the first delay between the checks of a wait (the role
-	// to show in the profile; a deletion blocked by IAM's eventual
-	// consistency). It doubles up to PollMaxDelay. Zero means 1s.
-	PollDelay time.Duration
-	// PollMaxDelay caps the delay between checks. Zero means 5s.
-	PollMaxDelay time.Duration
+	// RetryDelay is the first delay between the checks of a wait (for the
+	// role to show in the profile) and between the attempts at a deletion
+	// blocked by IAM's eventual consistency. It doubles up to
+	// RetryMaxDelay. Zero means 1s.
+	RetryDelay time.Duration
+	// RetryMaxDelay caps the delay between checks and attempts. Zero means
+	// 5s.
+	RetryMaxDelay time.Duration
 	// UndoWait bounds how long a deletion retries while IAM still sees the
 	// role in use (DeleteConflict). Zero means 1 minute.
 	UndoWait time.Duration
@@ -92,13 +94,13 @@ type Options struct {
 
 func newOptions(optFns []func(*Options)) Options {
 	o := opts.Apply(optFns)
-	if o.PollDelay <= 0 {
-		o.PollDelay = time.Second
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = time.Second
 	}
-	if o.PollMaxDelay <= 0 {
-		o.PollMaxDelay = 5 * time.Second
+	if o.RetryMaxDelay <= 0 {
+		o.RetryMaxDelay = 5 * time.Second
 	}
-	o.PollMaxDelay = max(o.PollMaxDelay, o.PollDelay)
+	o.RetryMaxDelay = max(o.RetryMaxDelay, o.RetryDelay)
 	if o.UndoWait <= 0 {
 		o.UndoWait = time.Minute
 	}
@@ -373,7 +375,7 @@ func (c *creation) addRole(ctx context.Context) error {
 // waitRoleInProfile polls GetInstanceProfile until it lists the role.
 func (c *creation) waitRoleInProfile(ctx context.Context, maxWait time.Duration) error {
 	deadline := time.Now().Add(maxWait)
-	delay := c.o.PollDelay
+	delay := c.o.RetryDelay
 	for {
 		p, err := getProfile(ctx, c.api, c.name)
 		if err != nil {
@@ -388,7 +390,7 @@ func (c *creation) waitRoleInProfile(ctx context.Context, maxWait time.Duration)
 		if err := poll.Sleep(ctx, delay); err != nil {
 			return fmt.Errorf("wait for IAM instance profile %q: %w", c.name, err)
 		}
-		delay = min(2*delay, c.o.PollMaxDelay)
+		delay = min(2*delay, c.o.RetryMaxDelay)
 	}
 }
 
@@ -469,15 +471,20 @@ type CheckInput struct {
 	Profile string
 }
 
-// CheckOutput holds what Check found.
+// CheckOutput is the result of Check.
 type CheckOutput struct {
 	// ARN is the profile's ARN.
 	ARN string
 }
 
+// ErrNotFound is wrapped by Check's error when the instance profile does
+// not exist.
+var ErrNotFound = errors.New("the instance profile does not exist")
+
 // Check looks up an existing instance profile by name or ARN and returns
-// its ARN. A profile that does not exist is an error naming it. No option
-// changes its behaviour today; optFns is there for the uniform signature.
+// its ARN. A profile that does not exist is an error naming it that wraps
+// ErrNotFound. No option changes its behaviour today; optFns is there for
+// the uniform signature.
 func Check(ctx context.Context, api CheckAPI, in *CheckInput, optFns ...func(*Options)) (*CheckOutput, error) {
 	arn, err := check(ctx, api, in.Profile)
 	if err != nil {
@@ -497,7 +504,7 @@ func check(ctx context.Context, api CheckAPI, nameOrARN string) (string, error) 
 		return "", fmt.Errorf("look up IAM instance profile %q: %w", nameOrARN, err)
 	}
 	if p == nil {
-		return "", fmt.Errorf("look up IAM instance profile %q: it does not exist", nameOrARN)
+		return "", fmt.Errorf("look up IAM instance profile %q: %w", nameOrARN, ErrNotFound)
 	}
 	return aws.ToString(p.Arn), nil
 }
@@ -550,7 +557,7 @@ func deleteRole(ctx context.Context, api DeleteAPI, role string, optFns ...func(
 // after they were removed), for up to o.UndoWait.
 func retryConflict(ctx context.Context, o Options, fn func() error) error {
 	deadline := time.Now().Add(o.UndoWait)
-	delay := o.PollDelay
+	delay := o.RetryDelay
 	for {
 		err := fn()
 		if err == nil || awserr.Code(err) != codeDeleteConflict || time.Now().Add(delay).After(deadline) {
@@ -560,7 +567,7 @@ func retryConflict(ctx context.Context, o Options, fn func() error) error {
 		if serr := poll.Sleep(ctx, delay); serr != nil {
 			return errors.Join(err, serr)
 		}
-		delay = min(2*delay, o.PollMaxDelay)
+		delay = min(2*delay, o.RetryMaxDelay)
 	}
 }
 

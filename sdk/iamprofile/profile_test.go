@@ -19,8 +19,8 @@ import (
 const doc = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["logs:*"],"Resource":["*"]}]}`
 
 func fast(o *Options) {
-	o.PollDelay = time.Millisecond
-	o.PollMaxDelay = 5 * time.Millisecond
+	o.RetryDelay = time.Millisecond
+	o.RetryMaxDelay = 5 * time.Millisecond
 	o.UndoWait = time.Second
 }
 
@@ -283,23 +283,42 @@ func TestCreateBadInput(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	f := newFakeIAM()
-	f.profiles["build"] = &fakeProfile{}
-	for _, tc := range []struct{ in, wantErr string }{
-		{in: "build"},
-		{in: "arn:aws:iam::123456789012:instance-profile/team/build"},
-		{in: "missing", wantErr: "does not exist"},
-	} {
-		out, err := Check(context.Background(), f, &CheckInput{Profile: tc.in})
-		var arn string
-		if out != nil {
-			arn = out.ARN
-		}
-		switch {
-		case tc.wantErr == "" && (err != nil || arn != profileARN("build")):
-			t.Errorf("Check(%q) = %q, %v", tc.in, arn, err)
-		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-			t.Errorf("Check(%q) error = %v, want %q", tc.in, err, tc.wantErr)
-		}
+	tests := []struct {
+		name         string
+		in           string
+		fault        error // GetInstanceProfile fails with it
+		wantErr      string
+		wantNotFound bool // the error wraps ErrNotFound
+	}{
+		{name: "by name", in: "build"},
+		{name: "by ARN", in: "arn:aws:iam::123456789012:instance-profile/team/build"},
+		{name: "missing", in: "missing", wantErr: `look up IAM instance profile "missing": the instance profile does not exist`, wantNotFound: true},
+		{name: "missing by ARN", in: "arn:aws:iam::123456789012:instance-profile/team/missing", wantErr: "does not exist", wantNotFound: true},
+		{name: "lookup fails", in: "build", fault: apiErr("AccessDenied"), wantErr: "AccessDenied"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeIAM()
+			f.profiles["build"] = &fakeProfile{}
+			if tc.fault != nil {
+				f.fault = func(context.Context, string) (bool, error) { return false, tc.fault }
+			}
+			out, err := Check(context.Background(), f, &CheckInput{Profile: tc.in})
+			if tc.wantErr == "" {
+				if err != nil || out == nil || out.ARN != profileARN("build") {
+					t.Fatalf("Check(%q) = %+v, %v", tc.in, out, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Check(%q) error = %v, want %q", tc.in, err, tc.wantErr)
+			}
+			if got := errors.Is(err, ErrNotFound); got != tc.wantNotFound {
+				t.Errorf("errors.Is(%v, ErrNotFound) = %v, want %v", err, got, tc.wantNotFound)
+			}
+			if out != nil {
+				t.Errorf("Check(%q) output = %+v with an error", tc.in, out)
+			}
+		})
 	}
 }

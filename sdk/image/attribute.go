@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
-// ModifyAttributeAPI is the client behaviour needed to set an attribute of
-// an image.
+// ModifyAttributeAPI is the client behaviour SetIMDSSupport and
+// SetProductCodes need.
 type ModifyAttributeAPI interface {
 	ModifyImageAttribute(ctx context.Context, in *ec2.ModifyImageAttributeInput, optFns ...func(*ec2.Options)) (*ec2.ModifyImageAttributeOutput, error)
 }

@@ -56,7 +56,7 @@ type CreateOutput struct {
 // returns its ID, with an undo that deregisters it and deletes its
 // snapshots; the snapshots are covered by the image's entry, so forgetting
 // the image keeps them too. When the image fails or the wait times out, the
-// error is an *ImageStateError naming the image, which is left in place (and
+// error is a *StateError naming the image, which is left in place (and
 // in the ledger) for the caller to remove.
 //
 // A CreateImage call may take effect although its answer is lost; the SDK

@@ -2,7 +2,7 @@
 // Machine Images, and sets the attributes CreateImage cannot set
 // (SetIMDSSupport).
 //
-// Every function takes a context, a narrow client interface that
+// Every operation takes a context, a narrow client interface that
 // *ec2.Client satisfies, an input struct and optional functional Options,
 // in the manner of aws-sdk-go-v2. Zero values in inputs and options mean
 // documented defaults.
@@ -14,10 +14,10 @@
 // anyway, and moves one check later to the moment the snapshots should be
 // done, so that the image is noticed sooner without more checks. When an
 // image fails, disappears or does not become available in time, the error
-// is an *ImageStateError carrying the image's last state and state reason:
+// is a *StateError carrying the image's last state and state reason:
 //
 //	out, err := image.Wait(ctx, client, &image.WaitInput{ImageID: id, Wait: image.WaitOptions{MaxWait: 30 * time.Minute}})
-//	var se *image.ImageStateError
+//	var se *image.StateError
 //	if errors.As(err, &se) {
 //		log.Printf("image %s is %s: %s", se.ImageID, se.State, se.Reason)
 //	}

@@ -63,7 +63,7 @@ func ExampleCreate() {
 		}},
 		Wait: image.WaitOptions{MaxWait: 30 * time.Minute},
 	}, func(o *image.Options) { o.Ledger = &l; o.Logf = log.Printf })
-	var se *image.ImageStateError
+	var se *image.StateError
 	switch {
 	case errors.As(err, &se):
 		log.Printf("image %s ended %s: %s", se.ImageID, se.State, se.Reason)

@@ -36,8 +36,7 @@ func (p *pendingTwice) DescribeImages(_ context.Context, in *ec2.DescribeImagesI
 	}}}, nil
 }
 
-// Wait for an image to become available; a failed image is an
-// *ImageStateError.
+// Wait for an image to become available; a failed image is a *StateError.
 func ExampleWait() {
 	ctx := context.Background()
 	fast := image.WaitOptions{MinDelay: time.Millisecond, MaxDelay: time.Millisecond}
@@ -51,7 +50,7 @@ func ExampleWait() {
 	fmt.Println(aws.ToString(out.Image.ImageId), out.Image.State, "after", api.calls, "checks")
 
 	_, err = image.Wait(ctx, &pendingTwice{fail: true}, &image.WaitInput{ImageID: "ami-0123456789abcdef0", Region: "eu-west-1", Wait: fast})
-	var se *image.ImageStateError
+	var se *image.StateError
 	if errors.As(err, &se) {
 		fmt.Println(se.ImageID, se.State, se.Reason)
 	}

@@ -155,7 +155,7 @@ type FindByNameInput struct {
 	Owners []string
 }
 
-// FindByNameOutput holds the images FindByName found.
+// FindByNameOutput is the result of FindByName: the images it found.
 type FindByNameOutput struct {
 	// Images are the images found, oldest first; empty when none matched.
 	Images []types.Image

@@ -19,7 +19,8 @@ import (
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
-// DescribeImagesAPI is the client behaviour needed to look images up.
+// DescribeImagesAPI is the client behaviour Find, FindByName and Wait
+// need.
 type DescribeImagesAPI interface {
 	DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
 }

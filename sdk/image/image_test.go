@@ -267,9 +267,9 @@ func TestWait(t *testing.T) {
 			if err == nil {
 				t.Fatal("Wait() succeeded, want an error")
 			}
-			var se *ImageStateError
+			var se *StateError
 			if got := errors.As(err, &se); got != tc.stateErr {
-				t.Fatalf("errors.As(*ImageStateError) = %v, want %v (err %v)", got, tc.stateErr, err)
+				t.Fatalf("errors.As(*StateError) = %v, want %v (err %v)", got, tc.stateErr, err)
 			}
 			if se != nil {
 				if se.State != tc.wantState || se.ImageID != "ami-1" || se.Region != "us-west-2" {
@@ -299,14 +299,14 @@ func a(fns ...func() (*ec2.DescribeImagesOutput, error)) []func() (*ec2.Describe
 	return fns
 }
 
-func TestImageStateErrorMessage(t *testing.T) {
+func TestStateErrorMessage(t *testing.T) {
 	tests := []struct {
-		err  ImageStateError
+		err  StateError
 		want string
 	}{
-		{ImageStateError{ImageID: "ami-1", Region: "us-east-1", State: "failed", Reason: "boom"}, "image ami-1 in us-east-1 is failed: boom"},
-		{ImageStateError{ImageID: "ami-1", Region: "us-east-1", State: "pending", Err: ErrWaitTimeout}, "image ami-1 in us-east-1: timed out waiting to become available; it is pending"},
-		{ImageStateError{ImageID: "ami-1", Region: "us-east-1", Reason: "the image no longer exists"}, "image ami-1 in us-east-1 is gone: the image no longer exists"},
+		{StateError{ImageID: "ami-1", Region: "us-east-1", State: "failed", Reason: "boom"}, "image ami-1 in us-east-1 is failed: boom"},
+		{StateError{ImageID: "ami-1", Region: "us-east-1", State: "pending", Err: ErrWaitTimeout}, "image ami-1 in us-east-1: timed out waiting to become available; it is pending"},
+		{StateError{ImageID: "ami-1", Region: "us-east-1", Reason: "the image no longer exists"}, "image ami-1 in us-east-1 is gone: the image no longer exists"},
 	}
 	for _, tc := range tests {
 		if got := tc.err.Error(); got != tc.want {
@@ -415,9 +415,9 @@ func TestCreate(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.wantText) {
 					t.Fatalf("error = %v, want one containing %q", err, tc.wantText)
 				}
-				var se *ImageStateError
+				var se *StateError
 				if errors.As(err, &se) != tc.wantState {
-					t.Errorf("errors.As(*ImageStateError) = %v, want %v", !tc.wantState, tc.wantState)
+					t.Errorf("errors.As(*StateError) = %v, want %v", !tc.wantState, tc.wantState)
 				}
 				return
 			}

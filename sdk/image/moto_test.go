@@ -189,9 +189,9 @@ func TestCreateUndoOnMoto(t *testing.T) {
 
 	// Waiting for an image that is gone ends with a typed error after MaxWait.
 	_, err = image.Wait(ctx, client, &image.WaitInput{ImageID: created.ImageID, Region: region, Wait: image.WaitOptions{MinDelay: 10 * time.Millisecond, MaxDelay: 20 * time.Millisecond, MaxWait: 300 * time.Millisecond}})
-	var se *image.ImageStateError
+	var se *image.StateError
 	if !errors.As(err, &se) || se.ImageID != created.ImageID || !errors.Is(err, image.ErrWaitTimeout) {
-		t.Errorf("Wait for a deregistered image = %v, want an *ImageStateError timeout", err)
+		t.Errorf("Wait for a deregistered image = %v, want a *StateError timeout", err)
 	}
 }
 

@@ -65,7 +65,7 @@ type Progress struct {
 	SnapshotPercent int
 }
 
-// DescribeSnapshotsAPI is the optional client behaviour Wait uses for
+// DescribeSnapshotsAPI is the client behaviour Wait needs, optionally, for
 // Progress.SnapshotPercent.
 type DescribeSnapshotsAPI interface {
 	DescribeSnapshots(ctx context.Context, in *ec2.DescribeSnapshotsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSnapshotsOutput, error)
@@ -79,14 +79,14 @@ func (w WaitOptions) withDefaults() WaitOptions {
 	return w
 }
 
-// ErrWaitTimeout is wrapped by an *ImageStateError when the image did not
+// ErrWaitTimeout is wrapped by a *StateError when the image did not
 // reach the wanted state within WaitOptions.MaxWait. It is the same value
 // as instance.ErrWaitTimeout.
 var ErrWaitTimeout = poll.ErrTimeout
 
-// ImageStateError reports an image that failed, disappeared or did not
+// StateError reports an image that failed, disappeared or did not
 // become available in time. Use errors.As to get it from an error.
-type ImageStateError struct {
+type StateError struct {
 	ImageID string
 	Region  string
 	// State is the image's last known state ("pending", "failed", ...), or
@@ -99,11 +99,13 @@ type ImageStateError struct {
 	Err error
 }
 
-func (e *ImageStateError) Error() string {
+// Error names the image, its region, its last state and the reason.
+func (e *StateError) Error() string {
 	return poll.StateMessage(fmt.Sprintf("image %s in %s", e.ImageID, e.Region), "available", e.State, e.Reason, e.Err, false)
 }
 
-func (e *ImageStateError) Unwrap() error { return e.Err }
+// Unwrap returns Err: ErrWaitTimeout for a timeout, else nil.
+func (e *StateError) Unwrap() error { return e.Err }
 
 // errTerminalState stops the wait on a state the image cannot leave.
 var errTerminalState = errors.New("image reached a terminal state")
@@ -143,7 +145,7 @@ const SnapshotReadEvery = 6
 
 // Wait waits until the image is available and returns it. Zero fields of
 // in.Wait mean the defaults documented on WaitOptions. On failure,
-// disappearance or timeout the error is an *ImageStateError. No option
+// disappearance or timeout the error is a *StateError. No option
 // changes its behaviour today; optFns is there for the uniform signature.
 //
 // The first check is made at once; each later one follows the one before
@@ -177,7 +179,7 @@ type WaitInput struct {
 	Wait WaitOptions
 }
 
-// WaitOutput holds the image Wait saw available.
+// WaitOutput is the result of Wait: the image it saw available.
 type WaitOutput struct {
 	// Image is the image as described when it was available.
 	Image types.Image
@@ -362,9 +364,9 @@ func snapshotPercent(ctx context.Context, api DescribeImagesAPI, img types.Image
 	return least
 }
 
-// stateError describes the image once and builds the *ImageStateError.
+// stateError describes the image once and builds the *StateError.
 func stateError(ctx context.Context, api DescribeImagesAPI, imageID, region string, cause error) error {
-	se := &ImageStateError{ImageID: imageID, Region: region, Err: cause}
+	se := &StateError{ImageID: imageID, Region: region, Err: cause}
 	img, err := describeOne(ctx, api, imageID)
 	switch {
 	case err == nil:

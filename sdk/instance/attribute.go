@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
-// ModifyAttributeAPI is the client behaviour needed to set an attribute of
-// an instance.
+// ModifyAttributeAPI is the client behaviour SetENASupport and
+// SetSriovNetSupport need.
 type ModifyAttributeAPI interface {
 	ModifyInstanceAttribute(ctx context.Context, in *ec2.ModifyInstanceAttributeInput, optFns ...func(*ec2.Options)) (*ec2.ModifyInstanceAttributeOutput, error)
 }

@@ -10,9 +10,12 @@
 // Windows instance and decrypts it with the private key of the instance's
 // RSA key pair.
 //
-// Every function takes a context, a narrow client interface that
+// Every operation takes a context, a narrow client interface that
 // *ec2.Client satisfies, an input and optional functional Options, in the
-// manner of aws-sdk-go-v2. Zero values mean documented defaults.
+// manner of aws-sdk-go-v2. Zero values mean documented defaults. PublicIP
+// is the one exception: it asks a check-IP service over HTTP, not EC2, so
+// it takes no client interface; PublicIPInput.Client is the HTTP client it
+// uses.
 //
 // When Options.Ledger is set, each resource is recorded as soon as AWS
 // returns its ID, with an undo that removes it (terminating an instance

@@ -60,6 +60,9 @@ var _ interface {
 	DescribeSecurityGroupsAPI
 	PasswordDataAPI
 	SpotAPI
+	LaunchTemplateAPI
+	FleetAPI
+	DescribeInstancesAPI
 } = (*fakeEC2)(nil)
 
 func (f *fakeEC2) log(op string, args ...string) {

@@ -15,7 +15,8 @@ import (
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
-// KeyPairAPI is the client behaviour needed for key pairs.
+// KeyPairAPI is the client behaviour CreateKeyPair and DeleteKeyPair
+// need.
 type KeyPairAPI interface {
 	CreateKeyPair(ctx context.Context, in *ec2.CreateKeyPairInput, optFns ...func(*ec2.Options)) (*ec2.CreateKeyPairOutput, error)
 	DeleteKeyPair(ctx context.Context, in *ec2.DeleteKeyPairInput, optFns ...func(*ec2.Options)) (*ec2.DeleteKeyPairOutput, error)

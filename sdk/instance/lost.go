@@ -145,7 +145,7 @@ func (o Options) terminateLost(ctx context.Context, api TerminateAPI, l lostLaun
 
 // instancesMatching returns the IDs of the instances that filters select
 // and ours accepts.
-func instancesMatching(ctx context.Context, api ec2.DescribeInstancesAPIClient, filters []types.Filter, ours func(types.Instance) bool) ([]string, error) {
+func instancesMatching(ctx context.Context, api DescribeInstancesAPI, filters []types.Filter, ours func(types.Instance) bool) ([]string, error) {
 	var ids []string
 	p := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{Filters: filters})
 	for p.HasMorePages() {

@@ -85,9 +85,9 @@ type SelectNetworkInput struct {
 	InstanceTypes []string
 }
 
-// SelectNetworkOutput is where the instance runs. Empty fields mean the
-// AWS defaults: the default VPC, and the default subnet of a zone AWS
-// chooses.
+// SelectNetworkOutput is the result of SelectNetwork: where the instance
+// runs. Empty fields mean the AWS defaults: the default VPC, and the
+// default subnet of a zone AWS chooses.
 type SelectNetworkOutput struct {
 	VPCID            string
 	SubnetID         string

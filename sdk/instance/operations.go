@@ -8,7 +8,6 @@ import (
 
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/awserr"
 
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
@@ -44,7 +43,8 @@ type TerminateInput struct {
 	NoWait bool
 }
 
-// TerminateOutput tells which instances Terminate terminated.
+// TerminateOutput is the result of Terminate: which instances it
+// terminated.
 type TerminateOutput struct {
 	// Terminating are the instances EC2 accepted to terminate: those of
 	// the input that still existed. Unless NoWait was set, they are
@@ -80,7 +80,7 @@ type WaitInput struct {
 	Wait WaitOptions
 }
 
-// WaitOutput holds the instances as Wait last saw them.
+// WaitOutput is the result of Wait: the instances as it last saw them.
 type WaitOutput struct {
 	// Instances are the instances in the state waited for; instances that
 	// no longer exist are left out.
@@ -91,7 +91,7 @@ type WaitOutput struct {
 // it: for example until an instance whose operating system shut down has
 // stopped, or until instances Terminate with NoWait began terminating are
 // terminated. On failure or timeout the error is a *StateError.
-func Wait(ctx context.Context, api ec2.DescribeInstancesAPIClient, in *WaitInput, optFns ...func(*Options)) (*WaitOutput, error) {
+func Wait(ctx context.Context, api DescribeInstancesAPI, in *WaitInput, optFns ...func(*Options)) (*WaitOutput, error) {
 	if len(in.InstanceIDs) == 0 {
 		return &WaitOutput{}, nil
 	}

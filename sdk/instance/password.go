@@ -17,8 +17,8 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// PasswordDataAPI is the client behaviour needed to read the Windows
-// Administrator password EC2 keeps for an instance.
+// PasswordDataAPI is the client behaviour GetWindowsPassword needs, to
+// read the Windows Administrator password EC2 keeps for an instance.
 type PasswordDataAPI interface {
 	GetPasswordData(ctx context.Context, in *ec2.GetPasswordDataInput, optFns ...func(*ec2.Options)) (*ec2.GetPasswordDataOutput, error)
 }
@@ -40,8 +40,8 @@ type GetWindowsPasswordInput struct {
 	Wait WaitOptions
 }
 
-// GetWindowsPasswordOutput holds the decrypted password. Its String and
-// GoString methods do not print it.
+// GetWindowsPasswordOutput is the result of GetWindowsPassword: the
+// decrypted password. Its String and GoString methods do not print it.
 type GetWindowsPasswordOutput struct {
 	Password string
 }
@@ -64,6 +64,8 @@ type PasswordUnavailableError struct {
 	Waited time.Duration
 }
 
+// Error names the instance and how long it was waited for, and says when
+// EC2 has a password.
 func (e *PasswordUnavailableError) Error() string {
 	waited := e.Waited.Round(time.Second)
 	if e.Waited < time.Second {

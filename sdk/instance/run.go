@@ -40,10 +40,18 @@ type TerminateAPI interface {
 	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
 }
 
+// DescribeInstancesAPI is the client behaviour Wait needs.
+type DescribeInstancesAPI interface {
+	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+}
+
 var (
-	_ RunAPI       = (*ec2.Client)(nil)
-	_ StopAPI      = (*ec2.Client)(nil)
-	_ TerminateAPI = (*ec2.Client)(nil)
+	_ RunAPI               = (*ec2.Client)(nil)
+	_ StopAPI              = (*ec2.Client)(nil)
+	_ TerminateAPI         = (*ec2.Client)(nil)
+	_ DescribeInstancesAPI = (*ec2.Client)(nil)
+
+	_ ec2.DescribeInstancesAPIClient = DescribeInstancesAPI(nil)
 )
 
 // RunInput describes the instance to launch.
@@ -299,7 +307,7 @@ func startTerminate(ctx context.Context, api TerminateAPI, instanceIDs []string,
 // waitTerminated waits until instances are terminated; instances that do
 // not exist count as terminated. On failure or timeout the error is a
 // *StateError.
-func waitTerminated(ctx context.Context, api ec2.DescribeInstancesAPIClient, instanceIDs []string, w WaitOptions) error {
+func waitTerminated(ctx context.Context, api DescribeInstancesAPI, instanceIDs []string, w WaitOptions) error {
 	if len(instanceIDs) == 0 {
 		return nil
 	}

@@ -19,7 +19,8 @@ import (
 	"github.com/amiforge/packer-plugin-ami/sdk/ledger"
 )
 
-// SecurityGroupAPI is the client behaviour needed for security groups.
+// SecurityGroupAPI is the client behaviour CreateSecurityGroup and
+// DeleteSecurityGroup need.
 type SecurityGroupAPI interface {
 	CreateSecurityGroup(ctx context.Context, in *ec2.CreateSecurityGroupInput, optFns ...func(*ec2.Options)) (*ec2.CreateSecurityGroupOutput, error)
 	AuthorizeSecurityGroupIngress(ctx context.Context, in *ec2.AuthorizeSecurityGroupIngressInput, optFns ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error)

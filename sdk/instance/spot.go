@@ -45,7 +45,8 @@ type SpotAPI interface {
 
 var _ SpotAPI = (*ec2.Client)(nil)
 
-// Spot allocation strategies accepted by RunSpotInput.AllocationStrategy.
+// SpotAllocationStrategies are the spot allocation strategies accepted by
+// RunSpotInput.AllocationStrategy.
 var SpotAllocationStrategies = []string{"price-capacity-optimized", "capacity-optimized", "diversified", "lowest-price"}
 
 // RunSpotInput describes a spot instance to launch through an EC2 Fleet.
@@ -108,6 +109,8 @@ type FleetLaunchFailure struct {
 	Code, Message string
 }
 
+// Error names the region, the instance types and the fleet, with EC2's
+// reasons.
 func (e *FleetLaunchError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "no spot instance was launched in %s for instance types %s", e.Region, strings.Join(e.InstanceTypes, ", "))
@@ -543,6 +546,8 @@ type LaunchTemplateAPI interface {
 	DeleteLaunchTemplate(ctx context.Context, in *ec2.DeleteLaunchTemplateInput, optFns ...func(*ec2.Options)) (*ec2.DeleteLaunchTemplateOutput, error)
 }
 
+var _ LaunchTemplateAPI = (*ec2.Client)(nil)
+
 // deleteLaunchTemplate deletes a launch template by ID. A template that does
 // not exist is not an error.
 func deleteLaunchTemplate(ctx context.Context, api LaunchTemplateAPI, id string, optFns ...func(*Options)) error {
@@ -560,6 +565,8 @@ func deleteLaunchTemplate(ctx context.Context, api LaunchTemplateAPI, id string,
 type FleetAPI interface {
 	DeleteFleets(ctx context.Context, in *ec2.DeleteFleetsInput, optFns ...func(*ec2.Options)) (*ec2.DeleteFleetsOutput, error)
 }
+
+var _ FleetAPI = (*ec2.Client)(nil)
 
 // deleteFleet deletes an EC2 Fleet and terminates its instances (EC2
 // requires that for instant fleets), which also cancels its spot requests.

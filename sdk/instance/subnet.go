@@ -11,7 +11,7 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-// DescribeSubnetsAPI is the client behaviour needed to look a subnet up.
+// DescribeSubnetsAPI is the client behaviour DescribeSubnet needs.
 type DescribeSubnetsAPI interface {
 	DescribeSubnets(ctx context.Context, in *ec2.DescribeSubnetsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
 }

@@ -35,10 +35,13 @@ type StateError struct {
 	Err error
 }
 
+// Error names the instance, its region, the state waited for, its last
+// state and the reason.
 func (e *StateError) Error() string {
 	return poll.StateMessage(fmt.Sprintf("instance %s in %s", e.InstanceID, e.Region), e.Want, e.State, e.Reason, e.Err, true)
 }
 
+// Unwrap returns Err: ErrWaitTimeout for a timeout, else nil.
 func (e *StateError) Unwrap() error { return e.Err }
 
 // errTerminalState stops a waiter on a state the instance cannot leave
@@ -112,7 +115,7 @@ var (
 
 // waitState waits with the SDK waiter for want and turns failures into a
 // *StateError. It returns the described instances on success.
-func waitState(ctx context.Context, api ec2.DescribeInstancesAPIClient, ids []string, want types.InstanceStateName, w WaitOptions) ([]types.Instance, error) {
+func waitState(ctx context.Context, api DescribeInstancesAPI, ids []string, want types.InstanceStateName, w WaitOptions) ([]types.Instance, error) {
 	region := awserr.Region(api, "")
 	w = w.withDefaults()
 	in := &ec2.DescribeInstancesInput{InstanceIds: ids}
@@ -157,7 +160,7 @@ func waitState(ctx context.Context, api ec2.DescribeInstancesAPIClient, ids []st
 
 // stateError describes the instances once and reports the first that is not
 // in the wanted state.
-func stateError(ctx context.Context, api ec2.DescribeInstancesAPIClient, ids []string, region string, want types.InstanceStateName, cause error) error {
+func stateError(ctx context.Context, api DescribeInstancesAPI, ids []string, region string, want types.InstanceStateName, cause error) error {
 	se := &StateError{InstanceID: ids[0], Region: region, Want: string(want), Err: cause}
 	out, err := api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
 	switch {

@@ -58,11 +58,13 @@ type PluginNotFoundError struct {
 	Err error
 }
 
+// Error names the executable and says how to install it.
 func (e *PluginNotFoundError) Error() string {
 	return fmt.Sprintf("%s not found on PATH (%v): Session Manager connections need AWS's Session Manager plugin on the machine running the build; "+
 		"install it (https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with-install-plugin.html) and put it on PATH", e.Name, e.Err)
 }
 
+// Unwrap returns Err, the error of the look-up.
 func (e *PluginNotFoundError) Unwrap() error { return e.Err }
 
 // FindPlugin returns the path of PluginName on PATH, or a
@@ -146,7 +148,8 @@ type StartInput struct {
 	ReadyTimeout time.Duration
 }
 
-// Tunnel is a running port-forwarding session and its plugin process.
+// Tunnel is the result of Start: a running port-forwarding session and its
+// plugin process.
 type Tunnel struct {
 	// SessionID is the SSM session.
 	SessionID string
