@@ -89,14 +89,14 @@ func (e *BundleExistsError) Unwrap() error { return e.Err }
 // deregister (one DescribeImages, only when a manifest exists and
 // ReplaceName is set). An existing manifest is a *BundleExistsError. Parts
 // without a manifest, as a failed upload can leave, do not count: no image
-// can be registered from them. s3api should be a client for the bucket's
-// region and ec2api one for the images' region; ec2api may be nil when
+// can be registered from them. ec2api should be a client for the images'
+// region and s3api one for the bucket's region; ec2api may be nil when
 // ReplaceName is empty.
 //
 // Without s3:ListBucket on the bucket, S3 answers a HeadObject of a
 // missing key with 403 rather than 404; CheckLocation cannot then tell a
 // free location from an unreadable one and returns an error saying so.
-func CheckLocation(ctx context.Context, s3api HeadObjectAPI, ec2api DescribeImagesAPI, in *CheckLocationInput, optFns ...func(*Options)) (*CheckLocationOutput, error) {
+func CheckLocation(ctx context.Context, ec2api DescribeImagesAPI, s3api HeadObjectAPI, in *CheckLocationInput, optFns ...func(*Options)) (*CheckLocationOutput, error) {
 	if in == nil || in.Bucket == "" || in.Name == "" {
 		return nil, errors.New("bundlestore: check location: bucket and bundle name are required")
 	}
