@@ -56,7 +56,7 @@ type UploadAPI interface {
 // DeleteObjects to remove them.
 type DeleteAPI interface {
 	GetObjectAPI
-	s3.ListObjectsV2APIClient
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 	DeleteObjectsAPI
 }
 
@@ -100,10 +100,19 @@ type DeregisterAPI interface {
 }
 
 var (
-	_ UploadAPI     = (*s3.Client)(nil)
-	_ GetObjectAPI  = (*s3.Client)(nil)
-	_ DeleteAPI     = (*s3.Client)(nil)
-	_ BucketAPI     = (*s3.Client)(nil)
-	_ RegisterAPI   = (*ec2.Client)(nil)
-	_ DeregisterAPI = (*ec2.Client)(nil)
+	_ PutObjectAPI     = (*s3.Client)(nil)
+	_ HeadObjectAPI    = (*s3.Client)(nil)
+	_ GetObjectAPI     = (*s3.Client)(nil)
+	_ DeleteObjectAPI  = (*s3.Client)(nil)
+	_ DeleteObjectsAPI = (*s3.Client)(nil)
+	_ CopyObjectAPI    = (*s3.Client)(nil)
+	_ UploadAPI        = (*s3.Client)(nil)
+	_ DeleteAPI        = (*s3.Client)(nil)
+	_ BucketAPI        = (*s3.Client)(nil)
+
+	_ RegisterImageAPI   = (*ec2.Client)(nil)
+	_ DeregisterImageAPI = (*ec2.Client)(nil)
+	_ DescribeImagesAPI  = (*ec2.Client)(nil)
+	_ RegisterAPI        = (*ec2.Client)(nil)
+	_ DeregisterAPI      = (*ec2.Client)(nil)
 )

@@ -24,9 +24,9 @@ const (
 	// BucketWrongRegion: the bucket is not in the region where the image
 	// is registered.
 	BucketWrongRegion BucketProblem = "wrong-region"
-	// ACLsDisabled: the bucket's object ownership is "bucket owner
+	// BucketACLsDisabled: the bucket's object ownership is "bucket owner
 	// enforced", so it refuses the aws-exec-read ACL EC2 needs.
-	ACLsDisabled BucketProblem = "acls-disabled"
+	BucketACLsDisabled BucketProblem = "acls-disabled"
 	// BucketKMSEncryption: the bucket encrypts new objects with SSE-KMS,
 	// which EC2 cannot read when it registers or launches the image.
 	BucketKMSEncryption BucketProblem = "sse-kms"
@@ -56,7 +56,7 @@ func (e *BucketError) Error() string {
 		s = fmt.Sprintf("access to bucket %q is denied with these credentials", e.Bucket)
 	case BucketWrongRegion:
 		s = fmt.Sprintf("bucket %q is in %s, but the image is registered in %s; use a bucket in %s", e.Bucket, e.BucketRegion, e.Region, e.Region)
-	case ACLsDisabled:
+	case BucketACLsDisabled:
 		s = fmt.Sprintf("bucket %q has ACLs disabled (object ownership \"bucket owner enforced\"), "+
 			"but bundle objects need the aws-exec-read ACL so that EC2 can read them; "+
 			"set the bucket's object ownership to ObjectWriter or BucketOwnerPreferred "+
@@ -181,7 +181,7 @@ func checkOwnership(ctx context.Context, api BucketAPI, in *CheckBucketInput, re
 			for _, r := range own.OwnershipControls.Rules {
 				setting = string(r.ObjectOwnership)
 				if r.ObjectOwnership == types.ObjectOwnershipBucketOwnerEnforced {
-					return setting, &BucketError{Bucket: in.Bucket, Problem: ACLsDisabled, BucketRegion: region, Region: in.Region}
+					return setting, &BucketError{Bucket: in.Bucket, Problem: BucketACLsDisabled, BucketRegion: region, Region: in.Region}
 				}
 			}
 		}

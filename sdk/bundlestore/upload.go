@@ -467,7 +467,7 @@ func (w *Writer) putObject(ctx context.Context, key string, body []byte, ifAbsen
 	if err != nil {
 		if awserr.Code(err) == "AccessControlListNotSupported" {
 			return fmt.Errorf("bundlestore: upload %s: %w", w.where(key), &BucketError{
-				Bucket: w.in.Bucket, Problem: ACLsDisabled, Err: err,
+				Bucket: w.in.Bucket, Problem: BucketACLsDisabled, Err: err,
 			})
 		}
 		if ifAbsent && isPreconditionFailed(err) {
