@@ -106,6 +106,10 @@ type (
 		EnableImageDeregistrationProtectionAPI
 		DisableImageDeregistrationProtectionAPI
 	}
+	// UnprotectAPI is what Unprotect needs.
+	UnprotectAPI interface {
+		DisableImageDeregistrationProtectionAPI
+	}
 	// DeregisterAPI is what removing an AMI and its snapshots needs.
 	DeregisterAPI interface {
 		DescribeImagesAPI
@@ -171,20 +175,33 @@ func PerRegion[C API](f func(region string) C) ClientFunc {
 }
 
 var (
-	_ API           = (*ec2.Client)(nil)
-	_ CopyAPI       = (*ec2.Client)(nil)
-	_ PreflightAPI  = (*ec2.Client)(nil)
-	_ CopyImageAPI  = (*ec2.Client)(nil)
+	_ CopyImageAPI                            = (*ec2.Client)(nil)
+	_ DescribeImagesAPI                       = (*ec2.Client)(nil)
+	_ DescribeRegionsAPI                      = (*ec2.Client)(nil)
+	_ ModifyImageAttributeAPI                 = (*ec2.Client)(nil)
+	_ ModifySnapshotAttributeAPI              = (*ec2.Client)(nil)
+	_ CreateTagsAPI                           = (*ec2.Client)(nil)
+	_ EnableImageDeprecationAPI               = (*ec2.Client)(nil)
+	_ EnableImageDeregistrationProtectionAPI  = (*ec2.Client)(nil)
+	_ DisableImageDeregistrationProtectionAPI = (*ec2.Client)(nil)
+	_ DeregisterImageAPI                      = (*ec2.Client)(nil)
+	_ DescribeSnapshotsAPI                    = (*ec2.Client)(nil)
+	_ DeleteSnapshotAPI                       = (*ec2.Client)(nil)
+	_ DescribeInstancesAPI                    = (*ec2.Client)(nil)
+	_ DescribeImageAttributeAPI               = (*ec2.Client)(nil)
+	_ DescribeSnapshotAttributeAPI            = (*ec2.Client)(nil)
+	_ DescribeLaunchTemplateVersionsAPI       = (*ec2.Client)(nil)
+
 	_ ShareAPI      = (*ec2.Client)(nil)
 	_ TagAPI        = (*ec2.Client)(nil)
 	_ DeprecateAPI  = (*ec2.Client)(nil)
 	_ ProtectAPI    = (*ec2.Client)(nil)
+	_ UnprotectAPI  = (*ec2.Client)(nil)
 	_ DeregisterAPI = (*ec2.Client)(nil)
 	_ RetainAPI     = (*ec2.Client)(nil)
+	_ PreflightAPI  = (*ec2.Client)(nil)
+	_ CopyAPI       = (*ec2.Client)(nil)
+	_ API           = (*ec2.Client)(nil)
 
 	_ DescribeKeyAPI = (*kms.Client)(nil)
-
-	_ DescribeImagesAPI                 = ec2.DescribeImagesAPIClient(nil)
-	_ DescribeInstancesAPI              = ec2.DescribeInstancesAPIClient(nil)
-	_ DescribeLaunchTemplateVersionsAPI = ec2.DescribeLaunchTemplateVersionsAPIClient(nil)
 )
