@@ -47,6 +47,7 @@ type BucketError struct {
 	Err error
 }
 
+// Error says what makes the bucket unusable and what to change.
 func (e *BucketError) Error() string {
 	var s string
 	switch e.Problem {
@@ -78,6 +79,7 @@ func (e *BucketError) Error() string {
 	return s
 }
 
+// Unwrap returns Err, the underlying AWS error, if any.
 func (e *BucketError) Unwrap() error { return e.Err }
 
 func orUnknown(s string) string {
@@ -96,7 +98,7 @@ type CheckBucketInput struct {
 	Region string
 }
 
-// CheckBucketOutput describes a usable bucket.
+// CheckBucketOutput is the result of CheckBucket: a usable bucket.
 type CheckBucketOutput struct {
 	// Region is the bucket's region.
 	Region string

@@ -30,7 +30,8 @@ type CheckLocationInput struct {
 	ReplaceName string
 }
 
-// CheckLocationOutput describes a location a bundle may be uploaded to.
+// CheckLocationOutput is the result of CheckLocation: a location a bundle
+// may be uploaded to.
 type CheckLocationOutput struct {
 	// Exists reports whether a manifest was already at the location.
 	Exists bool
@@ -62,6 +63,7 @@ type BundleExistsError struct {
 	Err      error
 }
 
+// Error names the existing bundle and why uploading there is refused.
 func (e *BundleExistsError) Error() string {
 	if e.AtUpload {
 		return fmt.Sprintf("a bundle already exists at %s%s: S3 refused to replace its manifest (412 Precondition Failed); "+
@@ -80,6 +82,7 @@ func (e *BundleExistsError) Error() string {
 	return s
 }
 
+// Unwrap returns Err, S3's answer when AtUpload.
 func (e *BundleExistsError) Unwrap() error { return e.Err }
 
 // CheckLocation checks, before anything is uploaded, that a bundle may be

@@ -32,7 +32,7 @@ type DeleteInput struct {
 	ByPrefix bool
 }
 
-// DeleteOutput describes a deleted bundle.
+// DeleteOutput is the result of Delete: what was deleted of the bundle.
 type DeleteOutput struct {
 	// Deleted lists the keys deleted, parts first, the manifest last.
 	Deleted []string

@@ -30,7 +30,8 @@ import (
 // EC2 read access, which RegisterImage and instance launches need.
 const CannedACL = types.ObjectCannedACLAwsExecRead
 
-// UploadOutput describes a finished upload.
+// UploadOutput is the result of Upload and Writer.Finish: a finished
+// upload.
 type UploadOutput struct {
 	// Location is where the bundle now is.
 	Location Location

@@ -59,7 +59,7 @@ type DeprecateInput struct {
 	At time.Time
 }
 
-// DeprecateOutput is the output of Deprecate.
+// DeprecateOutput is the result of Deprecate.
 type DeprecateOutput struct {
 	// DeprecateAt is the time sent to EC2.
 	DeprecateAt time.Time

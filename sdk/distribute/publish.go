@@ -111,7 +111,7 @@ const (
 	PublishNotStarted PublishStatus = "not-started"
 )
 
-// PublishOutput is the outcome of Publish: one result per parameter and
+// PublishOutput is the result of Publish: one result per parameter and
 // launch template per region, regions in sorted order, each in input order.
 type PublishOutput struct {
 	Parameters      []ParameterResult      `json:"parameters,omitempty"`

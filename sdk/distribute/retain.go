@@ -233,7 +233,7 @@ func (ds Decisions) WriteTable(w io.Writer) error {
 	return tw.Flush()
 }
 
-// RetainOutput is the output of Retain.
+// RetainOutput is the result of Retain.
 type RetainOutput struct {
 	// Decisions covers every selected AMI in every region.
 	Decisions Decisions
