@@ -61,7 +61,7 @@ func (s *stepCheckBundleLocation) Run(ctx context.Context, state multistep.State
 	}
 	loc := bundlestore.Location{Bucket: s.Bucket, Prefix: s.Prefix, Name: s.Name}
 	u.Sayf("Checking that no bundle is at %s yet...", loc)
-	out, err := bundlestore.CheckLocation(ctx, s3c(bucketRegion), ec2c(s.Region), in)
+	out, err := bundlestore.CheckLocation(ctx, ec2c(s.Region), s3c(bucketRegion), in)
 	var inUse *bundlestore.BundleExistsError
 	switch {
 	case errors.As(err, &inUse):

@@ -18,7 +18,7 @@ type bundleDeleter struct {
 	sess *awscfg.Session
 }
 
-var _ distribute.BundleDeleter = (*bundleDeleter)(nil)
+var _ distribute.BundleDeleteAPI = (*bundleDeleter)(nil)
 
 // DeleteBundle deletes the bundle whose manifest is at manifestLocation
 // ("bucket/prefix/name.manifest.xml"), with an S3 client for region, the

@@ -69,31 +69,6 @@ type BundleOutput struct {
 	ManifestName  string
 }
 
-// Options tune Bundle.
-type Options struct {
-	// Concurrency is the number of parts handed to the sink at once.
-	// Memory use is about (Concurrency+1) × 10 MiB. Zero means 2.
-	Concurrency int
-	// CompressionLevel is the gzip level, 1 (fastest) to 9 (smallest).
-	// Zero means 6.
-	CompressionLevel int
-	// Parallelism is the number of goroutines compressing 1 MiB blocks of
-	// the tar stream at once. Memory use grows by about 4 MiB per
-	// goroutine. Zero means runtime.GOMAXPROCS(0).
-	Parallelism int
-	// Rand is the source of the AES key and IV. Nil means crypto/rand.
-	Rand io.Reader
-	// Bundler is written into the manifest. Zero means DefaultBundler.
-	Bundler Bundler
-	// Progress, if set, is called with the number of image bytes read so
-	// far and the image size, after each chunk of the image.
-	Progress func(done, total int64)
-
-	// partSize overrides PartSize; tests use it to make many parts from
-	// little data.
-	partSize int
-}
-
 // Bundle turns an image into an encrypted, split bundle: the parts go to
 // in.Sink as they are produced, and the signed manifest is returned. Memory
 // use is bounded by the options, not by the image size.

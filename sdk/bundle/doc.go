@@ -32,9 +32,13 @@
 // exactly what was signed (SignedBytes). Open returns a Reader of the
 // image; Unbundle writes it to an io.Writer; UnbundleToDir writes it to a
 // file named by the manifest, never replacing an existing file unless
-// ReadOptions.Overwrite is set; Verify checks a bundle without writing it. Every check names what failed: *PartDigestError, *PartError,
+// Options.Overwrite is set; Verify checks a bundle without writing it.
+// Every check names what failed: *PartDigestError, *PartError,
 // *SizeError, *ImageDigestError, *FormatError, ErrSignature, ErrKeyDecrypt,
 // ErrPadding.
+//
+// Every operation takes optional functions that modify one [Options]
+// type; each field says which operations use it.
 //
 // Dir implements PartSink and PartSource for a local directory.
 package bundle

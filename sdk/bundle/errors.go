@@ -27,6 +27,7 @@ type InputError struct {
 	Reason string
 }
 
+// Error names the invalid field and the reason.
 func (e *InputError) Error() string { return "bundle: invalid " + e.Field + ": " + e.Reason }
 
 // ManifestError reports a manifest that cannot be parsed or fails a bound.
@@ -36,6 +37,7 @@ type ManifestError struct {
 	Err    error // underlying error, if any
 }
 
+// Error names the manifest element and what is wrong with it.
 func (e *ManifestError) Error() string {
 	s := "manifest"
 	if e.Field != "" {
@@ -48,6 +50,7 @@ func (e *ManifestError) Error() string {
 	return s
 }
 
+// Unwrap returns Err, the underlying error, if any.
 func (e *ManifestError) Unwrap() error { return e.Err }
 
 // PartError reports a part that could not be stored, opened or read.
@@ -57,10 +60,12 @@ type PartError struct {
 	Err      error
 }
 
+// Error names the part and the failure.
 func (e *PartError) Error() string {
 	return fmt.Sprintf("part %d (%s): %v", e.Index, e.Filename, e.Err)
 }
 
+// Unwrap returns Err, the underlying error.
 func (e *PartError) Unwrap() error { return e.Err }
 
 // PartDigestError reports a part whose SHA-1 differs from the manifest.
@@ -71,6 +76,7 @@ type PartDigestError struct {
 	Got      string // lowercase hex, of the bytes read
 }
 
+// Error names the part and both SHA-1 sums.
 func (e *PartDigestError) Error() string {
 	return fmt.Sprintf("part %d (%s): SHA-1 %s, manifest says %s", e.Index, e.Filename, e.Got, e.Want)
 }
@@ -82,6 +88,7 @@ type SizeError struct {
 	Got  int64
 }
 
+// Error names the size and both values.
 func (e *SizeError) Error() string {
 	return fmt.Sprintf("%s is %d bytes, manifest says %d", e.What, e.Got, e.Want)
 }
@@ -93,6 +100,7 @@ type ImageDigestError struct {
 	Got  string // lowercase hex, of the decompressed tar stream
 }
 
+// Error gives both SHA-1 sums of the tar stream.
 func (e *ImageDigestError) Error() string {
 	return fmt.Sprintf("image digest (SHA-1 of the tar stream) is %s, manifest says %s", e.Got, e.Want)
 }
@@ -105,6 +113,7 @@ type FormatError struct {
 	Err    error
 }
 
+// Error names the stream and what is wrong with it.
 func (e *FormatError) Error() string {
 	s := "bundle " + e.Stage + " stream: " + e.Reason
 	if e.Err != nil {
@@ -113,4 +122,5 @@ func (e *FormatError) Error() string {
 	return s
 }
 
+// Unwrap returns Err, the underlying error, if any.
 func (e *FormatError) Unwrap() error { return e.Err }

@@ -33,22 +33,6 @@ type UnbundleInput struct {
 	UserCert *x509.Certificate
 }
 
-// ReadOptions tune Open, Unbundle, UnbundleToDir and Verify.
-type ReadOptions struct {
-	// Concurrency is the number of parts fetched and checked ahead of
-	// decryption. Memory use is about Concurrency × 10 MiB. Zero means 2.
-	Concurrency int
-	// Progress, if set, is called with the number of image bytes read so
-	// far and the image size.
-	Progress func(done, total int64)
-	// Overwrite lets UnbundleToDir replace a file that already exists at
-	// the image's path (a symbolic link there is replaced, not followed).
-	// The zero value, false, refuses an existing path with an error that
-	// names it and wraps fs.ErrExist, before any part is read. Open,
-	// Unbundle and Verify ignore it.
-	Overwrite bool
-}
-
 // UnbundleOutput is the result of Unbundle, UnbundleToDir and Verify.
 type UnbundleOutput struct {
 	Manifest *Manifest
@@ -87,8 +71,8 @@ type Reader struct {
 // Open parses and checks the manifest, verifies its signature if
 // in.UserCert is set, decrypts the bundle key and starts reading parts. The
 // caller must Close the Reader.
-func Open(ctx context.Context, in *UnbundleInput, optFns ...func(*ReadOptions)) (*Reader, error) {
-	var opts ReadOptions
+func Open(ctx context.Context, in *UnbundleInput, optFns ...func(*Options)) (*Reader, error) {
+	var opts Options
 	for _, f := range optFns {
 		f(&opts)
 	}
@@ -96,7 +80,7 @@ func Open(ctx context.Context, in *UnbundleInput, optFns ...func(*ReadOptions)) 
 		opts.Concurrency = 2
 	}
 	if opts.Concurrency < 1 {
-		return nil, &InputError{Field: "ReadOptions.Concurrency", Reason: "must be positive"}
+		return nil, &InputError{Field: "Options.Concurrency", Reason: "must be positive"}
 	}
 	if in == nil {
 		return nil, &InputError{Field: "UnbundleInput", Reason: "nil"}
@@ -250,7 +234,7 @@ func (r *Reader) stopAhead() {
 
 // Unbundle reads the bundle and writes its image to w. See Reader for the
 // checks made.
-func Unbundle(ctx context.Context, in *UnbundleInput, w io.Writer, optFns ...func(*ReadOptions)) (*UnbundleOutput, error) {
+func Unbundle(ctx context.Context, in *UnbundleInput, w io.Writer, optFns ...func(*Options)) (*UnbundleOutput, error) {
 	if w == nil {
 		return nil, &InputError{Field: "w", Reason: "missing"}
 	}
@@ -269,7 +253,7 @@ func Unbundle(ctx context.Context, in *UnbundleInput, w io.Writer, optFns ...fun
 
 // Verify checks a bundle completely, signature included, without writing
 // the image. in.UserCert is required.
-func Verify(ctx context.Context, in *UnbundleInput, optFns ...func(*ReadOptions)) (*UnbundleOutput, error) {
+func Verify(ctx context.Context, in *UnbundleInput, optFns ...func(*Options)) (*UnbundleOutput, error) {
 	if in != nil && in.UserCert == nil {
 		return nil, &InputError{Field: "UserCert", Reason: "required to verify the signature"}
 	}

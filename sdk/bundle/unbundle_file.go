@@ -20,21 +20,21 @@ import (
 // the name is claimed with an exclusive create (which fails on anything
 // there, a symbolic link included, and never follows one) before any part
 // is read, and an existing path is an error wrapping fs.ErrExist that names
-// it. ReadOptions.Overwrite lifts this; a symbolic link at the name is then
+// it. Options.Overwrite lifts this; a symbolic link at the name is then
 // replaced itself, never followed.
 //
 // The image is written to a temporary file in dir and renamed to its name
 // once every check passed; on any error the temporary file and the claimed
 // name are removed, so the name holds either the complete image or, for
 // the duration of the call, an empty file.
-func UnbundleToDir(ctx context.Context, in *UnbundleInput, dir string, optFns ...func(*ReadOptions)) (*UnbundleOutput, error) {
+func UnbundleToDir(ctx context.Context, in *UnbundleInput, dir string, optFns ...func(*Options)) (*UnbundleOutput, error) {
 	if in == nil {
 		return nil, &InputError{Field: "UnbundleInput", Reason: "nil"}
 	}
 	if dir == "" {
 		return nil, &InputError{Field: "dir", Reason: "missing"}
 	}
-	var opts ReadOptions
+	var opts Options
 	for _, f := range optFns {
 		f(&opts)
 	}
@@ -50,7 +50,7 @@ func UnbundleToDir(ctx context.Context, in *UnbundleInput, dir string, optFns ..
 		// Claim the name first; the image replaces the empty file.
 		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("bundle: unbundle: %s already exists (ReadOptions.Overwrite replaces it): %w", dst, fs.ErrExist)
+			return nil, fmt.Errorf("bundle: unbundle: %s already exists (Options.Overwrite replaces it): %w", dst, fs.ErrExist)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("bundle: unbundle: %w", err)
@@ -80,7 +80,7 @@ func UnbundleToDir(ctx context.Context, in *UnbundleInput, dir string, optFns ..
 }
 
 // writeImage unbundles into f, leaving holes for runs of zeros.
-func writeImage(ctx context.Context, in *UnbundleInput, f *os.File, optFns []func(*ReadOptions)) (*UnbundleOutput, error) {
+func writeImage(ctx context.Context, in *UnbundleInput, f *os.File, optFns []func(*Options)) (*UnbundleOutput, error) {
 	sw := &sparseWriter{f: f}
 	out, err := Unbundle(ctx, in, sw, optFns...)
 	if err != nil {

@@ -62,7 +62,7 @@ func TestUnbundleToDir(t *testing.T) {
 			}
 			src := &countingSource{PartSource: parts}
 			in := &UnbundleInput{Manifest: out.ManifestBytes, Source: src, UserKey: k.userKey, UserCert: k.userCert}
-			res, err := UnbundleToDir(context.Background(), in, dir, func(o *ReadOptions) { o.Overwrite = tc.overwrite })
+			res, err := UnbundleToDir(context.Background(), in, dir, func(o *Options) { o.Overwrite = tc.overwrite })
 			switch {
 			case tc.wantErr != nil:
 				if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), path) {
@@ -117,7 +117,7 @@ func TestUnbundleToDirNeverFollowsSymlink(t *testing.T) {
 			t.Fatal(err)
 		}
 		in := &UnbundleInput{Manifest: out.ManifestBytes, Source: sink, UserKey: k.userKey}
-		_, err := UnbundleToDir(context.Background(), in, dir, func(o *ReadOptions) { o.Overwrite = overwrite })
+		_, err := UnbundleToDir(context.Background(), in, dir, func(o *Options) { o.Overwrite = overwrite })
 		if got := readFile(t, victim); string(got) != "precious" {
 			t.Errorf("overwrite=%v: the symlink's target was written", overwrite)
 		}

@@ -225,7 +225,7 @@ func TestReaderSmallReads(t *testing.T) {
 	k := loadKeys(t)
 	out, sink, img := multiPartBundle(t, k)
 	r, err := Open(context.Background(), &UnbundleInput{Manifest: out.ManifestBytes, Source: sink, UserKey: k.userKey},
-		func(o *ReadOptions) { o.Concurrency = 1 })
+		func(o *Options) { o.Concurrency = 1 })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,43 +7,51 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-// Single-operation client interfaces. *s3.Client and *ec2.Client satisfy
-// them; tests substitute fakes.
+// Client interfaces: each names only the calls its operations make.
+// *s3.Client and *ec2.Client satisfy them (see the checks below); tests
+// substitute fakes.
 
-// PutObjectAPI is the S3 PutObject operation.
+// PutObjectAPI is the client behaviour Upload and Writer need to store
+// objects (S3 PutObject).
 type PutObjectAPI interface {
 	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 }
 
-// HeadObjectAPI is the S3 HeadObject operation.
+// HeadObjectAPI is the client behaviour CheckLocation needs (S3
+// HeadObject); Upload and Writer use it to find parts already stored.
 type HeadObjectAPI interface {
 	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 }
 
-// GetObjectAPI is the S3 GetObject operation.
+// GetObjectAPI is the client behaviour GetManifest, Download and Source
+// need (S3 GetObject).
 type GetObjectAPI interface {
 	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 }
 
-// DeleteObjectAPI is the S3 DeleteObject operation.
+// DeleteObjectAPI is the client behaviour Upload and Writer need to remove
+// objects (S3 DeleteObject).
 type DeleteObjectAPI interface {
 	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
 }
 
-// DeleteObjectsAPI is the S3 DeleteObjects (batch delete) operation.
+// DeleteObjectsAPI is the client behaviour Delete needs to remove objects
+// in batches (S3 DeleteObjects).
 type DeleteObjectsAPI interface {
 	DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
 }
 
-// CopyObjectAPI is the S3 CopyObject operation.
+// CopyObjectAPI is the client behaviour Upload and Writer need to rename
+// parts (S3 CopyObject).
 type CopyObjectAPI interface {
 	CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
 }
 
-// UploadAPI is what [Upload] and [Writer] need: PutObject to store objects,
-// HeadObject to find parts already stored intact (resume), CopyObject and
-// DeleteObject to rename parts (see bundle.PartSink), and DeleteObject to
-// remove parts and undo uploads recorded in a ledger.
+// UploadAPI is the client behaviour [Upload] and [Writer] need: PutObject
+// to store objects, HeadObject to find parts already stored intact
+// (resume), CopyObject and DeleteObject to rename parts (see
+// bundle.PartSink), and DeleteObject to remove parts and undo uploads
+// recorded in a ledger.
 type UploadAPI interface {
 	PutObjectAPI
 	HeadObjectAPI
@@ -51,16 +59,16 @@ type UploadAPI interface {
 	DeleteObjectAPI
 }
 
-// DeleteAPI is what [Delete] needs: GetObject to read the manifest,
-// ListObjectsV2 to find the bundle's objects when the manifest is gone, and
-// DeleteObjects to remove them.
+// DeleteAPI is the client behaviour [Delete] needs: GetObject to read the
+// manifest, ListObjectsV2 to find the bundle's objects when the manifest is
+// gone, and DeleteObjects to remove them.
 type DeleteAPI interface {
 	GetObjectAPI
-	s3.ListObjectsV2APIClient
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 	DeleteObjectsAPI
 }
 
-// BucketAPI is what [CheckBucket] needs.
+// BucketAPI is the client behaviour [CheckBucket] needs.
 type BucketAPI interface {
 	GetBucketLocation(ctx context.Context, in *s3.GetBucketLocationInput, optFns ...func(*s3.Options)) (*s3.GetBucketLocationOutput, error)
 	HeadBucket(ctx context.Context, in *s3.HeadBucketInput, optFns ...func(*s3.Options)) (*s3.HeadBucketOutput, error)
@@ -68,42 +76,54 @@ type BucketAPI interface {
 	GetBucketEncryption(ctx context.Context, in *s3.GetBucketEncryptionInput, optFns ...func(*s3.Options)) (*s3.GetBucketEncryptionOutput, error)
 }
 
-// RegisterImageAPI is the EC2 RegisterImage operation.
+// RegisterImageAPI is the client behaviour Register needs to register an
+// image (EC2 RegisterImage).
 type RegisterImageAPI interface {
 	RegisterImage(ctx context.Context, in *ec2.RegisterImageInput, optFns ...func(*ec2.Options)) (*ec2.RegisterImageOutput, error)
 }
 
-// DeregisterImageAPI is the EC2 DeregisterImage operation.
+// DeregisterImageAPI is the client behaviour Register and Deregister need
+// to deregister an image (EC2 DeregisterImage).
 type DeregisterImageAPI interface {
 	DeregisterImage(ctx context.Context, in *ec2.DeregisterImageInput, optFns ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error)
 }
 
-// DescribeImagesAPI is the EC2 DescribeImages operation.
+// DescribeImagesAPI is the client behaviour CheckLocation needs (EC2
+// DescribeImages); Register and Deregister use it too.
 type DescribeImagesAPI interface {
 	DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
 }
 
-// RegisterAPI is what [Register] needs: RegisterImage, DeregisterImage
-// to undo the registration when it is recorded in a ledger, and
-// DescribeImages to find an image a registration whose answer was lost
-// made.
+// RegisterAPI is the client behaviour [Register] needs: RegisterImage,
+// DeregisterImage to undo the registration when it is recorded in a
+// ledger, and DescribeImages to find an image a registration whose answer
+// was lost made.
 type RegisterAPI interface {
 	RegisterImageAPI
 	DeregisterImageAPI
 	DescribeImagesAPI
 }
 
-// DeregisterAPI is what [Deregister] needs from EC2.
+// DeregisterAPI is the client behaviour [Deregister] needs from EC2.
 type DeregisterAPI interface {
 	DescribeImagesAPI
 	DeregisterImageAPI
 }
 
 var (
-	_ UploadAPI     = (*s3.Client)(nil)
-	_ GetObjectAPI  = (*s3.Client)(nil)
-	_ DeleteAPI     = (*s3.Client)(nil)
-	_ BucketAPI     = (*s3.Client)(nil)
-	_ RegisterAPI   = (*ec2.Client)(nil)
-	_ DeregisterAPI = (*ec2.Client)(nil)
+	_ PutObjectAPI     = (*s3.Client)(nil)
+	_ HeadObjectAPI    = (*s3.Client)(nil)
+	_ GetObjectAPI     = (*s3.Client)(nil)
+	_ DeleteObjectAPI  = (*s3.Client)(nil)
+	_ DeleteObjectsAPI = (*s3.Client)(nil)
+	_ CopyObjectAPI    = (*s3.Client)(nil)
+	_ UploadAPI        = (*s3.Client)(nil)
+	_ DeleteAPI        = (*s3.Client)(nil)
+	_ BucketAPI        = (*s3.Client)(nil)
+
+	_ RegisterImageAPI   = (*ec2.Client)(nil)
+	_ DeregisterImageAPI = (*ec2.Client)(nil)
+	_ DescribeImagesAPI  = (*ec2.Client)(nil)
+	_ RegisterAPI        = (*ec2.Client)(nil)
+	_ DeregisterAPI      = (*ec2.Client)(nil)
 )

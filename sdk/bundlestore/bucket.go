@@ -24,9 +24,9 @@ const (
 	// BucketWrongRegion: the bucket is not in the region where the image
 	// is registered.
 	BucketWrongRegion BucketProblem = "wrong-region"
-	// ACLsDisabled: the bucket's object ownership is "bucket owner
+	// BucketACLsDisabled: the bucket's object ownership is "bucket owner
 	// enforced", so it refuses the aws-exec-read ACL EC2 needs.
-	ACLsDisabled BucketProblem = "acls-disabled"
+	BucketACLsDisabled BucketProblem = "acls-disabled"
 	// BucketKMSEncryption: the bucket encrypts new objects with SSE-KMS,
 	// which EC2 cannot read when it registers or launches the image.
 	BucketKMSEncryption BucketProblem = "sse-kms"
@@ -47,6 +47,7 @@ type BucketError struct {
 	Err error
 }
 
+// Error says what makes the bucket unusable and what to change.
 func (e *BucketError) Error() string {
 	var s string
 	switch e.Problem {
@@ -56,7 +57,7 @@ func (e *BucketError) Error() string {
 		s = fmt.Sprintf("access to bucket %q is denied with these credentials", e.Bucket)
 	case BucketWrongRegion:
 		s = fmt.Sprintf("bucket %q is in %s, but the image is registered in %s; use a bucket in %s", e.Bucket, e.BucketRegion, e.Region, e.Region)
-	case ACLsDisabled:
+	case BucketACLsDisabled:
 		s = fmt.Sprintf("bucket %q has ACLs disabled (object ownership \"bucket owner enforced\"), "+
 			"but bundle objects need the aws-exec-read ACL so that EC2 can read them; "+
 			"set the bucket's object ownership to ObjectWriter or BucketOwnerPreferred "+
@@ -78,6 +79,7 @@ func (e *BucketError) Error() string {
 	return s
 }
 
+// Unwrap returns Err, the underlying AWS error, if any.
 func (e *BucketError) Unwrap() error { return e.Err }
 
 func orUnknown(s string) string {
@@ -96,7 +98,7 @@ type CheckBucketInput struct {
 	Region string
 }
 
-// CheckBucketOutput describes a usable bucket.
+// CheckBucketOutput is the result of CheckBucket: a usable bucket.
 type CheckBucketOutput struct {
 	// Region is the bucket's region.
 	Region string
@@ -181,7 +183,7 @@ func checkOwnership(ctx context.Context, api BucketAPI, in *CheckBucketInput, re
 			for _, r := range own.OwnershipControls.Rules {
 				setting = string(r.ObjectOwnership)
 				if r.ObjectOwnership == types.ObjectOwnershipBucketOwnerEnforced {
-					return setting, &BucketError{Bucket: in.Bucket, Problem: ACLsDisabled, BucketRegion: region, Region: in.Region}
+					return setting, &BucketError{Bucket: in.Bucket, Problem: BucketACLsDisabled, BucketRegion: region, Region: in.Region}
 				}
 			}
 		}

@@ -104,7 +104,7 @@ func TestCheckBucket(t *testing.T) {
 		{
 			name: "ACLs disabled", bucket: "bkt", region: "us-east-1",
 			setup:       func(f *fakeS3) { f.getBucketOwnershipControls = ownership(types.ObjectOwnershipBucketOwnerEnforced) },
-			wantProblem: ACLsDisabled,
+			wantProblem: BucketACLsDisabled,
 			wantMsg:     []string{"ACLs disabled", "aws-exec-read", "ObjectWriter or BucketOwnerPreferred"},
 		},
 		{name: "ACLs enabled", bucket: "bkt", region: "us-east-1", setup: func(f *fakeS3) { f.getBucketOwnershipControls = ownership(types.ObjectOwnershipBucketOwnerPreferred) }, wantRegion: "us-east-1"},
@@ -135,7 +135,7 @@ func TestCheckBucket(t *testing.T) {
 				f.getBucketOwnershipControls = ownership(types.ObjectOwnershipBucketOwnerEnforced)
 				f.getBucketEncryption = encryption(types.ServerSideEncryptionAwsKms, "alias/bundles")
 			},
-			wantProblem: ACLsDisabled,
+			wantProblem: BucketACLsDisabled,
 		},
 		{
 			name: "SSE-KMS default", bucket: "bkt", region: "us-east-1",

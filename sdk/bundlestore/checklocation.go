@@ -30,7 +30,8 @@ type CheckLocationInput struct {
 	ReplaceName string
 }
 
-// CheckLocationOutput describes a location a bundle may be uploaded to.
+// CheckLocationOutput is the result of CheckLocation: a location a bundle
+// may be uploaded to.
 type CheckLocationOutput struct {
 	// Exists reports whether a manifest was already at the location.
 	Exists bool
@@ -62,6 +63,7 @@ type BundleExistsError struct {
 	Err      error
 }
 
+// Error names the existing bundle and why uploading there is refused.
 func (e *BundleExistsError) Error() string {
 	if e.AtUpload {
 		return fmt.Sprintf("a bundle already exists at %s%s: S3 refused to replace its manifest (412 Precondition Failed); "+
@@ -80,6 +82,7 @@ func (e *BundleExistsError) Error() string {
 	return s
 }
 
+// Unwrap returns Err, S3's answer when AtUpload.
 func (e *BundleExistsError) Unwrap() error { return e.Err }
 
 // CheckLocation checks, before anything is uploaded, that a bundle may be
@@ -89,14 +92,14 @@ func (e *BundleExistsError) Unwrap() error { return e.Err }
 // deregister (one DescribeImages, only when a manifest exists and
 // ReplaceName is set). An existing manifest is a *BundleExistsError. Parts
 // without a manifest, as a failed upload can leave, do not count: no image
-// can be registered from them. s3api should be a client for the bucket's
-// region and ec2api one for the images' region; ec2api may be nil when
+// can be registered from them. ec2api should be a client for the images'
+// region and s3api one for the bucket's region; ec2api may be nil when
 // ReplaceName is empty.
 //
 // Without s3:ListBucket on the bucket, S3 answers a HeadObject of a
 // missing key with 403 rather than 404; CheckLocation cannot then tell a
 // free location from an unreadable one and returns an error saying so.
-func CheckLocation(ctx context.Context, s3api HeadObjectAPI, ec2api DescribeImagesAPI, in *CheckLocationInput, optFns ...func(*Options)) (*CheckLocationOutput, error) {
+func CheckLocation(ctx context.Context, ec2api DescribeImagesAPI, s3api HeadObjectAPI, in *CheckLocationInput, optFns ...func(*Options)) (*CheckLocationOutput, error) {
 	if in == nil || in.Bucket == "" || in.Name == "" {
 		return nil, errors.New("bundlestore: check location: bucket and bundle name are required")
 	}

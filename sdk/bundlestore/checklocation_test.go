@@ -118,7 +118,7 @@ func TestCheckLocation(t *testing.T) {
 				s3f.headObject = func(context.Context, *s3.HeadObjectInput) (*s3.HeadObjectOutput, error) { return nil, tc.headErr }
 			}
 			ec2f := &fakeEC2{describeImages: namedImages(t, tc.replaceName, tc.images...)}
-			out, err := CheckLocation(context.Background(), s3f, ec2f, &CheckLocationInput{
+			out, err := CheckLocation(context.Background(), ec2f, s3f, &CheckLocationInput{
 				Bucket: "bkt", Prefix: "builds/web", Name: "image", Region: "us-east-1", ReplaceName: tc.replaceName,
 			})
 			if got := s3f.Calls(); !slices.Equal(got, []string{"HeadObject " + manifest}) {
@@ -168,7 +168,7 @@ func TestCheckLocationInput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := CheckLocation(context.Background(), s3f, tc.ec2, tc.in)
+			_, err := CheckLocation(context.Background(), tc.ec2, s3f, tc.in)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want one containing %q", err, tc.want)
 			}
@@ -190,7 +190,7 @@ func TestMotoCheckLocation(t *testing.T) {
 	env.put(t, bucket, "fixed/image.part.0", []byte("a part left by a failed upload"))
 
 	env.proxy.Reset()
-	out, err := CheckLocation(ctx, env.s3, env.ec2, in)
+	out, err := CheckLocation(ctx, env.ec2, env.s3, in)
 	if err != nil || out.Exists {
 		t.Fatalf("free location: out %+v, err %v", out, err)
 	}
@@ -200,7 +200,7 @@ func TestMotoCheckLocation(t *testing.T) {
 	}
 
 	env.put(t, bucket, "fixed/image.manifest.xml", []byte("<manifest/>"))
-	_, err = CheckLocation(ctx, env.s3, env.ec2, in)
+	_, err = CheckLocation(ctx, env.ec2, env.s3, in)
 	var inUse *BundleExistsError
 	if !errors.As(err, &inUse) || inUse.Location.ManifestKey() != "fixed/image.manifest.xml" {
 		t.Errorf("existing manifest: err %v, want a *BundleExistsError", err)

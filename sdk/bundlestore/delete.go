@@ -32,7 +32,7 @@ type DeleteInput struct {
 	ByPrefix bool
 }
 
-// DeleteOutput describes a deleted bundle.
+// DeleteOutput is the result of Delete: what was deleted of the bundle.
 type DeleteOutput struct {
 	// Deleted lists the keys deleted, parts first, the manifest last.
 	Deleted []string
@@ -143,10 +143,6 @@ func listBundleKeys(ctx context.Context, api s3.ListObjectsV2APIClient, loc Loca
 	}
 	return parts, nil
 }
-
-// IsPartName reports whether filename is a part file name of the bundle
-// name: "<name>.part.<decimal digits>". It is bundle.IsPartName.
-func IsPartName(name, filename string) bool { return bundle.IsPartName(name, filename) }
 
 // deleteKeys deletes keys in batches and returns those deleted.
 func deleteKeys(ctx context.Context, api DeleteObjectsAPI, bucket, region string, keys []string) ([]string, error) {

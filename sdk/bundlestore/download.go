@@ -28,7 +28,7 @@ type GetManifestInput struct {
 	Location Location
 }
 
-// GetManifestOutput holds the manifest GetManifest read.
+// GetManifestOutput is the result of GetManifest: the manifest it read.
 type GetManifestOutput struct {
 	// Manifest is the parsed manifest.
 	Manifest *bundle.Manifest
@@ -78,7 +78,7 @@ type DownloadInput struct {
 	Dir string
 }
 
-// DownloadOutput describes a downloaded bundle.
+// DownloadOutput is the result of Download: the downloaded bundle.
 type DownloadOutput struct {
 	// Manifest is the parsed manifest.
 	Manifest *bundle.Manifest

@@ -24,7 +24,11 @@ import (
 func Example() {
 	ctx := context.Background()
 	const region, bucket = "us-east-1", "example-bundles"
-	s3c, ec2c := exampleClients(region) // *s3.Client, *ec2.Client
+	s3c, ec2c, err := exampleClients(region) // *s3.Client, *ec2.Client
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		fmt.Println("error:", err)
 		return
@@ -47,7 +51,12 @@ func Example() {
 		return
 	}
 	image := bytes.Repeat([]byte("disk image "), 100000)
-	userKey, userCert, ec2Cert := exampleKeys()
+	userKey, userCert, ec2Cert, err := exampleKeys()
+	if err != nil {
+		w.Abort()
+		fmt.Println("error:", err)
+		return
+	}
 	out, err := bundle.Bundle(ctx, &bundle.BundleInput{
 		Image: bytes.NewReader(image), Size: int64(len(image)),
 		Name: "web.img", Architecture: bundle.ArchX86_64, User: "123456789012",
@@ -93,10 +102,13 @@ func Example() {
 	// deleted: [web/web.img.part.0 web/web.img.manifest.xml]
 }
 
-func exampleClients(region string) (*s3.Client, *ec2.Client) {
+// exampleClients returns clients of a local emulator.
+func exampleClients(region string) (*s3.Client, *ec2.Client, error) {
 	return bundlestore.EmulatorClients(region)
 }
 
-func exampleKeys() (*rsa.PrivateKey, *x509.Certificate, *x509.Certificate) {
+// exampleKeys returns a key and certificate standing in for the user's and
+// EC2's.
+func exampleKeys() (*rsa.PrivateKey, *x509.Certificate, *x509.Certificate, error) {
 	return bundlestore.StandInKeys()
 }

@@ -64,24 +64,3 @@ func TestParseImageLocation(t *testing.T) {
 		})
 	}
 }
-
-func TestIsPartName(t *testing.T) {
-	tests := []struct {
-		file string
-		want bool
-	}{
-		{"root.img.part.0", true},
-		{"root.img.part.017", true},
-		{"root.img.part.", false},
-		{"root.img.part.0.bak", false},
-		{"root.img.partx", false},
-		{"root.img2.part.0", false},
-		{"root.img.manifest.xml", false},
-		{"sub/root.img.part.0", false},
-	}
-	for _, tc := range tests {
-		if got := IsPartName("root.img", tc.file); got != tc.want {
-			t.Errorf("IsPartName(root.img, %q) = %v, want %v", tc.file, got, tc.want)
-		}
-	}
-}

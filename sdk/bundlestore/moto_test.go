@@ -309,7 +309,7 @@ func TestMotoCheckBucket(t *testing.T) {
 		{name: "good", region: "eu-west-1"},
 		{name: "wrong region", region: "us-east-1", wantProblem: BucketWrongRegion},
 		{
-			name: "owner enforced", region: "eu-west-1", wantProblem: ACLsDisabled,
+			name: "owner enforced", region: "eu-west-1", wantProblem: BucketACLsDisabled,
 			setup: func(t *testing.T, bucket string) {
 				_, err := env.s3.PutBucketOwnershipControls(ctx, &s3.PutBucketOwnershipControlsInput{Bucket: &bucket, OwnershipControls: &types.OwnershipControls{
 					Rules: []types.OwnershipControlsRule{{ObjectOwnership: types.ObjectOwnershipBucketOwnerEnforced}},

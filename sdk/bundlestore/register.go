@@ -69,7 +69,7 @@ type RegisterInput struct {
 	Tags map[string]string
 }
 
-// RegisterOutput describes a registered image.
+// RegisterOutput is the result of Register: the registered image.
 type RegisterOutput struct {
 	ImageID string
 	// ImageLocation is the manifest location sent to EC2.
@@ -321,7 +321,7 @@ type DeregisterInput struct {
 	ImageLocation string
 }
 
-// DeregisterOutput describes what Deregister removed.
+// DeregisterOutput is the result of Deregister: what it removed.
 type DeregisterOutput struct {
 	// Deregistered reports whether the image was deregistered (false when
 	// it no longer existed).

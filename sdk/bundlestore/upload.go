@@ -30,7 +30,8 @@ import (
 // EC2 read access, which RegisterImage and instance launches need.
 const CannedACL = types.ObjectCannedACLAwsExecRead
 
-// UploadOutput describes a finished upload.
+// UploadOutput is the result of Upload and Writer.Finish: a finished
+// upload.
 type UploadOutput struct {
 	// Location is where the bundle now is.
 	Location Location
@@ -467,7 +468,7 @@ func (w *Writer) putObject(ctx context.Context, key string, body []byte, ifAbsen
 	if err != nil {
 		if awserr.Code(err) == "AccessControlListNotSupported" {
 			return fmt.Errorf("bundlestore: upload %s: %w", w.where(key), &BucketError{
-				Bucket: w.in.Bucket, Problem: ACLsDisabled, Err: err,
+				Bucket: w.in.Bucket, Problem: BucketACLsDisabled, Err: err,
 			})
 		}
 		if ifAbsent && isPreconditionFailed(err) {

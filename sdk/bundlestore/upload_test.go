@@ -171,8 +171,8 @@ func TestUploadFailure(t *testing.T) {
 			},
 			check: func(t *testing.T, err error) {
 				var be *BucketError
-				if !errors.As(err, &be) || be.Problem != ACLsDisabled {
-					t.Errorf("error %v is not a BucketError ACLsDisabled", err)
+				if !errors.As(err, &be) || be.Problem != BucketACLsDisabled {
+					t.Errorf("error %v is not a BucketError BucketACLsDisabled", err)
 				}
 			},
 		},

@@ -153,6 +153,10 @@ type account struct {
 	in      CopyInput // the account's copies
 }
 
+// setSSM makes an operation publish with the account's SSM clients instead
+// of the caller's (Options.SSM).
+func (a *account) setSSM(o *Options) { o.SSM = a.clients.SSM }
+
 // sessionName returns the role session name of a.
 func (a TargetAccount) sessionName() string {
 	if a.SessionName != "" {

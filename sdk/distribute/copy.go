@@ -25,7 +25,7 @@ import (
 // same name is never touched.
 const CopyTokenTag = "ami-build:copy-token"
 
-// CopyOutput is the output of Copy.
+// CopyOutput is the result of Copy.
 type CopyOutput struct {
 	// Results holds one Result per region: the source first when
 	// IncludeSource, then the targets in input order.

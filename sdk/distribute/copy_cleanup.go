@@ -154,11 +154,13 @@ type UnknownCopyError struct {
 	Err                       error
 }
 
+// Error names the region, the AMI name and the tag to look for.
 func (e *UnknownCopyError) Error() string {
 	return fmt.Sprintf("could not find out whether CopyImage made a copy in %s; check %s for an AMI named %q tagged %s=%s and deregister it: %v",
 		e.Region, e.Region, e.Name, CopyTokenTag, e.ClientToken, e.Err)
 }
 
+// Unwrap returns Err, the failures that left the outcome unknown.
 func (e *UnknownCopyError) Unwrap() error { return e.Err }
 
 // imagesTagged lists the caller's AMIs carrying tag key=value. The answer

@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
-// DefaultConcurrency, the zero value of CopyInput.Concurrency and
-// RetainInput.Concurrency, works on every region at once: a copy is mostly
-// waiting for EC2, and no region's copy should wait in line behind
+// DefaultConcurrency is the zero value of CopyInput.Concurrency and
+// RetainInput.Concurrency: every region is worked on at once, since a copy
+// is mostly waiting for EC2 and no region's copy should wait in line behind
 // another's. Each copy costs one DescribeImages call every 10 seconds
 // while it is pending (WaitOptions' default).
 const DefaultConcurrency = 0

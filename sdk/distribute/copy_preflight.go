@@ -26,7 +26,7 @@ type PlannedCopy struct {
 	ClientToken string `json:"client_token,omitempty"`
 }
 
-// PreflightOutput is the output of Preflight.
+// PreflightOutput is the result of Preflight.
 type PreflightOutput struct {
 	// Source is the source AMI as described in its region.
 	Source types.Image

@@ -59,7 +59,7 @@ type DeprecateInput struct {
 	At time.Time
 }
 
-// DeprecateOutput is the output of Deprecate.
+// DeprecateOutput is the result of Deprecate.
 type DeprecateOutput struct {
 	// DeprecateAt is the time sent to EC2.
 	DeprecateAt time.Time
@@ -152,7 +152,7 @@ type UnprotectInput struct {
 // When protection was turned on with a cooldown, the AMI stays protected
 // for the cooldown period all the same. No option changes its behaviour
 // today; optFns is there for symmetry with Protect.
-func Unprotect(ctx context.Context, api DisableImageDeregistrationProtectionAPI, in *UnprotectInput, optFns ...func(*Options)) (*UnprotectOutput, error) {
+func Unprotect(ctx context.Context, api UnprotectAPI, in *UnprotectInput, optFns ...func(*Options)) (*UnprotectOutput, error) {
 	if err := unprotect(ctx, api, in); err != nil {
 		return nil, err
 	}
@@ -162,7 +162,7 @@ func Unprotect(ctx context.Context, api DisableImageDeregistrationProtectionAPI,
 // UnprotectOutput is the result of Unprotect; it carries nothing yet.
 type UnprotectOutput struct{}
 
-func unprotect(ctx context.Context, api DisableImageDeregistrationProtectionAPI, in *UnprotectInput) error {
+func unprotect(ctx context.Context, api UnprotectAPI, in *UnprotectInput) error {
 	if in == nil || in.ImageID == "" {
 		return errors.New("unprotect: ImageID is required")
 	}

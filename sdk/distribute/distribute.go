@@ -64,7 +64,7 @@ type DistributeInput struct {
 	DryRun bool
 }
 
-// DistributeOutput is the outcome of Distribute.
+// DistributeOutput is the result of Distribute.
 type DistributeOutput struct {
 	// Results holds one Result per AMI: the inputs first (the source
 	// first), then the copies in target order. Empty for a dry run.

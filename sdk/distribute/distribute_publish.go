@@ -49,12 +49,12 @@ func (d *distribution) preflightPublish(ctx context.Context, pre *PreflightOutpu
 		}
 	}
 	var errs []error
-	if _, err := PreflightPublish(ctx, d.clients, d.o.SSM, d.publishInput(in.Parameters, in.LaunchTemplates, placeholderImages(in.outputRegions()), ""), d.setInner); err != nil {
+	if _, err := PreflightPublish(ctx, d.clients, d.publishInput(in.Parameters, in.LaunchTemplates, placeholderImages(in.outputRegions()), ""), d.setInner); err != nil {
 		errs = append(errs, err)
 	}
 	for _, a := range d.accounts {
 		pin := d.publishInput(a.t.Parameters, a.t.LaunchTemplates, placeholderImages(a.t.regions(in.outputRegions())), a.t.AccountID)
-		if _, err := PreflightPublish(ctx, a.clients.EC2, a.clients.SSM, pin, d.setInner); err != nil {
+		if _, err := PreflightPublish(ctx, a.clients.EC2, pin, d.setInner, a.setSSM); err != nil {
 			errs = append(errs, fmt.Errorf("account %s: %w", a.t.AccountID, err))
 		}
 	}
@@ -81,18 +81,18 @@ func (d *distribution) publishInput(params []Parameter, lts []LaunchTemplate, im
 // own changes when it fails; what succeeded is in the distribution's
 // ledger for the rollback.
 func (d *distribution) publish(ctx context.Context, accountResults Results) error {
-	run := func(clients ClientFunc, ssm SSMClientFunc, in *PublishInput) error {
+	run := func(clients ClientFunc, in *PublishInput, optFns ...func(*Options)) error {
 		if len(in.Parameters) == 0 && len(in.LaunchTemplates) == 0 {
 			return nil
 		}
-		out, err := Publish(ctx, clients, ssm, in, d.setInner)
+		out, err := Publish(ctx, clients, in, append([]func(*Options){d.setInner}, optFns...)...)
 		if out != nil {
 			d.out.Parameters = append(d.out.Parameters, out.Parameters...)
 			d.out.LaunchTemplates = append(d.out.LaunchTemplates, out.LaunchTemplates...)
 		}
 		return err
 	}
-	if err := run(d.clients, d.o.SSM, d.publishInput(d.in.Parameters, d.in.LaunchTemplates, d.out.ImageIDs(), "")); err != nil {
+	if err := run(d.clients, d.publishInput(d.in.Parameters, d.in.LaunchTemplates, d.out.ImageIDs(), "")); err != nil {
 		return err
 	}
 	for _, a := range d.accounts {
@@ -102,7 +102,7 @@ func (d *distribution) publish(ctx context.Context, accountResults Results) erro
 				images[r.Region] = r.ImageID
 			}
 		}
-		if err := run(a.clients.EC2, a.clients.SSM, d.publishInput(a.t.Parameters, a.t.LaunchTemplates, images, a.t.AccountID)); err != nil {
+		if err := run(a.clients.EC2, d.publishInput(a.t.Parameters, a.t.LaunchTemplates, images, a.t.AccountID), a.setSSM); err != nil {
 			return fmt.Errorf("account %s: %w", a.t.AccountID, err)
 		}
 	}

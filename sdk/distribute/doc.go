@@ -2,9 +2,10 @@
 // across regions, on the AWS SDK for Go v2 and nothing else.
 //
 // The operations follow the SDK's shape: a context first, then the client
-// (a narrow interface for one-region operations, a ClientFunc returning
-// each region's client for multi-region ones), then an input struct and
-// functional options:
+// (a narrow interface for one-region operations, a function
+// func(region string) C returning each region's client for multi-region
+// ones), then an input struct and functional options that modify
+// [Options]:
 //
 //   - Distribute is a whole distribution of a build's AMIs, as the
 //     ami-distribute post-processor and the builders' ami_regions and
@@ -43,8 +44,8 @@
 //   - Share grants and revokes launch permissions (accounts, "all",
 //     organizations, organizational units) and snapshot create-volume
 //     permissions, refusing what AWS refuses (CheckSharing).
-//   - Deprecate and Protect set deprecation times and deregistration
-//     protection.
+//   - Deprecate sets deprecation times; Protect turns deregistration
+//     protection on and Unprotect turns it off again.
 //   - Retain keeps the newest N and/or the recent AMIs matching a Selector
 //     in each region and removes the others, never one in use (by an
 //     instance, a launch template's default or latest version, any version
@@ -60,11 +61,13 @@
 // AWS call, so that callers can refuse bad configuration before touching
 // AWS.
 //
-// The multi-region operations take a function returning a region's client
-// and ask of that client only what they use: Preflight a PreflightAPI,
-// Copy a CopyAPI, Retain a RetainAPI, Publish and PreflightPublish a
-// LaunchTemplateAPI, Distribute all of them (API). *ec2.Client satisfies
-// every one, so an awscfg.Session's EC2 method value can be passed as it
-// is (distribute.Copy(ctx, sess.EC2, in)); a test passes fakes with no
-// more methods than the operation calls.
+// The multi-region operations take a function func(region string) C
+// returning a region's client, where C is any client type with the methods
+// the operation uses: a PreflightAPI for Preflight, a CopyAPI for Copy, a
+// RetainAPI for Retain, a LaunchTemplateAPI for Publish and
+// PreflightPublish, all of them (API) for Distribute. *ec2.Client satisfies
+// every one, so an awscfg.Session's EC2 method value can be passed as it is
+// (distribute.Copy(ctx, sess.EC2, in)); a test passes fakes with no more
+// methods than the operation calls. The SSM clients parameters need come
+// from Options.SSM.
 package distribute

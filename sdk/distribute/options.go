@@ -49,8 +49,10 @@ type Options struct {
 	// any other key is taken to be customer-managed.
 	KMS func(region string) DescribeKeyAPI
 	// SSM returns the SSM client of a region of the caller's account, for
-	// the parameters of Distribute (DistributeInput.Parameters). Required
-	// only with parameters.
+	// the parameters of Distribute, Publish and PreflightPublish
+	// (DistributeInput.Parameters, PublishInput.Parameters) and those whose
+	// AMIs Retain keeps (RetainInput.Parameters). Required only with
+	// parameters.
 	SSM SSMClientFunc
 	// Accounts returns the clients of a target account of Distribute
 	// (DistributeInput.Accounts), typically by assuming its role. Required

@@ -111,7 +111,7 @@ const (
 	PublishNotStarted PublishStatus = "not-started"
 )
 
-// PublishOutput is the outcome of Publish: one result per parameter and
+// PublishOutput is the result of Publish: one result per parameter and
 // launch template per region, regions in sorted order, each in input order.
 type PublishOutput struct {
 	Parameters      []ParameterResult      `json:"parameters,omitempty"`
@@ -523,19 +523,15 @@ func versionDescription(runID string) string {
 // the same undo, so that a caller whose later step fails can roll back with
 // Ledger.Undo.
 //
-// ssm may be nil when in.Parameters is empty.
-func Publish[C LaunchTemplateAPI](ctx context.Context, clients func(region string) C, ssm SSMClientFunc, in *PublishInput, optFns ...func(*Options)) (*PublishOutput, error) {
+// The parameters are written with the SSM clients of Options.SSM, which
+// may be nil when in.Parameters is empty; clients may be nil when
+// in.LaunchTemplates is empty.
+func Publish[C LaunchTemplateAPI](ctx context.Context, clients func(region string) C, in *PublishInput, optFns ...func(*Options)) (*PublishOutput, error) {
 	o := newOptions(optFns)
-	if err := in.Validate(); err != nil {
-		return nil, fmt.Errorf("publish: invalid input: %w", err)
+	if err := checkPublishClients(in, clients == nil, o.SSM == nil); err != nil {
+		return nil, err
 	}
-	if len(in.Parameters) > 0 && ssm == nil {
-		return nil, errors.New("publish: parameters are given but no SSM client function")
-	}
-	if len(in.LaunchTemplates) > 0 && clients == nil {
-		return nil, errors.New("publish: launch templates are given but no EC2 client function")
-	}
-	p := &publisher{in: in, o: o, clients: func(r string) LaunchTemplateAPI { return clients(r) }, ssm: ssm, runID: in.RunID, out: &PublishOutput{}}
+	p := &publisher{in: in, o: o, clients: func(r string) LaunchTemplateAPI { return clients(r) }, runID: in.RunID, out: &PublishOutput{}}
 	if p.runID == "" {
 		p.runID = NewRunID()
 	}
@@ -547,7 +543,6 @@ type publisher struct {
 	in      *PublishInput
 	o       Options
 	clients func(region string) LaunchTemplateAPI
-	ssm     SSMClientFunc
 	runID   string
 	out     *PublishOutput
 	steps   []publishStep
@@ -675,13 +670,14 @@ func (p *publisher) handOver() {
 // and every parameter that exists already is a String parameter
 // (GetParameter). The AMIs of in.Images are not looked at, so that a
 // distribution can check its publishing before its copies exist. Problems
-// are reported all at once.
-func PreflightPublish[C LaunchTemplateAPI](ctx context.Context, clients func(region string) C, ssm SSMClientFunc, in *PublishInput, optFns ...func(*Options)) (*PreflightPublishOutput, error) {
+// are reported all at once. As with Publish, the parameters are read with
+// the SSM clients of Options.SSM.
+func PreflightPublish[C LaunchTemplateAPI](ctx context.Context, clients func(region string) C, in *PublishInput, optFns ...func(*Options)) (*PreflightPublishOutput, error) {
 	var lt func(region string) LaunchTemplateAPI
 	if clients != nil {
 		lt = func(r string) LaunchTemplateAPI { return clients(r) }
 	}
-	if err := preflightPublish(ctx, lt, ssm, in, optFns...); err != nil {
+	if err := preflightPublish(ctx, lt, in, newOptions(optFns)); err != nil {
 		return nil, err
 	}
 	return &PreflightPublishOutput{}, nil
@@ -691,15 +687,25 @@ func PreflightPublish[C LaunchTemplateAPI](ctx context.Context, clients func(reg
 // nothing yet.
 type PreflightPublishOutput struct{}
 
-func preflightPublish(ctx context.Context, clients func(region string) LaunchTemplateAPI, ssm SSMClientFunc, in *PublishInput, optFns ...func(*Options)) error {
+// checkPublishClients validates in and refuses it when it needs a client
+// function that is missing: SSM clients (Options.SSM) for parameters, EC2
+// clients for launch templates.
+func checkPublishClients(in *PublishInput, noEC2, noSSM bool) error {
 	if err := in.Validate(); err != nil {
 		return fmt.Errorf("publish: invalid input: %w", err)
 	}
-	if len(in.Parameters) > 0 && ssm == nil {
-		return errors.New("publish: parameters are given but no SSM client function")
+	if len(in.Parameters) > 0 && noSSM {
+		return errors.New("publish: parameters are given but Options.SSM is nil; it must return the SSM client of each region")
 	}
-	if len(in.LaunchTemplates) > 0 && clients == nil {
+	if len(in.LaunchTemplates) > 0 && noEC2 {
 		return errors.New("publish: launch templates are given but no EC2 client function")
+	}
+	return nil
+}
+
+func preflightPublish(ctx context.Context, clients func(region string) LaunchTemplateAPI, in *PublishInput, o Options) error {
+	if err := checkPublishClients(in, clients == nil, o.SSM == nil); err != nil {
+		return err
 	}
 	var errs []error
 	where := ""
@@ -711,7 +717,7 @@ func preflightPublish(ctx context.Context, clients func(region string) LaunchTem
 			if p.Region != "" && p.Region != region {
 				continue
 			}
-			cur, err := getParameter(ctx, ssm(region), p.Name)
+			cur, err := getParameter(ctx, o.SSM(region), p.Name)
 			switch {
 			case err != nil:
 				errs = append(errs, fmt.Errorf("read parameter %s%s in %s: %w", p.Name, where, region, err))

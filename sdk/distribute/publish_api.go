@@ -7,8 +7,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
-// SSMAPI is what publishing parameters needs from one region's SSM client
-// (*ssm.Client satisfies it).
+// SSMAPI is the client behaviour Publish and PreflightPublish need from one
+// region's SSM client (Options.SSM) to write and read parameters; Retain
+// reads parameters with it too. *ssm.Client satisfies it.
 type SSMAPI interface {
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 	PutParameter(ctx context.Context, in *ssm.PutParameterInput, optFns ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
@@ -19,8 +20,9 @@ type SSMAPI interface {
 // more per region and must be safe for concurrent use.
 type SSMClientFunc func(region string) SSMAPI
 
-// LaunchTemplateAPI is what publishing launch template versions needs from
-// one region's EC2 client (*ec2.Client satisfies it).
+// LaunchTemplateAPI is the client behaviour Publish and PreflightPublish
+// need from one region's EC2 client to make launch template versions.
+// *ec2.Client satisfies it.
 type LaunchTemplateAPI interface {
 	DescribeLaunchTemplates(ctx context.Context, in *ec2.DescribeLaunchTemplatesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplatesOutput, error)
 	DescribeLaunchTemplateVersionsAPI

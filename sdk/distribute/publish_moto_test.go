@@ -119,7 +119,7 @@ func TestMotoPublishParametersAndLaunchTemplates(t *testing.T) {
 	e := newMotoEnv(t)
 	ctx := context.Background()
 	f := newPublishFixture(t, e, "pub-web-1", "us-east-1", "eu-west-1")
-	out, err := distribute.Publish(ctx, e.clients(), e.ssmClients(), f.input(), fastWait)
+	out, err := distribute.Publish(ctx, e.clients(), f.input(), fastWait, func(o *distribute.Options) { o.SSM = e.ssmClients() })
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
@@ -177,7 +177,7 @@ func TestMotoPublishFailureInLastRegionLeavesEverythingAsBefore(t *testing.T) {
 		}
 		return nil
 	})
-	out, err := distribute.Publish(ctx, e.clients(), e.ssmClients(), f.input(), fastWait)
+	out, err := distribute.Publish(ctx, e.clients(), f.input(), fastWait, func(o *distribute.Options) { o.SSM = e.ssmClients() })
 	if err == nil {
 		t.Fatalf("Publish succeeded: %+v", out)
 	}

@@ -32,7 +32,7 @@ type paramWrite struct {
 
 func (p *publisher) writeParameter(ctx context.Context, s publishStep) error {
 	r := &p.out.Parameters[s.index]
-	api := p.ssm(s.region)
+	api := p.o.SSM(s.region)
 	name := s.param.Name
 	fail := func(st PublishStatus, err error) error {
 		r.Status, r.Err = st, err

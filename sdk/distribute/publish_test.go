@@ -79,8 +79,11 @@ func TestPublishInputValidate(t *testing.T) {
 
 func TestPublishRefusesWithoutClients(t *testing.T) {
 	in := &PublishInput{Images: map[string]string{"eu-west-1": "ami-1"}, Parameters: []Parameter{{Name: "/p"}}}
-	if _, err := Publish(context.Background(), newPubCloud().clients(), nil, in); err == nil || !strings.Contains(err.Error(), "no SSM client") {
+	if _, err := Publish(context.Background(), newPubCloud().clients(), in); err == nil || !strings.Contains(err.Error(), "Options.SSM is nil") {
 		t.Fatalf("Publish without SSM clients = %v", err)
+	}
+	if _, err := PreflightPublish(context.Background(), newPubCloud().clients(), in); err == nil || !strings.Contains(err.Error(), "Options.SSM is nil") {
+		t.Fatalf("PreflightPublish without SSM clients = %v", err)
 	}
 }
 
@@ -133,11 +136,11 @@ func newPubSetup(t *testing.T, regions ...string) *pubSetup {
 }
 
 func (s *pubSetup) options(o *Options) {
-	o.Logf, o.Ledger = s.log.logf, s.led
+	o.Logf, o.Ledger, o.SSM = s.log.logf, s.led, s.c.ssmClients()
 }
 
 func (s *pubSetup) publish(ctx context.Context) (*PublishOutput, error) {
-	return Publish(ctx, s.c.clients(), s.c.ssmClients(), s.input, s.options)
+	return Publish(ctx, s.c.clients(), s.input, s.options)
 }
 
 // mustBeAsBefore checks that every region is as newPubSetup left it.
@@ -444,7 +447,7 @@ func TestPublishRerunWithSameRunIDMakesNoSecondVersion(t *testing.T) {
 	}
 	// The default is now this run's version 3, so $Default resolves to
 	// another source than the first time.
-	out, err := Publish(context.Background(), s.c.clients(), s.c.ssmClients(), s.input)
+	out, err := Publish(context.Background(), s.c.clients(), s.input, func(o *Options) { o.SSM = s.c.ssmClients() })
 	if err != nil {
 		t.Fatalf("second Publish: %v", err)
 	}
@@ -588,7 +591,7 @@ func TestPublishRollbackReportsAVersionItCouldNotDelete(t *testing.T) {
 // through a nil function.
 func TestPreflightPublishWithoutEC2Clients(t *testing.T) {
 	in := &PublishInput{Images: map[string]string{"eu-west-1": "ami-0123456789abcdef0"}, LaunchTemplates: []LaunchTemplate{{Name: "web"}}}
-	_, err := PreflightPublish(context.Background(), ClientFunc(nil), nil, in)
+	_, err := PreflightPublish(context.Background(), ClientFunc(nil), in)
 	if err == nil || !strings.Contains(err.Error(), "launch templates are given but no EC2 client function") {
 		t.Errorf("PreflightPublish without EC2 clients = %v", err)
 	}

@@ -18,21 +18,23 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// BundleDeleter deletes the S3 bundle (manifest and parts) of an
-// instance-store AMI, given the AMI's region (an instance-store AMI is
-// registered from a bucket in its own region, so this is the region of the
-// S3 client to use) and manifest location
-// ("bucket/prefix/image.manifest.xml").
+// BundleDeleteAPI is the client behaviour Retain needs to delete the S3
+// bundle (manifest and parts) of an instance-store AMI it removes, given
+// the AMI's region (an instance-store AMI is registered from a bucket in
+// its own region, so this is the region of the S3 client to use) and
+// manifest location ("bucket/prefix/image.manifest.xml"). A caller
+// typically implements it with package bundlestore's Delete and an S3
+// client of that region.
 //
 // An error wrapping ErrBundleSkipped (for example AccessDenied on a
 // bucket of another account) is reported as a warning on the Decision, not
 // as a failure: the AMI is removed, its bundle left.
-type BundleDeleter interface {
+type BundleDeleteAPI interface {
 	DeleteBundle(ctx context.Context, region, manifestLocation string) error
 }
 
-// ErrBundleSkipped marks a bundle a BundleDeleter chose not to, or may
-// not, delete; see BundleDeleter.
+// ErrBundleSkipped marks a bundle a BundleDeleteAPI chose not to, or may
+// not, delete; see BundleDeleteAPI.
 var ErrBundleSkipped = errors.New("bundle not deleted")
 
 // Selector chooses the AMIs retention may consider, among the caller's own
@@ -132,7 +134,7 @@ type RetainInput struct {
 	// Bundles deletes the S3 bundles of removed instance-store AMIs. When
 	// nil, instance-store AMIs are not removed (an error says so) rather
 	// than leaving their bundles behind.
-	Bundles BundleDeleter
+	Bundles BundleDeleteAPI
 	// Concurrency caps the number of regions worked on at once.
 	// 0 (DefaultConcurrency) = every region at once.
 	Concurrency int
@@ -231,7 +233,7 @@ func (ds Decisions) WriteTable(w io.Writer) error {
 	return tw.Flush()
 }
 
-// RetainOutput is the output of Retain.
+// RetainOutput is the result of Retain.
 type RetainOutput struct {
 	// Decisions covers every selected AMI in every region.
 	Decisions Decisions
@@ -408,8 +410,8 @@ func (rr *regionRetention) keepInUse(ctx context.Context, ds Decisions, cands ma
 }
 
 // remove deregisters the AMI img of d, deletes its snapshots unless
-// in.KeepSnapshots and, for an instance-store AMI, its bundle; without a
-// BundleDeleter an instance-store AMI is kept, so that its bundle is not
+// in.KeepSnapshots and, for an instance-store AMI, its bundle; without
+// in.Bundles an instance-store AMI is kept, so that its bundle is not
 // left behind. It records the outcome on d and returns the failure to
 // report.
 func (rr *regionRetention) remove(ctx context.Context, d *Decision, img types.Image) error {

@@ -203,7 +203,7 @@ type ShareInput struct {
 	Encryption *Encryption
 }
 
-// ShareOutput is the output of Share.
+// ShareOutput is the result of Share.
 type ShareOutput struct {
 	// SnapshotIDs are the snapshots whose permissions were changed.
 	SnapshotIDs []string

@@ -132,7 +132,7 @@ func (f *readFlags) unbundle(ctx context.Context, std *stdio, args []string) err
 		return fmt.Errorf("%s: %w", f.manifest, err)
 	}
 	prog := newProgress(std.stderr, "unbundling "+m.Name)
-	out, err := bundle.UnbundleToDir(ctx, in, f.dest, func(o *bundle.ReadOptions) {
+	out, err := bundle.UnbundleToDir(ctx, in, f.dest, func(o *bundle.Options) {
 		o.Progress = prog.update
 		o.Overwrite = f.force
 	})
@@ -165,7 +165,7 @@ func (f *readFlags) verify(ctx context.Context, std *stdio, args []string) error
 		return fmt.Errorf("%s: %w", f.manifest, err)
 	}
 	prog := newProgress(std.stderr, "verifying "+m.Name)
-	out, err := bundle.Verify(ctx, in, func(o *bundle.ReadOptions) { o.Progress = prog.update })
+	out, err := bundle.Verify(ctx, in, func(o *bundle.Options) { o.Progress = prog.update })
 	if err != nil {
 		return err
 	}
