@@ -295,9 +295,7 @@ func (c *AMIConfig) checkSharing(buildRegion string) []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	perms := c.Permissions()
-	if err := perms.ValidateNamed(amiconfig.PermissionFieldNames("")); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, amiconfig.SplitErrors(perms.ValidateNamed(amiconfig.PermissionFieldNames("")))...)
 	if !c.AMIEncryptBootVolume.True() {
 		return errs
 	}

@@ -208,27 +208,17 @@ var optionNames = map[string]string{
 // translateFieldErrors splits an awscfg validation error into one error per
 // problem, named by option rather than by Go field.
 func translateFieldErrors(err error) []error {
-	if err == nil {
-		return nil
-	}
-	var list []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	} else {
-		list = []error{err}
-	}
-	out := make([]error, 0, len(list))
-	for _, e := range list {
-		var fe *awscfg.FieldError
-		if errors.As(e, &fe) {
-			name, ok := optionNames[fe.Field]
-			if !ok {
-				name = fe.Field
-			}
+	var out []error
+	for _, fe := range awscfg.FieldErrors(err) {
+		name, ok := optionNames[fe.Field]
+		switch {
+		case fe.Field == "":
+			out = append(out, errors.New(fe.Problem))
+		case !ok:
+			out = append(out, fe)
+		default:
 			out = append(out, fmt.Errorf("%s: %s", name, fe.Problem))
-			continue
 		}
-		out = append(out, e)
 	}
 	return out
 }

@@ -435,7 +435,7 @@ func (r *run) dryRun(ctx context.Context, planned []distribute.PlannedCopy) (*Ar
 				enc += " with " + p.KMSKeyID
 			}
 		}
-		r.ui.Message(fmt.Sprintf("%s: %q, %s, shared with %s", p.Region, p.Name, enc, describePermissions(p.Permissions)))
+		r.ui.Message(fmt.Sprintf("%s: %q, %s, shared with %s", p.Region, p.Name, enc, cmp.Or(p.Permissions.String(), "nobody")))
 	}
 	if r.c.anyRetention() {
 		if err := r.retain(ctx, true); err != nil {
@@ -655,27 +655,6 @@ func mergeMaps(base, over map[string]string) map[string]string {
 	maps.Copy(m, base)
 	maps.Copy(m, over)
 	return m
-}
-
-// describePermissions says whom a planned copy is shared with, for the
-// dry run's output.
-func describePermissions(p distribute.Permissions) string {
-	var parts []string
-	add := func(label string, v []string) {
-		if len(v) > 0 {
-			parts = append(parts, label+" "+strings.Join(v, ","))
-		}
-	}
-	add("accounts", p.Accounts)
-	add("groups", p.Groups)
-	add("organizations", p.OrgARNs)
-	add("OUs", p.OUARNs)
-	add("snapshot accounts", p.SnapshotAccounts)
-	add("snapshot groups", p.SnapshotGroups)
-	if len(parts) == 0 {
-		return "nobody"
-	}
-	return strings.Join(parts, "; ")
 }
 
 // describeKeepOf says which AMIs retention keeps: the newest keep, those

@@ -3,7 +3,6 @@ package distribute
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -186,9 +185,8 @@ func (c *Config) validatePublish() []error {
 			addf(".role_arn: %q is a role of account %s, not of account_id %s", a.RoleARN, acct, a.AccountID)
 		}
 		ar := awscfg.AssumeRole{RoleARN: a.RoleARN, ExternalID: a.ExternalID.Reveal(), SessionName: a.SessionName}
-		for _, err := range unjoin(ar.Validate()) {
-			var fe *awscfg.FieldError
-			if errors.As(err, &fe) && !(fe.Field == "RoleARN" && a.RoleARN == "") {
+		for _, fe := range awscfg.FieldErrors(ar.Validate()) {
+			if !(fe.Field == "RoleARN" && a.RoleARN == "") {
 				addf(".%s: %s", assumeRoleFields[fe.Field], fe.Problem)
 			}
 		}
@@ -220,16 +218,6 @@ func (c *Config) validatePublish() []error {
 // target_accounts does.
 var assumeRoleFields = map[string]string{
 	"RoleARN": "role_arn", "ExternalID": "external_id", "SessionName": "session_name", "Duration": "duration",
-}
-
-func unjoin(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 // checkParameters checks parameter blocks; names are rendered with

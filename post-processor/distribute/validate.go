@@ -73,7 +73,7 @@ func (c *Config) validate(now time.Time) []error {
 	add(c.checkName("ami_name", c.AMIName))
 	add(c.checkDescription("ami_description", c.AMIDescription))
 	perms := c.permissions()
-	add(unjoin(perms.ValidateNamed(amiconfig.PermissionFieldNames("")))...)
+	add(amiconfig.SplitErrors(perms.ValidateNamed(amiconfig.PermissionFieldNames("")))...)
 	add(c.checkTags("tags", c.Tags)...)
 	add(c.checkTags("snapshot_tags", c.SnapshotTags)...)
 	add(c.validateEncryption(targets)...)
@@ -192,7 +192,7 @@ func (c *Config) validateRegionOverrides(t targetRegions, perms distribute.Permi
 		overridden[o.Region] = true
 		errs = appendErrs(errs, c.checkName(f+".ami_name", o.AMIName), c.checkDescription(f+".ami_description", o.AMIDescription))
 		errs = append(errs, c.checkOverrideEncryption(f, o)...)
-		errs = append(errs, unjoin(o.permissions(perms).ValidateNamed(amiconfig.PermissionFieldNames(f+".")))...)
+		errs = append(errs, amiconfig.SplitErrors(o.permissions(perms).ValidateNamed(amiconfig.PermissionFieldNames(f+".")))...)
 		errs = append(errs, c.checkTags(f+".tags", o.Tags)...)
 		errs = append(errs, c.checkTags(f+".snapshot_tags", o.SnapshotTags)...)
 	}
