@@ -2,7 +2,6 @@ package distribute
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -80,35 +79,32 @@ type Result struct {
 // MarshalJSON adds Err as the string field "error" and Duration as the
 // number "copy_seconds" (to the millisecond).
 func (r Result) MarshalJSON() ([]byte, error) {
-	type plain Result
-	var msg string
-	if r.Err != nil {
-		msg = r.Err.Error()
-	}
-	return json.Marshal(struct {
-		plain
-		CopySeconds float64 `json:"copy_seconds,omitempty"`
-		Error       string  `json:"error,omitempty"`
-	}{plain(r), r.Duration.Round(time.Millisecond).Seconds(), msg})
+	return marshalWithError(r.timed(), r.Err)
+}
+
+// timedResult is the JSON form of a Result but for its error.
+type timedResult struct {
+	plainResult
+	CopySeconds float64 `json:"copy_seconds,omitempty"`
+}
+
+type plainResult Result
+
+func (r Result) timed() timedResult {
+	return timedResult{plainResult(r), r.Duration.Round(time.Millisecond).Seconds()}
 }
 
 // UnmarshalJSON reads what MarshalJSON writes; "error" becomes an error
 // with that text.
 func (r *Result) UnmarshalJSON(b []byte) error {
-	type plain Result
-	var v struct {
-		plain
-		CopySeconds float64 `json:"copy_seconds,omitempty"`
-		Error       string  `json:"error,omitempty"`
+	var v timedResult
+	var err error
+	if jerr := unmarshalWithError(b, &v, &err); jerr != nil {
+		return jerr
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	*r = Result(v.plain)
+	*r = Result(v.plainResult)
 	r.Duration = time.Duration(math.Round(v.CopySeconds * float64(time.Second)))
-	if v.Error != "" {
-		r.Err = errors.New(v.Error)
-	}
+	r.Err = err
 	return nil
 }
 
