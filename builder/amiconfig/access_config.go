@@ -278,7 +278,8 @@ const (
 
 // Session builds the AWS session described by c for the component named
 // by appID (one of the AppID constants). It does not call AWS; credentials
-// are checked by StepCheckRegion unless skip_credential_validation is set.
+// are checked by the builders' amibuild.StepCheckRegion unless
+// skip_credential_validation is set.
 func (c *AccessConfig) Session(ctx context.Context, appID string) (*awscfg.Session, error) {
 	cfg := c.AWSConfig()
 	cfg.AppID = appID
