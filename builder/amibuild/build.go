@@ -23,11 +23,10 @@ type Build struct {
 	// UI and Hook are the ones Packer passed to the builder's Run.
 	UI   packersdk.Ui
 	Hook packersdk.Hook
-	// Access and AppID open the build's AWS session; Session, when set, is
-	// used instead.
-	Access  *amiconfig.AccessConfig
-	AppID   string
-	Session *awscfg.Session
+	// Access and AppID open the build's AWS session; without Access the
+	// steps run with none (tests of steps that make no AWS call).
+	Access *amiconfig.AccessConfig
+	AppID  string
 	// Comm is the communicator configuration, exposed to provisioners.
 	Comm *communicator.Config
 	// Packer is the builder's Packer configuration (debug, on-error).
@@ -35,26 +34,27 @@ type Build struct {
 }
 
 // Run opens the AWS session, puts the UI, hook, session and communicator
-// configuration in a fresh state, runs the steps that steps returns (given the build's generated
-// data) with Packer's runner, and returns the final state. The error is
-// the one that halted the run, or one saying the run was cancelled.
+// configuration in a fresh state, runs the steps that steps returns (given
+// the build's generated data) with Packer's runner, and returns the final
+// state. The error is the one that halted the run, or one saying the run
+// was cancelled.
 //
 // The artifact is nil when the run made no AMI; otherwise it has the AMIs
 // (StateAMIs), the builder ID, the source AMI and the generated data as
 // state "generated_data", and deregisters them with the session's clients
 // when it is destroyed.
 func (b Build) Run(ctx context.Context, steps func(*packerbuilderdata.GeneratedData) []multistep.Step) (multistep.StateBag, *Artifact, error) {
-	if b.Session == nil && b.Access != nil {
-		sess, err := b.Access.Session(ctx, b.AppID)
-		if err != nil {
+	var sess *awscfg.Session
+	if b.Access != nil {
+		var err error
+		if sess, err = b.Access.Session(ctx, b.AppID); err != nil {
 			return nil, nil, err
 		}
-		b.Session = sess
 	}
 	state := new(multistep.BasicStateBag)
 	StateUI.Put(state, b.UI)
 	StateHook.Put(state, b.Hook)
-	StateSession.Put(state, b.Session)
+	StateSession.Put(state, sess)
 	StateCommConfig.Put(state, b.Comm)
 	generatedData := &packerbuilderdata.GeneratedData{State: state}
 
@@ -81,8 +81,8 @@ func (b Build) Run(ctx context.Context, steps func(*packerbuilderdata.GeneratedD
 	if src, _ := StateBuildInfo.Get(state); src != nil {
 		art.SourceAMI = src.SourceAMI
 	}
-	if b.Session != nil {
-		art.EC2 = amiconfig.EC2Deregister(b.Session.EC2)
+	if sess != nil {
+		art.EC2 = amiconfig.EC2Deregister(sess.EC2)
 	}
 	return state, art, nil
 }

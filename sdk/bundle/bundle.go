@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/opts"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/pgzip"
 )
 
@@ -76,11 +77,8 @@ type BundleOutput struct {
 // If Bundle fails after storing parts and the sink implements PartRemover,
 // it removes them.
 func Bundle(ctx context.Context, in *BundleInput, optFns ...func(*Options)) (*BundleOutput, error) {
-	opts := Options{}
-	for _, f := range optFns {
-		f(&opts)
-	}
-	if err := opts.defaults(); err != nil {
+	o := opts.Apply(optFns)
+	if err := o.defaults(); err != nil {
 		return nil, err
 	}
 	if in == nil {
@@ -92,14 +90,14 @@ func Bundle(ctx context.Context, in *BundleInput, optFns ...func(*Options)) (*Bu
 	}
 	key := make([]byte, aes.BlockSize)
 	iv := make([]byte, aes.BlockSize)
-	if _, err := io.ReadFull(opts.Rand, key); err != nil {
+	if _, err := io.ReadFull(o.Rand, key); err != nil {
 		return nil, fmt.Errorf("bundle %s: generate key: %w", in.Name, err)
 	}
-	if _, err := io.ReadFull(opts.Rand, iv); err != nil {
+	if _, err := io.ReadFull(o.Rand, iv); err != nil {
 		return nil, fmt.Errorf("bundle %s: generate iv: %w", in.Name, err)
 	}
 
-	b := &bundler{in: in, opts: &opts, v: v}
+	b := &bundler{in: in, opts: &o, v: v}
 	m, err := b.run(ctx, key, iv)
 	if err != nil {
 		b.cleanup(ctx)

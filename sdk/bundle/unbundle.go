@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/opts"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/pgzip"
 )
 
@@ -72,14 +73,11 @@ type Reader struct {
 // in.UserCert is set, decrypts the bundle key and starts reading parts. The
 // caller must Close the Reader.
 func Open(ctx context.Context, in *UnbundleInput, optFns ...func(*Options)) (*Reader, error) {
-	var opts Options
-	for _, f := range optFns {
-		f(&opts)
+	o := opts.Apply(optFns)
+	if o.Concurrency == 0 {
+		o.Concurrency = 2
 	}
-	if opts.Concurrency == 0 {
-		opts.Concurrency = 2
-	}
-	if opts.Concurrency < 1 {
+	if o.Concurrency < 1 {
 		return nil, &InputError{Field: "Options.Concurrency", Reason: "must be positive"}
 	}
 	if in == nil {
@@ -95,7 +93,7 @@ func Open(ctx context.Context, in *UnbundleInput, optFns ...func(*Options)) (*Re
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{m: m, progress: opts.Progress}
+	r := &Reader{m: m, progress: o.Progress}
 	if in.UserCert != nil {
 		if err := m.Verify(in.UserCert); err != nil {
 			return nil, err
@@ -110,7 +108,7 @@ func Open(ctx context.Context, in *UnbundleInput, optFns ...func(*Options)) (*Re
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKeyDecrypt, err)
 	}
-	r.parts = newPartReader(ctx, in.Source, m, opts.Concurrency)
+	r.parts = newPartReader(ctx, in.Source, m, o.Concurrency)
 	r.cbc = &cbcReader{r: r.parts, mode: cipher.NewCBCDecrypter(blk, iv), buf: make([]byte, aes.BlockSize+cbcChunk)}
 	r.h = sha1.New()
 	r.gz = pgzip.NewReader(r.cbc, r.h, runtime.GOMAXPROCS(0))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/amiforge/packer-plugin-ami/sdk/internal/opts"
 	"github.com/amiforge/packer-plugin-ami/sdk/internal/pgzip"
 )
 
@@ -34,10 +35,7 @@ func UnbundleToDir(ctx context.Context, in *UnbundleInput, dir string, optFns ..
 	if dir == "" {
 		return nil, &InputError{Field: "dir", Reason: "missing"}
 	}
-	var opts Options
-	for _, f := range optFns {
-		f(&opts)
-	}
+	o := opts.Apply(optFns)
 	m, err := ParseManifest(in.Manifest)
 	if err != nil {
 		return nil, err
@@ -46,7 +44,7 @@ func UnbundleToDir(ctx context.Context, in *UnbundleInput, dir string, optFns ..
 		return nil, fmt.Errorf("bundle: unbundle: %w", err)
 	}
 	dst := filepath.Join(dir, m.Name)
-	if !opts.Overwrite {
+	if !o.Overwrite {
 		// Claim the name first; the image replaces the empty file.
 		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, fs.ErrExist) {
@@ -67,7 +65,7 @@ func UnbundleToDir(ctx context.Context, in *UnbundleInput, dir string, optFns ..
 		return werr
 	})
 	if err != nil {
-		if !opts.Overwrite {
+		if !o.Overwrite {
 			os.Remove(dst)
 		}
 		if err != werr {
